@@ -1,0 +1,2 @@
+//! The `moneyhub` command-line tool.
+fn main() {}

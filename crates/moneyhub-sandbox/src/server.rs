@@ -1,0 +1,172 @@
+//! Starting a sandbox: the listener, the router and the request log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::SandboxConfig;
+use crate::data::ApiVersion;
+use crate::error::ApiError;
+use crate::request_log::{LogEntry, LogNote};
+use crate::state::AppState;
+
+/// Why a sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The address could not be bound.
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration is unusable.
+    #[error("invalid sandbox configuration: {0}")]
+    Config(String),
+}
+
+/// A running sandbox. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Sandbox {
+    state: Arc<AppState>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Starts a sandbox on `config.bind` (use port 0 in tests) and returns its handle.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), moneyhub_sandbox::SandboxError> {
+/// let sandbox = moneyhub_sandbox::spawn(moneyhub_sandbox::SandboxConfig::default()).await?;
+/// println!("identity at {}, data at {}", sandbox.identity_url(), sandbox.api_url_v3());
+/// # Ok(()) }
+/// ```
+pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+    if config.clients.is_empty() {
+        return Err(SandboxError::Config("at least one client must be registered".into()));
+    }
+    let bind = config.bind;
+    let listener =
+        TcpListener::bind(bind).await.map_err(|source| SandboxError::Bind { addr: bind, source })?;
+    let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: bind, source })?;
+    let base_url = format!("http://{addr}");
+    let state = Arc::new(AppState::new(config, base_url).map_err(SandboxError::Config)?);
+    let app = router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(Sandbox { state, addr, shutdown: Some(tx), task: Some(task) })
+}
+
+impl Sandbox {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `http://127.0.0.1:PORT`: the identity service's base URL (REST routes live here).
+    pub fn base_url(&self) -> &str {
+        &self.state.base_url
+    }
+    /// The identity service URL to give clients (same as [`Sandbox::base_url`]).
+    pub fn identity_url(&self) -> &str {
+        &self.state.base_url
+    }
+    /// The OIDC issuer, `<base>/oidc`.
+    pub fn issuer(&self) -> String {
+        self.state.issuer()
+    }
+    /// The Data API v2.0 base URL.
+    pub fn api_url_v2(&self) -> String {
+        format!("{}/v2.0", self.state.base_url)
+    }
+    /// The Data API v3 base URL.
+    pub fn api_url_v3(&self) -> String {
+        format!("{}/v3", self.state.base_url)
+    }
+    /// The first registered client's id.
+    pub fn client_id(&self) -> &str {
+        self.state.config.clients.first().map(|c| c.client_id.as_str()).unwrap_or_default()
+    }
+    /// The first registered client's secret, if it has one.
+    pub fn client_secret(&self) -> Option<&str> {
+        self.state.config.clients.first().and_then(|c| c.client_secret.as_deref())
+    }
+    /// The sandbox's current (virtual) time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.state.clock.now()
+    }
+    /// Stops the server and waits for it to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+    /// Waits until the server stops (it only stops when shut down or dropped elsewhere).
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(crate::identity::routes())
+        .merge(crate::rest::routes())
+        .nest("/v2.0", crate::data::routes(ApiVersion::V2))
+        .nest("/v3", crate::data::routes(ApiVersion::V3))
+        .nest("/v3.0", crate::data::routes(ApiVersion::V3))
+        .fallback(|| async { ApiError::not_found("Not Found").into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
+        .layer(middleware::from_fn_with_state(state.clone(), log_requests))
+        .with_state(state)
+}
+
+async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let at = crate::clock::iso(state.clock.now());
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let res = next.run(req).await;
+    let note = res.extensions().get::<LogNote>().map(|n| n.0.clone());
+    state.log.push(LogEntry {
+        seq: 0,
+        at,
+        method,
+        path,
+        query,
+        status: res.status().as_u16(),
+        duration_us: started.elapsed().as_micros() as u64,
+        note,
+    });
+    res
+}

@@ -1,0 +1,95 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::TokenMinter;
+use crate::clock::Clock;
+use crate::config::{ClientRegistration, SandboxConfig};
+use crate::identity::IdentityState;
+use crate::keys::SigningKey;
+use crate::request_log::RequestLog;
+use crate::seed::catalogue::Catalogue;
+use crate::store::Store;
+
+/// Shared state of one sandbox.
+#[derive(Debug)]
+pub struct AppState {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The configuration it started with.
+    pub config: SandboxConfig,
+    /// Virtual clock.
+    pub clock: Clock,
+    /// id_token / webhook signing key.
+    pub key: Arc<SigningKey>,
+    /// Access tokens.
+    pub tokens: TokenMinter,
+    /// Moneyhub's data.
+    pub store: RwLock<Store>,
+    /// Identity-service state (pushed requests, codes, used assertion ids, refresh tokens).
+    pub identity: Mutex<IdentityState>,
+    /// Request log.
+    pub log: RequestLog,
+    /// Provider catalogue.
+    pub catalogue: Arc<Catalogue>,
+    /// The discovery document, built once.
+    pub discovery: Value,
+}
+
+impl AppState {
+    /// Builds the state for a sandbox reachable at `base_url`.
+    pub fn new(config: SandboxConfig, base_url: String) -> Result<Self, String> {
+        let key = SigningKey::shared()?;
+        let catalogue = Arc::new(Catalogue::new());
+        let store = Store::new(config.seed, config.pending_replace_ratio, catalogue.clone());
+        let discovery = crate::identity::discovery_document(&base_url, &catalogue);
+        Ok(AppState {
+            clock: Clock::new(config.clock),
+            base_url,
+            key,
+            tokens: TokenMinter::new(),
+            store: RwLock::new(store),
+            identity: Mutex::new(IdentityState::default()),
+            log: RequestLog::default(),
+            catalogue,
+            discovery,
+            config,
+        })
+    }
+
+    /// The OIDC issuer: `<base>/oidc`.
+    pub fn issuer(&self) -> String {
+        format!("{}/oidc", self.base_url)
+    }
+
+    /// A registered client.
+    pub fn client(&self, client_id: &str) -> Option<&ClientRegistration> {
+        self.config.clients.iter().find(|c| c.client_id == client_id)
+    }
+
+    /// Finishes an asynchronous sync in the background, shortly after (real time).
+    pub fn finish_sync_later(self: &Arc<Self>, sync_id: Uuid) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+            let now = state.clock.now();
+            state.store.write().finish_sync(sync_id, now);
+        });
+    }
+
+    /// Runs a new connection's background history fetch shortly after (real time).
+    pub fn fetch_history_later(self: &Arc<Self>, connection_id: String) {
+        let state = self.clone();
+        let delay = state.config.history_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let now = state.clock.now();
+            state.store.write().fetch_history(&connection_id, now);
+        });
+    }
+}

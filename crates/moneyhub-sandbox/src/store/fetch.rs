@@ -1,0 +1,366 @@
+//! Fetching from a provider: what a sync does to the stored data.
+//!
+//! Each fetch compares the provider world (the generator) with what is stored, for the days
+//! that can still change, and reconciles: new transactions, pending ones posting (in place or
+//! under a new id), transactions the provider withdraws (deleted) and brings back (restored).
+//! The changes become webhook events, per account.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::events::{sync_completed, TxChange, TxChanges};
+use super::model::{flags, Account, FetchStatus, Tx};
+use super::{consent_period, Refusal, Store};
+use crate::rng::Rng;
+use crate::seed::generator::{transactions_on, GenTx};
+
+/// How far back each fetch looks for changes to already-fetched days (pending postings,
+/// withdrawn and restored transactions all happen within this window).
+fn rescan_window() -> Duration {
+    Duration::days(12)
+}
+
+/// What one fetch did.
+#[derive(Debug, Default)]
+pub struct FetchReport {
+    /// The outcome.
+    pub status: Option<FetchStatus>,
+    /// Transactions added.
+    pub added: usize,
+    /// Transactions updated (pending → posted in place).
+    pub updated: usize,
+    /// Transactions deleted.
+    pub deleted: usize,
+    /// Transactions restored.
+    pub restored: usize,
+}
+
+impl Store {
+    /// Runs the fetch of a started sync at `now` and records its outcome. Does nothing (and
+    /// returns `None`) for a sync that is unknown or already finished.
+    pub fn finish_sync(&mut self, sync_id: Uuid, now: DateTime<Utc>) -> Option<FetchReport> {
+        let rec = self.syncs.get(&sync_id).filter(|s| s.fetch_status.is_none())?;
+        let connection_id = rec.connection_id.clone();
+        let conn = self.connections.get_mut(&connection_id)?;
+        let removed = self.removed_providers.contains(&conn.bank_id);
+        let mut outcome = conn.script.pop_front().unwrap_or(FetchStatus::Success);
+        if removed {
+            outcome = FetchStatus::Error;
+        }
+        conn.last_synced_at = Some(now);
+        conn.last_fetch = Some(outcome);
+        let scan_from = conn
+            .last_updated
+            .map(|t| t - rescan_window())
+            .unwrap_or(conn.history_from)
+            .max(conn.history_from);
+        let mut account_ids = conn.account_ids.clone();
+        let user_id = conn.user_id.clone();
+        match outcome {
+            FetchStatus::Success => {
+                conn.last_updated = Some(now);
+                conn.failing_since = None;
+            }
+            FetchStatus::Partial => {
+                // Some of the data failed: the last account's transactions did not arrive.
+                conn.failing_since = None;
+                account_ids.pop();
+            }
+            _ => {
+                conn.failing_since.get_or_insert(now);
+                account_ids.clear();
+            }
+        }
+        let mut changes = TxChanges::default();
+        for a in &account_ids {
+            self.reconcile_account(a, scan_from, now, &mut changes);
+            if outcome == FetchStatus::Success {
+                if let Some(acc) = self.accounts.get_mut(a) {
+                    acc.last_successful_sync = Some(now);
+                }
+            }
+        }
+        if let Some(rec) = self.syncs.get_mut(&sync_id) {
+            rec.fetch_status = Some(outcome);
+            rec.fetched_at = Some(now);
+        }
+        let report = FetchReport {
+            status: Some(outcome),
+            added: changes.count(TxChange::New),
+            updated: changes.count(TxChange::Updated),
+            deleted: changes.count(TxChange::Deleted),
+            restored: changes.count(TxChange::Restored),
+        };
+        self.emit_changes(&user_id, changes, now);
+        let payload = sync_completed(sync_id, &connection_id, !outcome.is_failure(), now);
+        self.emit(&user_id, "syncCompleted", payload, now);
+        Some(report)
+    }
+
+    /// Runs the background history fetch of a new connection, if still due: transactions
+    /// older than the first 3 months, back to the provider's history limit, announced with
+    /// `newTransactions`.
+    pub fn fetch_history(&mut self, connection_id: &str, now: DateTime<Utc>) -> Option<usize> {
+        let conn = self.connections.get_mut(connection_id)?;
+        let target = conn.history_target.take()?;
+        if conn.is_expired(now) || self.removed_providers.contains(&conn.bank_id) {
+            return Some(0);
+        }
+        let until = conn.history_from;
+        conn.history_from = target;
+        let account_ids = conn.account_ids.clone();
+        let user_id = conn.user_id.clone();
+        let mut changes = TxChanges::default();
+        for a in &account_ids {
+            if let Some(acc) = self.accounts.get_mut(a) {
+                let days = days_between(target, until - Duration::milliseconds(1));
+                for day in days {
+                    for g in transactions_on(&acc.seed, day) {
+                        if g.date >= target && g.date < until {
+                            apply(acc, &mut self.tx_index, &g, now, &mut changes);
+                        }
+                    }
+                }
+            }
+        }
+        let n = changes.len();
+        self.emit_changes(&user_id, changes, now);
+        Some(n)
+    }
+
+    fn reconcile_account(
+        &mut self,
+        account_id: &Uuid,
+        from: DateTime<Utc>,
+        now: DateTime<Utc>,
+        changes: &mut TxChanges,
+    ) {
+        let Some(acc) = self.accounts.get_mut(account_id) else { return };
+        for day in days_between(from, now) {
+            for g in transactions_on(&acc.seed, day) {
+                if g.date >= from && g.date <= now {
+                    apply(acc, &mut self.tx_index, &g, now, changes);
+                }
+            }
+        }
+    }
+
+    fn emit_changes(&mut self, user_id: &str, changes: TxChanges, now: DateTime<Utc>) {
+        if !self.record_events || changes.is_empty() {
+            return;
+        }
+        let mut ids = Vec::new();
+        let events = changes.into_events(user_id, now, || {
+            let id = self.rng.uuid();
+            ids.push(id);
+            id
+        });
+        self.outbox.extend(events);
+    }
+
+    /// Renews a connection after a reauth (user went back to the bank): new consent period,
+    /// errors cleared, a fresh fetch. Keeps the id when the chosen accounts are all of them
+    /// (unless the connection is scripted to change id); when only some are chosen they move
+    /// to a new connection id and the rest stay behind under the old one. Returns the id the
+    /// id_token must carry and the sync it ran.
+    pub fn reauth(
+        &mut self,
+        user_id: &str,
+        connection_id: &str,
+        chosen: Option<Vec<Uuid>>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Uuid), Refusal> {
+        let conn = self.connection(user_id, connection_id).ok_or(Refusal::UnknownConnection)?.clone();
+        let chosen: Vec<Uuid> = match chosen {
+            Some(c) if !c.is_empty() => {
+                if let Some(bad) = c.iter().find(|a| !conn.account_ids.contains(a)) {
+                    return Err(Refusal::Invalid(format!(
+                        "account {bad} is not part of connection {connection_id}"
+                    )));
+                }
+                c
+            }
+            _ => conn.account_ids.clone(),
+        };
+        let all = chosen.len() == conn.account_ids.len();
+        let target_id = if all && !conn.force_new_id_on_reauth {
+            connection_id.to_string()
+        } else {
+            let new_id = format!("{}:{}", conn.bank_id, self.next_uuid());
+            let mut moved = conn.clone();
+            moved.id = new_id.clone();
+            moved.account_ids = chosen.clone();
+            moved.sync_ids = Vec::new();
+            moved.manual_syncs.clear();
+            moved.force_new_id_on_reauth = false;
+            moved.connected_on = now;
+            self.connections.insert(new_id.clone(), moved);
+            for a in &chosen {
+                if let Some(acc) = self.accounts.get_mut(a) {
+                    acc.connection_id = new_id.clone();
+                }
+            }
+            if all {
+                self.connections.remove(connection_id);
+            } else if let Some(old) = self.connections.get_mut(connection_id) {
+                old.account_ids.retain(|a| !chosen.contains(a));
+            }
+            if let Some(u) = self.users.get_mut(user_id) {
+                if all {
+                    u.connection_ids.retain(|c| c != connection_id);
+                }
+                u.connection_ids.push(new_id.clone());
+            }
+            new_id
+        };
+        let provider_no_expiry = self.catalogue().get(&conn.bank_id).is_none_or(|p| p.no_expiry);
+        if let Some(c) = self.connections.get_mut(&target_id) {
+            c.expires_at = (!provider_no_expiry).then(|| now + consent_period());
+            c.tpp_consent = true;
+            c.user_consented_at = now;
+            c.last_fetch = None;
+            c.failing_since = None;
+        }
+        let sync_id = self.start_sync(&target_id, "client-update", "UPDATE", now)?;
+        self.finish_sync(sync_id, now);
+        Ok((target_id, sync_id))
+    }
+
+    /// Renews a legacy connection after the refresh flow (the user answered MFA): same id,
+    /// errors cleared, a fresh fetch.
+    pub fn refresh(
+        &mut self,
+        user_id: &str,
+        connection_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, Refusal> {
+        let c = self
+            .connections
+            .get_mut(connection_id)
+            .filter(|c| c.user_id == user_id)
+            .ok_or(Refusal::UnknownConnection)?;
+        c.last_fetch = None;
+        c.failing_since = None;
+        c.user_consented_at = now;
+        let sync_id = self.start_sync(connection_id, "client-update", "UPDATE", now)?;
+        self.finish_sync(sync_id, now);
+        Ok(sync_id)
+    }
+
+    /// Renews consent without a trip to the bank (reconsent flow): same id, new expiry.
+    /// Refused once `tppConsent` is false.
+    pub fn reconsent(
+        &mut self,
+        user_id: &str,
+        connection_id: &str,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
+        let c = self
+            .connections
+            .get_mut(connection_id)
+            .filter(|c| c.user_id == user_id)
+            .ok_or(Refusal::UnknownConnection)?;
+        if !c.tpp_consent(now) {
+            return Err(Refusal::Invalid("tppConsent is false: this connection needs a reauth".into()));
+        }
+        if c.expires_at.is_none() {
+            return Err(Refusal::Invalid("this connection has no consent expiry to renew".into()));
+        }
+        let exp = expires_at.unwrap_or(now + consent_period());
+        if exp <= now || exp > now + consent_period() {
+            return Err(Refusal::Invalid(
+                "the new consent expiry must be in the future and at most 90 days ahead".into(),
+            ));
+        }
+        let was_expired = c.is_expired(now);
+        c.expires_at = Some(exp);
+        c.tpp_consent = true;
+        c.user_consented_at = now;
+        if was_expired {
+            // Syncs resume with the next scheduled one; the failures of the expired period
+            // do not count against the renewed consent.
+            c.failing_since = None;
+        }
+        Ok(())
+    }
+}
+
+/// The Moneyhub id of a provider transaction: generation 0 is the id it gets when first seen,
+/// generation 1 the id of the posted twin that replaces an unmatched pending transaction.
+pub fn tx_id(acc: &Account, key: u64, generation: u64) -> Uuid {
+    Rng::derive(acc.seed.seed, &[acc.id_label, key, generation]).uuid()
+}
+
+fn apply(
+    acc: &mut Account,
+    index: &mut std::collections::HashMap<Uuid, (Uuid, u32)>,
+    g: &GenTx,
+    now: DateTime<Utc>,
+    changes: &mut TxChanges,
+) {
+    let now_ms = now.timestamp_millis();
+    let pending = g.pending_at(now);
+    let visible = !g.withdrawn_at(now);
+    let first_id = tx_id(acc, g.key, 0);
+    let current_id = if g.replaced_on_post && !pending { tx_id(acc, g.key, 1) } else { first_id };
+    if current_id != first_id {
+        // The pending twin we stored (if any) is replaced by the posted transaction.
+        if let Some(&(_, pos)) = index.get(&first_id) {
+            if let Some(t) = acc.txs.get_mut(pos as usize) {
+                if !t.is_deleted() {
+                    t.flags |= flags::DELETED;
+                    t.modified_ms = now_ms;
+                    changes.push(acc.id, TxChange::Deleted, t.id);
+                }
+            }
+        }
+    }
+    match index.get(&current_id) {
+        None if visible => {
+            let pos = acc.txs.len() as u32;
+            acc.txs.push(Tx {
+                id: current_id,
+                key: g.key,
+                date_ms: g.date.timestamp_millis(),
+                created_ms: now_ms,
+                modified_ms: now_ms,
+                amount: g.amount,
+                merchant: g.merchant,
+                flags: if pending { flags::PENDING } else { 0 },
+            });
+            index.insert(current_id, (acc.id, pos));
+            acc.date_modified = now;
+            changes.push(acc.id, TxChange::New, current_id);
+        }
+        None => {}
+        Some(&(_, pos)) => {
+            let Some(t) = acc.txs.get_mut(pos as usize) else { return };
+            if !visible {
+                if !t.is_deleted() {
+                    t.flags |= flags::DELETED;
+                    t.modified_ms = now_ms;
+                    changes.push(acc.id, TxChange::Deleted, t.id);
+                }
+            } else if t.is_deleted() {
+                t.flags &= !flags::DELETED;
+                if !pending {
+                    t.flags &= !flags::PENDING;
+                }
+                t.modified_ms = now_ms;
+                changes.push(acc.id, TxChange::Restored, t.id);
+            } else if t.is_pending() && !pending {
+                t.flags &= !flags::PENDING;
+                t.modified_ms = now_ms;
+                changes.push(acc.id, TxChange::Updated, t.id);
+            }
+        }
+    }
+}
+
+/// The calendar days from `from` to `to` inclusive (UTC).
+fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = NaiveDate> {
+    let start = from.date_naive();
+    let end = to.date_naive();
+    start.iter_days().take_while(move |d| *d <= end)
+}

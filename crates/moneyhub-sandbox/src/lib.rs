@@ -29,6 +29,7 @@
 
 pub mod auth;
 pub mod clock;
+mod control;
 pub mod config;
 mod data;
 pub mod error;

@@ -65,9 +65,7 @@ impl AccountType {
     /// Whether this type gets the long (40-day) staleness threshold.
     pub fn is_slow_moving(&self) -> bool {
         let s = self.as_str();
-        s.starts_with("properties:")
-            || s.starts_with("mortgage:")
-            || matches!(s, "asset" | "loan" | "loans")
+        s.starts_with("properties:") || s.starts_with("mortgage:") || matches!(s, "asset" | "loan" | "loans")
     }
 }
 
@@ -191,11 +189,7 @@ pub struct Account {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_holder_name: Option<String>,
     /// Account opening date.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub account_opening_date: Option<DateTime<Utc>>,
     /// Personal or business (wire `accountType`; not to be confused with `type`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,18 +229,10 @@ pub struct TransactionData {
     /// Number of transactions.
     pub count: u64,
     /// Date of the earliest transaction.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub earliest_date: Option<DateTime<Utc>>,
     /// Date of the latest transaction.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub last_date: Option<DateTime<Utc>>,
 }
 
@@ -297,18 +283,10 @@ pub struct AccountDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overdraft_limit: Option<i64>,
     /// Mortgages and loans: end date.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::date_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::date_opt")]
     pub end_date: Option<NaiveDate>,
     /// Mortgages: end of the fixed rate.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::date_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::date_opt")]
     pub fixed_date: Option<NaiveDate>,
     /// Loans: interest-free period in months.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,10 +313,6 @@ pub struct AccountDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub term: Option<i64>,
     /// Assets: yearly appreciation, percent (negative: depreciation).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::num::compact_f64_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::num::compact_f64_opt")]
     pub yearly_appreciation: Option<f64>,
 }

@@ -37,12 +37,7 @@ pub struct Amount {
 impl Amount {
     /// An amount with only `value` and `currency` set.
     pub fn new(value: i64, currency: impl Into<String>) -> Self {
-        Self {
-            value,
-            major_units: None,
-            minor_units: None,
-            currency: currency.into(),
-        }
+        Self { value, major_units: None, minor_units: None, currency: currency.into() }
     }
 
     /// An amount with `major_units`/`minor_units` filled in for a currency with `exponent`
@@ -51,18 +46,10 @@ impl Amount {
     pub fn from_minor_units(value: i64, currency: impl Into<String>, exponent: u32) -> Self {
         let magnitude = value.unsigned_abs();
         let (major, minor) = match 10u64.checked_pow(exponent) {
-            Some(scale) => (
-                i64::try_from(magnitude / scale).ok(),
-                i64::try_from(magnitude % scale).ok(),
-            ),
+            Some(scale) => (i64::try_from(magnitude / scale).ok(), i64::try_from(magnitude % scale).ok()),
             None => (None, None),
         };
-        Self {
-            value,
-            major_units: major,
-            minor_units: minor,
-            currency: currency.into(),
-        }
+        Self { value, major_units: major, minor_units: minor, currency: currency.into() }
     }
 
     /// Money going out of the account (`value < 0`).

@@ -34,10 +34,7 @@ impl ConnectionType {
     /// assert!(!ConnectionType::from("experian").is_api_like());
     /// ```
     pub fn is_api_like(&self) -> bool {
-        matches!(
-            self,
-            Self::Api | Self::Test | Self::Zoopla | Self::Mouseprice | Self::Autotrader
-        )
+        matches!(self, Self::Api | Self::Test | Self::Zoopla | Self::Mouseprice | Self::Autotrader)
     }
 
     /// A valuation provider (zoopla, mouseprice, autotrader), synced monthly.
@@ -115,25 +112,13 @@ pub struct Connection {
     #[serde(with = "crate::time::timestamp")]
     pub connected_on: DateTime<Utc>,
     /// Last time data was *successfully* fetched from the provider.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub last_updated: Option<DateTime<Utc>>,
     /// Last sync *attempt*, successful or not.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub last_synced_at: Option<DateTime<Utc>>,
     /// Consent expiry (absent for legacy connections and some banks).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub expires_at: Option<DateTime<Utc>>,
     /// Accounts belonging to the connection.
     #[serde(default)]
@@ -151,11 +136,7 @@ pub struct Connection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpp_consent: Option<bool>,
     /// When the user last consented.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub user_consented_at: Option<DateTime<Utc>>,
     /// The connection fetches once and never again automatically (legacy only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,10 +19,7 @@ use crate::Error;
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-    de.end().map_err(|source| Error::Decode {
-        path: ".".into(),
-        source,
-    })?;
+    de.end().map_err(|source| Error::Decode { path: ".".into(), source })?;
     Ok(value)
 }
 
@@ -38,8 +35,5 @@ pub fn decode_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T,
 
 fn path_error(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = err.path().to_string();
-    Error::Decode {
-        path,
-        source: err.into_inner(),
-    }
+    Error::Decode { path, source: err.into_inner() }
 }

@@ -50,11 +50,7 @@ fn none<X>() -> Option<X> {
 impl<T> DataResponse<T> {
     /// An envelope holding only `data`.
     pub fn new(data: T) -> Self {
-        Self {
-            data,
-            links: None,
-            meta: None,
-        }
+        Self { data, links: None, meta: None }
     }
 }
 

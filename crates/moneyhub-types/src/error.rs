@@ -33,11 +33,12 @@ pub enum Error {
     },
 
     /// The payload of a known webhook event did not have the documented shape.
-    #[error("invalid `{event_type}` webhook payload at payload.{path}: {source}")]
+    #[error("invalid `{event_type}` webhook payload at {path}: {source}")]
     WebhookPayload {
-        /// The event type as it appeared in the envelope.
+        /// The event type (primary spelling for known events).
         event_type: String,
-        /// Path of the failing field inside the payload (`.` for the payload itself).
+        /// Path of the failing field within the envelope, e.g. `payload.syncId` (`payload` for
+        /// the payload itself).
         path: String,
         /// The underlying serde_json error.
         #[source]
@@ -72,12 +73,7 @@ impl std::fmt::Display for Shown<'_> {
         const MAX_CHARS: usize = 100;
         match self.0.char_indices().nth(MAX_CHARS) {
             None => write!(f, "{:?}", self.0),
-            Some((cut, _)) => write!(
-                f,
-                "{:?}… ({} bytes in total)",
-                &self.0[..cut],
-                self.0.len()
-            ),
+            Some((cut, _)) => write!(f, "{:?}… ({} bytes in total)", &self.0[..cut], self.0.len()),
         }
     }
 }
@@ -88,11 +84,7 @@ mod tests {
 
     #[test]
     fn long_values_are_shortened() {
-        let err = Error::InvalidId {
-            kind: "UserId",
-            value: "x".repeat(1000),
-            reason: "too long".into(),
-        };
+        let err = Error::InvalidId { kind: "UserId", value: "x".repeat(1000), reason: "too long".into() };
         let text = err.to_string();
         assert!(text.len() < 200, "{text}");
         assert!(text.contains("1000 bytes in total"), "{text}");

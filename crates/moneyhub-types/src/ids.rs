@@ -52,9 +52,7 @@ fn opaque(s: &str) -> Result<(), String> {
         return Err(format!("must not contain whitespace (found at byte {pos})"));
     }
     if let Some((pos, _)) = s.char_indices().find(|(_, c)| c.is_control()) {
-        return Err(format!(
-            "must not contain control characters (found at byte {pos})"
-        ));
+        return Err(format!("must not contain control characters (found at byte {pos})"));
     }
     Ok(())
 }
@@ -65,9 +63,7 @@ fn uuid_rule(s: &str) -> Result<(), String> {
     if s.len() == 36 && Uuid::try_parse(s).is_ok() {
         Ok(())
     } else {
-        Err(format!(
-            "expected a UUID in hyphenated form such as `{UUID_EXAMPLE}`"
-        ))
+        Err(format!("expected a UUID in hyphenated form such as `{UUID_EXAMPLE}`"))
     }
 }
 
@@ -84,16 +80,15 @@ fn category_rule(s: &str) -> Result<(), String> {
     match rest {
         None => Err("expected `std:<id>` or `cus:<id>`".into()),
         Some("") => Err("the part after `std:`/`cus:` must not be empty".into()),
-        Some(rest) => match rest
-            .char_indices()
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-        {
-            Some((pos, c)) => Err(format!(
-                "only letters, digits, `_` and `-` may follow the prefix (found {c:?} at byte {})",
-                pos + 4
-            )),
-            None => Ok(()),
-        },
+        Some(rest) => {
+            match rest.char_indices().find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+                Some((pos, c)) => Err(format!(
+                    "only letters, digits, `_` and `-` may follow the prefix (found {c:?} at byte {})",
+                    pos + 4
+                )),
+                None => Ok(()),
+            }
+        }
     }
 }
 

@@ -1,13 +1,13 @@
 //! Typed, wire-exact models of Moneyhub's Open Finance API (UK open banking).
 //!
-//! * [ids](ids): validated newtypes such as [`UserId`], [`ConnectionId`], [`TransactionId`].
+//! * [`ids`]: validated newtypes such as [`UserId`], [`ConnectionId`], [`TransactionId`].
 //! * Open enums ([`ConnectionStatus`], [`AccountType`], [`WebhookEventType`], …): unknown wire
 //!   values are kept in an `Unknown(String)` variant and encoded back unchanged, never rejected.
 //! * Models: [`User`], [`Connection`], [`CatalogueEntry`], [`ConnectionSync`], [`SyncRequest`],
 //!   [`SyncResponse`], [`Account`], [`Transaction`], envelopes ([`DataResponse`]), error bodies
 //!   ([`ApiErrorBody`], [`OAuthErrorBody`]), [`TokenResponse`], webhooks ([`WebhookEnvelope`],
 //!   [`WebhookEvent`]).
-//! * [`decode`]: JSON decoding whose errors name the failing field's path.
+//! * [`decode()`]: JSON decoding whose errors name the failing field's path.
 //!
 //! Field names follow the wire (camelCase) through serde; a wire field called `type` is named
 //! `kind` in Rust. Decoding ignores unknown fields (no model denies them), and decoded documents
@@ -63,18 +63,17 @@ pub use ids::{
     AccountId, BankId, CategoryId, ClientId, ConnectionId, SyncId, TransactionId, UserId, WebhookId,
 };
 pub use sync::{
-    AccountSync, ConnectionSync, FetchStatus, SyncAccount, SyncAction, SyncMethod, SyncRequest,
-    SyncResponse,
+    AccountSync, ConnectionSync, FetchStatus, SyncAccount, SyncAction, SyncMethod, SyncRequest, SyncResponse,
 };
 pub use token::TokenResponse;
 pub use transaction::{
-    CardInstrument, PartyAccount, PartyAgent, ProprietaryTransactionCode, Transaction,
-    TransactionCode, TransactionSplit, TransactionStatus,
+    CardInstrument, PartyAccount, PartyAgent, ProprietaryTransactionCode, Transaction, TransactionCode,
+    TransactionSplit, TransactionStatus,
 };
 pub use user::{ManagedBy, User, UserType};
 pub use webhook::{
     event_type_from_urn, urn_for_event_type, AccountTransactions, DeletedAccountPayload,
-    PostConnectionEnrichmentPayload, ProcessingStatus, ReauthReminderPayload,
-    RefreshReminderPayload, SyncCompletedPayload, TransactionsPayload, WebhookEnvelope,
-    WebhookEvent, WebhookEventType, EVENT_URN_PREFIX,
+    PostConnectionEnrichmentPayload, ProcessingStatus, ReauthReminderPayload, RefreshReminderPayload,
+    SyncCompletedPayload, TransactionsPayload, WebhookEnvelope, WebhookEvent, WebhookEventType,
+    EVENT_URN_PREFIX,
 };

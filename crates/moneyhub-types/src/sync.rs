@@ -61,11 +61,7 @@ pub struct ConnectionSync {
     #[serde(with = "crate::time::timestamp")]
     pub created_at: DateTime<Utc>,
     /// When the fetch finished (absent while in progress).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub fetched_at: Option<DateTime<Utc>>,
     /// Per-account results.
     #[serde(default)]
@@ -86,11 +82,7 @@ pub struct SyncAccount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_connection_enrichment_status: Option<String>,
     /// When post-connection enrichment finished.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub post_connection_enriched_at: Option<DateTime<Utc>>,
 }
 
@@ -126,11 +118,7 @@ pub struct SyncRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_ip_address: Option<String>,
     /// When the customer last logged in.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub customer_last_logged_time: Option<DateTime<Utc>>,
     /// Run the sync in the background (default `false` on v2.0, `true` on v3).
     #[serde(default, skip_serializing_if = "Option::is_none")]

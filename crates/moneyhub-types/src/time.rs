@@ -45,9 +45,7 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 
 /// Parses a date leniently (see the [module docs](self)).
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .or_else(|| parse_timestamp(s).map(|at| at.date_naive()))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| parse_timestamp(s).map(|at| at.date_naive()))
 }
 
 fn bad_timestamp<E: serde::de::Error>(s: &str) -> E {
@@ -57,9 +55,7 @@ fn bad_timestamp<E: serde::de::Error>(s: &str) -> E {
 }
 
 fn bad_date<E: serde::de::Error>(s: &str) -> E {
-    E::custom(format_args!(
-        "invalid date {s:?}: expected YYYY-MM-DD such as 2025-01-31"
-    ))
+    E::custom(format_args!("invalid date {s:?}: expected YYYY-MM-DD such as 2025-01-31"))
 }
 
 /// `#[serde(with = "moneyhub_types::time::timestamp")]` for `DateTime<Utc>` fields.
@@ -86,10 +82,7 @@ pub mod timestamp_opt {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Serialises `Some` as `2019-09-27T14:29:43.687Z` and `None` as `null`.
-    pub fn serialize<S: Serializer>(
-        at: &Option<DateTime<Utc>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
         match at {
             Some(at) => serializer.serialize_str(&super::format_timestamp(at)),
             None => serializer.serialize_none(),
@@ -102,9 +95,7 @@ pub mod timestamp_opt {
     ) -> Result<Option<DateTime<Utc>>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
             None => Ok(None),
-            Some(s) => super::parse_timestamp(&s)
-                .map(Some)
-                .ok_or_else(|| super::bad_timestamp(&s)),
+            Some(s) => super::parse_timestamp(&s).map(Some).ok_or_else(|| super::bad_timestamp(&s)),
         }
     }
 }
@@ -140,14 +131,10 @@ pub mod date_opt {
     }
 
     /// Deserialises `null` as `None`, anything else leniently (see the [module docs](super)).
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<NaiveDate>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NaiveDate>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
             None => Ok(None),
-            Some(s) => super::parse_date(&s)
-                .map(Some)
-                .ok_or_else(|| super::bad_date(&s)),
+            Some(s) => super::parse_date(&s).map(Some).ok_or_else(|| super::bad_date(&s)),
         }
     }
 }
@@ -159,19 +146,13 @@ mod tests {
     #[test]
     fn lenient_timestamps() {
         let z = parse_timestamp("2025-01-03T09:00:07.000Z");
-        assert_eq!(
-            z.map(|t| format_timestamp(&t)).as_deref(),
-            Some("2025-01-03T09:00:07.000Z")
-        );
+        assert_eq!(z.map(|t| format_timestamp(&t)).as_deref(), Some("2025-01-03T09:00:07.000Z"));
         assert_eq!(parse_timestamp("2025-01-03T09:00:07"), z);
         assert_eq!(
             parse_timestamp("2025-01-03").map(|t| format_timestamp(&t)).as_deref(),
             Some("2025-01-03T00:00:00.000Z")
         );
         assert_eq!(parse_timestamp("yesterday"), None);
-        assert_eq!(
-            parse_date("2017-11-28T00:00:00.000Z"),
-            NaiveDate::from_ymd_opt(2017, 11, 28)
-        );
+        assert_eq!(parse_date("2017-11-28T00:00:00.000Z"), NaiveDate::from_ymd_opt(2017, 11, 28));
     }
 }

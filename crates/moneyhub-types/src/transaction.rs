@@ -38,18 +38,10 @@ pub struct Transaction {
     #[serde(with = "crate::time::timestamp")]
     pub date_modified: DateTime<Utc>,
     /// When it was created.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub date_created: Option<DateTime<Utc>>,
     /// When funds become available / are withdrawn.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub value_date: Option<DateTime<Utc>>,
     /// Full description, as on the statement.
     pub long_description: String,

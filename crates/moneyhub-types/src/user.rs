@@ -47,18 +47,10 @@ pub struct User {
     #[serde(with = "crate::time::timestamp")]
     pub updated_at: DateTime<Utc>,
     /// Last time the user was accessed.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub last_accessed: Option<DateTime<Utc>>,
     /// Deletion time, for deleted users.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::timestamp_opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub deleted_at: Option<DateTime<Utc>>,
     /// Space-separated scopes granted for the user; see [`User::iter_scopes`].
     #[serde(default)]

@@ -110,12 +110,7 @@ pub struct WebhookEnvelope {
     /// Event type.
     pub event_type: WebhookEventType,
     /// The user concerned.
-    #[serde(
-        rename = "userId",
-        alias = "userid",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "userId", alias = "userid", default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
     /// Event payload, raw.
     #[serde(default)]
@@ -131,12 +126,7 @@ impl WebhookEnvelope {
         urn: &str,
         payload: serde_json::Value,
     ) -> Result<Self, Error> {
-        Ok(Self {
-            id,
-            event_type: WebhookEventType::from(event_type_from_urn(urn)?),
-            user_id,
-            payload,
-        })
+        Ok(Self { id, event_type: WebhookEventType::from(event_type_from_urn(urn)?), user_id, payload })
     }
 
     /// The URN under which this event goes in a Security Event Token's `events` claim.
@@ -178,7 +168,12 @@ pub enum WebhookEvent {
 
 fn typed<T: DeserializeOwned>(envelope: &WebhookEnvelope) -> Result<T, Error> {
     serde_path_to_error::deserialize(&envelope.payload).map_err(|err| {
-        let path = err.path().to_string();
+        let inner = err.path().to_string();
+        let path = match inner.as_str() {
+            "." => "payload".to_owned(),
+            p if p.starts_with('[') => format!("payload{p}"),
+            p => format!("payload.{p}"),
+        };
         Error::WebhookPayload {
             event_type: envelope.event_type.as_str().to_owned(),
             path,
@@ -202,13 +197,10 @@ impl WebhookEvent {
             T::DeletedAccount => Self::DeletedAccount(typed(envelope)?),
             T::ReauthReminder => Self::ReauthReminder(typed(envelope)?),
             T::RefreshReminder => Self::RefreshReminder(typed(envelope)?),
-            T::PostConnectionEnrichmentCompleted => {
-                Self::PostConnectionEnrichmentCompleted(typed(envelope)?)
+            T::PostConnectionEnrichmentCompleted => Self::PostConnectionEnrichmentCompleted(typed(envelope)?),
+            other => {
+                Self::Unknown { event_type: other.as_str().to_owned(), payload: envelope.payload.clone() }
             }
-            other => Self::Unknown {
-                event_type: other.as_str().to_owned(),
-                payload: envelope.payload.clone(),
-            },
         })
     }
 
@@ -223,9 +215,7 @@ impl WebhookEvent {
             Self::DeletedAccount(_) => WebhookEventType::DeletedAccount,
             Self::ReauthReminder(_) => WebhookEventType::ReauthReminder,
             Self::RefreshReminder(_) => WebhookEventType::RefreshReminder,
-            Self::PostConnectionEnrichmentCompleted(_) => {
-                WebhookEventType::PostConnectionEnrichmentCompleted
-            }
+            Self::PostConnectionEnrichmentCompleted(_) => WebhookEventType::PostConnectionEnrichmentCompleted,
             Self::Unknown { event_type, .. } => WebhookEventType::from(event_type.as_str()),
         }
     }
@@ -248,17 +238,8 @@ impl WebhookEvent {
     }
 
     /// Wraps the event in a JSON envelope.
-    pub fn to_envelope(
-        &self,
-        id: WebhookId,
-        user_id: Option<UserId>,
-    ) -> Result<WebhookEnvelope, Error> {
-        Ok(WebhookEnvelope {
-            id,
-            event_type: self.event_type(),
-            user_id,
-            payload: self.payload()?,
-        })
+    pub fn to_envelope(&self, id: WebhookId, user_id: Option<UserId>) -> Result<WebhookEnvelope, Error> {
+        Ok(WebhookEnvelope { id, event_type: self.event_type(), user_id, payload: self.payload()? })
     }
 }
 
@@ -366,17 +347,11 @@ pub struct PostConnectionEnrichmentPayload {
 /// The suffix must be non-empty kebab-case: lowercase ASCII letters and digits in `-`-separated
 /// non-empty words.
 pub fn event_type_from_urn(urn: &str) -> Result<String, Error> {
-    let invalid = || Error::InvalidEventUrn {
-        urn: urn.to_owned(),
-    };
+    let invalid = || Error::InvalidEventUrn { urn: urn.to_owned() };
     let suffix = urn.strip_prefix(EVENT_URN_PREFIX).ok_or_else(invalid)?;
     let mut out = String::with_capacity(suffix.len());
     for (i, word) in suffix.split('-').enumerate() {
-        if word.is_empty()
-            || !word
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
+        if word.is_empty() || !word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
             return Err(invalid());
         }
         let mut chars = word.chars();

@@ -1,12 +1,43 @@
 //! Identity REST routes: users, user connections, sync records and provider catalogues.
+//! None of them is versioned (they live at the identity host's root, as Moneyhub's do).
+
+mod catalogues;
+mod connections;
+mod syncs;
+mod users;
 
 use std::sync::Arc;
 
+use axum::routing::{delete, get};
 use axum::Router;
 
+use crate::auth::Grant;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The REST routes.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
+        .route("/oidc/.well-known/{listing}", get(catalogues::list))
+        .route("/bank-icons/{bank_ref}", get(catalogues::icon))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{user_id}", get(users::get).delete(users::delete))
+        .route("/users/{user_id}/connections", get(connections::list))
+        .route(
+            "/users/{user_id}/connections/{connection_id}",
+            get(connections::get).delete(connections::delete).patch(connections::patch),
+        )
+        .route("/users/{user_id}/connection/{connection_id}", delete(connections::delete))
+        .route("/users/{user_id}/connections/{connection_id}/syncs", get(syncs::of_connection))
+        .route("/users/{user_id}/syncs", get(syncs::of_user))
+        .route("/users/{user_id}/syncs/{sync_id}", get(syncs::get))
+}
+
+/// Management routes are for the client's own users: a token bound to a user (`sub`) may
+/// only reach that user.
+fn check_user_scope(grant: &Grant, user_id: &str) -> Result<(), ApiError> {
+    match &grant.sub {
+        Some(sub) if sub != user_id => Err(ApiError::forbidden("This token is bound to another user")),
+        _ => Ok(()),
+    }
 }

@@ -422,15 +422,10 @@ impl Account {
             v["accountHolderName"] = json!("Sandbox User");
         }
         if with_tx_data {
-            let count = live().count();
-            let earliest = live().map(|t| t.date_ms).min();
-            let latest = live().map(|t| t.date_ms).max();
-            let mut td = json!({"count": count});
-            if let (Some(e), Some(l)) = (earliest, latest) {
-                td["earliestDate"] = json!(&ms_iso(e)[..10]);
-                td["lastDate"] = json!(&ms_iso(l)[..10]);
+            // Swagger requires all three fields, so an account without transactions has none.
+            if let (Some(e), Some(l)) = (live().map(|t| t.date_ms).min(), live().map(|t| t.date_ms).max()) {
+                v["transactionData"] = json!({"count": live().count(), "earliestDate": ms_iso(e), "lastDate": ms_iso(l)});
             }
-            v["transactionData"] = td;
         }
         v
     }

@@ -1,0 +1,95 @@
+//! `moneyhub sandbox serve`.
+
+use std::net::SocketAddr;
+
+use moneyhub_sandbox::{ClientRegistration, SandboxConfig, WebhookFormat, WebhookTarget};
+
+use crate::cli::ServeArgs;
+use crate::exit::Failure;
+
+/// Builds the sandbox configuration from the flags (every problem is a usage error).
+pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
+    let jwks = match &args.client_jwks {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("--client-jwks {}: {e}", path.display())))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::usage(format!("--client-jwks {}: not JSON: {e}", path.display())))?;
+            let keys = v.get("keys").and_then(|k| k.as_array());
+            if keys.is_none_or(|k| k.is_empty()) {
+                return Err(Failure::usage(format!(
+                    "--client-jwks {}: expected a JWK set {{\"keys\": [...]}} with at least one key",
+                    path.display()
+                )));
+            }
+            if keys.into_iter().flatten().any(|k| k.get("d").is_some()) {
+                return Err(Failure::usage(format!(
+                    "--client-jwks {}: contains a private key; register only the public keys",
+                    path.display()
+                )));
+            }
+            Some(v)
+        }
+    };
+    let alg = match &args.request_object_alg {
+        Some(a) => match a.as_str() {
+            "none" | "RS256" | "PS256" => a.clone(),
+            other => return Err(Failure::usage(format!("--request-object-alg must be none, RS256 or PS256, got {other:?}"))),
+        },
+        None if jwks.is_some() => "RS256".to_string(),
+        None => "none".to_string(),
+    };
+    for uri in &args.redirect_uris {
+        url::Url::parse(uri).map_err(|e| Failure::usage(format!("--redirect-uri {uri:?}: {e}")))?;
+    }
+    let format: WebhookFormat = args.webhook_format.parse().map_err(Failure::usage)?;
+    let webhook = match &args.webhook_url {
+        Some(u) => {
+            let parsed = url::Url::parse(u).map_err(|e| Failure::usage(format!("--webhook-url {u:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(Failure::usage(format!("--webhook-url {u:?}: must be an http(s) URL")));
+            }
+            Some(WebhookTarget { url: u.clone(), format })
+        }
+        None => None,
+    };
+    if args.client_id.trim().is_empty() {
+        return Err(Failure::usage("--client-id must not be empty"));
+    }
+    Ok(SandboxConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], args.port)),
+        seed: args.seed,
+        clients: vec![ClientRegistration {
+            client_id: args.client_id.clone(),
+            client_secret: Some(args.client_secret.clone()),
+            jwks,
+            redirect_uris: args.redirect_uris.clone(),
+            request_object_signing_alg: alg,
+        }],
+        webhook,
+        ..SandboxConfig::default()
+    })
+}
+
+/// Serves until Ctrl-C.
+pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let config = config(&args)?;
+    let secret_note = if args.client_secret == moneyhub_sandbox::DEFAULT_CLIENT_SECRET { " (default)" } else { "" };
+    let sandbox = moneyhub_sandbox::spawn(config).await.map_err(|e| Failure::usage(e.to_string()))?;
+    println!("moneyhub sandbox listening on {}", sandbox.base_url());
+    println!("  identity service  {}  (issuer {})", sandbox.identity_url(), sandbox.issuer());
+    println!("  data API          {}  and  {}", sandbox.api_url_v3(), sandbox.api_url_v2());
+    println!("  client            {}{}", args.client_id, if args.client_id == moneyhub_sandbox::DEFAULT_CLIENT_ID { " (default)" } else { "" });
+    println!("  client secret     {}{secret_note}", if secret_note.is_empty() { "[as given]" } else { moneyhub_sandbox::DEFAULT_CLIENT_SECRET });
+    println!("  seed              {}", args.seed);
+    match &args.webhook_url {
+        Some(u) => println!("  webhooks          {u} ({})", args.webhook_format),
+        None => println!("  webhooks          off (--webhook-url to enable)"),
+    }
+    println!("  control API       {}/__sandbox", sandbox.base_url());
+    println!("Press Ctrl-C to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    sandbox.shutdown().await;
+    Ok(())
+}

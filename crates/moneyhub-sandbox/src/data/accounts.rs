@@ -1,0 +1,100 @@
+//! Accounts: list (optionally by connection), get, and the per-account last successful sync.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Extension;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{self_link, ApiVersion};
+use crate::clock::iso;
+use crate::error::ApiError;
+use crate::http::ok;
+use crate::http::query::Query;
+use crate::state::AppState;
+use crate::store::model::Account;
+use crate::store::Store;
+
+fn user_accounts<'s>(store: &'s Store, user_id: &str) -> Vec<&'s Account> {
+    store
+        .connections_of(user_id)
+        .into_iter()
+        .flat_map(|c| c.account_ids.iter())
+        .filter_map(|a| store.accounts.get(a))
+        .collect()
+}
+
+/// `GET /accounts` (and v2's `/accounts-list`): `limit` 0–1000, `offset`, `connectionId`,
+/// `showTransactionData` (default true on v2, false on v3), `showPerformanceScore`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(version): Extension<ApiVersion>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    grant.require_any(&["accounts:read"])?;
+    let user_id = grant.user()?;
+    let q = Query::parse(q.as_deref());
+    let limit = q.int("limit", 0, 1000, 1000)? as usize;
+    let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
+    let tx_data = q.bool("showTransactionData", version == ApiVersion::V2)?;
+    let _ = q.bool("showPerformanceScore", version == ApiVersion::V2)?;
+    let connection = q.get("connectionId");
+    let details = grant.has("accounts_details:read");
+    let store = state.store.read();
+    let data: Vec<Value> = user_accounts(&store, user_id)
+        .into_iter()
+        .filter(|a| connection.is_none_or(|c| c == a.connection_id))
+        .skip(offset)
+        .take(limit)
+        .map(|a| a.to_json(details, tx_data))
+        .collect();
+    Ok(ok(json!({"data": data, "links": {"self": self_link(&state, &uri)}, "meta": {}})))
+}
+
+/// `GET /accounts/{id}`: 404 for an account the user does not have.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(version): Extension<ApiVersion>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(account_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    grant.require_any(&["accounts:read"])?;
+    let user_id = grant.user()?;
+    let q = Query::parse(q.as_deref());
+    let tx_data = q.bool("showTransactionData", version == ApiVersion::V2)?;
+    let id = Uuid::parse_str(&account_id).map_err(|_| ApiError::bad_request(format!("accountId must be a UUID, got {account_id:?}")))?;
+    let store = state.store.read();
+    let acc = store
+        .accounts
+        .get(&id)
+        .filter(|a| a.user_id == user_id)
+        .ok_or_else(|| ApiError::not_found("Account not found"))?;
+    let data = acc.to_json(grant.has("accounts_details:read"), tx_data);
+    Ok(ok(json!({"data": data, "links": {"self": self_link(&state, &uri)}, "meta": {}})))
+}
+
+/// `GET /accounts/syncs`: `[{accountId, lastSuccessfulSync}]`.
+pub async fn syncs(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    grant.require_any(&["accounts:read"])?;
+    let user_id = grant.user()?;
+    let store = state.store.read();
+    let data: Vec<Value> = user_accounts(&store, user_id)
+        .into_iter()
+        .map(|a| json!({"accountId": a.id.to_string(), "lastSuccessfulSync": a.last_successful_sync.map(iso)}))
+        .collect();
+    Ok(ok(json!({"data": data, "links": {"self": self_link(&state, &uri)}, "meta": {}})))
+}

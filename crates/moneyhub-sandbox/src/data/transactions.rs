@@ -1,0 +1,230 @@
+//! Transactions: listing with Moneyhub's filters and paging, fetching by up to 50 ids (with
+//! `meta.missingTransactionIds` for unknown ones), and by id.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::{Duration, NaiveDate};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::self_link;
+use crate::auth::Grant;
+use crate::error::ApiError;
+use crate::http::ok;
+use crate::http::query::Query;
+use crate::state::AppState;
+use crate::store::model::{Account, Tx};
+
+/// At most this many ids per request.
+pub const MAX_IDS: usize = 50;
+
+/// Which side of the ledger a token may read (`transactions:read:all|in|out`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    All,
+    In,
+    Out,
+}
+
+fn direction(grant: &Grant) -> Result<Direction, ApiError> {
+    if grant.has("transactions:read:all") {
+        Ok(Direction::All)
+    } else if grant.has("transactions:read:in") {
+        Ok(Direction::In)
+    } else if grant.has("transactions:read:out") {
+        Ok(Direction::Out)
+    } else {
+        Err(ApiError::forbidden("Missing required scope: one of transactions:read:all, transactions:read:in, transactions:read:out"))
+    }
+}
+
+fn allowed(dir: Direction, t: &Tx) -> bool {
+    match dir {
+        Direction::All => true,
+        Direction::In => t.amount > 0,
+        Direction::Out => t.amount < 0,
+    }
+}
+
+/// Listing filters, parsed and checked up front so a bad one is a 400 naming it.
+struct Filters {
+    start: Option<i64>,
+    end: Option<i64>,
+    start_modified: Option<i64>,
+    end_modified: Option<i64>,
+    text: Option<String>,
+    category: Option<String>,
+    accounts: Option<Vec<String>>,
+    credit: Option<bool>,
+    /// Projects do not exist in the sandbox: filtering on one matches nothing.
+    nothing: bool,
+}
+
+fn day_start_ms(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or(i64::MIN)
+}
+
+fn day_end_ms(d: NaiveDate) -> i64 {
+    day_start_ms(d).saturating_add(Duration::days(1).num_milliseconds() - 1)
+}
+
+impl Filters {
+    fn parse(q: &Query) -> Result<Self, ApiError> {
+        let accounts: Vec<String> = q.all("accountId").into_iter().chain(q.all("accountIds")).map(str::to_string).collect();
+        let credit = match q.get("creditDebitIndicator") {
+            None => None,
+            Some("credit") => Some(true),
+            Some("debit") => Some(false),
+            Some(o) => return Err(ApiError::bad_request(format!("\"creditDebitIndicator\" must be credit or debit, got {o:?}"))),
+        };
+        let has_project = q.bool("hasProject", false)?;
+        let projects = !q.all("projectId").is_empty() || !q.all("projectIds").is_empty();
+        let (start, end) = (q.date("startDate")?, q.date("endDate")?);
+        let (start_modified, end_modified) = (q.date("startDateModified")?, q.date("endDateModified")?);
+        Ok(Filters {
+            start: start.map(day_start_ms),
+            end: end.map(day_end_ms),
+            start_modified: start_modified.map(day_start_ms),
+            end_modified: end_modified.map(day_end_ms),
+            text: q.get("text").filter(|t| !t.is_empty()).map(|t| t.to_lowercase()),
+            category: q.get("categoryId").map(str::to_string),
+            accounts: (!accounts.is_empty()).then_some(accounts),
+            credit,
+            nothing: projects || (q.get("hasProject").is_some() && has_project),
+        })
+    }
+
+    fn matches(&self, acc: &Account, t: &Tx) -> bool {
+        let m = t.merchant();
+        !self.nothing
+            && self.start.is_none_or(|s| t.date_ms >= s)
+            && self.end.is_none_or(|e| t.date_ms <= e)
+            && self.start_modified.is_none_or(|s| t.modified_ms >= s)
+            && self.end_modified.is_none_or(|e| t.modified_ms <= e)
+            && self.category.as_deref().is_none_or(|c| c == m.category)
+            && self.credit.is_none_or(|c| (t.amount > 0) == c)
+            && self.accounts.as_ref().is_none_or(|a| a.iter().any(|id| *id == acc.id.to_string()))
+            && self.text.as_deref().is_none_or(|needle| {
+                t.long_description().to_lowercase().contains(needle) || m.short.to_lowercase().contains(needle)
+            })
+    }
+}
+
+/// `GET /transactions`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    let dir = direction(&grant)?;
+    let user_id = grant.user()?;
+    let q = Query::parse(raw.as_deref());
+    let ids = q.all("ids");
+    if !ids.is_empty() {
+        return by_ids(&state, user_id, dir, &ids, &uri);
+    }
+    let limit = q.int("limit", 0, 1000, 1000)? as usize;
+    let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
+    let only_count = q.bool("onlyCount", false)?;
+    let filters = Filters::parse(&q)?;
+    let store = state.store.read();
+    let mut rows: Vec<(&Account, &Tx)> = Vec::new();
+    for conn in store.connections_of(user_id) {
+        for acc in conn.account_ids.iter().filter_map(|a| store.accounts.get(a)) {
+            rows.extend(
+                acc.txs
+                    .iter()
+                    .filter(|t| !t.is_deleted() && allowed(dir, t) && filters.matches(acc, t))
+                    .map(|t| (acc, t)),
+            );
+        }
+    }
+    let total = rows.len();
+    if only_count {
+        return Ok(ok(json!({"data": [], "links": {"self": self_link(&state, &uri)}, "meta": {"count": total}})));
+    }
+    // Newest first, ties broken by id so pages are stable.
+    rows.sort_unstable_by(|a, b| b.1.date_ms.cmp(&a.1.date_ms).then(a.1.id.cmp(&b.1.id)));
+    let data: Vec<Value> = rows.iter().skip(offset).take(limit).map(|(a, t)| a.tx_json(t)).collect();
+    let mut links = Map::new();
+    links.insert("self".into(), json!(self_link(&state, &uri)));
+    if limit > 0 && offset.saturating_add(limit) < total {
+        links.insert("next".into(), json!(page_link(&state, &uri, offset + limit, limit)));
+    }
+    if offset > 0 {
+        links.insert("prev".into(), json!(page_link(&state, &uri, offset.saturating_sub(limit), limit)));
+    }
+    Ok(ok(json!({"data": data, "links": links, "meta": {"count": total}})))
+}
+
+fn page_link(state: &AppState, uri: &axum::http::Uri, offset: usize, limit: usize) -> String {
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("offset=") && !p.starts_with("limit="))
+        .collect();
+    let mut q = kept.join("&");
+    if !q.is_empty() {
+        q.push('&');
+    }
+    format!("{}{}?{q}limit={limit}&offset={offset}", state.base_url, uri.path())
+}
+
+fn by_ids(state: &AppState, user_id: &str, dir: Direction, ids: &[&str], uri: &axum::http::Uri) -> Result<Response, ApiError> {
+    if ids.len() > MAX_IDS {
+        return Err(ApiError::bad_request(format!("At most {MAX_IDS} ids may be requested at once, got {}", ids.len())));
+    }
+    let mut parsed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let u = Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("ids must be UUIDs, got {id:?}")))?;
+        parsed.push((u, *id));
+    }
+    let store = state.store.read();
+    let mut data = Vec::new();
+    let mut missing = Vec::new();
+    for (u, raw) in parsed {
+        let found = store.tx_index.get(&u).and_then(|(acc_id, pos)| {
+            let acc = store.accounts.get(acc_id).filter(|a| a.user_id == user_id)?;
+            let t = acc.txs.get(*pos as usize).filter(|t| !t.is_deleted() && allowed(dir, t))?;
+            Some(acc.tx_json(t))
+        });
+        match found {
+            Some(v) => data.push(v),
+            None => missing.push(raw.to_string()),
+        }
+    }
+    let mut meta = Map::new();
+    if !missing.is_empty() {
+        meta.insert("missingTransactionIds".into(), json!(missing));
+    }
+    Ok(ok(json!({"data": data, "links": {"self": self_link(state, uri)}, "meta": meta})))
+}
+
+/// `GET /transactions/{id}`: 404 when unknown, deleted or another user's.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(transaction_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    let dir = direction(&grant)?;
+    let user_id = grant.user()?;
+    let id = Uuid::parse_str(&transaction_id)
+        .map_err(|_| ApiError::bad_request(format!("transactionId must be a UUID, got {transaction_id:?}")))?;
+    let store = state.store.read();
+    let (acc_id, pos) = store.tx_index.get(&id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
+    let acc = store.accounts.get(acc_id).filter(|a| a.user_id == user_id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
+    let t = acc
+        .txs
+        .get(*pos as usize)
+        .filter(|t| !t.is_deleted() && allowed(dir, t))
+        .ok_or_else(|| ApiError::not_found("Transaction not found"))?;
+    Ok(ok(json!({"data": acc.tx_json(t), "links": {"self": self_link(&state, &uri)}, "meta": {}})))
+}

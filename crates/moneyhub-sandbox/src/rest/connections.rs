@@ -1,0 +1,95 @@
+//! A user's connections: list, get (a harmless extra: Moneyhub has no such route), delete
+//! (singular and plural paths), and `PATCH` of `expiresAt`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::check_user_scope;
+use crate::auth::Grant;
+use crate::error::ApiError;
+use crate::http::{no_content, ok, parse_body};
+use crate::state::AppState;
+use crate::store::Store;
+
+fn authorize(state: &AppState, headers: &HeaderMap, user_id: &str, scopes: &[&str]) -> Result<Grant, ApiError> {
+    let grant = state.tokens.authorize(headers, state.clock.now())?;
+    grant.require_any(scopes)?;
+    check_user_scope(&grant, user_id)?;
+    Ok(grant)
+}
+
+fn owned_user<'s>(store: &'s Store, grant: &Grant, user_id: &str) -> Result<&'s crate::store::model::User, ApiError> {
+    store.user(&grant.cid, user_id).ok_or_else(|| ApiError::not_found("User not found"))
+}
+
+/// `GET /users/{id}/connections` (`connection:read` or `user:read`).
+pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(user_id): Path<String>) -> Result<Response, ApiError> {
+    let grant = authorize(&state, &headers, &user_id, &["connection:read", "user:read"])?;
+    let now = state.clock.now();
+    let store = state.store.read();
+    owned_user(&store, &grant, &user_id)?;
+    let data: Vec<Value> =
+        store.connections_of(&user_id).into_iter().map(|c| c.to_json(now, store.provider_removed(c))).collect();
+    Ok(ok(json!({"data": data, "meta": {}})))
+}
+
+/// `GET /users/{id}/connections/{cid}`.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((user_id, connection_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let grant = authorize(&state, &headers, &user_id, &["connection:read", "user:read"])?;
+    let now = state.clock.now();
+    let store = state.store.read();
+    owned_user(&store, &grant, &user_id)?;
+    let c = store.connection(&user_id, &connection_id).ok_or_else(|| ApiError::not_found("Connection not found"))?;
+    Ok(ok(json!({"data": c.to_json(now, store.provider_removed(c)), "meta": {}})))
+}
+
+/// `DELETE /users/{id}/connection[s]/{cid}` (`connection:delete` or `user:delete`): 204;
+/// the connection, its accounts and their transactions are deleted.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((user_id, connection_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let grant = authorize(&state, &headers, &user_id, &["connection:delete", "user:delete"])?;
+    let mut store = state.store.write();
+    owned_user(&store, &grant, &user_id)?;
+    store.delete_connection(&user_id, &connection_id)?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Patch {
+    expires_at: String,
+}
+
+/// `PATCH /users/{id}/connections/{cid}` `{"expiresAt"}` (`connection:update` or
+/// `user:update`): 204. Only `expiresAt` may change, at most 90 days ahead.
+pub async fn patch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((user_id, connection_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let grant = authorize(&state, &headers, &user_id, &["connection:update", "user:update"])?;
+    let req: Patch = parse_body(&body, false)?;
+    let expires_at = DateTime::parse_from_rfc3339(&req.expires_at)
+        .map_err(|_| ApiError::bad_request(format!("expiresAt must be an ISO 8601 date-time, got {:?}", req.expires_at)))?
+        .with_timezone(&Utc);
+    let now = state.clock.now();
+    let mut store = state.store.write();
+    owned_user(&store, &grant, &user_id)?;
+    store.set_expiry(&user_id, &connection_id, expires_at, now)?;
+    Ok(no_content())
+}

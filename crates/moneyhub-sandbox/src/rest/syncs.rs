@@ -1,0 +1,95 @@
+//! Sync records: per connection, per user, and by id (the poll target of async syncs).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::check_user_scope;
+use crate::error::ApiError;
+use crate::http::ok;
+use crate::http::query::Query;
+use crate::state::AppState;
+use crate::store::model::SyncRecord;
+use crate::store::Store;
+
+const SCOPES: &[&str] = &["connection:read", "user:read"];
+
+fn page(store: &Store, records: Vec<&SyncRecord>, q: &Query, now: chrono::DateTime<chrono::Utc>) -> Result<Value, ApiError> {
+    let limit = q.int("limit", 0, 1000, 100)? as usize;
+    let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
+    let mut records = records;
+    // Newest first: the latest sync is what a status check wants.
+    records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let total = records.len();
+    let data: Vec<Value> = records
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| r.to_json(now, store.connections.get(&r.connection_id).map(|c| c.enriched_at)))
+        .collect();
+    Ok(json!({"data": data, "meta": {"total": total}}))
+}
+
+/// `GET /users/{id}/connections/{cid}/syncs?limit&offset`.
+pub async fn of_connection(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((user_id, connection_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let grant = state.tokens.authorize(&headers, now)?;
+    grant.require_any(SCOPES)?;
+    check_user_scope(&grant, &user_id)?;
+    let q = Query::parse(q.as_deref());
+    let store = state.store.read();
+    store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
+    let conn = store.connection(&user_id, &connection_id).ok_or_else(|| ApiError::not_found("Connection not found"))?;
+    let records = conn.sync_ids.iter().filter_map(|s| store.syncs.get(s)).collect();
+    Ok(ok(page(&store, records, &q, now)?))
+}
+
+/// `GET /users/{id}/syncs?limit&offset`.
+pub async fn of_user(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let grant = state.tokens.authorize(&headers, now)?;
+    grant.require_any(SCOPES)?;
+    check_user_scope(&grant, &user_id)?;
+    let q = Query::parse(q.as_deref());
+    let store = state.store.read();
+    store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
+    let records = store
+        .connections_of(&user_id)
+        .into_iter()
+        .flat_map(|c| c.sync_ids.iter())
+        .filter_map(|s| store.syncs.get(s))
+        .collect();
+    Ok(ok(page(&store, records, &q, now)?))
+}
+
+/// `GET /users/{id}/syncs/{syncId}`: `{"data": ConnectionSync}`.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((user_id, sync_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let grant = state.tokens.authorize(&headers, now)?;
+    grant.require_any(SCOPES)?;
+    check_user_scope(&grant, &user_id)?;
+    let id = Uuid::parse_str(&sync_id).map_err(|_| ApiError::bad_request(format!("syncId must be a UUID, got {sync_id:?}")))?;
+    let store = state.store.read();
+    store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
+    let rec = store.syncs.get(&id).filter(|r| r.user_id == user_id).ok_or_else(|| ApiError::not_found("Sync not found"))?;
+    let enriched = store.connections.get(&rec.connection_id).map(|c| c.enriched_at);
+    Ok(ok(json!({"data": rec.to_json(now, enriched), "meta": {}})))
+}

@@ -1,0 +1,79 @@
+//! Users: `POST /users`, `GET /users`, `GET /users/{id}`, `DELETE /users/{id}`.
+//! `POST` and `GET /users/{id}` answer with the bare user object (not enveloped).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::check_user_scope;
+use crate::error::ApiError;
+use crate::http::query::Query;
+use crate::http::{json, no_content, ok, parse_body};
+use crate::state::AppState;
+
+/// Longest accepted `clientUserId`.
+const MAX_CLIENT_USER_ID: usize = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewUser {
+    client_user_id: Option<String>,
+}
+
+/// `POST /users` (`user:create`).
+pub async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let grant = state.tokens.authorize(&headers, now)?;
+    grant.require_any(&["user:create"])?;
+    let req: NewUser = parse_body(&body, true)?;
+    if let Some(c) = &req.client_user_id {
+        if c.is_empty() || c.chars().count() > MAX_CLIENT_USER_ID {
+            return Err(ApiError::bad_request(format!("clientUserId must be 1 to {MAX_CLIENT_USER_ID} characters")));
+        }
+    }
+    let mut store = state.store.write();
+    let user = store.create_user(&grant.cid, req.client_user_id, now);
+    Ok(json(StatusCode::CREATED, user.to_json()))
+}
+
+/// `GET /users?limit&offset` (`user:read`): `{data, meta: {total}}`; default limit 100.
+pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    grant.require_any(&["user:read"])?;
+    let q = Query::parse(q.as_deref());
+    let limit = q.int("limit", 0, 1000, 100)? as usize;
+    let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
+    let _ = q.bool("isDemo", false)?;
+    let store = state.store.read();
+    let (users, total) = store.users_page(&grant.cid, offset, limit);
+    let data: Vec<Value> = users
+        .into_iter()
+        .filter(|u| grant.sub.as_deref().is_none_or(|s| s == u.user_id))
+        .map(|u| u.to_json())
+        .collect();
+    Ok(ok(json!({"data": data, "meta": {"total": total, "limit": limit, "offset": offset}})))
+}
+
+/// `GET /users/{id}` (`user:read`): the bare user.
+pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(user_id): Path<String>) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    grant.require_any(&["user:read"])?;
+    check_user_scope(&grant, &user_id)?;
+    let store = state.store.read();
+    let user = store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
+    Ok(ok(user.to_json()))
+}
+
+/// `DELETE /users/{id}` (`user:delete`): 204; deletes all the user's data.
+pub async fn delete(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(user_id): Path<String>) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    grant.require_any(&["user:delete"])?;
+    check_user_scope(&grant, &user_id)?;
+    state.store.write().delete_user(&grant.cid, &user_id)?;
+    Ok(no_content())
+}

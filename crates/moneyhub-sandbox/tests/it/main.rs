@@ -1,0 +1,3 @@
+//! Integration tests of the sandbox over real HTTP (one test binary for the crate).
+
+mod support;

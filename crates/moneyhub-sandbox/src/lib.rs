@@ -29,13 +29,14 @@
 
 pub mod auth;
 pub mod clock;
-mod control;
 pub mod config;
+mod control;
 mod data;
 pub mod error;
 pub mod http;
 mod identity;
 pub mod keys;
+pub mod lifecycle;
 pub mod request_log;
 mod rest;
 pub mod rng;

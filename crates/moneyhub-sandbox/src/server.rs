@@ -62,6 +62,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
     let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: bind, source })?;
     let base_url = format!("http://{addr}");
     let state = Arc::new(AppState::new(config, base_url).map_err(SandboxError::Config)?);
+    crate::lifecycle::start_ticker(state.clone());
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -111,8 +112,14 @@ impl Sandbox {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.state.clock.now()
     }
+    /// Moves the sandbox's virtual clock forward by `by` (only the clock: nothing else runs)
+    /// and returns the new time. Negative durations are refused.
+    pub fn advance_clock(&self, by: chrono::Duration) -> Result<chrono::DateTime<chrono::Utc>, String> {
+        self.state.clock.advance(by)
+    }
     /// Stops the server and waits for it to finish.
     pub async fn shutdown(mut self) {
+        self.state.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -130,6 +137,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        self.state.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

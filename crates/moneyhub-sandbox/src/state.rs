@@ -39,6 +39,10 @@ pub struct AppState {
     pub catalogue: Arc<Catalogue>,
     /// The discovery document, built once.
     pub discovery: Value,
+    /// Wakes the webhook delivery worker when events are recorded.
+    pub webhook_wakeup: tokio::sync::Notify,
+    /// Set when the sandbox is stopping, so background tasks end.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -59,7 +63,19 @@ impl AppState {
             catalogue,
             discovery,
             config,
+            webhook_wakeup: tokio::sync::Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Tells the webhook worker that events may be waiting.
+    pub fn notify_webhooks(&self) {
+        self.webhook_wakeup.notify_one();
+    }
+
+    /// Whether the sandbox is stopping.
+    pub fn shutting_down(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The OIDC issuer: `<base>/oidc`.
@@ -79,6 +95,7 @@ impl AppState {
             tokio::time::sleep(StdDuration::from_millis(50)).await;
             let now = state.clock.now();
             state.store.write().finish_sync(sync_id, now);
+            state.notify_webhooks();
         });
     }
 
@@ -90,6 +107,7 @@ impl AppState {
             tokio::time::sleep(delay).await;
             let now = state.clock.now();
             state.store.write().fetch_history(&connection_id, now);
+            state.notify_webhooks();
         });
     }
 }

@@ -30,19 +30,34 @@ struct NewConnection {
 /// `POST /__sandbox/connections {userId, bankId, expiresAt?, enableAsync?}`: creates a
 /// connection as a completed authorisation would, without the browser round trip. Answers
 /// `{connectionId, syncId}`.
-pub async fn create_connection(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create_connection(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: NewConnection = parse_body(&body, false)?;
     let now = state.clock.now();
-    let created = state.store.write().create_connection(&req.user_id, &req.bank_id, req.expires_at, req.enable_async, now)?;
+    let created = state.store.write().create_connection(
+        &req.user_id,
+        &req.bank_id,
+        req.expires_at,
+        req.enable_async,
+        now,
+    )?;
     if req.enable_async {
         state.finish_sync_later(created.sync_id);
     }
     state.fetch_history_later(created.connection_id.clone());
-    Ok(json(StatusCode::CREATED, json!({"connectionId": created.connection_id, "syncId": created.sync_id.to_string()})))
+    Ok(json(
+        StatusCode::CREATED,
+        json!({"connectionId": created.connection_id, "syncId": created.sync_id.to_string()}),
+    ))
 }
 
 /// `GET /__sandbox/requests?after=SEQ&limit=N`: the request log, oldest first.
-pub async fn requests(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn requests(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let q = Query::parse(q.as_deref());
     let after = q.int("after", 0, i64::MAX, 0)? as u64;
     let limit = q.int("limit", 1, 1_000_000, 10_000)? as usize;

@@ -71,7 +71,8 @@ pub async fn get(
     let user_id = grant.user()?;
     let q = Query::parse(q.as_deref());
     let tx_data = q.bool("showTransactionData", version == ApiVersion::V2)?;
-    let id = Uuid::parse_str(&account_id).map_err(|_| ApiError::bad_request(format!("accountId must be a UUID, got {account_id:?}")))?;
+    let id = Uuid::parse_str(&account_id)
+        .map_err(|_| ApiError::bad_request(format!("accountId must be a UUID, got {account_id:?}")))?;
     let store = state.store.read();
     let acc = store
         .accounts
@@ -94,7 +95,9 @@ pub async fn syncs(
     let store = state.store.read();
     let data: Vec<Value> = user_accounts(&store, user_id)
         .into_iter()
-        .map(|a| json!({"accountId": a.id.to_string(), "lastSuccessfulSync": a.last_successful_sync.map(iso)}))
+        .map(
+            |a| json!({"accountId": a.id.to_string(), "lastSuccessfulSync": a.last_successful_sync.map(iso)}),
+        )
         .collect();
     Ok(ok(json!({"data": data, "links": {"self": self_link(&state, &uri)}, "meta": {}})))
 }

@@ -44,7 +44,9 @@ pub async fn sync(
     let req: SyncPost = parse_body(&body, true)?;
     if let Some(ip) = &req.customer_ip_address {
         if ip.parse::<std::net::IpAddr>().is_err() {
-            return Err(ApiError::bad_request(format!("customerIpAddress must be an IP address, got {ip:?}")));
+            return Err(ApiError::bad_request(format!(
+                "customerIpAddress must be an IP address, got {ip:?}"
+            )));
         }
     }
     if let Some(t) = &req.customer_last_logged_time {

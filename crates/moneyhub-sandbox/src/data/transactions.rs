@@ -73,12 +73,17 @@ fn day_end_ms(d: NaiveDate) -> i64 {
 
 impl Filters {
     fn parse(q: &Query) -> Result<Self, ApiError> {
-        let accounts: Vec<String> = q.all("accountId").into_iter().chain(q.all("accountIds")).map(str::to_string).collect();
+        let accounts: Vec<String> =
+            q.all("accountId").into_iter().chain(q.all("accountIds")).map(str::to_string).collect();
         let credit = match q.get("creditDebitIndicator") {
             None => None,
             Some("credit") => Some(true),
             Some("debit") => Some(false),
-            Some(o) => return Err(ApiError::bad_request(format!("\"creditDebitIndicator\" must be credit or debit, got {o:?}"))),
+            Some(o) => {
+                return Err(ApiError::bad_request(format!(
+                    "\"creditDebitIndicator\" must be credit or debit, got {o:?}"
+                )))
+            }
         };
         let has_project = q.bool("hasProject", false)?;
         let projects = !q.all("projectId").is_empty() || !q.all("projectIds").is_empty();
@@ -108,7 +113,8 @@ impl Filters {
             && self.credit.is_none_or(|c| (t.amount > 0) == c)
             && self.accounts.as_ref().is_none_or(|a| a.iter().any(|id| *id == acc.id.to_string()))
             && self.text.as_deref().is_none_or(|needle| {
-                t.long_description().to_lowercase().contains(needle) || m.short.to_lowercase().contains(needle)
+                t.long_description().to_lowercase().contains(needle)
+                    || m.short.to_lowercase().contains(needle)
             })
     }
 }
@@ -146,7 +152,9 @@ pub async fn list(
     }
     let total = rows.len();
     if only_count {
-        return Ok(ok(json!({"data": [], "links": {"self": self_link(&state, &uri)}, "meta": {"count": total}})));
+        return Ok(ok(
+            json!({"data": [], "links": {"self": self_link(&state, &uri)}, "meta": {"count": total}}),
+        ));
     }
     // Newest first, ties broken by id so pages are stable.
     rows.sort_unstable_by(|a, b| b.1.date_ms.cmp(&a.1.date_ms).then(a.1.id.cmp(&b.1.id)));
@@ -176,13 +184,23 @@ fn page_link(state: &AppState, uri: &axum::http::Uri, offset: usize, limit: usiz
     format!("{}{}?{q}limit={limit}&offset={offset}", state.base_url, uri.path())
 }
 
-fn by_ids(state: &AppState, user_id: &str, dir: Direction, ids: &[&str], uri: &axum::http::Uri) -> Result<Response, ApiError> {
+fn by_ids(
+    state: &AppState,
+    user_id: &str,
+    dir: Direction,
+    ids: &[&str],
+    uri: &axum::http::Uri,
+) -> Result<Response, ApiError> {
     if ids.len() > MAX_IDS {
-        return Err(ApiError::bad_request(format!("At most {MAX_IDS} ids may be requested at once, got {}", ids.len())));
+        return Err(ApiError::bad_request(format!(
+            "At most {MAX_IDS} ids may be requested at once, got {}",
+            ids.len()
+        )));
     }
     let mut parsed = Vec::with_capacity(ids.len());
     for id in ids {
-        let u = Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("ids must be UUIDs, got {id:?}")))?;
+        let u = Uuid::parse_str(id)
+            .map_err(|_| ApiError::bad_request(format!("ids must be UUIDs, got {id:?}")))?;
         parsed.push((u, *id));
     }
     let store = state.store.read();
@@ -216,11 +234,17 @@ pub async fn get(
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     let dir = direction(&grant)?;
     let user_id = grant.user()?;
-    let id = Uuid::parse_str(&transaction_id)
-        .map_err(|_| ApiError::bad_request(format!("transactionId must be a UUID, got {transaction_id:?}")))?;
+    let id = Uuid::parse_str(&transaction_id).map_err(|_| {
+        ApiError::bad_request(format!("transactionId must be a UUID, got {transaction_id:?}"))
+    })?;
     let store = state.store.read();
-    let (acc_id, pos) = store.tx_index.get(&id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
-    let acc = store.accounts.get(acc_id).filter(|a| a.user_id == user_id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
+    let (acc_id, pos) =
+        store.tx_index.get(&id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
+    let acc = store
+        .accounts
+        .get(acc_id)
+        .filter(|a| a.user_id == user_id)
+        .ok_or_else(|| ApiError::not_found("Transaction not found"))?;
     let t = acc
         .txs
         .get(*pos as usize)

@@ -1,30 +1,57 @@
 //! The identity service: OpenID Connect provider under `/oidc` (discovery, JWKS, token
 //! endpoint, PAR, authorisation with auto-consent) and the legacy `POST /request`.
+//!
+//! | Route | What |
+//! | --- | --- |
+//! | `GET /oidc/.well-known/openid-configuration` | discovery |
+//! | `GET /oidc/certs` | the sandbox's public signing keys |
+//! | `POST /oidc/token` | `client_credentials` (+ `sub`), `authorization_code`, `refresh_token`, jwt-bearer |
+//! | `POST /oidc/request` | pushed authorisation requests (201 `{request_uri, expires_in}`) |
+//! | `GET`/`POST /oidc/auth` | authorisation: validates, auto-consents, redirects with a code |
+//! | `POST /request` | legacy request-object upload (201 text `urn:x-mh-request:<uuid>`) |
+//!
+//! Decisions where Moneyhub publishes nothing: a new connection needs an existing user named
+//! in `claims.id_token.sub.value` (no one-time users); generic provider scopes (`id:test`,
+//! `id:api`, `id:all`...) pick the first available provider of that listing; the code
+//! exchange's access token is bound to the user and carries exactly the scope of the
+//! authorisation request; unknown users at the token endpoint are `invalid_grant`; request
+//! URIs are single use; refresh tokens rotate and live 90 virtual days.
 
+mod authorize;
+mod authz;
+mod client_auth;
 mod discovery;
+mod flow;
+mod id_token;
+mod jose;
+mod par;
+mod params;
+mod request_object;
+mod session;
+mod token;
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::http::ok;
 use crate::state::AppState;
 
 pub use discovery::discovery_document;
-
-/// Identity-service state: pushed authorisation requests, authorisation codes, client
-/// assertion ids already used, refresh tokens.
-#[derive(Debug, Default)]
-pub struct IdentityState {}
+pub use session::IdentityState;
 
 /// The identity routes.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/oidc/.well-known/openid-configuration", get(discovery))
         .route("/oidc/certs", get(certs))
+        .route("/oidc/token", post(token::token))
+        .route("/oidc/request", post(par::par))
+        .route("/oidc/auth", get(authorize::authorize_get).post(authorize::authorize_post))
+        .route("/request", post(par::legacy_request))
 }
 
 async fn discovery(State(state): State<Arc<AppState>>) -> Response {

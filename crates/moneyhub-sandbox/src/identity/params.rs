@@ -66,7 +66,9 @@ impl Params {
                 continue;
             }
             if map.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(OAuthError::invalid_request(format!("'{k}' parameter must only be provided once")));
+                return Err(OAuthError::invalid_request(format!(
+                    "'{k}' parameter must only be provided once"
+                )));
             }
         }
         Ok(Params(map))
@@ -122,7 +124,8 @@ pub fn random_uuid() -> uuid::Uuid {
 /// simply skipped).
 pub fn scope_is_well_formed(s: &str) -> bool {
     s.split(' ').filter(|t| !t.is_empty()).count() > 0
-        && s.bytes().all(|b| b == b' ' || (b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)))
+        && s.bytes()
+            .all(|b| b == b' ' || (b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)))
 }
 
 /// The scope tokens of a scope string.

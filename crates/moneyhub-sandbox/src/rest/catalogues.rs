@@ -33,7 +33,11 @@ pub async fn list(State(state): State<Arc<AppState>>, Path(listing): Path<String
 
 /// A provider icon (a plain SVG badge); 404 for an unknown `bankRef` unless
 /// `?defaultIcon=true`.
-pub async fn icon(State(state): State<Arc<AppState>>, Path(bank_ref): Path<String>, RawQuery(q): RawQuery) -> Response {
+pub async fn icon(
+    State(state): State<Arc<AppState>>,
+    Path(bank_ref): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = Query::parse(q.as_deref());
     let known = state.catalogue.all().iter().find(|p| p.bank_ref == bank_ref);
     let label = match (known, q.get("defaultIcon")) {

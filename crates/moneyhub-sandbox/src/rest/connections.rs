@@ -18,25 +18,41 @@ use crate::http::{no_content, ok, parse_body};
 use crate::state::AppState;
 use crate::store::Store;
 
-fn authorize(state: &AppState, headers: &HeaderMap, user_id: &str, scopes: &[&str]) -> Result<Grant, ApiError> {
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    scopes: &[&str],
+) -> Result<Grant, ApiError> {
     let grant = state.tokens.authorize(headers, state.clock.now())?;
     grant.require_any(scopes)?;
     check_user_scope(&grant, user_id)?;
     Ok(grant)
 }
 
-fn owned_user<'s>(store: &'s Store, grant: &Grant, user_id: &str) -> Result<&'s crate::store::model::User, ApiError> {
+fn owned_user<'s>(
+    store: &'s Store,
+    grant: &Grant,
+    user_id: &str,
+) -> Result<&'s crate::store::model::User, ApiError> {
     store.user(&grant.cid, user_id).ok_or_else(|| ApiError::not_found("User not found"))
 }
 
 /// `GET /users/{id}/connections` (`connection:read` or `user:read`).
-pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(user_id): Path<String>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
     let grant = authorize(&state, &headers, &user_id, &["connection:read", "user:read"])?;
     let now = state.clock.now();
     let store = state.store.read();
     owned_user(&store, &grant, &user_id)?;
-    let data: Vec<Value> =
-        store.connections_of(&user_id).into_iter().map(|c| c.to_json(now, store.provider_removed(c))).collect();
+    let data: Vec<Value> = store
+        .connections_of(&user_id)
+        .into_iter()
+        .map(|c| c.to_json(now, store.provider_removed(c)))
+        .collect();
     Ok(ok(json!({"data": data, "meta": {}})))
 }
 
@@ -50,7 +66,9 @@ pub async fn get(
     let now = state.clock.now();
     let store = state.store.read();
     owned_user(&store, &grant, &user_id)?;
-    let c = store.connection(&user_id, &connection_id).ok_or_else(|| ApiError::not_found("Connection not found"))?;
+    let c = store
+        .connection(&user_id, &connection_id)
+        .ok_or_else(|| ApiError::not_found("Connection not found"))?;
     Ok(ok(json!({"data": c.to_json(now, store.provider_removed(c)), "meta": {}})))
 }
 
@@ -85,7 +103,12 @@ pub async fn patch(
     let grant = authorize(&state, &headers, &user_id, &["connection:update", "user:update"])?;
     let req: Patch = parse_body(&body, false)?;
     let expires_at = DateTime::parse_from_rfc3339(&req.expires_at)
-        .map_err(|_| ApiError::bad_request(format!("expiresAt must be an ISO 8601 date-time, got {:?}", req.expires_at)))?
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "expiresAt must be an ISO 8601 date-time, got {:?}",
+                req.expires_at
+            ))
+        })?
         .with_timezone(&Utc);
     let now = state.clock.now();
     let mut store = state.store.write();

@@ -18,7 +18,12 @@ use crate::store::Store;
 
 const SCOPES: &[&str] = &["connection:read", "user:read"];
 
-fn page(store: &Store, records: Vec<&SyncRecord>, q: &Query, now: chrono::DateTime<chrono::Utc>) -> Result<Value, ApiError> {
+fn page(
+    store: &Store,
+    records: Vec<&SyncRecord>,
+    q: &Query,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Value, ApiError> {
     let limit = q.int("limit", 0, 1000, 100)? as usize;
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
     let mut records = records;
@@ -48,7 +53,9 @@ pub async fn of_connection(
     let q = Query::parse(q.as_deref());
     let store = state.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
-    let conn = store.connection(&user_id, &connection_id).ok_or_else(|| ApiError::not_found("Connection not found"))?;
+    let conn = store
+        .connection(&user_id, &connection_id)
+        .ok_or_else(|| ApiError::not_found("Connection not found"))?;
     let records = conn.sync_ids.iter().filter_map(|s| store.syncs.get(s)).collect();
     Ok(ok(page(&store, records, &q, now)?))
 }
@@ -86,10 +93,15 @@ pub async fn get(
     let grant = state.tokens.authorize(&headers, now)?;
     grant.require_any(SCOPES)?;
     check_user_scope(&grant, &user_id)?;
-    let id = Uuid::parse_str(&sync_id).map_err(|_| ApiError::bad_request(format!("syncId must be a UUID, got {sync_id:?}")))?;
+    let id = Uuid::parse_str(&sync_id)
+        .map_err(|_| ApiError::bad_request(format!("syncId must be a UUID, got {sync_id:?}")))?;
     let store = state.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
-    let rec = store.syncs.get(&id).filter(|r| r.user_id == user_id).ok_or_else(|| ApiError::not_found("Sync not found"))?;
+    let rec = store
+        .syncs
+        .get(&id)
+        .filter(|r| r.user_id == user_id)
+        .ok_or_else(|| ApiError::not_found("Sync not found"))?;
     let enriched = store.connections.get(&rec.connection_id).map(|c| c.enriched_at);
     Ok(ok(json!({"data": rec.to_json(now, enriched), "meta": {}})))
 }

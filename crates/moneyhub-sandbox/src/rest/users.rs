@@ -26,14 +26,20 @@ struct NewUser {
 }
 
 /// `POST /users` (`user:create`).
-pub async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let grant = state.tokens.authorize(&headers, now)?;
     grant.require_any(&["user:create"])?;
     let req: NewUser = parse_body(&body, true)?;
     if let Some(c) = &req.client_user_id {
         if c.is_empty() || c.chars().count() > MAX_CLIENT_USER_ID {
-            return Err(ApiError::bad_request(format!("clientUserId must be 1 to {MAX_CLIENT_USER_ID} characters")));
+            return Err(ApiError::bad_request(format!(
+                "clientUserId must be 1 to {MAX_CLIENT_USER_ID} characters"
+            )));
         }
     }
     let mut store = state.store.write();
@@ -42,7 +48,11 @@ pub async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body
 }
 
 /// `GET /users?limit&offset` (`user:read`): `{data, meta: {total}}`; default limit 100.
-pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["user:read"])?;
     let q = Query::parse(q.as_deref());
@@ -60,7 +70,11 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQue
 }
 
 /// `GET /users/{id}` (`user:read`): the bare user.
-pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(user_id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["user:read"])?;
     check_user_scope(&grant, &user_id)?;
@@ -70,7 +84,11 @@ pub async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(us
 }
 
 /// `DELETE /users/{id}` (`user:delete`): 204; deletes all the user's data.
-pub async fn delete(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(user_id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["user:delete"])?;
     check_user_scope(&grant, &user_id)?;

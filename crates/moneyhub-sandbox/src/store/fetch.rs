@@ -43,7 +43,7 @@ impl Store {
         let connection_id = rec.connection_id.clone();
         let conn = self.connections.get_mut(&connection_id)?;
         let removed = self.removed_providers.contains(&conn.bank_id);
-        let mut outcome = conn.script.pop_front().unwrap_or(FetchStatus::Success);
+        let mut outcome = conn.script.pop_front().or(conn.sticky_outcome).unwrap_or(FetchStatus::Success);
         if removed {
             outcome = FetchStatus::Error;
         }
@@ -220,6 +220,10 @@ impl Store {
             c.user_consented_at = now;
             c.last_fetch = None;
             c.failing_since = None;
+            // The user went back to the bank: whatever was failing is fixed.
+            c.script.clear();
+            c.sticky_outcome = None;
+            c.last_reauth_reminder = None;
         }
         let sync_id = self.start_sync(&target_id, "client-update", "UPDATE", now)?;
         self.finish_sync(sync_id, now);
@@ -242,6 +246,9 @@ impl Store {
         c.last_fetch = None;
         c.failing_since = None;
         c.user_consented_at = now;
+        c.script.clear();
+        c.sticky_outcome = None;
+        c.last_refresh_reminder = None;
         let sync_id = self.start_sync(connection_id, "client-update", "UPDATE", now)?;
         self.finish_sync(sync_id, now);
         Ok(sync_id)
@@ -274,6 +281,7 @@ impl Store {
             ));
         }
         let was_expired = c.is_expired(now);
+        c.last_reauth_reminder = None;
         c.expires_at = Some(exp);
         c.tpp_consent = true;
         c.user_consented_at = now;

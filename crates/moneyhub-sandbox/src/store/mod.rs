@@ -263,6 +263,10 @@ impl Store {
             sync_ids: Vec::new(),
             manual_syncs: VecDeque::new(),
             script: VecDeque::new(),
+            sticky_outcome: None,
+            last_reauth_reminder: None,
+            last_refresh_reminder: None,
+            enrichment_announced: false,
             history_from,
             history_target: (target < history_from).then_some(target),
             enriched_at: now + enrichment_time(),
@@ -380,6 +384,9 @@ impl Store {
         conn.expires_at = Some(expires_at);
         conn.tpp_consent = true;
         conn.user_consented_at = now;
+        // A new expiry starts a new reminder cycle (moving expiry within 5 days is how
+        // Moneyhub suggests testing `reauthReminder`).
+        conn.last_reauth_reminder = None;
         Ok(())
     }
 
@@ -440,18 +447,21 @@ impl Store {
         Ok(id)
     }
 
-    /// Scripts the outcomes of a connection's next fetches.
+    /// Scripts the outcomes of a connection's next fetches, and what every fetch after them
+    /// does (`None`: succeed).
     pub fn script(
         &mut self,
         connection_id: &str,
         outcomes: Vec<FetchStatus>,
-        replace: bool,
+        thereafter: Option<FetchStatus>,
+        append: bool,
     ) -> Result<(), Refusal> {
         let conn = self.connections.get_mut(connection_id).ok_or(Refusal::UnknownConnection)?;
-        if replace {
+        if !append {
             conn.script.clear();
         }
         conn.script.extend(outcomes);
+        conn.sticky_outcome = thereafter;
         Ok(())
     }
 

@@ -154,8 +154,16 @@ pub struct Connection {
     pub sync_ids: Vec<Uuid>,
     /// Times of manual (`POST /sync`) syncs in the last day, for the rate limits.
     pub manual_syncs: VecDeque<DateTime<Utc>>,
-    /// Scripted outcomes of the next fetches (empty: success).
+    /// Scripted outcomes of the next fetches.
     pub script: VecDeque<FetchStatus>,
+    /// The outcome of every fetch once the script is used up (`None`: success).
+    pub sticky_outcome: Option<FetchStatus>,
+    /// Last `reauthReminder` sent.
+    pub last_reauth_reminder: Option<DateTime<Utc>>,
+    /// Last `refreshReminder` sent.
+    pub last_refresh_reminder: Option<DateTime<Utc>>,
+    /// Whether the post-connection enrichment webhook has been sent.
+    pub enrichment_announced: bool,
     /// The earliest date fetched so far.
     pub history_from: DateTime<Utc>,
     /// The date the background history fetch still has to reach, if it has not run yet.
@@ -424,7 +432,8 @@ impl Account {
         if with_tx_data {
             // Swagger requires all three fields, so an account without transactions has none.
             if let (Some(e), Some(l)) = (live().map(|t| t.date_ms).min(), live().map(|t| t.date_ms).max()) {
-                v["transactionData"] = json!({"count": live().count(), "earliestDate": ms_iso(e), "lastDate": ms_iso(l)});
+                v["transactionData"] =
+                    json!({"count": live().count(), "earliestDate": ms_iso(e), "lastDate": ms_iso(l)});
             }
         }
         v

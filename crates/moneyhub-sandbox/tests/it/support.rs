@@ -65,5 +65,100 @@ pub async fn get_json(url: &str, tok: &str) -> (StatusCode, Value) {
     let res = http().get(url).bearer_auth(tok).send().await.unwrap();
     let status = res.status();
     let text = res.text().await.unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        },
+    )
+}
+
+/// Calls the control API; returns status and JSON (Null for an empty body).
+pub async fn control(
+    sb: &Sandbox,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = http().request(method, format!("{}/__sandbox{path}", sb.base_url()));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        },
+    )
+}
+
+/// Creates one user connected to `banks` through the control API; returns the user id and
+/// the connection ids.
+pub async fn user_with(sb: &Sandbox, banks: &[&str]) -> (String, Vec<String>) {
+    let (status, body) =
+        control(sb, reqwest::Method::POST, "/users", Some(serde_json::json!({"count": 1, "banks": banks})))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let u = &body[0];
+    let ids =
+        u["connectionIds"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    (u["userId"].as_str().unwrap().to_string(), ids)
+}
+
+/// Advances the sandbox clock (body as `/__sandbox/clock/advance` takes it) and returns the
+/// report.
+pub async fn advance(sb: &Sandbox, by: Value) -> Value {
+    let (status, body) = control(sb, reqwest::Method::POST, "/clock/advance", Some(by)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// The user's connection as `GET /users/{id}/connections` shows it.
+pub async fn connection(sb: &Sandbox, user_id: &str, connection_id: &str) -> Value {
+    let tok = token(sb, "connection:read", None).await;
+    let (status, body) = get_json(&format!("{}/users/{user_id}/connections", sb.base_url()), &tok).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].as_array().unwrap().iter().find(|c| c["id"] == connection_id).cloned().unwrap_or(Value::Null)
+}
+
+/// A Data API token for a user with every scope the tests need.
+pub async fn data_token(sb: &Sandbox, user_id: &str) -> String {
+    token(sb, "accounts:read accounts:write:all transactions:read:all accounts_details:read", Some(user_id))
+        .await
+}
+
+/// Every transaction of a user (paging through `links.next`).
+pub async fn all_transactions(sb: &Sandbox, user_id: &str) -> Vec<Value> {
+    let tok = data_token(sb, user_id).await;
+    let mut url = format!("{}/v3/transactions?limit=1000", sb.base_url());
+    let mut out = Vec::new();
+    loop {
+        let (status, body) = get_json(&url, &tok).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        out.extend(body["data"].as_array().unwrap().iter().cloned());
+        match body["links"]["next"].as_str() {
+            Some(n) => url = n.to_string(),
+            None => break,
+        }
+    }
+    out
+}
+
+/// The sync records of a connection, newest first.
+pub async fn syncs(sb: &Sandbox, user_id: &str, connection_id: &str) -> Vec<Value> {
+    let tok = token(sb, "connection:read", None).await;
+    let (status, body) = get_json(
+        &format!("{}/users/{user_id}/connections/{connection_id}/syncs?limit=1000", sb.base_url()),
+        &tok,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].as_array().unwrap().clone()
 }

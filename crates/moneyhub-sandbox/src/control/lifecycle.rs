@@ -1,0 +1,245 @@
+//! Control routes that drive the lifecycle: the clock, scripted sync outcomes, provider
+//! removal, direct connection tweaks and bulk set-up.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::clock::iso;
+use crate::error::ApiError;
+use crate::http::{json, ok, parse_body};
+use crate::lifecycle::{next_due, run_until};
+use crate::state::AppState;
+use crate::store::model::FetchStatus;
+use crate::store::Refusal;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    #[serde(default)]
+    seconds: Option<i64>,
+    #[serde(default)]
+    minutes: Option<i64>,
+    #[serde(default)]
+    hours: Option<i64>,
+    #[serde(default)]
+    days: Option<i64>,
+    /// Absolute target instead of a duration.
+    #[serde(default)]
+    to: Option<DateTime<Utc>>,
+}
+
+/// `POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} | {to}`: moves the
+/// clock forward and runs everything that became due, each at its own time. Answers the new
+/// time and what ran.
+pub async fn advance(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let req: Advance = parse_body(&body, false)?;
+    let now = state.clock.now();
+    let by = match req.to {
+        Some(to) => {
+            if req.seconds.or(req.minutes).or(req.hours).or(req.days).is_some() {
+                return Err(ApiError::bad_request("give either \"to\" or a duration, not both"));
+            }
+            to - now
+        }
+        None => {
+            let parts = [(req.days, 86_400i64), (req.hours, 3600), (req.minutes, 60), (req.seconds, 1)];
+            let mut secs: i64 = 0;
+            for (v, unit) in parts {
+                let v = v.unwrap_or(0);
+                secs = v
+                    .checked_mul(unit)
+                    .and_then(|s| secs.checked_add(s))
+                    .filter(|s| *s <= 20 * 365 * 86_400)
+                    .ok_or_else(|| ApiError::bad_request("the clock can move at most 20 years at once"))?;
+            }
+            Duration::seconds(secs)
+        }
+    };
+    if by < Duration::zero() {
+        return Err(ApiError::bad_request("the sandbox clock cannot move backwards"));
+    }
+    let target = state.clock.advance(by).map_err(ApiError::bad_request)?;
+    let st = state.clone();
+    let report = tokio::task::spawn_blocking(move || run_until(&st, target)).await.map_err(|_| {
+        ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "lifecycle run failed")
+    })?;
+    Ok(ok(json!({"now": iso(state.clock.now()), "ran": report})))
+}
+
+/// `POST /__sandbox/clock/freeze`.
+pub async fn freeze(State(state): State<Arc<AppState>>) -> Response {
+    ok(json!({"now": iso(state.clock.freeze()), "frozen": true}))
+}
+
+/// `POST /__sandbox/clock/resume`: follow the wall clock again from the current reading.
+pub async fn resume(State(state): State<Arc<AppState>>) -> Response {
+    ok(json!({"now": iso(state.clock.resume()), "frozen": false}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Script {
+    outcomes: Vec<String>,
+    #[serde(default)]
+    thereafter: Option<String>,
+    #[serde(default)]
+    append: bool,
+}
+
+fn outcome(s: &str) -> Result<FetchStatus, ApiError> {
+    FetchStatus::parse(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown outcome {s:?}: expected success, error, partial, mfa-required or credentials-error"
+        ))
+    })
+}
+
+/// `PUT /__sandbox/connections/{id}/script {outcomes: [...], thereafter?, append?}`: the
+/// outcomes of the connection's next fetches (automatic or manual), then `thereafter` for
+/// every later one (default: success).
+pub async fn script(
+    State(state): State<Arc<AppState>>,
+    Path(connection_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: Script = parse_body(&body, false)?;
+    let outcomes = req.outcomes.iter().map(|s| outcome(s)).collect::<Result<Vec<_>, _>>()?;
+    let thereafter = req.thereafter.as_deref().map(outcome).transpose()?;
+    state.store.write().script(&connection_id, outcomes, thereafter, req.append)?;
+    Ok(crate::http::no_content())
+}
+
+/// `POST /__sandbox/providers/{bankId}/remove`: the provider is withdrawn for good.
+pub async fn remove_provider(
+    State(state): State<Arc<AppState>>,
+    Path(bank_id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.store.write().remove_provider(&bank_id)?;
+    Ok(crate::http::no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Tweak {
+    #[serde(default)]
+    single_sync_only: Option<bool>,
+    #[serde(default)]
+    force_new_id_on_reauth: Option<bool>,
+    /// Set the consent expiry to any instant (even past), unlike the public PATCH.
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// `PATCH /__sandbox/connections/{id} {singleSyncOnly?, forceNewIdOnReauth?, expiresAt?}`.
+pub async fn tweak(
+    State(state): State<Arc<AppState>>,
+    Path(connection_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: Tweak = parse_body(&body, false)?;
+    let mut store = state.store.write();
+    let c = store.connections.get_mut(&connection_id).ok_or(Refusal::UnknownConnection)?;
+    if let Some(v) = req.single_sync_only {
+        c.single_sync_only = v;
+    }
+    if let Some(v) = req.force_new_id_on_reauth {
+        c.force_new_id_on_reauth = v;
+    }
+    if let Some(t) = req.expires_at {
+        if c.expires_at.is_none() {
+            return Err(ApiError::bad_request("this connection's provider never sets expiresAt"));
+        }
+        c.expires_at = Some(t);
+        c.last_reauth_reminder = None;
+    }
+    Ok(crate::http::no_content())
+}
+
+/// `GET /__sandbox/connections/{id}`: the sandbox's view of a connection (script, failure
+/// run, next due event) beside its public JSON.
+pub async fn inspect(
+    State(state): State<Arc<AppState>>,
+    Path(connection_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let store = state.store.read();
+    let c = store.connections.get(&connection_id).ok_or(Refusal::UnknownConnection)?;
+    let next = next_due(&store, c, now).map(|(t, d)| json!({"at": iso(t), "event": format!("{d:?}")}));
+    let txs: usize = c
+        .account_ids
+        .iter()
+        .filter_map(|a| store.accounts.get(a))
+        .map(|a| a.txs.iter().filter(|t| !t.is_deleted()).count())
+        .sum();
+    Ok(ok(json!({
+        "connection": c.to_json(now, store.provider_removed(c)),
+        "userId": c.user_id,
+        "script": c.script.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "thereafter": c.sticky_outcome.map(|s| s.as_str()),
+        "failingSince": c.failing_since.map(iso),
+        "historyFrom": iso(c.history_from),
+        "historyPending": c.history_target.is_some(),
+        "transactions": txs,
+        "next": next,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BulkUsers {
+    count: usize,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    banks: Vec<String>,
+}
+
+/// `POST /__sandbox/users {count, clientId?, banks: [bankId...]}`: creates `count` users
+/// (at most 100,000 per call), each connected to every listed bank. For load tests and
+/// demos that need many users fast. Answers `[{userId, connectionIds}]`.
+pub async fn bulk_users(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let req: BulkUsers = parse_body(&body, false)?;
+    if req.count == 0 || req.count > 100_000 {
+        return Err(ApiError::bad_request("count must be between 1 and 100000"));
+    }
+    let client_id = req
+        .client_id
+        .unwrap_or_else(|| state.config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default());
+    if state.client(&client_id).is_none() {
+        return Err(ApiError::bad_request(format!("unknown client {client_id:?}")));
+    }
+    for b in &req.banks {
+        if state.catalogue.get(b).is_none() {
+            return Err(ApiError::bad_request(format!("unknown bank id {b:?}")));
+        }
+    }
+    let st = state.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        let now = st.clock.now();
+        let mut out = Vec::with_capacity(req.count);
+        for _ in 0..req.count {
+            let mut store = st.store.write();
+            let user_id = store.create_user(&client_id, None, now).user_id.clone();
+            let mut ids = Vec::new();
+            for b in &req.banks {
+                if let Ok(c) = store.create_connection(&user_id, b, None, false, now) {
+                    ids.push(c.connection_id);
+                }
+            }
+            out.push(json!({"userId": user_id, "connectionIds": ids}));
+        }
+        out
+    })
+    .await
+    .map_err(|_| {
+        ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "bulk creation failed")
+    })?;
+    Ok(json(StatusCode::CREATED, Value::Array(created)))
+}

@@ -1,0 +1,236 @@
+//! `GET /oidc/auth` (and `POST`, form-encoded): the authorisation endpoint.
+//!
+//! The sandbox has no user interface: once a request is valid, the user is taken to have
+//! logged in to the bank and consented, and the browser goes straight back to the client
+//! (302) with a code (and/or an id_token). Parameters come from a pushed request
+//! (`request_uri`, whose values win over everything in the query), a request object
+//! (`request`, whose values win over plain ones) or plain query parameters.
+//!
+//! Test hook: a non-standard `sandbox_accounts` parameter (comma-separated account ids, in the
+//! query or the pushed parameters) means the user re-selected only those accounts during a
+//! `reauth`, which moves them to a new connection id.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use bytes::Bytes;
+
+use super::authz::{trusted_target, validate, AuthRequest, Rejection, ResponseMode, ResponseType, Target};
+use super::flow::complete;
+use super::id_token::IdToken;
+use super::par::{LEGACY_PREFIX, PAR_PREFIX};
+use super::params::{random_token, random_uuid, Params};
+use super::request_object;
+use super::session::Code;
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// How long authorisation codes live (virtual seconds).
+pub const CODE_TTL_SECS: i64 = 600;
+
+/// `GET /oidc/auth`.
+pub async fn authorize_get(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
+    match Params::parse(uri.query().unwrap_or("").as_bytes()) {
+        Ok(p) => authorize(&state, p),
+        Err(e) => Rejection::direct(e).into_response_for(&state),
+    }
+}
+
+/// `POST /oidc/auth` (form-encoded parameters, OIDC Core §3.1.2.1).
+pub async fn authorize_post(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    match Params::from_form(&headers, &body) {
+        Ok(p) => authorize(&state, p),
+        Err(e) => Rejection::direct(e).into_response_for(&state),
+    }
+}
+
+impl Rejection {
+    /// A redirect to the client with the error, or a 400 JSON error when the client or its
+    /// redirect URI cannot be trusted.
+    fn into_response_for(self, state: &AppState) -> Response {
+        match self.target {
+            Some(t) => {
+                let mut pairs = vec![
+                    ("error", self.error.error.to_string()),
+                    ("error_description", self.error.description),
+                ];
+                if let Some(s) = &t.state {
+                    pairs.push(("state", s.clone()));
+                }
+                pairs.push(("iss", state.issuer()));
+                respond(&t, &pairs)
+            }
+            None => OAuthError { status: StatusCode::BAD_REQUEST, ..self.error }.into_response(),
+        }
+    }
+}
+
+/// The authorisation response (RFC 6749 §4.1.2, OAuth 2.0 Multiple Response Types, Form Post
+/// Response Mode).
+fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
+    if target.mode == ResponseMode::FormPost {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+        };
+        let inputs: String = pairs
+            .iter()
+            .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\"/>", esc(k), esc(v)))
+            .collect();
+        let html = format!(
+            "<!DOCTYPE html><html><head><title>Submitting...</title></head>\
+             <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\">{inputs}\
+             <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
+            esc(&target.redirect_uri)
+        );
+        let mut res = Html(html).into_response();
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return res;
+    }
+    let Ok(mut url) = url::Url::parse(&target.redirect_uri) else {
+        // Unreachable in practice: redirect URIs are checked to parse before they are trusted.
+        return OAuthError::invalid_request("redirect_uri is not a valid URL").into_response();
+    };
+    match target.mode {
+        ResponseMode::Fragment => {
+            let mut ser = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in pairs {
+                ser.append_pair(k, v);
+            }
+            url.set_fragment(Some(&ser.finish()));
+        }
+        _ => {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in pairs {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    let mut res = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Resolves `request_uri` / `request` into the effective parameters.
+fn effective_params(state: &AppState, query: Params, now: i64) -> Result<Params, Rejection> {
+    if let Some(uri) = query.get("request_uri") {
+        let known_prefix = uri.starts_with(PAR_PREFIX) || uri.starts_with(LEGACY_PREFIX);
+        let pushed = if known_prefix { state.identity.lock().take_pushed(uri, now) } else { None };
+        let Some(pushed) = pushed else {
+            return Err(Rejection {
+                error: OAuthError::new(
+                    "invalid_request_uri",
+                    "request_uri is invalid, expired or already used",
+                ),
+                target: trusted_target(state, &query),
+            });
+        };
+        if query.get("client_id").is_some_and(|c| c != pushed.client_id) {
+            return Err(Rejection::direct(OAuthError::invalid_request(
+                "client_id does not match the client of the request_uri",
+            )));
+        }
+        let mut params = pushed.params;
+        if !params.has("sandbox_accounts") {
+            if let Some(a) = query.get("sandbox_accounts") {
+                params.set("sandbox_accounts", a);
+            }
+        }
+        return Ok(params);
+    }
+    let mut params = query;
+    if let Some(jwt) = params.remove("request") {
+        let client_id = match params.get("client_id") {
+            Some(c) => c.to_string(),
+            None => request_object::claimed_client(&jwt).ok_or_else(|| {
+                Rejection::direct(OAuthError::invalid_request("missing required parameter 'client_id'"))
+            })?,
+        };
+        let client = state
+            .client(&client_id)
+            .ok_or_else(|| Rejection::direct(OAuthError::new("invalid_client", "unknown client_id")))?;
+        let obj = request_object::decode(state, client, &jwt, now)
+            .map_err(|error| Rejection { error, target: trusted_target(state, &params) })?;
+        params.overlay(&obj);
+    }
+    Ok(params)
+}
+
+fn authorize(state: &Arc<AppState>, query: Params) -> Response {
+    let now_t = state.clock.now();
+    let now = now_t.timestamp();
+    let params = match effective_params(state, query, now) {
+        Ok(p) => p,
+        Err(rej) => return rej.into_response_for(state),
+    };
+    let req = match validate(state, &params, now_t) {
+        Ok(r) => r,
+        Err(rej) => return rej.into_response_for(state),
+    };
+    match grant(state, &req, now_t) {
+        Ok(pairs) => respond(&req.target, &pairs),
+        Err(error) => Rejection { error, target: Some(req.target.clone()) }.into_response_for(state),
+    }
+}
+
+/// Auto-consents: issues the code and/or id_token of the response.
+fn grant(
+    state: &Arc<AppState>,
+    req: &AuthRequest,
+    now_t: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(&'static str, String)>, OAuthError> {
+    let now = now_t.timestamp();
+    let sid = random_uuid().to_string();
+    let auth_time = req.max_age.map(|_| now);
+    let mut pairs = Vec::new();
+    let code = req.response_type.has_code().then(random_token);
+    if let Some(code) = &code {
+        let entry = Code {
+            client_id: req.client_id.clone(),
+            redirect_uri: req.target.redirect_uri.clone(),
+            user_id: req.user_id.clone(),
+            flow: req.flow.clone(),
+            scope: req.scope.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            sid: sid.clone(),
+            auth_time,
+            expires_at: now + CODE_TTL_SECS,
+            used: false,
+        };
+        state.identity.lock().add_code(code.clone(), entry, now);
+        pairs.push(("code", code.clone()));
+    }
+    if req.response_type.has_id_token() {
+        // With a code, the connection is only made at the exchange: the front-channel
+        // id_token proves the code (c_hash) and carries no mh:con_id. Without one
+        // (response_type=id_token), consent completes the flow right here.
+        let done = if req.response_type == ResponseType::IdToken {
+            Some(complete(state, &req.user_id, &req.flow, now_t)?)
+        } else {
+            None
+        };
+        let id_token = IdToken {
+            client_id: &req.client_id,
+            user_id: &req.user_id,
+            nonce: req.nonce.as_deref(),
+            sid: &sid,
+            auth_time,
+            connection_id: done.as_ref().map(|d| d.connection_id.as_str()),
+            sync_id: done.as_ref().and_then(|d| d.async_sync),
+            access_token: None,
+            code: code.as_deref(),
+        }
+        .sign(state, now)?;
+        pairs.push(("id_token", id_token));
+    }
+    if let Some(s) = &req.target.state {
+        pairs.push(("state", s.clone()));
+    }
+    pairs.push(("iss", state.issuer()));
+    Ok(pairs)
+}

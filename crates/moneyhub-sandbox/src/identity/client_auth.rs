@@ -1,0 +1,198 @@
+//! Client authentication at the token and PAR endpoints: `client_secret_basic`,
+//! `client_secret_post` and `private_key_jwt` (RFC 7523 §2.2).
+//!
+//! The secret paths do no cryptography at all, so `client_credentials` stays fast (the
+//! official Node client fetches a fresh token before every single API call).
+
+use axum::http::{header, HeaderMap};
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+
+use super::jose;
+use super::params::Params;
+use crate::config::ClientRegistration;
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// `client_assertion_type` of `private_key_jwt`.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Standard base64 that accepts credentials with or without padding (some HTTP libraries
+/// strip it).
+const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// How the client authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `Authorization: Basic`.
+    SecretBasic,
+    /// `client_id` + `client_secret` in the body.
+    SecretPost,
+    /// A signed client assertion.
+    PrivateKeyJwt,
+}
+
+/// Undoes the `application/x-www-form-urlencoded` encoding RFC 6749 §2.3.1 applies to both
+/// halves of Basic credentials (`+` is a space).
+fn form_decode(s: &str) -> Result<String, OAuthError> {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| OAuthError::invalid_client("client credentials are not valid UTF-8 once URL-decoded"))
+}
+
+/// Compares secrets in time independent of where they differ (habit more than need here).
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value =
+        value.to_str().map_err(|_| OAuthError::invalid_client("invalid Authorization header"))?.trim();
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Err(OAuthError::invalid_client("invalid Authorization header"));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(format!(
+            "unsupported Authorization scheme {scheme:?} (use Basic, or client_secret_post / private_key_jwt)"
+        )));
+    }
+    let raw = BASIC_B64
+        .decode(rest.trim())
+        .map_err(|_| OAuthError::invalid_client("Basic credentials are not valid base64"))?;
+    let raw = String::from_utf8(raw)
+        .map_err(|_| OAuthError::invalid_client("Basic credentials are not valid UTF-8"))?;
+    let (id, secret) = raw
+        .split_once(':')
+        .ok_or_else(|| OAuthError::invalid_client("Basic credentials must be client_id:client_secret"))?;
+    Ok(Some((form_decode(id)?, form_decode(secret)?)))
+}
+
+fn client<'a>(state: &'a AppState, client_id: &str) -> Result<&'a ClientRegistration, OAuthError> {
+    state
+        .client(client_id)
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed: unknown client"))
+}
+
+fn check_secret(client: &ClientRegistration, secret: &str) -> Result<(), OAuthError> {
+    match &client.client_secret {
+        Some(s) if same_secret(s, secret) => Ok(()),
+        Some(_) => Err(OAuthError::invalid_client("client authentication failed: invalid secret")),
+        None => Err(OAuthError::invalid_client(
+            "client authentication failed: this client has no secret (use private_key_jwt)",
+        )),
+    }
+}
+
+/// Authenticates the client of a token or PAR request. Every failure is 401 `invalid_client`.
+pub fn authenticate<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    params: &Params,
+    now: i64,
+) -> Result<(&'a ClientRegistration, Method), OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let assertion = params.get("client_assertion");
+    let post_secret = params.get("client_secret");
+    let methods =
+        usize::from(basic.is_some()) + usize::from(assertion.is_some()) + usize::from(post_secret.is_some());
+    if methods > 1 {
+        return Err(OAuthError::invalid_client(
+            "client authentication must only be provided using one mechanism",
+        ));
+    }
+    let body_id = params.get("client_id");
+    if let Some((id, secret)) = basic {
+        if body_id.is_some_and(|b| b != id) {
+            return Err(OAuthError::invalid_client(
+                "client_id in the body differs from the Basic credentials",
+            ));
+        }
+        let c = client(state, &id)?;
+        check_secret(c, &secret)?;
+        return Ok((c, Method::SecretBasic));
+    }
+    if let Some(secret) = post_secret {
+        let id = body_id.ok_or_else(|| OAuthError::invalid_client("client_secret without client_id"))?;
+        let c = client(state, id)?;
+        check_secret(c, secret)?;
+        return Ok((c, Method::SecretPost));
+    }
+    if let Some(assertion) = assertion {
+        let c = private_key_jwt(state, params, assertion, now)?;
+        return Ok((c, Method::PrivateKeyJwt));
+    }
+    Err(OAuthError::invalid_client(
+        "no client authentication provided (client_secret_basic, client_secret_post or private_key_jwt)",
+    ))
+}
+
+fn private_key_jwt<'a>(
+    state: &'a AppState,
+    params: &Params,
+    assertion: &str,
+    now: i64,
+) -> Result<&'a ClientRegistration, OAuthError> {
+    let fail = |why: String| OAuthError::invalid_client(format!("invalid client assertion: {why}"));
+    if params.get("client_assertion_type") != Some(JWT_BEARER_ASSERTION) {
+        return Err(OAuthError::invalid_client(format!(
+            "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+        )));
+    }
+    let jws = jose::parse(assertion).map_err(fail)?;
+    // RFC 7523 asks for a signature by the client's key; the sandbox accepts the two RSA
+    // algorithms Moneyhub's clients use (never none / HS*).
+    let alg = match jws.alg.as_str() {
+        "RS256" | "PS256" => jose::asymmetric_alg(&jws.alg).ok_or_else(|| fail("unsupported alg".into()))?,
+        other => return Err(fail(format!("alg {other} is not accepted (use RS256 or PS256)"))),
+    };
+    let iss = jose::str_claim(&jws.claims, "iss").ok_or_else(|| fail("iss claim missing".into()))?;
+    let sub = jose::str_claim(&jws.claims, "sub").ok_or_else(|| fail("sub claim missing".into()))?;
+    if iss != sub {
+        return Err(fail("iss and sub must both be the client_id".into()));
+    }
+    if params.get("client_id").is_some_and(|b| b != iss) {
+        return Err(fail("client_id in the body differs from the assertion's iss".into()));
+    }
+    let c = client(state, iss)?;
+    let issuer = state.issuer();
+    let token_ep = format!("{issuer}/token");
+    let par_ep = format!("{issuer}/request");
+    if !jose::aud_matches(&jws.claims, &[&issuer, &token_ep, &par_ep]) {
+        return Err(fail(format!("aud must be (or contain) {issuer}, {token_ep} or {par_ep}")));
+    }
+    let exp = jose::check_times(&jws.claims, now, "the assertion").map_err(fail)?;
+    let jti = jose::str_claim(&jws.claims, "jti")
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| fail("jti claim missing".into()))?;
+    jose::verify(assertion, &jws, alg, c.jwks.as_ref()).map_err(fail)?;
+    // Only a verified assertion may burn its jti, or anyone could block a client's next one.
+    if !state.identity.lock().use_jti(&c.client_id, jti, exp, now) {
+        return Err(fail("jti has already been used".into()));
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_url_decoded() {
+        let mut h = HeaderMap::new();
+        // base64("a%3Ab:s+c%25") without padding
+        let enc = base64::engine::general_purpose::STANDARD_NO_PAD.encode("a%3Ab:s+c%25");
+        h.insert(header::AUTHORIZATION, format!("Basic {enc}").parse().unwrap());
+        assert_eq!(basic_credentials(&h).unwrap(), Some(("a:b".to_string(), "s c%".to_string())));
+        h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+        assert!(basic_credentials(&h).is_err());
+        h.insert(header::AUTHORIZATION, "Bearer x".parse().unwrap());
+        assert!(basic_credentials(&h).is_err());
+    }
+}

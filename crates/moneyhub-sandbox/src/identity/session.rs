@@ -1,0 +1,192 @@
+//! What the identity service remembers between requests: pushed authorisation requests,
+//! authorisation codes, client-assertion ids already seen and refresh tokens.
+//!
+//! Every entry carries an expiry in virtual time and is pruned opportunistically (every few
+//! dozen insertions), so memory stays bounded by traffic within the entries' lifetimes.
+
+use std::collections::HashMap;
+
+use super::authz::Flow;
+use super::params::Params;
+
+/// How many insertions happen between two prunes.
+const PRUNE_EVERY: u64 = 64;
+
+/// At most this many assertion ids are remembered. Beyond it the soonest-expiring ones are
+/// forgotten: with a frozen virtual clock nothing expires, and a sandbox must not grow without
+/// bound under a load test. (A replay of a forgotten id would then pass; acceptable locally.)
+const MAX_JTIS: usize = 200_000;
+
+/// A pushed (PAR) or posted (legacy `POST /request`) authorisation request.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The client that pushed it (or whose request object it was).
+    pub client_id: String,
+    /// The authorisation parameters, request object already merged in.
+    pub params: Params,
+    /// Expiry, virtual seconds.
+    pub expires_at: i64,
+}
+
+/// An authorisation code and everything the exchange needs.
+#[derive(Debug, Clone)]
+pub struct Code {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI of the authorisation request (the exchange must repeat it).
+    pub redirect_uri: String,
+    /// The user who (auto-)consented.
+    pub user_id: String,
+    /// What the exchange does to the user's connections.
+    pub flow: Flow,
+    /// The granted scope.
+    pub scope: String,
+    /// The request's nonce, echoed in the id_token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge, if one was sent.
+    pub code_challenge: Option<String>,
+    /// Session id (`sid`).
+    pub sid: String,
+    /// Authentication time, when the request carried `max_age` (then `auth_time` is in the id_token).
+    pub auth_time: Option<i64>,
+    /// Expiry, virtual seconds.
+    pub expires_at: i64,
+    /// Already exchanged (kept until expiry to answer a replay precisely).
+    pub used: bool,
+}
+
+/// A refresh token's grant.
+#[derive(Debug, Clone)]
+pub struct Refresh {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The scope of the tokens it renews.
+    pub scope: String,
+    /// The connection of the authorisation it came from.
+    pub connection_id: Option<String>,
+    /// Session id.
+    pub sid: String,
+    /// Expiry, virtual seconds.
+    pub expires_at: i64,
+}
+
+/// Identity-service state: pushed authorisation requests, authorisation codes, client
+/// assertion ids already used, refresh tokens.
+#[derive(Debug, Default)]
+pub struct IdentityState {
+    pushed: HashMap<String, Pushed>,
+    codes: HashMap<String, Code>,
+    jtis: HashMap<(String, String), i64>,
+    refresh: HashMap<String, Refresh>,
+    inserts: u64,
+}
+
+impl IdentityState {
+    fn inserted(&mut self, now: i64) {
+        self.inserts += 1;
+        if self.inserts % PRUNE_EVERY == 0 {
+            self.prune(now);
+        }
+    }
+
+    /// Drops every expired entry.
+    pub fn prune(&mut self, now: i64) {
+        self.pushed.retain(|_, p| p.expires_at > now);
+        self.codes.retain(|_, c| c.expires_at > now);
+        self.refresh.retain(|_, r| r.expires_at > now);
+        // An assertion id must be kept while the assertion could still be accepted.
+        let keep_until = now - super::jose::LEEWAY_SECS;
+        self.jtis.retain(|_, exp| *exp >= keep_until);
+        if self.jtis.len() > MAX_JTIS {
+            let mut exps: Vec<i64> = self.jtis.values().copied().collect();
+            exps.sort_unstable();
+            let cut = exps[self.jtis.len() - MAX_JTIS];
+            self.jtis.retain(|_, exp| *exp > cut);
+        }
+    }
+
+    /// Stores a pushed request under `request_uri`.
+    pub fn push(&mut self, request_uri: String, pushed: Pushed, now: i64) {
+        self.pushed.insert(request_uri, pushed);
+        self.inserted(now);
+    }
+
+    /// Takes a pushed request (request URIs are single use, RFC 9126 §4), if still valid.
+    pub fn take_pushed(&mut self, request_uri: &str, now: i64) -> Option<Pushed> {
+        self.pushed.remove(request_uri).filter(|p| p.expires_at > now)
+    }
+
+    /// Stores an authorisation code.
+    pub fn add_code(&mut self, code: String, entry: Code, now: i64) {
+        self.codes.insert(code, entry);
+        self.inserted(now);
+    }
+
+    /// A live code (used or not).
+    pub fn code(&self, code: &str, now: i64) -> Option<&Code> {
+        self.codes.get(code).filter(|c| c.expires_at > now)
+    }
+
+    /// Marks a code used.
+    pub fn use_code(&mut self, code: &str) {
+        if let Some(c) = self.codes.get_mut(code) {
+            c.used = true;
+        }
+    }
+
+    /// Records an assertion id; false when the client already used it.
+    pub fn use_jti(&mut self, client_id: &str, jti: &str, exp: i64, now: i64) -> bool {
+        let key = (client_id.to_string(), jti.to_string());
+        if self.jtis.get(&key).is_some_and(|e| *e >= now - super::jose::LEEWAY_SECS) {
+            return false;
+        }
+        self.jtis.insert(key, exp);
+        self.inserted(now);
+        true
+    }
+
+    /// Stores a refresh token.
+    pub fn add_refresh(&mut self, token: String, entry: Refresh, now: i64) {
+        self.refresh.insert(token, entry);
+        self.inserted(now);
+    }
+
+    /// Takes a live refresh token (rotation: each is used once).
+    pub fn take_refresh(&mut self, token: &str, now: i64) -> Option<Refresh> {
+        self.refresh.remove(token).filter(|r| r.expires_at > now)
+    }
+
+    /// Puts a refresh token back (when it was taken but the request failed for another reason).
+    pub fn restore_refresh(&mut self, token: String, entry: Refresh) {
+        self.refresh.insert(token, entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jtis_are_single_use_until_expiry_and_pruned() {
+        let mut s = IdentityState::default();
+        assert!(s.use_jti("c", "j", 100, 50));
+        assert!(!s.use_jti("c", "j", 100, 60));
+        assert!(s.use_jti("other", "j", 100, 60));
+        s.prune(200);
+        assert!(s.jtis.is_empty());
+        assert!(s.use_jti("c", "j", 300, 200));
+    }
+
+    #[test]
+    fn pushed_requests_are_single_use_and_expire() {
+        let mut s = IdentityState::default();
+        let p = Pushed { client_id: "c".into(), params: Params::default(), expires_at: 100 };
+        s.push("u".into(), p.clone(), 0);
+        assert!(s.take_pushed("u", 10).is_some());
+        assert!(s.take_pushed("u", 10).is_none());
+        s.push("v".into(), p, 0);
+        assert!(s.take_pushed("v", 100).is_none());
+    }
+}

@@ -1,0 +1,140 @@
+//! Webhook delivery: the events the store records (transaction changes, `syncCompleted`,
+//! reminders...) are POSTed to the sandbox's webhook target as Moneyhub would send them.
+//!
+//! - The target (`AppState::webhook`) can change at runtime (`PUT /__sandbox/webhooks`);
+//!   the store only records events while there is one, so nothing piles up unheard.
+//! - A background worker ([`start`]) drains the outbox when woken
+//!   (`AppState::notify_webhooks`) and, as a safety net, every 100 ms.
+//! - Each event is sent once (no retry), with a 5 s limit; a 2xx in time counts as
+//!   delivered. Every attempt goes to a bounded log (`GET /__sandbox/webhooks/deliveries`).
+//! - Optional chaos (drop, duplicate, reorder) lets consumers be tested against an
+//!   unreliable sender.
+
+pub mod chaos;
+pub mod delivery;
+pub mod envelope;
+pub mod log;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::config::{WebhookFormat, WebhookTarget};
+use crate::state::AppState;
+use chaos::{Chaos, ChaosSettings};
+use log::DeliveryLog;
+
+/// Moneyhub counts a webhook as received when the receiver answers 2xx within this.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often the worker looks at the outbox even when nobody woke it.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The delivery machinery of one sandbox (the target itself is `AppState::webhook`).
+#[derive(Debug)]
+pub struct WebhookWorker {
+    /// Wakes the worker. Shared with the worker task, which must not keep the state alive.
+    wake: Arc<Notify>,
+    /// One client for every delivery: no redirects (Moneyhub does not follow them), 5 s.
+    client: reqwest::Client,
+    /// Chaos settings and their seeded stream.
+    chaos: Mutex<Chaos>,
+    /// Every attempt.
+    pub log: DeliveryLog,
+    /// Whoever holds this delivers; the worker and `flush` take turns, keeping order.
+    delivering: tokio::sync::Mutex<()>,
+}
+
+impl WebhookWorker {
+    /// A worker for a sandbox seeded with `seed`.
+    pub fn new(seed: u64) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(DELIVERY_TIMEOUT)
+            .build()
+            .map_err(|e| format!("webhook HTTP client: {e}"))?;
+        Ok(WebhookWorker {
+            wake: Arc::new(Notify::new()),
+            client,
+            chaos: Mutex::new(Chaos::new(seed)),
+            log: DeliveryLog::default(),
+            delivering: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Wakes the worker (a wake-up with nobody waiting is kept for its next wait).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The chaos settings.
+    pub fn chaos(&self) -> ChaosSettings {
+        self.chaos.lock().settings
+    }
+
+    /// Replaces the chaos settings.
+    pub fn set_chaos(&self, settings: ChaosSettings) {
+        self.chaos.lock().settings = settings;
+    }
+}
+
+/// `json` / `jwt`.
+pub fn format_name(format: WebhookFormat) -> &'static str {
+    match format {
+        WebhookFormat::Json => "json",
+        WebhookFormat::Jwt => "jwt",
+    }
+}
+
+/// Checks a receiver URL: absolute `http://` or `https://` with a host.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) => Err(format!("webhook url must be http:// or https:// with a host, got {:?}", u.as_str())),
+        Err(e) => Err(format!("webhook url {url:?} is not a valid URL: {e}")),
+    }
+}
+
+/// Validates a target before it is set.
+pub fn validate_target(target: &WebhookTarget) -> Result<(), String> {
+    validate_url(&target.url)
+}
+
+/// Starts the delivery worker. It holds only a weak reference to the state, so it stops by
+/// itself once the sandbox is gone (after finishing the delivery in hand).
+pub fn start(state: Arc<AppState>) {
+    let weak = Arc::downgrade(&state);
+    let wake = state.webhook_worker.wake.clone();
+    drop(state);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            let Some(state) = weak.upgrade() else { break };
+            // Cheap check first: most polls find nothing to do.
+            let pending = !state.store.read().outbox.is_empty();
+            if pending {
+                delivery::deliver_pending(&state).await;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(validate_url("http://127.0.0.1:9/hook").is_ok());
+        assert!(validate_url("https://example.com").is_ok());
+        assert!(validate_url("ftp://example.com").is_err());
+        assert!(validate_url("not a url").is_err());
+        assert!(validate_url("/relative").is_err());
+        assert!(validate_url("mailto:a@b.c").is_err());
+    }
+}

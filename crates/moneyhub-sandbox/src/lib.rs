@@ -33,6 +33,7 @@ pub mod config;
 mod control;
 mod data;
 pub mod error;
+mod faults;
 pub mod http;
 mod identity;
 pub mod keys;
@@ -44,6 +45,7 @@ pub mod seed;
 mod server;
 mod state;
 pub mod store;
+mod webhooks;
 
 pub use config::{
     ClientRegistration, ClockMode, SandboxConfig, WebhookFormat, WebhookTarget, DEFAULT_CLIENT_ID,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::TokenMinter;
 use crate::clock::Clock;
-use crate::config::{ClientRegistration, SandboxConfig};
+use crate::config::{ClientRegistration, SandboxConfig, WebhookTarget};
 use crate::identity::IdentityState;
 use crate::keys::SigningKey;
 use crate::request_log::RequestLog;
@@ -43,6 +43,12 @@ pub struct AppState {
     pub webhook_wakeup: tokio::sync::Notify,
     /// Set when the sandbox is stopping, so background tasks end.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// Where webhooks go now (changeable at runtime; see [`AppState::set_webhook`]).
+    pub webhook: Mutex<Option<WebhookTarget>>,
+    /// Webhook delivery: HTTP client, delivery log, chaos settings.
+    pub webhook_worker: crate::webhooks::WebhookWorker,
+    /// Fault-injection rules for the public routes.
+    pub faults: crate::faults::Faults,
 }
 
 impl AppState {
@@ -50,7 +56,15 @@ impl AppState {
     pub fn new(config: SandboxConfig, base_url: String) -> Result<Self, String> {
         let key = SigningKey::shared()?;
         let catalogue = Arc::new(Catalogue::new());
-        let store = Store::new(config.seed, config.pending_replace_ratio, catalogue.clone());
+        let mut store = Store::new(config.seed, config.pending_replace_ratio, catalogue.clone());
+        // Record events only when someone listens (see `set_webhook`).
+        store.record_events = config.webhook.is_some();
+        if let Some(target) = &config.webhook {
+            crate::webhooks::validate_target(target)?;
+        }
+        let webhook_worker = crate::webhooks::WebhookWorker::new(config.seed)?;
+        let webhook = Mutex::new(config.webhook.clone());
+        let faults = crate::faults::Faults::new(config.seed);
         let discovery = crate::identity::discovery_document(&base_url, &catalogue);
         Ok(AppState {
             clock: Clock::new(config.clock),
@@ -65,12 +79,32 @@ impl AppState {
             config,
             webhook_wakeup: tokio::sync::Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            webhook,
+            webhook_worker,
+            faults,
         })
     }
 
     /// Tells the webhook worker that events may be waiting.
     pub fn notify_webhooks(&self) {
         self.webhook_wakeup.notify_one();
+    }
+
+    /// Sets (or clears) the webhook target. The store records events only while there is a
+    /// target, so nothing piles up unheard; clearing it also discards events not yet sent.
+    pub fn set_webhook(&self, target: Option<WebhookTarget>) {
+        // Lock order: target, then store (nothing takes them the other way round), so two
+        // concurrent calls cannot leave `record_events` disagreeing with the target.
+        let mut current = self.webhook.lock();
+        let mut store = self.store.write();
+        store.record_events = target.is_some();
+        if target.is_none() {
+            store.outbox.clear();
+        }
+        *current = target;
+        drop(store);
+        drop(current);
+        self.notify_webhooks();
     }
 
     /// Whether the sandbox is stopping.

@@ -75,3 +75,19 @@ pub async fn clear_requests(State(state): State<Arc<AppState>>) -> Response {
 pub async fn clock(State(state): State<Arc<AppState>>) -> Response {
     ok(json!({"now": iso(state.clock.now()), "frozen": state.clock.is_frozen()}))
 }
+
+/// `GET /__sandbox/stats`: how much the sandbox holds.
+pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
+    let store = state.store.read();
+    let stored: usize = store.accounts.values().map(|a| a.txs.len()).sum();
+    let live: usize = store.accounts.values().map(|a| a.txs.iter().filter(|t| !t.is_deleted()).count()).sum();
+    ok(json!({
+        "users": store.users.len(),
+        "connections": store.connections.len(),
+        "accounts": store.accounts.len(),
+        "transactions": live,
+        "transactionsStored": stored,
+        "syncs": store.syncs.len(),
+        "pendingEvents": store.outbox.len(),
+    }))
+}

@@ -175,7 +175,9 @@ impl Faults {
     pub fn add(&self, req: FaultRequest) -> Result<Value, String> {
         let method = match req.method {
             None => None,
-            Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()) => Some(m.to_ascii_uppercase()),
+            Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                Some(m.to_ascii_uppercase())
+            }
             Some(m) => return Err(format!("method must be an HTTP method such as GET, got {m:?}")),
         };
         if req.path.starts_with("/__sandbox") {
@@ -201,7 +203,9 @@ impl Faults {
             return Err("drop and malformed exclude each other".into());
         }
         if (req.drop || req.malformed) && error_fields {
-            return Err("status, code, message and retryAfterSecs do not combine with drop or malformed".into());
+            return Err(
+                "status, code, message and retryAfterSecs do not combine with drop or malformed".into()
+            );
         }
         if let Some(c) = &req.code {
             if c.is_empty() || c.len() > 100 {
@@ -219,8 +223,9 @@ impl Faults {
                 .ok()
                 .filter(|s| s.is_client_error() || s.is_server_error())
                 .ok_or_else(|| format!("status must be an error status (400-599), got {status}"))?;
-            let message =
-                req.message.unwrap_or_else(|| status.canonical_reason().unwrap_or("Injected fault").to_string());
+            let message = req
+                .message
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("Injected fault").to_string());
             Effect::Error { status, code: req.code, message, retry_after: req.retry_after_secs }
         } else {
             Effect::None
@@ -249,7 +254,10 @@ impl Faults {
     pub fn pick(&self, method: &str, path: &str) -> Option<Applied> {
         let mut g = self.inner.lock();
         for rule in g.rules.iter_mut() {
-            if !rule.active() || rule.method.as_deref().is_some_and(|m| m != method) || !rule.pattern.matches(path) {
+            if !rule.active()
+                || rule.method.as_deref().is_some_and(|m| m != method)
+                || !rule.pattern.matches(path)
+            {
                 continue;
             }
             rule.matched += 1;
@@ -258,7 +266,11 @@ impl Faults {
                 continue;
             }
             rule.hits += 1;
-            return Some(Applied { id: rule.id.clone(), effect: rule.effect.clone(), latency_ms: rule.latency_ms });
+            return Some(Applied {
+                id: rule.id.clone(),
+                effect: rule.effect.clone(),
+                latency_ms: rule.latency_ms,
+            });
         }
         None
     }

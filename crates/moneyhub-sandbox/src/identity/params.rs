@@ -119,9 +119,8 @@ pub fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
-/// Whether `s` is a well-formed space-separated scope list (RFC 6749 §3.3 scope-token
-/// characters, no empty tokens from leading/trailing/double spaces are required: those are
-/// simply skipped).
+/// Whether `s` is a usable scope list: at least one token, and only RFC 6749 §3.3
+/// scope-token characters and spaces (repeated spaces are tolerated and skipped).
 pub fn scope_is_well_formed(s: &str) -> bool {
     s.split(' ').filter(|t| !t.is_empty()).count() > 0
         && s.bytes()

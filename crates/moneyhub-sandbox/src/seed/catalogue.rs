@@ -140,6 +140,8 @@ pub struct Provider {
     pub beta: bool,
     /// Meant to be removed by tests (still listed until removed).
     pub removable: bool,
+    /// Card-payment volume multiplier of its current accounts.
+    pub volume: u8,
 }
 
 impl Provider {
@@ -181,6 +183,7 @@ struct Spec {
     history: u32,
     beta: bool,
     removable: bool,
+    volume: u8,
 }
 
 use AccountKind::*;
@@ -204,6 +207,7 @@ const fn p(
         history: 36,
         beta: false,
         removable: false,
+        volume: 1,
     }
 }
 
@@ -245,6 +249,9 @@ fn specs() -> Vec<Spec> {
         Spec { removable: true, ..p("Northwind Building Society", Api, "northwind", &[Current, Savings]) },
         p("Hargreaves Lansdown", Legacy, "hargreaves-lansdown", &[Investment, Pension]),
         p("Scottish Widows", Legacy, "scottish-widows", &[Pension]),
+        // A mock bank whose current account is ~8x busier than usual: its background history
+        // fetch exceeds 6000 transactions for one account (the webhook split).
+        Spec { volume: 8, ..p("Sandbox High Volume Bank", Test, "sandbox-high-volume", &[Current]) },
         Spec { history: 3, ..p("Zoopla", Zoopla, "zoopla", &[Property]) },
         Spec { history: 3, ..p("Mouseprice", Mouseprice, "mouseprice", &[Property]) },
     ]
@@ -274,6 +281,7 @@ impl Catalogue {
                 history_months: s.history,
                 beta: s.beta,
                 removable: s.removable,
+                volume: s.volume,
             })
             .collect();
         Catalogue { providers }

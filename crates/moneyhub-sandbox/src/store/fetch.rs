@@ -372,3 +372,85 @@ fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = 
     let end = to.date_naive();
     start.iter_days().take_while(move |d| *d <= end)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::*;
+    use crate::seed::catalogue::{Catalogue, MONEYHUB_MOCK};
+    use crate::store::events::Event;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn sync_at(store: &mut Store, conn: &str, at: DateTime<Utc>) -> FetchReport {
+        let id = store.start_sync(conn, "auto-update", "UPDATE", at).unwrap();
+        store.finish_sync(id, at).unwrap()
+    }
+
+    fn ids_of(events: &[Event], kind: &str) -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.event_type == kind)
+            .flat_map(|e| e.payload["accounts"][0]["transactions"].as_array().unwrap().clone())
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn withdrawn_transactions_are_deleted_then_restored_under_the_same_id() {
+        let start = t("2025-01-15T10:00:00Z");
+        let mut store = Store::new(42, 0.0, Arc::new(Catalogue::new()));
+        store.record_events = true;
+        let user = store.create_user("c", None, start).user_id.clone();
+        let conn = store.create_connection(&user, MONEYHUB_MOCK, None, false, start).unwrap().connection_id;
+        let acc_id = store.connections[&conn].account_ids[0];
+        let seed = store.accounts[&acc_id].seed;
+        // The first transaction after connecting that the provider will withdraw for a while.
+        let (g, from, len) = (1..400)
+            .flat_map(|d| transactions_on(&seed, (start + Duration::days(d)).date_naive()))
+            .find_map(|g| g.withdrawn.map(|(f, l)| (g, f as i64, l as i64)))
+            .expect("the generator withdraws about 0.4% of transactions");
+        let id = tx_id(&store.accounts[&acc_id], g.key, 0);
+        // Keep the connection syncing daily up to the transaction, so the rescan window covers it.
+        let mut at = start;
+        while at < g.date {
+            at += Duration::days(1);
+            sync_at(&mut store, &conn, at.min(g.date + Duration::hours(1)));
+        }
+        sync_at(&mut store, &conn, g.date + Duration::hours(1));
+        store.outbox.clear();
+        let live = |s: &Store| s.tx_index.get(&id).map(|(a, p)| !s.accounts[a].txs[*p as usize].is_deleted());
+        assert_eq!(live(&store), Some(true), "fetched once visible");
+        sync_at(&mut store, &conn, g.date + Duration::days(from) + Duration::hours(2));
+        assert_eq!(live(&store), Some(false), "withdrawn by the provider: deleted");
+        assert!(ids_of(&store.outbox, "deletedTransactions").contains(&id.to_string()));
+        store.outbox.clear();
+        sync_at(&mut store, &conn, g.date + Duration::days(from + len) + Duration::hours(3));
+        assert_eq!(live(&store), Some(true), "back again: restored");
+        assert_eq!(ids_of(&store.outbox, "restoredTransactions"), vec![id.to_string()]);
+    }
+
+    #[test]
+    fn every_fetch_announces_sync_completed_and_failures_do_not_touch_data() {
+        let start = t("2025-01-15T10:00:00Z");
+        let mut store = Store::new(7, 0.0, Arc::new(Catalogue::new()));
+        store.record_events = true;
+        let user = store.create_user("c", None, start).user_id.clone();
+        let conn = store.create_connection(&user, MONEYHUB_MOCK, None, false, start).unwrap().connection_id;
+        let n = store.tx_index.len();
+        store.script(&conn, vec![FetchStatus::Error], None, false).unwrap();
+        let r = sync_at(&mut store, &conn, start + Duration::days(1));
+        assert_eq!(r.status, Some(FetchStatus::Error));
+        assert_eq!(store.tx_index.len(), n, "a failed fetch brings nothing");
+        let r = sync_at(&mut store, &conn, start + Duration::days(1) + Duration::hours(4));
+        assert!(r.added > 0, "the next success catches up");
+        let completed: Vec<&Event> = store.outbox.iter().filter(|e| e.event_type == "syncCompleted").collect();
+        let statuses: Vec<&str> = completed.iter().map(|e| e.payload["processingStatus"].as_str().unwrap()).collect();
+        assert_eq!(statuses, vec!["success", "error", "success"]);
+    }
+}

@@ -304,6 +304,7 @@ impl Store {
                 label: provider_label,
                 kind: *kind,
                 replace_ratio: self.replace_ratio,
+                volume: provider.volume,
             };
             let account = Account {
                 id,
@@ -462,6 +463,19 @@ impl Store {
         }
         conn.script.extend(outcomes);
         conn.sticky_outcome = thereafter;
+        Ok(())
+    }
+
+    /// The provider stops reporting an account: it is deleted with its transactions and a
+    /// `deletedAccount` webhook announces it. The connection keeps its other accounts.
+    pub fn drop_account(&mut self, account_id: &Uuid, now: DateTime<Utc>) -> Result<(), Refusal> {
+        let acc = self.accounts.get(account_id).ok_or_else(|| Refusal::Invalid(format!("unknown account {account_id}")))?;
+        let (user, conn) = (acc.user_id.clone(), acc.connection_id.clone());
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.account_ids.retain(|a| a != account_id);
+        }
+        self.remove_account_data(account_id);
+        self.emit(&user, "deletedAccount", serde_json::json!({"accountId": account_id.to_string()}), now);
         Ok(())
     }
 

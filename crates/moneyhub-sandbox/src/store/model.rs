@@ -420,7 +420,8 @@ impl Account {
             "providerName": self.provider_name,
             "providerReference": self.bank_ref,
             "connectionId": self.connection_id,
-            "providerId": self.provider_account_id,
+            // Swagger: `API|DEMO|.{32}` — the provider (bank) id, the connection id's prefix.
+            "providerId": self.connection_id.split(':').next().unwrap_or_default(),
             "providerAccountId": self.provider_account_id,
             "dateAdded": iso(self.date_added),
             "dateModified": iso(self.date_modified),

@@ -168,16 +168,19 @@ async fn attempt(state: &AppState, target: &WebhookTarget, event: &Outgoing, dup
 /// for users the store does not know, such as synthetic test events' users).
 fn sign(state: &AppState, event: &Outgoing) -> Result<String, String> {
     let owner = state.store.read().users.get(&event.user_id).map(|u| u.client_id.clone());
-    let aud = owner
-        .or_else(|| state.config.clients.first().map(|c| c.client_id.clone()))
-        .unwrap_or_default();
+    let aud = owner.or_else(|| state.config.clients.first().map(|c| c.client_id.clone())).unwrap_or_default();
     let iat = state.clock.now().timestamp();
     jwt_body(&state.key, &state.base_url, &aud, iat, event)
 }
 
 /// Sends one request; `(status, error)`. Only the status line matters (2xx within 5 s), so
 /// the receiver's body is never read.
-async fn send(state: &AppState, url: &str, content_type: &str, body: Vec<u8>) -> (Option<u16>, Option<String>) {
+async fn send(
+    state: &AppState,
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (Option<u16>, Option<String>) {
     let request = state.webhook_worker.client.post(url).header(CONTENT_TYPE, content_type).body(body).send();
     // The client has the same timeout; this outer one also bounds connection set-up however
     // the client is configured.

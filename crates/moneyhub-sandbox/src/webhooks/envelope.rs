@@ -55,7 +55,8 @@ pub fn event_urn(event_type: &str) -> String {
 
 /// The JSON envelope's body.
 pub fn json_body(w: &Outgoing) -> Vec<u8> {
-    let v = json!({"id": w.id.to_string(), "eventType": w.event_type, "userId": w.user_id, "payload": w.payload});
+    let v =
+        json!({"id": w.id.to_string(), "eventType": w.event_type, "userId": w.user_id, "payload": w.payload});
     // Serialising a `Value` cannot fail; an empty body would only ever be a bug upstream.
     serde_json::to_vec(&v).unwrap_or_default()
 }
@@ -101,6 +102,9 @@ mod tests {
             payload: json!({"a": 1}),
         };
         let v: Value = serde_json::from_slice(&json_body(&w)).unwrap();
-        assert_eq!(v, json!({"id": Uuid::from_u128(7).to_string(), "eventType": "syncCompleted", "userId": "u1", "payload": {"a": 1}}));
+        assert_eq!(
+            v,
+            json!({"id": Uuid::from_u128(7).to_string(), "eventType": "syncCompleted", "userId": "u1", "payload": {"a": 1}})
+        );
     }
 }

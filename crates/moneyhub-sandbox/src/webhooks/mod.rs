@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::config::{WebhookFormat, WebhookTarget};
 use crate::state::AppState;
@@ -35,8 +34,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// The delivery machinery of one sandbox (the target itself is `AppState::webhook`).
 #[derive(Debug)]
 pub struct WebhookWorker {
-    /// Wakes the worker. Shared with the worker task, which must not keep the state alive.
-    wake: Arc<Notify>,
     /// One client for every delivery: no redirects (Moneyhub does not follow them), 5 s.
     client: reqwest::Client,
     /// Chaos settings and their seeded stream.
@@ -56,17 +53,11 @@ impl WebhookWorker {
             .build()
             .map_err(|e| format!("webhook HTTP client: {e}"))?;
         Ok(WebhookWorker {
-            wake: Arc::new(Notify::new()),
             client,
             chaos: Mutex::new(Chaos::new(seed)),
             log: DeliveryLog::default(),
             delivering: tokio::sync::Mutex::new(()),
         })
-    }
-
-    /// Wakes the worker (a wake-up with nobody waiting is kept for its next wait).
-    pub fn wake(&self) {
-        self.wake.notify_one();
     }
 
     /// The chaos settings.
@@ -102,22 +93,26 @@ pub fn validate_target(target: &WebhookTarget) -> Result<(), String> {
     validate_url(&target.url)
 }
 
-/// Starts the delivery worker. It holds only a weak reference to the state, so it stops by
-/// itself once the sandbox is gone (after finishing the delivery in hand).
+/// Starts the delivery worker. It holds only a weak reference to the state between rounds,
+/// so it ends by itself once the sandbox is stopping or gone (after finishing the delivery
+/// in hand). It wakes on `AppState::notify_webhooks` and, so that an event recorded without
+/// a wake-up is not stranded, every [`POLL_INTERVAL`].
 pub fn start(state: Arc<AppState>) {
     let weak = Arc::downgrade(&state);
-    let wake = state.webhook_worker.wake.clone();
     drop(state);
     tokio::spawn(async move {
         loop {
+            let Some(state) = weak.upgrade() else { break };
+            if state.shutting_down() {
+                break;
+            }
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = state.webhook_wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
-            let Some(state) = weak.upgrade() else { break };
-            // Cheap check first: most polls find nothing to do.
+            // Cheap check first: most rounds find nothing to do.
             let pending = !state.store.read().outbox.is_empty();
-            if pending {
+            if pending && !state.shutting_down() {
                 delivery::deliver_pending(&state).await;
             }
         }

@@ -1,4 +1,13 @@
 //! Integration tests of the sandbox over real HTTP (one test binary for the crate).
 
+mod identity;
 mod lifecycle;
+mod node_conformance;
 mod support;
+// Swagger conformance, hostile input and fuzzing.
+mod bad_input;
+mod faults;
+mod fuzz;
+mod schema;
+mod swagger;
+mod webhooks;

@@ -162,3 +162,113 @@ pub async fn syncs(sb: &Sandbox, user_id: &str, connection_id: &str) -> Vec<Valu
     assert_eq!(status, StatusCode::OK, "{body}");
     body["data"].as_array().unwrap().clone()
 }
+
+// ----- identity (OIDC) helpers ------------------------------------------------------------
+
+/// The redirect URI the identity helpers use: a loopback URL, accepted for clients that
+/// registered no redirect URIs (the default client).
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9999/cb";
+
+/// A JWT's payload, decoded without verification.
+pub fn jwt_claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON payload")
+}
+
+/// The query (or fragment) parameters of a redirect's `Location`.
+pub fn location_params(res: &reqwest::Response) -> std::collections::HashMap<String, String> {
+    let loc = res.headers().get("location").expect("a Location header").to_str().unwrap();
+    let url = url::Url::parse(loc).expect("an absolute Location");
+    let mut out: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    if let Some(f) = url.fragment() {
+        out.extend(url::form_urlencoded::parse(f.as_bytes()).into_owned());
+    }
+    out
+}
+
+/// Pushes an authorisation request (PAR, client_secret_basic, default client) with `extra`
+/// parameters on top of `client_id`, `redirect_uri`, `response_type=code`, `state`, `nonce`
+/// and `prompt=consent`; returns the response.
+pub async fn par(sb: &Sandbox, extra: &[(&str, &str)]) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = vec![
+        ("client_id", sb.client_id()),
+        ("redirect_uri", REDIRECT_URI),
+        ("response_type", "code"),
+        ("state", "st-1"),
+        ("nonce", "n-1"),
+        ("prompt", "consent"),
+    ];
+    for (k, v) in extra {
+        form.retain(|(fk, _)| fk != k);
+        form.push((k, v));
+    }
+    http()
+        .post(format!("{}/oidc/request", sb.base_url()))
+        .basic_auth(sb.client_id(), sb.client_secret())
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// PAR then `/oidc/auth` (redirect not followed) for the default client; returns the
+/// authorisation code. Panics unless both steps succeed.
+pub async fn authorize_code(sb: &Sandbox, scope: &str, claims: &Value) -> String {
+    let claims = claims.to_string();
+    let res = par(sb, &[("scope", scope), ("claims", &claims)]).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "PAR: {}", res.text().await.unwrap());
+    let body: Value = res.json().await.unwrap();
+    let request_uri = body["request_uri"].as_str().unwrap();
+    let res = http()
+        .get(format!("{}/oidc/auth", sb.base_url()))
+        .query(&[("request_uri", request_uri)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND, "auth: {:?}", res.headers().get("location"));
+    let params = location_params(&res);
+    assert!(!params.contains_key("error"), "auth error: {params:?}");
+    params.get("code").expect("a code").clone()
+}
+
+/// Exchanges a code (default client, client_secret_basic); returns status and body.
+pub async fn exchange(sb: &Sandbox, code: &str, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT_URI)];
+    form.extend_from_slice(extra);
+    let res = http()
+        .post(format!("{}/oidc/token", sb.base_url()))
+        .basic_auth(sb.client_id(), sb.client_secret())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// Connects `user_id` to `bank_id` through the full flow (PAR → `/oidc/auth` → code
+/// exchange, default client); returns the id_token's `mh:con_id`.
+pub async fn connect(sb: &Sandbox, user_id: &str, bank_id: &str) -> String {
+    let claims = serde_json::json!({"id_token": {
+        "sub": {"essential": true, "value": user_id},
+        "mh:con_id": {"essential": true}
+    }});
+    let code = authorize_code(sb, &format!("openid id:{bank_id}"), &claims).await;
+    let (status, body) = exchange(sb, &code, &[("sub", user_id)]).await;
+    assert_eq!(status, StatusCode::OK, "exchange: {body}");
+    jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].as_str().unwrap().to_string()
+}
+
+/// Renews a connection through the full flow with `flow` = `reauth`, `refresh` or
+/// `reconsent`; returns the id_token's `mh:con_id`.
+pub async fn renew(sb: &Sandbox, user_id: &str, connection_id: &str, flow: &str) -> String {
+    let claims = serde_json::json!({"id_token": {
+        "sub": {"essential": true, "value": user_id},
+        "mh:con_id": {"essential": true, "value": connection_id}
+    }});
+    let code = authorize_code(sb, &format!("openid {flow}"), &claims).await;
+    let (status, body) = exchange(sb, &code, &[]).await;
+    assert_eq!(status, StatusCode::OK, "exchange: {body}");
+    jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].as_str().unwrap().to_string()
+}

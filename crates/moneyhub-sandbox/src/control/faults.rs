@@ -1,0 +1,45 @@
+//! Control routes for fault injection (see `crate::faults`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::faults::FaultRequest;
+use crate::http::{json, no_content, ok, parse_body};
+use crate::state::AppState;
+
+/// `POST /__sandbox/faults {method?, path, exact?, status?, code?, message?, retryAfterSecs?,
+/// latencyMs?, drop?, malformed?, rate?, times?}`: adds a rule; 201 with the rule (`id`...).
+pub async fn add(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let req: FaultRequest = parse_body(&body, false)?;
+    let rule = state.faults.add(req).map_err(ApiError::bad_request)?;
+    Ok(json(StatusCode::CREATED, rule))
+}
+
+/// `GET /__sandbox/faults`: `{data: [rule...]}` with `matched`, `hits`, `remaining`, `active`.
+pub async fn list(State(state): State<Arc<AppState>>) -> Response {
+    ok(json!({"data": state.faults.list()}))
+}
+
+/// `DELETE /__sandbox/faults/{id}`: removes one rule (404 if unknown).
+pub async fn remove(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if state.faults.remove(&id) {
+        Ok(no_content())
+    } else {
+        Err(ApiError::not_found(format!("No fault rule {id}")))
+    }
+}
+
+/// `DELETE /__sandbox/faults`: removes every rule.
+pub async fn clear(State(state): State<Arc<AppState>>) -> Response {
+    state.faults.clear();
+    no_content()
+}

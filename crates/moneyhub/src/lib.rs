@@ -1,0 +1,1 @@
+//! Async, typed client for Moneyhub's Open Finance API (in progress).

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{self_link, ApiVersion};
 use crate::clock::iso;
 use crate::error::ApiError;
-use crate::http::ok;
+use crate::http::{ok, Path};
 use crate::http::query::Query;
 use crate::state::AppState;
 use crate::store::model::Account;

@@ -4,18 +4,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
-use bytes::Bytes;
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiVersion;
 use crate::error::ApiError;
-use crate::http::{ok, parse_body};
+use crate::http::{ok, parse_body, Body, Path};
 use crate::state::AppState;
 use crate::store::Refusal;
 
@@ -34,7 +33,7 @@ pub async fn sync(
     Extension(version): Extension<ApiVersion>,
     headers: HeaderMap,
     Path(connection_id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let grant = state.tokens.authorize(&headers, now)?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{Duration, NaiveDate};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::self_link;
 use crate::auth::Grant;
 use crate::error::ApiError;
-use crate::http::ok;
+use crate::http::{ok, Path};
 use crate::http::query::Query;
 use crate::state::AppState;
 use crate::store::model::{Account, Tx};
@@ -130,14 +130,16 @@ pub async fn list(
     let dir = direction(&grant)?;
     let user_id = grant.user()?;
     let q = Query::parse(raw.as_deref());
-    let ids = q.all("ids");
-    if !ids.is_empty() {
-        return by_ids(&state, user_id, dir, &ids, &uri);
-    }
+    // Every parameter is checked, also when `ids` makes the others moot: a bad value is a
+    // 400 whatever it sits beside.
     let limit = q.int("limit", 0, 1000, 1000)? as usize;
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
     let only_count = q.bool("onlyCount", false)?;
     let filters = Filters::parse(&q)?;
+    let ids = q.all("ids");
+    if !ids.is_empty() {
+        return by_ids(&state, user_id, dir, &ids, &uri);
+    }
     let store = state.store.read();
     let mut rows: Vec<(&Account, &Tx)> = Vec::new();
     for conn in store.connections_of(user_id) {

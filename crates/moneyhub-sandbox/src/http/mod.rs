@@ -2,13 +2,15 @@
 
 pub mod query;
 
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OAuthError};
 
 /// A JSON response with a status.
 pub fn json(status: StatusCode, v: Value) -> Response {
@@ -37,4 +39,69 @@ pub fn parse_body<T: DeserializeOwned>(body: &Bytes, empty_ok: bool) -> Result<T
         return Err(ApiError::bad_request("Missing JSON body"));
     }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Invalid body: {e}")))
+}
+
+/// The request body, read whole (axum's default limit, 2 MB). Unlike axum's `Bytes`, whose
+/// rejection is plain text, a failure is a Moneyhub JSON error: 413 `PayloadTooLarge` over
+/// the limit, 400 for a body that cannot be read.
+#[derive(Debug, Clone)]
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(Body).map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::custom(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLarge",
+                "The request body is too large",
+            ),
+            _ => ApiError::bad_request(format!("Unreadable request body: {}", e.body_text())),
+        })
+    }
+}
+
+/// The request body for the OAuth endpoints: as [`Body`], but failures are OAuth errors
+/// (`{error: "invalid_request", error_description}`, status 413 or 400).
+#[derive(Debug, Clone)]
+pub struct OAuthBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for OAuthBody {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(OAuthBody).map_err(|e| {
+            let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            OAuthError { status, ..OAuthError::invalid_request(format!("unreadable request body: {}", e.body_text())) }
+        })
+    }
+}
+
+/// Path parameters. Unlike axum's `Path`, whose rejection is plain text (a segment whose
+/// percent-escapes are not UTF-8, `%FF`), a failure is a Moneyhub JSON 400.
+#[derive(Debug, Clone)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            // A route without the parameters it declares: the sandbox's own mistake.
+            Err(e) if e.status().is_server_error() => {
+                Err(ApiError::custom(e.status(), "InternalServer", e.body_text()))
+            }
+            Err(e) => Err(ApiError::bad_request(format!("Invalid path: {}", e.body_text()))),
+        }
+    }
 }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use bytes::Bytes;
 
 use super::authz::{trusted_target, validate, AuthRequest, Rejection, ResponseMode, ResponseType, Target};
 use super::flow::complete;
@@ -25,6 +24,7 @@ use super::params::{random_token, random_uuid, Params};
 use super::request_object;
 use super::session::Code;
 use crate::error::OAuthError;
+use crate::http::OAuthBody;
 use crate::state::AppState;
 
 /// How long authorisation codes live (virtual seconds).
@@ -39,7 +39,7 @@ pub async fn authorize_get(State(state): State<Arc<AppState>>, uri: Uri) -> Resp
 }
 
 /// `POST /oidc/auth` (form-encoded parameters, OIDC Core §3.1.2.1).
-pub async fn authorize_post(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn authorize_post(State(state): State<Arc<AppState>>, headers: HeaderMap, OAuthBody(body): OAuthBody) -> Response {
     match Params::from_form(&headers, &body) {
         Ok(p) => authorize(&state, p),
         Err(e) => Rejection::direct(e).into_response_for(&state),

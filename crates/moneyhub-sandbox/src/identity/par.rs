@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde_json::json;
 
 use super::authz::validate;
@@ -16,6 +15,7 @@ use super::params::{no_store, random_token, random_uuid, Params};
 use super::request_object;
 use super::session::Pushed;
 use crate::error::OAuthError;
+use crate::http::OAuthBody;
 use crate::state::AppState;
 
 /// How long a pushed request URI lives (virtual seconds). RFC 9126 suggests short lives;
@@ -38,7 +38,7 @@ fn bad(e: OAuthError) -> Response {
 }
 
 /// `POST /oidc/request`.
-pub async fn par(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn par(State(state): State<Arc<AppState>>, headers: HeaderMap, OAuthBody(body): OAuthBody) -> Response {
     let now_t = state.clock.now();
     let now = now_t.timestamp();
     let mut params = match Params::from_form(&headers, &body) {
@@ -79,7 +79,7 @@ pub async fn par(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
 
 /// `POST /request`: a raw request object (`Content-Type: application/jws`) for later use as
 /// `request_uri` at `/oidc/auth`.
-pub async fn legacy_request(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+pub async fn legacy_request(State(state): State<Arc<AppState>>, OAuthBody(body): OAuthBody) -> Response {
     let now_t = state.clock.now();
     let now = now_t.timestamp();
     let Ok(jwt) = std::str::from_utf8(&body) else {

@@ -94,7 +94,7 @@ pub fn decode(
         }
     }
     if claims.contains_key("exp") {
-        jose::check_times(claims, now, "the request object").map_err(invalid)?;
+        jose::check_times_either(claims, now, "the request object").map_err(invalid)?;
     }
     if claims.contains_key("request") || claims.contains_key("request_uri") {
         return Err(invalid("request objects must not contain request or request_uri"));

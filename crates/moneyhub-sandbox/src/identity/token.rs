@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -28,6 +27,7 @@ use super::session::Refresh;
 use crate::auth::{Grant, ACCESS_TOKEN_TTL_SECS};
 use crate::config::ClientRegistration;
 use crate::error::OAuthError;
+use crate::http::OAuthBody;
 use crate::state::AppState;
 use crate::store::consent_period;
 
@@ -41,7 +41,7 @@ struct Issued {
 }
 
 /// `POST /oidc/token`.
-pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, OAuthBody(body): OAuthBody) -> Response {
     let now = state.clock.now().timestamp();
     let mut grant = "-".to_string();
     let mut sub_hint = "-".to_string();
@@ -314,14 +314,14 @@ fn jwt_bearer(
     if !jose::aud_matches(&jws.claims, &[&issuer, &token_ep]) {
         return Err(fail(format!("aud must be {issuer}")));
     }
-    let exp = jose::check_times(&jws.claims, now, "the assertion").map_err(fail)?;
+    let exp = jose::check_times_either(&jws.claims, now, "the assertion").map_err(fail)?;
     let jti = jose::str_claim(&jws.claims, "jti")
         .filter(|j| !j.is_empty())
         .ok_or_else(|| fail("jti claim missing".into()))?;
     jose::verify(assertion, &jws, alg, client.jwks.as_ref()).map_err(fail)?;
     check_user(state, &client.client_id, &sub)?;
     // Assertion ids share the client-assertion namespace: one jti, one use.
-    if !state.identity.lock().use_jti(&client.client_id, jti, exp, now) {
+    if !state.identity.lock().use_jti(&client.client_id, jti, exp.max(now + 3600), now) {
         return Err(fail("jti has already been used".into()));
     }
     let token = access_token(state, &client.client_id, Some(&sub), &scope, now);

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::http::ok;
+use crate::http::{ok, Path};
 use crate::http::query::Query;
 use crate::seed::catalogue::Listing;
 use crate::state::AppState;

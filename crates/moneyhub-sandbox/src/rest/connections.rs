@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -14,7 +13,7 @@ use serde_json::{json, Value};
 use super::check_user_scope;
 use crate::auth::Grant;
 use crate::error::ApiError;
-use crate::http::{no_content, ok, parse_body};
+use crate::http::{no_content, ok, parse_body, Body, Path};
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -98,7 +97,7 @@ pub async fn patch(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path((user_id, connection_id)): Path<(String, String)>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let grant = authorize(&state, &headers, &user_id, &["connection:update", "user:update"])?;
     let req: Patch = parse_body(&body, false)?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::check_user_scope;
 use crate::error::ApiError;
-use crate::http::ok;
+use crate::http::{ok, Path};
 use crate::http::query::Query;
 use crate::state::AppState;
 use crate::store::model::SyncRecord;

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::check_user_scope;
 use crate::error::ApiError;
 use crate::http::query::Query;
-use crate::http::{json, no_content, ok, parse_body};
+use crate::http::{json, no_content, ok, parse_body, Body, Path};
 use crate::state::AppState;
 
 /// Longest accepted `clientUserId`.
@@ -29,7 +28,7 @@ struct NewUser {
 pub async fn create(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let grant = state.tokens.authorize(&headers, now)?;

@@ -41,6 +41,7 @@ impl Store {
     pub fn finish_sync(&mut self, sync_id: Uuid, now: DateTime<Utc>) -> Option<FetchReport> {
         let rec = self.syncs.get(&sync_id).filter(|s| s.fetch_status.is_none())?;
         let connection_id = rec.connection_id.clone();
+        let method = rec.method;
         let conn = self.connections.get_mut(&connection_id)?;
         let removed = self.removed_providers.contains(&conn.bank_id);
         let mut outcome = conn.script.pop_front().or(conn.sticky_outcome).unwrap_or(FetchStatus::Success);
@@ -91,7 +92,11 @@ impl Store {
             deleted: changes.count(TxChange::Deleted),
             restored: changes.count(TxChange::Restored),
         };
-        self.emit_changes(&user_id, changes, now);
+        // The fetch that creates a connection is read synchronously by the client after the
+        // code exchange: Moneyhub announces only what arrives later (reference §14.3).
+        if method != "ADD" {
+            self.emit_changes(&user_id, changes, now);
+        }
         let payload = sync_completed(sync_id, &connection_id, !outcome.is_failure(), now);
         self.emit(&user_id, "syncCompleted", payload, now);
         Some(report)

@@ -2,6 +2,7 @@
 
 mod identity;
 mod lifecycle;
+mod lifecycle_webhooks;
 mod node_conformance;
 mod support;
 // Swagger conformance, hostile input and fuzzing.

@@ -2,10 +2,18 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::Router;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use moneyhub_sandbox::{spawn, ClockMode, Sandbox, SandboxConfig};
-use reqwest::StatusCode;
-use serde_json::Value;
+use parking_lot::Mutex;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
 
 /// A fixed instant tests start at: a Wednesday 10:00 UTC, outside summer time.
 pub fn t0() -> DateTime<Utc> {
@@ -271,4 +279,64 @@ pub async fn renew(sb: &Sandbox, user_id: &str, connection_id: &str, flow: &str)
     let (status, body) = exchange(sb, &code, &[]).await;
     assert_eq!(status, StatusCode::OK, "exchange: {body}");
     jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].as_str().unwrap().to_string()
+}
+
+// ----- webhook receiver -------------------------------------------------------------
+
+/// One request that reached the receiver.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub content_type: String,
+    pub body: String,
+}
+
+/// A webhook receiver on `127.0.0.1:0` that records each request on arrival, then waits
+/// `delay` and answers `status`.
+pub struct Receiver {
+    pub url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    pub async fn start(status: u16, delay: Duration) -> Receiver {
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let record = got.clone();
+        let app = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                let content_type =
+                    headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                record
+                    .lock()
+                    .push(Received { content_type, body: String::from_utf8_lossy(&body).into_owned() });
+                tokio::time::sleep(delay).await;
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, got, task }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().clone()
+    }
+}
+
+pub async fn set_target(sb: &moneyhub_sandbox::Sandbox, url: &str, format: &str) {
+    let (status, body) =
+        control(sb, Method::PUT, "/webhooks", Some(json!({"url": url, "format": format}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["url"], url);
+    assert_eq!(body["recording"], true);
 }

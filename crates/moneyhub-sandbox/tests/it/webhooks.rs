@@ -5,80 +5,17 @@
 //! everything pending has been tried).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum::Router;
-use bytes::Bytes;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use parking_lot::Mutex;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
 
-use crate::support::{control, create_user, http, sandbox};
+use crate::support::{control, create_user, http, sandbox, set_target, Receiver};
 
 const MOCK: &str = "1ffe704d39629a929c8e293880fb449a";
 
-/// One request that reached the receiver.
-#[derive(Debug, Clone)]
-struct Received {
-    content_type: String,
-    body: String,
-}
-
-/// A webhook receiver on `127.0.0.1:0` that records each request on arrival, then waits
-/// `delay` and answers `status`.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Receiver {
-    async fn start(status: u16, delay: Duration) -> Receiver {
-        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let record = got.clone();
-        let app = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-            let record = record.clone();
-            async move {
-                let content_type =
-                    headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                record
-                    .lock()
-                    .push(Received { content_type, body: String::from_utf8_lossy(&body).into_owned() });
-                tokio::time::sleep(delay).await;
-                axum::http::StatusCode::from_u16(status).unwrap()
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Receiver { url, got, task }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.got.lock().clone()
-    }
-}
-
-async fn set_target(sb: &moneyhub_sandbox::Sandbox, url: &str, format: &str) {
-    let (status, body) =
-        control(sb, Method::PUT, "/webhooks", Some(json!({"url": url, "format": format}))).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["url"], url);
-    assert_eq!(body["recording"], true);
-}
 
 /// Sends a synthetic event; returns its id and its delivery log entries.
 async fn test_event(

@@ -1,0 +1,549 @@
+//! Configuration: [`ClientBuilder`], [`ClientAuth`], [`ApiVersion`], [`Timeouts`], [`Scopes`]
+//! and [`Client::from_env`](crate::Client::from_env).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::guard::{DefaultSyncGuard, SyncGuard};
+use crate::jose::{PrivateKey, SigningAlg};
+use crate::secret::Secret;
+use crate::transport::retry::RetryPolicy;
+use crate::Client;
+
+/// Production identity service.
+pub const DEFAULT_IDENTITY_URL: &str = "https://identity.moneyhub.co.uk";
+/// Production Data API host (the version path is added per [`ApiVersion`]).
+pub const DEFAULT_API_HOST: &str = "https://api.moneyhub.co.uk";
+
+/// How the client authenticates at the token and PAR endpoints.
+#[derive(Clone)]
+pub enum ClientAuth {
+    /// `client_secret_basic`.
+    Secret(Secret),
+    /// `private_key_jwt`: a short-lived assertion signed with this key.
+    PrivateKey(PrivateKey),
+}
+
+impl ClientAuth {
+    /// `client_secret_basic` with this secret.
+    pub fn secret(secret: impl Into<String>) -> Self {
+        ClientAuth::Secret(Secret::new(secret))
+    }
+
+    /// `private_key_jwt` with this key.
+    pub fn private_key(key: PrivateKey) -> Self {
+        ClientAuth::PrivateKey(key)
+    }
+
+    /// The OAuth name of the method (`client_secret_basic`, `private_key_jwt`).
+    pub fn method(&self) -> &'static str {
+        match self {
+            ClientAuth::Secret(_) => "client_secret_basic",
+            ClientAuth::PrivateKey(_) => "private_key_jwt",
+        }
+    }
+}
+
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientAuth::Secret(_) => f.write_str("Secret([redacted])"),
+            ClientAuth::PrivateKey(k) => f.debug_tuple("PrivateKey").field(k).finish(),
+        }
+    }
+}
+
+/// Data API version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ApiVersion {
+    /// `/v2.0` (`enableAsync` defaults to false on sync).
+    V2,
+    /// `/v3`, the default (`enableAsync` defaults to true on sync).
+    #[default]
+    V3,
+}
+
+impl ApiVersion {
+    /// The path segment (`v2.0`, `v3`).
+    pub fn path(self) -> &'static str {
+        match self {
+            ApiVersion::V2 => "v2.0",
+            ApiVersion::V3 => "v3",
+        }
+    }
+}
+
+/// Request timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Ordinary calls (60 s, Moneyhub's guidance).
+    pub default: Duration,
+    /// Calls that can start a provider fetch: the code exchange, `POST /sync`, connection
+    /// `PATCH` (120 s).
+    pub long: Duration,
+    /// Opening a connection (10 s).
+    pub connect: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { default: Duration::from_secs(60), long: Duration::from_secs(120), connect: Duration::from_secs(10) }
+    }
+}
+
+/// The scopes requested for each family of calls (client-credentials tokens). Defaults follow
+/// the reference's decisions (§18); older tenants may need `user:read`/`user:update`/
+/// `user:delete` for the connection routes, or `accounts:write` for sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scopes {
+    /// `POST /users` (`user:create`).
+    pub user_create: String,
+    /// `GET /users…` (`user:read`).
+    pub user_read: String,
+    /// `DELETE /users/{id}` (`user:delete`).
+    pub user_delete: String,
+    /// Connection list and sync history (`connection:read`).
+    pub connection_read: String,
+    /// Connection `PATCH` (`connection:update`).
+    pub connection_update: String,
+    /// Connection `DELETE` (`connection:delete`).
+    pub connection_delete: String,
+    /// `POST /sync` (`accounts:read accounts:write:all`).
+    pub sync: String,
+    /// Transactions (`transactions:read:all`).
+    pub transactions: String,
+    /// Accounts (`accounts:read`).
+    pub accounts: String,
+}
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Scopes {
+            user_create: "user:create".into(),
+            user_read: "user:read".into(),
+            user_delete: "user:delete".into(),
+            connection_read: "connection:read".into(),
+            connection_update: "connection:update".into(),
+            connection_delete: "connection:delete".into(),
+            sync: "accounts:read accounts:write:all".into(),
+            transactions: "transactions:read:all".into(),
+            accounts: "accounts:read".into(),
+        }
+    }
+}
+
+/// The resolved configuration of a [`Client`].
+pub(crate) struct Config {
+    pub identity_url: Url,
+    pub api_url: Url,
+    pub api_version: ApiVersion,
+    pub client_id: String,
+    pub auth: ClientAuth,
+    pub redirect_uri: Option<Url>,
+    pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
+    pub user_agent: String,
+    pub clock: Arc<dyn Clock>,
+    pub scopes: Scopes,
+    pub batch_concurrency: usize,
+    pub token_refresh_margin: Duration,
+    pub jwt_leeway: Duration,
+    pub discovery_ttl: Duration,
+    pub webhook_iat_window: Duration,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("identity_url", &self.identity_url.as_str())
+            .field("api_url", &self.api_url.as_str())
+            .field("api_version", &self.api_version)
+            .field("client_id", &self.client_id)
+            .field("auth", &self.auth)
+            .field("redirect_uri", &self.redirect_uri.as_ref().map(Url::as_str))
+            .field("timeouts", &self.timeouts)
+            .field("retry", &self.retry)
+            .field("user_agent", &self.user_agent)
+            .field("scopes", &self.scopes)
+            .field("batch_concurrency", &self.batch_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`]. Start with [`Client::builder`] or [`ClientBuilder::from_env`].
+///
+/// ```
+/// use moneyhub::{Client, ClientAuth};
+/// let client = Client::builder()
+///     .identity_url("https://identity.moneyhub.co.uk")
+///     .api_url("https://api.moneyhub.co.uk/v3")
+///     .client_id("898c529b-c062-4f26-a136-fd8bc462d583")
+///     .client_auth(ClientAuth::secret("s3cr3t"))
+///     .redirect_uri("https://example.com/callback")
+///     .build()?;
+/// assert!(!format!("{client:?}").contains("s3cr3t"));
+/// # Ok::<(), moneyhub::Error>(())
+/// ```
+#[must_use]
+pub struct ClientBuilder {
+    identity_url: Option<String>,
+    api_url: Option<String>,
+    api_version: Option<ApiVersion>,
+    client_id: Option<String>,
+    auth: Option<ClientAuth>,
+    redirect_uri: Option<String>,
+    timeouts: Timeouts,
+    retry: RetryPolicy,
+    user_agent: Option<String>,
+    clock: Arc<dyn Clock>,
+    scopes: Scopes,
+    guard: Arc<dyn SyncGuard>,
+    batch_concurrency: usize,
+    token_refresh_margin: Duration,
+    jwt_leeway: Duration,
+    discovery_ttl: Duration,
+    webhook_iat_window: Duration,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("identity_url", &self.identity_url)
+            .field("api_url", &self.api_url)
+            .field("client_id", &self.client_id)
+            .field("auth", &self.auth)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            identity_url: None,
+            api_url: None,
+            api_version: None,
+            client_id: None,
+            auth: None,
+            redirect_uri: None,
+            timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+            user_agent: None,
+            clock: Arc::new(SystemClock),
+            scopes: Scopes::default(),
+            guard: Arc::new(DefaultSyncGuard::new()),
+            batch_concurrency: 4,
+            token_refresh_margin: Duration::from_secs(60),
+            jwt_leeway: Duration::from_secs(30),
+            discovery_ttl: Duration::from_secs(3600),
+            webhook_iat_window: Duration::from_secs(600),
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+impl ClientBuilder {
+    /// An empty builder (production URLs, no credentials).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder from the environment:
+    ///
+    /// | Variable | Meaning |
+    /// | --- | --- |
+    /// | `MONEYHUB_IDENTITY_URL` | identity service (default production) |
+    /// | `MONEYHUB_API_URL` | Data API, `…/v2.0` or `…/v3` (default production v3) |
+    /// | `MONEYHUB_CLIENT_ID` | client id (required) |
+    /// | `MONEYHUB_CLIENT_SECRET` | secret for `client_secret_basic` |
+    /// | `MONEYHUB_PRIVATE_KEY` | for `private_key_jwt`: a file path, or an inline JWK / PEM |
+    /// | `MONEYHUB_PRIVATE_KEY_ALG` | `RS256` (default) or `PS256` |
+    /// | `MONEYHUB_PRIVATE_KEY_KID` | the key's `kid` (default: the JWK's) |
+    /// | `MONEYHUB_REDIRECT_URI` | redirect URI for the authorisation flows |
+    ///
+    /// Exactly one of the secret and the private key must be set.
+    pub fn from_env() -> Result<Self> {
+        let mut b = ClientBuilder::new();
+        if let Some(v) = env("MONEYHUB_IDENTITY_URL") {
+            b = b.identity_url(v);
+        }
+        if let Some(v) = env("MONEYHUB_API_URL") {
+            b = b.api_url(v);
+        }
+        b.client_id = Some(env("MONEYHUB_CLIENT_ID").ok_or_else(|| Error::config("MONEYHUB_CLIENT_ID is not set"))?);
+        let secret = env("MONEYHUB_CLIENT_SECRET");
+        let key = env("MONEYHUB_PRIVATE_KEY");
+        b.auth = Some(match (secret, key) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config("set only one of MONEYHUB_CLIENT_SECRET and MONEYHUB_PRIVATE_KEY"))
+            }
+            (None, None) => {
+                return Err(Error::config("set MONEYHUB_CLIENT_SECRET or MONEYHUB_PRIVATE_KEY"));
+            }
+            (Some(secret), None) => ClientAuth::secret(secret),
+            (None, Some(key)) => {
+                let t = key.trim_start();
+                let mut key = if t.starts_with('{') || t.starts_with("-----BEGIN") {
+                    PrivateKey::parse(&key)?
+                } else {
+                    PrivateKey::from_file(&key)?
+                };
+                if let Some(alg) = env("MONEYHUB_PRIVATE_KEY_ALG") {
+                    key = key.with_alg(alg.parse::<SigningAlg>()?);
+                }
+                if let Some(kid) = env("MONEYHUB_PRIVATE_KEY_KID") {
+                    key = key.with_kid(kid);
+                }
+                ClientAuth::PrivateKey(key)
+            }
+        });
+        if let Some(v) = env("MONEYHUB_REDIRECT_URI") {
+            b = b.redirect_uri(v);
+        }
+        Ok(b)
+    }
+
+    /// The identity service's base URL (e.g. `https://identity.moneyhub.co.uk`; a trailing
+    /// `/oidc` is tolerated). Endpoints come from its discovery document.
+    pub fn identity_url(mut self, url: impl Into<String>) -> Self {
+        self.identity_url = Some(url.into());
+        self
+    }
+
+    /// The Data API URL: a host (the version path is added) or a full base ending in `/v2.0`,
+    /// `/v3` or `/v3.0` (the version is taken from it).
+    pub fn api_url(mut self, url: impl Into<String>) -> Self {
+        self.api_url = Some(url.into());
+        self
+    }
+
+    /// The Data API version when [`api_url`](Self::api_url) names only a host (default v3).
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.api_version = Some(version);
+        self
+    }
+
+    /// The API client id.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// How to authenticate at the token and PAR endpoints.
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The redirect URI of the authorisation flows (must be registered with Moneyhub).
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// Timeout of ordinary calls (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.default = timeout;
+        self
+    }
+
+    /// Timeout of calls that can start a provider fetch (default 120 s).
+    pub fn long_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.long = timeout;
+        self
+    }
+
+    /// All timeouts at once.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// How requests that are safe to repeat are retried.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The `User-Agent` header (default `moneyhub-rs/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// The clock JWT times and the sync guard are checked against (default: system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The scopes requested per family of calls.
+    pub fn scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// The manual-sync guard (default: [`DefaultSyncGuard`] in memory).
+    pub fn sync_guard(mut self, guard: impl SyncGuard) -> Self {
+        self.guard = Arc::new(guard);
+        self
+    }
+
+    /// The manual-sync guard, shared with other clients.
+    pub fn shared_sync_guard(mut self, guard: Arc<dyn SyncGuard>) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// How many batches of transaction ids are fetched at once (default 4).
+    pub fn batch_concurrency(mut self, n: usize) -> Self {
+        self.batch_concurrency = n;
+        self
+    }
+
+    /// How long before expiry a cached token is replaced (default 60 s).
+    pub fn token_refresh_margin(mut self, margin: Duration) -> Self {
+        self.token_refresh_margin = margin;
+        self
+    }
+
+    /// Clock tolerance on id_token `exp` (default 30 s).
+    pub fn jwt_leeway(mut self, leeway: Duration) -> Self {
+        self.jwt_leeway = leeway;
+        self
+    }
+
+    /// How long the discovery document is cached (default 1 h).
+    pub fn discovery_ttl(mut self, ttl: Duration) -> Self {
+        self.discovery_ttl = ttl;
+        self
+    }
+
+    /// Default accepted distance between a webhook's `iat` and now (±10 minutes).
+    pub fn webhook_iat_window(mut self, window: Duration) -> Self {
+        self.webhook_iat_window = window;
+        self
+    }
+
+    /// Builds the client. Fails on a missing client id or credentials, or an invalid URL.
+    pub fn build(self) -> Result<Client> {
+        let (config, guard) = self.resolve()?;
+        Client::from_config(config, guard)
+    }
+
+    fn resolve(self) -> Result<(Config, Arc<dyn SyncGuard>)> {
+        let client_id = self.client_id.ok_or_else(|| Error::config("client id is not set"))?;
+        if client_id.trim().is_empty() {
+            return Err(Error::config("client id is empty"));
+        }
+        let auth = self.auth.ok_or_else(|| Error::config("client authentication (secret or private key) is not set"))?;
+        if let ClientAuth::Secret(s) = &auth {
+            if s.expose_secret().is_empty() {
+                return Err(Error::config("the client secret is empty"));
+            }
+        }
+        let identity_url = parse_identity_url(self.identity_url.as_deref().unwrap_or(DEFAULT_IDENTITY_URL))?;
+        let (api_url, api_version) = parse_api_url(self.api_url.as_deref(), self.api_version)?;
+        let redirect_uri = match self.redirect_uri {
+            None => None,
+            Some(r) => {
+                let url = Url::parse(&r).map_err(|e| Error::config_with(format!("invalid redirect URI {r:?}"), e))?;
+                if url.fragment().is_some() {
+                    return Err(Error::config("the redirect URI must not have a fragment"));
+                }
+                Some(url)
+            }
+        };
+        if self.batch_concurrency == 0 {
+            return Err(Error::config("batch concurrency must be at least 1"));
+        }
+        let config = Config {
+            identity_url,
+            api_url,
+            api_version,
+            client_id,
+            auth,
+            redirect_uri,
+            timeouts: self.timeouts,
+            retry: self.retry,
+            user_agent: self.user_agent.unwrap_or_else(|| format!("moneyhub-rs/{}", env!("CARGO_PKG_VERSION"))),
+            clock: self.clock,
+            scopes: self.scopes,
+            batch_concurrency: self.batch_concurrency,
+            token_refresh_margin: self.token_refresh_margin,
+            jwt_leeway: self.jwt_leeway,
+            discovery_ttl: self.discovery_ttl,
+            webhook_iat_window: self.webhook_iat_window,
+        };
+        Ok((config, self.guard))
+    }
+}
+
+fn http_url(raw: &str, what: &str) -> Result<Url> {
+    let url = Url::parse(raw.trim()).map_err(|e| Error::config_with(format!("invalid {what} URL {raw:?}"), e))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(Error::config(format!("the {what} URL must be an http(s) URL, got {raw:?}")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(format!("the {what} URL must not have a query or fragment")));
+    }
+    Ok(url)
+}
+
+fn trimmed_path(url: &Url) -> String {
+    url.path().trim_end_matches('/').to_owned()
+}
+
+fn parse_identity_url(raw: &str) -> Result<Url> {
+    let mut url = http_url(raw, "identity")?;
+    let mut path = trimmed_path(&url);
+    if let Some(stripped) = path.strip_suffix("/oidc") {
+        path = stripped.to_owned();
+    }
+    url.set_path(&path);
+    Ok(url)
+}
+
+fn parse_api_url(raw: Option<&str>, version: Option<ApiVersion>) -> Result<(Url, ApiVersion)> {
+    let mut url = http_url(raw.unwrap_or(DEFAULT_API_HOST), "API")?;
+    let path = trimmed_path(&url);
+    let (from_path, base) = if let Some(b) = path.strip_suffix("/v2.0") {
+        (Some(ApiVersion::V2), b.to_owned())
+    } else if let Some(b) = path.strip_suffix("/v3.0").or_else(|| path.strip_suffix("/v3")) {
+        (Some(ApiVersion::V3), b.to_owned())
+    } else {
+        (None, path)
+    };
+    let resolved = match (from_path, version) {
+        (Some(p), Some(v)) if p != v => {
+            return Err(Error::config(format!("the API URL names {p:?} but api_version is {v:?}")));
+        }
+        (Some(p), _) => p,
+        (None, v) => v.unwrap_or_default(),
+    };
+    url.set_path(&format!("{base}/{}", resolved.path()));
+    Ok((url, resolved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse_identity_url("http://h:1/oidc/").unwrap().as_str(), "http://h:1/");
+        assert_eq!(parse_api_url(Some("http://h/v2.0/"), None).unwrap().0.as_str(), "http://h/v2.0");
+        assert_eq!(parse_api_url(Some("http://h"), None).unwrap().0.as_str(), "http://h/v3");
+        assert_eq!(parse_api_url(Some("http://h/"), Some(ApiVersion::V2)).unwrap().1, ApiVersion::V2);
+        assert!(parse_api_url(Some("http://h/v3"), Some(ApiVersion::V2)).is_err());
+        assert!(parse_api_url(Some("ftp://h"), None).is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Client-credentials tokens: cached per (user, scope set) until shortly before expiry, with
+//! concurrent callers for the same key sharing one token request (single flight).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+
+use moneyhub_types::{TokenResponse, UserId};
+
+use super::http::{Body, Call, CallAuth, Errors};
+use crate::error::Result;
+use crate::secret::Secret;
+use crate::ClientInner;
+
+/// Which token: the user it is bound to (`sub`), if any, and its scopes (sorted, deduplicated).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct TokenKey {
+    user: Option<UserId>,
+    scope: String,
+}
+
+impl TokenKey {
+    pub fn new(user: Option<&UserId>, scope: &str) -> Self {
+        let mut scopes: Vec<&str> = scope.split_whitespace().collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        TokenKey { user: user.cloned(), scope: scopes.join(" ") }
+    }
+}
+
+struct Cached {
+    token: Secret,
+    fresh_until: Instant,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+
+/// The cache: one async mutex per key, held while its token is fetched, so concurrent
+/// callers wait for that one request instead of sending their own.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    slots: parking_lot::Mutex<HashMap<TokenKey, Slot>>,
+}
+
+/// Beyond this many keys, expired idle entries are dropped when a new key arrives.
+const PRUNE_ABOVE: usize = 10_000;
+
+impl TokenCache {
+    fn slot(&self, key: &TokenKey) -> Slot {
+        let mut slots = self.slots.lock();
+        if let Some(slot) = slots.get(key) {
+            return slot.clone();
+        }
+        if slots.len() >= PRUNE_ABOVE {
+            let now = Instant::now();
+            slots.retain(|_, slot| match slot.try_lock() {
+                Ok(cached) => cached.as_ref().is_some_and(|c| c.fresh_until > now),
+                Err(_) => true,
+            });
+        }
+        slots.entry(key.clone()).or_default().clone()
+    }
+}
+
+impl ClientInner {
+    /// A valid access token for `key`, from the cache or the token endpoint.
+    pub(crate) async fn access_token(&self, key: &TokenKey) -> Result<Secret> {
+        let slot = self.tokens.slot(key);
+        let mut cached = slot.lock().await;
+        if let Some(c) = cached.as_ref() {
+            if Instant::now() < c.fresh_until {
+                return Ok(c.token.clone());
+            }
+        }
+        let (token, lifetime) = self.fetch_token(key).await?;
+        // Replace the token `margin` before it expires (at most half its lifetime early).
+        let margin = self.config.token_refresh_margin.min(lifetime / 2);
+        *cached = Some(Cached { token: token.clone(), fresh_until: Instant::now() + lifetime - margin });
+        Ok(token)
+    }
+
+    /// Drops the cached token of `key` if it is still `rejected` (a caller may already have
+    /// replaced it).
+    pub(crate) async fn invalidate_token(&self, key: &TokenKey, rejected: &Secret) {
+        let slot = self.tokens.slot(key);
+        let mut cached = slot.lock().await;
+        if cached.as_ref().is_some_and(|c| &c.token == rejected) {
+            *cached = None;
+        }
+    }
+
+    async fn fetch_token(&self, key: &TokenKey) -> Result<(Secret, Duration)> {
+        let meta = self.metadata().await?;
+        let url = self.endpoint(&meta.token_endpoint, "token endpoint")?;
+        let mut form = vec![("grant_type", "client_credentials".to_owned()), ("scope", key.scope.clone())];
+        if let Some(user) = &key.user {
+            form.push(("sub", user.as_str().to_owned()));
+        }
+        let span = tracing::debug_span!("moneyhub.token", grant = "client_credentials", scope = %key.scope, user_bound = key.user.is_some());
+        let mut call = Call::new(self, Method::POST, "/oidc/token", url);
+        call.body = Body::Form(form);
+        call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };
+        call.errors = Errors::OAuth;
+        call.sensitive = true;
+        // Client-credentials requests are safe to repeat.
+        call.retry = true;
+        let reply = tracing::Instrument::instrument(self.execute(call), span).await?;
+        let body: TokenResponse = reply.decode()?;
+        // Honour `expires_in`; without one, keep the token for a minute only.
+        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));
+        Ok((Secret::new(body.access_token), lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_normalise_scopes() {
+        assert_eq!(TokenKey::new(None, "b a  a"), TokenKey::new(None, "a b"));
+        let u: UserId = "u1".parse().unwrap();
+        assert_ne!(TokenKey::new(Some(&u), "a"), TokenKey::new(None, "a"));
+    }
+}

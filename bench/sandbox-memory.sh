@@ -20,7 +20,7 @@ curl -sf -X POST "$B/__sandbox/clock/freeze" >/dev/null
 count=0
 while [ "$count" -lt "$TARGET" ]; do
   curl -sf -H 'content-type: application/json' -d '{"count":50,"banks":["1ffe704d39629a929c8e293880fb449a"]}' "$B/__sandbox/users" >/dev/null
-  # History arrives in the background two virtual minutes after connecting.
+  # History arrives in the background a virtual second after connecting.
   curl -sf -H 'content-type: application/json' -d '{"minutes":3}' "$B/__sandbox/clock/advance" >/dev/null
   count=$(curl -sf "$B/__sandbox/stats" | python3 -c 'import sys,json; print(json.load(sys.stdin)["transactionsStored"])')
 done

@@ -28,7 +28,9 @@ pub struct SandboxConfig {
     /// place (updated, same id). Moneyhub does both; the default (0.0) is the in-place path the
     /// reference names as the default. Clamped to `0.0..=1.0`.
     pub pending_replace_ratio: f64,
-    /// How long, in real time, the background history fetch after a new connection waits.
+    /// How long after a new connection its background history fetch (everything older than
+    /// the first 3 months) runs, in virtual time. In real-time mode the engine's ticker runs
+    /// it (within a second of being due); with a frozen clock, advancing past it does.
     pub history_delay: std::time::Duration,
 }
 
@@ -41,7 +43,7 @@ impl Default for SandboxConfig {
             webhook: None,
             clock: ClockMode::default(),
             pending_replace_ratio: 0.0,
-            history_delay: std::time::Duration::from_millis(200),
+            history_delay: std::time::Duration::from_secs(1),
         }
     }
 }

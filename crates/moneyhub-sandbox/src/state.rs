@@ -57,6 +57,8 @@ impl AppState {
         let key = SigningKey::shared()?;
         let catalogue = Arc::new(Catalogue::new());
         let mut store = Store::new(config.seed, config.pending_replace_ratio, catalogue.clone());
+        store.history_delay =
+            chrono::Duration::from_std(config.history_delay).unwrap_or(chrono::Duration::seconds(1));
         // Record events only when someone listens (see `set_webhook`).
         store.record_events = config.webhook.is_some();
         if let Some(target) = &config.webhook {
@@ -132,16 +134,5 @@ impl AppState {
             state.notify_webhooks();
         });
     }
-
-    /// Runs a new connection's background history fetch shortly after (real time).
-    pub fn fetch_history_later(self: &Arc<Self>, connection_id: String) {
-        let state = self.clone();
-        let delay = state.config.history_delay;
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let now = state.clock.now();
-            state.store.write().fetch_history(&connection_id, now);
-            state.notify_webhooks();
-        });
-    }
 }
+

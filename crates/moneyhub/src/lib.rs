@@ -1,1 +1,249 @@
-//! Async, typed client for Moneyhub's Open Finance API (in progress).
+//! # moneyhub
+//!
+//! An async, typed client for [Moneyhub](https://www.moneyhub.com)'s Open Finance API (UK open
+//! banking): the OpenID Connect flows that create and renew bank connections, users and their
+//! connections, manual syncs behind a guard that keeps them polite, accounts, transactions
+//! (batched look-ups by id, paged listings as a `Stream`) and verified webhooks.
+//!
+//! * [`Client`] — built with [`Client::builder`] or [`Client::from_env`]; cheap to clone.
+//! * [`Client::auth`] — PAR-based authorisation URLs (connect, reauth, refresh, reconsent) and the
+//!   code exchange with full id_token verification.
+//! * [`Client::users`], [`Client::connections`], [`Client::transactions`],
+//!   [`Client::accounts`] — the REST surface; [`Client::webhooks`] — webhook verification.
+//! * One [`Error`] type saying whether a failed request was sent at all ([`Sent`]).
+//!
+//! Tokens are fetched with client credentials, cached per (user, scopes) and shared between
+//! concurrent callers; requests that are safe to repeat are retried with backoff; a 401 gets
+//! one retry with a fresh token. Nothing the client logs or prints contains a secret, key
+//! material or token.
+//!
+//! ## Example
+//!
+//! Against the local sandbox (`moneyhub-sandbox`), end to end: create a user, connect a bank
+//! through the authorisation flow, read accounts and transactions.
+//!
+//! ```
+//! use moneyhub::{Client, ClientAuth, ConnectOptions, TransactionFilter};
+//! use moneyhub_types::BankId;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sandbox = moneyhub_sandbox::spawn(Default::default()).await?;
+//! let client = Client::builder()
+//!     .identity_url(sandbox.identity_url())
+//!     .api_url(sandbox.api_url_v3())
+//!     .client_id(sandbox.client_id())
+//!     .client_auth(ClientAuth::secret(sandbox.client_secret().unwrap()))
+//!     .redirect_uri("http://127.0.0.1:8080/callback")
+//!     .build()?;
+//!
+//! let user = client.users().create(Some("customer-42")).await?;
+//! let bank: BankId = "1ffe704d39629a929c8e293880fb449a".parse()?;
+//! let request = client.auth().connect(ConnectOptions::new(bank).user(user.user_id.clone())).await?;
+//!
+//! // Send the user's browser to `request.url`; Moneyhub redirects back with a code. The
+//! // sandbox consents at once, so follow its redirect here instead of using a browser.
+//! let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+//! let redirect = http.get(request.url.as_str()).send().await?;
+//! let callback = redirect.headers()["location"].to_str()?;
+//!
+//! let connected = client.auth().exchange_code(&request, callback).await?;
+//! println!("connected {}", connected.connection_id);
+//!
+//! let accounts = client.accounts().list(&user.user_id, &Default::default()).await?;
+//! let page = client
+//!     .transactions()
+//!     .list(&user.user_id, &TransactionFilter { limit: Some(10), ..Default::default() })
+//!     .await?;
+//! assert!(!accounts.is_empty() && !page.transactions.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod connections;
+pub mod discovery;
+pub mod error;
+pub mod guard;
+pub mod jose;
+pub mod page;
+pub mod secret;
+pub mod sync;
+pub mod transactions;
+pub mod transport;
+pub mod users;
+pub mod webhooks;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use url::Url;
+
+pub use accounts::{AccountFilter, Accounts};
+pub use auth::{
+    Auth, AuthFlow, AuthorizationRequest, CallbackParams, ConnectOptions, Connected, ConsentOptions, IdTokenClaims,
+    RenewOptions,
+};
+pub use clock::{Clock, SystemClock};
+pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts};
+pub use connections::{Catalogue, Connections};
+pub use discovery::ProviderMetadata;
+pub use error::{ApiError, Error, ErrorKind, OAuthError, Result, Sent};
+pub use guard::{DefaultSyncGuard, GuardRules, NotBefore, SyncGuard};
+pub use jose::{PrivateKey, SigningAlg};
+pub use page::{Page, PageOptions};
+pub use secret::Secret;
+pub use sync::{PendingSync, SyncOptions, SyncRecord, WaitOptions};
+pub use transactions::{CreditDebit, TransactionFilter, TransactionPage, Transactions, TransactionsByIds};
+pub use transport::retry::RetryPolicy;
+pub use users::Users;
+pub use webhooks::{VerifiedWebhook, WebhookVerifier};
+
+pub use moneyhub_types::{
+    Account, AccountId, BankId, CatalogueEntry, Connection, ConnectionId, ConnectionSync, SyncId, Transaction,
+    TransactionId, User, UserId, WebhookEvent, WebhookEventType, WebhookId,
+};
+
+use config::Config;
+use discovery::DiscoveryCache;
+use transport::tokens::TokenCache;
+
+/// A Moneyhub client. Cheap to clone (clones share the token cache, discovery and guard).
+///
+/// `Debug` shows the configuration with the client secret and key material redacted.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+/// What clones of a [`Client`] share.
+pub(crate) struct ClientInner {
+    pub(crate) config: Config,
+    pub(crate) http: reqwest::Client,
+    pub(crate) tokens: TokenCache,
+    pub(crate) discovery: DiscoveryCache,
+    pub(crate) guard: Arc<dyn SyncGuard>,
+    /// Provider names learnt from connection listings (the guard's provider caps need them).
+    pub(crate) provider_names: parking_lot::Mutex<HashMap<ConnectionId, String>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder with production URLs and no credentials.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client configured from `MONEYHUB_*` environment variables (see
+    /// [`ClientBuilder::from_env`]).
+    pub fn from_env() -> Result<Client> {
+        ClientBuilder::from_env()?.build()
+    }
+
+    pub(crate) fn from_config(config: Config, guard: Arc<dyn SyncGuard>) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.timeouts.connect)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::config_with("could not build the HTTP client", e))?;
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                config,
+                http,
+                tokens: TokenCache::default(),
+                discovery: DiscoveryCache::default(),
+                guard,
+                provider_names: parking_lot::Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.inner.config.client_id
+    }
+
+    /// The Data API version in use.
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.config.api_version
+    }
+
+    /// The identity service's discovery document (cached).
+    pub async fn provider_metadata(&self) -> Result<Arc<ProviderMetadata>> {
+        self.inner.metadata().await
+    }
+
+    /// Authorisation flows: connect, reauth, refresh, reconsent and the code exchange.
+    pub fn auth(&self) -> Auth {
+        Auth::new(self.clone())
+    }
+
+    /// Users.
+    pub fn users(&self) -> Users {
+        Users::new(self.clone())
+    }
+
+    /// Connections: catalogues, listing, sync, sync history, expiry, deletion.
+    pub fn connections(&self) -> Connections {
+        Connections::new(self.clone())
+    }
+
+    /// Transactions.
+    pub fn transactions(&self) -> Transactions {
+        Transactions::new(self.clone())
+    }
+
+    /// Accounts.
+    pub fn accounts(&self) -> Accounts {
+        Accounts::new(self.clone())
+    }
+
+    /// Webhook verification.
+    pub fn webhooks(&self) -> WebhookVerifier {
+        WebhookVerifier::new(self.clone())
+    }
+
+    pub(crate) fn inner(&self) -> &ClientInner {
+        &self.inner
+    }
+}
+
+impl ClientInner {
+    fn join(base: &Url, segments: &[&str]) -> Url {
+        let mut url = base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        url
+    }
+
+    /// `<identity>/<segments…>` (each segment percent-encoded).
+    pub(crate) fn identity_url(&self, segments: &[&str]) -> Url {
+        Self::join(&self.config.identity_url, segments)
+    }
+
+    /// `<api>/<segments…>` (each segment percent-encoded).
+    pub(crate) fn api_url(&self, segments: &[&str]) -> Url {
+        Self::join(&self.config.api_url, segments)
+    }
+
+    /// Remembers the provider names of connections (for the guard's provider caps).
+    pub(crate) fn learn_provider_names<'a>(&self, connections: impl IntoIterator<Item = &'a Connection>) {
+        let mut names = self.provider_names.lock();
+        for c in connections {
+            names.insert(c.id.clone(), c.name.clone());
+        }
+    }
+}

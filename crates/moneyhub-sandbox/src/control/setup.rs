@@ -46,7 +46,6 @@ pub async fn create_connection(
     if req.enable_async {
         state.finish_sync_later(created.sync_id);
     }
-    state.fetch_history_later(created.connection_id.clone());
     Ok(json(
         StatusCode::CREATED,
         json!({"connectionId": created.connection_id, "syncId": created.sync_id.to_string()}),

@@ -49,7 +49,7 @@ pub fn complete(
             if *asynchronous {
                 state.finish_sync_later(created.sync_id);
             }
-            state.fetch_history_later(created.connection_id.clone());
+            // The background history is a lifecycle event (see `lifecycle::next_due`).
             Ok(Completed {
                 connection_id: created.connection_id,
                 async_sync: asynchronous.then_some(created.sync_id),
@@ -58,10 +58,6 @@ pub fn complete(
         Flow::Reauth { connection_id, accounts } => {
             let (id, _sync) =
                 state.store.write().reauth(user_id, connection_id, accounts.clone(), now).map_err(refused)?;
-            if &id != connection_id {
-                // A new connection id: its background history (if still due) follows it.
-                state.fetch_history_later(id.clone());
-            }
             Ok(Completed { connection_id: id, async_sync: None })
         }
         Flow::Refresh { connection_id } => {

@@ -64,7 +64,7 @@ pub fn next_due(store: &Store, conn: &Connection, from: DateTime<Utc>) -> Option
         }
     }
     if conn.history_target.is_some() {
-        consider(conn.connected_on + Duration::minutes(2), Due::History);
+        consider(conn.connected_on + store.history_delay, Due::History);
     }
     if !conn.enrichment_announced {
         consider(conn.enriched_at, Due::Enrichment);

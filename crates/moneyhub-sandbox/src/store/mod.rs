@@ -94,6 +94,8 @@ pub struct Store {
     pub outbox: Vec<Event>,
     /// Whether events are recorded (off when nobody listens, so nothing piles up).
     pub record_events: bool,
+    /// How long after connecting the background history fetch runs (virtual time).
+    pub history_delay: Duration,
 }
 
 impl Store {
@@ -113,6 +115,7 @@ impl Store {
             removed_providers: HashSet::new(),
             outbox: Vec::new(),
             record_events: false,
+            history_delay: Duration::seconds(1),
         }
     }
 

@@ -382,3 +382,25 @@ async fn manual_syncs_are_limited_to_one_per_thirty_minutes_and_triodos_to_four_
     // The first of the four was 4 × 31 minutes ago (plus the 30 earlier on the other).
     assert!(wait > 20 * 3600 && wait <= 24 * 3600 - 4 * 31 * 60 + 60, "{wait}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_real_time_the_lifecycle_runs_by_itself() {
+    // The default clock follows the wall clock: what `moneyhub sandbox serve` uses.
+    let sb = sandbox_with(SandboxConfig::default()).await;
+    let (user, conns) = user_with(&sb, &[MOCK]).await;
+    let first = all_transactions(&sb, &user).await.len();
+    // Background history arrives on its own, shortly after connecting (polled, with a deadline).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut now_count = first;
+    while now_count <= first && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, c) = control(&sb, Method::GET, &format!("/connections/{}", conns[0]), None).await;
+        now_count = c["transactions"].as_u64().unwrap() as usize;
+    }
+    assert!(now_count > first * 5, "history arrived without advancing the clock: {first} -> {now_count}");
+    // Moving the clock ahead still runs what became due (auto syncs every 4 hours).
+    let before = syncs(&sb, &user, &conns[0]).await.len();
+    let report = advance(&sb, json!({"hours": 9})).await;
+    assert!(report["ran"]["autoSyncs"].as_u64().unwrap() >= 1, "{report}");
+    assert!(syncs(&sb, &user, &conns[0]).await.len() > before);
+}

@@ -274,6 +274,8 @@ impl ClientInner {
     pub(crate) async fn send(&self, call: &Call, bearer: Option<&Secret>) -> Result<(Reply, u32)> {
         let policy = &self.config.retry;
         let mut attempt: u32 = 0;
+        // Whether an earlier attempt may have reached the server without an answer.
+        let mut maybe_sent = false;
         loop {
             attempt += 1;
             let request = self.build(call, bearer)?;
@@ -297,7 +299,13 @@ impl ClientInner {
             };
             let may_retry = call.retry && attempt <= policy.max_retries;
             match outcome {
-                Outcome::Reply(reply) => {
+                Outcome::Reply(mut reply) => {
+                    if reply.status == 404 && maybe_sent && call.method == Method::DELETE {
+                        // An earlier attempt probably deleted it: the caller's goal is met.
+                        tracing::debug!("404 on a repeated DELETE after an unanswered attempt: treated as deleted");
+                        reply.status = 204;
+                        reply.body = Bytes::new();
+                    }
                     if !(may_retry && is_retryable_status(reply.status)) {
                         return Ok((reply, attempt));
                     }
@@ -320,6 +328,7 @@ impl ClientInner {
                     if !may_retry || e.is_builder() {
                         return Err(self.transport_error(call, e));
                     }
+                    maybe_sent |= !e.is_connect();
                     let delay = policy.backoff(attempt);
                     tracing::debug!(
                         attempt,

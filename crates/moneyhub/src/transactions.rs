@@ -1,0 +1,374 @@
+//! Transactions (Data API, token bound to the user with `transactions:read:all`): look-ups by
+//! id in batches, filtered listings (one page, or every page as a `Stream`), one by id.
+
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+
+use chrono::NaiveDate;
+use futures_util::stream::{self, Stream, StreamExt, TryStreamExt};
+use reqwest::Method;
+use url::Url;
+
+use moneyhub_types::{
+    AccountId, CategoryId, DataResponse, Transaction, TransactionId, TransactionsMeta, UserId,
+};
+
+use crate::error::{Error, Result};
+use crate::transport::http::Call;
+use crate::transport::tokens::TokenKey;
+use crate::Client;
+
+/// Ids per `GET /transactions?ids=` request (Moneyhub's maximum).
+pub const IDS_PER_REQUEST: usize = 50;
+/// Largest page Moneyhub serves.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// Credits or debits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CreditDebit {
+    /// Money in.
+    Credit,
+    /// Money out.
+    Debit,
+}
+
+/// Filters of a transaction listing. Dates are inclusive calendar days (`YYYY-MM-DD`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransactionFilter {
+    /// Transactions on or after this day (`startDate`).
+    pub start_date: Option<NaiveDate>,
+    /// Transactions on or before this day (`endDate`).
+    pub end_date: Option<NaiveDate>,
+    /// Modified on or after this day (`startDateModified`), for incremental reads.
+    pub start_date_modified: Option<NaiveDate>,
+    /// Modified on or before this day (`endDateModified`).
+    pub end_date_modified: Option<NaiveDate>,
+    /// One account (`accountId`).
+    pub account_id: Option<AccountId>,
+    /// Several accounts (`accountIds`, repeated).
+    pub account_ids: Vec<AccountId>,
+    /// A category (`categoryId`).
+    pub category_id: Option<CategoryId>,
+    /// Text in the descriptions or notes (`text`).
+    pub text: Option<String>,
+    /// Credits or debits only (`creditDebitIndicator`).
+    pub credit_debit: Option<CreditDebit>,
+    /// Page size, at most 1000 (default 1000; always sent).
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+}
+
+impl TransactionFilter {
+    /// No filters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `startDate` and `endDate`.
+    pub fn dates(mut self, start: Option<NaiveDate>, end: Option<NaiveDate>) -> Self {
+        self.start_date = start;
+        self.end_date = end;
+        self
+    }
+
+    /// Sets `startDateModified` and `endDateModified`.
+    pub fn modified(mut self, start: Option<NaiveDate>, end: Option<NaiveDate>) -> Self {
+        self.start_date_modified = start;
+        self.end_date_modified = end;
+        self
+    }
+
+    /// One account.
+    pub fn account(mut self, account_id: AccountId) -> Self {
+        self.account_id = Some(account_id);
+        self
+    }
+
+    /// Several accounts.
+    pub fn accounts(mut self, account_ids: impl IntoIterator<Item = AccountId>) -> Self {
+        self.account_ids = account_ids.into_iter().collect();
+        self
+    }
+
+    /// A category.
+    pub fn category(mut self, category_id: CategoryId) -> Self {
+        self.category_id = Some(category_id);
+        self
+    }
+
+    /// Text search.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// Credits or debits only.
+    pub fn credit_debit(mut self, which: CreditDebit) -> Self {
+        self.credit_debit = Some(which);
+        self
+    }
+
+    /// Page size (≤ 1000).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Rows to skip.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(limit) = self.limit {
+            if !(1..=MAX_LIMIT).contains(&limit) {
+                return Err(Error::validation(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+            }
+        }
+        if let (Some(s), Some(e)) = (self.start_date, self.end_date) {
+            if s > e {
+                return Err(Error::validation(format!("startDate {s} is after endDate {e}")));
+            }
+        }
+        if let (Some(s), Some(e)) = (self.start_date_modified, self.end_date_modified) {
+            if s > e {
+                return Err(Error::validation(format!("startDateModified {s} is after endDateModified {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, url: &mut Url) {
+        let day = |d: &NaiveDate| d.format("%Y-%m-%d").to_string();
+        let mut q = url.query_pairs_mut();
+        for (key, value) in [
+            ("startDate", self.start_date.as_ref().map(day)),
+            ("endDate", self.end_date.as_ref().map(day)),
+            ("startDateModified", self.start_date_modified.as_ref().map(day)),
+            ("endDateModified", self.end_date_modified.as_ref().map(day)),
+            ("accountId", self.account_id.as_ref().map(|a| a.as_str().to_owned())),
+            ("categoryId", self.category_id.as_ref().map(|c| c.as_str().to_owned())),
+            ("text", self.text.clone()),
+            (
+                "creditDebitIndicator",
+                self.credit_debit.map(|c| match c {
+                    CreditDebit::Credit => "credit".to_owned(),
+                    CreditDebit::Debit => "debit".to_owned(),
+                }),
+            ),
+        ] {
+            if let Some(v) = value {
+                q.append_pair(key, &v);
+            }
+        }
+        for a in &self.account_ids {
+            q.append_pair("accountIds", a.as_str());
+        }
+        q.append_pair("limit", &self.limit.unwrap_or(MAX_LIMIT).to_string());
+        q.append_pair("offset", &self.offset.unwrap_or(0).to_string());
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TransactionPage {
+    /// The transactions, in Moneyhub's order (newest first).
+    pub transactions: Vec<Transaction>,
+    /// `meta` (e.g. `count`).
+    pub meta: TransactionsMeta,
+    /// Where the next page is: Moneyhub's `links.next` when it points at the Data API,
+    /// else the same query with the offset moved on when this page was full.
+    pub next: Option<Url>,
+}
+
+/// The result of [`Transactions::by_ids`].
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct TransactionsByIds {
+    /// The transactions found, in the order their ids were first given.
+    pub transactions: Vec<Transaction>,
+    /// Ids Moneyhub does not know (`meta.missingTransactionIds`), in the order given.
+    pub missing: Vec<TransactionId>,
+}
+
+type PageStream = Pin<Box<dyn Stream<Item = Result<TransactionPage>> + Send>>;
+
+/// Transactions.
+#[derive(Debug, Clone)]
+pub struct Transactions {
+    client: Client,
+    concurrency: usize,
+}
+
+impl Transactions {
+    pub(crate) fn new(client: Client) -> Self {
+        let concurrency = client.inner().config.batch_concurrency;
+        Transactions { client, concurrency }
+    }
+
+    /// How many batches [`by_ids`](Self::by_ids) fetches at once (default from the builder, 4).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    fn key(&self, user_id: &UserId) -> TokenKey {
+        TokenKey::new(Some(user_id), &self.client.inner().config.scopes.transactions)
+    }
+
+    /// Fetches transactions by id, any number of them: ids are checked locally first (a
+    /// malformed one is refused, named in the error, and nothing is sent), de-duplicated,
+    /// split into batches of 50 fetched concurrently (bounded by
+    /// [`concurrency`](Self::concurrency)) and merged in the order given. Unknown ids come back
+    /// in [`TransactionsByIds::missing`].
+    pub async fn by_ids<I, S>(&self, user_id: &UserId, ids: I) -> Result<TransactionsByIds>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut seen = HashSet::new();
+        let mut wanted: Vec<TransactionId> = Vec::new();
+        for (i, raw) in ids.into_iter().enumerate() {
+            let raw = raw.as_ref();
+            let id: TransactionId = raw.parse().map_err(|e: moneyhub_types::Error| {
+                Error::validation(format!("transaction id #{i} is malformed, nothing was sent: {e}"))
+            })?;
+            if seen.insert(id.clone()) {
+                wanted.push(id);
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(TransactionsByIds::default());
+        }
+        let batches: Vec<Vec<TransactionId>> = wanted.chunks(IDS_PER_REQUEST).map(<[_]>::to_vec).collect();
+        let results: Vec<(Vec<Transaction>, Vec<TransactionId>)> = stream::iter(batches)
+            .map(|batch| self.fetch_batch(user_id, batch))
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        let mut found: HashMap<TransactionId, Transaction> = HashMap::new();
+        let mut reported_missing: HashSet<TransactionId> = HashSet::new();
+        for (transactions, missing) in results {
+            found.extend(transactions.into_iter().map(|t| (t.id.clone(), t)));
+            reported_missing.extend(missing);
+        }
+        let mut out = TransactionsByIds::default();
+        for id in wanted {
+            match found.remove(&id) {
+                Some(t) => out.transactions.push(t),
+                // Not returned: missing, whether or not the server listed it.
+                None => out.missing.push(id),
+            }
+        }
+        drop(reported_missing);
+        Ok(out)
+    }
+
+    async fn fetch_batch(&self, user_id: &UserId, batch: Vec<TransactionId>) -> Result<(Vec<Transaction>, Vec<TransactionId>)> {
+        let inner = self.client.inner();
+        let mut call = Call::new(inner, Method::GET, "/transactions", inner.api_url(&["transactions"])).bearer(self.key(user_id));
+        for id in &batch {
+            call = call.query("ids", id.as_str());
+        }
+        let body: DataResponse<Vec<Transaction>, TransactionsMeta> = inner.execute(call).await?.decode()?;
+        let missing = body.meta.and_then(|m| m.missing_transaction_ids).unwrap_or_default();
+        Ok((body.data, missing))
+    }
+
+    /// One page of a filtered listing (`GET /transactions`).
+    pub async fn list(&self, user_id: &UserId, filter: &TransactionFilter) -> Result<TransactionPage> {
+        filter.check()?;
+        let mut url = self.client.inner().api_url(&["transactions"]);
+        filter.apply(&mut url);
+        fetch_page(&self.client, &self.key(user_id), url).await
+    }
+
+    /// Every page of a filtered listing, following `links.next` (or the offset) until the
+    /// last page.
+    pub fn pages(&self, user_id: &UserId, filter: TransactionFilter) -> impl Stream<Item = Result<TransactionPage>> + Send + 'static {
+        let start: Result<Url> = filter.check().map(|()| {
+            let mut url = self.client.inner().api_url(&["transactions"]);
+            filter.apply(&mut url);
+            url
+        });
+        let client = self.client.clone();
+        let key = self.key(user_id);
+        let pages: PageStream = match start {
+            Err(e) => Box::pin(stream::once(async move { Err(e) })),
+            Ok(url) => Box::pin(stream::try_unfold(Some(url), move |next| {
+                let client = client.clone();
+                let key = key.clone();
+                async move {
+                    let Some(url) = next else { return Ok(None) };
+                    let page = fetch_page(&client, &key, url).await?;
+                    let next = page.next.clone();
+                    Ok(Some((page, next)))
+                }
+            })),
+        };
+        pages
+    }
+
+    /// Every transaction of a filtered listing, page after page, as a `Stream`.
+    ///
+    /// ```no_run
+    /// use futures_util::TryStreamExt;
+    /// # async fn demo(client: moneyhub::Client, user: moneyhub::UserId) -> moneyhub::Result<()> {
+    /// let all: Vec<_> = client.transactions().stream(&user, Default::default()).try_collect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(&self, user_id: &UserId, filter: TransactionFilter) -> impl Stream<Item = Result<Transaction>> + Send + 'static {
+        self.pages(user_id, filter)
+            .map_ok(|page| stream::iter(page.transactions.into_iter().map(Ok)))
+            .try_flatten()
+    }
+
+    /// One transaction (`GET /transactions/{transactionId}`); unknown ids are
+    /// [`Error::is_not_found`].
+    pub async fn get(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
+        let inner = self.client.inner();
+        let url = inner.api_url(&["transactions", transaction_id.as_str()]);
+        let call = Call::new(inner, Method::GET, "/transactions/{transactionId}", url).bearer(self.key(user_id));
+        Ok(inner.execute(call).await?.decode::<DataResponse<Transaction>>()?.data)
+    }
+}
+
+fn query_value(url: &Url, key: &str) -> Option<u64> {
+    url.query_pairs().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
+}
+
+/// Fetches a page and works out where the next one is.
+async fn fetch_page(client: &Client, key: &TokenKey, url: Url) -> Result<TransactionPage> {
+    let inner = client.inner();
+    let call = Call::new(inner, Method::GET, "/transactions", url.clone()).bearer(key.clone());
+    let body: DataResponse<Vec<Transaction>, TransactionsMeta> = inner.execute(call).await?.decode()?;
+    let received = body.data.len() as u64;
+    let limit = query_value(&url, "limit").unwrap_or(u64::from(MAX_LIMIT));
+    let offset = query_value(&url, "offset").unwrap_or(0);
+    let api = &inner.config.api_url;
+    // Follow `links.next` only where the bearer token may go: the Data API itself.
+    let linked = body
+        .links
+        .as_ref()
+        .and_then(|l| l.next.as_deref())
+        .and_then(|n| Url::parse(n).ok())
+        .filter(|n| n.origin() == api.origin() && n.path().starts_with(api.path()) && n != &url);
+    let next = if received == 0 {
+        None
+    } else if let Some(link) = linked {
+        Some(link)
+    } else if received >= limit {
+        let mut next = url.clone();
+        let kept: Vec<(String, String)> =
+            url.query_pairs().filter(|(k, _)| k != "offset").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        next.query_pairs_mut().clear().extend_pairs(kept).append_pair("offset", &(offset + received).to_string());
+        Some(next)
+    } else {
+        None
+    };
+    Ok(TransactionPage { transactions: body.data, meta: body.meta.unwrap_or_default(), next })
+}

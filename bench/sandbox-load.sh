@@ -22,6 +22,8 @@ for _ in $(seq 50); do curl -sf "$B/oidc/.well-known/openid-configuration" >/dev
 
 tok() { curl -sf -u sandbox-client:sandbox-secret -d grant_type=client_credentials --data-urlencode "scope=$1" ${2:+-d sub=$2} "$B/oidc/token" | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])'; }
 USER_ID=$(curl -sf -H 'content-type: application/json' -d '{"count":1,"banks":["1ffe704d39629a929c8e293880fb449a","b74f1a79f0be8bdb857d82d0f041d7d2","3c4637d3178c9a28ce655bfbf8e27a10"]}' "$B/__sandbox/users" | python3 -c 'import sys,json; print(json.load(sys.stdin)[0]["userId"])')
+# Background history (36 months) lands a virtual second after connecting.
+curl -sf -H 'content-type: application/json' -d '{"seconds":2}' "$B/__sandbox/clock/advance" >/dev/null
 MGMT=$(tok connection:read)
 DATA=$(tok "transactions:read:all" "$USER_ID")
 COUNT=$(curl -sf -H "Authorization: Bearer $DATA" "$B/v3/transactions?onlyCount=true" | python3 -c 'import sys,json; print(json.load(sys.stdin)["meta"]["count"])')

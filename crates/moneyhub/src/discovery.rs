@@ -74,7 +74,8 @@ impl ClientInner {
             }
         }
         let url = self.identity_url(&["oidc", ".well-known", "openid-configuration"]);
-        let reply = self.execute(Call::new(self, Method::GET, "/oidc/.well-known/openid-configuration", url)).await?;
+        let reply =
+            self.execute_plain(Call::new(self, Method::GET, "/oidc/.well-known/openid-configuration", url)).await?;
         let meta: ProviderMetadata = reply.decode()?;
         for (what, value) in [("token_endpoint", &meta.token_endpoint), ("jwks_uri", &meta.jwks_uri)] {
             self.endpoint(value, what)?;
@@ -103,7 +104,7 @@ impl ClientInner {
         if stale {
             let meta = self.metadata().await?;
             let url = self.endpoint(&meta.jwks_uri, "jwks_uri")?;
-            let reply = self.execute(Call::new(self, Method::GET, "/oidc/certs", url)).await?;
+            let reply = self.execute_plain(Call::new(self, Method::GET, "/oidc/certs", url)).await?;
             let set: JwkSet = reply.decode()?;
             state.keys = Arc::new(set.keys);
             state.fetched_at = Some(Instant::now());

@@ -251,10 +251,10 @@ impl Transactions {
             .try_collect()
             .await?;
         let mut found: HashMap<TransactionId, Transaction> = HashMap::new();
-        let mut reported_missing: HashSet<TransactionId> = HashSet::new();
+        let mut reported_missing = 0;
         for (transactions, missing) in results {
             found.extend(transactions.into_iter().map(|t| (t.id.clone(), t)));
-            reported_missing.extend(missing);
+            reported_missing += missing.len();
         }
         let mut out = TransactionsByIds::default();
         for id in wanted {
@@ -264,7 +264,9 @@ impl Transactions {
                 None => out.missing.push(id),
             }
         }
-        drop(reported_missing);
+        if reported_missing != out.missing.len() {
+            tracing::debug!(reported_missing, missing = out.missing.len(), "meta.missingTransactionIds disagrees with the data returned");
+        }
         Ok(out)
     }
 

@@ -2,20 +2,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bytes::Bytes;
 use serde_json::json;
 
 use crate::error::ApiError;
 use crate::faults::FaultRequest;
-use crate::http::{json, no_content, ok, parse_body};
+use crate::http::{json, no_content, ok, parse_body, Body, Path};
 use crate::state::AppState;
 
 /// `POST /__sandbox/faults {method?, path, exact?, status?, code?, message?, retryAfterSecs?,
 /// latencyMs?, drop?, malformed?, rate?, times?}`: adds a rule; 201 with the rule (`id`...).
-pub async fn add(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn add(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
     let req: FaultRequest = parse_body(&body, false)?;
     let rule = state.faults.add(req).map_err(ApiError::bad_request)?;
     Ok(json(StatusCode::CREATED, rule))

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::clock::iso;
 use crate::error::ApiError;
-use crate::http::{json, ok, parse_body};
+use crate::http::{json, ok, parse_body, Body, Path};
 use crate::lifecycle::{next_due, run_until};
 use crate::state::AppState;
 use crate::store::model::FetchStatus;
@@ -38,7 +37,7 @@ struct Advance {
 /// `POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} | {to}`: moves the
 /// clock forward and runs everything that became due, each at its own time. Answers the new
 /// time and what ran.
-pub async fn advance(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn advance(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
     let req: Advance = parse_body(&body, false)?;
     let now = state.clock.now();
     let by = match req.to {
@@ -107,7 +106,7 @@ fn outcome(s: &str) -> Result<FetchStatus, ApiError> {
 pub async fn script(
     State(state): State<Arc<AppState>>,
     Path(connection_id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: Script = parse_body(&body, false)?;
     let outcomes = req.outcomes.iter().map(|s| outcome(s)).collect::<Result<Vec<_>, _>>()?;
@@ -141,7 +140,7 @@ struct Tweak {
 pub async fn tweak(
     State(state): State<Arc<AppState>>,
     Path(connection_id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: Tweak = parse_body(&body, false)?;
     let mut store = state.store.write();
@@ -204,7 +203,7 @@ struct BulkUsers {
 /// `POST /__sandbox/users {count, clientId?, banks: [bankId...]}`: creates `count` users
 /// (at most 100,000 per call), each connected to every listed bank. For load tests and
 /// demos that need many users fast. Answers `[{userId, connectionIds}]`.
-pub async fn bulk_users(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
     let req: BulkUsers = parse_body(&body, false)?;
     if req.count == 0 || req.count > 100_000 {
         return Err(ApiError::bad_request("count must be between 1 and 100000"));

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -13,7 +12,7 @@ use serde_json::json;
 use crate::clock::iso;
 use crate::error::ApiError;
 use crate::http::query::Query;
-use crate::http::{json, no_content, ok, parse_body};
+use crate::http::{json, no_content, ok, parse_body, Body};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -32,7 +31,7 @@ struct NewConnection {
 /// `{connectionId, syncId}`.
 pub async fn create_connection(
     State(state): State<Arc<AppState>>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: NewConnection = parse_body(&body, false)?;
     let now = state.clock.now();

@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use bytes::Bytes;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use crate::config::{WebhookFormat, WebhookTarget};
 use crate::error::ApiError;
 use crate::http::query::Query;
-use crate::http::{no_content, ok, parse_body};
+use crate::http::{no_content, ok, parse_body, Body};
 use crate::state::AppState;
 use crate::webhooks::chaos::ChaosRequest;
 use crate::webhooks::delivery::{deliver_pending, deliver_test_event};
@@ -45,7 +44,7 @@ fn target_json(state: &AppState) -> Value {
 
 /// `PUT /__sandbox/webhooks {url: string|null, format?: "json"|"jwt"}`: sets (or, with
 /// `null`, clears) the target. Answers the new target.
-pub async fn set_target(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn set_target(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
     let req: SetTarget = parse_body(&body, false)?;
     let Some(url) = req.url else {
         return Err(ApiError::bad_request("url is required (null clears the target)"));
@@ -99,7 +98,7 @@ pub async fn get_chaos(State(state): State<Arc<AppState>>) -> Response {
 
 /// `PUT /__sandbox/webhooks/chaos {drop?, duplicate?, reorder?: bool|number}`: probabilities
 /// in `0..=1`; missing ones are off. Answers the settings.
-pub async fn set_chaos(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn set_chaos(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
     let req: ChaosRequest = parse_body(&body, true)?;
     let settings = req.into_settings().map_err(ApiError::bad_request)?;
     state.webhook_worker.set_chaos(settings);
@@ -126,7 +125,7 @@ struct TestEvent {
 
 /// `POST /__sandbox/webhooks/test {userId, eventType, payload?}`: delivers a synthetic event
 /// now (after anything pending) and answers `{id, deliveries: [...]}` once it has been tried.
-pub async fn test_event(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn test_event(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
     let req: TestEvent = parse_body(&body, false)?;
     if req.user_id.is_empty() || req.event_type.is_empty() {
         return Err(ApiError::bad_request("userId and eventType must not be empty"));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::http::{ok, Path};
 use crate::http::query::Query;
 use crate::state::AppState;
-use crate::store::model::{Account, Tx};
+use crate::store::model::{Account, Tx, TxView};
 
 /// At most this many ids per request.
 pub const MAX_IDS: usize = 50;
@@ -119,6 +119,18 @@ impl Filters {
     }
 }
 
+/// The Data API envelope, serialised straight from borrowed views (no intermediate JSON).
+#[derive(serde::Serialize)]
+struct Envelope<'a, T: serde::Serialize + ?Sized> {
+    data: &'a T,
+    links: Value,
+    meta: Value,
+}
+
+fn enveloped<T: serde::Serialize + ?Sized>(data: &T, links: Value, meta: Value) -> Response {
+    axum::Json(Envelope { data, links, meta }).into_response()
+}
+
 /// `GET /transactions`.
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -160,7 +172,7 @@ pub async fn list(
     }
     // Newest first, ties broken by id so pages are stable.
     rows.sort_unstable_by(|a, b| b.1.date_ms.cmp(&a.1.date_ms).then(a.1.id.cmp(&b.1.id)));
-    let data: Vec<Value> = rows.iter().skip(offset).take(limit).map(|(a, t)| a.tx_json(t)).collect();
+    let data: Vec<TxView> = rows.iter().skip(offset).take(limit).map(|(a, t)| a.tx_view(t)).collect();
     let mut links = Map::new();
     links.insert("self".into(), json!(self_link(&state, &uri)));
     if limit > 0 && offset.saturating_add(limit) < total {
@@ -169,7 +181,7 @@ pub async fn list(
     if offset > 0 {
         links.insert("prev".into(), json!(page_link(&state, &uri, offset.saturating_sub(limit), limit)));
     }
-    Ok(ok(json!({"data": data, "links": links, "meta": {"count": total}})))
+    Ok(enveloped(&data, Value::Object(links), json!({"count": total})))
 }
 
 fn page_link(state: &AppState, uri: &axum::http::Uri, offset: usize, limit: usize) -> String {
@@ -203,7 +215,10 @@ fn by_ids(
     for id in ids {
         let u = Uuid::parse_str(id)
             .map_err(|_| ApiError::bad_request(format!("ids must be UUIDs, got {id:?}")))?;
-        parsed.push((u, *id));
+        // A repeated id names one transaction: answer it once.
+        if !parsed.iter().any(|(p, _)| *p == u) {
+            parsed.push((u, *id));
+        }
     }
     let store = state.store.read();
     let mut data = Vec::new();
@@ -212,7 +227,7 @@ fn by_ids(
         let found = store.tx_index.get(&u).and_then(|(acc_id, pos)| {
             let acc = store.accounts.get(acc_id).filter(|a| a.user_id == user_id)?;
             let t = acc.txs.get(*pos as usize).filter(|t| !t.is_deleted() && allowed(dir, t))?;
-            Some(acc.tx_json(t))
+            Some(acc.tx_view(t))
         });
         match found {
             Some(v) => data.push(v),
@@ -223,7 +238,7 @@ fn by_ids(
     if !missing.is_empty() {
         meta.insert("missingTransactionIds".into(), json!(missing));
     }
-    Ok(ok(json!({"data": data, "links": {"self": self_link(state, uri)}, "meta": meta})))
+    Ok(enveloped(&data, json!({"self": self_link(state, uri)}), Value::Object(meta)))
 }
 
 /// `GET /transactions/{id}`: 404 when unknown, deleted or another user's.
@@ -252,5 +267,5 @@ pub async fn get(
         .get(*pos as usize)
         .filter(|t| !t.is_deleted() && allowed(dir, t))
         .ok_or_else(|| ApiError::not_found("Transaction not found"))?;
-    Ok(ok(json!({"data": acc.tx_json(t), "links": {"self": self_link(&state, &uri)}, "meta": {}})))
+    Ok(enveloped(&acc.tx_view(t), json!({"self": self_link(&state, &uri)}), json!({})))
 }

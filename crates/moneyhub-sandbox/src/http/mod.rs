@@ -77,7 +77,10 @@ impl<S: Send + Sync> FromRequest<S> for OAuthBody {
             } else {
                 StatusCode::BAD_REQUEST
             };
-            OAuthError { status, ..OAuthError::invalid_request(format!("unreadable request body: {}", e.body_text())) }
+            OAuthError {
+                status,
+                ..OAuthError::invalid_request(format!("unreadable request body: {}", e.body_text()))
+            }
         })
     }
 }

@@ -59,12 +59,17 @@ pub async fn list(
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
     let _ = q.bool("isDemo", false)?;
     let store = state.store.read();
-    let (users, total) = store.users_page(&grant.cid, offset, limit);
-    let data: Vec<Value> = users
-        .into_iter()
-        .filter(|u| grant.sub.as_deref().is_none_or(|s| s == u.user_id))
-        .map(|u| u.to_json())
-        .collect();
+    // A token bound to a user (`sub`) sees only that user: page over it alone, so `total`
+    // and the page agree.
+    let (users, total) = match grant.sub.as_deref() {
+        Some(sub) => {
+            let own: Vec<_> = store.user(&grant.cid, sub).into_iter().collect();
+            let total = own.len();
+            (own.into_iter().skip(offset).take(limit).collect(), total)
+        }
+        None => store.users_page(&grant.cid, offset, limit),
+    };
+    let data: Vec<Value> = users.into_iter().map(|u| u.to_json()).collect();
     Ok(ok(json!({"data": data, "meta": {"total": total, "limit": limit, "offset": offset}})))
 }
 

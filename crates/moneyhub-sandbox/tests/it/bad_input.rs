@@ -61,7 +61,9 @@ impl Resp {
     fn is_api_error(&self, what: &str) -> Value {
         let ct = self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         assert!(ct.starts_with("application/json"), "{what}: content-type {ct:?}, body {:?}", self.text);
-        let v = self.json().unwrap_or_else(|| panic!("{what}: {} body is not JSON: {:?}", self.status, self.text));
+        let v = self
+            .json()
+            .unwrap_or_else(|| panic!("{what}: {} body is not JSON: {:?}", self.status, self.text));
         assert!(v["code"].as_str().is_some_and(|c| !c.is_empty()), "{what}: no string code in {v}");
         assert!(v["message"].is_string(), "{what}: no string message in {v}");
         v
@@ -166,7 +168,13 @@ struct Route {
 }
 
 fn route(method: Method, path: String, body: Option<Value>, needs: &[&[&'static str]], data: bool) -> Route {
-    Route { method, path, body: body.map(|b| b.to_string()), needs: needs.iter().map(|g| g.to_vec()).collect(), data }
+    Route {
+        method,
+        path,
+        body: body.map(|b| b.to_string()),
+        needs: needs.iter().map(|g| g.to_vec()).collect(),
+        data,
+    }
 }
 
 const READ: &[&str] = &["connection:read", "user:read"];
@@ -182,8 +190,20 @@ fn routes(w: &World) -> Vec<Route> {
         route(Method::DELETE, format!("/users/{u}"), None, &[&["user:delete"]], false),
         route(Method::GET, format!("/users/{u}/connections"), None, &[READ], false),
         route(Method::GET, format!("/users/{u}/connections/{c}"), None, &[READ], false),
-        route(Method::DELETE, format!("/users/{u}/connection/{c}"), None, &[&["connection:delete", "user:delete"]], false),
-        route(Method::DELETE, format!("/users/{u}/connections/{c}"), None, &[&["connection:delete", "user:delete"]], false),
+        route(
+            Method::DELETE,
+            format!("/users/{u}/connection/{c}"),
+            None,
+            &[&["connection:delete", "user:delete"]],
+            false,
+        ),
+        route(
+            Method::DELETE,
+            format!("/users/{u}/connections/{c}"),
+            None,
+            &[&["connection:delete", "user:delete"]],
+            false,
+        ),
         route(
             Method::PATCH,
             format!("/users/{u}/connections/{c}"),
@@ -309,7 +329,8 @@ async fn a_token_bound_to_another_user_reaches_none_of_this_users_data() {
     }
     let res = send(&w.sb, Method::GET, "/users", Auth::Bearer(&other_mgmt), None).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text);
-    let listed: Vec<Value> = res.json().unwrap()["data"].as_array().unwrap().iter().map(|u| u["userId"].clone()).collect();
+    let listed: Vec<Value> =
+        res.json().unwrap()["data"].as_array().unwrap().iter().map(|u| u["userId"].clone()).collect();
     assert_eq!(listed, vec![json!(w.other)], "a user-bound token lists only its user");
 
     // Data API: by id → 404 (never the data), lists → only the token's user.
@@ -325,7 +346,9 @@ async fn a_token_bound_to_another_user_reaches_none_of_this_users_data() {
             assert!(!body.text.contains(&w.user), "{e}");
         }
         let path = format!("/{v}/sync/{}", w.conns[0]);
-        send(&w.sb, Method::POST, &path, Auth::Bearer(&other), Some("{}")).await.api_error(StatusCode::NOT_FOUND, &path);
+        send(&w.sb, Method::POST, &path, Auth::Bearer(&other), Some("{}"))
+            .await
+            .api_error(StatusCode::NOT_FOUND, &path);
         let all = [
             format!("{b}/{v}/accounts"),
             format!("{b}/{v}/accounts/syncs"),
@@ -506,13 +529,21 @@ async fn bad_query_values_are_400_naming_the_parameter() {
         ] {
             cases.push((format!("/{v}/accounts?{q}"), name, "data"));
         }
-        cases.push((format!("/{v}/accounts/{}?showTransactionData=yes", w.account), "showTransactionData", "data"));
+        cases.push((
+            format!("/{v}/accounts/{}?showTransactionData=yes", w.account),
+            "showTransactionData",
+            "data",
+        ));
     }
     cases.push(("/v2.0/accounts-list?limit=abc".into(), "limit", "data"));
-    for (q, name) in [("limit=-1", "limit"), ("limit=abc", "limit"), ("offset=-5", "offset"), ("isDemo=maybe", "isDemo")] {
+    for (q, name) in
+        [("limit=-1", "limit"), ("limit=abc", "limit"), ("offset=-5", "offset"), ("isDemo=maybe", "isDemo")]
+    {
         cases.push((format!("/users?{q}"), name, "mgmt"));
     }
-    for base in [format!("/users/{}/syncs", w.user), format!("/users/{}/connections/{}/syncs", w.user, w.conns[0])] {
+    for base in
+        [format!("/users/{}/syncs", w.user), format!("/users/{}/connections/{}/syncs", w.user, w.conns[0])]
+    {
         for (q, name) in [("limit=-1", "limit"), ("limit=1001", "limit"), ("offset=x", "offset")] {
             cases.push((format!("{base}?{q}"), name, "mgmt"));
         }
@@ -636,7 +667,11 @@ async fn patch_expires_at_must_be_in_the_future_and_at_most_ninety_days_ahead() 
         let body = json!({"expiresAt": iso(t)}).to_string();
         let res = send(&sb, Method::PATCH, &path, Auth::Bearer(&mgmt), Some(&body)).await;
         res.api_error(StatusCode::BAD_REQUEST, why);
-        assert_eq!(connection(&sb, &user, &conns[0]).await["expiresAt"], iso(now + chrono::Duration::days(90)), "{why}");
+        assert_eq!(
+            connection(&sb, &user, &conns[0]).await["expiresAt"],
+            iso(now + chrono::Duration::days(90)),
+            "{why}"
+        );
     }
     // Accepted: exactly 90 days, and a date with an offset.
     for (raw, expect) in [
@@ -652,7 +687,9 @@ async fn patch_expires_at_must_be_in_the_future_and_at_most_ninety_days_ahead() 
     // A legacy connection has no consent expiry to move.
     let body = json!({"expiresAt": iso(now + chrono::Duration::days(10))}).to_string();
     let legacy = format!("/users/{user}/connections/{}", conns[1]);
-    send(&sb, Method::PATCH, &legacy, Auth::Bearer(&mgmt), Some(&body)).await.api_error(StatusCode::BAD_REQUEST, "legacy");
+    send(&sb, Method::PATCH, &legacy, Auth::Bearer(&mgmt), Some(&body))
+        .await
+        .api_error(StatusCode::BAD_REQUEST, "legacy");
     assert!(connection(&sb, &user, &conns[1]).await.get("expiresAt").is_none());
 }
 
@@ -664,13 +701,25 @@ async fn the_official_clients_quirks_are_accepted() {
     let data = data_token(&w.sb, &w.user).await;
 
     // Catalogues: `?undefined`, `?clientId=...`, both, for every listing.
-    for listing in ["all", "api", "legacy", "test", "payments", "beta", "zoopla", "mouseprice", "autotrader"] {
-        let plain = send(&w.sb, Method::GET, &format!("/oidc/.well-known/{listing}-connections"), Auth::None, None).await;
+    for listing in ["all", "api", "legacy", "test", "payments", "beta", "zoopla", "mouseprice", "autotrader"]
+    {
+        let plain =
+            send(&w.sb, Method::GET, &format!("/oidc/.well-known/{listing}-connections"), Auth::None, None)
+                .await;
         assert_eq!(plain.status, StatusCode::OK, "{listing}");
         let expected = plain.json().unwrap();
         assert!(expected.is_array(), "{listing}");
-        for q in ["undefined", "clientId=x", &format!("clientId={}", w.sb.client_id()), "undefined&clientId=x&x=1"] {
-            let res = send(&w.sb, Method::GET, &format!("/oidc/.well-known/{listing}-connections?{q}"), Auth::None, None).await;
+        for q in
+            ["undefined", "clientId=x", &format!("clientId={}", w.sb.client_id()), "undefined&clientId=x&x=1"]
+        {
+            let res = send(
+                &w.sb,
+                Method::GET,
+                &format!("/oidc/.well-known/{listing}-connections?{q}"),
+                Auth::None,
+                None,
+            )
+            .await;
             assert_eq!(res.status, StatusCode::OK, "{listing}?{q}: {}", res.text);
             assert_eq!(res.json().unwrap(), expected, "{listing}?{q}");
         }
@@ -680,17 +729,43 @@ async fn the_official_clients_quirks_are_accepted() {
     let c0 = &w.conns[0];
     let escaped = c0.replace(':', "%3A");
     for id in [c0.clone(), escaped.clone(), c0.replace(':', "%3a")] {
-        let res = send(&w.sb, Method::GET, &format!("/users/{}/connections/{id}", w.user), Auth::Bearer(&mgmt), None).await;
+        let res = send(
+            &w.sb,
+            Method::GET,
+            &format!("/users/{}/connections/{id}", w.user),
+            Auth::Bearer(&mgmt),
+            None,
+        )
+        .await;
         assert_eq!(res.status, StatusCode::OK, "{id}: {}", res.text);
         assert_eq!(res.json().unwrap()["data"]["id"], c0.as_str());
-        let res = send(&w.sb, Method::GET, &format!("/users/{}/connections/{id}/syncs", w.user), Auth::Bearer(&mgmt), None).await;
+        let res = send(
+            &w.sb,
+            Method::GET,
+            &format!("/users/{}/connections/{id}/syncs", w.user),
+            Auth::Bearer(&mgmt),
+            None,
+        )
+        .await;
         assert_eq!(res.status, StatusCode::OK, "{id}: {}", res.text);
-        let res = send(&w.sb, Method::GET, &format!("/v3/accounts?connectionId={id}"), Auth::Bearer(&data), None).await;
+        let res =
+            send(&w.sb, Method::GET, &format!("/v3/accounts?connectionId={id}"), Auth::Bearer(&data), None)
+                .await;
         assert_eq!(res.status, StatusCode::OK, "{id}: {}", res.text);
-        assert!(!res.json().unwrap()["data"].as_array().unwrap().is_empty(), "connectionId={id} finds the accounts");
+        assert!(
+            !res.json().unwrap()["data"].as_array().unwrap().is_empty(),
+            "connectionId={id} finds the accounts"
+        );
         let later = (w.sb.now() + chrono::Duration::days(20)).to_rfc3339();
         let body = json!({"expiresAt": later}).to_string();
-        let res = send(&w.sb, Method::PATCH, &format!("/users/{}/connections/{id}", w.user), Auth::Bearer(&mgmt), Some(&body)).await;
+        let res = send(
+            &w.sb,
+            Method::PATCH,
+            &format!("/users/{}/connections/{id}", w.user),
+            Auth::Bearer(&mgmt),
+            Some(&body),
+        )
+        .await;
         assert_eq!(res.status, StatusCode::NO_CONTENT, "{id}: {}", res.text);
     }
     // POST /sync: raw, then escaped (31 minutes apart: one manual sync per 30 minutes).
@@ -702,12 +777,28 @@ async fn the_official_clients_quirks_are_accepted() {
         advance(&w.sb, json!({"minutes": 31})).await;
     }
     // DELETE, singular path with `%3A`, plural with a raw `:`.
-    let res = send(&w.sb, Method::DELETE, &format!("/users/{}/connection/{}", w.user, w.conns[1].replace(':', "%3A")), Auth::Bearer(&mgmt), None).await;
+    let res = send(
+        &w.sb,
+        Method::DELETE,
+        &format!("/users/{}/connection/{}", w.user, w.conns[1].replace(':', "%3A")),
+        Auth::Bearer(&mgmt),
+        None,
+    )
+    .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
-    let res = send(&w.sb, Method::DELETE, &format!("/users/{}/connections/{}", w.user, w.conns[2]), Auth::Bearer(&mgmt), None).await;
+    let res = send(
+        &w.sb,
+        Method::DELETE,
+        &format!("/users/{}/connections/{}", w.user, w.conns[2]),
+        Auth::Bearer(&mgmt),
+        None,
+    )
+    .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
-    let res = send(&w.sb, Method::GET, &format!("/users/{}/connections", w.user), Auth::Bearer(&mgmt), None).await;
-    let left: Vec<Value> = res.json().unwrap()["data"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect();
+    let res =
+        send(&w.sb, Method::GET, &format!("/users/{}/connections", w.user), Auth::Bearer(&mgmt), None).await;
+    let left: Vec<Value> =
+        res.json().unwrap()["data"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect();
     assert_eq!(left, vec![json!(c0)]);
 
     // ids: repeated keys, the bracketed form, a mix.
@@ -721,7 +812,8 @@ async fn the_official_clients_quirks_are_accepted() {
     ] {
         let (status, body) = get_json(&format!("{b}/v3/transactions?{q}"), &data).await;
         assert_eq!(status, StatusCode::OK, "{q}: {body}");
-        let mut got: Vec<&str> = body["data"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+        let mut got: Vec<&str> =
+            body["data"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
         got.sort_unstable();
         let mut want = t.clone();
         want.sort_unstable();
@@ -730,7 +822,12 @@ async fn the_official_clients_quirks_are_accepted() {
     }
     // A bare `?startDate` (how query-string serialises null) is no filter at all.
     let (_, all) = get_json(&format!("{b}/v3/transactions?onlyCount=true"), &data).await;
-    for q in ["startDate", "startDate&endDate", "startDate&onlyCount=true&undefined", "accountId&creditDebitIndicator"] {
+    for q in [
+        "startDate",
+        "startDate&endDate",
+        "startDate&onlyCount=true&undefined",
+        "accountId&creditDebitIndicator",
+    ] {
         let (status, body) = get_json(&format!("{b}/v3/transactions?{q}&onlyCount=true"), &data).await;
         assert_eq!(status, StatusCode::OK, "{q}: {body}");
         assert_eq!(body["meta"]["count"], all["meta"]["count"], "{q}");
@@ -749,19 +846,63 @@ async fn oauth_endpoint_errors_are_json_with_an_error_code() {
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
     };
     let huge = format!("grant_type=client_credentials&scope={}", "x".repeat(3 << 20));
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, &str, StatusCode)> = vec![
-        ("/oidc/token", None, b"grant_type=client_credentials&scope=user:read".to_vec(), form, StatusCode::UNAUTHORIZED),
-        ("/oidc/token", Some("Basic Zm9vOmJhcg=="), b"grant_type=client_credentials&scope=user:read".to_vec(), form, StatusCode::UNAUTHORIZED),
+    // (path, Authorization, body, content type, expected status)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, &'a str, StatusCode);
+    let cases: Vec<Case> = vec![
+        (
+            "/oidc/token",
+            None,
+            b"grant_type=client_credentials&scope=user:read".to_vec(),
+            form,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "/oidc/token",
+            Some("Basic Zm9vOmJhcg=="),
+            b"grant_type=client_credentials&scope=user:read".to_vec(),
+            form,
+            StatusCode::UNAUTHORIZED,
+        ),
         ("/oidc/token", Some(&basic), b"".to_vec(), form, StatusCode::BAD_REQUEST),
         ("/oidc/token", Some(&basic), b"grant_type=password".to_vec(), form, StatusCode::BAD_REQUEST),
-        ("/oidc/token", Some(&basic), b"grant_type=client_credentials".to_vec(), form, StatusCode::BAD_REQUEST),
-        ("/oidc/token", Some(&basic), b"{\"grant_type\":\"client_credentials\"}".to_vec(), "application/json", StatusCode::BAD_REQUEST),
-        ("/oidc/token", Some(&basic), b"grant_type=client_credentials&scope=a&sub=nobody".to_vec(), form, StatusCode::BAD_REQUEST),
-        ("/oidc/token", Some(&basic), b"grant_type=authorization_code&code=nope".to_vec(), form, StatusCode::BAD_REQUEST),
+        (
+            "/oidc/token",
+            Some(&basic),
+            b"grant_type=client_credentials".to_vec(),
+            form,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/oidc/token",
+            Some(&basic),
+            b"{\"grant_type\":\"client_credentials\"}".to_vec(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/oidc/token",
+            Some(&basic),
+            b"grant_type=client_credentials&scope=a&sub=nobody".to_vec(),
+            form,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/oidc/token",
+            Some(&basic),
+            b"grant_type=authorization_code&code=nope".to_vec(),
+            form,
+            StatusCode::BAD_REQUEST,
+        ),
         ("/oidc/token", Some(&basic), b"grant_type=\xff\xfe".to_vec(), form, StatusCode::BAD_REQUEST),
         ("/oidc/request", None, b"scope=openid".to_vec(), form, StatusCode::UNAUTHORIZED),
         ("/oidc/request", Some(&basic), b"%%%".to_vec(), form, StatusCode::BAD_REQUEST),
-        ("/oidc/request", Some(&basic), b"scope=openid&response_type=token".to_vec(), form, StatusCode::BAD_REQUEST),
+        (
+            "/oidc/request",
+            Some(&basic),
+            b"scope=openid&response_type=token".to_vec(),
+            form,
+            StatusCode::BAD_REQUEST,
+        ),
         ("/request", None, b"not a jws".to_vec(), "application/jws", StatusCode::BAD_REQUEST),
         ("/request", None, b"a.b.c".to_vec(), "application/jws", StatusCode::BAD_REQUEST),
     ];
@@ -770,10 +911,16 @@ async fn oauth_endpoint_errors_are_json_with_an_error_code() {
         let res = send_with(&sb, Method::POST, path, a, Some(body.clone()), ct).await;
         res.oauth_error(want, &format!("{path} {:?}", String::from_utf8_lossy(&body)));
     }
-    for (path, auth) in [("/oidc/token", Some(basic.as_str())), ("/oidc/request", Some(&basic)), ("/request", None)] {
+    for (path, auth) in
+        [("/oidc/token", Some(basic.as_str())), ("/oidc/request", Some(&basic)), ("/request", None)]
+    {
         let a = auth.map(Auth::Raw).unwrap_or(Auth::None);
         let res = send_with(&sb, Method::POST, path, a, Some(huge.clone().into_bytes()), form).await;
-        assert!(matches!(res.status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST), "{path}: {}", res.status);
+        assert!(
+            matches!(res.status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST),
+            "{path}: {}",
+            res.status
+        );
         let v = res.json().unwrap_or_else(|| panic!("huge {path}: not JSON: {:?}", res.text));
         assert!(v["error"].is_string() || v["code"].is_string(), "huge {path}: {v}");
     }
@@ -782,4 +929,52 @@ async fn oauth_endpoint_errors_are_json_with_an_error_code() {
         let res = send(&sb, Method::GET, &format!("/oidc/auth{q}"), Auth::None, None).await;
         res.oauth_error(StatusCode::BAD_REQUEST, &format!("/oidc/auth{q}"));
     }
+}
+
+#[tokio::test]
+async fn path_segments_that_are_not_utf8_or_oddly_escaped_get_json_answers() {
+    let w = world().await;
+    let mgmt = token(&w.sb, MANAGEMENT, None).await;
+    let data = data_token(&w.sb, &w.user).await;
+    let u = &w.user;
+    for bad in ["%FF", "%C3%28", "a%E2%82", "%00", "%zz", "%", "caf%C3%A9", "%F0%9F%92%B8", ".."] {
+        let cases = [
+            (Method::GET, format!("/users/{bad}"), &mgmt, None),
+            (Method::DELETE, format!("/users/{bad}"), &mgmt, None),
+            (Method::GET, format!("/users/{u}/connections/{bad}"), &mgmt, None),
+            (Method::PATCH, format!("/users/{u}/connections/{bad}"), &mgmt, Some("{}")),
+            (Method::DELETE, format!("/users/{u}/connection/{bad}"), &mgmt, None),
+            (Method::GET, format!("/users/{u}/connections/{bad}/syncs"), &mgmt, None),
+            (Method::GET, format!("/users/{u}/syncs/{bad}"), &mgmt, None),
+            (Method::GET, format!("/oidc/.well-known/{bad}"), &mgmt, None),
+            (Method::GET, format!("/bank-icons/{bad}"), &mgmt, None),
+            (Method::POST, format!("/v3/sync/{bad}"), &data, Some("{}")),
+            (Method::GET, format!("/v3/accounts/{bad}"), &data, None),
+            (Method::GET, format!("/v2.0/transactions/{bad}"), &data, None),
+            (Method::GET, format!("/__sandbox/connections/{bad}"), &mgmt, None),
+            (Method::PATCH, format!("/__sandbox/connections/{bad}"), &mgmt, Some("{}")),
+            (Method::PUT, format!("/__sandbox/connections/{bad}/script"), &mgmt, Some("{\"outcomes\":[]}")),
+            (Method::POST, format!("/__sandbox/providers/{bad}/remove"), &mgmt, None),
+            (Method::POST, format!("/__sandbox/accounts/{bad}/drop"), &mgmt, None),
+            (Method::DELETE, format!("/__sandbox/faults/{bad}"), &mgmt, None),
+        ];
+        for (method, path, tok, body) in cases {
+            // reqwest would resolve `..` and re-encode: build the URL by hand.
+            let url = url::Url::parse(&format!("{}{path}", w.sb.base_url())).ok();
+            let Some(url) = url.filter(|x| x.path() == path.split('?').next().unwrap()) else { continue };
+            let res = send(&w.sb, method.clone(), url.as_str(), Auth::Bearer(tok), body).await;
+            let what = format!("{method} {path}");
+            assert!(
+                matches!(
+                    res.status,
+                    StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+                ),
+                "{what}: {} {}",
+                res.status,
+                res.text
+            );
+            res.is_api_error(&what);
+        }
+    }
+    assert_untouched(&w).await;
 }

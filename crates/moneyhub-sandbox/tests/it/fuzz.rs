@@ -118,7 +118,9 @@ async fn exchange(addr: SocketAddr, req: &Req, authorization: Option<&str>) -> R
         }
         Ok(buf)
     };
-    let buf = tokio::time::timeout(Duration::from_secs(60), io).await.map_err(|_| "no answer in 60 s".to_string())??;
+    let buf = tokio::time::timeout(Duration::from_secs(60), io)
+        .await
+        .map_err(|_| "no answer in 60 s".to_string())??;
     parse_response(&buf)
 }
 
@@ -204,7 +206,8 @@ async fn fixture(sb: &Sandbox) -> Fixture {
         users.push(u);
         conns.extend(cs);
     }
-    let mgmt = "user:create user:read user:update user:delete connection:read connection:update connection:delete";
+    let mgmt =
+        "user:create user:read user:update user:delete connection:read connection:update connection:delete";
     let data = "accounts:read accounts:write:all transactions:read:all accounts_details:read";
     let basic = {
         use base64::Engine;
@@ -332,11 +335,13 @@ const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// A method and a path: a template's method (mostly) or any, and its segments filled in,
 /// sometimes mangled (a segment added, dropped, doubled slashes, a trailing slash).
 fn method_and_path(fx: &Fixture) -> BoxedStrategy<(String, String)> {
-    let templates: Vec<(u32, BoxedStrategy<(String, Vec<String>)>)> = TEMPLATES
+    type Weighted = (u32, BoxedStrategy<(String, Vec<String>)>);
+    let templates: Vec<Weighted> = TEMPLATES
         .iter()
         .map(|(methods, t, weight)| {
             let own: Vec<String> = methods.split(' ').map(String::from).collect();
-            let method = prop_oneof![3 => pick(own), 1 => pick(METHODS.iter().map(|m| m.to_string()).collect())];
+            let method =
+                prop_oneof![3 => pick(own), 1 => pick(METHODS.iter().map(|m| m.to_string()).collect())];
             let segments = t.split('/').map(|seg| fill(seg, fx)).collect::<Vec<_>>();
             (*weight, (method, segments).boxed())
         })
@@ -403,8 +408,18 @@ fn query_value(fx: &Fixture) -> BoxedStrategy<String> {
         (-5i64..2000).prop_map(|n| n.to_string()),
         Just("99999999999999999999999".to_string()),
         Just("1.5".to_string()),
-        pick(vec!["2025-01-15", "2025-13-01", "2025-02-30", "0000-00-00", "2025-1-1", "15/01/2025"].into_iter().map(String::from).collect()),
-        pick(vec!["true", "false", "maybe", "credit", "debit", "both", "code", "openid"].into_iter().map(String::from).collect()),
+        pick(
+            vec!["2025-01-15", "2025-13-01", "2025-02-30", "0000-00-00", "2025-1-1", "15/01/2025"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        ),
+        pick(
+            vec!["true", "false", "maybe", "credit", "debit", "both", "code", "openid"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        ),
         pick(fx.txs.iter().chain(&fx.accounts).chain(&fx.conns).cloned().collect()),
         PCHAR.prop_map(|s| s.replace('&', "%26").replace('=', "%3D")),
         proptest::collection::vec(any::<u8>(), 0..10).prop_map(|b| percent_encode(&b)),
@@ -416,11 +431,10 @@ fn query_value(fx: &Fixture) -> BoxedStrategy<String> {
 
 fn query(fx: &Fixture) -> BoxedStrategy<String> {
     let key = prop_oneof![4 => proptest::sample::select(QUERY_KEYS).prop_map(String::from), 1 => PCHAR.prop_map(|s| s.replace(['&', '='], ""))];
-    let pair = (key, proptest::option::weighted(0.85, query_value(fx)))
-        .prop_map(|(k, v)| match v {
-            Some(v) => format!("{k}={v}"),
-            None => k,
-        });
+    let pair = (key, proptest::option::weighted(0.85, query_value(fx))).prop_map(|(k, v)| match v {
+        Some(v) => format!("{k}={v}"),
+        None => k,
+    });
     proptest::collection::vec(pair, 0..5)
         .prop_map(|pairs| if pairs.is_empty() { String::new() } else { format!("?{}", pairs.join("&")) })
         .boxed()
@@ -508,7 +522,8 @@ const FORM_KEYS: &[&str] = &[
 ];
 
 fn form_value(fx: &Fixture) -> BoxedStrategy<String> {
-    let claims = json_value(fx).prop_map(|v| json!({"id_token": {"sub": {"essential": true, "value": v}}}).to_string());
+    let claims = json_value(fx)
+        .prop_map(|v| json!({"id_token": {"sub": {"essential": true, "value": v}}}).to_string());
     prop_oneof![
         pick(
             [
@@ -548,8 +563,10 @@ fn form_value(fx: &Fixture) -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// A random form (keys mostly the OAuth parameters).
 fn form(fx: &Fixture) -> BoxedStrategy<Vec<u8>> {
-    let key = prop_oneof![5 => proptest::sample::select(FORM_KEYS).prop_map(String::from), 1 => any::<String>()];
+    let key =
+        prop_oneof![5 => proptest::sample::select(FORM_KEYS).prop_map(String::from), 1 => any::<String>()];
     proptest::collection::vec((key, form_value(fx)), 0..8)
         .prop_map(|pairs| {
             let mut s = form_urlencoded::Serializer::new(String::new());
@@ -601,10 +618,10 @@ fn body(fx: &Fixture) -> BoxedStrategy<(Option<String>, Vec<u8>)> {
 fn check(rt: &tokio::runtime::Runtime, sb: &Sandbox, fx: &Fixture, req: &Req) -> Result<(), TestCaseError> {
     let addr = sb.addr();
     let auth = fx.auths[req.auth % fx.auths.len()].as_deref();
-    let res = rt.block_on(exchange(addr, req, auth)).map_err(|e| TestCaseError::fail(format!("dropped: {e}")))?;
+    let res =
+        rt.block_on(exchange(addr, req, auth)).map_err(|e| TestCaseError::fail(format!("dropped: {e}")))?;
     let text = String::from_utf8_lossy(&res.body).into_owned();
     prop_assert!(res.status < 500, "status {} body {text:?}", res.status);
-    eprintln!("FZ {} {} -> {}", req.method, req.target.chars().take(120).collect::<String>(), res.status);
     if (400..500).contains(&res.status) {
         let ct = res.header("content-type").unwrap_or("");
         prop_assert!(ct.starts_with("application/json"), "{} with content-type {ct:?}: {text:?}", res.status);
@@ -618,7 +635,8 @@ fn check(rt: &tokio::runtime::Runtime, sb: &Sandbox, fx: &Fixture, req: &Req) ->
     }
     // Keep the shared sandbox sane: a fault rule the fuzzer managed to install is removed
     // before the next case (injected 5xx are the point of faults, not a bug).
-    if req.target.starts_with("/__sandbox/faults") && (200..300).contains(&res.status) && req.method == "POST" {
+    if req.target.starts_with("/__sandbox/faults") && (200..300).contains(&res.status) && req.method == "POST"
+    {
         let clear = Req {
             method: "DELETE".into(),
             target: "/__sandbox/faults".into(),
@@ -666,6 +684,46 @@ fn fuzz_every_route_never_5xx_never_drops_and_4xx_is_json() {
     drop(sb);
 }
 
+/// A valid request for `endpoint` (so that mutations reach the deeper checks).
+fn base_form(endpoint: &str, fx: &Fixture, sb: &Sandbox) -> Vec<(String, String)> {
+    let pairs: Vec<(&str, String)> = if endpoint == "/oidc/token" {
+        vec![
+            ("grant_type", "client_credentials".into()),
+            ("scope", "accounts:read transactions:read:all".into()),
+            ("sub", fx.users[0].clone()),
+        ]
+    } else {
+        vec![
+            ("client_id", sb.client_id().to_string()),
+            ("redirect_uri", REDIRECT_URI.into()),
+            ("response_type", "code".into()),
+            ("scope", format!("openid id:{MOCK}")),
+            ("state", "st".into()),
+            ("nonce", "n".into()),
+            ("prompt", "consent".into()),
+            (
+                "claims",
+                json!({"id_token": {"sub": {"essential": true, "value": fx.users[0]}, "mh:con_id": {"essential": true}}})
+                    .to_string(),
+            ),
+        ]
+    };
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// A compact JWS with `alg: none` carrying `pairs` as claims (JSON values kept as JSON).
+fn request_object(pairs: &[(String, String)], sb: &Sandbox) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), json!(sb.client_id()));
+    claims.insert("aud".into(), json!(sb.issuer()));
+    for (k, v) in pairs {
+        claims.insert(k.clone(), serde_json::from_str(v).unwrap_or_else(|_| json!(v)));
+    }
+    format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&Value::Object(claims))).into_bytes()
+}
+
 #[test]
 fn fuzz_oauth_endpoints_with_random_forms() {
     let rt = runtime();
@@ -673,26 +731,64 @@ fn fuzz_oauth_endpoints_with_random_forms() {
     let fx = rt.block_on(fixture(&sb));
     let mut seed = seed();
     seed[0] ^= 0x5a;
-    let endpoints = pick(["/oidc/token", "/oidc/request", "/oidc/auth", "/request"].iter().map(|s| s.to_string()).collect());
+    let endpoints = pick(
+        ["/oidc/token", "/oidc/request", "/oidc/auth", "/request"].iter().map(|s| s.to_string()).collect(),
+    );
     // Mostly the client's real credentials, so the parameters get looked at.
     let auth = prop_oneof![4 => Just(7usize), 1 => Just(0usize), 1 => Just(8usize), 1 => Just(1usize)];
     let ct = prop_oneof![
-        6 => Just(Some("application/x-www-form-urlencoded".to_string())),
-        1 => Just(None),
+        6 => Just(None::<String>),
         1 => Just(Some("application/jws".to_string())),
         1 => Just(Some("application/json".to_string())),
+        1 => Just(Some("text/plain".to_string())),
     ];
-    let strategy = (endpoints, prop_oneof![4 => Just("POST".to_string()), 1 => Just("GET".to_string())], form(&fx), auth, ct)
-        .prop_map(|(target, method, form, auth, content_type)| {
-            if method == "GET" {
-                // GET /oidc/auth takes the same parameters in the query string.
-                let q = String::from_utf8(form).unwrap_or_default();
-                Req { method, target: format!("{target}?{q}"), auth, content_type: None, body: vec![] }
-            } else {
-                Req { method, target, auth, content_type, body: form }
+    let key =
+        prop_oneof![5 => proptest::sample::select(FORM_KEYS).prop_map(String::from), 1 => any::<String>()];
+    let overrides = proptest::collection::vec((key, form_value(&fx)), 0..4);
+    let removals = proptest::collection::vec(proptest::sample::select(FORM_KEYS), 0..3);
+    let strategy = (
+        endpoints,
+        proptest::bool::weighted(0.8),
+        overrides,
+        removals,
+        auth,
+        ct,
+        proptest::bool::weighted(0.3),
+    );
+    let result = runner(200, &seed).run(&strategy, |(target, base, overrides, removals, auth, ct, get)| {
+        let mut pairs = if base { base_form(&target, &fx, &sb) } else { Vec::new() };
+        pairs.retain(|(k, _)| !removals.contains(&k.as_str()));
+        for (k, v) in overrides {
+            match pairs.iter_mut().find(|(pk, _)| *pk == k) {
+                Some(p) => p.1 = v,
+                None => pairs.push((k, v)),
             }
-        });
-    let result = runner(150, &seed).run(&strategy, |req| check(&rt, &sb, &fx, &req));
+        }
+        let encoded = {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                s.append_pair(k, v);
+            }
+            s.finish()
+        };
+        let req = if target == "/request" {
+            let content_type = Some(ct.unwrap_or_else(|| "application/jws".into()));
+            Req { method: "POST".into(), target, auth, content_type, body: request_object(&pairs, &sb) }
+        } else if target == "/oidc/auth" && get {
+            // GET /oidc/auth takes the same parameters in the query string.
+            Req {
+                method: "GET".into(),
+                target: format!("{target}?{encoded}"),
+                auth,
+                content_type: None,
+                body: vec![],
+            }
+        } else {
+            let content_type = Some(ct.unwrap_or_else(|| "application/x-www-form-urlencoded".into()));
+            Req { method: "POST".into(), target, auth, content_type, body: encoded.into_bytes() }
+        };
+        check(&rt, &sb, &fx, &req)
+    });
     report("OAuth fuzz", &seed, result);
     drop(sb);
 }
@@ -704,7 +800,8 @@ fn the_raw_client_tells_complete_answers_from_cut_ones() {
     assert_eq!((ok.status, ok.body.as_slice()), (404, &b"{\"a\""[..]));
     assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{}").is_err());
     assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-le").is_err());
-    let chunked = parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n").unwrap();
+    let chunked =
+        parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n").unwrap();
     assert_eq!(chunked.body, b"{}");
     assert!(parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{}").is_err());
 }

@@ -65,9 +65,11 @@ async fn accounts_validate_for_every_version_scope_and_account_type() {
     for v in VERSIONS {
         for (tok, details) in [(&with_details, true), (&without, false)] {
             // The version default, then both explicit values.
-            for (query, tx_data) in
-                [("", v == "v2.0"), ("?showTransactionData=true", true), ("?showTransactionData=false", false)]
-            {
+            for (query, tx_data) in [
+                ("", v == "v2.0"),
+                ("?showTransactionData=true", true),
+                ("?showTransactionData=false", false),
+            ] {
                 let url = format!("{}/{v}/accounts{query}", sb.base_url());
                 let (status, body) = get(&url, tok).await;
                 assert_eq!(status, StatusCode::OK, "{url}: {body}");
@@ -103,7 +105,8 @@ async fn accounts_validate_for_every_version_scope_and_account_type() {
     let expected_ids = expected_ids.unwrap();
     // Every account type the catalogue's test banks, Aviva and Zoopla give.
     let (_, body) = get(&format!("{}/v2.0/accounts", sb.base_url()), &with_details).await;
-    let mut types: Vec<&str> = body["data"].as_array().unwrap().iter().map(|a| a["type"].as_str().unwrap()).collect();
+    let mut types: Vec<&str> =
+        body["data"].as_array().unwrap().iter().map(|a| a["type"].as_str().unwrap()).collect();
     types.sort_unstable();
     types.dedup();
     for t in [
@@ -119,9 +122,14 @@ async fn accounts_validate_for_every_version_scope_and_account_type() {
         assert!(types.contains(&t), "{t} missing from {types:?}");
     }
     // transactionData.count agrees with the transactions route.
-    let current = body["data"].as_array().unwrap().iter().find(|a| a["connectionId"] == conns[0].as_str()).unwrap();
+    let current =
+        body["data"].as_array().unwrap().iter().find(|a| a["connectionId"] == conns[0].as_str()).unwrap();
     let (_, count) = get(
-        &format!("{}/v3/transactions?accountId={}&onlyCount=true", sb.base_url(), current["id"].as_str().unwrap()),
+        &format!(
+            "{}/v3/transactions?accountId={}&onlyCount=true",
+            sb.base_url(),
+            current["id"].as_str().unwrap()
+        ),
         &with_details,
     )
     .await;
@@ -270,8 +278,20 @@ async fn transactions_validate_full_pages_filters_ids_and_counts() {
     }
 }
 
-async fn post_sync(sb: &moneyhub_sandbox::Sandbox, v: &str, tok: &str, conn: &str, body: Value) -> reqwest::Response {
-    http().post(format!("{}/{v}/sync/{conn}", sb.base_url())).bearer_auth(tok).json(&body).send().await.unwrap()
+async fn post_sync(
+    sb: &moneyhub_sandbox::Sandbox,
+    v: &str,
+    tok: &str,
+    conn: &str,
+    body: Value,
+) -> reqwest::Response {
+    http()
+        .post(format!("{}/{v}/sync/{conn}", sb.base_url()))
+        .bearer_auth(tok)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -323,7 +343,8 @@ async fn call(method: Method, url: &str, tok: Option<&str>, body: Option<&str>) 
     let res = req.send().await.unwrap();
     let status = res.status();
     let text = res.text().await.unwrap();
-    let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{url}: {status} body is not JSON: {text:?}"));
+    let v =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{url}: {status} body is not JSON: {text:?}"));
     (status, v)
 }
 
@@ -341,13 +362,33 @@ async fn error_bodies_validate_against_the_error_definition() {
     let acc = accounts["data"][0]["id"].as_str().unwrap().to_string();
     let b = sb.base_url();
     let unknown = "0b0e8a2c-1f9e-4a51-9a8e-3a4f1c9d2e77";
-    let cases: Vec<(Method, String, Option<&str>, Option<&str>, StatusCode)> = vec![
+    // (method, URL, token, body, expected status)
+    type Case<'a> = (Method, String, Option<&'a str>, Option<&'a str>, StatusCode);
+    let cases: Vec<Case> = vec![
         (Method::GET, format!("{b}/v3/transactions?limit=abc"), Some(&tok), None, StatusCode::BAD_REQUEST),
         (Method::GET, format!("{b}/v2.0/transactions?ids=nope"), Some(&tok), None, StatusCode::BAD_REQUEST),
-        (Method::GET, format!("{b}/v2.0/accounts?showTransactionData=yes"), Some(&tok), None, StatusCode::BAD_REQUEST),
+        (
+            Method::GET,
+            format!("{b}/v2.0/accounts?showTransactionData=yes"),
+            Some(&tok),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
         (Method::GET, format!("{b}/v3/accounts/not-a-uuid"), Some(&tok), None, StatusCode::BAD_REQUEST),
-        (Method::POST, format!("{b}/v3/sync/{}", conns[0]), Some(&tok), Some("{\"x\":1}"), StatusCode::BAD_REQUEST),
-        (Method::POST, format!("{b}/v3/sync/{}", conns[0]), Some(&tok), Some("not json"), StatusCode::BAD_REQUEST),
+        (
+            Method::POST,
+            format!("{b}/v3/sync/{}", conns[0]),
+            Some(&tok),
+            Some("{\"x\":1}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            format!("{b}/v3/sync/{}", conns[0]),
+            Some(&tok),
+            Some("not json"),
+            StatusCode::BAD_REQUEST,
+        ),
         (Method::GET, format!("{b}/v3/accounts"), None, None, StatusCode::UNAUTHORIZED),
         (Method::GET, format!("{b}/v2.0/transactions"), Some("garbage"), None, StatusCode::UNAUTHORIZED),
         (Method::POST, format!("{b}/v3/sync/{}", conns[0]), None, Some("{}"), StatusCode::UNAUTHORIZED),
@@ -358,7 +399,13 @@ async fn error_bodies_validate_against_the_error_definition() {
         (Method::GET, format!("{b}/v3/accounts/{acc}"), Some(&other_tok), None, StatusCode::NOT_FOUND),
         (Method::GET, format!("{b}/v3/accounts/{unknown}"), Some(&tok), None, StatusCode::NOT_FOUND),
         (Method::GET, format!("{b}/v3/transactions/{unknown}"), Some(&tok), None, StatusCode::NOT_FOUND),
-        (Method::POST, format!("{b}/v3/sync/{}", conns[0]), Some(&other_tok), Some("{}"), StatusCode::NOT_FOUND),
+        (
+            Method::POST,
+            format!("{b}/v3/sync/{}", conns[0]),
+            Some(&other_tok),
+            Some("{}"),
+            StatusCode::NOT_FOUND,
+        ),
         (Method::GET, format!("{b}/v3/no-such-route"), Some(&tok), None, StatusCode::NOT_FOUND),
     ];
     let error = Swagger::definition("Error");

@@ -306,13 +306,21 @@ fn check_number(s: &serde_json::Map<String, Value>, n: f64, path: &str, out: &mu
     if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
         let exclusive = s.get("exclusiveMinimum") == Some(&Value::Bool(true));
         if n < min || (exclusive && n == min) {
-            push(out, path, format!("{n} is below the minimum {min}{}", if exclusive { " (exclusive)" } else { "" }));
+            push(
+                out,
+                path,
+                format!("{n} is below the minimum {min}{}", if exclusive { " (exclusive)" } else { "" }),
+            );
         }
     }
     if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
         let exclusive = s.get("exclusiveMaximum") == Some(&Value::Bool(true));
         if n > max || (exclusive && n == max) {
-            push(out, path, format!("{n} is above the maximum {max}{}", if exclusive { " (exclusive)" } else { "" }));
+            push(
+                out,
+                path,
+                format!("{n} is above the maximum {max}{}", if exclusive { " (exclusive)" } else { "" }),
+            );
         }
     }
 }
@@ -324,7 +332,9 @@ pub fn check_format(format: &str, text: &str) -> Result<(), String> {
         "date" => {
             let b = text.as_bytes();
             let shape = b.len() == 10
-                && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+                && b.iter()
+                    .enumerate()
+                    .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
             if !shape {
                 return Err("expected YYYY-MM-DD".into());
             }
@@ -334,7 +344,8 @@ pub fn check_format(format: &str, text: &str) -> Result<(), String> {
         "date-time" => chrono::DateTime::parse_from_rfc3339(text).map(|_| ()).map_err(|e| e.to_string()),
         // The canonical hyphenated form.
         "uuid" => {
-            let hyphens: Vec<usize> = text.char_indices().filter(|(_, c)| *c == '-').map(|(i, _)| i).collect();
+            let hyphens: Vec<usize> =
+                text.char_indices().filter(|(_, c)| *c == '-').map(|(i, _)| i).collect();
             if text.len() != 36 || hyphens != [8, 13, 18, 23] {
                 return Err("expected 8-4-4-4-12 hex digits".into());
             }

@@ -207,6 +207,35 @@ impl Reply {
     }
 }
 
+/// Runs `work` in a span naming the call (method, route template, status, attempts,
+/// duration: never URLs, bodies or headers).
+async fn traced(call: &Call, work: impl std::future::Future<Output = Result<(Reply, u32)>>) -> Result<Reply> {
+    let span = tracing::info_span!(
+        "moneyhub.request",
+        method = %call.method,
+        route = call.route,
+        status = field::Empty,
+        attempts = field::Empty,
+        duration_ms = field::Empty,
+    );
+    let started = Instant::now();
+    let result = work.instrument(span.clone()).await;
+    span.record("duration_ms", started.elapsed().as_millis() as u64);
+    match &result {
+        Ok((reply, attempts)) => {
+            span.record("status", reply.status);
+            span.record("attempts", attempts);
+        }
+        Err(e) => {
+            if let Some(status) = e.status() {
+                span.record("status", status);
+            }
+            span.in_scope(|| tracing::debug!(error = %e, "request failed"));
+        }
+    }
+    result.map(|(reply, _)| reply)
+}
+
 /// What one attempt produced.
 enum Outcome {
     Reply(Reply),
@@ -218,36 +247,27 @@ impl ClientInner {
     /// the call is repeated once with a fresh one), retrying what is safe to retry. Error
     /// answers become [`Error`]s; success answers are returned.
     pub(crate) async fn execute(&self, call: Call) -> Result<Reply> {
-        let span = tracing::info_span!(
-            "moneyhub.request",
-            method = %call.method,
-            route = call.route,
-            status = field::Empty,
-            attempts = field::Empty,
-            duration_ms = field::Empty,
-        );
-        let started = Instant::now();
-        let result = self.execute_inner(&call).instrument(span.clone()).await;
-        span.record("duration_ms", started.elapsed().as_millis() as u64);
-        match &result {
-            Ok((reply, attempts)) => {
-                span.record("status", reply.status);
-                span.record("attempts", attempts);
-            }
-            Err(e) => {
-                if let Some(status) = e.status() {
-                    span.record("status", status);
-                }
-                span.in_scope(|| tracing::debug!(error = %e, "request failed"));
-            }
+        traced(&call, self.execute_inner(&call)).await
+    }
+
+    /// [`execute`](Self::execute) for calls without a bearer token (discovery, JWKS, the
+    /// token endpoint itself): it never needs the token cache.
+    pub(crate) async fn execute_plain(&self, call: Call) -> Result<Reply> {
+        traced(&call, self.execute_unauthenticated(&call)).await
+    }
+
+    async fn execute_unauthenticated(&self, call: &Call) -> Result<(Reply, u32)> {
+        let (reply, attempts) = self.send(call, None).await?;
+        if reply.is_success() {
+            Ok((reply, attempts))
+        } else {
+            Err(reply.error(call.errors))
         }
-        result.map(|(reply, _)| reply)
     }
 
     async fn execute_inner(&self, call: &Call) -> Result<(Reply, u32)> {
         let CallAuth::Bearer(key) = &call.auth else {
-            let (reply, attempts) = self.send(call, None).await?;
-            return if reply.is_success() { Ok((reply, attempts)) } else { Err(reply.error(call.errors)) };
+            return self.execute_unauthenticated(call).await;
         };
         let token = self.access_token(key).await?;
         let (reply, attempts) = self.send(call, Some(&token)).await?;

@@ -106,7 +106,7 @@ impl ClientInner {
         call.sensitive = true;
         // Client-credentials requests are safe to repeat.
         call.retry = true;
-        let reply = tracing::Instrument::instrument(self.execute(call), span).await?;
+        let reply = tracing::Instrument::instrument(self.execute_plain(call), span).await?;
         let body: TokenResponse = reply.decode()?;
         // Honour `expires_in`; without one, keep the token for a minute only.
         let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));

@@ -35,7 +35,11 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
     let alg = match &args.request_object_alg {
         Some(a) => match a.as_str() {
             "none" | "RS256" | "PS256" => a.clone(),
-            other => return Err(Failure::usage(format!("--request-object-alg must be none, RS256 or PS256, got {other:?}"))),
+            other => {
+                return Err(Failure::usage(format!(
+                    "--request-object-alg must be none, RS256 or PS256, got {other:?}"
+                )))
+            }
         },
         None if jwks.is_some() => "RS256".to_string(),
         None => "none".to_string(),
@@ -46,7 +50,8 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
     let format: WebhookFormat = args.webhook_format.parse().map_err(Failure::usage)?;
     let webhook = match &args.webhook_url {
         Some(u) => {
-            let parsed = url::Url::parse(u).map_err(|e| Failure::usage(format!("--webhook-url {u:?}: {e}")))?;
+            let parsed =
+                url::Url::parse(u).map_err(|e| Failure::usage(format!("--webhook-url {u:?}: {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(Failure::usage(format!("--webhook-url {u:?}: must be an http(s) URL")));
             }
@@ -75,13 +80,21 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
 /// Serves until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = config(&args)?;
-    let secret_note = if args.client_secret == moneyhub_sandbox::DEFAULT_CLIENT_SECRET { " (default)" } else { "" };
+    let secret_note =
+        if args.client_secret == moneyhub_sandbox::DEFAULT_CLIENT_SECRET { " (default)" } else { "" };
     let sandbox = moneyhub_sandbox::spawn(config).await.map_err(|e| Failure::usage(e.to_string()))?;
     println!("moneyhub sandbox listening on {}", sandbox.base_url());
     println!("  identity service  {}  (issuer {})", sandbox.identity_url(), sandbox.issuer());
     println!("  data API          {}  and  {}", sandbox.api_url_v3(), sandbox.api_url_v2());
-    println!("  client            {}{}", args.client_id, if args.client_id == moneyhub_sandbox::DEFAULT_CLIENT_ID { " (default)" } else { "" });
-    println!("  client secret     {}{secret_note}", if secret_note.is_empty() { "[as given]" } else { moneyhub_sandbox::DEFAULT_CLIENT_SECRET });
+    println!(
+        "  client            {}{}",
+        args.client_id,
+        if args.client_id == moneyhub_sandbox::DEFAULT_CLIENT_ID { " (default)" } else { "" }
+    );
+    println!(
+        "  client secret     {}{secret_note}",
+        if secret_note.is_empty() { "[as given]" } else { moneyhub_sandbox::DEFAULT_CLIENT_SECRET }
+    );
     println!("  seed              {}", args.seed);
     match &args.webhook_url {
         Some(u) => println!("  webhooks          {u} ({})", args.webhook_format),

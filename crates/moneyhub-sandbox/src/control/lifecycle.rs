@@ -245,8 +245,11 @@ pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) ->
 
 /// `POST /__sandbox/accounts/{accountId}/drop`: the provider stops reporting the account
 /// (deleted with its transactions; `deletedAccount` webhook).
-pub async fn drop_account(State(state): State<Arc<AppState>>, Path(account_id): Path<String>) -> Result<Response, ApiError> {
-    let id = uuid::Uuid::parse_str(&account_id).map_err(|_| ApiError::bad_request(format!("not a UUID: {account_id:?}")))?;
+pub async fn drop_account(
+    State(state): State<Arc<AppState>>,
+    Path(account_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = crate::http::uuid_param("accountId", &account_id)?;
     let now = state.clock.now();
     state.store.write().drop_account(&id, now)?;
     state.notify_webhooks();

@@ -7,13 +7,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::{self_link, ApiVersion};
 use crate::clock::iso;
 use crate::error::ApiError;
-use crate::http::{ok, Path};
 use crate::http::query::Query;
+use crate::http::{ok, Path};
 use crate::state::AppState;
 use crate::store::model::Account;
 use crate::store::Store;
@@ -71,8 +70,7 @@ pub async fn get(
     let user_id = grant.user()?;
     let q = Query::parse(q.as_deref());
     let tx_data = q.bool("showTransactionData", version == ApiVersion::V2)?;
-    let id = Uuid::parse_str(&account_id)
-        .map_err(|_| ApiError::bad_request(format!("accountId must be a UUID, got {account_id:?}")))?;
+    let id = crate::http::uuid_param("accountId", &account_id)?;
     let store = state.store.read();
     let acc = store
         .accounts

@@ -8,13 +8,12 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use serde_json::{json, Map, Value};
-use uuid::Uuid;
 
 use super::self_link;
 use crate::auth::Grant;
 use crate::error::ApiError;
-use crate::http::{ok, Path};
 use crate::http::query::Query;
+use crate::http::{ok, Path};
 use crate::state::AppState;
 use crate::store::model::{Account, Tx, TxView};
 
@@ -213,8 +212,7 @@ fn by_ids(
     }
     let mut parsed = Vec::with_capacity(ids.len());
     for id in ids {
-        let u = Uuid::parse_str(id)
-            .map_err(|_| ApiError::bad_request(format!("ids must be UUIDs, got {id:?}")))?;
+        let u = crate::http::uuid_param("ids", id)?;
         // A repeated id names one transaction: answer it once.
         if !parsed.iter().any(|(p, _)| *p == u) {
             parsed.push((u, *id));
@@ -251,9 +249,7 @@ pub async fn get(
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     let dir = direction(&grant)?;
     let user_id = grant.user()?;
-    let id = Uuid::parse_str(&transaction_id).map_err(|_| {
-        ApiError::bad_request(format!("transactionId must be a UUID, got {transaction_id:?}"))
-    })?;
+    let id = crate::http::uuid_param("transactionId", &transaction_id)?;
     let store = state.store.read();
     let (acc_id, pos) =
         store.tx_index.get(&id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;

@@ -108,3 +108,17 @@ where
         }
     }
 }
+
+/// Parses an id that must be a UUID in its canonical hyphenated form (what Moneyhub issues);
+/// braces, `urn:uuid:` or missing hyphens are refused like any other malformed id.
+pub fn uuid_param(name: &str, value: &str) -> Result<uuid::Uuid, ApiError> {
+    let canonical = value.len() == 36
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    canonical
+        .then(|| uuid::Uuid::parse_str(value).ok())
+        .flatten()
+        .ok_or_else(|| ApiError::bad_request(format!("{name} must be a UUID, got {value:?}")))
+}

@@ -39,7 +39,11 @@ pub async fn authorize_get(State(state): State<Arc<AppState>>, uri: Uri) -> Resp
 }
 
 /// `POST /oidc/auth` (form-encoded parameters, OIDC Core §3.1.2.1).
-pub async fn authorize_post(State(state): State<Arc<AppState>>, headers: HeaderMap, OAuthBody(body): OAuthBody) -> Response {
+pub async fn authorize_post(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OAuthBody(body): OAuthBody,
+) -> Response {
     match Params::from_form(&headers, &body) {
         Ok(p) => authorize(&state, p),
         Err(e) => Rejection::direct(e).into_response_for(&state),

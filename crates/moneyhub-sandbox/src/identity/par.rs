@@ -38,7 +38,11 @@ fn bad(e: OAuthError) -> Response {
 }
 
 /// `POST /oidc/request`.
-pub async fn par(State(state): State<Arc<AppState>>, headers: HeaderMap, OAuthBody(body): OAuthBody) -> Response {
+pub async fn par(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OAuthBody(body): OAuthBody,
+) -> Response {
     let now_t = state.clock.now();
     let now = now_t.timestamp();
     let mut params = match Params::from_form(&headers, &body) {

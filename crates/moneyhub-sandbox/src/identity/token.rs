@@ -41,7 +41,11 @@ struct Issued {
 }
 
 /// `POST /oidc/token`.
-pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, OAuthBody(body): OAuthBody) -> Response {
+pub async fn token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OAuthBody(body): OAuthBody,
+) -> Response {
     let now = state.clock.now().timestamp();
     let mut grant = "-".to_string();
     let mut sub_hint = "-".to_string();

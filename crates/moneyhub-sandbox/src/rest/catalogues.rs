@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::http::{ok, Path};
 use crate::http::query::Query;
+use crate::http::{ok, Path};
 use crate::seed::catalogue::Listing;
 use crate::state::AppState;
 

@@ -6,12 +6,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::check_user_scope;
 use crate::error::ApiError;
-use crate::http::{ok, Path};
 use crate::http::query::Query;
+use crate::http::{ok, Path};
 use crate::state::AppState;
 use crate::store::model::SyncRecord;
 use crate::store::Store;
@@ -93,8 +92,7 @@ pub async fn get(
     let grant = state.tokens.authorize(&headers, now)?;
     grant.require_any(SCOPES)?;
     check_user_scope(&grant, &user_id)?;
-    let id = Uuid::parse_str(&sync_id)
-        .map_err(|_| ApiError::bad_request(format!("syncId must be a UUID, got {sync_id:?}")))?;
+    let id = crate::http::uuid_param("syncId", &sync_id)?;
     let store = state.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
     let rec = store

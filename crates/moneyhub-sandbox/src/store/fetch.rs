@@ -454,8 +454,10 @@ mod tests {
         assert_eq!(store.tx_index.len(), n, "a failed fetch brings nothing");
         let r = sync_at(&mut store, &conn, start + Duration::days(1) + Duration::hours(4));
         assert!(r.added > 0, "the next success catches up");
-        let completed: Vec<&Event> = store.outbox.iter().filter(|e| e.event_type == "syncCompleted").collect();
-        let statuses: Vec<&str> = completed.iter().map(|e| e.payload["processingStatus"].as_str().unwrap()).collect();
+        let completed: Vec<&Event> =
+            store.outbox.iter().filter(|e| e.event_type == "syncCompleted").collect();
+        let statuses: Vec<&str> =
+            completed.iter().map(|e| e.payload["processingStatus"].as_str().unwrap()).collect();
         assert_eq!(statuses, vec!["success", "error", "success"]);
     }
 }

@@ -376,8 +376,15 @@ impl Store {
             .get_mut(connection_id)
             .filter(|c| c.user_id == user_id)
             .ok_or(Refusal::UnknownConnection)?;
-        if conn.expires_at.is_none() && (conn.kind == ProviderType::Legacy) {
-            return Err(Refusal::Invalid("legacy connections have no consent expiry".into()));
+        // Legacy connections and the providers that never set one (Handelsbanken, PensionBee,
+        // Société Générale) have no consent expiry to move.
+        if conn.expires_at.is_none() {
+            let why = if conn.kind == ProviderType::Legacy {
+                "legacy connections"
+            } else {
+                "this provider's connections"
+            };
+            return Err(Refusal::Invalid(format!("{why} have no consent expiry (expiresAt)")));
         }
         if expires_at <= now {
             return Err(Refusal::Invalid("expiresAt must be in the future".into()));
@@ -472,7 +479,10 @@ impl Store {
     /// The provider stops reporting an account: it is deleted with its transactions and a
     /// `deletedAccount` webhook announces it. The connection keeps its other accounts.
     pub fn drop_account(&mut self, account_id: &Uuid, now: DateTime<Utc>) -> Result<(), Refusal> {
-        let acc = self.accounts.get(account_id).ok_or_else(|| Refusal::Invalid(format!("unknown account {account_id}")))?;
+        let acc = self
+            .accounts
+            .get(account_id)
+            .ok_or_else(|| Refusal::Invalid(format!("unknown account {account_id}")))?;
         let (user, conn) = (acc.user_id.clone(), acc.connection_id.clone());
         if let Some(c) = self.connections.get_mut(&conn) {
             c.account_ids.retain(|a| a != account_id);

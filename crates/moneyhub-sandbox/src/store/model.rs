@@ -545,7 +545,9 @@ mod view_tests {
 
     #[test]
     fn iso_ms_matches_chrono() {
-        for ms in [0i64, 1, 999, 86_399_999, 951_782_400_000, 1_736_935_200_123, 4_102_444_799_999, -1, -86_400_001] {
+        for ms in
+            [0i64, 1, 999, 86_399_999, 951_782_400_000, 1_736_935_200_123, 4_102_444_799_999, -1, -86_400_001]
+        {
             let want = Utc.timestamp_millis_opt(ms).single().map(iso).unwrap();
             assert_eq!(IsoMs(ms).to_string(), want, "{ms}");
         }

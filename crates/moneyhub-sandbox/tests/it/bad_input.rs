@@ -327,11 +327,19 @@ async fn a_token_bound_to_another_user_reaches_none_of_this_users_data() {
         let what = format!("{} {} (token of another user)", r.method, r.path);
         call(&w, &r, Auth::Bearer(&other_mgmt)).await.api_error(StatusCode::FORBIDDEN, &what);
     }
-    let res = send(&w.sb, Method::GET, "/users", Auth::Bearer(&other_mgmt), None).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
-    let listed: Vec<Value> =
-        res.json().unwrap()["data"].as_array().unwrap().iter().map(|u| u["userId"].clone()).collect();
-    assert_eq!(listed, vec![json!(w.other)], "a user-bound token lists only its user");
+    // The other user was created second: a page of one must still show them, and the total
+    // count only them.
+    for q in ["", "?limit=1", "?limit=1&offset=0"] {
+        let res = send(&w.sb, Method::GET, &format!("/users{q}"), Auth::Bearer(&other_mgmt), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        let body = res.json().unwrap();
+        let listed: Vec<Value> =
+            body["data"].as_array().unwrap().iter().map(|u| u["userId"].clone()).collect();
+        assert_eq!(listed, vec![json!(w.other)], "/users{q}: a user-bound token lists only its user");
+        assert_eq!(body["meta"]["total"], 1, "/users{q}: {body}");
+    }
+    let res = send(&w.sb, Method::GET, "/users?offset=1", Auth::Bearer(&other_mgmt), None).await;
+    assert_eq!(res.json().unwrap()["data"], json!([]), "{}", res.text);
 
     // Data API: by id → 404 (never the data), lists → only the token's user.
     let other = data_token(&w.sb, &w.other).await;
@@ -819,6 +827,17 @@ async fn the_official_clients_quirks_are_accepted() {
         want.sort_unstable();
         assert_eq!(got, want, "{q}");
         assert!(body["meta"].get("missingTransactionIds").is_none(), "{q}: {body}");
+    }
+    // A repeated id (either spelling) names one transaction, answered once.
+    for q in [
+        format!("ids={}&ids={}&ids[]={}", t[0], t[0], t[0]),
+        format!("ids={}&ids={}", t[0], t[0].to_uppercase()),
+    ] {
+        let (status, body) = get_json(&format!("{b}/v3/transactions?{q}"), &data).await;
+        assert_eq!(status, StatusCode::OK, "{q}: {body}");
+        let got: Vec<&str> =
+            body["data"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+        assert_eq!(got, vec![t[0]], "{q}");
     }
     // A bare `?startDate` (how query-string serialises null) is no filter at all.
     let (_, all) = get_json(&format!("{b}/v3/transactions?onlyCount=true"), &data).await;

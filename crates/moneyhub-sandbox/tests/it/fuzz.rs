@@ -679,7 +679,7 @@ fn fuzz_every_route_never_5xx_never_drops_and_4xx_is_json() {
             body,
         },
     );
-    let result = runner(350, &seed).run(&strategy, |req| check(&rt, &sb, &fx, &req));
+    let result = runner(320, &seed).run(&strategy, |req| check(&rt, &sb, &fx, &req));
     report("route fuzz", &seed, result);
     drop(sb);
 }
@@ -755,7 +755,7 @@ fn fuzz_oauth_endpoints_with_random_forms() {
         ct,
         proptest::bool::weighted(0.3),
     );
-    let result = runner(200, &seed).run(&strategy, |(target, base, overrides, removals, auth, ct, get)| {
+    let result = runner(150, &seed).run(&strategy, |(target, base, overrides, removals, auth, ct, get)| {
         let mut pairs = if base { base_form(&target, &fx, &sb) } else { Vec::new() };
         pairs.retain(|(k, _)| !removals.contains(&k.as_str()));
         for (k, v) in overrides {

@@ -404,3 +404,46 @@ async fn in_real_time_the_lifecycle_runs_by_itself() {
     assert!(report["ran"]["autoSyncs"].as_u64().unwrap() >= 1, "{report}");
     assert!(syncs(&sb, &user, &conns[0]).await.len() > before);
 }
+
+#[tokio::test]
+async fn consent_expiry_cannot_be_set_where_the_provider_has_none() {
+    let sb = sandbox().await;
+    let handelsbanken = bank(&sb, "Handelsbanken").await;
+    let (user, conns) = user_with(&sb, &[&handelsbanken, AVIVA, MOCK]).await;
+    let tok = token(&sb, "connection:update", None).await;
+    let at = (t0() + Duration::days(30)).to_rfc3339();
+    for (conn, want) in [
+        (&conns[0], StatusCode::BAD_REQUEST),
+        (&conns[1], StatusCode::BAD_REQUEST),
+        (&conns[2], StatusCode::NO_CONTENT),
+    ] {
+        let res = http()
+            .patch(format!("{}/users/{user}/connections/{conn}", sb.base_url()))
+            .bearer_auth(&tok)
+            .json(&json!({"expiresAt": at}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), want, "{conn}");
+    }
+    assert!(connection(&sb, &user, &conns[0]).await.get("expiresAt").is_none());
+    assert_eq!(connection(&sb, &user, &conns[2]).await["expiresAt"], iso(t0() + Duration::days(30)));
+}
+
+#[tokio::test]
+async fn ids_must_be_canonical_uuids() {
+    let sb = sandbox().await;
+    let (user, _) = user_with(&sb, &[MOCK]).await;
+    let tx = all_transactions(&sb, &user).await[0]["id"].as_str().unwrap().to_string();
+    let tok = data_token(&sb, &user).await;
+    let (status, _) = get_json(&format!("{}/v3/transactions/{tx}", sb.base_url()), &tok).await;
+    assert_eq!(status, StatusCode::OK);
+    for variant in [tx.replace('-', ""), format!("{{{tx}}}"), format!("urn:uuid:{tx}")] {
+        let (status, body) = get_json(&format!("{}/v3/transactions/{variant}", sb.base_url()), &tok).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{variant}: {body}");
+        let (status, body) =
+            get_json(&format!("{}/v3/transactions?ids={variant}", sb.base_url()), &tok).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{variant}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("ids"), "{body}");
+    }
+}

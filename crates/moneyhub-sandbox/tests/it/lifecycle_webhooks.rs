@@ -38,7 +38,8 @@ fn camel(urn: &str) -> String {
 /// Decodes what the receiver got into `(webhook id, eventType, userId, payload)`, verifying
 /// JWTs against the sandbox's published keys.
 async fn decode(sb: &moneyhub_sandbox::Sandbox, got: &[Received]) -> Vec<(String, String, String, Value)> {
-    let jwks: JwkSet = http().get(format!("{}/oidc/certs", sb.base_url())).send().await.unwrap().json().await.unwrap();
+    let jwks: JwkSet =
+        http().get(format!("{}/oidc/certs", sb.base_url())).send().await.unwrap().json().await.unwrap();
     got.iter()
         .map(|r| {
             if r.content_type.starts_with("application/jwt") {
@@ -101,8 +102,13 @@ async fn scenario(format: &str) {
     let (user, conns) = user_with(&sb, &[MOCK, AVIVA, &high_volume]).await;
     let (mock, aviva, hv) = (&conns[0], &conns[1], &conns[2]);
     // The legacy connection keeps failing: a refreshReminder after 2 days without an update.
-    control(&sb, Method::PUT, &format!("/connections/{aviva}/script"), Some(json!({"outcomes": [], "thereafter": "error"})))
-        .await;
+    control(
+        &sb,
+        Method::PUT,
+        &format!("/connections/{aviva}/script"),
+        Some(json!({"outcomes": [], "thereafter": "error"})),
+    )
+    .await;
     // History and enrichment arrive a few minutes after connecting.
     advance(&sb, json!({"minutes": 3})).await;
     // Consent moved to within 5 days: a reauthReminder.
@@ -166,10 +172,11 @@ async fn scenario(format: &str) {
             *per_account.entry((kind.clone(), accs[0]["id"].as_str().unwrap().to_string())).or_default() += n;
         }
     }
-    let hv_account = accounts["data"].as_array().unwrap().iter().find(|a| a["connectionId"] == hv.as_str()).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let hv_account =
+        accounts["data"].as_array().unwrap().iter().find(|a| a["connectionId"] == hv.as_str()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let full = events
         .iter()
         .filter(|(_, k, _, p)| k == "newTransactions" && p["accounts"][0]["id"] == hv_account.as_str())
@@ -186,10 +193,13 @@ async fn scenario(format: &str) {
     assert!(refresh.3["periodSinceLastUpdateInDays"].as_i64().unwrap() >= 2);
     let gone = events.iter().find(|(_, k, _, _)| k == "deletedAccount").unwrap();
     assert_eq!(gone.3["accountId"], dropped.as_str());
-    let done = events.iter().find(|(_, k, _, p)| k == "syncCompleted" && p["connectionId"] == aviva.as_str() && p["processingStatus"] == "error");
+    let done = events.iter().find(|(_, k, _, p)| {
+        k == "syncCompleted" && p["connectionId"] == aviva.as_str() && p["processingStatus"] == "error"
+    });
     assert!(done.is_some(), "failed syncs are announced too");
     // Every id announced as new or restored is readable now unless later deleted.
-    let deleted: HashSet<String> = per_account.keys().filter(|(k, _)| k == "deletedTransactions").map(|(_, a)| a.clone()).collect();
+    let deleted: HashSet<String> =
+        per_account.keys().filter(|(k, _)| k == "deletedTransactions").map(|(_, a)| a.clone()).collect();
     assert!(!deleted.is_empty());
 }
 

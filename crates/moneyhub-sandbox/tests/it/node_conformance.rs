@@ -150,9 +150,19 @@ async fn official_node_client_passes_against_the_sandbox() {
     let entries = log["data"].as_array().unwrap();
     let has = |f: &dyn Fn(&Value) -> bool| entries.iter().any(f);
     assert!(has(&|e| e["query"] == "undefined"), "catalogue called with ?undefined");
-    assert!(has(&|e| e["path"].as_str().unwrap().starts_with("/v2.0/sync/") && e["path"].as_str().unwrap().contains(':')), "raw ':' in connection ids");
-    assert!(has(&|e| e["query"].as_str().is_some_and(|q| q.matches("ids=").count() >= 3)), "repeated ids keys");
+    assert!(
+        has(&|e| e["path"].as_str().unwrap().starts_with("/v2.0/sync/")
+            && e["path"].as_str().unwrap().contains(':')),
+        "raw ':' in connection ids"
+    );
+    assert!(
+        has(&|e| e["query"].as_str().is_some_and(|q| q.matches("ids=").count() >= 3)),
+        "repeated ids keys"
+    );
     let tokens = entries.iter().filter(|e| e["path"] == "/oidc/token").count();
     let data_calls = entries.iter().filter(|e| e["path"].as_str().unwrap().starts_with("/v2.0/")).count();
-    assert!(tokens >= data_calls, "the official client fetches a token per call ({tokens} tokens, {data_calls} data calls)");
+    assert!(
+        tokens >= data_calls,
+        "the official client fetches a token per call ({tokens} tokens, {data_calls} data calls)"
+    );
 }

@@ -93,7 +93,10 @@ async fn accounts_validate_for_every_version_scope_and_account_type() {
                     if !tx_data {
                         assert!(a.get("transactionData").is_none(), "{url}: {a}");
                     }
-                    assert!(conns.contains(&a["connectionId"].as_str().unwrap().to_string()), "{a}");
+                    let conn = a["connectionId"].as_str().unwrap();
+                    assert!(conns.contains(&conn.to_string()), "{a}");
+                    // The provider (bank) id: the connection id's prefix.
+                    assert_eq!(a["providerId"].as_str(), conn.split(':').next(), "{a}");
                 }
                 if tx_data {
                     let current = accounts.iter().find(|a| a["type"] == "cash:current").unwrap();

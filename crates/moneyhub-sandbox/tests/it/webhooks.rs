@@ -16,7 +16,6 @@ use crate::support::{control, create_user, http, sandbox, set_target, Receiver};
 
 const MOCK: &str = "1ffe704d39629a929c8e293880fb449a";
 
-
 /// Sends a synthetic event; returns its id and its delivery log entries.
 async fn test_event(
     sb: &moneyhub_sandbox::Sandbox,

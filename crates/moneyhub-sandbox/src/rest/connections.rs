@@ -10,24 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::check_user_scope;
 use crate::auth::Grant;
 use crate::error::ApiError;
 use crate::http::{no_content, ok, parse_body, Body, Path};
 use crate::state::AppState;
 use crate::store::Store;
-
-fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    user_id: &str,
-    scopes: &[&str],
-) -> Result<Grant, ApiError> {
-    let grant = state.tokens.authorize(headers, state.clock.now())?;
-    grant.require_any(scopes)?;
-    check_user_scope(&grant, user_id)?;
-    Ok(grant)
-}
 
 fn owned_user<'s>(
     store: &'s Store,
@@ -43,7 +30,7 @@ pub async fn list(
     headers: HeaderMap,
     Path(user_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let grant = authorize(&state, &headers, &user_id, &["connection:read", "user:read"])?;
+    let grant = super::authorize_user(&state, &headers, &user_id, &["connection:read", "user:read"])?;
     let now = state.clock.now();
     let store = state.store.read();
     owned_user(&store, &grant, &user_id)?;
@@ -61,7 +48,7 @@ pub async fn get(
     headers: HeaderMap,
     Path((user_id, connection_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let grant = authorize(&state, &headers, &user_id, &["connection:read", "user:read"])?;
+    let grant = super::authorize_user(&state, &headers, &user_id, &["connection:read", "user:read"])?;
     let now = state.clock.now();
     let store = state.store.read();
     owned_user(&store, &grant, &user_id)?;
@@ -78,7 +65,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path((user_id, connection_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let grant = authorize(&state, &headers, &user_id, &["connection:delete", "user:delete"])?;
+    let grant = super::authorize_user(&state, &headers, &user_id, &["connection:delete", "user:delete"])?;
     let mut store = state.store.write();
     owned_user(&store, &grant, &user_id)?;
     store.delete_connection(&user_id, &connection_id)?;
@@ -99,7 +86,7 @@ pub async fn patch(
     Path((user_id, connection_id)): Path<(String, String)>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let grant = authorize(&state, &headers, &user_id, &["connection:update", "user:update"])?;
+    let grant = super::authorize_user(&state, &headers, &user_id, &["connection:update", "user:update"])?;
     let req: Patch = parse_body(&body, false)?;
     let expires_at = DateTime::parse_from_rfc3339(&req.expires_at)
         .map_err(|_| {

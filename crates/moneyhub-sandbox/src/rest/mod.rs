@@ -33,6 +33,19 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/users/{user_id}/syncs/{sync_id}", get(syncs::get))
 }
 
+/// Checks the bearer token, that it has one of `scopes`, and that it may reach `user_id`.
+fn authorize_user(
+    state: &crate::state::AppState,
+    headers: &axum::http::HeaderMap,
+    user_id: &str,
+    scopes: &[&str],
+) -> Result<Grant, ApiError> {
+    let grant = state.tokens.authorize(headers, state.clock.now())?;
+    grant.require_any(scopes)?;
+    check_user_scope(&grant, user_id)?;
+    Ok(grant)
+}
+
 /// Management routes are for the client's own users: a token bound to a user (`sub`) may
 /// only reach that user.
 fn check_user_scope(grant: &Grant, user_id: &str) -> Result<(), ApiError> {

@@ -7,7 +7,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::check_user_scope;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
@@ -46,9 +45,7 @@ pub async fn of_connection(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let grant = state.tokens.authorize(&headers, now)?;
-    grant.require_any(SCOPES)?;
-    check_user_scope(&grant, &user_id)?;
+    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
     let q = Query::parse(q.as_deref());
     let store = state.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
@@ -67,9 +64,7 @@ pub async fn of_user(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let grant = state.tokens.authorize(&headers, now)?;
-    grant.require_any(SCOPES)?;
-    check_user_scope(&grant, &user_id)?;
+    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
     let q = Query::parse(q.as_deref());
     let store = state.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
@@ -89,9 +84,7 @@ pub async fn get(
     Path((user_id, sync_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let grant = state.tokens.authorize(&headers, now)?;
-    grant.require_any(SCOPES)?;
-    check_user_scope(&grant, &user_id)?;
+    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
     let id = crate::http::uuid_param("syncId", &sync_id)?;
     let store = state.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;

@@ -15,19 +15,6 @@ fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// A bank id from the catalogue by name.
-async fn bank(sb: &moneyhub_sandbox::Sandbox, name: &str) -> String {
-    let all: Value = http()
-        .get(format!("{}/oidc/.well-known/all-connections", sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    all.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
-}
-
 async fn manual_sync(
     sb: &moneyhub_sandbox::Sandbox,
     user: &str,

@@ -77,18 +77,6 @@ async fn decode(sb: &moneyhub_sandbox::Sandbox, got: &[Received]) -> Vec<(String
         .collect()
 }
 
-async fn bank(sb: &moneyhub_sandbox::Sandbox, name: &str) -> String {
-    let all: Value = http()
-        .get(format!("{}/oidc/.well-known/all-connections", sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    all.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
-}
-
 async fn scenario(format: &str) {
     let sb = sandbox_with(SandboxConfig {
         clock: ClockMode::Frozen(t0()),

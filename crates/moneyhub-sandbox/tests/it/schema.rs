@@ -22,20 +22,11 @@ const AVIVA: &str = "3c4637d3178c9a28ce655bfbf8e27a10";
 
 const VERSIONS: [&str; 3] = ["v2.0", "v3", "v3.0"];
 
-/// A provider id from the `all` catalogue by name.
-async fn bank_id(sb: &moneyhub_sandbox::Sandbox, name: &str) -> String {
-    let res = http().get(format!("{}/oidc/.well-known/all-connections", sb.base_url())).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let all: Value = res.json().await.unwrap();
-    let p = all.as_array().unwrap().iter().find(|p| p["name"] == name);
-    p.unwrap_or_else(|| panic!("{name} is in the catalogue"))["id"].as_str().unwrap().to_string()
-}
-
 /// A user connected to the mock bank (current, savings, card), Modelo (current, savings,
 /// mortgage, loan), Aviva (pension, investment) and Zoopla (property), with the mock bank's
 /// background history fetched; returns the user and connection ids.
 async fn rich_user(sb: &moneyhub_sandbox::Sandbox) -> (String, Vec<String>) {
-    let zoopla = bank_id(sb, "Zoopla").await;
+    let zoopla = bank(sb, "Zoopla").await;
     let (user, conns) = user_with(sb, &[MOCK, MODELO, AVIVA, &zoopla]).await;
     assert_eq!(conns.len(), 4);
     let ran = advance(sb, json!({"minutes": 3})).await;

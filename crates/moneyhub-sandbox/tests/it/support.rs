@@ -30,6 +30,26 @@ pub async fn sandbox_with(config: SandboxConfig) -> Sandbox {
     spawn(config).await.expect("sandbox starts")
 }
 
+/// A provider's bank id, looked up by name in the public catalogue.
+pub async fn bank(sb: &Sandbox, name: &str) -> String {
+    let all: Value = http()
+        .get(format!("{}/oidc/.well-known/all-connections", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is in the catalogue"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// An HTTP client that never follows redirects.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()

@@ -55,8 +55,9 @@ pub struct ConnectionSync {
     pub action: SyncAction,
     /// Kind of fetch.
     pub method: SyncMethod,
-    /// Outcome.
-    pub fetch_status: FetchStatus,
+    /// Outcome; absent while the sync is still running (an asynchronous sync or connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_status: Option<FetchStatus>,
     /// When the sync started.
     #[serde(with = "crate::time::timestamp")]
     pub created_at: DateTime<Utc>,
@@ -66,6 +67,13 @@ pub struct ConnectionSync {
     /// Per-account results.
     #[serde(default)]
     pub accounts: Vec<SyncAccount>,
+}
+
+impl ConnectionSync {
+    /// Whether the sync has finished (it has a `fetchStatus`).
+    pub fn is_finished(&self) -> bool {
+        self.fetch_status.is_some()
+    }
 }
 
 /// Per-account element of a sync's `accounts` (sync history and `POST /sync` response).

@@ -11,7 +11,6 @@ use crate::Client;
 
 /// Options of an account listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct AccountFilter {
     /// Only this connection's accounts (`connectionId`).
     pub connection_id: Option<ConnectionId>,

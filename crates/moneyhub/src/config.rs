@@ -92,7 +92,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { default: Duration::from_secs(60), long: Duration::from_secs(120), connect: Duration::from_secs(10) }
+        Timeouts {
+            default: Duration::from_secs(60),
+            long: Duration::from_secs(120),
+            connect: Duration::from_secs(10),
+        }
     }
 }
 
@@ -154,6 +158,7 @@ pub(crate) struct Config {
     pub token_refresh_margin: Duration,
     pub jwt_leeway: Duration,
     pub discovery_ttl: Duration,
+    pub jwks_refetch_interval: Duration,
     pub webhook_iat_window: Duration,
 }
 
@@ -207,6 +212,7 @@ pub struct ClientBuilder {
     token_refresh_margin: Duration,
     jwt_leeway: Duration,
     discovery_ttl: Duration,
+    jwks_refetch_interval: Duration,
     webhook_iat_window: Duration,
 }
 
@@ -241,13 +247,10 @@ impl Default for ClientBuilder {
             token_refresh_margin: Duration::from_secs(60),
             jwt_leeway: Duration::from_secs(30),
             discovery_ttl: Duration::from_secs(3600),
+            jwks_refetch_interval: Duration::from_secs(60),
             webhook_iat_window: Duration::from_secs(600),
         }
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 impl ClientBuilder {
@@ -271,6 +274,13 @@ impl ClientBuilder {
     ///
     /// Exactly one of the secret and the private key must be set.
     pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) with another source of variables (a config map, a test
+    /// fixture): `lookup` returns a variable's value.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let env = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut b = ClientBuilder::new();
         if let Some(v) = env("MONEYHUB_IDENTITY_URL") {
             b = b.identity_url(v);
@@ -278,7 +288,8 @@ impl ClientBuilder {
         if let Some(v) = env("MONEYHUB_API_URL") {
             b = b.api_url(v);
         }
-        b.client_id = Some(env("MONEYHUB_CLIENT_ID").ok_or_else(|| Error::config("MONEYHUB_CLIENT_ID is not set"))?);
+        b.client_id =
+            Some(env("MONEYHUB_CLIENT_ID").ok_or_else(|| Error::config("MONEYHUB_CLIENT_ID is not set"))?);
         let secret = env("MONEYHUB_CLIENT_SECRET");
         let key = env("MONEYHUB_PRIVATE_KEY");
         b.auth = Some(match (secret, key) {
@@ -427,6 +438,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How often a token naming an unknown `kid` may make the client fetch Moneyhub's JWKS
+    /// again (default: at most once a minute, so forged `kid`s cannot flood the JWKS endpoint).
+    pub fn jwks_refetch_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refetch_interval = interval;
+        self
+    }
+
     /// Default accepted distance between a webhook's `iat` and now (±10 minutes).
     pub fn webhook_iat_window(mut self, window: Duration) -> Self {
         self.webhook_iat_window = window;
@@ -444,7 +462,9 @@ impl ClientBuilder {
         if client_id.trim().is_empty() {
             return Err(Error::config("client id is empty"));
         }
-        let auth = self.auth.ok_or_else(|| Error::config("client authentication (secret or private key) is not set"))?;
+        let auth = self
+            .auth
+            .ok_or_else(|| Error::config("client authentication (secret or private key) is not set"))?;
         if let ClientAuth::Secret(s) = &auth {
             if s.expose_secret().is_empty() {
                 return Err(Error::config("the client secret is empty"));
@@ -455,7 +475,8 @@ impl ClientBuilder {
         let redirect_uri = match self.redirect_uri {
             None => None,
             Some(r) => {
-                let url = Url::parse(&r).map_err(|e| Error::config_with(format!("invalid redirect URI {r:?}"), e))?;
+                let url = Url::parse(&r)
+                    .map_err(|e| Error::config_with(format!("invalid redirect URI {r:?}"), e))?;
                 if url.fragment().is_some() {
                     return Err(Error::config("the redirect URI must not have a fragment"));
                 }
@@ -474,13 +495,16 @@ impl ClientBuilder {
             redirect_uri,
             timeouts: self.timeouts,
             retry: self.retry,
-            user_agent: self.user_agent.unwrap_or_else(|| format!("moneyhub-rs/{}", env!("CARGO_PKG_VERSION"))),
+            user_agent: self
+                .user_agent
+                .unwrap_or_else(|| format!("moneyhub-rs/{}", env!("CARGO_PKG_VERSION"))),
             clock: self.clock,
             scopes: self.scopes,
             batch_concurrency: self.batch_concurrency,
             token_refresh_margin: self.token_refresh_margin,
             jwt_leeway: self.jwt_leeway,
             discovery_ttl: self.discovery_ttl,
+            jwks_refetch_interval: self.jwks_refetch_interval,
             webhook_iat_window: self.webhook_iat_window,
         };
         Ok((config, self.guard))
@@ -488,7 +512,8 @@ impl ClientBuilder {
 }
 
 fn http_url(raw: &str, what: &str) -> Result<Url> {
-    let url = Url::parse(raw.trim()).map_err(|e| Error::config_with(format!("invalid {what} URL {raw:?}"), e))?;
+    let url =
+        Url::parse(raw.trim()).map_err(|e| Error::config_with(format!("invalid {what} URL {raw:?}"), e))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
         return Err(Error::config(format!("the {what} URL must be an http(s) URL, got {raw:?}")));
     }

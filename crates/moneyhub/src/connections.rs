@@ -77,7 +77,8 @@ impl Connections {
             Some(raw) => inner.endpoint(raw, &field)?,
             None => inner.identity_url(&["oidc", ".well-known", &format!("{}-connections", which.as_str())]),
         };
-        let call = Call::new(inner, Method::GET, which.route(), url).query("clientId", &inner.config.client_id);
+        let call =
+            Call::new(inner, Method::GET, which.route(), url).query("clientId", &inner.config.client_id);
         inner.execute(call).await?.decode()
     }
 
@@ -131,7 +132,8 @@ impl Connections {
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.connection_delete);
         let url = inner.identity_url(&["users", user_id.as_str(), "connection", connection_id.as_str()]);
-        let call = Call::new(inner, Method::DELETE, "/users/{userId}/connection/{connectionId}", url).bearer(key);
+        let call =
+            Call::new(inner, Method::DELETE, "/users/{userId}/connection/{connectionId}", url).bearer(key);
         inner.execute(call).await?;
         inner.provider_names.lock().remove(connection_id);
         Ok(())

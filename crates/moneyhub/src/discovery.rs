@@ -1,9 +1,9 @@
 //! OpenID Connect discovery (`<identity>/oidc/.well-known/openid-configuration`, cached) and
 //! Moneyhub's JWKS (cached; fetched again when a token names an unknown `kid`, at most once a
-//! minute).
+//! minute by default: see [`ClientBuilder::jwks_refetch_interval`](crate::ClientBuilder::jwks_refetch_interval)).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -14,9 +14,6 @@ use crate::error::{Error, Result};
 use crate::jose::{self, JwsHeader};
 use crate::transport::http::Call;
 use crate::ClientInner;
-
-/// How often an unknown `kid` may trigger a JWKS fetch.
-const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The parts of the discovery document the client uses; everything else is in `extra`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -74,8 +71,9 @@ impl ClientInner {
             }
         }
         let url = self.identity_url(&["oidc", ".well-known", "openid-configuration"]);
-        let reply =
-            self.execute_plain(Call::new(self, Method::GET, "/oidc/.well-known/openid-configuration", url)).await?;
+        let reply = self
+            .execute_plain(Call::new(self, Method::GET, "/oidc/.well-known/openid-configuration", url))
+            .await?;
         let meta: ProviderMetadata = reply.decode()?;
         for (what, value) in [("token_endpoint", &meta.token_endpoint), ("jwks_uri", &meta.jwks_uri)] {
             self.endpoint(value, what)?;
@@ -87,7 +85,8 @@ impl ClientInner {
 
     /// Parses an endpoint URL from the discovery document.
     pub(crate) fn endpoint(&self, raw: &str, what: &str) -> Result<Url> {
-        let url = Url::parse(raw).map_err(|e| Error::config_with(format!("the discovery document's {what} is not a URL"), e))?;
+        let url = Url::parse(raw)
+            .map_err(|e| Error::config_with(format!("the discovery document's {what} is not a URL"), e))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::config(format!("the discovery document's {what} is not an http(s) URL")));
         }
@@ -99,7 +98,9 @@ impl ClientInner {
         let mut state = self.discovery.jwks.lock().await;
         let stale = match state.fetched_at {
             None => true,
-            Some(at) => !jose::has_key(&state.keys, header) && at.elapsed() >= JWKS_REFETCH_INTERVAL,
+            Some(at) => {
+                !jose::has_key(&state.keys, header) && at.elapsed() >= self.config.jwks_refetch_interval
+            }
         };
         if stale {
             let meta = self.metadata().await?;

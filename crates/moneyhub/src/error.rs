@@ -312,6 +312,19 @@ impl Error {
         }
     }
 
+    /// The route template of the request that failed (`/users/{userId}/connections`), when a
+    /// request was involved.
+    pub fn route(&self) -> Option<&'static str> {
+        match &*self.kind {
+            ErrorKind::Transport { route, .. }
+            | ErrorKind::Timeout { route, .. }
+            | ErrorKind::Decode { route, .. } => Some(route),
+            ErrorKind::Api(e) | ErrorKind::Unauthorized(e) => Some(e.route),
+            ErrorKind::OAuth(e) => Some(e.route),
+            _ => None,
+        }
+    }
+
     /// Moneyhub's error `code` (`TooManyRequests`, …) or the OAuth `error`
     /// (`invalid_grant`, …).
     pub fn code(&self) -> Option<&str> {

@@ -93,7 +93,12 @@ impl std::error::Error for NotBefore {}
 /// [`SyncGuard::record_not_before`] on a 429.
 pub trait SyncGuard: Send + Sync + 'static {
     /// `Ok` when a manual sync of the connection is allowed at `now`.
-    fn check(&self, connection_id: &ConnectionId, provider_name: &str, now: DateTime<Utc>) -> Result<(), NotBefore>;
+    fn check(
+        &self,
+        connection_id: &ConnectionId,
+        provider_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), NotBefore>;
 
     /// Records a manual sync sent at `at`.
     fn record(&self, connection_id: &ConnectionId, provider_name: &str, at: DateTime<Utc>);
@@ -107,7 +112,12 @@ pub trait SyncGuard: Send + Sync + 'static {
     /// [`check`](SyncGuard::check) and [`record`](SyncGuard::record) as one step, so two
     /// concurrent callers cannot both pass. The default calls one after the other; override it
     /// when the guard is shared.
-    fn acquire(&self, connection_id: &ConnectionId, provider_name: &str, now: DateTime<Utc>) -> Result<(), NotBefore> {
+    fn acquire(
+        &self,
+        connection_id: &ConnectionId,
+        provider_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), NotBefore> {
         self.check(connection_id, provider_name, now)?;
         self.record(connection_id, provider_name, now);
         Ok(())
@@ -247,7 +257,10 @@ impl<S: GuardStore> DefaultSyncGuard<S> {
             consider(nb, GuardReason::ServerThrottle);
         }
         if let Some(last) = record.manual_syncs.iter().max() {
-            consider(*last + self.rules.min_interval, GuardReason::MinInterval { interval: self.rules.min_interval });
+            consider(
+                *last + self.rules.min_interval,
+                GuardReason::MinInterval { interval: self.rules.min_interval },
+            );
         }
         let provider = provider_name.to_lowercase();
         for cap in &self.rules.provider_caps {
@@ -260,13 +273,16 @@ impl<S: GuardStore> DefaultSyncGuard<S> {
             if recent.len() >= cap.per_day as usize {
                 // Allowed again once enough of the window's syncs have aged out.
                 let index = recent.len() - cap.per_day as usize;
-                let reason = GuardReason::ProviderCap { provider: provider_name.to_owned(), per_day: cap.per_day };
+                let reason =
+                    GuardReason::ProviderCap { provider: provider_name.to_owned(), per_day: cap.per_day };
                 consider(recent[index] + Duration::days(1), reason);
             }
         }
         match worst {
             None => Ok(()),
-            Some((not_before, reason)) => Err(NotBefore { connection_id: connection_id.clone(), not_before, reason }),
+            Some((not_before, reason)) => {
+                Err(NotBefore { connection_id: connection_id.clone(), not_before, reason })
+            }
         }
     }
 
@@ -281,7 +297,12 @@ impl<S: GuardStore> DefaultSyncGuard<S> {
 }
 
 impl<S: GuardStore> SyncGuard for DefaultSyncGuard<S> {
-    fn check(&self, connection_id: &ConnectionId, provider_name: &str, now: DateTime<Utc>) -> Result<(), NotBefore> {
+    fn check(
+        &self,
+        connection_id: &ConnectionId,
+        provider_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), NotBefore> {
         let _held = self.lock.lock();
         self.evaluate(&self.store.load(connection_id), connection_id, provider_name, now)
     }
@@ -311,7 +332,12 @@ impl<S: GuardStore> SyncGuard for DefaultSyncGuard<S> {
         }
     }
 
-    fn acquire(&self, connection_id: &ConnectionId, provider_name: &str, now: DateTime<Utc>) -> Result<(), NotBefore> {
+    fn acquire(
+        &self,
+        connection_id: &ConnectionId,
+        provider_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), NotBefore> {
         let _held = self.lock.lock();
         let record = self.store.load(connection_id);
         self.evaluate(&record, connection_id, provider_name, now)?;
@@ -327,7 +353,8 @@ mod tests {
     use super::*;
 
     fn t(min: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z").unwrap().with_timezone(&Utc) + Duration::minutes(min)
+        DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z").unwrap().with_timezone(&Utc)
+            + Duration::minutes(min)
     }
 
     #[test]

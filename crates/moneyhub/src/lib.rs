@@ -17,6 +17,20 @@
 //! one retry with a fresh token. Nothing the client logs or prints contains a secret, key
 //! material or token.
 //!
+//! ## Behaviour worth knowing
+//!
+//! * **Retries** (see [`RetryPolicy`]): only requests that are safe to repeat: `GET`,
+//!   `DELETE` and client-credentials token requests, on 408/429/500/502/503/504 and transport
+//!   failures, with exponential backoff and jitter, honouring `Retry-After`/`retryAfterSecs`
+//!   up to a cap. Never the code exchange, `POST /sync`, `POST /users`, PAR or `PATCH`.
+//! * **401**: the cached token is dropped, a new one fetched and the request sent once more
+//!   (a 401 means the request was not processed, so this holds for `POST`s too); a second 401
+//!   is [`ErrorKind::Unauthorized`].
+//! * **Time**: JWT times (`exp`, `iat`) and the sync guard use the builder's [`Clock`] (system
+//!   clock by default); cached token lifetimes use the monotonic clock.
+//! * **Manual syncs** go through the [`guard`]: refused locally, with a not-before time, when
+//!   Moneyhub would throttle them.
+//!
 //! ## Example
 //!
 //! Against the local sandbox (`moneyhub-sandbox`), end to end: create a user, connect a bank
@@ -70,6 +84,7 @@ pub mod connections;
 pub mod discovery;
 pub mod error;
 pub mod guard;
+pub mod health;
 pub mod jose;
 pub mod page;
 pub mod secret;
@@ -87,8 +102,8 @@ use url::Url;
 
 pub use accounts::{AccountFilter, Accounts};
 pub use auth::{
-    Auth, AuthFlow, AuthorizationRequest, CallbackParams, ConnectOptions, Connected, ConsentOptions, IdTokenClaims,
-    RenewOptions,
+    Auth, AuthFlow, AuthorizationRequest, CallbackParams, ConnectOptions, Connected, ConsentOptions,
+    IdTokenClaims, RenewOptions,
 };
 pub use clock::{Clock, SystemClock};
 pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts};
@@ -106,8 +121,8 @@ pub use users::Users;
 pub use webhooks::{VerifiedWebhook, WebhookVerifier};
 
 pub use moneyhub_types::{
-    Account, AccountId, BankId, CatalogueEntry, Connection, ConnectionId, ConnectionSync, SyncId, Transaction,
-    TransactionId, User, UserId, WebhookEvent, WebhookEventType, WebhookId,
+    Account, AccountId, BankId, CatalogueEntry, Connection, ConnectionId, ConnectionSync, SyncId,
+    Transaction, TransactionId, User, UserId, WebhookEvent, WebhookEventType, WebhookId,
 };
 
 use config::Config;
@@ -242,6 +257,10 @@ impl ClientInner {
     /// Remembers the provider names of connections (for the guard's provider caps).
     pub(crate) fn learn_provider_names<'a>(&self, connections: impl IntoIterator<Item = &'a Connection>) {
         let mut names = self.provider_names.lock();
+        // A cache, not a registry: start over rather than grow without bound.
+        if names.len() > 100_000 {
+            names.clear();
+        }
         for c in connections {
             names.insert(c.id.clone(), c.name.clone());
         }

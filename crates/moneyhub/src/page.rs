@@ -26,7 +26,10 @@ impl PageOptions {
 
     pub(crate) fn check(&self) -> crate::Result<()> {
         if !(1..=1000).contains(&self.limit) {
-            return Err(crate::Error::validation(format!("limit must be between 1 and 1000, got {}", self.limit)));
+            return Err(crate::Error::validation(format!(
+                "limit must be between 1 and 1000, got {}",
+                self.limit
+            )));
         }
         Ok(())
     }

@@ -18,14 +18,16 @@ use moneyhub_types::{
 };
 
 use crate::connections::Connections;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Sent};
 use crate::page::{Page, PageOptions};
 use crate::transport::http::{Call, Reply};
 use crate::transport::tokens::TokenKey;
 
+/// Route template of the manual sync.
+const SYNC_ROUTE: &str = "/sync/{connectionId}";
+
 /// Options of a manual sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct SyncOptions {
     /// Run the sync in the background (`enableAsync`; Moneyhub's default is `true` on v3,
     /// `false` on v2.0). Follow it with [`Connections::wait_for_sync`] or the `syncCompleted`
@@ -182,7 +184,12 @@ impl Connections {
     /// (Triodos: 4), or when Moneyhub asked to wait; the error's
     /// [`not_before`](Error::not_before) says when it will be allowed. A 429 from Moneyhub is
     /// recorded as such a not-before time.
-    pub async fn sync(&self, user_id: &UserId, connection_id: &ConnectionId, options: SyncOptions) -> Result<SyncResponse> {
+    pub async fn sync(
+        &self,
+        user_id: &UserId,
+        connection_id: &ConnectionId,
+        options: SyncOptions,
+    ) -> Result<SyncResponse> {
         let inner = self.client.inner();
         let provider = match options.provider_name.clone() {
             Some(name) => name,
@@ -203,7 +210,7 @@ impl Connections {
         };
         let key = TokenKey::new(Some(user_id), &inner.config.scopes.sync);
         let url = inner.api_url(&["sync", connection_id.as_str()]);
-        let call = Call::new(inner, Method::POST, "/sync/{connectionId}", url)
+        let call = Call::new(inner, Method::POST, SYNC_ROUTE, url)
             .bearer(key)
             .long_timeout(inner)
             .no_retry()
@@ -211,7 +218,10 @@ impl Connections {
         match inner.execute(call).await {
             Ok(reply) => Ok(reply.decode::<DataResponse<SyncResponse>>()?.data),
             Err(e) => {
+                // An error from the token or discovery request means the POST never left.
+                let posted = e.route() == Some(SYNC_ROUTE) && e.sent() != Sent::Never;
                 match e.status() {
+                    _ if !posted => inner.guard.forget(connection_id, now),
                     Some(429) => {
                         inner.guard.forget(connection_id, now);
                         let wait = e.retry_after().unwrap_or(Duration::from_secs(30 * 60));
@@ -227,17 +237,30 @@ impl Connections {
         }
     }
 
-    /// The latest sync of a connection (the newest of its first page of history), `None`
-    /// when it never synced.
+    /// The latest sync of a connection, `None` when it never synced: the newest `createdAt`
+    /// of the first page of its history (100 records; Moneyhub lists newest first), ties going
+    /// to the one listed first.
     pub async fn status(&self, user_id: &UserId, connection_id: &ConnectionId) -> Result<Option<SyncRecord>> {
         let page = self.syncs(user_id, connection_id, PageOptions::new(100, 0)).await?;
-        Ok(page.items.into_iter().max_by_key(SyncRecord::created_at))
+        // `max_by_key` keeps the last of equal keys: scan backwards so the first listed wins.
+        Ok(page.items.into_iter().rev().max_by_key(SyncRecord::created_at))
     }
 
     /// A page of a connection's sync history
     /// (`GET /users/{userId}/connections/{connectionId}/syncs`).
-    pub async fn syncs(&self, user_id: &UserId, connection_id: &ConnectionId, page: PageOptions) -> Result<Page<SyncRecord>> {
-        let url = self.client.inner().identity_url(&["users", user_id.as_str(), "connections", connection_id.as_str(), "syncs"]);
+    pub async fn syncs(
+        &self,
+        user_id: &UserId,
+        connection_id: &ConnectionId,
+        page: PageOptions,
+    ) -> Result<Page<SyncRecord>> {
+        let url = self.client.inner().identity_url(&[
+            "users",
+            user_id.as_str(),
+            "connections",
+            connection_id.as_str(),
+            "syncs",
+        ]);
         self.sync_page(url, "/users/{userId}/connections/{connectionId}/syncs", page).await
     }
 
@@ -247,7 +270,12 @@ impl Connections {
         self.sync_page(url, "/users/{userId}/syncs", page).await
     }
 
-    async fn sync_page(&self, url: url::Url, route: &'static str, page: PageOptions) -> Result<Page<SyncRecord>> {
+    async fn sync_page(
+        &self,
+        url: url::Url,
+        route: &'static str,
+        page: PageOptions,
+    ) -> Result<Page<SyncRecord>> {
         page.check()?;
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.connection_read);
@@ -271,7 +299,9 @@ impl Connections {
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.connection_read);
         let url = inner.identity_url(&["users", user_id.as_str(), "syncs", sync_id.as_str()]);
-        let reply = inner.execute(Call::new(inner, Method::GET, "/users/{userId}/syncs/{syncId}", url).bearer(key)).await?;
+        let reply = inner
+            .execute(Call::new(inner, Method::GET, "/users/{userId}/syncs/{syncId}", url).bearer(key))
+            .await?;
         let body: DataResponse<Value> = reply.decode()?;
         SyncRecord::decode(&reply, &body.data, "data")
     }
@@ -279,7 +309,12 @@ impl Connections {
     /// Polls a sync until it has finished (its `fetchStatus` is present), with growing pauses,
     /// until `options.timeout`; then fails with [`ErrorKind::SyncPending`]. Use it after an
     /// asynchronous connection (`mh:sync`) or sync.
-    pub async fn wait_for_sync(&self, user_id: &UserId, sync_id: &SyncId, options: WaitOptions) -> Result<ConnectionSync> {
+    pub async fn wait_for_sync(
+        &self,
+        user_id: &UserId,
+        sync_id: &SyncId,
+        options: WaitOptions,
+    ) -> Result<ConnectionSync> {
         let started = tokio::time::Instant::now();
         let deadline = started + options.timeout;
         let mut pause = options.initial_interval;

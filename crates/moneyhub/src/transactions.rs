@@ -34,7 +34,6 @@ pub enum CreditDebit {
 
 /// Filters of a transaction listing. Dates are inclusive calendar days (`YYYY-MM-DD`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct TransactionFilter {
     /// Transactions on or after this day (`startDate`).
     pub start_date: Option<NaiveDate>,
@@ -125,7 +124,9 @@ impl TransactionFilter {
     fn check(&self) -> Result<()> {
         if let Some(limit) = self.limit {
             if !(1..=MAX_LIMIT).contains(&limit) {
-                return Err(Error::validation(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+                return Err(Error::validation(format!(
+                    "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+                )));
             }
         }
         if let (Some(s), Some(e)) = (self.start_date, self.end_date) {
@@ -265,14 +266,23 @@ impl Transactions {
             }
         }
         if reported_missing != out.missing.len() {
-            tracing::debug!(reported_missing, missing = out.missing.len(), "meta.missingTransactionIds disagrees with the data returned");
+            tracing::debug!(
+                reported_missing,
+                missing = out.missing.len(),
+                "meta.missingTransactionIds disagrees with the data returned"
+            );
         }
         Ok(out)
     }
 
-    async fn fetch_batch(&self, user_id: &UserId, batch: Vec<TransactionId>) -> Result<(Vec<Transaction>, Vec<TransactionId>)> {
+    async fn fetch_batch(
+        &self,
+        user_id: &UserId,
+        batch: Vec<TransactionId>,
+    ) -> Result<(Vec<Transaction>, Vec<TransactionId>)> {
         let inner = self.client.inner();
-        let mut call = Call::new(inner, Method::GET, "/transactions", inner.api_url(&["transactions"])).bearer(self.key(user_id));
+        let mut call = Call::new(inner, Method::GET, "/transactions", inner.api_url(&["transactions"]))
+            .bearer(self.key(user_id));
         for id in &batch {
             call = call.query("ids", id.as_str());
         }
@@ -291,7 +301,11 @@ impl Transactions {
 
     /// Every page of a filtered listing, following `links.next` (or the offset) until the
     /// last page.
-    pub fn pages(&self, user_id: &UserId, filter: TransactionFilter) -> impl Stream<Item = Result<TransactionPage>> + Send + 'static {
+    pub fn pages(
+        &self,
+        user_id: &UserId,
+        filter: TransactionFilter,
+    ) -> impl Stream<Item = Result<TransactionPage>> + Send + 'static {
         let start: Result<Url> = filter.check().map(|()| {
             let mut url = self.client.inner().api_url(&["transactions"]);
             filter.apply(&mut url);
@@ -323,7 +337,11 @@ impl Transactions {
     /// let all: Vec<_> = client.transactions().stream(&user, Default::default()).try_collect().await?;
     /// # Ok(()) }
     /// ```
-    pub fn stream(&self, user_id: &UserId, filter: TransactionFilter) -> impl Stream<Item = Result<Transaction>> + Send + 'static {
+    pub fn stream(
+        &self,
+        user_id: &UserId,
+        filter: TransactionFilter,
+    ) -> impl Stream<Item = Result<Transaction>> + Send + 'static {
         self.pages(user_id, filter)
             .map_ok(|page| stream::iter(page.transactions.into_iter().map(Ok)))
             .try_flatten()
@@ -334,7 +352,8 @@ impl Transactions {
     pub async fn get(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
         let inner = self.client.inner();
         let url = inner.api_url(&["transactions", transaction_id.as_str()]);
-        let call = Call::new(inner, Method::GET, "/transactions/{transactionId}", url).bearer(self.key(user_id));
+        let call =
+            Call::new(inner, Method::GET, "/transactions/{transactionId}", url).bearer(self.key(user_id));
         Ok(inner.execute(call).await?.decode::<DataResponse<Transaction>>()?.data)
     }
 }
@@ -365,9 +384,15 @@ async fn fetch_page(client: &Client, key: &TokenKey, url: Url) -> Result<Transac
         Some(link)
     } else if received >= limit {
         let mut next = url.clone();
-        let kept: Vec<(String, String)> =
-            url.query_pairs().filter(|(k, _)| k != "offset").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        next.query_pairs_mut().clear().extend_pairs(kept).append_pair("offset", &(offset + received).to_string());
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "offset")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        next.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept)
+            .append_pair("offset", &(offset + received).to_string());
         Some(next)
     } else {
         None

@@ -40,7 +40,9 @@ impl Users {
             body["clientUserId"] = json!(id);
         }
         let key = TokenKey::new(None, &inner.config.scopes.user_create);
-        let call = Call::new(inner, Method::POST, "/users", inner.identity_url(&["users"])).bearer(key).json(&body)?;
+        let call = Call::new(inner, Method::POST, "/users", inner.identity_url(&["users"]))
+            .bearer(key)
+            .json(&body)?;
         inner.execute(call).await?.decode()
     }
 

@@ -94,12 +94,19 @@ impl WebhookVerifier {
 
     fn read_json(body: &[u8]) -> Result<VerifiedWebhook> {
         let envelope: WebhookEnvelope = moneyhub_types::decode(body).map_err(|e| {
-            Error::new(ErrorKind::Webhook { message: "the JSON webhook is not a webhook envelope".into(), source: Some(e) })
+            Error::new(ErrorKind::Webhook {
+                message: "the JSON webhook is not a webhook envelope".into(),
+                source: Some(e),
+            })
         })?;
         Self::finish(envelope, None, false)
     }
 
-    fn finish(envelope: WebhookEnvelope, issued_at: Option<DateTime<Utc>>, signed: bool) -> Result<VerifiedWebhook> {
+    fn finish(
+        envelope: WebhookEnvelope,
+        issued_at: Option<DateTime<Utc>>,
+        signed: bool,
+    ) -> Result<VerifiedWebhook> {
         let event = WebhookEvent::from_envelope(&envelope).map_err(|e| {
             Error::new(ErrorKind::Webhook { message: "the event payload is invalid".into(), source: Some(e) })
         })?;
@@ -115,7 +122,8 @@ impl WebhookVerifier {
 
     async fn verify_jwt(&self, body: &[u8]) -> Result<VerifiedWebhook> {
         let inner = self.client.inner();
-        let token = std::str::from_utf8(body).map_err(|_| Error::webhook("the JWT body is not UTF-8"))?.trim();
+        let token =
+            std::str::from_utf8(body).map_err(|_| Error::webhook("the JWT body is not UTF-8"))?.trim();
         let header = jose::header(token).map_err(Error::webhook)?;
         let keys = inner.jwks_for(&header).await?;
         let claims = jose::verify(token, &header, &keys).map_err(Error::webhook)?;
@@ -132,7 +140,8 @@ impl WebhookVerifier {
         }
         let iat = time_claim(&claims, "iat").ok_or_else(|| Error::webhook("no numeric iat claim"))?;
         let now = inner.config.clock.now();
-        let issued_at = Utc.timestamp_opt(iat, 0).single().ok_or_else(|| Error::webhook("iat is out of range"))?;
+        let issued_at =
+            Utc.timestamp_opt(iat, 0).single().ok_or_else(|| Error::webhook("iat is out of range"))?;
         let window = chrono::Duration::from_std(self.iat_window).unwrap_or(chrono::Duration::MAX);
         if (now - issued_at).abs() > window {
             return Err(Error::webhook(format!(
@@ -158,7 +167,10 @@ impl WebhookVerifier {
             return Err(Error::webhook("no event"));
         };
         let envelope = WebhookEnvelope::from_set_event(id, user_id, urn, payload.clone()).map_err(|e| {
-            Error::new(ErrorKind::Webhook { message: "the event URN is not Moneyhub's".into(), source: Some(e) })
+            Error::new(ErrorKind::Webhook {
+                message: "the event URN is not Moneyhub's".into(),
+                source: Some(e),
+            })
         })?;
         Self::finish(envelope, Some(issued_at), true)
     }

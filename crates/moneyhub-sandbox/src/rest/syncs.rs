@@ -26,7 +26,7 @@ fn page(
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
     let mut records = records;
     // Newest first: the latest sync is what a status check wants.
-    records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.seq.cmp(&a.seq)));
     let total = records.len();
     let data: Vec<Value> = records
         .into_iter()

@@ -96,6 +96,8 @@ pub struct Store {
     pub record_events: bool,
     /// How long after connecting the background history fetch runs (virtual time).
     pub history_delay: Duration,
+    /// Syncs started so far (orders syncs that share a start time).
+    syncs_started: u64,
 }
 
 impl Store {
@@ -116,6 +118,7 @@ impl Store {
             outbox: Vec::new(),
             record_events: false,
             history_delay: Duration::seconds(1),
+            syncs_started: 0,
         }
     }
 
@@ -430,6 +433,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Uuid, Refusal> {
         let id = self.next_uuid();
+        self.syncs_started += 1;
         let conn = self.connections.get_mut(connection_id).ok_or(Refusal::UnknownConnection)?;
         if action == "client-update" && method == "UPDATE" {
             conn.manual_syncs.push_back(now);
@@ -445,6 +449,7 @@ impl Store {
             id,
             SyncRecord {
                 id,
+                seq: self.syncs_started,
                 connection_id: connection_id.to_string(),
                 user_id: conn.user_id.clone(),
                 action,

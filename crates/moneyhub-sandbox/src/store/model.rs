@@ -566,6 +566,8 @@ mod view_tests {
 pub struct SyncRecord {
     /// Sync id.
     pub id: Uuid,
+    /// Order of creation (syncs that start at the same virtual instant still have an order).
+    pub seq: u64,
     /// Connection.
     pub connection_id: String,
     /// Owner.

@@ -434,3 +434,17 @@ async fn ids_must_be_canonical_uuids() {
         assert!(body["message"].as_str().unwrap().contains("ids"), "{body}");
     }
 }
+
+#[tokio::test]
+async fn syncs_started_at_the_same_instant_list_newest_first() {
+    let sb = sandbox().await;
+    let (user, conns) = user_with(&sb, &[MOCK]).await;
+    // The connecting fetch and a manual sync share the frozen instant t0.
+    let (status, body, _) = manual_sync(&sb, &user, &conns[0]).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = syncs(&sb, &user, &conns[0]).await;
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["createdAt"], list[1]["createdAt"]);
+    assert_eq!(list[0]["id"], body["data"]["syncId"], "the manual sync is the latest");
+    assert_eq!(list[1]["method"], "ADD");
+}

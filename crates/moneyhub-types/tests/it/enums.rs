@@ -52,7 +52,7 @@ fn unknown_sync_user_catalogue_values_survive_round_trip() {
     );
     assert_eq!(s.action, SyncAction::Unknown("manual-update".into()));
     assert_eq!(s.method, SyncMethod::Unknown("PATCH".into()));
-    assert_eq!(s.fetch_status, FetchStatus::Unknown("timeout".into()));
+    assert_eq!(s.fetch_status, Some(FetchStatus::Unknown("timeout".into())));
 
     let u: User = assert_round_trip(
         br#"{"userId":"u1","clientId":"c1","createdAt":"2025-01-01T00:00:00.000Z",

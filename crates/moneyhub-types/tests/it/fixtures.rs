@@ -78,7 +78,7 @@ fn connection_sync_example() {
     assert_eq!(s.id, "9f3678b2-9fd1-47dd-8b69-4eab49bd2d66");
     assert_eq!(s.action, SyncAction::ClientUpdate);
     assert_eq!(s.method, SyncMethod::Update);
-    assert_eq!(s.fetch_status, FetchStatus::Success);
+    assert_eq!(s.fetch_status, Some(FetchStatus::Success));
     assert_eq!(s.fetched_at, Some(Utc.with_ymd_and_hms(2025, 1, 3, 9, 0, 7).unwrap()));
     assert_eq!(s.accounts.len(), 1);
     assert_eq!(
@@ -211,4 +211,21 @@ fn swagger_account_example() {
     assert_eq!(ids[0].kind, "UK.Santander.SavingsRollNumber");
     assert!(a.performance_score.is_some());
     assert_eq!(a.additional_balances.as_ref().map(Vec::len), Some(1));
+}
+
+#[test]
+fn a_running_sync_has_no_fetch_status() {
+    let s: moneyhub_types::ConnectionSync = serde_json::from_value(serde_json::json!({
+        "id": "9f3678b2-9fd1-47dd-8b69-4eab49bd2d66",
+        "connectionId": "1ffe704d39629a929c8e293880fb449a:cb126400-1d69-4242-b188-fc8b5c22783b",
+        "action": "client-update",
+        "method": "UPDATE",
+        "createdAt": "2025-01-03T09:00:00.000Z",
+        "accounts": []
+    }))
+    .unwrap();
+    assert!(!s.is_finished());
+    assert_eq!(s.fetched_at, None);
+    let back = serde_json::to_value(&s).unwrap();
+    assert!(back.get("fetchStatus").is_none(), "{back}");
 }

@@ -20,7 +20,11 @@ impl Auth {
     /// query string. The exchange is never retried: on a transport error or timeout the
     /// connection may or may not exist ([`Error::sent`] is `Maybe`); list the user's
     /// connections to find out.
-    pub async fn exchange_code(&self, request: &AuthorizationRequest, callback: impl IntoCallback) -> Result<Connected> {
+    pub async fn exchange_code(
+        &self,
+        request: &AuthorizationRequest,
+        callback: impl IntoCallback,
+    ) -> Result<Connected> {
         let inner = self.client.inner();
         let callback = callback.into_callback()?;
         if let Some(error) = callback.error {
@@ -36,13 +40,17 @@ impl Auth {
                 description: callback.error_description,
             })));
         }
-        let state = callback.state.as_deref().ok_or_else(|| Error::auth("the callback has no state", Sent::Never))?;
+        let state =
+            callback.state.as_deref().ok_or_else(|| Error::auth("the callback has no state", Sent::Never))?;
         request.check_state(state)?;
         let meta = inner.metadata().await?;
         if let Some(iss) = &callback.iss {
             if iss != &meta.issuer {
                 return Err(Error::auth(
-                    format!("the callback's iss {iss:?} is not the issuer {:?} (mix-up attack?)", meta.issuer),
+                    format!(
+                        "the callback's iss {iss:?} is not the issuer {:?} (mix-up attack?)",
+                        meta.issuer
+                    ),
                     Sent::Never,
                 ));
             }
@@ -76,13 +84,13 @@ impl Auth {
             .ok_or_else(|| Error::auth("the id_token has no mh:con_id claim", Sent::Answered))?
             .parse()
             .map_err(|_| Error::auth("the id_token's mh:con_id is not a connection id", Sent::Answered))?;
-        let sync_id = match claims.sync_id() {
-            None => None,
-            Some(s) => Some(
-                s.parse::<SyncId>()
-                    .map_err(|_| Error::auth("the id_token's mh:sync syncId is not a UUID", Sent::Answered))?,
-            ),
-        };
+        let sync_id =
+            match claims.sync_id() {
+                None => None,
+                Some(s) => Some(s.parse::<SyncId>().map_err(|_| {
+                    Error::auth("the id_token's mh:sync syncId is not a UUID", Sent::Answered)
+                })?),
+            };
         let user_id = claims.sub.as_deref().and_then(|s| s.parse::<UserId>().ok());
         Ok(Connected {
             connection_id,

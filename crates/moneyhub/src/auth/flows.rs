@@ -14,7 +14,6 @@ use moneyhub_types::time::format_timestamp;
 
 /// The AIS consent of a new connection (`mh:consent`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ConsentOptions {
     /// When the consent expires (at most 90 days ahead; checked before sending).
     pub expiration_date_time: Option<DateTime<Utc>>,
@@ -161,7 +160,14 @@ pub struct RenewOptions {
 impl RenewOptions {
     /// Renew `connection_id` of `user_id`.
     pub fn new(user_id: UserId, connection_id: ConnectionId) -> Self {
-        RenewOptions { user_id, connection_id, state: None, nonce: None, expires_at: None, redirect_uri: None }
+        RenewOptions {
+            user_id,
+            connection_id,
+            state: None,
+            nonce: None,
+            expires_at: None,
+            redirect_uri: None,
+        }
     }
 
     /// With this `state`.
@@ -249,7 +255,12 @@ impl Auth {
         self.renew(AuthFlow::Reconsent, "reconsent", options).await
     }
 
-    async fn renew(&self, flow: AuthFlow, scope: &str, options: RenewOptions) -> Result<AuthorizationRequest> {
+    async fn renew(
+        &self,
+        flow: AuthFlow,
+        scope: &str,
+        options: RenewOptions,
+    ) -> Result<AuthorizationRequest> {
         let now = self.client.inner().config.clock.now();
         let mut id_token = Map::new();
         id_token.insert("sub".into(), json!({"essential": true, "value": options.user_id}));
@@ -262,7 +273,9 @@ impl Auth {
                     json!({"essential": true, "value": {"expirationDateTime": format_timestamp(&at)}}),
                 );
             }
-            (_, Some(_)) => return Err(Error::validation("a new consent expiry can only be given to a reconsent")),
+            (_, Some(_)) => {
+                return Err(Error::validation("a new consent expiry can only be given to a reconsent"))
+            }
             (_, None) => {}
         }
         self.push(PushRequest {

@@ -38,15 +38,18 @@ impl Auth {
     pub(super) async fn push(&self, req: PushRequest) -> Result<AuthorizationRequest> {
         let inner = self.client.inner();
         let redirect_uri = match (&req.redirect_uri, &inner.config.redirect_uri) {
-            (Some(r), _) => Url::parse(r).map_err(|_| Error::validation(format!("invalid redirect URI {r:?}")))?,
+            (Some(r), _) => {
+                Url::parse(r).map_err(|_| Error::validation(format!("invalid redirect URI {r:?}")))?
+            }
             (None, Some(r)) => r.clone(),
-            (None, None) => return Err(Error::config("no redirect URI is configured (ClientBuilder::redirect_uri)")),
+            (None, None) => {
+                return Err(Error::config("no redirect URI is configured (ClientBuilder::redirect_uri)"))
+            }
         };
         let meta = inner.metadata().await?;
-        let par = meta
-            .pushed_authorization_request_endpoint
-            .as_deref()
-            .ok_or_else(|| Error::config("the identity service does not advertise a pushed authorisation request endpoint"))?;
+        let par = meta.pushed_authorization_request_endpoint.as_deref().ok_or_else(|| {
+            Error::config("the identity service does not advertise a pushed authorisation request endpoint")
+        })?;
         let par_url = inner.endpoint(par, "pushed_authorization_request_endpoint")?;
         let auth_url = inner.endpoint(&meta.authorization_endpoint, "authorization_endpoint")?;
         // RFC 7636: 32 random bytes → a 43-character verifier.
@@ -73,7 +76,8 @@ impl Auth {
         url.query_pairs_mut()
             .append_pair("client_id", &inner.config.client_id)
             .append_pair("request_uri", &pushed.request_uri);
-        let lifetime = Duration::seconds(i64::try_from(pushed.expires_in).unwrap_or(i64::MAX / 1000).min(86_400));
+        let lifetime =
+            Duration::seconds(i64::try_from(pushed.expires_in).unwrap_or(i64::MAX / 1000).min(86_400));
         Ok(AuthorizationRequest {
             url,
             state: req.state,

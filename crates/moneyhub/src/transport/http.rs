@@ -95,7 +95,8 @@ impl Call {
     }
 
     pub fn json(mut self, body: &impl Serialize) -> Result<Self> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::validation(format!("could not encode the request body: {e}")))?;
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::validation(format!("could not encode the request body: {e}")))?;
         self.body = Body::Json(bytes);
         Ok(self)
     }
@@ -142,7 +143,10 @@ impl Reply {
             }
         };
         let (detail, source) = if self.sensitive {
-            (format!("{:?} error at line {} column {}", source.classify(), source.line(), source.column()), None)
+            (
+                format!("{:?} error at line {} column {}", source.classify(), source.line(), source.column()),
+                None,
+            )
         } else {
             (source.to_string(), Some(source))
         };
@@ -322,7 +326,9 @@ impl ClientInner {
                 Outcome::Reply(mut reply) => {
                     if reply.status == 404 && maybe_sent && call.method == Method::DELETE {
                         // An earlier attempt probably deleted it: the caller's goal is met.
-                        tracing::debug!("404 on a repeated DELETE after an unanswered attempt: treated as deleted");
+                        tracing::debug!(
+                            "404 on a repeated DELETE after an unanswered attempt: treated as deleted"
+                        );
                         reply.status = 204;
                         reply.body = Bytes::new();
                     }
@@ -334,13 +340,22 @@ impl ClientInner {
                         .and_then(|v| v.get("retryAfterSecs").and_then(serde_json::Value::as_u64));
                     let delay = match retry_after(&reply.headers, body_secs) {
                         Some(wait) if wait > policy.max_retry_after => {
-                            tracing::debug!(status = reply.status, wait_s = wait.as_secs(), "server asks to wait longer than the retry cap: giving up");
+                            tracing::debug!(
+                                status = reply.status,
+                                wait_s = wait.as_secs(),
+                                "server asks to wait longer than the retry cap: giving up"
+                            );
                             return Ok((reply, attempt));
                         }
                         Some(wait) => wait,
                         None => policy.backoff(attempt),
                     };
-                    tracing::debug!(status = reply.status, attempt, delay_ms = delay.as_millis() as u64, "retrying");
+                    tracing::debug!(
+                        status = reply.status,
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying"
+                    );
                     tokio::time::sleep(delay).await;
                 }
                 Outcome::Failed(e) => {
@@ -394,7 +409,8 @@ impl ClientInner {
             match &self.config.auth {
                 ClientAuth::Secret(secret) => {
                     // RFC 6749 §2.3.1: both halves form-urlencoded before base64.
-                    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                    let enc =
+                        |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                     let raw = format!("{}:{}", enc(&self.config.client_id), enc(secret.expose_secret()));
                     let mut value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw)))
                         .map_err(|_| Error::config("the client credentials are not a valid header value"))?;
@@ -411,7 +427,9 @@ impl ClientInner {
                         "iat": now,
                         "exp": now + 60,
                     });
-                    form.push(("client_id", self.config.client_id.clone()));
+                    if !form.iter().any(|(k, _)| *k == "client_id") {
+                        form.push(("client_id", self.config.client_id.clone()));
+                    }
                     form.push(("client_assertion_type", JWT_BEARER.to_owned()));
                     form.push(("client_assertion", key.sign(&claims)?));
                 }
@@ -423,7 +441,8 @@ impl ClientInner {
                 req = req.header(CONTENT_TYPE, "application/json").body(bytes.clone());
             }
             Body::None | Body::Form(_) => {
-                let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form.iter()).finish();
+                let encoded =
+                    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form.iter()).finish();
                 req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(encoded);
             }
         }

@@ -1,0 +1,15 @@
+//! Integration tests of the `moneyhub` client against an in-process sandbox over real HTTP.
+
+mod accounts;
+mod auth;
+mod concurrency;
+mod config;
+mod connections;
+mod errors;
+mod private_key_jwt;
+mod redaction;
+mod support;
+mod sync;
+mod transactions;
+mod users;
+mod webhooks;

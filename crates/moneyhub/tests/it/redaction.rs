@@ -1,0 +1,184 @@
+//! No secret, key material or token in Debug/Display output or in trace output.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use moneyhub::{ClientAuth, ConnectOptions, PrivateKey, SyncOptions, TransactionFilter};
+use serde_json::json;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::support::{
+    bank, browser, builder, direct_token, fault, key_client, sandbox_with_key_client, test_key, user_with,
+    MOCK_BANK,
+};
+
+/// Every window of `len` characters of `secret`.
+fn windows(secret: &str, len: usize) -> Vec<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() < len {
+        return vec![secret.to_owned()];
+    }
+    chars.windows(len).map(|w| w.iter().collect()).collect()
+}
+
+fn assert_clean(output: &str, secrets: &[(&str, String)]) {
+    for (what, secret) in secrets {
+        for w in windows(secret, 20) {
+            assert!(!output.contains(&w), "{what} leaked: {w:?} found in output");
+        }
+    }
+    assert!(!output.contains("eyJ"), "a JWT (token, id_token or assertion) leaked");
+    assert!(!output.contains("Bearer "), "an Authorization header leaked");
+    assert!(!output.contains("Basic "), "client credentials leaked");
+}
+
+fn pem_body(pem: &str) -> Vec<String> {
+    pem.lines().filter(|l| !l.starts_with("-----") && l.len() >= 20).map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn debug_and_display_never_show_secrets() {
+    let key = PrivateKey::from_jwk(&test_key(0).jwk_private).unwrap().with_kid("k");
+    let sb = sandbox_with_key_client("key-client", &key).await;
+    let secret_client = builder(&sb).build().unwrap();
+    let key_client = key_client(&sb, "key-client", key.clone());
+    let (user, ids) = user_with(&sb, &[MOCK_BANK]).await;
+
+    let key_user = key_client.users().create(None).await.unwrap().user_id;
+    let request =
+        key_client.auth().connect(ConnectOptions::new(bank(MOCK_BANK)).user(key_user)).await.unwrap();
+    let callback = browser(&request).await;
+    let code =
+        moneyhub::CallbackParams::from_url(&callback).unwrap().code.unwrap().expose_secret().to_owned();
+    let connected = key_client.auth().exchange_code(&request, callback.as_str()).await.unwrap();
+    let replay = key_client.auth().exchange_code(&request, callback.as_str()).await.unwrap_err();
+    let state_err = key_client
+        .auth()
+        .exchange_code(&request, moneyhub::CallbackParams::new(code.clone(), "wrong"))
+        .await
+        .unwrap_err();
+    fault(&sb, json!({"method": "GET", "path": "/v3/accounts", "malformed": true, "times": 1})).await;
+    let decode_err = secret_client.accounts().list(&user, &Default::default()).await.unwrap_err();
+    fault(&sb, json!({"method": "GET", "path": "/v3/accounts", "status": 401, "times": 2})).await;
+    let auth_err = secret_client.accounts().list(&user, &Default::default()).await.unwrap_err();
+    let guard_ok = secret_client.connections().sync(&user, &ids[0], SyncOptions::new()).await;
+    let guard_err = secret_client.connections().sync(&user, &ids[0], SyncOptions::new()).await.unwrap_err();
+    let bad_secret =
+        builder(&sb).client_auth(ClientAuth::secret("wrong-secret-1234567890-abcdef")).build().unwrap();
+    let oauth_err = bad_secret.users().list(Default::default()).await.unwrap_err();
+
+    let token = direct_token(&sb, "accounts:read", Some(user.as_str())).await;
+    let mut shown = String::new();
+    for text in [
+        format!("{secret_client:?}"),
+        format!("{key_client:?}"),
+        format!("{:?} {:?}", ClientAuth::secret("sandbox-secret"), ClientAuth::private_key(key.clone())),
+        format!("{key:?}"),
+        format!("{request:?}"),
+        format!("{connected:?}"),
+        format!("{:?}", moneyhub::CallbackParams::from_url(&callback).unwrap()),
+        format!("{:?} {}", connected.access_token, connected.access_token),
+        format!("{guard_ok:?}"),
+    ] {
+        shown.push_str(&text);
+        shown.push('\n');
+    }
+    for err in [&replay, &state_err, &decode_err, &auth_err, &guard_err, &oauth_err] {
+        shown.push_str(&format!("{err}\n{err:?}\n"));
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            shown.push_str(&format!("{s}\n{s:?}\n"));
+            source = s.source();
+        }
+    }
+    assert!(shown.contains("[redacted]"));
+    let mut secrets = vec![
+        ("client secret", "sandbox-secret".to_owned()),
+        ("wrong client secret", "wrong-secret-1234567890-abcdef".to_owned()),
+        ("JWK d", test_key(0).d_b64.clone()),
+        ("code verifier", request.code_verifier.expose_secret().to_owned()),
+        ("authorisation code", code),
+        ("access token", connected.access_token.expose_secret().to_owned()),
+        ("direct token", token),
+    ];
+    for line in pem_body(&test_key(0).pem_pkcs8) {
+        secrets.push(("PEM body", line));
+    }
+    assert!(!shown.contains("sandbox-secret"));
+    assert_clean(&shown, &secrets);
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn trace_output_never_shows_secrets() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("trace,moneyhub_sandbox=off")
+        .with_span_events(FmtSpan::FULL)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Thread-local, and #[tokio::test] runs everything on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let key = PrivateKey::from_pem(&test_key(1).pem_pkcs8).unwrap().with_kid("trace-key");
+    let sb = sandbox_with_key_client("key-client", &key).await;
+    let secret_client = builder(&sb).build().unwrap();
+    let key_client = key_client(&sb, "key-client", key);
+    let (user, ids) = user_with(&sb, &[MOCK_BANK]).await;
+
+    // A bit of everything: PAR and code exchange with assertions, tokens, retries, errors.
+    let new_user = key_client.users().create(Some("traced")).await.unwrap();
+    let request = key_client
+        .auth()
+        .connect(ConnectOptions::new(bank(MOCK_BANK)).user(new_user.user_id.clone()))
+        .await
+        .unwrap();
+    let callback = browser(&request).await;
+    let code =
+        moneyhub::CallbackParams::from_url(&callback).unwrap().code.unwrap().expose_secret().to_owned();
+    let connected = key_client.auth().exchange_code(&request, callback.as_str()).await.unwrap();
+    let _ = key_client.auth().exchange_code(&request, callback.as_str()).await.unwrap_err();
+    fault(&sb, json!({"method": "GET", "path": "/v3/transactions", "status": 503, "times": 1})).await;
+    let page = secret_client.transactions().list(&user, &TransactionFilter::new().limit(5)).await.unwrap();
+    let ids_to_fetch: Vec<String> = page.transactions.iter().map(|t| t.id.to_string()).collect();
+    secret_client.transactions().by_ids(&user, &ids_to_fetch).await.unwrap();
+    secret_client.connections().sync(&user, &ids[0], SyncOptions::new()).await.unwrap();
+    let _ = secret_client.connections().sync(&user, &ids[0], SyncOptions::new()).await.unwrap_err();
+    fault(&sb, json!({"method": "GET", "path": "/v3/accounts", "status": 401, "times": 2})).await;
+    let _ = secret_client.accounts().list(&user, &Default::default()).await.unwrap_err();
+    let token = direct_token(&sb, "accounts:read", Some(user.as_str())).await;
+
+    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(output.contains("moneyhub.request"), "spans were captured");
+    assert!(
+        output.contains("/oidc/token") && output.contains("/users/{userId}/connections")
+            || output.contains("/transactions")
+    );
+    assert!(output.contains("retrying"), "retry events were captured");
+    let mut secrets = vec![
+        ("client secret", "sandbox-secret".to_owned()),
+        ("code verifier", request.code_verifier.expose_secret().to_owned()),
+        ("authorisation code", code),
+        ("access token", connected.access_token.expose_secret().to_owned()),
+        ("direct token", token),
+    ];
+    for line in pem_body(&test_key(1).pem_pkcs8) {
+        secrets.push(("PEM body", line));
+    }
+    assert!(!output.contains("sandbox-secret"));
+    assert_clean(&output, &secrets);
+}

@@ -17,10 +17,17 @@ use crate::Error;
 /// assert!(err.to_string().starts_with("data[1].value: invalid type: string \"2\""));
 /// ```
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-    de.end().map_err(|source| Error::Decode { path: ".".into(), source })?;
-    Ok(value)
+    // Path tracking costs about as much as the decoding itself, and only a failure needs it:
+    // decode plainly first, and again with paths to explain an error.
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
+            de.end().map_err(|source| Error::Decode { path: ".".into(), source })?;
+            Ok(value)
+        }
+    }
 }
 
 /// [`decode`] for a string.

@@ -92,14 +92,127 @@ fn category_rule(s: &str) -> Result<(), String> {
     }
 }
 
+/// How an id keeps its text: on the heap, or (UUID ids) in 36 inline bytes. Both expose the
+/// exact text received, so equality, order and hashing are those of the string.
+trait Storage: Clone + Sized {
+    /// Wraps an already validated string.
+    fn store(s: String) -> Self;
+    /// The text.
+    fn text(&self) -> &str;
+    /// The text, owned.
+    fn into_text(self) -> String;
+}
+
+impl Storage for String {
+    fn store(s: String) -> Self {
+        s
+    }
+    fn text(&self) -> &str {
+        self
+    }
+    fn into_text(self) -> String {
+        self
+    }
+}
+
+/// Shared, interned text for ids that repeat across many records (category ids: a few hundred
+/// values shared by every transaction). Interning stops at [`INTERN_LIMIT`] distinct values, so
+/// the table stays bounded whatever a server sends.
+impl Storage for std::sync::Arc<str> {
+    fn store(s: String) -> Self {
+        intern(s)
+    }
+    fn text(&self) -> &str {
+        self
+    }
+    fn into_text(self) -> String {
+        self.to_string()
+    }
+}
+
+/// Most distinct values the interning table keeps.
+pub const INTERN_LIMIT: usize = 4096;
+
+pub(crate) fn intern(s: String) -> std::sync::Arc<str> {
+    intern_str(&s)
+}
+
+/// Interns borrowed text, allocating only for a value not seen before.
+pub(crate) fn intern_str(s: &str) -> std::sync::Arc<str> {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static TABLE: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let table = TABLE.get_or_init(Default::default);
+    let Ok(mut set) = table.lock() else { return Arc::from(s) };
+    if let Some(found) = set.get(s) {
+        return found.clone();
+    }
+    let value: Arc<str> = Arc::from(s);
+    if set.len() < INTERN_LIMIT {
+        set.insert(value.clone());
+    }
+    value
+}
+
+/// A validated 36-character UUID kept inline: no heap allocation per id (a client holding
+/// 10,000 transactions holds 20,000 of them).
+#[derive(Clone, Copy)]
+struct Inline36([u8; 36]);
+
+impl Storage for Inline36 {
+    fn store(s: String) -> Self {
+        // Only called after `uuid_rule` accepted exactly 36 ASCII bytes.
+        let mut bytes = [b'0'; 36];
+        if s.len() == 36 {
+            bytes.copy_from_slice(s.as_bytes());
+        }
+        Inline36(bytes)
+    }
+    fn text(&self) -> &str {
+        // The bytes came from a validated ASCII string, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or("00000000-0000-0000-0000-000000000000")
+    }
+    fn into_text(self) -> String {
+        self.text().to_owned()
+    }
+}
+
 macro_rules! id_type {
     (
         $(#[$meta:meta])*
-        $name:ident, parse = $parse:expr, wire = $wire:expr $(,)?
+        $name:ident, parse = $parse:expr, wire = $wire:expr $(, storage = $storage:ty)? $(,)?
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        #[derive(Clone)]
+        pub struct $name(id_type!(@storage $($storage)?));
+
+        // Equality, order and hashing are the string's, so `Borrow<str>` lookups work.
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+        impl Eq for $name {}
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.as_str().cmp(other.as_str())
+            }
+        }
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.as_str().hash(state)
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.as_str()).finish()
+            }
+        }
 
         impl $name {
             const PARSE_RULE: Rule = $parse;
@@ -107,7 +220,7 @@ macro_rules! id_type {
 
             fn checked(value: String, rule: Rule) -> Result<Self, Error> {
                 match rule(&value) {
-                    Ok(()) => Ok(Self(value)),
+                    Ok(()) => Ok(Self(Storage::store(value))),
                     Err(reason) => Err(Error::InvalidId {
                         kind: stringify!($name),
                         value,
@@ -118,12 +231,12 @@ macro_rules! id_type {
 
             /// The id as a string slice, exactly as received or parsed.
             pub fn as_str(&self) -> &str {
-                &self.0
+                self.0.text()
             }
 
             /// Consumes the id, returning the inner string.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.into_text()
             }
         }
 
@@ -153,44 +266,44 @@ macro_rules! id_type {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.into_text()
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
-                &self.0
+                self.as_str()
             }
         }
 
         // Hash/Eq/Ord are derived from the single `String` field, so they agree with `str`'s.
         impl Borrow<str> for $name {
             fn borrow(&self) -> &str {
-                &self.0
+                self.as_str()
             }
         }
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                self.as_str() == other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                self.as_str() == *other
             }
         }
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.0)
+                serializer.serialize_str(self.as_str())
             }
         }
 
@@ -201,6 +314,8 @@ macro_rules! id_type {
             }
         }
     };
+    (@storage) => { String };
+    (@storage $storage:ty) => { $storage };
 }
 
 macro_rules! uuid_id_methods {
@@ -208,14 +323,14 @@ macro_rules! uuid_id_methods {
         impl $name {
             /// Builds the id from a UUID (lowercase hyphenated form, as Moneyhub sends it).
             pub fn from_uuid(uuid: Uuid) -> Self {
-                Self(uuid.hyphenated().to_string())
+                Self(Storage::store(uuid.hyphenated().to_string()))
             }
 
             /// The id as a [`Uuid`].
             pub fn uuid(&self) -> Uuid {
                 // Every constructor validated the string as a UUID, so the nil fallback is
                 // unreachable; it only avoids a panic path.
-                Uuid::try_parse(&self.0).unwrap_or(Uuid::nil())
+                Uuid::try_parse(self.as_str()).unwrap_or(Uuid::nil())
             }
         }
 
@@ -247,7 +362,7 @@ id_type! {
 impl UserId {
     /// Whether the id has the documented 24-hex-character ObjectId shape.
     pub fn is_object_id(&self) -> bool {
-        self.0.len() == 24 && self.0.bytes().all(|b| b.is_ascii_hexdigit())
+        self.as_str().len() == 24 && self.as_str().bytes().all(|b| b.is_ascii_hexdigit())
     }
 }
 
@@ -281,7 +396,7 @@ impl ConnectionId {
 
     /// Like [`ConnectionId::bank_id`], without allocating.
     pub fn bank_id_str(&self) -> Option<&str> {
-        match self.0.split_once(':') {
+        match self.as_str().split_once(':') {
             Some((prefix, _)) if !prefix.is_empty() => Some(prefix),
             _ => None,
         }
@@ -310,24 +425,24 @@ id_type! {
     /// let err = "nope".parse::<AccountId>().unwrap_err();
     /// assert!(err.to_string().starts_with("invalid AccountId \"nope\": expected a UUID"));
     /// ```
-    AccountId, parse = uuid_rule, wire = uuid_rule
+    AccountId, parse = uuid_rule, wire = uuid_rule, storage = Inline36
 }
 
 id_type! {
     /// A transaction id (UUID). Validated on parse and on deserialisation.
-    TransactionId, parse = uuid_rule, wire = uuid_rule
+    TransactionId, parse = uuid_rule, wire = uuid_rule, storage = Inline36
 }
 
 id_type! {
     /// A sync id (UUID): `POST /sync` `syncId`, `mh:sync`, ConnectionSync `id`. Validated on
     /// parse and on deserialisation.
-    SyncId, parse = uuid_rule, wire = uuid_rule
+    SyncId, parse = uuid_rule, wire = uuid_rule, storage = Inline36
 }
 
 id_type! {
     /// A webhook delivery id (UUID): the JSON envelope `id`, the JWT `jti`. Validated on parse
     /// and on deserialisation.
-    WebhookId, parse = uuid_rule, wire = uuid_rule
+    WebhookId, parse = uuid_rule, wire = uuid_rule, storage = Inline36
 }
 
 uuid_id_methods!(AccountId, TransactionId, SyncId, WebhookId);
@@ -345,24 +460,24 @@ id_type! {
     /// assert!("food".parse::<CategoryId>().is_err());
     /// # Ok::<(), moneyhub_types::Error>(())
     /// ```
-    CategoryId, parse = category_rule, wire = opaque
+    CategoryId, parse = category_rule, wire = opaque, storage = std::sync::Arc<str>
 }
 
 impl CategoryId {
     /// Whether this is a standard (`std:`) category.
     pub fn is_standard(&self) -> bool {
-        self.0.starts_with("std:")
+        self.as_str().starts_with("std:")
     }
 
     /// Whether this is a custom (`cus:`) category.
     pub fn is_custom(&self) -> bool {
-        self.0.starts_with("cus:")
+        self.as_str().starts_with("cus:")
     }
 
     /// Whether the id matches the documented pattern (always true for parsed ids; may be false
     /// for deserialised ones).
     pub fn is_well_formed(&self) -> bool {
-        category_rule(&self.0).is_ok()
+        category_rule(self.as_str()).is_ok()
     }
 }
 

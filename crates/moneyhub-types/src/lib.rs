@@ -50,7 +50,7 @@ pub use account::{
     Account, AccountDetails, AccountType, Balance, BalanceType, CustomerType, InterestType,
     ProviderAccountIdentification, RunningCostPeriod, TransactionData,
 };
-pub use amount::Amount;
+pub use amount::{Amount, Currency};
 pub use catalogue::{AvailabilityStatus, CatalogueAccountType, CatalogueEntry, ProviderStatus};
 pub use connection::{
     Connection, ConnectionError, ConnectionPatch, ConnectionStatus, ConnectionType, ExtendedStatus,

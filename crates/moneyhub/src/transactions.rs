@@ -231,38 +231,39 @@ impl Transactions {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut seen = HashSet::new();
+        // De-duplicated on the 16-byte UUID value, not a copy of each id.
+        let mut seen: HashSet<u128> = HashSet::new();
         let mut wanted: Vec<TransactionId> = Vec::new();
         for (i, raw) in ids.into_iter().enumerate() {
             let raw = raw.as_ref();
             let id: TransactionId = raw.parse().map_err(|e: moneyhub_types::Error| {
                 Error::validation(format!("transaction id #{i} is malformed, nothing was sent: {e}"))
             })?;
-            if seen.insert(id.clone()) {
+            if seen.insert(id.uuid().as_u128()) {
                 wanted.push(id);
             }
         }
         if wanted.is_empty() {
             return Ok(TransactionsByIds::default());
         }
-        let batches: Vec<Vec<TransactionId>> = wanted.chunks(IDS_PER_REQUEST).map(<[_]>::to_vec).collect();
-        let results: Vec<(Vec<Transaction>, Vec<TransactionId>)> = stream::iter(batches)
-            .map(|batch| self.fetch_batch(user_id, batch))
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
-        let mut found: HashMap<TransactionId, Transaction> = HashMap::new();
+        // Batches come back in order (`buffered`), and each batch is reordered on its own as it
+        // arrives: no map of every transaction, and the output is allocated once.
+        let mut out =
+            TransactionsByIds { transactions: Vec::with_capacity(wanted.len()), missing: Vec::new() };
         let mut reported_missing = 0;
-        for (transactions, missing) in results {
-            found.extend(transactions.into_iter().map(|t| (t.id.clone(), t)));
+        let batches = wanted.chunks(IDS_PER_REQUEST).map(<[_]>::to_vec);
+        let mut replies =
+            stream::iter(batches).map(|batch| self.fetch_batch(user_id, batch)).buffered(self.concurrency);
+        while let Some((batch, transactions, missing)) = replies.try_next().await? {
             reported_missing += missing.len();
-        }
-        let mut out = TransactionsByIds::default();
-        for id in wanted {
-            match found.remove(&id) {
-                Some(t) => out.transactions.push(t),
-                // Not returned: missing, whether or not the server listed it.
-                None => out.missing.push(id),
+            let mut by_id: HashMap<TransactionId, Transaction> =
+                transactions.into_iter().map(|t| (t.id.clone(), t)).collect();
+            for id in batch {
+                match by_id.remove(&id) {
+                    Some(t) => out.transactions.push(t),
+                    // Not returned: missing, whether or not the server listed it.
+                    None => out.missing.push(id),
+                }
             }
         }
         if reported_missing != out.missing.len() {
@@ -279,7 +280,7 @@ impl Transactions {
         &self,
         user_id: &UserId,
         batch: Vec<TransactionId>,
-    ) -> Result<(Vec<Transaction>, Vec<TransactionId>)> {
+    ) -> Result<(Vec<TransactionId>, Vec<Transaction>, Vec<TransactionId>)> {
         let inner = self.client.inner();
         let mut call = Call::new(inner, Method::GET, "/transactions", inner.api_url(&["transactions"]))
             .bearer(self.key(user_id));
@@ -288,7 +289,7 @@ impl Transactions {
         }
         let body: DataResponse<Vec<Transaction>, TransactionsMeta> = inner.execute(call).await?.decode()?;
         let missing = body.meta.and_then(|m| m.missing_transaction_ids).unwrap_or_default();
-        Ok((body.data, missing))
+        Ok((batch, body.data, missing))
     }
 
     /// One page of a filtered listing (`GET /transactions`).

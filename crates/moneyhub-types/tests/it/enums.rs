@@ -41,7 +41,7 @@ fn unknown_account_and_transaction_values_survive_round_trip() {
             "notes":"n","status":"reversed","balanceType":"Sideways"}"#,
     );
     assert_eq!(t.status, TransactionStatus::Unknown("reversed".into()));
-    assert_eq!(t.balance_type, Some(BalanceType::Unknown("Sideways".into())));
+    assert_eq!(t.details().balance_type, Some(BalanceType::Unknown("Sideways".into())));
 }
 
 #[test]

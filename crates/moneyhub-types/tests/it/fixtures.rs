@@ -169,20 +169,20 @@ fn swagger_transaction_example() {
     assert_eq!(t.long_description, "Card Purchase SAINSBURYS S/MKTS  BCC");
     assert_eq!(t.notes, "Some notes about the transaction");
     assert_eq!(
-        t.enhanced_categories.as_ref().and_then(|m| m.get("uk-tax-hmrc")).and_then(|v| v.as_str()),
+        t.details().enhanced_categories.as_ref().and_then(|m| m.get("uk-tax-hmrc")).and_then(|v| v.as_str()),
         Some("income.rent")
     );
-    let splits = t.splits.as_ref().expect("splits");
+    let splits = t.details().splits.as_ref().expect("splits");
     assert_eq!(splits[0].amount.value, -2300);
     assert_eq!(splits[0].description, "Split 1");
-    assert_eq!(t.transaction_code.as_ref().map(|c| c.code.as_str()), Some("BAC"));
-    assert_eq!(t.balance_type, Some(BalanceType::Information));
-    assert_eq!(t.balance.as_ref().map(|b| b.value), Some(-2323));
-    let card = t.card_instrument.as_ref().expect("card");
+    assert_eq!(t.details().transaction_code.as_ref().map(|c| c.code.as_str()), Some("BAC"));
+    assert_eq!(t.details().balance_type, Some(BalanceType::Information));
+    assert_eq!(t.details().balance.as_ref().map(|b| b.value), Some(-2323));
+    let card = t.details().card_instrument.as_ref().expect("card");
     assert_eq!(card.card_scheme_name.as_deref(), Some("VISA"));
     assert_eq!(card.authorisation_type.as_deref(), Some("Contactless"));
-    assert_eq!(t.creditor_account, Some(PartyAccount::default()));
-    assert_eq!(t.transaction_information.as_deref(), Some("Cash from Aubrey"));
+    assert_eq!(t.details().creditor_account.as_ref(), Some(&PartyAccount::default()));
+    assert_eq!(t.details().transaction_information.as_deref(), Some("Cash from Aubrey"));
 }
 
 #[test]
@@ -228,4 +228,45 @@ fn a_running_sync_has_no_fetch_status() {
     assert_eq!(s.fetched_at, None);
     let back = serde_json::to_value(&s).unwrap();
     assert!(back.get("fetchStatus").is_none(), "{back}");
+}
+
+#[test]
+fn a_plain_transaction_has_no_boxed_details_and_round_trips_flat() {
+    let json = serde_json::json!({
+        "id": "c390a94f-3824-4cdf-8d02-b0c5304d9f66",
+        "accountId": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13",
+        "amount": {"value": -2323, "majorUnits": 23, "minorUnits": 23, "currency": "GBP"},
+        "categoryId": "std:4b0255f0-0309-4509-9e05-4b4e386f9b0d",
+        "categoryIdConfirmed": false,
+        "date": "2025-01-10T12:00:00.000Z",
+        "dateModified": "2025-01-10T11:39:46.506Z",
+        "longDescription": "CARD PAYMENT TO GROCER LTD",
+        "shortDescription": "Grocer Ltd",
+        "notes": "",
+        "status": "posted"
+    });
+    let t: moneyhub_types::Transaction = serde_json::from_value(json.clone()).unwrap();
+    assert!(t.extra.is_none(), "nothing optional, nothing allocated");
+    assert!(t.details().is_empty());
+    assert_eq!(serde_json::to_value(&t).unwrap(), json);
+    let mut with = t.clone();
+    with.details_mut().merchant_name = Some("Grocer".into());
+    let v = serde_json::to_value(&with).unwrap();
+    assert_eq!(v["merchantName"], "Grocer", "details serialise flat");
+    let back: moneyhub_types::Transaction = serde_json::from_value(v).unwrap();
+    assert_eq!(back, with);
+}
+
+#[test]
+fn uuid_ids_compare_hash_and_borrow_as_their_text() {
+    use std::collections::HashMap;
+    let id: moneyhub_types::TransactionId = "c390a94f-3824-4cdf-8d02-b0c5304d9f66".parse().unwrap();
+    let mut m = HashMap::new();
+    m.insert(id.clone(), 1);
+    assert_eq!(m.get("c390a94f-3824-4cdf-8d02-b0c5304d9f66"), Some(&1));
+    assert_eq!(id.as_str(), "c390a94f-3824-4cdf-8d02-b0c5304d9f66");
+    assert_eq!(format!("{id:?}"), "TransactionId(\"c390a94f-3824-4cdf-8d02-b0c5304d9f66\")");
+    assert!(std::mem::size_of::<moneyhub_types::TransactionId>() <= 36);
+    let upper: moneyhub_types::TransactionId = "C390A94F-3824-4CDF-8D02-B0C5304D9F66".parse().unwrap();
+    assert_eq!(upper.as_str(), "C390A94F-3824-4CDF-8D02-B0C5304D9F66", "kept exactly as received");
 }

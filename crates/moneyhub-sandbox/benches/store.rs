@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p moneyhub-sandbox --bench store`
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions.
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};

@@ -2,6 +2,8 @@
 //!
 //! `cargo bench -p moneyhub-types --bench decode`
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions.
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use moneyhub_types::{DataResponse, Transaction, TransactionsMeta};
 use serde_json::json;

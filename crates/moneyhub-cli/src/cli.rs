@@ -2,16 +2,64 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-/// Moneyhub's Open Finance API from a terminal: users, connections, health, transactions,
-/// and a local sandbox.
+use crate::output::OutputFormat;
+
+/// Moneyhub's Open Finance API from a terminal: users, connections and their health,
+/// transactions, and a local sandbox.
+///
+/// Configuration comes from the flags below, then MONEYHUB_* environment variables, then a
+/// profile of the config file ($MONEYHUB_CONFIG or ~/.config/moneyhub/config.toml). With
+/// nothing configured, commands run against an embedded sandbox (as with --sandbox).
 #[derive(Debug, Parser)]
-#[command(name = "moneyhub", version, about, propagate_version = true)]
+#[command(name = "moneyhub", version, about, long_about, propagate_version = true)]
 pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Settings shared by every command (accepted before or after the command name).
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Output format: table (for people) or json (stable, for scripts).
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t, help_heading = "Output")]
+    pub output: OutputFormat,
+    /// Run against an embedded, seeded sandbox started inside this process (127.0.0.1 only,
+    /// frozen clock at 2025-01-15 09:00 UTC, one sample user with three connections).
+    #[arg(long, global = true, help_heading = "Connection")]
+    pub sandbox: bool,
+    /// Profile of the config file to use [env: MONEYHUB_PROFILE].
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Connection")]
+    pub profile: Option<String>,
+    /// The config file [env: MONEYHUB_CONFIG] [default: ~/.config/moneyhub/config.toml].
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub config: Option<PathBuf>,
+    /// Identity service URL [env: MONEYHUB_IDENTITY_URL] [default: production].
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
+    pub identity_url: Option<String>,
+    /// Data API URL, ending in /v3 or /v2.0 [env: MONEYHUB_API_URL] [default: production v3].
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
+    pub api_url: Option<String>,
+    /// API client id [env: MONEYHUB_CLIENT_ID].
+    #[arg(long, global = true, value_name = "ID", help_heading = "Connection")]
+    pub client_id: Option<String>,
+    /// Client secret, for client_secret_basic [env: MONEYHUB_CLIENT_SECRET]. Prefer the
+    /// environment or a profile: flags show up in process listings.
+    #[arg(long, global = true, value_name = "SECRET", help_heading = "Connection")]
+    pub client_secret: Option<String>,
+    /// Private key for private_key_jwt: a file, or an inline JWK or PEM
+    /// [env: MONEYHUB_PRIVATE_KEY].
+    #[arg(long, global = true, value_name = "KEY", help_heading = "Connection")]
+    pub private_key: Option<String>,
+    /// Redirect URI of the authorisation flows; a loopback http URI is listened on for the
+    /// callback [env: MONEYHUB_REDIRECT_URI].
+    #[arg(long, id = "redirect_uri", global = true, value_name = "URI", help_heading = "Connection")]
+    pub redirect_uri: Option<String>,
 }
 
 /// Top-level commands.
@@ -23,6 +71,39 @@ pub enum Command {
         #[command(subcommand)]
         command: SandboxCommand,
     },
+    /// List the providers (banks) a connection can be made to.
+    Catalog(CatalogArgs),
+    /// Create, show, list and delete users.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Connect a user to a bank through the authorisation flow.
+    Connect(ConnectArgs),
+    /// Re-authenticate a connection with the bank (expired consent without tppConsent,
+    /// credentials_error; the connection id may change).
+    Reauth(RenewArgs),
+    /// Refresh a legacy connection that needs the user's input (MFA).
+    Refresh(RenewArgs),
+    /// Renew a connection's consent without going back to the bank (needs tppConsent).
+    Reconsent(ReconsentArgs),
+    /// List, inspect, sync and delete a user's connections.
+    Connections {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConnectionsCommand,
+    },
+    /// Advise what to do about connections: sync, reauth, reconsent, refresh, remove...
+    Doctor(DoctorArgs),
+    /// Read transactions by id or list them with filters.
+    Transactions {
+        /// What to do.
+        #[command(subcommand)]
+        command: TransactionsCommand,
+    },
+    /// A narrated tour of the connection lifecycle on an embedded sandbox (a few seconds).
+    Demo(DemoArgs),
 }
 
 /// `moneyhub sandbox ...`
@@ -56,7 +137,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ALG")]
     pub request_object_alg: Option<String>,
     /// A registered redirect URI (repeatable). Without any, every loopback http URL is accepted.
-    #[arg(long = "redirect-uri", value_name = "URI")]
+    #[arg(long = "redirect-uri", id = "redirect_uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,
     /// Where webhooks are delivered.
     #[arg(long, value_name = "URL")]
@@ -65,3 +146,237 @@ pub struct ServeArgs {
     #[arg(long, default_value = "json", value_name = "FORMAT")]
     pub webhook_format: String,
 }
+
+/// Which provider catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum CatalogType {
+    /// Every provider available to the client.
+    #[default]
+    All,
+    /// Open-banking (API) providers.
+    Api,
+    /// Screen-scraping (legacy) providers.
+    Legacy,
+    /// Providers supporting payments.
+    Payments,
+    /// Mock providers for development.
+    Test,
+}
+
+/// `moneyhub catalog` flags.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// Which catalogue.
+    #[arg(long = "type", value_enum, default_value_t)]
+    pub kind: CatalogType,
+}
+
+/// `moneyhub users ...`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user.
+    Create {
+        /// Your own id for the user (1 to 256 characters).
+        #[arg(long, value_name = "ID")]
+        client_user_id: Option<String>,
+    },
+    /// Show a user.
+    Get {
+        /// The user id.
+        #[arg(long, short = 'u', value_name = "USER")]
+        user: String,
+    },
+    /// List the client's users.
+    List {
+        /// At most this many users (default: all of them).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+    /// Delete a user with all their connections and data.
+    Delete {
+        /// The user id.
+        #[arg(long, short = 'u', value_name = "USER")]
+        user: String,
+        /// Do not ask for confirmation (required when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// How an authorisation flow is completed.
+#[derive(Debug, Args)]
+pub struct FlowArgs {
+    /// On a sandbox, go through the browser steps too (print the URL and wait for the
+    /// callback) instead of completing the flow automatically.
+    #[arg(long)]
+    pub browser: bool,
+    /// How long to wait for the callback, in seconds (1 to 86400).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+}
+
+/// `moneyhub connect` flags.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The user to connect.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: String,
+    /// The provider: its bank id, or its name or bankRef as in `moneyhub catalog`.
+    #[arg(long, short = 'b', value_name = "BANK")]
+    pub bank: String,
+    /// Asynchronous connection: the exchange returns before the first fetch, which is then
+    /// waited for.
+    #[arg(long = "async")]
+    pub enable_async: bool,
+    /// How the flow is completed.
+    #[command(flatten)]
+    pub flow: FlowArgs,
+}
+
+/// `moneyhub reauth|refresh` flags.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The user.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: String,
+    /// The connection: its id, or the short id tables show.
+    #[arg(long, short = 'c', value_name = "CONNECTION")]
+    pub connection: String,
+    /// How the flow is completed.
+    #[command(flatten)]
+    pub flow: FlowArgs,
+}
+
+/// `moneyhub reconsent` flags.
+#[derive(Debug, Args)]
+pub struct ReconsentArgs {
+    /// User, connection and flow.
+    #[command(flatten)]
+    pub renew: RenewArgs,
+    /// The new consent expiry (RFC 3339, at most 90 days ahead; default: Moneyhub's, 90 days).
+    #[arg(long, value_name = "TIME")]
+    pub expires_at: Option<String>,
+}
+
+/// Selects one connection of a user.
+#[derive(Debug, Args)]
+pub struct ConnectionRef {
+    /// The user.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: String,
+    /// The connection: its id, or the short id tables show.
+    #[arg(long, short = 'c', value_name = "CONNECTION")]
+    pub connection: String,
+}
+
+/// `moneyhub connections ...`
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// List a user's connections.
+    List {
+        /// The user.
+        #[arg(long, short = 'u', value_name = "USER")]
+        user: String,
+    },
+    /// Show one connection.
+    Get(ConnectionRef),
+    /// Show a connection's health and its latest syncs.
+    Status(ConnectionRef),
+    /// Start a manual sync (at most one every 30 minutes per connection).
+    Sync {
+        /// The connection.
+        #[command(flatten)]
+        target: ConnectionRef,
+        /// Wait until the sync has finished (a spinner shows on a terminal).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds (1 to 86400).
+        #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+    },
+    /// Delete a connection with its accounts and transactions.
+    Delete {
+        /// The connection.
+        #[command(flatten)]
+        target: ConnectionRef,
+        /// Do not ask for confirmation (required when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// `moneyhub doctor` flags.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["user", "all_users", "from_file"])))]
+pub struct DoctorArgs {
+    /// One user's connections (and their account types, for staleness).
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
+    /// Every user of the client, with bounded concurrency (account types are not fetched:
+    /// one token request in all and one list request per user).
+    #[arg(long)]
+    pub all_users: bool,
+    /// A saved body of GET /users/{id}/connections (or a bare array); `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// With --from-file: a saved body of GET /accounts, for the account types.
+    #[arg(long, value_name = "FILE", requires = "from_file", conflicts_with_all = ["user", "all_users"])]
+    pub accounts_file: Option<PathBuf>,
+    /// Advise as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// With --all-users: how many users are examined at once (1 to 1024).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Only connections that need an action (not `none`).
+    #[arg(long)]
+    pub actionable: bool,
+}
+
+/// `moneyhub transactions ...`
+#[derive(Debug, Subcommand)]
+pub enum TransactionsCommand {
+    /// Read transactions by id (any number; fetched 50 at a time). JSON:
+    /// {"data": [...], "missing": [...]}.
+    #[command(group(ArgGroup::new("which").required(true).args(["ids", "ids_file"])))]
+    Get {
+        /// The user.
+        #[arg(long, short = 'u', value_name = "USER")]
+        user: String,
+        /// Comma-separated transaction ids.
+        #[arg(long, value_name = "IDS", value_delimiter = ',')]
+        ids: Vec<String>,
+        /// A file of transaction ids (whitespace, comma or newline separated, or a JSON
+        /// array); `-` reads stdin.
+        #[arg(long, value_name = "FILE")]
+        ids_file: Option<PathBuf>,
+    },
+    /// List transactions, newest first, following every page.
+    List {
+        /// The user.
+        #[arg(long, short = 'u', value_name = "USER")]
+        user: String,
+        /// On or after this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// On or before this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Only this account.
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
+        /// Only this category (std:… or cus:…).
+        #[arg(long, value_name = "CATEGORY")]
+        category: Option<String>,
+        /// Only transactions whose descriptions or notes contain this text.
+        #[arg(long, value_name = "TEXT")]
+        text: Option<String>,
+        /// At most this many transactions (default: all).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+}
+
+/// `moneyhub demo` flags.
+#[derive(Debug, Args)]
+pub struct DemoArgs {}

@@ -2,15 +2,58 @@
 //! from a terminal.
 
 #![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
 mod commands;
+mod config;
+mod context;
 mod exit;
+mod flow;
+mod guard_store;
+mod output;
+mod resolve;
+
+use std::io::Write;
 
 use clap::Parser;
 
+/// A last resort: a panic prints one line (no backtrace) and exits with status 1.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let _ = writeln!(std::io::stderr(), "moneyhub: internal error: {what}{place} (please report this)");
+        std::process::exit(exit::INTERNAL);
+    }));
+}
+
+/// `MONEYHUB_LOG=debug` (any tracing filter) logs the client's requests to stderr.
+fn init_logging() {
+    if let Ok(filter) = std::env::var("MONEYHUB_LOG") {
+        if let Ok(filter) = tracing_subscriber::EnvFilter::try_new(filter) {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        }
+    }
+}
+
 fn main() {
-    let cli = cli::Cli::parse();
+    install_panic_hook();
+    init_logging();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0; usage errors to stderr with 2.
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt.block_on(commands::run(cli)),
         Err(e) => exit::Failure::internal(format!("could not start the async runtime: {e}")).report(),

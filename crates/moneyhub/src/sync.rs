@@ -316,21 +316,23 @@ impl Connections {
         options: WaitOptions,
     ) -> Result<ConnectionSync> {
         let started = tokio::time::Instant::now();
-        let deadline = started + options.timeout;
+        // A timeout too large to represent means "no deadline" rather than an overflow panic.
+        let deadline = started.checked_add(options.timeout);
         let mut pause = options.initial_interval;
         loop {
             if let SyncRecord::Finished(done) = self.sync_record(user_id, sync_id).await? {
                 return Ok(done);
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if deadline.is_some_and(|d| now >= d) {
                 return Err(Error::new(ErrorKind::SyncPending {
                     sync_id: sync_id.as_str().to_owned(),
                     waited: now - started,
                 }));
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(options.max_interval);
+            let left = deadline.map_or(pause, |d| d - now);
+            tokio::time::sleep(pause.min(left)).await;
+            pause = pause.saturating_mul(2).min(options.max_interval);
         }
     }
 }

@@ -6,6 +6,7 @@ use moneyhub_sandbox::{ClientRegistration, SandboxConfig, WebhookFormat, Webhook
 
 use crate::cli::ServeArgs;
 use crate::exit::Failure;
+use crate::output;
 
 /// Builds the sandbox configuration from the flags (every problem is a usage error).
 pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
@@ -83,25 +84,25 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let secret_note =
         if args.client_secret == moneyhub_sandbox::DEFAULT_CLIENT_SECRET { " (default)" } else { "" };
     let sandbox = moneyhub_sandbox::spawn(config).await.map_err(|e| Failure::usage(e.to_string()))?;
-    println!("moneyhub sandbox listening on {}", sandbox.base_url());
-    println!("  identity service  {}  (issuer {})", sandbox.identity_url(), sandbox.issuer());
-    println!("  data API          {}  and  {}", sandbox.api_url_v3(), sandbox.api_url_v2());
-    println!(
+    output::line(&format!("moneyhub sandbox listening on {}", sandbox.base_url()));
+    output::line(&format!("  identity service  {}  (issuer {})", sandbox.identity_url(), sandbox.issuer()));
+    output::line(&format!("  data API          {}  and  {}", sandbox.api_url_v3(), sandbox.api_url_v2()));
+    output::line(&format!(
         "  client            {}{}",
         args.client_id,
         if args.client_id == moneyhub_sandbox::DEFAULT_CLIENT_ID { " (default)" } else { "" }
-    );
-    println!(
+    ));
+    output::line(&format!(
         "  client secret     {}{secret_note}",
         if secret_note.is_empty() { "[as given]" } else { moneyhub_sandbox::DEFAULT_CLIENT_SECRET }
-    );
-    println!("  seed              {}", args.seed);
+    ));
+    output::line(&format!("  seed              {}", args.seed));
     match &args.webhook_url {
-        Some(u) => println!("  webhooks          {u} ({})", args.webhook_format),
-        None => println!("  webhooks          off (--webhook-url to enable)"),
+        Some(u) => output::line(&format!("  webhooks          {u} ({})", args.webhook_format)),
+        None => output::line("  webhooks          off (--webhook-url to enable)"),
     }
-    println!("  control API       {}/__sandbox", sandbox.base_url());
-    println!("Press Ctrl-C to stop.");
+    output::line(&format!("  control API       {}/__sandbox", sandbox.base_url()));
+    output::line("Press Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;
     Ok(())

@@ -62,6 +62,7 @@ pub async fn sync(
         return Err(Refusal::ConsentExpired.into());
     }
     store.check_manual_sync(&connection_id, now)?;
+    store.record_manual_sync(&connection_id, now);
     let sync_id = store.start_sync(&connection_id, "client-update", "UPDATE", now)?;
     if !asynchronous {
         store.finish_sync(sync_id, now);

@@ -259,7 +259,8 @@ impl Store {
         Ok(sync_id)
     }
 
-    /// Renews consent without a trip to the bank (reconsent flow): same id, new expiry.
+    /// Renews consent without a trip to the bank (reconsent flow): same id, new expiry, then a
+    /// fetch under the renewed consent (as the code exchange of every flow does).
     /// Refused once `tppConsent` is false.
     pub fn reconsent(
         &mut self,
@@ -285,16 +286,15 @@ impl Store {
                 "the new consent expiry must be in the future and at most 90 days ahead".into(),
             ));
         }
-        let was_expired = c.is_expired(now);
         c.last_reauth_reminder = None;
         c.expires_at = Some(exp);
         c.tpp_consent = true;
         c.user_consented_at = now;
-        if was_expired {
-            // Syncs resume with the next scheduled one; the failures of the expired period
-            // do not count against the renewed consent.
-            c.failing_since = None;
-        }
+        // Failures of the lapsed period do not count against the renewed consent.
+        c.failing_since = None;
+        // Like the other flows, the code exchange fetches: fresh data under the new consent.
+        let sync_id = self.start_sync(connection_id, "client-update", "UPDATE", now)?;
+        self.finish_sync(sync_id, now);
         Ok(())
     }
 }

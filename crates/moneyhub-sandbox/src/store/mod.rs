@@ -404,6 +404,14 @@ impl Store {
         Ok(())
     }
 
+    /// Records a manual sync (`POST /sync`) for the rate limits. Only that route counts: the
+    /// fetch a reauth, refresh or reconsent runs is part of the user's flow, not a manual sync.
+    pub fn record_manual_sync(&mut self, connection_id: &str, now: DateTime<Utc>) {
+        if let Some(conn) = self.connections.get_mut(connection_id) {
+            conn.manual_syncs.push_back(now);
+        }
+    }
+
     /// Checks the manual-sync limits (30 minutes between syncs, provider daily caps).
     pub fn check_manual_sync(&mut self, connection_id: &str, now: DateTime<Utc>) -> Result<(), Refusal> {
         let conn = self.connections.get_mut(connection_id).ok_or(Refusal::UnknownConnection)?;
@@ -435,9 +443,6 @@ impl Store {
         let id = self.next_uuid();
         self.syncs_started += 1;
         let conn = self.connections.get_mut(connection_id).ok_or(Refusal::UnknownConnection)?;
-        if action == "client-update" && method == "UPDATE" {
-            conn.manual_syncs.push_back(now);
-        }
         conn.sync_ids.push(id);
         let accounts = conn
             .account_ids

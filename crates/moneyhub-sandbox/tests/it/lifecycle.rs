@@ -448,3 +448,26 @@ async fn syncs_started_at_the_same_instant_list_newest_first() {
     assert_eq!(list[0]["id"], body["data"]["syncId"], "the manual sync is the latest");
     assert_eq!(list[1]["method"], "ADD");
 }
+
+#[tokio::test]
+async fn renewal_flows_fetch_at_once_and_do_not_count_as_manual_syncs() {
+    let sb = sandbox().await;
+    let (user, conns) = user_with(&sb, &[MOCK]).await;
+    let conn = &conns[0];
+    // Consent lapses; three days later the data is stale and frozen.
+    advance(&sb, json!({"days": 93})).await;
+    assert_eq!(connection(&sb, &user, conn).await["extendedStatus"], "expired");
+    let renewed = renew(&sb, &user, conn, "reconsent").await;
+    assert_eq!(&renewed, conn, "reconsent keeps the id");
+    let c = connection(&sb, &user, conn).await;
+    assert_eq!((c["status"].as_str(), c.get("extendedStatus")), (Some("ok"), None), "{c}");
+    assert_eq!(c["lastUpdated"], iso(t0() + Duration::days(93)), "the exchange fetched under the new consent");
+    // That fetch was part of the flow, not a manual sync: POST /sync is still allowed.
+    let (status, body, _) = manual_sync(&sb, &user, conn).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Same for reauth.
+    advance(&sb, json!({"minutes": 31})).await;
+    renew(&sb, &user, conn, "reauth").await;
+    let (status, body, _) = manual_sync(&sb, &user, conn).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -181,3 +181,15 @@ async fn a_sync_that_never_left_does_not_count() {
     // The guard did not count it.
     e.client.connections().sync(&user, &ids[0], SyncOptions::new()).await.unwrap();
 }
+
+#[tokio::test]
+async fn waiting_with_an_enormous_timeout_does_not_overflow() {
+    let e = env().await;
+    let (user, ids) = user_with(&e.sandbox, &[MOCK_BANK]).await;
+    let c = e.client.connections();
+    let started = c.sync(&user, &ids[0], SyncOptions::new().enable_async(true)).await.unwrap();
+    let sync_id = started.sync_id.unwrap();
+    let options = WaitOptions { timeout: std::time::Duration::MAX, ..WaitOptions::default() };
+    let done = c.wait_for_sync(&user, &sync_id, options).await.unwrap();
+    assert_eq!(done.id, sync_id);
+}

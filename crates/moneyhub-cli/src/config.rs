@@ -1,0 +1,291 @@
+//! Where the client's settings come from: flags, then `MONEYHUB_*` environment variables, then
+//! a profile of the config file (TOML at `--config`, `$MONEYHUB_CONFIG` or
+//! `~/.config/moneyhub/config.toml`).
+//!
+//! ```toml
+//! default_profile = "production"      # used when neither --profile nor MONEYHUB_PROFILE is set
+//!
+//! [profiles.production]
+//! client_id = "898c529b-c062-4f26-a136-fd8bc462d583"
+//! private_key = "~/keys/moneyhub.pem" # a file, or an inline JWK or PEM
+//! private_key_alg = "PS256"           # RS256 (default) or PS256
+//! redirect_uri = "http://127.0.0.1:8765/callback"
+//!
+//! [profiles.local]                    # a `moneyhub sandbox serve` on this machine
+//! identity_url = "http://127.0.0.1:8700"
+//! api_url = "http://127.0.0.1:8700/v3"
+//! client_id = "sandbox-client"
+//! client_secret = "sandbox-secret"
+//! ```
+//!
+//! With nothing configured at all (no setting from any source and no profile), commands run
+//! against an embedded sandbox, as with `--sandbox`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+use crate::exit::{CmdResult, Failure};
+
+/// One profile of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Identity service URL.
+    pub identity_url: Option<String>,
+    /// Data API URL.
+    pub api_url: Option<String>,
+    /// Client id.
+    pub client_id: Option<String>,
+    /// Client secret.
+    pub client_secret: Option<String>,
+    /// Private key: a file, or an inline JWK or PEM.
+    pub private_key: Option<String>,
+    /// `RS256` or `PS256`.
+    pub private_key_alg: Option<String>,
+    /// The key's `kid`.
+    pub private_key_kid: Option<String>,
+    /// Redirect URI of the authorisation flows.
+    pub redirect_uri: Option<String>,
+}
+
+/// The config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The profile used when none is named.
+    pub default_profile: Option<String>,
+    /// Profiles by name.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// A setting and where it came from (for error messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// The value.
+    pub value: String,
+    /// `--client-id`, `MONEYHUB_CLIENT_ID` or `profile "prod"`.
+    pub source: String,
+}
+
+/// The resolved settings of a remote (non-embedded) target.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Identity service URL.
+    pub identity_url: Option<Setting>,
+    /// Data API URL.
+    pub api_url: Option<Setting>,
+    /// Client id.
+    pub client_id: Option<Setting>,
+    /// Client secret.
+    pub client_secret: Option<Setting>,
+    /// Private key.
+    pub private_key: Option<Setting>,
+    /// Private key algorithm.
+    pub private_key_alg: Option<Setting>,
+    /// Private key id.
+    pub private_key_kid: Option<Setting>,
+    /// Redirect URI.
+    pub redirect_uri: Option<Setting>,
+}
+
+/// What the commands run against.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// An embedded sandbox; `notice` when it was chosen because nothing is configured.
+    Embedded {
+        /// Whether to print the "nothing configured" notice.
+        notice: bool,
+    },
+    /// A Moneyhub (or a sandbox elsewhere) described by these settings.
+    Remote(Box<Settings>),
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// Expands a leading `~/` to the home directory.
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// The config file's path and whether it was named explicitly (a named file must exist).
+fn config_path(global: &GlobalArgs) -> Option<(PathBuf, bool)> {
+    if let Some(p) = &global.config {
+        return Some((p.clone(), true));
+    }
+    if let Some(p) = env("MONEYHUB_CONFIG") {
+        return Some((expand_home(&p), true));
+    }
+    let base = match env("XDG_CONFIG_HOME") {
+        Some(x) => PathBuf::from(x),
+        None => Path::new(&std::env::var_os("HOME")?).join(".config"),
+    };
+    Some((base.join("moneyhub").join("config.toml"), false))
+}
+
+/// Reads and parses the config file, if there is one.
+pub fn load_file(global: &GlobalArgs) -> CmdResult<Option<(PathBuf, ConfigFile)>> {
+    let Some((path, explicit)) = config_path(global) else { return Ok(None) };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => return Err(Failure::usage(format!("config file {}: {e}", path.display()))),
+    };
+    let file: ConfigFile = toml::from_str(&text)
+        .map_err(|e| Failure::usage(format!("config file {}: {}", path.display(), e.message())))?;
+    Ok(Some((path, file)))
+}
+
+/// Resolves what to run against: flags > environment > profile.
+pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {
+    if global.sandbox {
+        return Ok(Target::Embedded { notice: false });
+    }
+    let file = load_file(global)?;
+    let wanted = global
+        .profile
+        .clone()
+        .map(|p| (p, "--profile"))
+        .or_else(|| env("MONEYHUB_PROFILE").map(|p| (p, "MONEYHUB_PROFILE")));
+    let profile: Option<(String, Profile)> = match (&file, wanted) {
+        (None, Some((name, from))) => {
+            return Err(Failure::usage(format!(
+                "{from} names profile {name:?}, but there is no config file (--config, MONEYHUB_CONFIG or ~/.config/moneyhub/config.toml)"
+            )))
+        }
+        (Some((path, f)), Some((name, from))) => match f.profiles.get(&name) {
+            Some(p) => Some((name, p.clone())),
+            None => {
+                let known: Vec<&str> = f.profiles.keys().map(String::as_str).collect();
+                return Err(Failure::usage(format!(
+                    "{from} names profile {name:?}, which {} does not define (profiles: {})",
+                    path.display(),
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                )));
+            }
+        },
+        (Some((path, f)), None) => match &f.default_profile {
+            Some(name) => match f.profiles.get(name) {
+                Some(p) => Some((name.clone(), p.clone())),
+                None => {
+                    return Err(Failure::usage(format!(
+                        "{}: default_profile {name:?} is not defined under [profiles]",
+                        path.display()
+                    )))
+                }
+            },
+            None => None,
+        },
+        (None, None) => None,
+    };
+    let pick = |flag: &Option<String>,
+                flag_name: &str,
+                var: &str,
+                from_profile: Option<&String>|
+     -> Option<Setting> {
+        if let Some(v) = flag.as_ref().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            return Some(Setting { value: v.to_owned(), source: flag_name.to_owned() });
+        }
+        if let Some(v) = env(var) {
+            return Some(Setting { value: v, source: var.to_owned() });
+        }
+        let (name, _) = profile.as_ref()?;
+        from_profile
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(|v| Setting { value: v.to_owned(), source: format!("profile {name:?}") })
+    };
+    let p = profile.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
+    // Credentials are one unit: the first source (flags, environment, profile) naming a
+    // secret or a key provides them, so a flag overrides a secret set in the environment.
+    let (client_secret, private_key) = credentials(global, profile.as_ref().map(|(n, _)| n.as_str()), &p)?;
+    let settings = Settings {
+        identity_url: pick(
+            &global.identity_url,
+            "--identity-url",
+            "MONEYHUB_IDENTITY_URL",
+            p.identity_url.as_ref(),
+        ),
+        api_url: pick(&global.api_url, "--api-url", "MONEYHUB_API_URL", p.api_url.as_ref()),
+        client_id: pick(&global.client_id, "--client-id", "MONEYHUB_CLIENT_ID", p.client_id.as_ref()),
+        client_secret,
+        private_key,
+        private_key_alg: pick(&None, "", "MONEYHUB_PRIVATE_KEY_ALG", p.private_key_alg.as_ref()),
+        private_key_kid: pick(&None, "", "MONEYHUB_PRIVATE_KEY_KID", p.private_key_kid.as_ref()),
+        redirect_uri: pick(
+            &global.redirect_uri,
+            "--redirect-uri",
+            "MONEYHUB_REDIRECT_URI",
+            p.redirect_uri.as_ref(),
+        ),
+    };
+    let nothing = profile.is_none()
+        && settings.identity_url.is_none()
+        && settings.api_url.is_none()
+        && settings.client_id.is_none()
+        && settings.client_secret.is_none()
+        && settings.private_key.is_none();
+    if nothing {
+        return Ok(Target::Embedded { notice: true });
+    }
+    if settings.client_id.is_none() {
+        return Err(Failure::usage(
+            "no client id: set --client-id, MONEYHUB_CLIENT_ID or client_id in the profile (or use --sandbox)",
+        ));
+    }
+    if settings.client_secret.is_none() && settings.private_key.is_none() {
+        return Err(Failure::usage(
+            "no client credentials: set a client secret (--client-secret, MONEYHUB_CLIENT_SECRET, client_secret) \
+             or a private key (--private-key, MONEYHUB_PRIVATE_KEY, private_key)",
+        ));
+    }
+    Ok(Target::Remote(Box::new(settings)))
+}
+
+type Credentials = (Option<Setting>, Option<Setting>);
+
+/// The client secret or private key, from the first source that names either.
+fn credentials(global: &GlobalArgs, profile_name: Option<&str>, p: &Profile) -> CmdResult<Credentials> {
+    let clean = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let levels: [(Option<String>, Option<String>, String, String); 3] = [
+        (
+            clean(global.client_secret.clone()),
+            clean(global.private_key.clone()),
+            "--client-secret".into(),
+            "--private-key".into(),
+        ),
+        (
+            env("MONEYHUB_CLIENT_SECRET"),
+            env("MONEYHUB_PRIVATE_KEY"),
+            "MONEYHUB_CLIENT_SECRET".into(),
+            "MONEYHUB_PRIVATE_KEY".into(),
+        ),
+        (
+            clean(p.client_secret.clone()).filter(|_| profile_name.is_some()),
+            clean(p.private_key.clone()).filter(|_| profile_name.is_some()),
+            format!("client_secret in profile {:?}", profile_name.unwrap_or_default()),
+            format!("private_key in profile {:?}", profile_name.unwrap_or_default()),
+        ),
+    ];
+    for (secret, key, secret_source, key_source) in levels {
+        match (secret, key) {
+            (None, None) => continue,
+            (Some(_), Some(_)) => {
+                return Err(Failure::usage(format!(
+                    "both {secret_source} and {key_source} are set: keep only one way of authenticating"
+                )))
+            }
+            (Some(s), None) => return Ok((Some(Setting { value: s, source: secret_source }), None)),
+            (None, Some(k)) => return Ok((None, Some(Setting { value: k, source: key_source }))),
+        }
+    }
+    Ok((None, None))
+}

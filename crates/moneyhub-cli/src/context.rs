@@ -1,0 +1,313 @@
+//! The run-time context of a command: the client, its clock and manual-sync guard, the output
+//! format, and the sandbox it talks to when it is one (embedded in this process, or found at a
+//! loopback identity URL).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use moneyhub::guard::{DefaultSyncGuard, GuardRules, SyncGuard};
+use moneyhub::{Client, ClientAuth, ConnectionId, PrivateKey, SigningAlg};
+use moneyhub_sandbox::{ClockMode, Sandbox, SandboxConfig};
+use serde_json::{json, Value};
+
+use crate::cli::GlobalArgs;
+use crate::config::{expand_home, Settings, Target};
+use crate::exit::{CmdResult, Failure};
+use crate::guard_store::CliGuardStore;
+use crate::output::{self, OutputFormat};
+
+/// The instant an embedded sandbox's frozen clock shows: a Wednesday morning in winter
+/// (London time = UTC), so that examples and snapshots are the same on every run.
+pub fn embedded_epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 15, 9, 0, 0).single().unwrap_or_default()
+}
+
+/// Seed of the embedded sandbox's data.
+pub const EMBEDDED_SEED: u64 = 42;
+/// Redirect URI used with an embedded sandbox unless `--redirect-uri` says otherwise.
+pub const EMBEDDED_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
+/// `clientUserId` of the embedded sandbox's sample user.
+pub const SAMPLE_USER: &str = "sandbox-sample-user";
+/// Banks the sample user is connected to: the two open-banking mocks and Aviva (legacy).
+pub const SAMPLE_BANKS: [&str; 3] = [
+    "1ffe704d39629a929c8e293880fb449a",
+    "b74f1a79f0be8bdb857d82d0f041d7d2",
+    "3c4637d3178c9a28ce655bfbf8e27a10",
+];
+
+/// The time source: the system clock, an embedded sandbox's virtual clock, or a sandbox's
+/// virtual clock seen through the offset read at start-up.
+#[derive(Clone)]
+pub enum CliClock {
+    /// `Utc::now()`.
+    System,
+    /// The embedded sandbox's clock.
+    Embedded(Arc<Sandbox>),
+    /// The system clock shifted by the offset of a sandbox's virtual clock.
+    Offset(Duration),
+}
+
+impl CliClock {
+    /// Now.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            CliClock::System => Utc::now(),
+            CliClock::Embedded(s) => s.now(),
+            CliClock::Offset(d) => Utc::now() + *d,
+        }
+    }
+}
+
+/// A sandbox the commands talk to.
+#[derive(Clone)]
+pub struct SandboxLink {
+    /// Its base URL (identity service and `/__sandbox` control API).
+    pub base_url: String,
+}
+
+/// Everything a command needs.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The Moneyhub client.
+    pub client: Client,
+    /// `--output`.
+    pub output: OutputFormat,
+    /// The manual-sync guard the client uses (shared, so doctor can read it).
+    pub guard: Arc<DefaultSyncGuard<CliGuardStore>>,
+    /// The clock the client uses.
+    pub clock: CliClock,
+    /// The sandbox, when the target is one.
+    pub sandbox: Option<SandboxLink>,
+    /// Plain HTTP (no redirects followed) for the sandbox's control API and auto-consent.
+    pub http: reqwest::Client,
+}
+
+fn plain_http() -> CmdResult<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(StdDuration::from_secs(60))
+        .build()
+        .map_err(|e| Failure::internal(format!("could not build an HTTP client: {e}")))
+}
+
+fn client_error(e: moneyhub::Error, now: DateTime<Utc>) -> Failure {
+    Failure::from_client(&e, now)
+}
+
+impl Ctx {
+    /// Now, on the client's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Maps a client error to a failure (exit code and message).
+    pub fn fail(&self, e: moneyhub::Error) -> Failure {
+        client_error(e, self.now())
+    }
+
+    /// Whether the target is a sandbox (flows can then complete without a browser).
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
+    /// The guard's earliest time for the next manual sync of a connection, if not now.
+    pub fn sync_allowed_at(&self, connection_id: &ConnectionId, provider: &str) -> Option<DateTime<Utc>> {
+        self.guard.check(connection_id, provider, self.now()).err().map(|nb| nb.not_before)
+    }
+
+    /// The context for the configured target.
+    pub async fn new(global: &GlobalArgs) -> CmdResult<Ctx> {
+        match crate::config::resolve(global)? {
+            Target::Embedded { notice } => {
+                if notice {
+                    output::warn(
+                        "moneyhub: nothing configured (no MONEYHUB_CLIENT_ID, flags or profile): using an embedded sandbox (--sandbox)",
+                    );
+                }
+                let ctx = Ctx::embedded(global, embedded_epoch()).await?;
+                ctx.seed_sample_user().await?;
+                Ok(ctx)
+            }
+            Target::Remote(settings) => Ctx::remote(global, &settings).await,
+        }
+    }
+
+    /// A context on a fresh embedded sandbox whose clock is frozen at `epoch` (no sample user).
+    pub async fn embedded(global: &GlobalArgs, epoch: DateTime<Utc>) -> CmdResult<Ctx> {
+        let config = SandboxConfig {
+            seed: EMBEDDED_SEED,
+            clock: ClockMode::Frozen(epoch),
+            ..SandboxConfig::default()
+        };
+        let sandbox = Arc::new(
+            moneyhub_sandbox::spawn(config)
+                .await
+                .map_err(|e| Failure::internal(format!("could not start the embedded sandbox: {e}")))?,
+        );
+        let clock = CliClock::Embedded(sandbox.clone());
+        let guard = Arc::new(DefaultSyncGuard::with_store(GuardRules::default(), CliGuardStore::memory()));
+        let redirect = global.redirect_uri.clone().unwrap_or_else(|| EMBEDDED_REDIRECT_URI.to_owned());
+        let now_clock = clock.clone();
+        let client = Client::builder()
+            .identity_url(sandbox.identity_url())
+            .api_url(sandbox.api_url_v3())
+            .client_id(sandbox.client_id())
+            .client_auth(ClientAuth::secret(
+                sandbox.client_secret().unwrap_or(moneyhub_sandbox::DEFAULT_CLIENT_SECRET),
+            ))
+            .redirect_uri(redirect)
+            .user_agent(concat!("moneyhub-cli/", env!("CARGO_PKG_VERSION")))
+            .clock(move || now_clock.now())
+            .shared_sync_guard(guard.clone())
+            .build()
+            .map_err(|e| client_error(e, epoch))?;
+        Ok(Ctx {
+            client,
+            output: global.output,
+            guard,
+            clock,
+            sandbox: Some(SandboxLink { base_url: sandbox.base_url().to_owned() }),
+            http: plain_http()?,
+        })
+    }
+
+    async fn remote(global: &GlobalArgs, s: &Settings) -> CmdResult<Ctx> {
+        let http = plain_http()?;
+        let identity =
+            s.identity_url.as_ref().map_or(moneyhub::config::DEFAULT_IDENTITY_URL, |v| v.value.as_str());
+        let sandbox_clock = probe_sandbox(&http, identity).await;
+        let clock = match &sandbox_clock {
+            Some((offset, _)) => CliClock::Offset(*offset),
+            None => CliClock::System,
+        };
+        let auth = match (&s.client_secret, &s.private_key) {
+            (Some(secret), _) => ClientAuth::secret(secret.value.clone()),
+            (None, Some(key)) => {
+                let text = key.value.trim_start();
+                let parsed = if text.starts_with('{') || text.starts_with("-----BEGIN") {
+                    PrivateKey::parse(&key.value)
+                } else {
+                    PrivateKey::from_file(expand_home(&key.value))
+                };
+                let mut pk =
+                    parsed.map_err(|e| Failure::usage(format!("private key from {}: {e}", key.source)))?;
+                if let Some(alg) = &s.private_key_alg {
+                    let alg: SigningAlg =
+                        alg.value.parse().map_err(|e| Failure::usage(format!("{}: {e}", alg.source)))?;
+                    pk = pk.with_alg(alg);
+                }
+                if let Some(kid) = &s.private_key_kid {
+                    pk = pk.with_kid(kid.value.clone());
+                }
+                ClientAuth::private_key(pk)
+            }
+            (None, None) => return Err(Failure::usage("no client credentials")),
+        };
+        let client_id = s.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default();
+        let store = if sandbox_clock.is_some() {
+            // A sandbox's ids and clock restart with it: keep its guard history per process
+            // (the sandbox itself answers 429 to a sync that comes too soon).
+            CliGuardStore::memory()
+        } else {
+            CliGuardStore::persistent(identity, &client_id, Utc::now())
+        };
+        let guard = Arc::new(DefaultSyncGuard::with_store(GuardRules::default(), store));
+        let now_clock = clock.clone();
+        let mut builder = Client::builder()
+            .identity_url(identity)
+            .client_id(client_id)
+            .client_auth(auth)
+            .user_agent(concat!("moneyhub-cli/", env!("CARGO_PKG_VERSION")))
+            .clock(move || now_clock.now())
+            .shared_sync_guard(guard.clone());
+        if let Some(api) = &s.api_url {
+            builder = builder.api_url(api.value.clone());
+        }
+        let redirect = match &s.redirect_uri {
+            Some(r) => Some(r.value.clone()),
+            // A sandbox accepts any loopback redirect URI.
+            None if sandbox_clock.is_some() => Some(EMBEDDED_REDIRECT_URI.to_owned()),
+            None => None,
+        };
+        if let Some(r) = redirect {
+            builder = builder.redirect_uri(r);
+        }
+        let client = builder.build().map_err(|e| client_error(e, clock.now()))?;
+        let sandbox = sandbox_clock.map(|(_, base_url)| SandboxLink { base_url });
+        Ok(Ctx { client, output: global.output, guard, clock, sandbox, http })
+    }
+
+    /// Creates the embedded sandbox's sample user and its three connections.
+    async fn seed_sample_user(&self) -> CmdResult {
+        let user = self.client.users().create(Some(SAMPLE_USER)).await.map_err(|e| self.fail(e))?;
+        for bank in SAMPLE_BANKS {
+            self.control("POST", "/connections", Some(json!({"userId": user.user_id, "bankId": bank})))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Calls the sandbox's control API (`/__sandbox{path}`) and returns the JSON answer
+    /// (`null` for an empty one). Fails when the target is not a sandbox.
+    pub async fn control(&self, method: &str, path: &str, body: Option<Value>) -> CmdResult<Value> {
+        let link = self.sandbox.as_ref().ok_or_else(|| Failure::usage("this needs a sandbox"))?;
+        let url = format!("{}/__sandbox{path}", link.base_url);
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| Failure::internal(e.to_string()))?;
+        let mut req = self.http.request(method.clone(), &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp =
+            req.send().await.map_err(|e| Failure::api(format!("sandbox control {method} {path}: {e}")))?;
+        let status = resp.status();
+        let text =
+            resp.text().await.map_err(|e| Failure::api(format!("sandbox control {method} {path}: {e}")))?;
+        if !status.is_success() {
+            return Err(Failure::api(format!("sandbox control {method} {path}: HTTP {status}: {text}")));
+        }
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| Failure::api(format!("sandbox control {method} {path}: {e}")))
+    }
+}
+
+/// Whether a URL's host is a loopback address (or `localhost`).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// When the identity service is on loopback, asks whether it is a sandbox
+/// (`GET /__sandbox/clock`) and returns the offset of its virtual clock from the system clock.
+///
+/// `MONEYHUB_SANDBOX_PROBE=0` turns this off: a loopback sandbox is then treated like Moneyhub
+/// itself (flows wait for the browser, the guard history is kept on disk).
+async fn probe_sandbox(http: &reqwest::Client, identity: &str) -> Option<(Duration, String)> {
+    if std::env::var("MONEYHUB_SANDBOX_PROBE").is_ok_and(|v| matches!(v.trim(), "0" | "false" | "no" | "off"))
+    {
+        return None;
+    }
+    let base = url::Url::parse(identity).ok()?;
+    if !is_loopback(&base) {
+        return None;
+    }
+    let mut url = base.clone();
+    let path = url.path().trim_end_matches('/').trim_end_matches("/oidc").to_owned();
+    url.set_path(&format!("{path}/__sandbox/clock"));
+    let resp = http.get(url).timeout(StdDuration::from_secs(3)).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let body: Value = resp.json().await.ok()?;
+    let now = body.get("now").and_then(Value::as_str).and_then(moneyhub_types::time::parse_timestamp)?;
+    let base_url = format!("{}{}", base.origin().ascii_serialization(), path);
+    Some((now - Utc::now(), base_url))
+}

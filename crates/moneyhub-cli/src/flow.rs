@@ -1,0 +1,155 @@
+//! Completing an authorisation flow (connect, reauth, refresh, reconsent).
+//!
+//! * On a sandbox (unless `--browser`): the CLI plays the user's browser itself: it GETs the
+//!   authorisation URL without following redirects (the sandbox consents at once) and hands the
+//!   redirect's `Location` to the code exchange.
+//! * Otherwise it prints the URL on stderr and waits for the callback: when the redirect URI is
+//!   a loopback `http://` URI it listens there (a one-page HTTP server answering the browser);
+//!   for any other redirect URI it asks for the URL the browser ended up on, read from stdin.
+
+use std::time::Duration;
+
+use moneyhub::{AuthorizationRequest, Connected};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::cli::FlowArgs;
+use crate::context::{is_loopback, Ctx};
+use crate::exit::{CmdResult, Failure, AUTH};
+use crate::output;
+
+/// Completes `request` and returns the verified outcome of the code exchange.
+pub async fn complete(ctx: &Ctx, request: &AuthorizationRequest, flow: &FlowArgs) -> CmdResult<Connected> {
+    let callback = if ctx.is_sandbox() && !flow.browser {
+        sandbox_consent(ctx, request).await?
+    } else {
+        wait_for_callback(request, Duration::from_secs(flow.timeout.max(1))).await?
+    };
+    ctx.client.auth().exchange_code(request, callback.as_str()).await.map_err(|e| ctx.fail(e))
+}
+
+/// Plays the browser on a sandbox: GET the authorisation URL, return the redirect target.
+pub async fn sandbox_consent(ctx: &Ctx, request: &AuthorizationRequest) -> CmdResult<String> {
+    let resp =
+        ctx.http.get(request.url.as_str()).send().await.map_err(|e| {
+            Failure::api(format!("GET /oidc/auth on the sandbox failed: {}", without_url(&e)))
+        })?;
+    let status = resp.status();
+    if status.is_redirection() {
+        if let Some(location) = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()) {
+            return Ok(location.to_owned());
+        }
+    }
+    let body = resp.text().await.unwrap_or_default();
+    Err(Failure::api(format!(
+        "GET /oidc/auth on the sandbox answered HTTP {status} instead of redirecting: {}",
+        body.chars().take(300).collect::<String>()
+    )))
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), "<url>");
+    }
+    s
+}
+
+fn auth_failure(message: impl Into<String>) -> Failure {
+    Failure { code: AUTH, message: message.into() }
+}
+
+/// Prints the URL and waits for the browser to come back to the redirect URI.
+async fn wait_for_callback(request: &AuthorizationRequest, timeout: Duration) -> CmdResult<String> {
+    let redirect = url::Url::parse(&request.redirect_uri)
+        .map_err(|e| Failure::usage(format!("redirect URI {:?}: {e}", request.redirect_uri)))?;
+    output::warn("Open this URL in a browser to continue:");
+    output::warn(&format!("  {}", request.url));
+    if redirect.scheme() == "http" && is_loopback(&redirect) {
+        listen(&redirect, timeout).await
+    } else {
+        output::warn(&format!(
+            "Then paste here the URL the browser was sent to ({}?code=…):",
+            request.redirect_uri
+        ));
+        let read = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        });
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(Ok(line))) if !line.trim().is_empty() => Ok(line.trim().to_owned()),
+            Ok(Ok(Ok(_))) => Err(auth_failure("no callback URL was pasted (end of input)")),
+            Ok(Ok(Err(e))) => Err(Failure::internal(format!("could not read stdin: {e}"))),
+            Ok(Err(e)) => Err(Failure::internal(format!("could not read stdin: {e}"))),
+            Err(_) => Err(auth_failure(format!("no callback URL within {} s", timeout.as_secs()))),
+        }
+    }
+}
+
+const PAGE_OK: &str = "<!doctype html><meta charset=utf-8><title>moneyhub</title>\
+<p>The authorisation came back to the <code>moneyhub</code> command. You can close this window.</p>";
+const PAGE_NOT_FOUND: &str =
+    "<!doctype html><meta charset=utf-8><title>moneyhub</title><p>Not the callback.</p>";
+
+/// Serves the loopback redirect URI until the callback arrives (or the timeout passes).
+async fn listen(redirect: &url::Url, timeout: Duration) -> CmdResult<String> {
+    let host = match redirect.host() {
+        Some(url::Host::Domain(_)) | None => "127.0.0.1".to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+    };
+    let port = redirect.port_or_known_default().unwrap_or(80);
+    let listener = TcpListener::bind(format!("{host}:{port}"))
+        .await
+        .map_err(|e| Failure::usage(format!("cannot listen on the redirect URI {redirect}: {e}")))?;
+    output::warn(&format!(
+        "Waiting for the browser to come back to {redirect} (for up to {} s)…",
+        timeout.as_secs()
+    ));
+    let wanted = redirect.path().to_owned();
+    let serve = async {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { continue };
+            let mut buf = Vec::with_capacity(2048);
+            let mut chunk = [0u8; 2048];
+            // Read the request head (at most 16 KiB, at most 5 s).
+            let head = tokio::time::timeout(Duration::from_secs(5), async {
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            })
+            .await;
+            if head.is_err() {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&buf);
+            let target = text.lines().next().and_then(|l| {
+                let mut parts = l.split_whitespace();
+                (parts.next() == Some("GET")).then(|| parts.next()).flatten()
+            });
+            let (path, query) = match target {
+                Some(t) => t.split_once('?').map_or((t, ""), |(p, q)| (p, q)),
+                None => ("", ""),
+            };
+            let hit = path == wanted && !query.is_empty();
+            let (status, page) = if hit { ("200 OK", PAGE_OK) } else { ("404 Not Found", PAGE_NOT_FOUND) };
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+            if hit {
+                let mut callback = redirect.clone();
+                callback.set_query(Some(query));
+                return callback.to_string();
+            }
+        }
+    };
+    tokio::time::timeout(timeout, serve).await.map_err(|_| {
+        auth_failure(format!("the browser did not come back to {redirect} within {} s", timeout.as_secs()))
+    })
+}

@@ -1,0 +1,15 @@
+//! Integration tests of the `moneyhub` binary: each runs the real binary against an in-process
+//! sandbox (frozen clock, fixed seed) started by the test, or with `--sandbox`.
+
+mod support;
+
+mod basics;
+mod catalog;
+mod config;
+mod connect;
+mod connections;
+mod demo;
+mod doctor;
+mod sandbox_serve;
+mod transactions;
+mod users;

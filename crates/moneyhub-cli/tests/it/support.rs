@@ -1,0 +1,310 @@
+//! Test support: an in-process sandbox (frozen clock, fixed seed) per test, the real `moneyhub`
+//! binary run against it with a clean environment, the control API, and golden files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use moneyhub_sandbox::{ClockMode, Sandbox, SandboxConfig};
+use serde_json::{json, Value};
+
+/// Bank ids of the sandbox catalogue used by the tests.
+pub mod banks {
+    /// Moneyhub Open Banking Mock (test).
+    pub const MOCK: &str = "1ffe704d39629a929c8e293880fb449a";
+    /// Modelo Open Banking Mock (test: current, savings, mortgage, loan).
+    pub const MODELO: &str = "b74f1a79f0be8bdb857d82d0f041d7d2";
+    /// Aviva (legacy).
+    pub const AVIVA: &str = "3c4637d3178c9a28ce655bfbf8e27a10";
+    /// Northwind Building Society (api, removable).
+    pub const NORTHWIND: &str = "e49d15a10711b17bdab1423388202a1d";
+    /// Barclays (api).
+    pub const BARCLAYS: &str = "33d5f7e5995f1b56227d6603740fa7e7";
+}
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_moneyhub")
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory.
+    pub fn new() -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("moneyhub-cli-it-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    /// A path inside it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    fn from(output: Output, elapsed: Duration) -> Run {
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed,
+        };
+        // No input may ever produce a panic or a backtrace.
+        assert!(
+            !run.stderr.contains("panicked")
+                && !run.stderr.contains("internal error")
+                && !run.stderr.contains("backtrace"),
+            "panic: {run:?}"
+        );
+        run
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Run {
+        assert_eq!(self.code, expected, "exit code; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts success.
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        self.code(0)
+    }
+
+    /// Stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// A base command with a clean environment: HOME and the state directory in `dir`, no
+/// colours, no MONEYHUB_* variables.
+pub fn command(dir: &TempDir) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_clear()
+        .env("HOME", &dir.0)
+        .env("MONEYHUB_STATE_DIR", dir.join("state"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a prepared command.
+pub fn run_command(mut cmd: Command) -> Run {
+    let started = Instant::now();
+    let out = cmd.output().expect("run moneyhub");
+    Run::from(out, started.elapsed())
+}
+
+/// Runs the binary with `args` and no configuration at all.
+pub fn bare(args: &[&str]) -> Run {
+    let dir = TempDir::new();
+    let mut cmd = command(&dir);
+    cmd.args(args);
+    run_command(cmd)
+}
+
+/// A sandbox for one test, and the binary pointed at it.
+pub struct Env {
+    pub sandbox: Option<Sandbox>,
+    pub rt: tokio::runtime::Runtime,
+    pub dir: TempDir,
+    http: reqwest::Client,
+}
+
+impl Env {
+    /// A sandbox frozen at [`EPOCH`] with seed 42.
+    pub fn new() -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let epoch = Utc.with_ymd_and_hms(2025, 1, 15, 9, 0, 0).single().expect("epoch");
+        let sandbox = rt
+            .block_on(moneyhub_sandbox::spawn(SandboxConfig {
+                clock: ClockMode::Frozen(epoch),
+                ..SandboxConfig::default()
+            }))
+            .expect("sandbox");
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+        Env { sandbox: Some(sandbox), rt, dir: TempDir::new(), http }
+    }
+
+    /// The sandbox.
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("sandbox")
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> String {
+        self.sandbox().base_url().to_owned()
+    }
+
+    /// A command pointed at the sandbox through the environment.
+    pub fn command(&self) -> Command {
+        let mut cmd = command(&self.dir);
+        cmd.env("MONEYHUB_IDENTITY_URL", self.sandbox().identity_url())
+            .env("MONEYHUB_API_URL", self.sandbox().api_url_v3())
+            .env("MONEYHUB_CLIENT_ID", "sandbox-client")
+            .env("MONEYHUB_CLIENT_SECRET", "sandbox-secret");
+        cmd
+    }
+
+    /// Runs the binary against the sandbox.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run_command(cmd)
+    }
+
+    /// Runs the binary against the sandbox and asserts success.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        r.ok();
+        r
+    }
+
+    /// Runs the binary against the sandbox with `--output json`, asserts success, parses.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let r = self.run(&all);
+        r.ok();
+        r.json()
+    }
+
+    /// Calls the control API; panics unless it answers 2xx.
+    pub fn control(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}/__sandbox{path}", self.base());
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        self.rt.block_on(async {
+            let resp = self.http.request(method, &url).json(&body).send().await.expect("control call");
+            let status = resp.status();
+            let text = resp.text().await.expect("control body");
+            assert!(status.is_success(), "control {url}: {status} {text}");
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).expect("control JSON")
+            }
+        })
+    }
+
+    /// A GET on the sandbox (any path).
+    pub fn get(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.base());
+        self.rt.block_on(async {
+            let resp = self.http.get(&url).send().await.expect("get");
+            resp.json().await.expect("json")
+        })
+    }
+
+    /// A user connected to `banks`, without the browser round trip. Returns the user id and
+    /// the connection ids.
+    pub fn user_with(&self, banks: &[&str]) -> (String, Vec<String>) {
+        let created = self.control("POST", "/users", json!({"count": 1, "banks": banks}));
+        let u = &created[0];
+        let ids = u["connectionIds"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|v| v.as_str().expect("id").to_owned())
+            .collect();
+        (u["userId"].as_str().expect("user").to_owned(), ids)
+    }
+
+    /// Moves the virtual clock on.
+    pub fn advance(&self, body: Value) -> Value {
+        self.control("POST", "/clock/advance", body)
+    }
+
+    /// The request log since `after`.
+    pub fn requests(&self, after: u64) -> Vec<Value> {
+        self.get(&format!("/__sandbox/requests?after={after}&limit=1000000"))["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The last request sequence number.
+    pub fn last_seq(&self) -> u64 {
+        self.get("/__sandbox/requests?limit=1")["meta"]["lastSeq"].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(s) = self.sandbox.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+}
+
+/// Compares `actual` with the golden file `tests/snapshots/<name>.txt`; `UPDATE_SNAPSHOTS=1`
+/// rewrites it instead.
+#[track_caller]
+pub fn snapshot(name: &str, actual: &str) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("snapshots").join(format!("{name}.txt"));
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("snapshot dir");
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("no snapshot {} (run with UPDATE_SNAPSHOTS=1 to create it)", path.display())
+    });
+    if expected != actual {
+        panic!(
+            "snapshot {name} differs (UPDATE_SNAPSHOTS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}"
+        );
+    }
+}
+
+/// Every line at most 80 characters.
+#[track_caller]
+pub fn fits_80(text: &str) {
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80, "line longer than 80 columns: {line:?}");
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

@@ -461,7 +461,11 @@ async fn renewal_flows_fetch_at_once_and_do_not_count_as_manual_syncs() {
     assert_eq!(&renewed, conn, "reconsent keeps the id");
     let c = connection(&sb, &user, conn).await;
     assert_eq!((c["status"].as_str(), c.get("extendedStatus")), (Some("ok"), None), "{c}");
-    assert_eq!(c["lastUpdated"], iso(t0() + Duration::days(93)), "the exchange fetched under the new consent");
+    assert_eq!(
+        c["lastUpdated"],
+        iso(t0() + Duration::days(93)),
+        "the exchange fetched under the new consent"
+    );
     // That fetch was part of the flow, not a manual sync: POST /sync is still allowed.
     let (status, body, _) = manual_sync(&sb, &user, conn).await;
     assert_eq!(status, StatusCode::OK, "{body}");

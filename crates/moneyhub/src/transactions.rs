@@ -243,6 +243,8 @@ impl Transactions {
                 wanted.push(id);
             }
         }
+        // Only needed while validating: freed before the results pile up.
+        drop(seen);
         if wanted.is_empty() {
             return Ok(TransactionsByIds::default());
         }

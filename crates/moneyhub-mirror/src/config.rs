@@ -1,0 +1,121 @@
+//! How a mirror behaves: reconciliation windows, retries, batch sizes, webhook acceptance.
+
+use std::time::Duration;
+
+/// Settings of a [`Mirror`](crate::Mirror). `MirrorConfig::default()` suits production.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MirrorConfig {
+    /// Accept unsigned JSON webhooks (default `false`: only signed JWTs). Anyone who can
+    /// reach the endpoint can forge JSON webhooks; enable only behind your own
+    /// authentication or on a private network. Forged events can only make the mirror fetch
+    /// from Moneyhub, never write data of their own, but they cost API calls.
+    pub allow_unsigned_json: bool,
+    /// How far a JWT's `iat` may be from now (`None`: the client's setting, ±10 minutes).
+    pub webhook_iat_window: Option<Duration>,
+    /// Largest accepted webhook body (default 8 MiB; 6000 ids fit in well under 1 MiB).
+    pub max_body_bytes: usize,
+    /// The incremental reconciliation after `syncCompleted` lists what Moneyhub modified
+    /// since the connection's watermark minus this margin (default 1 day), then compares
+    /// Moneyhub's count of the connection's transactions with the local one and, where they
+    /// differ, narrows the difference down by date ranges and compares ids there.
+    pub safety_margin: chrono::Duration,
+    /// A connection gets a full reconciliation (every transaction listed and compared)
+    /// when its last one is older than this in Moneyhub's time (default 30 days): a safety
+    /// net beyond what counts can show.
+    pub full_reconcile_every: chrono::Duration,
+    /// Most events one worker takes for one user at a time (default 500).
+    pub claim_limit: usize,
+    /// Attempts before an event is parked as failed (default 8). Reconciliation still
+    /// covers whatever it announced.
+    pub max_attempts: u32,
+    /// First retry delay after a failed attempt; doubles per attempt (default 1 s, at most
+    /// 5 minutes).
+    pub retry_backoff: Duration,
+    /// How often an idle worker looks for due events (default 200 ms; with a zero
+    /// `coalesce_window`, in-process deliveries wake it at once).
+    pub poll_interval: Duration,
+    /// A user's events wait this long after the first of them arrived before a worker takes
+    /// them (default 1 s), so that the burst Moneyhub sends after a sync (one event per
+    /// account and kind, then `syncCompleted`) is applied with one set of API calls.
+    pub coalesce_window: Duration,
+}
+
+impl Default for MirrorConfig {
+    fn default() -> Self {
+        MirrorConfig {
+            allow_unsigned_json: false,
+            webhook_iat_window: None,
+            max_body_bytes: 8 * 1024 * 1024,
+            safety_margin: chrono::Duration::days(1),
+            full_reconcile_every: chrono::Duration::days(30),
+            claim_limit: 500,
+            max_attempts: 8,
+            retry_backoff: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(200),
+            coalesce_window: Duration::from_secs(1),
+        }
+    }
+}
+
+impl MirrorConfig {
+    /// Accept unsigned JSON webhooks too (see [`MirrorConfig::allow_unsigned_json`]).
+    pub fn allow_unsigned_json(mut self, allow: bool) -> Self {
+        self.allow_unsigned_json = allow;
+        self
+    }
+
+    /// The accepted distance between a JWT's `iat` and now.
+    pub fn webhook_iat_window(mut self, window: Duration) -> Self {
+        self.webhook_iat_window = Some(window);
+        self
+    }
+
+    /// The safety margin of incremental reconciliation.
+    pub fn safety_margin(mut self, margin: chrono::Duration) -> Self {
+        self.safety_margin = margin;
+        self
+    }
+
+    /// How often each connection gets a full reconciliation.
+    pub fn full_reconcile_every(mut self, every: chrono::Duration) -> Self {
+        self.full_reconcile_every = every;
+        self
+    }
+
+    /// Most events claimed per user at a time.
+    pub fn claim_limit(mut self, limit: usize) -> Self {
+        self.claim_limit = limit.max(1);
+        self
+    }
+
+    /// Attempts before an event is parked.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// First retry delay.
+    pub fn retry_backoff(mut self, backoff: Duration) -> Self {
+        self.retry_backoff = backoff;
+        self
+    }
+
+    /// Idle polling interval.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// How long a user's first pending event waits before it is taken.
+    pub fn coalesce_window(mut self, window: Duration) -> Self {
+        self.coalesce_window = window;
+        self
+    }
+
+    /// The retry delay after `attempts` failed attempts.
+    pub(crate) fn backoff_after(&self, attempts: u32) -> Duration {
+        let factor = 1u32 << attempts.saturating_sub(1).min(16);
+        self.retry_backoff.saturating_mul(factor).min(Duration::from_secs(300))
+    }
+}

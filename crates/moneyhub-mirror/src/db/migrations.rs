@@ -1,0 +1,163 @@
+//! Versioned schema migrations, one list per backend with the same tables and columns.
+//!
+//! Each migration runs once, in order, in a transaction that also records it in
+//! `mirror_migrations`; opening a database whose recorded version is newer than this build
+//! knows is refused.
+
+/// `(version, name, SQL)`.
+pub type Migration = (i64, &'static str, &'static str);
+
+/// SQLite migrations.
+pub const SQLITE: &[Migration] = &[(
+    1,
+    "initial",
+    r#"
+CREATE TABLE mirror_users (
+    user_id       TEXT PRIMARY KEY,
+    first_seen_ms INTEGER NOT NULL,
+    not_before_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE mirror_inbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id   TEXT NOT NULL UNIQUE,
+    user_id      TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    envelope     TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    content_type TEXT NOT NULL,
+    signed       INTEGER NOT NULL,
+    received_ms  INTEGER NOT NULL,
+    state        INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    applied_ms   INTEGER
+);
+CREATE INDEX mirror_inbox_pending ON mirror_inbox (user_id, seq) WHERE state = 0;
+CREATE TABLE mirror_applied_events (
+    webhook_id TEXT PRIMARY KEY,
+    seq        INTEGER NOT NULL,
+    worker     TEXT NOT NULL,
+    applied_ms INTEGER NOT NULL
+);
+CREATE TABLE mirror_connections (
+    connection_id      TEXT PRIMARY KEY,
+    user_id            TEXT NOT NULL,
+    name               TEXT,
+    status             TEXT,
+    first_seen_ms      INTEGER NOT NULL,
+    backfilled         INTEGER NOT NULL DEFAULT 0,
+    watermark_ms       INTEGER,
+    last_full_ms       INTEGER,
+    last_reconciled_ms INTEGER,
+    removed            INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_connections_user ON mirror_connections (user_id);
+CREATE TABLE mirror_accounts (
+    account_id    TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    removed       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_accounts_user ON mirror_accounts (user_id);
+CREATE TABLE mirror_transactions (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    account_id    TEXT,
+    connection_id TEXT,
+    date_ms       INTEGER NOT NULL,
+    modified_ms   INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    deleted       INTEGER NOT NULL DEFAULT 0,
+    raw           TEXT NOT NULL,
+    updated_ms    INTEGER NOT NULL
+);
+CREATE INDEX mirror_transactions_user ON mirror_transactions (user_id, id);
+CREATE INDEX mirror_transactions_account ON mirror_transactions (account_id, date_ms);
+CREATE INDEX mirror_transactions_connection ON mirror_transactions (connection_id);
+CREATE TABLE mirror_guard (
+    connection_id TEXT PRIMARY KEY,
+    record        TEXT NOT NULL,
+    updated_ms    INTEGER NOT NULL
+);
+"#,
+)];
+
+/// PostgreSQL migrations.
+pub const POSTGRES: &[Migration] = &[(
+    1,
+    "initial",
+    r#"
+CREATE TABLE mirror_users (
+    user_id       TEXT PRIMARY KEY,
+    first_seen_ms BIGINT NOT NULL,
+    not_before_ms BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE mirror_inbox (
+    seq          BIGSERIAL PRIMARY KEY,
+    webhook_id   TEXT NOT NULL UNIQUE,
+    user_id      TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    envelope     TEXT NOT NULL,
+    body         BYTEA NOT NULL,
+    content_type TEXT NOT NULL,
+    signed       INTEGER NOT NULL,
+    received_ms  BIGINT NOT NULL,
+    state        INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    applied_ms   BIGINT
+);
+CREATE INDEX mirror_inbox_pending ON mirror_inbox (user_id, seq) WHERE state = 0;
+CREATE TABLE mirror_applied_events (
+    webhook_id TEXT PRIMARY KEY,
+    seq        BIGINT NOT NULL,
+    worker     TEXT NOT NULL,
+    applied_ms BIGINT NOT NULL
+);
+CREATE TABLE mirror_connections (
+    connection_id      TEXT PRIMARY KEY,
+    user_id            TEXT NOT NULL,
+    name               TEXT,
+    status             TEXT,
+    first_seen_ms      BIGINT NOT NULL,
+    backfilled         INTEGER NOT NULL DEFAULT 0,
+    watermark_ms       BIGINT,
+    last_full_ms       BIGINT,
+    last_reconciled_ms BIGINT,
+    removed            INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_connections_user ON mirror_connections (user_id);
+CREATE TABLE mirror_accounts (
+    account_id    TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    removed       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_accounts_user ON mirror_accounts (user_id);
+CREATE TABLE mirror_transactions (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    account_id    TEXT,
+    connection_id TEXT,
+    date_ms       BIGINT NOT NULL,
+    modified_ms   BIGINT NOT NULL,
+    status        TEXT NOT NULL,
+    deleted       INTEGER NOT NULL DEFAULT 0,
+    raw           TEXT NOT NULL,
+    updated_ms    BIGINT NOT NULL
+);
+CREATE INDEX mirror_transactions_user ON mirror_transactions (user_id, id);
+CREATE INDEX mirror_transactions_account ON mirror_transactions (account_id, date_ms);
+CREATE INDEX mirror_transactions_connection ON mirror_transactions (connection_id);
+CREATE TABLE mirror_guard (
+    connection_id TEXT PRIMARY KEY,
+    record        TEXT NOT NULL,
+    updated_ms    BIGINT NOT NULL
+);
+"#,
+)];
+
+/// The newest version of a list.
+pub fn latest(list: &[Migration]) -> i64 {
+    list.iter().map(|m| m.0).max().unwrap_or(0)
+}

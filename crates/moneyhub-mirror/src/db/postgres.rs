@@ -1,0 +1,838 @@
+//! PostgreSQL: a small connection pool over `tokio-postgres` (no TLS), statements prepared
+//! once per connection, batch writes through `unnest`.
+//!
+//! Claims: a worker opens a transaction and locks one user row with
+//! `FOR UPDATE SKIP LOCKED`, choosing among the users with the oldest pending events; it keeps
+//! the transaction (and the lock) while it fetches and writes, and commits the writes together
+//! with the applied-events ledger. Other workers, in this or other processes, skip that user
+//! and take another, so ingestion scales out while each user's events stay in order. A worker
+//! that dies loses its connection, and the server rolls its claim back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::migrations::{self, POSTGRES};
+use super::{
+    clip, state, ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount, LocalConnection, NewInboxEvent,
+    Status, StoredTx, TxRow, UserStatus, Writes,
+};
+use crate::error::{Error, Result};
+
+/// Idle connections kept for reuse.
+const MAX_IDLE: usize = 32;
+/// Rows per batch statement.
+const BATCH: usize = 5000;
+
+/// One pooled connection with its prepared statements.
+pub(crate) struct PgConn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl PgConn {
+    async fn stmt(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).await?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    async fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let s = self.stmt(sql).await?;
+        Ok(self.client.execute(&s, params).await?)
+    }
+
+    async fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>> {
+        let s = self.stmt(sql).await?;
+        Ok(self.client.query(&s, params).await?)
+    }
+
+    async fn batch(&mut self, sql: &str) -> Result<()> {
+        Ok(self.client.batch_execute(sql).await?)
+    }
+}
+
+struct PgInner {
+    config: tokio_postgres::Config,
+    schema: Option<String>,
+    /// Connections of processors and readers.
+    idle: Mutex<Vec<PgConn>>,
+    /// Connections of the receiver (kept apart: the receiver runs on its own runtime, and a
+    /// connection's driver task lives on the runtime that opened it).
+    inbox_idle: Mutex<Vec<PgConn>>,
+}
+
+/// A PostgreSQL mirror database.
+#[derive(Clone)]
+pub struct PgDb {
+    inner: Arc<PgInner>,
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl PgDb {
+    /// Connects, creates the schema if one is named, and applies migrations.
+    pub async fn open(url: &str, schema: Option<String>) -> Result<PgDb> {
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e| Error::DbUrl { url: super::redact(url), message: format!("{e}") })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("moneyhub-mirror");
+        }
+        let db = PgDb { inner: Arc::new(PgInner { config, schema, idle: Mutex::new(Vec::new()), inbox_idle: Mutex::new(Vec::new()) }) };
+        let mut conn = db.connect_raw().await?;
+        db.migrate(&mut conn).await?;
+        db.put(conn);
+        Ok(db)
+    }
+
+    async fn connect_raw(&self) -> Result<PgConn> {
+        let (client, connection) = self.inner.config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "PostgreSQL connection ended");
+            }
+        });
+        let mut conn = PgConn { client, statements: HashMap::new() };
+        if let Some(schema) = &self.inner.schema {
+            conn.batch(&format!("SET search_path TO {}", quote_ident(schema))).await?;
+        }
+        Ok(conn)
+    }
+
+    async fn migrate(&self, conn: &mut PgConn) -> Result<()> {
+        if let Some(schema) = &self.inner.schema {
+            // Several processes may start at once: creating the schema can race.
+            if let Err(e) = conn.batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema))).await {
+                if !matches!(&e, Error::Postgres(pe) if pe.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)) {
+                    return Err(e);
+                }
+            }
+        }
+        conn.batch("BEGIN").await?;
+        let result = async {
+            conn.client
+                .execute("SELECT pg_advisory_xact_lock(hashtext(COALESCE(current_schema(), '') || '.mirror_migrations'))", &[])
+                .await?;
+            conn.batch(
+                "CREATE TABLE IF NOT EXISTS mirror_migrations (
+                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+            )
+            .await?;
+            let row = conn.client.query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations", &[]).await?;
+            let current: i64 = row.try_get(0)?;
+            let latest = migrations::latest(POSTGRES);
+            if current > latest {
+                return Err(Error::Migration(format!(
+                    "the database is at schema version {current}, newer than this build knows ({latest}): upgrade moneyhub-mirror"
+                )));
+            }
+            for (version, name, sql) in POSTGRES.iter().filter(|m| m.0 > current) {
+                conn.batch(sql).await.map_err(|e| Error::Migration(format!("version {version} ({name}): {e}")))?;
+                conn.client
+                    .execute(
+                        "INSERT INTO mirror_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
+                        &[version, name, &now_ms()],
+                    )
+                    .await?;
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => conn.batch("COMMIT").await,
+            Err(e) => {
+                let _ = conn.batch("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn get(&self) -> Result<PgConn> {
+        self.get_from(&self.inner.idle).await
+    }
+
+    async fn get_from(&self, pool: &Mutex<Vec<PgConn>>) -> Result<PgConn> {
+        loop {
+            let idle = pool.lock().pop();
+            match idle {
+                Some(c) if !c.client.is_closed() => return Ok(c),
+                Some(_) => continue,
+                None => return self.connect_raw().await,
+            }
+        }
+    }
+
+    fn put(&self, conn: PgConn) {
+        self.put_to(&self.inner.idle, conn);
+    }
+
+    fn put_to(&self, pool: &Mutex<Vec<PgConn>>, conn: PgConn) {
+        if conn.client.is_closed() {
+            return;
+        }
+        let mut idle = pool.lock();
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `f` on a pooled connection outside any transaction.
+    async fn with<T, F>(&self, f: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(&'c mut PgConn) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>,
+    {
+        let mut conn = self.get().await?;
+        let out = f(&mut conn).await;
+        self.put(conn);
+        out
+    }
+
+    pub(crate) async fn close(&self) {
+        self.inner.idle.lock().clear();
+        self.inner.inbox_idle.lock().clear();
+    }
+
+    pub(crate) async fn schema_version(&self) -> Result<i64> {
+        self.with(|c| {
+            Box::pin(async move {
+                let rows = c.query("SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations", &[]).await?;
+                Ok(rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn insert_inbox(&self, e: NewInboxEvent) -> Result<bool> {
+        let mut c = self.get_from(&self.inner.inbox_idle).await?;
+        let signed = i32::from(e.signed);
+        let result = c
+            .execute(
+                "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $8)
+                            ON CONFLICT (user_id) DO NOTHING)
+                 INSERT INTO mirror_inbox
+                    (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING",
+                &[&e.webhook_id, &e.user_id, &e.event_type, &e.envelope, &e.body, &e.content_type, &signed, &e.received_ms],
+            )
+            .await;
+        self.put_to(&self.inner.inbox_idle, c);
+        Ok(result? == 1)
+    }
+
+    pub(crate) async fn claim_next(&self, now: i64, arrived_by: i64, limit: usize) -> Result<Option<PgClaim>> {
+        let mut conn = self.get().await?;
+        conn.batch("BEGIN").await?;
+        let mut claim = PgClaim { db: self.clone(), conn: Some(conn), user_id: String::new(), events: Vec::new() };
+        let conn = claim.conn()?;
+        let candidates: Vec<String> = conn
+            .query(
+                "SELECT user_id FROM mirror_inbox WHERE state = 0
+                 GROUP BY user_id HAVING MIN(received_ms) <= $1 ORDER BY MIN(seq) LIMIT 256",
+                &[&arrived_by],
+            )
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        if candidates.is_empty() {
+            claim.release().await;
+            return Ok(None);
+        }
+        let rows = conn
+            .query(
+                "SELECT user_id FROM mirror_users WHERE user_id = ANY($1) AND not_before_ms <= $2
+                 ORDER BY array_position($1, user_id) LIMIT 1 FOR UPDATE SKIP LOCKED",
+                &[&candidates, &now],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            claim.release().await;
+            return Ok(None);
+        };
+        let user_id: String = row.try_get(0)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut events: Vec<InboxEvent> = conn
+            .query(
+                "SELECT seq, webhook_id, user_id, event_type, envelope, attempts FROM mirror_inbox
+                 WHERE user_id = $1 AND state = 0 ORDER BY seq LIMIT $2",
+                &[&user_id, &limit],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(InboxEvent {
+                    seq: r.try_get(0)?,
+                    webhook_id: r.try_get(1)?,
+                    user_id: r.try_get(2)?,
+                    event_type: r.try_get(3)?,
+                    envelope: r.try_get(4)?,
+                    attempts: i64::from(r.try_get::<_, i32>(5)?),
+                })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()?;
+        if events.first().is_some_and(|e| e.attempts > 0) {
+            events.truncate(1);
+        }
+        claim.user_id = user_id;
+        claim.events = events;
+        Ok(Some(claim))
+    }
+
+    pub(crate) async fn lock_user(&self, user_id: &str) -> Result<PgClaim> {
+        self.add_user(user_id).await?;
+        let mut conn = self.get().await?;
+        conn.batch("BEGIN").await?;
+        let mut claim = PgClaim { db: self.clone(), conn: Some(conn), user_id: user_id.to_owned(), events: Vec::new() };
+        let owned = user_id.to_owned();
+        claim.conn()?.query("SELECT user_id FROM mirror_users WHERE user_id = $1 FOR UPDATE", &[&owned]).await?;
+        Ok(claim)
+    }
+
+    pub(crate) async fn add_user(&self, user_id: &str) -> Result<()> {
+        let user_id = user_id.to_owned();
+        self.with(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",
+                    &[&user_id, &now_ms()],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn known_users(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            Box::pin(async move {
+                let rows = c.query("SELECT user_id FROM mirror_users WHERE user_id <> '' ORDER BY user_id", &[]).await?;
+                Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn status(&self) -> Result<Status> {
+        self.with(|c| {
+            Box::pin(async move {
+                let mut users: HashMap<String, UserStatus> = HashMap::new();
+                let entry = |u: String| UserStatus { user_id: u, ..Default::default() };
+                for r in c.query("SELECT user_id FROM mirror_users WHERE user_id <> ''", &[]).await? {
+                    let u: String = r.try_get(0)?;
+                    users.insert(u.clone(), entry(u));
+                }
+                for r in c
+                    .query(
+                        "SELECT user_id, COUNT(*) FILTER (WHERE deleted = 0), COUNT(*) FILTER (WHERE deleted <> 0)
+                         FROM mirror_transactions GROUP BY user_id",
+                        &[],
+                    )
+                    .await?
+                {
+                    let u: String = r.try_get(0)?;
+                    let e = users.entry(u.clone()).or_insert_with(|| entry(u));
+                    e.live = r.try_get(1)?;
+                    e.tombstones = r.try_get(2)?;
+                }
+                for r in c
+                    .query("SELECT user_id, COUNT(*) FROM mirror_connections WHERE removed = 0 GROUP BY user_id", &[])
+                    .await?
+                {
+                    let u: String = r.try_get(0)?;
+                    users.entry(u.clone()).or_insert_with(|| entry(u)).connections = r.try_get(1)?;
+                }
+                for r in c
+                    .query(
+                        "SELECT user_id, COUNT(*) FILTER (WHERE state = 0), MAX(received_ms) FROM mirror_inbox GROUP BY user_id",
+                        &[],
+                    )
+                    .await?
+                {
+                    let u: String = r.try_get(0)?;
+                    if u.is_empty() {
+                        continue;
+                    }
+                    let e = users.entry(u.clone()).or_insert_with(|| entry(u));
+                    e.pending = r.try_get(1)?;
+                    e.last_event_ms = r.try_get(2)?;
+                }
+                let counts = inbox_counts(c).await?;
+                let oldest = c.query("SELECT MIN(received_ms) FROM mirror_inbox WHERE state = 0", &[]).await?;
+                let oldest_pending_ms: Option<i64> = oldest.first().map(|r| r.try_get(0)).transpose()?.flatten();
+                let last = c
+                    .query(
+                        "SELECT received_ms, event_type, user_id, webhook_id FROM mirror_inbox ORDER BY seq DESC LIMIT 1",
+                        &[],
+                    )
+                    .await?;
+                let last_event = match last.first() {
+                    Some(r) => Some(LastEvent {
+                        received_ms: r.try_get(0)?,
+                        event_type: r.try_get(1)?,
+                        user_id: r.try_get(2)?,
+                        webhook_id: r.try_get(3)?,
+                    }),
+                    None => None,
+                };
+                let mut users: Vec<UserStatus> = users.into_values().collect();
+                users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+                Ok(Status {
+                    live: users.iter().map(|u| u.live).sum(),
+                    tombstones: users.iter().map(|u| u.tombstones).sum(),
+                    users,
+                    inbox_pending: counts.pending,
+                    inbox_failed: counts.failed,
+                    inbox_applied: counts.applied,
+                    oldest_pending_ms,
+                    last_event,
+                })
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn inbox_counts(&self) -> Result<InboxCounts> {
+        self.with(|c| Box::pin(inbox_counts(c))).await
+    }
+
+    pub(crate) async fn transactions_page(
+        &self,
+        user_id: Option<&str>,
+        after: Option<(&str, &str)>,
+        include_deleted: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredTx>> {
+        let user_id = user_id.map(str::to_owned);
+        let (au, ai) = after.map(|(u, i)| (u.to_owned(), i.to_owned())).unzip();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
+                         FROM mirror_transactions
+                         WHERE ($1::TEXT IS NULL OR user_id = $1)
+                           AND ($2::TEXT IS NULL OR (user_id, id) > ($2, $3::TEXT))
+                           AND ($4 OR deleted = 0)
+                         ORDER BY user_id COLLATE \"C\", id COLLATE \"C\" LIMIT $5",
+                        &[&user_id, &au, &ai, &include_deleted, &limit],
+                    )
+                    .await?;
+                rows.iter().map(stored_tx).collect()
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn guard_load(&self, connection_id: &str) -> Result<Option<String>> {
+        let id = connection_id.to_owned();
+        self.with(move |c| {
+            Box::pin(async move {
+                let rows = c.query("SELECT record FROM mirror_guard WHERE connection_id = $1", &[&id]).await?;
+                Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn guard_save(&self, connection_id: &str, record: Option<String>) -> Result<()> {
+        let id = connection_id.to_owned();
+        self.with(move |c| {
+            Box::pin(async move {
+                match record {
+                    Some(r) => {
+                        c.execute(
+                            "INSERT INTO mirror_guard (connection_id, record, updated_ms) VALUES ($1, $2, $3)
+                             ON CONFLICT (connection_id) DO UPDATE SET record = excluded.record, updated_ms = excluded.updated_ms",
+                            &[&id, &r, &now_ms()],
+                        )
+                        .await?
+                    }
+                    None => c.execute("DELETE FROM mirror_guard WHERE connection_id = $1", &[&id]).await?,
+                };
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+fn stored_tx(r: &tokio_postgres::Row) -> Result<StoredTx> {
+    Ok(StoredTx {
+        id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        account_id: r.try_get(2)?,
+        connection_id: r.try_get(3)?,
+        date_ms: r.try_get(4)?,
+        modified_ms: r.try_get(5)?,
+        status: r.try_get(6)?,
+        deleted: r.try_get::<_, i32>(7)? != 0,
+        raw: r.try_get(8)?,
+    })
+}
+
+async fn inbox_counts(c: &mut PgConn) -> Result<InboxCounts> {
+    let rows = c
+        .query(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 1),
+                    COUNT(*) FILTER (WHERE state = 2), (SELECT COUNT(*) FROM mirror_applied_events)
+             FROM mirror_inbox",
+            &[],
+        )
+        .await?;
+    let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
+    Ok(InboxCounts {
+        total: r.try_get(0)?,
+        pending: r.try_get(1)?,
+        applied: r.try_get(2)?,
+        failed: r.try_get(3)?,
+        ledger: r.try_get(4)?,
+    })
+}
+
+/// A claimed user on PostgreSQL: an open transaction holding the user's row lock. Dropping it
+/// without finishing closes the connection, which rolls the claim back.
+pub struct PgClaim {
+    db: PgDb,
+    conn: Option<PgConn>,
+    user_id: String,
+    events: Vec<InboxEvent>,
+}
+
+impl PgClaim {
+    fn conn(&mut self) -> Result<&mut PgConn> {
+        self.conn.as_mut().ok_or_else(|| Error::data("the claim is already released"))
+    }
+
+    /// Rolls back and returns the connection to the pool.
+    async fn release(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            if conn.batch("ROLLBACK").await.is_ok() {
+                self.db.put(conn);
+            }
+        }
+    }
+
+    pub(crate) fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    pub(crate) fn events(&self) -> &[InboxEvent] {
+        &self.events
+    }
+
+    pub(crate) async fn connections(&mut self) -> Result<Vec<LocalConnection>> {
+        let user = self.user_id.clone();
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT connection_id, backfilled, watermark_ms, last_full_ms, removed
+                 FROM mirror_connections WHERE user_id = $1 ORDER BY connection_id",
+                &[&user],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LocalConnection {
+                    connection_id: r.try_get(0)?,
+                    backfilled: r.try_get::<_, i32>(1)? != 0,
+                    watermark_ms: r.try_get(2)?,
+                    last_full_ms: r.try_get(3)?,
+                    removed: r.try_get::<_, i32>(4)? != 0,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn accounts(&mut self) -> Result<Vec<LocalAccount>> {
+        let user = self.user_id.clone();
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT account_id, connection_id, removed FROM mirror_accounts WHERE user_id = $1 ORDER BY account_id",
+                &[&user],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LocalAccount {
+                    account_id: r.try_get(0)?,
+                    connection_id: r.try_get(1)?,
+                    removed: r.try_get::<_, i32>(2)? != 0,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn live_rows(&mut self, account_ids: &[String]) -> Result<Vec<LiveRow>> {
+        if account_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let accounts = account_ids.to_vec();
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT id, modified_ms, date_ms FROM mirror_transactions WHERE account_id = ANY($1) AND deleted = 0",
+                &[&accounts],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok(LiveRow { id: r.try_get(0)?, modified_ms: r.try_get(1)?, date_ms: r.try_get(2)? }))
+            .collect()
+    }
+
+    pub(crate) async fn stored_versions(&mut self, ids: &[String]) -> Result<Vec<(String, i64, bool)>> {
+        let ids = ids.to_vec();
+        let rows = self
+            .conn()?
+            .query("SELECT id, modified_ms, deleted FROM mirror_transactions WHERE id = ANY($1)", &[&ids])
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<_, i32>(2)? != 0))).collect()
+    }
+
+    pub(crate) async fn apply(&mut self, writes: Writes) -> Result<()> {
+        let user = self.user_id.clone();
+        write_all(self.conn()?, &user, &writes, now_ms()).await
+    }
+
+    pub(crate) async fn finish(mut self, writes: Writes, worker: &str, now: i64) -> Result<()> {
+        let user = self.user_id.clone();
+        let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
+        let ids: Vec<String> = self.events.iter().map(|e| e.webhook_id.clone()).collect();
+        let worker = worker.to_owned();
+        let conn = self.conn()?;
+        write_all(conn, &user, &writes, now).await?;
+        if !seqs.is_empty() {
+            conn.execute(
+                "INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms)
+                 SELECT w, s, $3, $4 FROM unnest($1::TEXT[], $2::BIGINT[]) AS u(w, s)",
+                &[&ids, &seqs, &worker, &now],
+            )
+            .await?;
+            let applied = state::APPLIED;
+            let n = conn
+                .execute(
+                    "UPDATE mirror_inbox SET state = $2, applied_ms = $3 WHERE seq = ANY($1) AND state = 0",
+                    &[&seqs, &applied, &now],
+                )
+                .await?;
+            if n != seqs.len() as u64 {
+                return Err(Error::data(format!("{} of {} claimed events were no longer pending", seqs.len() as u64 - n, seqs.len())));
+            }
+            conn.execute("UPDATE mirror_users SET not_before_ms = 0 WHERE user_id = $1 AND not_before_ms <> 0", &[&user])
+                .await?;
+        }
+        conn.batch("COMMIT").await?;
+        if let Some(conn) = self.conn.take() {
+            self.db.put(conn);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn fail(mut self, error: &str, now: i64, retry_after_ms: i64, max_attempts: u32) -> Result<()> {
+        self.release().await;
+        let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
+        let user = self.user_id.clone();
+        let error = clip(error, 2000);
+        let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+        let failed = state::FAILED;
+        let until = now.saturating_add(retry_after_ms);
+        self.db
+            .with(move |c| {
+                Box::pin(async move {
+                    c.execute(
+                        "UPDATE mirror_inbox SET attempts = attempts + 1, last_error = $2,
+                                state = CASE WHEN attempts + 1 >= $3 THEN $4 ELSE state END
+                         WHERE seq = ANY($1) AND state = 0",
+                        &[&seqs, &error, &max, &failed],
+                    )
+                    .await?;
+                    c.execute("UPDATE mirror_users SET not_before_ms = $2 WHERE user_id = $1", &[&user, &until]).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+}
+
+impl Drop for PgClaim {
+    fn drop(&mut self) {
+        // Not finished: dropping the client closes the connection; the server rolls back.
+        self.conn.take();
+    }
+}
+
+async fn write_all(c: &mut PgConn, user: &str, w: &Writes, now: i64) -> Result<()> {
+    let user = user.to_owned();
+    for (account, connection) in &w.accounts {
+        c.execute(
+            "INSERT INTO mirror_accounts (account_id, user_id, connection_id, removed) VALUES ($1, $2, $3, 0)
+             ON CONFLICT (account_id) DO UPDATE SET connection_id = excluded.connection_id, removed = 0",
+            &[account, &user, connection],
+        )
+        .await?;
+        c.execute(
+            "UPDATE mirror_transactions SET connection_id = $2
+             WHERE account_id = $1 AND connection_id IS DISTINCT FROM $2",
+            &[account, connection],
+        )
+        .await?;
+    }
+    // One row per id per statement (ON CONFLICT may not touch a row twice): keep the newest.
+    let mut newest: HashMap<&str, &TxRow> = HashMap::with_capacity(w.upserts.len());
+    for r in &w.upserts {
+        let e = newest.entry(r.id.as_str()).or_insert(r);
+        if r.modified_ms > e.modified_ms {
+            *e = r;
+        }
+    }
+    let rows: Vec<&TxRow> = newest.into_values().collect();
+    for chunk in rows.chunks(BATCH) {
+        upsert_batch(c, chunk, now).await?;
+    }
+    for chunk in w.tombstones.chunks(BATCH) {
+        let ids: Vec<&str> = chunk.iter().map(|t| t.0.as_str()).collect();
+        let seen: Vec<i64> = chunk.iter().map(|t| t.1).collect();
+        c.execute(
+            "UPDATE mirror_transactions t SET deleted = 1, modified_ms = GREATEST(t.modified_ms, u.m) + 1, updated_ms = $3
+             FROM unnest($1::TEXT[], $2::BIGINT[]) AS u(id, m) WHERE t.id = u.id AND t.deleted = 0",
+            &[&ids, &seen, &now],
+        )
+        .await?;
+    }
+    for account in &w.dropped_accounts {
+        c.execute(
+            "UPDATE mirror_transactions SET deleted = 1, modified_ms = modified_ms + 1, updated_ms = $2
+             WHERE account_id = $1 AND deleted = 0",
+            &[account, &now],
+        )
+        .await?;
+        c.execute("UPDATE mirror_accounts SET removed = 1 WHERE account_id = $1", &[account]).await?;
+    }
+    for connection in &w.purged_connections {
+        c.execute(
+            "DELETE FROM mirror_transactions WHERE connection_id = $1
+                OR account_id IN (SELECT account_id FROM mirror_accounts WHERE connection_id = $1)",
+            &[connection],
+        )
+        .await?;
+        c.execute("UPDATE mirror_accounts SET removed = 1 WHERE connection_id = $1", &[connection]).await?;
+        c.execute(
+            "INSERT INTO mirror_connections (connection_id, user_id, first_seen_ms, removed) VALUES ($1, $2, $3, 1)
+             ON CONFLICT (connection_id) DO UPDATE SET removed = 1",
+            &[connection, &user, &now],
+        )
+        .await?;
+    }
+    for u in &w.connections {
+        write_connection(c, &user, u, now).await?;
+    }
+    Ok(())
+}
+
+async fn write_connection(c: &mut PgConn, user: &String, u: &ConnectionUpdate, now: i64) -> Result<()> {
+    let backfilled = i32::from(u.backfilled);
+    c.execute(
+        "INSERT INTO mirror_connections
+            (connection_id, user_id, name, status, first_seen_ms, backfilled, watermark_ms, last_full_ms, last_reconciled_ms, removed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)
+         ON CONFLICT (connection_id) DO UPDATE SET
+            name = COALESCE(excluded.name, mirror_connections.name),
+            status = COALESCE(excluded.status, mirror_connections.status),
+            backfilled = GREATEST(mirror_connections.backfilled, excluded.backfilled),
+            watermark_ms = GREATEST(mirror_connections.watermark_ms, excluded.watermark_ms),
+            last_full_ms = GREATEST(mirror_connections.last_full_ms, excluded.last_full_ms),
+            last_reconciled_ms = COALESCE(excluded.last_reconciled_ms, mirror_connections.last_reconciled_ms),
+            removed = 0",
+        &[
+            &u.connection_id,
+            user,
+            &u.name,
+            &u.status,
+            &now,
+            &backfilled,
+            &u.watermark_ms,
+            &u.last_full_ms,
+            &u.last_reconciled_ms,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The upsert of a batch: see the SQLite module for the rule (newer `dateModified` wins).
+const UPSERT_BATCH: &str = "INSERT INTO mirror_transactions
+        (id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms)
+     SELECT u.id, u.user_id, u.account_id, u.connection_id, u.date_ms, u.modified_ms, u.status, 0, u.raw, $9
+     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::TEXT[])
+          AS u(id, user_id, account_id, connection_id, date_ms, modified_ms, status, raw)
+     ON CONFLICT (id) DO UPDATE SET
+        user_id = excluded.user_id,
+        account_id = excluded.account_id,
+        connection_id = COALESCE(excluded.connection_id, mirror_transactions.connection_id),
+        date_ms = excluded.date_ms,
+        modified_ms = excluded.modified_ms,
+        status = excluded.status,
+        deleted = 0,
+        raw = excluded.raw,
+        updated_ms = excluded.updated_ms
+     WHERE excluded.modified_ms > mirror_transactions.modified_ms";
+
+async fn upsert_batch(c: &mut PgConn, rows: &[&TxRow], now: i64) -> Result<()> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let users: Vec<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
+    let accounts: Vec<Option<&str>> = rows.iter().map(|r| r.account_id.as_deref()).collect();
+    let connections: Vec<Option<&str>> = rows.iter().map(|r| r.connection_id.as_deref()).collect();
+    let dates: Vec<i64> = rows.iter().map(|r| r.date_ms).collect();
+    let modified: Vec<i64> = rows.iter().map(|r| r.modified_ms).collect();
+    let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+    let raws: Vec<&str> = rows.iter().map(|r| r.raw.as_str()).collect();
+    c.execute(UPSERT_BATCH, &[&ids, &users, &accounts, &connections, &dates, &modified, &statuses, &raws, &now]).await?;
+    Ok(())
+}
+
+/// Upserts rows with the mirror's own statement in one transaction on a fresh connection:
+/// the bench's ceiling.
+#[doc(hidden)]
+pub async fn raw_upsert(db: &PgDb, rows: &[TxRow]) -> Result<()> {
+    let mut c = db.get().await?;
+    c.batch("BEGIN").await?;
+    let refs: Vec<&TxRow> = rows.iter().collect();
+    for chunk in refs.chunks(BATCH) {
+        upsert_batch(&mut c, chunk, now_ms()).await?;
+    }
+    c.batch("COMMIT").await?;
+    db.put(c);
+    Ok(())
+}
+
+/// Drops a schema and everything in it (test and bench clean-up).
+#[doc(hidden)]
+pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+    if !super::valid_schema_name(schema) {
+        return Err(Error::Invalid(format!("bad schema name {schema:?}")));
+    }
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    let task = tokio::spawn(connection);
+    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema))).await?;
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}

@@ -1,0 +1,545 @@
+//! # moneyhub-mirror
+//!
+//! A local copy of Moneyhub transactions, kept current from webhooks: SQLite by default (one
+//! file), PostgreSQL at scale.
+//!
+//! * **Receiver** ([`Mirror::router`]): an HTTP endpoint for Moneyhub webhooks. Each delivery
+//!   is verified with the client crate (signed JWT; unsigned JSON only by opt-in), stored
+//!   durably in an inbox and answered `2xx` within milliseconds. Bad signatures get `401`
+//!   and store nothing; a webhook id already stored is a no-op `200`.
+//! * **Processor** ([`Mirror::spawn_workers`], [`Mirror::process_once`]): applies inbox
+//!   events in order per user. Transaction ids are fetched by id (batches of 50, fetched
+//!   concurrently) and upserted with their JSON, an older `dateModified` never overwriting a
+//!   newer one; deleted ids become tombstones; `deletedAccount` buries the account's
+//!   transactions; `syncCompleted` triggers an incremental reconciliation of the connection
+//!   (watermark minus a safety margin, plus a deletion check over recent dates), which
+//!   repairs whatever a lost webhook missed. Connections that disappear from the user's list
+//!   are purged; new ones are backfilled. See the `session` module docs for the rules.
+//! * **Backfill and reconciliation on demand** ([`Mirror::backfill`],
+//!   [`Mirror::reconcile`]): every transaction of every connection, compared and fixed.
+//! * **Storage** ([`Db`]): the same schema on SQLite (WAL) and PostgreSQL, versioned
+//!   migrations applied at open. On PostgreSQL any number of processes share one inbox: a
+//!   worker claims one user at a time with `FOR UPDATE SKIP LOCKED`, so each user's events
+//!   stay in order, and every applied event gets one row in a ledger whose primary key makes
+//!   a second application impossible.
+//! * [`DbGuardStore`] keeps the client's manual-sync guard in the same database.
+//!
+//! ```no_run
+//! # async fn demo() -> moneyhub_mirror::Result<()> {
+//! let client = moneyhub::Client::from_env()?;
+//! let mirror = moneyhub_mirror::Mirror::open(client, "sqlite:mirror.db", Default::default()).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! mirror.run(listener, 2, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod export;
+pub mod guard;
+mod receiver;
+pub mod session;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{stream, StreamExt};
+use moneyhub::Client;
+
+pub use config::MirrorConfig;
+pub use db::{Db, DbUrl, InboxCounts, Status, StoredTx};
+pub use error::{Error, Result};
+pub use export::{ExportFormat, ExportOptions};
+pub use guard::DbGuardStore;
+pub use session::SessionReport;
+
+use db::Claim;
+use session::Session;
+
+/// What a long-running step is doing, for progress bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// The user.
+    pub user_id: String,
+    /// The connection being listed.
+    pub connection_id: String,
+    /// Which kind of listing.
+    pub phase: ProgressPhase,
+    /// Transactions listed so far in this listing.
+    pub done: u64,
+    /// Transactions the listing will return, when Moneyhub says (`meta.count`).
+    pub total: Option<u64>,
+}
+
+/// The kind of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressPhase {
+    /// The first full listing of a connection.
+    Backfill,
+    /// A full reconciliation.
+    Full,
+    /// An incremental reconciliation.
+    Incremental,
+}
+
+type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Counters of the receiver (since start).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub refused: AtomicU64,
+    pub unavailable: AtomicU64,
+    pub double_apply_refused: AtomicU64,
+    pub claims: AtomicU64,
+    pub applied: AtomicU64,
+    pub totals: parking_lot::Mutex<SessionReport>,
+}
+
+/// A snapshot of the receiver's and processor's counters since this process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Webhooks stored.
+    pub stored: u64,
+    /// Replays answered without writing.
+    pub duplicates: u64,
+    /// Webhooks refused (401).
+    pub refused: u64,
+    /// Webhooks that could not be verified or stored (503).
+    pub unavailable: u64,
+    /// Attempts to apply an already applied event, stopped by the ledger (should stay 0).
+    pub double_apply_refused: u64,
+    /// Claims committed by this process's workers.
+    pub claims: u64,
+    /// Events applied by this process's workers.
+    pub applied: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) client: Client,
+    pub(crate) db: Db,
+    pub(crate) config: MirrorConfig,
+    pub(crate) verifier: moneyhub::WebhookVerifier,
+    pub(crate) wake: tokio::sync::Notify,
+    pub(crate) counters: Counters,
+    progress: Option<ProgressFn>,
+    worker_prefix: String,
+}
+
+impl Inner {
+    pub(crate) fn progress(&self, p: &Progress) {
+        if let Some(f) = &self.progress {
+            f(p);
+        }
+    }
+}
+
+/// A transactions mirror: a client, a database and the settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Mirror {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mirror").field("db", &self.inner.db).field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+/// What [`Mirror::drain`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Claims processed.
+    pub claims: usize,
+    /// Claims that failed (their events are retried later).
+    pub failed: usize,
+    /// The sum of the sessions' counts.
+    pub totals: SessionReport,
+}
+
+/// Which users [`Mirror::reconcile`] and [`Mirror::backfill`] cover.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Scope {
+    /// Only these users (default: every user the mirror knows).
+    pub users: Option<Vec<String>>,
+    /// Also ask Moneyhub for every user of the API client (`GET /users`) and add them.
+    pub discover_users: bool,
+    /// Users processed at once (default 4).
+    pub concurrency: usize,
+}
+
+impl Scope {
+    /// Every known user.
+    pub fn all() -> Self {
+        Scope { users: None, discover_users: false, concurrency: 4 }
+    }
+
+    /// These users only.
+    pub fn users(users: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Scope { users: Some(users.into_iter().map(Into::into).collect()), ..Scope::all() }
+    }
+
+    /// Also discover users through the users API.
+    pub fn discover(mut self, discover: bool) -> Self {
+        self.discover_users = discover;
+        self
+    }
+
+    /// Users processed at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+}
+
+/// What a backfill or reconciliation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Users covered.
+    pub users: usize,
+    /// Users that failed, with the error.
+    pub errors: Vec<(String, String)>,
+    /// The sum of the sessions' counts.
+    pub totals: SessionReport,
+}
+
+/// Running workers; [`Workers::stop`] ends them after their current claim.
+#[derive(Debug)]
+pub struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Asks the workers to stop and waits for them.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Mirror {
+    /// Opens the database at `db_url` (`sqlite:PATH`, a plain path, or `postgres://...`) and
+    /// builds a mirror over it.
+    pub async fn open(client: Client, db_url: &str, config: MirrorConfig) -> Result<Mirror> {
+        let db = Db::open(db_url).await?;
+        Ok(Mirror::new(client, db, config))
+    }
+
+    /// A mirror over an open database.
+    pub fn new(client: Client, db: Db, config: MirrorConfig) -> Mirror {
+        let mut verifier = client.webhooks().allow_unsigned_json(config.allow_unsigned_json);
+        if let Some(w) = config.webhook_iat_window {
+            verifier = verifier.iat_window(w);
+        }
+        let worker_prefix = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        Mirror {
+            inner: Arc::new(Inner {
+                client,
+                db,
+                config,
+                verifier,
+                wake: tokio::sync::Notify::new(),
+                counters: Counters::default(),
+                progress: None,
+                worker_prefix,
+            }),
+        }
+    }
+
+    /// Calls `f` as listings progress (backfills, reconciliations). Set it before cloning.
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Mirror {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.progress = Some(Arc::new(f)),
+            None => tracing::warn!("on_progress ignored: the mirror is already shared"),
+        }
+        self
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MirrorConfig {
+        &self.inner.config
+    }
+
+    /// The receiver's counters since start.
+    pub fn counts(&self) -> Counts {
+        let c = &self.inner.counters;
+        Counts {
+            stored: c.stored.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            unavailable: c.unavailable.load(Ordering::Relaxed),
+            double_apply_refused: c.double_apply_refused.load(Ordering::Relaxed),
+            claims: c.claims.load(Ordering::Relaxed),
+            applied: c.applied.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The sum of the workers' session reports since start.
+    pub fn totals(&self) -> SessionReport {
+        self.inner.counters.totals.lock().clone()
+    }
+
+    /// The webhook receiver's routes (`POST /webhooks`, `POST /`, `GET /healthz`).
+    pub fn router(&self) -> axum::Router {
+        receiver::router(self.inner.clone())
+    }
+
+    /// Serves the receiver on `listener` until `shutdown` completes.
+    ///
+    /// The receiver runs on a dedicated thread with its own runtime, so that acknowledging a
+    /// webhook never waits behind processing work on the caller's runtime (Moneyhub allows
+    /// 5 s; the receiver answers in milliseconds).
+    pub async fn serve(&self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let listener = listener.into_std()?;
+        let router = self.router();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<Result<()>>();
+        std::thread::Builder::new().name("mirror-receiver".into()).spawn(move || {
+            let result = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("mirror-receiver-rt")
+                .enable_all()
+                .build()
+                .map_err(Error::Io)
+                .and_then(|rt| {
+                    rt.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        axum::serve(listener, router)
+                            .with_graceful_shutdown(async move {
+                                let _ = stop_rx.await;
+                            })
+                            .await?;
+                        Ok(())
+                    })
+                });
+            let _ = done_tx.send(result);
+        })?;
+        tokio::select! {
+            r = &mut done_rx => return r.map_err(|_| Error::task("the receiver thread ended"))?,
+            () = shutdown => {}
+        }
+        let _ = stop_tx.send(());
+        done_rx.await.map_err(|_| Error::task("the receiver thread ended"))?
+    }
+
+    /// Starts `n` processing workers on the current runtime.
+    pub fn spawn_workers(&self, n: usize) -> Workers {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let handles = (0..n.max(1))
+            .map(|i| {
+                let mirror = self.clone();
+                let mut rx = rx.clone();
+                let name = format!("{}-w{i}", self.inner.worker_prefix);
+                tokio::spawn(async move { mirror.worker_loop(&name, &mut rx).await })
+            })
+            .collect();
+        Workers { stop, handles }
+    }
+
+    async fn worker_loop(&self, name: &str, stop: &mut tokio::sync::watch::Receiver<bool>) {
+        let mut idle = self.inner.config.poll_interval;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let wake = self.inner.wake.notified();
+            match self.process_once(name).await {
+                Ok(Some(_)) => {
+                    idle = self.inner.config.poll_interval;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(worker = name, error = %e, "processing failed");
+                    idle = (idle * 2).min(Duration::from_secs(5));
+                }
+            }
+            tokio::select! {
+                _ = wake => {}
+                _ = tokio::time::sleep(idle) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Claims one user with due events, applies them and commits. `None` when nothing is due.
+    /// A failed claim is recorded (attempts, back-off) and reported as `Ok(Some(..))` with
+    /// its error logged; only database errors while claiming are returned.
+    pub async fn process_once(&self, worker: &str) -> Result<Option<std::result::Result<SessionReport, String>>> {
+        self.process_next(worker, self.inner.config.coalesce_window).await
+    }
+
+    async fn process_next(&self, worker: &str, window: Duration) -> Result<Option<std::result::Result<SessionReport, String>>> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let arrived_by = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+        let Some(mut claim) = self.inner.db.claim_next(now, arrived_by, self.inner.config.claim_limit).await? else {
+            return Ok(None);
+        };
+        let attempts = claim.events().first().map(|e| e.attempts).unwrap_or(0);
+        match self.apply_claim(&mut claim).await {
+            Ok((writes, report)) => match claim.finish(writes, worker, chrono::Utc::now().timestamp_millis()).await {
+                Ok(()) => {
+                    self.inner.counters.claims.fetch_add(1, Ordering::Relaxed);
+                    self.inner.counters.applied.fetch_add(report.events as u64, Ordering::Relaxed);
+                    self.inner.counters.totals.lock().add(&report);
+                    Ok(Some(Ok(report)))
+                }
+                Err(e) => {
+                    if e.is_unique_violation() {
+                        self.inner.counters.double_apply_refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::warn!(worker, error = %e, "could not commit a claim");
+                    Ok(Some(Err(e.to_string())))
+                }
+            },
+            Err(e) => {
+                let user = claim.user_id().to_owned();
+                let message = e.to_string();
+                tracing::warn!(worker, user = %user, error = %message, "applying events failed; will retry");
+                let retry = self.inner.config.backoff_after(u32::try_from(attempts + 1).unwrap_or(u32::MAX));
+                let retry_ms = i64::try_from(retry.as_millis()).unwrap_or(i64::MAX);
+                claim.fail(&message, chrono::Utc::now().timestamp_millis(), retry_ms, self.inner.config.max_attempts).await?;
+                Ok(Some(Err(message)))
+            }
+        }
+    }
+
+    async fn apply_claim(&self, claim: &mut Claim) -> Result<(db::Writes, SessionReport)> {
+        let mut session = Session::load(&self.inner, claim).await?;
+        session.apply_events(claim).await?;
+        Ok(session.finish())
+    }
+
+    /// Processes until no due event is left (events waiting for a retry are left alone; the
+    /// coalescing window is ignored), with `workers` claims at a time.
+    pub async fn drain(&self, workers: usize) -> Result<DrainReport> {
+        let results: Vec<Result<DrainReport>> = stream::iter(0..workers.max(1))
+            .map(|i| {
+                let mirror = self.clone();
+                async move {
+                    let name = format!("{}-d{i}", mirror.inner.worker_prefix);
+                    let mut report = DrainReport::default();
+                    while let Some(r) = mirror.process_next(&name, Duration::ZERO).await? {
+                        report.claims += 1;
+                        match r {
+                            Ok(s) => report.totals.add(&s),
+                            Err(_) => report.failed += 1,
+                        }
+                    }
+                    Ok(report)
+                }
+            })
+            .buffer_unordered(workers.max(1))
+            .collect()
+            .await;
+        let mut total = DrainReport::default();
+        for r in results {
+            let r = r?;
+            total.claims += r.claims;
+            total.failed += r.failed;
+            total.totals.add(&r.totals);
+        }
+        Ok(total)
+    }
+
+    /// Runs the receiver on `listener` and `workers` processing workers until `shutdown`
+    /// completes; then stops accepting, lets the workers finish their claims, and returns.
+    pub async fn run(&self, listener: tokio::net::TcpListener, workers: usize, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let running = self.spawn_workers(workers);
+        let served = self.serve(listener, shutdown).await;
+        running.stop().await;
+        served
+    }
+
+    /// Backfills every connection of the scope's users that has never been fully listed.
+    pub async fn backfill(&self, scope: &Scope) -> Result<ReconcileReport> {
+        self.for_users(scope, false).await
+    }
+
+    /// Fully reconciles every connection of the scope's users: every transaction Moneyhub
+    /// lists is upserted, every local one it no longer has is buried, removed connections are
+    /// purged. Afterwards the mirror equals Moneyhub (as of the listing).
+    pub async fn reconcile(&self, scope: &Scope) -> Result<ReconcileReport> {
+        self.for_users(scope, true).await
+    }
+
+    async fn for_users(&self, scope: &Scope, full: bool) -> Result<ReconcileReport> {
+        let mut users = match &scope.users {
+            Some(u) => u.clone(),
+            None => self.inner.db.known_users().await?,
+        };
+        if scope.discover_users {
+            for u in self.inner.client.users().list_all().await? {
+                users.push(u.user_id.as_str().to_owned());
+            }
+        }
+        users.sort();
+        users.dedup();
+        let results: Vec<(String, Result<SessionReport>)> = stream::iter(users)
+            .map(|user| {
+                let mirror = self.clone();
+                async move {
+                    let r = mirror.reconcile_user(&user, full).await;
+                    (user, r)
+                }
+            })
+            .buffer_unordered(scope.concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = ReconcileReport::default();
+        for (user, r) in results {
+            report.users += 1;
+            match r {
+                Ok(s) => report.totals.add(&s),
+                Err(e) => report.errors.push((user, e.to_string())),
+            }
+        }
+        report.errors.sort();
+        Ok(report)
+    }
+
+    async fn reconcile_user(&self, user: &str, full: bool) -> Result<SessionReport> {
+        if user.parse::<moneyhub::UserId>().is_err() {
+            return Err(Error::Invalid(format!("{user:?} is not a Moneyhub user id")));
+        }
+        let mut claim = self.inner.db.lock_user(user).await?;
+        let mut session = Session::load(&self.inner, &mut claim).await?;
+        session.reconcile_all(&mut claim, full).await?;
+        let (writes, report) = session.finish();
+        let name = format!("{}-r", self.inner.worker_prefix);
+        claim.finish(writes, &name, chrono::Utc::now().timestamp_millis()).await?;
+        Ok(report)
+    }
+
+    /// Counts per user, inbox depth and lag, last event.
+    pub async fn status(&self) -> Result<Status> {
+        self.inner.db.status().await
+    }
+
+    /// Writes the mirror's transactions to `out`; returns how many.
+    pub async fn export(&self, format: ExportFormat, options: &ExportOptions, out: &mut (dyn std::io::Write + Send)) -> Result<u64> {
+        export::export(&self.inner.db, format, options, out).await
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the mirror, over real HTTP against in-process sandboxes.
+
+mod convergence;
+mod scratch;
+mod support;

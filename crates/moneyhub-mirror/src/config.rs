@@ -36,7 +36,7 @@ pub struct MirrorConfig {
     /// `coalesce_window`, in-process deliveries wake it at once).
     pub poll_interval: Duration,
     /// A user's events wait this long after the first of them arrived before a worker takes
-    /// them (default 1 s), so that the burst Moneyhub sends after a sync (one event per
+    /// them (default 3 s), so that the burst Moneyhub sends after a sync (one event per
     /// account and kind, then `syncCompleted`) is applied with one set of API calls.
     pub coalesce_window: Duration,
 }
@@ -53,7 +53,7 @@ impl Default for MirrorConfig {
             max_attempts: 8,
             retry_backoff: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
-            coalesce_window: Duration::from_secs(1),
+            coalesce_window: Duration::from_secs(3),
         }
     }
 }

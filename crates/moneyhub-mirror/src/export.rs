@@ -78,7 +78,11 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 fn csv_line(t: &StoredTx) -> String {
     let v: Value = serde_json::from_str(&t.raw).unwrap_or(Value::Null);
     let amount = v.get("amount");
-    let value = amount.and_then(|a| a.get("value")).and_then(Value::as_i64).map(|n| n.to_string()).unwrap_or_default();
+    let value = amount
+        .and_then(|a| a.get("value"))
+        .and_then(Value::as_i64)
+        .map(|n| n.to_string())
+        .unwrap_or_default();
     let currency = amount.map(|a| text(a, "currency")).unwrap_or("");
     let fields = [
         t.id.as_str(),
@@ -99,7 +103,8 @@ fn csv_line(t: &StoredTx) -> String {
 }
 
 fn json_item(t: &StoredTx) -> Result<String> {
-    let raw: Value = serde_json::from_str(&t.raw).map_err(|e| Error::data(format!("transaction {}: {e}", t.id)))?;
+    let raw: Value =
+        serde_json::from_str(&t.raw).map_err(|e| Error::data(format!("transaction {}: {e}", t.id)))?;
     let item = serde_json::json!({
         "userId": t.user_id,
         "connectionId": t.connection_id,
@@ -110,7 +115,12 @@ fn json_item(t: &StoredTx) -> Result<String> {
 }
 
 /// Writes the export to `out`; returns the number of transactions written.
-pub async fn export(db: &Db, format: ExportFormat, options: &ExportOptions, out: &mut (dyn Write + Send)) -> Result<u64> {
+pub async fn export(
+    db: &Db,
+    format: ExportFormat,
+    options: &ExportOptions,
+    out: &mut (dyn Write + Send),
+) -> Result<u64> {
     let mut n: u64 = 0;
     let mut after: Option<(String, String)> = None;
     match format {
@@ -174,7 +184,10 @@ mod tests {
             raw: r#"{"amount":{"value":-250,"currency":"GBP"},"shortDescription":"Tesco, Camden","date":"2025-01-01T12:00:00.000Z"}"#.into(),
         };
         let line = csv_line(&t);
-        assert!(line.starts_with("t1,u,a,,2025-01-01T12:00:00.000Z,,posted,-250,GBP,,\"Tesco, Camden\","), "{line}");
+        assert!(
+            line.starts_with("t1,u,a,,2025-01-01T12:00:00.000Z,,posted,-250,GBP,,\"Tesco, Camden\","),
+            "{line}"
+        );
         assert!(line.ends_with(",false"));
         // A corrupt row still exports its columns.
         let bad = StoredTx { raw: "not json".into(), ..t };

@@ -150,7 +150,10 @@ pub struct Mirror {
 
 impl std::fmt::Debug for Mirror {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mirror").field("db", &self.inner.db).field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Mirror")
+            .field("db", &self.inner.db)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -311,7 +314,11 @@ impl Mirror {
     /// The receiver runs on a dedicated thread with its own runtime, so that acknowledging a
     /// webhook never waits behind processing work on the caller's runtime (Moneyhub allows
     /// 5 s; the receiver answers in milliseconds).
-    pub async fn serve(&self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         let listener = listener.into_std()?;
         let router = self.router();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -387,40 +394,58 @@ impl Mirror {
     /// Claims one user with due events, applies them and commits. `None` when nothing is due.
     /// A failed claim is recorded (attempts, back-off) and reported as `Ok(Some(..))` with
     /// its error logged; only database errors while claiming are returned.
-    pub async fn process_once(&self, worker: &str) -> Result<Option<std::result::Result<SessionReport, String>>> {
+    pub async fn process_once(
+        &self,
+        worker: &str,
+    ) -> Result<Option<std::result::Result<SessionReport, String>>> {
         self.process_next(worker, self.inner.config.coalesce_window).await
     }
 
-    async fn process_next(&self, worker: &str, window: Duration) -> Result<Option<std::result::Result<SessionReport, String>>> {
+    async fn process_next(
+        &self,
+        worker: &str,
+        window: Duration,
+    ) -> Result<Option<std::result::Result<SessionReport, String>>> {
         let now = chrono::Utc::now().timestamp_millis();
         let arrived_by = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-        let Some(mut claim) = self.inner.db.claim_next(now, arrived_by, self.inner.config.claim_limit).await? else {
+        let Some(mut claim) =
+            self.inner.db.claim_next(now, arrived_by, self.inner.config.claim_limit).await?
+        else {
             return Ok(None);
         };
         let attempts = claim.events().first().map(|e| e.attempts).unwrap_or(0);
         match self.apply_claim(&mut claim).await {
-            Ok((writes, report)) => match claim.finish(writes, worker, chrono::Utc::now().timestamp_millis()).await {
-                Ok(()) => {
-                    self.inner.counters.claims.fetch_add(1, Ordering::Relaxed);
-                    self.inner.counters.applied.fetch_add(report.events as u64, Ordering::Relaxed);
-                    self.inner.counters.totals.lock().add(&report);
-                    Ok(Some(Ok(report)))
-                }
-                Err(e) => {
-                    if e.is_unique_violation() {
-                        self.inner.counters.double_apply_refused.fetch_add(1, Ordering::Relaxed);
+            Ok((writes, report)) => {
+                match claim.finish(writes, worker, chrono::Utc::now().timestamp_millis()).await {
+                    Ok(()) => {
+                        self.inner.counters.claims.fetch_add(1, Ordering::Relaxed);
+                        self.inner.counters.applied.fetch_add(report.events as u64, Ordering::Relaxed);
+                        self.inner.counters.totals.lock().add(&report);
+                        Ok(Some(Ok(report)))
                     }
-                    tracing::warn!(worker, error = %e, "could not commit a claim");
-                    Ok(Some(Err(e.to_string())))
+                    Err(e) => {
+                        if e.is_unique_violation() {
+                            self.inner.counters.double_apply_refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tracing::warn!(worker, error = %e, "could not commit a claim");
+                        Ok(Some(Err(e.to_string())))
+                    }
                 }
-            },
+            }
             Err(e) => {
                 let user = claim.user_id().to_owned();
                 let message = e.to_string();
                 tracing::warn!(worker, user = %user, error = %message, "applying events failed; will retry");
                 let retry = self.inner.config.backoff_after(u32::try_from(attempts + 1).unwrap_or(u32::MAX));
                 let retry_ms = i64::try_from(retry.as_millis()).unwrap_or(i64::MAX);
-                claim.fail(&message, chrono::Utc::now().timestamp_millis(), retry_ms, self.inner.config.max_attempts).await?;
+                claim
+                    .fail(
+                        &message,
+                        chrono::Utc::now().timestamp_millis(),
+                        retry_ms,
+                        self.inner.config.max_attempts,
+                    )
+                    .await?;
                 Ok(Some(Err(message)))
             }
         }
@@ -466,7 +491,12 @@ impl Mirror {
 
     /// Runs the receiver on `listener` and `workers` processing workers until `shutdown`
     /// completes; then stops accepting, lets the workers finish their claims, and returns.
-    pub async fn run(&self, listener: tokio::net::TcpListener, workers: usize, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    pub async fn run(
+        &self,
+        listener: tokio::net::TcpListener,
+        workers: usize,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         let running = self.spawn_workers(workers);
         let served = self.serve(listener, shutdown).await;
         running.stop().await;
@@ -539,7 +569,12 @@ impl Mirror {
     }
 
     /// Writes the mirror's transactions to `out`; returns how many.
-    pub async fn export(&self, format: ExportFormat, options: &ExportOptions, out: &mut (dyn std::io::Write + Send)) -> Result<u64> {
+    pub async fn export(
+        &self,
+        format: ExportFormat,
+        options: &ExportOptions,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64> {
         export::export(&self.inner.db, format, options, out).await
     }
 }

@@ -39,18 +39,23 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
 }
 
 fn answer(status: StatusCode, what: &'static str) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], format!("{{\"status\":\"{what}\"}}")).into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], format!("{{\"status\":\"{what}\"}}"))
+        .into_response()
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let t0 = std::time::Instant::now();
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let verified = match inner.verifier.verify(&body, &content_type).await {
         Ok(v) => v,
         Err(e) => {
             return match e.kind() {
                 // Our side could not check it (JWKS unreachable): not the sender's fault.
-                ErrorKind::Transport { .. } | ErrorKind::Timeout { .. } | ErrorKind::Api(_) | ErrorKind::Decode { .. } => {
+                ErrorKind::Transport { .. }
+                | ErrorKind::Timeout { .. }
+                | ErrorKind::Api(_)
+                | ErrorKind::Decode { .. } => {
                     tracing::warn!(error = %e, "webhook could not be verified");
                     inner.counters.unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable")

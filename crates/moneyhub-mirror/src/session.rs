@@ -156,7 +156,8 @@ fn plan(events: &[InboxEvent]) -> Plan {
 }
 
 pub(crate) fn row_of(t: &Transaction, user_id: &str, connection_id: Option<String>) -> Result<TxRow> {
-    let raw = serde_json::to_string(t).map_err(|e| Error::data(format!("transaction {} does not encode: {e}", t.id)))?;
+    let raw = serde_json::to_string(t)
+        .map_err(|e| Error::data(format!("transaction {} does not encode: {e}", t.id)))?;
     Ok(TxRow {
         id: t.id.as_str().to_owned(),
         user_id: user_id.to_owned(),
@@ -232,7 +233,11 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let unknown_account = !p.ids.is_empty() && self.local_accounts.is_empty();
-        if !p.syncs.is_empty() || !p.dropped_accounts.is_empty() || unknown_account || self.local_connections.is_empty() {
+        if !p.syncs.is_empty()
+            || !p.dropped_accounts.is_empty()
+            || unknown_account
+            || self.local_connections.is_empty()
+        {
             self.load_remote().await?;
         }
         for account in &p.dropped_accounts {
@@ -310,13 +315,16 @@ impl<'a> Session<'a> {
         purged.sort();
         for p in &purged {
             tracing::info!(user = %self.user_id, connection = %p, "connection removed at Moneyhub: purging");
-            self.decisions.retain(|_, d| !matches!(d, Decision::Live(r) if r.connection_id.as_deref() == Some(p)));
+            self.decisions
+                .retain(|_, d| !matches!(d, Decision::Live(r) if r.connection_id.as_deref() == Some(p)));
             self.report.purged += 1;
         }
         let dropped: Vec<String> = self
             .local_accounts
             .values()
-            .filter(|a| !a.removed && !listed_accounts.contains(&a.account_id) && !purged.contains(&a.connection_id))
+            .filter(|a| {
+                !a.removed && !listed_accounts.contains(&a.account_id) && !purged.contains(&a.connection_id)
+            })
             .map(|a| a.account_id.clone())
             .collect();
         self.writes.purged_connections.extend(purged);
@@ -332,7 +340,8 @@ impl<'a> Session<'a> {
             return;
         }
         // A dropped account's transactions are gone, including any decided in this session.
-        self.decisions.retain(|_, d| !matches!(d, Decision::Live(r) if r.account_id.as_deref() == Some(account)));
+        self.decisions
+            .retain(|_, d| !matches!(d, Decision::Live(r) if r.account_id.as_deref() == Some(account)));
         self.account_connection.remove(account);
         self.writes.accounts.retain(|(a, _)| a != account);
         self.writes.dropped_accounts.push(account.to_owned());
@@ -383,8 +392,15 @@ impl<'a> Session<'a> {
     }
 
     /// Reconciles one connection (which must be in the remote list).
-    pub(crate) async fn reconcile(&mut self, claim: &mut Claim, connection_id: &str, mode: Mode, at: i64) -> Result<()> {
-        let Some(conn) = self.remote.as_ref().and_then(|r| r.iter().find(|c| c.id.as_str() == connection_id)).cloned()
+    pub(crate) async fn reconcile(
+        &mut self,
+        claim: &mut Claim,
+        connection_id: &str,
+        mode: Mode,
+        at: i64,
+    ) -> Result<()> {
+        let Some(conn) =
+            self.remote.as_ref().and_then(|r| r.iter().find(|c| c.id.as_str() == connection_id)).cloned()
         else {
             return Ok(());
         };
@@ -412,7 +428,8 @@ impl<'a> Session<'a> {
             }
             if full {
                 let local = claim.live_rows(&accounts).await?;
-                let versions: HashMap<String, i64> = local.iter().map(|r| (r.id.clone(), r.modified_ms)).collect();
+                let versions: HashMap<String, i64> =
+                    local.iter().map(|r| (r.id.clone(), r.modified_ms)).collect();
                 let mut listed = HashSet::new();
                 self.list_into(claim, connection_id, phase, base, &versions, &mut listed).await?;
                 let scope = self.live_in_scope(&accounts, &local, None);
@@ -433,7 +450,11 @@ impl<'a> Session<'a> {
             last_full_ms: full.then_some(at),
             last_reconciled_ms: Some(at),
         });
-        let last_full = if full { Some(at) } else { self.local_connections.get(connection_id).and_then(|l| l.last_full_ms) };
+        let last_full = if full {
+            Some(at)
+        } else {
+            self.local_connections.get(connection_id).and_then(|l| l.last_full_ms)
+        };
         self.local_connections.insert(
             connection_id.to_owned(),
             LocalConnection {
@@ -487,8 +508,10 @@ impl<'a> Session<'a> {
                 _ => rows.get(rows.len() / 2).map(|r| ms_to_time(r.1).date_naive()),
             };
             // Split before that day, or after the first day if that is it.
-            let split = candidate.and_then(|mid| if Some(mid) == first_day { mid.succ_opt() } else { Some(mid) });
-            let splittable = rows.len() > BISECT_LEAF && split.is_some_and(|d| hi.is_none_or(|h| d <= h) && lo.is_none_or(|l| d > l));
+            let split =
+                candidate.and_then(|mid| if Some(mid) == first_day { mid.succ_opt() } else { Some(mid) });
+            let splittable = rows.len() > BISECT_LEAF
+                && split.is_some_and(|d| hi.is_none_or(|h| d <= h) && lo.is_none_or(|l| d > l));
             let Some(split) = split.filter(|_| splittable) else {
                 let range = base.clone().dates(lo, hi);
                 let mut listed = HashSet::new();
@@ -497,7 +520,9 @@ impl<'a> Session<'a> {
                 continue;
             };
             let left_hi = split.pred_opt();
-            let Some(left_remote) = self.count(&base.clone().dates(lo, left_hi)).await? else { return Ok(false) };
+            let Some(left_remote) = self.count(&base.clone().dates(lo, left_hi)).await? else {
+                return Ok(false);
+            };
             let boundary = day_start_ms(split);
             let right_rows = rows.split_off(rows.partition_point(|r| r.1 < boundary));
             stack.push((lo, left_hi, left_remote, rows));
@@ -526,7 +551,8 @@ impl<'a> Session<'a> {
             for t in &page.transactions {
                 let id = t.id.as_str();
                 listed.insert(id.to_owned());
-                let unchanged = local.get(id) == Some(&t.date_modified.timestamp_millis()) && !self.decisions.contains_key(id);
+                let unchanged = local.get(id) == Some(&t.date_modified.timestamp_millis())
+                    && !self.decisions.contains_key(id);
                 if !unchanged {
                     self.decide_live(t)?;
                 }
@@ -545,7 +571,12 @@ impl<'a> Session<'a> {
 
     /// The live ids in scope (these accounts, dated from `from_ms`) with their dates: stored
     /// live ones not decided gone here, plus those decided live in this session.
-    fn live_in_scope(&self, accounts: &[String], local: &[LiveRow], from_ms: Option<i64>) -> HashMap<String, i64> {
+    fn live_in_scope(
+        &self,
+        accounts: &[String],
+        local: &[LiveRow],
+        from_ms: Option<i64>,
+    ) -> HashMap<String, i64> {
         let mut ids: HashMap<String, i64> = local
             .iter()
             .filter(|r| from_ms.is_none_or(|f| r.date_ms >= f))
@@ -565,7 +596,12 @@ impl<'a> Session<'a> {
     }
 
     /// Checks by id those of `ids` Moneyhub no longer lists.
-    async fn confirm_unlisted(&mut self, claim: &mut Claim, ids: impl IntoIterator<Item = String>, listed: &HashSet<String>) -> Result<()> {
+    async fn confirm_unlisted(
+        &mut self,
+        claim: &mut Claim,
+        ids: impl IntoIterator<Item = String>,
+        listed: &HashSet<String>,
+    ) -> Result<()> {
         let mut missing: Vec<String> = ids.into_iter().filter(|id| !listed.contains(id)).collect();
         missing.sort();
         if !missing.is_empty() {
@@ -581,7 +617,8 @@ impl<'a> Session<'a> {
         self.load_remote().await?;
         let remote: Vec<Connection> = self.remote.clone().unwrap_or_default();
         for c in &remote {
-            let backfilled = self.local_connections.get(c.id.as_str()).is_some_and(|l| l.backfilled && !l.removed);
+            let backfilled =
+                self.local_connections.get(c.id.as_str()).is_some_and(|l| l.backfilled && !l.removed);
             if full || !backfilled {
                 self.reconcile(claim, c.id.as_str(), Mode::Full, connection_time(c)).await?;
             }

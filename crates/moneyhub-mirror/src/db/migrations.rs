@@ -32,7 +32,7 @@ CREATE TABLE mirror_inbox (
     last_error   TEXT,
     applied_ms   INTEGER
 );
-CREATE INDEX mirror_inbox_pending ON mirror_inbox (user_id, seq) WHERE state = 0;
+CREATE INDEX mirror_inbox_pending ON mirror_inbox (user_id, seq, received_ms) WHERE state = 0;
 CREATE TABLE mirror_applied_events (
     webhook_id TEXT PRIMARY KEY,
     seq        INTEGER NOT NULL,
@@ -107,7 +107,7 @@ CREATE TABLE mirror_inbox (
     last_error   TEXT,
     applied_ms   BIGINT
 );
-CREATE INDEX mirror_inbox_pending ON mirror_inbox (user_id, seq) WHERE state = 0;
+CREATE INDEX mirror_inbox_pending ON mirror_inbox (user_id, seq, received_ms) WHERE state = 0;
 CREATE TABLE mirror_applied_events (
     webhook_id TEXT PRIMARY KEY,
     seq        BIGINT NOT NULL,

@@ -412,7 +412,10 @@ pub enum Claim {
 
 impl fmt::Debug for Claim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Claim").field("user_id", &self.user_id()).field("events", &self.events().len()).finish()
+        f.debug_struct("Claim")
+            .field("user_id", &self.user_id())
+            .field("events", &self.events().len())
+            .finish()
     }
 }
 
@@ -427,7 +430,9 @@ impl Db {
     pub async fn open_url(url: &DbUrl) -> Result<Db> {
         match url {
             DbUrl::Sqlite { path } => Ok(Db::Sqlite(sqlite::SqliteDb::open(path).await?)),
-            DbUrl::Postgres { url, schema } => Ok(Db::Postgres(postgres::PgDb::open(url, schema.clone()).await?)),
+            DbUrl::Postgres { url, schema } => {
+                Ok(Db::Postgres(postgres::PgDb::open(url, schema.clone()).await?))
+            }
         }
     }
 
@@ -461,7 +466,9 @@ impl Db {
     pub async fn claim_next(&self, now_ms: i64, arrived_by_ms: i64, limit: usize) -> Result<Option<Claim>> {
         match self {
             Db::Sqlite(d) => Ok(d.claim_next(now_ms, arrived_by_ms, limit).await?.map(Claim::Sqlite)),
-            Db::Postgres(d) => Ok(d.claim_next(now_ms, arrived_by_ms, limit).await?.map(|c| Claim::Postgres(Box::new(c)))),
+            Db::Postgres(d) => {
+                Ok(d.claim_next(now_ms, arrived_by_ms, limit).await?.map(|c| Claim::Postgres(Box::new(c))))
+            }
         }
     }
 
@@ -518,7 +525,12 @@ impl Db {
         loop {
             let after = out.last().map(|t: &StoredTx| (t.user_id.clone(), t.id.clone()));
             let page = self
-                .transactions_page(Some(user_id), after.as_ref().map(|(u, i)| (u.as_str(), i.as_str())), false, 5000)
+                .transactions_page(
+                    Some(user_id),
+                    after.as_ref().map(|(u, i)| (u.as_str(), i.as_str())),
+                    false,
+                    5000,
+                )
                 .await?;
             let n = page.len();
             out.extend(page);
@@ -663,7 +675,8 @@ mod tests {
         assert!("".parse::<DbUrl>().is_err());
         assert!("sqlite:".parse::<DbUrl>().is_err());
         assert!("mysql://h/db".parse::<DbUrl>().is_err());
-        let pg: DbUrl = "postgres://u:secret@127.0.0.1:5432/test?schema=abc&connect_timeout=3".parse().unwrap();
+        let pg: DbUrl =
+            "postgres://u:secret@127.0.0.1:5432/test?schema=abc&connect_timeout=3".parse().unwrap();
         match &pg {
             DbUrl::Postgres { url, schema } => {
                 assert_eq!(schema.as_deref(), Some("abc"));

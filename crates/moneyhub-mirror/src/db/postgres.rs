@@ -18,8 +18,8 @@ use tokio_postgres::{Client, NoTls, Statement};
 
 use super::migrations::{self, POSTGRES};
 use super::{
-    clip, state, ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount, LocalConnection, NewInboxEvent,
-    Status, StoredTx, TxRow, UserStatus, Writes,
+    clip, state, ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount,
+    LocalConnection, NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,
 };
 use crate::error::{Error, Result};
 
@@ -49,7 +49,11 @@ impl PgConn {
         Ok(self.client.execute(&s, params).await?)
     }
 
-    async fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>> {
+    async fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
         let s = self.stmt(sql).await?;
         Ok(self.client.query(&s, params).await?)
     }
@@ -94,7 +98,14 @@ impl PgDb {
         if config.get_application_name().is_none() {
             config.application_name("moneyhub-mirror");
         }
-        let db = PgDb { inner: Arc::new(PgInner { config, schema, idle: Mutex::new(Vec::new()), inbox_idle: Mutex::new(Vec::new()) }) };
+        let db = PgDb {
+            inner: Arc::new(PgInner {
+                config,
+                schema,
+                idle: Mutex::new(Vec::new()),
+                inbox_idle: Mutex::new(Vec::new()),
+            }),
+        };
         let mut conn = db.connect_raw().await?;
         db.migrate(&mut conn).await?;
         db.put(conn);
@@ -118,8 +129,10 @@ impl PgDb {
     async fn migrate(&self, conn: &mut PgConn) -> Result<()> {
         if let Some(schema) = &self.inner.schema {
             // Several processes may start at once: creating the schema can race.
-            if let Err(e) = conn.batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema))).await {
-                if !matches!(&e, Error::Postgres(pe) if pe.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)) {
+            if let Err(e) = conn.batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema))).await
+            {
+                if !matches!(&e, Error::Postgres(pe) if pe.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
+                {
                     return Err(e);
                 }
             }
@@ -195,7 +208,10 @@ impl PgDb {
     /// Runs `f` on a pooled connection outside any transaction.
     async fn with<T, F>(&self, f: F) -> Result<T>
     where
-        F: for<'c> FnOnce(&'c mut PgConn) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>,
+        F: for<'c> FnOnce(
+            &'c mut PgConn,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>,
     {
         let mut conn = self.get().await?;
         let out = f(&mut conn).await;
@@ -211,7 +227,8 @@ impl PgDb {
     pub(crate) async fn schema_version(&self) -> Result<i64> {
         self.with(|c| {
             Box::pin(async move {
-                let rows = c.query("SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations", &[]).await?;
+                let rows =
+                    c.query("SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations", &[]).await?;
                 Ok(rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
             })
         })
@@ -228,17 +245,32 @@ impl PgDb {
                  INSERT INTO mirror_inbox
                     (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING",
-                &[&e.webhook_id, &e.user_id, &e.event_type, &e.envelope, &e.body, &e.content_type, &signed, &e.received_ms],
+                &[
+                    &e.webhook_id,
+                    &e.user_id,
+                    &e.event_type,
+                    &e.envelope,
+                    &e.body,
+                    &e.content_type,
+                    &signed,
+                    &e.received_ms,
+                ],
             )
             .await;
         self.put_to(&self.inner.inbox_idle, c);
         Ok(result? == 1)
     }
 
-    pub(crate) async fn claim_next(&self, now: i64, arrived_by: i64, limit: usize) -> Result<Option<PgClaim>> {
+    pub(crate) async fn claim_next(
+        &self,
+        now: i64,
+        arrived_by: i64,
+        limit: usize,
+    ) -> Result<Option<PgClaim>> {
         let mut conn = self.get().await?;
         conn.batch("BEGIN").await?;
-        let mut claim = PgClaim { db: self.clone(), conn: Some(conn), user_id: String::new(), events: Vec::new() };
+        let mut claim =
+            PgClaim { db: self.clone(), conn: Some(conn), user_id: String::new(), events: Vec::new() };
         let conn = claim.conn()?;
         let candidates: Vec<String> = conn
             .query(
@@ -298,9 +330,13 @@ impl PgDb {
         self.add_user(user_id).await?;
         let mut conn = self.get().await?;
         conn.batch("BEGIN").await?;
-        let mut claim = PgClaim { db: self.clone(), conn: Some(conn), user_id: user_id.to_owned(), events: Vec::new() };
+        let mut claim =
+            PgClaim { db: self.clone(), conn: Some(conn), user_id: user_id.to_owned(), events: Vec::new() };
         let owned = user_id.to_owned();
-        claim.conn()?.query("SELECT user_id FROM mirror_users WHERE user_id = $1 FOR UPDATE", &[&owned]).await?;
+        claim
+            .conn()?
+            .query("SELECT user_id FROM mirror_users WHERE user_id = $1 FOR UPDATE", &[&owned])
+            .await?;
         Ok(claim)
     }
 
@@ -322,7 +358,9 @@ impl PgDb {
     pub(crate) async fn known_users(&self) -> Result<Vec<String>> {
         self.with(|c| {
             Box::pin(async move {
-                let rows = c.query("SELECT user_id FROM mirror_users WHERE user_id <> '' ORDER BY user_id", &[]).await?;
+                let rows = c
+                    .query("SELECT user_id FROM mirror_users WHERE user_id <> '' ORDER BY user_id", &[])
+                    .await?;
                 Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
             })
         })
@@ -445,7 +483,8 @@ impl PgDb {
         let id = connection_id.to_owned();
         self.with(move |c| {
             Box::pin(async move {
-                let rows = c.query("SELECT record FROM mirror_guard WHERE connection_id = $1", &[&id]).await?;
+                let rows =
+                    c.query("SELECT record FROM mirror_guard WHERE connection_id = $1", &[&id]).await?;
                 Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
             })
         })
@@ -634,10 +673,17 @@ impl PgClaim {
                 )
                 .await?;
             if n != seqs.len() as u64 {
-                return Err(Error::data(format!("{} of {} claimed events were no longer pending", seqs.len() as u64 - n, seqs.len())));
+                return Err(Error::data(format!(
+                    "{} of {} claimed events were no longer pending",
+                    seqs.len() as u64 - n,
+                    seqs.len()
+                )));
             }
-            conn.execute("UPDATE mirror_users SET not_before_ms = 0 WHERE user_id = $1 AND not_before_ms <> 0", &[&user])
-                .await?;
+            conn.execute(
+                "UPDATE mirror_users SET not_before_ms = 0 WHERE user_id = $1 AND not_before_ms <> 0",
+                &[&user],
+            )
+            .await?;
         }
         conn.batch("COMMIT").await?;
         if let Some(conn) = self.conn.take() {
@@ -646,7 +692,13 @@ impl PgClaim {
         Ok(())
     }
 
-    pub(crate) async fn fail(mut self, error: &str, now: i64, retry_after_ms: i64, max_attempts: u32) -> Result<()> {
+    pub(crate) async fn fail(
+        mut self,
+        error: &str,
+        now: i64,
+        retry_after_ms: i64,
+        max_attempts: u32,
+    ) -> Result<()> {
         self.release().await;
         let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
         let user = self.user_id.clone();
@@ -664,7 +716,11 @@ impl PgClaim {
                         &[&seqs, &error, &max, &failed],
                     )
                     .await?;
-                    c.execute("UPDATE mirror_users SET not_before_ms = $2 WHERE user_id = $1", &[&user, &until]).await?;
+                    c.execute(
+                        "UPDATE mirror_users SET not_before_ms = $2 WHERE user_id = $1",
+                        &[&user, &until],
+                    )
+                    .await?;
                     Ok(())
                 })
             })
@@ -804,7 +860,11 @@ async fn upsert_batch(c: &mut PgConn, rows: &[&TxRow], now: i64) -> Result<()> {
     let modified: Vec<i64> = rows.iter().map(|r| r.modified_ms).collect();
     let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
     let raws: Vec<&str> = rows.iter().map(|r| r.raw.as_str()).collect();
-    c.execute(UPSERT_BATCH, &[&ids, &users, &accounts, &connections, &dates, &modified, &statuses, &raws, &now]).await?;
+    c.execute(
+        UPSERT_BATCH,
+        &[&ids, &users, &accounts, &connections, &dates, &modified, &statuses, &raws, &now],
+    )
+    .await?;
     Ok(())
 }
 

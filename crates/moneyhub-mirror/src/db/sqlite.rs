@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 
 use super::migrations::{self, SQLITE};
 use super::{
-    clip, state, ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount, LocalConnection, NewInboxEvent,
-    Status, StoredTx, UserStatus, Writes,
+    clip, state, ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount,
+    LocalConnection, NewInboxEvent, Status, StoredTx, UserStatus, Writes,
 };
 use crate::error::{Error, Result};
 
@@ -44,7 +46,8 @@ pub struct SqliteDb {
 }
 
 fn open_connection(path: &Path, synchronous: &str) -> Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -63,7 +66,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)",
     )?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current: i64 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM mirror_migrations", [], |r| r.get(0))?;
+    let current: i64 =
+        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM mirror_migrations", [], |r| r.get(0))?;
     let latest = migrations::latest(SQLITE);
     if current > latest {
         return Err(Error::Migration(format!(
@@ -133,8 +137,10 @@ impl SqliteDb {
     }
 
     pub(crate) async fn schema_version(&self) -> Result<i64> {
-        self.with_work(|c, _| Ok(c.query_row("SELECT COALESCE(MAX(version), 0) FROM mirror_migrations", [], |r| r.get(0))?))
-            .await
+        self.with_work(|c, _| {
+            Ok(c.query_row("SELECT COALESCE(MAX(version), 0) FROM mirror_migrations", [], |r| r.get(0))?)
+        })
+        .await
     }
 
     pub(crate) async fn insert_inbox(&self, e: NewInboxEvent) -> Result<bool> {
@@ -172,7 +178,12 @@ impl SqliteDb {
         .map_err(Error::task)?
     }
 
-    pub(crate) async fn claim_next(&self, now: i64, arrived_by: i64, limit: usize) -> Result<Option<SqliteClaim>> {
+    pub(crate) async fn claim_next(
+        &self,
+        now: i64,
+        arrived_by: i64,
+        limit: usize,
+    ) -> Result<Option<SqliteClaim>> {
         let db = self.clone();
         let found = self
             .with_work(move |c, inner| {
@@ -497,7 +508,9 @@ impl SqliteClaim {
                 let mut out = Vec::new();
                 for chunk in ids.chunks(500) {
                     let marks = vec!["?"; chunk.len()].join(",");
-                    let sql = format!("SELECT id, modified_ms, deleted FROM mirror_transactions WHERE id IN ({marks})");
+                    let sql = format!(
+                        "SELECT id, modified_ms, deleted FROM mirror_transactions WHERE id IN ({marks})"
+                    );
                     let mut s = c.prepare(&sql)?;
                     let rows = s.query_map(params_from_iter(chunk.iter()), |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))
@@ -546,7 +559,13 @@ impl SqliteClaim {
         result
     }
 
-    pub(crate) async fn fail(self, error: &str, now: i64, retry_after_ms: i64, max_attempts: u32) -> Result<()> {
+    pub(crate) async fn fail(
+        self,
+        error: &str,
+        now: i64,
+        retry_after_ms: i64,
+        max_attempts: u32,
+    ) -> Result<()> {
         let user = self.user_id.clone();
         let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
         let error = clip(error, 2000);
@@ -576,12 +595,20 @@ impl SqliteClaim {
     }
 }
 
-fn mark_applied(tx: &Transaction<'_>, user: &str, events: &[(i64, String)], worker: &str, now: i64) -> Result<()> {
+fn mark_applied(
+    tx: &Transaction<'_>,
+    user: &str,
+    events: &[(i64, String)],
+    worker: &str,
+    now: i64,
+) -> Result<()> {
     {
         let mut ledger = tx.prepare_cached(
             "INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        let mut done = tx.prepare_cached("UPDATE mirror_inbox SET state = ?2, applied_ms = ?3 WHERE seq = ?1 AND state = 0")?;
+        let mut done = tx.prepare_cached(
+            "UPDATE mirror_inbox SET state = ?2, applied_ms = ?3 WHERE seq = ?1 AND state = 0",
+        )?;
         for (seq, webhook_id) in events {
             ledger.execute(params![webhook_id, seq, worker, now])?;
             if done.execute(params![seq, state::APPLIED, now])? != 1 {
@@ -611,7 +638,17 @@ fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) -> Result<(
     if !w.upserts.is_empty() {
         let mut up = tx.prepare_cached(UPSERT)?;
         for r in &w.upserts {
-            up.execute(params![r.id, r.user_id, r.account_id, r.connection_id, r.date_ms, r.modified_ms, r.status, r.raw, now])?;
+            up.execute(params![
+                r.id,
+                r.user_id,
+                r.account_id,
+                r.connection_id,
+                r.date_ms,
+                r.modified_ms,
+                r.status,
+                r.raw,
+                now
+            ])?;
         }
     }
     if !w.tombstones.is_empty() {
@@ -624,10 +661,13 @@ fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) -> Result<(
         }
     }
     for account in &w.dropped_accounts {
-        tx.prepare_cached("UPDATE mirror_transactions SET deleted = 1, modified_ms = modified_ms + 1, updated_ms = ?2
-             WHERE account_id = ?1 AND deleted = 0")?
-            .execute(params![account, now])?;
-        tx.prepare_cached("UPDATE mirror_accounts SET removed = 1 WHERE account_id = ?1")?.execute([account])?;
+        tx.prepare_cached(
+            "UPDATE mirror_transactions SET deleted = 1, modified_ms = modified_ms + 1, updated_ms = ?2
+             WHERE account_id = ?1 AND deleted = 0",
+        )?
+        .execute(params![account, now])?;
+        tx.prepare_cached("UPDATE mirror_accounts SET removed = 1 WHERE account_id = ?1")?
+            .execute([account])?;
     }
     for connection in &w.purged_connections {
         tx.prepare_cached(
@@ -635,7 +675,8 @@ fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) -> Result<(
                 OR account_id IN (SELECT account_id FROM mirror_accounts WHERE connection_id = ?1)",
         )?
         .execute([connection])?;
-        tx.prepare_cached("UPDATE mirror_accounts SET removed = 1 WHERE connection_id = ?1")?.execute([connection])?;
+        tx.prepare_cached("UPDATE mirror_accounts SET removed = 1 WHERE connection_id = ?1")?
+            .execute([connection])?;
         tx.prepare_cached(
             "INSERT INTO mirror_connections (connection_id, user_id, first_seen_ms, removed) VALUES (?1, ?2, ?3, 1)
              ON CONFLICT (connection_id) DO UPDATE SET removed = 1",
@@ -706,7 +747,17 @@ pub fn raw_upsert(conn: &mut Connection, rows: &[super::TxRow]) -> Result<()> {
         let mut up = tx.prepare_cached(UPSERT)?;
         let now = now_ms();
         for r in rows {
-            up.execute(params![r.id, r.user_id, r.account_id, r.connection_id, r.date_ms, r.modified_ms, r.status, r.raw, now])?;
+            up.execute(params![
+                r.id,
+                r.user_id,
+                r.account_id,
+                r.connection_id,
+                r.date_ms,
+                r.modified_ms,
+                r.status,
+                r.raw,
+                now
+            ])?;
         }
     }
     tx.commit()?;

@@ -52,13 +52,21 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
         t_adv += t.elapsed();
         if day == s.days / 3 {
             // The provider drops HSBC's savings account (`deletedAccount`).
-            let c = client.connections().get(&ids[0].parse().unwrap(), &hsbc_conn.parse().unwrap()).await.unwrap();
+            let c = client
+                .connections()
+                .get(&ids[0].parse().unwrap(), &hsbc_conn.parse().unwrap())
+                .await
+                .unwrap();
             let savings = c.account_ids.last().unwrap().as_str().to_owned();
             control_ok(&sb, Method::POST, &format!("/accounts/{savings}/drop"), None).await;
         }
         if day == s.days / 2 {
             // The user deletes the Monzo connection: no webhook; the mirror must notice.
-            client.connections().delete(&ids[1].parse().unwrap(), &monzo_conn.parse().unwrap()).await.unwrap();
+            client
+                .connections()
+                .delete(&ids[1].parse().unwrap(), &monzo_conn.parse().unwrap())
+                .await
+                .unwrap();
         }
         if day == 2 * s.days / 3 {
             // Northwind is withdrawn: its connection stays, errors, and keeps its data.
@@ -83,7 +91,12 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
     }
     let simulated = started.elapsed();
     if std::env::var("SIM_ONLY").is_ok() {
-        println!("simulated in {simulated:.1?}, cpu {:.1?}, processor {:?}", cpu_time(), running.mirror.totals());
+        println!(
+            "simulated in {simulated:.1?}, cpu {:.1?}, processor {:?}, threads {:?}",
+            cpu_time(),
+            running.mirror.totals(),
+            cpu_by_thread()
+        );
         return;
     }
     println!("advance {t_adv:.1?} flush {t_flush:.1?} stats {t_stats:.1?} {stats:?}");
@@ -114,7 +127,12 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
         started.elapsed(),
         report.totals,
     );
-    assert!(problems.is_empty(), "{} differences, first: {:#?}", problems.len(), &problems[..problems.len().min(5)]);
+    assert!(
+        problems.is_empty(),
+        "{} differences, first: {:#?}",
+        problems.len(),
+        &problems[..problems.len().min(5)]
+    );
     assert!(compared > s.users * 500, "the scenario produced data ({compared} transactions)");
     assert_eq!(counts.pending, 0);
     assert_eq!(counts.failed, 0);
@@ -130,4 +148,12 @@ async fn smoke_sqlite() {
     let users = std::env::var("SMOKE_USERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let days = std::env::var("SMOKE_DAYS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
     run(TestDb::sqlite("smoke"), Scenario { users, days }, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_postgres() {
+    let Some(db) = TestDb::postgres("smoke_postgres") else { return };
+    let users = std::env::var("SMOKE_USERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let days = std::env::var("SMOKE_DAYS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+    run(db, Scenario { users, days }, 2).await;
 }

@@ -1,5 +1,5 @@
-use std::time::Instant;
 use crate::support::*;
+use std::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scratch_trivial_receiver() {
@@ -30,7 +30,12 @@ async fn scratch_trivial_receiver() {
 async fn scratch_mirror_receiver_only() {
     let sb = sandbox(0.5).await;
     let db = TestDb::sqlite("scratch");
-    let running = Running::start(client(&sb), db.url(), moneyhub_mirror::MirrorConfig::default().allow_unsigned_json(true)).await;
+    let running = Running::start(
+        client(&sb),
+        db.url(),
+        moneyhub_mirror::MirrorConfig::default().allow_unsigned_json(true),
+    )
+    .await;
     set_webhooks(&sb, &running.url, "json").await;
     set_chaos(&sb, 0.1, 0.2, 1.0).await;
     let socgen = bank(&sb, SOCGEN).await;
@@ -84,5 +89,9 @@ async fn scratch_request_costs() {
     for _ in 0..n / 10 {
         c.transactions().list(&user, &moneyhub::TransactionFilter::new().limit(1000)).await.unwrap();
     }
-    println!("list 1000: {:.2?} wall, {:.2?} cpu per call", t.elapsed() / (n / 10), (cpu_time() - c0) / (n / 10));
+    println!(
+        "list 1000: {:.2?} wall, {:.2?} cpu per call",
+        t.elapsed() / (n / 10),
+        (cpu_time() - c0) / (n / 10)
+    );
 }

@@ -31,7 +31,9 @@ pub fn t0() -> DateTime<Utc> {
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MIRROR_TEST_LOG").unwrap_or_else(|_| "off".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIRROR_TEST_LOG").unwrap_or_else(|_| "off".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -55,7 +57,12 @@ pub async fn sandbox_with(config: SandboxConfig) -> SandboxHandle {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("sandbox-rt").enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sandbox-rt")
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let sb = Arc::new(spawn(config).await.expect("sandbox starts"));
             let _ = tx.send(sb);
@@ -107,7 +114,14 @@ pub async fn control(sb: &Sandbox, method: Method, path: &str, body: Option<Valu
     let res = req.send().await.unwrap();
     let status = res.status();
     let text = res.text().await.unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        },
+    )
 }
 
 pub async fn control_ok(sb: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Value {
@@ -126,7 +140,11 @@ pub async fn bank(sb: &Sandbox, name: &str) -> String {
         .json()
         .await
         .unwrap();
-    all.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} in catalogue"))["id"]
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in catalogue"))["id"]
         .as_str()
         .unwrap()
         .to_string()
@@ -141,7 +159,12 @@ pub async fn users(sb: &Sandbox, count: usize, banks: &[String]) -> Vec<(String,
         .map(|u| {
             (
                 u["userId"].as_str().unwrap().to_owned(),
-                u["connectionIds"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect(),
+                u["connectionIds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_owned())
+                    .collect(),
             )
         })
         .collect()
@@ -149,7 +172,8 @@ pub async fn users(sb: &Sandbox, count: usize, banks: &[String]) -> Vec<(String,
 
 /// One more connection for a user.
 pub async fn connect(sb: &Sandbox, user_id: &str, bank_id: &str) -> String {
-    let v = control_ok(sb, Method::POST, "/connections", Some(json!({"userId": user_id, "bankId": bank_id}))).await;
+    let v = control_ok(sb, Method::POST, "/connections", Some(json!({"userId": user_id, "bankId": bank_id})))
+        .await;
     v["connectionId"].as_str().unwrap().to_owned()
 }
 
@@ -166,8 +190,13 @@ pub async fn set_webhooks(sb: &Sandbox, url: &str, format: &str) {
 }
 
 pub async fn set_chaos(sb: &Sandbox, drop: f64, duplicate: f64, reorder: f64) {
-    control_ok(sb, Method::PUT, "/webhooks/chaos", Some(json!({"drop": drop, "duplicate": duplicate, "reorder": reorder})))
-        .await;
+    control_ok(
+        sb,
+        Method::PUT,
+        "/webhooks/chaos",
+        Some(json!({"drop": drop, "duplicate": duplicate, "reorder": reorder})),
+    )
+    .await;
 }
 
 /// A client-credentials token from the sandbox.
@@ -235,7 +264,9 @@ pub async fn compare(sb: &Sandbox, db: &Db, users: &[String]) -> (Vec<String>, u
         for (id, w) in &want {
             match got.get(id) {
                 None => problems.push(format!("user {u}: {id} missing from the mirror ({})", w["status"])),
-                Some(g) if g != w => problems.push(format!("user {u}: {id} differs:\n  sandbox {w}\n  mirror  {g}")),
+                Some(g) if g != w => {
+                    problems.push(format!("user {u}: {id} differs:\n  sandbox {w}\n  mirror  {g}"))
+                }
                 _ => {}
             }
         }
@@ -257,7 +288,11 @@ pub enum TestDb {
 
 impl TestDb {
     pub fn sqlite(name: &str) -> TestDb {
-        let dir = std::env::temp_dir().join(format!("mirror-{name}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let dir = std::env::temp_dir().join(format!(
+            "mirror-{name}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite:{}", dir.join("mirror.db").display());
         TestDb::Sqlite { dir, url }
@@ -380,4 +415,20 @@ pub fn cpu_time() -> Duration {
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // After the command name: state is field 0, utime 11, stime 12 (clock ticks, 100 Hz).
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// CPU time per thread name (Linux), for profiling runs.
+pub fn cpu_by_thread() -> Vec<(String, Duration)> {
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for e in dir.flatten() {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+            let name = stat.split('(').nth(1).and_then(|r| r.split(')').next()).unwrap_or("?").to_owned();
+            let rest: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            let t = rest.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+                + rest.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            *by.entry(name).or_default() += t * 10;
+        }
+    }
+    by.into_iter().map(|(k, v)| (k, Duration::from_millis(v))).collect()
 }

@@ -1,2 +1,262 @@
-//! Placeholder.
-fn main() {}
+//! Ingestion throughput from an in-process sandbox into SQLite and PostgreSQL, next to the
+//! raw upsert rate of the same database (the ceiling).
+//!
+//! ```text
+//! cargo run --release -p moneyhub-mirror --example ingest_bench -- [--users 40] [--workers 4] \
+//!     [--pg postgres://postgres@127.0.0.1:5432/test]      # or MONEYHUB_TEST_PG_URL
+//! ```
+//!
+//! For each database it measures, on a sandbox whose users each have ~3 years of history on
+//! three accounts (Moneyhub's Open Banking mock):
+//!
+//! * **webhooks**: `newTransactions` webhooks naming every transaction (one per account, up to
+//!   6000 ids each) are posted to the receiver; workers fetch them by id (batches of 50,
+//!   several in flight) and upsert them. Transactions applied per second, from the first
+//!   worker start to an empty inbox.
+//! * **backfill**: every connection listed page by page (1000 per page) and upserted.
+//! * **ceiling**: the same rows upserted straight into an empty table with the mirror's own
+//!   upsert statement, 5000 per transaction (no HTTP, no JSON).
+
+use std::time::{Duration, Instant};
+
+use moneyhub::{Client, ClientAuth};
+use moneyhub_mirror::db::TxRow;
+use moneyhub_mirror::{Db, Mirror, MirrorConfig, Scope};
+use moneyhub_sandbox::{ClockMode, SandboxConfig};
+use serde_json::json;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("ingest_bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+async fn run() -> Res<()> {
+    let users: usize = arg("--users").map(|u| u.parse()).transpose()?.unwrap_or(40);
+    let workers: usize = arg("--workers").map(|u| u.parse()).transpose()?.unwrap_or(4);
+    let pg = arg("--pg").or_else(|| std::env::var("MONEYHUB_TEST_PG_URL").ok());
+    let start = chrono::DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z")?.with_timezone(&chrono::Utc);
+    let sandbox =
+        moneyhub_sandbox::spawn(SandboxConfig { clock: ClockMode::Frozen(start), ..Default::default() })
+            .await?;
+    let http = reqwest::Client::new();
+    let base = sandbox.base_url().to_owned();
+    let created: serde_json::Value = http
+        .post(format!("{base}/__sandbox/users"))
+        .json(&json!({"count": users, "banks": ["1ffe704d39629a929c8e293880fb449a"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ids: Vec<String> = created
+        .as_array()
+        .ok_or("no users")?
+        .iter()
+        .filter_map(|u| u["userId"].as_str().map(str::to_owned))
+        .collect();
+    // The background history fetch (3 years) runs once the clock moves.
+    http.post(format!("{base}/__sandbox/clock/advance")).json(&json!({"hours": 1})).send().await?;
+    let stats: serde_json::Value = http.get(format!("{base}/__sandbox/stats")).send().await?.json().await?;
+    println!(
+        "sandbox: {} users, {} transactions; {} workers; {} cores",
+        ids.len(),
+        stats["transactions"],
+        workers,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let client = || -> Res<Client> {
+        Ok(Client::builder()
+            .identity_url(sandbox.identity_url())
+            .api_url(sandbox.api_url_v3())
+            .client_id(sandbox.client_id())
+            .client_auth(ClientAuth::secret(sandbox.client_secret().unwrap_or_default()))
+            .batch_concurrency(8)
+            .build()?)
+    };
+
+    let dir = std::env::temp_dir().join(format!("mirror-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let sqlite = |name: &str| format!("sqlite:{}", dir.join(format!("{name}.db")).display());
+    bench("SQLite", [sqlite("backfill"), sqlite("webhooks"), sqlite("ceiling")], &ids, workers, &client)
+        .await?;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    match pg {
+        None => println!("PostgreSQL: skipped (no --pg URL and MONEYHUB_TEST_PG_URL is unset)"),
+        Some(url) => {
+            let schemas: Vec<String> = ["backfill", "webhooks", "ceiling"]
+                .iter()
+                .map(|n| format!("mirror_bench_{n}_{}", std::process::id()))
+                .collect();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let urls = [0, 1, 2].map(|i| format!("{url}{sep}schema={}", schemas[i]));
+            let r = bench("PostgreSQL", urls, &ids, workers, &client).await;
+            for s in &schemas {
+                moneyhub_mirror::db::postgres::drop_schema(&url, s).await?;
+            }
+            r?;
+        }
+    }
+    Ok(())
+}
+
+async fn bench(
+    name: &str,
+    urls: [String; 3],
+    ids: &[String],
+    workers: usize,
+    client: &dyn Fn() -> Res<Client>,
+) -> Res<()> {
+    // Backfill: list every connection.
+    let backfill = Mirror::open(client()?, &urls[0], MirrorConfig::default()).await?;
+    let t = Instant::now();
+    let r = backfill.backfill(&Scope::users(ids.to_vec()).concurrency(workers)).await?;
+    let backfill_rate = r.totals.listed as f64 / t.elapsed().as_secs_f64();
+    if !r.errors.is_empty() {
+        return Err(format!("backfill errors: {:?}", r.errors).into());
+    }
+    // The rows, for the ceiling and the webhooks.
+    let mut rows: Vec<TxRow> = Vec::new();
+    for u in ids {
+        for s in backfill.db().live_transactions(u).await? {
+            rows.push(TxRow {
+                id: s.id,
+                user_id: s.user_id,
+                account_id: s.account_id,
+                connection_id: s.connection_id,
+                date_ms: s.date_ms,
+                modified_ms: s.modified_ms,
+                status: s.status,
+                raw: s.raw,
+            });
+        }
+    }
+
+    // Webhooks: the connections are known (backfilled), the transactions gone; every id is
+    // announced by `newTransactions` and fetched by id.
+    let config =
+        MirrorConfig::default().allow_unsigned_json(true).coalesce_window(Duration::ZERO).claim_limit(100);
+    let hooks = Mirror::open(client()?, &urls[1], config).await?;
+    hooks.backfill(&Scope::users(ids.to_vec()).concurrency(workers)).await?;
+    clear_transactions(hooks.db(), &urls[1]).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/webhooks", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let m = hooks.clone();
+        tokio::spawn(async move {
+            let _ = m
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        })
+    };
+    let http = reqwest::Client::new();
+    let mut by_account: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for r in &rows {
+        by_account
+            .entry((r.user_id.clone(), r.account_id.clone().unwrap_or_default()))
+            .or_default()
+            .push(r.id.clone());
+    }
+    for ((user, account), tx) in &by_account {
+        for chunk in tx.chunks(6000) {
+            let body = json!({"id": uuid_v4(), "eventType": "newTransactions", "userId": user,
+                "payload": {"accounts": [{"id": account, "transactions": chunk}]}});
+            let res = http.post(&url).json(&body).send().await?;
+            if !res.status().is_success() {
+                return Err(format!("webhook refused: {}", res.status()).into());
+            }
+        }
+    }
+    let t = Instant::now();
+    let running = hooks.spawn_workers(workers);
+    loop {
+        if hooks.db().inbox_counts().await?.pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = t.elapsed();
+    running.stop().await;
+    let applied = hooks.totals().upserts;
+    let webhook_rate = applied as f64 / elapsed.as_secs_f64();
+    let _ = stop.send(());
+    let _ = server.await;
+
+    // Ceiling: the same rows, straight into the database.
+    let ceiling_db = Db::open(&urls[2]).await?;
+    let t = Instant::now();
+    match &ceiling_db {
+        Db::Sqlite(s) => {
+            let path = s.path().to_path_buf();
+            let rows = rows.clone();
+            tokio::task::spawn_blocking(move || -> Result<(), moneyhub_mirror::Error> {
+                let mut c = moneyhub_mirror::db::sqlite::open_raw(&path)?;
+                for chunk in rows.chunks(5000) {
+                    moneyhub_mirror::db::sqlite::raw_upsert(&mut c, chunk)?;
+                }
+                Ok(())
+            })
+            .await??;
+        }
+        Db::Postgres(p) => {
+            for chunk in rows.chunks(5000) {
+                moneyhub_mirror::db::postgres::raw_upsert(p, chunk).await?;
+            }
+        }
+    }
+    let ceiling = rows.len() as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "{name:<10} webhooks {webhook_rate:>9.0} tx/s ({applied} applied in {elapsed:.1?}, {:.0}% of ceiling) | \
+         backfill {backfill_rate:>9.0} tx/s ({:.0}%) | ceiling (raw upsert) {ceiling:>9.0} rows/s",
+        100.0 * webhook_rate / ceiling,
+        100.0 * backfill_rate / ceiling,
+    );
+    backfill.db().close().await;
+    hooks.db().close().await;
+    ceiling_db.close().await;
+    Ok(())
+}
+
+async fn clear_transactions(db: &Db, url: &str) -> Res<()> {
+    match db {
+        Db::Sqlite(s) => {
+            let c = rusqlite::Connection::open(s.path())?;
+            c.execute("DELETE FROM mirror_transactions", [])?;
+        }
+        Db::Postgres(_) => {
+            let parsed: moneyhub_mirror::DbUrl = url.parse()?;
+            let moneyhub_mirror::DbUrl::Postgres { url, schema } = parsed else {
+                return Err("not postgres".into());
+            };
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            let schema = schema.ok_or("no schema")?;
+            c.batch_execute(&format!("DELETE FROM \"{schema}\".mirror_transactions")).await?;
+        }
+    }
+    Ok(())
+}
+
+fn uuid_v4() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        u16::from_be_bytes([b[4], b[5]]),
+        u16::from_be_bytes([b[6], b[7]]) & 0x0fff,
+        (u16::from_be_bytes([b[8], b[9]]) & 0x3fff) | 0x8000,
+        u64::from_be_bytes([0, 0, b[10], b[11], b[12], b[13], b[14], b[15]])
+    )
+}

@@ -24,6 +24,19 @@
 //!   a second application impossible.
 //! * [`DbGuardStore`] keeps the client's manual-sync guard in the same database.
 //!
+//! ## Schema (both backends, migration 1)
+//!
+//! | table | rows |
+//! | --- | --- |
+//! | `mirror_inbox` | every stored webhook: `seq`, `webhook_id` (unique), user, type, normalised envelope, raw body, content type, signed, `state` (0 pending, 1 applied, 2 parked), attempts, last error |
+//! | `mirror_applied_events` | the ledger: one row per applied event, primary key `webhook_id` |
+//! | `mirror_users` | users seen, with a retry back-off (`not_before_ms`); the row workers lock |
+//! | `mirror_connections` | per connection: backfilled, watermark and last full reconciliation (Moneyhub time), status, removed |
+//! | `mirror_accounts` | account → connection, removed |
+//! | `mirror_transactions` | `id`, user, account, connection, `date_ms`, `modified_ms`, status, `deleted` (tombstone), `raw` JSON |
+//! | `mirror_guard` | the manual-sync guard's record per connection |
+//! | `mirror_migrations` | applied schema versions |
+//!
 //! ```no_run
 //! # async fn demo() -> moneyhub_mirror::Result<()> {
 //! let client = moneyhub::Client::from_env()?;
@@ -414,6 +427,7 @@ impl Mirror {
             return Ok(None);
         };
         let attempts = claim.events().first().map(|e| e.attempts).unwrap_or(0);
+        let seqs: Vec<i64> = claim.events().iter().map(|e| e.seq).collect();
         match self.apply_claim(&mut claim).await {
             Ok((writes, report)) => {
                 match claim.finish(writes, worker, chrono::Utc::now().timestamp_millis()).await {
@@ -425,9 +439,15 @@ impl Mirror {
                     }
                     Err(e) => {
                         if e.is_unique_violation() {
+                            // An event of the claim is in the ledger already: it was applied
+                            // once, and the ledger refused a second application (nothing of
+                            // this claim was written). Settle it; the others are retried.
                             self.inner.counters.double_apply_refused.fetch_add(1, Ordering::Relaxed);
+                            let settled = self.inner.db.settle_applied(&seqs).await?;
+                            tracing::warn!(worker, settled, "the ledger refused to apply an event twice");
+                        } else {
+                            tracing::warn!(worker, error = %e, "could not commit a claim");
                         }
-                        tracing::warn!(worker, error = %e, "could not commit a claim");
                         Ok(Some(Err(e.to_string())))
                     }
                 }
@@ -436,7 +456,10 @@ impl Mirror {
                 let user = claim.user_id().to_owned();
                 let message = e.to_string();
                 tracing::warn!(worker, user = %user, error = %message, "applying events failed; will retry");
-                let retry = self.inner.config.backoff_after(u32::try_from(attempts + 1).unwrap_or(u32::MAX));
+                let retry = self
+                    .inner
+                    .config
+                    .backoff_after(u32::try_from(attempts.saturating_add(1)).unwrap_or(u32::MAX));
                 let retry_ms = i64::try_from(retry.as_millis()).unwrap_or(i64::MAX);
                 claim
                     .fail(

@@ -44,7 +44,6 @@ fn answer(status: StatusCode, what: &'static str) -> Response {
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
-    let t0 = std::time::Instant::now();
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let verified = match inner.verifier.verify(&body, &content_type).await {
@@ -89,10 +88,7 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         signed: verified.signed,
         received_ms: chrono::Utc::now().timestamp_millis(),
     };
-    let t1 = t0.elapsed();
-    let r = inner.db.insert_inbox(event).await;
-    tracing::debug!(verify = ?t1, total = ?t0.elapsed(), "received");
-    match r {
+    match inner.db.insert_inbox(event).await {
         Ok(true) => {
             inner.counters.stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if inner.config.coalesce_window.is_zero() {

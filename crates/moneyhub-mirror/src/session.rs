@@ -8,17 +8,25 @@
 //!   an older `dateModified`); missing → tombstone. So a `deleted` that arrives after the
 //!   transaction was restored does not bury it, and replays or reordering change nothing.
 //! * `deletedAccount`: the account's transactions become tombstones.
-//! * `syncCompleted`: the connection is reconciled: what Moneyhub modified since the
-//!   watermark minus a safety margin is upserted, and the ids dated within the deletion
-//!   window are compared with the local live ones; local ids Moneyhub no longer lists are
-//!   checked by id and buried if missing. Every `full_reconcile_every`, and the first time a
-//!   connection is seen (backfill), every transaction of the connection is compared.
+//! * `syncCompleted`: the connection is reconciled incrementally: everything Moneyhub
+//!   modified since the connection's watermark minus a safety margin is listed and upserted
+//!   (new, updated and restored transactions whose webhooks were lost); then, since deletions
+//!   leave no trace in such a listing, Moneyhub's count of the connection's transactions is
+//!   compared with the local live count and, where they differ, the difference is narrowed
+//!   down by date ranges (the last two weeks first, then halves) and the ids listed there are
+//!   compared with the local ones; local ids no longer listed are checked by id and buried
+//!   if missing. Every `full_reconcile_every`, and the first time a connection is seen
+//!   (backfill), every transaction of the connection is listed and compared.
 //! * The user's connections list (fetched when needed) tells which connections are gone
 //!   (purged), which accounts were dropped (tombstoned) and which connections are new
 //!   (backfilled).
 //!
-//! Within a session later observations override earlier ones (they are fresher); the
+//! Within a session later observations override earlier ones (they are fresher), listings
+//! run before the look-ups by id and ids a listing already saw are not looked up again; the
 //! resulting writes go to the database in one transaction with the events' ledger rows.
+//!
+//! The stored JSON of a transaction is the client's typed [`Transaction`] encoded again: the
+//! client keeps no raw body, so fields the model does not know are not kept.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -187,6 +195,8 @@ pub(crate) struct Session<'a> {
     remote: Option<Vec<Connection>>,
     account_connection: HashMap<String, String>,
     decisions: HashMap<String, Decision>,
+    /// Ids seen by a listing or a look-up in this session.
+    observed: HashSet<String>,
     writes: Writes,
     report: SessionReport,
 }
@@ -216,6 +226,7 @@ impl<'a> Session<'a> {
             remote: None,
             account_connection,
             decisions: HashMap::new(),
+            observed: HashSet::new(),
             writes: Writes::default(),
             report: SessionReport::default(),
         })
@@ -243,7 +254,6 @@ impl<'a> Session<'a> {
         for account in &p.dropped_accounts {
             self.drop_account(account);
         }
-        self.refresh(claim, &p.ids).await?;
         // Reconcile synced connections, and backfill connections seen for the first time.
         let mut targets: BTreeMap<String, (Mode, i64)> = BTreeMap::new();
         let remote: Vec<Connection> = self.remote.clone().unwrap_or_default();
@@ -268,6 +278,10 @@ impl<'a> Session<'a> {
         for (connection_id, (mode, at)) in targets {
             self.reconcile(claim, &connection_id, mode, at).await?;
         }
+        // The announced ids, except those the listings above already saw (a listing made now
+        // is as fresh as a look-up by id).
+        let remaining: Vec<String> = p.ids.into_iter().filter(|id| !self.observed.contains(id)).collect();
+        self.refresh(claim, &remaining).await?;
         Ok(())
     }
 
@@ -277,7 +291,10 @@ impl<'a> Session<'a> {
         if at.saturating_sub(last_full) >= cfg.full_reconcile_every.num_milliseconds() {
             return Mode::Full;
         }
-        let modified_from = (ms_to_time(watermark) - cfg.safety_margin).date_naive();
+        let modified_from = ms_to_time(watermark)
+            .checked_sub_signed(cfg.safety_margin)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+            .date_naive();
         Mode::Incremental { modified_from }
     }
 
@@ -381,9 +398,11 @@ impl<'a> Session<'a> {
                 self.load_remote().await?;
             }
             for t in &got.transactions {
+                self.observed.insert(t.id.as_str().to_owned());
                 self.decide_live(t)?;
             }
             for id in &got.missing {
+                self.observed.insert(id.as_str().to_owned());
                 self.decide_gone(id.as_str());
             }
             self.maybe_flush(claim).await?;
@@ -551,6 +570,7 @@ impl<'a> Session<'a> {
             for t in &page.transactions {
                 let id = t.id.as_str();
                 listed.insert(id.to_owned());
+                self.observed.insert(id.to_owned());
                 let unchanged = local.get(id) == Some(&t.date_modified.timestamp_millis())
                     && !self.decisions.contains_key(id);
                 if !unchanged {

@@ -556,6 +556,15 @@ impl Db {
         }
     }
 
+    /// Marks as applied those of these pending events the ledger says were applied already
+    /// (after a commit refused because an event was in the ledger). Returns how many.
+    pub async fn settle_applied(&self, seqs: &[i64]) -> Result<u64> {
+        match self {
+            Db::Sqlite(d) => d.settle_applied(seqs).await,
+            Db::Postgres(d) => d.settle_applied(seqs).await,
+        }
+    }
+
     /// Remembers a user (found through the users API, say) so reconciliation covers it.
     pub async fn add_user(&self, user_id: &str) -> Result<()> {
         match self {
@@ -610,14 +619,6 @@ impl Claim {
         match self {
             Claim::Sqlite(c) => c.live_rows(account_ids).await,
             Claim::Postgres(c) => c.live_rows(account_ids).await,
-        }
-    }
-
-    /// The stored `dateModified` of these transactions (live or not), for those stored.
-    pub async fn stored_versions(&mut self, ids: &[String]) -> Result<Vec<(String, i64, bool)>> {
-        match self {
-            Claim::Sqlite(c) => c.stored_versions(ids).await,
-            Claim::Postgres(c) => c.stored_versions(ids).await,
         }
     }
 

@@ -25,6 +25,8 @@ use crate::error::{Error, Result};
 
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 32;
+/// Most connections the receiver uses at once.
+const MAX_INBOX_CONNECTIONS: usize = 16;
 /// Rows per batch statement.
 const BATCH: usize = 5000;
 
@@ -71,6 +73,8 @@ struct PgInner {
     /// Connections of the receiver (kept apart: the receiver runs on its own runtime, and a
     /// connection's driver task lives on the runtime that opened it).
     inbox_idle: Mutex<Vec<PgConn>>,
+    /// Bounds the receiver's connections (a burst of deliveries waits for one).
+    inbox_permits: tokio::sync::Semaphore,
 }
 
 /// A PostgreSQL mirror database.
@@ -104,6 +108,7 @@ impl PgDb {
                 schema,
                 idle: Mutex::new(Vec::new()),
                 inbox_idle: Mutex::new(Vec::new()),
+                inbox_permits: tokio::sync::Semaphore::new(MAX_INBOX_CONNECTIONS),
             }),
         };
         let mut conn = db.connect_raw().await?;
@@ -236,6 +241,7 @@ impl PgDb {
     }
 
     pub(crate) async fn insert_inbox(&self, e: NewInboxEvent) -> Result<bool> {
+        let _permit = self.inner.inbox_permits.acquire().await.map_err(Error::task)?;
         let mut c = self.get_from(&self.inner.inbox_idle).await?;
         let signed = i32::from(e.signed);
         let result = c
@@ -350,6 +356,21 @@ impl PgDb {
                 )
                 .await?;
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn settle_applied(&self, seqs: &[i64]) -> Result<u64> {
+        let seqs = seqs.to_vec();
+        self.with(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
+                       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)",
+                    &[&seqs, &now_ms()],
+                )
+                .await
             })
         })
         .await
@@ -637,15 +658,6 @@ impl PgClaim {
             .collect()
     }
 
-    pub(crate) async fn stored_versions(&mut self, ids: &[String]) -> Result<Vec<(String, i64, bool)>> {
-        let ids = ids.to_vec();
-        let rows = self
-            .conn()?
-            .query("SELECT id, modified_ms, deleted FROM mirror_transactions WHERE id = ANY($1)", &[&ids])
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<_, i32>(2)? != 0))).collect()
-    }
-
     pub(crate) async fn apply(&mut self, writes: Writes) -> Result<()> {
         let user = self.user_id.clone();
         write_all(self.conn()?, &user, &writes, now_ms()).await
@@ -675,7 +687,7 @@ impl PgClaim {
             if n != seqs.len() as u64 {
                 return Err(Error::data(format!(
                     "{} of {} claimed events were no longer pending",
-                    seqs.len() as u64 - n,
+                    (seqs.len() as u64).saturating_sub(n),
                     seqs.len()
                 )));
             }

@@ -146,9 +146,7 @@ impl SqliteDb {
     pub(crate) async fn insert_inbox(&self, e: NewInboxEvent) -> Result<bool> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let t0 = std::time::Instant::now();
             let _writer = inner.write.lock();
-            let t1 = t0.elapsed();
             let mut conn = inner.inbox.lock();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached("INSERT INTO mirror_users (user_id, first_seen_ms) VALUES (?1, ?2) ON CONFLICT (user_id) DO NOTHING")?
@@ -169,9 +167,7 @@ impl SqliteDb {
                     i64::from(e.signed),
                     e.received_ms
                 ])?;
-            let t2 = t0.elapsed();
             tx.commit()?;
-            tracing::debug!(lock = ?t1, exec = ?t2, total = ?t0.elapsed(), "inbox insert");
             Ok(n == 1)
         })
         .await
@@ -235,6 +231,27 @@ impl SqliteDb {
             c.prepare_cached("INSERT INTO mirror_users (user_id, first_seen_ms) VALUES (?1, ?2) ON CONFLICT (user_id) DO NOTHING")?
                 .execute(params![user_id, now_ms()])?;
             Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn settle_applied(&self, seqs: &[i64]) -> Result<u64> {
+        let seqs = seqs.to_vec();
+        self.with_work(move |c, inner| {
+            let _writer = inner.write.lock();
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut n = 0;
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE mirror_inbox SET state = 1, applied_ms = ?2 WHERE seq = ?1 AND state = 0
+                       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)",
+                )?;
+                for seq in &seqs {
+                    n += st.execute(params![seq, now_ms()])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
         })
         .await
     }
@@ -497,29 +514,6 @@ impl SqliteClaim {
                     Ok(LiveRow { id: r.get(0)?, modified_ms: r.get(1)?, date_ms: r.get(2)? })
                 })?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
-    }
-
-    pub(crate) async fn stored_versions(&mut self, ids: &[String]) -> Result<Vec<(String, i64, bool)>> {
-        let ids = ids.to_vec();
-        self.db
-            .with_work(move |c, _| {
-                let mut out = Vec::new();
-                for chunk in ids.chunks(500) {
-                    let marks = vec!["?"; chunk.len()].join(",");
-                    let sql = format!(
-                        "SELECT id, modified_ms, deleted FROM mirror_transactions WHERE id IN ({marks})"
-                    );
-                    let mut s = c.prepare(&sql)?;
-                    let rows = s.query_map(params_from_iter(chunk.iter()), |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))
-                    })?;
-                    for row in rows {
-                        out.push(row?);
-                    }
-                }
-                Ok(out)
             })
             .await
     }

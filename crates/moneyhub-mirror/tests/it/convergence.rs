@@ -21,11 +21,8 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
     let started = Instant::now();
     let sb = sandbox(0.5).await;
     let client = client(&sb);
-    let mut config = MirrorConfig::default().allow_unsigned_json(true);
-    if let Some(ms) = std::env::var("COALESCE_MS").ok().and_then(|s| s.parse().ok()) {
-        config = config.coalesce_window(Duration::from_millis(ms));
-    }
-    let running = Running::start(client.clone(), db.url(), config).await;
+    let running =
+        Running::start(client.clone(), db.url(), MirrorConfig::default().allow_unsigned_json(true)).await;
     let workers_handle = running.mirror.spawn_workers(workers);
     set_webhooks(&sb, &running.url, "json").await;
     set_chaos(&sb, 0.1, 0.2, 1.0).await;
@@ -40,12 +37,9 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
     let northwind = bank(&sb, NORTHWIND).await;
     connect(&sb, &ids[2], &northwind).await;
     let set_up = started.elapsed();
-    if std::env::var("DAY_LOG").is_ok() {
-        println!("set-up cpu {:.1?}", cpu_time());
-    }
 
     let mut stats = DeliveryStats::default();
-    let (mut t_adv, mut t_flush, mut t_stats) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut t_adv, mut t_flush) = (Duration::ZERO, Duration::ZERO);
     for day in 1..=s.days {
         let t = Instant::now();
         advance_days(&sb, 1).await;
@@ -75,36 +69,13 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
         let t = Instant::now();
         flush(&sb).await;
         t_flush += t.elapsed();
-        let before = stats;
-        let ts = Instant::now();
         delivery_stats(&sb, &mut stats).await;
-        t_stats += ts.elapsed();
-        if std::env::var("DAY_LOG").is_ok() {
-            println!(
-                "day {day}: flush {:.1?}, {} attempts, {} ms in deliveries, cpu {:.1?}",
-                t.elapsed(),
-                stats.delivered + stats.duplicates - before.delivered - before.duplicates,
-                stats.total_ms - before.total_ms,
-                cpu_time()
-            );
-        }
     }
     let simulated = started.elapsed();
-    if std::env::var("SIM_ONLY").is_ok() {
-        println!(
-            "simulated in {simulated:.1?}, cpu {:.1?}, processor {:?}, threads {:?}",
-            cpu_time(),
-            running.mirror.totals(),
-            cpu_by_thread()
-        );
-        return;
-    }
-    println!("advance {t_adv:.1?} flush {t_flush:.1?} stats {t_stats:.1?} {stats:?}");
     assert_eq!(stats.failed, 0, "every delivery is accepted: {stats:?}");
     wait_inbox_empty(running.mirror.db(), Duration::from_secs(120)).await;
     let caught_up = started.elapsed();
     workers_handle.stop().await;
-    println!("processor: {:?} {:?}", running.mirror.counts(), running.mirror.totals());
 
     let report = running.mirror.reconcile(&Scope::all().discover(true)).await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -112,7 +83,8 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
     let counts = running.mirror.db().inbox_counts().await.unwrap();
     println!(
         "{} users x {} days on {}: {} deliveries ({} dropped, {} duplicated), \
-         inbox {} rows; set-up {:.1?}, simulated {:.1?}, caught up {:.1?}, total {:.1?}; \
+         inbox {} rows; set-up {:.1?}, simulated {:.1?} (advancing {t_adv:.1?}, delivering {t_flush:.1?}), \
+         caught up {:.1?}, total {:.1?}, cpu {:.1?}; processor {:?}, {:?}; \
          final reconciliation {:?}, {compared} transactions compared",
         s.users,
         s.days,
@@ -125,6 +97,9 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
         simulated,
         caught_up,
         started.elapsed(),
+        cpu_time(),
+        running.mirror.counts(),
+        running.mirror.totals(),
         report.totals,
     );
     assert!(
@@ -144,16 +119,14 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_sqlite() {
-    let users = std::env::var("SMOKE_USERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let days = std::env::var("SMOKE_DAYS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
-    run(TestDb::sqlite("smoke"), Scenario { users, days }, 2).await;
+async fn sqlite_mirror_equals_the_sandbox_after_60_days_of_50_users() {
+    run(TestDb::sqlite("convergence"), Scenario { users: 50, days: 60 }, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_postgres() {
-    let Some(db) = TestDb::postgres("smoke_postgres") else { return };
-    let users = std::env::var("SMOKE_USERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let days = std::env::var("SMOKE_DAYS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
-    run(db, Scenario { users, days }, 2).await;
+async fn postgres_mirror_equals_the_sandbox_after_60_days_of_50_users() {
+    let Some(db) = TestDb::postgres("postgres_mirror_equals_the_sandbox_after_60_days_of_50_users") else {
+        return;
+    };
+    run(db, Scenario { users: 50, days: 60 }, 2).await;
 }

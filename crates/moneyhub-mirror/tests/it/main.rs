@@ -1,5 +1,8 @@
 //! Integration tests of the mirror, over real HTTP against in-process sandboxes.
 
 mod convergence;
-mod scratch;
+mod crash;
+mod db;
+mod security;
 mod support;
+mod workers;

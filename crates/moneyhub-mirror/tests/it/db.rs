@@ -1,0 +1,173 @@
+//! Storage: URLs and errors, versioned migrations on both backends, the sync-guard store,
+//! backfill, status and export.
+
+use moneyhub::guard::{DefaultSyncGuard, GuardRules, GuardStore, SyncGuard};
+use moneyhub_mirror::{Db, DbGuardStore, Error, ExportFormat, ExportOptions, Mirror, MirrorConfig, Scope};
+use serde_json::Value;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_databases_are_clear_errors() {
+    for url in [
+        "",
+        "   ",
+        "sqlite:",
+        "mysql://h/db",
+        "postgres://",
+        "sqlite::memory:",
+        "postgres://u:pw@h/db?schema=a-b",
+    ] {
+        let e = Db::open(url).await.unwrap_err();
+        assert!(matches!(e, Error::DbUrl { .. }), "{url:?}: {e}");
+        assert!(!e.to_string().contains("pw@"), "password echoed: {e}");
+    }
+    let e = Db::open("sqlite:/nonexistent-dir-for-mirror-tests/x.db").await.unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    // Nothing listens on port 1.
+    let e = Db::open("postgres://postgres:secret@127.0.0.1:1/test").await.unwrap_err();
+    assert!(matches!(e, Error::Postgres(_)), "{e}");
+    assert!(!e.to_string().contains("secret"), "{e}");
+    // Not a database file.
+    let dir = std::env::temp_dir().join(format!("mirror-notdb-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("x.db");
+    std::fs::write(&file, vec![0x42; 8192]).unwrap();
+    let e = Db::open(&format!("sqlite:{}", file.display())).await.unwrap_err();
+    assert!(matches!(e, Error::Sqlite(_)), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn migrations_on(db: TestDb) {
+    let first = Db::open(db.url()).await.unwrap();
+    assert_eq!(first.schema_version().await.unwrap(), 1);
+    // Opening again applies nothing new.
+    let again = Db::open(db.url()).await.unwrap();
+    assert_eq!(again.schema_version().await.unwrap(), 1);
+    again.close().await;
+    // A database migrated by a newer build is refused.
+    match &db {
+        TestDb::Sqlite { .. } => {
+            let Db::Sqlite(s) = &first else { unreachable!() };
+            let c = rusqlite::Connection::open(s.path()).unwrap();
+            c.execute(
+                "INSERT INTO mirror_migrations (version, name, applied_ms) VALUES (99, 'future', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        TestDb::Postgres { base, schema, .. } => {
+            let (pg, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            pg.batch_execute(&format!(
+                "INSERT INTO {schema}.mirror_migrations (version, name, applied_ms) VALUES (99, 'future', 0)"
+            ))
+            .await
+            .unwrap();
+        }
+    }
+    let e = Db::open(db.url()).await.unwrap_err();
+    assert!(matches!(e, Error::Migration(_)) && e.to_string().contains("99"), "{e}");
+    first.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn migrations_are_versioned_on_sqlite() {
+    migrations_on(TestDb::sqlite("migrate")).await;
+}
+
+#[tokio::test]
+async fn migrations_are_versioned_on_postgres() {
+    let Some(db) = TestDb::postgres("migrations_are_versioned_on_postgres") else { return };
+    migrations_on(db).await;
+}
+
+fn guard_store_on(url: String) {
+    let conn: moneyhub::ConnectionId =
+        "1ffe704d39629a929c8e293880fb449a:0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f".parse().unwrap();
+    let now = t0();
+    // Two guards over two stores: two processes sharing the database.
+    let one = DefaultSyncGuard::with_store(GuardRules::default(), DbGuardStore::open(&url).unwrap());
+    let two = DefaultSyncGuard::with_store(GuardRules::default(), DbGuardStore::open(&url).unwrap());
+    one.acquire(&conn, "Bank", now).unwrap();
+    let refused = two.acquire(&conn, "Bank", now + chrono::Duration::minutes(10)).unwrap_err();
+    assert_eq!(refused.not_before, now + chrono::Duration::minutes(30));
+    two.acquire(&conn, "Bank", now + chrono::Duration::minutes(31)).unwrap();
+    assert_eq!(one.store().load(&conn).manual_syncs.len(), 2);
+    two.record_not_before(&conn, now + chrono::Duration::hours(2));
+    assert!(one.check(&conn, "Bank", now + chrono::Duration::hours(1)).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_guard_persists_in_the_database() {
+    let db = TestDb::sqlite("guard");
+    let url = db.url().to_owned();
+    // The store is synchronous (the client calls it from async code); here from a thread.
+    tokio::task::spawn_blocking(move || guard_store_on(url)).await.unwrap();
+    db.cleanup().await;
+    if let Some(pg) = TestDb::postgres("the_sync_guard_persists_in_the_database (postgres)") {
+        let url = pg.url().to_owned();
+        tokio::task::spawn_blocking(move || guard_store_on(url)).await.unwrap();
+        pg.cleanup().await;
+    }
+    assert!(DbGuardStore::open("mysql://nope").is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_status_and_export() {
+    let sb = sandbox(0.0).await;
+    let db = TestDb::sqlite("export");
+    let socgen = bank(&sb, SOCGEN).await;
+    let ids: Vec<String> =
+        users(&sb, 2, std::slice::from_ref(&socgen)).await.into_iter().map(|u| u.0).collect();
+    advance_hours(&sb, 1).await; // the background history
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = progress.clone();
+    let mirror = Mirror::open(client(&sb), db.url(), MirrorConfig::default())
+        .await
+        .unwrap()
+        .on_progress(move |p| seen.lock().unwrap().push((p.done, p.total)));
+    let report = mirror.backfill(&Scope::users(ids.clone())).await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.totals.full, 2);
+    assert!(progress.lock().unwrap().iter().any(|(done, total)| Some(*done) == *total));
+    let (problems, compared) = compare(&sb, mirror.db(), &ids).await;
+    assert!(problems.is_empty() && compared > 1000, "{problems:?}");
+    // A second backfill has nothing left to do.
+    assert_eq!(mirror.backfill(&Scope::users(ids.clone())).await.unwrap().totals.full, 0);
+    // Unknown or malformed users are reported, not fatal.
+    let r = mirror.reconcile(&Scope::users(["not a user id"])).await.unwrap();
+    assert_eq!(r.errors.len(), 1);
+
+    let status = mirror.status().await.unwrap();
+    assert_eq!(status.users.len(), 2, "{status:?}"); // the malformed id was not recorded
+    assert_eq!(status.live as usize, compared);
+    assert_eq!(status.inbox_pending, 0);
+    assert!(status.users.iter().filter(|u| u.connections == 1).count() == 2);
+
+    let mut csv = Vec::new();
+    let n =
+        mirror.export(ExportFormat::Csv, &ExportOptions::new().user(ids[0].clone()), &mut csv).await.unwrap();
+    let text = String::from_utf8(csv).unwrap();
+    assert_eq!(text.lines().count() as u64, n + 1);
+    assert!(text
+        .starts_with("id,user_id,account_id,connection_id,date,date_modified,status,amount_minor,currency"));
+    let mut json = Vec::new();
+    let n_all = mirror.export(ExportFormat::Json, &ExportOptions::new(), &mut json).await.unwrap();
+    assert_eq!(n_all as usize, compared);
+    let parsed: Vec<Value> = serde_json::from_slice(&json).unwrap();
+    assert_eq!(parsed.len(), compared);
+    assert!(parsed.iter().all(|t| t["transaction"]["id"].is_string() && t["deleted"] == false));
+    let mut empty = Vec::new();
+    assert_eq!(
+        mirror
+            .export(ExportFormat::Json, &ExportOptions::new().user("5c79210bbac25ecb5e71ac40"), &mut empty)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(serde_json::from_slice::<Vec<Value>>(&empty).unwrap().len(), 0);
+    assert!("xml".parse::<ExportFormat>().is_err());
+    db.cleanup().await;
+}

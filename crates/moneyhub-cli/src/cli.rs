@@ -104,6 +104,12 @@ pub enum Command {
     },
     /// A narrated tour of the connection lifecycle on an embedded sandbox (a few seconds).
     Demo(DemoArgs),
+    /// A local mirror of transactions kept current from webhooks (SQLite or PostgreSQL).
+    Mirror {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::commands::mirror::MirrorCommand,
+    },
 }
 
 /// `moneyhub sandbox ...`

@@ -119,7 +119,9 @@ async fn bench(
     // Backfill: list every connection.
     let backfill = Mirror::open(client()?, &urls[0], MirrorConfig::default()).await?;
     let t = Instant::now();
-    let r = backfill.backfill(&Scope::users(ids.to_vec()).concurrency(workers)).await?;
+    let r = backfill
+        .backfill(&Scope::users(ids.iter().map(|u| u.parse().expect("user id"))).concurrency(workers))
+        .await?;
     let backfill_rate = r.totals.listed as f64 / t.elapsed().as_secs_f64();
     if !r.errors.is_empty() {
         return Err(format!("backfill errors: {:?}", r.errors).into());
@@ -146,7 +148,9 @@ async fn bench(
     let config =
         MirrorConfig::default().allow_unsigned_json(true).coalesce_window(Duration::ZERO).claim_limit(100);
     let hooks = Mirror::open(client()?, &urls[1], config).await?;
-    hooks.backfill(&Scope::users(ids.to_vec()).concurrency(workers)).await?;
+    hooks
+        .backfill(&Scope::users(ids.iter().map(|u| u.parse().expect("user id"))).concurrency(workers))
+        .await?;
     clear_transactions(hooks.db(), &urls[1]).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/webhooks", listener.local_addr()?);

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use moneyhub::UserId;
 use serde_json::Value;
 
 use crate::db::{Db, StoredTx};
@@ -36,7 +37,7 @@ impl std::str::FromStr for ExportFormat {
 #[non_exhaustive]
 pub struct ExportOptions {
     /// Only this user.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// Include tombstones (transactions deleted at Moneyhub).
     pub include_deleted: bool,
 }
@@ -48,8 +49,8 @@ impl ExportOptions {
     }
 
     /// Only one user.
-    pub fn user(mut self, user_id: impl Into<String>) -> Self {
-        self.user_id = Some(user_id.into());
+    pub fn user(mut self, user_id: UserId) -> Self {
+        self.user_id = Some(user_id);
         self
     }
 
@@ -130,7 +131,7 @@ pub async fn export(
     loop {
         let page = db
             .transactions_page(
-                options.user_id.as_deref(),
+                options.user_id.as_ref().map(UserId::as_str),
                 after.as_ref().map(|(u, i)| (u.as_str(), i.as_str())),
                 options.include_deleted,
                 PAGE,

@@ -62,7 +62,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{stream, StreamExt};
-use moneyhub::Client;
+use moneyhub::{Client, ConnectionId, UserId};
 
 pub use config::MirrorConfig;
 pub use db::{Db, DbUrl, InboxCounts, Status, StoredTx};
@@ -79,9 +79,9 @@ use session::Session;
 #[non_exhaustive]
 pub struct Progress {
     /// The user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The connection being listed.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     /// Which kind of listing.
     pub phase: ProgressPhase,
     /// Transactions listed so far in this listing.
@@ -186,7 +186,7 @@ pub struct DrainReport {
 #[non_exhaustive]
 pub struct Scope {
     /// Only these users (default: every user the mirror knows).
-    pub users: Option<Vec<String>>,
+    pub users: Option<Vec<UserId>>,
     /// Also ask Moneyhub for every user of the API client (`GET /users`) and add them.
     pub discover_users: bool,
     /// Users processed at once (default 4).
@@ -200,8 +200,8 @@ impl Scope {
     }
 
     /// These users only.
-    pub fn users(users: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Scope { users: Some(users.into_iter().map(Into::into).collect()), ..Scope::all() }
+    pub fn users(users: impl IntoIterator<Item = UserId>) -> Self {
+        Scope { users: Some(users.into_iter().collect()), ..Scope::all() }
     }
 
     /// Also discover users through the users API.
@@ -223,7 +223,7 @@ pub struct ReconcileReport {
     /// Users covered.
     pub users: usize,
     /// Users that failed, with the error.
-    pub errors: Vec<(String, String)>,
+    pub errors: Vec<(UserId, String)>,
     /// The sum of the sessions' counts.
     pub totals: SessionReport,
 }
@@ -541,16 +541,23 @@ impl Mirror {
     async fn for_users(&self, scope: &Scope, full: bool) -> Result<ReconcileReport> {
         let mut users = match &scope.users {
             Some(u) => u.clone(),
-            None => self.inner.db.known_users().await?,
+            None => self
+                .inner
+                .db
+                .known_users()
+                .await?
+                .into_iter()
+                // Events without a (valid) user id are kept in the inbox but name nobody
+                // whose data could be listed.
+                .filter_map(|u| u.parse::<UserId>().ok())
+                .collect(),
         };
         if scope.discover_users {
-            for u in self.inner.client.users().list_all().await? {
-                users.push(u.user_id.as_str().to_owned());
-            }
+            users.extend(self.inner.client.users().list_all().await?.into_iter().map(|u| u.user_id));
         }
         users.sort();
         users.dedup();
-        let results: Vec<(String, Result<SessionReport>)> = stream::iter(users)
+        let results: Vec<(UserId, Result<SessionReport>)> = stream::iter(users)
             .map(|user| {
                 let mirror = self.clone();
                 async move {
@@ -573,11 +580,8 @@ impl Mirror {
         Ok(report)
     }
 
-    async fn reconcile_user(&self, user: &str, full: bool) -> Result<SessionReport> {
-        if user.parse::<moneyhub::UserId>().is_err() {
-            return Err(Error::Invalid(format!("{user:?} is not a Moneyhub user id")));
-        }
-        let mut claim = self.inner.db.lock_user(user).await?;
+    async fn reconcile_user(&self, user: &UserId, full: bool) -> Result<SessionReport> {
+        let mut claim = self.inner.db.lock_user(user.as_str()).await?;
         let mut session = Session::load(&self.inner, &mut claim).await?;
         session.reconcile_all(&mut claim, full).await?;
         let (writes, report) = session.finish();

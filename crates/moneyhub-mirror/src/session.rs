@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 
-use moneyhub::{Connection, Transaction, TransactionFilter, UserId};
+use moneyhub::{Connection, ConnectionId, Transaction, TransactionFilter, UserId};
 use moneyhub_types::{WebhookEnvelope, WebhookEvent};
 
 use crate::db::{Claim, ConnectionUpdate, InboxEvent, LiveRow, LocalAccount, LocalConnection, TxRow, Writes};
@@ -577,13 +577,15 @@ impl<'a> Session<'a> {
                     self.decide_live(t)?;
                 }
             }
-            self.inner.progress(&Progress {
-                user_id: self.user_id.clone(),
-                connection_id: connection_id.to_owned(),
-                phase,
-                done,
-                total: page.meta.count,
-            });
+            if let Ok(connection_id) = connection_id.parse::<ConnectionId>() {
+                self.inner.progress(&Progress {
+                    user_id: user.clone(),
+                    connection_id,
+                    phase,
+                    done,
+                    total: page.meta.count,
+                });
+            }
             self.maybe_flush(claim).await?;
         }
         Ok(())

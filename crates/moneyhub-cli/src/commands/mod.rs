@@ -5,6 +5,7 @@ mod connect;
 mod connections;
 mod demo;
 mod doctor;
+pub mod mirror;
 mod renew;
 mod sandbox;
 mod transactions;
@@ -29,6 +30,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
         Command::Sandbox { command: SandboxCommand::Serve(args) } => sandbox::serve(args).await,
         Command::Demo(args) => demo::run(&global, args).await,
         Command::Doctor(args) if args.from_file.is_some() => doctor::offline(&global, args).await,
+        Command::Mirror { command } => mirror::run(&global, command).await,
         command => {
             let ctx = Ctx::new(&global).await?;
             match command {
@@ -41,7 +43,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 Command::Connections { command } => connections::run(&ctx, command).await,
                 Command::Doctor(args) => doctor::run(&ctx, args).await,
                 Command::Transactions { command } => transactions::run(&ctx, command).await,
-                Command::Sandbox { .. } | Command::Demo(_) => Ok(()),
+                Command::Sandbox { .. } | Command::Demo(_) | Command::Mirror { .. } => Ok(()),
             }
         }
     }

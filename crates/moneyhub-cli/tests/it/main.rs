@@ -10,6 +10,7 @@ mod connect;
 mod connections;
 mod demo;
 mod doctor;
+mod mirror;
 mod sandbox_serve;
 mod transactions;
 mod users;

@@ -229,7 +229,7 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
 
     // Deliveries refused while the node was down were lost: reconciliation catches up.
     let mirror = Mirror::new(client(&sb), probe.clone(), MirrorConfig::default());
-    let report = mirror.reconcile(&Scope::users(ids.clone())).await.unwrap();
+    let report = mirror.reconcile(&Scope::users(user_ids(&ids))).await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let (problems, compared) = compare(&sb, &probe, &ids).await;
     println!(

@@ -128,17 +128,18 @@ async fn backfill_status_and_export() {
         .await
         .unwrap()
         .on_progress(move |p| seen.lock().unwrap().push((p.done, p.total)));
-    let report = mirror.backfill(&Scope::users(ids.clone())).await.unwrap();
+    let report = mirror.backfill(&Scope::users(user_ids(&ids))).await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.totals.full, 2);
     assert!(progress.lock().unwrap().iter().any(|(done, total)| Some(*done) == *total));
     let (problems, compared) = compare(&sb, mirror.db(), &ids).await;
     assert!(problems.is_empty() && compared > 1000, "{problems:?}");
     // A second backfill has nothing left to do.
-    assert_eq!(mirror.backfill(&Scope::users(ids.clone())).await.unwrap().totals.full, 0);
-    // Unknown or malformed users are reported, not fatal.
-    let r = mirror.reconcile(&Scope::users(["not a user id"])).await.unwrap();
-    assert_eq!(r.errors.len(), 1);
+    assert_eq!(mirror.backfill(&Scope::users(user_ids(&ids))).await.unwrap().totals.full, 0);
+    // A user Moneyhub does not know has no connections: nothing to list, nothing to fail.
+    let r = mirror.reconcile(&Scope::users([UNKNOWN_USER.parse().unwrap()])).await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!((r.users, r.totals.listed, r.totals.upserts), (1, 0, 0));
 
     let status = mirror.status().await.unwrap();
     assert_eq!(status.users.len(), 2, "{status:?}"); // the malformed id was not recorded
@@ -147,8 +148,10 @@ async fn backfill_status_and_export() {
     assert!(status.users.iter().filter(|u| u.connections == 1).count() == 2);
 
     let mut csv = Vec::new();
-    let n =
-        mirror.export(ExportFormat::Csv, &ExportOptions::new().user(ids[0].clone()), &mut csv).await.unwrap();
+    let n = mirror
+        .export(ExportFormat::Csv, &ExportOptions::new().user(ids[0].parse().unwrap()), &mut csv)
+        .await
+        .unwrap();
     let text = String::from_utf8(csv).unwrap();
     assert_eq!(text.lines().count() as u64, n + 1);
     assert!(text
@@ -162,7 +165,7 @@ async fn backfill_status_and_export() {
     let mut empty = Vec::new();
     assert_eq!(
         mirror
-            .export(ExportFormat::Json, &ExportOptions::new().user("5c79210bbac25ecb5e71ac40"), &mut empty)
+            .export(ExportFormat::Json, &ExportOptions::new().user(UNKNOWN_USER.parse().unwrap()), &mut empty)
             .await
             .unwrap(),
         0

@@ -421,3 +421,11 @@ pub fn cpu_time() -> Duration {
 pub async fn advance_hours(sb: &Sandbox, hours: i64) {
     control_ok(sb, Method::POST, "/clock/advance", Some(json!({"hours": hours}))).await;
 }
+
+/// Typed user ids.
+pub fn user_ids(ids: &[String]) -> Vec<moneyhub::UserId> {
+    ids.iter().map(|u| u.parse().expect("user id")).collect()
+}
+
+/// A well-formed user id the sandbox does not know.
+pub const UNKNOWN_USER: &str = "5c79210bbac25ecb5e71ac40";

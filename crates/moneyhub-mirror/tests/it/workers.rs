@@ -80,7 +80,7 @@ async fn postgres_workers_of_two_processes_apply_each_event_once_in_order() {
         "settled, not applied twice"
     );
 
-    let report = a.reconcile(&Scope::users(ids.clone())).await.unwrap();
+    let report = a.reconcile(&Scope::users(user_ids(&ids))).await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let (problems, _) = compare(&sb, a.db(), &ids).await;
     assert!(problems.is_empty(), "{:#?}", &problems[..problems.len().min(5)]);
@@ -143,7 +143,7 @@ async fn sqlite_workers_apply_each_event_once_in_order() {
             assert!(at >= prev, "user {user}: applied out of order");
         }
     }
-    let report = m.reconcile(&Scope::users(ids.clone())).await.unwrap();
+    let report = m.reconcile(&Scope::users(user_ids(&ids))).await.unwrap();
     assert!(report.errors.is_empty());
     let (problems, _) = compare(&sb, m.db(), &ids).await;
     assert!(problems.is_empty(), "{:#?}", &problems[..problems.len().min(5)]);

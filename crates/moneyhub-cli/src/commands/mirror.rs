@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
+use moneyhub::{ConnectionId, UserId};
 use moneyhub_mirror::{
     DbUrl, ExportFormat, ExportOptions, Mirror, MirrorConfig, Progress, ReconcileReport, Scope,
 };
@@ -23,6 +24,7 @@ use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
 use crate::output::table::{Column, Table};
 use crate::output::{self, progress, OutputFormat};
+use crate::resolve;
 
 /// `moneyhub mirror ...`
 #[derive(Debug, Subcommand)]
@@ -67,6 +69,10 @@ pub struct RunArgs {
     /// only behind your own authentication).
     #[arg(long)]
     pub allow_unsigned_json: bool,
+    /// Refuse signed webhooks issued more than this many seconds from now (default 600; no
+    /// limit when the target is a sandbox, whose virtual clock may jump ahead).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub max_webhook_age: Option<u64>,
 }
 
 /// Which users `backfill` and `reconcile` cover.
@@ -151,7 +157,15 @@ pub async fn run(global: &GlobalArgs, command: MirrorCommand) -> CmdResult {
 async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     let url = db_url(&args.db)?;
     let ctx = Ctx::new(global).await?;
-    let config = MirrorConfig::default().allow_unsigned_json(args.allow_unsigned_json);
+    let mut config = MirrorConfig::default().allow_unsigned_json(args.allow_unsigned_json);
+    match (args.max_webhook_age, ctx.is_sandbox()) {
+        (Some(secs), _) => config = config.webhook_iat_window(std::time::Duration::from_secs(secs)),
+        // A sandbox's clock can be advanced by days between two webhooks, and this process
+        // read its offset once, at start: the `iat` check would refuse everything sent after
+        // an advance. Signature, `iss` and `aud` are still checked.
+        (None, true) => config = config.webhook_iat_window(std::time::Duration::MAX),
+        (None, false) => {}
+    }
     let mirror = open(&ctx, &url, config).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -181,11 +195,13 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
 
 async fn scope(global: &GlobalArgs, args: ScopeArgs, reconcile: bool) -> CmdResult {
     let url = db_url(&args.db)?;
+    let users = args.user.iter().map(|u| resolve::user(u)).collect::<CmdResult<Vec<UserId>>>()?;
     let ctx = Ctx::new(global).await?;
     let verb = if reconcile { "reconciling" } else { "backfilling" };
     let bar = progress::counter(format!("{verb}: transactions listed"));
     let shown = bar.clone();
-    let last = Arc::new(parking_lot::Mutex::new(std::collections::HashMap::<(String, String), u64>::new()));
+    let last =
+        Arc::new(parking_lot::Mutex::new(std::collections::HashMap::<(UserId, ConnectionId), u64>::new()));
     let mirror = open(&ctx, &url, MirrorConfig::default()).await?.on_progress(move |p: &Progress| {
         // `done` counts per listing: add what this listing advanced by.
         let mut seen = last.lock();
@@ -197,14 +213,14 @@ async fn scope(global: &GlobalArgs, args: ScopeArgs, reconcile: bool) -> CmdResu
         let total = p.total.map(|t| format!("/{t}")).unwrap_or_default();
         shown.set_message(format!(
             "{verb} {} {}: {}{total}",
-            output::short_connection(&p.connection_id),
+            output::short_connection(p.connection_id.as_str()),
             p.user_id,
             p.done
         ));
     });
-    let mut scope = match args.user.is_empty() {
+    let mut scope = match users.is_empty() {
         true => Scope::all(),
-        false => Scope::users(args.user.clone()),
+        false => Scope::users(users),
     };
     scope = scope.discover(args.all_users).concurrency(usize::from(args.concurrency));
     let report =
@@ -321,13 +337,14 @@ async fn status(global: &GlobalArgs, args: DbArgs) -> CmdResult {
 
 async fn export(args: ExportArgs) -> CmdResult {
     let url = db_url(&args.db)?;
+    let user = args.user.as_deref().map(resolve::user).transpose()?;
     let db = moneyhub_mirror::Db::open_url(&url).await.map_err(mirror_failure)?;
     let format = match args.format {
         Format::Csv => ExportFormat::Csv,
         Format::Json => ExportFormat::Json,
     };
     let mut options = ExportOptions::new().include_deleted(args.include_deleted);
-    if let Some(u) = args.user {
+    if let Some(u) = user {
         options = options.user(u);
     }
     let result = match &args.out {

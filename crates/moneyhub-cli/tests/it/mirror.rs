@@ -1,0 +1,303 @@
+//! `moneyhub mirror run|backfill|reconcile|status|export`, on SQLite and (when
+//! MONEYHUB_TEST_PG_URL is set) PostgreSQL. The mirror's own rules are tested in the
+//! `moneyhub-mirror` crate; these tests check the commands: flags, output, exit codes, and
+//! that what the commands leave in the database equals the sandbox's data.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{banks, fits_80, free_port, Env};
+
+/// Transactions by id, from a `transactions list --output json` or the `transaction` field of
+/// a `mirror export --format json`.
+fn by_id<'a>(items: impl IntoIterator<Item = &'a Value>) -> BTreeMap<String, Value> {
+    items.into_iter().map(|t| (t["id"].as_str().expect("id").to_owned(), t.clone())).collect()
+}
+
+/// The sandbox's transactions of `user`, as the CLI lists them.
+fn sandbox_transactions(env: &Env, user: &str) -> BTreeMap<String, Value> {
+    by_id(env.json(&["transactions", "list", "--user", user]).as_array().expect("array"))
+}
+
+/// The mirror's live transactions (`export --format json`).
+fn mirrored(env: &Env, db: &str) -> BTreeMap<String, Value> {
+    let exported = env.json(&["mirror", "export", "--db", db, "--format", "json"]);
+    let items = exported.as_array().expect("array");
+    assert!(items.iter().all(|i| i["deleted"] == false), "tombstones are left out by default");
+    by_id(items.iter().map(|i| &i["transaction"]))
+}
+
+/// Asserts that the mirror equals the sandbox, field by field.
+#[track_caller]
+fn assert_converged(env: &Env, db: &str, user: &str) -> usize {
+    let want = sandbox_transactions(env, user);
+    let got = mirrored(env, db);
+    assert!(want.len() > 100, "the user has history: {}", want.len());
+    let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    let differ: Vec<&String> =
+        want.iter().filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v)).map(|e| e.0).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && differ.is_empty(),
+        "missing {missing:?}, extra {extra:?}, different {differ:?}"
+    );
+    want.len()
+}
+
+/// A `mirror run` child process; killed on drop if still running.
+struct Running {
+    child: Child,
+    addr: String,
+}
+
+impl Running {
+    fn start(env: &Env, db: &str) -> Running {
+        let port = free_port();
+        let mut cmd = env.command();
+        cmd.args(["mirror", "run", "--db", db, "--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+            .args(["--output", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn mirror run");
+        // The start-up object, pretty-printed: read up to its closing line.
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut first = String::new();
+        while !first.ends_with("}\n") {
+            let n = reader.read_line(&mut first).expect("stdout");
+            assert!(n > 0, "mirror run ended before starting: {first:?}");
+        }
+        let started: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first:?}"));
+        assert_eq!(started["workers"], 2);
+        let addr = started["listening"].as_str().expect("listening").to_owned();
+        assert_eq!(addr, format!("127.0.0.1:{port}"));
+        Running { child, addr }
+    }
+
+    /// Ctrl-C: the command stops accepting, lets its workers finish and exits 0.
+    fn interrupt(mut self) {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "mirror run exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "mirror run did not stop within 30 s of SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `mirror status` until the inbox holds no pending event (the receiver's coalescing
+/// window keeps events a few seconds); fails after `limit`.
+fn wait_drained(env: &Env, db: &str, stored_at_least: i64, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let s = env.json(&["mirror", "status", "--db", db]);
+        let applied = s["inboxApplied"].as_i64().expect("inboxApplied");
+        if s["inboxPending"] == 0 && applied >= stored_at_least {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "inbox not drained within {limit:?}: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The whole life of a mirror through the commands, on one database URL.
+fn lifecycle(env: &Env, db: &str) {
+    let (user, connections) = env.user_with(&[banks::MOCK]);
+
+    // An empty mirror.
+    let s = env.json(&["mirror", "status", "--db", db]);
+    assert_eq!(
+        (s["users"].clone(), s["inboxPending"].clone(), s["live"].clone()),
+        (json!([]), json!(0), json!(0))
+    );
+
+    // Backfill with an explicit user: every transaction listed and stored.
+    let r = env.json(&["mirror", "backfill", "--db", db, "--user", &user]);
+    assert_eq!(r["users"], 1);
+    assert_eq!(r["errors"], json!([]));
+    assert_eq!(r["totals"]["full"], 1, "{r}");
+    let n = assert_converged(env, db, &user);
+    assert_eq!(r["totals"]["listed"], n);
+    // Nothing left to backfill.
+    let again = env.json(&["mirror", "backfill", "--db", db]);
+    assert_eq!((again["users"].clone(), again["totals"]["full"].clone()), (json!(1), json!(0)));
+
+    // Live: the receiver stores the sandbox's signed webhooks, workers apply them.
+    let running = Running::start(env, db);
+    env.control(
+        "PUT",
+        "/webhooks",
+        json!({"url": format!("http://{}/webhooks", running.addr), "format": "jwt"}),
+    );
+    let before =
+        env.get("/__sandbox/webhooks/deliveries?limit=1000000")["data"].as_array().map_or(0, Vec::len);
+    env.advance(json!({"hours": 30}));
+    env.control("POST", "/webhooks/flush", json!({}));
+    let deliveries = env.get("/__sandbox/webhooks/deliveries?limit=1000000")["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let new: Vec<&Value> = deliveries.iter().skip(before).collect();
+    assert!(new.iter().any(|d| d["eventType"] == "syncCompleted"), "{new:?}");
+    assert!(new.iter().all(|d| d["outcome"] == "delivered"), "every webhook answered 2xx: {new:?}");
+    let s = wait_drained(env, db, new.len() as i64, Duration::from_secs(60));
+    assert_eq!(s["inboxFailed"], 0, "{s}");
+    assert_eq!(s["lastEvent"]["userId"], user.as_str(), "{s}");
+    assert_converged(env, db, &user);
+
+    // A removed connection is purged once the webhooks say something changed.
+    env.run(&["connections", "delete", "--user", &user, "--connection", &connections[0], "--yes"]).ok();
+    env.advance(json!({"hours": 1}));
+    let sent = env.control(
+        "POST",
+        "/webhooks/test",
+        json!({"userId": user, "eventType": "syncCompleted", "payload": {
+            "completedAt": "2025-01-16T16:00:00.000Z",
+            "processingStatus": "success",
+            "syncId": "0b7d0b0e-2f9b-4b8e-9a56-6d3f0f4e8c11",
+            "connectionId": connections[0],
+        }}),
+    );
+    assert_eq!(sent["deliveries"][0]["outcome"], "delivered", "{sent}");
+    let applied = s["inboxApplied"].as_i64().unwrap() + 1;
+    let s = wait_drained(env, db, applied, Duration::from_secs(60));
+    assert_eq!(s["users"][0]["connections"], 0, "{s}");
+    assert!(mirrored(env, db).is_empty(), "the removed connection's transactions are gone");
+    let with_deleted = env.json(&["mirror", "export", "--db", db, "--format", "json", "--include-deleted"]);
+    assert!(with_deleted.as_array().unwrap().iter().all(|i| i["deleted"] == true), "{with_deleted}");
+    running.interrupt();
+
+    // The receiver and workers left nothing for `reconcile` to do.
+    let r = env.json(&["mirror", "reconcile", "--db", db, "--all-users"]);
+    assert_eq!(r["errors"], json!([]), "{r}");
+    assert_eq!(r["users"], 1, "{r}");
+    assert_eq!((r["totals"]["upserts"].clone(), r["totals"]["purged"].clone()), (json!(0), json!(0)), "{r}");
+}
+
+#[test]
+fn lifecycle_on_sqlite() {
+    let env = Env::new();
+    let db = format!("sqlite:{}", env.dir.join("mirror.db").display());
+    lifecycle(&env, &db);
+}
+
+#[test]
+fn lifecycle_on_postgres() {
+    let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
+        println!("skipping lifecycle_on_postgres: MONEYHUB_TEST_PG_URL is not set");
+        return;
+    };
+    let env = Env::new();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let schema = format!("cli_mirror_{}_{nanos:08x}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let db = format!("{base}{sep}schema={schema}");
+    lifecycle(&env, &db);
+    env.rt.block_on(moneyhub_mirror::db::postgres::drop_schema(&base, &schema)).expect("schema dropped");
+}
+
+#[test]
+fn status_table_and_exports() {
+    let env = Env::new();
+    let (user, _) = env.user_with(&[banks::MOCK, banks::AVIVA]);
+    let (other, _) = env.user_with(&[banks::MODELO]);
+    let db = env.dir.join("plain-path.db").display().to_string();
+    let r = env.ok(&["mirror", "backfill", "--db", &db, "--user", &user, "--user", &other]);
+    assert!(r.stdout.starts_with("backfilled 2 users: 3 connections listed in full"), "{}", r.stdout);
+
+    let table = env.ok(&["mirror", "status", "--db", &db]);
+    fits_80(&table.stdout);
+    for needle in [user.as_str(), other.as_str(), "USER", "LIVE", "inbox", "0 pending", "lag", "none"] {
+        assert!(table.stdout.contains(needle), "{needle:?} in\n{}", table.stdout);
+    }
+
+    // CSV to a file: a header and one line per live transaction of the user.
+    let out = env.dir.join("one.csv");
+    let r = env.ok(&[
+        "mirror",
+        "export",
+        "--db",
+        &db,
+        "--format",
+        "csv",
+        "--user",
+        &user,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.stdout.is_empty());
+    let csv = std::fs::read_to_string(&out).expect("csv written");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id,user_id,account_id,connection_id,date,date_modified,status,amount_minor,currency,category_id,short_description,long_description,deleted")
+    );
+    let want = sandbox_transactions(&env, &user);
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), want.len());
+    assert!(r.stderr.contains(&format!("{} transactions written", want.len())), "{}", r.stderr);
+    for row in &rows {
+        let id = row.split(',').next().unwrap();
+        let t = &want[id];
+        assert!(row.contains(&format!(",{},", t["amount"]["value"])), "{row} vs {t}");
+        assert!(row.ends_with(",false"));
+    }
+    // JSON of everyone: both users.
+    let all = env.json(&["mirror", "export", "--db", &db, "--format", "json"]);
+    let users: std::collections::BTreeSet<&str> =
+        all.as_array().unwrap().iter().map(|i| i["userId"].as_str().unwrap()).collect();
+    assert_eq!(users, [user.as_str(), other.as_str()].into_iter().collect());
+}
+
+#[test]
+fn bad_input_is_a_clear_usage_error() {
+    let env = Env::new();
+    let db = format!("sqlite:{}", env.dir.join("m.db").display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["mirror", "status"], "--db"),
+        (vec!["mirror", "status", "--db", ""], "database"),
+        (vec!["mirror", "status", "--db", "mysql://localhost/x"], "mysql"),
+        (vec!["mirror", "status", "--db", "postgres://u@127.0.0.1:5432/db?schema=bad;name"], "schema"),
+        (vec!["mirror", "backfill", "--db", &db, "--user", "has space"], "--user"),
+        (vec!["mirror", "reconcile", "--db", &db, "--user", "x", "--all-users"], "--all-users"),
+        (vec!["mirror", "run", "--db", &db, "--workers", "0"], "--workers"),
+        (vec!["mirror", "run", "--db", &db, "--listen", "nowhere"], "nowhere"),
+        (vec!["mirror", "export", "--db", &db], "--format"),
+        (vec!["mirror", "export", "--db", &db, "--format", "xml"], "xml"),
+        (vec!["mirror", "export", "--db", &db, "--format", "csv", "--user", "has space"], "--user"),
+    ];
+    for (args, needle) in cases {
+        let r = env.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(needle), "{args:?}: {needle:?} in {}", r.stderr);
+    }
+    // An unwritable place for the database or the export: a clear error, not a panic.
+    let r = env.run(&["mirror", "status", "--db", "sqlite:/nonexistent-dir/m.db"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("/nonexistent-dir"), "{}", r.stderr);
+    let r = env.run(&["mirror", "export", "--db", &db, "--format", "csv", "--out", "/nonexistent-dir/x.csv"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("/nonexistent-dir/x.csv"), "{}", r.stderr);
+    // The PostgreSQL password never appears.
+    let r = env.run(&["mirror", "status", "--db", "postgres://me:hunter2@127.0.0.1:1/db"]);
+    assert_ne!(r.code, 0);
+    assert!(!r.stderr.contains("hunter2") && !r.stdout.contains("hunter2"), "{r:?}");
+}

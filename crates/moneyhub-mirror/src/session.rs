@@ -25,19 +25,19 @@
 //! run before the look-ups by id and ids a listing already saw are not looked up again; the
 //! resulting writes go to the database in one transaction with the events' ledger rows.
 //!
-//! The stored JSON of a transaction is the client's typed [`Transaction`] encoded again: the
-//! client keeps no raw body, so fields the model does not know are not kept.
+//! The stored JSON of a transaction is the object Moneyhub sent, byte for byte
+//! ([`RawTransaction`]): fields the client's model does not know are kept too.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 
-use moneyhub::{Connection, ConnectionId, Transaction, TransactionFilter, UserId};
+use moneyhub::{Connection, ConnectionId, RawTransaction, TransactionFilter, UserId};
 use moneyhub_types::{WebhookEnvelope, WebhookEvent};
 
 use crate::db::{Claim, ConnectionUpdate, InboxEvent, LiveRow, LocalAccount, LocalConnection, TxRow, Writes};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::{Inner, Progress, ProgressPhase};
 
 /// Decisions kept in memory before an intermediate write (large backfills).
@@ -163,10 +163,9 @@ fn plan(events: &[InboxEvent]) -> Plan {
     p
 }
 
-pub(crate) fn row_of(t: &Transaction, user_id: &str, connection_id: Option<String>) -> Result<TxRow> {
-    let raw = serde_json::to_string(t)
-        .map_err(|e| Error::data(format!("transaction {} does not encode: {e}", t.id)))?;
-    Ok(TxRow {
+pub(crate) fn row_of(raw: &RawTransaction, user_id: &str, connection_id: Option<String>) -> TxRow {
+    let t = &raw.transaction;
+    TxRow {
         id: t.id.as_str().to_owned(),
         user_id: user_id.to_owned(),
         account_id: t.account_id.as_ref().map(|a| a.as_str().to_owned()),
@@ -174,8 +173,9 @@ pub(crate) fn row_of(t: &Transaction, user_id: &str, connection_id: Option<Strin
         date_ms: t.date.timestamp_millis(),
         modified_ms: t.date_modified.timestamp_millis(),
         status: t.status.as_str().to_owned(),
-        raw,
-    })
+        // Exactly what Moneyhub sent, fields this crate does not model included.
+        raw: raw.json.get().to_owned(),
+    }
 }
 
 fn day_start_ms(d: NaiveDate) -> i64 {
@@ -365,15 +365,14 @@ impl<'a> Session<'a> {
         self.report.dropped_accounts += 1;
     }
 
-    fn decide_live(&mut self, t: &Transaction) -> Result<()> {
-        let account = t.account_id.as_ref().map(|a| a.as_str());
+    fn decide_live(&mut self, raw: &RawTransaction) {
+        let account = raw.transaction.account_id.as_ref().map(|a| a.as_str());
         if account.is_some_and(|a| self.writes.dropped_accounts.iter().any(|d| d == a)) {
-            return Ok(());
+            return;
         }
         let connection = account.and_then(|a| self.account_connection.get(a)).cloned();
-        let row = row_of(t, &self.user_id, connection)?;
+        let row = row_of(raw, &self.user_id, connection);
         self.decisions.insert(row.id.clone(), Decision::Live(row));
-        Ok(())
     }
 
     fn decide_gone(&mut self, id: &str) {
@@ -389,17 +388,20 @@ impl<'a> Session<'a> {
     async fn refresh(&mut self, claim: &mut Claim, ids: &[String]) -> Result<()> {
         let Some(user) = self.user.clone() else { return Ok(()) };
         for chunk in ids.chunks(IDS_PER_CALL) {
-            let got = self.inner.client.transactions().by_ids(&user, chunk).await?;
+            let got = self.inner.client.transactions().by_ids_raw(&user, chunk).await?;
             self.report.fetched_by_id += got.transactions.len();
             if got.transactions.iter().any(|t| {
-                t.account_id.as_ref().is_some_and(|a| !self.account_connection.contains_key(a.as_str()))
+                t.transaction
+                    .account_id
+                    .as_ref()
+                    .is_some_and(|a| !self.account_connection.contains_key(a.as_str()))
             }) && self.remote.is_none()
             {
                 self.load_remote().await?;
             }
             for t in &got.transactions {
-                self.observed.insert(t.id.as_str().to_owned());
-                self.decide_live(t)?;
+                self.observed.insert(t.transaction.id.as_str().to_owned());
+                self.decide_live(t);
             }
             for id in &got.missing {
                 self.observed.insert(id.as_str().to_owned());
@@ -562,19 +564,19 @@ impl<'a> Session<'a> {
         listed: &mut HashSet<String>,
     ) -> Result<()> {
         let Some(user) = self.user.clone() else { return Ok(()) };
-        let mut pages = Box::pin(self.inner.client.transactions().pages(&user, filter));
+        let mut pages = Box::pin(self.inner.client.transactions().pages_raw(&user, filter));
         let mut done: u64 = 0;
         while let Some(page) = pages.try_next().await? {
             done += page.transactions.len() as u64;
             self.report.listed += page.transactions.len();
             for t in &page.transactions {
-                let id = t.id.as_str();
+                let id = t.transaction.id.as_str();
                 listed.insert(id.to_owned());
                 self.observed.insert(id.to_owned());
-                let unchanged = local.get(id) == Some(&t.date_modified.timestamp_millis())
+                let unchanged = local.get(id) == Some(&t.transaction.date_modified.timestamp_millis())
                     && !self.decisions.contains_key(id);
                 if !unchanged {
-                    self.decide_live(t)?;
+                    self.decide_live(t);
                 }
             }
             if let Ok(connection_id) = connection_id.parse::<ConnectionId>() {

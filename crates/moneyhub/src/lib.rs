@@ -115,7 +115,10 @@ pub use jose::{PrivateKey, SigningAlg};
 pub use page::{Page, PageOptions};
 pub use secret::Secret;
 pub use sync::{PendingSync, SyncOptions, SyncRecord, WaitOptions};
-pub use transactions::{CreditDebit, TransactionFilter, TransactionPage, Transactions, TransactionsByIds};
+pub use transactions::{
+    CreditDebit, RawTransaction, TransactionFilter, TransactionItem, TransactionPage, Transactions,
+    TransactionsByIds,
+};
 pub use transport::retry::RetryPolicy;
 pub use users::Users;
 pub use webhooks::{VerifiedWebhook, WebhookVerifier};

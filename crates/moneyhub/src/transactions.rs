@@ -1,5 +1,10 @@
 //! Transactions (Data API, token bound to the user with `transactions:read:all`): look-ups by
 //! id in batches, filtered listings (one page, or every page as a `Stream`), one by id.
+//!
+//! Look-ups and listings come typed ([`Transaction`]) or, for stores that must keep exactly
+//! what Moneyhub sent (fields this version does not model included), as [`RawTransaction`]:
+//! the typed value next to the JSON object it was decoded from
+//! ([`Transactions::by_ids_raw`], [`Transactions::pages_raw`]).
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -14,7 +19,7 @@ use moneyhub_types::{
 };
 
 use crate::error::{Error, Result};
-use crate::transport::http::Call;
+use crate::transport::http::{Call, Reply};
 use crate::transport::tokens::TokenKey;
 use crate::Client;
 
@@ -173,12 +178,89 @@ impl TransactionFilter {
     }
 }
 
-/// One page of a listing.
+/// A transaction with the JSON object Moneyhub sent for it, byte for byte.
+///
+/// The JSON keeps what the typed [`Transaction`] cannot: fields this version of the crate
+/// does not model, and the exact formatting. Stores that promise "what Moneyhub sent" keep
+/// [`json`](Self::json); everything else reads [`transaction`](Self::transaction).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RawTransaction {
+    /// The decoded transaction.
+    pub transaction: Transaction,
+    /// The transaction's JSON object as received.
+    pub json: Box<serde_json::value::RawValue>,
+}
+
+impl PartialEq for RawTransaction {
+    fn eq(&self, other: &Self) -> bool {
+        self.transaction == other.transaction && self.json.get() == other.json.get()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawTransaction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let json = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let transaction = serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
+        Ok(RawTransaction { transaction, json })
+    }
+}
+
+/// What a listing or look-up returns per transaction: [`Transaction`] or [`RawTransaction`].
+pub trait TransactionItem: serde::de::DeserializeOwned + Send + 'static + sealed::Sealed {
+    /// The transaction's id.
+    fn id(&self) -> &TransactionId;
+    /// Decodes a `{data, meta, links}` body, naming the failing field on error.
+    #[doc(hidden)]
+    fn decode_body(
+        body: &[u8],
+    ) -> std::result::Result<DataResponse<Vec<Self>, TransactionsMeta>, moneyhub_types::Error>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Transaction {}
+    impl Sealed for super::RawTransaction {}
+}
+
+impl TransactionItem for Transaction {
+    fn id(&self) -> &TransactionId {
+        &self.id
+    }
+    fn decode_body(
+        body: &[u8],
+    ) -> std::result::Result<DataResponse<Vec<Self>, TransactionsMeta>, moneyhub_types::Error> {
+        moneyhub_types::decode(body)
+    }
+}
+
+impl TransactionItem for RawTransaction {
+    fn id(&self) -> &TransactionId {
+        &self.transaction.id
+    }
+    fn decode_body(
+        body: &[u8],
+    ) -> std::result::Result<DataResponse<Vec<Self>, TransactionsMeta>, moneyhub_types::Error> {
+        match serde_json::from_slice(body) {
+            Ok(decoded) => Ok(decoded),
+            // Decoding the typed form again names the field that failed.
+            Err(raw_error) => {
+                match moneyhub_types::decode::<DataResponse<Vec<Transaction>, TransactionsMeta>>(body) {
+                    Err(typed_error) => Err(typed_error),
+                    Ok(_) => Err(moneyhub_types::Error::Decode { path: ".".into(), source: raw_error }),
+                }
+            }
+        }
+    }
+}
+
+/// One page of a listing: of [`Transaction`]s, or of [`RawTransaction`]s from
+/// [`Transactions::pages_raw`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct TransactionPage {
+pub struct TransactionPage<T = Transaction> {
     /// The transactions, in Moneyhub's order (newest first).
-    pub transactions: Vec<Transaction>,
+    pub transactions: Vec<T>,
     /// `meta` (e.g. `count`).
     pub meta: TransactionsMeta,
     /// Where the next page is: Moneyhub's `links.next` when it points at the Data API,
@@ -186,17 +268,24 @@ pub struct TransactionPage {
     pub next: Option<Url>,
 }
 
-/// The result of [`Transactions::by_ids`].
-#[derive(Debug, Clone, PartialEq, Default)]
+/// The result of [`Transactions::by_ids`] (of [`RawTransaction`]s from
+/// [`Transactions::by_ids_raw`]).
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct TransactionsByIds {
+pub struct TransactionsByIds<T = Transaction> {
     /// The transactions found, in the order their ids were first given.
-    pub transactions: Vec<Transaction>,
+    pub transactions: Vec<T>,
     /// Ids Moneyhub does not know (`meta.missingTransactionIds`), in the order given.
     pub missing: Vec<TransactionId>,
 }
 
-type PageStream = Pin<Box<dyn Stream<Item = Result<TransactionPage>> + Send>>;
+impl<T> Default for TransactionsByIds<T> {
+    fn default() -> Self {
+        TransactionsByIds { transactions: Vec::new(), missing: Vec::new() }
+    }
+}
+
+type PageStream<T> = Pin<Box<dyn Stream<Item = Result<TransactionPage<T>>> + Send>>;
 
 /// Transactions.
 #[derive(Debug, Clone)]
@@ -231,6 +320,28 @@ impl Transactions {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        self.by_ids_as(user_id, ids).await
+    }
+
+    /// [`by_ids`](Self::by_ids), each transaction with the JSON Moneyhub sent for it.
+    pub async fn by_ids_raw<I, S>(
+        &self,
+        user_id: &UserId,
+        ids: I,
+    ) -> Result<TransactionsByIds<RawTransaction>>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.by_ids_as(user_id, ids).await
+    }
+
+    async fn by_ids_as<T, I, S>(&self, user_id: &UserId, ids: I) -> Result<TransactionsByIds<T>>
+    where
+        T: TransactionItem,
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         // De-duplicated on the 16-byte UUID value, not a copy of each id.
         let mut seen: HashSet<u128> = HashSet::new();
         let mut wanted: Vec<TransactionId> = Vec::new();
@@ -258,8 +369,8 @@ impl Transactions {
             stream::iter(batches).map(|batch| self.fetch_batch(user_id, batch)).buffered(self.concurrency);
         while let Some((batch, transactions, missing)) = replies.try_next().await? {
             reported_missing += missing.len();
-            let mut by_id: HashMap<TransactionId, Transaction> =
-                transactions.into_iter().map(|t| (t.id.clone(), t)).collect();
+            let mut by_id: HashMap<TransactionId, T> =
+                transactions.into_iter().map(|t: T| (t.id().clone(), t)).collect();
             for id in batch {
                 match by_id.remove(&id) {
                     Some(t) => out.transactions.push(t),
@@ -278,18 +389,18 @@ impl Transactions {
         Ok(out)
     }
 
-    async fn fetch_batch(
+    async fn fetch_batch<T: TransactionItem>(
         &self,
         user_id: &UserId,
         batch: Vec<TransactionId>,
-    ) -> Result<(Vec<TransactionId>, Vec<Transaction>, Vec<TransactionId>)> {
+    ) -> Result<(Vec<TransactionId>, Vec<T>, Vec<TransactionId>)> {
         let inner = self.client.inner();
         let mut call = Call::new(inner, Method::GET, "/transactions", inner.api_url(&["transactions"]))
             .bearer(self.key(user_id));
         for id in &batch {
             call = call.query("ids", id.as_str());
         }
-        let body: DataResponse<Vec<Transaction>, TransactionsMeta> = inner.execute(call).await?.decode()?;
+        let body = decode_list::<T>(&inner.execute(call).await?)?;
         let missing = body.meta.and_then(|m| m.missing_transaction_ids).unwrap_or_default();
         Ok((batch, body.data, missing))
     }
@@ -309,6 +420,23 @@ impl Transactions {
         user_id: &UserId,
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage>> + Send + 'static {
+        self.pages_as(user_id, filter)
+    }
+
+    /// [`pages`](Self::pages), each transaction with the JSON Moneyhub sent for it.
+    pub fn pages_raw(
+        &self,
+        user_id: &UserId,
+        filter: TransactionFilter,
+    ) -> impl Stream<Item = Result<TransactionPage<RawTransaction>>> + Send + 'static {
+        self.pages_as(user_id, filter)
+    }
+
+    fn pages_as<T: TransactionItem>(
+        &self,
+        user_id: &UserId,
+        filter: TransactionFilter,
+    ) -> impl Stream<Item = Result<TransactionPage<T>>> + Send + 'static {
         let start: Result<Url> = filter.check().map(|()| {
             let mut url = self.client.inner().api_url(&["transactions"]);
             filter.apply(&mut url);
@@ -316,7 +444,7 @@ impl Transactions {
         });
         let client = self.client.clone();
         let key = self.key(user_id);
-        let pages: PageStream = match start {
+        let pages: PageStream<T> = match start {
             Err(e) => Box::pin(stream::once(async move { Err(e) })),
             Ok(url) => Box::pin(stream::try_unfold(Some(url), move |next| {
                 let client = client.clone();
@@ -361,15 +489,23 @@ impl Transactions {
     }
 }
 
+fn decode_list<T: TransactionItem>(reply: &Reply) -> Result<DataResponse<Vec<T>, TransactionsMeta>> {
+    T::decode_body(&reply.body).map_err(|e| reply.decode_error(e))
+}
+
 fn query_value(url: &Url, key: &str) -> Option<u64> {
     url.query_pairs().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
 }
 
 /// Fetches a page and works out where the next one is.
-async fn fetch_page(client: &Client, key: &TokenKey, url: Url) -> Result<TransactionPage> {
+async fn fetch_page<T: TransactionItem>(
+    client: &Client,
+    key: &TokenKey,
+    url: Url,
+) -> Result<TransactionPage<T>> {
     let inner = client.inner();
     let call = Call::new(inner, Method::GET, "/transactions", url.clone()).bearer(key.clone());
-    let body: DataResponse<Vec<Transaction>, TransactionsMeta> = inner.execute(call).await?.decode()?;
+    let body = decode_list::<T>(&inner.execute(call).await?)?;
     let received = body.data.len() as u64;
     let limit = query_value(&url, "limit").unwrap_or(u64::from(MAX_LIMIT));
     let offset = query_value(&url, "offset").unwrap_or(0);

@@ -8,6 +8,25 @@
 //! it is an in-memory set of busy users.
 
 pub(crate) mod migrations;
+/// The conflict clause of both backends' upserts: a row replaces the stored one only when
+/// its `dateModified` is newer (the rule itself is documented on the SQLite `UPSERT`).
+macro_rules! upsert_on_conflict {
+    () => {
+        "
+     ON CONFLICT (id) DO UPDATE SET
+        user_id = excluded.user_id,
+        account_id = excluded.account_id,
+        connection_id = COALESCE(excluded.connection_id, mirror_transactions.connection_id),
+        date_ms = excluded.date_ms,
+        modified_ms = excluded.modified_ms,
+        status = excluded.status,
+        deleted = 0,
+        raw = excluded.raw,
+        updated_ms = excluded.updated_ms
+     WHERE excluded.modified_ms > mirror_transactions.modified_ms"
+    };
+}
+
 pub mod postgres;
 pub mod sqlite;
 
@@ -329,6 +348,29 @@ pub struct Status {
     pub live: i64,
     /// Tombstones.
     pub tombstones: i64,
+}
+
+impl Status {
+    /// The status from per-user counts and the inbox's figures (both backends).
+    pub(crate) fn assemble(
+        users: std::collections::HashMap<String, UserStatus>,
+        counts: &InboxCounts,
+        oldest_pending_ms: Option<i64>,
+        last_event: Option<LastEvent>,
+    ) -> Status {
+        let mut users: Vec<UserStatus> = users.into_values().collect();
+        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        Status {
+            live: users.iter().map(|u| u.live).sum(),
+            tombstones: users.iter().map(|u| u.tombstones).sum(),
+            users,
+            inbox_pending: counts.pending,
+            inbox_failed: counts.failed,
+            inbox_applied: counts.applied,
+            oldest_pending_ms,
+            last_event,
+        }
+    }
 }
 
 /// One user's counts.

@@ -450,18 +450,7 @@ impl PgDb {
                     }),
                     None => None,
                 };
-                let mut users: Vec<UserStatus> = users.into_values().collect();
-                users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-                Ok(Status {
-                    live: users.iter().map(|u| u.live).sum(),
-                    tombstones: users.iter().map(|u| u.tombstones).sum(),
-                    users,
-                    inbox_pending: counts.pending,
-                    inbox_failed: counts.failed,
-                    inbox_applied: counts.applied,
-                    oldest_pending_ms,
-                    last_event,
-                })
+                Ok(Status::assemble(users, &counts, oldest_pending_ms, last_event))
             })
         })
         .await
@@ -846,22 +835,14 @@ async fn write_connection(c: &mut PgConn, user: &String, u: &ConnectionUpdate, n
 }
 
 /// The upsert of a batch: see the SQLite module for the rule (newer `dateModified` wins).
-const UPSERT_BATCH: &str = "INSERT INTO mirror_transactions
+const UPSERT_BATCH: &str = concat!(
+    "INSERT INTO mirror_transactions
         (id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms)
      SELECT u.id, u.user_id, u.account_id, u.connection_id, u.date_ms, u.modified_ms, u.status, 0, u.raw, $9
      FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::TEXT[])
-          AS u(id, user_id, account_id, connection_id, date_ms, modified_ms, status, raw)
-     ON CONFLICT (id) DO UPDATE SET
-        user_id = excluded.user_id,
-        account_id = excluded.account_id,
-        connection_id = COALESCE(excluded.connection_id, mirror_transactions.connection_id),
-        date_ms = excluded.date_ms,
-        modified_ms = excluded.modified_ms,
-        status = excluded.status,
-        deleted = 0,
-        raw = excluded.raw,
-        updated_ms = excluded.updated_ms
-     WHERE excluded.modified_ms > mirror_transactions.modified_ms";
+          AS u(id, user_id, account_id, connection_id, date_ms, modified_ms, status, raw)",
+    upsert_on_conflict!()
+);
 
 async fn upsert_batch(c: &mut PgConn, rows: &[&TxRow], now: i64) -> Result<()> {
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();

@@ -311,18 +311,7 @@ impl SqliteDb {
                     |r| Ok(LastEvent { received_ms: r.get(0)?, event_type: r.get(1)?, user_id: r.get(2)?, webhook_id: r.get(3)? }),
                 )
                 .optional()?;
-            let mut users: Vec<UserStatus> = users.into_values().collect();
-            users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-            Ok(Status {
-                live: users.iter().map(|u| u.live).sum(),
-                tombstones: users.iter().map(|u| u.tombstones).sum(),
-                users,
-                inbox_pending: counts.pending,
-                inbox_failed: counts.failed,
-                inbox_applied: counts.applied,
-                oldest_pending_ms,
-                last_event,
-            })
+            Ok(Status::assemble(users, &counts, oldest_pending_ms, last_event))
         })
         .await
     }
@@ -630,20 +619,7 @@ fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) -> Result<(
         }
     }
     if !w.upserts.is_empty() {
-        let mut up = tx.prepare_cached(UPSERT)?;
-        for r in &w.upserts {
-            up.execute(params![
-                r.id,
-                r.user_id,
-                r.account_id,
-                r.connection_id,
-                r.date_ms,
-                r.modified_ms,
-                r.status,
-                r.raw,
-                now
-            ])?;
-        }
+        upsert_rows(&tx, &w.upserts, now)?;
     }
     if !w.tombstones.is_empty() {
         let mut tomb = tx.prepare_cached(
@@ -718,42 +694,36 @@ fn write_connection(tx: &Transaction<'_>, user: &str, c: &ConnectionUpdate, now:
 /// The upsert: a row replaces the stored one only when its `dateModified` is newer, so an
 /// older version never overwrites a newer one and a tombstone only comes back with a version
 /// newer than the one it buried (Moneyhub moves `dateModified` on restore).
-pub(crate) const UPSERT: &str = "INSERT INTO mirror_transactions
+pub(crate) const UPSERT: &str = concat!(
+    "INSERT INTO mirror_transactions
         (id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)
-     ON CONFLICT (id) DO UPDATE SET
-        user_id = excluded.user_id,
-        account_id = excluded.account_id,
-        connection_id = COALESCE(excluded.connection_id, mirror_transactions.connection_id),
-        date_ms = excluded.date_ms,
-        modified_ms = excluded.modified_ms,
-        status = excluded.status,
-        deleted = 0,
-        raw = excluded.raw,
-        updated_ms = excluded.updated_ms
-     WHERE excluded.modified_ms > mirror_transactions.modified_ms";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
+    upsert_on_conflict!()
+);
+
+fn upsert_rows(tx: &rusqlite::Transaction<'_>, rows: &[super::TxRow], now: i64) -> Result<()> {
+    let mut up = tx.prepare_cached(UPSERT)?;
+    for r in rows {
+        up.execute(params![
+            r.id,
+            r.user_id,
+            r.account_id,
+            r.connection_id,
+            r.date_ms,
+            r.modified_ms,
+            r.status,
+            r.raw,
+            now
+        ])?;
+    }
+    Ok(())
+}
 
 /// Upserts rows with the mirror's own statement in one transaction: the bench's ceiling.
 #[doc(hidden)]
 pub fn raw_upsert(conn: &mut Connection, rows: &[super::TxRow]) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    {
-        let mut up = tx.prepare_cached(UPSERT)?;
-        let now = now_ms();
-        for r in rows {
-            up.execute(params![
-                r.id,
-                r.user_id,
-                r.account_id,
-                r.connection_id,
-                r.date_ms,
-                r.modified_ms,
-                r.status,
-                r.raw,
-                now
-            ])?;
-        }
-    }
+    upsert_rows(&tx, rows, now_ms())?;
     tx.commit()?;
     Ok(())
 }

@@ -142,10 +142,13 @@ async fn backfill_status_and_export() {
     assert_eq!((r.users, r.totals.listed, r.totals.upserts), (1, 0, 0));
 
     let status = mirror.status().await.unwrap();
-    assert_eq!(status.users.len(), 2, "{status:?}"); // the malformed id was not recorded
+    // The unknown user is recorded (it was asked for), with nothing.
+    assert_eq!(status.users.len(), 3, "{status:?}");
+    let unknown = status.users.iter().find(|u| u.user_id == UNKNOWN_USER).expect("unknown user listed");
+    assert_eq!((unknown.live, unknown.connections), (0, 0));
     assert_eq!(status.live as usize, compared);
     assert_eq!(status.inbox_pending, 0);
-    assert!(status.users.iter().filter(|u| u.connections == 1).count() == 2);
+    assert_eq!(status.users.iter().filter(|u| u.connections == 1).count(), 2);
 
     let mut csv = Vec::new();
     let n = mirror

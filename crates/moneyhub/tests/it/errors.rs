@@ -238,6 +238,24 @@ async fn mock_server() -> String {
                     "someNewField": {"x": 1}
                 }], "meta": {}}))
             }),
+        )
+        .route(
+            "/v3/transactions",
+            get(|axum::extract::RawQuery(q): axum::extract::RawQuery| async move {
+                let q = q.unwrap_or_default();
+                // `?text=malformed`: an amount that is not a number.
+                let value = if q.contains("text=malformed") { json!("-2323") } else { json!(-2323) };
+                Json(json!({"data": [{
+                    "id": "c390a94f-3824-4cdf-8d02-b0c5304d9f66",
+                    "accountId": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13",
+                    "amount": {"value": value, "currency": "GBP"},
+                    "categoryId": "std:4b0255f0-0309-4509-9e05-4b4e386f9b0d", "categoryIdConfirmed": false,
+                    "date": "2025-01-10T12:00:00.000Z", "dateModified": "2025-01-10T11:39:46.506Z",
+                    "dateCreated": "2025-01-10T11:39:46.506Z", "longDescription": "CARD PAYMENT TO GROCER LTD",
+                    "shortDescription": "Grocer Ltd", "notes": "", "status": "posted",
+                    "carbonFootprint": {"kgCo2e": 1.25, "method": "spend-based"}
+                }], "meta": {"missingTransactionIds": ["0b0e8a2c-1f9e-4a51-9a8e-3a4f1c9d2e77"]}}))
+            }),
         );
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
@@ -246,15 +264,49 @@ async fn mock_server() -> String {
 }
 
 #[tokio::test]
-async fn unknown_enum_values_are_kept() {
-    let base = mock_server().await;
-    let client = Client::builder()
-        .identity_url(&base)
+async fn raw_transactions_keep_fields_the_model_does_not_know() {
+    use futures_util::TryStreamExt;
+    let client = mock_client(&mock_server().await);
+    let user = "5c79210bbac25ecb5e71ac40".parse().unwrap();
+    let ids = ["c390a94f-3824-4cdf-8d02-b0c5304d9f66", "0b0e8a2c-1f9e-4a51-9a8e-3a4f1c9d2e77"];
+    let raw = client.transactions().by_ids_raw(&user, ids).await.unwrap();
+    assert_eq!(raw.missing.len(), 1);
+    let one = &raw.transactions[0];
+    assert_eq!(one.transaction.amount.value, -2323);
+    let kept: serde_json::Value = serde_json::from_str(one.json.get()).unwrap();
+    assert_eq!(kept["carbonFootprint"]["kgCo2e"], 1.25, "{kept}");
+    // The typed look-up decodes the same transaction, without the unknown field.
+    let typed = client.transactions().by_ids(&user, ids).await.unwrap();
+    assert_eq!(typed.transactions[0], one.transaction);
+    let encoded = serde_json::to_value(&typed.transactions[0]).unwrap();
+    assert!(encoded.get("carbonFootprint").is_none());
+
+    let pages: Vec<_> =
+        client.transactions().pages_raw(&user, Default::default()).try_collect().await.unwrap();
+    assert_eq!(pages[0].transactions[0], *one);
+
+    // A malformed transaction fails the raw listing too, naming the field.
+    let filter = moneyhub::TransactionFilter::new().text("malformed");
+    let err = client.transactions().pages_raw(&user, filter).try_collect::<Vec<_>>().await.unwrap_err();
+    match err.kind() {
+        ErrorKind::Decode { path, .. } => assert_eq!(path, "data[0].amount.value", "{err}"),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+}
+
+fn mock_client(base: &str) -> Client {
+    Client::builder()
+        .identity_url(base)
         .api_url(format!("{base}/v3"))
         .client_id("mock-client")
         .client_auth(ClientAuth::secret("mock-secret"))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unknown_enum_values_are_kept() {
+    let client = mock_client(&mock_server().await);
     let list = client.connections().list(&"5c79210bbac25ecb5e71ac40".parse().unwrap()).await.unwrap();
     assert_eq!(list[0].status, ConnectionStatus::Unknown("paused".into()));
     assert_eq!(list[0].kind, ConnectionType::Unknown("openbanking-v9".into()));

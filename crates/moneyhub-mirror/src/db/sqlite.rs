@@ -619,7 +619,7 @@ fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) -> Result<(
         }
     }
     if !w.upserts.is_empty() {
-        upsert_rows(&tx, &w.upserts, now)?;
+        upsert_rows(tx, &w.upserts, now)?;
     }
     if !w.tombstones.is_empty() {
         let mut tomb = tx.prepare_cached(

@@ -9,8 +9,9 @@
 //!   and store nothing; a webhook id already stored is a no-op `200`.
 //! * **Processor** ([`Mirror::spawn_workers`], [`Mirror::process_once`]): applies inbox
 //!   events in order per user. Transaction ids are fetched by id (batches of 50, fetched
-//!   concurrently) and upserted with their JSON, an older `dateModified` never overwriting a
-//!   newer one; deleted ids become tombstones; `deletedAccount` buries the account's
+//!   concurrently) and upserted with the JSON Moneyhub sent (fields the client does not model
+//!   included), an older `dateModified` never overwriting a newer one; deleted ids become
+//!   tombstones; `deletedAccount` buries the account's
 //!   transactions; `syncCompleted` triggers an incremental reconciliation of the connection
 //!   (watermark minus a safety margin, plus a deletion check over recent dates), which
 //!   repairs whatever a lost webhook missed. Connections that disappear from the user's list

@@ -1,7 +1,8 @@
 //! Convergence: 60 virtual days of activity for 50 users (automatic syncs, pending → posted
 //! in place and under new ids, withdrawn and restored transactions, a dropped account, a
 //! deleted connection, a withdrawn provider) delivered over real HTTP through webhook chaos
-//! (10 % dropped, 20 % duplicated, every batch shuffled). After the final reconciliation the
+//! (10 % dropped, 20 % duplicated, every batch shuffled), signed (SQLite) or unsigned JSON
+//! (PostgreSQL). After the final reconciliation the
 //! mirror equals the sandbox transaction by transaction, field by field.
 
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use crate::support::*;
 pub struct Scenario {
     pub users: usize,
     pub days: i64,
+    /// `jwt` (signed, verified against the sandbox's JWKS) or `json` (unsigned, opted in).
+    pub format: &'static str,
 }
 
 pub async fn run(db: TestDb, s: Scenario, workers: usize) {
@@ -21,10 +24,10 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
     let started = Instant::now();
     let sb = sandbox(0.5).await;
     let client = client(&sb);
-    let running =
-        Running::start(client.clone(), db.url(), MirrorConfig::default().allow_unsigned_json(true)).await;
+    let config = MirrorConfig::default().allow_unsigned_json(s.format == "json");
+    let running = Running::start(client.clone(), db.url(), config).await;
     let workers_handle = running.mirror.spawn_workers(workers);
-    set_webhooks(&sb, &running.url, "json").await;
+    set_webhooks(&sb, &running.url, s.format).await;
     set_chaos(&sb, 0.1, 0.2, 1.0).await;
 
     let socgen = bank(&sb, SOCGEN).await;
@@ -82,13 +85,14 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
     let (problems, compared) = compare(&sb, running.mirror.db(), &ids).await;
     let counts = running.mirror.db().inbox_counts().await.unwrap();
     println!(
-        "{} users x {} days on {}: {} deliveries ({} dropped, {} duplicated), \
+        "{} users x {} days on {}, {} webhooks: {} deliveries ({} dropped, {} duplicated), \
          inbox {} rows; set-up {:.1?}, simulated {:.1?} (advancing {t_adv:.1?}, delivering {t_flush:.1?}), \
          caught up {:.1?}, total {:.1?}, cpu {:.1?}; processor {:?}, {:?}; \
          final reconciliation {:?}, {compared} transactions compared",
         s.users,
         s.days,
         running.mirror.db().backend(),
+        s.format,
         stats.delivered,
         stats.dropped,
         stats.duplicates,
@@ -114,13 +118,15 @@ pub async fn run(db: TestDb, s: Scenario, workers: usize) {
     assert_eq!(counts.ledger, counts.applied, "one ledger row per applied event");
     assert!(stats.dropped > 0 && stats.duplicates > 0, "chaos happened: {stats:?}");
     assert_eq!(running.mirror.counts().double_apply_refused, 0);
+    assert_eq!(running.mirror.counts().refused, 0, "every genuine webhook verifies");
     running.stop().await;
     db.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_mirror_equals_the_sandbox_after_60_days_of_50_users() {
-    run(TestDb::sqlite("convergence"), Scenario { users: 50, days: 60 }, 2).await;
+    // Signed webhooks here, unsigned JSON on PostgreSQL: both formats go the whole way.
+    run(TestDb::sqlite("convergence"), Scenario { users: 50, days: 60, format: "jwt" }, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,5 +134,5 @@ async fn postgres_mirror_equals_the_sandbox_after_60_days_of_50_users() {
     let Some(db) = TestDb::postgres("postgres_mirror_equals_the_sandbox_after_60_days_of_50_users") else {
         return;
     };
-    run(db, Scenario { users: 50, days: 60 }, 2).await;
+    run(db, Scenario { users: 50, days: 60, format: "json" }, 2).await;
 }

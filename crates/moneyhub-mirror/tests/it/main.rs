@@ -3,6 +3,7 @@
 mod convergence;
 mod crash;
 mod db;
+mod faults;
 mod security;
 mod support;
 mod workers;

@@ -492,8 +492,7 @@ impl<'a> Session<'a> {
     /// Moneyhub's count of a listing (`meta.count` of a one-row page), if it gives one.
     async fn count(&mut self, filter: &TransactionFilter) -> Result<Option<u64>> {
         let Some(user) = self.user.clone() else { return Ok(None) };
-        let page = self.inner.client.transactions().list(&user, &filter.clone().limit(1)).await?;
-        Ok(page.meta.count)
+        Ok(self.inner.client.transactions().count(&user, filter).await?)
     }
 
     /// Finds where the local live set differs from Moneyhub's by comparing counts over date

@@ -405,6 +405,27 @@ impl Transactions {
         Ok((batch, body.data, missing))
     }
 
+    /// How many transactions match `filter` (`onlyCount=true`: Moneyhub answers the count
+    /// in `meta` and no transactions). `None` when the answer carries no count. The filter's
+    /// `limit` and `offset` do not apply.
+    pub async fn count(&self, user_id: &UserId, filter: &TransactionFilter) -> Result<Option<u64>> {
+        filter.check()?;
+        let mut url = self.client.inner().api_url(&["transactions"]);
+        filter.apply(&mut url);
+        url.query_pairs_mut().append_pair("onlyCount", "true");
+        let inner = self.client.inner();
+        let call = Call::new(inner, Method::GET, "/transactions", url).bearer(self.key(user_id));
+        let reply = inner.execute(call).await?;
+        // `data` is empty (or absent); only `meta.count` matters.
+        #[derive(serde::Deserialize)]
+        struct CountOnly {
+            #[serde(default)]
+            meta: Option<TransactionsMeta>,
+        }
+        let body: CountOnly = reply.decode()?;
+        Ok(body.meta.and_then(|m| m.count))
+    }
+
     /// One page of a filtered listing (`GET /transactions`).
     pub async fn list(&self, user_id: &UserId, filter: &TransactionFilter) -> Result<TransactionPage> {
         filter.check()?;

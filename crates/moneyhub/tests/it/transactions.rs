@@ -127,6 +127,18 @@ async fn stream_follows_every_page() {
     let t = e.client.transactions();
     let total = t.list(&user, &TransactionFilter::new().limit(1)).await.unwrap().meta.count.expect("count");
     assert!(total > 100, "{total}");
+    // The same count without a page: `onlyCount`, whatever the limit.
+    let seq = last_seq(&e.sandbox).await;
+    assert_eq!(t.count(&user, &TransactionFilter::new().limit(3)).await.unwrap(), Some(total));
+    let sent = requests_after(&e.sandbox, seq).await;
+    let sent = matching(&sent, "GET", "/v3/transactions");
+    assert!(sent[0]["query"].as_str().unwrap().contains("onlyCount=true"), "{sent:?}");
+    let recent =
+        TransactionFilter::new().dates(Some(chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()), None);
+    let recent_count = t.count(&user, &recent).await.unwrap().expect("count");
+    let recent_listed: Vec<_> = t.stream(&user, recent).try_collect().await.unwrap();
+    assert_eq!(recent_count, recent_listed.len() as u64);
+    assert!(recent_count < total);
 
     let seq = last_seq(&e.sandbox).await;
     let all: Vec<_> = t.stream(&user, TransactionFilter::new().limit(40)).try_collect().await.unwrap();

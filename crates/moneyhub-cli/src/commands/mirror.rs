@@ -20,7 +20,7 @@ use moneyhub_mirror::{
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
-use crate::context::Ctx;
+use crate::context::{CliClock, Ctx};
 use crate::exit::{CmdResult, Failure};
 use crate::output::table::{Column, Table};
 use crate::output::{self, progress, OutputFormat};
@@ -171,10 +171,17 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
         .await
         .map_err(|e| Failure::usage(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
+    let embedded = match (&ctx.clock, &ctx.sandbox) {
+        (CliClock::Embedded(_), Some(link)) => Some(wire_embedded(&ctx, &link.base_url, addr).await?),
+        _ => None,
+    };
     match ctx.output {
-        OutputFormat::Json => output::json(
-            &json!({"listening": addr.to_string(), "workers": args.workers, "db": url.to_string()}),
-        ),
+        OutputFormat::Json => output::json(&json!({
+            "listening": addr.to_string(),
+            "workers": args.workers,
+            "db": url.to_string(),
+            "sandbox": embedded,
+        })),
         OutputFormat::Table => output::line(&format!(
             "mirror: receiving webhooks on http://{addr}/webhooks, {} workers, database {url}; Ctrl-C stops",
             args.workers
@@ -182,6 +189,13 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     }
     if args.allow_unsigned_json {
         output::warn("moneyhub: accepting unsigned JSON webhooks (--allow-unsigned-json)");
+    }
+    if let Some(base) = &embedded {
+        output::warn(&format!(
+            "moneyhub: the embedded sandbox at {base} sends its webhooks here; its clock is frozen, so \
+             move it on to make activity:\n  curl -X POST {base}/__sandbox/clock/advance \
+             -H 'content-type: application/json' -d '{{\"hours\": 24}}'"
+        ));
     }
     mirror
         .run(listener, usize::from(args.workers), async {
@@ -191,6 +205,28 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
         .map_err(mirror_failure)?;
     mirror.db().close().await;
     Ok(())
+}
+
+/// Points the embedded sandbox's webhooks (signed) at this process's receiver, so that
+/// `mirror run` with nothing configured has something to mirror; returns the sandbox's URL.
+async fn wire_embedded(ctx: &Ctx, base: &str, addr: std::net::SocketAddr) -> CmdResult<String> {
+    // A receiver on every interface is still reached on loopback.
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let target = format!("http://{host}:{}/webhooks", addr.port());
+    let resp = ctx
+        .http
+        .put(format!("{base}/__sandbox/webhooks"))
+        .json(&json!({"url": target, "format": "jwt"}))
+        .send()
+        .await
+        .map_err(|e| Failure::internal(format!("could not set the embedded sandbox's webhooks: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(Failure::internal(format!(
+            "the embedded sandbox refused the webhook target {target}: {}",
+            resp.status()
+        )));
+    }
+    Ok(base.to_owned())
 }
 
 async fn scope(global: &GlobalArgs, args: ScopeArgs, reconcile: bool) -> CmdResult {

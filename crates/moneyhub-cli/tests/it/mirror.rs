@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{banks, fits_80, free_port, Env};
+use crate::support::{banks, command, fits_80, free_port, run_command, Env, TempDir};
 
 /// Transactions by id, from a `transactions list --output json` or the `transaction` field of
 /// a `mirror export --format json`.
@@ -56,8 +56,13 @@ struct Running {
 
 impl Running {
     fn start(env: &Env, db: &str) -> Running {
+        Running::spawn(env.command(), db).0
+    }
+
+    /// Starts `mirror run` from `cmd` (the target already configured); returns it and its
+    /// start-up object.
+    fn spawn(mut cmd: std::process::Command, db: &str) -> (Running, Value) {
         let port = free_port();
-        let mut cmd = env.command();
         cmd.args(["mirror", "run", "--db", db, "--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
             .args(["--output", "json"])
             .stdout(Stdio::piped())
@@ -75,7 +80,7 @@ impl Running {
         assert_eq!(started["workers"], 2);
         let addr = started["listening"].as_str().expect("listening").to_owned();
         assert_eq!(addr, format!("127.0.0.1:{port}"));
-        Running { child, addr }
+        (Running { child, addr }, started)
     }
 
     /// Ctrl-C: the command stops accepting, lets its workers finish and exits 0.
@@ -300,4 +305,82 @@ fn bad_input_is_a_clear_usage_error() {
     let r = env.run(&["mirror", "status", "--db", "postgres://me:hunter2@127.0.0.1:1/db"]);
     assert_ne!(r.code, 0);
     assert!(!r.stderr.contains("hunter2") && !r.stdout.contains("hunter2"), "{r:?}");
+}
+
+#[test]
+fn run_on_the_embedded_sandbox_mirrors_its_webhooks() {
+    // Nothing configured: `mirror run` starts an embedded sandbox and points its signed
+    // webhooks at itself; moving that sandbox's clock makes activity to mirror.
+    let dir = TempDir::new();
+    let db = format!("sqlite:{}", dir.join("embedded.db").display());
+    let (running, started) = Running::spawn(command(&dir), &db);
+    let base = started["sandbox"].as_str().expect("the embedded sandbox's URL").to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        rt.block_on(async {
+            let r = http.post(format!("{base}/__sandbox{path}")).json(&body).send().await.expect("control");
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            r.json::<Value>().await.expect("json")
+        })
+    };
+    let target = rt.block_on(async {
+        http.get(format!("{base}/__sandbox/webhooks")).send().await.unwrap().json::<Value>().await.unwrap()
+    });
+    assert_eq!(target["url"], format!("http://{}/webhooks", running.addr));
+    assert_eq!(target["format"], "jwt");
+
+    post("/clock/advance", json!({"hours": 30}));
+    post("/webhooks/flush", json!({}));
+    let log = rt.block_on(async {
+        http.get(format!("{base}/__sandbox/webhooks/deliveries?limit=100000"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    let deliveries = log["data"].as_array().expect("deliveries");
+    assert!(deliveries.iter().any(|d| d["eventType"] == "syncCompleted"), "{log}");
+    assert!(deliveries.iter().all(|d| d["outcome"] == "delivered"), "{log}");
+
+    // Status needs no target; then a reconciliation against that same sandbox finds nothing
+    // to change: the webhooks alone brought the mirror level (backfill included).
+    let status_cmd = |args: &[&str]| {
+        let mut cmd = command(&dir);
+        cmd.args(args);
+        run_command(cmd)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let r = status_cmd(&["mirror", "status", "--db", &db, "--output", "json"]);
+        r.ok();
+        let s = r.json();
+        if s["inboxPending"] == 0 && s["inboxApplied"].as_u64() == Some(deliveries.len() as u64) {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "not drained: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status["live"].as_u64().unwrap() > 100, "{status}");
+    let mut cmd = command(&dir);
+    cmd.env("MONEYHUB_IDENTITY_URL", &base)
+        .env("MONEYHUB_API_URL", format!("{base}/v3"))
+        .env("MONEYHUB_CLIENT_ID", "sandbox-client")
+        .env("MONEYHUB_CLIENT_SECRET", "sandbox-secret")
+        .args(["mirror", "reconcile", "--db", &db, "--output", "json"]);
+    let r = run_command(cmd);
+    r.ok();
+    let report = r.json();
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert!(report["users"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["totals"]["listed"].as_u64().unwrap() > 100, "{report}");
+    let t = &report["totals"];
+    assert_eq!(
+        (t["upserts"].clone(), t["tombstones"].clone(), t["purged"].clone()),
+        (json!(0), json!(0), json!(0)),
+        "{report}"
+    );
+    running.interrupt();
 }

@@ -12,8 +12,11 @@
 //!
 //! [`DefaultSyncGuard`] implements the rules over a small [`GuardStore`] (in memory by default,
 //! [`MemoryGuardStore`]); implement [`GuardStore`] to persist the history (it is a serde-ready
-//! [`GuardRecord`] per connection) so that several processes or restarts share it. Implement
-//! [`SyncGuard`] yourself for different rules.
+//! [`GuardRecord`] per connection) so that several processes or restarts share it; a store
+//! shared by several processes overrides [`GuardStore::update`] with a transaction, so that
+//! the check and the record of a sync are one step for all of them (`moneyhub-mirror`'s
+//! `DbGuardStore` does, on SQLite and PostgreSQL). Implement [`SyncGuard`] yourself for
+//! different rules.
 //!
 //! ```
 //! use chrono::{Duration, Utc};
@@ -140,6 +143,23 @@ pub trait GuardStore: Send + Sync + 'static {
     fn load(&self, connection_id: &ConnectionId) -> GuardRecord;
     /// Replaces the record of a connection.
     fn save(&self, connection_id: &ConnectionId, record: GuardRecord);
+    /// Reads a connection's record, lets `change` decide, and writes what it returns
+    /// (`None`: leave the record as it is), as one step: no other update of that record may
+    /// come between the read and the write. `change` is called exactly once.
+    ///
+    /// [`DefaultSyncGuard`] makes every change through this method. The default loads and
+    /// saves, which is atomic only within one process (the guard serialises its own calls);
+    /// a store shared by several processes overrides it with a transaction or a lock, so that
+    /// two processes cannot both pass [`SyncGuard::acquire`] for one connection.
+    fn update(
+        &self,
+        connection_id: &ConnectionId,
+        change: &mut dyn FnMut(GuardRecord) -> Option<GuardRecord>,
+    ) {
+        if let Some(record) = change(self.load(connection_id)) {
+            self.save(connection_id, record);
+        }
+    }
 }
 
 /// An in-memory [`GuardStore`] (per process).
@@ -309,27 +329,30 @@ impl<S: GuardStore> SyncGuard for DefaultSyncGuard<S> {
 
     fn record(&self, connection_id: &ConnectionId, _provider_name: &str, at: DateTime<Utc>) {
         let _held = self.lock.lock();
-        let mut record = self.store.load(connection_id);
-        record.manual_syncs.push(at);
-        self.store.save(connection_id, Self::pruned(record, at));
+        self.store.update(connection_id, &mut |mut record| {
+            record.manual_syncs.push(at);
+            Some(Self::pruned(record, at))
+        });
     }
 
     fn record_not_before(&self, connection_id: &ConnectionId, not_before: DateTime<Utc>) {
         let _held = self.lock.lock();
-        let mut record = self.store.load(connection_id);
-        if record.not_before.is_none_or(|nb| nb < not_before) {
+        self.store.update(connection_id, &mut |mut record| {
+            if record.not_before.is_some_and(|nb| nb >= not_before) {
+                return None;
+            }
             record.not_before = Some(not_before);
-        }
-        self.store.save(connection_id, record);
+            Some(record)
+        });
     }
 
     fn forget(&self, connection_id: &ConnectionId, at: DateTime<Utc>) {
         let _held = self.lock.lock();
-        let mut record = self.store.load(connection_id);
-        if let Some(pos) = record.manual_syncs.iter().position(|t| *t == at) {
+        self.store.update(connection_id, &mut |mut record| {
+            let pos = record.manual_syncs.iter().position(|t| *t == at)?;
             record.manual_syncs.remove(pos);
-            self.store.save(connection_id, record);
-        }
+            Some(record)
+        });
     }
 
     fn acquire(
@@ -339,12 +362,18 @@ impl<S: GuardStore> SyncGuard for DefaultSyncGuard<S> {
         now: DateTime<Utc>,
     ) -> Result<(), NotBefore> {
         let _held = self.lock.lock();
-        let record = self.store.load(connection_id);
-        self.evaluate(&record, connection_id, provider_name, now)?;
-        let mut record = Self::pruned(record, now);
-        record.manual_syncs.push(now);
-        self.store.save(connection_id, record);
-        Ok(())
+        // The check and the record happen inside one store update, so that guards of other
+        // processes sharing the store cannot both pass.
+        let mut outcome = Ok(());
+        self.store.update(connection_id, &mut |record| {
+            outcome = self.evaluate(&record, connection_id, provider_name, now);
+            outcome.is_ok().then(|| {
+                let mut record = Self::pruned(record, now);
+                record.manual_syncs.push(now);
+                record
+            })
+        });
+        outcome
     }
 }
 

@@ -590,6 +590,19 @@ impl Db {
         }
     }
 
+    /// Reads the guard record of a connection and writes what `change` returns (`None`: no
+    /// change; `Some(None)`: delete) in one transaction that no other update of the record,
+    /// from any process, can interleave with.
+    pub async fn guard_update<F>(&self, connection_id: &str, change: F) -> Result<()>
+    where
+        F: FnOnce(Option<String>) -> Option<Option<String>> + Send + 'static,
+    {
+        match self {
+            Db::Sqlite(d) => d.guard_update(connection_id, change).await,
+            Db::Postgres(d) => d.guard_update(connection_id, change).await,
+        }
+    }
+
     /// Replaces (or with `None` deletes) the guard record of a connection.
     pub async fn guard_save(&self, connection_id: &str, record: Option<String>) -> Result<()> {
         match self {

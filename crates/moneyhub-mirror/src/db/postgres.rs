@@ -501,6 +501,27 @@ impl PgDb {
         .await
     }
 
+    pub(crate) async fn guard_update<F>(&self, connection_id: &str, change: F) -> Result<()>
+    where
+        F: FnOnce(Option<String>) -> Option<Option<String>> + Send + 'static,
+    {
+        let mut c = self.get().await?;
+        c.batch("BEGIN").await?;
+        match guard_update_in(&mut c, connection_id, change).await {
+            Ok(()) => {
+                c.batch("COMMIT").await?;
+                self.put(c);
+                Ok(())
+            }
+            Err(e) => {
+                if c.batch("ROLLBACK").await.is_ok() {
+                    self.put(c);
+                }
+                Err(e)
+            }
+        }
+    }
+
     pub(crate) async fn guard_save(&self, connection_id: &str, record: Option<String>) -> Result<()> {
         let id = connection_id.to_owned();
         self.with(move |c| {
@@ -858,6 +879,34 @@ async fn upsert_batch(c: &mut PgConn, rows: &[&TxRow], now: i64) -> Result<()> {
         &[&ids, &users, &accounts, &connections, &dates, &modified, &statuses, &raws, &now],
     )
     .await?;
+    Ok(())
+}
+
+/// The body of [`PgDb::guard_update`], inside its transaction.
+async fn guard_update_in<F>(c: &mut PgConn, connection_id: &str, change: F) -> Result<()>
+where
+    F: FnOnce(Option<String>) -> Option<Option<String>>,
+{
+    let id = connection_id.to_owned();
+    // A transaction-scoped advisory lock per connection id serialises updates across
+    // processes, the first one included (when there is no row to lock yet).
+    c.query("SELECT pg_advisory_xact_lock(7140, hashtext($1))", &[&id]).await?;
+    let rows = c.query("SELECT record FROM mirror_guard WHERE connection_id = $1", &[&id]).await?;
+    let current: Option<String> = rows.first().map(|r| r.try_get(0)).transpose()?;
+    match change(current) {
+        None => {}
+        Some(Some(r)) => {
+            c.execute(
+                "INSERT INTO mirror_guard (connection_id, record, updated_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (connection_id) DO UPDATE SET record = excluded.record, updated_ms = excluded.updated_ms",
+                &[&id, &r, &now_ms()],
+            )
+            .await?;
+        }
+        Some(None) => {
+            c.execute("DELETE FROM mirror_guard WHERE connection_id = $1", &[&id]).await?;
+        }
+    }
     Ok(())
 }
 

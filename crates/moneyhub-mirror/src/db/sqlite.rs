@@ -370,6 +370,39 @@ impl SqliteDb {
         .await
     }
 
+    pub(crate) async fn guard_update<F>(&self, connection_id: &str, change: F) -> Result<()>
+    where
+        F: FnOnce(Option<String>) -> Option<Option<String>> + Send + 'static,
+    {
+        let id = connection_id.to_owned();
+        self.with_work(move |c, inner| {
+            let _writer = inner.write.lock();
+            // IMMEDIATE takes SQLite's write lock before the read: another process's update of
+            // the record waits until this one commits.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current = tx
+                .prepare_cached("SELECT record FROM mirror_guard WHERE connection_id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            match change(current) {
+                None => {}
+                Some(Some(r)) => {
+                    tx.prepare_cached(
+                        "INSERT INTO mirror_guard (connection_id, record, updated_ms) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (connection_id) DO UPDATE SET record = excluded.record, updated_ms = excluded.updated_ms",
+                    )?
+                    .execute(params![id, r, now_ms()])?;
+                }
+                Some(None) => {
+                    tx.prepare_cached("DELETE FROM mirror_guard WHERE connection_id = ?1")?.execute([&id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     pub(crate) async fn guard_save(&self, connection_id: &str, record: Option<String>) -> Result<()> {
         let id = connection_id.to_owned();
         self.with_work(move |c, inner| {

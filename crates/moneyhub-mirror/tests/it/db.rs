@@ -99,6 +99,62 @@ fn guard_store_on(url: String) {
     assert!(one.check(&conn, "Bank", now + chrono::Duration::hours(1)).is_err());
 }
 
+/// Guards of three "processes" (each with its own store, thread and database connections),
+/// three threads each, race for the same eight connections at the same instant: for each
+/// connection exactly one manual sync is let through.
+fn guard_race_on(url: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    const PROCESSES: usize = 3;
+    const THREADS: usize = 3;
+    let connections: Vec<moneyhub::ConnectionId> = (0..8)
+        .map(|i| format!("1ffe704d39629a929c8e293880fb449a:0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f{i:02x}"))
+        .map(|id| id.parse().unwrap())
+        .collect();
+    let guards: Vec<Arc<DefaultSyncGuard<DbGuardStore>>> = (0..PROCESSES)
+        .map(|_| {
+            Arc::new(DefaultSyncGuard::with_store(GuardRules::default(), DbGuardStore::open(url).unwrap()))
+        })
+        .collect();
+    let passed: Arc<Vec<AtomicUsize>> = Arc::new(connections.iter().map(|_| AtomicUsize::new(0)).collect());
+    let start = Arc::new(Barrier::new(PROCESSES * THREADS));
+    let threads: Vec<_> = (0..PROCESSES * THREADS)
+        .map(|i| {
+            let (guard, passed, start) = (guards[i % PROCESSES].clone(), passed.clone(), start.clone());
+            let connections = connections.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                for (n, c) in connections.iter().enumerate() {
+                    if guard.acquire(c, "Bank", t0()).is_ok() {
+                        passed[n].fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let passed: Vec<usize> = passed.iter().map(|p| p.load(Ordering::SeqCst)).collect();
+    assert_eq!(passed, vec![1; connections.len()], "manual syncs let through per connection");
+    for c in &connections {
+        assert_eq!(guards[0].store().load(c).manual_syncs, vec![t0()], "one sync recorded for {c}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guards_of_several_processes_let_one_sync_through() {
+    let db = TestDb::sqlite("guard-race");
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || guard_race_on(&url)).await.unwrap();
+    db.cleanup().await;
+    if let Some(pg) = TestDb::postgres("guards_of_several_processes_let_one_sync_through (postgres)") {
+        let url = pg.url().to_owned();
+        tokio::task::spawn_blocking(move || guard_race_on(&url)).await.unwrap();
+        pg.cleanup().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_guard_persists_in_the_database() {
     let db = TestDb::sqlite("guard");

@@ -605,10 +605,7 @@ impl Db {
 
     /// Replaces (or with `None` deletes) the guard record of a connection.
     pub async fn guard_save(&self, connection_id: &str, record: Option<String>) -> Result<()> {
-        match self {
-            Db::Sqlite(d) => d.guard_save(connection_id, record).await,
-            Db::Postgres(d) => d.guard_save(connection_id, record).await,
-        }
+        self.guard_update(connection_id, move |_| Some(record)).await
     }
 
     /// Marks as applied those of these pending events the ledger says were applied already

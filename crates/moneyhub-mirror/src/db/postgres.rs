@@ -521,27 +521,6 @@ impl PgDb {
             }
         }
     }
-
-    pub(crate) async fn guard_save(&self, connection_id: &str, record: Option<String>) -> Result<()> {
-        let id = connection_id.to_owned();
-        self.with(move |c| {
-            Box::pin(async move {
-                match record {
-                    Some(r) => {
-                        c.execute(
-                            "INSERT INTO mirror_guard (connection_id, record, updated_ms) VALUES ($1, $2, $3)
-                             ON CONFLICT (connection_id) DO UPDATE SET record = excluded.record, updated_ms = excluded.updated_ms",
-                            &[&id, &r, &now_ms()],
-                        )
-                        .await?
-                    }
-                    None => c.execute("DELETE FROM mirror_guard WHERE connection_id = $1", &[&id]).await?,
-                };
-                Ok(())
-            })
-        })
-        .await
-    }
 }
 
 fn stored_tx(r: &tokio_postgres::Row) -> Result<StoredTx> {

@@ -402,24 +402,6 @@ impl SqliteDb {
         })
         .await
     }
-
-    pub(crate) async fn guard_save(&self, connection_id: &str, record: Option<String>) -> Result<()> {
-        let id = connection_id.to_owned();
-        self.with_work(move |c, inner| {
-            let _writer = inner.write.lock();
-            match record {
-                Some(r) => c
-                    .prepare_cached(
-                        "INSERT INTO mirror_guard (connection_id, record, updated_ms) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (connection_id) DO UPDATE SET record = excluded.record, updated_ms = excluded.updated_ms",
-                    )?
-                    .execute(params![id, r, now_ms()])?,
-                None => c.prepare_cached("DELETE FROM mirror_guard WHERE connection_id = ?1")?.execute([id])?,
-            };
-            Ok(())
-        })
-        .await
-    }
 }
 
 fn inbox_counts(c: &Connection) -> Result<InboxCounts> {

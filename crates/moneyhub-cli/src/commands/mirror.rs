@@ -384,12 +384,7 @@ async fn export(args: ExportArgs) -> CmdResult {
         options = options.user(u);
     }
     let result = match &args.out {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?;
-            let mut out = std::io::BufWriter::new(file);
-            moneyhub_mirror::export::export(&db, format, &options, &mut out).await
-        }
+        Some(path) => export_to_file(&db, format, &options, path).await?,
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout());
             let r = moneyhub_mirror::export::export(&db, format, &options, &mut out).await;
@@ -407,4 +402,40 @@ async fn export(args: ExportArgs) -> CmdResult {
         ));
     }
     Ok(())
+}
+
+/// Exports into a temporary file beside `path` and renames it into place once everything is
+/// written and flushed: a failed export never leaves a truncated file under the asked name
+/// (nor replaces an earlier export).
+async fn export_to_file(
+    db: &moneyhub_mirror::Db,
+    format: ExportFormat,
+    options: &ExportOptions,
+    path: &std::path::Path,
+) -> CmdResult<moneyhub_mirror::Result<u64>> {
+    let cannot =
+        |what: &str, e: std::io::Error| Failure::usage(format!("cannot {what} {}: {e}", path.display()));
+    let name =
+        path.file_name().ok_or_else(|| Failure::usage(format!("{} is not a file name", path.display())))?;
+    let mut partial_name = std::ffi::OsString::from(".");
+    partial_name.push(name);
+    partial_name.push(format!(".partial-{}", std::process::id()));
+    let partial = path.with_file_name(partial_name);
+    let file = std::fs::File::create(&partial).map_err(|e| cannot("create", e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let result = moneyhub_mirror::export::export(db, format, options, &mut out).await;
+    let finished = match result {
+        Ok(n) => out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&partial, path))
+            .map(|()| Ok(n))
+            .map_err(|e| cannot("write", e)),
+        Err(e) => Ok(Err(e)),
+    };
+    if !matches!(finished, Ok(Ok(_))) {
+        let _ = std::fs::remove_file(&partial);
+    }
+    finished
 }

@@ -259,6 +259,12 @@ fn status_table_and_exports() {
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), want.len());
     assert!(r.stderr.contains(&format!("{} transactions written", want.len())), "{}", r.stderr);
+    let leftovers: Vec<_> = std::fs::read_dir(&env.dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "the export was written through a temporary file: {leftovers:?}");
     for row in &rows {
         let id = row.split(',').next().unwrap();
         let t = &want[id];
@@ -270,6 +276,30 @@ fn status_table_and_exports() {
     let users: std::collections::BTreeSet<&str> =
         all.as_array().unwrap().iter().map(|i| i["userId"].as_str().unwrap()).collect();
     assert_eq!(users, [user.as_str(), other.as_str()].into_iter().collect());
+
+    // An export that fails half-way (a corrupt stored row) leaves the file it was asked to
+    // write as it was, and no temporary file.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let corrupted = conn
+        .execute(
+            "UPDATE mirror_transactions SET raw = 'not json' WHERE id =
+               (SELECT id FROM mirror_transactions ORDER BY user_id, id LIMIT 1 OFFSET 10)",
+            [],
+        )
+        .unwrap();
+    assert_eq!(corrupted, 1);
+    drop(conn);
+    let previous = env.dir.join("previous.json");
+    std::fs::write(&previous, "an earlier export\n").unwrap();
+    let r =
+        env.run(&["mirror", "export", "--db", &db, "--format", "json", "--out", previous.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("stored data: transaction"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&previous).unwrap(), "an earlier export\n");
+    let leftovers = std::fs::read_dir(&env.dir.0)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".partial"));
+    assert_eq!(leftovers.count(), 0, "no temporary file is left behind");
 }
 
 #[test]
@@ -301,6 +331,20 @@ fn bad_input_is_a_clear_usage_error() {
     let r = env.run(&["mirror", "export", "--db", &db, "--format", "csv", "--out", "/nonexistent-dir/x.csv"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("/nonexistent-dir/x.csv"), "{}", r.stderr);
+    // An export that cannot be put in place (a directory is in the way): a clear error, and
+    // neither the directory nor a temporary file is left changed.
+    let in_the_way = env.dir.join("in-the-way");
+    std::fs::create_dir(&in_the_way).unwrap();
+    std::fs::write(in_the_way.join("keep"), "x").unwrap();
+    let r =
+        env.run(&["mirror", "export", "--db", &db, "--format", "csv", "--out", in_the_way.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("in-the-way"), "{}", r.stderr);
+    assert!(in_the_way.join("keep").exists());
+    let leftovers = std::fs::read_dir(&env.dir.0)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".partial"));
+    assert_eq!(leftovers.count(), 0, "no temporary file is left behind");
     // The PostgreSQL password never appears.
     let r = env.run(&["mirror", "status", "--db", "postgres://me:hunter2@127.0.0.1:1/db"]);
     assert_ne!(r.code, 0);

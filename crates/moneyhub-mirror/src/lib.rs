@@ -591,6 +591,18 @@ impl Mirror {
         Ok(report)
     }
 
+    /// Puts the events parked after [`MirrorConfig::max_attempts`] failed attempts (of one
+    /// user, or of everyone) back in the queue, attempts reset, for the workers to apply
+    /// again — once whatever made them fail is fixed. Returns how many. (A reconciliation
+    /// repairs the data without them; this also settles the events themselves.)
+    pub async fn retry_parked(&self, user: Option<&UserId>) -> Result<u64> {
+        let n = self.inner.db.requeue_parked(user.map(UserId::as_str)).await?;
+        if n > 0 {
+            self.inner.wake.notify_waiters();
+        }
+        Ok(n)
+    }
+
     /// Counts per user, inbox depth and lag, last event.
     pub async fn status(&self) -> Result<Status> {
         self.inner.db.status().await

@@ -1,4 +1,4 @@
-//! `moneyhub mirror run|backfill|reconcile|status|export`: a local copy of transactions kept
+//! `moneyhub mirror run|backfill|reconcile|status|export|retry`: a local copy of transactions kept
 //! current from webhooks (the `moneyhub-mirror` crate), on SQLite (`--db sqlite:PATH` or a
 //! plain path) or PostgreSQL (`--db postgres://...`).
 //!
@@ -6,7 +6,7 @@
 //! `backfill` and `reconcile` print `{"users", "errors": [{"user", "error"}], "totals"}`;
 //! `status` prints the mirror's status (`users`, `inboxPending`, `inboxFailed`,
 //! `inboxApplied`, `oldestPendingMs`, `lastEvent`, `live`, `tombstones`); `export` writes CSV
-//! or a JSON array to stdout or `--out`.
+//! or a JSON array to stdout or `--out`; `retry` prints `{"requeued": N}`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,6 +42,20 @@ pub enum MirrorCommand {
     Status(DbArgs),
     /// Write the mirrored transactions as CSV or JSON.
     Export(ExportArgs),
+    /// Put events parked after repeated failures back in the queue (everyone's, or one
+    /// user's), attempts reset, for `mirror run` to apply once the cause is fixed.
+    Retry(RetryArgs),
+}
+
+/// `moneyhub mirror retry` flags.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only this user's parked events.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// The mirror's database.
@@ -151,7 +165,25 @@ pub async fn run(global: &GlobalArgs, command: MirrorCommand) -> CmdResult {
         MirrorCommand::Reconcile(args) => scope(global, args, true).await,
         MirrorCommand::Status(args) => status(global, args).await,
         MirrorCommand::Export(args) => export(args).await,
+        MirrorCommand::Retry(args) => retry(global, args).await,
     }
+}
+
+async fn retry(global: &GlobalArgs, args: RetryArgs) -> CmdResult {
+    let url = db_url(&args.db)?;
+    let user = args.user.as_deref().map(resolve::user).transpose()?;
+    let db = moneyhub_mirror::Db::open_url(&url).await.map_err(mirror_failure)?;
+    let requeued = db.requeue_parked(user.as_ref().map(UserId::as_str)).await;
+    db.close().await;
+    let n = requeued.map_err(mirror_failure)?;
+    match global.output {
+        OutputFormat::Json => output::json(&json!({ "requeued": n })),
+        OutputFormat::Table => output::line(&format!(
+            "re-queued {}; `moneyhub mirror run` applies them",
+            output::count(usize::try_from(n).unwrap_or(usize::MAX), "parked event", "parked events")
+        )),
+    }
+    Ok(())
 }
 
 async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {

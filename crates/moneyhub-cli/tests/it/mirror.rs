@@ -277,9 +277,27 @@ fn status_table_and_exports() {
         all.as_array().unwrap().iter().map(|i| i["userId"].as_str().unwrap()).collect();
     assert_eq!(users, [user.as_str(), other.as_str()].into_iter().collect());
 
+    // A parked event (failed past the attempt limit) is put back in the queue by `retry`.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+                                   received_ms, state, attempts, last_error)
+         VALUES ('0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f', ?1, 'syncCompleted', '{}', x'7b7d',
+                 'application/json', 0, 1, 2, 8, 'HTTP 500')",
+        [&user],
+    )
+    .unwrap();
+    let before = env.json(&["mirror", "status", "--db", &db]);
+    assert_eq!((before["inboxPending"].as_i64(), before["inboxFailed"].as_i64()), (Some(0), Some(1)));
+    let r = env.ok(&["mirror", "retry", "--db", &db, "--user", &other]);
+    assert_eq!(r.stdout.trim(), "re-queued 0 parked events; `moneyhub mirror run` applies them");
+    let r = env.json(&["mirror", "retry", "--db", &db]);
+    assert_eq!(r["requeued"], 1);
+    let after = env.json(&["mirror", "status", "--db", &db]);
+    assert_eq!((after["inboxPending"].as_i64(), after["inboxFailed"].as_i64()), (Some(1), Some(0)));
+
     // An export that fails half-way (a corrupt stored row) leaves the file it was asked to
     // write as it was, and no temporary file.
-    let conn = rusqlite::Connection::open(&db).unwrap();
     let corrupted = conn
         .execute(
             "UPDATE mirror_transactions SET raw = 'not json' WHERE id =

@@ -617,6 +617,16 @@ impl Db {
         }
     }
 
+    /// Puts parked events (of one user, or of everyone) back in the queue with their attempts
+    /// reset, and lifts their users' retry back-off. Returns how many.
+    pub async fn requeue_parked(&self, user_id: Option<&str>) -> Result<u64> {
+        let user_id = user_id.map(str::to_owned);
+        match self {
+            Db::Sqlite(d) => d.requeue_parked(user_id).await,
+            Db::Postgres(d) => d.requeue_parked(user_id).await,
+        }
+    }
+
     /// Remembers a user (found through the users API, say) so reconciliation covers it.
     pub async fn add_user(&self, user_id: &str) -> Result<()> {
         match self {

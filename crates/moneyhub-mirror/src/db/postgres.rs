@@ -376,6 +376,26 @@ impl PgDb {
         .await
     }
 
+    pub(crate) async fn requeue_parked(&self, user_id: Option<String>) -> Result<u64> {
+        self.with(move |c| {
+            Box::pin(async move {
+                // One statement: the events and their users' back-off change together.
+                let rows = c
+                    .query(
+                        "WITH r AS (UPDATE mirror_inbox SET state = 0, attempts = 0
+                                    WHERE state = 2 AND ($1::TEXT IS NULL OR user_id = $1) RETURNING user_id),
+                              u AS (UPDATE mirror_users SET not_before_ms = 0 WHERE user_id IN (SELECT user_id FROM r))
+                         SELECT COUNT(*)::BIGINT FROM r",
+                        &[&user_id],
+                    )
+                    .await?;
+                let n: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+        })
+        .await
+    }
+
     pub(crate) async fn known_users(&self) -> Result<Vec<String>> {
         self.with(|c| {
             Box::pin(async move {

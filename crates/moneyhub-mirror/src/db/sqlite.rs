@@ -256,6 +256,26 @@ impl SqliteDb {
         .await
     }
 
+    pub(crate) async fn requeue_parked(&self, user_id: Option<String>) -> Result<u64> {
+        self.with_work(move |c, inner| {
+            let _writer = inner.write.lock();
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "UPDATE mirror_users SET not_before_ms = 0 WHERE user_id IN
+                   (SELECT user_id FROM mirror_inbox WHERE state = 2 AND (?1 IS NULL OR user_id = ?1))",
+            )?
+            .execute(params![user_id])?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE mirror_inbox SET state = 0, attempts = 0 WHERE state = 2 AND (?1 IS NULL OR user_id = ?1)",
+                )?
+                .execute(params![user_id])?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     pub(crate) async fn known_users(&self) -> Result<Vec<String>> {
         self.with_work(|c, _| {
             Ok(c.prepare_cached("SELECT user_id FROM mirror_users WHERE user_id <> '' ORDER BY user_id")?

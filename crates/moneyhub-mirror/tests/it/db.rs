@@ -155,6 +155,62 @@ async fn guards_of_several_processes_let_one_sync_through() {
     }
 }
 
+/// Parking and re-queueing at the storage level: two users' events fail past the limit, one
+/// user's are re-queued, then everyone's; each re-queued event is claimable again.
+async fn requeue_on(db: TestDb) {
+    let store = Db::open(db.url()).await.unwrap();
+    let users = ["5c79210bbac25ecb5e71ac40", "5c79210bbac25ecb5e71ac41"];
+    for (i, user) in users.iter().enumerate() {
+        for n in 0..2 {
+            let event = moneyhub_mirror::db::NewInboxEvent {
+                webhook_id: format!("0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f{i}{n}"),
+                user_id: (*user).to_owned(),
+                event_type: "syncCompleted".into(),
+                envelope: "{}".into(),
+                body: b"{}".to_vec(),
+                content_type: "application/json".into(),
+                signed: false,
+                received_ms: 1,
+            };
+            assert!(store.insert_inbox(event).await.unwrap());
+        }
+        // One failed attempt with a limit of one: parked, and the user backs off for an hour.
+        let claim = store.claim_next(2, 2, 10).await.unwrap().expect("a user with due events");
+        claim.fail("boom", 2, 3_600_000, 1).await.unwrap();
+    }
+    let counts = store.inbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.failed), (0, 4), "{counts:?}");
+    assert!(store.claim_next(3, 3, 10).await.unwrap().is_none(), "parked events are not claimed");
+
+    assert_eq!(store.requeue_parked(Some("5c79210bbac25ecb5e71ac49")).await.unwrap(), 0);
+    assert_eq!(store.requeue_parked(Some(users[1])).await.unwrap(), 2);
+    let counts = store.inbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.failed), (2, 2), "{counts:?}");
+    // The back-off is lifted: claimable at once, well within the hour.
+    let claim = store.claim_next(4, 4, 10).await.unwrap().expect("re-queued events are due");
+    assert_eq!(claim.user_id(), users[1]);
+    assert_eq!(claim.events().len(), 2);
+    assert!(claim.events().iter().all(|e| e.attempts == 0), "attempts start again");
+    drop(claim);
+    assert_eq!(store.requeue_parked(None).await.unwrap(), 2);
+    assert_eq!(store.requeue_parked(None).await.unwrap(), 0, "nothing left parked");
+    let counts = store.inbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.failed), (4, 0), "{counts:?}");
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn parked_events_can_be_requeued_on_sqlite() {
+    requeue_on(TestDb::sqlite("requeue")).await;
+}
+
+#[tokio::test]
+async fn parked_events_can_be_requeued_on_postgres() {
+    let Some(db) = TestDb::postgres("parked_events_can_be_requeued_on_postgres") else { return };
+    requeue_on(db).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_guard_persists_in_the_database() {
     let db = TestDb::sqlite("guard");

@@ -85,20 +85,21 @@ async fn failing_fetches_are_retried_and_lose_nothing() {
     db.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_that_keep_failing_are_parked_and_reconciliation_repairs() {
+/// A day of activity while every transactions route answers 500: every event that needs one
+/// fails twice and is parked. Then Moneyhub recovers (the fault is removed); the day's
+/// changes are not in the mirror yet.
+async fn park_a_days_events(name: &str) -> (SandboxHandle, TestDb, Running, Vec<String>) {
     init_tracing();
     let config = MirrorConfig::default()
         .coalesce_window(Duration::ZERO)
         .retry_backoff(Duration::from_millis(10))
         .max_attempts(2);
-    let (sb, db, running, ids) = set_up(config, "faults-park").await;
+    let (sb, db, running, ids) = set_up(config, name).await;
     add_fault(&sb, json!({"method": "GET", "path": "/v3/transactions", "status": 500})).await;
 
     let workers = running.mirror.spawn_workers(2);
     control_ok(&sb, Method::POST, "/clock/advance", Some(json!({"hours": 24}))).await;
     flush(&sb).await;
-    // Every event fails twice, then is parked.
     let started = Instant::now();
     let status = loop {
         let s = running.mirror.status().await.unwrap();
@@ -113,14 +114,52 @@ async fn events_that_keep_failing_are_parked_and_reconciliation_repairs() {
     assert!(status.inbox_failed > status.inbox_applied, "{status:?}");
     assert_eq!(max_attempts(running.mirror.db()), 2);
 
-    // Moneyhub recovers. The parked events stay parked (the day's changes are missing);
-    // a reconciliation brings the mirror level without them.
     control_ok(&sb, Method::DELETE, "/faults", None).await;
     let (problems, _) = compare(&sb, running.mirror.db(), &ids).await;
     assert!(!problems.is_empty(), "the day's changes are not in the mirror yet");
+    (sb, db, running, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_keep_failing_are_parked_and_reconciliation_repairs() {
+    let (sb, db, running, ids) = park_a_days_events("faults-park").await;
+    // The parked events stay parked; a reconciliation brings the mirror level without them.
     let report = running.mirror.reconcile(&Scope::all()).await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.users, 3);
+    let (problems, _) = compare(&sb, running.mirror.db(), &ids).await;
+    assert!(problems.is_empty(), "{} differences: {:#?}", problems.len(), &problems[..problems.len().min(5)]);
+    running.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_events_retried_after_recovery_are_applied() {
+    let (sb, db, running, ids) = park_a_days_events("faults-retry").await;
+    let parked = running.mirror.db().inbox_counts().await.unwrap();
+    // Another user's events only: nothing of these users is re-queued.
+    let stranger: moneyhub::UserId = "5c79210bbac25ecb5e71ac40".parse().unwrap();
+    assert_eq!(running.mirror.retry_parked(Some(&stranger)).await.unwrap(), 0);
+    let one: moneyhub::UserId = ids[0].parse().unwrap();
+    let of_one = running.mirror.retry_parked(Some(&one)).await.unwrap();
+    assert!(of_one > 0, "the first user had parked events");
+    let rest = running.mirror.retry_parked(None).await.unwrap();
+    assert_eq!(of_one + rest, parked.failed as u64, "every parked event re-queued once");
+    let counts = running.mirror.db().inbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.failed), (parked.failed, 0), "{counts:?}");
+    let Db::Sqlite(file) = running.mirror.db() else { unreachable!("SQLite only") };
+    let pending_attempts: i64 = rusqlite::Connection::open(file.path())
+        .unwrap()
+        .query_row("SELECT COALESCE(MAX(attempts), 0) FROM mirror_inbox WHERE state = 0", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending_attempts, 0, "attempts start again");
+
+    // The workers apply them, and that alone brings the mirror level: no reconciliation.
+    let drained = running.mirror.drain(2).await.unwrap();
+    assert_eq!(drained.failed, 0, "{drained:?}");
+    let counts = running.mirror.db().inbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.failed), (0, 0), "{counts:?}");
+    assert_eq!(counts.ledger, counts.applied, "each event applied once");
     let (problems, _) = compare(&sb, running.mirror.db(), &ids).await;
     assert!(problems.is_empty(), "{} differences: {:#?}", problems.len(), &problems[..problems.len().min(5)]);
     running.stop().await;

@@ -416,16 +416,16 @@ async fn export(args: ExportArgs) -> CmdResult {
         options = options.user(u);
     }
     let result = match &args.out {
-        Some(path) => export_to_file(&db, format, &options, path).await?,
+        Some(path) => export_to_file(&db, format, &options, path).await,
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout());
             let r = moneyhub_mirror::export::export(&db, format, &options, &mut out).await;
             let _ = out.flush();
-            r
+            r.map_err(mirror_failure)
         }
     };
     db.close().await;
-    let n = result.map_err(mirror_failure)?;
+    let n = result?;
     if let Some(path) = &args.out {
         output::warn(&format!(
             "moneyhub: {} written to {}",
@@ -444,7 +444,7 @@ async fn export_to_file(
     format: ExportFormat,
     options: &ExportOptions,
     path: &std::path::Path,
-) -> CmdResult<moneyhub_mirror::Result<u64>> {
+) -> CmdResult<u64> {
     let cannot =
         |what: &str, e: std::io::Error| Failure::usage(format!("cannot {what} {}: {e}", path.display()));
     let name =
@@ -455,18 +455,18 @@ async fn export_to_file(
     let partial = path.with_file_name(partial_name);
     let file = std::fs::File::create(&partial).map_err(|e| cannot("create", e))?;
     let mut out = std::io::BufWriter::new(file);
-    let result = moneyhub_mirror::export::export(db, format, options, &mut out).await;
-    let finished = match result {
-        Ok(n) => out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .and_then(|f| f.sync_all())
-            .and_then(|()| std::fs::rename(&partial, path))
-            .map(|()| Ok(n))
-            .map_err(|e| cannot("write", e)),
-        Err(e) => Ok(Err(e)),
-    };
-    if !matches!(finished, Ok(Ok(_))) {
+    let finished = moneyhub_mirror::export::export(db, format, options, &mut out)
+        .await
+        .map_err(mirror_failure)
+        .and_then(|n| {
+            out.into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_all())
+                .and_then(|()| std::fs::rename(&partial, path))
+                .map(|()| n)
+                .map_err(|e| cannot("write", e))
+        });
+    if finished.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
     finished

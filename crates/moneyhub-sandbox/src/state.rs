@@ -49,6 +49,8 @@ pub struct AppState {
     pub webhook_worker: crate::webhooks::WebhookWorker,
     /// Fault-injection rules for the public routes.
     pub faults: crate::faults::Faults,
+    /// The Auth Requests API's requests.
+    pub auth_requests: Mutex<crate::rest::auth_requests::AuthRequests>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             webhook,
             webhook_worker,
             faults,
+            auth_requests: Mutex::new(Default::default()),
         })
     }
 

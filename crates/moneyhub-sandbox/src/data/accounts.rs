@@ -38,6 +38,7 @@ pub async fn list(
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
+    super::accessed(&state, user_id);
     let q = Query::parse(q.as_deref());
     let limit = q.int("limit", 0, 1000, 1000)? as usize;
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
@@ -68,6 +69,7 @@ pub async fn get(
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
+    super::accessed(&state, user_id);
     let q = Query::parse(q.as_deref());
     let tx_data = q.bool("showTransactionData", version == ApiVersion::V2)?;
     let id = crate::http::uuid_param("accountId", &account_id)?;
@@ -90,6 +92,7 @@ pub async fn syncs(
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
+    super::accessed(&state, user_id);
     let store = state.store.read();
     let data: Vec<Value> = user_accounts(&store, user_id)
         .into_iter()

@@ -8,9 +8,13 @@ mod transactions;
 
 use std::sync::Arc;
 
+use axum::extract::OriginalUri;
 use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+
+use crate::error::ApiError;
 
 use crate::state::AppState;
 
@@ -31,12 +35,36 @@ pub fn routes(version: ApiVersion) -> Router<Arc<AppState>> {
         .route("/accounts/syncs", get(accounts::syncs))
         .route("/accounts/{account_id}", get(accounts::get))
         .route("/transactions", get(transactions::list))
+        .route("/transactions/unenriched", get(transactions::list_unenriched))
+        .route("/transactions/unenriched/{transaction_id}", get(transactions::get_unenriched))
         .route("/transactions/{transaction_id}", get(transactions::get));
     if version == ApiVersion::V2 {
         // Removed in v3.
         r = r.route("/accounts-list", get(accounts::list));
     }
-    r.layer(Extension(version))
+    r.fallback(not_implemented).layer(Extension(version))
+}
+
+/// Every other Data API route Moneyhub documents (standing orders, categories, projects,
+/// write calls...) or not: a 404 that says the sandbox does not implement it, so nobody
+/// mistakes it for a scope problem or a missing resource.
+async fn not_implemented(method: axum::http::Method, OriginalUri(uri): OriginalUri) -> Response {
+    ApiError::not_found(format!(
+        "The sandbox does not implement {method} {}: only sync, accounts and transactions \
+         (with /transactions/unenriched) are served on the Data API",
+        uri.path()
+    ))
+    .into_response()
+}
+
+/// Records a read of `user_id`'s data (`lastAccessed`). Takes the write lock only when the
+/// time changed, so reads at one virtual instant do not serialise on it.
+fn accessed(state: &AppState, user_id: &str) {
+    let now = state.clock.now();
+    let stale = state.store.read().users.get(user_id).is_some_and(|u| u.last_accessed != Some(now));
+    if stale {
+        state.store.write().touch_user(user_id, now);
+    }
 }
 
 /// The absolute URL of the request (for `links.self`).

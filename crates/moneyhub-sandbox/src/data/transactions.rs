@@ -1,5 +1,7 @@
 //! Transactions: listing with Moneyhub's filters and paging, fetching by up to 50 ids (with
-//! `meta.missingTransactionIds` for unknown ones), and by id.
+//! `meta.missingTransactionIds` for unknown ones), and by id; the same under
+//! `/transactions/unenriched` for the provider's view (scope `transactions_unenriched:read:all`
+//! or `transactions:read:all`; the swagger's `TransactionUnenriched` shape).
 
 use std::sync::Arc;
 
@@ -37,6 +39,34 @@ fn direction(grant: &Grant) -> Result<Direction, ApiError> {
         Ok(Direction::Out)
     } else {
         Err(ApiError::forbidden("Missing required scope: one of transactions:read:all, transactions:read:in, transactions:read:out"))
+    }
+}
+
+/// Which view a route serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// Moneyhub's enriched transaction.
+    Enriched,
+    /// The provider's view.
+    Unenriched,
+}
+
+impl View {
+    fn direction(self, grant: &Grant) -> Result<Direction, ApiError> {
+        match self {
+            View::Enriched => direction(grant),
+            View::Unenriched => {
+                grant.require_any(&["transactions_unenriched:read:all", "transactions:read:all"])?;
+                Ok(Direction::All)
+            }
+        }
+    }
+
+    fn of<'a>(self, acc: &'a Account, t: &'a Tx) -> TxView<'a> {
+        match self {
+            View::Enriched => acc.tx_view(t),
+            View::Unenriched => acc.tx_unenriched_view(t),
+        }
     }
 }
 
@@ -137,10 +167,31 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
-    let dir = direction(&grant)?;
+    list_view(&state, &headers, &uri, raw.as_deref(), View::Enriched)
+}
+
+/// `GET /transactions/unenriched`: the same filters and paging, the provider's view.
+pub async fn list_unenriched(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    list_view(&state, &headers, &uri, raw.as_deref(), View::Unenriched)
+}
+
+fn list_view(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    raw: Option<&str>,
+    view: View,
+) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(headers, state.clock.now())?;
+    let dir = view.direction(&grant)?;
     let user_id = grant.user()?;
-    let q = Query::parse(raw.as_deref());
+    super::accessed(state, user_id);
+    let q = Query::parse(raw);
     // Every parameter is checked, also when `ids` makes the others moot: a bad value is a
     // 400 whatever it sits beside.
     let limit = q.int("limit", 0, 1000, 1000)? as usize;
@@ -149,7 +200,7 @@ pub async fn list(
     let filters = Filters::parse(&q)?;
     let ids = q.all("ids");
     if !ids.is_empty() {
-        return by_ids(&state, user_id, dir, &ids, &uri);
+        return by_ids(state, user_id, dir, &ids, uri, view);
     }
     let store = state.store.read();
     let mut rows: Vec<(&Account, &Tx)> = Vec::new();
@@ -166,19 +217,19 @@ pub async fn list(
     let total = rows.len();
     if only_count {
         return Ok(ok(
-            json!({"data": [], "links": {"self": self_link(&state, &uri)}, "meta": {"count": total}}),
+            json!({"data": [], "links": {"self": self_link(state, uri)}, "meta": {"count": total}}),
         ));
     }
     // Newest first, ties broken by id so pages are stable.
     rows.sort_unstable_by(|a, b| b.1.date_ms.cmp(&a.1.date_ms).then(a.1.id.cmp(&b.1.id)));
-    let data: Vec<TxView> = rows.iter().skip(offset).take(limit).map(|(a, t)| a.tx_view(t)).collect();
+    let data: Vec<TxView> = rows.iter().skip(offset).take(limit).map(|(a, t)| view.of(a, t)).collect();
     let mut links = Map::new();
-    links.insert("self".into(), json!(self_link(&state, &uri)));
+    links.insert("self".into(), json!(self_link(state, uri)));
     if limit > 0 && offset.saturating_add(limit) < total {
-        links.insert("next".into(), json!(page_link(&state, &uri, offset + limit, limit)));
+        links.insert("next".into(), json!(page_link(state, uri, offset + limit, limit)));
     }
     if offset > 0 {
-        links.insert("prev".into(), json!(page_link(&state, &uri, offset.saturating_sub(limit), limit)));
+        links.insert("prev".into(), json!(page_link(state, uri, offset.saturating_sub(limit), limit)));
     }
     Ok(enveloped(&data, Value::Object(links), json!({"count": total})))
 }
@@ -203,6 +254,7 @@ fn by_ids(
     dir: Direction,
     ids: &[&str],
     uri: &axum::http::Uri,
+    view: View,
 ) -> Result<Response, ApiError> {
     if ids.len() > MAX_IDS {
         return Err(ApiError::bad_request(format!(
@@ -225,7 +277,7 @@ fn by_ids(
         let found = store.tx_index.get(&u).and_then(|(acc_id, pos)| {
             let acc = store.accounts.get(acc_id).filter(|a| a.user_id == user_id)?;
             let t = acc.txs.get(*pos as usize).filter(|t| !t.is_deleted() && allowed(dir, t))?;
-            Some(acc.tx_view(t))
+            Some(view.of(acc, t))
         });
         match found {
             Some(v) => data.push(v),
@@ -246,10 +298,31 @@ pub async fn get(
     OriginalUri(uri): OriginalUri,
     Path(transaction_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
-    let dir = direction(&grant)?;
+    get_view(&state, &headers, &uri, &transaction_id, View::Enriched)
+}
+
+/// `GET /transactions/unenriched/{id}`: the provider's view of one transaction.
+pub async fn get_unenriched(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(transaction_id): Path<String>,
+) -> Result<Response, ApiError> {
+    get_view(&state, &headers, &uri, &transaction_id, View::Unenriched)
+}
+
+fn get_view(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    transaction_id: &str,
+    view: View,
+) -> Result<Response, ApiError> {
+    let grant = state.tokens.authorize(headers, state.clock.now())?;
+    let dir = view.direction(&grant)?;
     let user_id = grant.user()?;
-    let id = crate::http::uuid_param("transactionId", &transaction_id)?;
+    super::accessed(state, user_id);
+    let id = crate::http::uuid_param("transactionId", transaction_id)?;
     let store = state.store.read();
     let (acc_id, pos) =
         store.tx_index.get(&id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
@@ -263,5 +336,5 @@ pub async fn get(
         .get(*pos as usize)
         .filter(|t| !t.is_deleted() && allowed(dir, t))
         .ok_or_else(|| ApiError::not_found("Transaction not found"))?;
-    Ok(enveloped(&acc.tx_view(t), json!({"self": self_link(&state, &uri)}), json!({})))
+    Ok(enveloped(&view.of(acc, t), json!({"self": self_link(state, uri)}), json!({})))
 }

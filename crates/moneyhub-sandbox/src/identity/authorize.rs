@@ -26,6 +26,7 @@ use super::session::Code;
 use crate::error::OAuthError;
 use crate::http::OAuthBody;
 use crate::state::AppState;
+use crate::store::model::ManagedBy;
 
 /// How long authorisation codes live (virtual seconds).
 pub const CODE_TTL_SECS: i64 = 600;
@@ -119,8 +120,13 @@ fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
     res
 }
 
-/// Resolves `request_uri` / `request` into the effective parameters.
-fn effective_params(state: &AppState, query: Params, now: i64) -> Result<Params, Rejection> {
+/// Resolves `request_uri` / `request` into the effective parameters, and the auth request
+/// (`POST /auth-requests`) a pushed request was made for, if any.
+fn effective_params(
+    state: &AppState,
+    query: Params,
+    now: i64,
+) -> Result<(Params, Option<String>), Rejection> {
     if let Some(uri) = query.get("request_uri") {
         let known_prefix = uri.starts_with(PAR_PREFIX) || uri.starts_with(LEGACY_PREFIX);
         let pushed = if known_prefix { state.identity.lock().take_pushed(uri, now) } else { None };
@@ -144,7 +150,7 @@ fn effective_params(state: &AppState, query: Params, now: i64) -> Result<Params,
                 params.set("sandbox_accounts", a);
             }
         }
-        return Ok(params);
+        return Ok((params, pushed.auth_request));
     }
     let mut params = query;
     if let Some(jwt) = params.remove("request") {
@@ -161,13 +167,13 @@ fn effective_params(state: &AppState, query: Params, now: i64) -> Result<Params,
             .map_err(|error| Rejection { error, target: trusted_target(state, &params) })?;
         params.overlay(&obj);
     }
-    Ok(params)
+    Ok((params, None))
 }
 
 fn authorize(state: &Arc<AppState>, query: Params) -> Response {
     let now_t = state.clock.now();
     let now = now_t.timestamp();
-    let params = match effective_params(state, query, now) {
+    let (params, auth_request) = match effective_params(state, query, now) {
         Ok(p) => p,
         Err(rej) => return rej.into_response_for(state),
     };
@@ -175,19 +181,32 @@ fn authorize(state: &Arc<AppState>, query: Params) -> Response {
         Ok(r) => r,
         Err(rej) => return rej.into_response_for(state),
     };
-    match grant(state, &req, now_t) {
+    match grant(state, &req, auth_request, now_t) {
         Ok(pairs) => respond(&req.target, &pairs),
         Err(error) => Rejection { error, target: Some(req.target.clone()) }.into_response_for(state),
     }
 }
 
 /// Auto-consents: issues the code and/or id_token of the response.
+///
+/// One-time access (no `sub` value): the user who consents becomes a new user of the client,
+/// managed by the user (`managedBy: "user"`), made here, at consent, as Moneyhub does.
 fn grant(
     state: &Arc<AppState>,
     req: &AuthRequest,
+    auth_request: Option<String>,
     now_t: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<(&'static str, String)>, OAuthError> {
     let now = now_t.timestamp();
+    let user_id = match &req.user_id {
+        Some(u) => u.clone(),
+        None => state
+            .store
+            .write()
+            .create_user_managed(&req.client_id, None, ManagedBy::User, now_t)
+            .user_id
+            .clone(),
+    };
     let sid = random_uuid().to_string();
     let auth_time = req.max_age.map(|_| now);
     let mut pairs = Vec::new();
@@ -196,7 +215,7 @@ fn grant(
         let entry = Code {
             client_id: req.client_id.clone(),
             redirect_uri: req.target.redirect_uri.clone(),
-            user_id: req.user_id.clone(),
+            user_id: user_id.clone(),
             flow: req.flow.clone(),
             scope: req.scope.clone(),
             nonce: req.nonce.clone(),
@@ -205,6 +224,7 @@ fn grant(
             auth_time,
             expires_at: now + CODE_TTL_SECS,
             used: false,
+            auth_request,
         };
         state.identity.lock().add_code(code.clone(), entry, now);
         pairs.push(("code", code.clone()));
@@ -214,13 +234,13 @@ fn grant(
         // id_token proves the code (c_hash) and carries no mh:con_id. Without one
         // (response_type=id_token), consent completes the flow right here.
         let done = if req.response_type == ResponseType::IdToken {
-            Some(complete(state, &req.user_id, &req.flow, now_t)?)
+            Some(complete(state, &user_id, &req.flow, now_t)?)
         } else {
             None
         };
         let id_token = IdToken {
             client_id: &req.client_id,
-            user_id: &req.user_id,
+            user_id: &user_id,
             nonce: req.nonce.as_deref(),
             sid: &sid,
             auth_time,

@@ -122,8 +122,9 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     /// `max_age`, when requested.
     pub max_age: Option<i64>,
-    /// The user.
-    pub user_id: String,
+    /// The user named by `claims.id_token.sub.value`; `None` for one-time access (a new
+    /// connection without a `sub` value), where consent makes a user.
+    pub user_id: Option<String>,
     /// What consent leads to.
     pub flow: Flow,
 }
@@ -355,17 +356,16 @@ pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result
         scopes.iter().copied().filter(|s| matches!(*s, "reauth" | "refresh" | "reconsent")).collect();
 
     let claims = parse_claims(params.get("claims"), now).map_err(reject)?;
-    let user_id = claims.sub.clone().ok_or_else(|| {
-        reject(OAuthError::invalid_request(
-            "sub value required: claims.id_token.sub.value must name a user of this client \
-             (the sandbox does not create one-time users)",
-        ))
-    })?;
+    // Without a `sub` value, a new connection is one-time access: consent makes the user.
+    // Renewals always need the user.
+    let user_id = claims.sub.clone();
     let store = state.store.read();
-    if store.user(client_id, &user_id).is_none() {
-        return Err(reject(OAuthError::invalid_request(format!(
-            "claims.id_token.sub.value {user_id:?} is not a user of this client"
-        ))));
+    if let Some(user_id) = &user_id {
+        if store.user(client_id, user_id).is_none() {
+            return Err(reject(OAuthError::invalid_request(format!(
+                "claims.id_token.sub.value {user_id:?} is not a user of this client"
+            ))));
+        }
     }
 
     let flow = match (providers.as_slice(), renewals.as_slice()) {
@@ -406,12 +406,17 @@ pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result
                     "only openid may accompany {r} (found {extra})"
                 ))));
             }
+            let user_id = user_id.as_deref().ok_or_else(|| {
+                reject(OAuthError::invalid_request(format!(
+                    "{r} requires claims.id_token.sub.value (the user of the connection)"
+                )))
+            })?;
             let con_id = claims.con_id.clone().ok_or_else(|| {
                 reject(OAuthError::invalid_request(format!(
                     "{r} requires claims.id_token[\"mh:con_id\"].value"
                 )))
             })?;
-            let conn = store.connection(&user_id, &con_id).ok_or_else(|| {
+            let conn = store.connection(user_id, &con_id).ok_or_else(|| {
                 reject(OAuthError::invalid_request(format!(
                     "connection {con_id:?} is not a connection of this user"
                 )))

@@ -10,8 +10,11 @@
 //! | `GET`/`POST /oidc/auth` | authorisation: validates, auto-consents, redirects with a code |
 //! | `POST /request` | legacy request-object upload (201 text `urn:x-mh-request:<uuid>`) |
 //!
-//! Decisions where Moneyhub publishes nothing: a new connection needs an existing user named
-//! in `claims.id_token.sub.value` (no one-time users); generic provider scopes (`id:test`,
+//! Decisions where Moneyhub publishes nothing: a new connection names an existing user in
+//! `claims.id_token.sub.value`, or no user at all for one-time access (reference §17): then
+//! consent makes a user (`managedBy: "user"`), the id_token's `sub` is that user, and the
+//! connection's consent lasts 24 hours (or the `mh:consent` expiry), after which its refresh
+//! tokens stop working; reauth, refresh and reconsent always need the `sub` value; generic provider scopes (`id:test`,
 //! `id:api`, `id:all`...) pick the first available provider of that listing; the code
 //! exchange's access token is bound to the user and carries exactly the scope of the
 //! authorisation request; unknown users at the token endpoint are `invalid_grant`; request
@@ -42,6 +45,14 @@ use crate::state::AppState;
 
 pub use discovery::discovery_document;
 pub use session::IdentityState;
+
+// For the Auth Requests API (`rest::auth_requests`), which goes through the same validation,
+// consent and completion as PAR.
+pub(crate) use authz::{validate, Flow};
+pub(crate) use flow::complete;
+pub(crate) use par::PAR_PREFIX;
+pub(crate) use params::{normalise_scope, random_token, random_uuid, scope_tokens, Params};
+pub(crate) use session::Pushed;
 
 /// The identity routes.
 pub fn routes() -> Router<Arc<AppState>> {

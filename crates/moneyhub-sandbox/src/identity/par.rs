@@ -76,7 +76,12 @@ pub async fn par(
         return bad(super::authz::Rejection::direct(rej.error).error);
     }
     let request_uri = format!("{PAR_PREFIX}{}", random_token());
-    let pushed = Pushed { client_id: client.client_id.clone(), params, expires_at: now + PAR_TTL_SECS };
+    let pushed = Pushed {
+        client_id: client.client_id.clone(),
+        params,
+        expires_at: now + PAR_TTL_SECS,
+        auth_request: None,
+    };
     state.identity.lock().push(request_uri.clone(), pushed, now);
     no_store(StatusCode::CREATED, json!({"request_uri": request_uri, "expires_in": PAR_TTL_SECS}))
 }
@@ -113,7 +118,12 @@ pub async fn legacy_request(State(state): State<Arc<AppState>>, OAuthBody(body):
         return bad(super::authz::Rejection::direct(rej.error).error);
     }
     let request_uri = format!("{LEGACY_PREFIX}{}", random_uuid());
-    let pushed = Pushed { client_id: client.client_id.clone(), params, expires_at: now + LEGACY_TTL_SECS };
+    let pushed = Pushed {
+        client_id: client.client_id.clone(),
+        params,
+        expires_at: now + LEGACY_TTL_SECS,
+        auth_request: None,
+    };
     state.identity.lock().push(request_uri.clone(), pushed, now);
     let mut res = (StatusCode::CREATED, request_uri).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

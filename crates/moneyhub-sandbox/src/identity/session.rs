@@ -26,6 +26,9 @@ pub struct Pushed {
     pub params: Params,
     /// Expiry, virtual seconds.
     pub expires_at: i64,
+    /// The auth request (`POST /auth-requests`) this request was made for: its code can only
+    /// be redeemed by completing that auth request.
+    pub auth_request: Option<String>,
 }
 
 /// An authorisation code and everything the exchange needs.
@@ -53,6 +56,9 @@ pub struct Code {
     pub expires_at: i64,
     /// Already exchanged (kept until expiry to answer a replay precisely).
     pub used: bool,
+    /// The auth request the code belongs to (Moneyhub exchanges it itself, in
+    /// `PATCH /auth-requests/{id}`; the token endpoint refuses it).
+    pub auth_request: Option<String>,
 }
 
 /// A refresh token's grant.
@@ -182,7 +188,8 @@ mod tests {
     #[test]
     fn pushed_requests_are_single_use_and_expire() {
         let mut s = IdentityState::default();
-        let p = Pushed { client_id: "c".into(), params: Params::default(), expires_at: 100 };
+        let p =
+            Pushed { client_id: "c".into(), params: Params::default(), expires_at: 100, auth_request: None };
         s.push("u".into(), p.clone(), 0);
         assert!(s.take_pushed("u", 10).is_some());
         assert!(s.take_pushed("u", 10).is_none());

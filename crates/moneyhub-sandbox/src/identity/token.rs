@@ -169,6 +169,11 @@ fn authorization_code(
         if entry.used {
             return Err(OAuthError::invalid_grant("authorization code has already been used"));
         }
+        if let Some(id) = &entry.auth_request {
+            return Err(OAuthError::invalid_grant(format!(
+                "this code belongs to auth request {id}: complete it with PATCH /auth-requests/{id}"
+            )));
+        }
         if redirect_uri != Some(entry.redirect_uri.as_str()) {
             return Err(OAuthError::invalid_grant(
                 "redirect_uri must be the one of the authorization request",
@@ -247,6 +252,25 @@ fn refresh_token(
         entry
     };
     check_user(state, &client.client_id, &entry.user_id)?;
+    // One-time access ends with its consent: once the connection's consent has expired (or
+    // the connection is gone), its refresh token renews nothing.
+    {
+        let store = state.store.read();
+        let one_time = store
+            .users
+            .get(&entry.user_id)
+            .is_some_and(|u| u.managed_by == crate::store::model::ManagedBy::User);
+        if one_time {
+            let live = entry
+                .connection_id
+                .as_deref()
+                .and_then(|c| store.connection(&entry.user_id, c))
+                .is_some_and(|c| !c.is_expired(state.clock.now()));
+            if !live {
+                return Err(OAuthError::invalid_grant("the one-time access consent has expired"));
+            }
+        }
+    }
     let scope = match params.get("scope") {
         // A narrower scope may be asked for (RFC 6749 §6), never a wider one.
         Some(s) => {

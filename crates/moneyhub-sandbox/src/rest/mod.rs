@@ -1,6 +1,8 @@
-//! Identity REST routes: users, user connections, sync records and provider catalogues.
+//! Identity REST routes: users, user connections, sync records, provider catalogues and the
+//! Auth Requests API.
 //! None of them is versioned (they live at the identity host's root, as Moneyhub's do).
 
+pub(crate) mod auth_requests;
 mod catalogues;
 mod connections;
 mod syncs;
@@ -31,6 +33,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/users/{user_id}/connections/{connection_id}/syncs", get(syncs::of_connection))
         .route("/users/{user_id}/syncs", get(syncs::of_user))
         .route("/users/{user_id}/syncs/{sync_id}", get(syncs::get))
+        .route("/auth-requests", get(auth_requests::list).post(auth_requests::create))
+        .route("/auth-requests/{id}", get(auth_requests::get).patch(auth_requests::complete_request))
 }
 
 /// Checks the bearer token, that it has one of `scopes`, and that it may reach `user_id`.

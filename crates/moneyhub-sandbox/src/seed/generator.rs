@@ -110,6 +110,22 @@ pub static MERCHANTS: &[Merchant] = &[
     fixed("REGULAR INVESTMENT", "Monthly investment", INVESTMENTS, 10_000, 50_000, true),
 ];
 
+/// The provider's proprietary transaction code of a current-account transaction with this
+/// merchant (UK banks' usual type codes: `POS` card payment, `DD` direct debit, `SO` standing
+/// order, `BGC` bank giro credit, `TFR` transfer, `INT` interest), or `None` when the bank
+/// sends none.
+pub fn proprietary_code(m: &Merchant) -> Option<&'static str> {
+    let prefixes: [(&str, &'static str); 6] = [
+        ("CARD PAYMENT", "POS"),
+        ("DIRECT DEBIT", "DD"),
+        ("STANDING ORDER", "SO"),
+        ("SALARY", "BGC"),
+        ("TRANSFER", "TFR"),
+        ("GROSS INTEREST", "INT"),
+    ];
+    prefixes.iter().find(|(p, _)| m.long.starts_with(p)).map(|(_, c)| *c)
+}
+
 const SALARY_IDX: u16 = 12;
 const MORTGAGE_DD: u16 = 13;
 const ENERGY: u16 = 14;

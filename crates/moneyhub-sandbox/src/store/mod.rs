@@ -18,13 +18,18 @@ use crate::rng::{label, Rng};
 use crate::seed::catalogue::{Catalogue, Provider, ProviderType};
 use crate::seed::generator::{base_balance, AccountSeed};
 use events::Event;
-use model::{Account, Connection, FetchStatus, SyncRecord, User};
+use model::{Account, Connection, FetchStatus, ManagedBy, SyncRecord, User};
 
 pub use fetch::FetchReport;
 
 /// How long a new consent lasts.
 pub fn consent_period() -> Duration {
     Duration::days(90)
+}
+
+/// How long the consent of a one-time access connection lasts by default (reference §17).
+pub fn one_time_consent_period() -> Duration {
+    Duration::hours(24)
 }
 
 /// How much history the code exchange fetches synchronously.
@@ -155,6 +160,17 @@ impl Store {
         client_user_id: Option<String>,
         now: DateTime<Utc>,
     ) -> &User {
+        self.create_user_managed(client_id, client_user_id, ManagedBy::Client, now)
+    }
+
+    /// Creates a user for `client_id`, managed by the client or (one-time access) by the user.
+    pub fn create_user_managed(
+        &mut self,
+        client_id: &str,
+        client_user_id: Option<String>,
+        managed_by: ManagedBy,
+        now: DateTime<Utc>,
+    ) -> &User {
         let mut user_id = self.rng.hex(24);
         while self.users.contains_key(&user_id) {
             user_id = self.rng.hex(24);
@@ -166,6 +182,8 @@ impl Store {
             created_at: now,
             updated_at: now,
             connection_ids: Vec::new(),
+            managed_by,
+            last_accessed: None,
         };
         self.user_order.push(user_id.clone());
         self.users.entry(user_id).or_insert(user)
@@ -174,6 +192,13 @@ impl Store {
     /// A user of `client_id`.
     pub fn user(&self, client_id: &str, user_id: &str) -> Option<&User> {
         self.users.get(user_id).filter(|u| u.client_id == client_id)
+    }
+
+    /// Records a Data API read of the user's data (`lastAccessed`).
+    pub fn touch_user(&mut self, user_id: &str, now: DateTime<Utc>) {
+        if let Some(u) = self.users.get_mut(user_id) {
+            u.last_accessed = Some(now);
+        }
     }
 
     /// A page of `client_id`'s users, oldest first, and their total count.
@@ -230,9 +255,10 @@ impl Store {
         asynchronous: bool,
         now: DateTime<Utc>,
     ) -> Result<NewConnection, Refusal> {
-        if !self.users.contains_key(user_id) {
-            return Err(Refusal::UnknownUser);
-        }
+        let one_time = match self.users.get(user_id) {
+            None => return Err(Refusal::UnknownUser),
+            Some(u) => u.managed_by == ManagedBy::User,
+        };
         let provider = self.catalogue.get(bank_id).cloned().ok_or(Refusal::UnknownProvider)?;
         if self.removed_providers.contains(bank_id) {
             return Err(Refusal::UnknownProvider);
@@ -245,8 +271,15 @@ impl Store {
             .map(|a| a.kind.stale_after_days())
             .min()
             .unwrap_or(if provider.kind.is_valuation() { 30 } else { 2 });
-        let expires_at =
-            if provider.no_expiry { None } else { Some(expires_at.unwrap_or(now + consent_period())) };
+        // One-time access always ends: its consent lasts 24 hours unless `mh:consent` says
+        // otherwise, whatever the provider (legacy ones included).
+        let expires_at = if one_time {
+            Some(expires_at.unwrap_or(now + one_time_consent_period()))
+        } else if provider.no_expiry {
+            None
+        } else {
+            Some(expires_at.unwrap_or(now + consent_period()))
+        };
         let history_from = now - initial_history();
         let target =
             now - Duration::days(30 * provider.history_months as i64 + provider.history_months as i64 / 2);

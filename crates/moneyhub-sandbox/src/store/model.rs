@@ -29,6 +29,31 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     /// The user's connections, oldest first.
     pub connection_ids: Vec<String>,
+    /// Who manages the user: `client` (created with `POST /users`) or `user` (made by
+    /// Moneyhub during the consent of a one-time access authorisation, which named no user).
+    pub managed_by: ManagedBy,
+    /// The last time the user's data was read on the Data API (`lastAccessed`; absent until
+    /// the first read, as the reference marks the field optional).
+    pub last_accessed: Option<DateTime<Utc>>,
+}
+
+/// Who manages a user (`managedBy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedBy {
+    /// A client-managed user (`POST /users`).
+    Client,
+    /// A user Moneyhub made during a one-time access consent.
+    User,
+}
+
+impl ManagedBy {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedBy::Client => "client",
+            ManagedBy::User => "user",
+        }
+    }
 }
 
 impl User {
@@ -40,12 +65,15 @@ impl User {
             "createdAt": iso(self.created_at),
             "updatedAt": iso(self.updated_at),
             "scopes": "",
-            "managedBy": "client",
+            "managedBy": self.managed_by.as_str(),
             "userType": "test",
             "connectionIds": self.connection_ids,
         });
         if let Some(c) = &self.client_user_id {
             v["clientUserId"] = json!(c);
+        }
+        if let Some(t) = self.last_accessed {
+            v["lastAccessed"] = json!(iso(t));
         }
         v
     }
@@ -448,7 +476,24 @@ impl Account {
     /// A borrowed, directly serialisable view of a transaction of this account: listing 1000
     /// transactions serialises straight from the compact store, with no intermediate values.
     pub fn tx_view<'a>(&'a self, t: &'a Tx) -> TxView<'a> {
-        TxView { account: self, tx: t }
+        TxView { account: self, tx: t, unenriched: false }
+    }
+
+    /// The provider's view of a transaction (`GET /transactions/unenriched`): what the bank
+    /// sent, without Moneyhub's enrichment (no category, short description, notes,
+    /// counterparty, splits or projects). The swagger's `TransactionUnenriched`.
+    pub fn tx_unenriched_view<'a>(&'a self, t: &'a Tx) -> TxView<'a> {
+        TxView { account: self, tx: t, unenriched: true }
+    }
+
+    /// The `proprietaryTransactionCode` the provider sends with a transaction: current
+    /// accounts carry the bank's own transaction-type code (card payment, direct debit...);
+    /// other account types send none.
+    pub fn proprietary_code(&self, t: &Tx) -> Option<&'static str> {
+        if self.kind != AccountKind::Current {
+            return None;
+        }
+        crate::seed::generator::proprietary_code(t.merchant())
     }
 }
 
@@ -457,6 +502,7 @@ impl Account {
 pub struct TxView<'a> {
     account: &'a Account,
     tx: &'a Tx,
+    unenriched: bool,
 }
 
 /// Serialises as `YYYY-MM-DDTHH:MM:SS.mmmZ` without going through chrono's format parser.
@@ -514,13 +560,30 @@ impl serde::Serialize for TxView<'_> {
         let (a, t) = (self.account, self.tx);
         let m = t.merchant();
         let mag = t.amount.unsigned_abs();
-        let mut map = s.serialize_map(Some(13))?;
+        let code = a.proprietary_code(t).map(|code| ProprietaryCode { code, issuer: a.provider_name });
+        let mut map = s.serialize_map(None)?;
         map.serialize_entry("id", &t.id)?;
         map.serialize_entry("accountId", &a.id)?;
         map.serialize_entry(
             "amount",
             &AmountView { value: t.amount, major_units: mag / 100, minor_units: mag % 100, currency: "GBP" },
         )?;
+        if self.unenriched {
+            map.serialize_entry("date", &IsoMs(t.date_ms))?;
+            map.serialize_entry("dateModified", &IsoMs(t.modified_ms))?;
+            map.serialize_entry("dateCreated", &IsoMs(t.created_ms))?;
+            if t.is_pending() {
+                map.serialize_entry("longDescription", &t.long_description())?;
+            } else {
+                map.serialize_entry("longDescription", m.long)?;
+            }
+            map.serialize_entry("status", if t.is_pending() { "pending" } else { "posted" })?;
+            map.serialize_entry("providerId", &ProviderId(&a.provider_account_id, t.key))?;
+            if let Some(c) = &code {
+                map.serialize_entry("proprietaryTransactionCode", c)?;
+            }
+            return map.end();
+        }
         map.serialize_entry("categoryId", m.category)?;
         map.serialize_entry("categoryIdConfirmed", &false)?;
         map.serialize_entry("date", &IsoMs(t.date_ms))?;
@@ -535,13 +598,48 @@ impl serde::Serialize for TxView<'_> {
         map.serialize_entry("notes", "")?;
         map.serialize_entry("status", if t.is_pending() { "pending" } else { "posted" })?;
         map.serialize_entry("providerId", &ProviderId(&a.provider_account_id, t.key))?;
+        if let Some(c) = &code {
+            map.serialize_entry("proprietaryTransactionCode", c)?;
+        }
         map.end()
     }
+}
+
+#[derive(serde::Serialize)]
+struct ProprietaryCode {
+    code: &'static str,
+    issuer: &'static str,
 }
 
 #[cfg(test)]
 mod view_tests {
     use super::*;
+
+    #[test]
+    fn running_sync_has_null_outcome_keys() {
+        let t = Utc.timestamp_opt(1_736_935_200, 0).unwrap();
+        let mut rec = SyncRecord {
+            id: Uuid::nil(),
+            seq: 1,
+            connection_id: "c".into(),
+            user_id: "u".into(),
+            action: "client-update",
+            method: "UPDATE",
+            fetch_status: None,
+            created_at: t,
+            fetched_at: None,
+            accounts: Vec::new(),
+        };
+        let v = rec.to_json(t, None);
+        assert_eq!((v.get("fetchStatus"), v.get("fetchedAt")), (Some(&Value::Null), Some(&Value::Null)));
+        rec.fetch_status = Some(FetchStatus::Partial);
+        rec.fetched_at = Some(t);
+        let v = rec.to_json(t, None);
+        assert_eq!(
+            (v["fetchStatus"].as_str(), v["fetchedAt"].as_str()),
+            (Some("partial"), Some("2025-01-15T10:00:00.000Z"))
+        );
+    }
 
     #[test]
     fn iso_ms_matches_chrono() {
@@ -613,12 +711,11 @@ impl SyncRecord {
             "createdAt": iso(self.created_at),
             "accounts": accounts,
         });
-        if let Some(s) = self.fetch_status {
-            v["fetchStatus"] = json!(s.as_str());
-        }
-        if let Some(t) = self.fetched_at {
-            v["fetchedAt"] = json!(iso(t));
-        }
+        // A sync still running has no outcome yet: both keys are present with `null` (the
+        // official client's type declares them on every sync; the reference lists no
+        // "running" value of `fetchStatus`, so none is invented).
+        v["fetchStatus"] = json!(self.fetch_status.map(FetchStatus::as_str));
+        v["fetchedAt"] = json!(self.fetched_at.map(iso));
         v
     }
 }

@@ -808,7 +808,8 @@ async fn scope_rules() {
         ("openid refresh".to_string(), renew_claims(&user, &con), "invalid_request"),
         ("openid reauth".to_string(), user_claims(&user), "invalid_request"),
         ("openid reauth".to_string(), renew_claims(&user, "nope"), "invalid_request"),
-        (format!("openid id:{MOCK}"), json!({"id_token": {"sub": {"essential": true}}}), "invalid_request"),
+        // Renewals need the user even though new connections may leave it out (one-time access).
+        ("openid reauth".to_string(), json!({"id_token": {"mh:con_id": {"value": con}}}), "invalid_request"),
         (format!("openid id:{MOCK}"), user_claims("000000000000000000000000"), "invalid_request"),
         (
             format!("openid id:{MOCK}"),

@@ -31,6 +31,7 @@ mod open_enum;
 
 pub mod account;
 pub mod amount;
+pub mod auth_request;
 pub mod catalogue;
 pub mod connection;
 pub mod decode;
@@ -51,6 +52,9 @@ pub use account::{
     ProviderAccountIdentification, RunningCostPeriod, TransactionData,
 };
 pub use amount::{Amount, Currency};
+pub use auth_request::{
+    AuthParams, AuthRequest, AuthRequestStatus, AuthRequestSync, NewAuthRequest, RedirectParams,
+};
 pub use catalogue::{AvailabilityStatus, CatalogueAccountType, CatalogueEntry, ProviderStatus};
 pub use connection::{
     Connection, ConnectionError, ConnectionPatch, ConnectionStatus, ConnectionType, ExtendedStatus,
@@ -68,7 +72,7 @@ pub use sync::{
 pub use token::TokenResponse;
 pub use transaction::{
     CardInstrument, PartyAccount, PartyAgent, ProprietaryTransactionCode, Transaction, TransactionCode,
-    TransactionSplit, TransactionStatus,
+    TransactionSplit, TransactionStatus, UnenrichedTransaction,
 };
 pub use user::{ManagedBy, User, UserType};
 pub use webhook::{

@@ -55,13 +55,14 @@ pub struct ConnectionSync {
     pub action: SyncAction,
     /// Kind of fetch.
     pub method: SyncMethod,
-    /// Outcome; absent while the sync is still running (an asynchronous sync or connection).
+    /// Outcome; absent or `null` while the sync is still running (an asynchronous sync or
+    /// connection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch_status: Option<FetchStatus>,
     /// When the sync started.
     #[serde(with = "crate::time::timestamp")]
     pub created_at: DateTime<Utc>,
-    /// When the fetch finished (absent while in progress).
+    /// When the fetch finished (absent or `null` while in progress).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
     pub fetched_at: Option<DateTime<Utc>>,
     /// Per-account results.

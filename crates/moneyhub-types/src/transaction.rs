@@ -440,3 +440,52 @@ pub struct PartyAgent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postal_address: Option<serde_json::Map<String, serde_json::Value>>,
 }
+
+/// A transaction as the provider sent it (`GET /transactions/unenriched`, the swagger's
+/// `TransactionUnenriched`): no category, short description, notes, counterparty, splits or
+/// projects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnenrichedTransaction {
+    /// Transaction id (the same as the enriched transaction's).
+    pub id: TransactionId,
+    /// The account it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
+    /// Amount (`value` negative = money out).
+    pub amount: Amount,
+    /// When it happened.
+    #[serde(with = "crate::time::timestamp")]
+    pub date: DateTime<Utc>,
+    /// Last change.
+    #[serde(with = "crate::time::timestamp")]
+    pub date_modified: DateTime<Utc>,
+    /// When it was created.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
+    pub date_created: Option<DateTime<Utc>>,
+    /// When funds become available / are withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::timestamp_opt")]
+    pub value_date: Option<DateTime<Utc>>,
+    /// The description as on the statement.
+    pub long_description: String,
+    /// Posted or pending.
+    pub status: TransactionStatus,
+    /// The provider's transaction id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// ISO transaction code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_code: Option<TransactionCode>,
+    /// Proprietary bank transaction code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proprietary_transaction_code: Option<ProprietaryTransactionCode>,
+    /// Account balance after the transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Amount>,
+    /// Type of `balance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_type: Option<BalanceType>,
+    /// Every other provider field (statement reference, merchant, card, parties...), as sent.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}

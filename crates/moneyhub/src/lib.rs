@@ -10,6 +10,8 @@
 //!   code exchange with full id_token verification.
 //! * [`Client::users`], [`Client::connections`], [`Client::transactions`],
 //!   [`Client::accounts`] — the REST surface; [`Client::webhooks`] — webhook verification.
+//! * [`Client::auth_requests`] — the Auth Requests API; [`Client::with_user_token`] — read
+//!   with the access token of a one-time access code exchange.
 //! * One [`Error`] type saying whether a failed request was sent at all ([`Sent`]).
 //!
 //! Tokens are fetched with client credentials, cached per (user, scopes) and shared between
@@ -78,6 +80,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod auth_requests;
 pub mod clock;
 pub mod config;
 pub mod connections;
@@ -91,6 +94,7 @@ pub mod secret;
 pub mod sync;
 pub mod transactions;
 pub mod transport;
+pub mod user_token;
 pub mod users;
 pub mod webhooks;
 
@@ -105,6 +109,7 @@ pub use auth::{
     Auth, AuthFlow, AuthorizationRequest, CallbackParams, ConnectOptions, Connected, ConsentOptions,
     IdTokenClaims, RenewOptions,
 };
+pub use auth_requests::{AuthRequests, NewAuthRequest};
 pub use clock::{Clock, SystemClock};
 pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts};
 pub use connections::{Catalogue, Connections};
@@ -117,15 +122,17 @@ pub use secret::Secret;
 pub use sync::{PendingSync, SyncOptions, SyncRecord, WaitOptions};
 pub use transactions::{
     CreditDebit, RawTransaction, TransactionFilter, TransactionItem, TransactionPage, Transactions,
-    TransactionsByIds,
+    TransactionsByIds, Unenriched,
 };
 pub use transport::retry::RetryPolicy;
+pub use user_token::UserToken;
 pub use users::Users;
 pub use webhooks::{VerifiedWebhook, WebhookVerifier};
 
 pub use moneyhub_types::{
-    Account, AccountId, BankId, CatalogueEntry, Connection, ConnectionId, ConnectionSync, SyncId,
-    Transaction, TransactionId, User, UserId, WebhookEvent, WebhookEventType, WebhookId,
+    Account, AccountId, AuthParams, AuthRequest, AuthRequestStatus, BankId, CatalogueEntry, Connection,
+    ConnectionId, ConnectionSync, SyncId, Transaction, TransactionId, UnenrichedTransaction, User, UserId,
+    WebhookEvent, WebhookEventType, WebhookId,
 };
 
 use config::Config;
@@ -149,6 +156,8 @@ pub(crate) struct ClientInner {
     pub(crate) guard: Arc<dyn SyncGuard>,
     /// Provider names learnt from connection listings (the guard's provider caps need them).
     pub(crate) provider_names: parking_lot::Mutex<HashMap<ConnectionId, String>>,
+    /// Users' own access tokens (one-time access), used instead of client credentials + `sub`.
+    pub(crate) user_tokens: parking_lot::Mutex<HashMap<UserId, Arc<user_token::UserTokenSlot>>>,
 }
 
 impl fmt::Debug for Client {
@@ -183,6 +192,7 @@ impl Client {
                 discovery: DiscoveryCache::default(),
                 guard,
                 provider_names: parking_lot::Mutex::new(HashMap::new()),
+                user_tokens: parking_lot::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -225,6 +235,11 @@ impl Client {
     /// Accounts.
     pub fn accounts(&self) -> Accounts {
         Accounts::new(self.clone())
+    }
+
+    /// The Auth Requests API: Moneyhub builds the authorisation URL and exchanges the code.
+    pub fn auth_requests(&self) -> AuthRequests {
+        AuthRequests::new(self.clone())
     }
 
     /// Webhook verification.

@@ -15,7 +15,8 @@ use reqwest::Method;
 use url::Url;
 
 use moneyhub_types::{
-    AccountId, CategoryId, DataResponse, Transaction, TransactionId, TransactionsMeta, UserId,
+    AccountId, CategoryId, DataResponse, Transaction, TransactionId, TransactionsMeta, UnenrichedTransaction,
+    UserId,
 };
 
 use crate::error::{Error, Result};
@@ -210,6 +211,12 @@ impl<'de> serde::Deserialize<'de> for RawTransaction {
 pub trait TransactionItem: serde::de::DeserializeOwned + Send + 'static + sealed::Sealed {
     /// The transaction's id.
     fn id(&self) -> &TransactionId;
+    /// The listing's path under the Data API.
+    #[doc(hidden)]
+    const PATH: &'static [&'static str] = &["transactions"];
+    /// The listing's route template (for logs and errors).
+    #[doc(hidden)]
+    const ROUTE: &'static str = "/transactions";
     /// Decodes a `{data, meta, links}` body, naming the failing field on error.
     #[doc(hidden)]
     fn decode_body(
@@ -221,6 +228,20 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Transaction {}
     impl Sealed for super::RawTransaction {}
+    impl Sealed for super::UnenrichedTransaction {}
+}
+
+impl TransactionItem for UnenrichedTransaction {
+    const PATH: &'static [&'static str] = &["transactions", "unenriched"];
+    const ROUTE: &'static str = "/transactions/unenriched";
+    fn id(&self) -> &TransactionId {
+        &self.id
+    }
+    fn decode_body(
+        body: &[u8],
+    ) -> std::result::Result<DataResponse<Vec<Self>, TransactionsMeta>, moneyhub_types::Error> {
+        moneyhub_types::decode(body)
+    }
 }
 
 impl TransactionItem for Transaction {
@@ -459,7 +480,7 @@ impl Transactions {
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage<T>>> + Send + 'static {
         let start: Result<Url> = filter.check().map(|()| {
-            let mut url = self.client.inner().api_url(&["transactions"]);
+            let mut url = self.client.inner().api_url(T::PATH);
             filter.apply(&mut url);
             url
         });
@@ -499,6 +520,12 @@ impl Transactions {
             .try_flatten()
     }
 
+    /// The provider's view (`GET /transactions/unenriched…`): what the bank sent, without
+    /// Moneyhub's enrichment.
+    pub fn unenriched(&self) -> Unenriched {
+        Unenriched { inner: self.clone() }
+    }
+
     /// One transaction (`GET /transactions/{transactionId}`); unknown ids are
     /// [`Error::is_not_found`].
     pub async fn get(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
@@ -525,7 +552,7 @@ async fn fetch_page<T: TransactionItem>(
     url: Url,
 ) -> Result<TransactionPage<T>> {
     let inner = client.inner();
-    let call = Call::new(inner, Method::GET, "/transactions", url.clone()).bearer(key.clone());
+    let call = Call::new(inner, Method::GET, T::ROUTE, url.clone()).bearer(key.clone());
     let body = decode_list::<T>(&inner.execute(call).await?)?;
     let received = body.data.len() as u64;
     let limit = query_value(&url, "limit").unwrap_or(u64::from(MAX_LIMIT));
@@ -558,4 +585,89 @@ async fn fetch_page<T: TransactionItem>(
         None
     };
     Ok(TransactionPage { transactions: body.data, meta: body.meta.unwrap_or_default(), next })
+}
+
+/// Scope of the unenriched routes requested with client credentials (Moneyhub also accepts
+/// `transactions:read:all` there; a user's own token is sent whatever its scope).
+pub const UNENRICHED_SCOPE: &str = "transactions_unenriched:read:all";
+
+/// Unenriched transactions (`GET /transactions/unenriched`, `…/{id}`): the same filters and
+/// paging as [`Transactions`], the provider's view ([`UnenrichedTransaction`]: no category,
+/// short description, notes, counterparty, splits or projects). Get one with
+/// [`Transactions::unenriched`].
+#[derive(Debug, Clone)]
+pub struct Unenriched {
+    inner: Transactions,
+}
+
+impl Unenriched {
+    fn key(&self, user_id: &UserId) -> TokenKey {
+        TokenKey::new(Some(user_id), UNENRICHED_SCOPE)
+    }
+
+    /// One page of a filtered listing.
+    pub async fn list(
+        &self,
+        user_id: &UserId,
+        filter: &TransactionFilter,
+    ) -> Result<TransactionPage<UnenrichedTransaction>> {
+        filter.check()?;
+        let mut url = self.inner.client.inner().api_url(UnenrichedTransaction::PATH);
+        filter.apply(&mut url);
+        fetch_page(&self.inner.client, &self.key(user_id), url).await
+    }
+
+    /// Every page of a filtered listing.
+    pub fn pages(
+        &self,
+        user_id: &UserId,
+        filter: TransactionFilter,
+    ) -> impl Stream<Item = Result<TransactionPage<UnenrichedTransaction>>> + Send + 'static {
+        let start: Result<Url> = filter.check().map(|()| {
+            let mut url = self.inner.client.inner().api_url(UnenrichedTransaction::PATH);
+            filter.apply(&mut url);
+            url
+        });
+        let client = self.inner.client.clone();
+        let key = self.key(user_id);
+        let pages: PageStream<UnenrichedTransaction> = match start {
+            Err(e) => Box::pin(stream::once(async move { Err(e) })),
+            Ok(url) => Box::pin(stream::try_unfold(Some(url), move |next| {
+                let client = client.clone();
+                let key = key.clone();
+                async move {
+                    let Some(url) = next else { return Ok(None) };
+                    let page = fetch_page(&client, &key, url).await?;
+                    let next = page.next.clone();
+                    Ok(Some((page, next)))
+                }
+            })),
+        };
+        pages
+    }
+
+    /// Every transaction of a filtered listing, as a `Stream`.
+    pub fn stream(
+        &self,
+        user_id: &UserId,
+        filter: TransactionFilter,
+    ) -> impl Stream<Item = Result<UnenrichedTransaction>> + Send + 'static {
+        self.pages(user_id, filter)
+            .map_ok(|page| stream::iter(page.transactions.into_iter().map(Ok)))
+            .try_flatten()
+    }
+
+    /// One transaction (`GET /transactions/unenriched/{transactionId}`); unknown ids are
+    /// [`Error::is_not_found`].
+    pub async fn get(
+        &self,
+        user_id: &UserId,
+        transaction_id: &TransactionId,
+    ) -> Result<UnenrichedTransaction> {
+        let inner = self.inner.client.inner();
+        let url = inner.api_url(&["transactions", "unenriched", transaction_id.as_str()]);
+        let call = Call::new(inner, Method::GET, "/transactions/unenriched/{transactionId}", url)
+            .bearer(self.key(user_id));
+        Ok(inner.execute(call).await?.decode::<DataResponse<UnenrichedTransaction>>()?.data)
+    }
 }

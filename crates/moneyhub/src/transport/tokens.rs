@@ -67,6 +67,12 @@ impl TokenCache {
 impl ClientInner {
     /// A valid access token for `key`, from the cache or the token endpoint.
     pub(crate) async fn access_token(&self, key: &TokenKey) -> Result<Secret> {
+        // A user with a registered token of their own (one-time access) reads with it.
+        if let Some(user) = &key.user {
+            if let Some(token) = self.user_access_token(user).await {
+                return token;
+            }
+        }
         let slot = self.tokens.slot(key);
         let mut cached = slot.lock().await;
         if let Some(c) = cached.as_ref() {
@@ -84,6 +90,11 @@ impl ClientInner {
     /// Drops the cached token of `key` if it is still `rejected` (a caller may already have
     /// replaced it).
     pub(crate) async fn invalidate_token(&self, key: &TokenKey, rejected: &Secret) {
+        if let Some(user) = &key.user {
+            if self.invalidate_user_token(user, rejected).await {
+                return;
+            }
+        }
         let slot = self.tokens.slot(key);
         let mut cached = slot.lock().await;
         if cached.as_ref().is_some_and(|c| &c.token == rejected) {

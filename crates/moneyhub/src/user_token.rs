@@ -1,0 +1,211 @@
+//! Reading a user's data with the access token of a code exchange (one-time access) instead
+//! of a client-credentials token with `sub`.
+//!
+//! With one-time access the authorisation names no user: Moneyhub makes one during consent,
+//! and the access token from the code exchange carries the granted data scopes for that user
+//! (24 hours of consent by default). [`Client::with_user_token`] registers that token for its
+//! user on the client (clones share the registration); from then on every Data API call for
+//! that user (accounts, transactions, unenriched transactions, sync) sends it. When it
+//! expires, or is refused with a 401, it is renewed with the refresh token (granted only with
+//! `offline_access`); without one, calls fail with an authentication error saying so.
+//! Management routes (users, connections) keep using client credentials.
+//!
+//! ```no_run
+//! # async fn demo(client: moneyhub::Client, request: moneyhub::AuthorizationRequest, callback: String) -> moneyhub::Result<()> {
+//! let connected = client.auth().exchange_code(&request, callback.as_str()).await?;
+//! let token = moneyhub::UserToken::from_connected(&connected)?;
+//! let user = token.user_id().clone();
+//! let client = client.with_user_token(token);
+//! let page = client.transactions().list(&user, &Default::default()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The refresh grant here is minimal: `grant_type=refresh_token` with the client's
+//! authentication, sent once (refresh tokens rotate, so a repeat could burn the new one), the
+//! rotated refresh token kept; the id_token of the answer is not needed and not verified.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+
+use moneyhub_types::{TokenResponse, UserId};
+
+use crate::auth::Connected;
+use crate::error::{Error, Result, Sent};
+use crate::secret::Secret;
+use crate::transport::http::{Body, Call, CallAuth, Errors};
+use crate::{Client, ClientInner};
+
+/// Without `expires_in`, a token is taken to live this long.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Tokens are renewed this long before they expire (at most half their lifetime early).
+const MARGIN: Duration = Duration::from_secs(30);
+
+/// A user's access token (and refresh token) from a code exchange.
+///
+/// `Debug` redacts both tokens.
+#[derive(Clone)]
+pub struct UserToken {
+    user_id: UserId,
+    access_token: Secret,
+    lifetime: Duration,
+    refresh_token: Option<Secret>,
+}
+
+impl fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserToken")
+            .field("user_id", &self.user_id)
+            .field("access_token", &self.access_token)
+            .field("lifetime", &self.lifetime)
+            .field("refresh_token", &self.refresh_token)
+            .finish()
+    }
+}
+
+impl UserToken {
+    /// A token for `user_id`, valid for `expires_in` seconds from now.
+    pub fn new(
+        user_id: UserId,
+        access_token: Secret,
+        expires_in: Option<u64>,
+        refresh_token: Option<Secret>,
+    ) -> Self {
+        let lifetime = expires_in.map(Duration::from_secs).unwrap_or(DEFAULT_LIFETIME);
+        UserToken { user_id, access_token, lifetime, refresh_token }
+    }
+
+    /// The token of a code exchange; an error when the id_token named no user.
+    pub fn from_connected(connected: &Connected) -> Result<Self> {
+        let user = connected
+            .user_id
+            .clone()
+            .ok_or_else(|| Error::validation("the code exchange named no user (id_token sub)"))?;
+        Ok(Self::new(
+            user,
+            connected.access_token.clone(),
+            connected.expires_in,
+            connected.refresh_token.clone(),
+        ))
+    }
+
+    /// The user.
+    pub fn user_id(&self) -> &UserId {
+        &self.user_id
+    }
+
+    /// The refresh token, when `offline_access` was granted.
+    pub fn refresh_token(&self) -> Option<&Secret> {
+        self.refresh_token.as_ref()
+    }
+}
+
+/// A registered token and when it stops being fresh.
+struct Current {
+    token: UserToken,
+    fresh_until: Instant,
+}
+
+/// The client's registered user tokens; each behind an async mutex so concurrent callers
+/// share one refresh.
+pub(crate) struct UserTokenSlot {
+    current: tokio::sync::Mutex<Current>,
+}
+
+impl UserTokenSlot {
+    fn new(token: UserToken) -> Self {
+        let fresh_until = Instant::now() + token.lifetime - MARGIN.min(token.lifetime / 2);
+        UserTokenSlot { current: tokio::sync::Mutex::new(Current { token, fresh_until }) }
+    }
+}
+
+impl Client {
+    /// Registers a user's own access token (one-time access: from
+    /// [`Auth::exchange_code`](crate::Auth::exchange_code), see [`UserToken::from_connected`])
+    /// on this client and its clones: Data API calls for that user send it, renewed with its
+    /// refresh token when it expires. Replaces an earlier token of the same user.
+    pub fn with_user_token(&self, token: UserToken) -> Client {
+        let user = token.user_id.clone();
+        self.inner().user_tokens.lock().insert(user, Arc::new(UserTokenSlot::new(token)));
+        self.clone()
+    }
+
+    /// Stops using the registered token of `user_id` (calls go back to client credentials
+    /// with `sub`); returns it, with the latest refresh token, if there was one.
+    pub async fn forget_user_token(&self, user_id: &UserId) -> Option<UserToken> {
+        let slot = self.inner().user_tokens.lock().remove(user_id)?;
+        let current = slot.current.lock().await;
+        Some(current.token.clone())
+    }
+
+    /// The registered token of `user_id` as it is now (after any refresh), to persist it.
+    pub async fn user_token(&self, user_id: &UserId) -> Option<UserToken> {
+        let slot = self.inner().user_tokens.lock().get(user_id).cloned()?;
+        let current = slot.current.lock().await;
+        Some(current.token.clone())
+    }
+}
+
+impl ClientInner {
+    fn user_slot(&self, user_id: &UserId) -> Option<Arc<UserTokenSlot>> {
+        self.user_tokens.lock().get(user_id).cloned()
+    }
+
+    /// The registered token of `user_id`, refreshed when stale; `None` when none is registered.
+    pub(crate) async fn user_access_token(&self, user_id: &UserId) -> Option<Result<Secret>> {
+        let slot = self.user_slot(user_id)?;
+        let mut current = slot.current.lock().await;
+        if Instant::now() < current.fresh_until {
+            return Some(Ok(current.token.access_token.clone()));
+        }
+        Some(self.refresh_user_token(&mut current).await.map(|()| current.token.access_token.clone()))
+    }
+
+    /// Marks the registered token of `user_id` stale if it is still `rejected`.
+    pub(crate) async fn invalidate_user_token(&self, user_id: &UserId, rejected: &Secret) -> bool {
+        let Some(slot) = self.user_slot(user_id) else { return false };
+        let mut current = slot.current.lock().await;
+        if &current.token.access_token == rejected {
+            current.fresh_until = Instant::now();
+        }
+        true
+    }
+
+    async fn refresh_user_token(&self, current: &mut Current) -> Result<()> {
+        let Some(refresh) = current.token.refresh_token.clone() else {
+            return Err(Error::auth(
+                format!(
+                    "the access token of user {} has expired and there is no refresh token \
+                     (offline_access was not granted): connect again",
+                    current.token.user_id
+                ),
+                Sent::Never,
+            ));
+        };
+        let meta = self.metadata().await?;
+        let url = self.endpoint(&meta.token_endpoint, "token endpoint")?;
+        let mut call = Call::new(self, Method::POST, "/oidc/token", url).no_retry();
+        call.body = Body::Form(vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh.expose_secret().to_owned()),
+        ]);
+        call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };
+        call.errors = Errors::OAuth;
+        call.sensitive = true;
+        let reply = self.execute_plain(call).await?;
+        let body: TokenResponse = reply.decode()?;
+        let token = UserToken::new(
+            current.token.user_id.clone(),
+            Secret::new(body.access_token),
+            body.expires_in,
+            // Rotation: keep the new one; a server that does not rotate keeps the old one valid.
+            Some(body.refresh_token.map(Secret::new).unwrap_or(refresh)),
+        );
+        current.fresh_until = Instant::now() + token.lifetime - MARGIN.min(token.lifetime / 2);
+        current.token = token;
+        Ok(())
+    }
+}

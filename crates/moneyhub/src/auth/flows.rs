@@ -86,6 +86,10 @@ pub struct ConnectOptions {
     pub consent: Option<ConsentOptions>,
     /// Another registered redirect URI than the client's.
     pub redirect_uri: Option<String>,
+    /// Scopes added to `openid id:<bankId>` (`offline_access` for a refresh token, data
+    /// scopes). Without a user (one-time access) the client's accounts and transactions
+    /// scopes are always added, so the code exchange's token reads the data.
+    pub extra_scopes: Vec<String>,
 }
 
 impl ConnectOptions {
@@ -99,7 +103,14 @@ impl ConnectOptions {
             enable_async: false,
             consent: None,
             redirect_uri: None,
+            extra_scopes: Vec::new(),
         }
+    }
+
+    /// Adds scopes (space-separated) to the authorisation request.
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.extra_scopes.extend(scope.split_whitespace().map(str::to_owned));
+        self
     }
 
     /// For this user.
@@ -205,7 +216,8 @@ fn nonempty(value: Option<String>, what: &str) -> Result<String> {
 
 impl Auth {
     /// Starts a new connection: pushes the authorisation request (PAR) with scope
-    /// `openid id:<bankId>`, PKCE S256, a nonce, and the claims `sub` (valued when a user is
+    /// `openid id:<bankId>` (plus [`ConnectOptions::scope`]s; without a user, one-time access,
+    /// also the accounts and transactions scopes), PKCE S256, a nonce, and the claims `sub` (valued when a user is
     /// given), `mh:con_id` (essential), `mh:sync` (async) and `mh:consent`.
     pub async fn connect(&self, options: ConnectOptions) -> Result<AuthorizationRequest> {
         let now = self.client.inner().config.clock.now();
@@ -224,9 +236,22 @@ impl Auth {
         if let Some(consent) = &options.consent {
             id_token.insert("mh:consent".into(), json!({"essential": true, "value": consent.to_value(now)?}));
         }
+        let mut scope = format!("openid id:{}", options.bank_id);
+        let mut extra: Vec<&str> = options.extra_scopes.iter().map(String::as_str).collect();
+        if options.user_id.is_none() {
+            // One-time access: the code exchange's token is how the data is read.
+            let scopes = &self.client.inner().config.scopes;
+            extra.extend(scopes.accounts.split_whitespace().chain(scopes.transactions.split_whitespace()));
+        }
+        for s in extra {
+            if !scope.split(' ').any(|have| have == s) {
+                scope.push(' ');
+                scope.push_str(s);
+            }
+        }
         self.push(PushRequest {
             flow: AuthFlow::Connect,
-            scope: format!("openid id:{}", options.bank_id),
+            scope,
             claims: json!({ "id_token": id_token }),
             state: nonempty(options.state, "state")?,
             nonce: nonempty(options.nonce, "nonce")?,

@@ -4,6 +4,7 @@ mod accounts;
 mod auth;
 mod concurrency;
 mod config;
+mod connect_ways;
 mod connections;
 mod errors;
 mod private_key_jwt;

@@ -15,7 +15,7 @@
 //! use moneyhub::NewAuthRequest;
 //! let created = client
 //!     .auth_requests()
-//!     .create(&NewAuthRequest::connect("1ffe704d39629a929c8e293880fb449a".parse()?, "https://app.example/cb").user(user))
+//!     .create(&NewAuthRequest::connect("1ffe704d39629a929c8e293880fb449a".parse()?).user(user))
 //!     .await?;
 //! // Send the user to created.redirect_params.auth_url; when they come back:
 //! let done = client.auth_requests().complete_with_callback(&created.id, callback_query).await?;
@@ -46,33 +46,33 @@ pub struct NewAuthRequest {
 }
 
 impl NewAuthRequest {
-    /// A new connection to `bank_id` (`openid id:<bankId>`), returning to `redirect_uri`.
-    /// Without [`user`](Self::user) it is one-time access: Moneyhub makes the user.
-    pub fn connect(bank_id: BankId, redirect_uri: impl Into<String>) -> Self {
+    /// A new connection to `bank_id` (`openid id:<bankId>`), returning to the client's
+    /// redirect URI (or [`redirect_uri`](Self::redirect_uri)). Without [`user`](Self::user) it
+    /// is one-time access: Moneyhub makes the user.
+    pub fn connect(bank_id: BankId) -> Self {
         let mut body = moneyhub_types::NewAuthRequest::default();
-        body.redirect_uri = redirect_uri.into();
         body.scope = format!("openid id:{bank_id}");
         NewAuthRequest { body }
     }
 
     /// Renews a connection: `flow` is `reauth`, `refresh` or `reconsent`.
-    pub fn renew(
-        flow: &str,
-        user_id: UserId,
-        connection_id: ConnectionId,
-        redirect_uri: impl Into<String>,
-    ) -> Result<Self> {
+    pub fn renew(flow: &str, user_id: UserId, connection_id: ConnectionId) -> Result<Self> {
         if !matches!(flow, "reauth" | "refresh" | "reconsent") {
             return Err(Error::validation(format!(
                 "flow must be reauth, refresh or reconsent, not {flow:?}"
             )));
         }
         let mut body = moneyhub_types::NewAuthRequest::default();
-        body.redirect_uri = redirect_uri.into();
         body.scope = format!("openid {flow}");
         body.user_id = Some(user_id);
         body.connection_id = Some(connection_id);
         Ok(NewAuthRequest { body })
+    }
+
+    /// Another redirect URI than the client's.
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.body.redirect_uri = uri.into();
+        self
     }
 
     /// For this client-managed user.
@@ -122,14 +122,17 @@ impl AuthRequests {
     /// `POST /auth-requests`: the request, with the URL to send the user to
     /// (`redirect_params.auth_url`). Not retried (each call makes a new request).
     pub async fn create(&self, request: &NewAuthRequest) -> Result<AuthRequest> {
-        let body = &request.body;
-        if body.redirect_uri.is_empty() {
-            return Err(Error::validation("an auth request needs a redirect URI"));
-        }
         let inner = self.client.inner();
+        let mut body = request.body.clone();
+        if body.redirect_uri.is_empty() {
+            body.redirect_uri =
+                inner.config.redirect_uri.as_ref().map(|u| u.to_string()).ok_or_else(|| {
+                    Error::validation("an auth request needs a redirect URI (none is configured)")
+                })?;
+        }
         let call = Call::new(inner, Method::POST, "/auth-requests", inner.identity_url(&["auth-requests"]))
             .bearer(TokenKey::new(None, WRITE_SCOPE))
-            .json(body)?;
+            .json(&body)?;
         Ok(inner.execute(call).await?.decode::<DataResponse<AuthRequest>>()?.data)
     }
 

@@ -79,7 +79,7 @@ async fn auth_requests_connect_renew_list_and_complete_once() {
     let user = client.users().create(Some("ar-user")).await.unwrap().user_id;
     let ars = client.auth_requests();
     let created = ars
-        .create(&NewAuthRequest::connect(bank(MOCK_BANK), REDIRECT_URI).user(user.clone()).enable_async(true))
+        .create(&NewAuthRequest::connect(bank(MOCK_BANK)).user(user.clone()).enable_async(true))
         .await
         .unwrap();
     assert_eq!(created.status, AuthRequestStatus::Pending);
@@ -96,18 +96,15 @@ async fn auth_requests_connect_renew_list_and_complete_once() {
     assert_eq!(err.status(), Some(400));
 
     // A reconsent through an auth request.
-    let renew = ars
-        .create(&NewAuthRequest::renew("reconsent", user.clone(), con.clone(), REDIRECT_URI).unwrap())
-        .await
-        .unwrap();
+    let renew =
+        ars.create(&NewAuthRequest::renew("reconsent", user.clone(), con.clone()).unwrap()).await.unwrap();
     let res = http().get(renew.redirect_params.auth_url.as_deref().unwrap()).send().await.unwrap();
     let done =
         ars.complete_with_callback(&renew.id, res.headers()["location"].to_str().unwrap()).await.unwrap();
     assert_eq!((done.status, done.connection_id), (AuthRequestStatus::Complete, Some(con.clone())));
 
     // The user came back with an error.
-    let failed =
-        ars.create(&NewAuthRequest::connect(bank(MOCK_BANK), REDIRECT_URI).user(user.clone())).await.unwrap();
+    let failed = ars.create(&NewAuthRequest::connect(bank(MOCK_BANK)).user(user.clone())).await.unwrap();
     let done = ars
         .complete(
             &failed.id,
@@ -128,7 +125,7 @@ async fn auth_requests_connect_renew_list_and_complete_once() {
     assert_eq!(ars.list_all().await.unwrap().len(), 3);
     assert!(ars.get("4b6bd0f4-4f52-4f0e-9d7e-6f4f43a9b7a1").await.unwrap_err().is_not_found());
     // Bad input is refused before anything is sent.
-    assert!(NewAuthRequest::renew("sync", user.clone(), con, REDIRECT_URI).is_err());
+    assert!(NewAuthRequest::renew("sync", user.clone(), con).is_err());
     assert!(ars.complete(&failed.id, &AuthParams::default()).await.is_err());
 }
 
@@ -137,8 +134,7 @@ async fn complete_is_never_retried() {
     let Env { sandbox: sb, client } = env().await;
     let user = client.users().create(None).await.unwrap().user_id;
     let ars = client.auth_requests();
-    let created =
-        ars.create(&NewAuthRequest::connect(bank(MOCK_BANK), REDIRECT_URI).user(user)).await.unwrap();
+    let created = ars.create(&NewAuthRequest::connect(bank(MOCK_BANK)).user(user)).await.unwrap();
     let res = http().get(created.redirect_params.auth_url.as_deref().unwrap()).send().await.unwrap();
     let callback = res.headers()["location"].to_str().unwrap().to_owned();
     fault(&sb, json!({"method": "PATCH", "path": "/auth-requests/", "status": 503, "times": 1})).await;

@@ -104,11 +104,35 @@ pub enum Command {
     },
     /// A narrated tour of the connection lifecycle on an embedded sandbox (a few seconds).
     Demo(DemoArgs),
+    /// Show Moneyhub auth requests (the Auth Requests API; `connect --via auth-request`
+    /// makes them).
+    AuthRequests {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuthRequestsCommand,
+    },
     /// A local mirror of transactions kept current from webhooks (SQLite or PostgreSQL).
     Mirror {
         /// What to do.
         #[command(subcommand)]
         command: crate::commands::mirror::MirrorCommand,
+    },
+}
+
+/// `moneyhub auth-requests ...`
+#[derive(Debug, Subcommand)]
+pub enum AuthRequestsCommand {
+    /// List auth requests, oldest first.
+    List {
+        /// At most this many (default: all of them).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+    /// Show one auth request.
+    Get {
+        /// The auth request id.
+        #[arg(long, value_name = "ID")]
+        id: String,
     },
 }
 
@@ -219,14 +243,30 @@ pub struct FlowArgs {
     /// How long to wait for the callback, in seconds (1 to 86400).
     #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
+    /// How the authorisation is made: par (the client pushes the request and exchanges the
+    /// code) or auth-request (Moneyhub's Auth Requests API builds the URL and exchanges the
+    /// code).
+    #[arg(long, value_enum, default_value_t)]
+    pub via: Via,
+}
+
+/// How an authorisation flow is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Via {
+    /// A pushed authorisation request and the client's own code exchange.
+    #[default]
+    Par,
+    /// The Auth Requests API (`POST /auth-requests`, then `PATCH` with the callback).
+    AuthRequest,
 }
 
 /// `moneyhub connect` flags.
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// The user to connect.
+    /// The user to connect. Without it: one-time access (Moneyhub makes a user during
+    /// consent, and the command says which).
     #[arg(long, short = 'u', value_name = "USER")]
-    pub user: String,
+    pub user: Option<String>,
     /// The provider: its bank id, or its name or bankRef as in `moneyhub catalog`.
     #[arg(long, short = 'b', value_name = "BANK")]
     pub bank: String,

@@ -1,4 +1,5 @@
-//! Completing an authorisation flow (connect, reauth, refresh, reconsent).
+//! Completing an authorisation flow (connect, reauth, refresh, reconsent), through PAR and
+//! the client's code exchange or through Moneyhub's Auth Requests API (`--via auth-request`).
 //!
 //! * On a sandbox (unless `--browser`): the CLI plays the user's browser itself: it GETs the
 //!   authorisation URL without following redirects (the sandbox consents at once) and hands the
@@ -9,7 +10,7 @@
 
 use std::time::Duration;
 
-use moneyhub::{AuthorizationRequest, Connected};
+use moneyhub::{AuthRequest, AuthRequestStatus, AuthorizationRequest, Connected, NewAuthRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -28,10 +29,47 @@ pub async fn complete(ctx: &Ctx, request: &AuthorizationRequest, flow: &FlowArgs
     ctx.client.auth().exchange_code(request, callback.as_str()).await.map_err(|e| ctx.fail(e))
 }
 
+/// Runs an authorisation through the Auth Requests API: creates the request, lets the user
+/// consent (on a sandbox the command plays the browser; otherwise it prints the auth URL and
+/// waits for the callback as for PAR), hands the callback to Moneyhub, and returns the
+/// completed request. A completion with `status: error` is an authentication failure naming
+/// the error.
+pub async fn via_auth_request(ctx: &Ctx, new: &NewAuthRequest, flow: &FlowArgs) -> CmdResult<AuthRequest> {
+    let ars = ctx.client.auth_requests();
+    let created = ars.create(new).await.map_err(|e| ctx.fail(e))?;
+    let url = created.redirect_params.auth_url.clone().ok_or_else(|| {
+        Failure::api(format!("auth request {} came back without redirectParams.authUrl", created.id))
+    })?;
+    let callback = if ctx.is_sandbox() && !flow.browser {
+        consent_at(ctx, &url).await?
+    } else {
+        let redirect = created.redirect_uri.clone().unwrap_or_else(|| new.body().redirect_uri.clone());
+        output::warn(&format!("moneyhub: auth request {}", created.id));
+        wait_for_callback_at(&url, &redirect, Duration::from_secs(flow.timeout.max(1))).await?
+    };
+    let done = ars.complete_with_callback(&created.id, &callback).await.map_err(|e| ctx.fail(e))?;
+    if done.status != AuthRequestStatus::Complete {
+        let why = match (&done.error, &done.error_description) {
+            (Some(e), Some(d)) => format!("{e}: {d}"),
+            (Some(e), None) => e.clone(),
+            _ => "no error given".to_owned(),
+        };
+        return Err(auth_failure(format!(
+            "auth request {} ended with status {} ({why})",
+            done.id, done.status
+        )));
+    }
+    Ok(done)
+}
+
 /// Plays the browser on a sandbox: GET the authorisation URL, return the redirect target.
 pub async fn sandbox_consent(ctx: &Ctx, request: &AuthorizationRequest) -> CmdResult<String> {
+    consent_at(ctx, request.url.as_str()).await
+}
+
+async fn consent_at(ctx: &Ctx, url: &str) -> CmdResult<String> {
     let resp =
-        ctx.http.get(request.url.as_str()).send().await.map_err(|e| {
+        ctx.http.get(url).send().await.map_err(|e| {
             Failure::api(format!("GET /oidc/auth on the sandbox failed: {}", without_url(&e)))
         })?;
     let status = resp.status();
@@ -61,17 +99,18 @@ fn auth_failure(message: impl Into<String>) -> Failure {
 
 /// Prints the URL and waits for the browser to come back to the redirect URI.
 async fn wait_for_callback(request: &AuthorizationRequest, timeout: Duration) -> CmdResult<String> {
-    let redirect = url::Url::parse(&request.redirect_uri)
-        .map_err(|e| Failure::usage(format!("redirect URI {:?}: {e}", request.redirect_uri)))?;
+    wait_for_callback_at(request.url.as_str(), &request.redirect_uri, timeout).await
+}
+
+async fn wait_for_callback_at(url: &str, redirect_uri: &str, timeout: Duration) -> CmdResult<String> {
+    let redirect = url::Url::parse(redirect_uri)
+        .map_err(|e| Failure::usage(format!("redirect URI {redirect_uri:?}: {e}")))?;
     output::warn("Open this URL in a browser to continue:");
-    output::warn(&format!("  {}", request.url));
+    output::warn(&format!("  {url}"));
     if redirect.scheme() == "http" && is_loopback(&redirect) {
         listen(&redirect, timeout).await
     } else {
-        output::warn(&format!(
-            "Then paste here the URL the browser was sent to ({}?code=…):",
-            request.redirect_uri
-        ));
+        output::warn(&format!("Then paste here the URL the browser was sent to ({redirect_uri}?code=…):"));
         let read = tokio::task::spawn_blocking(|| {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).map(|_| line)

@@ -173,7 +173,7 @@ pub async fn run(global: &GlobalArgs, _args: DemoArgs) -> CmdResult {
         "Each connection goes through the real flow: a pushed authorisation request, the bank's consent \
          page (the sandbox consents at once), the code exchange and a verified id_token naming the connection.",
     );
-    let flow = FlowArgs { browser: false, timeout: 30 };
+    let flow = FlowArgs { browser: false, timeout: 30, via: Default::default() };
     let mut demo = Demo { ctx: ctx.clone(), user: user.user_id.clone(), ids: Vec::new(), story };
     let mut connected_table = Table::new(vec![
         Column::new("PROVIDER").elide_end(12),
@@ -328,7 +328,7 @@ async fn sync(demo: &Demo, c: &Connection) -> Result<moneyhub_types::SyncRespons
 async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
     let ctx = &demo.ctx;
     let s = &demo.story;
-    let flow = FlowArgs { browser: false, timeout: 30 };
+    let flow = FlowArgs { browser: false, timeout: 30, via: Default::default() };
 
     // An advised sync that fixes a stale connection, and the guard refusing a second one.
     let hl = demo.connection("hargreaves").await?;

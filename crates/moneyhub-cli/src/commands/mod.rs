@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches a parsed command line.
 
+mod auth_requests;
 mod catalog;
 mod connect;
 mod connections;
@@ -37,6 +38,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 Command::Catalog(args) => catalog::run(&ctx, args).await,
                 Command::Users { command } => users::run(&ctx, command).await,
                 Command::Connect(args) => connect::run(&ctx, args).await,
+                Command::AuthRequests { command } => auth_requests::run(&ctx, command).await,
                 Command::Reauth(args) => renew::reauth(&ctx, args).await,
                 Command::Refresh(args) => renew::refresh(&ctx, args).await,
                 Command::Reconsent(args) => renew::reconsent(&ctx, args).await,

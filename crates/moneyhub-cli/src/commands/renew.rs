@@ -1,14 +1,16 @@
 //! `moneyhub reauth|refresh|reconsent --user U --connection C`: renewing a connection through
 //! its authorisation flow.
 //!
+//! `--via auth-request` goes through Moneyhub's Auth Requests API instead of PAR.
+//!
 //! JSON: `{"flow": "reauth"|"refresh"|"reconsent", "userId", "previousConnectionId",
-//! "connectionId", "connectionIdChanged", "connection": {...}}`. After a reauth the connection
+//! "connectionId", "connectionIdChanged", "connection": {...}, "authRequestId"}`. After a reauth the connection
 //! id may change (Moneyhub moves re-selected accounts to a new id): always use `connectionId`.
 
-use moneyhub::{AuthFlow, Connected, Connection, RenewOptions, UserId};
+use moneyhub::{AuthFlow, Connected, Connection, ConnectionId, NewAuthRequest, RenewOptions, UserId};
 use serde_json::json;
 
-use crate::cli::{FlowArgs, ReconsentArgs, RenewArgs};
+use crate::cli::{FlowArgs, ReconsentArgs, RenewArgs, Via};
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
 use crate::output::{self, OutputFormat};
@@ -53,9 +55,21 @@ pub async fn renew(
     connection: &Connection,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
     flow_args: &FlowArgs,
-) -> CmdResult<Connected> {
+) -> CmdResult<Renewed> {
     precheck(flow, connection)?;
     let mut options = RenewOptions::new(user.clone(), connection.id.clone());
+    if flow_args.via == Via::AuthRequest {
+        let mut new = NewAuthRequest::renew(flow_name(flow), user.clone(), connection.id.clone())
+            .map_err(|e| ctx.fail(e))?;
+        if let Some(at) = expires_at {
+            new = new.expires_at(at);
+        }
+        let done = flow::via_auth_request(ctx, &new, flow_args).await?;
+        let connection_id = done.connection_id.clone().ok_or_else(|| {
+            Failure::api(format!("auth request {} completed without a connection id", done.id))
+        })?;
+        return Ok(Renewed { connection_id, auth_request: Some(done.id) });
+    }
     if let Some(at) = expires_at {
         options = options.expires_at(at);
     }
@@ -66,7 +80,16 @@ pub async fn renew(
         _ => auth.reconsent(options).await,
     }
     .map_err(|e| ctx.fail(e))?;
-    flow::complete(ctx, &request, flow_args).await
+    let connected: Connected = flow::complete(ctx, &request, flow_args).await?;
+    Ok(Renewed { connection_id: connected.connection_id, auth_request: None })
+}
+
+/// What a renewal produced.
+pub struct Renewed {
+    /// The renewed connection (a reauth may give a new id).
+    pub connection_id: ConnectionId,
+    /// The auth request used, with `--via auth-request`.
+    pub auth_request: Option<String>,
 }
 
 async fn run(ctx: &Ctx, flow: AuthFlow, args: RenewArgs, expires_at: Option<String>) -> CmdResult {
@@ -84,6 +107,7 @@ async fn run(ctx: &Ctx, flow: AuthFlow, args: RenewArgs, expires_at: Option<Stri
             "connectionId": connected.connection_id,
             "connectionIdChanged": changed,
             "connection": after,
+            "authRequestId": connected.auth_request,
         })),
         OutputFormat::Table => {
             let verb = match flow {
@@ -95,6 +119,9 @@ async fn run(ctx: &Ctx, flow: AuthFlow, args: RenewArgs, expires_at: Option<Stri
             let mut pairs = vec![("connection", connected.connection_id.to_string())];
             if changed {
                 pairs.push(("was", before.id.to_string()));
+            }
+            if let Some(id) = &connected.auth_request {
+                pairs.push(("auth request", id.clone()));
             }
             if let Some(c) = &after {
                 pairs.push(("status", super::connections::health_text(c)));

@@ -7,6 +7,7 @@ mod basics;
 mod catalog;
 mod config;
 mod connect;
+mod connect_ways;
 mod connections;
 mod demo;
 mod doctor;

@@ -53,6 +53,25 @@ function browse(url) {
   });
 }
 
+// A GET with a bearer token of our own (5.2.1 has no per-call token option).
+function getWithToken(url, token) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => {
+          try {
+            resolve({ status: res.statusCode, body: JSON.parse(body) });
+          } catch (e) {
+            reject(new Error(`GET ${url}: HTTP ${res.statusCode}, not JSON`));
+          }
+        });
+      })
+      .on("error", reject);
+  });
+}
+
 async function connectFlow(mh, step, buildUrl, userId) {
   const state = crypto.randomBytes(8).toString("hex");
   const nonce = crypto.randomBytes(8).toString("hex");
@@ -181,6 +200,63 @@ async function main() {
 
   check("deleteUser", (await mh.deleteUser({ userId })) === 204);
   await expectError("user gone", mh.getUser({ userId }), 404);
+  // One-time access: getAuthorizeUrl without a sub value, exchangeCodeForTokens without sub,
+  // then a data read with the exchange's access token.
+  {
+    const state = crypto.randomBytes(8).toString("hex");
+    const nonce = crypto.randomBytes(8).toString("hex");
+    const url = await mh.getAuthorizeUrl({
+      state,
+      nonce,
+      scope: `openid id:${MOCK} accounts:read transactions:read:all`,
+    });
+    const cb = await browse(url);
+    check("one-time: callback state", cb.state === state, `${cb.state}`);
+    const tokens = await mh.exchangeCodeForTokens({
+      paramsFromCallback: { code: cb.code, state: cb.state },
+      localParams: { state, nonce },
+    });
+    const claims = tokens.claims();
+    check("one-time: id_token names the user consent made", /^[0-9a-f]{24}$/.test(claims.sub), JSON.stringify(claims));
+    check("one-time: mh:con_id", claims["mh:con_id"].split(":")[0] === MOCK);
+    const made = await mh.getUser({ userId: claims.sub });
+    check("one-time: managedBy user", made.managedBy === "user", JSON.stringify(made));
+    const read = await getWithToken(`${BASE}/v2.0/transactions?limit=3`, tokens.access_token);
+    check("one-time: data read with the exchange token", read.status === 200 && read.body.data.length === 3,
+      JSON.stringify(read));
+    const acc = await getWithToken(`${BASE}/v2.0/accounts`, tokens.access_token);
+    check("one-time: accounts with the exchange token", acc.status === 200 && acc.body.data.length > 0);
+  }
+
+  // The Auth Requests API: create, consent, complete, read back; a replay is refused.
+  {
+    const arUser = (await mh.registerUser({ clientUserId: `conformance-ar-${Date.now()}` })).userId;
+    const created = await mh.createAuthRequest({ redirectUri: REDIRECT, userId: arUser, scope: `openid ${MOCK}` });
+    const ar = created.data;
+    check("createAuthRequest", ar.status === "pending" && typeof ar.redirectParams.authUrl === "string"
+      && ar.bankId === MOCK, JSON.stringify(created));
+    const cb = await browse(ar.redirectParams.authUrl);
+    check("auth request: callback state", cb.state === ar.redirectParams.state);
+    const done = await mh.completeAuthRequest({ id: ar.id, authParams: { code: cb.code, state: cb.state } });
+    check("completeAuthRequest", done.data.status === "complete" && done.data.connectionId.split(":")[0] === MOCK,
+      JSON.stringify(done));
+    const got = await mh.getAuthRequest({ id: ar.id });
+    check("getAuthRequest", got.data.status === "complete" && got.data.connectionId === done.data.connectionId);
+    const list = await mh.getAllAuthRequests({ limit: 100 });
+    check("getAllAuthRequests", list.data.some((r) => r.id === ar.id));
+    const arConns = await mh.getUserConnections({ userId: arUser });
+    check("auth request made the connection", arConns.data.some((c) => c.id === done.data.connectionId));
+    await expectError("completeAuthRequest replay",
+      mh.completeAuthRequest({ id: ar.id, authParams: { code: cb.code, state: cb.state } }), 400);
+    await expectError("getAuthRequest unknown", mh.getAuthRequest({ id: crypto.randomUUID() }), 404);
+    // A reconsent through an auth request.
+    const renew = await mh.createAuthRequest({ redirectUri: REDIRECT, userId: arUser, scope: "openid reconsent",
+      connectionId: done.data.connectionId });
+    const cb2 = await browse(renew.data.redirectParams.authUrl);
+    const renewed = await mh.completeAuthRequest({ id: renew.data.id, authParams: { code: cb2.code, state: cb2.state } });
+    check("reconsent through an auth request", renewed.data.status === "complete"
+      && renewed.data.connectionId === done.data.connectionId, JSON.stringify(renewed));
+  }
   console.log("CONFORMANCE PASSED");
 }
 

@@ -4,6 +4,13 @@
 //! `#/definitions/Error`. The swagger documents `/v2.0`; `/v3` and `/v3.0` answer the same
 //! shapes (only defaults differ), so they are checked against the same schemas.
 //!
+//! Unenriched transactions (`/transactions/unenriched`, `…/{id}`) are checked against the
+//! swagger's `TransactionUnenriched` (via the operations' response schemas). The users route
+//! (`GET /users`, `GET /users/{id}`) belongs to the identity service, which the swagger does
+//! not describe: it is checked against a schema written here from the official client's
+//! `User` type (`managedBy`, `lastAccessed` and the rest), see
+//! `users_route_matches_the_official_clients_user_type`.
+//!
 //! Documented deviation: 429 bodies carry `retryAfterSecs` (reference §9 and §12, and the
 //! swagger's own 429 schema of `GET /transactions/{id}`), which `Error`
 //! (`additionalProperties: false`) does not list. The tests check a 429 body against the
@@ -410,4 +417,105 @@ async fn error_bodies_validate_against_the_error_definition() {
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{method} {url}: {v}");
         assert!(v["correlationId"].is_string(), "{v}");
     }
+}
+
+#[tokio::test]
+async fn unenriched_transactions_validate() {
+    let Some(sw) = data_api() else { return };
+    let sb = sandbox().await;
+    let (user, _) = rich_user(&sb).await;
+    let tok = token(&sb, "transactions_unenriched:read:all", Some(&user)).await;
+    let list_schema = sw.response("get", "/transactions/unenriched", 200);
+    let one_schema = sw.response("get", "/transactions/unenriched/{transactionId}", 200);
+    let mut first = Value::Null;
+    for v in VERSIONS {
+        let url = format!("{}/{v}/transactions/unenriched?limit=1000", sb.base_url());
+        let (status, page) = get(&url, &tok).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["data"].as_array().unwrap().len(), 1000);
+        sw.assert_valid(&list_schema, &page, &url);
+        let next = page["links"]["next"].as_str().expect("a next link").to_string();
+        let (_, page2) = get(&next, &tok).await;
+        sw.assert_valid(&list_schema, &page2, &next);
+        first = page;
+    }
+    let p1 = ids(&first);
+    let missing = "0b0e8a2c-1f9e-4a51-9a8e-3a4f1c9d2e77";
+    let url = format!("{}/v3/transactions/unenriched?ids={}&ids={missing}", sb.base_url(), p1[0]);
+    let (status, body) = get(&url, &tok).await;
+    assert_eq!(status, StatusCode::OK);
+    sw.assert_valid(&list_schema, &body, &url);
+    let url =
+        format!("{}/v3/transactions/unenriched?onlyCount=true&creditDebitIndicator=credit", sb.base_url());
+    let (_, body) = get(&url, &tok).await;
+    sw.assert_valid(&list_schema, &body, &url);
+    for (i, id) in p1.iter().enumerate().step_by(97) {
+        let url = format!("{}/{}/transactions/unenriched/{id}", sb.base_url(), VERSIONS[i % 3]);
+        let (status, body) = get(&url, &tok).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        sw.assert_valid(&one_schema, &body, &url);
+        assert_eq!(&body["data"], &first["data"][i]);
+    }
+    // Errors have Moneyhub's error shape.
+    let error = Swagger::definition("Error");
+    let url = format!("{}/v3/transactions/unenriched/{missing}", sb.base_url());
+    let (status, body) = get(&url, &tok).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    sw.assert_valid(&error, &body, &url);
+}
+
+/// The official client's `User` type (`src/schema/user.ts`) as a JSON schema: the swagger
+/// does not describe the identity service's users.
+fn user_schema() -> Value {
+    let date = json!({"type": "string", "format": "date-time"});
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["userId", "clientId", "createdAt", "updatedAt", "scopes", "managedBy", "userType", "connectionIds"],
+        "properties": {
+            "userId": {"type": "string", "pattern": "^[0-9a-f]{24}$"},
+            "clientUserId": {"type": "string"},
+            "clientId": {"type": "string"},
+            "createdAt": date,
+            "updatedAt": date,
+            "lastAccessed": date,
+            "deletedAt": date,
+            "scopes": {"type": "string"},
+            "managedBy": {"type": "string", "enum": ["client", "user"]},
+            "userType": {"type": "string", "enum": ["test", "demo", "live"]},
+            "clientName": {"type": "string"},
+            "connectionIds": {"type": "array", "items": {"type": "string"}}
+        }
+    })
+}
+
+#[tokio::test]
+async fn users_route_matches_the_official_clients_user_type() {
+    let Some(sw) = data_api() else { return };
+    let sb = sandbox().await;
+    let (managed, _) = user_with(&sb, &[MOCK]).await;
+    // A one-time access user, and a read of the client-managed user's data.
+    let claims = json!({"id_token": {"sub": {"essential": true}, "mh:con_id": {"essential": true}}});
+    let code = authorize_code(&sb, &format!("openid id:{MOCK} transactions:read:all"), &claims).await;
+    let (status, _) = exchange(&sb, &code, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let dt = data_token(&sb, &managed).await;
+    let (status, _) = get(&format!("{}/v3/accounts", sb.base_url()), &dt).await;
+    assert_eq!(status, StatusCode::OK);
+    let tok = token(&sb, "user:read", None).await;
+    let url = format!("{}/users", sb.base_url());
+    let (status, body) = get(&url, &tok).await;
+    assert_eq!(status, StatusCode::OK);
+    let users = body["data"].as_array().unwrap();
+    assert_eq!(users.len(), 2);
+    let schema = user_schema();
+    for u in users {
+        sw.assert_valid(&schema, u, &url);
+        let url = format!("{}/users/{}", sb.base_url(), u["userId"].as_str().unwrap());
+        let (_, one) = get(&url, &tok).await;
+        sw.assert_valid(&schema, &one, &url);
+    }
+    let by_kind = |kind: &str| users.iter().find(|u| u["managedBy"] == kind).cloned().unwrap();
+    assert!(by_kind("client")["lastAccessed"].is_string(), "read, so lastAccessed is set");
+    assert!(by_kind("user").get("lastAccessed").is_none(), "never read");
 }

@@ -4,6 +4,7 @@ mod convergence;
 mod crash;
 mod db;
 mod faults;
+mod one_time;
 mod security;
 mod support;
 mod workers;

@@ -127,3 +127,35 @@ fn manual_account_without_connection_or_details() {
     assert_eq!(a.provider_id.as_deref(), Some("API"));
     assert_eq!(a.balance.kind, None);
 }
+
+#[test]
+fn auth_requests_decode_keep_unknown_fields_and_redact_params() {
+    let ar: AuthRequest = assert_round_trip(
+        br#"{"id":"584d3b02-e3a3-4fde-a64d-3b9ae136ec81","redirectUri":"http://127.0.0.1:9/cb","createdAt":"2025-01-15T10:00:00.000Z","bankId":"1ffe704d39629a929c8e293880fb449a","userId":"5c79210bbac25ecb5e71ac40","scope":"openid id:1ffe704d39629a929c8e293880fb449a","connectionId":"1ffe704d39629a929c8e293880fb449a:cb126400-1d69-4242-b188-fc8b5c22783b","status":"complete","redirectParams":{"authUrl":"http://127.0.0.1/oidc/auth?x=1","state":"s1"},"syncId":"9f3678b2-9fd1-47dd-8b69-4eab49bd2d66","completedAt":"2025-01-15T10:01:00.000Z","newField":{"a":1}}"#,
+    );
+    assert_eq!(ar.status, AuthRequestStatus::Complete);
+    assert_eq!(ar.redirect_params.state.as_deref(), Some("s1"));
+    assert_eq!(ar.extra["newField"], json!({"a": 1}));
+    let pending: AuthRequest = assert_round_trip(
+        br#"{"id":"x","createdAt":"2025-01-15T10:00:00.000Z","scope":"openid reauth","status":"paused","redirectParams":{}}"#,
+    );
+    assert_eq!(pending.status, AuthRequestStatus::Unknown("paused".into()));
+    let params = AuthParams::code("the-code", "st");
+    assert_eq!(serde_json::to_value(&params).unwrap(), json!({"code": "the-code", "state": "st"}));
+    assert!(!format!("{params:?}").contains("the-code"));
+}
+
+#[test]
+fn unenriched_transactions_and_running_syncs() {
+    let t: UnenrichedTransaction = assert_round_trip(
+        br#"{"id":"c390a94f-3824-4cdf-8d02-b0c5304d9f66","accountId":"4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13","amount":{"value":-2323,"majorUnits":23,"minorUnits":23,"currency":"GBP"},"date":"2025-01-10T12:00:00.000Z","dateModified":"2025-01-10T11:39:46.506Z","dateCreated":"2025-01-10T11:39:46.506Z","longDescription":"CARD PAYMENT TO GROCER LTD","status":"posted","providerId":"tx-9001","proprietaryTransactionCode":{"code":"POS","issuer":"Bank"},"merchantName":"Grocer"}"#,
+    );
+    assert_eq!(t.proprietary_transaction_code.as_ref().map(|c| c.code.as_str()), Some("POS"));
+    assert_eq!(t.extra["merchantName"], "Grocer");
+    // A running sync may carry explicit nulls.
+    let s: ConnectionSync = moneyhub_types::decode(
+        br#"{"id":"9f3678b2-9fd1-47dd-8b69-4eab49bd2d66","connectionId":"1ffe704d39629a929c8e293880fb449a:cb126400-1d69-4242-b188-fc8b5c22783b","action":"client-update","method":"ADD","createdAt":"2025-01-15T10:00:00.000Z","fetchStatus":null,"fetchedAt":null,"accounts":[]}"#,
+    )
+    .unwrap();
+    assert!(!s.is_finished() && s.fetched_at.is_none());
+}

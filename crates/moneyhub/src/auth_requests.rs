@@ -11,12 +11,9 @@
 //! complete, `auth_requests:read` to read (client credentials, no user).
 //!
 //! ```no_run
-//! # async fn demo(client: moneyhub::Client, user: moneyhub::UserId, callback_query: &str) -> moneyhub::Result<()> {
+//! # async fn demo(client: moneyhub::Client, bank: moneyhub::BankId, user: moneyhub::UserId, callback_query: &str) -> moneyhub::Result<()> {
 //! use moneyhub::NewAuthRequest;
-//! let created = client
-//!     .auth_requests()
-//!     .create(&NewAuthRequest::connect("1ffe704d39629a929c8e293880fb449a".parse()?).user(user))
-//!     .await?;
+//! let created = client.auth_requests().create(&NewAuthRequest::connect(bank).user(user)).await?;
 //! // Send the user to created.redirect_params.auth_url; when they come back:
 //! let done = client.auth_requests().complete_with_callback(&created.id, callback_query).await?;
 //! println!("{:?} {:?}", done.status, done.connection_id);

@@ -66,3 +66,55 @@ fn connect_and_renew_via_auth_requests_then_list_and_get_them() {
     env.run(&["auth-requests", "get", "--id", "4b6bd0f4-4f52-4f0e-9d7e-6f4f43a9b7a1"]).code(3);
     env.run(&["auth-requests", "list", "--limit", "0"]).code(2);
 }
+
+#[test]
+fn auth_request_prints_its_url_and_completes_from_the_loopback_callback() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let env = Env::new();
+    let redirect = format!("http://127.0.0.1:{}/callback", crate::support::free_port());
+    let mut cmd = env.command();
+    cmd.args([
+        "connect",
+        "--bank",
+        banks::MOCK,
+        "--via",
+        "auth-request",
+        "--browser",
+        "--timeout",
+        "60",
+        "-o",
+        "json",
+    ])
+    .env("MONEYHUB_REDIRECT_URI", &redirect)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut url = None;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("line");
+        if line.trim_start().starts_with("http") {
+            url = Some(line.trim().to_owned());
+        }
+        if line.contains("Waiting for the browser") {
+            break;
+        }
+    }
+    let url = url.expect("the auth request's URL on stderr");
+    assert!(url.contains("request_uri="), "{url}");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    env.rt.block_on(async {
+        let consent = http.get(&url).send().await.expect("auth");
+        let location = consent.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&redirect), "{location}");
+        http.get(&location).send().await.expect("callback");
+    });
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["authRequestId"].is_string() && v["oneTimeAccess"] == true, "{v}");
+    let ar = env.json(&["auth-requests", "get", "--id", v["authRequestId"].as_str().unwrap()]);
+    assert_eq!(ar["status"], "complete");
+    assert_eq!(ar["redirectUri"], redirect.as_str());
+}

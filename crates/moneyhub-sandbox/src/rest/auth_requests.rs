@@ -135,6 +135,14 @@ impl AuthRequests {
     }
 }
 
+/// Auth requests are the client's: a token bound to a user (`sub`) may not use them.
+fn client_token(grant: &crate::auth::Grant) -> Result<(), ApiError> {
+    match grant.sub {
+        Some(_) => Err(ApiError::forbidden("Auth requests need a client token without sub")),
+        None => Ok(()),
+    }
+}
+
 /// The body fields `POST /auth-requests` understands.
 const KNOWN_FIELDS: &[&str] = &[
     "redirectUri",
@@ -204,9 +212,7 @@ pub async fn create(
     let now = now_t.timestamp();
     let grant = state.tokens.authorize(&headers, now_t)?;
     grant.require_any(&["auth_requests:write"])?;
-    if grant.sub.is_some() {
-        return Err(ApiError::forbidden("Auth requests need a client token without sub"));
-    }
+    client_token(&grant)?;
     let m = parse_object(&body)?;
     for k in m.keys() {
         if PAYMENT_FIELDS.contains(&k.as_str()) {
@@ -364,6 +370,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["auth_requests:read"])?;
+    client_token(&grant)?;
     let q = Query::parse(q.as_deref());
     let limit = q.int("limit", 0, 1000, 100)? as usize;
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
@@ -383,6 +390,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["auth_requests:read"])?;
+    client_token(&grant)?;
     let all = state.auth_requests.lock();
     let r = all.get(&grant.cid, &id).ok_or_else(|| ApiError::not_found("Auth request not found"))?;
     Ok(ok(json!({ "data": r.to_json() })))
@@ -441,6 +449,7 @@ pub async fn complete_request(
     let now = now_t.timestamp();
     let grant = state.tokens.authorize(&headers, now_t)?;
     grant.require_any(&["auth_requests:write"])?;
+    client_token(&grant)?;
     let params = parse_auth_params(&body)?;
     // Check and claim under the lock, so two concurrent completions cannot both run.
     let (user_id, flow) = {

@@ -359,6 +359,12 @@ async fn auth_request_validation_and_scopes() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = call(&sb, reqwest::Method::GET, "/auth-requests/nope", &read, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A token bound to a user may not use them.
+    let bound = token(&sb, "auth_requests:read auth_requests:write", Some(&user)).await;
+    let (status, _) = call(&sb, reqwest::Method::GET, "/auth-requests", &bound, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(&sb, reqwest::Method::GET, &format!("/auth-requests/{id}"), &bound, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     // Bad completion bodies.
     for bad in [
         json!({}),

@@ -193,10 +193,12 @@ impl Ctx {
                 };
                 let mut pk =
                     parsed.map_err(|e| Failure::usage(format!("private key from {}: {e}", key.source)))?;
-                if let Some(alg) = &s.private_key_alg {
-                    let alg: SigningAlg =
-                        alg.value.parse().map_err(|e| Failure::usage(format!("{}: {e}", alg.source)))?;
-                    pk = pk.with_alg(alg);
+                if let Some(setting) = &s.private_key_alg {
+                    let alg: SigningAlg = setting
+                        .value
+                        .parse()
+                        .map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?;
+                    pk = pk.with_alg(alg).map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?;
                 }
                 if let Some(kid) = &s.private_key_kid {
                     pk = pk.with_kid(kid.value.clone());

@@ -308,7 +308,7 @@ impl ClientBuilder {
                     PrivateKey::from_file(&key)?
                 };
                 if let Some(alg) = env("MONEYHUB_PRIVATE_KEY_ALG") {
-                    key = key.with_alg(alg.parse::<SigningAlg>()?);
+                    key = key.with_alg(alg.parse::<SigningAlg>()?)?;
                 }
                 if let Some(kid) = env("MONEYHUB_PRIVATE_KEY_KID") {
                     key = key.with_kid(kid);

@@ -146,12 +146,14 @@ fn private_key_jwt<'a>(
         )));
     }
     let jws = jose::parse(assertion).map_err(fail)?;
-    // RFC 7523 asks for a signature by the client's key; the sandbox accepts the two RSA
-    // algorithms Moneyhub's clients use (never none / HS*).
-    let alg = match jws.alg.as_str() {
-        "RS256" | "PS256" => jose::asymmetric_alg(&jws.alg).ok_or_else(|| fail("unsupported alg".into()))?,
-        other => return Err(fail(format!("alg {other} is not accepted (use RS256 or PS256)"))),
-    };
+    // RFC 7523 asks for a signature by the client's key; the sandbox accepts every asymmetric
+    // algorithm Moneyhub advertises (RS*, PS*, ES*; never none / HS*).
+    let alg = jose::asymmetric_alg(&jws.alg).ok_or_else(|| {
+        fail(format!(
+            "alg {} is not accepted (use RS256/384/512, PS256/384/512 or ES256/384/512)",
+            jws.alg.chars().take(20).collect::<String>()
+        ))
+    })?;
     let iss = jose::str_claim(&jws.claims, "iss").ok_or_else(|| fail("iss claim missing".into()))?;
     let sub = jose::str_claim(&jws.claims, "sub").ok_or_else(|| fail("sub claim missing".into()))?;
     if iss != sub {

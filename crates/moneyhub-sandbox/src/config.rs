@@ -32,6 +32,9 @@ pub struct SandboxConfig {
     /// the first 3 months) runs, in virtual time. In real-time mode the engine's ticker runs
     /// it (within a second of being due); with a frozen clock, advancing past it does.
     pub history_delay: std::time::Duration,
+    /// How the server treats connections: timeouts, the connection cap, the graceful
+    /// shutdown bound, TLS (see [`moneyhub_http::ServeConfig`]).
+    pub http: moneyhub_http::ServeConfig,
 }
 
 impl Default for SandboxConfig {
@@ -44,6 +47,7 @@ impl Default for SandboxConfig {
             clock: ClockMode::default(),
             pending_replace_ratio: 0.0,
             history_delay: std::time::Duration::from_secs(1),
+            http: moneyhub_http::ServeConfig::default(),
         }
     }
 }
@@ -57,6 +61,8 @@ impl std::fmt::Debug for SandboxConfig {
             .field("webhook", &self.webhook)
             .field("clock", &self.clock)
             .field("pending_replace_ratio", &self.pending_replace_ratio)
+            .field("history_delay", &self.history_delay)
+            .field("http", &self.http)
             .finish()
     }
 }

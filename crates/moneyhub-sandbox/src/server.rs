@@ -67,7 +67,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
     crate::webhooks::start(state.clone());
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, app, rx));
+    let task = tokio::spawn(serve(listener, app, state.config.http.clone(), rx));
     Ok(Sandbox { state, addr, shutdown: Some(tx), task: Some(task) })
 }
 
@@ -180,95 +180,14 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
     res
 }
 
-/// Why a connection was closed without an answer (the service's error, which makes hyper
-/// drop the connection).
-#[derive(Debug)]
-struct ConnectionDropped;
-
-impl std::fmt::Display for ConnectionDropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by fault injection")
-    }
-}
-
-impl std::error::Error for ConnectionDropped {}
-
-/// The accept loop: what `axum::serve` does (HTTP/1.1 with keep-alive, TCP_NODELAY,
-/// graceful shutdown), plus one thing it cannot do: a response marked [`DropConnection`]
-/// makes the connection's service fail, and hyper then closes the connection without
-/// writing anything — a true dropped connection for fault injection.
-async fn serve(listener: TcpListener, app: Router, shutdown: oneshot::Receiver<()>) {
-    use hyper::body::Incoming;
-    use hyper_util::rt::TokioIo;
-    use hyper_util::service::TowerToHyperService;
-
-    let service = TowerToHyperService::new(app);
-    // Two channels, as axum uses: `stop` (its sender dropped = connections finish
-    // gracefully) and `done` (every receiver dropped = every connection has ended).
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-    let (done_tx, done_rx) = tokio::sync::watch::channel(());
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = &mut shutdown => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
-            Err(e) => {
-                // Per-connection failures (reset before accept) are harmless; anything else
-                // (out of file descriptors) gets a pause instead of a hot loop, as axum does.
-                if !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionAborted
-                        | std::io::ErrorKind::ConnectionReset
-                        | std::io::ErrorKind::ConnectionRefused
-                ) {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                continue;
-            }
-        };
-        // Small JSON answers should not wait for Nagle.
-        let _ = stream.set_nodelay(true);
-        let service = service.clone();
-        let mut stop_rx = stop_rx.clone();
-        let done_rx = done_rx.clone();
-        tokio::spawn(async move {
-            let per_request = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let call = hyper::service::Service::call(&service, req);
-                async move {
-                    let res = match call.await {
-                        Ok(res) => res,
-                        Err(never) => match never {},
-                    };
-                    if res.extensions().get::<DropConnection>().is_some() {
-                        Err(ConnectionDropped)
-                    } else {
-                        Ok(res)
-                    }
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), per_request);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                // Errors here are the client's or a deliberate drop: nothing to report.
-                _ = conn.as_mut() => {}
-                _ = stop_rx.changed() => {
-                    // Finish the request in flight, then close (idle connections close now).
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.as_mut().await;
-                }
-            }
-            drop(done_rx);
-        });
-    }
-    drop(listener);
-    drop(stop_rx);
-    drop(done_rx);
-    // Dropping the sender wakes every connection's `changed()` with an error: stop.
-    drop(stop_tx);
-    done_tx.closed().await;
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    config: moneyhub_http::ServeConfig,
+    shutdown: oneshot::Receiver<()>,
+) {
+    moneyhub_http::serve(listener, app, config, async move {
+        let _ = shutdown.await;
+    })
+    .await;
 }

@@ -16,10 +16,8 @@ const CLIENT_KEY: &[u8] = include_bytes!("../fixtures/client.key");
 
 fn client(with_cert: bool) -> reqwest::Client {
     let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
         .no_proxy()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(CA).unwrap());
+        .tls_certs_only([reqwest::Certificate::from_pem(CA).unwrap()]);
     if with_cert {
         let pem = [CLIENT_CERT, CLIENT_KEY].concat();
         b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());

@@ -509,17 +509,30 @@ impl PrivateKey {
 
     /// Signs `claims` as a compact JWS with header `typ` (e.g. `oauth-authz-req+jwt`).
     pub fn sign_typed(&self, typ: &str, claims: &Value) -> Result<String> {
-        let mut header = json!({"alg": self.alg.as_str(), "typ": typ});
+        self.sign_with(self.alg, typ, claims)
+    }
+
+    /// Signs `claims` with another algorithm than the key's own (a request-object algorithm
+    /// registered apart from the assertion's); it must fit the key.
+    pub fn sign_with(&self, alg: SigningAlg, typ: &str, claims: &Value) -> Result<String> {
+        if alg.key_type() != self.key_type() {
+            return Err(Error::config(format!(
+                "the private key is {}, which cannot sign {alg} (that needs {})",
+                self.key_type(),
+                alg.key_type()
+            )));
+        }
+        let mut header = json!({"alg": alg.as_str(), "typ": typ});
         if let Some(kid) = &self.kid {
             header["kid"] = json!(kid);
         }
         let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let fail = |_| Error::config(format!("could not sign with {}", self.alg));
+        let fail = |_| Error::config(format!("could not sign with {alg}"));
         let sig = match &*self.key {
             KeyPairKind::Rsa(k) => {
-                let encoding = self.alg.rsa_encoding().ok_or_else(|| {
-                    Error::config(format!("the private key is an RSA key, which cannot sign {}", self.alg))
+                let encoding = alg.rsa_encoding().ok_or_else(|| {
+                    Error::config(format!("the private key is an RSA key, which cannot sign {alg}"))
                 })?;
                 let mut sig = vec![0u8; k.public_modulus_len()];
                 k.sign(encoding, &rng, input.as_bytes(), &mut sig).map_err(fail)?;

@@ -15,9 +15,8 @@ const CLIENT_CERT: &[u8] = include_bytes!("../fixtures/client.pem");
 const CLIENT_KEY: &[u8] = include_bytes!("../fixtures/client.key");
 
 fn client(with_cert: bool) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .no_proxy()
-        .tls_certs_only([reqwest::Certificate::from_pem(CA).unwrap()]);
+    let mut b =
+        reqwest::Client::builder().no_proxy().tls_certs_only([reqwest::Certificate::from_pem(CA).unwrap()]);
     if with_cert {
         let pem = [CLIENT_CERT, CLIENT_KEY].concat();
         b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());

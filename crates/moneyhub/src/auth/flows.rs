@@ -86,6 +86,10 @@ pub struct ConnectOptions {
     pub consent: Option<ConsentOptions>,
     /// Another registered redirect URI than the client's.
     pub redirect_uri: Option<String>,
+    /// Ask for `offline_access`: the code exchange then returns a refresh token
+    /// ([`Connected::refresh_token`](super::Connected), renewed with
+    /// [`Auth::refresh_tokens`]).
+    pub offline_access: bool,
 }
 
 impl ConnectOptions {
@@ -99,7 +103,14 @@ impl ConnectOptions {
             enable_async: false,
             consent: None,
             redirect_uri: None,
+            offline_access: false,
         }
+    }
+
+    /// With `offline_access` (a refresh token).
+    pub fn offline_access(mut self, offline: bool) -> Self {
+        self.offline_access = offline;
+        self
     }
 
     /// For this user.
@@ -226,7 +237,11 @@ impl Auth {
         }
         self.push(PushRequest {
             flow: AuthFlow::Connect,
-            scope: format!("openid id:{}", options.bank_id),
+            scope: if options.offline_access {
+                format!("openid offline_access id:{}", options.bank_id)
+            } else {
+                format!("openid id:{}", options.bank_id)
+            },
             claims: json!({ "id_token": id_token }),
             state: nonempty(options.state, "state")?,
             nonce: nonempty(options.nonce, "nonce")?,

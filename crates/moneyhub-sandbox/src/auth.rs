@@ -28,6 +28,10 @@ pub struct Grant {
     pub iat: i64,
     /// Expires (virtual time, seconds).
     pub exp: i64,
+    /// The `x5t#S256` of the TLS client certificate the token is bound to (RFC 8705 `cnf`),
+    /// for clients registered with a certificate.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<String>,
 }
 
 impl Grant {
@@ -107,7 +111,18 @@ impl TokenMinter {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("Authorization header must be a Bearer token"))?;
-        self.check(token.trim(), now).ok_or_else(|| ApiError::unauthorized("Invalid or expired access token"))
+        let grant = self
+            .check(token.trim(), now)
+            .ok_or_else(|| ApiError::unauthorized("Invalid or expired access token"))?;
+        if let Some(bound) = &grant.cnf {
+            let presented = headers.get(crate::server::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
+            if presented != Some(bound.as_str()) {
+                return Err(ApiError::unauthorized(
+                    "This access token is bound to a TLS client certificate (cnf x5t#S256) that this connection did not present",
+                ));
+            }
+        }
+        Ok(grant)
     }
 }
 

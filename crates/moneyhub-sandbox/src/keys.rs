@@ -80,3 +80,8 @@ pub fn left_half_hash(s: &str) -> String {
     let d = Sha256::digest(s.as_bytes());
     URL_SAFE_NO_PAD.encode(&d[..16])
 }
+
+/// Base64url (no padding) of SHA-256 of `der`: a certificate's `x5t#S256` (RFC 8705).
+pub fn thumbprint(der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(der))
+}

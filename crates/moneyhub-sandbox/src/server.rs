@@ -61,7 +61,8 @@ pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
     let listener =
         TcpListener::bind(bind).await.map_err(|source| SandboxError::Bind { addr: bind, source })?;
     let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: bind, source })?;
-    let base_url = format!("http://{addr}");
+    let scheme = if config.http.tls.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{addr}");
     let state = Arc::new(AppState::new(config, base_url).map_err(SandboxError::Config)?);
     crate::lifecycle::start_ticker(state.clone());
     crate::webhooks::start(state.clone());
@@ -154,7 +155,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Inside the log layer, so injected faults are logged too.
         .layer(middleware::from_fn_with_state(state.clone(), crate::faults::fault_layer))
         .layer(middleware::from_fn_with_state(state.clone(), log_requests))
+        .layer(middleware::from_fn(peer_certificate))
         .with_state(state)
+}
+
+/// The header that carries, inside the sandbox, the `x5t#S256` of the TLS client certificate
+/// of the request's connection. Whatever a client sends under this name is removed first.
+pub const PEER_CERT_HEADER: &str = "x-sandbox-peer-cert-x5t-s256";
+
+/// Turns the connection's client certificate ([`moneyhub_http::tls::PeerCertificate`]) into
+/// [`PEER_CERT_HEADER`], where the token endpoint and the bearer-token checks read it.
+async fn peer_certificate(mut req: Request, next: Next) -> Response {
+    req.headers_mut().remove(PEER_CERT_HEADER);
+    let thumbprint = req
+        .extensions()
+        .get::<moneyhub_http::tls::PeerCertificate>()
+        .map(|cert| crate::keys::thumbprint(cert.der()));
+    if let Some(t) = thumbprint.and_then(|t| axum::http::HeaderValue::from_str(&t).ok()) {
+        req.headers_mut().insert(PEER_CERT_HEADER, t);
+    }
+    next.run(req).await
 }
 
 async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {

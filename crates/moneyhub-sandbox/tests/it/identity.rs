@@ -65,6 +65,7 @@ async fn sandbox_with_jwt_client() -> Sandbox {
         jwks: Some(json!({"keys": [keys()[0].jwk]})),
         redirect_uris: vec!["https://tpp.example/cb".into()],
         request_object_signing_alg: "RS256".into(),
+        ..Default::default()
     };
     sandbox_with(SandboxConfig {
         clock: ClockMode::Frozen(t0()),

@@ -106,6 +106,7 @@ async fn official_node_client_passes_against_the_sandbox() {
                 jwks: Some(json!({"keys": [k.public_jwk]})),
                 redirect_uris: vec!["http://127.0.0.1:9999/cb".into()],
                 request_object_signing_alg: "RS256".into(),
+                ..Default::default()
             },
         ],
         ..Default::default()

@@ -239,6 +239,7 @@ pub async fn sandbox_with_key_client(client_id: &str, key: &PrivateKey) -> Arc<S
                 jwks: Some(key.public_jwks()),
                 redirect_uris: Vec::new(),
                 request_object_signing_alg: "none".into(),
+                ..Default::default()
             },
         ],
         ..Default::default()

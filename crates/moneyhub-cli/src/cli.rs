@@ -60,6 +60,22 @@ pub struct GlobalArgs {
     /// callback [env: MONEYHUB_REDIRECT_URI].
     #[arg(long, id = "redirect_uri", global = true, value_name = "URI", help_heading = "Connection")]
     pub redirect_uri: Option<String>,
+    /// Request-object signing algorithm registered for the client: none (default), RS256,
+    /// RS384, RS512, PS256, PS384, PS512, ES256, ES384 or ES512; a signed one needs the
+    /// private key [env: MONEYHUB_REQUEST_OBJECT_ALG].
+    #[arg(long, global = true, value_name = "ALG", help_heading = "Connection")]
+    pub request_object_alg: Option<String>,
+    /// TLS client certificate (PEM file): alone, self_signed_tls_client_auth; beside a
+    /// secret or private key, presented for certificate-bound tokens
+    /// [env: MONEYHUB_TLS_CLIENT_CERT].
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub tls_client_cert: Option<String>,
+    /// The private key (PEM file) of --tls-client-cert [env: MONEYHUB_TLS_CLIENT_KEY].
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub tls_client_key: Option<String>,
+    /// Extra CA certificate(s) (PEM file) trusted for the servers [env: MONEYHUB_CA_CERT].
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub ca_cert: Option<String>,
 }
 
 /// Top-level commands.

@@ -74,9 +74,15 @@ pub async fn env() -> Env {
     Env { sandbox, client }
 }
 
-/// An HTTP client that never follows redirects.
+/// An HTTP client that never follows redirects (and trusts the test CA of `testdata/keys`,
+/// for sandboxes served over TLS).
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    let ca = reqwest::Certificate::from_pem(fixture("ca.crt").as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_merge([ca])
+        .build()
+        .unwrap()
 }
 
 /// Calls the control API; returns status and JSON (Null for an empty body).

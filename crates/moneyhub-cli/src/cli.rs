@@ -60,6 +60,22 @@ pub struct GlobalArgs {
     /// callback [env: MONEYHUB_REDIRECT_URI].
     #[arg(long, id = "redirect_uri", global = true, value_name = "URI", help_heading = "Connection")]
     pub redirect_uri: Option<String>,
+    /// Request-object signing algorithm registered for the client: none (default), RS256,
+    /// RS384, RS512, PS256, PS384, PS512, ES256, ES384 or ES512; a signed one needs the
+    /// private key [env: MONEYHUB_REQUEST_OBJECT_ALG].
+    #[arg(long, global = true, value_name = "ALG", help_heading = "Connection")]
+    pub request_object_alg: Option<String>,
+    /// TLS client certificate (PEM file): alone, self_signed_tls_client_auth; beside a
+    /// secret or private key, presented for certificate-bound tokens
+    /// [env: MONEYHUB_TLS_CLIENT_CERT].
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub tls_client_cert: Option<String>,
+    /// The private key (PEM file) of --tls-client-cert [env: MONEYHUB_TLS_CLIENT_KEY].
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub tls_client_key: Option<String>,
+    /// Extra CA certificate(s) (PEM file) trusted for the servers [env: MONEYHUB_CA_CERT].
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    pub ca_cert: Option<String>,
 }
 
 /// Top-level commands.
@@ -162,10 +178,23 @@ pub struct ServeArgs {
     /// objects.
     #[arg(long, value_name = "FILE")]
     pub client_jwks: Option<PathBuf>,
-    /// Algorithm request objects must be signed with: none, RS256 or PS256 (default: RS256
-    /// when --client-jwks is given, else none).
+    /// Algorithm request objects (and jwt-bearer assertions) must be signed with: none,
+    /// RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or ES512 (default: the alg of
+    /// the first key of --client-jwks, else RS256 with --client-jwks, else none). A signed
+    /// algorithm makes PAR refuse plain parameters.
     #[arg(long, value_name = "ALG")]
     pub request_object_alg: Option<String>,
+    /// Serve HTTPS on the same port with this certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Register this self-signed client certificate (PEM) for self_signed_tls_client_auth:
+    /// the token and PAR endpoints then require it, and access tokens are bound to it.
+    /// Needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_cert: Option<PathBuf>,
     /// A registered redirect URI (repeatable). Without any, every loopback http URL is accepted.
     #[arg(long = "redirect-uri", id = "redirect_uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,

@@ -8,7 +8,11 @@
 //! [profiles.production]
 //! client_id = "898c529b-c062-4f26-a136-fd8bc462d583"
 //! private_key = "~/keys/moneyhub.pem" # a file, or an inline JWK or PEM
-//! private_key_alg = "PS256"           # RS256 (default) or PS256
+//! private_key_alg = "PS256"           # RS/PS 256/384/512, ES256/384/512 (default: from the key)
+//! request_object_alg = "PS256"        # none (default) or an algorithm above
+//! # tls_client_cert = "~/keys/client.pem"   # mTLS: with tls_client_key; alone (no secret or
+//! # tls_client_key = "~/keys/client.key"    # key) it is self_signed_tls_client_auth
+//! # ca_cert = "~/keys/corporate-ca.pem"     # extra CA roots
 //! redirect_uri = "http://127.0.0.1:8765/callback"
 //!
 //! [profiles.local]                    # a `moneyhub sandbox serve` on this machine
@@ -43,12 +47,20 @@ pub struct Profile {
     pub client_secret: Option<String>,
     /// Private key: a file, or an inline JWK or PEM.
     pub private_key: Option<String>,
-    /// `RS256` or `PS256`.
+    /// RS256/384/512, PS256/384/512, ES256/384/512.
     pub private_key_alg: Option<String>,
     /// The key's `kid`.
     pub private_key_kid: Option<String>,
     /// Redirect URI of the authorisation flows.
     pub redirect_uri: Option<String>,
+    /// Request-object signing algorithm (`none` or an algorithm above).
+    pub request_object_alg: Option<String>,
+    /// TLS client certificate (PEM file).
+    pub tls_client_cert: Option<String>,
+    /// Its private key (PEM file).
+    pub tls_client_key: Option<String>,
+    /// Extra CA certificates (PEM file).
+    pub ca_cert: Option<String>,
 }
 
 /// The config file.
@@ -90,6 +102,14 @@ pub struct Settings {
     pub private_key_kid: Option<Setting>,
     /// Redirect URI.
     pub redirect_uri: Option<Setting>,
+    /// Request-object signing algorithm.
+    pub request_object_alg: Option<Setting>,
+    /// TLS client certificate file.
+    pub tls_client_cert: Option<Setting>,
+    /// Its key file.
+    pub tls_client_key: Option<Setting>,
+    /// Extra CA certificates file.
+    pub ca_cert: Option<Setting>,
 }
 
 /// What the commands run against.
@@ -226,6 +246,25 @@ pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {
             "MONEYHUB_REDIRECT_URI",
             p.redirect_uri.as_ref(),
         ),
+        request_object_alg: pick(
+            &global.request_object_alg,
+            "--request-object-alg",
+            "MONEYHUB_REQUEST_OBJECT_ALG",
+            p.request_object_alg.as_ref(),
+        ),
+        tls_client_cert: pick(
+            &global.tls_client_cert,
+            "--tls-client-cert",
+            "MONEYHUB_TLS_CLIENT_CERT",
+            p.tls_client_cert.as_ref(),
+        ),
+        tls_client_key: pick(
+            &global.tls_client_key,
+            "--tls-client-key",
+            "MONEYHUB_TLS_CLIENT_KEY",
+            p.tls_client_key.as_ref(),
+        ),
+        ca_cert: pick(&global.ca_cert, "--ca-cert", "MONEYHUB_CA_CERT", p.ca_cert.as_ref()),
     };
     let nothing = profile.is_none()
         && settings.identity_url.is_none()
@@ -241,10 +280,29 @@ pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {
             "no client id: set --client-id, MONEYHUB_CLIENT_ID or client_id in the profile (or use --sandbox)",
         ));
     }
-    if settings.client_secret.is_none() && settings.private_key.is_none() {
+    match (&settings.tls_client_cert, &settings.tls_client_key) {
+        (Some(c), None) => {
+            return Err(Failure::usage(format!(
+                "{} sets a TLS client certificate without its key (--tls-client-key, MONEYHUB_TLS_CLIENT_KEY, tls_client_key)",
+                c.source
+            )))
+        }
+        (None, Some(k)) => {
+            return Err(Failure::usage(format!(
+                "{} sets a TLS client key without its certificate (--tls-client-cert, MONEYHUB_TLS_CLIENT_CERT, tls_client_cert)",
+                k.source
+            )))
+        }
+        _ => {}
+    }
+    if settings.client_secret.is_none()
+        && settings.private_key.is_none()
+        && settings.tls_client_cert.is_none()
+    {
         return Err(Failure::usage(
-            "no client credentials: set a client secret (--client-secret, MONEYHUB_CLIENT_SECRET, client_secret) \
-             or a private key (--private-key, MONEYHUB_PRIVATE_KEY, private_key)",
+            "no client credentials: set a client secret (--client-secret, MONEYHUB_CLIENT_SECRET, client_secret), \
+             a private key (--private-key, MONEYHUB_PRIVATE_KEY, private_key) \
+             or a TLS client certificate (--tls-client-cert, MONEYHUB_TLS_CLIENT_CERT, tls_client_cert)",
         ));
     }
     Ok(Target::Remote(Box::new(settings)))

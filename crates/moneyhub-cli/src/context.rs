@@ -85,11 +85,21 @@ pub struct Ctx {
 }
 
 fn plain_http() -> CmdResult<reqwest::Client> {
-    reqwest::Client::builder()
+    plain_http_with(None)
+}
+
+/// The HTTP client of the sandbox probe and of the browser the CLI plays, trusting the extra
+/// CA certificates (PEM) too.
+fn plain_http_with(ca_pem: Option<&[u8]>) -> CmdResult<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(StdDuration::from_secs(60))
-        .build()
-        .map_err(|e| Failure::internal(format!("could not build an HTTP client: {e}")))
+        .timeout(StdDuration::from_secs(60));
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|_| Failure::usage("the CA certificate file holds no usable PEM certificate"))?;
+        b = b.tls_certs_merge(certs);
+    }
+    b.build().map_err(|e| Failure::internal(format!("could not build an HTTP client: {e}")))
 }
 
 fn client_error(e: moneyhub::Error, now: DateTime<Utc>) -> Failure {
@@ -174,14 +184,23 @@ impl Ctx {
     }
 
     async fn remote(global: &GlobalArgs, s: &Settings) -> CmdResult<Ctx> {
-        let http = plain_http()?;
+        let read_file = |setting: &crate::config::Setting| {
+            std::fs::read(expand_home(&setting.value))
+                .map_err(|e| Failure::usage(format!("{} {}: {e}", setting.source, setting.value)))
+        };
+        let ca_pem = s.ca_cert.as_ref().map(read_file).transpose()?;
+        let tls_identity = match (&s.tls_client_cert, &s.tls_client_key) {
+            (Some(cert), Some(key)) => {
+                let key_pem = String::from_utf8(read_file(key)?).map_err(|_| {
+                    Failure::usage(format!("{}: the TLS client key is not PEM text", key.source))
+                })?;
+                Some(moneyhub::TlsIdentity::from_pem(read_file(cert)?, key_pem))
+            }
+            _ => None,
+        };
+        let http = plain_http_with(ca_pem.as_deref())?;
         let identity =
             s.identity_url.as_ref().map_or(moneyhub::config::DEFAULT_IDENTITY_URL, |v| v.value.as_str());
-        let sandbox_clock = probe_sandbox(&http, identity).await;
-        let clock = match &sandbox_clock {
-            Some((offset, _)) => CliClock::Offset(*offset),
-            None => CliClock::System,
-        };
         let auth = match (&s.client_secret, &s.private_key) {
             (Some(secret), _) => ClientAuth::secret(secret.value.clone()),
             (None, Some(key)) => {
@@ -193,17 +212,58 @@ impl Ctx {
                 };
                 let mut pk =
                     parsed.map_err(|e| Failure::usage(format!("private key from {}: {e}", key.source)))?;
-                if let Some(alg) = &s.private_key_alg {
-                    let alg: SigningAlg =
-                        alg.value.parse().map_err(|e| Failure::usage(format!("{}: {e}", alg.source)))?;
-                    pk = pk.with_alg(alg);
+                if let Some(setting) = &s.private_key_alg {
+                    let alg: SigningAlg = setting
+                        .value
+                        .parse()
+                        .map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?;
+                    pk = pk.with_alg(alg).map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?;
                 }
                 if let Some(kid) = &s.private_key_kid {
                     pk = pk.with_kid(kid.value.clone());
                 }
                 ClientAuth::private_key(pk)
             }
+            // A client certificate alone: self_signed_tls_client_auth.
+            (None, None) if tls_identity.is_some() => ClientAuth::tls(),
             (None, None) => return Err(Failure::usage("no client credentials")),
+        };
+        let request_object_alg = match &s.request_object_alg {
+            None => None,
+            Some(setting) if setting.value.eq_ignore_ascii_case("none") => None,
+            Some(setting) => Some(
+                setting
+                    .value
+                    .parse::<SigningAlg>()
+                    .map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?,
+            ),
+        };
+        // Combinations Moneyhub would refuse are usage errors before anything is sent (the
+        // sandbox probe included).
+        if let (Some(alg), Some(setting)) = (request_object_alg, &s.request_object_alg) {
+            match &auth {
+                ClientAuth::PrivateKey(pk) if pk.key_type() != alg.key_type() => {
+                    return Err(Failure::usage(format!(
+                        "{}: request objects signed with {alg} need {}, but the private key is {}",
+                        setting.source,
+                        alg.key_type(),
+                        pk.key_type()
+                    )))
+                }
+                ClientAuth::PrivateKey(_) => {}
+                other => {
+                    return Err(Failure::usage(format!(
+                        "{}: a request-object algorithm ({alg}) needs a private key (--private-key), but the client uses {}",
+                        setting.source,
+                        other.method()
+                    )))
+                }
+            }
+        }
+        let sandbox_clock = probe_sandbox(&http, identity).await;
+        let clock = match &sandbox_clock {
+            Some((offset, _)) => CliClock::Offset(*offset),
+            None => CliClock::System,
         };
         let client_id = s.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default();
         let store = if sandbox_clock.is_some() {
@@ -224,6 +284,13 @@ impl Ctx {
             .shared_sync_guard(guard.clone());
         if let Some(api) = &s.api_url {
             builder = builder.api_url(api.value.clone());
+        }
+        builder = builder.request_object_signing_alg(request_object_alg);
+        if let Some(identity) = tls_identity {
+            builder = builder.tls_client_identity(identity);
+        }
+        if let Some(pem) = ca_pem {
+            builder = builder.add_root_certificates_pem(pem);
         }
         let redirect = match &s.redirect_uri {
             Some(r) => Some(r.value.clone()),

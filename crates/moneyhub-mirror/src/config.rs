@@ -39,6 +39,10 @@ pub struct MirrorConfig {
     /// them (default 3 s), so that the burst Moneyhub sends after a sync (one event per
     /// account and kind, then `syncCompleted`) is applied with one set of API calls.
     pub coalesce_window: Duration,
+    /// How the receiver treats connections: header-read, idle and request timeouts, the
+    /// connection cap, the graceful-shutdown bound (10 s), TLS (see
+    /// [`moneyhub_http::ServeConfig`]).
+    pub http: moneyhub_http::ServeConfig,
 }
 
 impl Default for MirrorConfig {
@@ -54,6 +58,7 @@ impl Default for MirrorConfig {
             retry_backoff: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
             coalesce_window: Duration::from_secs(3),
+            http: moneyhub_http::ServeConfig::default(),
         }
     }
 }
@@ -110,6 +115,12 @@ impl MirrorConfig {
     /// How long a user's first pending event waits before it is taken.
     pub fn coalesce_window(mut self, window: Duration) -> Self {
         self.coalesce_window = window;
+        self
+    }
+
+    /// How the receiver treats connections (see [`MirrorConfig::http`]).
+    pub fn http(mut self, http: moneyhub_http::ServeConfig) -> Self {
+        self.http = http;
         self
     }
 

@@ -323,7 +323,10 @@ impl Mirror {
         receiver::router(self.inner.clone())
     }
 
-    /// Serves the receiver on `listener` until `shutdown` completes.
+    /// Serves the receiver on `listener` until `shutdown` completes, through the hardened
+    /// accept loop of `moneyhub-http` (timeouts, a connection cap that evicts idle connections
+    /// first, the open-file limit raised, graceful shutdown bounded by
+    /// [`MirrorConfig::http`]'s `shutdown_timeout`).
     ///
     /// The receiver runs on a dedicated thread with its own runtime, so that acknowledging a
     /// webhook never waits behind processing work on the caller's runtime (Moneyhub allows
@@ -335,6 +338,7 @@ impl Mirror {
     ) -> Result<()> {
         let listener = listener.into_std()?;
         let router = self.router();
+        let http = self.inner.config.http.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<Result<()>>();
         std::thread::Builder::new().name("mirror-receiver".into()).spawn(move || {
@@ -347,11 +351,10 @@ impl Mirror {
                 .and_then(|rt| {
                     rt.block_on(async move {
                         let listener = tokio::net::TcpListener::from_std(listener)?;
-                        axum::serve(listener, router)
-                            .with_graceful_shutdown(async move {
-                                let _ = stop_rx.await;
-                            })
-                            .await?;
+                        moneyhub_http::serve(listener, router, http, async move {
+                            let _ = stop_rx.await;
+                        })
+                        .await;
                         Ok(())
                     })
                 });

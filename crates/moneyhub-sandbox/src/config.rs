@@ -32,6 +32,9 @@ pub struct SandboxConfig {
     /// the first 3 months) runs, in virtual time. In real-time mode the engine's ticker runs
     /// it (within a second of being due); with a frozen clock, advancing past it does.
     pub history_delay: std::time::Duration,
+    /// How the server treats connections: timeouts, the connection cap, the graceful
+    /// shutdown bound, TLS (see [`moneyhub_http::ServeConfig`]).
+    pub http: moneyhub_http::ServeConfig,
 }
 
 impl Default for SandboxConfig {
@@ -44,6 +47,7 @@ impl Default for SandboxConfig {
             clock: ClockMode::default(),
             pending_replace_ratio: 0.0,
             history_delay: std::time::Duration::from_secs(1),
+            http: moneyhub_http::ServeConfig::default(),
         }
     }
 }
@@ -57,6 +61,8 @@ impl std::fmt::Debug for SandboxConfig {
             .field("webhook", &self.webhook)
             .field("clock", &self.clock)
             .field("pending_replace_ratio", &self.pending_replace_ratio)
+            .field("history_delay", &self.history_delay)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -75,8 +81,29 @@ pub struct ClientRegistration {
     /// Registered redirect URIs. Empty means: any `http://` loopback URL is accepted.
     pub redirect_uris: Vec<String>,
     /// The registered request-object signing algorithm: `none` (unsigned request objects only)
-    /// or a JWS algorithm such as `RS256` / `PS256` that request objects must be signed with.
+    /// or a JWS algorithm (RS256/384/512, PS256/384/512, ES256/384/512) that request objects
+    /// and jwt-bearer assertions must be signed with. A signed algorithm also makes PAR refuse
+    /// plain parameters (`400 invalid_request`), as Moneyhub does.
     pub request_object_signing_alg: String,
+    /// A self-signed TLS client certificate (PEM) registered for
+    /// `self_signed_tls_client_auth` (RFC 8705). When set, the token and PAR endpoints require
+    /// a TLS connection presenting exactly this certificate: it authenticates the client on
+    /// its own (only `client_id` in the body), or beside a secret or assertion. Every access
+    /// token issued is then bound to it (`cnf` `x5t#S256`), and the REST and Data API routes
+    /// answer 401 to a bound token over a connection without that certificate. Needs a sandbox
+    /// served over TLS ([`SandboxConfig::http`]).
+    pub tls_client_cert: Option<String>,
+}
+
+impl ClientRegistration {
+    /// The SHA-256 thumbprint (base64url, the `x5t#S256` of RFC 8705) of the registered TLS
+    /// client certificate, if any and if it is PEM holding a certificate.
+    pub fn tls_cert_thumbprint(&self) -> Option<String> {
+        use rustls_pki_types::pem::PemObject;
+        let pem = self.tls_client_cert.as_deref()?;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
+        Some(crate::keys::thumbprint(der.as_ref()))
+    }
 }
 
 impl Default for ClientRegistration {
@@ -87,6 +114,7 @@ impl Default for ClientRegistration {
             jwks: None,
             redirect_uris: Vec::new(),
             request_object_signing_alg: "none".to_string(),
+            tls_client_cert: None,
         }
     }
 }
@@ -99,6 +127,7 @@ impl std::fmt::Debug for ClientRegistration {
             .field("jwks", &self.jwks.as_ref().map(|_| "[public keys]"))
             .field("redirect_uris", &self.redirect_uris)
             .field("request_object_signing_alg", &self.request_object_signing_alg)
+            .field("tls_client_cert", &self.tls_client_cert.as_ref().map(|_| "[certificate]"))
             .finish()
     }
 }

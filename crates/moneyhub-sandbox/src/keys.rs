@@ -7,12 +7,10 @@
 
 use std::sync::{Arc, OnceLock};
 
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -20,7 +18,7 @@ use sha2::{Digest, Sha256};
 /// An RS256 signing key with its `kid` and public JWK.
 pub struct SigningKey {
     kid: String,
-    encoding: EncodingKey,
+    key: KeyPair,
     public_jwk: Value,
 }
 
@@ -31,20 +29,15 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// Generates a fresh 2048-bit RSA key.
+    /// Generates a fresh 2048-bit RSA key (aws-lc-rs).
     pub fn generate() -> Result<Self, String> {
-        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| e.to_string())?;
-        Self::from_rsa(&key)
-    }
-
-    fn from_rsa(key: &RsaPrivateKey) -> Result<Self, String> {
-        let der = key.to_pkcs1_der().map_err(|e| e.to_string())?;
-        let encoding = EncodingKey::from_rsa_der(der.as_bytes());
-        let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
-        let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
+        let key = KeyPair::generate(KeySize::Rsa2048).map_err(|e| e.to_string())?;
+        let public = key.public_key();
+        let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+        let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
         let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(n.as_bytes())[..12]);
         let public_jwk = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e});
-        Ok(SigningKey { kid, encoding, public_jwk })
+        Ok(SigningKey { kid, key, public_jwk })
     }
 
     /// One key per process, generated on first use: generating RSA keys is slow, and tests
@@ -66,10 +59,18 @@ impl SigningKey {
 
     /// Signs claims as an RS256 JWS with this key's `kid` and the given `typ`.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, String> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
-        header.typ = Some(typ.to_string());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| e.to_string())
+        let header = json!({"alg": "RS256", "typ": typ, "kid": self.kid});
+        let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string().as_bytes()),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let mut sig = vec![0u8; self.key.public_modulus_len()];
+        self.key
+            .sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), input.as_bytes(), &mut sig)
+            .map_err(|e| e.to_string())?;
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
 }
 
@@ -78,4 +79,9 @@ impl SigningKey {
 pub fn left_half_hash(s: &str) -> String {
     let d = Sha256::digest(s.as_bytes());
     URL_SAFE_NO_PAD.encode(&d[..16])
+}
+
+/// Base64url (no padding) of SHA-256 of `der`: a certificate's `x5t#S256` (RFC 8705).
+pub fn thumbprint(der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(der))
 }

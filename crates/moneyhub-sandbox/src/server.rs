@@ -61,13 +61,14 @@ pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
     let listener =
         TcpListener::bind(bind).await.map_err(|source| SandboxError::Bind { addr: bind, source })?;
     let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: bind, source })?;
-    let base_url = format!("http://{addr}");
+    let scheme = if config.http.tls.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{addr}");
     let state = Arc::new(AppState::new(config, base_url).map_err(SandboxError::Config)?);
     crate::lifecycle::start_ticker(state.clone());
     crate::webhooks::start(state.clone());
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, app, rx));
+    let task = tokio::spawn(serve(listener, app, state.config.http.clone(), rx));
     Ok(Sandbox { state, addr, shutdown: Some(tx), task: Some(task) })
 }
 
@@ -154,7 +155,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Inside the log layer, so injected faults are logged too.
         .layer(middleware::from_fn_with_state(state.clone(), crate::faults::fault_layer))
         .layer(middleware::from_fn_with_state(state.clone(), log_requests))
+        .layer(middleware::from_fn(peer_certificate))
         .with_state(state)
+}
+
+/// The header that carries, inside the sandbox, the `x5t#S256` of the TLS client certificate
+/// of the request's connection. Whatever a client sends under this name is removed first.
+pub const PEER_CERT_HEADER: &str = "x-sandbox-peer-cert-x5t-s256";
+
+/// Turns the connection's client certificate ([`moneyhub_http::tls::PeerCertificate`]) into
+/// [`PEER_CERT_HEADER`], where the token endpoint and the bearer-token checks read it.
+async fn peer_certificate(mut req: Request, next: Next) -> Response {
+    req.headers_mut().remove(PEER_CERT_HEADER);
+    let thumbprint = req
+        .extensions()
+        .get::<moneyhub_http::tls::PeerCertificate>()
+        .map(|cert| crate::keys::thumbprint(cert.der()));
+    if let Some(t) = thumbprint.and_then(|t| axum::http::HeaderValue::from_str(&t).ok()) {
+        req.headers_mut().insert(PEER_CERT_HEADER, t);
+    }
+    next.run(req).await
 }
 
 async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -180,95 +200,14 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
     res
 }
 
-/// Why a connection was closed without an answer (the service's error, which makes hyper
-/// drop the connection).
-#[derive(Debug)]
-struct ConnectionDropped;
-
-impl std::fmt::Display for ConnectionDropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by fault injection")
-    }
-}
-
-impl std::error::Error for ConnectionDropped {}
-
-/// The accept loop: what `axum::serve` does (HTTP/1.1 with keep-alive, TCP_NODELAY,
-/// graceful shutdown), plus one thing it cannot do: a response marked [`DropConnection`]
-/// makes the connection's service fail, and hyper then closes the connection without
-/// writing anything — a true dropped connection for fault injection.
-async fn serve(listener: TcpListener, app: Router, shutdown: oneshot::Receiver<()>) {
-    use hyper::body::Incoming;
-    use hyper_util::rt::TokioIo;
-    use hyper_util::service::TowerToHyperService;
-
-    let service = TowerToHyperService::new(app);
-    // Two channels, as axum uses: `stop` (its sender dropped = connections finish
-    // gracefully) and `done` (every receiver dropped = every connection has ended).
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-    let (done_tx, done_rx) = tokio::sync::watch::channel(());
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = &mut shutdown => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
-            Err(e) => {
-                // Per-connection failures (reset before accept) are harmless; anything else
-                // (out of file descriptors) gets a pause instead of a hot loop, as axum does.
-                if !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionAborted
-                        | std::io::ErrorKind::ConnectionReset
-                        | std::io::ErrorKind::ConnectionRefused
-                ) {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                continue;
-            }
-        };
-        // Small JSON answers should not wait for Nagle.
-        let _ = stream.set_nodelay(true);
-        let service = service.clone();
-        let mut stop_rx = stop_rx.clone();
-        let done_rx = done_rx.clone();
-        tokio::spawn(async move {
-            let per_request = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let call = hyper::service::Service::call(&service, req);
-                async move {
-                    let res = match call.await {
-                        Ok(res) => res,
-                        Err(never) => match never {},
-                    };
-                    if res.extensions().get::<DropConnection>().is_some() {
-                        Err(ConnectionDropped)
-                    } else {
-                        Ok(res)
-                    }
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), per_request);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                // Errors here are the client's or a deliberate drop: nothing to report.
-                _ = conn.as_mut() => {}
-                _ = stop_rx.changed() => {
-                    // Finish the request in flight, then close (idle connections close now).
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.as_mut().await;
-                }
-            }
-            drop(done_rx);
-        });
-    }
-    drop(listener);
-    drop(stop_rx);
-    drop(done_rx);
-    // Dropping the sender wakes every connection's `changed()` with an error: stop.
-    drop(stop_tx);
-    done_tx.closed().await;
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    config: moneyhub_http::ServeConfig,
+    shutdown: oneshot::Receiver<()>,
+) {
+    moneyhub_http::serve(listener, app, config, async move {
+        let _ = shutdown.await;
+    })
+    .await;
 }

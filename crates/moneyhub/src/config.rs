@@ -27,6 +27,10 @@ pub enum ClientAuth {
     Secret(Secret),
     /// `private_key_jwt`: a short-lived assertion signed with this key.
     PrivateKey(PrivateKey),
+    /// `self_signed_tls_client_auth`: the TLS client certificate
+    /// ([`ClientBuilder::tls_client_identity`]) authenticates the client; only `client_id` is
+    /// sent. Tokens are then bound to the certificate (`cnf` `x5t#S256`).
+    TlsClientAuth,
 }
 
 impl ClientAuth {
@@ -40,11 +44,19 @@ impl ClientAuth {
         ClientAuth::PrivateKey(key)
     }
 
-    /// The OAuth name of the method (`client_secret_basic`, `private_key_jwt`).
+    /// `self_signed_tls_client_auth` (set the certificate with
+    /// [`ClientBuilder::tls_client_identity`]).
+    pub fn tls() -> Self {
+        ClientAuth::TlsClientAuth
+    }
+
+    /// The OAuth name of the method (`client_secret_basic`, `private_key_jwt`,
+    /// `self_signed_tls_client_auth`).
     pub fn method(&self) -> &'static str {
         match self {
             ClientAuth::Secret(_) => "client_secret_basic",
             ClientAuth::PrivateKey(_) => "private_key_jwt",
+            ClientAuth::TlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 }
@@ -54,8 +66,73 @@ impl fmt::Debug for ClientAuth {
         match self {
             ClientAuth::Secret(_) => f.write_str("Secret([redacted])"),
             ClientAuth::PrivateKey(k) => f.debug_tuple("PrivateKey").field(k).finish(),
+            ClientAuth::TlsClientAuth => f.write_str("TlsClientAuth"),
         }
     }
+}
+
+/// A TLS client certificate and its private key (PEM), presented on every request to the
+/// identity service and the Data API: for `self_signed_tls_client_auth` and for
+/// certificate-bound access tokens.
+///
+/// `Debug` shows neither the certificate nor the key.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    cert_pem: Vec<u8>,
+    key: Secret,
+}
+
+impl TlsIdentity {
+    /// A certificate chain (PEM, leaf first) and its private key (PEM: PKCS#8, PKCS#1 or
+    /// SEC1). Checked when the client is built.
+    pub fn from_pem(cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<String>) -> Self {
+        TlsIdentity { cert_pem: cert_pem.into(), key: Secret::new(key_pem) }
+    }
+
+    /// Reads the certificate and key files.
+    pub fn from_files(cert: impl AsRef<std::path::Path>, key: impl AsRef<std::path::Path>) -> Result<Self> {
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read(p)
+                .map_err(|e| Error::config_with(format!("could not read the {what} {}", p.display()), e))
+        };
+        let cert_pem = read(cert.as_ref(), "TLS client certificate")?;
+        let key = read(key.as_ref(), "TLS client key")?;
+        let key = String::from_utf8(key).map_err(|_| Error::config("the TLS client key is not PEM text"))?;
+        Ok(Self::from_pem(cert_pem, key))
+    }
+
+    fn to_reqwest(&self) -> Result<reqwest::Identity> {
+        if !self.key.expose_secret().contains("PRIVATE KEY-----") {
+            return Err(Error::config("the TLS client key is not a PEM private key"));
+        }
+        if !String::from_utf8_lossy(&self.cert_pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(Error::config("the TLS client certificate is not a PEM certificate"));
+        }
+        let mut pem = self.cert_pem.clone();
+        pem.push(b'\n');
+        pem.extend_from_slice(self.key.expose_secret().as_bytes());
+        // reqwest's error could quote the input: only its kind is reported.
+        reqwest::Identity::from_pem(&pem)
+            .map_err(|_| Error::config("the TLS client certificate and key are not a usable pair (PEM)"))
+    }
+}
+
+impl fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TlsIdentity([redacted])")
+    }
+}
+
+/// Where user-bound access tokens (Data API, `sub` = a user) come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserTokens {
+    /// `client_credentials` with Moneyhub's `sub` extension (the default).
+    #[default]
+    ClientCredentials,
+    /// The `urn:ietf:params:oauth:grant-type:jwt-bearer` grant: an assertion (`iss` =
+    /// client_id, `sub` = user, `aud` = issuer, 10 minutes) signed with the private key and the
+    /// request-object algorithm. Needs [`ClientBuilder::request_object_signing_alg`].
+    JwtBearer,
 }
 
 /// Data API version.
@@ -160,6 +237,8 @@ pub(crate) struct Config {
     pub discovery_ttl: Duration,
     pub jwks_refetch_interval: Duration,
     pub webhook_iat_window: Duration,
+    pub request_object_alg: Option<SigningAlg>,
+    pub user_tokens: UserTokens,
 }
 
 impl fmt::Debug for Config {
@@ -176,6 +255,8 @@ impl fmt::Debug for Config {
             .field("user_agent", &self.user_agent)
             .field("scopes", &self.scopes)
             .field("batch_concurrency", &self.batch_concurrency)
+            .field("request_object_alg", &self.request_object_alg)
+            .field("user_tokens", &self.user_tokens)
             .finish_non_exhaustive()
     }
 }
@@ -214,6 +295,11 @@ pub struct ClientBuilder {
     discovery_ttl: Duration,
     jwks_refetch_interval: Duration,
     webhook_iat_window: Duration,
+    request_object_alg: Option<SigningAlg>,
+    user_tokens: UserTokens,
+    tls_identity: Option<TlsIdentity>,
+    ca_pems: Vec<Vec<u8>>,
+    http_client: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -224,6 +310,8 @@ impl fmt::Debug for ClientBuilder {
             .field("client_id", &self.client_id)
             .field("auth", &self.auth)
             .field("redirect_uri", &self.redirect_uri)
+            .field("request_object_alg", &self.request_object_alg)
+            .field("tls_identity", &self.tls_identity)
             .finish_non_exhaustive()
     }
 }
@@ -249,6 +337,11 @@ impl Default for ClientBuilder {
             discovery_ttl: Duration::from_secs(3600),
             jwks_refetch_interval: Duration::from_secs(60),
             webhook_iat_window: Duration::from_secs(600),
+            request_object_alg: None,
+            user_tokens: UserTokens::default(),
+            tls_identity: None,
+            ca_pems: Vec::new(),
+            http_client: None,
         }
     }
 }
@@ -308,7 +401,7 @@ impl ClientBuilder {
                     PrivateKey::from_file(&key)?
                 };
                 if let Some(alg) = env("MONEYHUB_PRIVATE_KEY_ALG") {
-                    key = key.with_alg(alg.parse::<SigningAlg>()?);
+                    key = key.with_alg(alg.parse::<SigningAlg>()?)?;
                 }
                 if let Some(kid) = env("MONEYHUB_PRIVATE_KEY_KID") {
                     key = key.with_kid(kid);
@@ -451,10 +544,84 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails on a missing client id or credentials, or an invalid URL.
+    /// The registered request-object signing algorithm: `None` (the default) pushes plain
+    /// parameters (alg `none`); `Some(alg)` pushes a request object (JAR) signed with the
+    /// private key ([`ClientAuth::PrivateKey`]) and `alg`, which must fit the key.
+    pub fn request_object_signing_alg(mut self, alg: Option<SigningAlg>) -> Self {
+        self.request_object_alg = alg;
+        self
+    }
+
+    /// Where user-bound tokens come from (default: client credentials with `sub`).
+    pub fn user_tokens(mut self, source: UserTokens) -> Self {
+        self.user_tokens = source;
+        self
+    }
+
+    /// A TLS client certificate and key presented on every request (identity service and
+    /// Data API): for `self_signed_tls_client_auth` ([`ClientAuth::TlsClientAuth`]) and for
+    /// certificate-bound tokens beside another method.
+    pub fn tls_client_identity(mut self, identity: TlsIdentity) -> Self {
+        self.tls_identity = Some(identity);
+        self
+    }
+
+    /// Extra CA certificates (PEM, one or more) trusted for the servers, on top of the
+    /// platform's trust store.
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pems.push(pem.into());
+        self
+    }
+
+    /// Sends every request through this `reqwest::Client` (proxies, corporate CAs, a client
+    /// certificate: configure them on it). It must not follow redirects
+    /// (`redirect::Policy::none()`): the authorisation flows read redirects themselves.
+    /// Cannot be combined with [`tls_client_identity`](Self::tls_client_identity) or
+    /// [`add_root_certificates_pem`](Self::add_root_certificates_pem).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Builds the client. Fails on a missing client id or credentials, an invalid URL, or a
+    /// combination Moneyhub would refuse (an algorithm that does not fit the key, a signed
+    /// request object without a private key, `self_signed_tls_client_auth` without a
+    /// certificate).
     pub fn build(self) -> Result<Client> {
+        let http = self.http()?;
         let (config, guard) = self.resolve()?;
-        Client::from_config(config, guard)
+        Client::from_config(config, guard, http)
+    }
+
+    fn http(&self) -> Result<reqwest::Client> {
+        if let Some(client) = &self.http_client {
+            if self.tls_identity.is_some() || !self.ca_pems.is_empty() {
+                return Err(Error::config(
+                    "with http_client, configure the TLS client certificate and CA roots on that reqwest::Client",
+                ));
+            }
+            return Ok(client.clone());
+        }
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(self.timeouts.connect)
+            .redirect(reqwest::redirect::Policy::none());
+        let mut roots = Vec::new();
+        for pem in &self.ca_pems {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|_| Error::config("the CA certificate PEM holds no usable certificate"))?;
+            if certs.is_empty() {
+                return Err(Error::config("the CA certificate PEM holds no certificate"));
+            }
+            roots.extend(certs);
+        }
+        if !roots.is_empty() {
+            // On top of the platform's trust store (rustls-platform-verifier).
+            b = b.tls_certs_merge(roots);
+        }
+        if let Some(identity) = &self.tls_identity {
+            b = b.identity(identity.to_reqwest()?);
+        }
+        b.build().map_err(|e| Error::config_with("could not build the HTTP client", e))
     }
 
     fn resolve(self) -> Result<(Config, Arc<dyn SyncGuard>)> {
@@ -469,6 +636,37 @@ impl ClientBuilder {
             if s.expose_secret().is_empty() {
                 return Err(Error::config("the client secret is empty"));
             }
+        }
+        if matches!(auth, ClientAuth::TlsClientAuth)
+            && self.tls_identity.is_none()
+            && self.http_client.is_none()
+        {
+            return Err(Error::config(
+                "self_signed_tls_client_auth needs a TLS client certificate and key (tls_client_identity)",
+            ));
+        }
+        if let Some(alg) = self.request_object_alg {
+            match &auth {
+                ClientAuth::PrivateKey(key) if key.key_type() == alg.key_type() => {}
+                ClientAuth::PrivateKey(key) => {
+                    return Err(Error::config(format!(
+                        "request objects signed with {alg} need {}, but the private key is {}",
+                        alg.key_type(),
+                        key.key_type()
+                    )))
+                }
+                other => {
+                    return Err(Error::config(format!(
+                        "a request-object algorithm ({alg}) needs a private key, but the client authenticates with {}",
+                        other.method()
+                    )))
+                }
+            }
+        }
+        if self.user_tokens == UserTokens::JwtBearer && self.request_object_alg.is_none() {
+            return Err(Error::config(
+                "the jwt-bearer grant signs its assertion with the request-object algorithm: set request_object_signing_alg (and a private key)",
+            ));
         }
         let identity_url = parse_identity_url(self.identity_url.as_deref().unwrap_or(DEFAULT_IDENTITY_URL))?;
         let (api_url, api_version) = parse_api_url(self.api_url.as_deref(), self.api_version)?;
@@ -506,6 +704,8 @@ impl ClientBuilder {
             discovery_ttl: self.discovery_ttl,
             jwks_refetch_interval: self.jwks_refetch_interval,
             webhook_iat_window: self.webhook_iat_window,
+            request_object_alg: self.request_object_alg,
+            user_tokens: self.user_tokens,
         };
         Ok((config, self.guard))
     }

@@ -1,47 +1,190 @@
-//! JOSE: the client's private key (JWK or PEM) for `private_key_jwt` client assertions, and
-//! verification of Moneyhub's signed JWTs (id_tokens, JWT webhooks) against its JWKS.
+//! JOSE: the client's private key (JWK or PEM) for `private_key_jwt` client assertions,
+//! signed request objects and jwt-bearer assertions, and verification of Moneyhub's signed
+//! JWTs (id_tokens, JWT webhooks) against its JWKS.
 //!
-//! Verification accepts RS256, PS256 and ES256 only: never `none`, never an HMAC algorithm
-//! (whose "key" would be public), whatever the token's header says.
+//! All signing and verification goes through [aws-lc-rs](https://docs.rs/aws-lc-rs) (the same
+//! provider the client's TLS uses): no crate of this one depends on `rsa` (RUSTSEC-2023-0071).
+//! The JWS compact serialisation itself is a few lines here rather than `jsonwebtoken`, because
+//! jsonwebtoken 10 picks its backend from cargo features: an application that also enables its
+//! `rust_crypto` feature would unify both backends into one build, and jsonwebtoken then panics
+//! on every signature unless the application installs a provider by hand. Our signing does
+//! not depend on which jsonwebtoken features an application enables; it cannot fail that way.
+//!
+//! Verification accepts RS256/384/512, PS256/384/512 and ES256/384/512 only: never `none`,
+//! never an HMAC algorithm (whose "key" would be public), whatever the token's header says.
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
+use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, RsaPrivateKey};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::PrivateKeyDer;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// The algorithm the client signs its assertions with.
+/// A JWS algorithm the client signs with: client assertions (`private_key_jwt`), request
+/// objects and jwt-bearer assertions.
+///
+/// RS* and PS* need an RSA key of at least 2048 bits; ES256 a P-256 key, ES384 a P-384 key,
+/// ES512 a P-521 key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
     #[default]
     RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
     /// RSASSA-PSS with SHA-256.
     PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// ECDSA on P-521 with SHA-512.
+    ES512,
+}
+
+/// The kind of key an algorithm needs, or a key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// RSA.
+    Rsa,
+    /// EC on P-256.
+    P256,
+    /// EC on P-384.
+    P384,
+    /// EC on P-521.
+    P521,
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyType::Rsa => "an RSA key",
+            KeyType::P256 => "an EC P-256 key",
+            KeyType::P384 => "an EC P-384 key",
+            KeyType::P521 => "an EC P-521 key",
+        })
+    }
 }
 
 impl SigningAlg {
-    /// The JOSE name (`RS256`, `PS256`).
+    /// Every algorithm, in a stable order.
+    pub const ALL: [SigningAlg; 9] = [
+        SigningAlg::RS256,
+        SigningAlg::RS384,
+        SigningAlg::RS512,
+        SigningAlg::PS256,
+        SigningAlg::PS384,
+        SigningAlg::PS512,
+        SigningAlg::ES256,
+        SigningAlg::ES384,
+        SigningAlg::ES512,
+    ];
+
+    /// The JOSE name (`RS256`, `PS256`, `ES256`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             SigningAlg::RS256 => "RS256",
+            SigningAlg::RS384 => "RS384",
+            SigningAlg::RS512 => "RS512",
             SigningAlg::PS256 => "PS256",
+            SigningAlg::PS384 => "PS384",
+            SigningAlg::PS512 => "PS512",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::ES384 => "ES384",
+            SigningAlg::ES512 => "ES512",
         }
     }
 
-    fn algorithm(self) -> Algorithm {
+    /// The key type this algorithm signs with.
+    pub fn key_type(self) -> KeyType {
         match self {
-            SigningAlg::RS256 => Algorithm::RS256,
-            SigningAlg::PS256 => Algorithm::PS256,
+            SigningAlg::RS256
+            | SigningAlg::RS384
+            | SigningAlg::RS512
+            | SigningAlg::PS256
+            | SigningAlg::PS384
+            | SigningAlg::PS512 => KeyType::Rsa,
+            SigningAlg::ES256 => KeyType::P256,
+            SigningAlg::ES384 => KeyType::P384,
+            SigningAlg::ES512 => KeyType::P521,
+        }
+    }
+
+    fn rsa_encoding(self) -> Option<&'static dyn signature::RsaEncoding> {
+        Some(match self {
+            SigningAlg::RS256 => &signature::RSA_PKCS1_SHA256,
+            SigningAlg::RS384 => &signature::RSA_PKCS1_SHA384,
+            SigningAlg::RS512 => &signature::RSA_PKCS1_SHA512,
+            SigningAlg::PS256 => &signature::RSA_PSS_SHA256,
+            SigningAlg::PS384 => &signature::RSA_PSS_SHA384,
+            SigningAlg::PS512 => &signature::RSA_PSS_SHA512,
+            _ => return None,
+        })
+    }
+
+    fn verification(self) -> &'static dyn signature::VerificationAlgorithm {
+        match self {
+            SigningAlg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            SigningAlg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            SigningAlg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            SigningAlg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            SigningAlg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            SigningAlg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+            SigningAlg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            SigningAlg::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+            SigningAlg::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
+        }
+    }
+}
+
+impl KeyType {
+    fn ec_signing(self) -> Option<&'static signature::EcdsaSigningAlgorithm> {
+        match self {
+            KeyType::Rsa => None,
+            KeyType::P256 => Some(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
+            KeyType::P384 => Some(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+            KeyType::P521 => Some(&signature::ECDSA_P521_SHA512_FIXED_SIGNING),
+        }
+    }
+
+    fn crv(self) -> &'static str {
+        match self {
+            KeyType::Rsa => "",
+            KeyType::P256 => "P-256",
+            KeyType::P384 => "P-384",
+            KeyType::P521 => "P-521",
+        }
+    }
+
+    fn from_crv(crv: &str) -> Option<KeyType> {
+        match crv {
+            "P-256" => Some(KeyType::P256),
+            "P-384" => Some(KeyType::P384),
+            "P-521" => Some(KeyType::P521),
+            _ => None,
+        }
+    }
+
+    /// The algorithm used when none is given: RS256 for RSA, the curve's own ES* for EC.
+    fn default_alg(self) -> SigningAlg {
+        match self {
+            KeyType::Rsa => SigningAlg::RS256,
+            KeyType::P256 => SigningAlg::ES256,
+            KeyType::P384 => SigningAlg::ES384,
+            KeyType::P521 => SigningAlg::ES512,
         }
     }
 }
@@ -56,37 +199,47 @@ impl std::str::FromStr for SigningAlg {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "RS256" => Ok(SigningAlg::RS256),
-            "PS256" => Ok(SigningAlg::PS256),
-            other => {
-                Err(Error::config(format!("unsupported signing algorithm {other:?}: use RS256 or PS256")))
-            }
-        }
+        let upper = s.trim().to_ascii_uppercase();
+        SigningAlg::ALL.into_iter().find(|a| a.as_str() == upper).ok_or_else(|| {
+            Error::config(format!(
+                "unsupported signing algorithm {:?}: use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512",
+                s.chars().take(20).collect::<String>()
+            ))
+        })
     }
 }
 
-/// The client's RSA private key, for `private_key_jwt` client authentication.
+enum KeyPairKind {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair, KeyType),
+}
+
+/// The client's private key (RSA, or EC on P-256, P-384 or P-521), for `private_key_jwt`
+/// client assertions, signed request objects and jwt-bearer assertions.
 ///
-/// Load it from a private JWK (`{"kty":"RSA","n","e","d","p","q",…}`) or a PEM file (PKCS#8
-/// `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`). The `kid` sent in assertion headers is
-/// the one given with [`PrivateKey::with_kid`], else the JWK's own `kid`; the algorithm is the
-/// one given with [`PrivateKey::with_alg`], else the JWK's `alg`, else RS256.
+/// Load it from a private JWK (`{"kty":"RSA","n","e","d","p","q","dp","dq","qi"}` or
+/// `{"kty":"EC","crv","x","y","d"}`) or PEM (PKCS#8 `BEGIN PRIVATE KEY`, PKCS#1
+/// `BEGIN RSA PRIVATE KEY`, SEC1 `BEGIN EC PRIVATE KEY`; unencrypted). An RSA JWK must carry
+/// its CRT parameters (`p`, `q`, `dp`, `dq`, `qi`), as every JWK tool writes them.
+///
+/// The `kid` sent in headers is the one given with [`PrivateKey::with_kid`], else the JWK's own
+/// `kid`. The algorithm is the one given with [`PrivateKey::with_alg`], else the JWK's `alg`,
+/// else inferred from the key: RS256 for RSA, ES256/ES384/ES512 for P-256/P-384/P-521. An
+/// algorithm that does not fit the key is a configuration error naming both.
 ///
 /// `Debug` never shows key material. [`PrivateKey::public_jwk`] gives the public half to
 /// register with Moneyhub.
 #[derive(Clone)]
 pub struct PrivateKey {
-    encoding: EncodingKey,
+    key: Arc<KeyPairKind>,
     alg: SigningAlg,
     kid: Option<String>,
-    n: String,
-    e: String,
 }
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrivateKey")
+            .field("type", &self.key_type())
             .field("alg", &self.alg)
             .field("kid", &self.kid)
             .field("key", &"[redacted]")
@@ -94,66 +247,175 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 impl PrivateKey {
-    fn from_rsa(key: &RsaPrivateKey, alg: SigningAlg, kid: Option<String>) -> Result<Self> {
-        if key.size() < 256 {
-            return Err(Error::config("the RSA key is shorter than 2048 bits"));
+    fn new(key: KeyPairKind, alg: Option<SigningAlg>, kid: Option<String>) -> Result<Self> {
+        if let KeyPairKind::Rsa(rsa) = &key {
+            if rsa.public_modulus_len() < 256 {
+                return Err(Error::config("the RSA key is shorter than 2048 bits"));
+            }
         }
-        let der = key.to_pkcs1_der().map_err(|e| Error::config_with("could not encode the RSA key", e))?;
-        Ok(PrivateKey {
-            encoding: EncodingKey::from_rsa_der(der.as_bytes()),
-            alg,
-            kid,
-            n: URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
-            e: URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
-        })
+        let key = Arc::new(key);
+        let key_type = match &*key {
+            KeyPairKind::Rsa(_) => KeyType::Rsa,
+            KeyPairKind::Ec(_, t) => *t,
+        };
+        let out = PrivateKey { key, alg: key_type.default_alg(), kid };
+        match alg {
+            Some(alg) => out.with_alg(alg),
+            None => Ok(out),
+        }
     }
 
-    /// A key from a private RSA JWK (JSON text).
+    /// The key's type.
+    pub fn key_type(&self) -> KeyType {
+        match &*self.key {
+            KeyPairKind::Rsa(_) => KeyType::Rsa,
+            KeyPairKind::Ec(_, t) => *t,
+        }
+    }
+
+    /// Generates a fresh key of `key_type` (RSA: 2048 bits), signing with its default
+    /// algorithm (RS256, ES256, ES384, ES512). For tests and examples: register its
+    /// [`public_jwks`](Self::public_jwks).
+    pub fn generate(key_type: KeyType) -> Result<Self> {
+        let fail = |_| Error::config("could not generate a key");
+        let kind = match key_type.ec_signing() {
+            None => KeyPairKind::Rsa(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(fail)?),
+            Some(alg) => KeyPairKind::Ec(EcdsaKeyPair::generate(alg).map_err(fail)?, key_type),
+        };
+        Self::new(kind, None, None)
+    }
+
+    /// A key from a private JWK (JSON text): RSA, or EC on P-256, P-384 or P-521.
     pub fn from_jwk(jwk: &str) -> Result<Self> {
         let v: Value =
             serde_json::from_str(jwk).map_err(|_| Error::config("the private key JWK is not valid JSON"))?;
         let s = |k: &str| v.get(k).and_then(Value::as_str);
-        if s("kty") != Some("RSA") {
-            return Err(Error::config("the private key JWK must have kty RSA"));
-        }
-        let num = |k: &str| -> Result<Option<BigUint>> {
+        let bytes = |k: &str| -> Result<Option<Vec<u8>>> {
             match s(k) {
                 None => Ok(None),
-                Some(b64) => URL_SAFE_NO_PAD
-                    .decode(b64.trim_end_matches('='))
-                    .map(|b| Some(BigUint::from_bytes_be(&b)))
+                Some(text) => URL_SAFE_NO_PAD
+                    .decode(text.trim_end_matches('='))
+                    .map(Some)
                     .map_err(|_| Error::config(format!("the private key JWK's `{k}` is not base64url"))),
             }
         };
-        let (Some(n), Some(e)) = (num("n")?, num("e")?) else {
-            return Err(Error::config("the private key JWK lacks `n` or `e`"));
+        let alg = s("alg").map(str::parse::<SigningAlg>).transpose()?;
+        let kid = s("kid").map(str::to_owned);
+        let kind = match s("kty") {
+            Some("RSA") => {
+                let (Some(n), Some(e)) = (bytes("n")?, bytes("e")?) else {
+                    return Err(Error::config("the RSA JWK lacks `n` or `e`"));
+                };
+                let Some(d) = bytes("d")? else {
+                    return Err(Error::config("the JWK has no private exponent `d`: it is a public key"));
+                };
+                let (Some(p), Some(q), Some(dp), Some(dq), Some(qi)) =
+                    (bytes("p")?, bytes("q")?, bytes("dp")?, bytes("dq")?, bytes("qi")?)
+                else {
+                    return Err(Error::config(
+                        "the RSA JWK lacks its CRT parameters (`p`, `q`, `dp`, `dq`, `qi`): export the full private key",
+                    ));
+                };
+                let components = KeyPairComponents {
+                    public_key: PublicKeyComponents { n, e },
+                    d,
+                    p,
+                    q,
+                    dP: dp,
+                    dQ: dq,
+                    qInv: qi,
+                };
+                KeyPairKind::Rsa(
+                    RsaKeyPair::from_components(&components)
+                        .map_err(|e| Error::config_with("the private key JWK is not a valid RSA key", e))?,
+                )
+            }
+            Some("EC") => {
+                let crv = s("crv").unwrap_or("");
+                let key_type = KeyType::from_crv(crv).ok_or_else(|| {
+                    Error::config(format!(
+                        "unsupported EC curve {:?} in the private key JWK (use P-256, P-384 or P-521)",
+                        crv.chars().take(20).collect::<String>()
+                    ))
+                })?;
+                let (Some(x), Some(y)) = (bytes("x")?, bytes("y")?) else {
+                    return Err(Error::config("the EC JWK lacks `x` or `y`"));
+                };
+                let Some(d) = bytes("d")? else {
+                    return Err(Error::config("the JWK has no private key `d`: it is a public key"));
+                };
+                let mut point = Vec::with_capacity(1 + x.len() + y.len());
+                point.push(4);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                let alg = key_type.ec_signing().unwrap_or(&signature::ECDSA_P256_SHA256_FIXED_SIGNING);
+                KeyPairKind::Ec(
+                    EcdsaKeyPair::from_private_key_and_public_key(alg, &d, &point).map_err(|e| {
+                        Error::config_with(format!("the private key JWK is not a valid {crv} key"), e)
+                    })?,
+                    key_type,
+                )
+            }
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "unsupported key type {:?} in the private key JWK (use RSA or EC)",
+                    other.chars().take(20).collect::<String>()
+                )))
+            }
+            None => return Err(Error::config("the private key JWK has no `kty`")),
         };
-        let Some(d) = num("d")? else {
-            return Err(Error::config("the JWK has no private exponent `d`: it is a public key"));
-        };
-        let primes = match (num("p")?, num("q")?) {
-            (Some(p), Some(q)) => vec![p, q],
-            _ => Vec::new(),
-        };
-        let key = RsaPrivateKey::from_components(n, e, d, primes)
-            .map_err(|e| Error::config_with("the private key JWK is not a valid RSA key", e))?;
-        let alg = match s("alg") {
-            Some(a) => a.parse()?,
-            None => SigningAlg::RS256,
-        };
-        Self::from_rsa(&key, alg, s("kid").map(str::to_owned))
+        Self::new(kind, alg, kid)
     }
 
-    /// A key from PEM text (PKCS#8 or PKCS#1, unencrypted).
+    /// A key from PEM text: PKCS#8 (RSA or EC), PKCS#1 (RSA) or SEC1 (EC); unencrypted.
     pub fn from_pem(pem: &str) -> Result<Self> {
         if pem.contains("ENCRYPTED") {
             return Err(Error::config("encrypted PEM keys are not supported: decrypt the key first"));
         }
-        let key = RsaPrivateKey::from_pkcs8_pem(pem.trim())
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem.trim()))
-            .map_err(|_| Error::config("the PEM text is not an RSA private key (PKCS#8 or PKCS#1)"))?;
-        Self::from_rsa(&key, SigningAlg::RS256, None)
+        let der = PrivateKeyDer::from_pem_slice(pem.trim().as_bytes()).map_err(|_| {
+            Error::config("the PEM text holds no private key (PKCS#8, PKCS#1 RSA or SEC1 EC)")
+        })?;
+        let ec_curves = [KeyType::P256, KeyType::P384, KeyType::P521];
+        let kind = match &der {
+            PrivateKeyDer::Pkcs1(k) => KeyPairKind::Rsa(
+                RsaKeyPair::from_der(k.secret_pkcs1_der())
+                    .map_err(|e| Error::config_with("the PEM text is not a valid RSA private key", e))?,
+            ),
+            PrivateKeyDer::Sec1(k) => ec_curves
+                .into_iter()
+                .find_map(|t| {
+                    let alg = t.ec_signing()?;
+                    EcdsaKeyPair::from_private_key_der(alg, k.secret_sec1_der()).ok().map(|p| (p, t))
+                })
+                .map(|(p, t)| KeyPairKind::Ec(p, t))
+                .ok_or_else(|| {
+                    Error::config("the PEM text is not an EC private key on P-256, P-384 or P-521")
+                })?,
+            PrivateKeyDer::Pkcs8(k) => {
+                let bytes = k.secret_pkcs8_der();
+                if let Ok(rsa) = RsaKeyPair::from_pkcs8(bytes) {
+                    KeyPairKind::Rsa(rsa)
+                } else {
+                    ec_curves
+                        .into_iter()
+                        .find_map(|t| {
+                            let alg = t.ec_signing()?;
+                            EcdsaKeyPair::from_pkcs8(alg, bytes).ok().map(|p| (p, t))
+                        })
+                        .map(|(p, t)| KeyPairKind::Ec(p, t))
+                        .ok_or_else(|| {
+                            Error::config("the PKCS#8 key is neither RSA nor EC on P-256, P-384 or P-521")
+                        })?
+                }
+            }
+            _ => return Err(Error::config("unsupported private key format")),
+        };
+        Self::new(kind, None, None)
     }
 
     /// A key from JWK or PEM text, whichever it is.
@@ -177,13 +439,21 @@ impl PrivateKey {
         Self::parse(&text)
     }
 
-    /// Signs assertions with `alg` instead.
-    pub fn with_alg(mut self, alg: SigningAlg) -> Self {
+    /// Signs with `alg` instead. Fails, naming both, when the key cannot sign with `alg`
+    /// (an EC key with RS256, a P-256 key with ES384, …).
+    pub fn with_alg(mut self, alg: SigningAlg) -> Result<Self> {
+        let key_type = self.key_type();
+        if alg.key_type() != key_type {
+            return Err(Error::config(format!(
+                "the private key is {key_type}, which cannot sign {alg} (that needs {})",
+                alg.key_type()
+            )));
+        }
         self.alg = alg;
-        self
+        Ok(self)
     }
 
-    /// Names the key `kid` in assertion headers.
+    /// Names the key `kid` in headers.
     pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
         self.kid = Some(kid.into());
         self
@@ -199,10 +469,28 @@ impl PrivateKey {
         self.kid.as_deref()
     }
 
-    /// The public half as a JWK (`kty`, `n`, `e`, `use: sig`, `alg`, and `kid` when set), to
-    /// register with Moneyhub.
+    /// The public half as a JWK (`kty`, `n`/`e` or `crv`/`x`/`y`, `use: sig`, `alg`, and `kid`
+    /// when set), to register with Moneyhub.
     pub fn public_jwk(&self) -> Value {
-        let mut jwk = json!({"kty": "RSA", "use": "sig", "alg": self.alg.as_str(), "n": self.n, "e": self.e});
+        let mut jwk = match &*self.key {
+            KeyPairKind::Rsa(k) => {
+                let public = k.public_key();
+                json!({
+                    "kty": "RSA",
+                    "n": b64(public.modulus().big_endian_without_leading_zero()),
+                    "e": b64(public.exponent().big_endian_without_leading_zero()),
+                })
+            }
+            KeyPairKind::Ec(k, t) => {
+                // Uncompressed point: 0x04 || x || y.
+                let point = k.public_key().as_ref();
+                let coords = point.get(1..).unwrap_or_default();
+                let (x, y) = coords.split_at(coords.len() / 2);
+                json!({"kty": "EC", "crv": t.crv(), "x": b64(x), "y": b64(y)})
+            }
+        };
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!(self.alg.as_str());
         if let Some(kid) = &self.kid {
             jwk["kid"] = json!(kid);
         }
@@ -214,18 +502,51 @@ impl PrivateKey {
         json!({"keys": [self.public_jwk()]})
     }
 
-    /// Signs `claims` as a compact JWS with this key's algorithm and `kid`.
-    pub(crate) fn sign(&self, claims: &Value) -> Result<String> {
-        let mut header = Header::new(self.alg.algorithm());
-        header.kid = self.kid.clone();
-        header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|e| Error::config_with("could not sign the client assertion", e))
+    /// Signs `claims` as a compact JWS (`typ: JWT`) with this key's algorithm and `kid`.
+    pub fn sign(&self, claims: &Value) -> Result<String> {
+        self.sign_typed("JWT", claims)
+    }
+
+    /// Signs `claims` as a compact JWS with header `typ` (e.g. `oauth-authz-req+jwt`).
+    pub fn sign_typed(&self, typ: &str, claims: &Value) -> Result<String> {
+        self.sign_with(self.alg, typ, claims)
+    }
+
+    /// Signs `claims` with another algorithm than the key's own (a request-object algorithm
+    /// registered apart from the assertion's); it must fit the key.
+    pub fn sign_with(&self, alg: SigningAlg, typ: &str, claims: &Value) -> Result<String> {
+        if alg.key_type() != self.key_type() {
+            return Err(Error::config(format!(
+                "the private key is {}, which cannot sign {alg} (that needs {})",
+                self.key_type(),
+                alg.key_type()
+            )));
+        }
+        let mut header = json!({"alg": alg.as_str(), "typ": typ});
+        if let Some(kid) = &self.kid {
+            header["kid"] = json!(kid);
+        }
+        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let fail = |_| Error::config(format!("could not sign with {alg}"));
+        let sig = match &*self.key {
+            KeyPairKind::Rsa(k) => {
+                let encoding = alg.rsa_encoding().ok_or_else(|| {
+                    Error::config(format!("the private key is an RSA key, which cannot sign {alg}"))
+                })?;
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(encoding, &rng, input.as_bytes(), &mut sig).map_err(fail)?;
+                sig
+            }
+            KeyPairKind::Ec(k, _) => k.sign(&rng, input.as_bytes()).map_err(fail)?.as_ref().to_vec(),
+        };
+        Ok(format!("{input}.{}", b64(&sig)))
     }
 }
 
 /// The algorithms accepted on Moneyhub's JWTs.
-pub(crate) const ACCEPTED_ALGS: &[&str] = &["RS256", "PS256", "ES256"];
+pub(crate) const ACCEPTED_ALGS: &[&str] =
+    &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
 
 /// The decoded, unverified header of a compact JWS.
 #[derive(Debug, Clone)]
@@ -252,7 +573,7 @@ pub(crate) fn header(token: &str) -> std::result::Result<JwsHeader, String> {
     let alg = header.get("alg").and_then(Value::as_str).ok_or("the JWS header has no alg")?;
     if !ACCEPTED_ALGS.contains(&alg) {
         return Err(format!(
-            "algorithm {:?} is not accepted (only RS256, PS256, ES256)",
+            "algorithm {:?} is not accepted (only RS*, PS* and ES*)",
             alg.chars().take(20).collect::<String>()
         ));
     }
@@ -266,25 +587,54 @@ pub(crate) fn header(token: &str) -> std::result::Result<JwsHeader, String> {
     Ok(JwsHeader { alg: alg.to_owned(), kid })
 }
 
-fn algorithm(name: &str) -> Option<Algorithm> {
-    match name {
-        "RS256" => Some(Algorithm::RS256),
-        "PS256" => Some(Algorithm::PS256),
-        "ES256" => Some(Algorithm::ES256),
-        _ => None,
+/// A public key from one JWK, if it can verify `alg`.
+enum PublicKey {
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ec(Vec<u8>),
+}
+
+impl PublicKey {
+    fn verify(&self, alg: SigningAlg, message: &[u8], sig: &[u8]) -> bool {
+        match self {
+            PublicKey::Rsa { n, e } => {
+                let Some(params) = rsa_params(alg) else { return false };
+                PublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.verify(params, message, sig).is_ok()
+            }
+            PublicKey::Ec(point) => {
+                signature::UnparsedPublicKey::new(alg.verification(), point).verify(message, sig).is_ok()
+            }
+        }
     }
 }
 
-/// A decoding key from one JWK, if it can verify `alg`.
-fn decoding_key(jwk: &Value, alg: &str) -> Option<DecodingKey> {
+fn rsa_params(alg: SigningAlg) -> Option<&'static signature::RsaParameters> {
+    Some(match alg {
+        SigningAlg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        SigningAlg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        SigningAlg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        SigningAlg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        SigningAlg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        SigningAlg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
+}
+
+fn decode_b64(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()
+}
+
+fn public_key(jwk: &Value, alg: SigningAlg) -> Option<PublicKey> {
     let s = |k: &str| jwk.get(k).and_then(Value::as_str);
-    if s("use").is_some_and(|u| u != "sig") || s("alg").is_some_and(|a| a != alg) {
+    if s("use").is_some_and(|u| u != "sig") || s("alg").is_some_and(|a| a != alg.as_str()) {
         return None;
     }
-    match (alg, s("kty")?) {
-        ("RS256" | "PS256", "RSA") => DecodingKey::from_rsa_components(s("n")?, s("e")?).ok(),
-        ("ES256", "EC") if s("crv") == Some("P-256") => {
-            DecodingKey::from_ec_components(s("x")?, s("y")?).ok()
+    match (alg.key_type(), s("kty")?) {
+        (KeyType::Rsa, "RSA") => Some(PublicKey::Rsa { n: decode_b64(s("n")?)?, e: decode_b64(s("e")?)? }),
+        (curve, "EC") if s("crv") == Some(curve.crv()) => {
+            let mut point = vec![4u8];
+            point.extend(decode_b64(s("x")?)?);
+            point.extend(decode_b64(s("y")?)?);
+            Some(PublicKey::Ec(point))
         }
         _ => None,
     }
@@ -292,16 +642,20 @@ fn decoding_key(jwk: &Value, alg: &str) -> Option<DecodingKey> {
 
 /// Whether the JWKS has a key for this header (by `kid`; any suitable key without one).
 pub(crate) fn has_key(keys: &[Value], header: &JwsHeader) -> bool {
-    candidate_keys(keys, header).next().is_some()
+    header.alg.parse::<SigningAlg>().is_ok_and(|alg| candidate_keys(keys, header, alg).next().is_some())
 }
 
-fn candidate_keys<'a>(keys: &'a [Value], header: &'a JwsHeader) -> impl Iterator<Item = DecodingKey> + 'a {
+fn candidate_keys<'a>(
+    keys: &'a [Value],
+    header: &'a JwsHeader,
+    alg: SigningAlg,
+) -> impl Iterator<Item = PublicKey> + 'a {
     keys.iter()
         .filter(move |k| match &header.kid {
             Some(kid) => k.get("kid").and_then(Value::as_str) == Some(kid.as_str()),
             None => true,
         })
-        .filter_map(move |k| decoding_key(k, &header.alg))
+        .filter_map(move |k| public_key(k, alg))
 }
 
 /// Verifies the signature of `token` with the matching key of `keys` and returns its claims.
@@ -311,17 +665,18 @@ pub(crate) fn verify(
     header: &JwsHeader,
     keys: &[Value],
 ) -> std::result::Result<Map<String, Value>, String> {
-    let alg = algorithm(&header.alg).ok_or("unsupported algorithm")?;
-    let mut validation = Validation::new(alg);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
+    let alg: SigningAlg = header.alg.parse().map_err(|_| "unsupported algorithm")?;
+    if !ACCEPTED_ALGS.contains(&alg.as_str()) {
+        return Err("unsupported algorithm".into());
+    }
+    let (input, sig) = token.rsplit_once('.').ok_or("not a compact JWS")?;
+    let (_, payload) = input.split_once('.').ok_or("not a compact JWS")?;
+    let sig = decode_b64(sig).ok_or("the JWS signature is not base64url")?;
     let mut tried = false;
-    for key in candidate_keys(keys, header) {
+    for key in candidate_keys(keys, header, alg) {
         tried = true;
-        if let Ok(data) = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation) {
-            return Ok(data.claims);
+        if key.verify(alg, input.as_bytes(), &sig) {
+            return b64_json(payload).ok_or_else(|| "the JWS payload is not a base64url JSON object".into());
         }
     }
     if tried {
@@ -365,13 +720,18 @@ pub(crate) fn aud_len(claims: &Map<String, Value>) -> usize {
 
 /// OIDC `at_hash`: base64url of the left half of SHA-256 of the token (RS256/PS256/ES256).
 pub(crate) fn left_half_sha256(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
+    let digest = sha256(value.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// SHA-256.
+pub(crate) fn sha256(bytes: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().to_vec()
 }
 
 /// PKCE S256 challenge of a verifier.
 pub(crate) fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    URL_SAFE_NO_PAD.encode(sha256(verifier.as_bytes()))
 }
 
 /// `n` random bytes as base64url (for state, nonce, PKCE verifiers and `jti`s).

@@ -107,16 +107,16 @@ use url::Url;
 pub use accounts::{AccountFilter, Accounts};
 pub use auth::{
     Auth, AuthFlow, AuthorizationRequest, CallbackParams, ConnectOptions, Connected, ConsentOptions,
-    IdTokenClaims, RenewOptions,
+    IdTokenClaims, RenewOptions, TokenPair,
 };
 pub use auth_requests::{AuthRequests, NewAuthRequest};
 pub use clock::{Clock, SystemClock};
-pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts};
+pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts, TlsIdentity, UserTokens};
 pub use connections::{Catalogue, Connections};
 pub use discovery::ProviderMetadata;
 pub use error::{ApiError, Error, ErrorKind, OAuthError, Result, Sent};
 pub use guard::{DefaultSyncGuard, GuardRules, NotBefore, SyncGuard};
-pub use jose::{PrivateKey, SigningAlg};
+pub use jose::{KeyType, PrivateKey, SigningAlg};
 pub use page::{Page, PageOptions};
 pub use secret::Secret;
 pub use sync::{PendingSync, SyncOptions, SyncRecord, WaitOptions};
@@ -178,12 +178,11 @@ impl Client {
         ClientBuilder::from_env()?.build()
     }
 
-    pub(crate) fn from_config(config: Config, guard: Arc<dyn SyncGuard>) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.timeouts.connect)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::config_with("could not build the HTTP client", e))?;
+    pub(crate) fn from_config(
+        config: Config,
+        guard: Arc<dyn SyncGuard>,
+        http: reqwest::Client,
+    ) -> Result<Client> {
         Ok(Client {
             inner: Arc::new(ClientInner {
                 config,

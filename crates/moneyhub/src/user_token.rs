@@ -20,22 +20,20 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The refresh grant here is minimal: `grant_type=refresh_token` with the client's
-//! authentication, sent once (refresh tokens rotate, so a repeat could burn the new one), the
-//! rotated refresh token kept; the id_token of the answer is not needed and not verified.
+//! Renewal uses [`Auth::refresh_tokens`](crate::Auth::refresh_tokens) (sent once: refresh
+//! tokens rotate, so a repeat could burn the new one) and keeps the rotated refresh token.
 
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
+use moneyhub_types::UserId;
 
-use moneyhub_types::{TokenResponse, UserId};
-
-use crate::auth::Connected;
+use crate::auth::{Connected, TokenPair};
 use crate::error::{Error, Result, Sent};
 use crate::secret::Secret;
-use crate::transport::http::{Body, Call, CallAuth, Errors};
 use crate::{Client, ClientInner};
 
 /// Without `expires_in`, a token is taken to live this long.
@@ -113,12 +111,13 @@ struct Current {
 /// share one refresh.
 pub(crate) struct UserTokenSlot {
     current: tokio::sync::Mutex<Current>,
+    client: Weak<ClientInner>,
 }
 
 impl UserTokenSlot {
-    fn new(token: UserToken) -> Self {
+    fn new(token: UserToken, client: Weak<ClientInner>) -> Self {
         let fresh_until = Instant::now() + token.lifetime - MARGIN.min(token.lifetime / 2);
-        UserTokenSlot { current: tokio::sync::Mutex::new(Current { token, fresh_until }) }
+        UserTokenSlot { current: tokio::sync::Mutex::new(Current { token, fresh_until }), client }
     }
 }
 
@@ -129,7 +128,8 @@ impl Client {
     /// refresh token when it expires. Replaces an earlier token of the same user.
     pub fn with_user_token(&self, token: UserToken) -> Client {
         let user = token.user_id.clone();
-        self.inner().user_tokens.lock().insert(user, Arc::new(UserTokenSlot::new(token)));
+        let slot = UserTokenSlot::new(token, Arc::downgrade(&self.inner));
+        self.inner().user_tokens.lock().insert(user, Arc::new(slot));
         self.clone()
     }
 
@@ -155,13 +155,25 @@ impl ClientInner {
     }
 
     /// The registered token of `user_id`, refreshed when stale; `None` when none is registered.
-    pub(crate) async fn user_access_token(&self, user_id: &UserId) -> Option<Result<Secret>> {
-        let slot = self.user_slot(user_id)?;
-        let mut current = slot.current.lock().await;
-        if Instant::now() < current.fresh_until {
-            return Some(Ok(current.token.access_token.clone()));
-        }
-        Some(self.refresh_user_token(&mut current).await.map(|()| current.token.access_token.clone()))
+    ///
+    /// Boxed: a refresh goes through the same transport that asks for this token, and the
+    /// boxed `Send` future breaks that cycle for the compiler.
+    pub(crate) fn user_access_token<'a>(
+        &'a self,
+        user_id: &'a UserId,
+    ) -> Pin<Box<dyn Future<Output = Option<Result<Secret>>> + Send + 'a>> {
+        Box::pin(async move {
+            let slot = self.user_slot(user_id)?;
+            let mut current = slot.current.lock().await;
+            if Instant::now() < current.fresh_until {
+                return Some(Ok(current.token.access_token.clone()));
+            }
+            Some(
+                self.refresh_user_token(&slot, &mut current)
+                    .await
+                    .map(|()| current.token.access_token.clone()),
+            )
+        })
     }
 
     /// Marks the registered token of `user_id` stale if it is still `rejected`.
@@ -174,7 +186,7 @@ impl ClientInner {
         true
     }
 
-    async fn refresh_user_token(&self, current: &mut Current) -> Result<()> {
+    async fn refresh_user_token(&self, slot: &UserTokenSlot, current: &mut Current) -> Result<()> {
         let Some(refresh) = current.token.refresh_token.clone() else {
             return Err(Error::auth(
                 format!(
@@ -185,24 +197,19 @@ impl ClientInner {
                 Sent::Never,
             ));
         };
-        let meta = self.metadata().await?;
-        let url = self.endpoint(&meta.token_endpoint, "token endpoint")?;
-        let mut call = Call::new(self, Method::POST, "/oidc/token", url).no_retry();
-        call.body = Body::Form(vec![
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", refresh.expose_secret().to_owned()),
-        ]);
-        call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };
-        call.errors = Errors::OAuth;
-        call.sensitive = true;
-        let reply = self.execute_plain(call).await?;
-        let body: TokenResponse = reply.decode()?;
+        // The client this slot belongs to (held weakly: the client owns the slot).
+        let client = slot
+            .client
+            .upgrade()
+            .map(|inner| Client { inner })
+            .ok_or_else(|| Error::validation("the client of this user token has been dropped"))?;
+        let pair: TokenPair = client.auth().refresh_tokens(&refresh, None).await?;
         let token = UserToken::new(
             current.token.user_id.clone(),
-            Secret::new(body.access_token),
-            body.expires_in,
+            pair.access_token,
+            pair.expires_in,
             // Rotation: keep the new one; a server that does not rotate keeps the old one valid.
-            Some(body.refresh_token.map(Secret::new).unwrap_or(refresh)),
+            Some(pair.refresh_token.unwrap_or(refresh)),
         );
         current.fresh_until = Instant::now() + token.lifetime - MARGIN.min(token.lifetime / 2);
         current.token = token;

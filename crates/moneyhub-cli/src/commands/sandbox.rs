@@ -33,17 +33,58 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
             Some(v)
         }
     };
+    const ALGS: [&str; 10] =
+        ["none", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
     let alg = match &args.request_object_alg {
-        Some(a) => match a.as_str() {
-            "none" | "RS256" | "PS256" => a.clone(),
-            other => {
+        Some(a) => match ALGS.iter().find(|x| x.eq_ignore_ascii_case(a)) {
+            Some(x) => (*x).to_string(),
+            None => {
                 return Err(Failure::usage(format!(
-                    "--request-object-alg must be none, RS256 or PS256, got {other:?}"
+                    "--request-object-alg must be one of {}, got {a:?}",
+                    ALGS.join(", ")
                 )))
             }
         },
-        None if jwks.is_some() => "RS256".to_string(),
-        None => "none".to_string(),
+        None => match &jwks {
+            Some(v) => {
+                v["keys"][0]["alg"].as_str().filter(|a| ALGS[1..].contains(a)).unwrap_or("RS256").to_string()
+            }
+            None => "none".to_string(),
+        },
+    };
+    if alg != "none" && jwks.is_none() {
+        return Err(Failure::usage(format!(
+            "--request-object-alg {alg} needs --client-jwks (the keys that verify the request objects)"
+        )));
+    }
+    let read = |path: &std::path::PathBuf, flag: &str| {
+        std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("{flag} {}: {e}", path.display())))
+    };
+    let mut http = moneyhub_http::ServeConfig::default();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let (cert_pem, key_pem) = (read(cert, "--tls-cert")?, read(key, "--tls-key")?);
+        // Client certificates are asked for (optional at the TLS layer); the token endpoint
+        // decides whether the one presented is the registered one.
+        let tls = moneyhub_http::tls::server_config_from_pem(
+            cert_pem.as_bytes(),
+            key_pem.as_bytes(),
+            moneyhub_http::tls::ClientAuth::Optional,
+        )
+        .map_err(|e| Failure::usage(format!("--tls-cert/--tls-key: {e}")))?;
+        http = http.tls(tls);
+    }
+    let tls_client_cert = match &args.client_cert {
+        None => None,
+        Some(path) => {
+            let pem = read(path, "--client-cert")?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(Failure::usage(format!(
+                    "--client-cert {}: not a PEM certificate",
+                    path.display()
+                )));
+            }
+            Some(pem)
+        }
     };
     for uri in &args.redirect_uris {
         url::Url::parse(uri).map_err(|e| Failure::usage(format!("--redirect-uri {uri:?}: {e}")))?;
@@ -72,8 +113,10 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
             jwks,
             redirect_uris: args.redirect_uris.clone(),
             request_object_signing_alg: alg,
+            tls_client_cert,
         }],
         webhook,
+        http,
         ..SandboxConfig::default()
     })
 }

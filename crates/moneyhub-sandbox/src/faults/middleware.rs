@@ -17,9 +17,8 @@ use crate::request_log::LogNote;
 use crate::state::AppState;
 
 /// Marks a response that must not be sent: the server closes the connection instead (see
-/// the accept loop in `server.rs`), as a network failure or a crashed gateway would.
-#[derive(Debug, Clone, Copy)]
-pub struct DropConnection;
+/// `moneyhub_http::serve`), as a network failure or a crashed gateway would.
+pub use moneyhub_http::DropConnection;
 
 /// Whether a path belongs to the control API (never faulted).
 fn is_control(path: &str) -> bool {

@@ -34,6 +34,8 @@ pub enum Method {
     SecretPost,
     /// A signed client assertion.
     PrivateKeyJwt,
+    /// The registered self-signed TLS client certificate (RFC 8705 §2.2).
+    SelfSignedTls,
 }
 
 /// Undoes the `application/x-www-form-urlencoded` encoding RFC 6749 §2.3.1 applies to both
@@ -90,8 +92,35 @@ fn check_secret(client: &ClientRegistration, secret: &str) -> Result<(), OAuthEr
     }
 }
 
+/// For a client registered with a TLS certificate: the connection must present exactly it.
+fn check_certificate(client: &ClientRegistration, headers: &HeaderMap) -> Result<(), OAuthError> {
+    let Some(registered) = client.tls_cert_thumbprint() else { return Ok(()) };
+    let presented = headers.get(crate::server::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
+    match presented {
+        Some(p) if same_secret(p, &registered) => Ok(()),
+        Some(_) => Err(OAuthError::invalid_client(
+            "client authentication failed: the TLS client certificate is not the one registered for this client",
+        )),
+        None => Err(OAuthError::invalid_client(
+            "client authentication failed: this client is registered for self_signed_tls_client_auth and must present its TLS client certificate",
+        )),
+    }
+}
+
 /// Authenticates the client of a token or PAR request. Every failure is 401 `invalid_client`.
+/// A client registered with a TLS certificate must present it whatever else it sends.
 pub fn authenticate<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    params: &Params,
+    now: i64,
+) -> Result<(&'a ClientRegistration, Method), OAuthError> {
+    let (client, method) = authenticate_inner(state, headers, params, now)?;
+    check_certificate(client, headers)?;
+    Ok((client, method))
+}
+
+fn authenticate_inner<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
     params: &Params,
@@ -128,8 +157,12 @@ pub fn authenticate<'a>(
         let c = private_key_jwt(state, params, assertion, now)?;
         return Ok((c, Method::PrivateKeyJwt));
     }
+    if let Some(c) = body_id.and_then(|id| state.client(id)).filter(|c| c.tls_client_cert.is_some()) {
+        // self_signed_tls_client_auth: the certificate (checked by the caller) is the proof.
+        return Ok((c, Method::SelfSignedTls));
+    }
     Err(OAuthError::invalid_client(
-        "no client authentication provided (client_secret_basic, client_secret_post or private_key_jwt)",
+        "no client authentication provided (client_secret_basic, client_secret_post, private_key_jwt or self_signed_tls_client_auth)",
     ))
 }
 
@@ -146,12 +179,14 @@ fn private_key_jwt<'a>(
         )));
     }
     let jws = jose::parse(assertion).map_err(fail)?;
-    // RFC 7523 asks for a signature by the client's key; the sandbox accepts the two RSA
-    // algorithms Moneyhub's clients use (never none / HS*).
-    let alg = match jws.alg.as_str() {
-        "RS256" | "PS256" => jose::asymmetric_alg(&jws.alg).ok_or_else(|| fail("unsupported alg".into()))?,
-        other => return Err(fail(format!("alg {other} is not accepted (use RS256 or PS256)"))),
-    };
+    // RFC 7523 asks for a signature by the client's key; the sandbox accepts every asymmetric
+    // algorithm Moneyhub advertises (RS*, PS*, ES*; never none / HS*).
+    let alg = jose::asymmetric_alg(&jws.alg).ok_or_else(|| {
+        fail(format!(
+            "alg {} is not accepted (use RS256/384/512, PS256/384/512 or ES256/384/512)",
+            jws.alg.chars().take(20).collect::<String>()
+        ))
+    })?;
     let iss = jose::str_claim(&jws.claims, "iss").ok_or_else(|| fail("iss claim missing".into()))?;
     let sub = jose::str_claim(&jws.claims, "sub").ok_or_else(|| fail("sub claim missing".into()))?;
     if iss != sub {

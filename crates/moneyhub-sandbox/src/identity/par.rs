@@ -65,11 +65,20 @@ pub async fn par(
     for k in ["client_assertion", "client_assertion_type", "client_secret"] {
         params.remove(k);
     }
-    if let Some(jwt) = params.remove("request") {
-        match request_object::decode(&state, client, &jwt, now) {
+    match params.remove("request") {
+        Some(jwt) => match request_object::decode(&state, client, &jwt, now) {
             Ok(obj) => params.overlay(&obj),
             Err(e) => return bad(e),
+        },
+        // Moneyhub refuses plain parameters from a client registered with a signed
+        // request-object algorithm (§3.6): only a signed request object will do.
+        None if !client.request_object_signing_alg.eq_ignore_ascii_case("none") => {
+            return bad(OAuthError::invalid_request(format!(
+                "this client is registered with request_object_signing_alg {}: the pushed authorization request must carry a request object signed with it (request=<JWS>), not plain parameters",
+                client.request_object_signing_alg
+            )));
         }
+        None => {}
     }
     params.set("client_id", client.client_id.clone());
     if let Err(rej) = validate(&state, &params, now_t) {

@@ -104,6 +104,8 @@ fn access_token(state: &AppState, client_id: &str, sub: Option<&str>, scope: &st
         scope: scope.to_string(),
         iat: now,
         exp: now + ACCESS_TOKEN_TTL_SECS,
+        // Clients registered with a certificate get certificate-bound tokens (RFC 8705 §3).
+        cnf: state.client(client_id).and_then(ClientRegistration::tls_cert_thumbprint),
     })
 }
 

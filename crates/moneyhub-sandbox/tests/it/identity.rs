@@ -10,8 +10,6 @@ use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use moneyhub_sandbox::{ClientRegistration, ClockMode, Sandbox, SandboxConfig};
 use reqwest::StatusCode;
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -32,16 +30,18 @@ struct TestKey {
 fn keys() -> &'static [TestKey; 2] {
     static KEYS: OnceLock<[TestKey; 2]> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let make = |kid: &str| {
-            let k = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-            let der = k.to_pkcs1_der().unwrap();
+        let make = |name: &str, kid: &str| {
+            let private: Value =
+                serde_json::from_str(&crate::support::fixture(&format!("{name}.jwk"))).unwrap();
             TestKey {
-                encoding: EncodingKey::from_rsa_der(der.as_bytes()),
-                jwk: json!({"kty": "RSA", "use": "sig", "kid": kid,
-                    "n": URL_SAFE_NO_PAD.encode(k.n().to_bytes_be()), "e": URL_SAFE_NO_PAD.encode(k.e().to_bytes_be())}),
+                encoding: EncodingKey::from_rsa_pem(
+                    crate::support::fixture(&format!("{name}.pkcs1.pem")).as_bytes(),
+                )
+                .unwrap(),
+                jwk: json!({"kty": "RSA", "use": "sig", "kid": kid, "n": private["n"], "e": private["e"]}),
             }
         };
-        [make("test-key-1"), make("test-key-2")]
+        [make("rsa0", "test-key-1"), make("rsa1", "test-key-2")]
     })
 }
 
@@ -65,6 +65,7 @@ async fn sandbox_with_jwt_client() -> Sandbox {
         jwks: Some(json!({"keys": [keys()[0].jwk]})),
         redirect_uris: vec!["https://tpp.example/cb".into()],
         request_object_signing_alg: "RS256".into(),
+        ..Default::default()
     };
     sandbox_with(SandboxConfig {
         clock: ClockMode::Frozen(t0()),

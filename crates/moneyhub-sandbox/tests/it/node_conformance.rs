@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use moneyhub_sandbox::{ClientRegistration, SandboxConfig};
-use rsa::traits::{PrivateKeyParts, PublicKeyParts};
-use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -70,20 +66,13 @@ struct Keys {
 fn keys() -> &'static Keys {
     static K: OnceLock<Keys> = OnceLock::new();
     K.get_or_init(|| {
-        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-        let b = |n: &rsa::BigUint| URL_SAFE_NO_PAD.encode(n.to_bytes_be());
-        let primes = key.primes();
-        let (p, q) = (&primes[0], &primes[1]);
-        let d = key.d();
-        let one = rsa::BigUint::from(1u8);
-        let dp = d % (p - &one);
-        let dq = d % (q - &one);
-        let qi = key.crt_coefficient().unwrap();
-        let public_jwk = json!({"kty": "RSA", "kid": "conformance-key", "alg": "RS256", "use": "sig", "n": b(key.n()), "e": b(key.e())});
-        let mut private_jwk = public_jwk.clone();
-        for (k, v) in [("d", b(d)), ("p", b(p)), ("q", b(q)), ("dp", b(&dp)), ("dq", b(&dq)), ("qi", b(&qi))] {
+        // A fixed test key (testdata/keys): no key generation, and no `rsa` crate.
+        let mut private_jwk: Value = serde_json::from_str(&crate::support::fixture("rsa0.jwk")).unwrap();
+        for (k, v) in [("kid", "conformance-key"), ("alg", "RS256"), ("use", "sig")] {
             private_jwk[k] = json!(v);
         }
+        let public_jwk = json!({"kty": "RSA", "kid": "conformance-key", "alg": "RS256", "use": "sig",
+            "n": private_jwk["n"], "e": private_jwk["e"]});
         Keys { private_jwk, public_jwk }
     })
 }
@@ -117,6 +106,7 @@ async fn official_node_client_passes_against_the_sandbox() {
                 jwks: Some(json!({"keys": [k.public_jwk]})),
                 redirect_uris: vec!["http://127.0.0.1:9999/cb".into()],
                 request_object_signing_alg: "RS256".into(),
+                ..Default::default()
             },
         ],
         ..Default::default()

@@ -86,9 +86,13 @@ pub struct ConnectOptions {
     pub consent: Option<ConsentOptions>,
     /// Another registered redirect URI than the client's.
     pub redirect_uri: Option<String>,
-    /// Scopes added to `openid id:<bankId>` (`offline_access` for a refresh token, data
-    /// scopes). Without a user (one-time access) the client's accounts and transactions
-    /// scopes are always added, so the code exchange's token reads the data.
+    /// Ask for `offline_access`: the code exchange then returns a refresh token
+    /// ([`Connected::refresh_token`](super::Connected), renewed with
+    /// [`Auth::refresh_tokens`]).
+    pub offline_access: bool,
+    /// Scopes added to `openid id:<bankId>` (data scopes). Without a user (one-time access)
+    /// the client's accounts and transactions scopes are always added, so the code
+    /// exchange's token reads the data.
     pub extra_scopes: Vec<String>,
 }
 
@@ -103,8 +107,15 @@ impl ConnectOptions {
             enable_async: false,
             consent: None,
             redirect_uri: None,
+            offline_access: false,
             extra_scopes: Vec::new(),
         }
+    }
+
+    /// With `offline_access` (a refresh token).
+    pub fn offline_access(mut self, offline: bool) -> Self {
+        self.offline_access = offline;
+        self
     }
 
     /// Adds scopes (space-separated) to the authorisation request.
@@ -236,7 +247,11 @@ impl Auth {
         if let Some(consent) = &options.consent {
             id_token.insert("mh:consent".into(), json!({"essential": true, "value": consent.to_value(now)?}));
         }
-        let mut scope = format!("openid id:{}", options.bank_id);
+        let mut scope = if options.offline_access {
+            format!("openid offline_access id:{}", options.bank_id)
+        } else {
+            format!("openid id:{}", options.bank_id)
+        };
         let mut extra: Vec<&str> = options.extra_scopes.iter().map(String::as_str).collect();
         if options.user_id.is_none() {
             // One-time access: the code exchange's token is how the data is read.

@@ -13,6 +13,7 @@
 
 mod exchange;
 mod flows;
+mod grants;
 mod id_token;
 mod par;
 
@@ -29,6 +30,7 @@ use crate::secret::Secret;
 use crate::Client;
 
 pub use flows::{ConnectOptions, ConsentOptions, RenewOptions};
+pub use grants::TokenPair;
 pub use id_token::IdTokenClaims;
 
 /// Which flow an [`AuthorizationRequest`] belongs to.

@@ -1,18 +1,27 @@
 //! Pushed authorisation requests (RFC 9126): `POST <pushed_authorization_request_endpoint>`
 //! answered 201 `{request_uri, expires_in}`; the browser then goes to
 //! `<authorization_endpoint>?client_id=…&request_uri=…`.
+//!
+//! With a request-object algorithm configured
+//! ([`ClientBuilder::request_object_signing_alg`](crate::ClientBuilder::request_object_signing_alg)),
+//! the parameters travel inside a signed request object (JAR, RFC 9101) as `request=<JWS>`
+//! (header `typ: oauth-authz-req+jwt`, `kid`; claims `iss` = client_id, `aud` = issuer,
+//! `iat`, `nbf`, `exp` = +300 s, `jti`, `client_id` and every authorisation parameter, `claims`
+//! as an object), as Moneyhub requires of clients registered with a signed algorithm; plain
+//! parameters only for `none`.
 
 use chrono::Duration;
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use url::Url;
 
 use moneyhub_types::{ConnectionId, UserId};
 
 use super::{Auth, AuthFlow, AuthorizationRequest};
+use crate::config::ClientAuth;
 use crate::error::{Error, Result};
-use crate::jose::{pkce_challenge, random_token};
+use crate::jose::{pkce_challenge, random_token, random_uuid};
 use crate::secret::Secret;
 use crate::transport::http::{Body, Call, CallAuth, Errors};
 
@@ -54,7 +63,7 @@ impl Auth {
         let auth_url = inner.endpoint(&meta.authorization_endpoint, "authorization_endpoint")?;
         // RFC 7636: 32 random bytes → a 43-character verifier.
         let verifier = Secret::new(random_token(32));
-        let form = vec![
+        let params = vec![
             ("client_id", inner.config.client_id.clone()),
             ("response_type", "code".to_owned()),
             ("scope", req.scope),
@@ -66,6 +75,32 @@ impl Auth {
             ("code_challenge", pkce_challenge(verifier.expose_secret())),
             ("code_challenge_method", "S256".to_owned()),
         ];
+        let form = match (inner.config.request_object_alg, &inner.config.auth) {
+            (None, _) => params,
+            (Some(alg), ClientAuth::PrivateKey(key)) => {
+                let now = inner.config.clock.now().timestamp();
+                let mut claims = serde_json::Map::new();
+                for (k, v) in &params {
+                    claims.insert((*k).to_owned(), Value::String(v.clone()));
+                }
+                claims.insert("claims".into(), req.claims.clone());
+                claims.insert("iss".into(), json!(inner.config.client_id));
+                claims.insert("aud".into(), json!(meta.issuer));
+                claims.insert("iat".into(), json!(now));
+                claims.insert("nbf".into(), json!(now));
+                claims.insert("exp".into(), json!(now + 300));
+                claims.insert("jti".into(), json!(random_uuid().to_string()));
+                let jws = key.sign_with(alg, "oauth-authz-req+jwt", &Value::Object(claims))?;
+                vec![("client_id", inner.config.client_id.clone()), ("request", jws)]
+            }
+            // Refused when the client is built.
+            (Some(alg), other) => {
+                return Err(Error::config(format!(
+                    "request objects signed with {alg} need a private key, not {}",
+                    other.method()
+                )))
+            }
+        };
         let mut call = Call::new(inner, Method::POST, "/oidc/request", par_url);
         call.body = Body::Form(form);
         call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };

@@ -433,6 +433,12 @@ impl ClientInner {
                     form.push(("client_assertion_type", JWT_BEARER.to_owned()));
                     form.push(("client_assertion", key.sign(&claims)?));
                 }
+                ClientAuth::TlsClientAuth => {
+                    // RFC 8705 §2: the certificate of the TLS connection authenticates.
+                    if !form.iter().any(|(k, _)| *k == "client_id") {
+                        form.push(("client_id", self.config.client_id.clone()));
+                    }
+                }
             }
         }
         match &call.body {

@@ -1,5 +1,8 @@
-//! Client-credentials tokens: cached per (user, scope set) until shortly before expiry, with
-//! concurrent callers for the same key sharing one token request (single flight).
+//! Access tokens: cached per (user, scope set) until shortly before expiry, with concurrent
+//! callers for the same key sharing one token request (single flight). They come from
+//! `client_credentials` (with `sub` for a user), or for users from the jwt-bearer grant when
+//! configured ([`UserTokens::JwtBearer`](crate::UserTokens)); a jwt-bearer request is never
+//! retried after an answer (its assertion's `jti` is single use).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use reqwest::Method;
 use moneyhub_types::{TokenResponse, UserId};
 
 use super::http::{Body, Call, CallAuth, Errors};
+use crate::config::{ClientAuth, UserTokens};
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::ClientInner;
@@ -105,18 +109,47 @@ impl ClientInner {
     async fn fetch_token(&self, key: &TokenKey) -> Result<(Secret, Duration)> {
         let meta = self.metadata().await?;
         let url = self.endpoint(&meta.token_endpoint, "token endpoint")?;
-        let mut form = vec![("grant_type", "client_credentials".to_owned()), ("scope", key.scope.clone())];
-        if let Some(user) = &key.user {
-            form.push(("sub", user.as_str().to_owned()));
-        }
-        let span = tracing::debug_span!("moneyhub.token", grant = "client_credentials", scope = %key.scope, user_bound = key.user.is_some());
+        let jwt_bearer =
+            match (&key.user, self.config.user_tokens, &self.config.auth, self.config.request_object_alg) {
+                (Some(user), UserTokens::JwtBearer, ClientAuth::PrivateKey(signer), Some(alg)) => {
+                    // §3.4 of the reference (the official Node client's assertion).
+                    let now = self.config.clock.now().timestamp();
+                    let claims = serde_json::json!({
+                        "iss": self.config.client_id,
+                        "sub": user.as_str(),
+                        "aud": meta.issuer,
+                        "jti": crate::jose::random_uuid().to_string(),
+                        "iat": now,
+                        "exp": now + 600,
+                    });
+                    Some(signer.sign_with(alg, "JWT", &claims)?)
+                }
+                _ => None,
+            };
+        let grant = if jwt_bearer.is_some() { "jwt-bearer" } else { "client_credentials" };
+        let form = match jwt_bearer {
+            Some(assertion) => vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()),
+                ("scope", key.scope.clone()),
+                ("assertion", assertion),
+            ],
+            None => {
+                let mut form =
+                    vec![("grant_type", "client_credentials".to_owned()), ("scope", key.scope.clone())];
+                if let Some(user) = &key.user {
+                    form.push(("sub", user.as_str().to_owned()));
+                }
+                form
+            }
+        };
+        let span = tracing::debug_span!("moneyhub.token", grant, scope = %key.scope, user_bound = key.user.is_some());
         let mut call = Call::new(self, Method::POST, "/oidc/token", url);
         call.body = Body::Form(form);
         call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };
         call.errors = Errors::OAuth;
         call.sensitive = true;
-        // Client-credentials requests are safe to repeat.
-        call.retry = true;
+        // Client-credentials requests are safe to repeat; a jwt-bearer assertion is single use.
+        call.retry = grant == "client_credentials";
         let reply = tracing::Instrument::instrument(self.execute_plain(call), span).await?;
         let body: TokenResponse = reply.decode()?;
         // Honour `expires_in`; without one, keep the token for a minute only.

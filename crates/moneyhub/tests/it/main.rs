@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod auth_matrix;
 mod concurrency;
 mod config;
 mod connect_ways;

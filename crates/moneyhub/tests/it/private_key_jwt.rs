@@ -36,8 +36,11 @@ async fn rs256_jwk_key() {
 
 #[tokio::test]
 async fn ps256_pem_key() {
-    let key =
-        PrivateKey::from_pem(&test_key(1).pem_pkcs8).unwrap().with_alg(SigningAlg::PS256).with_kid("ps-key");
+    let key = PrivateKey::from_pem(&test_key(1).pem_pkcs8)
+        .unwrap()
+        .with_alg(SigningAlg::PS256)
+        .unwrap()
+        .with_kid("ps-key");
     assert_eq!(key.public_jwk()["alg"], "PS256");
     full_flow(key).await;
 }
@@ -58,10 +61,12 @@ fn key_parsing() {
     assert!(PrivateKey::parse("nonsense").is_err());
     let public_only = serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}).to_string();
     assert!(PrivateKey::from_jwk(&public_only).unwrap_err().to_string().contains("public key"));
-    // A JWK without p and q: the primes are recovered from d.
+    // An RSA JWK must carry its CRT parameters.
     let mut v: serde_json::Value = serde_json::from_str(&test_key(0).jwk_private).unwrap();
-    v.as_object_mut().unwrap().remove("p");
-    v.as_object_mut().unwrap().remove("q");
+    let mut bare = v.clone();
+    bare.as_object_mut().unwrap().remove("p");
+    bare.as_object_mut().unwrap().remove("q");
+    assert!(PrivateKey::from_jwk(&bare.to_string()).unwrap_err().to_string().contains("CRT parameters"));
     v["kid"] = "from-jwk".into();
     v["alg"] = "PS256".into();
     let k = PrivateKey::from_jwk(&v.to_string()).unwrap();

@@ -14,8 +14,6 @@ use moneyhub::{
 use moneyhub_sandbox::{spawn, ClientRegistration, ClockMode, Sandbox, SandboxConfig};
 use moneyhub_types::{BankId, ConnectionId, UserId};
 use reqwest::{Method, StatusCode};
-use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use serde_json::{json, Value};
 
 /// Moneyhub Open Banking Mock (current, savings, card).
@@ -76,9 +74,15 @@ pub async fn env() -> Env {
     Env { sandbox, client }
 }
 
-/// An HTTP client that never follows redirects.
+/// An HTTP client that never follows redirects (and trusts the test CA of `testdata/keys`,
+/// for sandboxes served over TLS).
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    let ca = reqwest::Certificate::from_pem(fixture("ca.crt").as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_merge([ca])
+        .build()
+        .unwrap()
 }
 
 /// Calls the control API; returns status and JSON (Null for an empty body).
@@ -188,33 +192,40 @@ pub async fn connect(client: &Client, user: &UserId, bank_id: &str) -> Connected
     client.auth().exchange_code(&request, callback.as_str()).await.unwrap()
 }
 
-/// A 2048-bit RSA test key, generated once per process.
+/// A 2048-bit RSA test key from `testdata/keys` (`rsa0`, `rsa1`).
 pub struct TestKey {
     pub jwk_private: String,
     pub pem_pkcs8: String,
+    pub pem_pkcs1: String,
     pub d_b64: String,
+}
+
+/// A file of `testdata/keys` (test keys and certificates, see its README).
+pub fn fixture(name: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/keys/");
+    std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("testdata/keys/{name}: {e}"))
+}
+
+/// The path of a file of `testdata/keys`.
+pub fn fixture_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/keys").join(name)
+}
+
+/// The private `d` of a JWK fixture.
+pub fn jwk_d(name: &str) -> String {
+    let v: Value = serde_json::from_str(&fixture(&format!("{name}.jwk"))).unwrap();
+    v["d"].as_str().unwrap().to_owned()
 }
 
 pub fn test_key(which: usize) -> &'static TestKey {
     static KEYS: OnceLock<Vec<TestKey>> = OnceLock::new();
     let keys = KEYS.get_or_init(|| {
         (0..2)
-            .map(|_| {
-                use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-                use base64::Engine;
-                let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-                let b = |n: &rsa::BigUint| URL_SAFE_NO_PAD.encode(n.to_bytes_be());
-                let primes = key.primes();
-                let d_b64 = b(key.d());
-                let jwk = json!({
-                    "kty": "RSA", "n": b(key.n()), "e": b(key.e()), "d": d_b64,
-                    "p": b(&primes[0]), "q": b(&primes[1]),
-                });
-                TestKey {
-                    jwk_private: jwk.to_string(),
-                    pem_pkcs8: key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
-                    d_b64,
-                }
+            .map(|i| TestKey {
+                jwk_private: fixture(&format!("rsa{i}.jwk")),
+                pem_pkcs8: fixture(&format!("rsa{i}.pkcs8.pem")),
+                pem_pkcs1: fixture(&format!("rsa{i}.pkcs1.pem")),
+                d_b64: jwk_d(&format!("rsa{i}")),
             })
             .collect()
     });
@@ -234,6 +245,7 @@ pub async fn sandbox_with_key_client(client_id: &str, key: &PrivateKey) -> Arc<S
                 jwks: Some(key.public_jwks()),
                 redirect_uris: Vec::new(),
                 request_object_signing_alg: "none".into(),
+                ..Default::default()
             },
         ],
         ..Default::default()

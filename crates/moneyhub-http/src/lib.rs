@@ -1,0 +1,544 @@
+//! # moneyhub-http
+//!
+//! Hardened HTTP/1 serving for the moneyhub-rs servers (the mirror's webhook receiver and
+//! `moneyhub sandbox serve`): one accept loop, [`serve`], that takes an [`axum::Router`] and
+//! defends it against the cheap ways of locking a server out.
+//!
+//! * **Header-read timeout** ([`ServeConfig::header_read_timeout`], 10 s): a new connection
+//!   must deliver a complete request head within it, and so must a kept-alive connection once
+//!   the first byte of its next request arrived. Slow-header (slowloris) connections are closed.
+//! * **Idle keep-alive timeout** ([`ServeConfig::idle_timeout`], 60 s): a connection that
+//!   completed a request and sends nothing more is closed.
+//! * **Request timeout** ([`ServeConfig::request_timeout`], 30 s): reading the body and
+//!   answering must finish within it, else the connection is closed (a trickled body cannot
+//!   hold a connection for ever).
+//! * **Connection cap that keeps room for real senders** ([`ServeConfig::max_connections`],
+//!   by default derived from the open-file limit): when the cap is reached and a new
+//!   connection arrives, the server closes the **oldest connection that has not completed a
+//!   request** (else the oldest idle kept-alive one) to make room, instead of refusing the
+//!   newcomer. A flood of idle connections therefore only ever evicts itself, and a genuine
+//!   sender is served at once. Only when every connection is in the middle of a request is the
+//!   newcomer closed.
+//! * **The open-file limit** ([`raise_nofile_limit`]): the soft `RLIMIT_NOFILE` is raised
+//!   toward the hard limit when serving starts, so the default cap is as high as the process
+//!   allows.
+//! * **Graceful shutdown** from a future: stop accepting, close idle connections, let the
+//!   requests in flight finish, and close whatever is left after
+//!   [`ServeConfig::shutdown_timeout`] (10 s).
+//! * **An optional TLS acceptor** ([`ServeConfig::tls`], built with [`tls::server_config`]):
+//!   rustls, with optional client certificates. The client-certificate verifier accepts any
+//!   well-formed certificate (self-signed included) whose holder proves it has the key; the
+//!   handler sees the certificate as a [`PeerCertificate`] request extension and decides.
+//!
+//! Every request also carries the peer's address as [`axum::extract::ConnectInfo`]`<SocketAddr>`.
+//! A response carrying the [`DropConnection`] extension is not sent: the connection is closed
+//! instead (the sandbox's fault injection uses it).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! moneyhub_http::serve(listener, app, moneyhub_http::ServeConfig::default(), async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod tls;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+pub use tls::PeerCertificate;
+
+/// Marks a response that must not be sent: the server closes the connection instead, without
+/// writing anything (as a network failure or a crashed gateway would).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DropConnection;
+
+/// How [`serve`] treats connections. `ServeConfig::default()` is right for a server exposed
+/// to the internet behind nothing; the builder methods change one setting each.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    /// Time allowed for a request head (request line and headers): from accepting a
+    /// connection, or from the first byte of a kept-alive connection's next request.
+    pub header_read_timeout: Duration,
+    /// Time a connection may stay idle after a completed request before it is closed.
+    pub idle_timeout: Duration,
+    /// Time allowed for the rest of a request (its body) and the answer.
+    pub request_timeout: Duration,
+    /// The most connections open at once; `None` derives it from the open-file soft limit
+    /// (see [`default_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// How long a graceful shutdown waits for requests in flight before closing them.
+    pub shutdown_timeout: Duration,
+    /// Raise the open-file soft limit toward the hard limit when serving starts (default on).
+    pub raise_nofile_limit: bool,
+    /// Serve HTTPS with this rustls configuration (see [`tls::server_config`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            max_connections: None,
+            shutdown_timeout: Duration::from_secs(10),
+            raise_nofile_limit: true,
+            tls: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("raise_nofile_limit", &self.raise_nofile_limit)
+            .field("tls", &self.tls.as_ref().map(|_| "[rustls server config]"))
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    /// Sets [`ServeConfig::header_read_timeout`].
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.header_read_timeout = d;
+        self
+    }
+    /// Sets [`ServeConfig::idle_timeout`].
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+    /// Sets [`ServeConfig::request_timeout`].
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+    /// Sets [`ServeConfig::max_connections`] (at least 1).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = Some(n.max(1));
+        self
+    }
+    /// Sets [`ServeConfig::shutdown_timeout`].
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+    /// Sets [`ServeConfig::raise_nofile_limit`].
+    pub fn raise_nofile_limit(mut self, raise: bool) -> Self {
+        self.raise_nofile_limit = raise;
+        self
+    }
+    /// Sets [`ServeConfig::tls`].
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+}
+
+/// Raises the soft open-file limit (`RLIMIT_NOFILE`) toward the hard limit and returns the
+/// soft limit now in force. On platforms without the limit it returns `u64::MAX`.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    #[cfg(unix)]
+    {
+        rlimit::increase_nofile_limit(u64::MAX)
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(u64::MAX)
+    }
+}
+
+/// The current soft open-file limit (`u64::MAX` where there is none).
+pub fn nofile_soft_limit() -> u64 {
+    #[cfg(unix)]
+    {
+        rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024)
+    }
+    #[cfg(not(unix))]
+    {
+        u64::MAX
+    }
+}
+
+/// The connection cap used when [`ServeConfig::max_connections`] is `None`: half of what the
+/// open-file soft limit leaves after 64 descriptors for everything else (database files, the
+/// client's own connections, a second server in the same process), between 16 and 16,384.
+/// Under a 1,024 limit that is 480.
+pub fn default_max_connections() -> usize {
+    let soft = nofile_soft_limit();
+    let half = soft.saturating_sub(64) / 2;
+    usize::try_from(half.clamp(16, 16_384)).unwrap_or(16_384)
+}
+
+/// What happens on one connection, shared by its task, its I/O and the accept loop.
+struct Conn {
+    /// Requests answered.
+    completed: AtomicU64,
+    /// A request is being handled.
+    in_flight: AtomicBool,
+    /// Milliseconds (since the server's start) the connection became idle: accepted, or a
+    /// request completed.
+    idle_since: AtomicU64,
+    /// Milliseconds (+1; 0 = none) the first byte arrived while idle.
+    head_started: AtomicU64,
+    /// Asked to close by the accept loop (cap reached).
+    evicted: AtomicBool,
+    evict: Notify,
+    /// A request ended: the connection's deadline moved.
+    request_done: Notify,
+}
+
+struct Shared {
+    start: Instant,
+    config: ServeConfig,
+    conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// When the connection must be closed if nothing changes; `None` while a request is in
+    /// flight (the request timeout covers it).
+    fn deadline(&self, c: &Conn) -> Option<Instant> {
+        if c.in_flight.load(Ordering::Acquire) {
+            return None;
+        }
+        let head = c.head_started.load(Ordering::Acquire);
+        let at = if head != 0 {
+            Duration::from_millis(head - 1) + self.config.header_read_timeout
+        } else {
+            let idle = Duration::from_millis(c.idle_since.load(Ordering::Acquire));
+            if c.completed.load(Ordering::Acquire) == 0 {
+                idle + self.config.header_read_timeout
+            } else {
+                idle + self.config.idle_timeout
+            }
+        };
+        Some(self.start + at)
+    }
+
+    /// Asks the oldest connection that has not completed a request (else the oldest idle
+    /// one) to close. `false` when every connection is busy with a request.
+    fn evict_one(&self) -> bool {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let idle =
+            |c: &&Arc<Conn>| !c.in_flight.load(Ordering::Acquire) && !c.evicted.load(Ordering::Acquire);
+        let victim = conns
+            .values()
+            .filter(idle)
+            .find(|c| c.completed.load(Ordering::Acquire) == 0)
+            .or_else(|| conns.values().find(idle));
+        match victim {
+            Some(c) => {
+                c.evicted.store(true, Ordering::Release);
+                c.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then shuts down gracefully (see the
+/// crate docs). Returns when every connection has closed, at most
+/// [`ServeConfig::shutdown_timeout`] after `shutdown` completed.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    if config.raise_nofile_limit {
+        match raise_nofile_limit() {
+            Ok(limit) => tracing::debug!(limit, "open-file soft limit"),
+            Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+        }
+    }
+    let max = config.max_connections.unwrap_or_else(default_max_connections).max(1);
+    tracing::debug!(max_connections = max, "serving");
+    let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let shared = Arc::new(Shared { start: Instant::now(), config, conns: Mutex::new(BTreeMap::new()) });
+    let slots = Arc::new(Semaphore::new(max));
+    let service = TowerToHyperService::new(app);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut next_id = 0u64;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Per-connection failures (reset before accept) are harmless; anything else
+                // (out of file descriptors) gets a pause instead of a hot loop.
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionRefused
+                ) {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if !shared.evict_one() {
+                    tracing::debug!(%peer, "every connection is busy: closing the new one");
+                    continue;
+                }
+                // The evicted connection's task frees its slot as soon as it runs.
+                let waited = tokio::select! {
+                    p = slots.clone().acquire_owned() => p.ok(),
+                    () = tokio::time::sleep(Duration::from_secs(1)) => None,
+                    () = &mut shutdown => break,
+                };
+                match waited {
+                    Some(p) => p,
+                    None => continue,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        next_id += 1;
+        let conn = Arc::new(Conn {
+            completed: AtomicU64::new(0),
+            in_flight: AtomicBool::new(false),
+            idle_since: AtomicU64::new(shared.now_ms()),
+            head_started: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            evict: Notify::new(),
+            request_done: Notify::new(),
+        });
+        shared.conns.lock().unwrap_or_else(|p| p.into_inner()).insert(next_id, conn.clone());
+        let id = next_id;
+        let shared = shared.clone();
+        let service = service.clone();
+        let stop_rx = stop_rx.clone();
+        let tls = tls.clone();
+        tasks.spawn(async move {
+            let io = Watched { inner: stream, conn: conn.clone(), shared: shared.clone() };
+            match tls {
+                None => run_conn(io, None, peer, &conn, &shared, service, stop_rx).await,
+                Some(acceptor) => {
+                    let accepted =
+                        tokio::time::timeout(shared.config.header_read_timeout, acceptor.accept(io)).await;
+                    if let Ok(Ok(tls_stream)) = accepted {
+                        let cert = tls_stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|c| PeerCertificate(c.clone().into_owned()));
+                        // The handshake is not a request: the head timeout starts afresh.
+                        conn.head_started.store(0, Ordering::Release);
+                        conn.idle_since.store(shared.now_ms(), Ordering::Release);
+                        run_conn(tls_stream, cert, peer, &conn, &shared, service, stop_rx).await;
+                    }
+                }
+            }
+            shared.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let bound = shared.config.shutdown_timeout;
+    let drained = tokio::time::timeout(bound, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(open = tasks.len(), "shutdown bound reached: closing the remaining connections");
+        tasks.shutdown().await;
+    }
+}
+
+/// Why a connection was closed without an answer (the service's error, which makes hyper
+/// drop the connection).
+#[derive(Debug)]
+enum Closed {
+    Dropped,
+    TimedOut,
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Closed::Dropped => f.write_str("connection dropped on the handler's request"),
+            Closed::TimedOut => f.write_str("request timed out"),
+        }
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// Clears the in-flight mark when the request ends, however it ends.
+struct InFlight {
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.conn.completed.fetch_add(1, Ordering::AcqRel);
+        self.conn.head_started.store(0, Ordering::Release);
+        self.conn.idle_since.store(self.shared.now_ms(), Ordering::Release);
+        self.conn.in_flight.store(false, Ordering::Release);
+        self.conn.request_done.notify_one();
+    }
+}
+
+async fn run_conn<I>(
+    io: I,
+    cert: Option<PeerCertificate>,
+    peer: SocketAddr,
+    conn: &Arc<Conn>,
+    shared: &Arc<Shared>,
+    service: TowerToHyperService<axum::Router>,
+    mut stop_rx: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let per_request = {
+        let conn = conn.clone();
+        let shared = shared.clone();
+        hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            conn.in_flight.store(true, Ordering::Release);
+            let guard = InFlight { conn: conn.clone(), shared: shared.clone() };
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            if let Some(cert) = &cert {
+                req.extensions_mut().insert(cert.clone());
+            }
+            let call = hyper::service::Service::call(&service, req);
+            let limit = shared.config.request_timeout;
+            async move {
+                let _guard = guard;
+                let res = match tokio::time::timeout(limit, call).await {
+                    Ok(Ok(res)) => res,
+                    Ok(Err(never)) => match never {},
+                    Err(_) => return Err(Closed::TimedOut),
+                };
+                if res.extensions().get::<DropConnection>().is_some() {
+                    Err(Closed::Dropped)
+                } else {
+                    Ok(res)
+                }
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(true).header_read_timeout(None);
+    let http = builder.serve_connection(TokioIo::new(io), per_request);
+    let mut http = std::pin::pin!(http);
+    let mut stopping = *stop_rx.borrow();
+    if stopping {
+        return;
+    }
+    loop {
+        let now = Instant::now();
+        // Woken at the deadline as it stands, and at least every header timeout so that a
+        // kept-alive connection whose next request head started is held to that timeout.
+        let wake = match shared.deadline(conn) {
+            Some(d) if d <= now => break,
+            Some(d) => d.min(now + shared.config.header_read_timeout),
+            None => now + shared.config.header_read_timeout,
+        };
+        tokio::select! {
+            // Errors here are the client's, a timeout or a deliberate drop: nothing to report.
+            _ = http.as_mut() => break,
+            () = conn.evict.notified() => break,
+            () = conn.request_done.notified() => {}
+            () = tokio::time::sleep_until(wake) => {}
+            _ = stop_rx.changed(), if !stopping => {
+                stopping = true;
+                if !conn.in_flight.load(Ordering::Acquire) {
+                    break;
+                }
+                // Finish the request in flight, then close.
+                http.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// The connection's socket, noting when the head of a request starts arriving.
+struct Watched<T> {
+    inner: T,
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+            && !this.conn.in_flight.load(Ordering::Acquire)
+            && this.conn.head_started.load(Ordering::Acquire) == 0
+        {
+            this.conn.head_started.store(this.shared.now_ms() + 1, Ordering::Release);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

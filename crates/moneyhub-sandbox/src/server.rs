@@ -58,8 +58,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         return Err(SandboxError::Config("at least one client must be registered".into()));
     }
     let bind = config.bind;
-    let listener =
-        TcpListener::bind(bind).await.map_err(|source| SandboxError::Bind { addr: bind, source })?;
+    let listener = moneyhub_http::bind(bind).map_err(|source| SandboxError::Bind { addr: bind, source })?;
     let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: bind, source })?;
     let base_url = format!("http://{addr}");
     let state = Arc::new(AppState::new(config, base_url).map_err(SandboxError::Config)?);

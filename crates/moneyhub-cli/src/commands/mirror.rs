@@ -199,9 +199,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
         (None, false) => {}
     }
     let mirror = open(&ctx, &url, config).await?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| Failure::usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    let listener = listen(&args.listen).await?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
     let embedded = match (&ctx.clock, &ctx.sandbox) {
         (CliClock::Embedded(_), Some(link)) => Some(wire_embedded(&ctx, &link.base_url, addr).await?),
@@ -237,6 +235,23 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
         .map_err(mirror_failure)?;
     mirror.db().close().await;
     Ok(())
+}
+
+/// Binds the receiver (through `moneyhub_http::bind`: a deep accept queue) on `addr`, a
+/// `host:port` that may need resolving.
+async fn listen(addr: &str) -> CmdResult<tokio::net::TcpListener> {
+    let fail = |e: &dyn std::fmt::Display| Failure::usage(format!("cannot listen on {addr}: {e}"));
+    let mut last: Option<std::io::Error> = None;
+    for a in tokio::net::lookup_host(addr).await.map_err(|e| fail(&e))? {
+        match moneyhub_http::bind(a) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => fail(&e),
+        None => fail(&"the address resolves to nothing"),
+    })
 }
 
 /// Points the embedded sandbox's webhooks (signed) at this process's receiver, so that

@@ -1,0 +1,247 @@
+//! The long-running servers (`mirror run`, `sandbox serve`) as an operator and an attacker
+//! meet them: slow connections under a lowered open-file limit.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::support::{bin, command, free_port, Env, TempDir};
+
+/// Slow connections held open by the test: how many, and the descriptor limit of the server.
+const SLOW: usize = 2_000;
+const SERVER_NOFILE: u32 = 1_024;
+
+/// A child process killed on drop if still running.
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cmd` (the `moneyhub` binary and its arguments) wrapped to run under a soft and hard
+/// open-file limit of [`SERVER_NOFILE`], so the server cannot raise it.
+fn limited(cmd: &Command) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(format!("ulimit -n {SERVER_NOFILE} && exec \"$0\" \"$@\"")).arg(bin());
+    sh.args(cmd.get_args());
+    sh.env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    sh.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    sh
+}
+
+/// One flood at a time: two would measure the machine, not the server.
+static ONE_FLOOD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The test process needs a descriptor per slow connection: raise its own limit, or say why
+/// the test cannot run here.
+fn room_for_slow_connections() -> bool {
+    let limit = moneyhub_http::raise_nofile_limit().unwrap_or(0);
+    if limit < (SLOW as u64) + 500 {
+        eprintln!("skipped: this process may open only {limit} files, {} are needed", SLOW + 500);
+        return false;
+    }
+    true
+}
+
+/// Slow clients: each opens a connection and sends the start of a request head; half then
+/// stay silent, half trickle one more header byte every 500 ms. A connection the server
+/// closes is opened again a second later. Dropping the flood ends them.
+/// The clients run on a runtime of their own, so that what the test measures is the server,
+/// not the test's own scheduling.
+struct Flood {
+    tasks: Vec<JoinHandle<()>>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Starts [`SLOW`] slow clients against `addr`; returns once every one of them has connected
+/// and sent its partial head at least once.
+fn flood(addr: SocketAddr) -> Flood {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let tasks = rt.block_on(flood_on(addr));
+    Flood { tasks, rt: Some(rt) }
+}
+
+async fn flood_on(addr: SocketAddr) -> Vec<JoinHandle<()>> {
+    let connected = Arc::new(Semaphore::new(0));
+    let tasks = (0..SLOW)
+        .map(|i| {
+            let connected = connected.clone();
+            tokio::spawn(async move {
+                let trickle = i % 2 == 1;
+                let mut first = true;
+                loop {
+                    if let Ok(Ok(mut s)) =
+                        tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await
+                    {
+                        if s.write_all(b"POST /webhooks HTTP/1.1\r\nHost: x\r\n").await.is_ok() {
+                            if first {
+                                connected.add_permits(1);
+                                first = false;
+                            }
+                            if trickle {
+                                // Pacing of the attack, not synchronisation.
+                                loop {
+                                    tokio::time::sleep(Duration::from_millis(500)).await;
+                                    if s.write_all(b"X-Slow: 1\r\n"[..1].as_ref()).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            } else {
+                                let mut buf = [0u8; 256];
+                                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            })
+        })
+        .collect();
+    let all = u32::try_from(SLOW).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), connected.acquire_many(all))
+        .await
+        .expect("every slow client connected within 60 s")
+        .expect("semaphore")
+        .forget();
+    tasks
+}
+
+/// Reads the child's stdout up to a line holding `marker`; returns the lines read.
+fn read_until(child: &mut Child, marker: &str) -> Vec<String> {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).expect("stdout");
+        assert!(n > 0, "the server ended before starting: {lines:?}");
+        let done = line.contains(marker);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // Keep the pipe open (and drained) for the rest of the child's life.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    lines
+}
+
+#[test]
+fn mirror_run_answers_webhooks_while_2000_slow_connections_are_open_under_1024_descriptors() {
+    let _one = ONE_FLOOD.lock().unwrap_or_else(|p| p.into_inner());
+    if !room_for_slow_connections() {
+        return;
+    }
+    let env = Env::new();
+    let dir = TempDir::new();
+    let db = format!("sqlite:{}", dir.join("mirror.db").display());
+    let port = free_port();
+    let mut cmd = env.command();
+    cmd.args(["mirror", "run", "--db", &db, "--listen", &format!("127.0.0.1:{port}"), "--workers", "1"]);
+    let mut server = Server { child: limited(&cmd).spawn().expect("spawn mirror run") };
+    read_until(&mut server.child, "receiving webhooks");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    env.control("PUT", "/webhooks", json!({"url": format!("http://{addr}/webhooks"), "format": "jwt"}));
+
+    // Webhook 0 before the flood: the receiver's first verification fetches Moneyhub's keys,
+    // a one-off cost that is not what this test measures.
+    let mut slowest = 0;
+    let mut flood_started = None;
+    for i in 0..21 {
+        if i == 1 {
+            flood_started = Some(flood(addr));
+        }
+        let sent = env.control(
+            "POST",
+            "/webhooks/test",
+            json!({"userId": format!("0000000000000000000000{i:02}"), "eventType": "syncCompleted",
+            "payload": {
+                "completedAt": "2025-01-15T09:00:00.000Z",
+                "processingStatus": "success",
+                "syncId": "0b7d0b0e-2f9b-4b8e-9a56-6d3f0f4e8c11",
+                "connectionId": "1ffe704d39629a929c8e293880fb449a:00000000-0000-0000-0000-000000000001",
+            }}),
+        );
+        let delivery = &sent["deliveries"][0];
+        assert_eq!(delivery["status"], 200, "webhook {i}: {sent}");
+        if i > 0 {
+            slowest = slowest.max(delivery["durationMs"].as_u64().expect("durationMs"));
+        }
+    }
+    assert!(slowest < 1_000, "slowest webhook answered in {slowest} ms");
+    eprintln!("20 webhooks under {SLOW} slow connections: slowest answered in {slowest} ms");
+    drop(flood_started);
+    assert!(server.child.try_wait().expect("wait").is_none(), "mirror run is still running");
+}
+
+#[test]
+fn sandbox_serve_answers_while_2000_slow_connections_are_open_under_1024_descriptors() {
+    let _one = ONE_FLOOD.lock().unwrap_or_else(|p| p.into_inner());
+    if !room_for_slow_connections() {
+        return;
+    }
+    let dir = TempDir::new();
+    let port = free_port();
+    let mut cmd = command(&dir);
+    cmd.args(["sandbox", "serve", "--port", &port.to_string()]);
+    let mut server = Server { child: limited(&cmd).spawn().expect("spawn sandbox serve") };
+    read_until(&mut server.child, "Press Ctrl-C");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let flood = flood(addr);
+    let slowest = rt.block_on(async {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap();
+        let mut slowest = Duration::ZERO;
+        for i in 0..20 {
+            let started = Instant::now();
+            let got: Value = http
+                .get(format!("http://{addr}/oidc/.well-known/openid-configuration"))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("request {i}: {e}"))
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(got["issuer"], format!("http://{addr}/oidc"));
+            slowest = slowest.max(started.elapsed());
+        }
+        slowest
+    });
+    drop(flood);
+    assert!(slowest < Duration::from_secs(1), "slowest answer {slowest:?}");
+    eprintln!("20 requests under {SLOW} slow connections: slowest answered in {slowest:?}");
+}

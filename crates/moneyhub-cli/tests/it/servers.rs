@@ -177,14 +177,16 @@ fn mirror_run_answers_webhooks_while_2000_slow_connections_are_open_under_1024_d
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     env.control("PUT", "/webhooks", json!({"url": format!("http://{addr}/webhooks"), "format": "jwt"}));
 
-    // Webhook 0 before the flood: the receiver's first verification fetches Moneyhub's keys,
-    // a one-off cost that is not what this test measures.
+    let flood = flood(addr);
+    // The sandbox delivers like Moneyhub, over a kept-alive connection: the first webhook
+    // needs a new connection (and the receiver fetches Moneyhub's keys, a one-off cost it may
+    // take up to the sender's 5 s for); the others must each be answered within a second.
+    // Every round, a new connection (`GET /healthz`) must be answered, and from round 1 (the
+    // flood's opening burst taken from the accept queue) within a second too.
+    let fresh = reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap();
     let mut slowest = 0;
-    let mut flood_started = None;
+    let mut slowest_new = Duration::ZERO;
     for i in 0..21 {
-        if i == 1 {
-            flood_started = Some(flood(addr));
-        }
         let sent = env.control(
             "POST",
             "/webhooks/test",
@@ -201,10 +203,23 @@ fn mirror_run_answers_webhooks_while_2000_slow_connections_are_open_under_1024_d
         if i > 0 {
             slowest = slowest.max(delivery["durationMs"].as_u64().expect("durationMs"));
         }
+        let started = Instant::now();
+        let health = env.rt.block_on(async {
+            let r = fresh.get(format!("http://{addr}/healthz")).send().await?;
+            r.text().await
+        });
+        assert_eq!(health.unwrap_or_else(|e| panic!("healthz {i}: {e}")), "ok");
+        if i > 0 {
+            slowest_new = slowest_new.max(started.elapsed());
+        }
     }
+    assert!(slowest_new < Duration::from_secs(1), "slowest answer on a new connection {slowest_new:?}");
     assert!(slowest < 1_000, "slowest webhook answered in {slowest} ms");
-    eprintln!("20 webhooks under {SLOW} slow connections: slowest answered in {slowest} ms");
-    drop(flood_started);
+    eprintln!(
+        "20 webhooks under {SLOW} slow connections: slowest answered in {slowest} ms; \
+         slowest on a new connection {slowest_new:?}"
+    );
+    drop(flood);
     assert!(server.child.try_wait().expect("wait").is_none(), "mirror run is still running");
 }
 
@@ -225,8 +240,11 @@ fn sandbox_serve_answers_while_2000_slow_connections_are_open_under_1024_descrip
     let flood = flood(addr);
     let slowest = rt.block_on(async {
         let http = reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap();
+        // Request 0 lands while the server is still taking the flood's opening burst from
+        // its accept queue: it must be answered, but only the 20 made while the 2,000
+        // connections are open (and being re-opened as they are closed) are timed.
         let mut slowest = Duration::ZERO;
-        for i in 0..20 {
+        for i in 0..21 {
             let started = Instant::now();
             let got: Value = http
                 .get(format!("http://{addr}/oidc/.well-known/openid-configuration"))
@@ -237,7 +255,9 @@ fn sandbox_serve_answers_while_2000_slow_connections_are_open_under_1024_descrip
                 .await
                 .unwrap();
             assert_eq!(got["issuer"], format!("http://{addr}/oidc"));
-            slowest = slowest.max(started.elapsed());
+            if i > 0 {
+                slowest = slowest.max(started.elapsed());
+            }
         }
         slowest
     });

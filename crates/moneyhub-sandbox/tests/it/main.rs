@@ -7,6 +7,7 @@ mod node_conformance;
 mod support;
 // Swagger conformance, hostile input and fuzzing.
 mod bad_input;
+mod control_gate;
 mod faults;
 mod fuzz;
 mod schema;

@@ -44,6 +44,11 @@ pub struct SandboxConfig {
     /// `localhost`). Off by default, so that a control request cannot send the sandbox's
     /// webhooks to another machine.
     pub allow_remote_webhooks: bool,
+    /// The base URL clients reach the sandbox at, when it is not `http://` + the bound
+    /// address (behind a container's name or a proxy). Discovery, the issuer and every URL
+    /// the sandbox hands out use it. Without it, a sandbox bound to an unspecified address
+    /// (`0.0.0.0`, `::`) names itself `http://127.0.0.1:PORT`.
+    pub public_url: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -59,6 +64,7 @@ impl Default for SandboxConfig {
             http: moneyhub_http::ServeConfig::default(),
             control_token: None,
             allow_remote_webhooks: false,
+            public_url: None,
         }
     }
 }
@@ -76,6 +82,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("http", &self.http)
             .field("control_token", &self.control_token.as_ref().map(|_| "[redacted]"))
             .field("allow_remote_webhooks", &self.allow_remote_webhooks)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }

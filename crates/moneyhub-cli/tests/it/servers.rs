@@ -265,3 +265,174 @@ fn sandbox_serve_answers_while_2000_slow_connections_are_open_under_1024_descrip
     assert!(slowest < Duration::from_secs(1), "slowest answer {slowest:?}");
     eprintln!("20 requests under {SLOW} slow connections: slowest answered in {slowest:?}");
 }
+
+/// Starts `mirror run` on `db` (SQLite) against the test's sandbox; returns it and its address.
+fn mirror_run(env: &Env, db: &str) -> (Server, SocketAddr) {
+    let port = free_port();
+    let mut cmd = env.command();
+    cmd.args(["mirror", "run", "--db", db, "--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut server = Server { child: cmd.spawn().expect("spawn mirror run") };
+    read_until(&mut server.child, "receiving webhooks");
+    (server, format!("127.0.0.1:{port}").parse().unwrap())
+}
+
+/// Sends SIGTERM and waits (bounded) for the exit status.
+fn terminate(server: &mut Server, within: Duration) -> std::process::ExitStatus {
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "no exit within {within:?} of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sync_completed(user: &str, connection: &str, n: usize) -> Value {
+    json!({"userId": user, "eventType": "syncCompleted", "payload": {
+        "completedAt": "2025-01-15T09:00:00.000Z",
+        "processingStatus": "success",
+        "syncId": format!("0b7d0b0e-2f9b-4b8e-9a56-{n:012}"),
+        "connectionId": connection,
+    }})
+}
+
+#[test]
+fn sigterm_during_a_webhook_burst_exits_0_and_loses_or_repeats_nothing() {
+    let env = Env::new();
+    let (user, connections) = env.user_with(&[crate::support::banks::MOCK]);
+    let dir = TempDir::new();
+    let path = dir.join("mirror.db");
+    let db = format!("sqlite:{}", path.display());
+    let (mut server, addr) = mirror_run(&env, &db);
+    env.control("PUT", "/webhooks", json!({"url": format!("http://{addr}/webhooks"), "format": "jwt"}));
+
+    // The burst: webhooks one after another; SIGTERM after the 10th is answered, while the
+    // next ones are on their way. Deliveries go on until the receiver is gone.
+    let mut answered = Vec::new();
+    let mut status = None;
+    for n in 0..500 {
+        let sent = env.control("POST", "/webhooks/test", sync_completed(&user, &connections[0], n));
+        let d = &sent["deliveries"][0];
+        if d["status"] == 200 {
+            answered.push(d["webhookId"].as_str().expect("webhookId").to_owned());
+        } else if status.is_some() {
+            break;
+        }
+        if n == 10 {
+            let pid = server.child.id().to_string();
+            assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+            status = Some(());
+        }
+    }
+    assert!(status.is_some() && answered.len() >= 11, "answered {}", answered.len());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(s) = server.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "mirror run did not exit within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "mirror run exited with {exit} on SIGTERM");
+
+    // Every webhook answered 200 is in the inbox.
+    let stored: std::collections::BTreeSet<String> = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut q = conn.prepare("SELECT webhook_id FROM mirror_inbox").unwrap();
+        q.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let lost: Vec<&String> = answered.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "answered 200 but not stored: {lost:?}");
+
+    // A restart applies what was left, each event once.
+    let (mut again, addr) = mirror_run(&env, &db);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = env.json(&["mirror", "status", "--db", &db]);
+        if s["inboxPending"] == 0 {
+            assert_eq!(s["inboxFailed"], 0, "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not drained: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = addr;
+    let exit = terminate(&mut again, Duration::from_secs(15));
+    assert!(exit.success(), "second run exited with {exit}");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let inbox: i64 = conn.query_row("SELECT COUNT(*) FROM mirror_inbox", [], |r| r.get(0)).unwrap();
+    let applied: i64 =
+        conn.query_row("SELECT COUNT(*) FROM mirror_inbox WHERE state = 1", [], |r| r.get(0)).unwrap();
+    let ledger: i64 = conn.query_row("SELECT COUNT(*) FROM mirror_applied_events", [], |r| r.get(0)).unwrap();
+    assert_eq!((applied, ledger), (inbox, inbox), "every stored event applied exactly once");
+}
+
+#[test]
+fn sandbox_serve_exits_0_on_sigterm() {
+    let dir = TempDir::new();
+    let mut cmd = command(&dir);
+    cmd.args(["sandbox", "serve", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut server = Server { child: cmd.spawn().expect("spawn sandbox serve") };
+    read_until(&mut server.child, "Press Ctrl-C");
+    let exit = terminate(&mut server, Duration::from_secs(15));
+    assert!(exit.success(), "sandbox serve exited with {exit} on SIGTERM");
+}
+
+#[test]
+fn sandbox_serve_flags_come_from_the_environment_and_guard_the_control_api() {
+    // Off loopback without a token: refused before listening.
+    let dir = TempDir::new();
+    let mut cmd = command(&dir);
+    cmd.args(["sandbox", "serve", "--port", "0"]).env("MONEYHUB_SANDBOX_HOST", "0.0.0.0");
+    let r = crate::support::run_command(cmd);
+    r.code(2);
+    assert!(r.stderr.contains("--control-token"), "{}", r.stderr);
+    // A webhook target off loopback needs the opt-in.
+    let mut cmd = command(&dir);
+    cmd.args(["sandbox", "serve", "--port", "0", "--webhook-url", "http://example.com/hook"]);
+    let r = crate::support::run_command(cmd);
+    r.code(2);
+    assert!(r.stderr.contains("--allow-remote-webhooks"), "{}", r.stderr);
+
+    // Every setting from MONEYHUB_SANDBOX_*: all interfaces, a token, a seed, a public URL.
+    let port = free_port();
+    let mut cmd = command(&dir);
+    cmd.args(["sandbox", "serve"])
+        .env("MONEYHUB_SANDBOX_HOST", "0.0.0.0")
+        .env("MONEYHUB_SANDBOX_PORT", port.to_string())
+        .env("MONEYHUB_SANDBOX_CONTROL_TOKEN", "ci-token")
+        .env("MONEYHUB_SANDBOX_SEED", "7")
+        .env("MONEYHUB_SANDBOX_PUBLIC_URL", format!("http://localhost:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut server = Server { child: cmd.spawn().expect("spawn sandbox serve") };
+    let lines = read_until(&mut server.child, "Press Ctrl-C");
+    assert!(lines.iter().any(|l| l.contains("seed              7")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("ci-token")), "the token is not printed: {lines:?}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let d: Value = http
+            .get(format!("{base}/oidc/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(d["issuer"], format!("http://localhost:{port}/oidc"));
+        let no_token = http.get(format!("{base}/__sandbox/clock")).send().await.unwrap();
+        assert_eq!(no_token.status(), 401);
+        let with = http.get(format!("{base}/__sandbox/clock")).bearer_auth("ci-token").send().await.unwrap();
+        assert_eq!(with.status(), 200);
+    });
+    let exit = terminate(&mut server, Duration::from_secs(15));
+    assert!(exit.success(), "{exit}");
+}

@@ -155,54 +155,85 @@ pub enum AuthRequestsCommand {
 /// `moneyhub sandbox ...`
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Serve a sandbox on loopback until stopped (Ctrl-C).
+    /// Serve a sandbox (loopback by default) until stopped (Ctrl-C or SIGTERM).
     Serve(ServeArgs),
 }
 
-/// `moneyhub sandbox serve` flags.
+/// `moneyhub sandbox serve` flags. Every flag can also come from a `MONEYHUB_SANDBOX_*`
+/// environment variable (a flag given on the command line wins).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Port to listen on (127.0.0.1). 0 picks a free one.
-    #[arg(long, default_value_t = 8700)]
+    /// Address to listen on. Anything but a loopback address needs --control-token.
+    #[arg(long, env = "MONEYHUB_SANDBOX_HOST", default_value = "127.0.0.1", value_name = "IP")]
+    pub host: std::net::IpAddr,
+    /// Port to listen on. 0 picks a free one.
+    #[arg(long, env = "MONEYHUB_SANDBOX_PORT", default_value_t = 8700)]
     pub port: u16,
+    /// The URL clients reach the sandbox at, when it is not http://HOST:PORT (in a container:
+    /// http://sandbox:8700). Discovery, the issuer and redirects use it.
+    #[arg(long, env = "MONEYHUB_SANDBOX_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Every control request (/__sandbox/...) must carry this as a bearer token. Required
+    /// when --host is not a loopback address.
+    #[arg(long, env = "MONEYHUB_SANDBOX_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub control_token: Option<String>,
+    /// Allow webhook targets that are not on a loopback address.
+    #[arg(long, env = "MONEYHUB_SANDBOX_ALLOW_REMOTE_WEBHOOKS")]
+    pub allow_remote_webhooks: bool,
+    /// On SIGTERM or SIGINT: seconds allowed for the requests in flight before exiting.
+    #[arg(long, env = "MONEYHUB_SANDBOX_SHUTDOWN_TIMEOUT", default_value_t = 10, value_name = "SECS")]
+    pub shutdown_timeout: u64,
     /// Seed of all generated data: same seed, same data.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, env = "MONEYHUB_SANDBOX_SEED", default_value_t = 42)]
     pub seed: u64,
     /// The registered client's id.
-    #[arg(long, default_value = "sandbox-client")]
+    #[arg(long, env = "MONEYHUB_SANDBOX_CLIENT_ID", default_value = "sandbox-client")]
     pub client_id: String,
     /// The registered client's secret (client_secret_basic).
-    #[arg(long, default_value = "sandbox-secret")]
+    #[arg(
+        long,
+        env = "MONEYHUB_SANDBOX_CLIENT_SECRET",
+        hide_env_values = true,
+        hide_default_value = false,
+        default_value = "sandbox-secret"
+    )]
     pub client_secret: String,
     /// A JSON file with the client's public JWK set, for private_key_jwt and signed request
     /// objects.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "MONEYHUB_SANDBOX_CLIENT_JWKS", value_name = "FILE")]
     pub client_jwks: Option<PathBuf>,
     /// Algorithm request objects (and jwt-bearer assertions) must be signed with: none,
     /// RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or ES512 (default: the alg of
     /// the first key of --client-jwks, else RS256 with --client-jwks, else none). A signed
     /// algorithm makes PAR refuse plain parameters.
-    #[arg(long, value_name = "ALG")]
+    #[arg(long, env = "MONEYHUB_SANDBOX_REQUEST_OBJECT_ALG", value_name = "ALG")]
     pub request_object_alg: Option<String>,
     /// Serve HTTPS on the same port with this certificate chain (PEM, leaf first).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[arg(long, env = "MONEYHUB_SANDBOX_TLS_CERT", value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, env = "MONEYHUB_SANDBOX_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Register this self-signed client certificate (PEM) for self_signed_tls_client_auth:
     /// the token and PAR endpoints then require it, and access tokens are bound to it.
     /// Needs --tls-cert and --tls-key.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, env = "MONEYHUB_SANDBOX_CLIENT_CERT", value_name = "FILE", requires = "tls_cert")]
     pub client_cert: Option<PathBuf>,
-    /// A registered redirect URI (repeatable). Without any, every loopback http URL is accepted.
-    #[arg(long = "redirect-uri", id = "redirect_uri", value_name = "URI")]
+    /// A registered redirect URI (repeatable; in the environment, comma-separated). Without
+    /// any, every loopback http URL is accepted.
+    #[arg(
+        long = "redirect-uri",
+        id = "redirect_uri",
+        env = "MONEYHUB_SANDBOX_REDIRECT_URIS",
+        value_delimiter = ',',
+        value_name = "URI"
+    )]
     pub redirect_uris: Vec<String>,
     /// Where webhooks are delivered.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "MONEYHUB_SANDBOX_WEBHOOK_URL", value_name = "URL")]
     pub webhook_url: Option<String>,
     /// Webhook format: json or jwt.
-    #[arg(long, default_value = "json", value_name = "FORMAT")]
+    #[arg(long, env = "MONEYHUB_SANDBOX_WEBHOOK_FORMAT", default_value = "json", value_name = "FORMAT")]
     pub webhook_format: String,
 }
 

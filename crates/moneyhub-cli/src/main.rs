@@ -13,6 +13,7 @@ mod flow;
 mod guard_store;
 mod output;
 mod resolve;
+mod signals;
 
 use std::io::Write;
 

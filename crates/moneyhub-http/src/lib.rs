@@ -64,7 +64,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -177,6 +177,18 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     }
 }
 
+/// Binds a listener with a deep accept queue (4,096, capped by the system's `somaxconn`)
+/// instead of the usual 1,024, so that a burst of connections is queued rather than made to
+/// retry their handshake a second later.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 /// The current soft open-file limit (`u64::MAX` where there is none).
 pub fn nofile_soft_limit() -> u64 {
     #[cfg(unix)]
@@ -191,12 +203,73 @@ pub fn nofile_soft_limit() -> u64 {
 
 /// The connection cap used when [`ServeConfig::max_connections`] is `None`: half of what the
 /// open-file soft limit leaves after 64 descriptors for everything else (database files, the
-/// client's own connections, a second server in the same process), between 16 and 16,384.
-/// Under a 1,024 limit that is 480.
+/// client's own connections), between 16 and 16,384. Under a 1,024 limit that is 480. A
+/// process serving two servers under a low limit should set the caps itself.
 pub fn default_max_connections() -> usize {
     let soft = nofile_soft_limit();
     let half = soft.saturating_sub(64) / 2;
     usize::try_from(half.clamp(16, 16_384)).unwrap_or(16_384)
+}
+
+/// The connection slots. When they are all taken, newcomers wait for a slot newest first: a
+/// burst of slow clients that arrived earlier cannot queue a later genuine sender behind it
+/// (the oldest waiters give up after a second and their connections are closed).
+struct Slots {
+    state: Mutex<(usize, Vec<tokio::sync::oneshot::Sender<Slot>>)>,
+}
+
+/// A taken slot; dropping it hands it to the newest waiter, or frees it.
+struct Slot {
+    slots: Arc<Slots>,
+}
+
+impl Slots {
+    fn new(n: usize) -> Arc<Slots> {
+        Arc::new(Slots { state: Mutex::new((n, Vec::new())) })
+    }
+
+    fn try_take(self: &Arc<Self>) -> Option<Slot> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.0 == 0 {
+            return None;
+        }
+        state.0 -= 1;
+        Some(Slot { slots: self.clone() })
+    }
+
+    /// Waits up to `within` for a slot.
+    async fn take(self: &Arc<Self>, within: Duration) -> Option<Slot> {
+        let rx = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.0 > 0 {
+                state.0 -= 1;
+                return Some(Slot { slots: self.clone() });
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            state.1.push(tx);
+            rx
+        };
+        tokio::time::timeout(within, rx).await.ok().and_then(Result::ok)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let slots = self.slots.clone();
+        let mut state = slots.state.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(waiter) = state.1.pop() {
+            if waiter.is_closed() {
+                continue;
+            }
+            // Hand the slot over without releasing it (a failed send returns the new slot,
+            // whose drop would lock again: forget that one and keep looking).
+            match waiter.send(Slot { slots: slots.clone() }) {
+                Ok(()) => return,
+                Err(unsent) => std::mem::forget(unsent),
+            }
+        }
+        state.0 += 1;
+    }
 }
 
 /// What happens on one connection, shared by its task, its I/O and the accept loop.
@@ -248,17 +321,21 @@ impl Shared {
         Some(self.start + at)
     }
 
-    /// Asks the oldest connection that has not completed a request (else the oldest idle
-    /// one) to close. `false` when every connection is busy with a request.
-    fn evict_one(&self) -> bool {
+    /// Makes room for a new connection when every slot is taken: asks the oldest connection that has not completed a request
+    /// to close; when every such connection is already closing, lets the newcomer have one of
+    /// their slots; only when there is none at all, asks the oldest idle kept-alive connection
+    /// (a sender that completed requests) to close. `false` when every connection is busy
+    /// with a request.
+    fn make_room(&self) -> bool {
         let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        let idle =
-            |c: &&Arc<Conn>| !c.in_flight.load(Ordering::Acquire) && !c.evicted.load(Ordering::Acquire);
-        let victim = conns
-            .values()
-            .filter(idle)
-            .find(|c| c.completed.load(Ordering::Acquire) == 0)
-            .or_else(|| conns.values().find(idle));
+        let closing = |c: &Arc<Conn>| c.evicted.load(Ordering::Acquire);
+        let idle = |c: &&Arc<Conn>| !c.in_flight.load(Ordering::Acquire) && !closing(c);
+        let fresh = |c: &&Arc<Conn>| c.completed.load(Ordering::Acquire) == 0;
+        let victim = match conns.values().filter(idle).find(fresh) {
+            Some(c) => Some(c),
+            None if conns.values().any(closing) => return true,
+            None => conns.values().find(idle),
+        };
         match victim {
             Some(c) => {
                 c.evicted.store(true, Ordering::Release);
@@ -289,7 +366,7 @@ pub async fn serve(
     tracing::debug!(max_connections = max, "serving");
     let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let shared = Arc::new(Shared { start: Instant::now(), config, conns: Mutex::new(BTreeMap::new()) });
-    let slots = Arc::new(Semaphore::new(max));
+    let slots = Slots::new(max);
     let service = TowerToHyperService::new(app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -319,64 +396,32 @@ pub async fn serve(
                 continue;
             }
         };
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if !shared.evict_one() {
-                    tracing::debug!(%peer, "every connection is busy: closing the new one");
-                    continue;
-                }
-                // The evicted connection's task frees its slot as soon as it runs.
-                let waited = tokio::select! {
-                    p = slots.clone().acquire_owned() => p.ok(),
-                    () = tokio::time::sleep(Duration::from_secs(1)) => None,
-                    () = &mut shutdown => break,
-                };
-                match waited {
-                    Some(p) => p,
-                    None => continue,
-                }
-            }
-        };
+        // At the cap, the oldest connection that has not completed a request (else the
+        // oldest idle one) is asked to close, and the newcomer waits for its slot in its own
+        // task: the loop goes straight back to accepting, so the listen queue never backs up.
+        let ready = slots.try_take();
+        if ready.is_none() && !shared.make_room() {
+            tracing::debug!(%peer, "every connection is busy: closing the new one");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         next_id += 1;
-        let conn = Arc::new(Conn {
-            completed: AtomicU64::new(0),
-            in_flight: AtomicBool::new(false),
-            idle_since: AtomicU64::new(shared.now_ms()),
-            head_started: AtomicU64::new(0),
-            evicted: AtomicBool::new(false),
-            evict: Notify::new(),
-            request_done: Notify::new(),
-        });
-        shared.conns.lock().unwrap_or_else(|p| p.into_inner()).insert(next_id, conn.clone());
         let id = next_id;
         let shared = shared.clone();
         let service = service.clone();
         let stop_rx = stop_rx.clone();
         let tls = tls.clone();
+        let slots = slots.clone();
         tasks.spawn(async move {
-            let io = Watched { inner: stream, conn: conn.clone(), shared: shared.clone() };
-            match tls {
-                None => run_conn(io, None, peer, &conn, &shared, service, stop_rx).await,
-                Some(acceptor) => {
-                    let accepted =
-                        tokio::time::timeout(shared.config.header_read_timeout, acceptor.accept(io)).await;
-                    if let Ok(Ok(tls_stream)) = accepted {
-                        let cert = tls_stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|c| c.first())
-                            .map(|c| PeerCertificate(c.clone().into_owned()));
-                        // The handshake is not a request: the head timeout starts afresh.
-                        conn.head_started.store(0, Ordering::Release);
-                        conn.idle_since.store(shared.now_ms(), Ordering::Release);
-                        run_conn(tls_stream, cert, peer, &conn, &shared, service, stop_rx).await;
-                    }
-                }
-            }
-            shared.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            let permit = match ready {
+                Some(p) => p,
+                // The evicted connection's task frees its slot as soon as it runs.
+                None => match slots.take(Duration::from_secs(1)).await {
+                    Some(p) => p,
+                    None => return,
+                },
+            };
+            serve_conn(stream, peer, id, &shared, service, stop_rx, tls).await;
             drop(permit);
         });
     }
@@ -388,6 +433,51 @@ pub async fn serve(
         tracing::warn!(open = tasks.len(), "shutdown bound reached: closing the remaining connections");
         tasks.shutdown().await;
     }
+}
+
+/// One accepted connection, from registration to close.
+async fn serve_conn(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: &Arc<Shared>,
+    service: TowerToHyperService<axum::Router>,
+    stop_rx: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    {
+        let conn = Arc::new(Conn {
+            completed: AtomicU64::new(0),
+            in_flight: AtomicBool::new(false),
+            idle_since: AtomicU64::new(shared.now_ms()),
+            head_started: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            evict: Notify::new(),
+            request_done: Notify::new(),
+        });
+        shared.conns.lock().unwrap_or_else(|p| p.into_inner()).insert(id, conn.clone());
+        let io = Watched { inner: stream, conn: conn.clone(), shared: shared.clone() };
+        match tls {
+            None => run_conn(io, None, peer, &conn, shared, service, stop_rx).await,
+            Some(acceptor) => {
+                let accepted =
+                    tokio::time::timeout(shared.config.header_read_timeout, acceptor.accept(io)).await;
+                if let Ok(Ok(tls_stream)) = accepted {
+                    let cert = tls_stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| PeerCertificate(c.clone().into_owned()));
+                    // The handshake is not a request: the head timeout starts afresh.
+                    conn.head_started.store(0, Ordering::Release);
+                    conn.idle_since.store(shared.now_ms(), Ordering::Release);
+                    run_conn(tls_stream, cert, peer, &conn, shared, service, stop_rx).await;
+                }
+            }
+        }
+    }
+    shared.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
 }
 
 /// Why a connection was closed without an answer (the service's error, which makes hyper

@@ -244,6 +244,30 @@ impl Workers {
             let _ = h.await;
         }
     }
+
+    /// Asks the workers to stop and waits up to `bound` for them to finish their claims;
+    /// then aborts the rest, which releases their claims uncommitted (the database rolls the
+    /// claim back; its events stay pending for the next run). Returns `false` if any had to
+    /// be aborted.
+    pub async fn stop_within(mut self, bound: Duration) -> bool {
+        let _ = self.stop.send(true);
+        let finished = tokio::time::timeout(bound, async {
+            for h in &mut self.handles {
+                let _ = h.await;
+            }
+        })
+        .await;
+        if finished.is_err() {
+            for h in &self.handles {
+                h.abort();
+            }
+            for h in self.handles {
+                let _ = h.await;
+            }
+            return false;
+        }
+        true
+    }
 }
 
 impl Mirror {
@@ -517,7 +541,11 @@ impl Mirror {
     }
 
     /// Runs the receiver on `listener` and `workers` processing workers until `shutdown`
-    /// completes; then stops accepting, lets the workers finish their claims, and returns.
+    /// completes; then, within [`MirrorConfig::http`]'s `shutdown_timeout` (10 s by default):
+    /// stops accepting, answers the webhooks in flight (every webhook answered `200` is in
+    /// the inbox), and lets the workers finish their claims. Workers still busy at the bound
+    /// are aborted, which releases their claims uncommitted: their events stay pending and
+    /// are applied once, by the next run.
     pub async fn run(
         &self,
         listener: tokio::net::TcpListener,
@@ -525,8 +553,32 @@ impl Mirror {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let running = self.spawn_workers(workers);
-        let served = self.serve(listener, shutdown).await;
-        running.stop().await;
+        let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = self.serve(listener, async move {
+            shutdown.await;
+            let _ = fired_tx.send(());
+        });
+        // The workers start finishing as soon as the shutdown fires, beside the receiver's
+        // drain; `None` when the receiver ended by itself.
+        let fired = async {
+            match fired_rx.await {
+                Ok(()) => {
+                    tracing::info!("shutting down: no new webhooks, finishing the work in hand");
+                    let _ = running.stop.send(true);
+                    Some(std::time::Instant::now())
+                }
+                Err(_) => None,
+            }
+        };
+        let (served, fired) = tokio::join!(serving, fired);
+        let bound = self.inner.config.http.shutdown_timeout;
+        let left = fired.map(|at| bound.saturating_sub(at.elapsed())).unwrap_or(bound);
+        if !running.stop_within(left).await {
+            tracing::warn!(
+                ?bound,
+                "workers still busy at the shutdown bound were stopped; their claims were released"
+            );
+        }
         served
     }
 

@@ -35,6 +35,20 @@ pub struct SandboxConfig {
     /// How the server treats connections: timeouts, the connection cap, the graceful
     /// shutdown bound, TLS (see [`moneyhub_http::ServeConfig`]).
     pub http: moneyhub_http::ServeConfig,
+    /// A bearer token every control request (`/__sandbox/...`) must carry
+    /// (`Authorization: Bearer <token>`). Required when `bind` is not a loopback address;
+    /// with it, the `Host` check of the control API is lifted (the token is the defence), as
+    /// a sandbox in a container is reached under names of its own.
+    pub control_token: Option<String>,
+    /// Allow a webhook target whose host is not a loopback address (`127.0.0.0/8`, `::1`,
+    /// `localhost`). Off by default, so that a control request cannot send the sandbox's
+    /// webhooks to another machine.
+    pub allow_remote_webhooks: bool,
+    /// The base URL clients reach the sandbox at, when it is not `http://` + the bound
+    /// address (behind a container's name or a proxy). Discovery, the issuer and every URL
+    /// the sandbox hands out use it. Without it, a sandbox bound to an unspecified address
+    /// (`0.0.0.0`, `::`) names itself `http://127.0.0.1:PORT`.
+    pub public_url: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -48,6 +62,9 @@ impl Default for SandboxConfig {
             pending_replace_ratio: 0.0,
             history_delay: std::time::Duration::from_secs(1),
             http: moneyhub_http::ServeConfig::default(),
+            control_token: None,
+            allow_remote_webhooks: false,
+            public_url: None,
         }
     }
 }
@@ -63,6 +80,9 @@ impl std::fmt::Debug for SandboxConfig {
             .field("pending_replace_ratio", &self.pending_replace_ratio)
             .field("history_delay", &self.history_delay)
             .field("http", &self.http)
+            .field("control_token", &self.control_token.as_ref().map(|_| "[redacted]"))
+            .field("allow_remote_webhooks", &self.allow_remote_webhooks)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }

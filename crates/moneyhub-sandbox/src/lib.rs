@@ -51,4 +51,10 @@ pub use config::{
     ClientRegistration, ClockMode, SandboxConfig, WebhookFormat, WebhookTarget, DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
 };
-pub use server::{spawn, Sandbox, SandboxError};
+pub use server::{serve, spawn, Sandbox, SandboxError};
+
+/// Whether a webhook URL's host is `localhost` or a loopback IP address: the targets a
+/// sandbox accepts without [`SandboxConfig::allow_remote_webhooks`].
+pub fn webhooks_on_loopback(url: &str) -> bool {
+    webhooks::is_loopback_url(url)
+}

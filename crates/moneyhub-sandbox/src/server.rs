@@ -57,19 +57,57 @@ pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
     if config.clients.is_empty() {
         return Err(SandboxError::Config("at least one client must be registered".into()));
     }
+    if !config.bind.ip().is_loopback() && config.control_token.as_deref().is_none_or(str::is_empty) {
+        return Err(SandboxError::Config(format!(
+            "listening on {} (not loopback) needs a control token: anyone who reaches the \
+             address could otherwise drive the control API",
+            config.bind.ip()
+        )));
+    }
     let bind = config.bind;
-    let listener =
-        TcpListener::bind(bind).await.map_err(|source| SandboxError::Bind { addr: bind, source })?;
+    let listener = moneyhub_http::bind(bind).map_err(|source| SandboxError::Bind { addr: bind, source })?;
     let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: bind, source })?;
     let scheme = if config.http.tls.is_some() { "https" } else { "http" };
-    let base_url = format!("{scheme}://{addr}");
+    let base_url = match &config.public_url {
+        Some(u) => {
+            let parsed = url::Url::parse(u)
+                .map_err(|e| SandboxError::Config(format!("public url {u:?} is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(SandboxError::Config(format!("public url {u:?} must be http(s) with a host")));
+            }
+            u.trim_end_matches('/').to_owned()
+        }
+        None if addr.ip().is_unspecified() => format!("{scheme}://127.0.0.1:{}", addr.port()),
+        None => format!("{scheme}://{addr}"),
+    };
     let state = Arc::new(AppState::new(config, base_url).map_err(SandboxError::Config)?);
     crate::lifecycle::start_ticker(state.clone());
     crate::webhooks::start(state.clone());
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, app, state.config.http.clone(), rx));
+    let task = tokio::spawn(serve_on(listener, app, state.config.http.clone(), rx));
     Ok(Sandbox { state, addr, shutdown: Some(tx), task: Some(task) })
+}
+
+/// Starts a sandbox and serves it until `shutdown` completes; then stops gracefully (no new
+/// connections, requests in flight answered, at most `config.http.shutdown_timeout`).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), moneyhub_sandbox::SandboxError> {
+/// moneyhub_sandbox::serve(moneyhub_sandbox::SandboxConfig::default(), async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// })
+/// .await
+/// # }
+/// ```
+pub async fn serve(
+    config: SandboxConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), SandboxError> {
+    let sandbox = spawn(config).await?;
+    shutdown.await;
+    sandbox.shutdown().await;
+    Ok(())
 }
 
 impl Sandbox {
@@ -146,7 +184,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(crate::identity::routes())
         .merge(crate::rest::routes())
-        .merge(crate::control::routes())
+        .merge(crate::control::routes(state.clone()))
         .nest("/v2.0", crate::data::routes(ApiVersion::V2))
         .nest("/v3", crate::data::routes(ApiVersion::V3))
         .nest("/v3.0", crate::data::routes(ApiVersion::V3))
@@ -200,7 +238,7 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
     res
 }
 
-async fn serve(
+async fn serve_on(
     listener: TcpListener,
     app: Router,
     config: moneyhub_http::ServeConfig,

@@ -64,7 +64,7 @@ impl AppState {
         // Record events only when someone listens (see `set_webhook`).
         store.record_events = config.webhook.is_some();
         if let Some(target) = &config.webhook {
-            crate::webhooks::validate_target(target)?;
+            crate::webhooks::validate_target(target, config.allow_remote_webhooks)?;
         }
         let webhook_worker = crate::webhooks::WebhookWorker::new(config.seed)?;
         let webhook = Mutex::new(config.webhook.clone());

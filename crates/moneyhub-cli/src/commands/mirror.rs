@@ -87,6 +87,10 @@ pub struct RunArgs {
     /// limit when the target is a sandbox, whose virtual clock may jump ahead).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub max_webhook_age: Option<u64>,
+    /// On SIGTERM or SIGINT: seconds allowed for answering the webhooks in flight and
+    /// finishing the claimed work before the rest is released and the process exits 0.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
 }
 
 /// Which users `backfill` and `reconcile` cover.
@@ -189,7 +193,10 @@ async fn retry(global: &GlobalArgs, args: RetryArgs) -> CmdResult {
 async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     let url = db_url(&args.db)?;
     let ctx = Ctx::new(global).await?;
-    let mut config = MirrorConfig::default().allow_unsigned_json(args.allow_unsigned_json);
+    let mut config = MirrorConfig::default().allow_unsigned_json(args.allow_unsigned_json).http(
+        moneyhub_http::ServeConfig::default()
+            .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
+    );
     match (args.max_webhook_age, ctx.is_sandbox()) {
         (Some(secs), _) => config = config.webhook_iat_window(std::time::Duration::from_secs(secs)),
         // A sandbox's clock can be advanced by days between two webhooks, and this process
@@ -199,9 +206,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
         (None, false) => {}
     }
     let mirror = open(&ctx, &url, config).await?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| Failure::usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    let listener = listen(&args.listen).await?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
     let embedded = match (&ctx.clock, &ctx.sandbox) {
         (CliClock::Embedded(_), Some(link)) => Some(wire_embedded(&ctx, &link.base_url, addr).await?),
@@ -215,7 +220,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
             "sandbox": embedded,
         })),
         OutputFormat::Table => output::line(&format!(
-            "mirror: receiving webhooks on http://{addr}/webhooks, {} workers, database {url}; Ctrl-C stops",
+            "mirror: receiving webhooks on http://{addr}/webhooks, {} workers, database {url}; Ctrl-C or SIGTERM stops",
             args.workers
         )),
     }
@@ -229,14 +234,29 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
              -H 'content-type: application/json' -d '{{\"hours\": 24}}'"
         ));
     }
-    mirror
-        .run(listener, usize::from(args.workers), async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(mirror_failure)?;
+    tracing::info!(listening = %addr, workers = args.workers, "mirror run started");
+    let ran = mirror.run(listener, usize::from(args.workers), crate::signals::shutdown()).await;
     mirror.db().close().await;
+    ran.map_err(mirror_failure)?;
+    tracing::info!("mirror run stopped");
     Ok(())
+}
+
+/// Binds the receiver (through `moneyhub_http::bind`: a deep accept queue) on `addr`, a
+/// `host:port` that may need resolving.
+async fn listen(addr: &str) -> CmdResult<tokio::net::TcpListener> {
+    let fail = |e: &dyn std::fmt::Display| Failure::usage(format!("cannot listen on {addr}: {e}"));
+    let mut last: Option<std::io::Error> = None;
+    for a in tokio::net::lookup_host(addr).await.map_err(|e| fail(&e))? {
+        match moneyhub_http::bind(a) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => fail(&e),
+        None => fail(&"the address resolves to nothing"),
+    })
 }
 
 /// Points the embedded sandbox's webhooks (signed) at this process's receiver, so that

@@ -104,8 +104,35 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
     if args.client_id.trim().is_empty() {
         return Err(Failure::usage("--client-id must not be empty"));
     }
+    let control_token = args.control_token.clone().filter(|t| !t.trim().is_empty());
+    if !args.host.is_loopback() && control_token.is_none() {
+        return Err(Failure::usage(format!(
+            "--host {} is not a loopback address: give --control-token (or \
+             MONEYHUB_SANDBOX_CONTROL_TOKEN) so that only you can drive the control API",
+            args.host
+        )));
+    }
+    if let Some(u) = &args.public_url {
+        let parsed = url::Url::parse(u).map_err(|e| Failure::usage(format!("--public-url {u:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(Failure::usage(format!("--public-url {u:?}: must be an http(s) URL with a host")));
+        }
+    }
+    if let Some(w) = &webhook {
+        if !args.allow_remote_webhooks && !moneyhub_sandbox::webhooks_on_loopback(&w.url) {
+            return Err(Failure::usage(format!(
+                "--webhook-url {:?} is not on a loopback address: add --allow-remote-webhooks",
+                w.url
+            )));
+        }
+    }
     Ok(SandboxConfig {
-        bind: SocketAddr::from(([127, 0, 0, 1], args.port)),
+        bind: SocketAddr::new(args.host, args.port),
+        control_token,
+        allow_remote_webhooks: args.allow_remote_webhooks,
+        public_url: args.public_url.clone(),
+        http: moneyhub_http::ServeConfig::default()
+            .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
         seed: args.seed,
         clients: vec![ClientRegistration {
             client_id: args.client_id.clone(),
@@ -121,7 +148,7 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
     })
 }
 
-/// Serves until Ctrl-C.
+/// Serves until SIGTERM or SIGINT (Ctrl-C), then stops gracefully and exits 0.
 pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = config(&args)?;
     let secret_note =
@@ -144,9 +171,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         Some(u) => output::line(&format!("  webhooks          {u} ({})", args.webhook_format)),
         None => output::line("  webhooks          off (--webhook-url to enable)"),
     }
-    output::line(&format!("  control API       {}/__sandbox", sandbox.base_url()));
+    output::line(&format!(
+        "  control API       {}/__sandbox{}",
+        sandbox.base_url(),
+        if args.control_token.is_some() { " (bearer token required)" } else { "" }
+    ));
     output::line("Press Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!(listening = %sandbox.addr(), base_url = sandbox.base_url(), "sandbox serve started");
+    crate::signals::shutdown().await;
     sandbox.shutdown().await;
+    tracing::info!("sandbox serve stopped");
     Ok(())
 }

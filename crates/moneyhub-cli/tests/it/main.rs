@@ -13,5 +13,6 @@ mod demo;
 mod doctor;
 mod mirror;
 mod sandbox_serve;
+mod servers;
 mod transactions;
 mod users;

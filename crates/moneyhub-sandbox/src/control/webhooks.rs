@@ -57,7 +57,7 @@ pub async fn set_target(State(state): State<Arc<AppState>>, Body(body): Body) ->
         None => None,
         Some(url) => {
             let t = WebhookTarget { url, format };
-            validate_target(&t).map_err(ApiError::bad_request)?;
+            validate_target(&t, state.config.allow_remote_webhooks).map_err(ApiError::bad_request)?;
             Some(t)
         }
     };

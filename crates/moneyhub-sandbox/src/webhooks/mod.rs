@@ -88,9 +88,28 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// Validates a target before it is set.
-pub fn validate_target(target: &WebhookTarget) -> Result<(), String> {
-    validate_url(&target.url)
+/// Validates a target before it is set: an http(s) URL, on a loopback host unless
+/// `allow_remote` (see `SandboxConfig::allow_remote_webhooks`).
+pub fn validate_target(target: &WebhookTarget, allow_remote: bool) -> Result<(), String> {
+    validate_url(&target.url)?;
+    if !allow_remote && !is_loopback_url(&target.url) {
+        return Err(format!(
+            "webhook url {:?} is not on a loopback address; a sandbox sends webhooks to another \
+             machine only when started with remote webhooks allowed (--allow-remote-webhooks)",
+            target.url
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the URL's host is `localhost` or a loopback IP address.
+pub fn is_loopback_url(url: &str) -> bool {
+    match url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_owned())) {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Starts the delivery worker. It holds only a weak reference to the state between rounds,
@@ -131,5 +150,12 @@ mod tests {
         assert!(validate_url("not a url").is_err());
         assert!(validate_url("/relative").is_err());
         assert!(validate_url("mailto:a@b.c").is_err());
+        let target = |url: &str| WebhookTarget { url: url.into(), format: Default::default() };
+        assert!(validate_target(&target("http://127.0.0.1:9/hook"), false).is_ok());
+        assert!(validate_target(&target("http://localhost:9/hook"), false).is_ok());
+        assert!(validate_target(&target("http://[::1]:9/hook"), false).is_ok());
+        assert!(validate_target(&target("https://example.com/hook"), false).is_err());
+        assert!(validate_target(&target("http://10.0.0.1/hook"), false).is_err());
+        assert!(validate_target(&target("https://example.com/hook"), true).is_ok());
     }
 }

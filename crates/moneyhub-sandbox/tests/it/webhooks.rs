@@ -257,15 +257,16 @@ async fn the_target_is_validated_and_controls_recording() {
         control(&sb, Method::POST, "/webhooks/test", Some(json!({"userId": "u", "eventType": "x"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "no target: {body}");
 
+    // Off loopback only with the opt-in (see control_gate for the refusal).
     let (status, body) = control(
         &sb,
         Method::PUT,
         "/webhooks",
-        Some(json!({"url": "https://example.com/hook", "format": "JWT"})),
+        Some(json!({"url": "http://127.0.0.1:9/hook", "format": "JWT"})),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, json!({"url": "https://example.com/hook", "format": "jwt", "recording": true}));
+    assert_eq!(body, json!({"url": "http://127.0.0.1:9/hook", "format": "jwt", "recording": true}));
     let (_, body) = control(&sb, Method::GET, "/webhooks", None).await;
     assert_eq!(body["format"], "jwt");
     let (status, body) = control(&sb, Method::PUT, "/webhooks", Some(json!({"url": null}))).await;

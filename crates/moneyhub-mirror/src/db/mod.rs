@@ -29,6 +29,7 @@ macro_rules! upsert_on_conflict {
 
 pub mod postgres;
 pub mod sqlite;
+pub mod tls;
 
 use std::fmt;
 
@@ -44,7 +45,9 @@ pub enum DbUrl {
     },
     /// A PostgreSQL database: `postgres://user@host:port/db`, optionally with
     /// `?schema=NAME` (this crate's own parameter: the tables live in that schema, created if
-    /// needed). Other parameters go to the driver.
+    /// needed), TLS parameters (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`: see [`tls`])
+    /// and pool parameters (`pool_max_size`, `pool_timeout`: see [`postgres`]). Other
+    /// parameters go to the driver.
     Postgres {
         /// The connection URL without `schema`.
         url: String,
@@ -75,12 +78,42 @@ impl fmt::Display for DbUrl {
     }
 }
 
-/// A URL with its password (if any) replaced by `***`; unparsable input is not echoed.
+/// Query parameters of a PostgreSQL URL whose values are credentials or point at them
+/// (libpq's names and their aliases): redacted wherever a URL is shown.
+const SECRET_PARAMS: &[&str] = &["password", "sslpassword", "sslkey", "sslcert", "passfile", "sslcrl"];
+
+/// Whether a URL query parameter carries a credential: one of libpq's credential parameters,
+/// or any name that says it is one (`…pass…`, `…secret…`, `…token…`, `…key…`).
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_PARAMS.contains(&n.as_str())
+        || ["pass", "secret", "token", "key", "credential", "auth"].iter().any(|w| n.contains(w))
+}
+
+/// A URL with every credential-bearing part replaced by `***`: the password of
+/// `user:pass@`, and the values of `password`, `sslpassword`, `sslkey`, `sslcert`,
+/// `passfile` and any other parameter whose name says it is a secret (see
+/// [`DbUrl`]'s `Display`). The fragment is dropped; unparsable input is not echoed.
 pub fn redact(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
+            }
+            u.set_fragment(None);
+            if u.query().is_some() {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if secret_param(&k) { "***".to_owned() } else { v.into_owned() };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                if pairs.is_empty() {
+                    u.set_query(None);
+                } else {
+                    u.query_pairs_mut().clear().extend_pairs(pairs);
+                }
             }
             u.to_string()
         }
@@ -128,10 +161,16 @@ impl std::str::FromStr for DbUrl {
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(bad("no host"));
             }
-            let url = url.to_string();
-            // Let the driver check the rest now, so a bad URL fails before anything runs.
-            url.parse::<tokio_postgres::Config>().map_err(|e| bad(&format!("{e}")))?;
-            return Ok(DbUrl::Postgres { url, schema });
+            // Our own parameters (TLS, pool) are checked here; the driver checks the rest now,
+            // so a bad URL fails before anything runs.
+            let (driver_url, _) = tls::split(&url).map_err(|m| bad(&m))?;
+            driver_url.as_str().parse::<tokio_postgres::Config>().map_err(|e| bad(&format!("{e}")))?;
+            return Ok(DbUrl::Postgres { url: url.to_string(), schema });
+        }
+        if looks_like_conninfo(s) {
+            return Err(bad(
+                "key=value connection strings are not supported: use postgres://user@host/db?...",
+            ));
         }
         let path = if lower.starts_with("sqlite://") {
             &s[9..]
@@ -154,9 +193,22 @@ impl std::str::FromStr for DbUrl {
 fn redact_any(s: &str) -> String {
     if s.contains("://") {
         redact(s)
+    } else if looks_like_conninfo(s) {
+        "<a key=value connection string>".to_owned()
     } else {
         s.to_owned()
     }
+}
+
+/// Whether `s` looks like libpq's `key=value` form (`host=… password=…`), which this crate
+/// does not take (and must not echo, nor mistake for an SQLite file name).
+fn looks_like_conninfo(s: &str) -> bool {
+    s.split_whitespace().filter_map(|w| w.split_once('=')).any(|(k, _)| {
+        matches!(
+            k.to_ascii_lowercase().as_str(),
+            "host" | "hostaddr" | "port" | "dbname" | "user" | "password" | "sslmode" | "sslpassword"
+        )
+    })
 }
 
 /// A webhook as the receiver stores it.
@@ -751,6 +803,49 @@ mod tests {
         let e = "postgres://u:secret@h/db?schema=a;drop".parse::<DbUrl>().unwrap_err();
         assert!(!e.to_string().contains("secret"), "{e}");
         assert!("postgres://".parse::<DbUrl>().is_err());
+    }
+
+    #[test]
+    fn every_credential_of_a_url_is_redacted() {
+        let secrets =
+            ["pw-userinfo", "pw-query", "pw-ssl", "key-path", "cert-path", "pass-file", "tok-value"];
+        let forms = [
+            "postgres://u:pw-userinfo@db.example:5432/app",
+            "postgres://u@db.example/app?password=pw-query",
+            "postgresql://u@db.example/app?sslmode=verify-full&sslkey=/keys/key-path&sslcert=/keys/cert-path",
+            "postgres://u@db.example/app?password=pw-query&schema=s1",
+            "postgres://u@db.example/app?application_name=a#pw-query",
+            "postgres://u:pw-userinfo@db.example/app?password=pw-query&application_name=keep-me",
+        ];
+        for form in forms {
+            let parsed: DbUrl = form.parse().unwrap_or_else(|e| panic!("{form}: {e}"));
+            for shown in [parsed.to_string(), format!("{parsed:?}"), redact(form)] {
+                for secret in secrets {
+                    assert!(!shown.contains(secret), "{secret} shown in {shown} (from {form})");
+                }
+                assert!(shown.contains("db.example"), "{shown}");
+            }
+        }
+        let shown = "postgres://u:pw-userinfo@db.example/app?password=pw-query&application_name=keep-me"
+            .parse::<DbUrl>()
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "postgres://u:***@db.example/app?password=***&application_name=keep-me");
+        // Refused URLs are shown redacted too.
+        for bad in [
+            "postgres://u:pw-userinfo@/app?password=pw-query",
+            "postgres://u@h/app?password=pw-query&schema=a;b",
+            "host=db.example user=u password=pw-query",
+            "postgres://u@db.example/app?PASSWORD=pw-query&schema=s1",
+            "postgres://u@db.example/app?api_token=tok-value",
+            "postgresql://u@db.example/app?sslmode=verify-full&sslpassword=pw-ssl&sslkey=/keys/key-path",
+            "postgres://u:pw-userinfo@db.example/app?sslcert=/keys/cert-path&passfile=/home/u/pass-file",
+        ] {
+            let e = bad.parse::<DbUrl>().unwrap_err().to_string();
+            for secret in secrets {
+                assert!(!e.contains(secret), "{secret} shown in {e}");
+            }
+        }
     }
 
     #[test]

@@ -558,11 +558,26 @@ impl Db {
     /// time has come (`now_ms`) and whose first pending event arrived by `arrived_by_ms`,
     /// with up to `limit` of its pending events in arrival order.
     pub async fn claim_next(&self, now_ms: i64, arrived_by_ms: i64, limit: usize) -> Result<Option<Claim>> {
+        self.claim_next_excluding(now_ms, arrived_by_ms, limit, &[]).await
+    }
+
+    /// [`Db::claim_next`], passing over the users in `exclude` (users this process holds
+    /// back in memory because the database could not record their failure).
+    pub async fn claim_next_excluding(
+        &self,
+        now_ms: i64,
+        arrived_by_ms: i64,
+        limit: usize,
+        exclude: &[String],
+    ) -> Result<Option<Claim>> {
         match self {
-            Db::Sqlite(d) => Ok(d.claim_next(now_ms, arrived_by_ms, limit).await?.map(Claim::Sqlite)),
-            Db::Postgres(d) => {
-                Ok(d.claim_next(now_ms, arrived_by_ms, limit).await?.map(|c| Claim::Postgres(Box::new(c))))
+            Db::Sqlite(d) => {
+                Ok(d.claim_next(now_ms, arrived_by_ms, limit, exclude).await?.map(Claim::Sqlite))
             }
+            Db::Postgres(d) => Ok(d
+                .claim_next(now_ms, arrived_by_ms, limit, exclude)
+                .await?
+                .map(|c| Claim::Postgres(Box::new(c)))),
         }
     }
 
@@ -745,10 +760,12 @@ impl Claim {
         }
     }
 
-    /// Writes the last batch, marks the claimed events applied (one ledger row each: a
-    /// second application would violate its primary key and roll everything back) and
-    /// releases the user, all in one transaction.
-    pub async fn finish(self, writes: Writes, worker: &str, now_ms: i64) -> Result<()> {
+    /// Writes the last batch and marks the claimed events applied (one ledger row each: a
+    /// second application would violate its primary key and roll everything back), all in
+    /// one transaction. The user is released when the claim is dropped. On an error nothing
+    /// of it is written and the claim is still held: give it up with [`Claim::fail`] (a
+    /// failed commit counts as a failed attempt, with back-off and parking), or drop it.
+    pub async fn finish(&mut self, writes: Writes, worker: &str, now_ms: i64) -> Result<()> {
         match self {
             Claim::Sqlite(c) => c.finish(writes, worker, now_ms).await,
             Claim::Postgres(c) => c.finish(writes, worker, now_ms).await,

@@ -323,13 +323,14 @@ impl PgDb {
         now: i64,
         arrived_by: i64,
         limit: usize,
+        exclude: &[String],
     ) -> Result<Option<PgClaim>> {
         let mut conn = self.get().await?;
         conn.batch("BEGIN").await?;
         let mut claim =
             PgClaim { db: self.clone(), conn: Some(conn), user_id: String::new(), events: Vec::new() };
         let conn = claim.conn()?;
-        let candidates: Vec<String> = conn
+        let mut candidates: Vec<String> = conn
             .query(
                 "SELECT user_id FROM mirror_inbox WHERE state = 0
                  GROUP BY user_id HAVING MIN(received_ms) <= $1 ORDER BY MIN(seq) LIMIT 256",
@@ -339,6 +340,7 @@ impl PgDb {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
+        candidates.retain(|u| !exclude.contains(u));
         if candidates.is_empty() {
             claim.release().await;
             return Ok(None);
@@ -716,7 +718,9 @@ impl PgClaim {
         write_all(self.conn()?, &user, &writes, now_ms()).await
     }
 
-    pub(crate) async fn finish(mut self, writes: Writes, worker: &str, now: i64) -> Result<()> {
+    /// Commits; on an error nothing is written and the claim is still held (for `fail`,
+    /// which rolls back).
+    pub(crate) async fn finish(&mut self, writes: Writes, worker: &str, now: i64) -> Result<()> {
         let user = self.user_id.clone();
         let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
         let ids: Vec<String> = self.events.iter().map(|e| e.webhook_id.clone()).collect();

@@ -167,13 +167,16 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Reads PEM certificates. Messages name the file only for `sslrootcert` (a public CA): the
+/// client certificate's and key's paths are redacted like the rest of the URL's credentials.
 fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let name = if what == "sslrootcert" { format!("{what} {}", path.display()) } else { what.to_owned() };
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?
+        .map_err(|e| format!("cannot read {name}: {e}"))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{what} {} is not PEM certificates: {e}", path.display()))?;
+        .map_err(|e| format!("{name} is not PEM certificates: {e}"))?;
     if certs.is_empty() {
-        return Err(format!("{what} {} holds no certificate", path.display()));
+        return Err(format!("{name} holds no certificate"));
     }
     Ok(certs)
 }
@@ -211,9 +214,8 @@ pub(crate) fn client_config(settings: &TlsSettings) -> Result<Option<ClientConfi
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
             let certs = read_certs(cert, "sslcert")?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                format!("sslkey {} is not an unencrypted PEM private key: {e}", key.display())
-            })?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("sslkey is not a readable, unencrypted PEM private key: {e}"))?;
             builder.with_client_auth_cert(certs, key).map_err(|e| format!("sslcert/sslkey: {e}"))?
         }
     };

@@ -5,5 +5,6 @@ mod crash;
 mod db;
 mod faults;
 mod security;
+mod storage_faults;
 mod support;
 mod workers;

@@ -368,7 +368,8 @@ async fn exp_nbf_and_sub_are_enforced_on_signed_webhooks() {
         assert_eq!(v.event_type, WebhookEventType::DeletedAccount);
     }
     // Refused: expired, not yet valid, or a claim that is not a NumericDate.
-    let refused: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let refused: Vec<(Edit, &str)> = vec![
         (Box::new(move |c| c["exp"] = json!(now - 120)), "expired"),
         (Box::new(move |c| c["nbf"] = json!(now + 120)), "not valid before"),
         (Box::new(|c| c["exp"] = json!("tomorrow")), "exp"),
@@ -377,7 +378,8 @@ async fn exp_nbf_and_sub_are_enforced_on_signed_webhooks() {
         (Box::new(|c| c.as_object_mut().unwrap().remove("sub").map(drop).unwrap_or(())), "user"),
         (Box::new(|c| c["sub"] = json!(null)), "user"),
         (Box::new(|c| c["sub"] = json!(42)), "sub"),
-        (Box::new(|c| c["sub"] = json!(["5c79210bbac25ecb5e71ac40"])), "sub"),
+        // (jsonwebtoken itself refuses this one while reading the claims.)
+        (Box::new(|c| c["sub"] = json!(["5c79210bbac25ecb5e71ac40"])), "rejected"),
         (
             Box::new(move |c| {
                 c["events"] = new_tx;

@@ -7,4 +7,5 @@ mod faults;
 mod security;
 mod storage_faults;
 mod support;
+mod tls;
 mod workers;

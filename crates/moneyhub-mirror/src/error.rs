@@ -21,9 +21,11 @@ pub enum Error {
         message: String,
     },
     /// An SQLite error.
+    #[cfg(feature = "sqlite")]
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A PostgreSQL error.
+    #[cfg(feature = "postgres")]
     #[error("PostgreSQL: {}", pg_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// The schema could not be brought up to date.
@@ -58,6 +60,7 @@ pub enum Error {
 }
 
 /// PostgreSQL errors print as "db error" alone; the server's message is the useful part.
+#[cfg(feature = "postgres")]
 fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
@@ -77,6 +80,7 @@ fn pg_message(e: &tokio_postgres::Error) -> String {
 impl Error {
     /// Adds a hint about TLS to a connection error that TLS explains: a certificate that
     /// failed verification, or a server that refuses unencrypted connections.
+    #[cfg(feature = "postgres")]
     pub(crate) fn with_tls_hint(self, mode: crate::db::tls::SslMode) -> Self {
         let Error::Postgres(e) = &self else { return self };
         let text = pg_message(e);
@@ -117,10 +121,12 @@ impl Error {
     /// Whether this is a unique-constraint violation (an event applied a second time).
     pub fn is_unique_violation(&self) -> bool {
         match self {
+            #[cfg(feature = "sqlite")]
             Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
                 e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
                     || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
             }
+            #[cfg(feature = "postgres")]
             Error::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION),
             _ => false,
         }

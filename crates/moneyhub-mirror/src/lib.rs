@@ -49,6 +49,11 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "moneyhub-mirror needs a database: enable the `sqlite` feature, the `postgres` feature, or both"
+);
+
 pub mod config;
 pub mod db;
 pub mod error;

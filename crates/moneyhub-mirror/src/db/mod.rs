@@ -27,8 +27,11 @@ macro_rules! upsert_on_conflict {
     };
 }
 
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "postgres")]
 pub mod tls;
 
 use std::fmt;
@@ -162,9 +165,13 @@ impl std::str::FromStr for DbUrl {
                 return Err(bad("no host"));
             }
             // Our own parameters (TLS, pool) are checked here; the driver checks the rest now,
-            // so a bad URL fails before anything runs.
-            let (driver_url, _) = tls::split(&url).map_err(|m| bad(&m))?;
-            driver_url.as_str().parse::<tokio_postgres::Config>().map_err(|e| bad(&format!("{e}")))?;
+            // so a bad URL fails before anything runs. (A build without PostgreSQL refuses
+            // the URL when it is opened.)
+            #[cfg(feature = "postgres")]
+            {
+                let (driver_url, _) = tls::split(&url).map_err(|m| bad(&m))?;
+                driver_url.as_str().parse::<tokio_postgres::Config>().map_err(|e| bad(&format!("{e}")))?;
+            }
             return Ok(DbUrl::Postgres { url: url.to_string(), schema });
         }
         if looks_like_conninfo(s) {
@@ -475,22 +482,28 @@ pub struct InboxCounts {
 /// Inbox states.
 pub(crate) mod state {
     pub const APPLIED: i32 = 1;
+    #[cfg(feature = "postgres")]
     pub const FAILED: i32 = 2;
 }
 
-/// The database behind a mirror.
+/// The database behind a mirror. Each backend is a feature of this crate (`sqlite`,
+/// `postgres`; both by default).
 #[derive(Clone)]
 pub enum Db {
     /// SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlite::SqliteDb),
     /// PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres(postgres::PgDb),
 }
 
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => write!(f, "Db::Sqlite({})", d.path().display()),
+            #[cfg(feature = "postgres")]
             Db::Postgres(_) => f.write_str("Db::Postgres"),
         }
     }
@@ -499,8 +512,10 @@ impl fmt::Debug for Db {
 /// Exclusive ownership of one user's pending events and rows.
 pub enum Claim {
     /// On SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlite::SqliteClaim),
     /// On PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres(Box<postgres::PgClaim>),
 }
 
@@ -523,7 +538,18 @@ impl Db {
     /// Opens a parsed URL.
     pub async fn open_url(url: &DbUrl) -> Result<Db> {
         match url {
+            #[cfg(not(feature = "sqlite"))]
+            DbUrl::Sqlite { .. } => Err(Error::Invalid(
+                "this build of moneyhub-mirror has no SQLite support (the `sqlite` feature is off)".into(),
+            )),
+            #[cfg(not(feature = "postgres"))]
+            DbUrl::Postgres { .. } => Err(Error::Invalid(
+                "this build of moneyhub-mirror has no PostgreSQL support (the `postgres` feature is off)"
+                    .into(),
+            )),
+            #[cfg(feature = "sqlite")]
             DbUrl::Sqlite { path } => Ok(Db::Sqlite(sqlite::SqliteDb::open(path).await?)),
+            #[cfg(feature = "postgres")]
             DbUrl::Postgres { url, schema } => {
                 Ok(Db::Postgres(postgres::PgDb::open(url, schema.clone()).await?))
             }
@@ -533,7 +559,9 @@ impl Db {
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
             Db::Postgres(_) => "postgres",
         }
     }
@@ -541,7 +569,9 @@ impl Db {
     /// The applied schema version.
     pub async fn schema_version(&self) -> Result<i64> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.schema_version().await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.schema_version().await,
         }
     }
@@ -549,7 +579,9 @@ impl Db {
     /// Stores a webhook; `false` when its id was already stored (a replay: nothing written).
     pub async fn insert_inbox(&self, event: NewInboxEvent) -> Result<bool> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.insert_inbox(event).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.insert_inbox(event).await,
         }
     }
@@ -571,9 +603,11 @@ impl Db {
         exclude: &[String],
     ) -> Result<Option<Claim>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => {
                 Ok(d.claim_next(now_ms, arrived_by_ms, limit, exclude).await?.map(Claim::Sqlite))
             }
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => Ok(d
                 .claim_next(now_ms, arrived_by_ms, limit, exclude)
                 .await?
@@ -584,7 +618,9 @@ impl Db {
     /// Waits for and takes one user (no events), for on-demand backfill and reconciliation.
     pub async fn lock_user(&self, user_id: &str) -> Result<Claim> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => Ok(Claim::Sqlite(d.lock_user(user_id).await?)),
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => Ok(Claim::Postgres(Box::new(d.lock_user(user_id).await?))),
         }
     }
@@ -592,7 +628,9 @@ impl Db {
     /// Users the mirror knows (from webhooks or reconciliation).
     pub async fn known_users(&self) -> Result<Vec<String>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.known_users().await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.known_users().await,
         }
     }
@@ -600,7 +638,9 @@ impl Db {
     /// Counts for `mirror status`.
     pub async fn status(&self) -> Result<Status> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.status().await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.status().await,
         }
     }
@@ -608,7 +648,9 @@ impl Db {
     /// Inbox and ledger counts.
     pub async fn inbox_counts(&self) -> Result<InboxCounts> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.inbox_counts().await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.inbox_counts().await,
         }
     }
@@ -623,7 +665,9 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<StoredTx>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.transactions_page(user_id, after, include_deleted, limit).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.transactions_page(user_id, after, include_deleted, limit).await,
         }
     }
@@ -652,7 +696,9 @@ impl Db {
     /// The stored guard record of a connection (JSON), if any.
     pub async fn guard_load(&self, connection_id: &str) -> Result<Option<String>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.guard_load(connection_id).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.guard_load(connection_id).await,
         }
     }
@@ -665,7 +711,9 @@ impl Db {
         F: FnOnce(Option<String>) -> Option<Option<String>> + Send + 'static,
     {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.guard_update(connection_id, change).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.guard_update(connection_id, change).await,
         }
     }
@@ -679,7 +727,9 @@ impl Db {
     /// (after a commit refused because an event was in the ledger). Returns how many.
     pub async fn settle_applied(&self, seqs: &[i64]) -> Result<u64> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.settle_applied(seqs).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.settle_applied(seqs).await,
         }
     }
@@ -689,7 +739,9 @@ impl Db {
     pub async fn requeue_parked(&self, user_id: Option<&str>) -> Result<u64> {
         let user_id = user_id.map(str::to_owned);
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.requeue_parked(user_id).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.requeue_parked(user_id).await,
         }
     }
@@ -697,15 +749,20 @@ impl Db {
     /// Remembers a user (found through the users API, say) so reconciliation covers it.
     pub async fn add_user(&self, user_id: &str) -> Result<()> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.add_user(user_id).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.add_user(user_id).await,
         }
     }
 
     /// Closes pooled connections (PostgreSQL); SQLite files close when the last handle goes.
     pub async fn close(&self) {
-        if let Db::Postgres(d) = self {
-            d.close().await;
+        match self {
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite(_) => {}
+            #[cfg(feature = "postgres")]
+            Db::Postgres(d) => d.close().await,
         }
     }
 }
@@ -714,7 +771,9 @@ impl Claim {
     /// The user.
     pub fn user_id(&self) -> &str {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.user_id(),
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.user_id(),
         }
     }
@@ -722,7 +781,9 @@ impl Claim {
     /// The claimed events, in arrival order.
     pub fn events(&self) -> &[InboxEvent] {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.events(),
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.events(),
         }
     }
@@ -730,7 +791,9 @@ impl Claim {
     /// The user's connections as stored.
     pub async fn connections(&mut self) -> Result<Vec<LocalConnection>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.connections().await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.connections().await,
         }
     }
@@ -738,7 +801,9 @@ impl Claim {
     /// The user's accounts as stored.
     pub async fn accounts(&mut self) -> Result<Vec<LocalAccount>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.accounts().await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.accounts().await,
         }
     }
@@ -746,7 +811,9 @@ impl Claim {
     /// The live transactions of these accounts.
     pub async fn live_rows(&mut self, account_ids: &[String]) -> Result<Vec<LiveRow>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.live_rows(account_ids).await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.live_rows(account_ids).await,
         }
     }
@@ -755,7 +822,9 @@ impl Claim {
     /// PostgreSQL it commits with the claim.
     pub async fn apply(&mut self, writes: Writes) -> Result<()> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.apply(writes).await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.apply(writes).await,
         }
     }
@@ -767,7 +836,9 @@ impl Claim {
     /// failed commit counts as a failed attempt, with back-off and parking), or drop it.
     pub async fn finish(&mut self, writes: Writes, worker: &str, now_ms: i64) -> Result<()> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.finish(writes, worker, now_ms).await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.finish(writes, worker, now_ms).await,
         }
     }
@@ -777,7 +848,9 @@ impl Claim {
     /// grow, the user waits `retry_after_ms`, and events past `max_attempts` are parked.
     pub async fn fail(self, error: &str, now_ms: i64, retry_after_ms: i64, max_attempts: u32) -> Result<()> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.fail(error, now_ms, retry_after_ms, max_attempts).await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.fail(error, now_ms, retry_after_ms, max_attempts).await,
         }
     }

@@ -4,7 +4,7 @@
 //! | parameter | values | meaning |
 //! | --- | --- | --- |
 //! | `sslmode` | `disable` | plain TCP only |
-//! | | `prefer` (default, as libpq) | TLS when the server offers it, else plain TCP; the certificate is not checked unless `sslrootcert` is given |
+//! | | `prefer` (default, as libpq; `allow` is read as `prefer`) | TLS when the server offers it, else plain TCP; the certificate is not checked unless `sslrootcert` is given |
 //! | | `require` | TLS or nothing; the certificate is not checked unless `sslrootcert` is given (then as `verify-ca`, as libpq) |
 //! | | `verify-ca` | TLS; the server's chain must lead to a trusted root (its name is not compared) |
 //! | | `verify-full` | TLS; the chain must lead to a trusted root and the certificate must name the host of the URL |

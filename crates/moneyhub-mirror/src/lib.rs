@@ -49,6 +49,11 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "moneyhub-mirror needs a database: enable the `sqlite` feature, the `postgres` feature, or both"
+);
+
 pub mod config;
 pub mod db;
 pub mod error;
@@ -146,6 +151,9 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     progress: Option<ProgressFn>,
     worker_prefix: String,
+    /// Users whose failed attempt the database could not record (it refused writes): failed
+    /// attempts so far and when they may be claimed again. See [`Mirror::process_once`].
+    held_back: parking_lot::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
 }
 
 impl Inner {
@@ -295,6 +303,7 @@ impl Mirror {
                 counters: Counters::default(),
                 progress: None,
                 worker_prefix,
+                held_back: parking_lot::Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -433,8 +442,15 @@ impl Mirror {
     }
 
     /// Claims one user with due events, applies them and commits. `None` when nothing is due.
-    /// A failed claim is recorded (attempts, back-off) and reported as `Ok(Some(..))` with
-    /// its error logged; only database errors while claiming are returned.
+    ///
+    /// A failed attempt — fetching or applying failed, or the commit did (a full disk, a
+    /// database refusing writes) — is recorded: the events' attempt counts grow, the user
+    /// waits [`MirrorConfig::retry_backoff`] doubled per attempt (at most 5 minutes), and
+    /// events past [`MirrorConfig::max_attempts`] are parked; it is reported as
+    /// `Ok(Some(Err(..)))` with its error logged. When the database cannot record even that,
+    /// this process holds the user back in memory with the same back-off (no parking, which
+    /// needs a write), so that a database refusing writes never makes a worker call Moneyhub
+    /// again at once. Only database errors while claiming are returned.
     pub async fn process_once(
         &self,
         worker: &str,
@@ -449,55 +465,86 @@ impl Mirror {
     ) -> Result<Option<std::result::Result<SessionReport, String>>> {
         let now = chrono::Utc::now().timestamp_millis();
         let arrived_by = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-        let Some(mut claim) =
-            self.inner.db.claim_next(now, arrived_by, self.inner.config.claim_limit).await?
+        let held_back = self.held_back_users();
+        let Some(mut claim) = self
+            .inner
+            .db
+            .claim_next_excluding(now, arrived_by, self.inner.config.claim_limit, &held_back)
+            .await?
         else {
             return Ok(None);
         };
-        let attempts = claim.events().first().map(|e| e.attempts).unwrap_or(0);
         let seqs: Vec<i64> = claim.events().iter().map(|e| e.seq).collect();
         match self.apply_claim(&mut claim).await {
             Ok((writes, report)) => {
                 match claim.finish(writes, worker, chrono::Utc::now().timestamp_millis()).await {
                     Ok(()) => {
+                        self.inner.held_back.lock().remove(claim.user_id());
                         self.inner.counters.claims.fetch_add(1, Ordering::Relaxed);
                         self.inner.counters.applied.fetch_add(report.events as u64, Ordering::Relaxed);
                         self.inner.counters.totals.lock().add(&report);
                         Ok(Some(Ok(report)))
                     }
-                    Err(e) => {
-                        if e.is_unique_violation() {
-                            // An event of the claim is in the ledger already: it was applied
-                            // once, and the ledger refused a second application (nothing of
-                            // this claim was written). Settle it; the others are retried.
-                            self.inner.counters.double_apply_refused.fetch_add(1, Ordering::Relaxed);
-                            let settled = self.inner.db.settle_applied(&seqs).await?;
-                            tracing::warn!(worker, settled, "the ledger refused to apply an event twice");
-                        } else {
-                            tracing::warn!(worker, error = %e, "could not commit a claim");
-                        }
+                    Err(e) if e.is_unique_violation() => {
+                        // An event of the claim is in the ledger already: it was applied
+                        // once, and the ledger refused a second application (nothing of
+                        // this claim was written). Settle it; the others are retried.
+                        drop(claim);
+                        self.inner.counters.double_apply_refused.fetch_add(1, Ordering::Relaxed);
+                        let settled = self.inner.db.settle_applied(&seqs).await?;
+                        tracing::warn!(worker, settled, "the ledger refused to apply an event twice");
                         Ok(Some(Err(e.to_string())))
+                    }
+                    Err(e) => {
+                        let message = format!("could not commit: {e}");
+                        tracing::warn!(worker, user = %claim.user_id(), error = %message, "committing a claim failed; will retry");
+                        self.record_failure(claim, &message).await;
+                        Ok(Some(Err(message)))
                     }
                 }
             }
             Err(e) => {
-                let user = claim.user_id().to_owned();
                 let message = e.to_string();
-                tracing::warn!(worker, user = %user, error = %message, "applying events failed; will retry");
-                let retry = self
-                    .inner
-                    .config
-                    .backoff_after(u32::try_from(attempts.saturating_add(1)).unwrap_or(u32::MAX));
-                let retry_ms = i64::try_from(retry.as_millis()).unwrap_or(i64::MAX);
-                claim
-                    .fail(
-                        &message,
-                        chrono::Utc::now().timestamp_millis(),
-                        retry_ms,
-                        self.inner.config.max_attempts,
-                    )
-                    .await?;
+                tracing::warn!(worker, user = %claim.user_id(), error = %message, "applying events failed; will retry");
+                self.record_failure(claim, &message).await;
                 Ok(Some(Err(message)))
+            }
+        }
+    }
+
+    /// The users held back in memory whose time has not come; forgets the others.
+    fn held_back_users(&self) -> Vec<String> {
+        let now = std::time::Instant::now();
+        let mut held = self.inner.held_back.lock();
+        // An entry whose time has passed is kept (its attempt count matters if the next
+        // attempt fails too) but no longer excludes the user.
+        held.retain(|_, (_, until)| now.saturating_duration_since(*until) < Duration::from_secs(3600));
+        held.iter().filter(|(_, (_, until))| *until > now).map(|(u, _)| u.clone()).collect()
+    }
+
+    /// Records a failed attempt of `claim` (attempts, back-off, parking) in the database, or,
+    /// when the database refuses that too, holds the user back in this process.
+    async fn record_failure(&self, claim: Claim, message: &str) {
+        let user = claim.user_id().to_owned();
+        let stored = claim.events().first().map(|e| e.attempts).unwrap_or(0);
+        let in_memory = self.inner.held_back.lock().get(&user).map_or(0, |(n, _)| *n);
+        let attempts = u32::try_from(stored).unwrap_or(u32::MAX).max(in_memory).saturating_add(1);
+        let retry = self.inner.config.backoff_after(attempts);
+        let retry_ms = i64::try_from(retry.as_millis()).unwrap_or(i64::MAX);
+        let now = chrono::Utc::now().timestamp_millis();
+        match claim.fail(message, now, retry_ms, self.inner.config.max_attempts).await {
+            Ok(()) => {
+                self.inner.held_back.lock().remove(&user);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    user = %user,
+                    error = %e,
+                    attempts,
+                    retry_in_ms = retry_ms,
+                    "the database could not record a failed attempt; holding the user back in memory"
+                );
+                self.inner.held_back.lock().insert(user, (attempts, std::time::Instant::now() + retry));
             }
         }
     }
@@ -643,6 +690,7 @@ impl Mirror {
         let (writes, report) = session.finish();
         let name = format!("{}-r", self.inner.worker_prefix);
         claim.finish(writes, &name, chrono::Utc::now().timestamp_millis()).await?;
+        drop(claim);
         Ok(report)
     }
 

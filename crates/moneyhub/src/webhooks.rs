@@ -2,11 +2,18 @@
 //!
 //! Moneyhub delivers webhooks as signed Security Event Tokens (`application/jwt`) or as plain
 //! JSON (`application/json`). Only the JWT form can be authenticated: it is verified through
-//! Moneyhub's JWKS (signature, `iss`, `aud`, `iat`), and its single `events` entry is mapped
+//! Moneyhub's JWKS (signature, `iss`, `aud`, `iat`; `exp` and `nbf` when present, with
+//! [`CLAIM_LEEWAY`] of clock skew allowed), and its single `events` entry is mapped
 //! from its URN (`urn:com:moneyhub:events:sync-completed`) to the camelCase event type and
 //! decoded into a typed [`WebhookEvent`] (unknown events keep their payload). The unsigned
 //! JSON form is refused unless the receiver opted in with
 //! [`WebhookVerifier::allow_unsigned_json`] (e.g. behind its own authentication).
+//!
+//! Events about a user's data (transaction events, `syncCompleted`, `deletedAccount` and the
+//! other typed events that carry a connection or account) must name the user: a `sub` (JWT) or
+//! `userId` (JSON) that is missing or `null` is refused as invalid. A `sub`/`userId` that is
+//! neither a string nor `null`, or a string that is not a user id, is refused for every event;
+//! other events may omit it.
 //!
 //! De-duplicate on [`VerifiedWebhook::id`] (the JWT `jti`, or the JSON `id`).
 
@@ -54,6 +61,43 @@ pub struct WebhookVerifier {
     iat_window: Duration,
 }
 
+/// Clock skew allowed when checking `exp` and `nbf` (60 s, as most JOSE libraries allow):
+/// a webhook counts as expired only once `exp + 60 s` has passed, and as not yet valid only
+/// while now is before `nbf - 60 s`. (`iat` has its own, wider window: see
+/// [`WebhookVerifier::iat_window`].)
+pub const CLAIM_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Whether events of this type concern one user's data, and so must name the user.
+fn needs_user(event_type: &WebhookEventType) -> bool {
+    matches!(
+        event_type,
+        WebhookEventType::NewTransactions
+            | WebhookEventType::UpdatedTransactions
+            | WebhookEventType::DeletedTransactions
+            | WebhookEventType::RestoredTransactions
+            | WebhookEventType::SyncCompleted
+            | WebhookEventType::DeletedAccount
+            | WebhookEventType::ReauthReminder
+            | WebhookEventType::RefreshReminder
+            | WebhookEventType::PostConnectionEnrichmentCompleted
+    )
+}
+
+/// A NumericDate claim that, when present, must be a number.
+fn optional_time(claims: &serde_json::Map<String, Value>, name: &str) -> Result<Option<DateTime<Utc>>> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(_) => {
+            let secs = time_claim(claims, name)
+                .ok_or_else(|| Error::webhook(format!("{name} is not a NumericDate")))?;
+            Utc.timestamp_opt(secs, 0)
+                .single()
+                .map(Some)
+                .ok_or_else(|| Error::webhook(format!("{name} is out of range")))
+        }
+    }
+}
+
 fn media_type(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
@@ -93,6 +137,15 @@ impl WebhookVerifier {
     }
 
     fn read_json(body: &[u8]) -> Result<VerifiedWebhook> {
+        // `userId` must be a string when present (the envelope type would read `null` as
+        // absent, and the check below refuses an absent one where a user is needed).
+        if let Ok(Value::Object(raw)) = serde_json::from_slice::<Value>(body) {
+            for key in ["userId", "userid", "user_id"] {
+                if raw.get(key).is_some_and(|v| !v.is_string() && !v.is_null()) {
+                    return Err(Error::webhook(format!("{key} is not a string")));
+                }
+            }
+        }
         let envelope: WebhookEnvelope = moneyhub_types::decode(body).map_err(|e| {
             Error::new(ErrorKind::Webhook {
                 message: "the JSON webhook is not a webhook envelope".into(),
@@ -107,6 +160,12 @@ impl WebhookVerifier {
         issued_at: Option<DateTime<Utc>>,
         signed: bool,
     ) -> Result<VerifiedWebhook> {
+        if envelope.user_id.is_none() && needs_user(&envelope.event_type) {
+            return Err(Error::webhook(format!(
+                "a {} event must name its user (a string sub / userId)",
+                envelope.event_type.as_str()
+            )));
+        }
         let event = WebhookEvent::from_envelope(&envelope).map_err(|e| {
             Error::new(ErrorKind::Webhook { message: "the event payload is invalid".into(), source: Some(e) })
         })?;
@@ -150,11 +209,32 @@ impl WebhookVerifier {
                 self.iat_window.as_secs()
             )));
         }
+        let leeway = chrono::Duration::from_std(CLAIM_LEEWAY).unwrap_or(chrono::Duration::zero());
+        if let Some(exp) = optional_time(&claims, "exp")? {
+            if now > exp + leeway {
+                return Err(Error::webhook(format!(
+                    "the webhook expired at {} (exp)",
+                    moneyhub_types::time::format_timestamp(&exp)
+                )));
+            }
+        }
+        if let Some(nbf) = optional_time(&claims, "nbf")? {
+            if now < nbf - leeway {
+                return Err(Error::webhook(format!(
+                    "the webhook is not valid before {} (nbf)",
+                    moneyhub_types::time::format_timestamp(&nbf)
+                )));
+            }
+        }
         let jti = str_claim(&claims, "jti").ok_or_else(|| Error::webhook("no jti claim"))?;
         let id: WebhookId = jti.parse().map_err(|_| Error::webhook("jti is not a UUID"))?;
-        let user_id = match str_claim(&claims, "sub") {
+        let user_id = match claims.get("sub") {
             None => None,
-            Some(s) => Some(s.parse::<UserId>().map_err(|_| Error::webhook("sub is not a user id"))?),
+            Some(Value::String(s)) => {
+                Some(s.parse::<UserId>().map_err(|_| Error::webhook("sub is not a user id"))?)
+            }
+            Some(Value::Null) => None,
+            Some(_) => return Err(Error::webhook("sub is not a string")),
         };
         let events = match claims.get("events") {
             Some(Value::Object(events)) => events,

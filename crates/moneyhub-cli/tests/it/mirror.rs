@@ -446,3 +446,87 @@ fn run_on_the_embedded_sandbox_mirrors_its_webhooks() {
     );
     running.interrupt();
 }
+
+/// Issue 11 #8: each embedded sandbox (seed 42) used to reissue the same webhook ids, so a
+/// second `mirror run` on an existing database answered its new events `200 duplicate` and
+/// dropped them. Two embedded runs on one database: every delivery of both is stored.
+#[test]
+fn a_second_embedded_run_on_the_same_database_stores_its_events() {
+    let dir = TempDir::new();
+    let db = format!("sqlite:{}", dir.join("twice.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = reqwest::Client::new();
+    let mut delivered = 0;
+    for (run, hours) in [(1, 30), (2, 50)] {
+        let (running, started) = Running::spawn(command(&dir), &db);
+        let base = started["sandbox"].as_str().expect("the embedded sandbox's URL").to_owned();
+        let log = rt.block_on(async {
+            for (path, body) in
+                [("/clock/advance", json!({ "hours": hours })), ("/webhooks/flush", json!({}))]
+            {
+                let r =
+                    http.post(format!("{base}/__sandbox{path}")).json(&body).send().await.expect("control");
+                assert!(r.status().is_success(), "{path}: {}", r.status());
+            }
+            let r =
+                http.get(format!("{base}/__sandbox/webhooks/deliveries?limit=100000")).send().await.unwrap();
+            r.json::<Value>().await.unwrap()
+        });
+        let deliveries = log["data"].as_array().expect("deliveries");
+        assert!(!deliveries.is_empty(), "run {run}: {log}");
+        assert!(deliveries.iter().all(|d| d["outcome"] == "delivered"), "run {run}: {log}");
+        delivered += deliveries.len();
+        running.interrupt();
+        // Every delivery so far is in the inbox: none of this run's was taken for a replay.
+        let mut cmd = command(&dir);
+        cmd.args(["mirror", "status", "--db", &db, "--output", "json"]);
+        let status = run_command(cmd).json();
+        let stored = ["inboxPending", "inboxFailed", "inboxApplied"]
+            .iter()
+            .map(|k| status[k].as_u64().expect("count"))
+            .sum::<u64>();
+        assert_eq!(stored, delivered as u64, "run {run}: {status}");
+    }
+}
+
+/// Issue 11 #4: no credential-bearing part of a database URL is printed, by `mirror run`'s
+/// start-up line (JSON and table) nor by its errors.
+#[test]
+fn database_credentials_are_never_printed() {
+    let env = Env::new();
+    let secrets = ["pw-userinfo", "pw-query", "key-path", "cert-path"];
+    let shown_nowhere = |what: &str, text: &str| {
+        for s in secrets {
+            assert!(!text.contains(s), "{what}: {s} in {text}");
+        }
+    };
+    // Unreachable (port 1): the error names the database, redacted.
+    for db in [
+        "postgres://me:pw-userinfo@127.0.0.1:1/db?password=pw-query&sslmode=disable",
+        "postgres://me@127.0.0.1:1/db?password=pw-query&sslmode=require&sslkey=/k/key-path&sslcert=/k/cert-path",
+        "postgres://me@127.0.0.1:1/db?sslpassword=pw-query&sslkey=/k/key-path&sslcert=/k/cert-path",
+        "host=127.0.0.1 port=1 password=pw-query",
+    ] {
+        let r = env.run(&["mirror", "run", "--db", db, "--listen", "127.0.0.1:0"]);
+        assert_ne!(r.code, 0, "{db}: {r:?}");
+        shown_nowhere(db, &format!("{}{}", r.stdout, r.stderr));
+    }
+    let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
+        println!("skipping the start-up half of database_credentials_are_never_printed: MONEYHUB_TEST_PG_URL is not set");
+        return;
+    };
+    // Reachable (trust authentication ignores the password): the start-up object shows the
+    // URL with every credential replaced.
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let schema = format!("cli_redact_{}_{nanos:08x}", std::process::id());
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_password(Some("pw-userinfo")).unwrap();
+    url.query_pairs_mut().append_pair("password", "pw-query").append_pair("schema", &schema);
+    let (running, started) = Running::spawn(env.command(), url.as_str());
+    let shown = started["db"].as_str().expect("db").to_owned();
+    shown_nowhere("start-up object", &started.to_string());
+    assert!(shown.contains(":***@") && shown.contains("password=***"), "{shown}");
+    running.interrupt();
+    env.rt.block_on(moneyhub_mirror::db::postgres::drop_schema(&base, &schema)).expect("schema dropped");
+}

@@ -8,6 +8,7 @@
 pub type Migration = (i64, &'static str, &'static str);
 
 /// SQLite migrations.
+#[cfg(feature = "sqlite")]
 pub const SQLITE: &[Migration] = &[(
     1,
     "initial",
@@ -83,6 +84,7 @@ CREATE TABLE mirror_guard (
 )];
 
 /// PostgreSQL migrations.
+#[cfg(feature = "postgres")]
 pub const POSTGRES: &[Migration] = &[(
     1,
     "initial",

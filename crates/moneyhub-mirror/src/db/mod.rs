@@ -27,8 +27,12 @@ macro_rules! upsert_on_conflict {
     };
 }
 
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "postgres")]
+pub mod tls;
 
 use std::fmt;
 
@@ -44,7 +48,9 @@ pub enum DbUrl {
     },
     /// A PostgreSQL database: `postgres://user@host:port/db`, optionally with
     /// `?schema=NAME` (this crate's own parameter: the tables live in that schema, created if
-    /// needed). Other parameters go to the driver.
+    /// needed), TLS parameters (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`: see [`tls`])
+    /// and pool parameters (`pool_max_size`, `pool_timeout`: see [`postgres`]). Other
+    /// parameters go to the driver.
     Postgres {
         /// The connection URL without `schema`.
         url: String,
@@ -75,12 +81,42 @@ impl fmt::Display for DbUrl {
     }
 }
 
-/// A URL with its password (if any) replaced by `***`; unparsable input is not echoed.
+/// Query parameters of a PostgreSQL URL whose values are credentials or point at them
+/// (libpq's names and their aliases): redacted wherever a URL is shown.
+const SECRET_PARAMS: &[&str] = &["password", "sslpassword", "sslkey", "sslcert", "passfile", "sslcrl"];
+
+/// Whether a URL query parameter carries a credential: one of libpq's credential parameters,
+/// or any name that says it is one (`…pass…`, `…secret…`, `…token…`, `…key…`).
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_PARAMS.contains(&n.as_str())
+        || ["pass", "secret", "token", "key", "credential", "auth"].iter().any(|w| n.contains(w))
+}
+
+/// A URL with every credential-bearing part replaced by `***`: the password of
+/// `user:pass@`, and the values of `password`, `sslpassword`, `sslkey`, `sslcert`,
+/// `passfile` and any other parameter whose name says it is a secret (see
+/// [`DbUrl`]'s `Display`). The fragment is dropped; unparsable input is not echoed.
 pub fn redact(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
+            }
+            u.set_fragment(None);
+            if u.query().is_some() {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if secret_param(&k) { "***".to_owned() } else { v.into_owned() };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                if pairs.is_empty() {
+                    u.set_query(None);
+                } else {
+                    u.query_pairs_mut().clear().extend_pairs(pairs);
+                }
             }
             u.to_string()
         }
@@ -128,10 +164,20 @@ impl std::str::FromStr for DbUrl {
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(bad("no host"));
             }
-            let url = url.to_string();
-            // Let the driver check the rest now, so a bad URL fails before anything runs.
-            url.parse::<tokio_postgres::Config>().map_err(|e| bad(&format!("{e}")))?;
-            return Ok(DbUrl::Postgres { url, schema });
+            // Our own parameters (TLS, pool) are checked here; the driver checks the rest now,
+            // so a bad URL fails before anything runs. (A build without PostgreSQL refuses
+            // the URL when it is opened.)
+            #[cfg(feature = "postgres")]
+            {
+                let (driver_url, _) = tls::split(&url).map_err(|m| bad(&m))?;
+                driver_url.as_str().parse::<tokio_postgres::Config>().map_err(|e| bad(&format!("{e}")))?;
+            }
+            return Ok(DbUrl::Postgres { url: url.to_string(), schema });
+        }
+        if looks_like_conninfo(s) {
+            return Err(bad(
+                "key=value connection strings are not supported: use postgres://user@host/db?...",
+            ));
         }
         let path = if lower.starts_with("sqlite://") {
             &s[9..]
@@ -154,9 +200,22 @@ impl std::str::FromStr for DbUrl {
 fn redact_any(s: &str) -> String {
     if s.contains("://") {
         redact(s)
+    } else if looks_like_conninfo(s) {
+        "<a key=value connection string>".to_owned()
     } else {
         s.to_owned()
     }
+}
+
+/// Whether `s` looks like libpq's `key=value` form (`host=… password=…`), which this crate
+/// does not take (and must not echo, nor mistake for an SQLite file name).
+fn looks_like_conninfo(s: &str) -> bool {
+    s.split_whitespace().filter_map(|w| w.split_once('=')).any(|(k, _)| {
+        matches!(
+            k.to_ascii_lowercase().as_str(),
+            "host" | "hostaddr" | "port" | "dbname" | "user" | "password" | "sslmode" | "sslpassword"
+        )
+    })
 }
 
 /// A webhook as the receiver stores it.
@@ -423,22 +482,28 @@ pub struct InboxCounts {
 /// Inbox states.
 pub(crate) mod state {
     pub const APPLIED: i32 = 1;
+    #[cfg(feature = "postgres")]
     pub const FAILED: i32 = 2;
 }
 
-/// The database behind a mirror.
+/// The database behind a mirror. Each backend is a feature of this crate (`sqlite`,
+/// `postgres`; both by default).
 #[derive(Clone)]
 pub enum Db {
     /// SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlite::SqliteDb),
     /// PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres(postgres::PgDb),
 }
 
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => write!(f, "Db::Sqlite({})", d.path().display()),
+            #[cfg(feature = "postgres")]
             Db::Postgres(_) => f.write_str("Db::Postgres"),
         }
     }
@@ -447,8 +512,10 @@ impl fmt::Debug for Db {
 /// Exclusive ownership of one user's pending events and rows.
 pub enum Claim {
     /// On SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlite::SqliteClaim),
     /// On PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres(Box<postgres::PgClaim>),
 }
 
@@ -471,7 +538,18 @@ impl Db {
     /// Opens a parsed URL.
     pub async fn open_url(url: &DbUrl) -> Result<Db> {
         match url {
+            #[cfg(not(feature = "sqlite"))]
+            DbUrl::Sqlite { .. } => Err(Error::Invalid(
+                "this build of moneyhub-mirror has no SQLite support (the `sqlite` feature is off)".into(),
+            )),
+            #[cfg(not(feature = "postgres"))]
+            DbUrl::Postgres { .. } => Err(Error::Invalid(
+                "this build of moneyhub-mirror has no PostgreSQL support (the `postgres` feature is off)"
+                    .into(),
+            )),
+            #[cfg(feature = "sqlite")]
             DbUrl::Sqlite { path } => Ok(Db::Sqlite(sqlite::SqliteDb::open(path).await?)),
+            #[cfg(feature = "postgres")]
             DbUrl::Postgres { url, schema } => {
                 Ok(Db::Postgres(postgres::PgDb::open(url, schema.clone()).await?))
             }
@@ -481,7 +559,9 @@ impl Db {
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
             Db::Postgres(_) => "postgres",
         }
     }
@@ -489,7 +569,9 @@ impl Db {
     /// The applied schema version.
     pub async fn schema_version(&self) -> Result<i64> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.schema_version().await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.schema_version().await,
         }
     }
@@ -497,7 +579,9 @@ impl Db {
     /// Stores a webhook; `false` when its id was already stored (a replay: nothing written).
     pub async fn insert_inbox(&self, event: NewInboxEvent) -> Result<bool> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.insert_inbox(event).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.insert_inbox(event).await,
         }
     }
@@ -506,18 +590,37 @@ impl Db {
     /// time has come (`now_ms`) and whose first pending event arrived by `arrived_by_ms`,
     /// with up to `limit` of its pending events in arrival order.
     pub async fn claim_next(&self, now_ms: i64, arrived_by_ms: i64, limit: usize) -> Result<Option<Claim>> {
+        self.claim_next_excluding(now_ms, arrived_by_ms, limit, &[]).await
+    }
+
+    /// [`Db::claim_next`], passing over the users in `exclude` (users this process holds
+    /// back in memory because the database could not record their failure).
+    pub async fn claim_next_excluding(
+        &self,
+        now_ms: i64,
+        arrived_by_ms: i64,
+        limit: usize,
+        exclude: &[String],
+    ) -> Result<Option<Claim>> {
         match self {
-            Db::Sqlite(d) => Ok(d.claim_next(now_ms, arrived_by_ms, limit).await?.map(Claim::Sqlite)),
-            Db::Postgres(d) => {
-                Ok(d.claim_next(now_ms, arrived_by_ms, limit).await?.map(|c| Claim::Postgres(Box::new(c))))
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite(d) => {
+                Ok(d.claim_next(now_ms, arrived_by_ms, limit, exclude).await?.map(Claim::Sqlite))
             }
+            #[cfg(feature = "postgres")]
+            Db::Postgres(d) => Ok(d
+                .claim_next(now_ms, arrived_by_ms, limit, exclude)
+                .await?
+                .map(|c| Claim::Postgres(Box::new(c)))),
         }
     }
 
     /// Waits for and takes one user (no events), for on-demand backfill and reconciliation.
     pub async fn lock_user(&self, user_id: &str) -> Result<Claim> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => Ok(Claim::Sqlite(d.lock_user(user_id).await?)),
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => Ok(Claim::Postgres(Box::new(d.lock_user(user_id).await?))),
         }
     }
@@ -525,7 +628,9 @@ impl Db {
     /// Users the mirror knows (from webhooks or reconciliation).
     pub async fn known_users(&self) -> Result<Vec<String>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.known_users().await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.known_users().await,
         }
     }
@@ -533,7 +638,9 @@ impl Db {
     /// Counts for `mirror status`.
     pub async fn status(&self) -> Result<Status> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.status().await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.status().await,
         }
     }
@@ -541,7 +648,9 @@ impl Db {
     /// Inbox and ledger counts.
     pub async fn inbox_counts(&self) -> Result<InboxCounts> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.inbox_counts().await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.inbox_counts().await,
         }
     }
@@ -556,7 +665,9 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<StoredTx>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.transactions_page(user_id, after, include_deleted, limit).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.transactions_page(user_id, after, include_deleted, limit).await,
         }
     }
@@ -585,7 +696,9 @@ impl Db {
     /// The stored guard record of a connection (JSON), if any.
     pub async fn guard_load(&self, connection_id: &str) -> Result<Option<String>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.guard_load(connection_id).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.guard_load(connection_id).await,
         }
     }
@@ -598,7 +711,9 @@ impl Db {
         F: FnOnce(Option<String>) -> Option<Option<String>> + Send + 'static,
     {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.guard_update(connection_id, change).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.guard_update(connection_id, change).await,
         }
     }
@@ -612,7 +727,9 @@ impl Db {
     /// (after a commit refused because an event was in the ledger). Returns how many.
     pub async fn settle_applied(&self, seqs: &[i64]) -> Result<u64> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.settle_applied(seqs).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.settle_applied(seqs).await,
         }
     }
@@ -622,7 +739,9 @@ impl Db {
     pub async fn requeue_parked(&self, user_id: Option<&str>) -> Result<u64> {
         let user_id = user_id.map(str::to_owned);
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.requeue_parked(user_id).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.requeue_parked(user_id).await,
         }
     }
@@ -630,15 +749,20 @@ impl Db {
     /// Remembers a user (found through the users API, say) so reconciliation covers it.
     pub async fn add_user(&self, user_id: &str) -> Result<()> {
         match self {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(d) => d.add_user(user_id).await,
+            #[cfg(feature = "postgres")]
             Db::Postgres(d) => d.add_user(user_id).await,
         }
     }
 
     /// Closes pooled connections (PostgreSQL); SQLite files close when the last handle goes.
     pub async fn close(&self) {
-        if let Db::Postgres(d) = self {
-            d.close().await;
+        match self {
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite(_) => {}
+            #[cfg(feature = "postgres")]
+            Db::Postgres(d) => d.close().await,
         }
     }
 }
@@ -647,7 +771,9 @@ impl Claim {
     /// The user.
     pub fn user_id(&self) -> &str {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.user_id(),
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.user_id(),
         }
     }
@@ -655,7 +781,9 @@ impl Claim {
     /// The claimed events, in arrival order.
     pub fn events(&self) -> &[InboxEvent] {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.events(),
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.events(),
         }
     }
@@ -663,7 +791,9 @@ impl Claim {
     /// The user's connections as stored.
     pub async fn connections(&mut self) -> Result<Vec<LocalConnection>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.connections().await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.connections().await,
         }
     }
@@ -671,7 +801,9 @@ impl Claim {
     /// The user's accounts as stored.
     pub async fn accounts(&mut self) -> Result<Vec<LocalAccount>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.accounts().await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.accounts().await,
         }
     }
@@ -679,7 +811,9 @@ impl Claim {
     /// The live transactions of these accounts.
     pub async fn live_rows(&mut self, account_ids: &[String]) -> Result<Vec<LiveRow>> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.live_rows(account_ids).await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.live_rows(account_ids).await,
         }
     }
@@ -688,17 +822,23 @@ impl Claim {
     /// PostgreSQL it commits with the claim.
     pub async fn apply(&mut self, writes: Writes) -> Result<()> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.apply(writes).await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.apply(writes).await,
         }
     }
 
-    /// Writes the last batch, marks the claimed events applied (one ledger row each: a
-    /// second application would violate its primary key and roll everything back) and
-    /// releases the user, all in one transaction.
-    pub async fn finish(self, writes: Writes, worker: &str, now_ms: i64) -> Result<()> {
+    /// Writes the last batch and marks the claimed events applied (one ledger row each: a
+    /// second application would violate its primary key and roll everything back), all in
+    /// one transaction. The user is released when the claim is dropped. On an error nothing
+    /// of it is written and the claim is still held: give it up with [`Claim::fail`] (a
+    /// failed commit counts as a failed attempt, with back-off and parking), or drop it.
+    pub async fn finish(&mut self, writes: Writes, worker: &str, now_ms: i64) -> Result<()> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.finish(writes, worker, now_ms).await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.finish(writes, worker, now_ms).await,
         }
     }
@@ -708,7 +848,9 @@ impl Claim {
     /// grow, the user waits `retry_after_ms`, and events past `max_attempts` are parked.
     pub async fn fail(self, error: &str, now_ms: i64, retry_after_ms: i64, max_attempts: u32) -> Result<()> {
         match self {
+            #[cfg(feature = "sqlite")]
             Claim::Sqlite(c) => c.fail(error, now_ms, retry_after_ms, max_attempts).await,
+            #[cfg(feature = "postgres")]
             Claim::Postgres(c) => c.fail(error, now_ms, retry_after_ms, max_attempts).await,
         }
     }
@@ -751,6 +893,49 @@ mod tests {
         let e = "postgres://u:secret@h/db?schema=a;drop".parse::<DbUrl>().unwrap_err();
         assert!(!e.to_string().contains("secret"), "{e}");
         assert!("postgres://".parse::<DbUrl>().is_err());
+    }
+
+    #[test]
+    fn every_credential_of_a_url_is_redacted() {
+        let secrets =
+            ["pw-userinfo", "pw-query", "pw-ssl", "key-path", "cert-path", "pass-file", "tok-value"];
+        let forms = [
+            "postgres://u:pw-userinfo@db.example:5432/app",
+            "postgres://u@db.example/app?password=pw-query",
+            "postgresql://u@db.example/app?sslmode=verify-full&sslkey=/keys/key-path&sslcert=/keys/cert-path",
+            "postgres://u@db.example/app?password=pw-query&schema=s1",
+            "postgres://u@db.example/app?application_name=a#pw-query",
+            "postgres://u:pw-userinfo@db.example/app?password=pw-query&application_name=keep-me",
+        ];
+        for form in forms {
+            let parsed: DbUrl = form.parse().unwrap_or_else(|e| panic!("{form}: {e}"));
+            for shown in [parsed.to_string(), format!("{parsed:?}"), redact(form)] {
+                for secret in secrets {
+                    assert!(!shown.contains(secret), "{secret} shown in {shown} (from {form})");
+                }
+                assert!(shown.contains("db.example"), "{shown}");
+            }
+        }
+        let shown = "postgres://u:pw-userinfo@db.example/app?password=pw-query&application_name=keep-me"
+            .parse::<DbUrl>()
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "postgres://u:***@db.example/app?password=***&application_name=keep-me");
+        // Refused URLs are shown redacted too.
+        for bad in [
+            "postgres://u:pw-userinfo@/app?password=pw-query",
+            "postgres://u@h/app?password=pw-query&schema=a;b",
+            "host=db.example user=u password=pw-query",
+            "postgres://u@db.example/app?PASSWORD=pw-query&schema=s1",
+            "postgres://u@db.example/app?api_token=tok-value",
+            "postgresql://u@db.example/app?sslmode=verify-full&sslpassword=pw-ssl&sslkey=/keys/key-path",
+            "postgres://u:pw-userinfo@db.example/app?sslcert=/keys/cert-path&passfile=/home/u/pass-file",
+        ] {
+            let e = bad.parse::<DbUrl>().unwrap_err().to_string();
+            for secret in secrets {
+                assert!(!e.contains(secret), "{secret} shown in {e}");
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,14 @@
-//! PostgreSQL: a small connection pool over `tokio-postgres` (no TLS), statements prepared
-//! once per connection, batch writes through `unnest`.
+//! PostgreSQL: two connection pools (`deadpool-postgres`) over `tokio-postgres`, TLS with
+//! rustls (see [`super::tls`]), statements prepared once per connection, batch writes through
+//! `unnest`.
+//!
+//! Pools: the processors and readers share one (at most `pool_max_size` connections, default
+//! 32: a claim holds one while it works); the receiver has its own (half as many, at least 2),
+//! because it runs on its own runtime and a connection's driver task lives on the runtime
+//! that opened it. A task waits at most `pool_timeout` seconds (default 30) for a connection,
+//! then fails with an error that says so (a worker then backs off); opening a connection is
+//! bounded by the URL's `connect_timeout` (default 10 s). A connection given back in the middle
+//! of a transaction (a cancelled task) is closed, never reused, so the server rolls it back.
 //!
 //! Claims: a worker opens a transaction and locks one user row with
 //! `FOR UPDATE SKIP LOCKED`, choosing among the users with the oldest pending events; it keeps
@@ -12,43 +21,54 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::Statement;
 
 use super::migrations::{self, POSTGRES};
+use super::tls;
 use super::{
     clip, state, ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount,
     LocalConnection, NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,
 };
 use crate::error::{Error, Result};
 
-/// Idle connections kept for reuse.
-const MAX_IDLE: usize = 32;
-/// Most connections the receiver uses at once.
-const MAX_INBOX_CONNECTIONS: usize = 16;
+/// Default most connections of the processors and readers (`pool_max_size`).
+const DEFAULT_POOL_MAX: usize = 32;
+/// Default wait for a free connection (`pool_timeout`).
+const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rows per batch statement.
 const BATCH: usize = 5000;
 
-/// One pooled connection with its prepared statements.
+/// One pooled connection. Given back to its pool when dropped, unless a transaction is open:
+/// then it is closed (the server rolls the transaction back).
 pub(crate) struct PgConn {
-    client: Client,
-    statements: HashMap<&'static str, Statement>,
+    object: Option<Object>,
+    in_transaction: bool,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if self.in_transaction {
+            if let Some(object) = self.object.take() {
+                drop(Object::take(object));
+            }
+        }
+    }
 }
 
 impl PgConn {
+    fn client(&self) -> Result<&Object> {
+        self.object.as_ref().ok_or_else(|| Error::data("the connection is already closed"))
+    }
+
     async fn stmt(&mut self, sql: &'static str) -> Result<Statement> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.client.prepare(sql).await?;
-        self.statements.insert(sql, s.clone());
-        Ok(s)
+        Ok(self.client()?.prepare_cached(sql).await?)
     }
 
     async fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let s = self.stmt(sql).await?;
-        Ok(self.client.execute(&s, params).await?)
+        Ok(self.client()?.execute(&s, params).await?)
     }
 
     async fn query(
@@ -57,24 +77,30 @@ impl PgConn {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>> {
         let s = self.stmt(sql).await?;
-        Ok(self.client.query(&s, params).await?)
+        Ok(self.client()?.query(&s, params).await?)
     }
 
+    /// Runs statements; `BEGIN`, `COMMIT` and `ROLLBACK` also track whether a transaction is
+    /// open (so that a connection dropped inside one is closed, not reused).
     async fn batch(&mut self, sql: &str) -> Result<()> {
-        Ok(self.client.batch_execute(sql).await?)
+        if sql == "BEGIN" {
+            self.in_transaction = true;
+        }
+        self.client()?.batch_execute(sql).await?;
+        if sql == "COMMIT" || sql == "ROLLBACK" {
+            self.in_transaction = false;
+        }
+        Ok(())
     }
 }
 
 struct PgInner {
-    config: tokio_postgres::Config,
     schema: Option<String>,
     /// Connections of processors and readers.
-    idle: Mutex<Vec<PgConn>>,
+    work: Pool,
     /// Connections of the receiver (kept apart: the receiver runs on its own runtime, and a
     /// connection's driver task lives on the runtime that opened it).
-    inbox_idle: Mutex<Vec<PgConn>>,
-    /// Bounds the receiver's connections (a burst of deliveries waits for one).
-    inbox_permits: tokio::sync::Semaphore,
+    inbox: Pool,
 }
 
 /// A PostgreSQL mirror database.
@@ -91,44 +117,91 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The driver's configuration, the TLS connector's configuration and our own parameters of a
+/// URL (after `schema` was taken out).
+fn configure(url: &str) -> Result<(tokio_postgres::Config, Option<rustls::ClientConfig>, tls::Params)> {
+    let bad = |message: String| Error::DbUrl { url: super::redact(url), message };
+    let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL ({e})")))?;
+    let (driver_url, params) = tls::split(&parsed).map_err(bad)?;
+    let mut config: tokio_postgres::Config = driver_url.as_str().parse().map_err(|e| bad(format!("{e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("moneyhub-mirror");
+    }
+    config.ssl_mode(tls::driver_mode(params.tls.mode));
+    let rustls = tls::client_config(&params.tls).map_err(bad)?;
+    Ok((config, rustls, params))
+}
+
+fn manager(config: tokio_postgres::Config, rustls: Option<&rustls::ClientConfig>) -> Manager {
+    let mc = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    match rustls {
+        Some(c) => Manager::from_config(config, tokio_postgres_rustls::MakeRustlsConnect::new(c.clone()), mc),
+        None => Manager::from_config(config, tokio_postgres::NoTls, mc),
+    }
+}
+
+fn pool(manager: Manager, max_size: usize, wait: Duration, connect: Duration) -> Result<Pool> {
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(wait))
+        // Opening includes the TLS handshake and authentication: the driver's own connect
+        // timeout bounds the TCP part, this the whole.
+        .create_timeout(Some(connect.saturating_mul(2)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| Error::Invalid(format!("PostgreSQL pool: {e}")))
+}
+
+/// A pool error as this crate's error: the server's or driver's error when there is one,
+/// else what the pool could not do.
+fn pool_error(e: deadpool_postgres::PoolError) -> Error {
+    use deadpool_postgres::PoolError;
+    match e {
+        PoolError::Backend(pg) => Error::Postgres(pg),
+        PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+            Error::Unavailable("timed out waiting for a free PostgreSQL connection (pool_timeout)".into())
+        }
+        PoolError::Timeout(_) => Error::Unavailable("timed out connecting to PostgreSQL".into()),
+        other => Error::Unavailable(format!("PostgreSQL pool: {other}")),
+    }
+}
+
 impl PgDb {
-    /// Connects, creates the schema if one is named, and applies migrations.
+    /// Connects, creates the schema if one is named, and applies migrations. The URL's TLS
+    /// and pool parameters are described in [`super::tls`] and the module docs.
     pub async fn open(url: &str, schema: Option<String>) -> Result<PgDb> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| Error::DbUrl { url: super::redact(url), message: format!("{e}") })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("moneyhub-mirror");
-        }
-        let db = PgDb {
-            inner: Arc::new(PgInner {
-                config,
-                schema,
-                idle: Mutex::new(Vec::new()),
-                inbox_idle: Mutex::new(Vec::new()),
-                inbox_permits: tokio::sync::Semaphore::new(MAX_INBOX_CONNECTIONS),
-            }),
-        };
-        let mut conn = db.connect_raw().await?;
+        let (db, mode) = Self::pools(url, schema)?;
+        let mut conn = db.get().await.map_err(|e| e.with_tls_hint(mode))?;
         db.migrate(&mut conn).await?;
-        db.put(conn);
         Ok(db)
     }
 
-    async fn connect_raw(&self) -> Result<PgConn> {
-        let (client, connection) = self.inner.config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "PostgreSQL connection ended");
-            }
-        });
-        let mut conn = PgConn { client, statements: HashMap::new() };
-        if let Some(schema) = &self.inner.schema {
-            conn.batch(&format!("SET search_path TO {}", quote_ident(schema))).await?;
+    /// The pools, without connecting (a test and bench helper).
+    fn open_unmigrated(url: &str) -> Result<PgDb> {
+        Ok(Self::pools(url, None)?.0)
+    }
+
+    fn pools(url: &str, schema: Option<String>) -> Result<(PgDb, tls::SslMode)> {
+        let (mut config, rustls, params) = configure(url)?;
+        if let Some(schema) = &schema {
+            // Every connection starts in the schema (created below if needed). The name is a
+            // plain identifier (checked when the URL was parsed); quoted, it keeps its case.
+            let options = match config.get_options() {
+                Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={}", quote_ident(schema)),
+                _ => format!("-c search_path={}", quote_ident(schema)),
+            };
+            config.options(&options);
         }
-        Ok(conn)
+        let connect = config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(10));
+        let wait = params.pool_timeout.unwrap_or(DEFAULT_POOL_TIMEOUT);
+        let max = params.pool_max_size.unwrap_or(DEFAULT_POOL_MAX);
+        let work = pool(manager(config.clone(), rustls.as_ref()), max, wait, connect)?;
+        let inbox = pool(manager(config, rustls.as_ref()), (max / 2).max(2), wait, connect)?;
+        Ok((PgDb { inner: Arc::new(PgInner { schema, work, inbox }) }, params.tls.mode))
     }
 
     async fn migrate(&self, conn: &mut PgConn) -> Result<()> {
@@ -144,15 +217,15 @@ impl PgDb {
         }
         conn.batch("BEGIN").await?;
         let result = async {
-            conn.client
-                .execute("SELECT pg_advisory_xact_lock(hashtext(COALESCE(current_schema(), '') || '.mirror_migrations'))", &[])
+            let c = conn.client()?;
+            c.execute("SELECT pg_advisory_xact_lock(hashtext(COALESCE(current_schema(), '') || '.mirror_migrations'))", &[])
                 .await?;
-            conn.batch(
+            c.batch_execute(
                 "CREATE TABLE IF NOT EXISTS mirror_migrations (
                     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
             )
             .await?;
-            let row = conn.client.query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations", &[]).await?;
+            let row = c.query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations", &[]).await?;
             let current: i64 = row.try_get(0)?;
             let latest = migrations::latest(POSTGRES);
             if current > latest {
@@ -161,13 +234,12 @@ impl PgDb {
                 )));
             }
             for (version, name, sql) in POSTGRES.iter().filter(|m| m.0 > current) {
-                conn.batch(sql).await.map_err(|e| Error::Migration(format!("version {version} ({name}): {e}")))?;
-                conn.client
-                    .execute(
-                        "INSERT INTO mirror_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
-                        &[version, name, &now_ms()],
-                    )
-                    .await?;
+                c.batch_execute(sql).await.map_err(|e| Error::Migration(format!("version {version} ({name}): {e}")))?;
+                c.execute(
+                    "INSERT INTO mirror_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
+                    &[version, name, &now_ms()],
+                )
+                .await?;
             }
             Ok(())
         }
@@ -182,32 +254,13 @@ impl PgDb {
     }
 
     async fn get(&self) -> Result<PgConn> {
-        self.get_from(&self.inner.idle).await
+        let object = self.inner.work.get().await.map_err(pool_error)?;
+        Ok(PgConn { object: Some(object), in_transaction: false })
     }
 
-    async fn get_from(&self, pool: &Mutex<Vec<PgConn>>) -> Result<PgConn> {
-        loop {
-            let idle = pool.lock().pop();
-            match idle {
-                Some(c) if !c.client.is_closed() => return Ok(c),
-                Some(_) => continue,
-                None => return self.connect_raw().await,
-            }
-        }
-    }
-
-    fn put(&self, conn: PgConn) {
-        self.put_to(&self.inner.idle, conn);
-    }
-
-    fn put_to(&self, pool: &Mutex<Vec<PgConn>>, conn: PgConn) {
-        if conn.client.is_closed() {
-            return;
-        }
-        let mut idle = pool.lock();
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
-        }
+    async fn get_inbox(&self) -> Result<PgConn> {
+        let object = self.inner.inbox.get().await.map_err(pool_error)?;
+        Ok(PgConn { object: Some(object), in_transaction: false })
     }
 
     /// Runs `f` on a pooled connection outside any transaction.
@@ -219,14 +272,13 @@ impl PgDb {
             -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>,
     {
         let mut conn = self.get().await?;
-        let out = f(&mut conn).await;
-        self.put(conn);
-        out
+        f(&mut conn).await
     }
 
+    /// Closes the idle connections of both pools (the pools stay usable).
     pub(crate) async fn close(&self) {
-        self.inner.idle.lock().clear();
-        self.inner.inbox_idle.lock().clear();
+        self.inner.work.retain(|_, _| false);
+        self.inner.inbox.retain(|_, _| false);
     }
 
     pub(crate) async fn schema_version(&self) -> Result<i64> {
@@ -241,8 +293,7 @@ impl PgDb {
     }
 
     pub(crate) async fn insert_inbox(&self, e: NewInboxEvent) -> Result<bool> {
-        let _permit = self.inner.inbox_permits.acquire().await.map_err(Error::task)?;
-        let mut c = self.get_from(&self.inner.inbox_idle).await?;
+        let mut c = self.get_inbox().await?;
         let signed = i32::from(e.signed);
         let result = c
             .execute(
@@ -263,7 +314,7 @@ impl PgDb {
                 ],
             )
             .await;
-        self.put_to(&self.inner.inbox_idle, c);
+        drop(c);
         Ok(result? == 1)
     }
 
@@ -272,13 +323,14 @@ impl PgDb {
         now: i64,
         arrived_by: i64,
         limit: usize,
+        exclude: &[String],
     ) -> Result<Option<PgClaim>> {
         let mut conn = self.get().await?;
         conn.batch("BEGIN").await?;
         let mut claim =
             PgClaim { db: self.clone(), conn: Some(conn), user_id: String::new(), events: Vec::new() };
         let conn = claim.conn()?;
-        let candidates: Vec<String> = conn
+        let mut candidates: Vec<String> = conn
             .query(
                 "SELECT user_id FROM mirror_inbox WHERE state = 0
                  GROUP BY user_id HAVING MIN(received_ms) <= $1 ORDER BY MIN(seq) LIMIT 256",
@@ -288,6 +340,7 @@ impl PgDb {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
+        candidates.retain(|u| !exclude.contains(u));
         if candidates.is_empty() {
             claim.release().await;
             return Ok(None);
@@ -528,15 +581,10 @@ impl PgDb {
         let mut c = self.get().await?;
         c.batch("BEGIN").await?;
         match guard_update_in(&mut c, connection_id, change).await {
-            Ok(()) => {
-                c.batch("COMMIT").await?;
-                self.put(c);
-                Ok(())
-            }
+            Ok(()) => c.batch("COMMIT").await,
             Err(e) => {
-                if c.batch("ROLLBACK").await.is_ok() {
-                    self.put(c);
-                }
+                // A connection whose rollback failed is closed when dropped.
+                let _ = c.batch("ROLLBACK").await;
                 Err(e)
             }
         }
@@ -590,12 +638,10 @@ impl PgClaim {
         self.conn.as_mut().ok_or_else(|| Error::data("the claim is already released"))
     }
 
-    /// Rolls back and returns the connection to the pool.
+    /// Rolls back and returns the connection to the pool (closes it if the rollback fails).
     async fn release(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            if conn.batch("ROLLBACK").await.is_ok() {
-                self.db.put(conn);
-            }
+            let _ = conn.batch("ROLLBACK").await;
         }
     }
 
@@ -672,7 +718,9 @@ impl PgClaim {
         write_all(self.conn()?, &user, &writes, now_ms()).await
     }
 
-    pub(crate) async fn finish(mut self, writes: Writes, worker: &str, now: i64) -> Result<()> {
+    /// Commits; on an error nothing is written and the claim is still held (for `fail`,
+    /// which rolls back).
+    pub(crate) async fn finish(&mut self, writes: Writes, worker: &str, now: i64) -> Result<()> {
         let user = self.user_id.clone();
         let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
         let ids: Vec<String> = self.events.iter().map(|e| e.webhook_id.clone()).collect();
@@ -707,9 +755,7 @@ impl PgClaim {
             .await?;
         }
         conn.batch("COMMIT").await?;
-        if let Some(conn) = self.conn.take() {
-            self.db.put(conn);
-        }
+        self.conn.take();
         Ok(())
     }
 
@@ -919,9 +965,7 @@ pub async fn raw_upsert(db: &PgDb, rows: &[TxRow]) -> Result<()> {
     for chunk in refs.chunks(BATCH) {
         upsert_batch(&mut c, chunk, now_ms()).await?;
     }
-    c.batch("COMMIT").await?;
-    db.put(c);
-    Ok(())
+    c.batch("COMMIT").await
 }
 
 /// Drops a schema and everything in it (test and bench clean-up).
@@ -930,10 +974,10 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
     if !super::valid_schema_name(schema) {
         return Err(Error::Invalid(format!("bad schema name {schema:?}")));
     }
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    let task = tokio::spawn(connection);
-    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema))).await?;
-    drop(client);
-    let _ = task.await;
+    let db = PgDb::open_unmigrated(url)?;
+    let c = db.get().await?;
+    c.client()?.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema))).await?;
+    drop(c);
+    db.close().await;
     Ok(())
 }

@@ -179,8 +179,10 @@ impl SqliteDb {
         now: i64,
         arrived_by: i64,
         limit: usize,
+        exclude: &[String],
     ) -> Result<Option<SqliteClaim>> {
         let db = self.clone();
+        let exclude = exclude.to_vec();
         let found = self
             .with_work(move |c, inner| {
                 let candidates: Vec<String> = c
@@ -193,7 +195,7 @@ impl SqliteDb {
                     .collect::<rusqlite::Result<_>>()?;
                 let chosen = {
                     let mut busy = inner.busy.lock();
-                    let chosen = candidates.into_iter().find(|u| !busy.contains(u));
+                    let chosen = candidates.into_iter().find(|u| !busy.contains(u) && !exclude.contains(u));
                     if let Some(u) = &chosen {
                         busy.insert(u.clone());
                     }
@@ -558,12 +560,12 @@ impl SqliteClaim {
             .await
     }
 
-    pub(crate) async fn finish(self, writes: Writes, worker: &str, now: i64) -> Result<()> {
+    /// Commits; on an error nothing is written and the claim is still held (for `fail`).
+    pub(crate) async fn finish(&mut self, writes: Writes, worker: &str, now: i64) -> Result<()> {
         let user = self.user_id.clone();
         let events: Vec<(i64, String)> = self.events.iter().map(|e| (e.seq, e.webhook_id.clone())).collect();
         let worker = worker.to_owned();
-        let result = self
-            .db
+        self.db
             .with_work(move |c, inner| {
                 let _writer = inner.write.lock();
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -572,9 +574,7 @@ impl SqliteClaim {
                 tx.commit()?;
                 Ok(())
             })
-            .await;
-        drop(self);
-        result
+            .await
     }
 
     pub(crate) async fn fail(

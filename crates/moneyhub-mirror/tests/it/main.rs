@@ -6,5 +6,7 @@ mod db;
 mod faults;
 mod one_time;
 mod security;
+mod storage_faults;
 mod support;
+mod tls;
 mod workers;

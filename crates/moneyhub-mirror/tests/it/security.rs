@@ -177,3 +177,59 @@ async fn unsigned_json_is_accepted_only_by_opt_in_and_deduplicated() {
     running.stop().await;
     db.cleanup().await;
 }
+
+/// Validly signed (with the sandbox's own key, so the signature, `iss` and `aud` all check
+/// out) but expired, not yet valid, or about nobody: refused with 401, nothing stored. A
+/// good one signed the same way is stored, so the refusals are the claims' doing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhooks_with_bad_exp_nbf_or_sub_are_refused_and_not_stored() {
+    init_tracing();
+    let sb = sandbox(0.0).await;
+    let db = TestDb::sqlite("claims");
+    let running = Running::start(client(&sb), db.url(), MirrorConfig::default()).await;
+    let key = moneyhub_sandbox::keys::SigningKey::shared().unwrap();
+    let now = sb.now().timestamp();
+    let sign = |jti: &str, edit: &dyn Fn(&mut Value)| {
+        let mut claims = json!({
+            "iss": sb.base_url(), "aud": sb.client_id(), "sub": UNKNOWN_USER, "jti": jti, "iat": now,
+            "events": {"urn:com:moneyhub:events:new-transactions": {"accounts": [{
+                "id": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13", "transactions": ["c390a94f-3824-4cdf-8d02-b0c5304d9f66"]}]}},
+        });
+        edit(&mut claims);
+        key.sign("secevent+jwt", &claims).unwrap()
+    };
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let bad: Vec<(&str, Edit)> = vec![
+        ("expired", Box::new(move |c| c["exp"] = json!(now - 600))),
+        ("not yet valid", Box::new(move |c| c["nbf"] = json!(now + 600))),
+        ("exp not a number", Box::new(|c| c["exp"] = json!("soon"))),
+        ("no sub", Box::new(|c| drop(c.as_object_mut().unwrap().remove("sub")))),
+        ("null sub", Box::new(|c| c["sub"] = json!(null))),
+        ("numeric sub", Box::new(|c| c["sub"] = json!(5))),
+        (
+            "account event without sub",
+            Box::new(|c| {
+                c["events"] = json!({"urn:com:moneyhub:events:deleted-account": {"accountId": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13"}});
+                c.as_object_mut().unwrap().remove("sub");
+            }),
+        ),
+    ];
+    for (i, (what, edit)) in bad.iter().enumerate() {
+        let token = sign(&format!("6f1c1d7e-0f0e-4c41-9a57-1a2b3c4d5e{i:02x}"), edit.as_ref());
+        let (status, body) = post(&running.url, "application/jwt", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+    }
+    let counts = running.mirror.db().inbox_counts().await.unwrap();
+    assert_eq!(counts.total, 0, "refused webhooks store nothing: {counts:?}");
+    // The same, well formed (exp ahead, nbf behind): stored.
+    let good = sign("6f1c1d7e-0f0e-4c41-9a57-1a2b3c4d5eff", &|c| {
+        c["exp"] = json!(now + 600);
+        c["nbf"] = json!(now - 600);
+    });
+    let (status, body) = post(&running.url, "application/jwt", good).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"status":"stored"}"#));
+    assert_eq!(running.mirror.db().inbox_counts().await.unwrap().total, 1);
+    assert_eq!(running.mirror.counts().refused, bad.len() as u64);
+    running.stop().await;
+    db.cleanup().await;
+}

@@ -133,7 +133,7 @@ pub async fn test_event(State(state): State<Arc<AppState>>, Body(body): Body) ->
     if state.webhook.lock().is_none() {
         return Err(ApiError::bad_request("no webhook target is set: PUT /__sandbox/webhooks first"));
     }
-    let id = state.store.write().next_uuid();
+    let id = state.store.write().next_webhook_id();
     let event = Outgoing {
         id,
         user_id: req.user_id,

@@ -156,7 +156,7 @@ impl Store {
         }
         let mut ids = Vec::new();
         let events = changes.into_events(user_id, now, || {
-            let id = self.rng.uuid();
+            let id = self.next_webhook_id();
             ids.push(id);
             id
         });

@@ -103,6 +103,8 @@ pub struct Store {
     pub history_delay: Duration,
     /// Syncs started so far (orders syncs that share a start time).
     syncs_started: u64,
+    /// Mixed into every webhook id (random per store): see [`Store::next_webhook_id`].
+    webhook_namespace: u128,
 }
 
 impl Store {
@@ -124,6 +126,7 @@ impl Store {
             record_events: false,
             history_delay: Duration::seconds(1),
             syncs_started: 0,
+            webhook_namespace: rand::random::<u128>(),
         }
     }
 
@@ -137,6 +140,16 @@ impl Store {
         self.rng.uuid()
     }
 
+    /// A fresh webhook id, unique to this sandbox instance: the seeded stream's next UUID
+    /// (so every other generated id stays the same for a seed), with a per-instance random
+    /// namespace mixed into its random bits (still a v4 UUID). Two sandboxes with the same
+    /// seed therefore never send the same webhook id, and a receiver that de-duplicates on
+    /// ids (a mirror database kept across runs of embedded sandboxes) never mistakes a new
+    /// run's events for replays of an earlier run's.
+    pub fn next_webhook_id(&mut self) -> Uuid {
+        namespaced(self.rng.uuid(), self.webhook_namespace)
+    }
+
     /// Records an event for delivery.
     pub fn emit(
         &mut self,
@@ -146,7 +159,7 @@ impl Store {
         at: DateTime<Utc>,
     ) {
         if self.record_events {
-            let id = self.next_uuid();
+            let id = self.next_webhook_id();
             self.outbox.push(Event { id, user_id: user_id.to_string(), event_type, payload, at });
         }
     }
@@ -546,4 +559,29 @@ impl Store {
 fn ceil_secs(d: Duration) -> u64 {
     let ms = d.num_milliseconds().max(0) as u64;
     ms.div_ceil(1000).max(1)
+}
+
+/// `id` with `namespace` XORed into its random bits; the version (4) and variant bits kept.
+fn namespaced(id: Uuid, namespace: u128) -> Uuid {
+    // Version: bits 76..80; variant: bits 62..64 (big-endian u128 of the UUID).
+    const FIXED: u128 = (0xf << 76) | (0x3 << 62);
+    Uuid::from_u128(id.as_u128() ^ (namespace & !FIXED))
+}
+
+#[cfg(test)]
+mod webhook_id_tests {
+    use super::*;
+
+    #[test]
+    fn namespaced_ids_stay_v4_and_differ_per_namespace() {
+        let id = Uuid::parse_str("c390a94f-3824-4cdf-8d02-b0c5304d9f66").unwrap();
+        let a = namespaced(id, u128::MAX);
+        let b = namespaced(id, 0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+        assert_eq!(namespaced(id, 0), id);
+        assert_ne!(a, b);
+        for u in [a, b] {
+            assert_eq!(u.get_version_num(), 4, "{u}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{u}");
+        }
+    }
 }

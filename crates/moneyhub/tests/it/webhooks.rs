@@ -273,13 +273,19 @@ async fn mock_identity(initial: Vec<Value>) -> MockIdentity {
 
 /// A SET signed with test key `which`, named `kid`.
 fn set_token(base: &str, which: usize, kid: &str) -> String {
+    set_token_with(base, which, kid, |_| {})
+}
+
+/// A SET signed with test key `which`, named `kid`, its claims changed by `edit` first.
+fn set_token_with(base: &str, which: usize, kid: &str, edit: impl FnOnce(&mut Value)) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some(kid.into());
-    let claims = json!({
+    let mut claims = json!({
         "iss": base, "aud": "mock-client", "sub": "5c79210bbac25ecb5e71ac40",
         "jti": "abe168ce-1b2f-4c38-9c92-db5730485cb3", "iat": chrono::Utc::now().timestamp(),
         "events": {"urn:com:moneyhub:events:deleted-account": {"accountId": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13"}},
     });
+    edit(&mut claims);
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(crate::support::test_key(which).pem_pkcs8.as_bytes())
         .unwrap();
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
@@ -331,4 +337,92 @@ async fn jwks_is_refetched_for_an_unknown_kid_at_most_once_per_interval() {
     let confused = set_token(&mock.base, 0, "b");
     let err = eager.webhooks().verify(confused.as_bytes(), "application/jwt").await.unwrap_err();
     assert!(err.to_string().contains("signature"), "{err}");
+}
+
+#[tokio::test]
+async fn exp_nbf_and_sub_are_enforced_on_signed_webhooks() {
+    let mock = mock_identity(vec![public_jwk(0, "a")]).await;
+    let client = moneyhub::Client::builder()
+        .identity_url(&mock.base)
+        .client_id("mock-client")
+        .client_auth(moneyhub::ClientAuth::secret("mock-secret"))
+        .build()
+        .unwrap();
+    let verify = |edit: Box<dyn FnOnce(&mut Value)>| {
+        let token = set_token_with(&mock.base, 0, "a", edit);
+        let client = client.clone();
+        async move { client.webhooks().verify(token.as_bytes(), "application/jwt").await }
+    };
+    let now = chrono::Utc::now().timestamp();
+    let new_tx = json!({"urn:com:moneyhub:events:new-transactions":
+        {"accounts": [{"id": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13", "transactions": ["c390a94f-3824-4cdf-8d02-b0c5304d9f66"]}]}});
+
+    // Accepted: exp ahead, nbf behind, and both within the leeway (60 s) either way.
+    for (exp, nbf) in [(now + 300, now - 300), (now - 30, now + 30)] {
+        let v = verify(Box::new(move |c| {
+            c["exp"] = json!(exp);
+            c["nbf"] = json!(nbf);
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("exp {exp} nbf {nbf}: {e}"));
+        assert_eq!(v.event_type, WebhookEventType::DeletedAccount);
+    }
+    // Refused: expired, not yet valid, or a claim that is not a NumericDate.
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let refused: Vec<(Edit, &str)> = vec![
+        (Box::new(move |c| c["exp"] = json!(now - 120)), "expired"),
+        (Box::new(move |c| c["nbf"] = json!(now + 120)), "not valid before"),
+        (Box::new(|c| c["exp"] = json!("tomorrow")), "exp"),
+        (Box::new(|c| c["nbf"] = json!(null)), "nbf"),
+        // A transaction or account event without a string sub.
+        (Box::new(|c| c.as_object_mut().unwrap().remove("sub").map(drop).unwrap_or(())), "user"),
+        (Box::new(|c| c["sub"] = json!(null)), "user"),
+        (Box::new(|c| c["sub"] = json!(42)), "sub"),
+        // (jsonwebtoken itself refuses this one while reading the claims.)
+        (Box::new(|c| c["sub"] = json!(["5c79210bbac25ecb5e71ac40"])), "rejected"),
+        (
+            Box::new(move |c| {
+                c["events"] = new_tx;
+                c.as_object_mut().unwrap().remove("sub");
+            }),
+            "user",
+        ),
+    ];
+    for (i, (edit, needle)) in refused.into_iter().enumerate() {
+        let err = verify(edit).await.expect_err(&format!("case {i} is refused"));
+        assert!(matches!(err.kind(), ErrorKind::Webhook { .. }), "case {i}: {err}");
+        assert!(err.to_string().contains(needle), "case {i}: {needle:?} in {err}");
+    }
+    // An event about no user's data may omit sub.
+    let v = verify(Box::new(|c| {
+        c["events"] = json!({"urn:com:moneyhub:events:payment-completed": {"paymentId": "p1"}});
+        c.as_object_mut().unwrap().remove("sub");
+    }))
+    .await
+    .unwrap();
+    assert_eq!(v.user_id, None);
+}
+
+#[tokio::test]
+async fn unsigned_json_transaction_events_must_name_their_user() {
+    let client = moneyhub::Client::builder()
+        .identity_url("http://127.0.0.1:9")
+        .client_id("c")
+        .client_auth(moneyhub::ClientAuth::secret("s"))
+        .build()
+        .unwrap();
+    let verifier = client.webhooks().allow_unsigned_json(true);
+    let payload = json!({"accounts": [{"id": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13", "transactions": []}]});
+    let body = |user: Option<Value>| {
+        let mut v = json!({"id": "abe168ce-1b2f-4c38-9c92-db5730485cb3", "eventType": "newTransactions", "payload": payload});
+        if let Some(u) = user {
+            v["userId"] = u;
+        }
+        serde_json::to_vec(&v).unwrap()
+    };
+    verifier.verify(&body(Some(json!("5c79210bbac25ecb5e71ac40"))), "application/json").await.unwrap();
+    for user in [None, Some(json!(null)), Some(json!(7))] {
+        let err = verifier.verify(&body(user.clone()), "application/json").await.unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Webhook { .. }), "{user:?}: {err}");
+    }
 }

@@ -1,0 +1,205 @@
+//! Issue 11 #2: the database refusing the processor's writes (a full disk, a read-only
+//! database). Fault injection in the store itself: triggers that fail the writes with the
+//! error a full disk gives, on SQLite and (when MONEYHUB_TEST_PG_URL is set) PostgreSQL.
+//!
+//! 1. The commit of every claim is refused, but the failure can still be recorded: each
+//!    failed commit counts as an attempt, with back-off, and the events are parked after
+//!    `max_attempts`. Moneyhub's traffic is bounded by the attempts.
+//! 2. Every write is refused, the failure record too: the process holds the user back in
+//!    memory with the same back-off; Moneyhub's traffic over a window stays bounded.
+//! 3. The database recovers: the events are applied and the mirror equals the sandbox.
+//!
+//! Before the fix a failed commit was retried at once, for ever (one worker sent 28,930
+//! requests in 10 s): phase 1 never parked anything and phase 2 measured thousands.
+
+use std::time::{Duration, Instant};
+
+use moneyhub_mirror::{Db, MirrorConfig, Scope};
+use reqwest::Method;
+
+use crate::support::*;
+
+/// The sandbox's request log after `after`: (last sequence number, requests to Moneyhub's
+/// API and token endpoint).
+async fn api_requests(sb: &SandboxHandle, after: u64) -> (u64, u64) {
+    let v = control_ok(sb, Method::GET, &format!("/requests?after={after}&limit=200000"), None).await;
+    let entries = v["data"].as_array().expect("request log");
+    let last = entries.last().and_then(|e| e["seq"].as_u64()).unwrap_or(after);
+    let api = entries
+        .iter()
+        .filter(|e| {
+            let path = e["path"].as_str().unwrap_or("");
+            path.starts_with("/v3/") || path.starts_with("/v2.0/") || path == "/oidc/token"
+        })
+        .count() as u64;
+    (last, api)
+}
+
+/// What a failing write reports: SQLite's and PostgreSQL's "disk full".
+const FULL: &str = "database or disk is full (injected)";
+
+/// Makes the store refuse writes: `commits` refuses what only a commit writes (the
+/// applied-events ledger); `everything` also refuses the inbox and users updates that record
+/// a failure. `None` removes the faults.
+async fn refuse_writes(db: &TestDb, mirror_db: &Db, level: Option<&str>) {
+    match mirror_db {
+        Db::Sqlite(s) => {
+            let conn = rusqlite::Connection::open(s.path()).unwrap();
+            conn.execute_batch(
+                "DROP TRIGGER IF EXISTS full_ledger; DROP TRIGGER IF EXISTS full_inbox; DROP TRIGGER IF EXISTS full_users;",
+            )
+            .unwrap();
+            let raise = format!("BEGIN SELECT RAISE(ABORT, '{FULL}'); END;");
+            if level.is_some() {
+                conn.execute_batch(&format!(
+                    "CREATE TRIGGER full_ledger BEFORE INSERT ON mirror_applied_events {raise}"
+                ))
+                .unwrap();
+            }
+            if level == Some("everything") {
+                conn.execute_batch(&format!(
+                    "CREATE TRIGGER full_inbox BEFORE UPDATE ON mirror_inbox {raise}
+                     CREATE TRIGGER full_users BEFORE UPDATE ON mirror_users {raise}"
+                ))
+                .unwrap();
+            }
+        }
+        Db::Postgres(_) => {
+            let TestDb::Postgres { base, schema, .. } = db else { unreachable!() };
+            let (pg, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+            let task = tokio::spawn(conn);
+            let s = schema;
+            let mut sql = format!(
+                "CREATE OR REPLACE FUNCTION {s}.refuse_write() RETURNS trigger LANGUAGE plpgsql AS
+                   $$ BEGIN RAISE EXCEPTION '{FULL}' USING ERRCODE = '53100'; END $$;
+                 DROP TRIGGER IF EXISTS full_ledger ON {s}.mirror_applied_events;
+                 DROP TRIGGER IF EXISTS full_inbox ON {s}.mirror_inbox;
+                 DROP TRIGGER IF EXISTS full_users ON {s}.mirror_users;"
+            );
+            if level.is_some() {
+                sql.push_str(&format!(
+                    "CREATE TRIGGER full_ledger BEFORE INSERT ON {s}.mirror_applied_events FOR EACH ROW EXECUTE FUNCTION {s}.refuse_write();"
+                ));
+            }
+            if level == Some("everything") {
+                sql.push_str(&format!(
+                    "CREATE TRIGGER full_inbox BEFORE UPDATE ON {s}.mirror_inbox FOR EACH ROW EXECUTE FUNCTION {s}.refuse_write();
+                     CREATE TRIGGER full_users BEFORE UPDATE ON {s}.mirror_users FOR EACH ROW EXECUTE FUNCTION {s}.refuse_write();"
+                ));
+            }
+            pg.batch_execute(&sql).await.unwrap();
+            drop(pg);
+            let _ = task.await;
+        }
+    }
+}
+
+/// The highest attempt count of the inbox's events.
+async fn max_attempts_of(db: &TestDb, mirror_db: &Db) -> i64 {
+    match mirror_db {
+        Db::Sqlite(s) => rusqlite::Connection::open(s.path())
+            .unwrap()
+            .query_row("SELECT COALESCE(MAX(attempts), 0) FROM mirror_inbox", [], |r| r.get(0))
+            .unwrap(),
+        Db::Postgres(_) => {
+            let TestDb::Postgres { base, schema, .. } = db else { unreachable!() };
+            let (pg, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+            let task = tokio::spawn(conn);
+            let row = pg
+                .query_one(
+                    &format!("SELECT COALESCE(MAX(attempts), 0)::BIGINT FROM {schema}.mirror_inbox"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            drop(pg);
+            let _ = task.await;
+            row.get(0)
+        }
+    }
+}
+
+async fn a_database_refusing_writes(db: TestDb) {
+    init_tracing();
+    const MAX_ATTEMPTS: u32 = 3;
+    let config = MirrorConfig::default()
+        .coalesce_window(Duration::ZERO)
+        .retry_backoff(Duration::from_millis(100))
+        .max_attempts(MAX_ATTEMPTS)
+        .allow_unsigned_json(true);
+    let sb = sandbox(0.5).await;
+    let running = Running::start(client(&sb), db.url(), config).await;
+    let mirror_db = running.mirror.db().clone();
+    let socgen = bank(&sb, SOCGEN).await;
+    let ids: Vec<String> = users(&sb, 2, &[socgen]).await.into_iter().map(|(u, _)| u).collect();
+    let report = running.mirror.backfill(&Scope::users(user_ids(&ids))).await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    set_webhooks(&sb, &running.url, "json").await;
+
+    // 1. Commits refused; failures recorded: attempts, back-off, parking.
+    refuse_writes(&db, &mirror_db, Some("commits")).await;
+    let (start, _) = api_requests(&sb, 0).await;
+    let workers = running.mirror.spawn_workers(2);
+    advance_hours(&sb, 24).await;
+    flush(&sb).await;
+    let stored = mirror_db.inbox_counts().await.unwrap().total;
+    assert!(stored > 0, "the receiver stores whatever the processor does");
+    let began = Instant::now();
+    let parked = loop {
+        let c = mirror_db.inbox_counts().await.unwrap();
+        if c.pending == 0 {
+            break c;
+        }
+        assert!(began.elapsed() < Duration::from_secs(30), "events not parked after refused commits: {c:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (after_parking, api) = api_requests(&sb, start).await;
+    println!("refused commits: {stored} events parked after {MAX_ATTEMPTS} attempts, {api} API requests");
+    assert_eq!((parked.failed, parked.applied), (stored, 0), "{parked:?}");
+    assert_eq!(max_attempts_of(&db, &mirror_db).await, i64::from(MAX_ATTEMPTS));
+    // At most MAX_ATTEMPTS claims per event (an event that failed is retried alone), each
+    // costing a few requests (listings, fetches by id); without back-off it was thousands a
+    // second, for ever.
+    let bound = 30 * stored as u64 * u64::from(MAX_ATTEMPTS);
+    assert!(api <= bound, "{api} API requests (bound {bound}) for {stored} events");
+
+    // 2. Every write refused, the failure records too: held back in memory.
+    workers.stop().await;
+    assert_eq!(running.mirror.retry_parked(None).await.unwrap(), stored as u64);
+    refuse_writes(&db, &mirror_db, Some("everything")).await;
+    let workers = running.mirror.spawn_workers(2);
+    let window = Duration::from_secs(3);
+    tokio::time::sleep(window).await;
+    let (after_window, api) = api_requests(&sb, after_parking).await;
+    // 100 ms doubling: attempts at 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s, at most 6 per user in 3 s.
+    println!("every write refused: {api} API requests in {window:?}");
+    assert!(api > 0, "the workers did try");
+    assert!(api <= 2 * 7 * 30, "{api} API requests in {window:?} while the database refuses writes");
+    let c = mirror_db.inbox_counts().await.unwrap();
+    assert_eq!((c.pending, c.applied), (stored, 0), "{c:?}");
+
+    // 3. The database recovers: everything is applied, each event once.
+    refuse_writes(&db, &mirror_db, None).await;
+    wait_inbox_empty(&mirror_db, Duration::from_secs(30)).await;
+    workers.stop().await;
+    let c = mirror_db.inbox_counts().await.unwrap();
+    assert_eq!((c.applied, c.failed, c.ledger), (stored, 0, stored), "{c:?}");
+    let (_, api) = api_requests(&sb, after_window).await;
+    println!("after recovery: {api} API requests");
+    let (problems, compared) = compare(&sb, &mirror_db, &ids).await;
+    assert!(problems.is_empty(), "{} differences: {:#?}", problems.len(), &problems[..problems.len().min(5)]);
+    assert!(compared > 100);
+    running.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_writes_back_off_and_park_on_sqlite() {
+    a_database_refusing_writes(TestDb::sqlite("refused-writes")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_writes_back_off_and_park_on_postgres() {
+    let Some(db) = TestDb::postgres("refused_writes_back_off_and_park_on_postgres") else { return };
+    a_database_refusing_writes(db).await;
+}

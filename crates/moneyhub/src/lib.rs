@@ -109,7 +109,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts};
 pub use connections::{Catalogue, Connections};
 pub use discovery::ProviderMetadata;
-pub use error::{ApiError, Error, ErrorKind, OAuthError, Result, Sent};
+pub use error::{redact_credentials, ApiError, Error, ErrorKind, OAuthError, Result, Sent, REDACTED};
 pub use guard::{DefaultSyncGuard, GuardRules, NotBefore, SyncGuard};
 pub use jose::{PrivateKey, SigningAlg};
 pub use page::{Page, PageOptions};

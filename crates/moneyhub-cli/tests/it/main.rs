@@ -11,6 +11,7 @@ mod connections;
 mod demo;
 mod doctor;
 mod mirror;
+mod redaction;
 mod sandbox_serve;
 mod transactions;
 mod users;

@@ -10,6 +10,7 @@ mod connect;
 mod connections;
 mod demo;
 mod doctor;
+mod habits;
 mod mirror;
 mod redaction;
 mod sandbox_serve;

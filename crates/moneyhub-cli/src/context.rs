@@ -134,6 +134,12 @@ impl Ctx {
     /// The context for the configured target.
     pub async fn new(global: &GlobalArgs) -> CmdResult<Ctx> {
         match crate::config::resolve(global)? {
+            #[cfg(not(feature = "sandbox"))]
+            Target::Embedded { notice: true } => Err(crate::exit::Failure::usage(
+                "nothing configured (no MONEYHUB_CLIENT_ID, flags or profile), and this build has no \
+                 embedded sandbox to fall back on (the `sandbox` feature): set MONEYHUB_CLIENT_ID and \
+                 MONEYHUB_CLIENT_SECRET, the flags, or a profile of the config file",
+            )),
             Target::Embedded { notice } => {
                 if notice {
                     output::warn(

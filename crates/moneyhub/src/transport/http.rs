@@ -478,6 +478,8 @@ impl ClientInner {
                     let raw = format!("{}:{}", enc(&self.config.client_id), enc(secret.expose_secret()));
                     let basic = STANDARD.encode(&raw);
                     credentials.add_encoded(secret.expose_secret());
+                    // Whole, and without its padding (an echo may drop it).
+                    credentials.add(basic.clone());
                     credentials.add(basic.trim_end_matches('='));
                     credentials.add(raw);
                     let mut value = HeaderValue::from_str(&format!("Basic {basic}"))

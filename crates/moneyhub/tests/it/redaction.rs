@@ -314,6 +314,8 @@ async fn error_bodies_echoing_the_request_are_redacted() {
     assert!(shown.contains("refused GET /users/5c79210bbac25ecb5e71ac40"), "{shown}");
     assert!(shown.contains("grant_type=client_credentials"), "{shown}");
     assert!(shown.contains("[redacted]"), "{shown}");
+    // A value is removed whole (no padding left behind).
+    assert!(!shown.contains("[redacted]="), "{shown}");
     let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(output.contains("request failed"), "the failures were traced: {output}");
     shown.push_str(&output);

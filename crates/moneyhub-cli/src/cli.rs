@@ -128,11 +128,43 @@ pub enum Command {
         command: AuthRequestsCommand,
     },
     /// A local mirror of transactions kept current from webhooks (SQLite or PostgreSQL).
+    #[cfg(feature = "mirror")]
     Mirror {
         /// What to do.
         #[command(subcommand)]
         command: crate::commands::mirror::MirrorCommand,
     },
+    /// A local mirror of transactions (not in this build: it needs the `mirror` feature).
+    #[cfg(not(feature = "mirror"))]
+    #[command(disable_help_flag = true)]
+    Mirror {
+        /// Ignored: the command is not in this build.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
+    /// Print a shell completion script to stdout (e.g. `moneyhub completions bash >
+    /// ~/.local/share/bash-completion/completions/moneyhub`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout (`moneyhub man | man -l -`), or write one page per
+    /// command into a directory with --out-dir.
+    Man(ManArgs),
+}
+
+/// `moneyhub completions` arguments.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `moneyhub man` arguments.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `moneyhub.1` and a page per subcommand (`moneyhub-users-get.1`, …) into this
+    /// directory instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `moneyhub auth-requests ...`

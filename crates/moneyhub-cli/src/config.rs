@@ -144,11 +144,16 @@ fn config_path(global: &GlobalArgs) -> Option<(PathBuf, bool)> {
     if let Some(p) = env("MONEYHUB_CONFIG") {
         return Some((expand_home(&p), true));
     }
-    let base = match env("XDG_CONFIG_HOME") {
-        Some(x) => PathBuf::from(x),
-        None => Path::new(&std::env::var_os("HOME")?).join(".config"),
-    };
-    Some((base.join("moneyhub").join("config.toml"), false))
+    Some((config_dir()?.join("config.toml"), false))
+}
+
+/// The directory of the config file by the platform's convention: `$XDG_CONFIG_HOME/moneyhub`
+/// or `~/.config/moneyhub` on Linux and the other Unixes, macOS included (as for most
+/// command-line tools); `%APPDATA%\moneyhub` (the roaming profile) on Windows.
+pub fn config_dir() -> Option<PathBuf> {
+    use etcetera::BaseStrategy;
+    let strategy = etcetera::choose_base_strategy().ok()?;
+    Some(strategy.config_dir().join("moneyhub"))
 }
 
 /// Reads and parses the config file, if there is one.

@@ -9,6 +9,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use moneyhub::guard::{DefaultSyncGuard, GuardRules, SyncGuard};
 use moneyhub::{Client, ClientAuth, ConnectionId, PrivateKey, SigningAlg};
+#[cfg(feature = "sandbox")]
 use moneyhub_sandbox::{ClockMode, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
@@ -25,6 +26,7 @@ pub fn embedded_epoch() -> DateTime<Utc> {
 }
 
 /// Seed of the embedded sandbox's data.
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
 pub const EMBEDDED_SEED: u64 = 42;
 /// Redirect URI used with an embedded sandbox unless `--redirect-uri` says otherwise.
 pub const EMBEDDED_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
@@ -37,6 +39,14 @@ pub const SAMPLE_BANKS: [&str; 3] = [
     "3c4637d3178c9a28ce655bfbf8e27a10",
 ];
 
+/// The embedded sandbox.
+#[cfg(feature = "sandbox")]
+pub type EmbeddedSandbox = Sandbox;
+/// Without the `sandbox` feature there is no embedded sandbox: no value of this type exists.
+#[cfg(not(feature = "sandbox"))]
+#[derive(Debug)]
+pub enum EmbeddedSandbox {}
+
 /// The time source: the system clock, an embedded sandbox's virtual clock, or a sandbox's
 /// virtual clock seen through the offset read at start-up.
 #[derive(Clone)]
@@ -44,7 +54,8 @@ pub enum CliClock {
     /// `Utc::now()`.
     System,
     /// The embedded sandbox's clock.
-    Embedded(Arc<Sandbox>),
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
+    Embedded(Arc<EmbeddedSandbox>),
     /// The system clock shifted by the offset of a sandbox's virtual clock.
     Offset(Duration),
 }
@@ -54,7 +65,10 @@ impl CliClock {
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             CliClock::System => Utc::now(),
+            #[cfg(feature = "sandbox")]
             CliClock::Embedded(s) => s.now(),
+            #[cfg(not(feature = "sandbox"))]
+            CliClock::Embedded(s) => match **s {},
             CliClock::Offset(d) => Utc::now() + *d,
         }
     }
@@ -130,6 +144,12 @@ impl Ctx {
     /// The context for the configured target.
     pub async fn new(global: &GlobalArgs) -> CmdResult<Ctx> {
         match crate::config::resolve(global)? {
+            #[cfg(not(feature = "sandbox"))]
+            Target::Embedded { notice: true } => Err(crate::exit::Failure::usage(
+                "nothing configured (no MONEYHUB_CLIENT_ID, flags or profile), and this build has no \
+                 embedded sandbox to fall back on (the `sandbox` feature): set MONEYHUB_CLIENT_ID and \
+                 MONEYHUB_CLIENT_SECRET, the flags, or a profile of the config file",
+            )),
             Target::Embedded { notice } => {
                 if notice {
                     output::warn(
@@ -144,7 +164,17 @@ impl Ctx {
         }
     }
 
+    /// Without the `sandbox` feature there is no embedded sandbox: a clear usage error.
+    #[cfg(not(feature = "sandbox"))]
+    pub async fn embedded(_global: &GlobalArgs, _epoch: DateTime<Utc>) -> CmdResult<Ctx> {
+        Err(crate::commands::missing_feature(
+            "sandbox",
+            "an embedded sandbox (--sandbox, `demo`, or running with nothing configured)",
+        ))
+    }
+
     /// A context on a fresh embedded sandbox whose clock is frozen at `epoch` (no sample user).
+    #[cfg(feature = "sandbox")]
     pub async fn embedded(global: &GlobalArgs, epoch: DateTime<Utc>) -> CmdResult<Ctx> {
         let config = SandboxConfig {
             seed: EMBEDDED_SEED,

@@ -51,9 +51,11 @@ impl Failure {
         Failure { code: API, message: message.into() }
     }
 
-    /// Prints the message and returns the exit code.
+    /// Prints the message and returns the exit code. Whatever in it looks like a credential
+    /// (`Bearer`/`Basic` values, JWTs, `password=…`-style pairs) is redacted first: a last line
+    /// of defence for text that did not come through the client (which redacts its own).
     pub fn report(self) -> i32 {
-        crate::output::warn(&format!("moneyhub: {}", self.message));
+        crate::output::warn(&format!("moneyhub: {}", moneyhub::redact_credentials(&self.message)));
         self.code
     }
 

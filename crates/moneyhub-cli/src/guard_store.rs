@@ -4,7 +4,7 @@
 //! `doctor` knows which connections this client already retried.
 //!
 //! The file is `$MONEYHUB_STATE_DIR`, else `$XDG_STATE_HOME/moneyhub`, else
-//! `~/.local/state/moneyhub`, then `guard-<hash of identity URL and client id>.json`. It is
+//! `~/.local/state/moneyhub` (Unix, macOS included), `%LOCALAPPDATA%\moneyhub` on Windows, then `guard-<hash of identity URL and client id>.json`. It is
 //! rewritten whole (write to a temporary file, then rename) on every change; two processes
 //! syncing at the same instant may lose one record, never corrupt the file.
 
@@ -29,10 +29,11 @@ pub fn state_dir() -> Option<PathBuf> {
     if let Some(d) = var("MONEYHUB_STATE_DIR") {
         return Some(d);
     }
-    if let Some(d) = var("XDG_STATE_HOME") {
-        return Some(d.join("moneyhub"));
-    }
-    var("HOME").map(|h| h.join(".local").join("state").join("moneyhub"))
+    use etcetera::BaseStrategy;
+    let strategy = etcetera::choose_base_strategy().ok()?;
+    // XDG has a state directory; Windows has none, and local (not roaming) data is its place.
+    let base = strategy.state_dir().unwrap_or_else(|| strategy.cache_dir());
+    Some(base.join("moneyhub"))
 }
 
 /// FNV-1a, for a stable file name per (identity URL, client id).

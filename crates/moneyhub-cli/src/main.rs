@@ -19,9 +19,15 @@ use std::io::Write;
 
 use clap::Parser;
 
-/// A last resort: a panic prints one line (no backtrace) and exits with status 1.
+/// A last resort: a panic prints one line and exits with status 1. The backtrace follows only
+/// when asked for, as with Rust's own hook: `RUST_BACKTRACE=1` or `full` (`RUST_LIB_BACKTRACE`
+/// takes precedence, as [`std::backtrace::Backtrace::capture`] reads it).
+///
+/// `MONEYHUB_DEBUG_PANIC=1` panics on purpose right after the hook is installed, so that the
+/// hook itself can be tested.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        let backtrace = std::backtrace::Backtrace::capture();
         let what = info
             .payload()
             .downcast_ref::<&str>()
@@ -29,7 +35,14 @@ fn install_panic_hook() {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_owned());
         let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        let _ = writeln!(std::io::stderr(), "moneyhub: internal error: {what}{place} (please report this)");
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "moneyhub: internal error: {what}{place} (please report this)");
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            let _ = writeln!(err, "stack backtrace:\n{backtrace}");
+        } else {
+            let _ = writeln!(err, "note: run with `RUST_BACKTRACE=1` to display a backtrace");
+        }
+        drop(err);
         std::process::exit(exit::INTERNAL);
     }));
 }
@@ -45,6 +58,9 @@ fn init_logging() {
 
 fn main() {
     install_panic_hook();
+    if std::env::var_os("MONEYHUB_DEBUG_PANIC").is_some_and(|v| v == "1") {
+        panic!("MONEYHUB_DEBUG_PANIC=1 asked for a panic");
+    }
     init_logging();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -1,5 +1,13 @@
 //! Exporting the mirror: CSV (one line per transaction, the usual columns) or JSON (an array
 //! of `{userId, connectionId, deleted, transaction}` with the stored transaction JSON).
+//!
+//! CSV and spreadsheets: a cell that starts with `=`, `+`, `-` or `@` is run as a formula by
+//! Excel, LibreOffice and Google Sheets (CSV injection: a transaction description such as
+//! `=HYPERLINK(…)` comes from a bank, not from you). Unless [`ExportOptions::raw`] is set, every
+//! text cell starting with one of those, or with a tab or a carriage return (which some
+//! spreadsheets skip before looking), is prefixed with a single quote `'`, which spreadsheets
+//! show as text. The numeric `amount_minor` column (`-250`) is never changed. JSON is always
+//! exported as stored.
 
 use std::io::Write;
 
@@ -40,6 +48,9 @@ pub struct ExportOptions {
     pub user_id: Option<UserId>,
     /// Include tombstones (transactions deleted at Moneyhub).
     pub include_deleted: bool,
+    /// CSV: write text cells as stored, without neutralising spreadsheet formulas (see the
+    /// [module docs](self)).
+    pub raw: bool,
 }
 
 impl ExportOptions {
@@ -59,6 +70,12 @@ impl ExportOptions {
         self.include_deleted = include;
         self
     }
+
+    /// CSV: keep text cells exactly as stored, formulas included (default: neutralised).
+    pub fn raw(mut self, raw: bool) -> Self {
+        self.raw = raw;
+        self
+    }
 }
 
 const CSV_HEADER: &str = "id,user_id,account_id,connection_id,date,date_modified,status,amount_minor,currency,category_id,short_description,long_description,deleted";
@@ -72,11 +89,21 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// A text cell a spreadsheet would not take as a formula: `'` before a leading `=`, `+`, `-`,
+/// `@`, tab or carriage return.
+fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-fn csv_line(t: &StoredTx) -> String {
+fn csv_line(t: &StoredTx, raw: bool) -> String {
     let v: Value = serde_json::from_str(&t.raw).unwrap_or(Value::Null);
     let amount = v.get("amount");
     let value = amount
@@ -100,7 +127,14 @@ fn csv_line(t: &StoredTx) -> String {
         text(&v, "longDescription"),
         if t.deleted { "true" } else { "false" },
     ];
-    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+    /// The position of `amount_minor`, the only numeric column (a minus sign is its sign).
+    const AMOUNT: usize = 7;
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if raw || i == AMOUNT { csv_field(f) } else { csv_field(&neutralise(f)) })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn json_item(t: &StoredTx) -> Result<String> {
@@ -139,7 +173,7 @@ pub async fn export(
             .await?;
         for t in &page {
             match format {
-                ExportFormat::Csv => writeln!(out, "{}", csv_line(t))?,
+                ExportFormat::Csv => writeln!(out, "{}", csv_line(t, options.raw))?,
                 ExportFormat::Json => {
                     let sep = if n == 0 { "\n" } else { ",\n" };
                     write!(out, "{sep}{}", json_item(t)?)?;
@@ -184,7 +218,7 @@ mod tests {
             deleted: false,
             raw: r#"{"amount":{"value":-250,"currency":"GBP"},"shortDescription":"Tesco, Camden","date":"2025-01-01T12:00:00.000Z"}"#.into(),
         };
-        let line = csv_line(&t);
+        let line = csv_line(&t, false);
         assert!(
             line.starts_with("t1,u,a,,2025-01-01T12:00:00.000Z,,posted,-250,GBP,,\"Tesco, Camden\","),
             "{line}"
@@ -192,6 +226,33 @@ mod tests {
         assert!(line.ends_with(",false"));
         // A corrupt row still exports its columns.
         let bad = StoredTx { raw: "not json".into(), ..t };
-        assert!(csv_line(&bad).starts_with("t1,u,a,"));
+        assert!(csv_line(&bad, false).starts_with("t1,u,a,"));
+    }
+
+    #[test]
+    fn csv_neutralises_formulas_unless_raw() {
+        let t = StoredTx {
+            id: "t1".into(),
+            user_id: "u".into(),
+            account_id: None,
+            connection_id: None,
+            date_ms: 0,
+            modified_ms: 0,
+            status: "posted".into(),
+            deleted: false,
+            raw: r#"{"amount":{"value":-250,"currency":"GBP"},"shortDescription":"=HYPERLINK(\"http://x\",\"y\")","longDescription":"@SUM(A1)","categoryId":"+1"}"#.into(),
+        };
+        let line = csv_line(&t, false);
+        assert!(
+            line.contains(",-250,GBP,'+1,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'@SUM(A1),"),
+            "{line}"
+        );
+        let raw = csv_line(&t, true);
+        assert!(raw.contains(",-250,GBP,+1,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",@SUM(A1),"), "{raw}");
+        for (cell, expected) in
+            [("-5", "'-5"), ("\tx", "'\tx"), ("\r=1", "'\r=1"), ("a=b", "a=b"), ("", ""), ("Tesco", "Tesco")]
+        {
+            assert_eq!(neutralise(cell), expected);
+        }
     }
 }

@@ -13,8 +13,10 @@
 //! | [`ClientId`] | UUID | any *opaque* string | same |
 //! | [`CategoryId`] | `^(std\|cus):(\w\|-)+$` | exactly that pattern | any *opaque* string |
 //!
-//! *Opaque* means: non-empty, no `/`, no whitespace and no control characters — the minimum
-//! needed to use the value safely as one URL path segment or query value.
+//! *Opaque* means: non-empty, not `.` or `..`, no `/`, no whitespace and no control characters —
+//! the minimum needed to use the value safely as one URL path segment or query value. (`.` and
+//! `..` are dot-segments: URL normalisation would remove them or climb a level, so
+//! `GET /users/..` would become `GET /`; other characters are percent-encoded by the client.)
 //!
 //! Why the lenient rules: Moneyhub documents user ids as 24 hex characters, bank ids as 32 hex
 //! characters and client ids as UUIDs, but nothing in the API depends on that shape and real ids
@@ -44,6 +46,9 @@ type Rule = fn(&str) -> Result<(), String>;
 fn opaque(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("must not be empty".into());
+    }
+    if s == "." || s == ".." {
+        return Err("must not be `.` or `..` (a dot-segment cannot be one URL path segment)".into());
     }
     if let Some(pos) = s.find('/') {
         return Err(format!("must not contain `/` (found at byte {pos})"));

@@ -63,7 +63,7 @@ impl Accounts {
             return Err(Error::validation(format!("limit must be between 1 and 1000, got {limit}")));
         }
         let inner = self.client.inner();
-        let mut call = Call::new(inner, Method::GET, "/accounts", inner.api_url(&["accounts"]))
+        let mut call = Call::new(inner, Method::GET, "/accounts", inner.api_url(&["accounts"])?)
             .bearer(self.key(user_id))
             .query("limit", limit.to_string())
             .query("offset", filter.offset.unwrap_or(0).to_string());
@@ -79,7 +79,7 @@ impl Accounts {
     /// One account (`GET /accounts/{accountId}`); unknown ids are [`Error::is_not_found`].
     pub async fn get(&self, user_id: &UserId, account_id: &AccountId) -> Result<Account> {
         let inner = self.client.inner();
-        let url = inner.api_url(&["accounts", account_id.as_str()]);
+        let url = inner.api_url(&["accounts", account_id.as_str()])?;
         let call = Call::new(inner, Method::GET, "/accounts/{accountId}", url).bearer(self.key(user_id));
         Ok(inner.execute(call).await?.decode::<DataResponse<Account>>()?.data)
     }

@@ -75,7 +75,9 @@ impl Connections {
         let field = format!("{}_connections_endpoint", which.as_str());
         let url = match meta.extra.get(&field).and_then(|v| v.as_str()) {
             Some(raw) => inner.endpoint(raw, &field)?,
-            None => inner.identity_url(&["oidc", ".well-known", &format!("{}-connections", which.as_str())]),
+            None => {
+                inner.identity_url(&["oidc", ".well-known", &format!("{}-connections", which.as_str())])?
+            }
         };
         let call =
             Call::new(inner, Method::GET, which.route(), url).query("clientId", &inner.config.client_id);
@@ -111,7 +113,7 @@ impl Connections {
     pub async fn list(&self, user_id: &UserId) -> Result<Vec<Connection>> {
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.connection_read);
-        let url = inner.identity_url(&["users", user_id.as_str(), "connections"]);
+        let url = inner.identity_url(&["users", user_id.as_str(), "connections"])?;
         let call = Call::new(inner, Method::GET, "/users/{userId}/connections", url).bearer(key);
         let body: DataResponse<Vec<Connection>> = inner.execute(call).await?.decode()?;
         inner.learn_provider_names(&body.data);
@@ -131,7 +133,7 @@ impl Connections {
     pub async fn delete(&self, user_id: &UserId, connection_id: &ConnectionId) -> Result<()> {
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.connection_delete);
-        let url = inner.identity_url(&["users", user_id.as_str(), "connection", connection_id.as_str()]);
+        let url = inner.identity_url(&["users", user_id.as_str(), "connection", connection_id.as_str()])?;
         let call =
             Call::new(inner, Method::DELETE, "/users/{userId}/connection/{connectionId}", url).bearer(key);
         inner.execute(call).await?;
@@ -151,7 +153,7 @@ impl Connections {
         let inner = self.client.inner();
         check_expiry(expires_at, inner.config.clock.now(), "expiresAt")?;
         let key = TokenKey::new(None, &inner.config.scopes.connection_update);
-        let url = inner.identity_url(&["users", user_id.as_str(), "connections", connection_id.as_str()]);
+        let url = inner.identity_url(&["users", user_id.as_str(), "connections", connection_id.as_str()])?;
         let call = Call::new(inner, Method::PATCH, "/users/{userId}/connections/{connectionId}", url)
             .bearer(key)
             .long_timeout(inner)

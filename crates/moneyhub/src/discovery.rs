@@ -70,7 +70,7 @@ impl ClientInner {
                 return Ok(meta.clone());
             }
         }
-        let url = self.identity_url(&["oidc", ".well-known", "openid-configuration"]);
+        let url = self.identity_url(&["oidc", ".well-known", "openid-configuration"])?;
         let reply = self
             .execute_plain(Call::new(self, Method::GET, "/oidc/.well-known/openid-configuration", url))
             .await?;

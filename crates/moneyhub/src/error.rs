@@ -9,6 +9,13 @@
 //! Messages never contain secrets: no client secret, key material, access token,
 //! authorisation code or id_token, no request body and no full URL (routes are reported as
 //! templates such as `/users/{userId}/connections`).
+//!
+//! Text that comes from a server (an error body's `message`, `code`, `correlationId` and
+//! `details`, an OAuth `error_description`, a decode error's detail) is passed through
+//! [`redact_credentials`] when it is captured, together with the exact credentials the request
+//! carried (its bearer token, the client secret and its `Basic` value, a client assertion, form
+//! values such as codes and refresh tokens): a server, proxy or gateway that echoes the request
+//! into its error body cannot make a secret reach a message, a log line or `Debug` output.
 
 use std::fmt;
 use std::time::Duration;
@@ -413,6 +420,86 @@ fn shorten(s: &str) -> String {
     match s.char_indices().nth(MAX) {
         None => s.to_owned(),
         Some((cut, _)) => format!("{}…", &s[..cut]),
+    }
+}
+
+/// What a redacted value is replaced with.
+pub const REDACTED: &str = "[redacted]";
+
+/// Patterns of text that is, or looks like, a credential: `Bearer`/`Basic` values, JWTs
+/// (tokens, id_tokens, client assertions, request objects) and `key=value` / `"key": "value"`
+/// pairs whose key names a secret.
+fn credential_patterns() -> &'static [(regex::Regex, &'static str)] {
+    static PATTERNS: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> = std::sync::OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        [
+            // `Authorization: Bearer <token>`, `Basic <base64>` (any case, any amount of blanks).
+            (r"(?i)\b(bearer|basic)([ \t]+)[A-Za-z0-9._~+/=-]+", "${1}${2}[redacted]"),
+            // A JWS (3 parts) or JWE (5 parts): base64url JSON headers start with `eyJ`.
+            (r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){1,4}", REDACTED),
+            // Form, query, JSON or header style pairs naming a secret.
+            (
+                r#"(?i)\b(client_secret|clientsecret|client_assertion|assertion|access_token|accesstoken|refresh_token|refreshtoken|id_token|idtoken|code_verifier|password|passwd|api[_-]?key|x-api-key|private_key|secret)(\\?["']?[ \t]*[:=][ \t]*\\?["']?)[^&\s"',;}\\]+"#,
+                "${1}${2}[redacted]",
+            ),
+        ]
+        .into_iter()
+        .map(|(re, with)| (regex::Regex::new(re).expect("a valid built-in pattern"), with))
+        .collect()
+    })
+}
+
+/// Removes from `text` anything that looks like a credential: `Bearer` and `Basic` values,
+/// JWTs (access tokens, id_tokens, client assertions) and `key=value` or `"key": "value"` pairs
+/// whose key names a secret (`client_secret`, `client_assertion`, `access_token`,
+/// `refresh_token`, `id_token`, `code_verifier`, `password`, `api_key`, `secret`, …). Each is
+/// replaced with [`REDACTED`].
+///
+/// The client applies this to every text a server sends back in an error (together with the
+/// exact credentials the request carried), so [`Error`]'s `Display` and `Debug` are already
+/// clean; use it for server text you print yourself.
+///
+/// ```
+/// let echoed = "denied: Authorization: Basic bW9jazpzZWNyZXQ= client_secret=hunter2 \
+///               token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
+/// assert_eq!(
+///     moneyhub::redact_credentials(echoed),
+///     "denied: Authorization: Basic [redacted] client_secret=[redacted] token [redacted]"
+/// );
+/// ```
+pub fn redact_credentials(text: &str) -> String {
+    redact(text, &[])
+}
+
+/// [`redact_credentials`], and every occurrence of each of `exact` (the credentials a request
+/// carried) replaced too. Longer values first, so a value containing another is removed whole.
+pub(crate) fn redact(text: &str, exact: &[&str]) -> String {
+    let mut out = text.to_owned();
+    let mut exact: Vec<&str> = exact.iter().copied().filter(|s| !s.is_empty()).collect();
+    exact.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for value in exact {
+        if out.contains(value) {
+            out = out.replace(value, REDACTED);
+        }
+    }
+    for (re, with) in credential_patterns() {
+        if let std::borrow::Cow::Owned(o) = re.replace_all(&out, *with) {
+            out = o;
+        }
+    }
+    out
+}
+
+/// [`redact`] over every string of a JSON value (keys included).
+pub(crate) fn redact_json(value: serde_json::Value, exact: &[&str]) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redact(&s, exact)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| redact_json(v, exact)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (redact(&k, exact), redact_json(v, exact))).collect())
+        }
+        other => other,
     }
 }
 

@@ -114,7 +114,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts, TlsIdentity, UserTokens};
 pub use connections::{Catalogue, Connections};
 pub use discovery::ProviderMetadata;
-pub use error::{ApiError, Error, ErrorKind, OAuthError, Result, Sent};
+pub use error::{redact_credentials, ApiError, Error, ErrorKind, OAuthError, Result, Sent, REDACTED};
 pub use guard::{DefaultSyncGuard, GuardRules, NotBefore, SyncGuard};
 pub use jose::{KeyType, PrivateKey, SigningAlg};
 pub use page::{Page, PageOptions};
@@ -252,22 +252,32 @@ impl Client {
 }
 
 impl ClientInner {
-    fn join(base: &Url, segments: &[&str]) -> Url {
+    /// `base` with `segments` appended, each percent-encoded (`/`, `%`, `?`, `#` included) so
+    /// it stays exactly one path segment. An empty segment or a dot-segment (`.`, `..`) is
+    /// refused before anything is sent: URL normalisation would drop it or climb a level
+    /// (`/users/..` is `/`), so the request would go to another route. Ids already refuse
+    /// these values when parsed; this is the last line of defence.
+    fn join(base: &Url, segments: &[&str]) -> Result<Url> {
+        if let Some(bad) = segments.iter().find(|s| s.is_empty() || **s == "." || **s == "..") {
+            return Err(Error::validation(format!(
+                "{bad:?} cannot be used as a URL path segment (empty, `.` and `..` are refused)"
+            )));
+        }
         let mut url = base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
             path.extend(segments);
         }
-        url
+        Ok(url)
     }
 
-    /// `<identity>/<segments…>` (each segment percent-encoded).
-    pub(crate) fn identity_url(&self, segments: &[&str]) -> Url {
+    /// `<identity>/<segments…>` (each segment percent-encoded; see `join`).
+    pub(crate) fn identity_url(&self, segments: &[&str]) -> Result<Url> {
         Self::join(&self.config.identity_url, segments)
     }
 
-    /// `<api>/<segments…>` (each segment percent-encoded).
-    pub(crate) fn api_url(&self, segments: &[&str]) -> Url {
+    /// `<api>/<segments…>` (each segment percent-encoded; see `join`).
+    pub(crate) fn api_url(&self, segments: &[&str]) -> Result<Url> {
         Self::join(&self.config.api_url, segments)
     }
 

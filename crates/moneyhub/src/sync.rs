@@ -209,7 +209,7 @@ impl Connections {
             enable_async: options.enable_async,
         };
         let key = TokenKey::new(Some(user_id), &inner.config.scopes.sync);
-        let url = inner.api_url(&["sync", connection_id.as_str()]);
+        let url = inner.api_url(&["sync", connection_id.as_str()])?;
         let call = Call::new(inner, Method::POST, SYNC_ROUTE, url)
             .bearer(key)
             .long_timeout(inner)
@@ -260,13 +260,13 @@ impl Connections {
             "connections",
             connection_id.as_str(),
             "syncs",
-        ]);
+        ])?;
         self.sync_page(url, "/users/{userId}/connections/{connectionId}/syncs", page).await
     }
 
     /// A page of all of a user's syncs (`GET /users/{userId}/syncs`).
     pub async fn user_syncs(&self, user_id: &UserId, page: PageOptions) -> Result<Page<SyncRecord>> {
-        let url = self.client.inner().identity_url(&["users", user_id.as_str(), "syncs"]);
+        let url = self.client.inner().identity_url(&["users", user_id.as_str(), "syncs"])?;
         self.sync_page(url, "/users/{userId}/syncs", page).await
     }
 
@@ -298,7 +298,7 @@ impl Connections {
     pub async fn sync_record(&self, user_id: &UserId, sync_id: &SyncId) -> Result<SyncRecord> {
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.connection_read);
-        let url = inner.identity_url(&["users", user_id.as_str(), "syncs", sync_id.as_str()]);
+        let url = inner.identity_url(&["users", user_id.as_str(), "syncs", sync_id.as_str()])?;
         let reply = inner
             .execute(Call::new(inner, Method::GET, "/users/{userId}/syncs/{syncId}", url).bearer(key))
             .await?;

@@ -416,7 +416,7 @@ impl Transactions {
         batch: Vec<TransactionId>,
     ) -> Result<(Vec<TransactionId>, Vec<T>, Vec<TransactionId>)> {
         let inner = self.client.inner();
-        let mut call = Call::new(inner, Method::GET, "/transactions", inner.api_url(&["transactions"]))
+        let mut call = Call::new(inner, Method::GET, "/transactions", inner.api_url(&["transactions"])?)
             .bearer(self.key(user_id));
         for id in &batch {
             call = call.query("ids", id.as_str());
@@ -431,7 +431,7 @@ impl Transactions {
     /// `limit` and `offset` do not apply.
     pub async fn count(&self, user_id: &UserId, filter: &TransactionFilter) -> Result<Option<u64>> {
         filter.check()?;
-        let mut url = self.client.inner().api_url(&["transactions"]);
+        let mut url = self.client.inner().api_url(&["transactions"])?;
         filter.apply(&mut url);
         url.query_pairs_mut().append_pair("onlyCount", "true");
         let inner = self.client.inner();
@@ -450,7 +450,7 @@ impl Transactions {
     /// One page of a filtered listing (`GET /transactions`).
     pub async fn list(&self, user_id: &UserId, filter: &TransactionFilter) -> Result<TransactionPage> {
         filter.check()?;
-        let mut url = self.client.inner().api_url(&["transactions"]);
+        let mut url = self.client.inner().api_url(&["transactions"])?;
         filter.apply(&mut url);
         fetch_page(&self.client, &self.key(user_id), url).await
     }
@@ -479,10 +479,10 @@ impl Transactions {
         user_id: &UserId,
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage<T>>> + Send + 'static {
-        let start: Result<Url> = filter.check().map(|()| {
-            let mut url = self.client.inner().api_url(T::PATH);
+        let start: Result<Url> = filter.check().and_then(|()| {
+            let mut url = self.client.inner().api_url(T::PATH)?;
             filter.apply(&mut url);
-            url
+            Ok(url)
         });
         let client = self.client.clone();
         let key = self.key(user_id);
@@ -530,7 +530,7 @@ impl Transactions {
     /// [`Error::is_not_found`].
     pub async fn get(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
         let inner = self.client.inner();
-        let url = inner.api_url(&["transactions", transaction_id.as_str()]);
+        let url = inner.api_url(&["transactions", transaction_id.as_str()])?;
         let call =
             Call::new(inner, Method::GET, "/transactions/{transactionId}", url).bearer(self.key(user_id));
         Ok(inner.execute(call).await?.decode::<DataResponse<Transaction>>()?.data)

@@ -40,7 +40,7 @@ impl Users {
             body["clientUserId"] = json!(id);
         }
         let key = TokenKey::new(None, &inner.config.scopes.user_create);
-        let call = Call::new(inner, Method::POST, "/users", inner.identity_url(&["users"]))
+        let call = Call::new(inner, Method::POST, "/users", inner.identity_url(&["users"])?)
             .bearer(key)
             .json(&body)?;
         inner.execute(call).await?.decode()
@@ -50,7 +50,7 @@ impl Users {
     pub async fn get(&self, user_id: &UserId) -> Result<User> {
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.user_read);
-        let url = inner.identity_url(&["users", user_id.as_str()]);
+        let url = inner.identity_url(&["users", user_id.as_str()])?;
         inner.execute(Call::new(inner, Method::GET, "/users/{userId}", url).bearer(key)).await?.decode()
     }
 
@@ -59,7 +59,7 @@ impl Users {
         page.check()?;
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.user_read);
-        let call = Call::new(inner, Method::GET, "/users", inner.identity_url(&["users"]))
+        let call = Call::new(inner, Method::GET, "/users", inner.identity_url(&["users"])?)
             .bearer(key)
             .query("limit", page.limit.to_string())
             .query("offset", page.offset.to_string());
@@ -83,7 +83,7 @@ impl Users {
     pub async fn delete(&self, user_id: &UserId) -> Result<()> {
         let inner = self.client.inner();
         let key = TokenKey::new(None, &inner.config.scopes.user_delete);
-        let url = inner.identity_url(&["users", user_id.as_str()]);
+        let url = inner.identity_url(&["users", user_id.as_str()])?;
         inner.execute(Call::new(inner, Method::DELETE, "/users/{userId}", url).bearer(key)).await?;
         Ok(())
     }

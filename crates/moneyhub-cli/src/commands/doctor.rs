@@ -79,8 +79,10 @@ pub fn diagnose(c: &Connection, user: Option<&UserId>, context: &AdviceContext) 
         name: c.name.clone(),
         kind: c.kind.to_string(),
         status: c.status.to_string(),
-        error: c.error.as_ref().map(ToString::to_string),
-        extended_status: c.extended_status.as_ref().map(ToString::to_string),
+        // A connection's error texts come from the server: whatever looks like a credential is
+        // redacted before it reaches a table or JSON.
+        error: c.error.as_ref().map(|e| moneyhub::redact_credentials(e.as_ref())),
+        extended_status: c.extended_status.as_ref().map(|e| moneyhub::redact_credentials(e.as_ref())),
         action: advice.action,
         reason: advice.reason,
         not_before: advice.not_before.as_ref().map(output::ts),

@@ -140,6 +140,11 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// CSV: write text cells exactly as stored. By default a text cell starting with `=`, `+`,
+    /// `-`, `@`, a tab or a carriage return is prefixed with `'`, so a spreadsheet shows it
+    /// as text instead of running it as a formula.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 fn db_url(args: &DbArgs) -> CmdResult<DbUrl> {
@@ -431,7 +436,7 @@ async fn export(args: ExportArgs) -> CmdResult {
         Format::Csv => ExportFormat::Csv,
         Format::Json => ExportFormat::Json,
     };
-    let mut options = ExportOptions::new().include_deleted(args.include_deleted);
+    let mut options = ExportOptions::new().include_deleted(args.include_deleted).raw(args.raw);
     if let Some(u) = user {
         options = options.user(u);
     }

@@ -2,12 +2,15 @@
 
 mod auth_requests;
 mod catalog;
+mod completions;
 mod connect;
 mod connections;
 mod demo;
 mod doctor;
+#[cfg(feature = "mirror")]
 pub mod mirror;
 mod renew;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod transactions;
 mod users;
@@ -15,6 +18,16 @@ mod users;
 use crate::cli::{Cli, Command, SandboxCommand};
 use crate::context::Ctx;
 use crate::exit::{self, CmdResult};
+
+/// The failure of a command this build does not have: which feature it needs, and how to get
+/// it.
+#[cfg(not(all(feature = "sandbox", feature = "mirror")))]
+pub fn missing_feature(feature: &str, what: &str) -> exit::Failure {
+    exit::Failure::usage(format!(
+        "{what} is not in this build of moneyhub: it needs the `{feature}` feature \
+         (cargo install moneyhub-cli --features {feature})"
+    ))
+}
 
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
@@ -28,10 +41,20 @@ async fn dispatch(cli: Cli) -> CmdResult {
     let global = cli.global;
     match cli.command {
         // Commands that need no client (or start their own sandbox).
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { command: SandboxCommand::Serve(args) } => sandbox::serve(args).await,
+        #[cfg(not(feature = "sandbox"))]
+        Command::Sandbox { command: SandboxCommand::Serve(_) } => {
+            Err(missing_feature("sandbox", "`moneyhub sandbox serve`"))
+        }
         Command::Demo(args) => demo::run(&global, args).await,
         Command::Doctor(args) if args.from_file.is_some() => doctor::offline(&global, args).await,
+        #[cfg(feature = "mirror")]
         Command::Mirror { command } => mirror::run(&global, command).await,
+        #[cfg(not(feature = "mirror"))]
+        Command::Mirror { .. } => Err(missing_feature("mirror", "`moneyhub mirror`")),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
         command => {
             let ctx = Ctx::new(&global).await?;
             match command {
@@ -45,7 +68,11 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 Command::Connections { command } => connections::run(&ctx, command).await,
                 Command::Doctor(args) => doctor::run(&ctx, args).await,
                 Command::Transactions { command } => transactions::run(&ctx, command).await,
-                Command::Sandbox { .. } | Command::Demo(_) | Command::Mirror { .. } => Ok(()),
+                Command::Sandbox { .. }
+                | Command::Demo(_)
+                | Command::Mirror { .. }
+                | Command::Completions(_)
+                | Command::Man(_) => Ok(()),
             }
         }
     }

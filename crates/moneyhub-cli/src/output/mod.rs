@@ -14,7 +14,8 @@ use serde::Serialize;
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum OutputFormat {
-    /// Aligned columns for people, fitted to 80 columns (`COLUMNS` overrides).
+    /// Aligned columns for people, fitted to the terminal's width (80 when stdout is not a
+    /// terminal; `COLUMNS` overrides).
     #[default]
     Table,
     /// Stable JSON for scripts (camelCase keys; see the README).
@@ -75,13 +76,29 @@ pub fn colour() -> bool {
         && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
-/// The width tables are fitted to: `COLUMNS` when it is a number from 40 to 1000, else 80.
+/// The width tables are fitted to, in display columns: `COLUMNS` when it is a number from 40
+/// to 1000, else the width of the terminal stdout is (at least 40), else 80 (a pipe or a file).
 pub fn width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse::<usize>().ok())
-        .filter(|w| (40..=1000).contains(w))
-        .unwrap_or(80)
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
+    fit_width(columns, terminal_width())
+}
+
+/// The width of the terminal on stdout, if it is one.
+fn terminal_width() -> Option<usize> {
+    let out = console::Term::stdout();
+    if !out.is_term() {
+        return None;
+    }
+    out.size_checked().map(|(_rows, cols)| usize::from(cols))
+}
+
+/// [`width`] from `COLUMNS` and the terminal's width.
+pub fn fit_width(columns: Option<usize>, terminal: Option<usize>) -> usize {
+    match (columns.filter(|w| (40..=1000).contains(w)), terminal.filter(|w| *w > 0)) {
+        (Some(w), _) => w,
+        (None, Some(t)) => t.clamp(40, 1000),
+        (None, None) => 80,
+    }
 }
 
 /// Prints a table fitted to the terminal width.
@@ -174,7 +191,7 @@ pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -194,12 +211,12 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 
 /// Prints a single object as aligned `key  value` lines.
 pub fn details(pairs: &[(&str, String)]) {
-    let width = pairs.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let width = pairs.iter().map(|(k, _)| table::width_of(k)).max().unwrap_or(0);
     let mut out = String::new();
     for (k, v) in pairs {
         let padded = format!("{k:<width$}  {v}");
         // A long value (a full connection id) is not pushed past the table width.
-        let line = if padded.chars().count() > self::width() { format!("{k}  {v}") } else { padded };
+        let line = if table::width_of(&padded) > self::width() { format!("{k}  {v}") } else { padded };
         out.push_str(line.trim_end());
         out.push('\n');
     }

@@ -1,5 +1,5 @@
 //! A small table renderer for terminals: aligned columns, two spaces apart, fitted to a width
-//! (80 columns unless `COLUMNS` says otherwise) by shrinking the widest shrinkable columns and
+//! (the terminal's, or 80 columns, unless `COLUMNS` says otherwise; measured in display columns) by shrinking the widest shrinkable columns and
 //! eliding their cells with `…`, plus an optional wrapped note line under each row.
 
 /// How a column's cells are shortened when the table is too wide.
@@ -26,7 +26,7 @@ pub struct Column {
 impl Column {
     /// A left-aligned column that is never shortened.
     pub fn new(header: &'static str) -> Self {
-        Column { header, right: false, elide: Elide::Never, min: header.chars().count(), colour: None }
+        Column { header, right: false, elide: Elide::Never, min: width_of(header), colour: None }
     }
 
     /// Right-aligned (numbers).
@@ -65,11 +65,43 @@ pub struct Table {
     rows: Vec<Line>,
 }
 
-fn width_of(s: &str) -> usize {
-    s.chars().count()
+/// The display width of `s` in terminal columns (East Asian wide characters and most emoji
+/// take two, combining marks none), as `unicode-width` measures it.
+pub fn width_of(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
-/// Shortens `s` to `width` characters with `…`.
+fn char_width(c: char) -> usize {
+    unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)
+}
+
+/// The longest prefix of `s` at most `width` columns wide.
+fn take_columns(s: &str, width: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        let w = char_width(c);
+        if used + w > width {
+            return &s[..i];
+        }
+        used += w;
+    }
+    s
+}
+
+/// The longest suffix of `s` at most `width` columns wide.
+fn take_last_columns(s: &str, width: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices().rev() {
+        let w = char_width(c);
+        if used + w > width {
+            return &s[i + c.len_utf8()..];
+        }
+        used += w;
+    }
+    s
+}
+
+/// Shortens `s` to `width` display columns with `…`.
 pub fn elide(s: &str, width: usize, how: Elide) -> String {
     let n = width_of(s);
     if n <= width || how == Elide::Never {
@@ -78,10 +110,9 @@ pub fn elide(s: &str, width: usize, how: Elide) -> String {
     if width == 0 {
         return String::new();
     }
-    let chars: Vec<char> = s.chars().collect();
     match how {
         Elide::End | Elide::Never => {
-            let mut out: String = chars[..width - 1].iter().collect::<String>().trim_end().to_owned();
+            let mut out = take_columns(s, width - 1).trim_end().to_owned();
             out.push('…');
             out
         }
@@ -89,15 +120,16 @@ pub fn elide(s: &str, width: usize, how: Elide) -> String {
             let keep = width - 1;
             let head = keep.div_ceil(2);
             let tail = keep - head;
-            let mut out: String = chars[..head].iter().collect();
+            let mut out = take_columns(s, head).to_owned();
             out.push('…');
-            out.extend(&chars[n - tail..]);
+            out.push_str(take_last_columns(s, tail));
             out
         }
     }
 }
 
-/// Wraps `text` into lines of at most `width` characters (words longer than that are cut).
+/// Wraps `text` into lines of at most `width` display columns (words longer than that are
+/// cut).
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(10);
     let mut lines = Vec::new();
@@ -108,8 +140,10 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
             if !line.is_empty() {
                 lines.push(std::mem::take(&mut line));
             }
-            let head: String = word.chars().take(width).collect();
-            word = word.chars().skip(width).collect();
+            let head = take_columns(&word, width).to_owned();
+            // A character wider than the whole line still makes progress.
+            let head = if head.is_empty() { word.chars().take(1).collect() } else { head };
+            word = word[head.len()..].to_owned();
             lines.push(head);
         }
         if line.is_empty() {
@@ -264,6 +298,23 @@ mod tests {
         let s = t.render(20, false);
         assert!(s.lines().all(|l| l.chars().count() <= 20), "{s}");
         assert!(s.contains("a very long …") || s.contains('…'), "{s}");
+    }
+
+    #[test]
+    fn measures_display_columns() {
+        // Wide characters take two columns, combining marks none.
+        assert_eq!(width_of("日本銀行"), 8);
+        assert_eq!(width_of("e\u{301}"), 1);
+        assert_eq!(elide("日本銀行株式会社", 7, Elide::End), "日本銀…");
+        assert_eq!(elide("日本銀行株式会社", 7, Elide::Middle), "日…社");
+        let mut t = Table::new(vec![Column::new("BANK").elide_end(4), Column::new("N").right()]);
+        t.row(vec!["みずほ銀行 普通預金口座".into(), "12".into()]);
+        t.row(vec!["Monzo".into(), "3".into()]);
+        let s = t.render(16, false);
+        assert!(s.lines().all(|l| width_of(l) <= 16), "{s}");
+        // The numbers line up in display columns.
+        let ends: Vec<usize> = s.lines().skip(1).map(width_of).collect();
+        assert_eq!(ends[0], ends[1], "{s}");
     }
 
     #[test]

@@ -43,3 +43,33 @@ fn empty_client_user_id_is_invalid_input() {
     r.code(2);
     assert!(r.stderr.contains("clientUserId"), "{}", r.stderr);
 }
+
+/// Issue 11 #7: a dot-segment id would change the route (`GET /users/..` is `GET /users`;
+/// `DELETE /users/..` would be `DELETE /users`). It is refused locally as bad usage, and the
+/// sandbox sees no request at all.
+#[test]
+fn dot_segment_ids_are_refused_before_anything_is_sent() {
+    let env = Env::new();
+    let before = env.last_seq();
+    for args in [
+        &["users", "get", "--user", ".."][..],
+        &["users", "get", "--user", "."][..],
+        &["users", "delete", "--user", "..", "--yes"][..],
+        &["connections", "list", "--user", ".."][..],
+        &["transactions", "list", "--user", ".."][..],
+        &["doctor", "--user", ".."][..],
+    ] {
+        let r = env.run(args);
+        r.code(2);
+        assert!(r.stderr.contains("must not be `.` or `..`"), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+    // The CLI reads a sandbox target's virtual clock (`GET /__sandbox/clock`) when it starts;
+    // nothing may reach Moneyhub's routes (identity, token, Data API).
+    let sent: Vec<_> = env
+        .requests(before)
+        .into_iter()
+        .filter(|r| !r["path"].as_str().unwrap_or_default().starts_with("/__sandbox/"))
+        .collect();
+    assert!(sent.is_empty(), "requests were sent: {sent:#?}");
+}

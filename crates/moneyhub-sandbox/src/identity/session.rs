@@ -92,7 +92,7 @@ pub struct IdentityState {
 impl IdentityState {
     fn inserted(&mut self, now: i64) {
         self.inserts += 1;
-        if self.inserts % PRUNE_EVERY == 0 {
+        if self.inserts.is_multiple_of(PRUNE_EVERY) {
             self.prune(now);
         }
     }

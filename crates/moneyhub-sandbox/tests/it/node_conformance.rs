@@ -21,10 +21,9 @@ fn install() -> Result<PathBuf, String> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     DIR.get_or_init(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| manifest.join("../../target"));
-        let dir = target.join("node-conformance");
+        // Cargo's scratch directory for integration tests (`target/tmp`): inside the build's
+        // target directory wherever the crate is built, a workspace or a packaged crate.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("node-conformance");
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         for f in ["package.json", "conformance.js"] {
             std::fs::copy(manifest.join("tests/node").join(f), dir.join(f)).map_err(|e| e.to_string())?;

@@ -75,6 +75,11 @@ fn user_ids_are_lenient_but_reject_unsafe_input() {
         ("5c79 210", "invalid UserId \"5c79 210\": must not contain whitespace (found at byte 4)"),
         ("ab\n", "invalid UserId \"ab\\n\": must not contain whitespace (found at byte 2)"),
         ("ab\u{0}", "invalid UserId \"ab\\0\": must not contain control characters (found at byte 2)"),
+        (
+            "..",
+            "invalid UserId \"..\": must not be `.` or `..` (a dot-segment cannot be one URL path segment)",
+        ),
+        (".", "invalid UserId \".\": must not be `.` or `..` (a dot-segment cannot be one URL path segment)"),
     ];
     for (input, message) in cases {
         let err = input.parse::<UserId>().unwrap_err();
@@ -163,4 +168,19 @@ fn ids_serialise_as_plain_strings_and_work_as_keys() {
     assert_eq!(ids[0], "0b0e8a2c-1f9e-4a51-9a8e-3a4f1c9d2e77");
     let s: String = ids.remove(0).into();
     assert_eq!(s, "0b0e8a2c-1f9e-4a51-9a8e-3a4f1c9d2e77");
+}
+
+#[test]
+fn dot_segments_are_refused_by_every_opaque_id() {
+    for input in [".", ".."] {
+        assert!(input.parse::<UserId>().is_err(), "UserId {input:?}");
+        assert!(input.parse::<ConnectionId>().is_err(), "ConnectionId {input:?}");
+        assert!(input.parse::<BankId>().is_err(), "BankId {input:?}");
+        assert!(input.parse::<moneyhub_types::ClientId>().is_err(), "ClientId {input:?}");
+        let json = serde_json::to_string(input).unwrap();
+        assert!(serde_json::from_str::<ConnectionId>(&json).is_err(), "{input:?}");
+    }
+    // Dots inside an id are fine: only a whole dot-segment is refused.
+    assert!("a..b".parse::<UserId>().is_ok());
+    assert!("...".parse::<UserId>().is_ok());
 }

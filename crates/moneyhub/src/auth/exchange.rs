@@ -36,8 +36,8 @@ impl Auth {
                 method: "GET".into(),
                 route: "/oidc/auth",
                 status: None,
-                error,
-                description: callback.error_description,
+                error: crate::redact_credentials(&error),
+                description: callback.error_description.as_deref().map(crate::redact_credentials),
             })));
         }
         let state =

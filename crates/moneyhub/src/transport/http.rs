@@ -120,7 +120,55 @@ pub(crate) struct Reply {
     pub method: Method,
     pub route: &'static str,
     pub sensitive: bool,
+    /// What the request carried, to redact from an error body that echoes it.
+    pub credentials: Credentials,
 }
+
+/// The credentials one request carried: its bearer token, the client secret with its `Basic`
+/// value, a client assertion, secret form values (codes, verifiers, refresh tokens). Kept with
+/// the answer so that error text echoing any of them is redacted (see
+/// [`redact_credentials`](crate::redact_credentials)). Not `Debug`.
+#[derive(Default, Clone)]
+pub(crate) struct Credentials(Vec<Secret>);
+
+impl Credentials {
+    fn add(&mut self, value: impl Into<String>) {
+        let value = value.into();
+        if !value.is_empty() {
+            self.0.push(Secret::new(value));
+        }
+    }
+
+    /// A secret as sent and in the encodings an echo may show it in (form/percent-encoded).
+    fn add_encoded(&mut self, value: &str) {
+        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        if form != value {
+            self.add(form.replace('+', "%20"));
+            self.add(form);
+        }
+        self.add(value);
+    }
+
+    /// `text` with every credential of the request, and anything that looks like one, removed.
+    pub fn redact(&self, text: &str) -> String {
+        crate::error::redact(text, &self.values())
+    }
+
+    fn values(&self) -> Vec<&str> {
+        self.0.iter().map(Secret::expose_secret).collect()
+    }
+}
+
+/// Form fields whose values are secrets (echoed values are redacted).
+const SECRET_FORM_FIELDS: &[&str] = &[
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "client_secret",
+    "client_assertion",
+    "request",
+    "id_token_hint",
+];
 
 impl Reply {
     /// Decodes the body, naming the failing JSON path.
@@ -137,7 +185,7 @@ impl Reply {
                     route: self.route,
                     status: self.status,
                     path: ".".into(),
-                    detail: other.to_string(),
+                    detail: self.credentials.redact(&other.to_string()),
                     source: None,
                 })
             }
@@ -148,7 +196,15 @@ impl Reply {
                 None,
             )
         } else {
-            (source.to_string(), Some(source))
+            // serde's message may quote a value of the body: when that value is (or looks like)
+            // a credential, only the redacted text is kept, not the error that holds it.
+            let text = source.to_string();
+            let clean = self.credentials.redact(&text);
+            if clean == text {
+                (text, Some(source))
+            } else {
+                (clean, None)
+            }
         };
         Error::new(ErrorKind::Decode {
             method: self.method.to_string(),
@@ -172,8 +228,8 @@ impl Reply {
                     method: self.method.to_string(),
                     route: self.route,
                     status: Some(self.status),
-                    error: body.error,
-                    description: body.error_description,
+                    error: self.credentials.redact(&body.error),
+                    description: body.error_description.map(|d| self.credentials.redact(&d)),
                 }));
             }
         }
@@ -185,16 +241,20 @@ impl Reply {
         let retry_after = retry_after(&self.headers, body.as_ref().and_then(|b| b.retry_after_secs));
         let reason = reqwest::StatusCode::from_u16(self.status).ok().and_then(|s| s.canonical_reason());
         match body {
-            Some(b) => ApiError {
-                method: self.method.to_string(),
-                route: self.route,
-                status: self.status,
-                code: Some(b.code),
-                message: b.message,
-                correlation_id: b.correlation_id,
-                retry_after,
-                details: b.details,
-            },
+            Some(b) => {
+                let exact = self.credentials.values();
+                let clean = |s: String| crate::error::redact(&s, &exact);
+                ApiError {
+                    method: self.method.to_string(),
+                    route: self.route,
+                    status: self.status,
+                    code: Some(clean(b.code)),
+                    message: b.message.map(clean),
+                    correlation_id: b.correlation_id.map(clean),
+                    retry_after,
+                    details: b.details.map(|d| crate::error::redact_json(d, &exact)),
+                }
+            }
             // Not Moneyhub's shape (a proxy's page, an OAuth body…): the raw body is not
             // echoed, only the status's reason.
             None => ApiError {
@@ -302,7 +362,7 @@ impl ClientInner {
         let mut maybe_sent = false;
         loop {
             attempt += 1;
-            let request = self.build(call, bearer)?;
+            let (request, credentials) = self.build(call, bearer)?;
             let outcome = match self.http.execute(request).await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -315,6 +375,7 @@ impl ClientInner {
                             method: call.method.clone(),
                             route: call.route,
                             sensitive: call.sensitive,
+                            credentials,
                         }),
                         Err(e) => Outcome::Failed(e),
                     }
@@ -388,7 +449,9 @@ impl ClientInner {
         }
     }
 
-    fn build(&self, call: &Call, bearer: Option<&Secret>) -> Result<reqwest::Request> {
+    /// The request to send, and the credentials it carries.
+    fn build(&self, call: &Call, bearer: Option<&Secret>) -> Result<(reqwest::Request, Credentials)> {
+        let mut credentials = Credentials::default();
         let mut req = self
             .http
             .request(call.method.clone(), call.url.clone())
@@ -396,6 +459,7 @@ impl ClientInner {
             .header(USER_AGENT, self.config.user_agent.as_str())
             .header(ACCEPT, "application/json");
         if let Some(token) = bearer {
+            credentials.add_encoded(token.expose_secret());
             let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
                 .map_err(|_| Error::config("the access token is not a valid header value"))?;
             value.set_sensitive(true);
@@ -412,7 +476,13 @@ impl ClientInner {
                     let enc =
                         |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                     let raw = format!("{}:{}", enc(&self.config.client_id), enc(secret.expose_secret()));
-                    let mut value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw)))
+                    let basic = STANDARD.encode(&raw);
+                    credentials.add_encoded(secret.expose_secret());
+                    // Whole, and without its padding (an echo may drop it).
+                    credentials.add(basic.clone());
+                    credentials.add(basic.trim_end_matches('='));
+                    credentials.add(raw);
+                    let mut value = HeaderValue::from_str(&format!("Basic {basic}"))
                         .map_err(|_| Error::config("the client credentials are not a valid header value"))?;
                     value.set_sensitive(true);
                     req = req.header(AUTHORIZATION, value);
@@ -431,7 +501,9 @@ impl ClientInner {
                         form.push(("client_id", self.config.client_id.clone()));
                     }
                     form.push(("client_assertion_type", JWT_BEARER.to_owned()));
-                    form.push(("client_assertion", key.sign(&claims)?));
+                    let assertion = key.sign(&claims)?;
+                    credentials.add_encoded(&assertion);
+                    form.push(("client_assertion", assertion));
                 }
                 ClientAuth::TlsClientAuth => {
                     // RFC 8705 §2: the certificate of the TLS connection authenticates.
@@ -439,6 +511,11 @@ impl ClientInner {
                         form.push(("client_id", self.config.client_id.clone()));
                     }
                 }
+            }
+        }
+        for (name, value) in &form {
+            if SECRET_FORM_FIELDS.contains(name) {
+                credentials.add_encoded(value);
             }
         }
         match &call.body {
@@ -452,6 +529,8 @@ impl ClientInner {
                 req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(encoded);
             }
         }
-        req.build().map_err(|e| Error::config_with("could not build the request", e.without_url()))
+        let request =
+            req.build().map_err(|e| Error::config_with("could not build the request", e.without_url()))?;
+        Ok((request, credentials))
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use moneyhub::{ClientAuth, ConnectOptions, PrivateKey, SyncOptions, TransactionFilter};
+use moneyhub::{ClientAuth, ConnectOptions, ErrorKind, PrivateKey, SyncOptions, TransactionFilter};
 use serde_json::json;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -181,4 +181,174 @@ async fn trace_output_never_shows_secrets() {
     }
     assert!(!output.contains("sandbox-secret"));
     assert_clean(&output, &secrets);
+}
+
+/// A fault-injecting mock that answers every request but discovery with an error body echoing
+/// the request: its headers (`Authorization` included), its body (form values, assertions) and
+/// the bare credential without its scheme, in the message, the correlation id and the details.
+/// The token endpoint answers a token when `token_ok`, else a 401 OAuth error echoing too.
+async fn echo_server(token_ok: bool) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use axum::{Json, Router};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let b = base.clone();
+    let echo = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let bare = auth.split_once(' ').map(|(_, v)| v.to_owned()).unwrap_or_default();
+        let all: Vec<String> =
+            headers.iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("?"))).collect();
+        let text = format!(
+            "refused {method} {uri}; headers: {}; body: {body}; credential was {bare}",
+            all.join("; ")
+        );
+        if uri.path() == "/oidc/token" {
+            if token_ok {
+                return Json(json!({
+                    "access_token": "echo-access-token-0123456789abcdef", "token_type": "Bearer", "expires_in": 7200
+                }))
+                .into_response();
+            }
+            let body = json!({"error": format!("invalid_client {bare}"), "error_description": text});
+            return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        }
+        let body = json!({
+            "code": "Forbidden",
+            "message": text,
+            "correlationId": bare,
+            "details": {"authorization": auth, "body": body, "nested": [{"echo": text}]},
+        });
+        (StatusCode::FORBIDDEN, Json(body)).into_response()
+    };
+    let app = Router::new()
+        .route(
+            "/oidc/.well-known/openid-configuration",
+            get(move || {
+                let b = b.clone();
+                async move {
+                    Json(json!({
+                        "issuer": format!("{b}/oidc"),
+                        "authorization_endpoint": format!("{b}/oidc/auth"),
+                        "token_endpoint": format!("{b}/oidc/token"),
+                        "jwks_uri": format!("{b}/oidc/certs"),
+                    }))
+                }
+            }),
+        )
+        .fallback(echo);
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    base
+}
+
+fn echo_client(base: &str, auth: ClientAuth) -> moneyhub::Client {
+    moneyhub::Client::builder()
+        .identity_url(base)
+        .api_url(format!("{base}/v3"))
+        .client_id("echo-client")
+        .client_auth(auth)
+        .retry_policy(crate::support::fast_retries(0))
+        .build()
+        .unwrap()
+}
+
+/// Everything an error shows: Display, Debug, the source chain, and the API error's fields.
+fn everything(err: &moneyhub::Error) -> String {
+    let mut shown = format!("{err}\n{err:?}\n");
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        shown.push_str(&format!("{s}\n{s:?}\n"));
+        source = s.source();
+    }
+    shown
+}
+
+/// Issue 11 #3: a server (or a proxy) that echoes the request into its error body cannot make
+/// the client secret, the `Basic` value, the bearer token or a client assertion reach an
+/// error's `Display`/`Debug` or the trace output.
+#[tokio::test]
+async fn error_bodies_echoing_the_request_are_redacted() {
+    use base64::Engine;
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_span_events(FmtSpan::FULL)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let secret = "echo-secret-1234567890-abcdef";
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("echo-client:{secret}"));
+    let user: moneyhub::UserId = "5c79210bbac25ecb5e71ac40".parse().unwrap();
+
+    // The token endpoint echoes `Authorization: Basic …` into an OAuth error.
+    let refused = echo_client(&echo_server(false).await, ClientAuth::secret(secret));
+    let oauth_err = refused.users().get(&user).await.unwrap_err();
+    assert!(matches!(oauth_err.kind(), ErrorKind::OAuth(_)), "{oauth_err:?}");
+    // The echo of a private_key_jwt client's form body (client_assertion=eyJ…).
+    let key = PrivateKey::from_jwk(&test_key(0).jwk_private).unwrap().with_kid("k");
+    let key_refused = echo_client(&echo_server(false).await, ClientAuth::private_key(key));
+    let assertion_err = key_refused.users().get(&user).await.unwrap_err();
+    // The API echoes `Authorization: Bearer …` (and the bare token as the correlation id).
+    let accepted = echo_client(&echo_server(true).await, ClientAuth::secret(secret));
+    let api_err = accepted.users().get(&user).await.unwrap_err();
+    let ErrorKind::Api(api) = api_err.kind() else { panic!("expected an API error: {api_err:?}") };
+    assert_eq!(api.status, 403);
+    let fields = format!("{:?} {:?} {:?} {:?}", api.code, api.message, api.correlation_id, api.details);
+    let tx_err = accepted.transactions().list(&user, &TransactionFilter::new()).await.unwrap_err();
+
+    let mut shown = String::new();
+    for err in [&oauth_err, &assertion_err, &api_err, &tx_err] {
+        shown.push_str(&everything(err));
+    }
+    shown.push_str(&fields);
+    // What is not a credential is still there to diagnose the failure.
+    assert!(shown.contains("refused GET /users/5c79210bbac25ecb5e71ac40"), "{shown}");
+    assert!(shown.contains("grant_type=client_credentials"), "{shown}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+    // A value is removed whole (no padding left behind).
+    assert!(!shown.contains("[redacted]="), "{shown}");
+    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(output.contains("request failed"), "the failures were traced: {output}");
+    shown.push_str(&output);
+    let secrets = vec![
+        ("client secret", secret.to_owned()),
+        ("Basic value", basic),
+        ("access token", "echo-access-token-0123456789abcdef".to_owned()),
+    ];
+    // The schemes may stay (they help to read the echo), their values may not.
+    let without_schemes = shown.replace("Bearer [redacted]", "").replace("Basic [redacted]", "");
+    assert_clean(&without_schemes, &secrets);
+}
+
+#[test]
+fn redact_credentials_covers_the_usual_shapes() {
+    let cases = [
+        ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer [redacted]"),
+        ("authorization: basic Zm9vOmJhcg==", "authorization: basic [redacted]"),
+        ("client_secret=s3cr3t&grant_type=x", "client_secret=[redacted]&grant_type=x"),
+        (
+            r#"{"access_token": "tok", "token_type": "Bearer"}"#,
+            r#"{"access_token": "[redacted]", "token_type": "Bearer"}"#,
+        ),
+        (r#"{\"refresh_token\":\"rt-1\"}"#, r#"{\"refresh_token\":\"[redacted]\"}"#),
+        ("assertion eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "assertion [redacted]"),
+        (
+            "client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("invalid client secret", "invalid client secret"),
+        ("User not found", "User not found"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(moneyhub::redact_credentials(input), expected, "{input}");
+    }
 }

@@ -61,3 +61,29 @@ async fn invalid_arguments_are_refused_before_sending() {
     assert_eq!(err.sent(), Sent::Never);
     assert!(requests_after(&e.sandbox, seq).await.is_empty());
 }
+
+/// Issue 11 #7: an id is always exactly one path segment. Characters that mean something in a
+/// URL are percent-encoded (the request reaches `/users/{userId}` and is a 404, not another
+/// route), and `.`/`..` never become ids, so nothing is sent for them.
+#[tokio::test]
+async fn ids_stay_one_path_segment() {
+    let e = env().await;
+    let users = e.client.users();
+    let before = last_seq(&e.sandbox).await;
+    for raw in ["a?b", "a#b", "a%2Fb", "..x", "a\\b", "%2e%2e"] {
+        let id: moneyhub::UserId = raw.parse().unwrap();
+        let err = users.get(&id).await.unwrap_err();
+        assert_eq!(err.status(), Some(404), "{raw}: {err}");
+    }
+    let log = requests_after(&e.sandbox, before).await;
+    let gets = matching(&log, "GET", "/users/");
+    assert_eq!(gets.len(), 6, "{log:#?}");
+    for g in &gets {
+        let path = g["path"].as_str().unwrap();
+        assert_eq!(path.matches('/').count(), 2, "one segment after /users: {path}");
+        assert!(g.get("query").is_none_or(|q| q.is_null() || q == ""), "nothing became a query: {g}");
+    }
+    for raw in [".", ".."] {
+        assert!(raw.parse::<moneyhub::UserId>().is_err(), "{raw}");
+    }
+}

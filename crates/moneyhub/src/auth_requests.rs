@@ -127,7 +127,7 @@ impl AuthRequests {
                     Error::validation("an auth request needs a redirect URI (none is configured)")
                 })?;
         }
-        let call = Call::new(inner, Method::POST, "/auth-requests", inner.identity_url(&["auth-requests"]))
+        let call = Call::new(inner, Method::POST, "/auth-requests", inner.identity_url(&["auth-requests"])?)
             .bearer(TokenKey::new(None, WRITE_SCOPE))
             .json(&body)?;
         Ok(inner.execute(call).await?.decode::<DataResponse<AuthRequest>>()?.data)
@@ -138,7 +138,7 @@ impl AuthRequests {
         check_id(id)?;
         let inner = self.client.inner();
         let call =
-            Call::new(inner, Method::GET, "/auth-requests/{id}", inner.identity_url(&["auth-requests", id]))
+            Call::new(inner, Method::GET, "/auth-requests/{id}", inner.identity_url(&["auth-requests", id])?)
                 .bearer(TokenKey::new(None, READ_SCOPE));
         Ok(inner.execute(call).await?.decode::<DataResponse<AuthRequest>>()?.data)
     }
@@ -147,7 +147,7 @@ impl AuthRequests {
     pub async fn list(&self, page: PageOptions) -> Result<Page<AuthRequest>> {
         page.check()?;
         let inner = self.client.inner();
-        let call = Call::new(inner, Method::GET, "/auth-requests", inner.identity_url(&["auth-requests"]))
+        let call = Call::new(inner, Method::GET, "/auth-requests", inner.identity_url(&["auth-requests"])?)
             .bearer(TokenKey::new(None, READ_SCOPE))
             .query("limit", page.limit.to_string())
             .query("offset", page.offset.to_string());
@@ -183,7 +183,7 @@ impl AuthRequests {
             inner,
             Method::PATCH,
             "/auth-requests/{id}",
-            inner.identity_url(&["auth-requests", id]),
+            inner.identity_url(&["auth-requests", id])?,
         )
         .bearer(TokenKey::new(None, WRITE_SCOPE))
         .long_timeout(inner)

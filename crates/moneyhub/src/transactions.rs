@@ -612,7 +612,7 @@ impl Unenriched {
         filter: &TransactionFilter,
     ) -> Result<TransactionPage<UnenrichedTransaction>> {
         filter.check()?;
-        let mut url = self.inner.client.inner().api_url(UnenrichedTransaction::PATH);
+        let mut url = self.inner.client.inner().api_url(UnenrichedTransaction::PATH)?;
         filter.apply(&mut url);
         fetch_page(&self.inner.client, &self.key(user_id), url).await
     }
@@ -623,10 +623,10 @@ impl Unenriched {
         user_id: &UserId,
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage<UnenrichedTransaction>>> + Send + 'static {
-        let start: Result<Url> = filter.check().map(|()| {
-            let mut url = self.inner.client.inner().api_url(UnenrichedTransaction::PATH);
+        let start: Result<Url> = filter.check().and_then(|()| {
+            let mut url = self.inner.client.inner().api_url(UnenrichedTransaction::PATH)?;
             filter.apply(&mut url);
-            url
+            Ok(url)
         });
         let client = self.inner.client.clone();
         let key = self.key(user_id);
@@ -665,7 +665,7 @@ impl Unenriched {
         transaction_id: &TransactionId,
     ) -> Result<UnenrichedTransaction> {
         let inner = self.inner.client.inner();
-        let url = inner.api_url(&["transactions", "unenriched", transaction_id.as_str()]);
+        let url = inner.api_url(&["transactions", "unenriched", transaction_id.as_str()])?;
         let call = Call::new(inner, Method::GET, "/transactions/unenriched/{transactionId}", url)
             .bearer(self.key(user_id));
         Ok(inner.execute(call).await?.decode::<DataResponse<UnenrichedTransaction>>()?.data)

@@ -60,7 +60,8 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
     let read = |path: &std::path::PathBuf, flag: &str| {
         std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("{flag} {}: {e}", path.display())))
     };
-    let mut http = moneyhub_http::ServeConfig::default();
+    let mut http = moneyhub_http::ServeConfig::default()
+        .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout));
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let (cert_pem, key_pem) = (read(cert, "--tls-cert")?, read(key, "--tls-key")?);
         // Client certificates are asked for (optional at the TLS layer); the token endpoint
@@ -131,8 +132,6 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
         control_token,
         allow_remote_webhooks: args.allow_remote_webhooks,
         public_url: args.public_url.clone(),
-        http: moneyhub_http::ServeConfig::default()
-            .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
         seed: args.seed,
         clients: vec![ClientRegistration {
             client_id: args.client_id.clone(),

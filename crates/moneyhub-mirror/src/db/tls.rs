@@ -1,4 +1,4 @@
-//! TLS to PostgreSQL with rustls (the `ring` provider; no OpenSSL), configured as libpq is,
+//! TLS to PostgreSQL with rustls (the aws-lc-rs provider, the one crypto stack of the workspace; no OpenSSL), configured as libpq is,
 //! from the URL's query parameters:
 //!
 //! | parameter | values | meaning |
@@ -164,7 +164,7 @@ pub(crate) fn driver_mode(mode: SslMode) -> tokio_postgres::config::SslMode {
 }
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// Reads PEM certificates. Messages name the file only for `sslrootcert` (a public CA): the

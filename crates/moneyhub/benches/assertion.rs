@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p moneyhub --bench assertion`
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions.
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. One-time access: no user; the exchange names the user Moneyhub made, and its token
     //    (with a refresh token thanks to offline_access) reads the data.
-    let request = client.auth().connect(ConnectOptions::new(bank.clone()).scope("offline_access")).await?;
+    let request = client.auth().connect(ConnectOptions::new(bank.clone()).offline_access(true)).await?;
     let connected = client.auth().exchange_code(&request, browser(request.url.as_str()).await?).await?;
     let token = UserToken::from_connected(&connected)?;
     let made = token.user_id().clone();

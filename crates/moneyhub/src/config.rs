@@ -361,11 +361,15 @@ impl ClientBuilder {
     /// | `MONEYHUB_CLIENT_ID` | client id (required) |
     /// | `MONEYHUB_CLIENT_SECRET` | secret for `client_secret_basic` |
     /// | `MONEYHUB_PRIVATE_KEY` | for `private_key_jwt`: a file path, or an inline JWK / PEM |
-    /// | `MONEYHUB_PRIVATE_KEY_ALG` | `RS256` (default) or `PS256` |
+    /// | `MONEYHUB_PRIVATE_KEY_ALG` | RS/PS 256/384/512, ES256/384/512 (default: from the key) |
     /// | `MONEYHUB_PRIVATE_KEY_KID` | the key's `kid` (default: the JWK's) |
+    /// | `MONEYHUB_REQUEST_OBJECT_ALG` | `none` (default) or an algorithm above |
+    /// | `MONEYHUB_TLS_CLIENT_CERT`, `MONEYHUB_TLS_CLIENT_KEY` | TLS client certificate and key (PEM files) |
+    /// | `MONEYHUB_CA_CERT` | extra CA roots (PEM file) |
     /// | `MONEYHUB_REDIRECT_URI` | redirect URI for the authorisation flows |
     ///
-    /// Exactly one of the secret and the private key must be set.
+    /// At most one of the secret and the private key may be set; with neither, a TLS client
+    /// certificate means `self_signed_tls_client_auth`.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -385,12 +389,32 @@ impl ClientBuilder {
             Some(env("MONEYHUB_CLIENT_ID").ok_or_else(|| Error::config("MONEYHUB_CLIENT_ID is not set"))?);
         let secret = env("MONEYHUB_CLIENT_SECRET");
         let key = env("MONEYHUB_PRIVATE_KEY");
+        match (env("MONEYHUB_TLS_CLIENT_CERT"), env("MONEYHUB_TLS_CLIENT_KEY")) {
+            (Some(cert), Some(key)) => b = b.tls_client_identity(TlsIdentity::from_files(cert, key)?),
+            (None, None) => {}
+            _ => {
+                return Err(Error::config(
+                    "set both MONEYHUB_TLS_CLIENT_CERT and MONEYHUB_TLS_CLIENT_KEY, or neither",
+                ))
+            }
+        }
+        if let Some(ca) = env("MONEYHUB_CA_CERT") {
+            let pem = std::fs::read(&ca)
+                .map_err(|e| Error::config_with(format!("could not read MONEYHUB_CA_CERT {ca}"), e))?;
+            b = b.add_root_certificates_pem(pem);
+        }
+        if let Some(alg) = env("MONEYHUB_REQUEST_OBJECT_ALG").filter(|a| !a.eq_ignore_ascii_case("none")) {
+            b = b.request_object_signing_alg(Some(alg.parse()?));
+        }
         b.auth = Some(match (secret, key) {
             (Some(_), Some(_)) => {
                 return Err(Error::config("set only one of MONEYHUB_CLIENT_SECRET and MONEYHUB_PRIVATE_KEY"))
             }
+            (None, None) if b.tls_identity.is_some() => ClientAuth::TlsClientAuth,
             (None, None) => {
-                return Err(Error::config("set MONEYHUB_CLIENT_SECRET or MONEYHUB_PRIVATE_KEY"));
+                return Err(Error::config(
+                    "set MONEYHUB_CLIENT_SECRET, MONEYHUB_PRIVATE_KEY or MONEYHUB_TLS_CLIENT_CERT/KEY",
+                ));
             }
             (Some(secret), None) => ClientAuth::secret(secret),
             (None, Some(key)) => {
@@ -567,7 +591,8 @@ impl ClientBuilder {
     }
 
     /// Extra CA certificates (PEM, one or more) trusted for the servers, on top of the
-    /// platform's trust store.
+    /// platform's trust store (or of Mozilla's bundled roots with the `webpki-roots` cargo
+    /// feature).
     pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pems.push(pem.into());
         self
@@ -614,6 +639,17 @@ impl ClientBuilder {
             }
             roots.extend(certs);
         }
+        #[cfg(feature = "webpki-roots")]
+        {
+            // Mozilla's bundle (compiled in) and the added roots, and nothing else.
+            let mut all: Vec<reqwest::Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
+                .collect();
+            all.extend(roots);
+            b = b.tls_certs_only(all);
+        }
+        #[cfg(not(feature = "webpki-roots"))]
         if !roots.is_empty() {
             // On top of the platform's trust store (rustls-platform-verifier).
             b = b.tls_certs_merge(roots);

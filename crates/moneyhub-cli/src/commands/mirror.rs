@@ -198,6 +198,8 @@ async fn retry(global: &GlobalArgs, args: RetryArgs) -> CmdResult {
 async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     let url = db_url(&args.db)?;
     let ctx = Ctx::new(global).await?;
+    // Before anything is announced: a signal from then on is a graceful stop.
+    let shutdown = crate::signals::shutdown();
     let mut config = MirrorConfig::default().allow_unsigned_json(args.allow_unsigned_json).http(
         moneyhub_http::ServeConfig::default()
             .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
@@ -240,7 +242,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
         ));
     }
     tracing::info!(listening = %addr, workers = args.workers, "mirror run started");
-    let ran = mirror.run(listener, usize::from(args.workers), crate::signals::shutdown()).await;
+    let ran = mirror.run(listener, usize::from(args.workers), shutdown).await;
     mirror.db().close().await;
     ran.map_err(mirror_failure)?;
     tracing::info!("mirror run stopped");

@@ -150,6 +150,8 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
 /// Serves until SIGTERM or SIGINT (Ctrl-C), then stops gracefully and exits 0.
 pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = config(&args)?;
+    // Before anything is announced: a signal from then on is a graceful stop.
+    let shutdown = crate::signals::shutdown();
     let secret_note =
         if args.client_secret == moneyhub_sandbox::DEFAULT_CLIENT_SECRET { " (default)" } else { "" };
     let sandbox = moneyhub_sandbox::spawn(config).await.map_err(|e| Failure::usage(e.to_string()))?;
@@ -177,7 +179,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     ));
     output::line("Press Ctrl-C to stop.");
     tracing::info!(listening = %sandbox.addr(), base_url = sandbox.base_url(), "sandbox serve started");
-    crate::signals::shutdown().await;
+    shutdown.await;
     sandbox.shutdown().await;
     tracing::info!("sandbox serve stopped");
     Ok(())

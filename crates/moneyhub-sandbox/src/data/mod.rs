@@ -57,11 +57,17 @@ async fn not_implemented(method: axum::http::Method, OriginalUri(uri): OriginalU
     .into_response()
 }
 
-/// Records a read of `user_id`'s data (`lastAccessed`). Takes the write lock only when the
-/// time changed, so reads at one virtual instant do not serialise on it.
+/// Records a read of `user_id`'s data (`lastAccessed`, to the second). Takes the write lock
+/// only when the recorded time is a second or more old, so a burst of reads does not
+/// serialise on it.
 fn accessed(state: &AppState, user_id: &str) {
     let now = state.clock.now();
-    let stale = state.store.read().users.get(user_id).is_some_and(|u| u.last_accessed != Some(now));
+    let stale = state
+        .store
+        .read()
+        .users
+        .get(user_id)
+        .is_some_and(|u| u.last_accessed.is_none_or(|t| now - t >= chrono::Duration::seconds(1)));
     if stale {
         state.store.write().touch_user(user_id, now);
     }

@@ -54,7 +54,13 @@ pub fn discovery_document(base_url: &str, catalogue: &Catalogue) -> Value {
     let issuer = format!("{base_url}/oidc");
     let mut scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
     scopes.extend(catalogue.all().iter().map(|p| format!("id:{}", p.id)));
-    let auth_methods = json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]);
+    let auth_methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+        "self_signed_tls_client_auth"
+    ]);
     let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/auth"),
@@ -69,7 +75,8 @@ pub fn discovery_document(base_url: &str, catalogue: &Catalogue) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "request_object_signing_alg_values_supported": ["RS256", "PS256", "none"],
+        "request_object_signing_alg_values_supported":
+            ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "none"],
         "request_parameter_supported": true,
         "request_uri_parameter_supported": true,
         "require_request_uri_registration": true,
@@ -80,7 +87,7 @@ pub fn discovery_document(base_url: &str, catalogue: &Catalogue) -> Value {
         "subject_types_supported": ["public"],
         "token_endpoint_auth_methods_supported": auth_methods,
         "token_endpoint_auth_signing_alg_values_supported": ALGS,
-        "tls_client_certificate_bound_access_tokens": false,
+        "tls_client_certificate_bound_access_tokens": true,
     });
     for kind in ["all", "api", "legacy", "test", "beta", "payments", "zoopla", "mouseprice", "autotrader"] {
         doc[format!("{kind}_connections_endpoint")] =

@@ -16,7 +16,7 @@ use crate::support::*;
 async fn one_time_access_reads_with_the_exchange_token_and_refreshes_it() {
     let Env { sandbox: sb, client } = env().await;
     let request =
-        client.auth().connect(ConnectOptions::new(bank(MOCK_BANK)).scope("offline_access")).await.unwrap();
+        client.auth().connect(ConnectOptions::new(bank(MOCK_BANK)).offline_access(true)).await.unwrap();
     assert!(request.user_id.is_none());
     let callback = browser(&request).await;
     let connected = client.auth().exchange_code(&request, callback.as_str()).await.unwrap();

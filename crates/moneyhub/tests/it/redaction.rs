@@ -8,8 +8,8 @@ use serde_json::json;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::support::{
-    bank, browser, builder, direct_token, fault, key_client, sandbox_with_key_client, test_key, user_with,
-    MOCK_BANK,
+    bank, browser, builder, direct_token, fault, fixture, jwk_d, key_client, sandbox_with_key_client,
+    test_key, user_with, MOCK_BANK,
 };
 
 /// Every window of `len` characters of `secret`.
@@ -351,4 +351,81 @@ fn redact_credentials_covers_the_usual_shapes() {
     for (input, expected) in cases {
         assert_eq!(moneyhub::redact_credentials(input), expected, "{input}");
     }
+}
+
+#[tokio::test]
+async fn ec_keys_client_certificate_keys_and_refresh_tokens_are_redacted() {
+    // EC keys (P-256 from SEC1 PEM, P-384 from a JWK) signing assertions through a flow that
+    // also yields refresh tokens.
+    let p256 = PrivateKey::parse(&fixture("p256.sec1.pem")).unwrap().with_kid("ec");
+    let p384 = PrivateKey::parse(&fixture("p384.jwk")).unwrap();
+    let sb = sandbox_with_key_client("key-client", &p256).await;
+    let client = key_client(&sb, "key-client", p256.clone());
+    let user = client.users().create(None).await.unwrap().user_id;
+    let request = client
+        .auth()
+        .connect(ConnectOptions::new(bank(MOCK_BANK)).user(user).offline_access(true))
+        .await
+        .unwrap();
+    let callback = browser(&request).await;
+    let connected = client.auth().exchange_code(&request, callback.as_str()).await.unwrap();
+    let first = connected.refresh_token.clone().unwrap();
+    let pair = client.auth().refresh_tokens(&first, None).await.unwrap();
+    let reuse = client.auth().refresh_tokens(&first, None).await.unwrap_err();
+    assert!(reuse.is_invalid_grant());
+
+    // A client certificate's key: in a builder, in a client, and in the error of a pair that
+    // does not match (certificate A with key B) or of a key that is not PEM.
+    let identity = moneyhub::TlsIdentity::from_pem(fixture("client-a.crt"), fixture("client-a.key"));
+    let with_cert = builder(&sb).tls_client_identity(identity.clone());
+    let shown_builder = format!("{with_cert:?}");
+    let with_cert = with_cert.build().unwrap();
+    let mismatched = builder(&sb)
+        .tls_client_identity(moneyhub::TlsIdentity::from_pem(
+            fixture("client-a.crt"),
+            fixture("client-b.key"),
+        ))
+        .build();
+    let garbled_key = fixture("client-b.key").replace("MIG", "XXX");
+    let garbled = builder(&sb)
+        .tls_client_identity(moneyhub::TlsIdentity::from_pem(fixture("client-a.crt"), garbled_key))
+        .build()
+        .unwrap_err();
+    // A broken EC JWK: its error must not quote `d`.
+    let mut broken: serde_json::Value = serde_json::from_str(&fixture("p384.jwk")).unwrap();
+    broken["x"] = json!("AAAA");
+    let jwk_err = PrivateKey::from_jwk(&broken.to_string()).unwrap_err();
+
+    let mut shown = String::new();
+    for text in [
+        format!("{p256:?} {p384:?}"),
+        format!("{:?}", ClientAuth::private_key(p384.clone())),
+        format!("{client:?}"),
+        format!("{connected:?}"),
+        format!("{pair:?}"),
+        format!("{reuse} {reuse:?}"),
+        format!("{identity:?}"),
+        shown_builder,
+        format!("{with_cert:?}"),
+        format!("{:?}", mismatched.map(|_| ())),
+        format!("{garbled} {garbled:?}"),
+        format!("{jwk_err} {jwk_err:?}"),
+    ] {
+        shown.push_str(&text);
+        shown.push('\n');
+    }
+    assert!(shown.contains("[redacted]"));
+    let mut secrets = vec![
+        ("P-256 d", jwk_d("p256")),
+        ("P-384 d", jwk_d("p384")),
+        ("refresh token", first.expose_secret().to_owned()),
+        ("rotated refresh token", pair.refresh_token.clone().unwrap().expose_secret().to_owned()),
+        ("refreshed access token", pair.access_token.expose_secret().to_owned()),
+    ];
+    for file in ["p256.sec1.pem", "client-a.key", "client-b.key"] {
+        for line in pem_body(&fixture(file)) {
+            secrets.push(("PEM body", line));
+        }
+    }
+    assert_clean(&shown, &secrets);
 }

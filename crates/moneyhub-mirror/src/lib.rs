@@ -115,6 +115,12 @@ pub(crate) struct Counters {
     pub claims: AtomicU64,
     pub applied: AtomicU64,
     pub totals: parking_lot::Mutex<SessionReport>,
+    /// Webhooks answered 400 (signed, but not a usable event).
+    pub invalid: AtomicU64,
+    /// Failed claims and processing errors of this process's workers.
+    pub worker_errors: AtomicU64,
+    /// Time from a webhook's arrival to its answer.
+    pub ack_latency: moneyhub_http::metrics::Histogram,
 }
 
 /// A snapshot of the receiver's and processor's counters since this process started.
@@ -342,7 +348,9 @@ impl Mirror {
         self.inner.counters.totals.lock().clone()
     }
 
-    /// The webhook receiver's routes (`POST /webhooks`, `POST /`, `GET /healthz`).
+    /// The webhook receiver's routes: `POST /webhooks`, `POST /`, `GET /healthz` (alive),
+    /// `GET /readyz` (the database answers and is migrated; `503` otherwise) and
+    /// `GET /metrics` (Prometheus text; see the `receiver` module docs for the names).
     pub fn router(&self) -> axum::Router {
         receiver::router(self.inner.clone())
     }
@@ -420,6 +428,7 @@ impl Mirror {
                 }
                 Ok(None) => {}
                 Err(e) => {
+                    self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(worker = name, error = %e, "processing failed");
                     idle = (idle * 2).min(Duration::from_secs(5));
                 }
@@ -466,6 +475,7 @@ impl Mirror {
                         Ok(Some(Ok(report)))
                     }
                     Err(e) => {
+                        self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                         if e.is_unique_violation() {
                             // An event of the claim is in the ledger already: it was applied
                             // once, and the ledger refused a second application (nothing of
@@ -481,6 +491,7 @@ impl Mirror {
                 }
             }
             Err(e) => {
+                self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                 let user = claim.user_id().to_owned();
                 let message = e.to_string();
                 tracing::warn!(worker, user = %user, error = %message, "applying events failed; will retry");

@@ -4,6 +4,7 @@ mod convergence;
 mod crash;
 mod db;
 mod faults;
+mod observability;
 mod security;
 mod support;
 mod workers;

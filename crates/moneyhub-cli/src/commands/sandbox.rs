@@ -90,7 +90,8 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
         control_token,
         allow_remote_webhooks: args.allow_remote_webhooks,
         public_url: args.public_url.clone(),
-        http: moneyhub_http::ServeConfig::default()
+        http: SandboxConfig::default()
+            .http
             .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
         seed: args.seed,
         clients: vec![ClientRegistration {

@@ -29,6 +29,20 @@ pub struct GlobalArgs {
     /// Output format: table (for people) or json (stable, for scripts).
     #[arg(long, short = 'o', global = true, value_enum, default_value_t, help_heading = "Output")]
     pub output: OutputFormat,
+    /// Format of the log lines on stderr: text or json (one object per line). The servers
+    /// (`sandbox serve`, `mirror run`) log at info by default; MONEYHUB_LOG or RUST_LOG (a
+    /// tracing filter such as `debug` or `moneyhub_mirror=debug`) choose what is logged
+    /// [env: MONEYHUB_LOG_FORMAT].
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "MONEYHUB_LOG_FORMAT",
+        hide_env = true,
+        help_heading = "Output"
+    )]
+    pub log_format: LogFormat,
     /// Run against an embedded, seeded sandbox started inside this process (127.0.0.1 only,
     /// frozen clock at 2025-01-15 09:00 UTC, one sample user with three connections).
     #[arg(long, global = true, help_heading = "Connection")]
@@ -267,6 +281,16 @@ pub struct ServeArgs {
     /// Webhook format: json or jwt.
     #[arg(long, env = "MONEYHUB_SANDBOX_WEBHOOK_FORMAT", default_value = "json", value_name = "FORMAT")]
     pub webhook_format: String,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Which provider catalogue.

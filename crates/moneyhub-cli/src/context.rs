@@ -347,7 +347,8 @@ impl Ctx {
     }
 
     /// Calls the sandbox's control API (`/__sandbox{path}`) and returns the JSON answer
-    /// (`null` for an empty one). Fails when the target is not a sandbox.
+    /// (`null` for an empty one), with `MONEYHUB_SANDBOX_CONTROL_TOKEN` as a bearer token when
+    /// set. Fails when the target is not a sandbox.
     pub async fn control(&self, method: &str, path: &str, body: Option<Value>) -> CmdResult<Value> {
         let link = self.sandbox.as_ref().ok_or_else(|| Failure::usage("this needs a sandbox"))?;
         let url = format!("{}/__sandbox{path}", link.base_url);
@@ -356,6 +357,12 @@ impl Ctx {
         let mut req = self.http.request(method.clone(), &url);
         if let Some(b) = body {
             req = req.json(&b);
+        }
+        // A sandbox served beyond loopback (`sandbox serve --control-token`) wants its token.
+        if let Some(token) =
+            std::env::var("MONEYHUB_SANDBOX_CONTROL_TOKEN").ok().filter(|t| !t.trim().is_empty())
+        {
+            req = req.bearer_auth(token);
         }
         let resp =
             req.send().await.map_err(|e| Failure::api(format!("sandbox control {method} {path}: {e}")))?;

@@ -47,13 +47,34 @@ fn install_panic_hook() {
     }));
 }
 
-/// `MONEYHUB_LOG=debug` (any tracing filter) logs the client's requests to stderr.
-fn init_logging() {
-    if let Ok(filter) = std::env::var("MONEYHUB_LOG") {
-        if let Ok(filter) = tracing_subscriber::EnvFilter::try_new(filter) {
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+/// Logging to stderr: the filter is MONEYHUB_LOG, else RUST_LOG (any tracing filter, such as
+/// `debug`); without either, the servers (`sandbox serve`, `mirror run`) log at info (their
+/// start, addresses and stop) and other commands not at all. `--log-format json` writes one
+/// JSON object per line.
+fn init_logging(cli: &cli::Cli) {
+    use crate::cli::Command;
+    use crate::commands::mirror::MirrorCommand;
+    let server =
+        matches!(cli.command, Command::Sandbox { .. } | Command::Mirror { command: MirrorCommand::Run(_) });
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let Some(filter) = from_env("MONEYHUB_LOG")
+        .or_else(|| from_env("RUST_LOG"))
+        .or_else(|| server.then(|| "info".to_owned()))
+    else {
+        return;
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "moneyhub: ignoring the log filter {filter:?}: {e}");
+            return;
         }
-    }
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match cli.global.log_format {
+        cli::LogFormat::Text => builder.try_init(),
+        cli::LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 fn main() {
@@ -61,7 +82,6 @@ fn main() {
     if std::env::var_os("MONEYHUB_DEBUG_PANIC").is_some_and(|v| v == "1") {
         panic!("MONEYHUB_DEBUG_PANIC=1 asked for a panic");
     }
-    init_logging();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -71,6 +91,7 @@ fn main() {
             std::process::exit(code);
         }
     };
+    init_logging(&cli);
     let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt.block_on(commands::run(cli)),
         Err(e) => exit::Failure::internal(format!("could not start the async runtime: {e}")).report(),

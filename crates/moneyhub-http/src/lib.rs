@@ -47,6 +47,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod metrics;
 pub mod tls;
 
 use std::collections::BTreeMap;

@@ -120,6 +120,12 @@ pub(crate) struct Counters {
     pub claims: AtomicU64,
     pub applied: AtomicU64,
     pub totals: parking_lot::Mutex<SessionReport>,
+    /// Webhooks answered 400 (signed, but not a usable event).
+    pub invalid: AtomicU64,
+    /// Failed claims and processing errors of this process's workers.
+    pub worker_errors: AtomicU64,
+    /// Time from a webhook's arrival to its answer.
+    pub ack_latency: moneyhub_http::metrics::Histogram,
 }
 
 /// A snapshot of the receiver's and processor's counters since this process started.
@@ -351,7 +357,9 @@ impl Mirror {
         self.inner.counters.totals.lock().clone()
     }
 
-    /// The webhook receiver's routes (`POST /webhooks`, `POST /`, `GET /healthz`).
+    /// The webhook receiver's routes: `POST /webhooks`, `POST /`, `GET /healthz` (alive),
+    /// `GET /readyz` (the database answers and is migrated; `503` otherwise) and
+    /// `GET /metrics` (Prometheus text; see the `receiver` module docs for the names).
     pub fn router(&self) -> axum::Router {
         receiver::router(self.inner.clone())
     }
@@ -429,6 +437,7 @@ impl Mirror {
                 }
                 Ok(None) => {}
                 Err(e) => {
+                    self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(worker = name, error = %e, "processing failed");
                     idle = (idle * 2).min(Duration::from_secs(5));
                 }
@@ -490,12 +499,14 @@ impl Mirror {
                         // once, and the ledger refused a second application (nothing of
                         // this claim was written). Settle it; the others are retried.
                         drop(claim);
+                        self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                         self.inner.counters.double_apply_refused.fetch_add(1, Ordering::Relaxed);
                         let settled = self.inner.db.settle_applied(&seqs).await?;
                         tracing::warn!(worker, settled, "the ledger refused to apply an event twice");
                         Ok(Some(Err(e.to_string())))
                     }
                     Err(e) => {
+                        self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                         let message = format!("could not commit: {e}");
                         tracing::warn!(worker, user = %claim.user_id(), error = %message, "committing a claim failed; will retry");
                         self.record_failure(claim, &message).await;
@@ -504,6 +515,7 @@ impl Mirror {
                 }
             }
             Err(e) => {
+                self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                 let message = e.to_string();
                 tracing::warn!(worker, user = %claim.user_id(), error = %message, "applying events failed; will retry");
                 self.record_failure(claim, &message).await;

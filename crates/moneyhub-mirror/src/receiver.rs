@@ -12,7 +12,26 @@
 //! | body too large | `413`, nothing written |
 //! | the JWKS could not be fetched, or storage failed | `503`, so the sender may retry |
 //!
-//! `GET /healthz` answers `200 ok`. Nothing logged contains the body.
+//! `GET /healthz` answers `200 ok` while the process runs. `GET /readyz` answers `200 ready`
+//! when the database answers a query on the (migrated) inbox within 2 s, `503` otherwise, so
+//! that an orchestrator stops routing webhooks to a receiver that could only answer 503.
+//! Nothing logged contains the body.
+//!
+//! `GET /metrics` (Prometheus text format 0.0.4):
+//!
+//! | metric | type | meaning |
+//! | --- | --- | --- |
+//! | `moneyhub_mirror_webhooks_total{outcome}` | counter | webhooks answered, by outcome: `stored`, `duplicate`, `refused` (401), `unavailable` (503), `invalid` (400) |
+//! | `moneyhub_mirror_webhook_ack_seconds` | histogram | time from a webhook's arrival to its answer |
+//! | `moneyhub_mirror_inbox_events{state}` | gauge | inbox events: `pending` (not tried yet), `failed` (failed at least once, waiting for a retry), `parked` (after too many attempts) |
+//! | `moneyhub_mirror_oldest_pending_seconds` | gauge | age of the oldest pending event (0 when none) |
+//! | `moneyhub_mirror_events_applied_total` | counter | events applied by this process |
+//! | `moneyhub_mirror_transactions_written_total` | counter | transaction rows written by this process (live versions and tombstones) |
+//! | `moneyhub_mirror_reconcile_differences_total` | counter | incremental reconciliations whose window count differed from Moneyhub's |
+//! | `moneyhub_mirror_worker_errors_total` | counter | failed claims and processing errors |
+//!
+//! The counters count since the process started; the inbox gauges are read from the database
+//! at each scrape (and left out when it does not answer).
 
 use std::sync::Arc;
 
@@ -34,6 +53,8 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/", post(receive))
         .route("/webhooks", post(receive))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(inner)
 }
@@ -43,7 +64,89 @@ fn answer(status: StatusCode, what: &'static str) -> Response {
         .into_response()
 }
 
+async fn readyz(State(inner): State<Arc<Inner>>) -> Response {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.inbox_counts()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timed out").into_response(),
+    }
+}
+
+async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
+    use moneyhub_http::metrics::Exposition;
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &inner.counters;
+    let mut e = Exposition::new();
+    let webhooks = "Webhooks answered, by outcome.";
+    for (outcome, n) in [
+        ("stored", &c.stored),
+        ("duplicate", &c.duplicates),
+        ("refused", &c.refused),
+        ("unavailable", &c.unavailable),
+        ("invalid", &c.invalid),
+    ] {
+        e.counter("moneyhub_mirror_webhooks_total", webhooks, &[("outcome", outcome)], n.load(Relaxed));
+    }
+    e.histogram(
+        "moneyhub_mirror_webhook_ack_seconds",
+        "Time from a webhook's arrival to its answer.",
+        &c.ack_latency,
+    );
+    let counts = tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.inbox_counts()).await;
+    if let Ok(Ok(counts)) = counts {
+        let help = "Inbox events by state (pending: not tried yet; failed: waiting for a retry; parked).";
+        let not_tried = counts.pending.saturating_sub(counts.retrying);
+        for (state, n) in [("pending", not_tried), ("failed", counts.retrying), ("parked", counts.failed)] {
+            e.gauge("moneyhub_mirror_inbox_events", help, &[("state", state)], n as f64);
+        }
+        let oldest = counts
+            .oldest_pending_ms
+            .map(|ms| (chrono::Utc::now().timestamp_millis() - ms).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        e.gauge("moneyhub_mirror_oldest_pending_seconds", "Age of the oldest pending event.", &[], oldest);
+    }
+    let totals = c.totals.lock().clone();
+    e.counter(
+        "moneyhub_mirror_events_applied_total",
+        "Events applied by this process.",
+        &[],
+        c.applied.load(Relaxed),
+    );
+    e.counter(
+        "moneyhub_mirror_transactions_written_total",
+        "Transaction rows written (live versions and tombstones).",
+        &[],
+        (totals.upserts + totals.tombstones) as u64,
+    );
+    e.counter(
+        "moneyhub_mirror_reconcile_differences_total",
+        "Incremental reconciliations whose window count differed from Moneyhub's.",
+        &[],
+        totals.window_mismatches as u64,
+    );
+    e.counter(
+        "moneyhub_mirror_worker_errors_total",
+        "Failed claims and processing errors.",
+        &[],
+        c.worker_errors.load(Relaxed),
+    );
+    ([(header::CONTENT_TYPE, moneyhub_http::metrics::CONTENT_TYPE)], e.finish()).into_response()
+}
+
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = std::time::Instant::now();
+    let res = receive_inner(&inner, headers, body).await;
+    if res.status() == StatusCode::BAD_REQUEST {
+        inner.counters.invalid.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    inner.counters.ack_latency.observe(started.elapsed());
+    res
+}
+
+async fn receive_inner(inner: &Arc<Inner>, headers: HeaderMap, body: Bytes) -> Response {
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let verified = match inner.verifier.verify(&body, &content_type).await {
@@ -102,6 +205,7 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         }
         Err(e) => {
             tracing::error!(error = %e, "webhook could not be stored");
+            inner.counters.unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
     }

@@ -33,7 +33,8 @@ pub struct SandboxConfig {
     /// it (within a second of being due); with a frozen clock, advancing past it does.
     pub history_delay: std::time::Duration,
     /// How the server treats connections: timeouts, the connection cap, the graceful
-    /// shutdown bound, TLS (see [`moneyhub_http::ServeConfig`]).
+    /// shutdown bound, TLS (see [`moneyhub_http::ServeConfig`]). The default is
+    /// `ServeConfig::default()` with a request timeout of 5 minutes (long control calls).
     pub http: moneyhub_http::ServeConfig,
     /// A bearer token every control request (`/__sandbox/...`) must carry
     /// (`Authorization: Bearer <token>`). Required when `bind` is not a loopback address;
@@ -61,7 +62,9 @@ impl Default for SandboxConfig {
             clock: ClockMode::default(),
             pending_replace_ratio: 0.0,
             history_delay: std::time::Duration::from_secs(1),
-            http: moneyhub_http::ServeConfig::default(),
+            // Control calls (advancing the clock by months, flushing thousands of webhooks)
+            // may legitimately take long: a request gets 5 minutes, not the default 30 s.
+            http: moneyhub_http::ServeConfig::default().request_timeout(std::time::Duration::from_secs(300)),
             control_token: None,
             allow_remote_webhooks: false,
             public_url: None,

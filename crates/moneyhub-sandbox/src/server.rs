@@ -220,18 +220,26 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
     let at = crate::clock::iso(state.clock.now());
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
+    // The route template, so that ids do not make a metric per request.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
     let query = req.uri().query().map(str::to_string);
     let res = next.run(req).await;
     let note = res.extensions().get::<LogNote>().map(|n| n.0.clone());
     // A dropped connection gets no status at all: log 0.
     let dropped = res.extensions().get::<DropConnection>().is_some();
+    let status = if dropped { 0 } else { res.status().as_u16() };
+    *state.route_counts.lock().entry((method.clone(), route, status)).or_insert(0) += 1;
     state.log.push(LogEntry {
         seq: 0,
         at,
         method,
         path,
         query,
-        status: if dropped { 0 } else { res.status().as_u16() },
+        status,
         duration_us: started.elapsed().as_micros() as u64,
         note,
     });

@@ -35,6 +35,8 @@ pub struct AppState {
     pub identity: Mutex<IdentityState>,
     /// Request log.
     pub log: RequestLog,
+    /// Requests answered, by method, route template and status (for `/__sandbox/metrics`).
+    pub route_counts: Mutex<std::collections::BTreeMap<(String, String, u16), u64>>,
     /// Provider catalogue.
     pub catalogue: Arc<Catalogue>,
     /// The discovery document, built once.
@@ -78,6 +80,7 @@ impl AppState {
             store: RwLock::new(store),
             identity: Mutex::new(IdentityState::default()),
             log: RequestLog::default(),
+            route_counts: Mutex::new(std::collections::BTreeMap::new()),
             catalogue,
             discovery,
             config,

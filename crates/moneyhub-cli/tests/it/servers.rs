@@ -374,14 +374,29 @@ fn sigterm_during_a_webhook_burst_exits_0_and_loses_or_repeats_nothing() {
 }
 
 #[test]
-fn sandbox_serve_exits_0_on_sigterm() {
+fn sandbox_serve_exits_0_on_sigterm_and_logs_its_start_and_stop() {
     let dir = TempDir::new();
     let mut cmd = command(&dir);
-    cmd.args(["sandbox", "serve", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.args(["sandbox", "serve", "--port", "0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut server = Server { child: cmd.spawn().expect("spawn sandbox serve") };
     read_until(&mut server.child, "Press Ctrl-C");
     let exit = terminate(&mut server, Duration::from_secs(15));
     assert!(exit.success(), "sandbox serve exited with {exit} on SIGTERM");
+    // Logged at info by default, as JSON lines: the start (with the address) and the stop.
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let started = lines.iter().find(|l| l["fields"]["message"] == "sandbox serve started");
+    let started = started.unwrap_or_else(|| panic!("no start line in {stderr}"));
+    assert_eq!(started["level"], "INFO");
+    assert!(started["fields"]["listening"].as_str().unwrap().starts_with("127.0.0.1:"), "{started}");
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "SIGTERM received: stopping"), "{stderr}");
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "sandbox serve stopped"), "{stderr}");
 }
 
 #[test]

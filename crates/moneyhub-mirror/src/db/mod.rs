@@ -477,6 +477,10 @@ pub struct InboxCounts {
     pub failed: i64,
     /// Rows in the applied-events ledger.
     pub ledger: i64,
+    /// Pending events that failed at least once and wait for their retry.
+    pub retrying: i64,
+    /// Arrival time of the oldest pending event (local ms), if any.
+    pub oldest_pending_ms: Option<i64>,
 }
 
 /// Inbox states.

@@ -609,7 +609,9 @@ async fn inbox_counts(c: &mut PgConn) -> Result<InboxCounts> {
     let rows = c
         .query(
             "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 1),
-                    COUNT(*) FILTER (WHERE state = 2), (SELECT COUNT(*) FROM mirror_applied_events)
+                    COUNT(*) FILTER (WHERE state = 2), (SELECT COUNT(*) FROM mirror_applied_events),
+                    COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
+                    MIN(received_ms) FILTER (WHERE state = 0)
              FROM mirror_inbox",
             &[],
         )
@@ -621,6 +623,8 @@ async fn inbox_counts(c: &mut PgConn) -> Result<InboxCounts> {
         applied: r.try_get(2)?,
         failed: r.try_get(3)?,
         ledger: r.try_get(4)?,
+        retrying: r.try_get(5)?,
+        oldest_pending_ms: r.try_get(6)?,
     })
 }
 

@@ -436,7 +436,13 @@ fn inbox_counts(c: &Connection) -> Result<InboxCounts> {
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     let ledger: i64 = c.query_row("SELECT COUNT(*) FROM mirror_applied_events", [], |r| r.get(0))?;
-    Ok(InboxCounts { total, pending, applied, failed, ledger })
+    let (retrying, oldest_pending_ms): (i64, Option<i64>) = c.query_row(
+        "SELECT COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0), MIN(received_ms)
+         FROM mirror_inbox WHERE state = 0",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(InboxCounts { total, pending, applied, failed, ledger, retrying, oldest_pending_ms })
 }
 
 fn pending_events(c: &Connection, user_id: &str, limit: usize) -> Result<Vec<InboxEvent>> {

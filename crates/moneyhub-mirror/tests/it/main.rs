@@ -5,6 +5,7 @@ mod crash;
 mod db;
 mod faults;
 mod one_time;
+mod observability;
 mod security;
 mod storage_faults;
 mod support;

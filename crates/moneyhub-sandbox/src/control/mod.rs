@@ -55,7 +55,26 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/__sandbox/webhooks/test", post(webhooks::test_event))
         .route("/__sandbox/faults", get(faults::list).post(faults::add).delete(faults::clear))
         .route("/__sandbox/faults/{fault_id}", delete(faults::remove))
+        .route("/__sandbox/healthz", get(|| async { "ok" }))
+        .route("/__sandbox/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state, gate))
+}
+
+/// `GET /__sandbox/metrics`: `moneyhub_sandbox_requests_total{method,route,status}`
+/// (Prometheus text; `route` is the route template, `unmatched` for unknown paths; status 0
+/// is a connection dropped by fault injection).
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut e = moneyhub_http::metrics::Exposition::new();
+    let counts = state.route_counts.lock().clone();
+    for ((method, route, status), n) in counts {
+        e.counter(
+            "moneyhub_sandbox_requests_total",
+            "Requests answered, by method, route and status.",
+            &[("method", &method), ("route", &route), ("status", &status.to_string())],
+            n,
+        );
+    }
+    ([(header::CONTENT_TYPE, moneyhub_http::metrics::CONTENT_TYPE)], e.finish()).into_response()
 }
 
 /// Refuses control requests that a foreign web page, a DNS-rebinding page or a caller

@@ -179,3 +179,28 @@ async fn with_a_control_token_every_control_request_needs_it() {
     )
     .contains("s3cret"));
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_and_healthz_answers() {
+    let sb = sandbox().await;
+    let (status, body) = control(&sb, Method::GET, "/healthz", None).await;
+    assert_eq!((status, body), (StatusCode::OK, Value::String("ok".into())));
+    for _ in 0..2 {
+        let res = http().get(format!("{}/oidc/.well-known/openid-configuration", sb.base_url())).send().await;
+        assert_eq!(res.unwrap().status(), StatusCode::OK);
+    }
+    let res = http().get(format!("{}/no/such/route", sb.base_url())).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = http().get(format!("{}/__sandbox/metrics", sb.base_url())).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = res.text().await.unwrap();
+    for line in [
+        "# TYPE moneyhub_sandbox_requests_total counter",
+        "moneyhub_sandbox_requests_total{method=\"GET\",route=\"/oidc/.well-known/openid-configuration\",status=\"200\"} 2",
+        "moneyhub_sandbox_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
+        "moneyhub_sandbox_requests_total{method=\"GET\",route=\"/__sandbox/healthz\",status=\"200\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+}

@@ -35,6 +35,25 @@ async fn api_requests(sb: &SandboxHandle, after: u64) -> (u64, u64) {
     (last, api)
 }
 
+/// Each attempt for a user lists the user's connections once: with 100 ms doubling, attempts
+/// start at 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s, so a window of about 3 s sees at most 6 (7
+/// allowed for timing). Without back-off a worker attempts as fast as Moneyhub answers (on
+/// this project's loaded 2-core machine, about 19 a user in 3 s; in release, thousands).
+async fn assert_attempts_bounded(sb: &SandboxHandle, after: u64, users: &[String]) {
+    let v = control_ok(sb, Method::GET, &format!("/requests?after={after}&limit=200000"), None).await;
+    for user in users {
+        let path = format!("/users/{user}/connections");
+        let n = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["method"] == "GET" && e["path"] == path.as_str())
+            .count();
+        println!("user {user}: {n} attempts");
+        assert!((1..=7).contains(&n), "user {user}: {n} attempts in about 3 s");
+    }
+}
+
 /// What a failing write reports: SQLite's and PostgreSQL's "disk full".
 const FULL: &str = "database or disk is full (injected)";
 
@@ -173,6 +192,7 @@ async fn a_database_refusing_writes(db: TestDb) {
     let (after_window, api) = api_requests(&sb, after_parking).await;
     // 100 ms doubling: attempts at 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s, at most 6 per user in 3 s.
     println!("every write refused: {api} API requests in {window:?}");
+    assert_attempts_bounded(&sb, after_parking, &ids).await;
     assert!(api > 0, "the workers did try");
     assert!(api <= 2 * 7 * 30, "{api} API requests in {window:?} while the database refuses writes");
     let c = mirror_db.inbox_counts().await.unwrap();
@@ -299,6 +319,7 @@ async fn a_full_disk_bounds_api_traffic_and_loses_nothing() {
     tokio::time::sleep(window).await;
     let (after, api) = api_requests(&sb, start).await;
     println!("disk full: {api} API requests in {window:?}");
+    assert_attempts_bounded(&sb, start, &ids).await;
     assert!(api > 0, "the workers did try");
     assert!(api <= 2 * 7 * 30, "{api} API requests in {window:?} on a full disk");
     let c = mirror_db.inbox_counts().await.unwrap();

@@ -37,9 +37,10 @@ async fn api_requests(sb: &SandboxHandle, after: u64) -> (u64, u64) {
 
 /// Each attempt for a user lists the user's connections once: with 100 ms doubling, attempts
 /// start at 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s, so a window of about 3 s sees at most 6 (7
-/// allowed for timing). Without back-off a worker attempts as fast as Moneyhub answers (on
-/// this project's loaded 2-core machine, about 19 a user in 3 s; in release, thousands).
-async fn assert_attempts_bounded(sb: &SandboxHandle, after: u64, users: &[String]) {
+/// allowed for timing); with 1 s doubling, at 0, 1 and 3 s: at most 3. Without back-off a
+/// worker attempts as fast as Moneyhub answers (6 or 7 a user in 3 s on this project's loaded
+/// 2-core machine; in release on an idle one, thousands of requests).
+async fn assert_attempts_bounded(sb: &SandboxHandle, after: u64, users: &[String], most: usize) {
     let v = control_ok(sb, Method::GET, &format!("/requests?after={after}&limit=200000"), None).await;
     for user in users {
         let path = format!("/users/{user}/connections");
@@ -50,7 +51,7 @@ async fn assert_attempts_bounded(sb: &SandboxHandle, after: u64, users: &[String
             .filter(|e| e["method"] == "GET" && e["path"] == path.as_str())
             .count();
         println!("user {user}: {n} attempts");
-        assert!((1..=7).contains(&n), "user {user}: {n} attempts in about 3 s");
+        assert!((1..=most).contains(&n), "user {user}: {n} attempts in about 3 s (at most {most})");
     }
 }
 
@@ -192,7 +193,7 @@ async fn a_database_refusing_writes(db: TestDb) {
     let (after_window, api) = api_requests(&sb, after_parking).await;
     // 100 ms doubling: attempts at 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s, at most 6 per user in 3 s.
     println!("every write refused: {api} API requests in {window:?}");
-    assert_attempts_bounded(&sb, after_parking, &ids).await;
+    assert_attempts_bounded(&sb, after_parking, &ids, 7).await;
     assert!(api > 0, "the workers did try");
     assert!(api <= 2 * 7 * 30, "{api} API requests in {window:?} while the database refuses writes");
     let c = mirror_db.inbox_counts().await.unwrap();
@@ -289,7 +290,7 @@ async fn a_full_disk_bounds_api_traffic_and_loses_nothing() {
     };
     let config = MirrorConfig::default()
         .coalesce_window(Duration::ZERO)
-        .retry_backoff(Duration::from_millis(100))
+        .retry_backoff(Duration::from_secs(1))
         .allow_unsigned_json(true);
     let sb = sandbox(0.5).await;
     let path = disk.dir.join("mirror.db");
@@ -319,7 +320,7 @@ async fn a_full_disk_bounds_api_traffic_and_loses_nothing() {
     tokio::time::sleep(window).await;
     let (after, api) = api_requests(&sb, start).await;
     println!("disk full: {api} API requests in {window:?}");
-    assert_attempts_bounded(&sb, start, &ids).await;
+    assert_attempts_bounded(&sb, start, &ids, 3).await;
     assert!(api > 0, "the workers did try");
     assert!(api <= 2 * 7 * 30, "{api} API requests in {window:?} on a full disk");
     let c = mirror_db.inbox_counts().await.unwrap();

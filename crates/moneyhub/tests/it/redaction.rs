@@ -121,8 +121,23 @@ impl Write for Capture {
     }
 }
 
+/// The tests that capture trace output take turns, and each first makes sure a second
+/// dispatcher is alive for the whole process. tracing-core caches, per callsite, whether any
+/// subscriber wants it; while exactly one dispatcher is registered it asks only the
+/// registering thread's subscriber, so a callsite first reached by a parallel test (no
+/// subscriber on its thread) was cached as unwanted and the capture missed its events (seen
+/// as "request failed" missing under load). With two dispatchers registered it asks all of them.
+static TRACE_CAPTURE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn capture_every_callsite() {
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+}
+
 #[tokio::test]
 async fn trace_output_never_shows_secrets() {
+    let _turn = TRACE_CAPTURE.lock().await;
+    capture_every_callsite();
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -133,6 +148,7 @@ async fn trace_output_never_shows_secrets() {
         .finish();
     // Thread-local, and #[tokio::test] runs everything on this thread.
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
     let key = PrivateKey::from_pem(&test_key(1).pem_pkcs8).unwrap().with_kid("trace-key");
     let sb = sandbox_with_key_client("key-client", &key).await;
@@ -275,6 +291,8 @@ fn everything(err: &moneyhub::Error) -> String {
 #[tokio::test]
 async fn error_bodies_echoing_the_request_are_redacted() {
     use base64::Engine;
+    let _turn = TRACE_CAPTURE.lock().await;
+    capture_every_callsite();
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -284,6 +302,7 @@ async fn error_bodies_echoing_the_request_are_redacted() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
     let secret = "echo-secret-1234567890-abcdef";
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("echo-client:{secret}"));

@@ -13,7 +13,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 /// An RS256 signing key with its `kid` and public JWK.
 pub struct SigningKey {
@@ -35,7 +34,7 @@ impl SigningKey {
         let public = key.public_key();
         let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
         let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
-        let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(n.as_bytes())[..12]);
+        let kid = URL_SAFE_NO_PAD.encode(&sha256(n.as_bytes())[..12]);
         let public_jwk = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e});
         Ok(SigningKey { kid, key, public_jwk })
     }
@@ -74,14 +73,22 @@ impl SigningKey {
     }
 }
 
+/// SHA-256 of `data` (aws-lc-rs, the workspace's one crypto stack).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 /// Base64url (no padding) of SHA-256 of `s`, left half: the OIDC `at_hash`/`c_hash` rule
 /// for RS256.
 pub fn left_half_hash(s: &str) -> String {
-    let d = Sha256::digest(s.as_bytes());
+    let d = sha256(s.as_bytes());
     URL_SAFE_NO_PAD.encode(&d[..16])
 }
 
 /// Base64url (no padding) of SHA-256 of `der`: a certificate's `x5t#S256` (RFC 8705).
 pub fn thumbprint(der: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(der))
+    URL_SAFE_NO_PAD.encode(sha256(der))
 }

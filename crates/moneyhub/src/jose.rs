@@ -736,9 +736,8 @@ pub(crate) fn pkce_challenge(verifier: &str) -> String {
 
 /// `n` random bytes as base64url (for state, nonce, PKCE verifiers and `jti`s).
 pub(crate) fn random_token(bytes: usize) -> String {
-    use rand::RngCore;
     let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
+    rand::fill(buf.as_mut_slice());
     URL_SAFE_NO_PAD.encode(buf)
 }
 

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use moneyhub_mirror::{Db, Mirror, MirrorConfig, Scope};
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use reqwest::Method;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -168,10 +168,13 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         // Activity; once deliveries have started arriving, a kill at a random moment while
         // they are received and applied.
         let before = probe.inbox_counts().await.unwrap();
-        let hours = rng.gen_range(4..30);
+        let hours = rng.random_range(4..30);
         // Half the kills while deliveries arrive, half while they are applied.
-        let delay =
-            Duration::from_millis(if i % 2 == 0 { rng.gen_range(0..40) } else { rng.gen_range(40..250) });
+        let delay = Duration::from_millis(if i % 2 == 0 {
+            rng.random_range(0..40)
+        } else {
+            rng.random_range(40..250)
+        });
         let sbc = sb.sb.clone();
         let activity = tokio::spawn(async move {
             control_ok(&sbc, Method::POST, "/clock/advance", Some(serde_json::json!({"hours": hours}))).await;

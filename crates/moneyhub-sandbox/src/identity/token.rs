@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::client_auth::authenticate;
 use super::flow::complete;
@@ -146,7 +145,7 @@ fn client_credentials(
 fn pkce_ok(verifier: &str, challenge: &str) -> bool {
     (43..=128).contains(&verifier.len())
         && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-        && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+        && URL_SAFE_NO_PAD.encode(crate::keys::sha256(verifier.as_bytes())) == challenge
 }
 
 fn authorization_code(

@@ -11,7 +11,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use moneyhub_sandbox::{ClientRegistration, ClockMode, Sandbox, SandboxConfig};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::support::*;
 
@@ -441,7 +440,10 @@ async fn full_flow_creates_a_connection_and_a_verifiable_id_token() {
     assert!(claims.get("mh:sync").is_none());
     assert!(claims["sid"].is_string());
     let at = body["access_token"].as_str().unwrap();
-    assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&Sha256::digest(at.as_bytes())[..16]));
+    assert_eq!(
+        claims["at_hash"],
+        URL_SAFE_NO_PAD.encode(&moneyhub_sandbox::keys::sha256(at.as_bytes())[..16])
+    );
     let con_id = claims["mh:con_id"].as_str().unwrap();
     assert!(con_id.starts_with(&format!("{MOCK}:")));
     assert_eq!(account_ids(&sb, &user, con_id).await.len(), 3);
@@ -513,7 +515,7 @@ async fn pkce_s256_is_enforced() {
     let sb = sandbox().await;
     let user = create_user(&sb).await;
     let verifier = "a-very-long-code-verifier-that-is-at-least-43-characters";
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let challenge = URL_SAFE_NO_PAD.encode(moneyhub_sandbox::keys::sha256(verifier.as_bytes()));
     let claims = user_claims(&user).to_string();
     let scope = format!("openid id:{MOCK}");
     let mut codes = Vec::new();
@@ -637,7 +639,10 @@ async fn hybrid_code_id_token_puts_c_hash_in_the_fragment() {
     let p = location_params(&res);
     let front = verify_id_token(&sb, &p["id_token"], sb.client_id()).await;
     assert_eq!(front["nonce"], "hn");
-    assert_eq!(front["c_hash"], URL_SAFE_NO_PAD.encode(&Sha256::digest(p["code"].as_bytes())[..16]));
+    assert_eq!(
+        front["c_hash"],
+        URL_SAFE_NO_PAD.encode(&moneyhub_sandbox::keys::sha256(p["code"].as_bytes())[..16])
+    );
     let (status, body) = exchange(&sb, &p["code"], &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].is_string());

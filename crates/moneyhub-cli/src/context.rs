@@ -98,6 +98,7 @@ pub struct Ctx {
     pub http: reqwest::Client,
 }
 
+#[cfg(feature = "sandbox")]
 fn plain_http() -> CmdResult<reqwest::Client> {
     plain_http_with(None)
 }

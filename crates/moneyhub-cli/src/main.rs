@@ -53,9 +53,12 @@ fn install_panic_hook() {
 /// JSON object per line.
 fn init_logging(cli: &cli::Cli) {
     use crate::cli::Command;
-    use crate::commands::mirror::MirrorCommand;
-    let server =
-        matches!(cli.command, Command::Sandbox { .. } | Command::Mirror { command: MirrorCommand::Run(_) });
+    #[cfg(feature = "mirror")]
+    let mirror_run =
+        matches!(cli.command, Command::Mirror { command: crate::commands::mirror::MirrorCommand::Run(_) });
+    #[cfg(not(feature = "mirror"))]
+    let mirror_run = false;
+    let server = mirror_run || matches!(cli.command, Command::Sandbox { .. });
     let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let Some(filter) = from_env("MONEYHUB_LOG")
         .or_else(|| from_env("RUST_LOG"))

@@ -9,6 +9,7 @@
 /// announcement is read (as process managers and tests do) is always a graceful stop and
 /// never the default action, which would kill the process in the middle of its work. Call
 /// it inside the runtime.
+#[cfg_attr(not(any(feature = "sandbox", feature = "mirror")), allow(dead_code))]
 pub fn shutdown() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {

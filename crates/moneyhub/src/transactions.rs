@@ -479,13 +479,21 @@ impl Transactions {
         user_id: &UserId,
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage<T>>> + Send + 'static {
+        self.pages_with(self.key(user_id), filter)
+    }
+
+    /// Every page of a listing of `T`s, read with the token `key` names.
+    fn pages_with<T: TransactionItem>(
+        &self,
+        key: TokenKey,
+        filter: TransactionFilter,
+    ) -> impl Stream<Item = Result<TransactionPage<T>>> + Send + 'static {
         let start: Result<Url> = filter.check().and_then(|()| {
             let mut url = self.client.inner().api_url(T::PATH)?;
             filter.apply(&mut url);
             Ok(url)
         });
         let client = self.client.clone();
-        let key = self.key(user_id);
         let pages: PageStream<T> = match start {
             Err(e) => Box::pin(stream::once(async move { Err(e) })),
             Ok(url) => Box::pin(stream::try_unfold(Some(url), move |next| {
@@ -623,27 +631,7 @@ impl Unenriched {
         user_id: &UserId,
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage<UnenrichedTransaction>>> + Send + 'static {
-        let start: Result<Url> = filter.check().and_then(|()| {
-            let mut url = self.inner.client.inner().api_url(UnenrichedTransaction::PATH)?;
-            filter.apply(&mut url);
-            Ok(url)
-        });
-        let client = self.inner.client.clone();
-        let key = self.key(user_id);
-        let pages: PageStream<UnenrichedTransaction> = match start {
-            Err(e) => Box::pin(stream::once(async move { Err(e) })),
-            Ok(url) => Box::pin(stream::try_unfold(Some(url), move |next| {
-                let client = client.clone();
-                let key = key.clone();
-                async move {
-                    let Some(url) = next else { return Ok(None) };
-                    let page = fetch_page(&client, &key, url).await?;
-                    let next = page.next.clone();
-                    Ok(Some((page, next)))
-                }
-            })),
-        };
-        pages
+        self.inner.pages_with(self.key(user_id), filter)
     }
 
     /// Every transaction of a filtered listing, as a `Stream`.

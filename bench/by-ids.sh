@@ -16,7 +16,8 @@ if [ ! -d "$NODE_DIR/node_modules/@mft/moneyhub-api-client" ]; then
   (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error)
 fi
 cp bench/node-by-ids.js "$NODE_DIR/"
-cargo build --release -q -p moneyhub-cli -p moneyhub --example by_ids_bench
+cargo build --release -q -p moneyhub-cli --bins
+cargo build --release -q -p moneyhub --example by_ids_bench
 ./target/release/moneyhub sandbox serve --port "$PORT" >/tmp/moneyhub-byids-sandbox.log 2>&1 &
 SB=$!
 trap 'kill $SB 2>/dev/null || true' EXIT

@@ -102,7 +102,7 @@ async fn run() -> Res<()> {
             let urls = [0, 1, 2].map(|i| format!("{url}{sep}schema={}", schemas[i]));
             let r = bench("PostgreSQL", urls, &ids, workers, &client).await;
             for s in &schemas {
-                moneyhub_mirror::db::postgres::drop_schema(&url, s).await?;
+                moneyhub_mirror::testing::drop_schema(&url, s).await?;
             }
             r?;
         }
@@ -132,10 +132,10 @@ async fn bench(
     for u in ids {
         for s in backfill.db().live_transactions(u).await? {
             rows.push(TxRow {
-                id: s.id,
-                user_id: s.user_id,
-                account_id: s.account_id,
-                connection_id: s.connection_id,
+                id: s.id.parse()?,
+                user_id: s.user_id.parse()?,
+                account_id: s.account_id.map(|a| a.parse()).transpose()?,
+                connection_id: s.connection_id.map(|c| c.parse()).transpose()?,
                 date_ms: s.date_ms,
                 modified_ms: s.modified_ms,
                 status: s.status,
@@ -170,9 +170,9 @@ async fn bench(
     let mut by_account: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
     for r in &rows {
         by_account
-            .entry((r.user_id.clone(), r.account_id.clone().unwrap_or_default()))
+            .entry((r.user_id.to_string(), r.account_id.as_ref().map(|a| a.to_string()).unwrap_or_default()))
             .or_default()
-            .push(r.id.clone());
+            .push(r.id.to_string());
     }
     for ((user, account), tx) in &by_account {
         for chunk in tx.chunks(6000) {
@@ -224,31 +224,31 @@ async fn bench(
 
 /// Upserts `rows` with the mirror's own statement, 5000 per transaction, no HTTP, no JSON.
 async fn raw_upserts(db: &Db, rows: &[TxRow], writers: usize) -> Res<()> {
-    match db {
-        Db::Sqlite(s) => {
-            let path = s.path().to_path_buf();
+    match db.file() {
+        Some(path) => {
+            let path = path.to_path_buf();
             let rows = rows.to_vec();
             tokio::task::spawn_blocking(move || -> Result<(), moneyhub_mirror::Error> {
-                let mut c = moneyhub_mirror::db::sqlite::open_raw(&path)?;
+                let mut c = moneyhub_mirror::testing::open_sqlite(&path)?;
                 for chunk in rows.chunks(5000) {
-                    moneyhub_mirror::db::sqlite::raw_upsert(&mut c, chunk)?;
+                    moneyhub_mirror::testing::sqlite_upsert(&mut c, chunk)?;
                 }
                 Ok(())
             })
             .await??;
         }
-        Db::Postgres(p) => {
+        None => {
             // Users split between the writers, as the mirror's workers split them.
             let mut parts: Vec<Vec<TxRow>> = vec![Vec::new(); writers.max(1)];
             let mut users: Vec<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
             users.dedup();
             for r in rows {
-                let i = users.iter().position(|u| *u == r.user_id).unwrap_or(0) % parts.len();
+                let i = users.iter().position(|u| *u == r.user_id.as_str()).unwrap_or(0) % parts.len();
                 parts[i].push(r.clone());
             }
             let writes = parts.iter().map(|part| async move {
                 for chunk in part.chunks(5000) {
-                    moneyhub_mirror::db::postgres::raw_upsert(p, chunk).await?;
+                    moneyhub_mirror::testing::postgres_upsert(db, chunk).await?;
                 }
                 Ok::<(), moneyhub_mirror::Error>(())
             });
@@ -259,12 +259,12 @@ async fn raw_upserts(db: &Db, rows: &[TxRow], writers: usize) -> Res<()> {
 }
 
 async fn clear_transactions(db: &Db, url: &str) -> Res<()> {
-    match db {
-        Db::Sqlite(s) => {
-            let c = rusqlite::Connection::open(s.path())?;
+    match db.file() {
+        Some(path) => {
+            let c = rusqlite::Connection::open(path)?;
             c.execute("DELETE FROM mirror_transactions", [])?;
         }
-        Db::Postgres(_) => {
+        None => {
             let parsed: moneyhub_mirror::DbUrl = url.parse()?;
             let moneyhub_mirror::DbUrl::Postgres { url, schema } = parsed else {
                 return Err("not postgres".into());

@@ -2,6 +2,13 @@
 //!
 //! Messages never contain secrets: database URLs are reported with their password replaced,
 //! and Moneyhub errors come from the client crate, which never prints tokens or secrets.
+//!
+//! Database drivers stay behind this type: a driver's error is carried as a [`DriverError`]
+//! (its message, what it means for the caller, and the driver's error as the
+//! [`source`](std::error::Error::source), so the chain is kept), and callers ask
+//! [`Error::is_unavailable`], [`Error::is_unique_violation`] or [`Error::is_database`] instead
+//! of matching driver types. (The `From` conversions from driver errors exist for `?` inside
+//! the backends; they are hidden from the docs and not meant to be used outside this crate.)
 
 use std::fmt;
 
@@ -20,14 +27,12 @@ pub enum Error {
         /// Why it was refused.
         message: String,
     },
-    /// An SQLite error.
-    #[cfg(feature = "sqlite")]
+    /// An error of the SQLite backend.
     #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A PostgreSQL error.
-    #[cfg(feature = "postgres")]
-    #[error("PostgreSQL: {}", pg_message(.0))]
-    Postgres(#[from] tokio_postgres::Error),
+    Sqlite(#[source] DriverError),
+    /// An error of the PostgreSQL backend (the server's message and SQLSTATE when it sent one).
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[source] DriverError),
     /// The schema could not be brought up to date.
     #[error("migration: {0}")]
     Migration(String),
@@ -49,7 +54,7 @@ pub enum Error {
     /// The database could not be reached in time (no free pooled connection, or connecting
     /// timed out).
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] DriverError),
     /// Connecting to PostgreSQL failed for a reason its TLS settings explain: the message
     /// says what failed and which `sslmode`/`sslrootcert` change would fix it.
     #[error("PostgreSQL: {message}")]
@@ -59,57 +64,56 @@ pub enum Error {
     },
 }
 
-/// PostgreSQL errors print as "db error" alone; the server's message is the useful part.
-#[cfg(feature = "postgres")]
-fn pg_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => {
-            let mut s = e.to_string();
-            let mut cur = std::error::Error::source(e);
-            while let Some(c) = cur {
-                s.push_str(": ");
-                s.push_str(&c.to_string());
-                cur = c.source();
-            }
-            s
-        }
+/// A database driver's error, opaque: its message, what it means (see
+/// [`Error::is_unavailable`] and [`Error::is_unique_violation`]) and, as its
+/// [`source`](std::error::Error::source), the driver's own error.
+pub struct DriverError {
+    message: String,
+    unavailable: bool,
+    unique_violation: bool,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl DriverError {
+    /// A driver error with what it means; `source` is the driver's own error, if any.
+    pub(crate) fn new(
+        message: impl Into<String>,
+        unavailable: bool,
+        unique_violation: bool,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        DriverError { message: message.into(), unavailable, unique_violation, source }
+    }
+
+    /// What the driver said.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DriverError")
+            .field("message", &self.message)
+            .field("unavailable", &self.unavailable)
+            .field("unique_violation", &self.unique_violation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::error::Error for DriverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
 impl Error {
-    /// Adds a hint about TLS to a connection error that TLS explains: a certificate that
-    /// failed verification, or a server that refuses unencrypted connections.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn with_tls_hint(self, mode: crate::db::tls::SslMode) -> Self {
-        let Error::Postgres(e) = &self else { return self };
-        let text = pg_message(e);
-        let lower = text.to_ascii_lowercase();
-        let hint = if lower.contains("certificate") || lower.contains("unknownissuer") {
-            Some(format!(
-                "the server's TLS certificate was not accepted with sslmode={}: check sslrootcert (the CA that \
-                 signed it) and that the URL's host is a name the certificate holds (verify-full)",
-                mode.as_str()
-            ))
-        } else if lower.contains("no encryption") || lower.contains("ssl off") {
-            Some(format!(
-                "the server refuses unencrypted connections (sslmode={}): use sslmode=require, verify-ca or verify-full",
-                mode.as_str()
-            ))
-        } else if lower.contains("server does not support tls") || lower.contains("does not support ssl") {
-            Some(format!(
-                "the server does not offer TLS, which sslmode={} requires: enable ssl on the server, or use sslmode=prefer",
-                mode.as_str()
-            ))
-        } else {
-            None
-        };
-        match hint {
-            Some(hint) => Error::PostgresTls { message: format!("{text} ({hint})") },
-            None => self,
-        }
-    }
-
     pub(crate) fn data(message: impl fmt::Display) -> Self {
         Error::Data(message.to_string())
     }
@@ -118,17 +122,38 @@ impl Error {
         Error::Task(e.to_string())
     }
 
+    /// The database could not be reached in time for a reason that has no driver error
+    /// behind it (a pool's wait timed out, say).
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Error::Unavailable(DriverError::new(message, true, false, None))
+    }
+
     /// Whether this is a unique-constraint violation (an event applied a second time).
     pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Sqlite(d) | Error::Postgres(d) if d.unique_violation)
+    }
+
+    /// Whether the database could not be reached or did not answer in time (no free pooled
+    /// connection, a connection refused or lost, a lock not granted in time): the operation
+    /// may succeed later, unchanged.
+    pub fn is_unavailable(&self) -> bool {
         match self {
-            #[cfg(feature = "sqlite")]
-            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            }
-            #[cfg(feature = "postgres")]
-            Error::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION),
+            Error::Unavailable(_) => true,
+            Error::Sqlite(d) | Error::Postgres(d) => d.unavailable,
             _ => false,
         }
+    }
+
+    /// Whether the database (either backend) failed, reachable or not: a driver error, the
+    /// schema's migration, a database that could not be reached, a TLS set-up it refused.
+    pub fn is_database(&self) -> bool {
+        matches!(
+            self,
+            Error::Sqlite(_)
+                | Error::Postgres(_)
+                | Error::Unavailable(_)
+                | Error::Migration(_)
+                | Error::PostgresTls { .. }
+        )
     }
 }

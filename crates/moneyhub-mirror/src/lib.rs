@@ -61,6 +61,8 @@ pub mod export;
 pub mod guard;
 mod receiver;
 pub mod session;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -696,7 +698,7 @@ impl Mirror {
     }
 
     async fn reconcile_user(&self, user: &UserId, full: bool) -> Result<SessionReport> {
-        let mut claim = self.inner.db.lock_user(user.as_str()).await?;
+        let mut claim = self.inner.db.lock_user(user).await?;
         let mut session = Session::load(&self.inner, &mut claim).await?;
         session.reconcile_all(&mut claim, full).await?;
         let (writes, report) = session.finish();

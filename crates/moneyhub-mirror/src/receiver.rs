@@ -41,7 +41,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use moneyhub::ErrorKind;
 
 use crate::db::NewInboxEvent;
 use crate::Inner;
@@ -151,40 +150,31 @@ async fn receive_inner(inner: &Arc<Inner>, headers: HeaderMap, body: Bytes) -> R
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let verified = match inner.verifier.verify(&body, &content_type).await {
         Ok(v) => v,
+        Err(e) if e.is_verification_failure() => {
+            tracing::info!(error = %e, "webhook refused");
+            inner.counters.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return answer(StatusCode::UNAUTHORIZED, "refused");
+        }
         Err(e) => {
-            return match e.kind() {
-                // Our side could not check it (JWKS unreachable): not the sender's fault.
-                ErrorKind::Transport { .. }
-                | ErrorKind::Timeout { .. }
-                | ErrorKind::Api(_)
-                | ErrorKind::Decode { .. } => {
-                    tracing::warn!(error = %e, "webhook could not be verified");
-                    inner.counters.unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-                }
-                _ => {
-                    tracing::info!(error = %e, "webhook refused");
-                    inner.counters.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    answer(StatusCode::UNAUTHORIZED, "refused")
-                }
-            };
+            // Our side could not check it (JWKS unreachable): not the sender's fault.
+            tracing::warn!(error = %e, "webhook could not be verified");
+            inner.counters.unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
         }
     };
-    let envelope = match verified.event.to_envelope(verified.id.clone(), verified.user_id.clone()) {
-        Ok(env) => env,
+    // The inbox persists the envelope the client verified (serialised once, to be stored);
+    // the processor decodes it once when it applies the event.
+    let envelope = match serde_json::to_string(&verified.envelope) {
+        Ok(s) => s,
         Err(e) => {
-            tracing::info!(error = %e, "webhook payload cannot be re-encoded");
+            tracing::info!(error = %e, "webhook envelope cannot be stored");
             return answer(StatusCode::BAD_REQUEST, "invalid");
         }
     };
-    let envelope = match serde_json::to_string(&envelope) {
-        Ok(s) => s,
-        Err(_) => return answer(StatusCode::BAD_REQUEST, "invalid"),
-    };
     let event = NewInboxEvent {
-        webhook_id: verified.id.as_str().to_owned(),
-        user_id: verified.user_id.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default(),
-        event_type: verified.event_type.as_str().to_owned(),
+        webhook_id: verified.id,
+        user_id: verified.user_id,
+        event_type: verified.event_type,
         envelope,
         body: body.to_vec(),
         content_type: crate::db::clip(&content_type, 200),

@@ -34,7 +34,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 
 use moneyhub::{Connection, ConnectionId, RawTransaction, TransactionFilter, UserId};
-use moneyhub_types::{WebhookEnvelope, WebhookEvent};
+use moneyhub_types::{AccountId, TransactionId, WebhookEnvelope, WebhookEvent};
 
 use crate::db::{Claim, ConnectionUpdate, InboxEvent, LiveRow, LocalAccount, LocalConnection, TxRow, Writes};
 use crate::error::Result;
@@ -104,7 +104,7 @@ pub(crate) enum Mode {
 }
 
 /// A date range to compare: first day, last day, Moneyhub's count, local `(id, date)` rows.
-type Range = (Option<NaiveDate>, Option<NaiveDate>, u64, Vec<(String, i64)>);
+type Range = (Option<NaiveDate>, Option<NaiveDate>, u64, Vec<(TransactionId, i64)>);
 
 enum Decision {
     Live(TxRow),
@@ -115,13 +115,19 @@ enum Decision {
 /// What the claimed events ask for.
 #[derive(Default)]
 struct Plan {
-    ids: Vec<String>,
-    dropped_accounts: Vec<String>,
+    ids: Vec<TransactionId>,
+    dropped_accounts: Vec<AccountId>,
     /// connection → latest `completedAt` (ms).
-    syncs: BTreeMap<String, i64>,
+    syncs: BTreeMap<ConnectionId, i64>,
     ignored: usize,
 }
 
+/// What the events ask for. The stored envelope is decoded once, here (it is persisted, so
+/// it must be read back); from there on every id keeps its type.
+///
+/// The match over [`WebhookEvent`] names every variant and has no catch-all: an event type
+/// added to `moneyhub-types` stops this crate compiling until it is decided here what the
+/// mirror does with it.
 fn plan(events: &[InboxEvent]) -> Plan {
     let mut p = Plan::default();
     let mut seen = HashSet::new();
@@ -144,31 +150,35 @@ fn plan(events: &[InboxEvent]) -> Plan {
             | WebhookEvent::RestoredTransactions(t) => {
                 for a in t.accounts {
                     for id in a.transactions {
-                        if seen.insert(id.as_str().to_owned()) {
-                            p.ids.push(id.into_string());
+                        if seen.insert(id.clone()) {
+                            p.ids.push(id);
                         }
                     }
                 }
             }
-            WebhookEvent::DeletedAccount(d) => p.dropped_accounts.push(d.account_id.into_string()),
+            WebhookEvent::DeletedAccount(d) => p.dropped_accounts.push(d.account_id),
             WebhookEvent::SyncCompleted(s) => {
                 let at = s.completed_at.timestamp_millis();
-                let entry = p.syncs.entry(s.connection_id.into_string()).or_insert(at);
+                let entry = p.syncs.entry(s.connection_id).or_insert(at);
                 *entry = (*entry).max(at);
             }
-            // Reminders, enrichment and others carry no transaction data: kept in the inbox.
-            _ => {}
+            // Reminders, enrichment and events this crate does not know carry no transaction
+            // data: kept in the inbox, nothing to apply.
+            WebhookEvent::ReauthReminder(_)
+            | WebhookEvent::RefreshReminder(_)
+            | WebhookEvent::PostConnectionEnrichmentCompleted(_)
+            | WebhookEvent::Unknown { .. } => {}
         }
     }
     p
 }
 
-pub(crate) fn row_of(raw: &RawTransaction, user_id: &str, connection_id: Option<String>) -> TxRow {
+pub(crate) fn row_of(raw: &RawTransaction, user_id: &UserId, connection_id: Option<ConnectionId>) -> TxRow {
     let t = &raw.transaction;
     TxRow {
-        id: t.id.as_str().to_owned(),
-        user_id: user_id.to_owned(),
-        account_id: t.account_id.as_ref().map(|a| a.as_str().to_owned()),
+        id: t.id.clone(),
+        user_id: user_id.clone(),
+        account_id: t.account_id.clone(),
         connection_id,
         date_ms: t.date.timestamp_millis(),
         modified_ms: t.date_modified.timestamp_millis(),
@@ -188,15 +198,17 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
 
 pub(crate) struct Session<'a> {
     inner: &'a Inner,
+    /// The claim's key, for logs (`""` for events that name no user).
     user_id: String,
+    /// The user, when the key is one.
     user: Option<UserId>,
-    local_connections: HashMap<String, LocalConnection>,
-    local_accounts: HashMap<String, LocalAccount>,
+    local_connections: HashMap<ConnectionId, LocalConnection>,
+    local_accounts: HashMap<AccountId, LocalAccount>,
     remote: Option<Vec<Connection>>,
-    account_connection: HashMap<String, String>,
-    decisions: HashMap<String, Decision>,
+    account_connection: HashMap<AccountId, ConnectionId>,
+    decisions: HashMap<TransactionId, Decision>,
     /// Ids seen by a listing or a look-up in this session.
-    observed: HashSet<String>,
+    observed: HashSet<TransactionId>,
     writes: Writes,
     report: SessionReport,
 }
@@ -255,22 +267,22 @@ impl<'a> Session<'a> {
             self.drop_account(account);
         }
         // Reconcile synced connections, and backfill connections seen for the first time.
-        let mut targets: BTreeMap<String, (Mode, i64)> = BTreeMap::new();
+        let mut targets: BTreeMap<ConnectionId, (Mode, i64)> = BTreeMap::new();
         let remote: Vec<Connection> = self.remote.clone().unwrap_or_default();
         for c in &remote {
-            let id = c.id.as_str();
+            let id = &c.id;
             let local = self.local_connections.get(id);
             let synced = p.syncs.get(id).copied();
             let moneyhub_now = synced.unwrap_or_else(|| connection_time(c));
             match (local, synced) {
                 (Some(l), _) if !l.backfilled || l.removed => {
-                    targets.insert(id.to_owned(), (Mode::Full, moneyhub_now));
+                    targets.insert(id.clone(), (Mode::Full, moneyhub_now));
                 }
                 (None, _) => {
-                    targets.insert(id.to_owned(), (Mode::Full, moneyhub_now));
+                    targets.insert(id.clone(), (Mode::Full, moneyhub_now));
                 }
                 (Some(l), Some(at)) => {
-                    targets.insert(id.to_owned(), (self.mode_for(l, at), at));
+                    targets.insert(id.clone(), (self.mode_for(l, at), at));
                 }
                 (Some(_), None) => {}
             }
@@ -280,7 +292,8 @@ impl<'a> Session<'a> {
         }
         // The announced ids, except those the listings above already saw (a listing made now
         // is as fresh as a look-up by id).
-        let remaining: Vec<String> = p.ids.into_iter().filter(|id| !self.observed.contains(id)).collect();
+        let remaining: Vec<TransactionId> =
+            p.ids.into_iter().filter(|id| !self.observed.contains(id)).collect();
         self.refresh(claim, &remaining).await?;
         Ok(())
     }
@@ -310,11 +323,11 @@ impl<'a> Session<'a> {
             Err(e) if e.is_not_found() => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let remote_ids: HashSet<&str> = remote.iter().map(|c| c.id.as_str()).collect();
-        let mut listed_accounts: HashSet<String> = HashSet::new();
+        let remote_ids: HashSet<&ConnectionId> = remote.iter().map(|c| &c.id).collect();
+        let mut listed_accounts: HashSet<AccountId> = HashSet::new();
         for c in &remote {
             for a in &c.account_ids {
-                let (account, connection) = (a.as_str().to_owned(), c.id.as_str().to_owned());
+                let (account, connection) = (a.clone(), c.id.clone());
                 listed_accounts.insert(account.clone());
                 let known = self.local_accounts.get(&account);
                 if known.is_none_or(|k| k.removed || k.connection_id != connection) {
@@ -325,7 +338,7 @@ impl<'a> Session<'a> {
         }
         let mut purged = Vec::new();
         for l in self.local_connections.values() {
-            if !l.removed && !remote_ids.contains(l.connection_id.as_str()) {
+            if !l.removed && !remote_ids.contains(&l.connection_id) {
                 purged.push(l.connection_id.clone());
             }
         }
@@ -333,10 +346,10 @@ impl<'a> Session<'a> {
         for p in &purged {
             tracing::info!(user = %self.user_id, connection = %p, "connection removed at Moneyhub: purging");
             self.decisions
-                .retain(|_, d| !matches!(d, Decision::Live(r) if r.connection_id.as_deref() == Some(p)));
+                .retain(|_, d| !matches!(d, Decision::Live(r) if r.connection_id.as_ref() == Some(p)));
             self.report.purged += 1;
         }
-        let dropped: Vec<String> = self
+        let dropped: Vec<AccountId> = self
             .local_accounts
             .values()
             .filter(|a| {
@@ -352,60 +365,58 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn drop_account(&mut self, account: &str) {
-        if self.writes.dropped_accounts.iter().any(|a| a == account) {
+    fn drop_account(&mut self, account: &AccountId) {
+        if self.writes.dropped_accounts.contains(account) {
             return;
         }
         // A dropped account's transactions are gone, including any decided in this session.
         self.decisions
-            .retain(|_, d| !matches!(d, Decision::Live(r) if r.account_id.as_deref() == Some(account)));
+            .retain(|_, d| !matches!(d, Decision::Live(r) if r.account_id.as_ref() == Some(account)));
         self.account_connection.remove(account);
         self.writes.accounts.retain(|(a, _)| a != account);
-        self.writes.dropped_accounts.push(account.to_owned());
+        self.writes.dropped_accounts.push(account.clone());
         self.report.dropped_accounts += 1;
     }
 
     fn decide_live(&mut self, raw: &RawTransaction) {
-        let account = raw.transaction.account_id.as_ref().map(|a| a.as_str());
-        if account.is_some_and(|a| self.writes.dropped_accounts.iter().any(|d| d == a)) {
+        let Some(user) = &self.user else { return };
+        let account = raw.transaction.account_id.as_ref();
+        if account.is_some_and(|a| self.writes.dropped_accounts.contains(a)) {
             return;
         }
         let connection = account.and_then(|a| self.account_connection.get(a)).cloned();
-        let row = row_of(raw, &self.user_id, connection);
+        let row = row_of(raw, user, connection);
         self.decisions.insert(row.id.clone(), Decision::Live(row));
     }
 
-    fn decide_gone(&mut self, id: &str) {
+    fn decide_gone(&mut self, id: &TransactionId) {
         let seen = match self.decisions.get(id) {
             Some(Decision::Live(r)) => r.modified_ms,
             Some(Decision::Gone(m)) => *m,
             None => 0,
         };
-        self.decisions.insert(id.to_owned(), Decision::Gone(seen));
+        self.decisions.insert(id.clone(), Decision::Gone(seen));
     }
 
     /// Fetches ids and decides each: found → live, missing → gone.
-    async fn refresh(&mut self, claim: &mut Claim, ids: &[String]) -> Result<()> {
+    async fn refresh(&mut self, claim: &mut Claim, ids: &[TransactionId]) -> Result<()> {
         let Some(user) = self.user.clone() else { return Ok(()) };
         for chunk in ids.chunks(IDS_PER_CALL) {
             let got = self.inner.client.transactions().by_ids_raw(&user, chunk).await?;
             self.report.fetched_by_id += got.transactions.len();
             if got.transactions.iter().any(|t| {
-                t.transaction
-                    .account_id
-                    .as_ref()
-                    .is_some_and(|a| !self.account_connection.contains_key(a.as_str()))
+                t.transaction.account_id.as_ref().is_some_and(|a| !self.account_connection.contains_key(a))
             }) && self.remote.is_none()
             {
                 self.load_remote().await?;
             }
             for t in &got.transactions {
-                self.observed.insert(t.transaction.id.as_str().to_owned());
+                self.observed.insert(t.transaction.id.clone());
                 self.decide_live(t);
             }
             for id in &got.missing {
-                self.observed.insert(id.as_str().to_owned());
-                self.decide_gone(id.as_str());
+                self.observed.insert(id.clone());
+                self.decide_gone(id);
             }
             self.maybe_flush(claim).await?;
         }
@@ -416,16 +427,16 @@ impl<'a> Session<'a> {
     pub(crate) async fn reconcile(
         &mut self,
         claim: &mut Claim,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         mode: Mode,
         at: i64,
     ) -> Result<()> {
         let Some(conn) =
-            self.remote.as_ref().and_then(|r| r.iter().find(|c| c.id.as_str() == connection_id)).cloned()
+            self.remote.as_ref().and_then(|r| r.iter().find(|c| &c.id == connection_id)).cloned()
         else {
             return Ok(());
         };
-        let accounts: Vec<String> = conn.account_ids.iter().map(|a| a.as_str().to_owned()).collect();
+        let accounts: Vec<AccountId> = conn.account_ids.clone();
         let phase = match (mode, self.local_connections.get(connection_id).is_some_and(|l| l.backfilled)) {
             (Mode::Full, false) => ProgressPhase::Backfill,
             (Mode::Full, true) => ProgressPhase::Full,
@@ -449,7 +460,7 @@ impl<'a> Session<'a> {
             }
             if full {
                 let local = claim.live_rows(&accounts).await?;
-                let versions: HashMap<String, i64> =
+                let versions: HashMap<TransactionId, i64> =
                     local.iter().map(|r| (r.id.clone(), r.modified_ms)).collect();
                 let mut listed = HashSet::new();
                 self.list_into(claim, connection_id, phase, base, &versions, &mut listed).await?;
@@ -463,7 +474,7 @@ impl<'a> Session<'a> {
             self.report.full += 1;
         }
         self.writes.connections.push(ConnectionUpdate {
-            connection_id: connection_id.to_owned(),
+            connection_id: connection_id.clone(),
             name: Some(conn.name.clone()),
             status: Some(conn.status.as_str().to_owned()),
             backfilled: true,
@@ -477,9 +488,9 @@ impl<'a> Session<'a> {
             self.local_connections.get(connection_id).and_then(|l| l.last_full_ms)
         };
         self.local_connections.insert(
-            connection_id.to_owned(),
+            connection_id.clone(),
             LocalConnection {
-                connection_id: connection_id.to_owned(),
+                connection_id: connection_id.clone(),
                 backfilled: true,
                 watermark_ms: Some(at),
                 last_full_ms: last_full,
@@ -502,14 +513,16 @@ impl<'a> Session<'a> {
     async fn find_differences(
         &mut self,
         claim: &mut Claim,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         phase: ProgressPhase,
         base: &TransactionFilter,
-        accounts: &[String],
+        accounts: &[AccountId],
         local: &[LiveRow],
     ) -> Result<bool> {
-        let versions: HashMap<String, i64> = local.iter().map(|r| (r.id.clone(), r.modified_ms)).collect();
-        let scope: Vec<(String, i64)> = self.live_in_scope(accounts, local, None).into_iter().collect();
+        let versions: HashMap<TransactionId, i64> =
+            local.iter().map(|r| (r.id.clone(), r.modified_ms)).collect();
+        let scope: Vec<(TransactionId, i64)> =
+            self.live_in_scope(accounts, local, None).into_iter().collect();
         let Some(total) = self.count(base).await? else { return Ok(false) };
         let mut stack: Vec<Range> = vec![(None, None, total, scope)];
         while let Some((lo, hi, remote, mut rows)) = stack.pop() {
@@ -556,11 +569,11 @@ impl<'a> Session<'a> {
     async fn list_into(
         &mut self,
         claim: &mut Claim,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         phase: ProgressPhase,
         filter: TransactionFilter,
-        local: &HashMap<String, i64>,
-        listed: &mut HashSet<String>,
+        local: &HashMap<TransactionId, i64>,
+        listed: &mut HashSet<TransactionId>,
     ) -> Result<()> {
         let Some(user) = self.user.clone() else { return Ok(()) };
         let mut pages = Box::pin(self.inner.client.transactions().pages_raw(&user, filter));
@@ -569,24 +582,22 @@ impl<'a> Session<'a> {
             done += page.transactions.len() as u64;
             self.report.listed += page.transactions.len();
             for t in &page.transactions {
-                let id = t.transaction.id.as_str();
-                listed.insert(id.to_owned());
-                self.observed.insert(id.to_owned());
+                let id = &t.transaction.id;
+                listed.insert(id.clone());
+                self.observed.insert(id.clone());
                 let unchanged = local.get(id) == Some(&t.transaction.date_modified.timestamp_millis())
                     && !self.decisions.contains_key(id);
                 if !unchanged {
                     self.decide_live(t);
                 }
             }
-            if let Ok(connection_id) = connection_id.parse::<ConnectionId>() {
-                self.inner.progress(&Progress {
-                    user_id: user.clone(),
-                    connection_id,
-                    phase,
-                    done,
-                    total: page.meta.count,
-                });
-            }
+            self.inner.progress(&Progress {
+                user_id: user.clone(),
+                connection_id: connection_id.clone(),
+                phase,
+                done,
+                total: page.meta.count,
+            });
             self.maybe_flush(claim).await?;
         }
         Ok(())
@@ -596,11 +607,11 @@ impl<'a> Session<'a> {
     /// live ones not decided gone here, plus those decided live in this session.
     fn live_in_scope(
         &self,
-        accounts: &[String],
+        accounts: &[AccountId],
         local: &[LiveRow],
         from_ms: Option<i64>,
-    ) -> HashMap<String, i64> {
-        let mut ids: HashMap<String, i64> = local
+    ) -> HashMap<TransactionId, i64> {
+        let mut ids: HashMap<TransactionId, i64> = local
             .iter()
             .filter(|r| from_ms.is_none_or(|f| r.date_ms >= f))
             .filter(|r| !matches!(self.decisions.get(&r.id), Some(Decision::Gone(_))))
@@ -608,7 +619,7 @@ impl<'a> Session<'a> {
             .collect();
         for (id, d) in &self.decisions {
             if let Decision::Live(r) = d {
-                let in_scope = r.account_id.as_deref().is_some_and(|a| accounts.iter().any(|x| x == a))
+                let in_scope = r.account_id.as_ref().is_some_and(|a| accounts.contains(a))
                     && from_ms.is_none_or(|from| r.date_ms >= from);
                 if in_scope {
                     ids.insert(id.clone(), r.date_ms);
@@ -622,10 +633,10 @@ impl<'a> Session<'a> {
     async fn confirm_unlisted(
         &mut self,
         claim: &mut Claim,
-        ids: impl IntoIterator<Item = String>,
-        listed: &HashSet<String>,
+        ids: impl IntoIterator<Item = TransactionId>,
+        listed: &HashSet<TransactionId>,
     ) -> Result<()> {
-        let mut missing: Vec<String> = ids.into_iter().filter(|id| !listed.contains(id)).collect();
+        let mut missing: Vec<TransactionId> = ids.into_iter().filter(|id| !listed.contains(id)).collect();
         missing.sort();
         if !missing.is_empty() {
             tracing::debug!(user = %self.user_id, n = missing.len(), "checking ids no longer listed");
@@ -640,10 +651,9 @@ impl<'a> Session<'a> {
         self.load_remote().await?;
         let remote: Vec<Connection> = self.remote.clone().unwrap_or_default();
         for c in &remote {
-            let backfilled =
-                self.local_connections.get(c.id.as_str()).is_some_and(|l| l.backfilled && !l.removed);
+            let backfilled = self.local_connections.get(&c.id).is_some_and(|l| l.backfilled && !l.removed);
             if full || !backfilled {
-                self.reconcile(claim, c.id.as_str(), Mode::Full, connection_time(c)).await?;
+                self.reconcile(claim, &c.id, Mode::Full, connection_time(c)).await?;
             }
         }
         Ok(())

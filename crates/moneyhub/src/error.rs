@@ -286,6 +286,22 @@ impl Error {
         &self.kind
     }
 
+    /// For an error of [`WebhookVerifier::verify`](crate::WebhookVerifier::verify): whether
+    /// the webhook was refused (a bad signature, wrong claims, an unsupported form, an invalid
+    /// payload: answer `401`, the sender should not retry it) rather than left unchecked
+    /// because Moneyhub's JWKS or identity metadata could not be fetched or read (a transport
+    /// failure, a timeout, an API error, an unreadable answer: answer `503`, so the sender
+    /// retries later).
+    pub fn is_verification_failure(&self) -> bool {
+        !matches!(
+            &*self.kind,
+            ErrorKind::Transport { .. }
+                | ErrorKind::Timeout { .. }
+                | ErrorKind::Api(_)
+                | ErrorKind::Decode { .. }
+        )
+    }
+
     /// Consumes the error, returning its kind.
     pub fn into_kind(self) -> ErrorKind {
         *self.kind

@@ -44,6 +44,10 @@ pub struct VerifiedWebhook {
     pub issued_at: Option<DateTime<Utc>>,
     /// Whether it was a verified signed JWT (`false`: unsigned JSON, accepted by opt-in).
     pub signed: bool,
+    /// The verified envelope `{id, eventType, userId, payload}` the typed event was decoded
+    /// from (the same id, user and type as above, the payload as received): what a receiver
+    /// that stores webhooks persists, so it never has to encode the typed event back.
+    pub envelope: WebhookEnvelope,
 }
 
 /// Verifies webhook deliveries. Get one with [`Client::webhooks`].
@@ -170,12 +174,13 @@ impl WebhookVerifier {
             Error::new(ErrorKind::Webhook { message: "the event payload is invalid".into(), source: Some(e) })
         })?;
         Ok(VerifiedWebhook {
-            id: envelope.id,
-            user_id: envelope.user_id,
-            event_type: envelope.event_type,
+            id: envelope.id.clone(),
+            user_id: envelope.user_id.clone(),
+            event_type: envelope.event_type.clone(),
             event,
             issued_at,
             signed,
+            envelope,
         })
     }
 

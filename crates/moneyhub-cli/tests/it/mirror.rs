@@ -216,7 +216,7 @@ fn lifecycle_on_postgres() {
     let sep = if base.contains('?') { '&' } else { '?' };
     let db = format!("{base}{sep}schema={schema}");
     lifecycle(&env, &db);
-    env.rt.block_on(moneyhub_mirror::db::postgres::drop_schema(&base, &schema)).expect("schema dropped");
+    env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
 }
 
 #[test]
@@ -528,5 +528,5 @@ fn database_credentials_are_never_printed() {
     shown_nowhere("start-up object", &started.to_string());
     assert!(shown.contains(":***@") && shown.contains("password=***"), "{shown}");
     running.interrupt();
-    env.rt.block_on(moneyhub_mirror::db::postgres::drop_schema(&base, &schema)).expect("schema dropped");
+    env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
 }

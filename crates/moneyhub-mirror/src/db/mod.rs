@@ -1,8 +1,12 @@
 //! Storage: one schema on SQLite (default, one file, WAL) or PostgreSQL (several processes
 //! share one inbox), versioned migrations applied at open.
 //!
-//! [`Db`] dispatches to the backend. The processor works on a [`Claim`]: exclusive ownership
-//! of one user's pending events (and of that user's rows) until it is finished or failed.
+//! [`Db`] is the database whatever its backend; the processor works on a [`Claim`]: exclusive
+//! ownership of one user's pending events (and of that user's rows) until it is finished or
+//! failed. Both hold a backend behind the storage contract (the `store` module: a database
+//! trait and a claimed-user trait); the backends are private to this crate (their test and
+//! bench helpers are in [`crate::testing`], behind the `test-util` feature). Adding a backend
+//! is a file implementing the contract, a [`DbUrl`] form, and one line in [`Db::open_url`].
 //! On PostgreSQL a claim is a row lock on the user (`FOR UPDATE SKIP LOCKED`) held by an open
 //! transaction, so a crashed worker's claim ends with its connection; on SQLite (one process)
 //! it is an in-memory set of busy users.
@@ -28,15 +32,26 @@ macro_rules! upsert_on_conflict {
 }
 
 #[cfg(feature = "postgres")]
-pub mod postgres;
+pub(crate) mod postgres;
+pub mod rows;
 #[cfg(feature = "sqlite")]
-pub mod sqlite;
+pub(crate) mod sqlite;
+pub(crate) mod store;
 #[cfg(feature = "postgres")]
 pub mod tls;
 
 use std::fmt;
+use std::sync::Arc;
+
+use moneyhub_types::{AccountId, UserId};
 
 use crate::error::{Error, Result};
+pub(crate) use rows::{parse_id, state};
+pub use rows::{
+    ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount, LocalConnection,
+    NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,
+};
+use store::{ClaimedUser, Store};
 
 /// Where the mirror's data lives, parsed from a URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,7 +64,8 @@ pub enum DbUrl {
     /// A PostgreSQL database: `postgres://user@host:port/db`, optionally with
     /// `?schema=NAME` (this crate's own parameter: the tables live in that schema, created if
     /// needed), TLS parameters (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`: see [`tls`])
-    /// and pool parameters (`pool_max_size`, `pool_timeout`: see [`postgres`]). Other
+    /// and pool parameters (`pool_max_size`, `pool_timeout`: at most this many pooled
+    /// connections, default 32; wait at most this many seconds for one, default 30). Other
     /// parameters go to the driver.
     Postgres {
         /// The connection URL without `schema`.
@@ -218,309 +234,26 @@ fn looks_like_conninfo(s: &str) -> bool {
     })
 }
 
-/// A webhook as the receiver stores it.
-#[derive(Debug, Clone)]
-pub struct NewInboxEvent {
-    /// The delivery id (`id` / `jti`).
-    pub webhook_id: String,
-    /// The user (`userId` / `sub`), or `""` when the event names none.
-    pub user_id: String,
-    /// The event type, camelCase.
-    pub event_type: String,
-    /// The verified event as a JSON envelope `{id, eventType, userId, payload}`.
-    pub envelope: String,
-    /// The body exactly as delivered.
-    pub body: Vec<u8>,
-    /// The delivery's `Content-Type`.
-    pub content_type: String,
-    /// Whether it was a verified signed JWT.
-    pub signed: bool,
-    /// When it arrived (local clock, ms since the epoch).
-    pub received_ms: i64,
-}
-
-/// A stored event waiting to be applied.
-#[derive(Debug, Clone)]
-pub struct InboxEvent {
-    /// Arrival order.
-    pub seq: i64,
-    /// The delivery id.
-    pub webhook_id: String,
-    /// The user.
-    pub user_id: String,
-    /// The event type.
-    pub event_type: String,
-    /// The verified envelope (JSON).
-    pub envelope: String,
-    /// Failed attempts so far.
-    pub attempts: i64,
-}
-
-/// A transaction row to upsert.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TxRow {
-    /// Transaction id.
-    pub id: String,
-    /// Owner.
-    pub user_id: String,
-    /// Account, when known.
-    pub account_id: Option<String>,
-    /// Connection, when known.
-    pub connection_id: Option<String>,
-    /// `date`, ms since the epoch.
-    pub date_ms: i64,
-    /// `dateModified`, ms since the epoch.
-    pub modified_ms: i64,
-    /// `posted` / `pending`.
-    pub status: String,
-    /// The transaction's JSON.
-    pub raw: String,
-}
-
-/// A live transaction's identity, version and date.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveRow {
-    /// Transaction id.
-    pub id: String,
-    /// `dateModified`, ms.
-    pub modified_ms: i64,
-    /// `date`, ms.
-    pub date_ms: i64,
-}
-
-/// A stored transaction (live or tombstone).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTx {
-    /// Transaction id.
-    pub id: String,
-    /// Owner.
-    pub user_id: String,
-    /// Account, when known.
-    pub account_id: Option<String>,
-    /// Connection, when known.
-    pub connection_id: Option<String>,
-    /// `date`, ms.
-    pub date_ms: i64,
-    /// `dateModified` of the last version seen, ms.
-    pub modified_ms: i64,
-    /// `posted` / `pending`.
-    pub status: String,
-    /// A tombstone (deleted at Moneyhub).
-    pub deleted: bool,
-    /// The JSON of the last version seen.
-    pub raw: String,
-}
-
-/// What the mirror knows about one of a user's connections.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalConnection {
-    /// Connection id.
-    pub connection_id: String,
-    /// Whether its first full listing is done.
-    pub backfilled: bool,
-    /// Moneyhub time up to which modifications are known to be mirrored.
-    pub watermark_ms: Option<i64>,
-    /// Moneyhub time of the last full reconciliation.
-    pub last_full_ms: Option<i64>,
-    /// Gone from Moneyhub (purged).
-    pub removed: bool,
-}
-
-/// What the mirror knows about one of a user's accounts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalAccount {
-    /// Account id.
-    pub account_id: String,
-    /// Its connection.
-    pub connection_id: String,
-    /// Dropped at Moneyhub.
-    pub removed: bool,
-}
-
-/// A connection row to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionUpdate {
-    /// Connection id.
-    pub connection_id: String,
-    /// Provider name.
-    pub name: Option<String>,
-    /// Moneyhub's `status`.
-    pub status: Option<String>,
-    /// First full listing done.
-    pub backfilled: bool,
-    /// New watermark (kept when lower than the stored one).
-    pub watermark_ms: Option<i64>,
-    /// Time of a full reconciliation just done.
-    pub last_full_ms: Option<i64>,
-    /// Time of the reconciliation just done.
-    pub last_reconciled_ms: Option<i64>,
-}
-
-/// Everything one step of processing writes, applied in one database transaction.
-#[derive(Debug, Default, Clone)]
-pub struct Writes {
-    /// Account → connection mappings seen at Moneyhub (moves rows with the account).
-    pub accounts: Vec<(String, String)>,
-    /// Transactions to upsert (a row only replaces one with an older `dateModified`).
-    pub upserts: Vec<TxRow>,
-    /// Transactions deleted at Moneyhub: `(id, dateModified of the last live version seen)`.
-    /// A tombstone records "deleted after version M" as `M + 1 ms`: a fetch of version M or
-    /// older never brings it back, a restore (whose `dateModified` moves on) does.
-    pub tombstones: Vec<(String, i64)>,
-    /// Accounts dropped at Moneyhub: their live transactions become tombstones.
-    pub dropped_accounts: Vec<String>,
-    /// Connections gone from Moneyhub: their transactions and accounts are purged.
-    pub purged_connections: Vec<String>,
-    /// Connection bookkeeping.
-    pub connections: Vec<ConnectionUpdate>,
-}
-
-impl Writes {
-    /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty()
-            && self.upserts.is_empty()
-            && self.tombstones.is_empty()
-            && self.dropped_accounts.is_empty()
-            && self.purged_connections.is_empty()
-            && self.connections.is_empty()
-    }
-}
-
-/// Counts for `mirror status`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    /// Per user.
-    pub users: Vec<UserStatus>,
-    /// Events waiting to be applied.
-    pub inbox_pending: i64,
-    /// Events parked after too many failed attempts.
-    pub inbox_failed: i64,
-    /// Events applied.
-    pub inbox_applied: i64,
-    /// Arrival time of the oldest pending event (local ms), if any.
-    pub oldest_pending_ms: Option<i64>,
-    /// The last event received.
-    pub last_event: Option<LastEvent>,
-    /// Live transactions.
-    pub live: i64,
-    /// Tombstones.
-    pub tombstones: i64,
-}
-
-impl Status {
-    /// The status from per-user counts and the inbox's figures (both backends).
-    pub(crate) fn assemble(
-        users: std::collections::HashMap<String, UserStatus>,
-        counts: &InboxCounts,
-        oldest_pending_ms: Option<i64>,
-        last_event: Option<LastEvent>,
-    ) -> Status {
-        let mut users: Vec<UserStatus> = users.into_values().collect();
-        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Status {
-            live: users.iter().map(|u| u.live).sum(),
-            tombstones: users.iter().map(|u| u.tombstones).sum(),
-            users,
-            inbox_pending: counts.pending,
-            inbox_failed: counts.failed,
-            inbox_applied: counts.applied,
-            oldest_pending_ms,
-            last_event,
-        }
-    }
-}
-
-/// One user's counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserStatus {
-    /// User id.
-    pub user_id: String,
-    /// Live transactions.
-    pub live: i64,
-    /// Tombstones.
-    pub tombstones: i64,
-    /// Connections mirrored (not removed).
-    pub connections: i64,
-    /// Events waiting.
-    pub pending: i64,
-    /// Last event received for the user (local ms).
-    pub last_event_ms: Option<i64>,
-}
-
-/// The last event received.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LastEvent {
-    /// When (local ms).
-    pub received_ms: i64,
-    /// Its type.
-    pub event_type: String,
-    /// Its user.
-    pub user_id: String,
-    /// Its delivery id.
-    pub webhook_id: String,
-}
-
-/// Inbox counts (tests and monitoring).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct InboxCounts {
-    /// Rows in the inbox.
-    pub total: i64,
-    /// Pending.
-    pub pending: i64,
-    /// Applied.
-    pub applied: i64,
-    /// Parked.
-    pub failed: i64,
-    /// Rows in the applied-events ledger.
-    pub ledger: i64,
-    /// Pending events that failed at least once and wait for their retry.
-    pub retrying: i64,
-    /// Arrival time of the oldest pending event (local ms), if any.
-    pub oldest_pending_ms: Option<i64>,
-}
-
-/// Inbox states.
-pub(crate) mod state {
-    pub const APPLIED: i32 = 1;
-    #[cfg(feature = "postgres")]
-    pub const FAILED: i32 = 2;
-}
-
-/// The database behind a mirror. Each backend is a feature of this crate (`sqlite`,
-/// `postgres`; both by default).
+/// The database behind a mirror, whichever backend holds it (each backend is a feature of
+/// this crate: `sqlite`, `postgres`; both by default). Cheap to clone.
 #[derive(Clone)]
-pub enum Db {
-    /// SQLite.
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlite::SqliteDb),
-    /// PostgreSQL.
-    #[cfg(feature = "postgres")]
-    Postgres(postgres::PgDb),
+pub struct Db {
+    store: Arc<dyn Store>,
 }
 
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => write!(f, "Db::Sqlite({})", d.path().display()),
-            #[cfg(feature = "postgres")]
-            Db::Postgres(_) => f.write_str("Db::Postgres"),
+        match self.store.file() {
+            Some(path) => write!(f, "Db({} {})", self.store.backend(), path.display()),
+            None => write!(f, "Db({})", self.store.backend()),
         }
     }
 }
 
-/// Exclusive ownership of one user's pending events and rows.
-pub enum Claim {
-    /// On SQLite.
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlite::SqliteClaim),
-    /// On PostgreSQL.
-    #[cfg(feature = "postgres")]
-    Postgres(Box<postgres::PgClaim>),
+/// Exclusive ownership of one user's pending events and rows. Dropping it releases the user
+/// (on PostgreSQL, rolling back whatever it wrote since its last commit).
+pub struct Claim {
+    held: Box<dyn ClaimedUser>,
 }
 
 impl fmt::Debug for Claim {
@@ -539,55 +272,46 @@ impl Db {
         Self::open_url(&parsed).await
     }
 
-    /// Opens a parsed URL.
+    /// Opens a parsed URL: the one place where a backend is chosen.
     pub async fn open_url(url: &DbUrl) -> Result<Db> {
-        match url {
-            #[cfg(not(feature = "sqlite"))]
-            DbUrl::Sqlite { .. } => Err(Error::Invalid(
-                "this build of moneyhub-mirror has no SQLite support (the `sqlite` feature is off)".into(),
-            )),
-            #[cfg(not(feature = "postgres"))]
-            DbUrl::Postgres { .. } => Err(Error::Invalid(
-                "this build of moneyhub-mirror has no PostgreSQL support (the `postgres` feature is off)"
-                    .into(),
-            )),
+        let store: Arc<dyn Store> = match url {
             #[cfg(feature = "sqlite")]
-            DbUrl::Sqlite { path } => Ok(Db::Sqlite(sqlite::SqliteDb::open(path).await?)),
+            DbUrl::Sqlite { path } => Arc::new(sqlite::SqliteDb::open(path).await?),
             #[cfg(feature = "postgres")]
-            DbUrl::Postgres { url, schema } => {
-                Ok(Db::Postgres(postgres::PgDb::open(url, schema.clone()).await?))
+            DbUrl::Postgres { url, schema } => Arc::new(postgres::PgDb::open(url, schema.clone()).await?),
+            #[allow(unreachable_patterns)]
+            other => {
+                let (kind, feature) = match other {
+                    DbUrl::Sqlite { .. } => ("SQLite", "sqlite"),
+                    DbUrl::Postgres { .. } => ("PostgreSQL", "postgres"),
+                };
+                return Err(Error::Invalid(format!(
+                    "this build of moneyhub-mirror has no {kind} support (the `{feature}` feature is off)"
+                )));
             }
-        }
+        };
+        Ok(Db { store })
     }
 
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(_) => "sqlite",
-            #[cfg(feature = "postgres")]
-            Db::Postgres(_) => "postgres",
-        }
+        self.store.backend()
+    }
+
+    /// The file holding the database, when it is one (SQLite): for tools that open it
+    /// themselves (a backup, a test planting a row).
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.store.file()
     }
 
     /// The applied schema version.
     pub async fn schema_version(&self) -> Result<i64> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.schema_version().await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.schema_version().await,
-        }
+        self.store.schema_version().await
     }
 
     /// Stores a webhook; `false` when its id was already stored (a replay: nothing written).
     pub async fn insert_inbox(&self, event: NewInboxEvent) -> Result<bool> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.insert_inbox(event).await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.insert_inbox(event).await,
-        }
+        self.store.insert_inbox(event).await
     }
 
     /// Claims the user with the oldest pending event that no one else holds, whose retry
@@ -606,57 +330,28 @@ impl Db {
         limit: usize,
         exclude: &[String],
     ) -> Result<Option<Claim>> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => {
-                Ok(d.claim_next(now_ms, arrived_by_ms, limit, exclude).await?.map(Claim::Sqlite))
-            }
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => Ok(d
-                .claim_next(now_ms, arrived_by_ms, limit, exclude)
-                .await?
-                .map(|c| Claim::Postgres(Box::new(c)))),
-        }
+        let held = self.store.claim_next(now_ms, arrived_by_ms, limit, exclude).await?;
+        Ok(held.map(|held| Claim { held }))
     }
 
     /// Waits for and takes one user (no events), for on-demand backfill and reconciliation.
-    pub async fn lock_user(&self, user_id: &str) -> Result<Claim> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => Ok(Claim::Sqlite(d.lock_user(user_id).await?)),
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => Ok(Claim::Postgres(Box::new(d.lock_user(user_id).await?))),
-        }
+    pub async fn lock_user(&self, user_id: &UserId) -> Result<Claim> {
+        Ok(Claim { held: self.store.lock_user(user_id.as_str()).await? })
     }
 
     /// Users the mirror knows (from webhooks or reconciliation).
     pub async fn known_users(&self) -> Result<Vec<String>> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.known_users().await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.known_users().await,
-        }
+        self.store.known_users().await
     }
 
     /// Counts for `mirror status`.
     pub async fn status(&self) -> Result<Status> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.status().await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.status().await,
-        }
+        self.store.status().await
     }
 
     /// Inbox and ledger counts.
     pub async fn inbox_counts(&self) -> Result<InboxCounts> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.inbox_counts().await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.inbox_counts().await,
-        }
+        self.store.inbox_counts().await
     }
 
     /// A page of stored transactions ordered by `(user_id, id)`, after `after` (exclusive),
@@ -668,12 +363,7 @@ impl Db {
         include_deleted: bool,
         limit: usize,
     ) -> Result<Vec<StoredTx>> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.transactions_page(user_id, after, include_deleted, limit).await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.transactions_page(user_id, after, include_deleted, limit).await,
-        }
+        self.store.transactions_page(user_id, after, include_deleted, limit).await
     }
 
     /// The live transactions of a user.
@@ -699,12 +389,7 @@ impl Db {
 
     /// The stored guard record of a connection (JSON), if any.
     pub async fn guard_load(&self, connection_id: &str) -> Result<Option<String>> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.guard_load(connection_id).await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.guard_load(connection_id).await,
-        }
+        self.store.guard_load(connection_id).await
     }
 
     /// Reads the guard record of a connection and writes what `change` returns (`None`: no
@@ -714,12 +399,7 @@ impl Db {
     where
         F: FnOnce(Option<String>) -> Option<Option<String>> + Send + 'static,
     {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.guard_update(connection_id, change).await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.guard_update(connection_id, change).await,
-        }
+        self.store.guard_update(connection_id, Box::new(change)).await
     }
 
     /// Replaces (or with `None` deletes) the guard record of a connection.
@@ -730,107 +410,65 @@ impl Db {
     /// Marks as applied those of these pending events the ledger says were applied already
     /// (after a commit refused because an event was in the ledger). Returns how many.
     pub async fn settle_applied(&self, seqs: &[i64]) -> Result<u64> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.settle_applied(seqs).await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.settle_applied(seqs).await,
-        }
+        self.store.settle_applied(seqs).await
     }
 
     /// Puts parked events (of one user, or of everyone) back in the queue with their attempts
     /// reset, and lifts their users' retry back-off. Returns how many.
     pub async fn requeue_parked(&self, user_id: Option<&str>) -> Result<u64> {
-        let user_id = user_id.map(str::to_owned);
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.requeue_parked(user_id).await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.requeue_parked(user_id).await,
-        }
+        self.store.requeue_parked(user_id).await
     }
 
     /// Remembers a user (found through the users API, say) so reconciliation covers it.
-    pub async fn add_user(&self, user_id: &str) -> Result<()> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(d) => d.add_user(user_id).await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.add_user(user_id).await,
-        }
+    pub async fn add_user(&self, user_id: &UserId) -> Result<()> {
+        self.store.add_user(user_id.as_str()).await
     }
 
     /// Closes pooled connections (PostgreSQL); SQLite files close when the last handle goes.
     pub async fn close(&self) {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite(_) => {}
-            #[cfg(feature = "postgres")]
-            Db::Postgres(d) => d.close().await,
-        }
+        self.store.close().await
     }
 }
 
+/// Upserts rows through a PostgreSQL mirror's own batch statement (see [`crate::testing`]).
+#[cfg(all(feature = "test-util", feature = "postgres"))]
+pub(crate) async fn postgres_upsert(db: &Db, rows: &[TxRow]) -> Result<()> {
+    let Some(pg) = db.store.as_any().downcast_ref::<postgres::PgDb>() else {
+        return Err(Error::Invalid("not a PostgreSQL mirror".into()));
+    };
+    postgres::raw_upsert(pg, rows).await
+}
+
 impl Claim {
-    /// The user.
+    /// The user (the inbox's key: `""` for events that name none).
     pub fn user_id(&self) -> &str {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Claim::Sqlite(c) => c.user_id(),
-            #[cfg(feature = "postgres")]
-            Claim::Postgres(c) => c.user_id(),
-        }
+        self.held.user_id()
     }
 
     /// The claimed events, in arrival order.
     pub fn events(&self) -> &[InboxEvent] {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Claim::Sqlite(c) => c.events(),
-            #[cfg(feature = "postgres")]
-            Claim::Postgres(c) => c.events(),
-        }
+        self.held.events()
     }
 
     /// The user's connections as stored.
     pub async fn connections(&mut self) -> Result<Vec<LocalConnection>> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Claim::Sqlite(c) => c.connections().await,
-            #[cfg(feature = "postgres")]
-            Claim::Postgres(c) => c.connections().await,
-        }
+        self.held.connections().await
     }
 
     /// The user's accounts as stored.
     pub async fn accounts(&mut self) -> Result<Vec<LocalAccount>> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Claim::Sqlite(c) => c.accounts().await,
-            #[cfg(feature = "postgres")]
-            Claim::Postgres(c) => c.accounts().await,
-        }
+        self.held.accounts().await
     }
 
     /// The live transactions of these accounts.
-    pub async fn live_rows(&mut self, account_ids: &[String]) -> Result<Vec<LiveRow>> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Claim::Sqlite(c) => c.live_rows(account_ids).await,
-            #[cfg(feature = "postgres")]
-            Claim::Postgres(c) => c.live_rows(account_ids).await,
-        }
+    pub async fn live_rows(&mut self, account_ids: &[AccountId]) -> Result<Vec<LiveRow>> {
+        self.held.live_rows(account_ids).await
     }
 
     /// Writes an intermediate batch (large backfills). On SQLite it is committed at once; on
     /// PostgreSQL it commits with the claim.
     pub async fn apply(&mut self, writes: Writes) -> Result<()> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Claim::Sqlite(c) => c.apply(writes).await,
-            #[cfg(feature = "postgres")]
-            Claim::Postgres(c) => c.apply(writes).await,
-        }
+        self.held.apply(writes).await
     }
 
     /// Writes the last batch and marks the claimed events applied (one ledger row each: a
@@ -839,24 +477,14 @@ impl Claim {
     /// of it is written and the claim is still held: give it up with [`Claim::fail`] (a
     /// failed commit counts as a failed attempt, with back-off and parking), or drop it.
     pub async fn finish(&mut self, writes: Writes, worker: &str, now_ms: i64) -> Result<()> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Claim::Sqlite(c) => c.finish(writes, worker, now_ms).await,
-            #[cfg(feature = "postgres")]
-            Claim::Postgres(c) => c.finish(writes, worker, now_ms).await,
-        }
+        self.held.finish(writes, worker, now_ms).await
     }
 
     /// Gives the claim up after an error: nothing it wrote in this attempt is kept
     /// (PostgreSQL) or harmful (SQLite: upserts are idempotent), the events' attempt counts
     /// grow, the user waits `retry_after_ms`, and events past `max_attempts` are parked.
     pub async fn fail(self, error: &str, now_ms: i64, retry_after_ms: i64, max_attempts: u32) -> Result<()> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Claim::Sqlite(c) => c.fail(error, now_ms, retry_after_ms, max_attempts).await,
-            #[cfg(feature = "postgres")]
-            Claim::Postgres(c) => c.fail(error, now_ms, retry_after_ms, max_attempts).await,
-        }
+        self.held.fail(error, now_ms, retry_after_ms, max_attempts).await
     }
 }
 

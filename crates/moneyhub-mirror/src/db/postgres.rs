@@ -25,13 +25,79 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
+use futures_util::future::BoxFuture;
+use moneyhub_types::AccountId;
+use tokio_postgres::error::SqlState;
+
 use super::migrations::{self, POSTGRES};
+use super::store::{ClaimedUser, GuardChange, Store};
 use super::tls;
 use super::{
-    clip, state, ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount,
+    clip, parse_id, state, ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount,
     LocalConnection, NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,
 };
-use crate::error::{Error, Result};
+use crate::error::{DriverError, Error, Result};
+
+#[doc(hidden)]
+impl From<tokio_postgres::Error> for Error {
+    /// The server's message and SQLSTATE when it sent one (the driver prints "db error"
+    /// alone), else the driver's error and its causes. Unavailable: a closed or lost
+    /// connection, a connection exception (SQLSTATE class 08) or a server shutting down
+    /// (57P01-57P03).
+    fn from(e: tokio_postgres::Error) -> Self {
+        let message = match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => {
+                let mut s = e.to_string();
+                let mut cur = std::error::Error::source(&e);
+                while let Some(c) = cur {
+                    s.push_str(": ");
+                    s.push_str(&c.to_string());
+                    cur = c.source();
+                }
+                s
+            }
+        };
+        let code = e.code().map(SqlState::code);
+        let unavailable = e.is_closed()
+            || code.is_some_and(|c| c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03"))
+            || (e.as_db_error().is_none()
+                && std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()));
+        let unique = e.code() == Some(&SqlState::UNIQUE_VIOLATION);
+        Error::Postgres(DriverError::new(message, unavailable, unique, Some(Box::new(e))))
+    }
+}
+
+/// Adds a hint about TLS to a connection error that TLS explains: a certificate that failed
+/// verification, or a server that refuses unencrypted connections.
+fn with_tls_hint(e: Error, mode: tls::SslMode) -> Error {
+    let Error::Postgres(driver) = &e else { return e };
+    let text = driver.message().to_owned();
+    let lower = text.to_ascii_lowercase();
+    let hint = if lower.contains("certificate") || lower.contains("unknownissuer") {
+        Some(format!(
+            "the server's TLS certificate was not accepted with sslmode={}: check sslrootcert (the CA that \
+             signed it) and that the URL's host is a name the certificate holds (verify-full)",
+            mode.as_str()
+        ))
+    } else if lower.contains("no encryption") || lower.contains("ssl off") {
+        Some(format!(
+            "the server refuses unencrypted connections (sslmode={}): use sslmode=require, verify-ca or verify-full",
+            mode.as_str()
+        ))
+    } else if lower.contains("server does not support tls") || lower.contains("does not support ssl") {
+        Some(format!(
+            "the server does not offer TLS, which sslmode={} requires: enable ssl on the server, or use sslmode=prefer",
+            mode.as_str()
+        ))
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => Error::PostgresTls { message: format!("{text} ({hint})") },
+        None => e,
+    }
+}
 
 /// Default most connections of the processors and readers (`pool_max_size`).
 const DEFAULT_POOL_MAX: usize = 32;
@@ -105,7 +171,7 @@ struct PgInner {
 
 /// A PostgreSQL mirror database.
 #[derive(Clone)]
-pub struct PgDb {
+pub(crate) struct PgDb {
     inner: Arc<PgInner>,
 }
 
@@ -161,12 +227,17 @@ fn pool(manager: Manager, max_size: usize, wait: Duration, connect: Duration) ->
 fn pool_error(e: deadpool_postgres::PoolError) -> Error {
     use deadpool_postgres::PoolError;
     match e {
-        PoolError::Backend(pg) => Error::Postgres(pg),
+        PoolError::Backend(pg) => pg.into(),
         PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
-            Error::Unavailable("timed out waiting for a free PostgreSQL connection (pool_timeout)".into())
+            Error::unavailable("timed out waiting for a free PostgreSQL connection (pool_timeout)")
         }
-        PoolError::Timeout(_) => Error::Unavailable("timed out connecting to PostgreSQL".into()),
-        other => Error::Unavailable(format!("PostgreSQL pool: {other}")),
+        PoolError::Timeout(_) => Error::unavailable("timed out connecting to PostgreSQL"),
+        other => Error::Unavailable(DriverError::new(
+            format!("PostgreSQL pool: {other}"),
+            true,
+            false,
+            Some(Box::new(other)),
+        )),
     }
 }
 
@@ -175,12 +246,13 @@ impl PgDb {
     /// and pool parameters are described in [`super::tls`] and the module docs.
     pub async fn open(url: &str, schema: Option<String>) -> Result<PgDb> {
         let (db, mode) = Self::pools(url, schema)?;
-        let mut conn = db.get().await.map_err(|e| e.with_tls_hint(mode))?;
+        let mut conn = db.get().await.map_err(|e| with_tls_hint(e, mode))?;
         db.migrate(&mut conn).await?;
         Ok(db)
     }
 
     /// The pools, without connecting (a test and bench helper).
+    #[cfg(feature = "test-util")]
     fn open_unmigrated(url: &str) -> Result<PgDb> {
         Ok(Self::pools(url, None)?.0)
     }
@@ -209,8 +281,7 @@ impl PgDb {
             // Several processes may start at once: creating the schema can race.
             if let Err(e) = conn.batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema))).await
             {
-                if !matches!(&e, Error::Postgres(pe) if pe.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
-                {
+                if !e.is_unique_violation() {
                     return Err(e);
                 }
             }
@@ -274,134 +345,235 @@ impl PgDb {
         let mut conn = self.get().await?;
         f(&mut conn).await
     }
+}
 
-    /// Closes the idle connections of both pools (the pools stay usable).
-    pub(crate) async fn close(&self) {
-        self.inner.work.retain(|_, _| false);
-        self.inner.inbox.retain(|_, _| false);
+fn stored_tx(r: &tokio_postgres::Row) -> Result<StoredTx> {
+    Ok(StoredTx {
+        id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        account_id: r.try_get(2)?,
+        connection_id: r.try_get(3)?,
+        date_ms: r.try_get(4)?,
+        modified_ms: r.try_get(5)?,
+        status: r.try_get(6)?,
+        deleted: r.try_get::<_, i32>(7)? != 0,
+        raw: r.try_get(8)?,
+    })
+}
+
+async fn inbox_counts(c: &mut PgConn) -> Result<InboxCounts> {
+    let rows = c
+        .query(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 1),
+                    COUNT(*) FILTER (WHERE state = 2), (SELECT COUNT(*) FROM mirror_applied_events),
+                    COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
+                    MIN(received_ms) FILTER (WHERE state = 0)
+             FROM mirror_inbox",
+            &[],
+        )
+        .await?;
+    let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
+    Ok(InboxCounts {
+        total: r.try_get(0)?,
+        pending: r.try_get(1)?,
+        applied: r.try_get(2)?,
+        failed: r.try_get(3)?,
+        ledger: r.try_get(4)?,
+        retrying: r.try_get(5)?,
+        oldest_pending_ms: r.try_get(6)?,
+    })
+}
+
+/// A claimed user on PostgreSQL: an open transaction holding the user's row lock. Dropping it
+/// without finishing closes the connection, which rolls the claim back.
+pub(crate) struct PgClaim {
+    db: PgDb,
+    conn: Option<PgConn>,
+    user_id: String,
+    events: Vec<InboxEvent>,
+}
+
+impl PgClaim {
+    fn conn(&mut self) -> Result<&mut PgConn> {
+        self.conn.as_mut().ok_or_else(|| Error::data("the claim is already released"))
     }
 
-    pub(crate) async fn schema_version(&self) -> Result<i64> {
-        self.with(|c| {
-            Box::pin(async move {
-                let rows =
-                    c.query("SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations", &[]).await?;
-                Ok(rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+    /// Rolls back and returns the connection to the pool (closes it if the rollback fails).
+    async fn release(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let _ = conn.batch("ROLLBACK").await;
+        }
+    }
+}
+
+impl Drop for PgClaim {
+    fn drop(&mut self) {
+        // Not finished: dropping the client closes the connection; the server rolls back.
+        self.conn.take();
+    }
+}
+
+impl Store for PgDb {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    #[cfg(feature = "test-util")]
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn schema_version(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async move {
+            self.with(|c| {
+                Box::pin(async move {
+                    let rows = c
+                        .query("SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations", &[])
+                        .await?;
+                    Ok(rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+                })
             })
+            .await
         })
-        .await
     }
 
-    pub(crate) async fn insert_inbox(&self, e: NewInboxEvent) -> Result<bool> {
-        let mut c = self.get_inbox().await?;
-        let signed = i32::from(e.signed);
-        let result = c
-            .execute(
-                "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $8)
+    fn insert_inbox(&self, e: NewInboxEvent) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let mut c = self.get_inbox().await?;
+            let signed = i32::from(e.signed);
+            // Events that name no user are kept under the empty key.
+            let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
+            let result = c
+                .execute(
+                    "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $8)
                             ON CONFLICT (user_id) DO NOTHING)
                  INSERT INTO mirror_inbox
                     (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING",
-                &[
-                    &e.webhook_id,
-                    &e.user_id,
-                    &e.event_type,
-                    &e.envelope,
-                    &e.body,
-                    &e.content_type,
-                    &signed,
-                    &e.received_ms,
-                ],
-            )
-            .await;
-        drop(c);
-        Ok(result? == 1)
+                    &[
+                        &e.webhook_id.as_str(),
+                        &user_id,
+                        &e.event_type.as_str(),
+                        &e.envelope,
+                        &e.body,
+                        &e.content_type,
+                        &signed,
+                        &e.received_ms,
+                    ],
+                )
+                .await;
+            drop(c);
+            Ok(result? == 1)
+        })
     }
 
-    pub(crate) async fn claim_next(
-        &self,
+    fn claim_next<'a>(
+        &'a self,
         now: i64,
         arrived_by: i64,
         limit: usize,
-        exclude: &[String],
-    ) -> Result<Option<PgClaim>> {
-        let mut conn = self.get().await?;
-        conn.batch("BEGIN").await?;
-        let mut claim =
-            PgClaim { db: self.clone(), conn: Some(conn), user_id: String::new(), events: Vec::new() };
-        let conn = claim.conn()?;
-        let mut candidates: Vec<String> = conn
-            .query(
-                "SELECT user_id FROM mirror_inbox WHERE state = 0
+        exclude: &'a [String],
+    ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>> {
+        Box::pin(async move {
+            let claim: Result<_> = async move {
+                let mut conn = self.get().await?;
+                conn.batch("BEGIN").await?;
+                let mut claim = PgClaim {
+                    db: self.clone(),
+                    conn: Some(conn),
+                    user_id: String::new(),
+                    events: Vec::new(),
+                };
+                let conn = claim.conn()?;
+                let mut candidates: Vec<String> = conn
+                    .query(
+                        "SELECT user_id FROM mirror_inbox WHERE state = 0
                  GROUP BY user_id HAVING MIN(received_ms) <= $1 ORDER BY MIN(seq) LIMIT 256",
-                &[&arrived_by],
-            )
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        candidates.retain(|u| !exclude.contains(u));
-        if candidates.is_empty() {
-            claim.release().await;
-            return Ok(None);
-        }
-        let rows = conn
-            .query(
-                "SELECT user_id FROM mirror_users WHERE user_id = ANY($1) AND not_before_ms <= $2
+                        &[&arrived_by],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
+                candidates.retain(|u| !exclude.contains(u));
+                if candidates.is_empty() {
+                    claim.release().await;
+                    return Ok(None);
+                }
+                let rows = conn
+                    .query(
+                        "SELECT user_id FROM mirror_users WHERE user_id = ANY($1) AND not_before_ms <= $2
                  ORDER BY array_position($1, user_id) LIMIT 1 FOR UPDATE SKIP LOCKED",
-                &[&candidates, &now],
-            )
-            .await?;
-        let Some(row) = rows.first() else {
-            claim.release().await;
-            return Ok(None);
-        };
-        let user_id: String = row.try_get(0)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut events: Vec<InboxEvent> = conn
-            .query(
-                "SELECT seq, webhook_id, user_id, event_type, envelope, attempts FROM mirror_inbox
+                        &[&candidates, &now],
+                    )
+                    .await?;
+                let Some(row) = rows.first() else {
+                    claim.release().await;
+                    return Ok(None);
+                };
+                let user_id: String = row.try_get(0)?;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let mut events: Vec<InboxEvent> = conn
+                    .query(
+                        "SELECT seq, webhook_id, user_id, event_type, envelope, attempts FROM mirror_inbox
                  WHERE user_id = $1 AND state = 0 ORDER BY seq LIMIT $2",
-                &[&user_id, &limit],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(InboxEvent {
-                    seq: r.try_get(0)?,
-                    webhook_id: r.try_get(1)?,
-                    user_id: r.try_get(2)?,
-                    event_type: r.try_get(3)?,
-                    envelope: r.try_get(4)?,
-                    attempts: i64::from(r.try_get::<_, i32>(5)?),
-                })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()?;
-        if events.first().is_some_and(|e| e.attempts > 0) {
-            events.truncate(1);
-        }
-        claim.user_id = user_id;
-        claim.events = events;
-        Ok(Some(claim))
+                        &[&user_id, &limit],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok(InboxEvent {
+                            seq: r.try_get(0)?,
+                            webhook_id: r.try_get(1)?,
+                            user_id: r.try_get(2)?,
+                            event_type: r.try_get(3)?,
+                            envelope: r.try_get(4)?,
+                            attempts: i64::from(r.try_get::<_, i32>(5)?),
+                        })
+                    })
+                    .collect::<Result<_, tokio_postgres::Error>>()?;
+                if events.first().is_some_and(|e| e.attempts > 0) {
+                    events.truncate(1);
+                }
+                claim.user_id = user_id;
+                claim.events = events;
+                Ok(Some(claim))
+            }
+            .await;
+            let claim = claim?;
+            Ok(claim.map(|c| Box::new(c) as Box<dyn ClaimedUser>))
+        })
     }
 
-    pub(crate) async fn lock_user(&self, user_id: &str) -> Result<PgClaim> {
-        self.add_user(user_id).await?;
-        let mut conn = self.get().await?;
-        conn.batch("BEGIN").await?;
-        let mut claim =
-            PgClaim { db: self.clone(), conn: Some(conn), user_id: user_id.to_owned(), events: Vec::new() };
-        let owned = user_id.to_owned();
-        claim
-            .conn()?
-            .query("SELECT user_id FROM mirror_users WHERE user_id = $1 FOR UPDATE", &[&owned])
-            .await?;
-        Ok(claim)
+    fn lock_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Box<dyn ClaimedUser>>> {
+        Box::pin(async move {
+            let claim: Result<_> = async move {
+                self.add_user(user_id).await?;
+                let mut conn = self.get().await?;
+                conn.batch("BEGIN").await?;
+                let mut claim = PgClaim {
+                    db: self.clone(),
+                    conn: Some(conn),
+                    user_id: user_id.to_owned(),
+                    events: Vec::new(),
+                };
+                let owned = user_id.to_owned();
+                claim
+                    .conn()?
+                    .query("SELECT user_id FROM mirror_users WHERE user_id = $1 FOR UPDATE", &[&owned])
+                    .await?;
+                Ok(claim)
+            }
+            .await;
+            let claim = claim?;
+            Ok(Box::new(claim) as Box<dyn ClaimedUser>)
+        })
     }
 
-    pub(crate) async fn add_user(&self, user_id: &str) -> Result<()> {
-        let user_id = user_id.to_owned();
-        self.with(move |c| {
+    fn add_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let user_id = user_id.to_owned();
+            self.with(move |c| {
             Box::pin(async move {
                 c.execute(
                     "INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",
@@ -412,25 +584,30 @@ impl PgDb {
             })
         })
         .await
-    }
-
-    pub(crate) async fn settle_applied(&self, seqs: &[i64]) -> Result<u64> {
-        let seqs = seqs.to_vec();
-        self.with(move |c| {
-            Box::pin(async move {
-                c.execute(
-                    "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
-                       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)",
-                    &[&seqs, &now_ms()],
-                )
-                .await
-            })
         })
-        .await
     }
 
-    pub(crate) async fn requeue_parked(&self, user_id: Option<String>) -> Result<u64> {
-        self.with(move |c| {
+    fn settle_applied<'a>(&'a self, seqs: &'a [i64]) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let seqs = seqs.to_vec();
+            self.with(move |c| {
+                Box::pin(async move {
+                    c.execute(
+                        "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
+                       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)",
+                        &[&seqs, &now_ms()],
+                    )
+                    .await
+                })
+            })
+            .await
+        })
+    }
+
+    fn requeue_parked<'a>(&'a self, user_id: Option<&'a str>) -> BoxFuture<'a, Result<u64>> {
+        let user_id = user_id.map(str::to_owned);
+        Box::pin(async move {
+            self.with(move |c| {
             Box::pin(async move {
                 // One statement: the events and their users' back-off change together.
                 let rows = c
@@ -447,22 +624,26 @@ impl PgDb {
             })
         })
         .await
-    }
-
-    pub(crate) async fn known_users(&self) -> Result<Vec<String>> {
-        self.with(|c| {
-            Box::pin(async move {
-                let rows = c
-                    .query("SELECT user_id FROM mirror_users WHERE user_id <> '' ORDER BY user_id", &[])
-                    .await?;
-                Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
-            })
         })
-        .await
     }
 
-    pub(crate) async fn status(&self) -> Result<Status> {
-        self.with(|c| {
+    fn known_users(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async move {
+            self.with(|c| {
+                Box::pin(async move {
+                    let rows = c
+                        .query("SELECT user_id FROM mirror_users WHERE user_id <> '' ORDER BY user_id", &[])
+                        .await?;
+                    Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
+                })
+            })
+            .await
+        })
+    }
+
+    fn status(&self) -> BoxFuture<'_, Result<Status>> {
+        Box::pin(async move {
+            self.with(|c| {
             Box::pin(async move {
                 let mut users: HashMap<String, UserStatus> = HashMap::new();
                 let entry = |u: String| UserStatus { user_id: u, ..Default::default() };
@@ -527,23 +708,25 @@ impl PgDb {
             })
         })
         .await
+        })
     }
 
-    pub(crate) async fn inbox_counts(&self) -> Result<InboxCounts> {
-        self.with(|c| Box::pin(inbox_counts(c))).await
+    fn inbox_counts(&self) -> BoxFuture<'_, Result<InboxCounts>> {
+        Box::pin(async move { self.with(|c| Box::pin(inbox_counts(c))).await })
     }
 
-    pub(crate) async fn transactions_page(
-        &self,
-        user_id: Option<&str>,
-        after: Option<(&str, &str)>,
+    fn transactions_page<'a>(
+        &'a self,
+        user_id: Option<&'a str>,
+        after: Option<(&'a str, &'a str)>,
         include_deleted: bool,
         limit: usize,
-    ) -> Result<Vec<StoredTx>> {
-        let user_id = user_id.map(str::to_owned);
-        let (au, ai) = after.map(|(u, i)| (u.to_owned(), i.to_owned())).unzip();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(move |c| {
+    ) -> BoxFuture<'a, Result<Vec<StoredTx>>> {
+        Box::pin(async move {
+            let user_id = user_id.map(str::to_owned);
+            let (au, ai) = after.map(|(u, i)| (u.to_owned(), i.to_owned())).unzip();
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            self.with(move |c| {
             Box::pin(async move {
                 let rows = c
                     .query(
@@ -560,249 +743,211 @@ impl PgDb {
             })
         })
         .await
-    }
-
-    pub(crate) async fn guard_load(&self, connection_id: &str) -> Result<Option<String>> {
-        let id = connection_id.to_owned();
-        self.with(move |c| {
-            Box::pin(async move {
-                let rows =
-                    c.query("SELECT record FROM mirror_guard WHERE connection_id = $1", &[&id]).await?;
-                Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
-            })
         })
-        .await
     }
 
-    pub(crate) async fn guard_update<F>(&self, connection_id: &str, change: F) -> Result<()>
-    where
-        F: FnOnce(Option<String>) -> Option<Option<String>> + Send + 'static,
-    {
-        let mut c = self.get().await?;
-        c.batch("BEGIN").await?;
-        match guard_update_in(&mut c, connection_id, change).await {
-            Ok(()) => c.batch("COMMIT").await,
-            Err(e) => {
-                // A connection whose rollback failed is closed when dropped.
-                let _ = c.batch("ROLLBACK").await;
-                Err(e)
+    fn guard_load<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let id = connection_id.to_owned();
+            self.with(move |c| {
+                Box::pin(async move {
+                    let rows =
+                        c.query("SELECT record FROM mirror_guard WHERE connection_id = $1", &[&id]).await?;
+                    Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
+                })
+            })
+            .await
+        })
+    }
+
+    fn guard_update<'a>(&'a self, connection_id: &'a str, change: GuardChange) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut c = self.get().await?;
+            c.batch("BEGIN").await?;
+            match guard_update_in(&mut c, connection_id, change).await {
+                Ok(()) => c.batch("COMMIT").await,
+                Err(e) => {
+                    // A connection whose rollback failed is closed when dropped.
+                    let _ = c.batch("ROLLBACK").await;
+                    Err(e)
+                }
             }
-        }
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.inner.work.retain(|_, _| false);
+            self.inner.inbox.retain(|_, _| false);
+        })
     }
 }
 
-fn stored_tx(r: &tokio_postgres::Row) -> Result<StoredTx> {
-    Ok(StoredTx {
-        id: r.try_get(0)?,
-        user_id: r.try_get(1)?,
-        account_id: r.try_get(2)?,
-        connection_id: r.try_get(3)?,
-        date_ms: r.try_get(4)?,
-        modified_ms: r.try_get(5)?,
-        status: r.try_get(6)?,
-        deleted: r.try_get::<_, i32>(7)? != 0,
-        raw: r.try_get(8)?,
-    })
-}
-
-async fn inbox_counts(c: &mut PgConn) -> Result<InboxCounts> {
-    let rows = c
-        .query(
-            "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 1),
-                    COUNT(*) FILTER (WHERE state = 2), (SELECT COUNT(*) FROM mirror_applied_events),
-                    COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
-                    MIN(received_ms) FILTER (WHERE state = 0)
-             FROM mirror_inbox",
-            &[],
-        )
-        .await?;
-    let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
-    Ok(InboxCounts {
-        total: r.try_get(0)?,
-        pending: r.try_get(1)?,
-        applied: r.try_get(2)?,
-        failed: r.try_get(3)?,
-        ledger: r.try_get(4)?,
-        retrying: r.try_get(5)?,
-        oldest_pending_ms: r.try_get(6)?,
-    })
-}
-
-/// A claimed user on PostgreSQL: an open transaction holding the user's row lock. Dropping it
-/// without finishing closes the connection, which rolls the claim back.
-pub struct PgClaim {
-    db: PgDb,
-    conn: Option<PgConn>,
-    user_id: String,
-    events: Vec<InboxEvent>,
-}
-
-impl PgClaim {
-    fn conn(&mut self) -> Result<&mut PgConn> {
-        self.conn.as_mut().ok_or_else(|| Error::data("the claim is already released"))
-    }
-
-    /// Rolls back and returns the connection to the pool (closes it if the rollback fails).
-    async fn release(&mut self) {
-        if let Some(mut conn) = self.conn.take() {
-            let _ = conn.batch("ROLLBACK").await;
-        }
-    }
-
-    pub(crate) fn user_id(&self) -> &str {
+impl ClaimedUser for PgClaim {
+    fn user_id(&self) -> &str {
         &self.user_id
     }
 
-    pub(crate) fn events(&self) -> &[InboxEvent] {
+    fn events(&self) -> &[InboxEvent] {
         &self.events
     }
 
-    pub(crate) async fn connections(&mut self) -> Result<Vec<LocalConnection>> {
-        let user = self.user_id.clone();
-        let rows = self
-            .conn()?
-            .query(
-                "SELECT connection_id, backfilled, watermark_ms, last_full_ms, removed
+    fn connections(&mut self) -> BoxFuture<'_, Result<Vec<LocalConnection>>> {
+        Box::pin(async move {
+            let user = self.user_id.clone();
+            let rows = self
+                .conn()?
+                .query(
+                    "SELECT connection_id, backfilled, watermark_ms, last_full_ms, removed
                  FROM mirror_connections WHERE user_id = $1 ORDER BY connection_id",
-                &[&user],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LocalConnection {
-                    connection_id: r.try_get(0)?,
-                    backfilled: r.try_get::<_, i32>(1)? != 0,
-                    watermark_ms: r.try_get(2)?,
-                    last_full_ms: r.try_get(3)?,
-                    removed: r.try_get::<_, i32>(4)? != 0,
+                    &[&user],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(LocalConnection {
+                        connection_id: parse_id(r.try_get(0)?, "connection id")?,
+                        backfilled: r.try_get::<_, i32>(1)? != 0,
+                        watermark_ms: r.try_get(2)?,
+                        last_full_ms: r.try_get(3)?,
+                        removed: r.try_get::<_, i32>(4)? != 0,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
-    pub(crate) async fn accounts(&mut self) -> Result<Vec<LocalAccount>> {
-        let user = self.user_id.clone();
-        let rows = self
+    fn accounts(&mut self) -> BoxFuture<'_, Result<Vec<LocalAccount>>> {
+        Box::pin(async move {
+            let user = self.user_id.clone();
+            let rows = self
             .conn()?
             .query(
                 "SELECT account_id, connection_id, removed FROM mirror_accounts WHERE user_id = $1 ORDER BY account_id",
                 &[&user],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LocalAccount {
-                    account_id: r.try_get(0)?,
-                    connection_id: r.try_get(1)?,
-                    removed: r.try_get::<_, i32>(2)? != 0,
+            rows.iter()
+                .map(|r| {
+                    Ok(LocalAccount {
+                        account_id: parse_id(r.try_get(0)?, "account id")?,
+                        connection_id: parse_id(r.try_get(1)?, "connection id")?,
+                        removed: r.try_get::<_, i32>(2)? != 0,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
-    pub(crate) async fn live_rows(&mut self, account_ids: &[String]) -> Result<Vec<LiveRow>> {
-        if account_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let accounts = account_ids.to_vec();
-        let rows = self
+    fn live_rows<'a>(&'a mut self, account_ids: &'a [AccountId]) -> BoxFuture<'a, Result<Vec<LiveRow>>> {
+        Box::pin(async move {
+            if account_ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let accounts: Vec<&str> = account_ids.iter().map(AccountId::as_str).collect();
+            let rows = self
             .conn()?
             .query(
                 "SELECT id, modified_ms, date_ms FROM mirror_transactions WHERE account_id = ANY($1) AND deleted = 0",
                 &[&accounts],
             )
             .await?;
-        rows.iter()
-            .map(|r| Ok(LiveRow { id: r.try_get(0)?, modified_ms: r.try_get(1)?, date_ms: r.try_get(2)? }))
-            .collect()
+            rows.iter()
+                .map(|r| {
+                    Ok(LiveRow {
+                        id: parse_id(r.try_get(0)?, "transaction id")?,
+                        modified_ms: r.try_get(1)?,
+                        date_ms: r.try_get(2)?,
+                    })
+                })
+                .collect()
+        })
     }
 
-    pub(crate) async fn apply(&mut self, writes: Writes) -> Result<()> {
-        let user = self.user_id.clone();
-        write_all(self.conn()?, &user, &writes, now_ms()).await
+    fn apply(&mut self, writes: Writes) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let user = self.user_id.clone();
+            write_all(self.conn()?, &user, &writes, now_ms()).await
+        })
     }
 
-    /// Commits; on an error nothing is written and the claim is still held (for `fail`,
-    /// which rolls back).
-    pub(crate) async fn finish(&mut self, writes: Writes, worker: &str, now: i64) -> Result<()> {
-        let user = self.user_id.clone();
-        let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
-        let ids: Vec<String> = self.events.iter().map(|e| e.webhook_id.clone()).collect();
-        let worker = worker.to_owned();
-        let conn = self.conn()?;
-        write_all(conn, &user, &writes, now).await?;
-        if !seqs.is_empty() {
-            conn.execute(
-                "INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms)
+    fn finish<'a>(&'a mut self, writes: Writes, worker: &'a str, now: i64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let user = self.user_id.clone();
+            let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
+            let ids: Vec<String> = self.events.iter().map(|e| e.webhook_id.clone()).collect();
+            let worker = worker.to_owned();
+            let conn = self.conn()?;
+            write_all(conn, &user, &writes, now).await?;
+            if !seqs.is_empty() {
+                conn.execute(
+                    "INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms)
                  SELECT w, s, $3, $4 FROM unnest($1::TEXT[], $2::BIGINT[]) AS u(w, s)",
-                &[&ids, &seqs, &worker, &now],
-            )
-            .await?;
-            let applied = state::APPLIED;
-            let n = conn
+                    &[&ids, &seqs, &worker, &now],
+                )
+                .await?;
+                let applied = state::APPLIED;
+                let n = conn
                 .execute(
                     "UPDATE mirror_inbox SET state = $2, applied_ms = $3 WHERE seq = ANY($1) AND state = 0",
                     &[&seqs, &applied, &now],
                 )
                 .await?;
-            if n != seqs.len() as u64 {
-                return Err(Error::data(format!(
-                    "{} of {} claimed events were no longer pending",
-                    (seqs.len() as u64).saturating_sub(n),
-                    seqs.len()
-                )));
+                if n != seqs.len() as u64 {
+                    return Err(Error::data(format!(
+                        "{} of {} claimed events were no longer pending",
+                        (seqs.len() as u64).saturating_sub(n),
+                        seqs.len()
+                    )));
+                }
+                conn.execute(
+                    "UPDATE mirror_users SET not_before_ms = 0 WHERE user_id = $1 AND not_before_ms <> 0",
+                    &[&user],
+                )
+                .await?;
             }
-            conn.execute(
-                "UPDATE mirror_users SET not_before_ms = 0 WHERE user_id = $1 AND not_before_ms <> 0",
-                &[&user],
-            )
-            .await?;
-        }
-        conn.batch("COMMIT").await?;
-        self.conn.take();
-        Ok(())
+            conn.batch("COMMIT").await?;
+            self.conn.take();
+            Ok(())
+        })
     }
 
-    pub(crate) async fn fail(
-        mut self,
-        error: &str,
+    fn fail<'a>(
+        self: Box<Self>,
+        error: &'a str,
         now: i64,
         retry_after_ms: i64,
         max_attempts: u32,
-    ) -> Result<()> {
-        self.release().await;
-        let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
-        let user = self.user_id.clone();
-        let error = clip(error, 2000);
-        let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
-        let failed = state::FAILED;
-        let until = now.saturating_add(retry_after_ms);
-        self.db
-            .with(move |c| {
-                Box::pin(async move {
-                    c.execute(
-                        "UPDATE mirror_inbox SET attempts = attempts + 1, last_error = $2,
+    ) -> BoxFuture<'a, Result<()>> {
+        let mut this = self;
+        Box::pin(async move {
+            this.release().await;
+            let seqs: Vec<i64> = this.events.iter().map(|e| e.seq).collect();
+            let user = this.user_id.clone();
+            let error = clip(error, 2000);
+            let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+            let failed = state::FAILED;
+            let until = now.saturating_add(retry_after_ms);
+            this.db
+                .with(move |c| {
+                    Box::pin(async move {
+                        c.execute(
+                            "UPDATE mirror_inbox SET attempts = attempts + 1, last_error = $2,
                                 state = CASE WHEN attempts + 1 >= $3 THEN $4 ELSE state END
                          WHERE seq = ANY($1) AND state = 0",
-                        &[&seqs, &error, &max, &failed],
-                    )
-                    .await?;
-                    c.execute(
-                        "UPDATE mirror_users SET not_before_ms = $2 WHERE user_id = $1",
-                        &[&user, &until],
-                    )
-                    .await?;
-                    Ok(())
+                            &[&seqs, &error, &max, &failed],
+                        )
+                        .await?;
+                        c.execute(
+                            "UPDATE mirror_users SET not_before_ms = $2 WHERE user_id = $1",
+                            &[&user, &until],
+                        )
+                        .await?;
+                        Ok(())
+                    })
                 })
-            })
-            .await
-    }
-}
-
-impl Drop for PgClaim {
-    fn drop(&mut self) {
-        // Not finished: dropping the client closes the connection; the server rolls back.
-        self.conn.take();
+                .await
+        })
     }
 }
 
@@ -812,13 +957,13 @@ async fn write_all(c: &mut PgConn, user: &str, w: &Writes, now: i64) -> Result<(
         c.execute(
             "INSERT INTO mirror_accounts (account_id, user_id, connection_id, removed) VALUES ($1, $2, $3, 0)
              ON CONFLICT (account_id) DO UPDATE SET connection_id = excluded.connection_id, removed = 0",
-            &[account, &user, connection],
+            &[&account.as_str(), &user, &connection.as_str()],
         )
         .await?;
         c.execute(
             "UPDATE mirror_transactions SET connection_id = $2
              WHERE account_id = $1 AND connection_id IS DISTINCT FROM $2",
-            &[account, connection],
+            &[&account.as_str(), &connection.as_str()],
         )
         .await?;
     }
@@ -848,23 +993,25 @@ async fn write_all(c: &mut PgConn, user: &str, w: &Writes, now: i64) -> Result<(
         c.execute(
             "UPDATE mirror_transactions SET deleted = 1, modified_ms = modified_ms + 1, updated_ms = $2
              WHERE account_id = $1 AND deleted = 0",
-            &[account, &now],
+            &[&account.as_str(), &now],
         )
         .await?;
-        c.execute("UPDATE mirror_accounts SET removed = 1 WHERE account_id = $1", &[account]).await?;
+        c.execute("UPDATE mirror_accounts SET removed = 1 WHERE account_id = $1", &[&account.as_str()])
+            .await?;
     }
     for connection in &w.purged_connections {
         c.execute(
             "DELETE FROM mirror_transactions WHERE connection_id = $1
                 OR account_id IN (SELECT account_id FROM mirror_accounts WHERE connection_id = $1)",
-            &[connection],
+            &[&connection.as_str()],
         )
         .await?;
-        c.execute("UPDATE mirror_accounts SET removed = 1 WHERE connection_id = $1", &[connection]).await?;
+        c.execute("UPDATE mirror_accounts SET removed = 1 WHERE connection_id = $1", &[&connection.as_str()])
+            .await?;
         c.execute(
             "INSERT INTO mirror_connections (connection_id, user_id, first_seen_ms, removed) VALUES ($1, $2, $3, 1)
              ON CONFLICT (connection_id) DO UPDATE SET removed = 1",
-            &[connection, &user, &now],
+            &[&connection.as_str(), &user, &now],
         )
         .await?;
     }
@@ -889,7 +1036,7 @@ async fn write_connection(c: &mut PgConn, user: &String, u: &ConnectionUpdate, n
             last_reconciled_ms = COALESCE(excluded.last_reconciled_ms, mirror_connections.last_reconciled_ms),
             removed = 0",
         &[
-            &u.connection_id,
+            &u.connection_id.as_str(),
             user,
             &u.name,
             &u.status,
@@ -917,8 +1064,10 @@ const UPSERT_BATCH: &str = concat!(
 async fn upsert_batch(c: &mut PgConn, rows: &[&TxRow], now: i64) -> Result<()> {
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let users: Vec<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
-    let accounts: Vec<Option<&str>> = rows.iter().map(|r| r.account_id.as_deref()).collect();
-    let connections: Vec<Option<&str>> = rows.iter().map(|r| r.connection_id.as_deref()).collect();
+    let accounts: Vec<Option<&str>> =
+        rows.iter().map(|r| r.account_id.as_ref().map(|a| a.as_str())).collect();
+    let connections: Vec<Option<&str>> =
+        rows.iter().map(|r| r.connection_id.as_ref().map(|c| c.as_str())).collect();
     let dates: Vec<i64> = rows.iter().map(|r| r.date_ms).collect();
     let modified: Vec<i64> = rows.iter().map(|r| r.modified_ms).collect();
     let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
@@ -961,8 +1110,8 @@ where
 
 /// Upserts rows with the mirror's own statement in one transaction on a fresh connection:
 /// the bench's ceiling.
-#[doc(hidden)]
-pub async fn raw_upsert(db: &PgDb, rows: &[TxRow]) -> Result<()> {
+#[cfg(feature = "test-util")]
+pub(crate) async fn raw_upsert(db: &PgDb, rows: &[TxRow]) -> Result<()> {
     let mut c = db.get().await?;
     c.batch("BEGIN").await?;
     let refs: Vec<&TxRow> = rows.iter().collect();
@@ -973,8 +1122,8 @@ pub async fn raw_upsert(db: &PgDb, rows: &[TxRow]) -> Result<()> {
 }
 
 /// Drops a schema and everything in it (test and bench clean-up).
-#[doc(hidden)]
-pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+#[cfg(feature = "test-util")]
+pub(crate) async fn drop_schema(url: &str, schema: &str) -> Result<()> {
     if !super::valid_schema_name(schema) {
         return Err(Error::Invalid(format!("bad schema name {schema:?}")));
     }

@@ -48,8 +48,7 @@ async fn migrations_on(db: TestDb) {
     // A database migrated by a newer build is refused.
     match &db {
         TestDb::Sqlite { .. } => {
-            let Db::Sqlite(s) = &first else { unreachable!() };
-            let c = rusqlite::Connection::open(s.path()).unwrap();
+            let c = rusqlite::Connection::open(first.file().expect("an SQLite file")).unwrap();
             c.execute(
                 "INSERT INTO mirror_migrations (version, name, applied_ms) VALUES (99, 'future', 0)",
                 [],
@@ -163,9 +162,9 @@ async fn requeue_on(db: TestDb) {
     for (i, user) in users.iter().enumerate() {
         for n in 0..2 {
             let event = moneyhub_mirror::db::NewInboxEvent {
-                webhook_id: format!("0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f{i}{n}"),
-                user_id: (*user).to_owned(),
-                event_type: "syncCompleted".into(),
+                webhook_id: format!("0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f{i}{n}").parse().unwrap(),
+                user_id: Some(user.parse().unwrap()),
+                event_type: moneyhub_types::WebhookEventType::SyncCompleted,
                 envelope: "{}".into(),
                 body: b"{}".to_vec(),
                 content_type: "application/json".into(),

@@ -24,8 +24,7 @@ async fn fault_hits(sb: &SandboxHandle) -> Vec<u64> {
 
 /// The highest attempt count of any inbox row (SQLite).
 fn max_attempts(db: &Db) -> i64 {
-    let Db::Sqlite(s) = db else { unreachable!("SQLite only") };
-    let conn = rusqlite::Connection::open(s.path()).unwrap();
+    let conn = rusqlite::Connection::open(db.file().expect("SQLite only")).unwrap();
     conn.query_row("SELECT COALESCE(MAX(attempts), 0) FROM mirror_inbox", [], |r| r.get(0)).unwrap()
 }
 
@@ -147,8 +146,8 @@ async fn parked_events_retried_after_recovery_are_applied() {
     assert_eq!(of_one + rest, parked.failed as u64, "every parked event re-queued once");
     let counts = running.mirror.db().inbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.failed), (parked.failed, 0), "{counts:?}");
-    let Db::Sqlite(file) = running.mirror.db() else { unreachable!("SQLite only") };
-    let pending_attempts: i64 = rusqlite::Connection::open(file.path())
+    let file = running.mirror.db().file().expect("SQLite only");
+    let pending_attempts: i64 = rusqlite::Connection::open(file)
         .unwrap()
         .query_row("SELECT COALESCE(MAX(attempts), 0) FROM mirror_inbox WHERE state = 0", [], |r| r.get(0))
         .unwrap();

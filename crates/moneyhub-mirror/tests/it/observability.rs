@@ -101,7 +101,7 @@ async fn readyz_is_503_when_postgresql_is_gone() {
     let base = base(&running);
     assert_eq!(get(&format!("{base}/readyz")).await, (StatusCode::OK, "ready".into()));
     if let TestDb::Postgres { base: pg, schema, .. } = &db {
-        moneyhub_mirror::db::postgres::drop_schema(pg, schema).await.unwrap();
+        moneyhub_mirror::testing::drop_schema(pg, schema).await.unwrap();
     }
     assert_eq!(get(&format!("{base}/readyz")).await.0, StatusCode::SERVICE_UNAVAILABLE);
     running.stop().await;

@@ -19,8 +19,7 @@ async fn post(url: &str, content_type: &str, body: impl Into<reqwest::Body>) -> 
 
 /// The raw bodies stored in the inbox, newest first (SQLite).
 fn stored_bodies(db: &Db) -> Vec<Vec<u8>> {
-    let Db::Sqlite(s) = db else { unreachable!("SQLite test") };
-    let conn = rusqlite::Connection::open(s.path()).unwrap();
+    let conn = rusqlite::Connection::open(db.file().expect("SQLite test")).unwrap();
     let mut st = conn.prepare("SELECT body FROM mirror_inbox ORDER BY seq DESC").unwrap();
     st.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap().map(Result::unwrap).collect()
 }

@@ -62,9 +62,9 @@ const FULL: &str = "database or disk is full (injected)";
 /// applied-events ledger); `everything` also refuses the inbox and users updates that record
 /// a failure. `None` removes the faults.
 async fn refuse_writes(db: &TestDb, mirror_db: &Db, level: Option<&str>) {
-    match mirror_db {
-        Db::Sqlite(s) => {
-            let conn = rusqlite::Connection::open(s.path()).unwrap();
+    match mirror_db.file() {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
             conn.execute_batch(
                 "DROP TRIGGER IF EXISTS full_ledger; DROP TRIGGER IF EXISTS full_inbox; DROP TRIGGER IF EXISTS full_users;",
             )
@@ -84,7 +84,7 @@ async fn refuse_writes(db: &TestDb, mirror_db: &Db, level: Option<&str>) {
                 .unwrap();
             }
         }
-        Db::Postgres(_) => {
+        None => {
             let TestDb::Postgres { base, schema, .. } = db else { unreachable!() };
             let (pg, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
             let task = tokio::spawn(conn);
@@ -116,12 +116,12 @@ async fn refuse_writes(db: &TestDb, mirror_db: &Db, level: Option<&str>) {
 
 /// The highest attempt count of the inbox's events.
 async fn max_attempts_of(db: &TestDb, mirror_db: &Db) -> i64 {
-    match mirror_db {
-        Db::Sqlite(s) => rusqlite::Connection::open(s.path())
+    match mirror_db.file() {
+        Some(path) => rusqlite::Connection::open(path)
             .unwrap()
             .query_row("SELECT COALESCE(MAX(attempts), 0) FROM mirror_inbox", [], |r| r.get(0))
             .unwrap(),
-        Db::Postgres(_) => {
+        None => {
             let TestDb::Postgres { base, schema, .. } = db else { unreachable!() };
             let (pg, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
             let task = tokio::spawn(conn);

@@ -322,7 +322,7 @@ impl TestDb {
                 let _ = std::fs::remove_dir_all(dir);
             }
             TestDb::Postgres { base, schema, .. } => {
-                moneyhub_mirror::db::postgres::drop_schema(&base, &schema).await.expect("schema dropped");
+                moneyhub_mirror::testing::drop_schema(&base, &schema).await.expect("schema dropped");
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use moneyhub_mirror::{Db, Mirror, MirrorConfig, Scope};
+use moneyhub_mirror::{Mirror, MirrorConfig, Scope};
 use tokio_postgres::NoTls;
 
 use crate::support::*;
@@ -128,8 +128,7 @@ async fn sqlite_workers_apply_each_event_once_in_order() {
     w.stop().await;
     let counts = m.db().inbox_counts().await.unwrap();
     assert_eq!((counts.applied, counts.ledger), (total, total));
-    let Db::Sqlite(s) = m.db() else { unreachable!() };
-    let conn = rusqlite::Connection::open(s.path()).unwrap();
+    let conn = rusqlite::Connection::open(m.db().file().expect("an SQLite file")).unwrap();
     let mut st = conn
         .prepare(
             "SELECT i.user_id, l.applied_ms FROM mirror_inbox i

@@ -1,0 +1,295 @@
+//! The rows the storage contract ([`super::store`]) reads and writes, shared by every
+//! backend.
+//!
+//! What the mirror writes carries the typed ids of `moneyhub-types` ([`UserId`],
+//! [`AccountId`], [`TransactionId`], [`ConnectionId`]); a backend binds them as text, and
+//! parses them back when it reads rows the processor works on ([`LocalConnection`],
+//! [`LocalAccount`], [`LiveRow`]). What is read for people and exports ([`StoredTx`],
+//! [`Status`]) stays text: it shows whatever the database holds, a corrupt row included.
+
+use moneyhub_types::{AccountId, ConnectionId, TransactionId, UserId, WebhookEventType, WebhookId};
+
+/// A webhook as the receiver stores it.
+#[derive(Debug, Clone)]
+pub struct NewInboxEvent {
+    /// The delivery id (`id` / `jti`).
+    pub webhook_id: WebhookId,
+    /// The user (`userId` / `sub`), when the event names one (stored as `""` when not).
+    pub user_id: Option<UserId>,
+    /// The event type (stored camelCase).
+    pub event_type: WebhookEventType,
+    /// The verified envelope `{id, eventType, userId, payload}` as JSON: what the processor
+    /// decodes (once) when it applies the event. It is the envelope the client verified,
+    /// serialised once to be persisted, not the typed event encoded back.
+    pub envelope: String,
+    /// The body exactly as delivered.
+    pub body: Vec<u8>,
+    /// The delivery's `Content-Type`.
+    pub content_type: String,
+    /// Whether it was a verified signed JWT.
+    pub signed: bool,
+    /// When it arrived (local clock, ms since the epoch).
+    pub received_ms: i64,
+}
+
+/// A stored event waiting to be applied.
+#[derive(Debug, Clone)]
+pub struct InboxEvent {
+    /// Arrival order.
+    pub seq: i64,
+    /// The delivery id.
+    pub webhook_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// The verified envelope (JSON).
+    pub envelope: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+}
+
+/// A transaction row to upsert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxRow {
+    /// Transaction id.
+    pub id: TransactionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Account, when known.
+    pub account_id: Option<AccountId>,
+    /// Connection, when known.
+    pub connection_id: Option<ConnectionId>,
+    /// `date`, ms since the epoch.
+    pub date_ms: i64,
+    /// `dateModified`, ms since the epoch.
+    pub modified_ms: i64,
+    /// `posted` / `pending`.
+    pub status: String,
+    /// The transaction's JSON.
+    pub raw: String,
+}
+
+/// A live transaction's identity, version and date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRow {
+    /// Transaction id.
+    pub id: TransactionId,
+    /// `dateModified`, ms.
+    pub modified_ms: i64,
+    /// `date`, ms.
+    pub date_ms: i64,
+}
+
+/// A stored transaction (live or tombstone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTx {
+    /// Transaction id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Account, when known.
+    pub account_id: Option<String>,
+    /// Connection, when known.
+    pub connection_id: Option<String>,
+    /// `date`, ms.
+    pub date_ms: i64,
+    /// `dateModified` of the last version seen, ms.
+    pub modified_ms: i64,
+    /// `posted` / `pending`.
+    pub status: String,
+    /// A tombstone (deleted at Moneyhub).
+    pub deleted: bool,
+    /// The JSON of the last version seen.
+    pub raw: String,
+}
+
+/// What the mirror knows about one of a user's connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalConnection {
+    /// Connection id.
+    pub connection_id: ConnectionId,
+    /// Whether its first full listing is done.
+    pub backfilled: bool,
+    /// Moneyhub time up to which modifications are known to be mirrored.
+    pub watermark_ms: Option<i64>,
+    /// Moneyhub time of the last full reconciliation.
+    pub last_full_ms: Option<i64>,
+    /// Gone from Moneyhub (purged).
+    pub removed: bool,
+}
+
+/// What the mirror knows about one of a user's accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalAccount {
+    /// Account id.
+    pub account_id: AccountId,
+    /// Its connection.
+    pub connection_id: ConnectionId,
+    /// Dropped at Moneyhub.
+    pub removed: bool,
+}
+
+/// A connection row to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionUpdate {
+    /// Connection id.
+    pub connection_id: ConnectionId,
+    /// Provider name.
+    pub name: Option<String>,
+    /// Moneyhub's `status`.
+    pub status: Option<String>,
+    /// First full listing done.
+    pub backfilled: bool,
+    /// New watermark (kept when lower than the stored one).
+    pub watermark_ms: Option<i64>,
+    /// Time of a full reconciliation just done.
+    pub last_full_ms: Option<i64>,
+    /// Time of the reconciliation just done.
+    pub last_reconciled_ms: Option<i64>,
+}
+
+/// Everything one step of processing writes, applied in one database transaction.
+#[derive(Debug, Default, Clone)]
+pub struct Writes {
+    /// Account → connection mappings seen at Moneyhub (moves rows with the account).
+    pub accounts: Vec<(AccountId, ConnectionId)>,
+    /// Transactions to upsert (a row only replaces one with an older `dateModified`).
+    pub upserts: Vec<TxRow>,
+    /// Transactions deleted at Moneyhub: `(id, dateModified of the last live version seen)`.
+    /// A tombstone records "deleted after version M" as `M + 1 ms`: a fetch of version M or
+    /// older never brings it back, a restore (whose `dateModified` moves on) does.
+    pub tombstones: Vec<(TransactionId, i64)>,
+    /// Accounts dropped at Moneyhub: their live transactions become tombstones.
+    pub dropped_accounts: Vec<AccountId>,
+    /// Connections gone from Moneyhub: their transactions and accounts are purged.
+    pub purged_connections: Vec<ConnectionId>,
+    /// Connection bookkeeping.
+    pub connections: Vec<ConnectionUpdate>,
+}
+
+impl Writes {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+            && self.upserts.is_empty()
+            && self.tombstones.is_empty()
+            && self.dropped_accounts.is_empty()
+            && self.purged_connections.is_empty()
+            && self.connections.is_empty()
+    }
+}
+
+/// Counts for `mirror status`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Per user.
+    pub users: Vec<UserStatus>,
+    /// Events waiting to be applied.
+    pub inbox_pending: i64,
+    /// Events parked after too many failed attempts.
+    pub inbox_failed: i64,
+    /// Events applied.
+    pub inbox_applied: i64,
+    /// Arrival time of the oldest pending event (local ms), if any.
+    pub oldest_pending_ms: Option<i64>,
+    /// The last event received.
+    pub last_event: Option<LastEvent>,
+    /// Live transactions.
+    pub live: i64,
+    /// Tombstones.
+    pub tombstones: i64,
+}
+
+impl Status {
+    /// The status from per-user counts and the inbox's figures (both backends).
+    pub(crate) fn assemble(
+        users: std::collections::HashMap<String, UserStatus>,
+        counts: &InboxCounts,
+        oldest_pending_ms: Option<i64>,
+        last_event: Option<LastEvent>,
+    ) -> Status {
+        let mut users: Vec<UserStatus> = users.into_values().collect();
+        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        Status {
+            live: users.iter().map(|u| u.live).sum(),
+            tombstones: users.iter().map(|u| u.tombstones).sum(),
+            users,
+            inbox_pending: counts.pending,
+            inbox_failed: counts.failed,
+            inbox_applied: counts.applied,
+            oldest_pending_ms,
+            last_event,
+        }
+    }
+}
+
+/// One user's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserStatus {
+    /// User id.
+    pub user_id: String,
+    /// Live transactions.
+    pub live: i64,
+    /// Tombstones.
+    pub tombstones: i64,
+    /// Connections mirrored (not removed).
+    pub connections: i64,
+    /// Events waiting.
+    pub pending: i64,
+    /// Last event received for the user (local ms).
+    pub last_event_ms: Option<i64>,
+}
+
+/// The last event received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastEvent {
+    /// When (local ms).
+    pub received_ms: i64,
+    /// Its type.
+    pub event_type: String,
+    /// Its user.
+    pub user_id: String,
+    /// Its delivery id.
+    pub webhook_id: String,
+}
+
+/// Inbox counts (tests and monitoring).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboxCounts {
+    /// Rows in the inbox.
+    pub total: i64,
+    /// Pending.
+    pub pending: i64,
+    /// Applied.
+    pub applied: i64,
+    /// Parked.
+    pub failed: i64,
+    /// Rows in the applied-events ledger.
+    pub ledger: i64,
+    /// Pending events that failed at least once and wait for their retry.
+    pub retrying: i64,
+    /// Arrival time of the oldest pending event (local ms), if any.
+    pub oldest_pending_ms: Option<i64>,
+}
+
+/// Inbox states.
+pub(crate) mod state {
+    pub const APPLIED: i32 = 1;
+    #[cfg(feature = "postgres")]
+    pub const FAILED: i32 = 2;
+}
+
+/// An id read back from the database, as its type: a value that does not parse is corrupt
+/// data (the mirror only ever stores ids it parsed).
+pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> crate::error::Result<T> {
+    raw.parse().map_err(|_| {
+        crate::error::Error::data(format!(
+            "a stored {what} is not one: {:?}",
+            raw.chars().take(80).collect::<String>()
+        ))
+    })
+}

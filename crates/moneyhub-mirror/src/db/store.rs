@@ -1,0 +1,138 @@
+//! The storage contract: what a backend implements so the mirror can run on it.
+//!
+//! A backend is two types: its database ([`Store`]: the inbox, claims, status, exports, the
+//! guard's records) and its claimed user ([`ClaimedUser`]: one user's pending events and rows,
+//! owned exclusively until finished or failed). [`super::Db`] and [`super::Claim`] hold them
+//! as trait objects, so the rest of the crate (and its users) never names a backend, and
+//! adding one is a file that implements both traits plus one line in [`super::Db::open_url`].
+//!
+//! # Why boxed futures
+//!
+//! The backend is chosen at run time from a URL, and [`super::Db`] is one type whatever the
+//! backend, so the traits must be object-safe. Native `async fn` in traits (Rust 1.75+) is
+//! not, so each method returns a [`BoxFuture`] written out by hand (no `async-trait`
+//! macro): one allocation per database call, against a round trip to SQLite's blocking pool
+//! or a PostgreSQL server. The alternative, an enum over the backends, needs every call
+//! matched on every backend again: that is the pass-through this contract replaced.
+
+use futures_util::future::BoxFuture;
+use moneyhub_types::AccountId;
+
+use super::rows::{
+    InboxCounts, InboxEvent, LiveRow, LocalAccount, LocalConnection, NewInboxEvent, Status, StoredTx, Writes,
+};
+use crate::error::Result;
+
+/// How a guard record is changed: given the stored record (JSON), `None` to keep it,
+/// `Some(None)` to delete it, `Some(Some(new))` to replace it.
+pub(crate) type GuardChange = Box<dyn FnOnce(Option<String>) -> Option<Option<String>> + Send>;
+
+/// A mirror database. Implementations are cheap to share (`Arc` inside or around them).
+pub(crate) trait Store: Send + Sync + 'static {
+    /// `sqlite`, `postgres`, …: the backend's name, for logs and `mirror status`.
+    fn backend(&self) -> &'static str;
+
+    /// The file holding the database, when it is one (SQLite).
+    fn file(&self) -> Option<&std::path::Path> {
+        None
+    }
+
+    /// The applied schema version.
+    fn schema_version(&self) -> BoxFuture<'_, Result<i64>>;
+
+    /// Stores a webhook durably (synced before it returns); `false` when its id was stored
+    /// already (nothing written).
+    fn insert_inbox(&self, event: NewInboxEvent) -> BoxFuture<'_, Result<bool>>;
+
+    /// Claims the user with the oldest pending event that no one else holds, not in
+    /// `exclude`, whose retry time has come (`now_ms`) and whose first pending event arrived
+    /// by `arrived_by_ms`, with up to `limit` of its pending events in arrival order (only
+    /// the first when it failed before).
+    fn claim_next<'a>(
+        &'a self,
+        now_ms: i64,
+        arrived_by_ms: i64,
+        limit: usize,
+        exclude: &'a [String],
+    ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>>;
+
+    /// Records the user if new, then waits for and takes it (no events).
+    fn lock_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Box<dyn ClaimedUser>>>;
+
+    /// Records a user (no-op when known).
+    fn add_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Users the mirror knows, sorted, the empty "no user" key left out.
+    fn known_users(&self) -> BoxFuture<'_, Result<Vec<String>>>;
+
+    /// Counts for `mirror status`.
+    fn status(&self) -> BoxFuture<'_, Result<Status>>;
+
+    /// Inbox and ledger counts.
+    fn inbox_counts(&self) -> BoxFuture<'_, Result<InboxCounts>>;
+
+    /// A page of stored transactions ordered by `(user_id, id)` (byte order), after `after`.
+    fn transactions_page<'a>(
+        &'a self,
+        user_id: Option<&'a str>,
+        after: Option<(&'a str, &'a str)>,
+        include_deleted: bool,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredTx>>>;
+
+    /// The guard record of a connection, if any.
+    fn guard_load<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+
+    /// Reads and changes a guard record in one transaction no other update of it, from any
+    /// process, can interleave with.
+    fn guard_update<'a>(&'a self, connection_id: &'a str, change: GuardChange) -> BoxFuture<'a, Result<()>>;
+
+    /// Marks applied those of these pending events the ledger holds. Returns how many.
+    fn settle_applied<'a>(&'a self, seqs: &'a [i64]) -> BoxFuture<'a, Result<u64>>;
+
+    /// Re-queues parked events (of one user or all), attempts reset, back-off lifted.
+    fn requeue_parked<'a>(&'a self, user_id: Option<&'a str>) -> BoxFuture<'a, Result<u64>>;
+
+    /// Closes what can be closed (pooled connections); the store stays usable.
+    fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// The backend itself, for the test helpers that reach under the contract.
+    #[cfg(feature = "test-util")]
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// One claimed user: exclusive ownership of its pending events and rows until
+/// [`ClaimedUser::finish`] or [`ClaimedUser::fail`], released when dropped.
+pub(crate) trait ClaimedUser: Send {
+    /// The user (the inbox's key: `""` for events that name none).
+    fn user_id(&self) -> &str;
+
+    /// The claimed events, in arrival order.
+    fn events(&self) -> &[InboxEvent];
+
+    /// The user's connections as stored.
+    fn connections(&mut self) -> BoxFuture<'_, Result<Vec<LocalConnection>>>;
+
+    /// The user's accounts as stored.
+    fn accounts(&mut self) -> BoxFuture<'_, Result<Vec<LocalAccount>>>;
+
+    /// The live transactions of these accounts.
+    fn live_rows<'a>(&'a mut self, account_ids: &'a [AccountId]) -> BoxFuture<'a, Result<Vec<LiveRow>>>;
+
+    /// Writes an intermediate batch.
+    fn apply(&mut self, writes: Writes) -> BoxFuture<'_, Result<()>>;
+
+    /// Writes the last batch and marks the events applied (one ledger row each), in one
+    /// transaction; on an error nothing of it is written and the claim is still held.
+    fn finish<'a>(&'a mut self, writes: Writes, worker: &'a str, now_ms: i64) -> BoxFuture<'a, Result<()>>;
+
+    /// Gives the claim up after an error: attempts grow, the user backs off
+    /// `retry_after_ms`, events past `max_attempts` are parked.
+    fn fail<'a>(
+        self: Box<Self>,
+        error: &'a str,
+        now_ms: i64,
+        retry_after_ms: i64,
+        max_attempts: u32,
+    ) -> BoxFuture<'a, Result<()>>;
+}

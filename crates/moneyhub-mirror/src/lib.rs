@@ -19,7 +19,8 @@
 //! * **Backfill and reconciliation on demand** ([`Mirror::backfill`],
 //!   [`Mirror::reconcile`]): every transaction of every connection, compared and fixed.
 //! * **Storage** ([`Db`]): the same schema on SQLite (WAL) and PostgreSQL, versioned
-//!   migrations applied at open. On PostgreSQL any number of processes share one inbox: a
+//!   migrations applied at open, each backend behind one storage contract (see [`db`]);
+//!   database failures are [`Error`]s whatever the driver ([`Error::is_unavailable`]). On PostgreSQL any number of processes share one inbox: a
 //!   worker claims one user at a time with `FOR UPDATE SKIP LOCKED`, so each user's events
 //!   stay in order, and every applied event gets one row in a ledger whose primary key makes
 //!   a second application impossible.
@@ -29,7 +30,7 @@
 //!
 //! | table | rows |
 //! | --- | --- |
-//! | `mirror_inbox` | every stored webhook: `seq`, `webhook_id` (unique), user, type, normalised envelope, raw body, content type, signed, `state` (0 pending, 1 applied, 2 parked), attempts, last error |
+//! | `mirror_inbox` | every stored webhook: `seq`, `webhook_id` (unique), user, type, the verified envelope (JSON, as the client verified it), raw body, content type, signed, `state` (0 pending, 1 applied, 2 parked), attempts, last error |
 //! | `mirror_applied_events` | the ledger: one row per applied event, primary key `webhook_id` |
 //! | `mirror_users` | users seen, with a retry back-off (`not_before_ms`); the row workers lock |
 //! | `mirror_connections` | per connection: backfilled, watermark and last full reconciliation (Moneyhub time), status, removed |

@@ -199,10 +199,10 @@ fn root_store(roots: Option<&Roots>) -> Result<RootCertStore, String> {
 pub(crate) fn client_config(settings: &TlsSettings) -> Result<Option<ClientConfig>, String> {
     let verifier: Arc<dyn ServerCertVerifier> = match (settings.mode, &settings.roots) {
         (SslMode::Disable, _) => return Ok(None),
-        (SslMode::Prefer | SslMode::Require, None) => Arc::new(NoVerification(provider())),
+        (SslMode::Prefer | SslMode::Require, None) => Arc::new(Lenient { chain: None, provider: provider() }),
         (SslMode::VerifyFull, roots) => webpki(roots.as_ref())?,
         (SslMode::Prefer | SslMode::Require | SslMode::VerifyCa, roots) => {
-            Arc::new(ChainOnly(webpki(roots.as_ref())?))
+            Arc::new(Lenient { chain: Some(webpki(roots.as_ref())?), provider: provider() })
         }
     };
     let builder = ClientConfig::builder_with_provider(provider())
@@ -228,11 +228,22 @@ fn webpki(roots: Option<&Roots>) -> Result<Arc<WebPkiServerVerifier>, String> {
         .map_err(|e| format!("TLS roots: {e}"))
 }
 
-/// `verify-ca`: the full check, except that a certificate for another name is accepted.
+/// The checks below `verify-full` (which is rustls's own verifier), in one verifier:
+///
+/// * `verify-ca` (and `prefer`/`require` with an `sslrootcert`): `chain` set, the full check
+///   except that a certificate for another name is accepted;
+/// * `prefer`/`require` without `sslrootcert` (libpq's behaviour): no `chain`, encryption
+///   against passive eavesdropping without authenticating the server.
+///
+/// Either way the handshake's signatures are checked with the provider's algorithms (those
+/// rustls's own verifier uses), so the session is bound to the certificate the server sent.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -241,7 +252,8 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -255,7 +267,12 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -264,52 +281,16 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `prefer`/`require` without `sslrootcert` (libpq's behaviour): encryption against passive
-/// eavesdropping, no authentication of the server. The handshake's signatures are still
-/// checked, so the session is bound to the certificate the server sent.
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -38,6 +38,27 @@ async fn bad_urls_and_unreachable_databases_are_clear_errors() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Database failures say what they mean without naming a driver: a server that cannot be
+/// reached is unavailable (worth retrying), a file that is not a database is not; both keep
+/// the driver's error as their source.
+#[tokio::test]
+async fn database_errors_say_what_they_mean() {
+    // Nothing listens on port 1.
+    let e = Db::open("postgres://postgres@127.0.0.1:1/test?connect_timeout=2").await.unwrap_err();
+    assert!(e.is_database() && e.is_unavailable(), "{e}");
+    assert!(!e.is_unique_violation(), "{e}");
+    assert!(std::error::Error::source(&e).is_some(), "the driver's error is kept: {e:?}");
+
+    let dir = std::env::temp_dir().join(format!("mirror-notdb2-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("x.db");
+    std::fs::write(&file, vec![0x42; 8192]).unwrap();
+    let e = Db::open(&format!("sqlite:{}", file.display())).await.unwrap_err();
+    assert!(e.is_database() && !e.is_unavailable(), "{e}");
+    assert!(std::error::Error::source(&e).is_some(), "the driver's error is kept: {e:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 async fn migrations_on(db: TestDb) {
     let first = Db::open(db.url()).await.unwrap();
     assert_eq!(first.schema_version().await.unwrap(), 1);

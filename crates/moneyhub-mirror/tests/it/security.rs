@@ -177,6 +177,34 @@ async fn unsigned_json_is_accepted_only_by_opt_in_and_deduplicated() {
     db.cleanup().await;
 }
 
+/// The inbox keeps the envelope the client verified, payload as received (a field the typed
+/// event does not model included), not the typed event encoded back: the processor decodes
+/// that envelope once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_keeps_the_verified_envelope() {
+    let sb = sandbox(0.0).await;
+    let db = TestDb::sqlite("envelope");
+    let running =
+        Running::start(client(&sb), db.url(), MirrorConfig::default().allow_unsigned_json(true)).await;
+    let envelope = json!({"id": "0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9e", "eventType": "syncCompleted", "userId": "5c79210bbac25ecb5e71ac40",
+        "payload": {"completedAt": "2025-01-15T10:00:00.000Z", "processingStatus": "success", "syncId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                    "connectionId": "1ffe704d39629a929c8e293880fb449a:1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                    "note": "kept as received"}});
+    let (status, _) = post(&running.url, "application/json", envelope.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let conn = rusqlite::Connection::open(running.mirror.db().file().expect("SQLite test")).unwrap();
+    let (stored, user, event_type): (String, String, String) = conn
+        .query_row("SELECT envelope, user_id, event_type FROM mirror_inbox", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored, envelope, "the envelope as verified");
+    assert_eq!((user.as_str(), event_type.as_str()), ("5c79210bbac25ecb5e71ac40", "syncCompleted"));
+    running.stop().await;
+    db.cleanup().await;
+}
+
 /// Validly signed (with the sandbox's own key, so the signature, `iss` and `aud` all check
 /// out) but expired, not yet valid, or about nobody: refused with 401, nothing stored. A
 /// good one signed the same way is stored, so the refusals are the claims' doing.

@@ -91,7 +91,6 @@ pub mod health;
 pub mod jose;
 pub mod page;
 pub mod secret;
-pub mod sync;
 pub mod transactions;
 pub mod transport;
 pub mod user_token;
@@ -102,8 +101,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use url::Url;
-
 pub use accounts::{AccountFilter, Accounts};
 pub use auth::{
     Auth, AuthFlow, AuthorizationRequest, CallbackParams, ConnectOptions, Connected, ConsentOptions,
@@ -112,14 +109,13 @@ pub use auth::{
 pub use auth_requests::{AuthRequests, NewAuthRequest};
 pub use clock::{Clock, SystemClock};
 pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts, TlsIdentity, UserTokens};
-pub use connections::{Catalogue, Connections};
+pub use connections::{Catalogue, Connections, PendingSync, SyncOptions, SyncRecord, WaitOptions};
 pub use discovery::ProviderMetadata;
 pub use error::{redact_credentials, ApiError, Error, ErrorKind, OAuthError, Result, Sent, REDACTED};
 pub use guard::{DefaultSyncGuard, GuardRules, NotBefore, SyncGuard};
 pub use jose::{KeyType, PrivateKey, SigningAlg};
-pub use page::{Page, PageOptions};
+pub use page::{Page, PageOptions, Pages};
 pub use secret::Secret;
-pub use sync::{PendingSync, SyncOptions, SyncRecord, WaitOptions};
 pub use transactions::{
     CreditDebit, RawTransaction, TransactionFilter, TransactionItem, TransactionPage, Transactions,
     TransactionsByIds, Unenriched,
@@ -154,8 +150,6 @@ pub(crate) struct ClientInner {
     pub(crate) tokens: TokenCache,
     pub(crate) discovery: DiscoveryCache,
     pub(crate) guard: Arc<dyn SyncGuard>,
-    /// Provider names learnt from connection listings (the guard's provider caps need them).
-    pub(crate) provider_names: parking_lot::Mutex<HashMap<ConnectionId, String>>,
     /// Users' own access tokens (one-time access), used instead of client credentials + `sub`.
     pub(crate) user_tokens: parking_lot::Mutex<HashMap<UserId, Arc<user_token::UserTokenSlot>>>,
 }
@@ -190,7 +184,6 @@ impl Client {
                 tokens: TokenCache::default(),
                 discovery: DiscoveryCache::default(),
                 guard,
-                provider_names: parking_lot::Mutex::new(HashMap::new()),
                 user_tokens: parking_lot::Mutex::new(HashMap::new()),
             }),
         })
@@ -248,48 +241,5 @@ impl Client {
 
     pub(crate) fn inner(&self) -> &ClientInner {
         &self.inner
-    }
-}
-
-impl ClientInner {
-    /// `base` with `segments` appended, each percent-encoded (`/`, `%`, `?`, `#` included) so
-    /// it stays exactly one path segment. An empty segment or a dot-segment (`.`, `..`) is
-    /// refused before anything is sent: URL normalisation would drop it or climb a level
-    /// (`/users/..` is `/`), so the request would go to another route. Ids already refuse
-    /// these values when parsed; this is the last line of defence.
-    fn join(base: &Url, segments: &[&str]) -> Result<Url> {
-        if let Some(bad) = segments.iter().find(|s| s.is_empty() || **s == "." || **s == "..") {
-            return Err(Error::validation(format!(
-                "{bad:?} cannot be used as a URL path segment (empty, `.` and `..` are refused)"
-            )));
-        }
-        let mut url = base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            path.extend(segments);
-        }
-        Ok(url)
-    }
-
-    /// `<identity>/<segments…>` (each segment percent-encoded; see `join`).
-    pub(crate) fn identity_url(&self, segments: &[&str]) -> Result<Url> {
-        Self::join(&self.config.identity_url, segments)
-    }
-
-    /// `<api>/<segments…>` (each segment percent-encoded; see `join`).
-    pub(crate) fn api_url(&self, segments: &[&str]) -> Result<Url> {
-        Self::join(&self.config.api_url, segments)
-    }
-
-    /// Remembers the provider names of connections (for the guard's provider caps).
-    pub(crate) fn learn_provider_names<'a>(&self, connections: impl IntoIterator<Item = &'a Connection>) {
-        let mut names = self.provider_names.lock();
-        // A cache, not a registry: start over rather than grow without bound.
-        if names.len() > 100_000 {
-            names.clear();
-        }
-        for c in connections {
-            names.insert(c.id.clone(), c.name.clone());
-        }
     }
 }

@@ -202,8 +202,11 @@ pub struct SyncOptions {
     pub customer_ip_address: Option<IpAddr>,
     /// When the end user last logged in.
     pub customer_last_logged_time: Option<DateTime<Utc>>,
-    /// No longer used: the guard's provider caps are keyed by the bank id every connection
-    /// id starts with. Kept so that existing callers compile.
+    /// The connection's provider name, when the caller has the connection at hand (e.g. from
+    /// a listing): the client then sends the sync without first checking that the connection
+    /// is one of the user's. When `None`, the user's connections are listed once, and an
+    /// unknown connection is refused ([`Error::is_not_found`]) before anything is posted. (The
+    /// guard itself no longer needs the name: its caps are keyed by bank id.)
     pub provider_name: Option<String>,
 }
 
@@ -231,7 +234,8 @@ impl SyncOptions {
         self
     }
 
-    /// Names the provider. No longer used (see [`SyncOptions::provider_name`]).
+    /// Names the provider: the connection is known, no look-up (see
+    /// [`SyncOptions::provider_name`]).
     pub fn provider_name(mut self, name: impl Into<String>) -> Self {
         self.provider_name = Some(name.into());
         self
@@ -356,6 +360,10 @@ impl Connections {
         options: SyncOptions,
     ) -> Result<SyncResponse> {
         let inner = self.client.inner();
+        if options.provider_name.is_none() {
+            // Refuse a connection that is not the user's before posting anything.
+            self.get(user_id, connection_id).await?;
+        }
         let now = inner.config.clock.now();
         inner.guard.acquire(connection_id, now).await.map_err(|nb| Error::new(ErrorKind::Guard(nb)))?;
         let body = SyncRequest {

@@ -194,6 +194,11 @@ impl Client {
         &self.inner.config.client_id
     }
 
+    /// Now, on the client's [`Clock`] (the one JWT times and the sync guard use).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.config.clock.now()
+    }
+
     /// The Data API version in use.
     pub fn api_version(&self) -> ApiVersion {
         self.inner.config.api_version

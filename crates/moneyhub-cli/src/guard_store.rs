@@ -108,7 +108,10 @@ impl CliGuardStore {
         };
         let mut bytes = Vec::new();
         if let Err(e) = file.read_to_end(&mut bytes) {
-            crate::output::warn(&format!("moneyhub: could not read the sync history {}: {e}", path.display()));
+            crate::output::warn(&format!(
+                "moneyhub: could not read the sync history {}: {e}",
+                path.display()
+            ));
         }
         self.memory.replace(parse(path, &bytes));
         let outcome = work(&self.memory);

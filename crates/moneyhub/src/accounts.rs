@@ -84,7 +84,8 @@ impl Accounts {
         })
     }
 
-    /// One account (`GET /accounts/{accountId}`); unknown ids are [`Error::is_not_found`].
+    /// One account (`GET /accounts/{accountId}`); unknown ids are
+    /// [`Error::is_not_found`](crate::Error::is_not_found).
     pub async fn get(&self, user_id: &UserId, account_id: &AccountId) -> Result<Account> {
         let inner = self.client.inner();
         let call = inner.request(Route::GetAccount(user_id, account_id))?;

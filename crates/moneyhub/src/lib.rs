@@ -33,6 +33,27 @@
 //! * **Manual syncs** go through the [`guard`]: refused locally, with a not-before time, when
 //!   Moneyhub would throttle them.
 //!
+//! ## Layout
+//!
+//! * **One module per API area**, each a handle on the [`Client`] with the area's methods:
+//!   [`users`], [`connections`] (catalogues, connections, manual syncs and sync history),
+//!   [`accounts`], [`transactions`], [`auth_requests`], [`auth`] (the OpenID Connect flows),
+//!   [`webhooks`]. An area builds each request from a route of the request table and never
+//!   writes a path, a scope or a retry rule itself.
+//! * **The request table** (`transport::route`): one `Route` value per Moneyhub route, with
+//!   its ids typed; from it come the method, the path template (the only form logs, metrics
+//!   and errors show), the percent-encoded path segments (empty and dot segments refused), the
+//!   token (scopes, bound to a user or not), the retry class and the timeout class. Adding a
+//!   route is a variant there and the `match`es the compiler points to.
+//! * **What clones share** (`ClientInner`) is implemented only in `transport` (building and
+//!   sending requests, the token cache with users' own tokens) and [`discovery`] (the cached
+//!   discovery document and JWKS). API areas call it; they do not extend it.
+//! * **Paging**: one offset-paging type, [`Page`], and a `pages()` stream on every paged list
+//!   ([`page`]); transaction listings follow Moneyhub's `links.next` instead
+//!   ([`TransactionPage`]).
+//! * **The guard** ([`guard`]): the manual-sync rules over an async store, keyed by connection
+//!   and bank id.
+//!
 //! ## Example
 //!
 //! Against the local sandbox (`moneyhub-sandbox`), end to end: create a user, connect a bank

@@ -75,7 +75,7 @@ impl Auth {
             .id_token
             .as_deref()
             .ok_or_else(|| Error::auth("the token response has no id_token", Sent::Answered))?;
-        let claims = inner.verify_id_token(id_token, request, Some(&access_token)).await?;
+        let claims = super::id_token::verify_id_token(inner, id_token, request, Some(&access_token)).await?;
         let connection_id: ConnectionId = claims
             .connection_id()
             .ok_or_else(|| Error::auth("the id_token has no mh:con_id claim", Sent::Answered))?

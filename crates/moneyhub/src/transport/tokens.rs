@@ -71,8 +71,9 @@ impl ClientInner {
     pub(crate) async fn access_token(&self, key: &TokenKey) -> Result<Secret> {
         // A user with a registered token of their own (one-time access) reads with it.
         if let Some(user) = &key.user {
-            if let Some(token) = self.user_access_token(user).await {
-                return token;
+            let slot = self.user_tokens.lock().get(user).cloned();
+            if let Some(slot) = slot {
+                return slot.access_token().await;
             }
         }
         let slot = self.tokens.slot(key);
@@ -93,7 +94,9 @@ impl ClientInner {
     /// replaced it).
     pub(crate) async fn invalidate_token(&self, key: &TokenKey, rejected: &Secret) {
         if let Some(user) = &key.user {
-            if self.invalidate_user_token(user, rejected).await {
+            let slot = self.user_tokens.lock().get(user).cloned();
+            if let Some(slot) = slot {
+                slot.invalidate(rejected).await;
                 return;
             }
         }

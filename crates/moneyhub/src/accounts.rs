@@ -57,18 +57,14 @@ impl Accounts {
         let options = PageOptions::new(filter.limit.unwrap_or(page::MAX_LIMIT), filter.offset.unwrap_or(0));
         options.check()?;
         let inner = self.client.inner();
-        let mut call = inner
-            .request(Route::ListAccounts(user_id))?
-            .query("limit", options.limit.to_string())
-            .query("offset", options.offset.to_string());
+        let mut call = inner.request(Route::ListAccounts(user_id))?;
         if let Some(c) = &filter.connection_id {
             call = call.query("connectionId", c.as_str());
         }
         if let Some(show) = filter.show_transaction_data {
             call = call.query("showTransactionData", show.to_string());
         }
-        let body = inner.execute(call).await?.decode::<DataResponse<Vec<Account>>>()?;
-        Ok(Page::new(body.data, body.meta.as_ref(), options))
+        page::fetch(inner, call, options).await
     }
 
     /// Every page of the user's accounts (from the filter's offset on), as a `Stream`.

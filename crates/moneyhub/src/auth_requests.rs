@@ -137,14 +137,8 @@ impl AuthRequests {
 
     /// One page of `GET /auth-requests`.
     pub async fn list(&self, page: PageOptions) -> Result<Page<AuthRequest>> {
-        page.check()?;
         let inner = self.client.inner();
-        let call = inner
-            .request(Route::ListAuthRequests)?
-            .query("limit", page.limit.to_string())
-            .query("offset", page.offset.to_string());
-        let body: DataResponse<Vec<AuthRequest>> = inner.execute(call).await?.decode()?;
-        Ok(Page::new(body.data, body.meta.as_ref(), page))
+        page::fetch(inner, inner.request(Route::ListAuthRequests)?, page).await
     }
 
     /// Every page of `GET /auth-requests` from `first` on, as a `Stream`.

@@ -467,10 +467,7 @@ impl Connections {
     async fn sync_page(&self, route: Route<'_>, page: PageOptions) -> Result<Page<SyncRecord>> {
         page.check()?;
         let inner = self.client.inner();
-        let call = inner
-            .request(route)?
-            .query("limit", page.limit.to_string())
-            .query("offset", page.offset.to_string());
+        let call = page.apply(inner.request(route)?)?;
         let reply = inner.execute(call).await?;
         let body: DataResponse<Vec<Value>> = reply.decode()?;
         let items = body

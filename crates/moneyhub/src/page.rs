@@ -10,7 +10,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use futures_util::stream::{self, Stream};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use moneyhub_types::DataResponse;
+
+use crate::transport::http::Call;
+use crate::ClientInner;
 
 /// Largest page Moneyhub serves.
 pub const MAX_LIMIT: u32 = 1000;
@@ -44,6 +50,17 @@ where
     }))
 }
 
+/// One page of a `{data, meta}` listing: `call` (a listing's request, with its filters) for
+/// the page `options` names.
+pub(crate) async fn fetch<T: DeserializeOwned>(
+    inner: &ClientInner,
+    call: Call,
+    options: PageOptions,
+) -> crate::Result<Page<T>> {
+    let body: DataResponse<Vec<T>> = inner.execute(options.apply(call)?).await?.decode()?;
+    Ok(Page::new(body.data, body.meta.as_ref(), options))
+}
+
 /// The stream a listing's `pages()` returns.
 pub type Pages<T> = Pin<Box<dyn Stream<Item = crate::Result<Page<T>>> + Send>>;
 
@@ -71,6 +88,12 @@ impl PageOptions {
 
     pub(crate) fn check(&self) -> crate::Result<()> {
         check_limit(self.limit)
+    }
+
+    /// `call` asking for this page (`limit` and `offset`), once the page size is checked.
+    pub(crate) fn apply(&self, call: Call) -> crate::Result<Call> {
+        self.check()?;
+        Ok(call.query("limit", self.limit.to_string()).query("offset", self.offset.to_string()))
     }
 
     /// The options of the page after a page of `received` items (`None` when that page was

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use moneyhub_types::{DataResponse, User, UserId};
+use moneyhub_types::{User, UserId};
 
 use crate::error::{Error, Result};
 use crate::page::{self, Page, PageOptions, Pages};
@@ -49,14 +49,8 @@ impl Users {
 
     /// One page of the client's users (`GET /users?limit&offset`).
     pub async fn list(&self, page: PageOptions) -> Result<Page<User>> {
-        page.check()?;
         let inner = self.client.inner();
-        let call = inner
-            .request(Route::ListUsers)?
-            .query("limit", page.limit.to_string())
-            .query("offset", page.offset.to_string());
-        let body: DataResponse<Vec<User>> = inner.execute(call).await?.decode()?;
-        Ok(Page::new(body.data, body.meta.as_ref(), page))
+        page::fetch(inner, inner.request(Route::ListUsers)?, page).await
     }
 
     /// Every page of the client's users from `first` on, as a `Stream`.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use moneyhub::guard::{DefaultSyncGuard, GuardRules, SyncGuard};
-use moneyhub::{Client, ClientAuth, ConnectionId, PrivateKey, SigningAlg};
+use moneyhub::guard::{DefaultSyncGuard, GuardRules};
+use moneyhub::{Client, ClientAuth, PrivateKey, SigningAlg};
 #[cfg(feature = "sandbox")]
 use moneyhub_sandbox::{ClockMode, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -79,6 +79,8 @@ impl CliClock {
 pub struct SandboxLink {
     /// Its base URL (identity service and `/__sandbox` control API).
     pub base_url: String,
+    /// Whether it is the embedded sandbox this process runs.
+    pub embedded: bool,
 }
 
 /// Everything a command needs.
@@ -88,10 +90,6 @@ pub struct Ctx {
     pub client: Client,
     /// `--output`.
     pub output: OutputFormat,
-    /// The manual-sync guard the client uses (shared, so doctor can read it).
-    pub guard: Arc<DefaultSyncGuard<CliGuardStore>>,
-    /// The clock the client uses.
-    pub clock: CliClock,
     /// The sandbox, when the target is one.
     pub sandbox: Option<SandboxLink>,
     /// Plain HTTP (no redirects followed) for the sandbox's control API and auto-consent.
@@ -124,7 +122,7 @@ fn client_error(e: moneyhub::Error, now: DateTime<Utc>) -> Failure {
 impl Ctx {
     /// Now, on the client's clock.
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.client.now()
     }
 
     /// Maps a client error to a failure (exit code and message).
@@ -135,11 +133,6 @@ impl Ctx {
     /// Whether the target is a sandbox (flows can then complete without a browser).
     pub fn is_sandbox(&self) -> bool {
         self.sandbox.is_some()
-    }
-
-    /// The guard's earliest time for the next manual sync of a connection, if not now.
-    pub fn sync_allowed_at(&self, connection_id: &ConnectionId, provider: &str) -> Option<DateTime<Utc>> {
-        self.guard.check(connection_id, provider, self.now()).err().map(|nb| nb.not_before)
     }
 
     /// The context for the configured target.
@@ -188,7 +181,6 @@ impl Ctx {
                 .map_err(|e| Failure::internal(format!("could not start the embedded sandbox: {e}")))?,
         );
         let clock = CliClock::Embedded(sandbox.clone());
-        let guard = Arc::new(DefaultSyncGuard::with_store(GuardRules::default(), CliGuardStore::memory()));
         let redirect = global.redirect_uri.clone().unwrap_or_else(|| EMBEDDED_REDIRECT_URI.to_owned());
         let now_clock = clock.clone();
         let client = Client::builder()
@@ -201,15 +193,13 @@ impl Ctx {
             .redirect_uri(redirect)
             .user_agent(concat!("moneyhub-cli/", env!("CARGO_PKG_VERSION")))
             .clock(move || now_clock.now())
-            .shared_sync_guard(guard.clone())
+            .sync_guard(DefaultSyncGuard::with_store(GuardRules::default(), CliGuardStore::memory()))
             .build()
             .map_err(|e| client_error(e, epoch))?;
         Ok(Ctx {
             client,
             output: global.output,
-            guard,
-            clock,
-            sandbox: Some(SandboxLink { base_url: sandbox.base_url().to_owned() }),
+            sandbox: Some(SandboxLink { base_url: sandbox.base_url().to_owned(), embedded: true }),
             http: plain_http()?,
         })
     }
@@ -302,9 +292,8 @@ impl Ctx {
             // (the sandbox itself answers 429 to a sync that comes too soon).
             CliGuardStore::memory()
         } else {
-            CliGuardStore::persistent(identity, &client_id, Utc::now())
+            CliGuardStore::persistent(identity, &client_id)
         };
-        let guard = Arc::new(DefaultSyncGuard::with_store(GuardRules::default(), store));
         let now_clock = clock.clone();
         let mut builder = Client::builder()
             .identity_url(identity)
@@ -312,7 +301,7 @@ impl Ctx {
             .client_auth(auth)
             .user_agent(concat!("moneyhub-cli/", env!("CARGO_PKG_VERSION")))
             .clock(move || now_clock.now())
-            .shared_sync_guard(guard.clone());
+            .sync_guard(DefaultSyncGuard::with_store(GuardRules::default(), store));
         if let Some(api) = &s.api_url {
             builder = builder.api_url(api.value.clone());
         }
@@ -333,8 +322,8 @@ impl Ctx {
             builder = builder.redirect_uri(r);
         }
         let client = builder.build().map_err(|e| client_error(e, clock.now()))?;
-        let sandbox = sandbox_clock.map(|(_, base_url)| SandboxLink { base_url });
-        Ok(Ctx { client, output: global.output, guard, clock, sandbox, http })
+        let sandbox = sandbox_clock.map(|(_, base_url)| SandboxLink { base_url, embedded: false });
+        Ok(Ctx { client, output: global.output, sandbox, http })
     }
 
     /// Creates the embedded sandbox's sample user and its three connections.

@@ -4,23 +4,32 @@
 //! `doctor` knows which connections this client already retried.
 //!
 //! The file is `$MONEYHUB_STATE_DIR`, else `$XDG_STATE_HOME/moneyhub`, else
-//! `~/.local/state/moneyhub` (Unix, macOS included), `%LOCALAPPDATA%\moneyhub` on Windows, then `guard-<hash of identity URL and client id>.json`. It is
-//! rewritten whole (write to a temporary file, then rename) on every change; two processes
-//! syncing at the same instant may lose one record, never corrupt the file.
+//! `~/.local/state/moneyhub` (Unix, macOS included), `%LOCALAPPDATA%\moneyhub` on Windows, then
+//! `guard-<hash of identity URL and client id>.json`.
+//!
+//! The rules and the records are the client's [`MemoryGuardStore`]; the file only persists
+//! them. Every change is a read-modify-write of the whole file under an exclusive lock on the
+//! file itself (`File::lock`), so processes started at the same instant take turns: two
+//! `moneyhub connections sync` of one connection let exactly one through. The file is rewritten
+//! in place while locked (a rename would swap the locked file for another); a crash in the
+//! middle of a write leaves it unreadable, which the next run reports and treats as an empty
+//! history (Moneyhub's own throttle still applies). Waiting for the lock blocks the calling
+//! thread; the lock is held for one read and one write.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Duration, Utc};
-use moneyhub::guard::{GuardRecord, GuardStore};
+use chrono::{Duration, Utc};
+use moneyhub::guard::{GuardRecord, GuardStore, MemoryGuardStore};
 use moneyhub::ConnectionId;
-use parking_lot::Mutex;
 
-/// The CLI's [`GuardStore`].
+/// The CLI's [`GuardStore`]: a [`MemoryGuardStore`], persisted to a locked file when it has one.
 #[derive(Debug)]
 pub struct CliGuardStore {
     path: Option<PathBuf>,
-    records: Mutex<HashMap<ConnectionId, GuardRecord>>,
+    memory: MemoryGuardStore,
 }
 
 /// The state directory, if one can be found.
@@ -41,77 +50,122 @@ fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-impl CliGuardStore {
-    /// A store kept in memory only.
-    pub fn memory() -> Self {
-        CliGuardStore { path: None, records: Mutex::new(HashMap::new()) }
+/// The records in `bytes`, without syncs older than a day or passed not-before times; empty
+/// (with a warning) when they cannot be read.
+fn parse(path: &Path, bytes: &[u8]) -> HashMap<ConnectionId, GuardRecord> {
+    if bytes.is_empty() {
+        return HashMap::new();
     }
-
-    /// A store persisted under the state directory for this identity service and client,
-    /// loaded now (records older than a day are dropped). Falls back to memory, with a
-    /// warning, when the file cannot be read.
-    pub fn persistent(identity_url: &str, client_id: &str, now: DateTime<Utc>) -> Self {
-        let Some(dir) = state_dir() else { return Self::memory() };
-        let path = dir.join(format!("guard-{:016x}.json", fnv(&format!("{identity_url}\n{client_id}"))));
-        let records = match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<HashMap<ConnectionId, GuardRecord>>(&bytes) {
-                Ok(mut map) => {
-                    map.retain(|_, r| {
-                        r.manual_syncs.retain(|t| now - *t < Duration::days(1));
-                        r.not_before = r.not_before.filter(|nb| *nb > now);
-                        !r.manual_syncs.is_empty() || r.not_before.is_some()
-                    });
-                    map
-                }
-                Err(e) => {
-                    crate::output::warn(&format!(
-                        "moneyhub: ignoring the unreadable sync history {}: {e}",
-                        path.display()
-                    ));
-                    HashMap::new()
-                }
-            },
-            Err(_) => HashMap::new(),
-        };
-        CliGuardStore { path: Some(path), records: Mutex::new(records) }
-    }
-
-    /// The last manual sync recorded for a connection.
-    pub fn last_manual_sync(&self, connection_id: &ConnectionId) -> Option<DateTime<Utc>> {
-        self.records.lock().get(connection_id).and_then(|r| r.manual_syncs.iter().max().copied())
-    }
-
-    fn persist(&self, records: &HashMap<ConnectionId, GuardRecord>) {
-        let Some(path) = &self.path else { return };
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-            std::fs::write(&tmp, serde_json::to_vec_pretty(records).map_err(std::io::Error::other)?)?;
-            std::fs::rename(&tmp, path)
-        };
-        if let Err(e) = write() {
+    let now = Utc::now();
+    match serde_json::from_slice::<HashMap<ConnectionId, GuardRecord>>(bytes) {
+        Ok(mut map) => {
+            map.retain(|_, r| {
+                r.manual_syncs.retain(|t| now - *t < Duration::days(1));
+                r.not_before = r.not_before.filter(|nb| *nb > now);
+                !r.manual_syncs.is_empty() || r.not_before.is_some()
+            });
+            map
+        }
+        Err(e) => {
             crate::output::warn(&format!(
-                "moneyhub: could not save the sync history to {}: {e}",
+                "moneyhub: ignoring the unreadable sync history {}: {e}",
                 path.display()
             ));
+            HashMap::new()
         }
     }
 }
 
-impl GuardStore for CliGuardStore {
-    fn load(&self, connection_id: &ConnectionId) -> GuardRecord {
-        self.records.lock().get(connection_id).cloned().unwrap_or_default()
+impl CliGuardStore {
+    /// A store kept in memory only.
+    pub fn memory() -> Self {
+        CliGuardStore { path: None, memory: MemoryGuardStore::new() }
     }
 
-    fn save(&self, connection_id: &ConnectionId, record: GuardRecord) {
-        let mut records = self.records.lock();
-        if record == GuardRecord::default() {
-            records.remove(connection_id);
-        } else {
-            records.insert(connection_id.clone(), record);
+    /// A store persisted under the state directory for this identity service and client
+    /// (memory only when there is no state directory).
+    pub fn persistent(identity_url: &str, client_id: &str) -> Self {
+        let Some(dir) = state_dir() else { return Self::memory() };
+        let path = dir.join(format!("guard-{:016x}.json", fnv(&format!("{identity_url}\n{client_id}"))));
+        CliGuardStore { path: Some(path), memory: MemoryGuardStore::new() }
+    }
+
+    /// Runs `work` on the in-memory store loaded from the file, under the file's lock
+    /// (exclusive when `write`, and then the store is written back before the lock is let
+    /// go). Without a file, or when the file cannot be opened (a warning says so), `work`
+    /// runs on the in-memory store alone.
+    fn locked<R>(&self, write: bool, work: impl FnOnce(&MemoryGuardStore) -> R) -> R {
+        let Some(path) = &self.path else { return work(&self.memory) };
+        let mut file = match open_locked(path, write) {
+            Ok(file) => file,
+            Err(e) => {
+                crate::output::warn(&format!(
+                    "moneyhub: could not open the sync history {}: {e}",
+                    path.display()
+                ));
+                return work(&self.memory);
+            }
+        };
+        let mut bytes = Vec::new();
+        if let Err(e) = file.read_to_end(&mut bytes) {
+            crate::output::warn(&format!(
+                "moneyhub: could not read the sync history {}: {e}",
+                path.display()
+            ));
         }
-        self.persist(&records);
+        self.memory.replace(parse(path, &bytes));
+        let outcome = work(&self.memory);
+        if write {
+            let saved = serde_json::to_vec_pretty(&self.memory.records())
+                .map_err(std::io::Error::other)
+                .and_then(|json| {
+                    file.set_len(0)?;
+                    file.seek(SeekFrom::Start(0))?;
+                    file.write_all(&json)?;
+                    file.sync_data()
+                });
+            if let Err(e) = saved {
+                crate::output::warn(&format!(
+                    "moneyhub: could not save the sync history to {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+        // Dropping the file lets the lock go.
+        drop(file);
+        outcome
+    }
+}
+
+/// The history file, created when missing, locked (exclusively to write, shared to read).
+fn open_locked(path: &Path, write: bool) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    if write {
+        file.lock()?;
+    } else {
+        file.lock_shared()?;
+    }
+    Ok(file)
+}
+
+impl GuardStore for CliGuardStore {
+    async fn load(&self, connection_id: &ConnectionId) -> GuardRecord {
+        let id = connection_id.clone();
+        self.locked(false, move |memory| memory.update_now(&id, |record| (None, record)))
+    }
+
+    async fn save(&self, connection_id: &ConnectionId, record: GuardRecord) {
+        self.locked(true, |memory| memory.update_now(connection_id, |_| (Some(record), ())))
+    }
+
+    async fn update<R, F>(&self, connection_id: &ConnectionId, change: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(GuardRecord) -> (Option<GuardRecord>, R) + Send + 'static,
+    {
+        self.locked(true, |memory| memory.update_now(connection_id, change))
     }
 }

@@ -1,12 +1,10 @@
 //! Accounts (Data API, token bound to the user with `accounts:read`).
 
-use reqwest::Method;
-
 use moneyhub_types::{Account, AccountId, ConnectionId, DataResponse, UserId};
 
-use crate::error::{Error, Result};
-use crate::transport::http::Call;
-use crate::transport::tokens::TokenKey;
+use crate::error::Result;
+use crate::page::{self, Page, PageOptions, Pages};
+use crate::transport::route::Route;
 use crate::Client;
 
 /// Options of an account listing.
@@ -16,7 +14,7 @@ pub struct AccountFilter {
     pub connection_id: Option<ConnectionId>,
     /// Include `transactionData` (default per API version: v2.0 yes, v3 no).
     pub show_transaction_data: Option<bool>,
-    /// Page size, at most 1000 (default 1000; always sent).
+    /// Page size, 1 to 1000 (default 1000; always sent).
     pub limit: Option<u32>,
     /// Rows to skip.
     pub offset: Option<u64>,
@@ -52,35 +50,41 @@ impl Accounts {
         Accounts { client }
     }
 
-    fn key(&self, user_id: &UserId) -> TokenKey {
-        TokenKey::new(Some(user_id), &self.client.inner().config.scopes.accounts)
-    }
-
-    /// The user's accounts (`GET /accounts`), optionally of one connection.
-    pub async fn list(&self, user_id: &UserId, filter: &AccountFilter) -> Result<Vec<Account>> {
-        let limit = filter.limit.unwrap_or(1000);
-        if !(1..=1000).contains(&limit) {
-            return Err(Error::validation(format!("limit must be between 1 and 1000, got {limit}")));
-        }
+    /// One page of the user's accounts (`GET /accounts`), optionally of one connection: 1000
+    /// accounts from the filter's offset unless it says otherwise. The page derefs to its
+    /// accounts and says where the next page starts ([`Page::next`]).
+    pub async fn list(&self, user_id: &UserId, filter: &AccountFilter) -> Result<Page<Account>> {
+        let options = PageOptions::new(filter.limit.unwrap_or(page::MAX_LIMIT), filter.offset.unwrap_or(0));
+        options.check()?;
         let inner = self.client.inner();
-        let mut call = Call::new(inner, Method::GET, "/accounts", inner.api_url(&["accounts"])?)
-            .bearer(self.key(user_id))
-            .query("limit", limit.to_string())
-            .query("offset", filter.offset.unwrap_or(0).to_string());
+        let mut call = inner.request(Route::ListAccounts(user_id))?;
         if let Some(c) = &filter.connection_id {
             call = call.query("connectionId", c.as_str());
         }
         if let Some(show) = filter.show_transaction_data {
             call = call.query("showTransactionData", show.to_string());
         }
-        Ok(inner.execute(call).await?.decode::<DataResponse<Vec<Account>>>()?.data)
+        page::fetch(inner, call, options).await
     }
 
-    /// One account (`GET /accounts/{accountId}`); unknown ids are [`Error::is_not_found`].
+    /// Every page of the user's accounts (from the filter's offset on), as a `Stream`.
+    pub fn pages(&self, user_id: &UserId, filter: AccountFilter) -> Pages<Account> {
+        let accounts = self.clone();
+        let user_id = user_id.clone();
+        let first = PageOptions::new(filter.limit.unwrap_or(page::MAX_LIMIT), filter.offset.unwrap_or(0));
+        page::stream(first, move |options| {
+            let (accounts, user_id) = (accounts.clone(), user_id.clone());
+            let filter =
+                AccountFilter { limit: Some(options.limit), offset: Some(options.offset), ..filter.clone() };
+            async move { accounts.list(&user_id, &filter).await }
+        })
+    }
+
+    /// One account (`GET /accounts/{accountId}`); unknown ids are
+    /// [`Error::is_not_found`](crate::Error::is_not_found).
     pub async fn get(&self, user_id: &UserId, account_id: &AccountId) -> Result<Account> {
         let inner = self.client.inner();
-        let url = inner.api_url(&["accounts", account_id.as_str()])?;
-        let call = Call::new(inner, Method::GET, "/accounts/{accountId}", url).bearer(self.key(user_id));
+        let call = inner.request(Route::GetAccount(user_id, account_id))?;
         Ok(inner.execute(call).await?.decode::<DataResponse<Account>>()?.data)
     }
 }

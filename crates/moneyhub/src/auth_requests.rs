@@ -20,20 +20,17 @@
 //! # Ok(()) }
 //! ```
 
-use reqwest::Method;
-
 use moneyhub_types::{AuthParams, AuthRequest, AuthRequestSync, BankId, ConnectionId, DataResponse, UserId};
 
 use crate::error::{Error, Result};
-use crate::page::{Page, PageOptions};
-use crate::transport::http::Call;
-use crate::transport::tokens::TokenKey;
+use crate::page::{self, Page, PageOptions, Pages};
+use crate::transport::route::{self, AuthRequestRef, Route};
 use crate::Client;
 
 /// Scope to create and complete auth requests.
-pub const WRITE_SCOPE: &str = "auth_requests:write";
+pub const WRITE_SCOPE: &str = route::AUTH_REQUESTS_WRITE;
 /// Scope to read them.
-pub const READ_SCOPE: &str = "auth_requests:read";
+pub const READ_SCOPE: &str = route::AUTH_REQUESTS_READ;
 
 /// What to ask for (the body of `POST /auth-requests`). Build one with
 /// [`NewAuthRequest::connect`] or [`NewAuthRequest::renew`].
@@ -127,51 +124,42 @@ impl AuthRequests {
                     Error::validation("an auth request needs a redirect URI (none is configured)")
                 })?;
         }
-        let call = Call::new(inner, Method::POST, "/auth-requests", inner.identity_url(&["auth-requests"])?)
-            .bearer(TokenKey::new(None, WRITE_SCOPE))
-            .json(&body)?;
+        let call = inner.request(Route::CreateAuthRequest)?.json(&body)?;
         Ok(inner.execute(call).await?.decode::<DataResponse<AuthRequest>>()?.data)
     }
 
     /// `GET /auth-requests/{id}`; unknown ids are [`Error::is_not_found`].
     pub async fn get(&self, id: &str) -> Result<AuthRequest> {
-        check_id(id)?;
         let inner = self.client.inner();
-        let call =
-            Call::new(inner, Method::GET, "/auth-requests/{id}", inner.identity_url(&["auth-requests", id])?)
-                .bearer(TokenKey::new(None, READ_SCOPE));
+        let call = inner.request(Route::GetAuthRequest(AuthRequestRef::new(id)?))?;
         Ok(inner.execute(call).await?.decode::<DataResponse<AuthRequest>>()?.data)
     }
 
     /// One page of `GET /auth-requests`.
     pub async fn list(&self, page: PageOptions) -> Result<Page<AuthRequest>> {
-        page.check()?;
         let inner = self.client.inner();
-        let call = Call::new(inner, Method::GET, "/auth-requests", inner.identity_url(&["auth-requests"])?)
-            .bearer(TokenKey::new(None, READ_SCOPE))
-            .query("limit", page.limit.to_string())
-            .query("offset", page.offset.to_string());
-        let body: DataResponse<Vec<AuthRequest>> = inner.execute(call).await?.decode()?;
-        Ok(Page::new(body.data, body.meta.as_ref(), page))
+        page::fetch(inner, inner.request(Route::ListAuthRequests)?, page).await
+    }
+
+    /// Every page of `GET /auth-requests` from `first` on, as a `Stream`.
+    pub fn pages(&self, first: PageOptions) -> Pages<AuthRequest> {
+        let requests = self.clone();
+        page::stream(first, move |options| {
+            let requests = requests.clone();
+            async move { requests.list(options).await }
+        })
     }
 
     /// Every auth request, page after page.
     pub async fn list_all(&self) -> Result<Vec<AuthRequest>> {
-        let mut all = Vec::new();
-        let mut next = Some(PageOptions::default());
-        while let Some(options) = next {
-            let page = self.list(options).await?;
-            next = page.next;
-            all.extend(page.items);
-        }
-        Ok(all)
+        page::collect(self.pages(PageOptions::default())).await
     }
 
     /// `PATCH /auth-requests/{id}` with the callback's parameters: Moneyhub exchanges the
     /// code and creates or renews the connection (or records the user's error). Sent once,
     /// never retried, with the long timeout.
     pub async fn complete(&self, id: &str, params: &AuthParams) -> Result<AuthRequest> {
-        check_id(id)?;
+        let id = AuthRequestRef::new(id)?;
         if params.state.is_none() {
             return Err(Error::validation("the completion needs the callback's state"));
         }
@@ -179,16 +167,10 @@ impl AuthRequests {
             return Err(Error::validation("the completion needs the callback's code (or its error)"));
         }
         let inner = self.client.inner();
-        let call = Call::new(
-            inner,
-            Method::PATCH,
-            "/auth-requests/{id}",
-            inner.identity_url(&["auth-requests", id])?,
-        )
-        .bearer(TokenKey::new(None, WRITE_SCOPE))
-        .long_timeout(inner)
-        .no_retry()
-        .json(&serde_json::json!({ "authParams": params }))?;
+        // The route's classes: never retried, the long timeout.
+        let call = inner
+            .request(Route::CompleteAuthRequest(id))?
+            .json(&serde_json::json!({ "authParams": params }))?;
         Ok(inner.execute(call).await?.decode::<DataResponse<AuthRequest>>()?.data)
     }
 
@@ -196,13 +178,6 @@ impl AuthRequests {
     pub async fn complete_with_callback(&self, id: &str, callback: &str) -> Result<AuthRequest> {
         self.complete(id, &auth_params_from_callback(callback)?).await
     }
-}
-
-fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 200 {
-        return Err(Error::validation("an auth request id must be 1 to 200 characters"));
-    }
-    Ok(())
 }
 
 /// The `authParams` of a callback URL (query or fragment) or query string.

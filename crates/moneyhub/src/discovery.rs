@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{Error, Result};
 use crate::jose::{self, JwsHeader};
-use crate::transport::http::Call;
+use crate::transport::route::Route;
 use crate::ClientInner;
 
 /// The parts of the discovery document the client uses; everything else is in `extra`.
@@ -70,10 +69,7 @@ impl ClientInner {
                 return Ok(meta.clone());
             }
         }
-        let url = self.identity_url(&["oidc", ".well-known", "openid-configuration"])?;
-        let reply = self
-            .execute_plain(Call::new(self, Method::GET, "/oidc/.well-known/openid-configuration", url))
-            .await?;
+        let reply = self.execute_plain(self.request(Route::Discovery)?).await?;
         let meta: ProviderMetadata = reply.decode()?;
         for (what, value) in [("token_endpoint", &meta.token_endpoint), ("jwks_uri", &meta.jwks_uri)] {
             self.endpoint(value, what)?;
@@ -105,7 +101,7 @@ impl ClientInner {
         if stale {
             let meta = self.metadata().await?;
             let url = self.endpoint(&meta.jwks_uri, "jwks_uri")?;
-            let reply = self.execute_plain(Call::new(self, Method::GET, "/oidc/certs", url)).await?;
+            let reply = self.execute_plain(self.request_at(Route::Jwks, url)).await?;
             let set: JwkSet = reply.decode()?;
             state.keys = Arc::new(set.keys);
             state.fetched_at = Some(Instant::now());

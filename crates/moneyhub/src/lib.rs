@@ -33,6 +33,27 @@
 //! * **Manual syncs** go through the [`guard`]: refused locally, with a not-before time, when
 //!   Moneyhub would throttle them.
 //!
+//! ## Layout
+//!
+//! * **One module per API area**, each a handle on the [`Client`] with the area's methods:
+//!   [`users`], [`connections`] (catalogues, connections, manual syncs and sync history),
+//!   [`accounts`], [`transactions`], [`auth_requests`], [`auth`] (the OpenID Connect flows),
+//!   [`webhooks`]. An area builds each request from a route of the request table and never
+//!   writes a path, a scope or a retry rule itself.
+//! * **The request table** (`transport::route`): one `Route` value per Moneyhub route, with
+//!   its ids typed; from it come the method, the path template (the only form logs, metrics
+//!   and errors show), the percent-encoded path segments (empty and dot segments refused), the
+//!   token (scopes, bound to a user or not), the retry class and the timeout class. Adding a
+//!   route is a variant there and the `match`es the compiler points to.
+//! * **What clones share** (`ClientInner`) is implemented only in `transport` (building and
+//!   sending requests, the token cache with users' own tokens) and [`discovery`] (the cached
+//!   discovery document and JWKS). API areas call it; they do not extend it.
+//! * **Paging**: one offset-paging type, [`Page`], and a `pages()` stream on every paged list
+//!   ([`page`]); transaction listings follow Moneyhub's `links.next` instead
+//!   ([`TransactionPage`]).
+//! * **The guard** ([`guard`]): the manual-sync rules over an async store, keyed by connection
+//!   and bank id.
+//!
 //! ## Example
 //!
 //! Against the local sandbox (`moneyhub-sandbox`), end to end: create a user, connect a bank
@@ -91,7 +112,6 @@ pub mod health;
 pub mod jose;
 pub mod page;
 pub mod secret;
-pub mod sync;
 pub mod transactions;
 pub mod transport;
 pub mod user_token;
@@ -102,8 +122,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use url::Url;
-
 pub use accounts::{AccountFilter, Accounts};
 pub use auth::{
     Auth, AuthFlow, AuthorizationRequest, CallbackParams, ConnectOptions, Connected, ConsentOptions,
@@ -112,14 +130,13 @@ pub use auth::{
 pub use auth_requests::{AuthRequests, NewAuthRequest};
 pub use clock::{Clock, SystemClock};
 pub use config::{ApiVersion, ClientAuth, ClientBuilder, Scopes, Timeouts, TlsIdentity, UserTokens};
-pub use connections::{Catalogue, Connections};
+pub use connections::{Catalogue, Connections, PendingSync, SyncOptions, SyncRecord, WaitOptions};
 pub use discovery::ProviderMetadata;
 pub use error::{redact_credentials, ApiError, Error, ErrorKind, OAuthError, Result, Sent, REDACTED};
 pub use guard::{DefaultSyncGuard, GuardRules, NotBefore, SyncGuard};
 pub use jose::{KeyType, PrivateKey, SigningAlg};
-pub use page::{Page, PageOptions};
+pub use page::{Page, PageOptions, Pages};
 pub use secret::Secret;
-pub use sync::{PendingSync, SyncOptions, SyncRecord, WaitOptions};
 pub use transactions::{
     CreditDebit, RawTransaction, TransactionFilter, TransactionItem, TransactionPage, Transactions,
     TransactionsByIds, Unenriched,
@@ -154,8 +171,6 @@ pub(crate) struct ClientInner {
     pub(crate) tokens: TokenCache,
     pub(crate) discovery: DiscoveryCache,
     pub(crate) guard: Arc<dyn SyncGuard>,
-    /// Provider names learnt from connection listings (the guard's provider caps need them).
-    pub(crate) provider_names: parking_lot::Mutex<HashMap<ConnectionId, String>>,
     /// Users' own access tokens (one-time access), used instead of client credentials + `sub`.
     pub(crate) user_tokens: parking_lot::Mutex<HashMap<UserId, Arc<user_token::UserTokenSlot>>>,
 }
@@ -190,7 +205,6 @@ impl Client {
                 tokens: TokenCache::default(),
                 discovery: DiscoveryCache::default(),
                 guard,
-                provider_names: parking_lot::Mutex::new(HashMap::new()),
                 user_tokens: parking_lot::Mutex::new(HashMap::new()),
             }),
         })
@@ -199,6 +213,11 @@ impl Client {
     /// The client id.
     pub fn client_id(&self) -> &str {
         &self.inner.config.client_id
+    }
+
+    /// Now, on the client's [`Clock`] (the one JWT times and the sync guard use).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.config.clock.now()
     }
 
     /// The Data API version in use.
@@ -248,48 +267,5 @@ impl Client {
 
     pub(crate) fn inner(&self) -> &ClientInner {
         &self.inner
-    }
-}
-
-impl ClientInner {
-    /// `base` with `segments` appended, each percent-encoded (`/`, `%`, `?`, `#` included) so
-    /// it stays exactly one path segment. An empty segment or a dot-segment (`.`, `..`) is
-    /// refused before anything is sent: URL normalisation would drop it or climb a level
-    /// (`/users/..` is `/`), so the request would go to another route. Ids already refuse
-    /// these values when parsed; this is the last line of defence.
-    fn join(base: &Url, segments: &[&str]) -> Result<Url> {
-        if let Some(bad) = segments.iter().find(|s| s.is_empty() || **s == "." || **s == "..") {
-            return Err(Error::validation(format!(
-                "{bad:?} cannot be used as a URL path segment (empty, `.` and `..` are refused)"
-            )));
-        }
-        let mut url = base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            path.extend(segments);
-        }
-        Ok(url)
-    }
-
-    /// `<identity>/<segments…>` (each segment percent-encoded; see `join`).
-    pub(crate) fn identity_url(&self, segments: &[&str]) -> Result<Url> {
-        Self::join(&self.config.identity_url, segments)
-    }
-
-    /// `<api>/<segments…>` (each segment percent-encoded; see `join`).
-    pub(crate) fn api_url(&self, segments: &[&str]) -> Result<Url> {
-        Self::join(&self.config.api_url, segments)
-    }
-
-    /// Remembers the provider names of connections (for the guard's provider caps).
-    pub(crate) fn learn_provider_names<'a>(&self, connections: impl IntoIterator<Item = &'a Connection>) {
-        let mut names = self.provider_names.lock();
-        // A cache, not a registry: start over rather than grow without bound.
-        if names.len() > 100_000 {
-            names.clear();
-        }
-        for c in connections {
-            names.insert(c.id.clone(), c.name.clone());
-        }
     }
 }

@@ -11,7 +11,6 @@ use std::pin::Pin;
 
 use chrono::NaiveDate;
 use futures_util::stream::{self, Stream, StreamExt, TryStreamExt};
-use reqwest::Method;
 use url::Url;
 
 use moneyhub_types::{
@@ -20,14 +19,13 @@ use moneyhub_types::{
 };
 
 use crate::error::{Error, Result};
-use crate::transport::http::{Call, Reply};
-use crate::transport::tokens::TokenKey;
+use crate::transport::http::Reply;
+use crate::transport::route::{self, Route};
 use crate::Client;
 
 /// Ids per `GET /transactions?ids=` request (Moneyhub's maximum).
 pub const IDS_PER_REQUEST: usize = 50;
-/// Largest page Moneyhub serves.
-pub const MAX_LIMIT: u32 = 1000;
+pub use crate::page::MAX_LIMIT;
 
 /// Credits or debits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,11 +127,7 @@ impl TransactionFilter {
 
     fn check(&self) -> Result<()> {
         if let Some(limit) = self.limit {
-            if !(1..=MAX_LIMIT).contains(&limit) {
-                return Err(Error::validation(format!(
-                    "limit must be between 1 and {MAX_LIMIT}, got {limit}"
-                )));
-            }
+            crate::page::check_limit(limit)?;
         }
         if let (Some(s), Some(e)) = (self.start_date, self.end_date) {
             if s > e {
@@ -211,12 +205,9 @@ impl<'de> serde::Deserialize<'de> for RawTransaction {
 pub trait TransactionItem: serde::de::DeserializeOwned + Send + 'static + sealed::Sealed {
     /// The transaction's id.
     fn id(&self) -> &TransactionId;
-    /// The listing's path under the Data API.
+    /// Whether the listing is the unenriched one (`/transactions/unenriched`).
     #[doc(hidden)]
-    const PATH: &'static [&'static str] = &["transactions"];
-    /// The listing's route template (for logs and errors).
-    #[doc(hidden)]
-    const ROUTE: &'static str = "/transactions";
+    const UNENRICHED: bool = false;
     /// Decodes a `{data, meta, links}` body, naming the failing field on error.
     #[doc(hidden)]
     fn decode_body(
@@ -232,8 +223,7 @@ mod sealed {
 }
 
 impl TransactionItem for UnenrichedTransaction {
-    const PATH: &'static [&'static str] = &["transactions", "unenriched"];
-    const ROUTE: &'static str = "/transactions/unenriched";
+    const UNENRICHED: bool = true;
     fn id(&self) -> &TransactionId {
         &self.id
     }
@@ -327,10 +317,6 @@ impl Transactions {
         self
     }
 
-    fn key(&self, user_id: &UserId) -> TokenKey {
-        TokenKey::new(Some(user_id), &self.client.inner().config.scopes.transactions)
-    }
-
     /// Fetches transactions by id, any number of them: ids are checked locally first (a
     /// malformed one is refused, named in the error, and nothing is sent), de-duplicated,
     /// split into batches of 50 fetched concurrently (bounded by
@@ -416,8 +402,7 @@ impl Transactions {
         batch: Vec<TransactionId>,
     ) -> Result<(Vec<TransactionId>, Vec<T>, Vec<TransactionId>)> {
         let inner = self.client.inner();
-        let mut call = Call::new(inner, Method::GET, "/transactions", inner.api_url(&["transactions"])?)
-            .bearer(self.key(user_id));
+        let mut call = inner.request(Route::ListTransactions(user_id))?;
         for id in &batch {
             call = call.query("ids", id.as_str());
         }
@@ -431,11 +416,10 @@ impl Transactions {
     /// `limit` and `offset` do not apply.
     pub async fn count(&self, user_id: &UserId, filter: &TransactionFilter) -> Result<Option<u64>> {
         filter.check()?;
-        let mut url = self.client.inner().api_url(&["transactions"])?;
-        filter.apply(&mut url);
-        url.query_pairs_mut().append_pair("onlyCount", "true");
         let inner = self.client.inner();
-        let call = Call::new(inner, Method::GET, "/transactions", url).bearer(self.key(user_id));
+        let mut call = inner.request(Route::ListTransactions(user_id))?;
+        filter.apply(&mut call.url);
+        let call = call.query("onlyCount", "true");
         let reply = inner.execute(call).await?;
         // `data` is empty (or absent); only `meta.count` matters.
         #[derive(serde::Deserialize)]
@@ -450,9 +434,9 @@ impl Transactions {
     /// One page of a filtered listing (`GET /transactions`).
     pub async fn list(&self, user_id: &UserId, filter: &TransactionFilter) -> Result<TransactionPage> {
         filter.check()?;
-        let mut url = self.client.inner().api_url(&["transactions"])?;
+        let mut url = self.client.inner().route_url(&Route::ListTransactions(user_id))?;
         filter.apply(&mut url);
-        fetch_page(&self.client, &self.key(user_id), url).await
+        fetch_page(&self.client, user_id, url).await
     }
 
     /// Every page of a filtered listing, following `links.next` (or the offset) until the
@@ -479,29 +463,21 @@ impl Transactions {
         user_id: &UserId,
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage<T>>> + Send + 'static {
-        self.pages_with(self.key(user_id), filter)
-    }
-
-    /// Every page of a listing of `T`s, read with the token `key` names.
-    fn pages_with<T: TransactionItem>(
-        &self,
-        key: TokenKey,
-        filter: TransactionFilter,
-    ) -> impl Stream<Item = Result<TransactionPage<T>>> + Send + 'static {
         let start: Result<Url> = filter.check().and_then(|()| {
-            let mut url = self.client.inner().api_url(T::PATH)?;
+            let mut url = self.client.inner().route_url(&listing::<T>(user_id))?;
             filter.apply(&mut url);
             Ok(url)
         });
         let client = self.client.clone();
+        let user_id = user_id.clone();
         let pages: PageStream<T> = match start {
             Err(e) => Box::pin(stream::once(async move { Err(e) })),
             Ok(url) => Box::pin(stream::try_unfold(Some(url), move |next| {
                 let client = client.clone();
-                let key = key.clone();
+                let user_id = user_id.clone();
                 async move {
                     let Some(url) = next else { return Ok(None) };
-                    let page = fetch_page(&client, &key, url).await?;
+                    let page = fetch_page(&client, &user_id, url).await?;
                     let next = page.next.clone();
                     Ok(Some((page, next)))
                 }
@@ -538,9 +514,7 @@ impl Transactions {
     /// [`Error::is_not_found`].
     pub async fn get(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
         let inner = self.client.inner();
-        let url = inner.api_url(&["transactions", transaction_id.as_str()])?;
-        let call =
-            Call::new(inner, Method::GET, "/transactions/{transactionId}", url).bearer(self.key(user_id));
+        let call = inner.request(Route::GetTransaction(user_id, transaction_id))?;
         Ok(inner.execute(call).await?.decode::<DataResponse<Transaction>>()?.data)
     }
 }
@@ -553,14 +527,24 @@ fn query_value(url: &Url, key: &str) -> Option<u64> {
     url.query_pairs().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
 }
 
-/// Fetches a page and works out where the next one is.
+/// The listing of `T`s.
+fn listing<T: TransactionItem>(user_id: &UserId) -> Route<'_> {
+    if T::UNENRICHED {
+        Route::ListUnenriched(user_id)
+    } else {
+        Route::ListTransactions(user_id)
+    }
+}
+
+/// Fetches a page at `url` (the listing's, or a `links.next`) and works out where the next
+/// one is.
 async fn fetch_page<T: TransactionItem>(
     client: &Client,
-    key: &TokenKey,
+    user_id: &UserId,
     url: Url,
 ) -> Result<TransactionPage<T>> {
     let inner = client.inner();
-    let call = Call::new(inner, Method::GET, T::ROUTE, url.clone()).bearer(key.clone());
+    let call = inner.request_at(listing::<T>(user_id), url.clone());
     let body = decode_list::<T>(&inner.execute(call).await?)?;
     let received = body.data.len() as u64;
     let limit = query_value(&url, "limit").unwrap_or(u64::from(MAX_LIMIT));
@@ -597,7 +581,7 @@ async fn fetch_page<T: TransactionItem>(
 
 /// Scope of the unenriched routes requested with client credentials (Moneyhub also accepts
 /// `transactions:read:all` there; a user's own token is sent whatever its scope).
-pub const UNENRICHED_SCOPE: &str = "transactions_unenriched:read:all";
+pub const UNENRICHED_SCOPE: &str = route::UNENRICHED;
 
 /// Unenriched transactions (`GET /transactions/unenriched`, `…/{id}`): the same filters and
 /// paging as [`Transactions`], the provider's view ([`UnenrichedTransaction`]: no category,
@@ -609,10 +593,6 @@ pub struct Unenriched {
 }
 
 impl Unenriched {
-    fn key(&self, user_id: &UserId) -> TokenKey {
-        TokenKey::new(Some(user_id), UNENRICHED_SCOPE)
-    }
-
     /// One page of a filtered listing.
     pub async fn list(
         &self,
@@ -620,9 +600,9 @@ impl Unenriched {
         filter: &TransactionFilter,
     ) -> Result<TransactionPage<UnenrichedTransaction>> {
         filter.check()?;
-        let mut url = self.inner.client.inner().api_url(UnenrichedTransaction::PATH)?;
+        let mut url = self.inner.client.inner().route_url(&Route::ListUnenriched(user_id))?;
         filter.apply(&mut url);
-        fetch_page(&self.inner.client, &self.key(user_id), url).await
+        fetch_page(&self.inner.client, user_id, url).await
     }
 
     /// Every page of a filtered listing.
@@ -631,7 +611,7 @@ impl Unenriched {
         user_id: &UserId,
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage<UnenrichedTransaction>>> + Send + 'static {
-        self.inner.pages_with(self.key(user_id), filter)
+        self.inner.pages_as(user_id, filter)
     }
 
     /// Every transaction of a filtered listing, as a `Stream`.
@@ -653,9 +633,7 @@ impl Unenriched {
         transaction_id: &TransactionId,
     ) -> Result<UnenrichedTransaction> {
         let inner = self.inner.client.inner();
-        let url = inner.api_url(&["transactions", "unenriched", transaction_id.as_str()])?;
-        let call = Call::new(inner, Method::GET, "/transactions/unenriched/{transactionId}", url)
-            .bearer(self.key(user_id));
+        let call = inner.request(Route::GetUnenriched(user_id, transaction_id))?;
         Ok(inner.execute(call).await?.decode::<DataResponse<UnenrichedTransaction>>()?.data)
     }
 }

@@ -149,44 +149,30 @@ impl Client {
     }
 }
 
-impl ClientInner {
-    fn user_slot(&self, user_id: &UserId) -> Option<Arc<UserTokenSlot>> {
-        self.user_tokens.lock().get(user_id).cloned()
-    }
-
-    /// The registered token of `user_id`, refreshed when stale; `None` when none is registered.
+impl UserTokenSlot {
+    /// The registered token, refreshed when stale.
     ///
     /// Boxed: a refresh goes through the same transport that asks for this token, and the
     /// boxed `Send` future breaks that cycle for the compiler.
-    pub(crate) fn user_access_token<'a>(
-        &'a self,
-        user_id: &'a UserId,
-    ) -> Pin<Box<dyn Future<Output = Option<Result<Secret>>> + Send + 'a>> {
+    pub(crate) fn access_token(&self) -> Pin<Box<dyn Future<Output = Result<Secret>> + Send + '_>> {
         Box::pin(async move {
-            let slot = self.user_slot(user_id)?;
-            let mut current = slot.current.lock().await;
+            let mut current = self.current.lock().await;
             if Instant::now() < current.fresh_until {
-                return Some(Ok(current.token.access_token.clone()));
+                return Ok(current.token.access_token.clone());
             }
-            Some(
-                self.refresh_user_token(&slot, &mut current)
-                    .await
-                    .map(|()| current.token.access_token.clone()),
-            )
+            self.refresh(&mut current).await.map(|()| current.token.access_token.clone())
         })
     }
 
-    /// Marks the registered token of `user_id` stale if it is still `rejected`.
-    pub(crate) async fn invalidate_user_token(&self, user_id: &UserId, rejected: &Secret) -> bool {
-        let Some(slot) = self.user_slot(user_id) else { return false };
-        let mut current = slot.current.lock().await;
+    /// Marks the token stale if it is still `rejected`.
+    pub(crate) async fn invalidate(&self, rejected: &Secret) {
+        let mut current = self.current.lock().await;
         if &current.token.access_token == rejected {
             current.fresh_until = Instant::now();
         }
-        true
     }
 
-    async fn refresh_user_token(&self, slot: &UserTokenSlot, current: &mut Current) -> Result<()> {
+    async fn refresh(&self, current: &mut Current) -> Result<()> {
         let Some(refresh) = current.token.refresh_token.clone() else {
             return Err(Error::auth(
                 format!(
@@ -198,7 +184,7 @@ impl ClientInner {
             ));
         };
         // The client this slot belongs to (held weakly: the client owns the slot).
-        let client = slot
+        let client = self
             .client
             .upgrade()
             .map(|inner| Client { inner })

@@ -1,14 +1,12 @@
 //! Users (identity service): create, get, list, delete.
 
-use reqwest::Method;
 use serde_json::json;
 
-use moneyhub_types::{DataResponse, User, UserId};
+use moneyhub_types::{User, UserId};
 
 use crate::error::{Error, Result};
-use crate::page::{Page, PageOptions};
-use crate::transport::http::Call;
-use crate::transport::tokens::TokenKey;
+use crate::page::{self, Page, PageOptions, Pages};
+use crate::transport::route::Route;
 use crate::Client;
 
 /// Longest `clientUserId` Moneyhub accepts.
@@ -39,52 +37,40 @@ impl Users {
             }
             body["clientUserId"] = json!(id);
         }
-        let key = TokenKey::new(None, &inner.config.scopes.user_create);
-        let call = Call::new(inner, Method::POST, "/users", inner.identity_url(&["users"])?)
-            .bearer(key)
-            .json(&body)?;
+        let call = inner.request(Route::CreateUser)?.json(&body)?;
         inner.execute(call).await?.decode()
     }
 
     /// A user (`GET /users/{userId}`); unknown users are [`Error::is_not_found`].
     pub async fn get(&self, user_id: &UserId) -> Result<User> {
         let inner = self.client.inner();
-        let key = TokenKey::new(None, &inner.config.scopes.user_read);
-        let url = inner.identity_url(&["users", user_id.as_str()])?;
-        inner.execute(Call::new(inner, Method::GET, "/users/{userId}", url).bearer(key)).await?.decode()
+        inner.execute(inner.request(Route::GetUser(user_id))?).await?.decode()
     }
 
     /// One page of the client's users (`GET /users?limit&offset`).
     pub async fn list(&self, page: PageOptions) -> Result<Page<User>> {
-        page.check()?;
         let inner = self.client.inner();
-        let key = TokenKey::new(None, &inner.config.scopes.user_read);
-        let call = Call::new(inner, Method::GET, "/users", inner.identity_url(&["users"])?)
-            .bearer(key)
-            .query("limit", page.limit.to_string())
-            .query("offset", page.offset.to_string());
-        let body: DataResponse<Vec<User>> = inner.execute(call).await?.decode()?;
-        Ok(Page::new(body.data, body.meta.as_ref(), page))
+        page::fetch(inner, inner.request(Route::ListUsers)?, page).await
+    }
+
+    /// Every page of the client's users from `first` on, as a `Stream`.
+    pub fn pages(&self, first: PageOptions) -> Pages<User> {
+        let users = self.clone();
+        page::stream(first, move |options| {
+            let users = users.clone();
+            async move { users.list(options).await }
+        })
     }
 
     /// Every user, walking the pages (100 at a time).
     pub async fn list_all(&self) -> Result<Vec<User>> {
-        let mut all = Vec::new();
-        let mut next = Some(PageOptions::default());
-        while let Some(options) = next {
-            let page = self.list(options).await?;
-            next = page.next;
-            all.extend(page.items);
-        }
-        Ok(all)
+        page::collect(self.pages(PageOptions::default())).await
     }
 
     /// Deletes a user with all their data and consents (`DELETE /users/{userId}`, 204).
     pub async fn delete(&self, user_id: &UserId) -> Result<()> {
         let inner = self.client.inner();
-        let key = TokenKey::new(None, &inner.config.scopes.user_delete);
-        let url = inner.identity_url(&["users", user_id.as_str()])?;
-        inner.execute(Call::new(inner, Method::DELETE, "/users/{userId}", url).bearer(key)).await?;
+        inner.execute(inner.request(Route::DeleteUser(user_id))?).await?;
         Ok(())
     }
 }

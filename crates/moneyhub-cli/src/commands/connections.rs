@@ -240,7 +240,7 @@ async fn sync(ctx: &Ctx, target: ConnectionRef, wait: bool, timeout: u64) -> Cmd
             if let Some(a) = &after {
                 output::line(&format!("Connection now: {}.", health_text(a)));
             }
-            if let Some(next) = ctx.sync_allowed_at(&c.id, &c.name) {
+            if let Some(next) = ctx.client.connections().sync_allowed_at(&c.id).await {
                 output::line(&format!("Next manual sync allowed from {} UTC.", output::when(&next)));
             }
         }

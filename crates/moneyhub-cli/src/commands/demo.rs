@@ -316,7 +316,7 @@ fn contact_support_example(now: chrono::DateTime<chrono::Utc>) -> CmdResult<Doct
     });
     let c: Connection =
         moneyhub_types::decode_value(&saved).map_err(|e| Failure::internal(format!("demo: {e}")))?;
-    Ok(doctor::diagnose(&c, None, &doctor::context_for(None, &c, now, None)))
+    Ok(doctor::diagnose(&c, None, &doctor::context_for(now, None)))
 }
 
 /// A synchronous manual sync of `c` (the guard applies).
@@ -363,7 +363,7 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
     let row = doctor::diagnose(
         &nw_after,
         Some(&demo.user),
-        &doctor::context_for(Some(ctx), &nw_after, ctx.now(), None),
+        &doctor::guard_context(ctx, &nw_after, ctx.now(), None).await,
     );
     s.say(&format!(
         "  sync {} failed again ({}), so it has been retried: the advice is now {}.",
@@ -392,7 +392,7 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
         let advice = doctor::diagnose(
             &after,
             Some(&demo.user),
-            &doctor::context_for(Some(ctx), &after, ctx.now(), None),
+            &doctor::guard_context(ctx, &after, ctx.now(), None).await,
         );
         s.say(&format!(
             "{} (advised: {}): the {name} flow went through ({id_note}){}.",

@@ -92,24 +92,27 @@ pub fn diagnose(c: &Connection, user: Option<&UserId>, context: &AdviceContext) 
     }
 }
 
-/// The advice context of a connection: `now`, its account types, and the guard's knowledge.
-pub fn context_for(
-    ctx: Option<&Ctx>,
-    c: &Connection,
-    now: DateTime<Utc>,
-    types: Option<&Vec<AccountType>>,
-) -> AdviceContext {
+/// The advice context of a connection: `now` and its account types.
+pub fn context_for(now: DateTime<Utc>, types: Option<&Vec<AccountType>>) -> AdviceContext {
     let mut context = AdviceContext::new(now);
     if let Some(types) = types {
         context = context.with_account_types(types.iter().cloned());
     }
-    if let Some(ctx) = ctx {
-        use moneyhub::guard::SyncGuard;
-        context = context
-            .with_last_manual_sync(ctx.guard.store().last_manual_sync(&c.id))
-            .with_sync_allowed_at(ctx.guard.check(&c.id, &c.name, now).err().map(|nb| nb.not_before));
-    }
     context
+}
+
+/// [`context_for`] with the guard's knowledge of the connection (its last manual sync, and
+/// when the next is allowed), asked of the client.
+pub async fn guard_context(
+    ctx: &Ctx,
+    c: &Connection,
+    now: DateTime<Utc>,
+    types: Option<&Vec<AccountType>>,
+) -> AdviceContext {
+    let connections = ctx.client.connections();
+    context_for(now, types)
+        .with_last_manual_sync(connections.last_manual_sync(&c.id).await)
+        .with_sync_allowed_at(connections.sync_allowed_at(&c.id).await)
 }
 
 fn action_colour(a: &str) -> Option<&'static str> {
@@ -217,7 +220,7 @@ pub async fn offline(global: &GlobalArgs, args: DoctorArgs) -> CmdResult {
         .iter()
         .map(|c| {
             let t = types.as_ref().and_then(|m| m.get(&c.id));
-            diagnose(c, None, &context_for(None, c, now, t))
+            diagnose(c, None, &context_for(now, t))
         })
         .collect();
     print(&keep(rows, args.actionable), global.output, now, false);
@@ -311,13 +314,12 @@ pub async fn user_rows(
 ) -> Result<Vec<DoctorRow>, moneyhub::Error> {
     let connections = ctx.client.connections().list(user).await?;
     let types = if with_accounts && !connections.is_empty() { account_types(ctx, user).await } else { None };
-    Ok(connections
-        .iter()
-        .map(|c| {
-            let t = types.as_ref().and_then(|m| m.get(&c.id));
-            diagnose(c, Some(user), &context_for(Some(ctx), c, now, t))
-        })
-        .collect())
+    let mut rows = Vec::with_capacity(connections.len());
+    for c in &connections {
+        let t = types.as_ref().and_then(|m| m.get(&c.id));
+        rows.push(diagnose(c, Some(user), &guard_context(ctx, c, now, t).await));
+    }
+    Ok(rows)
 }
 
 /// `--user` and `--all-users`.

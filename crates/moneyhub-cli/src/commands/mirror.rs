@@ -20,7 +20,7 @@ use moneyhub_mirror::{
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
-use crate::context::{CliClock, Ctx};
+use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
 use crate::output::table::{Column, Table};
 use crate::output::{self, progress, OutputFormat};
@@ -215,8 +215,8 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     let mirror = open(&ctx, &url, config).await?;
     let listener = listen(&args.listen).await?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
-    let embedded = match (&ctx.clock, &ctx.sandbox) {
-        (CliClock::Embedded(_), Some(link)) => Some(wire_embedded(&ctx, &link.base_url, addr).await?),
+    let embedded = match &ctx.sandbox {
+        Some(link) if link.embedded => Some(wire_embedded(&ctx, &link.base_url, addr).await?),
         _ => None,
     };
     match ctx.output {

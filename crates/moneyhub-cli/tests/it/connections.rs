@@ -94,6 +94,36 @@ fn the_local_guard_refuses_a_second_sync_without_sending_it() {
 }
 
 #[test]
+fn two_syncs_started_at_once_let_exactly_one_through() {
+    // Two processes sharing the guard's file (no sandbox detection, as against Moneyhub),
+    // started together: the file lock makes their read-modify-writes take turns.
+    let env = Env::new();
+    let (user, ids) = env.user_with(&[banks::MOCK]);
+    let before = env.last_seq();
+    let spawn = || {
+        let mut cmd = env.command();
+        cmd.env("MONEYHUB_SANDBOX_PROBE", "0")
+            .args(["connections", "sync", "--user", &user, "--connection", &ids[0]])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().expect("start moneyhub")
+    };
+    let children = [spawn(), spawn()];
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
+    let mut codes: Vec<i32> = outputs.iter().map(|o| o.status.code().unwrap_or(-1)).collect();
+    codes.sort_unstable();
+    let stderr: Vec<_> = outputs.iter().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
+    assert_eq!(codes, vec![0, 5], "one sync through, one refused by the guard: {stderr:?}");
+    assert!(stderr.iter().any(|e| e.contains("refused locally (not sent)")), "{stderr:?}");
+    let posts = env
+        .requests(before)
+        .iter()
+        .filter(|e| e["method"] == "POST" && e["path"].as_str().is_some_and(|p| p.contains("/sync/")))
+        .count();
+    assert_eq!(posts, 1, "exactly one sync was sent");
+}
+
+#[test]
 fn delete_a_connection() {
     let env = Env::new();
     let (user, ids) = env.user_with(&[banks::MOCK, banks::AVIVA]);

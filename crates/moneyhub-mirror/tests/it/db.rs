@@ -103,62 +103,62 @@ async fn migrations_are_versioned_on_postgres() {
     migrations_on(db).await;
 }
 
-fn guard_store_on(url: String) {
+async fn guard_store_on(url: String) {
     let conn: moneyhub::ConnectionId =
         "1ffe704d39629a929c8e293880fb449a:0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f".parse().unwrap();
     let now = t0();
     // Two guards over two stores: two processes sharing the database.
-    let one = DefaultSyncGuard::with_store(GuardRules::default(), DbGuardStore::open(&url).unwrap());
-    let two = DefaultSyncGuard::with_store(GuardRules::default(), DbGuardStore::open(&url).unwrap());
-    one.acquire(&conn, "Bank", now).unwrap();
-    let refused = two.acquire(&conn, "Bank", now + chrono::Duration::minutes(10)).unwrap_err();
+    let one = DefaultSyncGuard::with_store(GuardRules::default(), DbGuardStore::open(&url).await.unwrap());
+    let two = DefaultSyncGuard::with_store(GuardRules::default(), DbGuardStore::open(&url).await.unwrap());
+    one.acquire(&conn, now).await.unwrap();
+    let refused = two.acquire(&conn, now + chrono::Duration::minutes(10)).await.unwrap_err();
     assert_eq!(refused.not_before, now + chrono::Duration::minutes(30));
-    two.acquire(&conn, "Bank", now + chrono::Duration::minutes(31)).unwrap();
-    assert_eq!(one.store().load(&conn).manual_syncs.len(), 2);
-    two.record_not_before(&conn, now + chrono::Duration::hours(2));
-    assert!(one.check(&conn, "Bank", now + chrono::Duration::hours(1)).is_err());
+    two.acquire(&conn, now + chrono::Duration::minutes(31)).await.unwrap();
+    assert_eq!(one.store().load(&conn).await.manual_syncs.len(), 2);
+    two.record_not_before(&conn, now + chrono::Duration::hours(2)).await;
+    assert!(one.check(&conn, now + chrono::Duration::hours(1)).await.is_err());
 }
 
-/// Guards of three "processes" (each with its own store, thread and database connections),
-/// three threads each, race for the same eight connections at the same instant: for each
-/// connection exactly one manual sync is let through.
-fn guard_race_on(url: &str) {
+/// Guards of three "processes" (each with its own store and database connections), three
+/// tasks each, race for the same eight connections at the same instant: for each connection
+/// exactly one manual sync is let through.
+async fn guard_race_on(url: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Barrier};
+    use std::sync::Arc;
     const PROCESSES: usize = 3;
     const THREADS: usize = 3;
     let connections: Vec<moneyhub::ConnectionId> = (0..8)
         .map(|i| format!("1ffe704d39629a929c8e293880fb449a:0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f{i:02x}"))
         .map(|id| id.parse().unwrap())
         .collect();
-    let guards: Vec<Arc<DefaultSyncGuard<DbGuardStore>>> = (0..PROCESSES)
-        .map(|_| {
-            Arc::new(DefaultSyncGuard::with_store(GuardRules::default(), DbGuardStore::open(url).unwrap()))
-        })
-        .collect();
+    let mut guards: Vec<Arc<DefaultSyncGuard<DbGuardStore>>> = Vec::new();
+    for _ in 0..PROCESSES {
+        let store = DbGuardStore::open(url).await.unwrap();
+        guards.push(Arc::new(DefaultSyncGuard::with_store(GuardRules::default(), store)));
+    }
     let passed: Arc<Vec<AtomicUsize>> = Arc::new(connections.iter().map(|_| AtomicUsize::new(0)).collect());
-    let start = Arc::new(Barrier::new(PROCESSES * THREADS));
-    let threads: Vec<_> = (0..PROCESSES * THREADS)
+    let start = Arc::new(tokio::sync::Barrier::new(PROCESSES * THREADS));
+    let tasks: Vec<_> = (0..PROCESSES * THREADS)
         .map(|i| {
             let (guard, passed, start) = (guards[i % PROCESSES].clone(), passed.clone(), start.clone());
             let connections = connections.clone();
-            std::thread::spawn(move || {
-                start.wait();
+            tokio::spawn(async move {
+                start.wait().await;
                 for (n, c) in connections.iter().enumerate() {
-                    if guard.acquire(c, "Bank", t0()).is_ok() {
+                    if guard.acquire(c, t0()).await.is_ok() {
                         passed[n].fetch_add(1, Ordering::SeqCst);
                     }
                 }
             })
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
+    for t in tasks {
+        t.await.unwrap();
     }
     let passed: Vec<usize> = passed.iter().map(|p| p.load(Ordering::SeqCst)).collect();
     assert_eq!(passed, vec![1; connections.len()], "manual syncs let through per connection");
     for c in &connections {
-        assert_eq!(guards[0].store().load(c).manual_syncs, vec![t0()], "one sync recorded for {c}");
+        assert_eq!(guards[0].store().load(c).await.manual_syncs, vec![t0()], "one sync recorded for {c}");
     }
 }
 
@@ -166,11 +166,11 @@ fn guard_race_on(url: &str) {
 async fn guards_of_several_processes_let_one_sync_through() {
     let db = TestDb::sqlite("guard-race");
     let url = db.url().to_owned();
-    tokio::task::spawn_blocking(move || guard_race_on(&url)).await.unwrap();
+    guard_race_on(&url).await;
     db.cleanup().await;
     if let Some(pg) = TestDb::postgres("guards_of_several_processes_let_one_sync_through (postgres)") {
         let url = pg.url().to_owned();
-        tokio::task::spawn_blocking(move || guard_race_on(&url)).await.unwrap();
+        guard_race_on(&url).await;
         pg.cleanup().await;
     }
 }
@@ -235,15 +235,14 @@ async fn parked_events_can_be_requeued_on_postgres() {
 async fn the_sync_guard_persists_in_the_database() {
     let db = TestDb::sqlite("guard");
     let url = db.url().to_owned();
-    // The store is synchronous (the client calls it from async code); here from a thread.
-    tokio::task::spawn_blocking(move || guard_store_on(url)).await.unwrap();
+    guard_store_on(url).await;
     db.cleanup().await;
     if let Some(pg) = TestDb::postgres("the_sync_guard_persists_in_the_database (postgres)") {
         let url = pg.url().to_owned();
-        tokio::task::spawn_blocking(move || guard_store_on(url)).await.unwrap();
+        guard_store_on(url).await;
         pg.cleanup().await;
     }
-    assert!(DbGuardStore::open("mysql://nope").is_err());
+    assert!(DbGuardStore::open("mysql://nope").await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,14 +2,12 @@
 //! never retried (the code is single use and the call may create the connection), with the
 //! long timeout (120 s).
 
-use reqwest::Method;
-
 use moneyhub_types::{ConnectionId, SyncId, TokenResponse, UserId};
 
 use super::{Auth, AuthorizationRequest, Connected, IntoCallback};
 use crate::error::{Error, ErrorKind, OAuthError, Result, Sent};
 use crate::secret::Secret;
-use crate::transport::http::{Body, Call, CallAuth, Errors};
+use crate::transport::route::{Grant, Route};
 
 impl Auth {
     /// Completes an authorisation: checks the callback's `state` (and `iss` when present)
@@ -66,11 +64,10 @@ impl Auth {
         if let Some(user) = &request.user_id {
             form.push(("sub", user.as_str().to_owned()));
         }
-        let mut call = Call::new(inner, Method::POST, "/oidc/token", url).long_timeout(inner).no_retry();
-        call.body = Body::Form(form);
-        call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };
-        call.errors = Errors::OAuth;
-        call.sensitive = true;
+        let call = inner
+            .request_at(Route::Token(Grant::AuthorizationCode), url)
+            .client_auth(&meta.token_endpoint)
+            .form(form);
         let reply = inner.execute(call).await?;
         let tokens: TokenResponse = reply.decode()?;
         let access_token = Secret::new(tokens.access_token);
@@ -78,7 +75,7 @@ impl Auth {
             .id_token
             .as_deref()
             .ok_or_else(|| Error::auth("the token response has no id_token", Sent::Answered))?;
-        let claims = inner.verify_id_token(id_token, request, Some(&access_token)).await?;
+        let claims = super::id_token::verify_id_token(inner, id_token, request, Some(&access_token)).await?;
         let connection_id: ConnectionId = claims
             .connection_id()
             .ok_or_else(|| Error::auth("the id_token has no mh:con_id claim", Sent::Answered))?

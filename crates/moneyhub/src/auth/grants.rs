@@ -2,14 +2,12 @@
 //! connection was made with `offline_access`). Sent once and never retried after an answer:
 //! refresh tokens rotate, so the token sent is spent once the server has seen it.
 
-use reqwest::Method;
-
 use moneyhub_types::TokenResponse;
 
 use super::Auth;
 use crate::error::{Error, ErrorKind, Result, Sent};
 use crate::secret::Secret;
-use crate::transport::http::{Body, Call, CallAuth, Errors};
+use crate::transport::route::{Grant, Route};
 
 /// A renewed token pair ([`Auth::refresh_tokens`]).
 ///
@@ -55,11 +53,10 @@ impl Auth {
         if let Some(scope) = scope {
             form.push(("scope", scope.to_owned()));
         }
-        let mut call = Call::new(inner, Method::POST, "/oidc/token", url).no_retry();
-        call.body = Body::Form(form);
-        call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };
-        call.errors = Errors::OAuth;
-        call.sensitive = true;
+        let call = inner
+            .request_at(Route::Token(Grant::RefreshToken), url)
+            .client_auth(&meta.token_endpoint)
+            .form(form);
         let reply = inner.execute(call).await?;
         let tokens: TokenResponse = reply.decode()?;
         if tokens.access_token.is_empty() {

@@ -11,7 +11,6 @@
 //! parameters only for `none`.
 
 use chrono::Duration;
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
@@ -23,7 +22,7 @@ use crate::config::ClientAuth;
 use crate::error::{Error, Result};
 use crate::jose::{pkce_challenge, random_token, random_uuid};
 use crate::secret::Secret;
-use crate::transport::http::{Body, Call, CallAuth, Errors};
+use crate::transport::route::Route;
 
 /// What a flow pushes.
 pub(super) struct PushRequest {
@@ -101,10 +100,7 @@ impl Auth {
                 )))
             }
         };
-        let mut call = Call::new(inner, Method::POST, "/oidc/request", par_url);
-        call.body = Body::Form(form);
-        call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };
-        call.errors = Errors::OAuth;
+        let call = inner.request_at(Route::Par, par_url).client_auth(&meta.token_endpoint).form(form);
         let reply = inner.execute(call).await?;
         let pushed: ParResponse = reply.decode()?;
         let mut url = auth_url;

@@ -52,7 +52,8 @@ pub(crate) enum Errors {
     OAuth,
 }
 
-/// A call to make. Not `Debug`: form bodies hold codes and verifiers.
+/// A call to make, built from its [`Route`](super::route::Route) by
+/// [`ClientInner::request`]. Not `Debug`: form bodies hold codes and verifiers.
 pub(crate) struct Call {
     pub method: Method,
     pub route: &'static str,
@@ -67,25 +68,10 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    /// A call with the defaults: no body, no auth, retried when the method is `GET` or
-    /// `DELETE`, the ordinary timeout, Moneyhub error bodies.
-    pub fn new(inner: &ClientInner, method: Method, route: &'static str, url: Url) -> Self {
-        let retry = matches!(method, Method::GET | Method::DELETE);
-        Call {
-            method,
-            route,
-            url,
-            body: Body::None,
-            auth: CallAuth::None,
-            retry,
-            timeout: inner.config.timeouts.default,
-            errors: Errors::Api,
-            sensitive: false,
-        }
-    }
-
-    pub fn bearer(mut self, key: TokenKey) -> Self {
-        self.auth = CallAuth::Bearer(key);
+    /// Authenticates as the client (token and PAR endpoints); `audience` is the assertion's
+    /// `aud` (the token endpoint).
+    pub fn client_auth(mut self, audience: &str) -> Self {
+        self.auth = CallAuth::Client { audience: audience.to_owned() };
         self
     }
 
@@ -101,13 +87,8 @@ impl Call {
         Ok(self)
     }
 
-    pub fn long_timeout(mut self, inner: &ClientInner) -> Self {
-        self.timeout = inner.config.timeouts.long;
-        self
-    }
-
-    pub fn no_retry(mut self) -> Self {
-        self.retry = false;
+    pub fn form(mut self, pairs: Vec<(&'static str, String)>) -> Self {
+        self.body = Body::Form(pairs);
         self
     }
 }

@@ -8,11 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
-
 use moneyhub_types::{TokenResponse, UserId};
 
-use super::http::{Body, Call, CallAuth, Errors};
+use super::route::{Grant, Route};
 use crate::config::{ClientAuth, UserTokens};
 use crate::error::Result;
 use crate::secret::Secret;
@@ -73,8 +71,9 @@ impl ClientInner {
     pub(crate) async fn access_token(&self, key: &TokenKey) -> Result<Secret> {
         // A user with a registered token of their own (one-time access) reads with it.
         if let Some(user) = &key.user {
-            if let Some(token) = self.user_access_token(user).await {
-                return token;
+            let slot = self.user_tokens.lock().get(user).cloned();
+            if let Some(slot) = slot {
+                return slot.access_token().await;
             }
         }
         let slot = self.tokens.slot(key);
@@ -95,7 +94,9 @@ impl ClientInner {
     /// replaced it).
     pub(crate) async fn invalidate_token(&self, key: &TokenKey, rejected: &Secret) {
         if let Some(user) = &key.user {
-            if self.invalidate_user_token(user, rejected).await {
+            let slot = self.user_tokens.lock().get(user).cloned();
+            if let Some(slot) = slot {
+                slot.invalidate(rejected).await;
                 return;
             }
         }
@@ -126,7 +127,10 @@ impl ClientInner {
                 }
                 _ => None,
             };
-        let grant = if jwt_bearer.is_some() { "jwt-bearer" } else { "client_credentials" };
+        let (grant, route) = match jwt_bearer {
+            Some(_) => ("jwt-bearer", Route::Token(Grant::JwtBearer)),
+            None => ("client_credentials", Route::Token(Grant::ClientCredentials)),
+        };
         let form = match jwt_bearer {
             Some(assertion) => vec![
                 ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()),
@@ -143,13 +147,9 @@ impl ClientInner {
             }
         };
         let span = tracing::debug_span!("moneyhub.token", grant, scope = %key.scope, user_bound = key.user.is_some());
-        let mut call = Call::new(self, Method::POST, "/oidc/token", url);
-        call.body = Body::Form(form);
-        call.auth = CallAuth::Client { audience: meta.token_endpoint.clone() };
-        call.errors = Errors::OAuth;
-        call.sensitive = true;
-        // Client-credentials requests are safe to repeat; a jwt-bearer assertion is single use.
-        call.retry = grant == "client_credentials";
+        // Client-credentials requests are retried; a jwt-bearer assertion is single use (the
+        // route's retry class says so).
+        let call = self.request_at(route, url).client_auth(&meta.token_endpoint).form(form);
         let reply = tracing::Instrument::instrument(self.execute_plain(call), span).await?;
         let body: TokenResponse = reply.decode()?;
         // Honour `expires_in`; without one, keep the token for a minute only.

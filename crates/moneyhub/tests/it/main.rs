@@ -8,6 +8,7 @@ mod config;
 mod connect_ways;
 mod connections;
 mod errors;
+mod paging;
 mod private_key_jwt;
 mod redaction;
 mod support;

@@ -41,6 +41,7 @@ pub mod lifecycle;
 pub mod request_log;
 mod rest;
 pub mod rng;
+pub mod scenario;
 pub mod seed;
 mod server;
 mod state;

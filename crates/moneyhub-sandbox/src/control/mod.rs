@@ -18,6 +18,7 @@
 
 mod faults;
 mod lifecycle;
+mod scenario;
 mod setup;
 mod webhooks;
 
@@ -55,6 +56,8 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/__sandbox/webhooks/test", post(webhooks::test_event))
         .route("/__sandbox/faults", get(faults::list).post(faults::add).delete(faults::clear))
         .route("/__sandbox/faults/{fault_id}", delete(faults::remove))
+        .route("/__sandbox/reset", post(scenario::reset))
+        .route("/__sandbox/scenario", post(scenario::load))
         .route("/__sandbox/healthz", get(|| async { "ok" }))
         .route("/__sandbox/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state, gate))

@@ -37,6 +37,7 @@ mod faults;
 pub mod http;
 mod identity;
 pub mod keys;
+pub mod kit;
 pub mod lifecycle;
 pub mod request_log;
 mod rest;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::locate::Step::{Index, Key};
 use super::{ConnectionState, Scenario, ScenarioError};
@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::store::model::FetchStatus;
 
 /// What a load did: the clock, and every user and connection of the scenario with its id.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadedScenario {
     /// The sandbox's time after loading.
@@ -32,7 +32,7 @@ pub struct LoadedScenario {
 }
 
 /// A user of a loaded scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadedUser {
     /// The scenario's `clientUserId`.
@@ -46,7 +46,7 @@ pub struct LoadedUser {
 }
 
 /// A connection of a loaded scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadedConnection {
     /// The scenario's `key`, or the bank's name.

@@ -22,6 +22,7 @@ use crate::output::{self, progress, OutputFormat};
 use crate::{flow, resolve};
 
 /// Connects `user` to `bank` and returns the outcome of the code exchange.
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
 pub async fn connect_bank(
     ctx: &Ctx,
     user: &UserId,

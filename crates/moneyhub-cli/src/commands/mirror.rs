@@ -237,8 +237,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     if let Some(base) = &embedded {
         output::warn(&format!(
             "moneyhub: the embedded sandbox at {base} sends its webhooks here; its clock is frozen, so \
-             move it on to make activity:\n  curl -X POST {base}/__sandbox/clock/advance \
-             -H 'content-type: application/json' -d '{{\"hours\": 24}}'"
+             move it on to make activity:\n  moneyhub sandbox clock advance 24h --sandbox-url {base}"
         ));
     }
     tracing::info!(listening = %addr, workers = args.workers, "mirror run started");
@@ -268,24 +267,21 @@ async fn listen(addr: &str) -> CmdResult<tokio::net::TcpListener> {
 
 /// Points the embedded sandbox's webhooks (signed) at this process's receiver, so that
 /// `mirror run` with nothing configured has something to mirror; returns the sandbox's URL.
+#[cfg(feature = "sandbox")]
 async fn wire_embedded(ctx: &Ctx, base: &str, addr: std::net::SocketAddr) -> CmdResult<String> {
     // A receiver on every interface is still reached on loopback.
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
     let target = format!("http://{host}:{}/webhooks", addr.port());
-    let resp = ctx
-        .http
-        .put(format!("{base}/__sandbox/webhooks"))
-        .json(&json!({"url": target, "format": "jwt"}))
-        .send()
-        .await
-        .map_err(|e| Failure::internal(format!("could not set the embedded sandbox's webhooks: {e}")))?;
-    if !resp.status().is_success() {
-        return Err(Failure::internal(format!(
-            "the embedded sandbox refused the webhook target {target}: {}",
-            resp.status()
-        )));
-    }
+    ctx.control()?.set_webhook_target(Some(&target), Some("jwt")).await.map_err(|e| {
+        Failure::internal(format!("the embedded sandbox refused the webhook target {target}: {e}"))
+    })?;
     Ok(base.to_owned())
+}
+
+/// Without the `sandbox` feature there is no embedded sandbox to wire.
+#[cfg(not(feature = "sandbox"))]
+async fn wire_embedded(_ctx: &Ctx, _base: &str, _addr: std::net::SocketAddr) -> CmdResult<String> {
+    Err(crate::commands::missing_feature("sandbox", "an embedded sandbox"))
 }
 
 async fn scope(global: &GlobalArgs, args: ScopeArgs, reconcile: bool) -> CmdResult {

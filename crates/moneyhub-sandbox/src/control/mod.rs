@@ -46,6 +46,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/__sandbox/clock/resume", post(lifecycle::resume))
         .route("/__sandbox/connections/{connection_id}", get(lifecycle::inspect).patch(lifecycle::tweak))
         .route("/__sandbox/connections/{connection_id}/script", put(lifecycle::script))
+        .route("/__sandbox/connections/{connection_id}/state", put(scenario::set_state))
         .route("/__sandbox/providers/{bank_id}/remove", post(lifecycle::remove_provider))
         .route("/__sandbox/accounts/{account_id}/drop", post(lifecycle::drop_account))
         .route("/__sandbox/users", post(lifecycle::bulk_users))

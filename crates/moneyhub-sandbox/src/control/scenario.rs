@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::clock::iso;
 use crate::error::ApiError;
-use crate::http::{ok, parse_body, Body};
-use crate::scenario::{Scenario, ScenarioFormat};
+use crate::http::{no_content, ok, parse_body, Body, Path};
+use crate::scenario::{Scenario, ScenarioFormat, StateRequest};
 use crate::state::AppState;
 
 /// `POST /__sandbox/reset`: back to the seeded state the sandbox started in (what resets and
@@ -64,4 +64,22 @@ async fn blocking<T: Send + 'static>(
             ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "scenario task failed")
         })?
         .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// `PUT /__sandbox/connections/{id}/state {state, days?, since?, singleSyncOnly?}`: puts a
+/// connection in one of the scenario states (`crate::scenario`).
+pub async fn set_state(
+    State(state): State<Arc<AppState>>,
+    Path(connection_id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let req: StateRequest = parse_body(&body, false)?;
+    crate::scenario::set_state(&state, &connection_id, &req).map_err(|e| {
+        if e.0.starts_with("unknown connection") {
+            ApiError::not_found(e.to_string())
+        } else {
+            ApiError::bad_request(e.to_string())
+        }
+    })?;
+    Ok(no_content())
 }

@@ -245,6 +245,12 @@ impl Control {
         self.send_empty(Method::PUT, &path, Self::body(script)).await
     }
 
+    /// Puts a connection in a scenario state (failing, MFA due, consent ending...).
+    pub async fn set_state(&self, connection_id: &str, wanted: &StateRequest) -> Result<(), ControlError> {
+        let path = format!("/connections/{}/state", segment(connection_id));
+        self.send_empty(Method::PUT, &path, Self::body(wanted)).await
+    }
+
     /// Changes a connection directly (single-sync-only, new id on reauth, consent expiry).
     pub async fn tweak(&self, connection_id: &str, tweak: &Tweak) -> Result<(), ControlError> {
         let path = format!("/connections/{}", segment(connection_id));

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 pub use crate::lifecycle::RunReport;
 pub use crate::request_log::LogEntry;
-pub use crate::scenario::{ConnectionState, LoadedConnection, LoadedScenario, LoadedUser};
+pub use crate::scenario::{ConnectionState, LoadedConnection, LoadedScenario, LoadedUser, StateRequest};
 
 /// The virtual clock (`GET /__sandbox/clock`, and the answer of freeze, resume and reset).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -226,6 +226,38 @@ pub(crate) fn apply(
     })
 }
 
+/// `PUT /__sandbox/connections/{id}/state`: puts one connection in a scenario state, with the
+/// same checks and effects as a scenario's connection (`days`, `since`, `singleSyncOnly`).
+pub(crate) fn set_state(
+    state: &AppState,
+    connection_id: &str,
+    wanted: &super::StateRequest,
+) -> Result<(), ScenarioError> {
+    wanted.check()?;
+    let now = state.clock.now();
+    let mut store = state.store.write();
+    let bank_id = store
+        .connections
+        .get(connection_id)
+        .map(|c| c.bank_id.clone())
+        .ok_or_else(|| ScenarioError(format!("unknown connection {connection_id:?}")))?;
+    let provider = state.catalogue.get(&bank_id).ok_or_else(|| ScenarioError("unknown provider".into()))?;
+    let consent = matches!(wanted.state, ConnectionState::ConsentEnding | ConnectionState::ConsentLapsed);
+    if consent && provider.no_expiry {
+        return Err(ScenarioError(format!("{} never sets a consent expiry (expiresAt)", provider.name)));
+    }
+    if wanted.state == ConnectionState::ProviderWithdrawn {
+        store.remove_provider(&bank_id).map_err(|e| ScenarioError(format!("{e:?}")))?;
+    }
+    if let Some(c) = store.connections.get_mut(connection_id) {
+        put_in_state(c, wanted.state, wanted.days, wanted.since, now);
+        if let Some(v) = wanted.single_sync_only {
+            c.single_sync_only = v;
+        }
+    }
+    Ok(())
+}
+
 /// Sets a connection's script and consent for `state`; `healthy` clears what a former state
 /// set (a reused connection may have been failing).
 fn put_in_state(

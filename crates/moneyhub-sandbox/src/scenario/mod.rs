@@ -57,7 +57,7 @@ mod locate;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use apply::{apply, load, reset};
+pub(crate) use apply::{apply, load, reset, set_state};
 pub use apply::{LoadedConnection, LoadedScenario, LoadedUser};
 
 use crate::faults::FaultRequest;
@@ -190,6 +190,54 @@ impl ConnectionState {
     }
 }
 
+/// The body of `PUT /__sandbox/connections/{id}/state`: one connection put in a state, as a
+/// scenario's connection would be.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StateRequest {
+    /// The state.
+    pub state: ConnectionState,
+    /// `consent-ending`: days until the consent ends; `consent-lapsed`: days since it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    /// `failing`: since when it has been failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Whether the provider allows one fetch only (unchanged when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub single_sync_only: Option<bool>,
+}
+
+impl StateRequest {
+    /// The same rules as a scenario's connection: `days` and `since` only with their states.
+    pub(crate) fn check(&self) -> Result<(), ScenarioError> {
+        check_state(self.state, self.days, self.since.is_some()).map_err(ScenarioError)
+    }
+}
+
+/// Whether `days` and `since` fit `state`; the message says why not.
+fn check_state(state: ConnectionState, days: Option<i64>, since: bool) -> Result<(), String> {
+    let days_wanted = matches!(state, ConnectionState::ConsentEnding | ConnectionState::ConsentLapsed);
+    if days.is_some() && !days_wanted {
+        return Err(format!("days goes with consent-ending or consent-lapsed, not {}", state.as_str()));
+    }
+    if since && state != ConnectionState::Failing {
+        return Err("since goes with state = \"failing\"".to_owned());
+    }
+    match (state, days) {
+        (ConnectionState::ConsentEnding, None) => {
+            Err("consent-ending needs days (until the consent ends)".to_owned())
+        }
+        (ConnectionState::ConsentEnding, Some(d)) if !(0..=3650).contains(&d) => {
+            Err("days must be between 0 and 3650".to_owned())
+        }
+        (ConnectionState::ConsentLapsed, Some(d)) if !(1..=3650).contains(&d) => {
+            Err("days must be between 1 and 3650".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The format of a scenario's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -271,33 +319,15 @@ impl Scenario {
             }
             for (c, conn) in user.connections.iter().enumerate() {
                 let at = |field| [Key("users"), Index(u), Key("connections"), Index(c), Key(field)];
-                let days_wanted =
-                    matches!(conn.state, ConnectionState::ConsentEnding | ConnectionState::ConsentLapsed);
-                if conn.days.is_some() && !days_wanted {
-                    return Err(self.error_at(
-                        &at("days"),
-                        format!(
-                            "days goes with consent-ending or consent-lapsed, not {}",
-                            conn.state.as_str()
-                        ),
-                    ));
-                }
-                if conn.since.is_some() && conn.state != ConnectionState::Failing {
-                    return Err(self.error_at(&at("since"), "since goes with state = \"failing\""));
-                }
-                match (conn.state, conn.days) {
-                    (ConnectionState::ConsentEnding, None) => {
-                        return Err(
-                            self.error_at(&at("state"), "consent-ending needs days (until the consent ends)")
-                        )
-                    }
-                    (ConnectionState::ConsentEnding, Some(d)) if !(0..=3650).contains(&d) => {
-                        return Err(self.error_at(&at("days"), "days must be between 0 and 3650"))
-                    }
-                    (ConnectionState::ConsentLapsed, Some(d)) if !(1..=3650).contains(&d) => {
-                        return Err(self.error_at(&at("days"), "days must be between 1 and 3650"))
-                    }
-                    _ => {}
+                if let Err(message) = check_state(conn.state, conn.days, conn.since.is_some()) {
+                    let field = if conn.since.is_some() && message.starts_with("since") {
+                        "since"
+                    } else if conn.days.is_some() {
+                        "days"
+                    } else {
+                        "state"
+                    };
+                    return Err(self.error_at(&at(field), message));
                 }
             }
         }

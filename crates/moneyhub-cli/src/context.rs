@@ -348,7 +348,11 @@ impl Ctx {
         let user = self.client.users().create(Some(SAMPLE_USER)).await.map_err(|e| self.fail(e))?;
         let control = self.control()?;
         for bank in SAMPLE_BANKS {
-            let new = NewConnection { user_id: user.user_id.to_string(), bank_id: bank.to_owned(), ..Default::default() };
+            let new = NewConnection {
+                user_id: user.user_id.to_string(),
+                bank_id: bank.to_owned(),
+                ..Default::default()
+            };
             control.create_connection(&new).await.map_err(control_failure)?;
         }
         Ok(())

@@ -189,7 +189,8 @@ pub async fn run(global: &GlobalArgs, _args: DemoArgs) -> CmdResult {
 
     // 2. The plot.
     demo.story.heading("2. Three days pass");
-    demo.story.say(&format!("Scripted by the scenario {SCENARIO_NAME}, loaded through the sandbox's control API:"));
+    demo.story
+        .say(&format!("Scripted by the scenario {SCENARIO_NAME}, loaded through the sandbox's control API:"));
     for (key, plot) in PLOTS {
         let name = demo.ids.iter().find(|(k, _, _)| k == key).map(|(_, _, n)| n.clone()).unwrap_or_default();
         demo.story.say(&format!("  - {name} {plot}."));

@@ -49,7 +49,9 @@ async fn dispatch(cli: Cli) -> CmdResult {
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => demo::run(&global, args).await,
         #[cfg(not(feature = "sandbox"))]
-        Command::Demo(_) => Err(missing_feature("sandbox", "`moneyhub demo` (it runs on an embedded sandbox)")),
+        Command::Demo(_) => {
+            Err(missing_feature("sandbox", "`moneyhub demo` (it runs on an embedded sandbox)"))
+        }
         Command::Doctor(args) if args.from_file.is_some() => doctor::offline(&global, args).await,
         #[cfg(feature = "mirror")]
         Command::Mirror { command } => mirror::run(&global, command).await,

@@ -180,7 +180,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         None => output::line("  webhooks          off (--webhook-url to enable)"),
     }
     if let Some(path) = &args.scenario {
-        output::line(&format!("  scenario          {} (loaded again by `moneyhub sandbox reset`)", path.display()));
+        output::line(&format!(
+            "  scenario          {} (loaded again by `moneyhub sandbox reset`)",
+            path.display()
+        ));
     }
     output::line(&format!(
         "  control API       {}/__sandbox{}",

@@ -135,22 +135,21 @@ pub async fn run(global: &GlobalArgs, command: SandboxCommand) -> CmdResult {
 /// The control client of the sandbox the command names (`--sandbox-url`), else of the
 /// configured identity URL.
 fn connect(global: &GlobalArgs, target: &SandboxTarget) -> CmdResult<Control> {
-    let url = match &target.sandbox_url {
-        Some(u) => u.clone(),
-        None => match crate::config::resolve(global)? {
-            Target::Remote(settings) => settings.identity_url.map(|s| s.value).ok_or_else(|| {
-                Failure::usage(
+    let url =
+        match &target.sandbox_url {
+            Some(u) => u.clone(),
+            None => match crate::config::resolve(global)? {
+                Target::Remote(settings) => settings.identity_url.map(|s| s.value).ok_or_else(|| {
+                    Failure::usage(
                     "which sandbox? give --sandbox-url (or MONEYHUB_SANDBOX_URL, or MONEYHUB_IDENTITY_URL)",
                 )
-            })?,
-            Target::Embedded { .. } => {
-                return Err(Failure::usage(
+                })?,
+                Target::Embedded { .. } => return Err(Failure::usage(
                     "which sandbox? give --sandbox-url URL (or MONEYHUB_SANDBOX_URL) of one started with \
                      `moneyhub sandbox serve`: an embedded sandbox would end with this command",
-                ))
-            }
-        },
-    };
+                )),
+            },
+        };
     let parsed = url::Url::parse(&url).map_err(|e| Failure::usage(format!("sandbox URL {url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Failure::usage(format!("sandbox URL {url:?}: must be an http(s) URL")));

@@ -146,7 +146,7 @@ pub enum Command {
     Mirror {
         /// What to do.
         #[command(subcommand)]
-        command: crate::commands::mirror::MirrorCommand,
+        command: MirrorCommand,
     },
     /// A local mirror of transactions (not in this build: it needs the `mirror` feature).
     #[cfg(not(feature = "mirror"))]
@@ -763,3 +763,133 @@ pub enum TransactionsCommand {
 /// `moneyhub demo` flags.
 #[derive(Debug, Args)]
 pub struct DemoArgs {}
+
+// ----- `moneyhub mirror` (feature `mirror`) ---------------------------------------------------
+
+/// `moneyhub mirror ...`
+#[cfg(feature = "mirror")]
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand {
+    /// Receive webhooks and apply them until stopped (Ctrl-C): the receiver answers at
+    /// once, workers apply events in order per user and reconcile after each sync.
+    Run(RunArgs),
+    /// List every transaction of connections never fully listed yet (all of them with
+    /// --force), with a progress bar.
+    Backfill(ScopeArgs),
+    /// Compare every connection with Moneyhub and fix the mirror: upsert what differs, bury
+    /// what Moneyhub no longer has, purge removed connections.
+    Reconcile(ScopeArgs),
+    /// Counts per user, inbox depth and lag, last event.
+    Status(DbArgs),
+    /// Write the mirrored transactions as CSV or JSON.
+    Export(ExportArgs),
+    /// Put events parked after repeated failures back in the queue (everyone's, or one
+    /// user's), attempts reset, for `mirror run` to apply once the cause is fixed.
+    Retry(RetryArgs),
+}
+
+/// `moneyhub mirror retry` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only this user's parked events.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
+}
+
+/// The mirror's database.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The database: `sqlite:PATH` or a plain path (SQLite), or `postgres://user@host/db`
+    /// (optionally `?schema=NAME`) [env: MONEYHUB_MIRROR_DB].
+    #[arg(long, value_name = "URL", env = "MONEYHUB_MIRROR_DB", hide_env_values = true)]
+    pub db: String,
+}
+
+/// `moneyhub mirror run` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Where the webhook receiver listens (`POST /webhooks`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// Processing workers (1 to 256). On PostgreSQL, several processes may run too.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Accept unsigned JSON webhooks too (anyone who can reach the endpoint can forge them:
+    /// only behind your own authentication).
+    #[arg(long)]
+    pub allow_unsigned_json: bool,
+    /// Refuse signed webhooks issued more than this many seconds from now (default 600; no
+    /// limit when the target is a sandbox, whose virtual clock may jump ahead).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub max_webhook_age: Option<u64>,
+    /// On SIGTERM or SIGINT: seconds allowed for answering the webhooks in flight and
+    /// finishing the claimed work before the rest is released and the process exits 0.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
+}
+
+/// Which users `backfill` and `reconcile` cover.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only this user (repeatable). Default: every user the mirror knows.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Vec<String>,
+    /// Also every user of the API client (GET /users).
+    #[arg(long, conflicts_with = "user")]
+    pub all_users: bool,
+    /// Users processed at once (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// `backfill`: list every connection, not only those never listed.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Export formats.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Comma-separated values with a header.
+    Csv,
+    /// A JSON array.
+    Json,
+}
+
+/// `moneyhub mirror export` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Only this user.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
+    /// Include transactions deleted at Moneyhub (tombstones).
+    #[arg(long)]
+    pub include_deleted: bool,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// CSV: write text cells exactly as stored. By default a text cell starting with `=`, `+`,
+    /// `-`, `@`, a tab or a carriage return is prefixed with `'`, so a spreadsheet shows it
+    /// as text instead of running it as a formula.
+    #[arg(long)]
+    pub raw: bool,
+}

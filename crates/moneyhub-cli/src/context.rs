@@ -82,6 +82,7 @@ impl CliClock {
 #[derive(Clone)]
 pub struct SandboxLink {
     /// Its base URL (identity service and `/__sandbox` control API).
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     pub base_url: String,
 }
 

@@ -30,11 +30,12 @@ use moneyhub_sandbox::kit::Advance;
 use moneyhub_sandbox::scenario::{Scenario, ScenarioFormat};
 use serde_json::{json, Value};
 
+use crate::advice::{self as doctor, DoctorRow};
 use crate::cli::{DemoArgs, FlowArgs, GlobalArgs};
-use crate::commands::doctor::{self, DoctorRow};
 use crate::context::{control_failure, embedded_epoch, Ctx};
 use crate::exit::{CmdResult, Failure};
 use crate::output::table::{Column, Table};
+use crate::output::views::{health_text, transactions_table};
 use crate::output::{self, OutputFormat};
 
 /// The story's scenario: the user, the ten banks and the state each is put in. The demo
@@ -171,8 +172,8 @@ pub async fn run(global: &GlobalArgs, _args: DemoArgs) -> CmdResult {
     ]);
     for (key, bank) in &cast {
         let bank: BankId = bank.parse().map_err(|e| Failure::internal(format!("demo bank id: {e}")))?;
-        let connected = super::connect::connect_bank(&ctx, &demo.user, &bank, false, &flow).await?;
-        let c = super::connect::find(&ctx, &demo.user, &connected.connection_id)
+        let connected = crate::flow::connect_bank(&ctx, &demo.user, &bank, false, &flow).await?;
+        let c = crate::flow::find_connection(&ctx, &demo.user, &connected.connection_id)
             .await
             .ok_or_else(|| Failure::internal("demo: a new connection is not listed"))?;
         connected_table.row(vec![
@@ -286,7 +287,7 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
     s.say(&format!(
         "  sync {} finished; the connection is now {}.",
         done.sync_id.as_ref().map_or_else(|| "?".to_owned(), |i| output::short_uuid(i.as_str())),
-        super::connections::health_text(&hl_after)
+        health_text(&hl_after)
     ));
     s.say("  And once more, straight away:");
     match sync(demo, &hl_after).await {
@@ -316,7 +317,7 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
     s.say(&format!(
         "  sync {} failed again ({}), so it has been retried: the advice is now {}.",
         done.sync_id.as_ref().map_or_else(|| "?".to_owned(), |i| output::short_uuid(i.as_str())),
-        super::connections::health_text(&nw_after),
+        health_text(&nw_after),
         row.action
     ));
     s.say(&format!("  \"{}\"", row.reason));
@@ -331,8 +332,8 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
             AuthFlow::Reauth => "reauth",
             _ => "refresh",
         };
-        let connected = super::renew::renew(ctx, flow_kind, &demo.user, &c, None, &flow).await?;
-        let after = super::connect::find(ctx, &demo.user, &connected.connection_id)
+        let connected = crate::flow::renew(ctx, flow_kind, &demo.user, &c, None, &flow).await?;
+        let after = crate::flow::find_connection(ctx, &demo.user, &connected.connection_id)
             .await
             .ok_or_else(|| Failure::internal("demo: a renewed connection is not listed"))?;
         let id_note =
@@ -352,7 +353,7 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
             moneyhub::health::Action::None => "nothing more to do.".to_owned(),
             other => format!("doctor now advises {other}. {}", advice.reason),
         };
-        s.say(&format!("  Status now {}; {next}", super::connections::health_text(&after)));
+        s.say(&format!("  Status now {}; {next}", health_text(&after)));
     }
     Ok(())
 }
@@ -381,7 +382,7 @@ async fn transactions(demo: &Demo) -> CmdResult {
         sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     ));
     if s.on {
-        output::table(&super::transactions::table(&seen[..seen.len().min(4)]));
+        output::table(&transactions_table(&seen[..seen.len().min(4)]));
     }
     let mut wanted: Vec<String> = seen.iter().step_by(37).take(5).map(|t| t.id.to_string()).collect();
     wanted.push("00000000-0000-4000-8000-000000000000".to_owned());

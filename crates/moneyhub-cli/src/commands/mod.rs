@@ -9,7 +9,7 @@ mod connections;
 mod demo;
 mod doctor;
 #[cfg(feature = "mirror")]
-pub mod mirror;
+mod mirror;
 mod renew;
 #[cfg(feature = "sandbox")]
 mod sandbox;

@@ -94,6 +94,8 @@ pub(crate) fn load(
     reset_first: bool,
 ) -> Result<LoadedScenario, ScenarioError> {
     if reset_first {
+        // Checked before the reset too, so that a bad scenario leaves the sandbox as it was.
+        check(state, scenario, true)?;
         reset(state)?;
     }
     let mut loaded = apply(state, scenario, reset_first)?;

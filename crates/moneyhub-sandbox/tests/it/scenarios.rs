@@ -120,6 +120,13 @@ async fn bad_scenarios_are_refused_with_the_place_and_change_nothing() {
     assert!(err.to_string().contains("users[0].connections[0].bank"), "{err}");
     assert_eq!(control.stats().await.unwrap().users, 0);
     assert!(control.faults().await.unwrap().is_empty());
+    // Nor does a bad scenario loaded with a reset: the sandbox keeps what it had.
+    control.create_user(&[]).await.unwrap();
+    control.advance(Advance::days(1)).await.unwrap();
+    let bad = "[[users]]\nclientUserId = \"a\"\nconnections = [{ bank = \"Nope\" }]\n";
+    assert!(control.load_scenario(bad, "bad.toml", true).await.is_err());
+    assert_eq!(control.stats().await.unwrap().users, 1);
+    assert_eq!(control.clock().await.unwrap().now, t0() + Duration::days(1));
 }
 
 #[tokio::test]
@@ -167,4 +174,16 @@ since = "2025-01-10T00:00:00Z"
     control.load_scenario(&healthy, "s.toml", false).await.unwrap();
     let view = control.connection(&loaded.users[0].connections[0].connection_id).await.unwrap();
     assert_eq!(view.thereafter, None);
+}
+
+#[tokio::test]
+async fn the_readme_scenario_loads() {
+    let readme = include_str!("../../../../README.md");
+    let section = &readme[readme.find("### Scenario files").expect("the README's scenario section")..];
+    let start = section.find("```toml\n").expect("a TOML block") + "```toml\n".len();
+    let text = &section[start..start + section[start..].find("```").unwrap()];
+    let sb = sandbox().await;
+    let loaded = Control::of(&sb).load_scenario(text, "README.md", true).await.unwrap();
+    assert_eq!(loaded.users[0].connections.len(), 7);
+    assert_eq!(loaded.faults.len(), 1);
 }

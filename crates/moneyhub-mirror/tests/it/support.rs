@@ -151,20 +151,8 @@ pub async fn set_chaos(sb: &Sandbox, drop: f64, duplicate: f64, reorder: f64) {
 
 /// A client-credentials token from the sandbox.
 pub async fn token(sb: &Sandbox, scope: &str, sub: Option<&str>) -> String {
-    let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
-    if let Some(s) = sub {
-        form.push(("sub", s));
-    }
-    let res = http()
-        .post(format!("{}/oidc/token", sb.base_url()))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    let kit = Control::of(sb);
+    kit.client_token(sb.client_id(), sb.client_secret(), scope, sub).await.expect("a token")
 }
 
 /// Every transaction the sandbox serves for a user now, as raw JSON, by id.

@@ -386,7 +386,47 @@ impl Control {
         self.send_empty(Method::DELETE, "/requests", None).await
     }
 
-    // ----- the public catalogue ------------------------------------------------------------
+    // ----- the public routes tests call by hand ---------------------------------------------
+
+    /// A client-credentials access token from the sandbox's token endpoint
+    /// (`client_secret_basic`), for tests that call the API by hand: `scope` as the token
+    /// request takes it, `sub` for a user's token.
+    pub async fn client_token(
+        &self,
+        client_id: &str,
+        client_secret: Option<&str>,
+        scope: &str,
+        sub: Option<&str>,
+    ) -> Result<String, ControlError> {
+        let path = "/oidc/token";
+        let fail = |status: Option<StatusCode>, message: String| match status {
+            Some(status) => {
+                ControlError::Refused { method: Method::POST, path: path.to_owned(), status, message }
+            }
+            None => ControlError::Unexpected { method: Method::POST, path: path.to_owned(), message },
+        };
+        let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
+        if let Some(s) = sub {
+            form.push(("sub", s));
+        }
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .basic_auth(client_id, client_secret)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| fail(None, e.to_string()))?;
+        let status = res.status();
+        let body: Value = res.json().await.map_err(|e| fail(None, e.to_string()))?;
+        if !status.is_success() {
+            return Err(fail(Some(status), body.to_string()));
+        }
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| fail(None, "no access_token".to_owned()))
+    }
 
     /// A provider's bank id by name, `bankRef` or id (case-insensitive), from the public
     /// catalogue (`/oidc/.well-known/all-connections`).

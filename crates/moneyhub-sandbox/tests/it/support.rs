@@ -43,20 +43,9 @@ pub fn http() -> reqwest::Client {
 
 /// A client_credentials token (client_secret_basic with the default client).
 pub async fn token(sb: &Sandbox, scope: &str, sub: Option<&str>) -> String {
-    let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
-    if let Some(s) = sub {
-        form.push(("sub", s));
-    }
-    let res = http()
-        .post(format!("{}/oidc/token", sb.base_url()))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "token request for {scope}");
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    let kit = Control::of(sb);
+    let token = kit.client_token(sb.client_id(), sb.client_secret(), scope, sub).await;
+    token.unwrap_or_else(|e| panic!("token request for {scope}: {e}"))
 }
 
 /// Creates a user and returns its id.

@@ -249,18 +249,5 @@ pub fn key_client(sb: &Arc<Sandbox>, client_id: &str, key: PrivateKey) -> Client
 
 /// A client_credentials token straight from the sandbox (default client).
 pub async fn direct_token(sb: &Sandbox, scope: &str, sub: Option<&str>) -> String {
-    let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
-    if let Some(s) = sub {
-        form.push(("sub", s));
-    }
-    let res = http()
-        .post(format!("{}/oidc/token", sb.base_url()))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    kit(sb).client_token(sb.client_id(), sb.client_secret(), scope, sub).await.expect("a token")
 }

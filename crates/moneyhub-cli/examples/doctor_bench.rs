@@ -18,8 +18,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
+use moneyhub_sandbox::kit::Control;
 use moneyhub_sandbox::{ClockMode, SandboxConfig};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const BANKS: [&str; 3] = [
     "1ffe704d39629a929c8e293880fb449a",
@@ -45,29 +46,6 @@ fn binary() -> Result<PathBuf, String> {
     }
 }
 
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<Value>,
-) -> Result<Value, String> {
-    let mut req = http.request(method, url);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let text = resp.text().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("{url}: {status} {text}"));
-    }
-    if text.is_empty() {
-        Ok(Value::Null)
-    } else {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
-    }
-}
-
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
@@ -89,33 +67,24 @@ async fn run() -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
-    let base = sandbox.base_url().to_owned();
-    let http = reqwest::Client::new();
+    let control = Control::of(&sandbox);
+    let fail = |e: moneyhub_sandbox::kit::ControlError| e.to_string();
 
     let setup = Instant::now();
     let mut left = users;
     while left > 0 {
         let batch = left.min(1000);
-        call(
-            &http,
-            reqwest::Method::POST,
-            &format!("{base}/__sandbox/users"),
-            Some(json!({"count": batch, "banks": BANKS})),
-        )
-        .await?;
+        control.create_users(batch, &BANKS).await.map_err(fail)?;
         left -= batch;
     }
-    let stats = call(&http, reqwest::Method::GET, &format!("{base}/__sandbox/stats"), None).await?;
+    let stats = control.stats().await.map_err(fail)?;
     println!(
         "set-up: {} users, {} connections, {} transactions in {:.1} s (POST /__sandbox/users, batches of 1000)",
-        stats["users"], stats["connections"], stats["transactions"], setup.elapsed().as_secs_f64()
+        stats.users, stats.connections, stats.transactions, setup.elapsed().as_secs_f64()
     );
 
-    call(&http, reqwest::Method::DELETE, &format!("{base}/__sandbox/requests"), None).await?;
-    let after = call(&http, reqwest::Method::GET, &format!("{base}/__sandbox/requests?limit=1"), None)
-        .await?["meta"]["lastSeq"]
-        .as_u64()
-        .unwrap_or(0);
+    control.clear_requests().await.map_err(fail)?;
+    let after = control.requests(0, 1).await.map_err(fail)?.last_seq;
 
     let started = Instant::now();
     let mut cmd = Command::new(&bin);
@@ -140,21 +109,14 @@ async fn run() -> Result<(), String> {
     let rows: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("output is not JSON: {e}"))?;
     let rows = rows.as_array().map_or(0, Vec::len);
 
-    let log = call(
-        &http,
-        reqwest::Method::GET,
-        &format!("{base}/__sandbox/requests?after={after}&limit=1000000"),
-        None,
-    )
-    .await?;
-    let entries = log["data"].as_array().cloned().unwrap_or_default();
-    let path = |e: &Value| e["path"].as_str().unwrap_or_default().to_owned();
+    let entries = control.requests(after, 1_000_000).await.map_err(fail)?.data;
+    let path = |e: &moneyhub_sandbox::kit::LogEntry| e.path.clone();
     let is_list = |p: &str| p.starts_with("/users/") && p.ends_with("/connections");
     let tokens = entries.iter().filter(|e| path(e) == "/oidc/token").count();
     let lists = entries.iter().filter(|e| is_list(&path(e))).count();
     let user_pages = entries.iter().filter(|e| path(e) == "/users").count();
     let other = entries.len() - tokens - lists - user_pages;
-    let errors = entries.iter().filter(|e| e["status"].as_u64().is_none_or(|s| s >= 400)).count();
+    let errors = entries.iter().filter(|e| e.status == 0 || e.status >= 400).count();
 
     println!(
         "doctor --all-users --concurrency {concurrency}: {rows} connections of {users} users in {:.2} s",

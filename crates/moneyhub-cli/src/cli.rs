@@ -146,7 +146,7 @@ pub enum Command {
     Mirror {
         /// What to do.
         #[command(subcommand)]
-        command: crate::commands::mirror::MirrorCommand,
+        command: MirrorCommand,
     },
     /// A local mirror of transactions (not in this build: it needs the `mirror` feature).
     #[cfg(not(feature = "mirror"))]
@@ -203,6 +203,223 @@ pub enum AuthRequestsCommand {
 pub enum SandboxCommand {
     /// Serve a sandbox (loopback by default) until stopped (Ctrl-C or SIGTERM).
     Serve(ServeArgs),
+    /// Show or move a running sandbox's virtual clock.
+    Clock {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: ClockCommand,
+        /// The sandbox.
+        #[command(flatten)]
+        target: SandboxTarget,
+    },
+    /// Deliver a synthetic webhook event now (to the sandbox's webhook target).
+    Trigger(TriggerArgs),
+    /// Script a connection's state.
+    Connection {
+        /// What to do.
+        #[command(subcommand)]
+        command: SandboxConnectionCommand,
+        /// The sandbox.
+        #[command(flatten)]
+        target: SandboxTarget,
+    },
+    /// Add, list and clear fault rules (errors, latency, dropped connections on the public
+    /// routes).
+    Faults {
+        /// What to do.
+        #[command(subcommand)]
+        command: FaultsCommand,
+        /// The sandbox.
+        #[command(flatten)]
+        target: SandboxTarget,
+    },
+    /// The webhook delivery log, oldest first.
+    Deliveries(DeliveriesArgs),
+    /// Put the sandbox back in its seeded state (clock, users, connections, faults, webhook
+    /// target and deliveries; a scenario it was started with is loaded again).
+    Reset {
+        /// The sandbox.
+        #[command(flatten)]
+        target: SandboxTarget,
+    },
+    /// Load a scenario file (TOML, or JSON when it ends in .json): the clock, users and
+    /// their connections in given states, webhooks, faults.
+    Load(LoadArgs),
+}
+
+/// Which running sandbox the control commands drive. Its control token, when it has one,
+/// comes from MONEYHUB_SANDBOX_CONTROL_TOKEN.
+#[derive(Debug, Args)]
+pub struct SandboxTarget {
+    /// The sandbox's URL [env: MONEYHUB_SANDBOX_URL] [default: the configured identity URL,
+    /// as --identity-url, MONEYHUB_IDENTITY_URL or the profile give it].
+    #[arg(long, global = true, env = "MONEYHUB_SANDBOX_URL", hide_env = true, value_name = "URL")]
+    pub sandbox_url: Option<String>,
+}
+
+/// `moneyhub sandbox clock ...`
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// The virtual time and whether the clock is frozen.
+    Show,
+    /// Move the clock on (running every sync, history fetch and reminder that falls due):
+    /// a duration such as 90m, 36h, 3d or 1d12h, or an instant (RFC 3339) to move to.
+    Advance {
+        /// How far, or to when.
+        #[arg(value_name = "DURATION|TIME")]
+        by: String,
+    },
+    /// Stop the clock.
+    Freeze,
+    /// Let the clock follow the wall clock again from its reading.
+    Resume,
+}
+
+/// `moneyhub sandbox trigger` arguments.
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The event type (newTransactions, syncComplete, deletedAccount, ...: any name).
+    #[arg(value_name = "EVENT_TYPE")]
+    pub event_type: String,
+    /// The user the event is about.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: String,
+    /// A JSON file with the event's payload (default `{}`); `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    pub payload: Option<PathBuf>,
+    /// The sandbox.
+    #[command(flatten)]
+    pub target: SandboxTarget,
+}
+
+/// `moneyhub sandbox connection ...`
+#[derive(Debug, Subcommand)]
+pub enum SandboxConnectionCommand {
+    /// Put a connection in a state: healthy, failing, mfa-due, credentials-rejected,
+    /// consent-ending (--days until), consent-lapsed (--days since, default 100) or
+    /// provider-withdrawn (every connection to its bank).
+    Set(ConnectionSetArgs),
+}
+
+/// A connection's scripted state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScriptedState {
+    /// Syncs succeed.
+    Healthy,
+    /// Every sync from the next one fails (with --since: failing already, since then).
+    Failing,
+    /// Syncs ask for MFA.
+    MfaDue,
+    /// Syncs fail with credentials-error.
+    CredentialsRejected,
+    /// The consent ends in --days days.
+    ConsentEnding,
+    /// The consent ended --days days ago (tppConsent false from 90).
+    ConsentLapsed,
+    /// The provider is withdrawn for good.
+    ProviderWithdrawn,
+}
+
+/// `moneyhub sandbox connection set` arguments.
+#[derive(Debug, Args)]
+pub struct ConnectionSetArgs {
+    /// The connection id.
+    #[arg(value_name = "CONNECTION")]
+    pub connection: String,
+    /// The state.
+    #[arg(value_enum, value_name = "STATE")]
+    pub state: ScriptedState,
+    /// consent-ending: days until the consent ends; consent-lapsed: days since it ended.
+    #[arg(long, value_name = "N")]
+    pub days: Option<i64>,
+    /// failing: since when (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// The provider allows one fetch only (its data goes stale): true or false.
+    #[arg(long, value_name = "BOOL")]
+    pub single_sync_only: Option<bool>,
+}
+
+/// `moneyhub sandbox faults ...`
+#[derive(Debug, Subcommand)]
+pub enum FaultsCommand {
+    /// Add a rule: requests whose path starts with PATH get an error (503 unless --status),
+    /// a delay, a dropped connection or a malformed body.
+    Add(FaultAddArgs),
+    /// The rules, with how often each matched and fired.
+    List,
+    /// Remove every rule.
+    Clear,
+}
+
+/// `moneyhub sandbox faults add` arguments.
+#[derive(Debug, Args)]
+pub struct FaultAddArgs {
+    /// The path (a prefix unless --exact; `*` matches one segment), e.g. /v3/transactions.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// Only this method.
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Match the whole path only.
+    #[arg(long)]
+    pub exact: bool,
+    /// Answer with this status (400 to 599).
+    #[arg(long, value_name = "CODE")]
+    pub status: Option<u16>,
+    /// The error body's code.
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+    /// The error body's message.
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Retry-After, seconds.
+    #[arg(long, value_name = "SECS")]
+    pub retry_after: Option<u64>,
+    /// Delay every matching request by this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub latency: Option<u64>,
+    /// Drop the connection without answering.
+    #[arg(long)]
+    pub drop: bool,
+    /// Answer 200 with a body that is not JSON.
+    #[arg(long)]
+    pub malformed: bool,
+    /// Share of matching requests it fires on (0 to 1).
+    #[arg(long, value_name = "P")]
+    pub rate: Option<f64>,
+    /// Fire this many times, then stop.
+    #[arg(long, value_name = "N")]
+    pub times: Option<u64>,
+}
+
+/// `moneyhub sandbox deliveries` arguments.
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// Only attempts after this sequence number.
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    pub after: u64,
+    /// At most this many (1 to 100000).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub limit: u64,
+    /// The sandbox.
+    #[command(flatten)]
+    pub target: SandboxTarget,
+}
+
+/// `moneyhub sandbox load` arguments.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The scenario file (examples/scenarios/ten-connections.toml shows every part).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Reset the sandbox first (needed when the scenario's clock starts before the
+    /// sandbox's time).
+    #[arg(long)]
+    pub reset: bool,
+    /// The sandbox.
+    #[command(flatten)]
+    pub target: SandboxTarget,
 }
 
 /// `moneyhub sandbox serve` flags. Every flag can also come from a `MONEYHUB_SANDBOX_*`
@@ -281,6 +498,10 @@ pub struct ServeArgs {
     /// Webhook format: json or jwt.
     #[arg(long, env = "MONEYHUB_SANDBOX_WEBHOOK_FORMAT", default_value = "json", value_name = "FORMAT")]
     pub webhook_format: String,
+    /// A scenario file loaded at start and again after every reset (TOML, or JSON when it
+    /// ends in .json; examples/scenarios/ten-connections.toml shows every part).
+    #[arg(long, env = "MONEYHUB_SANDBOX_SCENARIO", value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
 }
 
 /// The format of log lines.
@@ -542,3 +763,133 @@ pub enum TransactionsCommand {
 /// `moneyhub demo` flags.
 #[derive(Debug, Args)]
 pub struct DemoArgs {}
+
+// ----- `moneyhub mirror` (feature `mirror`) ---------------------------------------------------
+
+/// `moneyhub mirror ...`
+#[cfg(feature = "mirror")]
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand {
+    /// Receive webhooks and apply them until stopped (Ctrl-C): the receiver answers at
+    /// once, workers apply events in order per user and reconcile after each sync.
+    Run(RunArgs),
+    /// List every transaction of connections never fully listed yet (all of them with
+    /// --force), with a progress bar.
+    Backfill(ScopeArgs),
+    /// Compare every connection with Moneyhub and fix the mirror: upsert what differs, bury
+    /// what Moneyhub no longer has, purge removed connections.
+    Reconcile(ScopeArgs),
+    /// Counts per user, inbox depth and lag, last event.
+    Status(DbArgs),
+    /// Write the mirrored transactions as CSV or JSON.
+    Export(ExportArgs),
+    /// Put events parked after repeated failures back in the queue (everyone's, or one
+    /// user's), attempts reset, for `mirror run` to apply once the cause is fixed.
+    Retry(RetryArgs),
+}
+
+/// `moneyhub mirror retry` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only this user's parked events.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
+}
+
+/// The mirror's database.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The database: `sqlite:PATH` or a plain path (SQLite), or `postgres://user@host/db`
+    /// (optionally `?schema=NAME`) [env: MONEYHUB_MIRROR_DB].
+    #[arg(long, value_name = "URL", env = "MONEYHUB_MIRROR_DB", hide_env_values = true)]
+    pub db: String,
+}
+
+/// `moneyhub mirror run` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Where the webhook receiver listens (`POST /webhooks`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// Processing workers (1 to 256). On PostgreSQL, several processes may run too.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Accept unsigned JSON webhooks too (anyone who can reach the endpoint can forge them:
+    /// only behind your own authentication).
+    #[arg(long)]
+    pub allow_unsigned_json: bool,
+    /// Refuse signed webhooks issued more than this many seconds from now (default 600; no
+    /// limit when the target is a sandbox, whose virtual clock may jump ahead).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub max_webhook_age: Option<u64>,
+    /// On SIGTERM or SIGINT: seconds allowed for answering the webhooks in flight and
+    /// finishing the claimed work before the rest is released and the process exits 0.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
+}
+
+/// Which users `backfill` and `reconcile` cover.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only this user (repeatable). Default: every user the mirror knows.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Vec<String>,
+    /// Also every user of the API client (GET /users).
+    #[arg(long, conflicts_with = "user")]
+    pub all_users: bool,
+    /// Users processed at once (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// `backfill`: list every connection, not only those never listed.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Export formats.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Comma-separated values with a header.
+    Csv,
+    /// A JSON array.
+    Json,
+}
+
+/// `moneyhub mirror export` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Only this user.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
+    /// Include transactions deleted at Moneyhub (tombstones).
+    #[arg(long)]
+    pub include_deleted: bool,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// CSV: write text cells exactly as stored. By default a text cell starting with `=`, `+`,
+    /// `-`, `@`, a tab or a carriage return is prefixed with `'`, so a spreadsheet shows it
+    /// as text instead of running it as a formula.
+    #[arg(long)]
+    pub raw: bool,
+}

@@ -10,8 +10,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use moneyhub::guard::{DefaultSyncGuard, GuardRules};
 use moneyhub::{Client, ClientAuth, PrivateKey, SigningAlg};
 #[cfg(feature = "sandbox")]
+use moneyhub_sandbox::kit::{Control, ControlError, NewConnection};
+#[cfg(feature = "sandbox")]
 use moneyhub_sandbox::{ClockMode, Sandbox, SandboxConfig};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cli::GlobalArgs;
 use crate::config::{expand_home, Settings, Target};
@@ -31,8 +33,10 @@ pub const EMBEDDED_SEED: u64 = 42;
 /// Redirect URI used with an embedded sandbox unless `--redirect-uri` says otherwise.
 pub const EMBEDDED_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
 /// `clientUserId` of the embedded sandbox's sample user.
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
 pub const SAMPLE_USER: &str = "sandbox-sample-user";
 /// Banks the sample user is connected to: the two open-banking mocks and Aviva (legacy).
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
 pub const SAMPLE_BANKS: [&str; 3] = [
     "1ffe704d39629a929c8e293880fb449a",
     "b74f1a79f0be8bdb857d82d0f041d7d2",
@@ -78,6 +82,7 @@ impl CliClock {
 #[derive(Clone)]
 pub struct SandboxLink {
     /// Its base URL (identity service and `/__sandbox` control API).
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     pub base_url: String,
     /// Whether it is the embedded sandbox this process runs.
     pub embedded: bool,
@@ -151,6 +156,7 @@ impl Ctx {
                     );
                 }
                 let ctx = Ctx::embedded(global, embedded_epoch()).await?;
+                #[cfg(feature = "sandbox")]
                 ctx.seed_sample_user().await?;
                 Ok(ctx)
             }
@@ -327,45 +333,49 @@ impl Ctx {
     }
 
     /// Creates the embedded sandbox's sample user and its three connections.
+    #[cfg(feature = "sandbox")]
     async fn seed_sample_user(&self) -> CmdResult {
         let user = self.client.users().create(Some(SAMPLE_USER)).await.map_err(|e| self.fail(e))?;
+        let control = self.control()?;
         for bank in SAMPLE_BANKS {
-            self.control("POST", "/connections", Some(json!({"userId": user.user_id, "bankId": bank})))
-                .await?;
+            let new = NewConnection {
+                user_id: user.user_id.to_string(),
+                bank_id: bank.to_owned(),
+                ..Default::default()
+            };
+            control.create_connection(&new).await.map_err(control_failure)?;
         }
         Ok(())
     }
 
-    /// Calls the sandbox's control API (`/__sandbox{path}`) and returns the JSON answer
-    /// (`null` for an empty one), with `MONEYHUB_SANDBOX_CONTROL_TOKEN` as a bearer token when
-    /// set. Fails when the target is not a sandbox.
-    pub async fn control(&self, method: &str, path: &str, body: Option<Value>) -> CmdResult<Value> {
+    /// The control client of the sandbox this context talks to. Fails when the target is not
+    /// a sandbox.
+    #[cfg(feature = "sandbox")]
+    pub fn control(&self) -> CmdResult<Control> {
         let link = self.sandbox.as_ref().ok_or_else(|| Failure::usage("this needs a sandbox"))?;
-        let url = format!("{}/__sandbox{path}", link.base_url);
-        let method =
-            reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| Failure::internal(e.to_string()))?;
-        let mut req = self.http.request(method.clone(), &url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        // A sandbox served beyond loopback (`sandbox serve --control-token`) wants its token.
-        if let Some(token) =
-            std::env::var("MONEYHUB_SANDBOX_CONTROL_TOKEN").ok().filter(|t| !t.trim().is_empty())
-        {
-            req = req.bearer_auth(token);
-        }
-        let resp =
-            req.send().await.map_err(|e| Failure::api(format!("sandbox control {method} {path}: {e}")))?;
-        let status = resp.status();
-        let text =
-            resp.text().await.map_err(|e| Failure::api(format!("sandbox control {method} {path}: {e}")))?;
-        if !status.is_success() {
-            return Err(Failure::api(format!("sandbox control {method} {path}: HTTP {status}: {text}")));
-        }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).map_err(|e| Failure::api(format!("sandbox control {method} {path}: {e}")))
+        Ok(sandbox_control(&link.base_url, Some(self.http.clone())))
+    }
+}
+
+/// A control client of the sandbox at `base_url` (through `http` when given), with
+/// `MONEYHUB_SANDBOX_CONTROL_TOKEN` as its bearer token when set: a sandbox served beyond
+/// loopback (`sandbox serve --control-token`) wants it.
+#[cfg(feature = "sandbox")]
+pub fn sandbox_control(base_url: &str, http: Option<reqwest::Client>) -> Control {
+    let control = Control::new(base_url).with_token(std::env::var("MONEYHUB_SANDBOX_CONTROL_TOKEN").ok());
+    match http {
+        Some(http) => control.with_http(http),
+        None => control,
+    }
+}
+
+/// A failed control call as a failure: the sandbox's refusals and unexpected answers are API
+/// failures (exit 3); a sandbox that cannot be reached says so.
+#[cfg(feature = "sandbox")]
+pub fn control_failure(e: ControlError) -> Failure {
+    match e {
+        ControlError::Transport { .. } => Failure::api(format!("{e} (is a sandbox running there?)")),
+        _ => Failure::api(e.to_string()),
     }
 }
 

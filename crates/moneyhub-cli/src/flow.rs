@@ -10,11 +10,14 @@
 
 use std::time::Duration;
 
-use moneyhub::{AuthRequest, AuthRequestStatus, AuthorizationRequest, Connected, NewAuthRequest};
+use moneyhub::{
+    AuthFlow, AuthRequest, AuthRequestStatus, AuthorizationRequest, BankId, ConnectOptions, Connected,
+    Connection, ConnectionId, NewAuthRequest, RenewOptions, UserId,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::cli::FlowArgs;
+use crate::cli::{FlowArgs, Via};
 use crate::context::{is_loopback, Ctx};
 use crate::exit::{CmdResult, Failure, AUTH};
 use crate::output;
@@ -191,4 +194,102 @@ async fn listen(redirect: &url::Url, timeout: Duration) -> CmdResult<String> {
     tokio::time::timeout(timeout, serve).await.map_err(|_| {
         auth_failure(format!("the browser did not come back to {redirect} within {} s", timeout.as_secs()))
     })
+}
+
+// ----- starting the flows the commands share (connect, renewals) ----------------------------
+
+/// Connects `user` to `bank` and returns the outcome of the code exchange.
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
+pub async fn connect_bank(
+    ctx: &Ctx,
+    user: &UserId,
+    bank: &BankId,
+    enable_async: bool,
+    flow: &FlowArgs,
+) -> CmdResult<Connected> {
+    let options = ConnectOptions::new(bank.clone()).user(user.clone()).enable_async(enable_async);
+    let request = ctx.client.auth().connect(options).await.map_err(|e| ctx.fail(e))?;
+    complete(ctx, &request, flow).await
+}
+
+/// The connection as listed, if it can be read.
+pub async fn find_connection(ctx: &Ctx, user: &UserId, id: &moneyhub::ConnectionId) -> Option<Connection> {
+    ctx.client.connections().list(user).await.ok()?.into_iter().find(|c| &c.id == id)
+}
+
+/// The flow's name in messages and JSON.
+pub fn flow_name(flow: AuthFlow) -> &'static str {
+    match flow {
+        AuthFlow::Connect => "connect",
+        AuthFlow::Reauth => "reauth",
+        AuthFlow::Refresh => "refresh",
+        AuthFlow::Reconsent => "reconsent",
+    }
+}
+
+/// Checks that `flow` makes sense for `connection` (reconsent needs `tppConsent`).
+pub fn precheck(flow: AuthFlow, connection: &Connection) -> CmdResult {
+    match flow {
+        AuthFlow::Reconsent if connection.tpp_consent != Some(true) => Err(Failure::usage(format!(
+            "connection {} has no tppConsent: a reconsent is not possible, the user must go back to the bank (`moneyhub reauth`)",
+            connection.id
+        ))),
+        AuthFlow::Reconsent if connection.expires_at.is_none() => Err(Failure::usage(format!(
+            "connection {} has no consent expiry to renew (legacy connections and some banks never expire)",
+            connection.id
+        ))),
+        AuthFlow::Refresh if !connection.kind.is_legacy() => {
+            output::warn(&format!(
+                "moneyhub: note: refresh is meant for legacy connections; {} is of type {}",
+                connection.name, connection.kind
+            ));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs one renewal flow for `connection` and returns the code exchange's outcome.
+pub async fn renew(
+    ctx: &Ctx,
+    flow: AuthFlow,
+    user: &UserId,
+    connection: &Connection,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    flow_args: &FlowArgs,
+) -> CmdResult<Renewed> {
+    precheck(flow, connection)?;
+    let mut options = RenewOptions::new(user.clone(), connection.id.clone());
+    if flow_args.via == Via::AuthRequest {
+        let mut new = NewAuthRequest::renew(flow_name(flow), user.clone(), connection.id.clone())
+            .map_err(|e| ctx.fail(e))?;
+        if let Some(at) = expires_at {
+            new = new.expires_at(at);
+        }
+        let done = via_auth_request(ctx, &new, flow_args).await?;
+        let connection_id = done.connection_id.clone().ok_or_else(|| {
+            Failure::api(format!("auth request {} completed without a connection id", done.id))
+        })?;
+        return Ok(Renewed { connection_id, auth_request: Some(done.id) });
+    }
+    if let Some(at) = expires_at {
+        options = options.expires_at(at);
+    }
+    let auth = ctx.client.auth();
+    let request = match flow {
+        AuthFlow::Reauth => auth.reauth(options).await,
+        AuthFlow::Refresh => auth.refresh(options).await,
+        _ => auth.reconsent(options).await,
+    }
+    .map_err(|e| ctx.fail(e))?;
+    let connected: Connected = complete(ctx, &request, flow_args).await?;
+    Ok(Renewed { connection_id: connected.connection_id, auth_request: None })
+}
+
+/// What a renewal produced.
+pub struct Renewed {
+    /// The renewed connection (a reauth may give a new id).
+    pub connection_id: ConnectionId,
+    /// The auth request used, with `--via auth-request`.
+    pub auth_request: Option<String>,
 }

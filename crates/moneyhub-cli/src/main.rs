@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod advice;
 mod cli;
 mod commands;
 mod config;
@@ -54,8 +55,7 @@ fn install_panic_hook() {
 fn init_logging(cli: &cli::Cli) {
     use crate::cli::Command;
     #[cfg(feature = "mirror")]
-    let mirror_run =
-        matches!(cli.command, Command::Mirror { command: crate::commands::mirror::MirrorCommand::Run(_) });
+    let mirror_run = matches!(cli.command, Command::Mirror { command: crate::cli::MirrorCommand::Run(_) });
     #[cfg(not(feature = "mirror"))]
     let mirror_run = false;
     let server = mirror_run || matches!(cli.command, Command::Sandbox { .. });

@@ -20,9 +20,10 @@
 
 use std::time::{Duration, Instant};
 
-use moneyhub::{Client, ClientAuth};
+use moneyhub::Client;
 use moneyhub_mirror::db::TxRow;
 use moneyhub_mirror::{Db, Mirror, MirrorConfig, Scope};
+use moneyhub_sandbox::kit::{Advance, Control};
 use moneyhub_sandbox::{ClockMode, SandboxConfig};
 use serde_json::json;
 
@@ -49,40 +50,21 @@ async fn run() -> Res<()> {
     let sandbox =
         moneyhub_sandbox::spawn(SandboxConfig { clock: ClockMode::Frozen(start), ..Default::default() })
             .await?;
-    let http = reqwest::Client::new();
-    let base = sandbox.base_url().to_owned();
-    let created: serde_json::Value = http
-        .post(format!("{base}/__sandbox/users"))
-        .json(&json!({"count": users, "banks": ["1ffe704d39629a929c8e293880fb449a"]}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let ids: Vec<String> = created
-        .as_array()
-        .ok_or("no users")?
-        .iter()
-        .filter_map(|u| u["userId"].as_str().map(str::to_owned))
-        .collect();
+    let control = Control::of(&sandbox);
+    let created = control.create_users(users, &["1ffe704d39629a929c8e293880fb449a"]).await?;
+    let ids: Vec<String> = created.into_iter().map(|u| u.user_id).collect();
     // The background history fetch (3 years) runs once the clock moves.
-    http.post(format!("{base}/__sandbox/clock/advance")).json(&json!({"hours": 1})).send().await?;
-    let stats: serde_json::Value = http.get(format!("{base}/__sandbox/stats")).send().await?.json().await?;
+    control.advance(Advance::hours(1)).await?;
+    let stats = control.stats().await?;
     println!(
         "sandbox: {} users, {} transactions; {} workers; {} cores",
         ids.len(),
-        stats["transactions"],
+        stats.transactions,
         workers,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    let client = || -> Res<Client> {
-        Ok(Client::builder()
-            .identity_url(sandbox.identity_url())
-            .api_url(sandbox.api_url_v3())
-            .client_id(sandbox.client_id())
-            .client_auth(ClientAuth::secret(sandbox.client_secret().unwrap_or_default()))
-            .batch_concurrency(8)
-            .build()?)
-    };
+    let client =
+        || -> Res<Client> { Ok(Client::builder().sandbox(sandbox.base_url()).batch_concurrency(8).build()?) };
 
     let dir = std::env::temp_dir().join(format!("mirror-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

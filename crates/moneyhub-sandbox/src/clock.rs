@@ -71,6 +71,13 @@ impl Clock {
         now
     }
 
+    /// Puts the clock back in `mode`, as a new sandbox's clock starts: the only way it moves
+    /// backwards, for a reset (`POST /__sandbox/reset`) or a scenario loaded onto a reset
+    /// sandbox, when nothing scheduled on the old time line is left.
+    pub fn reset(&self, mode: ClockMode) {
+        *self.state.lock() = Clock::new(mode).state.into_inner();
+    }
+
     /// Whether the clock is frozen.
     pub fn is_frozen(&self) -> bool {
         matches!(*self.state.lock(), State::Frozen { .. })

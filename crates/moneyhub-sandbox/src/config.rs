@@ -50,6 +50,10 @@ pub struct SandboxConfig {
     /// the sandbox hands out use it. Without it, a sandbox bound to an unspecified address
     /// (`0.0.0.0`, `::`) names itself `http://127.0.0.1:PORT`.
     pub public_url: Option<String>,
+    /// A scenario loaded when the sandbox starts, and again after every reset
+    /// (`POST /__sandbox/reset`): see [`crate::scenario`]. Its clock start replaces
+    /// [`SandboxConfig::clock`]'s.
+    pub scenario: Option<crate::scenario::Scenario>,
 }
 
 impl Default for SandboxConfig {
@@ -68,6 +72,7 @@ impl Default for SandboxConfig {
             control_token: None,
             allow_remote_webhooks: false,
             public_url: None,
+            scenario: None,
         }
     }
 }
@@ -86,6 +91,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("control_token", &self.control_token.as_ref().map(|_| "[redacted]"))
             .field("allow_remote_webhooks", &self.allow_remote_webhooks)
             .field("public_url", &self.public_url)
+            .field("scenario", &self.scenario.as_ref().map(|s| s.name()))
             .finish()
     }
 }

@@ -4,13 +4,13 @@
 use std::collections::VecDeque;
 
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How many entries are kept (oldest dropped first).
 pub const CAPACITY: usize = 200_000;
 
 /// One request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     /// Sequence number (starts at 1, never reused).
@@ -22,14 +22,14 @@ pub struct LogEntry {
     /// Path as received (not decoded).
     pub path: String,
     /// Raw query string, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// Response status (0 when the connection was dropped on purpose).
     pub status: u16,
     /// Time spent answering, microseconds.
     pub duration_us: u64,
     /// What the handler noted (grant type and subject for token requests, fault applied...).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 

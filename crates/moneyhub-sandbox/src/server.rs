@@ -81,6 +81,9 @@ pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         None => format!("{scheme}://{addr}"),
     };
     let state = Arc::new(AppState::new(config, base_url).map_err(SandboxError::Config)?);
+    if let Some(scenario) = &state.config.scenario {
+        crate::scenario::apply(&state, scenario, true).map_err(|e| SandboxError::Config(e.to_string()))?;
+    }
     crate::lifecycle::start_ticker(state.clone());
     crate::webhooks::start(state.clone());
     let app = router(state.clone());

@@ -60,11 +60,7 @@ impl AppState {
     pub fn new(config: SandboxConfig, base_url: String) -> Result<Self, String> {
         let key = SigningKey::shared()?;
         let catalogue = Arc::new(Catalogue::new());
-        let mut store = Store::new(config.seed, config.pending_replace_ratio, catalogue.clone());
-        store.history_delay =
-            chrono::Duration::from_std(config.history_delay).unwrap_or(chrono::Duration::seconds(1));
-        // Record events only when someone listens (see `set_webhook`).
-        store.record_events = config.webhook.is_some();
+        let store = new_store(&config, catalogue.clone());
         if let Some(target) = &config.webhook {
             crate::webhooks::validate_target(target, config.allow_remote_webhooks)?;
         }
@@ -91,6 +87,11 @@ impl AppState {
             faults,
             auth_requests: Mutex::new(Default::default()),
         })
+    }
+
+    /// The store as a new sandbox starts with it (for a reset).
+    pub fn fresh_store(&self) -> Store {
+        new_store(&self.config, self.catalogue.clone())
     }
 
     /// Tells the webhook worker that events may be waiting.
@@ -140,4 +141,14 @@ impl AppState {
             state.notify_webhooks();
         });
     }
+}
+
+/// The seeded store of a sandbox with this configuration.
+fn new_store(config: &SandboxConfig, catalogue: Arc<Catalogue>) -> Store {
+    let mut store = Store::new(config.seed, config.pending_replace_ratio, catalogue);
+    store.history_delay =
+        chrono::Duration::from_std(config.history_delay).unwrap_or(chrono::Duration::seconds(1));
+    // Record events only when someone listens (see `set_webhook`).
+    store.record_events = config.webhook.is_some();
+    store
 }

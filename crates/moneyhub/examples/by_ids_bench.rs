@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use moneyhub::{Client, ClientAuth};
+use moneyhub::Client;
 use moneyhub_types::UserId;
 
 fn peak_rss_kib() -> u64 {
@@ -38,12 +38,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(std::env::var("MH_IDS")?)?;
     let ids: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let concurrency: usize = std::env::var("MH_CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(4);
-    let client = Client::builder()
-        .identity_url(&base)
-        .api_url(format!("{base}/v3"))
-        .client_id("sandbox-client")
-        .client_auth(ClientAuth::secret("sandbox-secret"))
-        .build()?;
+    let client = Client::builder().sandbox(&base).build()?;
     let started = Instant::now();
     let found = client.transactions().concurrency(concurrency).by_ids(&user, &ids).await?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;

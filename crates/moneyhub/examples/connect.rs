@@ -3,20 +3,14 @@
 //!
 //! `cargo run -p moneyhub --example connect`
 
-use moneyhub::{Client, ClientAuth, ConnectOptions, WaitOptions};
+use moneyhub::{Client, ConnectOptions, WaitOptions};
 use moneyhub_types::BankId;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A local Moneyhub. Against the real one, use `Client::from_env()` instead.
     let sandbox = moneyhub_sandbox::spawn(Default::default()).await?;
-    let client = Client::builder()
-        .identity_url(sandbox.identity_url())
-        .api_url(sandbox.api_url_v3())
-        .client_id(sandbox.client_id())
-        .client_auth(ClientAuth::secret(sandbox.client_secret().unwrap_or_default()))
-        .redirect_uri("http://127.0.0.1:8080/callback")
-        .build()?;
+    let client = Client::builder().sandbox(sandbox.base_url()).build()?;
     println!("client: {client:?}");
 
     let user = client.users().create(Some("example-customer")).await?;

@@ -7,7 +7,7 @@
 //!
 //! `cargo run -p moneyhub --example connect_ways`
 
-use moneyhub::{Client, ClientAuth, ConnectOptions, NewAuthRequest, TransactionFilter, UserToken};
+use moneyhub::{Client, ConnectOptions, NewAuthRequest, TransactionFilter, UserToken};
 use moneyhub_types::BankId;
 
 /// The sandbox consents at once: GET the authorisation URL and return where it redirects.
@@ -20,13 +20,7 @@ async fn browser(url: &str) -> Result<String, Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = moneyhub_sandbox::spawn(Default::default()).await?;
-    let client = Client::builder()
-        .identity_url(sandbox.identity_url())
-        .api_url(sandbox.api_url_v3())
-        .client_id(sandbox.client_id())
-        .client_auth(ClientAuth::secret(sandbox.client_secret().unwrap_or_default()))
-        .redirect_uri("http://127.0.0.1:8080/callback")
-        .build()?;
+    let client = Client::builder().sandbox(sandbox.base_url()).build()?;
     let bank: BankId = "1ffe704d39629a929c8e293880fb449a".parse()?;
 
     // 1. A client-managed user.

@@ -4,7 +4,8 @@
 //!
 //! `cargo run -p moneyhub --example health_check`
 
-use moneyhub::{Client, ClientAuth, ConnectOptions, SyncOptions};
+use moneyhub::{Client, ConnectOptions, SyncOptions};
+use moneyhub_sandbox::kit::{Control, Outcome, Script};
 use moneyhub_types::{BankId, Connection, ConnectionError, ConnectionStatus, ExtendedStatus};
 
 /// What to do about a connection (a short version of the lifecycle rules).
@@ -27,13 +28,7 @@ fn advice(c: &Connection) -> &'static str {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = moneyhub_sandbox::spawn(Default::default()).await?;
-    let client = Client::builder()
-        .identity_url(sandbox.identity_url())
-        .api_url(sandbox.api_url_v3())
-        .client_id(sandbox.client_id())
-        .client_auth(ClientAuth::secret(sandbox.client_secret().unwrap_or_default()))
-        .redirect_uri("http://127.0.0.1:8080/callback")
-        .build()?;
+    let client = Client::builder().sandbox(sandbox.base_url()).build()?;
     let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
 
     // Two connections for one user.
@@ -49,12 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Sandbox only: make the first connection's next fetch fail, then sync it.
     let connections = client.connections().list(&user).await?;
     let broken = &connections[0];
-    browser
-        .put(format!("{}/__sandbox/connections/{}/script", sandbox.base_url(), broken.id))
-        .json(&serde_json::json!({"outcomes": ["error"]}))
-        .send()
-        .await?
-        .error_for_status()?;
+    let script = Script { outcomes: vec![Outcome::Error], ..Default::default() };
+    Control::of(&sandbox).script(broken.id.as_str(), &script).await?;
     client.connections().sync(&user, &broken.id, SyncOptions::new().enable_async(false)).await?;
 
     println!("{:<72} {:<8} {:<12} advice", "connection", "status", "error");

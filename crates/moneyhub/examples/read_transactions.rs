@@ -4,19 +4,13 @@
 //! `cargo run -p moneyhub --example read_transactions`
 
 use futures_util::TryStreamExt;
-use moneyhub::{Client, ClientAuth, ConnectOptions, CreditDebit, TransactionFilter};
+use moneyhub::{Client, ConnectOptions, CreditDebit, TransactionFilter};
 use moneyhub_types::BankId;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = moneyhub_sandbox::spawn(Default::default()).await?;
-    let client = Client::builder()
-        .identity_url(sandbox.identity_url())
-        .api_url(sandbox.api_url_v3())
-        .client_id(sandbox.client_id())
-        .client_auth(ClientAuth::secret(sandbox.client_secret().unwrap_or_default()))
-        .redirect_uri("http://127.0.0.1:8080/callback")
-        .build()?;
+    let client = Client::builder().sandbox(sandbox.base_url()).build()?;
 
     let user = client.users().create(None).await?.user_id;
     let bank: BankId = "1ffe704d39629a929c8e293880fb449a".parse()?;

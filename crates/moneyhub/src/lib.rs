@@ -111,6 +111,7 @@ pub mod guard;
 pub mod health;
 pub mod jose;
 pub mod page;
+pub mod sandbox;
 pub mod secret;
 pub mod transactions;
 pub mod transport;

@@ -10,34 +10,15 @@
 
 use std::time::Duration;
 
-use moneyhub::{
-    BankId, ConnectOptions, Connected, Connection, ConnectionId, NewAuthRequest, SyncId, UserId, WaitOptions,
-};
+use moneyhub::{BankId, ConnectOptions, ConnectionId, NewAuthRequest, SyncId, UserId, WaitOptions};
 use serde_json::json;
 
-use crate::cli::{ConnectArgs, FlowArgs, Via};
+use crate::cli::{ConnectArgs, Via};
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
+use crate::output::views::health_text;
 use crate::output::{self, progress, OutputFormat};
 use crate::{flow, resolve};
-
-/// Connects `user` to `bank` and returns the outcome of the code exchange.
-pub async fn connect_bank(
-    ctx: &Ctx,
-    user: &UserId,
-    bank: &BankId,
-    enable_async: bool,
-    flow: &FlowArgs,
-) -> CmdResult<Connected> {
-    let options = ConnectOptions::new(bank.clone()).user(user.clone()).enable_async(enable_async);
-    let request = ctx.client.auth().connect(options).await.map_err(|e| ctx.fail(e))?;
-    flow::complete(ctx, &request, flow).await
-}
-
-/// The connection as listed, if it can be read.
-pub async fn find(ctx: &Ctx, user: &UserId, id: &moneyhub::ConnectionId) -> Option<Connection> {
-    ctx.client.connections().list(user).await.ok()?.into_iter().find(|c| &c.id == id)
-}
 
 /// What a connect produced, whichever way it went.
 struct Outcome {
@@ -115,7 +96,7 @@ pub async fn run(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
         spinner.finish_and_clear();
         fetch_status = waited.map_err(|e| ctx.fail(e))?.fetch_status.map(|f| f.to_string());
     }
-    let connection = find(ctx, &user, &outcome.connection_id).await;
+    let connection = flow::find_connection(ctx, &user, &outcome.connection_id).await;
     match ctx.output {
         OutputFormat::Json => output::json(&json!({
             "flow": "connect",
@@ -146,7 +127,7 @@ pub async fn run(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
                 pairs.push(("first sync", format!("{s} ({})", fetch_status.as_deref().unwrap_or("?"))));
             }
             if let Some(c) = &connection {
-                pairs.push(("status", super::connections::health_text(c)));
+                pairs.push(("status", health_text(c)));
                 pairs.push(("accounts", c.account_ids.len().to_string()));
                 pairs.push((
                     "expires",

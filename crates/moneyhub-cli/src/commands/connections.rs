@@ -16,41 +16,9 @@ use crate::cli::{ConnectionRef, ConnectionsCommand};
 use crate::context::Ctx;
 use crate::exit::CmdResult;
 use crate::output::table::{Column, Table};
+use crate::output::views::{error_cell, health_text, status_colour};
 use crate::output::{self, progress, OutputFormat};
 use crate::resolve;
-
-/// `ok`, `error: credentials_error`, `error: sync_error (expired)`, `never`.
-pub fn health_text(c: &Connection) -> String {
-    let mut s = c.status.to_string();
-    if let Some(e) = &c.error {
-        s.push_str(": ");
-        s.push_str(e.as_str());
-    }
-    if let Some(x) = &c.extended_status {
-        s.push_str(&format!(" ({x})"));
-    }
-    s
-}
-
-/// The table cell for a connection's error: its `extendedStatus` when it has one (the more
-/// specific), else its `error`, else `-`.
-pub fn error_cell(c: &Connection) -> String {
-    match (&c.extended_status, &c.error) {
-        (Some(x), _) => x.to_string(),
-        (None, Some(e)) => e.to_string(),
-        (None, None) => "-".to_owned(),
-    }
-}
-
-/// Colours of a status cell.
-fn status_colour(s: &str) -> Option<&'static str> {
-    match s {
-        "ok" => Some("32"),
-        "error" => Some("31"),
-        "never" => Some("35"),
-        _ => Some("33"),
-    }
-}
 
 /// Runs the command.
 pub async fn run(ctx: &Ctx, command: ConnectionsCommand) -> CmdResult {
@@ -213,7 +181,7 @@ async fn sync(ctx: &Ctx, target: ConnectionRef, wait: bool, timeout: u64) -> Cmd
             finished = Some(done.map_err(|e| ctx.fail(e))?);
         }
     }
-    let after = if wait { super::connect::find(ctx, &user, &c.id).await } else { None };
+    let after = if wait { crate::flow::find_connection(ctx, &user, &c.id).await } else { None };
     match ctx.output {
         OutputFormat::Json => output::json(&json!({
             "connectionId": c.id,

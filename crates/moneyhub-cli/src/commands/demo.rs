@@ -26,58 +26,50 @@ use futures_util::StreamExt;
 use moneyhub::{
     AccountFilter, AuthFlow, BankId, Connection, ConnectionId, SyncOptions, TransactionFilter, UserId,
 };
+use moneyhub_sandbox::kit::Advance;
+use moneyhub_sandbox::scenario::{Scenario, ScenarioFormat};
 use serde_json::{json, Value};
 
+use crate::advice::{self as doctor, DoctorRow};
 use crate::cli::{DemoArgs, FlowArgs, GlobalArgs};
-use crate::commands::doctor::{self, DoctorRow};
-use crate::context::{embedded_epoch, Ctx};
+use crate::context::{control_failure, embedded_epoch, Ctx};
 use crate::exit::{CmdResult, Failure};
 use crate::output::table::{Column, Table};
+use crate::output::views::{health_text, transactions_table};
 use crate::output::{self, OutputFormat};
 
-/// One provider of the story and what happens to it.
-struct Cast {
-    key: &'static str,
-    bank: &'static str,
-    plot: &'static str,
-}
+/// The story's scenario: the user, the ten banks and the state each is put in. The demo
+/// connects the banks through the real flow, then loads this file on top, which finds the
+/// user by `clientUserId` and each connection by bank.
+const SCENARIO: &str = include_str!("../../../../examples/scenarios/ten-connections.toml");
+const SCENARIO_NAME: &str = "examples/scenarios/ten-connections.toml";
 
-const CAST: [Cast; 10] = [
-    Cast { key: "mock", bank: "1ffe704d39629a929c8e293880fb449a", plot: "stays healthy" },
-    Cast {
-        key: "hargreaves",
-        bank: "22406fcb276571fc5780a1a805dd90aa",
-        plot: "fetches once only (single-sync-only), so its data goes stale",
-    },
-    Cast { key: "natwest", bank: "dacbcdf44c4e8ac6d9e6be536e3ae0f4", plot: "starts failing every sync" },
-    Cast {
-        key: "aviva",
-        bank: "3c4637d3178c9a28ce655bfbf8e27a10",
-        plot: "asks for MFA at its next overnight sync",
-    },
-    Cast {
-        key: "barclays",
-        bank: "33d5f7e5995f1b56227d6603740fa7e7",
-        plot: "rejects the stored credentials",
-    },
-    Cast { key: "hsbc", bank: "5a6bf3f0673b153e708d7dc07cb015b3", plot: "has its consent end tomorrow" },
-    Cast {
-        key: "monzo",
-        bank: "753eee91c999307bc6cdcb30354c9c8a",
-        plot: "had its consent lapse 100 days ago, so tppConsent is gone",
-    },
-    Cast { key: "lloyds", bank: "9432053a2546ca0fccbfdf2b19555932", plot: "has its consent end in 6 days" },
-    Cast {
-        key: "northwind",
-        bank: "e49d15a10711b17bdab1423388202a1d",
-        plot: "is withdrawn by Moneyhub for good",
-    },
-    Cast {
-        key: "modelo",
-        bank: "b74f1a79f0be8bdb857d82d0f041d7d2",
-        plot: "stays healthy (a mortgage and a loan beside a current account)",
-    },
+/// What the narration says happens to each connection of the scenario, by key.
+const PLOTS: [(&str, &str); 10] = [
+    ("mock", "stays healthy"),
+    ("hargreaves", "fetches once only (single-sync-only), so its data goes stale"),
+    ("natwest", "starts failing every sync"),
+    ("aviva", "asks for MFA at its next overnight sync"),
+    ("barclays", "rejects the stored credentials"),
+    ("hsbc", "has its consent end tomorrow"),
+    ("monzo", "had its consent lapse 100 days ago, so tppConsent is gone"),
+    ("lloyds", "has its consent end in 6 days"),
+    ("northwind", "is withdrawn by Moneyhub for good"),
+    ("modelo", "stays healthy (a mortgage and a loan beside a current account)"),
 ];
+
+/// The scenario's user and connections: `(clientUserId, [(key, bank id)])`.
+fn cast() -> CmdResult<(String, Vec<(String, String)>)> {
+    let scenario = Scenario::parse(SCENARIO, ScenarioFormat::Toml, SCENARIO_NAME)
+        .map_err(|e| Failure::internal(format!("demo: {e}")))?;
+    let user = scenario.users.first().ok_or_else(|| Failure::internal("demo: the scenario has no user"))?;
+    let banks = user
+        .connections
+        .iter()
+        .map(|c| (c.key.clone().unwrap_or_else(|| c.bank.clone()), c.bank.clone()))
+        .collect();
+    Ok((user.client_user_id.clone(), banks))
+}
 
 /// The narrator: prints in table mode, stays quiet in JSON mode.
 struct Story {
@@ -120,7 +112,7 @@ impl Story {
 struct Demo {
     ctx: Ctx,
     user: UserId,
-    ids: Vec<(&'static str, ConnectionId, String)>,
+    ids: Vec<(String, ConnectionId, String)>,
     story: Story,
 }
 
@@ -128,7 +120,7 @@ impl Demo {
     fn id(&self, key: &str) -> CmdResult<ConnectionId> {
         self.ids
             .iter()
-            .find(|(k, _, _)| *k == key)
+            .find(|(k, _, _)| k == key)
             .map(|(_, id, _)| id.clone())
             .ok_or_else(|| Failure::internal(format!("demo: no connection {key}")))
     }
@@ -141,10 +133,6 @@ impl Demo {
 
     async fn doctor(&self) -> CmdResult<Vec<DoctorRow>> {
         doctor::user_rows(&self.ctx, &self.user, self.ctx.now(), true).await.map_err(|e| self.ctx.fail(e))
-    }
-
-    async fn control(&self, method: &str, path: &str, body: Value) -> CmdResult<Value> {
-        self.ctx.control(method, path, Some(body)).await
     }
 }
 
@@ -167,8 +155,9 @@ pub async fn run(global: &GlobalArgs, _args: DemoArgs) -> CmdResult {
 
     // 1. A user and their banks.
     story.heading("1. A user connects ten providers");
-    let user = ctx.client.users().create(Some("demo-customer-42")).await.map_err(|e| ctx.fail(e))?;
-    story.say(&format!("Created user {} (clientUserId demo-customer-42).", user.user_id));
+    let (client_user_id, cast) = cast()?;
+    let user = ctx.client.users().create(Some(client_user_id.as_str())).await.map_err(|e| ctx.fail(e))?;
+    story.say(&format!("Created user {} (clientUserId {client_user_id}).", user.user_id));
     story.say(
         "Each connection goes through the real flow: a pushed authorisation request, the bank's consent \
          page (the sandbox consents at once), the code exchange and a verified id_token naming the connection.",
@@ -181,11 +170,10 @@ pub async fn run(global: &GlobalArgs, _args: DemoArgs) -> CmdResult {
         Column::new("CONNECTION"),
         Column::new("ACCOUNTS").right(),
     ]);
-    for member in &CAST {
-        let bank: BankId =
-            member.bank.parse().map_err(|e| Failure::internal(format!("demo bank id: {e}")))?;
-        let connected = super::connect::connect_bank(&ctx, &demo.user, &bank, false, &flow).await?;
-        let c = super::connect::find(&ctx, &demo.user, &connected.connection_id)
+    for (key, bank) in &cast {
+        let bank: BankId = bank.parse().map_err(|e| Failure::internal(format!("demo bank id: {e}")))?;
+        let connected = crate::flow::connect_bank(&ctx, &demo.user, &bank, false, &flow).await?;
+        let c = crate::flow::find_connection(&ctx, &demo.user, &connected.connection_id)
             .await
             .ok_or_else(|| Failure::internal("demo: a new connection is not listed"))?;
         connected_table.row(vec![
@@ -194,7 +182,7 @@ pub async fn run(global: &GlobalArgs, _args: DemoArgs) -> CmdResult {
             output::short_connection(c.id.as_str()),
             c.account_ids.len().to_string(),
         ]);
-        demo.ids.push((member.key, connected.connection_id, c.name));
+        demo.ids.push((key.clone(), connected.connection_id, c.name));
     }
     if demo.story.on {
         output::table(&connected_table);
@@ -202,55 +190,16 @@ pub async fn run(global: &GlobalArgs, _args: DemoArgs) -> CmdResult {
 
     // 2. The plot.
     demo.story.heading("2. Three days pass");
-    demo.story.say("Scripted through the sandbox's control API (/__sandbox):");
-    for member in &CAST {
-        let name =
-            demo.ids.iter().find(|(k, _, _)| *k == member.key).map(|(_, _, n)| n.clone()).unwrap_or_default();
-        demo.story.say(&format!("  - {name} {}.", member.plot));
+    demo.story
+        .say(&format!("Scripted by the scenario {SCENARIO_NAME}, loaded through the sandbox's control API:"));
+    for (key, plot) in PLOTS {
+        let name = demo.ids.iter().find(|(k, _, _)| k == key).map(|(_, _, n)| n.clone()).unwrap_or_default();
+        demo.story.say(&format!("  - {name} {plot}."));
     }
-    let id = |key: &str| demo.id(key).map(|i| i.to_string());
-    demo.control("PATCH", &format!("/connections/{}", id("hargreaves")?), json!({"singleSyncOnly": true}))
-        .await?;
-    demo.control(
-        "PUT",
-        &format!("/connections/{}/script", id("natwest")?),
-        json!({"outcomes": [], "thereafter": "error"}),
-    )
-    .await?;
-    demo.control(
-        "PUT",
-        &format!("/connections/{}/script", id("aviva")?),
-        json!({"outcomes": [], "thereafter": "mfa-required"}),
-    )
-    .await?;
-    demo.control(
-        "PUT",
-        &format!("/connections/{}/script", id("barclays")?),
-        json!({"outcomes": [], "thereafter": "credentials-error"}),
-    )
-    .await?;
-    demo.control(
-        "PATCH",
-        &format!("/connections/{}", id("hsbc")?),
-        json!({"expiresAt": output::ts(&(t0 + Duration::days(1)))}),
-    )
-    .await?;
-    demo.control(
-        "PATCH",
-        &format!("/connections/{}", id("monzo")?),
-        json!({"expiresAt": output::ts(&(t0 - Duration::days(100)))}),
-    )
-    .await?;
-    demo.control(
-        "PATCH",
-        &format!("/connections/{}", id("lloyds")?),
-        json!({"expiresAt": output::ts(&(t0 + Duration::days(6)))}),
-    )
-    .await?;
-    demo.control("POST", &format!("/providers/{}/remove", CAST[8].bank), json!({})).await?;
-    let ran = demo.control("POST", "/clock/advance", json!({"days": 3})).await?;
-    let auto = ran.pointer("/ran/autoSyncs").and_then(Value::as_u64).unwrap_or(0);
-    let history = ran.pointer("/ran/historyFetches").and_then(Value::as_u64).unwrap_or(0);
+    let control = ctx.control()?;
+    control.load_scenario(SCENARIO, SCENARIO_NAME, false).await.map_err(control_failure)?;
+    let ran = control.advance(Advance::days(3)).await.map_err(control_failure)?;
+    let (auto, history) = (ran.ran.auto_syncs, ran.ran.history_fetches);
     demo.story.say(&format!(
         "Moved the virtual clock 3 days on, to {} UTC: {auto} automatic syncs and {history} background history fetches ran.",
         output::when(&ctx.now())
@@ -293,7 +242,7 @@ pub async fn run(global: &GlobalArgs, _args: DemoArgs) -> CmdResult {
     ));
     if global.output == OutputFormat::Json {
         let connections: serde_json::Map<String, Value> =
-            demo.ids.iter().map(|(k, id, _)| ((*k).to_owned(), json!(id))).collect();
+            demo.ids.iter().map(|(k, id, _)| (k.clone(), json!(id))).collect();
         output::json(&json!({
             "userId": demo.user,
             "connections": connections,
@@ -338,7 +287,7 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
     s.say(&format!(
         "  sync {} finished; the connection is now {}.",
         done.sync_id.as_ref().map_or_else(|| "?".to_owned(), |i| output::short_uuid(i.as_str())),
-        super::connections::health_text(&hl_after)
+        health_text(&hl_after)
     ));
     s.say("  And once more, straight away:");
     match sync(demo, &hl_after).await {
@@ -368,7 +317,7 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
     s.say(&format!(
         "  sync {} failed again ({}), so it has been retried: the advice is now {}.",
         done.sync_id.as_ref().map_or_else(|| "?".to_owned(), |i| output::short_uuid(i.as_str())),
-        super::connections::health_text(&nw_after),
+        health_text(&nw_after),
         row.action
     ));
     s.say(&format!("  \"{}\"", row.reason));
@@ -383,8 +332,8 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
             AuthFlow::Reauth => "reauth",
             _ => "refresh",
         };
-        let connected = super::renew::renew(ctx, flow_kind, &demo.user, &c, None, &flow).await?;
-        let after = super::connect::find(ctx, &demo.user, &connected.connection_id)
+        let connected = crate::flow::renew(ctx, flow_kind, &demo.user, &c, None, &flow).await?;
+        let after = crate::flow::find_connection(ctx, &demo.user, &connected.connection_id)
             .await
             .ok_or_else(|| Failure::internal("demo: a renewed connection is not listed"))?;
         let id_note =
@@ -404,7 +353,7 @@ async fn act(demo: &Demo, before: &[DoctorRow]) -> CmdResult {
             moneyhub::health::Action::None => "nothing more to do.".to_owned(),
             other => format!("doctor now advises {other}. {}", advice.reason),
         };
-        s.say(&format!("  Status now {}; {next}", super::connections::health_text(&after)));
+        s.say(&format!("  Status now {}; {next}", health_text(&after)));
     }
     Ok(())
 }
@@ -433,7 +382,7 @@ async fn transactions(demo: &Demo) -> CmdResult {
         sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     ));
     if s.on {
-        output::table(&super::transactions::table(&seen[..seen.len().min(4)]));
+        output::table(&transactions_table(&seen[..seen.len().min(4)]));
     }
     let mut wanted: Vec<String> = seen.iter().step_by(37).take(5).map(|t| t.id.to_string()).collect();
     wanted.push("00000000-0000-4000-8000-000000000000".to_owned());

@@ -9,143 +9,20 @@
 //! or a JSON array to stdout or `--out`; `retry` prints `{"requeued": N}`.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::{Args, Subcommand, ValueEnum};
 use moneyhub::{ConnectionId, UserId};
 use moneyhub_mirror::{
     DbUrl, ExportFormat, ExportOptions, Mirror, MirrorConfig, Progress, ReconcileReport, Scope,
 };
 use serde_json::json;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{DbArgs, ExportArgs, Format, GlobalArgs, MirrorCommand, RetryArgs, RunArgs, ScopeArgs};
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
 use crate::output::table::{Column, Table};
 use crate::output::{self, progress, OutputFormat};
 use crate::resolve;
-
-/// `moneyhub mirror ...`
-#[derive(Debug, Subcommand)]
-pub enum MirrorCommand {
-    /// Receive webhooks and apply them until stopped (Ctrl-C): the receiver answers at
-    /// once, workers apply events in order per user and reconcile after each sync.
-    Run(RunArgs),
-    /// List every transaction of connections never fully listed yet (all of them with
-    /// --force), with a progress bar.
-    Backfill(ScopeArgs),
-    /// Compare every connection with Moneyhub and fix the mirror: upsert what differs, bury
-    /// what Moneyhub no longer has, purge removed connections.
-    Reconcile(ScopeArgs),
-    /// Counts per user, inbox depth and lag, last event.
-    Status(DbArgs),
-    /// Write the mirrored transactions as CSV or JSON.
-    Export(ExportArgs),
-    /// Put events parked after repeated failures back in the queue (everyone's, or one
-    /// user's), attempts reset, for `mirror run` to apply once the cause is fixed.
-    Retry(RetryArgs),
-}
-
-/// `moneyhub mirror retry` flags.
-#[derive(Debug, Args)]
-pub struct RetryArgs {
-    /// The database.
-    #[command(flatten)]
-    pub db: DbArgs,
-    /// Only this user's parked events.
-    #[arg(long, short = 'u', value_name = "USER")]
-    pub user: Option<String>,
-}
-
-/// The mirror's database.
-#[derive(Debug, Args)]
-pub struct DbArgs {
-    /// The database: `sqlite:PATH` or a plain path (SQLite), or `postgres://user@host/db`
-    /// (optionally `?schema=NAME`) [env: MONEYHUB_MIRROR_DB].
-    #[arg(long, value_name = "URL", env = "MONEYHUB_MIRROR_DB", hide_env_values = true)]
-    pub db: String,
-}
-
-/// `moneyhub mirror run` flags.
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// The database.
-    #[command(flatten)]
-    pub db: DbArgs,
-    /// Where the webhook receiver listens (`POST /webhooks`).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
-    pub listen: String,
-    /// Processing workers (1 to 256). On PostgreSQL, several processes may run too.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub workers: u16,
-    /// Accept unsigned JSON webhooks too (anyone who can reach the endpoint can forge them:
-    /// only behind your own authentication).
-    #[arg(long)]
-    pub allow_unsigned_json: bool,
-    /// Refuse signed webhooks issued more than this many seconds from now (default 600; no
-    /// limit when the target is a sandbox, whose virtual clock may jump ahead).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
-    pub max_webhook_age: Option<u64>,
-    /// On SIGTERM or SIGINT: seconds allowed for answering the webhooks in flight and
-    /// finishing the claimed work before the rest is released and the process exits 0.
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
-    pub shutdown_timeout: u64,
-}
-
-/// Which users `backfill` and `reconcile` cover.
-#[derive(Debug, Args)]
-pub struct ScopeArgs {
-    /// The database.
-    #[command(flatten)]
-    pub db: DbArgs,
-    /// Only this user (repeatable). Default: every user the mirror knows.
-    #[arg(long, short = 'u', value_name = "USER")]
-    pub user: Vec<String>,
-    /// Also every user of the API client (GET /users).
-    #[arg(long, conflicts_with = "user")]
-    pub all_users: bool,
-    /// Users processed at once (1 to 64).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub concurrency: u16,
-    /// `backfill`: list every connection, not only those never listed.
-    #[arg(long)]
-    pub force: bool,
-}
-
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Comma-separated values with a header.
-    Csv,
-    /// A JSON array.
-    Json,
-}
-
-/// `moneyhub mirror export` flags.
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// The database.
-    #[command(flatten)]
-    pub db: DbArgs,
-    /// The format.
-    #[arg(long, value_enum)]
-    pub format: Format,
-    /// Only this user.
-    #[arg(long, short = 'u', value_name = "USER")]
-    pub user: Option<String>,
-    /// Include transactions deleted at Moneyhub (tombstones).
-    #[arg(long)]
-    pub include_deleted: bool,
-    /// Write to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-    /// CSV: write text cells exactly as stored. By default a text cell starting with `=`, `+`,
-    /// `-`, `@`, a tab or a carriage return is prefixed with `'`, so a spreadsheet shows it
-    /// as text instead of running it as a formula.
-    #[arg(long)]
-    pub raw: bool,
-}
 
 fn db_url(args: &DbArgs) -> CmdResult<DbUrl> {
     args.db.parse::<DbUrl>().map_err(|e| Failure::usage(e.to_string()))
@@ -237,8 +114,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     if let Some(base) = &embedded {
         output::warn(&format!(
             "moneyhub: the embedded sandbox at {base} sends its webhooks here; its clock is frozen, so \
-             move it on to make activity:\n  curl -X POST {base}/__sandbox/clock/advance \
-             -H 'content-type: application/json' -d '{{\"hours\": 24}}'"
+             move it on to make activity:\n  moneyhub sandbox clock advance 24h --sandbox-url {base}"
         ));
     }
     tracing::info!(listening = %addr, workers = args.workers, "mirror run started");
@@ -268,24 +144,21 @@ async fn listen(addr: &str) -> CmdResult<tokio::net::TcpListener> {
 
 /// Points the embedded sandbox's webhooks (signed) at this process's receiver, so that
 /// `mirror run` with nothing configured has something to mirror; returns the sandbox's URL.
+#[cfg(feature = "sandbox")]
 async fn wire_embedded(ctx: &Ctx, base: &str, addr: std::net::SocketAddr) -> CmdResult<String> {
     // A receiver on every interface is still reached on loopback.
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
     let target = format!("http://{host}:{}/webhooks", addr.port());
-    let resp = ctx
-        .http
-        .put(format!("{base}/__sandbox/webhooks"))
-        .json(&json!({"url": target, "format": "jwt"}))
-        .send()
-        .await
-        .map_err(|e| Failure::internal(format!("could not set the embedded sandbox's webhooks: {e}")))?;
-    if !resp.status().is_success() {
-        return Err(Failure::internal(format!(
-            "the embedded sandbox refused the webhook target {target}: {}",
-            resp.status()
-        )));
-    }
+    ctx.control()?.set_webhook_target(Some(&target), Some("jwt")).await.map_err(|e| {
+        Failure::internal(format!("the embedded sandbox refused the webhook target {target}: {e}"))
+    })?;
     Ok(base.to_owned())
+}
+
+/// Without the `sandbox` feature there is no embedded sandbox to wire.
+#[cfg(not(feature = "sandbox"))]
+async fn wire_embedded(_ctx: &Ctx, _base: &str, _addr: std::net::SocketAddr) -> CmdResult<String> {
+    Err(crate::commands::missing_feature("sandbox", "an embedded sandbox"))
 }
 
 async fn scope(global: &GlobalArgs, args: ScopeArgs, reconcile: bool) -> CmdResult {

@@ -5,17 +5,18 @@ mod catalog;
 mod completions;
 mod connect;
 mod connections;
+#[cfg(feature = "sandbox")]
 mod demo;
 mod doctor;
 #[cfg(feature = "mirror")]
-pub mod mirror;
+mod mirror;
 mod renew;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 mod transactions;
 mod users;
 
-use crate::cli::{Cli, Command, SandboxCommand};
+use crate::cli::{Cli, Command};
 use crate::context::Ctx;
 use crate::exit::{self, CmdResult};
 
@@ -42,12 +43,15 @@ async fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         // Commands that need no client (or start their own sandbox).
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { command: SandboxCommand::Serve(args) } => sandbox::serve(args).await,
+        Command::Sandbox { command } => sandbox::run(&global, command).await,
         #[cfg(not(feature = "sandbox"))]
-        Command::Sandbox { command: SandboxCommand::Serve(_) } => {
-            Err(missing_feature("sandbox", "`moneyhub sandbox serve`"))
-        }
+        Command::Sandbox { .. } => Err(missing_feature("sandbox", "`moneyhub sandbox`")),
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => demo::run(&global, args).await,
+        #[cfg(not(feature = "sandbox"))]
+        Command::Demo(_) => {
+            Err(missing_feature("sandbox", "`moneyhub demo` (it runs on an embedded sandbox)"))
+        }
         Command::Doctor(args) if args.from_file.is_some() => doctor::offline(&global, args).await,
         #[cfg(feature = "mirror")]
         Command::Mirror { command } => mirror::run(&global, command).await,

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::cli::TransactionsCommand;
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
-use crate::output::table::{Column, Table};
+use crate::output::views::transactions_table;
 use crate::output::{self, progress, OutputFormat};
 use crate::resolve;
 
@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, command: TransactionsCommand) -> CmdResult {
                 }
                 OutputFormat::Table => {
                     if !found.transactions.is_empty() {
-                        output::table(&table(&found.transactions));
+                        output::table(&transactions_table(&found.transactions));
                     }
                     output::line(&format!(
                         "{} found, {} missing{}",
@@ -101,7 +101,7 @@ pub async fn run(ctx: &Ctx, command: TransactionsCommand) -> CmdResult {
                     if all.is_empty() {
                         output::line("No transactions.");
                     } else {
-                        output::table(&table(&all));
+                        output::table(&transactions_table(&all));
                         output::line(&output::count(all.len(), "transaction", "transactions"));
                     }
                 }
@@ -153,29 +153,6 @@ pub async fn list(
         b.finish_and_clear();
     }
     Ok(all)
-}
-
-/// A transactions table: short id, date, amount, status, description.
-pub fn table(transactions: &[Transaction]) -> Table {
-    let mut t = Table::new(vec![
-        Column::new("ID"),
-        Column::new("DATE"),
-        Column::new("AMOUNT").right(),
-        Column::new("STATUS"),
-        Column::new("DESCRIPTION").elide_end(12),
-    ]);
-    for tx in transactions {
-        let description =
-            if tx.short_description.trim().is_empty() { &tx.long_description } else { &tx.short_description };
-        t.row(vec![
-            output::short_uuid(tx.id.as_str()),
-            output::day(&tx.date),
-            output::money(tx.amount.value, &tx.amount.currency),
-            tx.status.to_string(),
-            description.clone(),
-        ]);
-    }
-    t
 }
 
 /// Ids from a file: a JSON array of strings, or ids separated by whitespace or commas.

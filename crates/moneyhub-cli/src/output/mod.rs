@@ -4,6 +4,7 @@
 
 pub mod progress;
 pub mod table;
+pub mod views;
 
 use std::io::{IsTerminal, Write};
 

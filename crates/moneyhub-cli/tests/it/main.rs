@@ -14,6 +14,7 @@ mod doctor;
 mod habits;
 mod mirror;
 mod redaction;
+mod sandbox_control;
 mod sandbox_serve;
 mod servers;
 mod transactions;

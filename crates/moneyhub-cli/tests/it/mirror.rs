@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use moneyhub_sandbox::kit::{Advance, Control};
 use serde_json::{json, Value};
 
 use crate::support::{banks, command, fits_80, free_port, run_command, Env, TempDir};
@@ -151,14 +152,10 @@ fn lifecycle(env: &Env, db: &str) {
         "/webhooks",
         json!({"url": format!("http://{}/webhooks", running.addr), "format": "jwt"}),
     );
-    let before =
-        env.get("/__sandbox/webhooks/deliveries?limit=1000000")["data"].as_array().map_or(0, Vec::len);
+    let before = env.deliveries().len();
     env.advance(json!({"hours": 30}));
     env.control("POST", "/webhooks/flush", json!({}));
-    let deliveries = env.get("/__sandbox/webhooks/deliveries?limit=1000000")["data"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let deliveries = env.deliveries();
     let new: Vec<&Value> = deliveries.iter().skip(before).collect();
     assert!(new.iter().any(|d| d["eventType"] == "syncCompleted"), "{new:?}");
     assert!(new.iter().all(|d| d["outcome"] == "delivered"), "every webhook answered 2xx: {new:?}");
@@ -378,31 +375,15 @@ fn run_on_the_embedded_sandbox_mirrors_its_webhooks() {
     let (running, started) = Running::spawn(command(&dir), &db);
     let base = started["sandbox"].as_str().expect("the embedded sandbox's URL").to_owned();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let http = reqwest::Client::new();
-    let post = |path: &str, body: Value| {
-        rt.block_on(async {
-            let r = http.post(format!("{base}/__sandbox{path}")).json(&body).send().await.expect("control");
-            assert!(r.status().is_success(), "{path}: {}", r.status());
-            r.json::<Value>().await.expect("json")
-        })
-    };
-    let target = rt.block_on(async {
-        http.get(format!("{base}/__sandbox/webhooks")).send().await.unwrap().json::<Value>().await.unwrap()
-    });
+    let kit = Control::new(base.as_str());
+    let target = rt.block_on(kit.webhook_target()).expect("webhook target");
+    let target = json!(target);
     assert_eq!(target["url"], format!("http://{}/webhooks", running.addr));
     assert_eq!(target["format"], "jwt");
 
-    post("/clock/advance", json!({"hours": 30}));
-    post("/webhooks/flush", json!({}));
-    let log = rt.block_on(async {
-        http.get(format!("{base}/__sandbox/webhooks/deliveries?limit=100000"))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    });
+    rt.block_on(kit.advance(Advance::hours(30))).expect("advance");
+    rt.block_on(kit.flush()).expect("flush");
+    let log = json!({"data": rt.block_on(kit.deliveries(0, 100_000)).expect("deliveries").data});
     let deliveries = log["data"].as_array().expect("deliveries");
     assert!(deliveries.iter().any(|d| d["eventType"] == "syncCompleted"), "{log}");
     assert!(deliveries.iter().all(|d| d["outcome"] == "delivered"), "{log}");
@@ -455,22 +436,15 @@ fn a_second_embedded_run_on_the_same_database_stores_its_events() {
     let dir = TempDir::new();
     let db = format!("sqlite:{}", dir.join("twice.db").display());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let http = reqwest::Client::new();
     let mut delivered = 0;
     for (run, hours) in [(1, 30), (2, 50)] {
         let (running, started) = Running::spawn(command(&dir), &db);
         let base = started["sandbox"].as_str().expect("the embedded sandbox's URL").to_owned();
+        let kit = Control::new(base.as_str());
         let log = rt.block_on(async {
-            for (path, body) in
-                [("/clock/advance", json!({ "hours": hours })), ("/webhooks/flush", json!({}))]
-            {
-                let r =
-                    http.post(format!("{base}/__sandbox{path}")).json(&body).send().await.expect("control");
-                assert!(r.status().is_success(), "{path}: {}", r.status());
-            }
-            let r =
-                http.get(format!("{base}/__sandbox/webhooks/deliveries?limit=100000")).send().await.unwrap();
-            r.json::<Value>().await.unwrap()
+            kit.advance(Advance::hours(hours)).await.expect("advance");
+            kit.flush().await.expect("flush");
+            json!({"data": kit.deliveries(0, 100_000).await.expect("deliveries").data})
         });
         let deliveries = log["data"].as_array().expect("deliveries");
         assert!(!deliveries.is_empty(), "run {run}: {log}");

@@ -20,8 +20,8 @@ const SLOW: usize = 2_000;
 const SERVER_NOFILE: u32 = 1_024;
 
 /// A child process killed on drop if still running.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
 }
 
 impl Drop for Server {
@@ -136,7 +136,7 @@ async fn flood_on(addr: SocketAddr) -> Vec<JoinHandle<()>> {
 }
 
 /// Reads the child's stdout up to a line holding `marker`; returns the lines read.
-fn read_until(child: &mut Child, marker: &str) -> Vec<String> {
+pub(crate) fn read_until(child: &mut Child, marker: &str) -> Vec<String> {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     let mut lines = Vec::new();

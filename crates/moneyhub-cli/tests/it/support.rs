@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use moneyhub_sandbox::kit::Control;
 use moneyhub_sandbox::{ClockMode, Sandbox, SandboxConfig};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Bank ids of the sandbox catalogue used by the tests.
 pub mod banks {
@@ -140,7 +141,7 @@ pub struct Env {
     pub sandbox: Option<Sandbox>,
     pub rt: tokio::runtime::Runtime,
     pub dir: TempDir,
-    http: reqwest::Client,
+    kit: Control,
 }
 
 impl Env {
@@ -158,9 +159,8 @@ impl Env {
                 ..SandboxConfig::default()
             }))
             .expect("sandbox");
-        let http =
-            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
-        Env { sandbox: Some(sandbox), rt, dir: TempDir::new(), http }
+        let kit = Control::of(&sandbox);
+        Env { sandbox: Some(sandbox), rt, dir: TempDir::new(), kit }
     }
 
     /// The sandbox.
@@ -208,44 +208,29 @@ impl Env {
         r.json()
     }
 
-    /// Calls the control API; panics unless it answers 2xx.
-    pub fn control(&self, method: &str, path: &str, body: Value) -> Value {
-        let url = format!("{}/__sandbox{path}", self.base());
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        self.rt.block_on(async {
-            let resp = self.http.request(method, &url).json(&body).send().await.expect("control call");
-            let status = resp.status();
-            let text = resp.text().await.expect("control body");
-            assert!(status.is_success(), "control {url}: {status} {text}");
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).expect("control JSON")
-            }
-        })
+    /// The sandbox's control client.
+    pub fn kit(&self) -> &Control {
+        &self.kit
     }
 
-    /// A GET on the sandbox (any path).
-    pub fn get(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.base());
-        self.rt.block_on(async {
-            let resp = self.http.get(&url).send().await.expect("get");
-            resp.json().await.expect("json")
-        })
+    /// Runs a control-client call to completion.
+    pub fn block<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(call)
+    }
+
+    /// Calls the control API; panics unless it answers 2xx.
+    pub fn control(&self, method: &str, path: &str, body: Value) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let (status, value) = self.block(self.kit.call(method, path, Some(body))).expect("control call");
+        assert!(status.is_success(), "control {path}: {status} {value}");
+        value
     }
 
     /// A user connected to `banks`, without the browser round trip. Returns the user id and
     /// the connection ids.
     pub fn user_with(&self, banks: &[&str]) -> (String, Vec<String>) {
-        let created = self.control("POST", "/users", json!({"count": 1, "banks": banks}));
-        let u = &created[0];
-        let ids = u["connectionIds"]
-            .as_array()
-            .expect("ids")
-            .iter()
-            .map(|v| v.as_str().expect("id").to_owned())
-            .collect();
-        (u["userId"].as_str().expect("user").to_owned(), ids)
+        let user = self.block(self.kit.create_user(banks)).expect("user");
+        (user.user_id, user.connection_ids)
     }
 
     /// Moves the virtual clock on.
@@ -253,17 +238,21 @@ impl Env {
         self.control("POST", "/clock/advance", body)
     }
 
+    /// Every webhook delivery attempt the sandbox logged, as JSON.
+    pub fn deliveries(&self) -> Vec<Value> {
+        let log = self.block(self.kit.deliveries(0, 1_000_000)).expect("delivery log");
+        log.data.iter().map(|d| serde_json::to_value(d).expect("delivery")).collect()
+    }
+
     /// The request log since `after`.
     pub fn requests(&self, after: u64) -> Vec<Value> {
-        self.get(&format!("/__sandbox/requests?after={after}&limit=1000000"))["data"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        let log = self.block(self.kit.requests(after, 1_000_000)).expect("request log");
+        log.data.iter().map(|e| serde_json::to_value(e).expect("entry")).collect()
     }
 
     /// The last request sequence number.
     pub fn last_seq(&self) -> u64 {
-        self.get("/__sandbox/requests?limit=1")["meta"]["lastSeq"].as_u64().unwrap_or(0)
+        self.block(self.kit.requests(0, 1)).expect("request log").last_seq
     }
 }
 

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use moneyhub::{Client, ClientAuth, RetryPolicy};
+use moneyhub::{Client, RetryPolicy};
 use moneyhub_mirror::{Db, Mirror, MirrorConfig};
+use moneyhub_sandbox::kit::{Advance, Chaos, Control, NewConnection};
 use moneyhub_sandbox::{spawn, ClockMode, Sandbox, SandboxConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -86,10 +87,7 @@ pub async fn sandbox(replace_ratio: f64) -> SandboxHandle {
 pub fn client(sb: &Arc<Sandbox>) -> Client {
     let clock = sb.clone();
     Client::builder()
-        .identity_url(sb.identity_url())
-        .api_url(sb.api_url_v3())
-        .client_id(sb.client_id())
-        .client_auth(ClientAuth::secret(sb.client_secret().expect("default client has a secret")))
+        .sandbox(sb.base_url())
         .retry_policy(RetryPolicy {
             max_retries: 3,
             initial_backoff: Duration::from_millis(5),
@@ -107,21 +105,7 @@ pub fn http() -> reqwest::Client {
 
 /// Calls the control API; returns status and JSON (Null for an empty body).
 pub async fn control(sb: &Sandbox, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = http().request(method, format!("{}/__sandbox{path}", sb.base_url()));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        },
-    )
+    Control::of(sb).call(method, path, body).await.expect("the control API answers")
 }
 
 pub async fn control_ok(sb: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Value {
@@ -132,89 +116,43 @@ pub async fn control_ok(sb: &Sandbox, method: Method, path: &str, body: Option<V
 
 /// A provider's bank id, by name.
 pub async fn bank(sb: &Sandbox, name: &str) -> String {
-    let all: Value = http()
-        .get(format!("{}/oidc/.well-known/all-connections", sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    all.as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("{name} in catalogue"))["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    Control::of(sb).bank_id(name).await.unwrap_or_else(|e| panic!("{name} in catalogue: {e}"))
 }
 
 /// `count` users, each connected to `banks`: `[(userId, [connectionId])]`.
 pub async fn users(sb: &Sandbox, count: usize, banks: &[String]) -> Vec<(String, Vec<String>)> {
-    let v = control_ok(sb, Method::POST, "/users", Some(json!({"count": count, "banks": banks}))).await;
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            (
-                u["userId"].as_str().unwrap().to_owned(),
-                u["connectionIds"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| c.as_str().unwrap().to_owned())
-                    .collect(),
-            )
-        })
-        .collect()
+    let banks: Vec<&str> = banks.iter().map(String::as_str).collect();
+    let created = Control::of(sb).create_users(count, &banks).await.expect("users created");
+    created.into_iter().map(|u| (u.user_id, u.connection_ids)).collect()
 }
 
 /// One more connection for a user.
 pub async fn connect(sb: &Sandbox, user_id: &str, bank_id: &str) -> String {
-    let v = control_ok(sb, Method::POST, "/connections", Some(json!({"userId": user_id, "bankId": bank_id})))
-        .await;
-    v["connectionId"].as_str().unwrap().to_owned()
+    let new =
+        NewConnection { user_id: user_id.to_owned(), bank_id: bank_id.to_owned(), ..Default::default() };
+    Control::of(sb).create_connection(&new).await.expect("connection created").connection_id
 }
 
 pub async fn advance_days(sb: &Sandbox, days: i64) {
-    control_ok(sb, Method::POST, "/clock/advance", Some(json!({"days": days}))).await;
+    Control::of(sb).advance(Advance::days(days)).await.expect("clock advanced");
 }
 
 pub async fn flush(sb: &Sandbox) -> Value {
-    control_ok(sb, Method::POST, "/webhooks/flush", None).await
+    serde_json::to_value(Control::of(sb).flush().await.expect("flushed")).expect("report")
 }
 
 pub async fn set_webhooks(sb: &Sandbox, url: &str, format: &str) {
-    control_ok(sb, Method::PUT, "/webhooks", Some(json!({"url": url, "format": format}))).await;
+    Control::of(sb).set_webhook_target(Some(url), Some(format)).await.expect("webhook target set");
 }
 
 pub async fn set_chaos(sb: &Sandbox, drop: f64, duplicate: f64, reorder: f64) {
-    control_ok(
-        sb,
-        Method::PUT,
-        "/webhooks/chaos",
-        Some(json!({"drop": drop, "duplicate": duplicate, "reorder": reorder})),
-    )
-    .await;
+    Control::of(sb).set_chaos(Chaos { drop, duplicate, reorder }).await.expect("chaos set");
 }
 
 /// A client-credentials token from the sandbox.
 pub async fn token(sb: &Sandbox, scope: &str, sub: Option<&str>) -> String {
-    let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
-    if let Some(s) = sub {
-        form.push(("sub", s));
-    }
-    let res = http()
-        .post(format!("{}/oidc/token", sb.base_url()))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    let kit = Control::of(sb);
+    kit.client_token(sb.client_id(), sb.client_secret(), scope, sub).await.expect("a token")
 }
 
 /// Every transaction the sandbox serves for a user now, as raw JSON, by id.

@@ -18,6 +18,7 @@
 
 mod faults;
 mod lifecycle;
+mod scenario;
 mod setup;
 mod webhooks;
 
@@ -45,6 +46,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/__sandbox/clock/resume", post(lifecycle::resume))
         .route("/__sandbox/connections/{connection_id}", get(lifecycle::inspect).patch(lifecycle::tweak))
         .route("/__sandbox/connections/{connection_id}/script", put(lifecycle::script))
+        .route("/__sandbox/connections/{connection_id}/state", put(scenario::set_state))
         .route("/__sandbox/providers/{bank_id}/remove", post(lifecycle::remove_provider))
         .route("/__sandbox/accounts/{account_id}/drop", post(lifecycle::drop_account))
         .route("/__sandbox/users", post(lifecycle::bulk_users))
@@ -55,6 +57,8 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/__sandbox/webhooks/test", post(webhooks::test_event))
         .route("/__sandbox/faults", get(faults::list).post(faults::add).delete(faults::clear))
         .route("/__sandbox/faults/{fault_id}", delete(faults::remove))
+        .route("/__sandbox/reset", post(scenario::reset))
+        .route("/__sandbox/scenario", post(scenario::load))
         .route("/__sandbox/healthz", get(|| async { "ok" }))
         .route("/__sandbox/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state, gate))

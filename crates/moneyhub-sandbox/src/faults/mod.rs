@@ -76,7 +76,7 @@ impl Applied {
 }
 
 /// `POST /__sandbox/faults` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FaultRequest {
     #[serde(default)]
@@ -286,6 +286,11 @@ impl Faults {
         let before = g.rules.len();
         g.rules.retain(|r| r.id != id);
         g.rules.len() != before
+    }
+
+    /// Back to a new sandbox's rules: none, and rule ids counting from the start again.
+    pub fn reset(&self) {
+        *self.inner.lock() = Inner::default();
     }
 
     /// Removes every rule; how many there were.

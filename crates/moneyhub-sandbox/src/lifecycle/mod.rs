@@ -27,7 +27,7 @@ use schedule::{next_auto_sync, Due};
 const MAX_EVENTS: usize = 5_000_000;
 
 /// What a run did.
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     /// Automatic syncs run.

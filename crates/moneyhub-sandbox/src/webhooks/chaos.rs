@@ -28,7 +28,7 @@ enum BoolOrProb {
 }
 
 /// The request body: every field optional (missing = 0 / off).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChaosRequest {
     #[serde(default)]

@@ -4,6 +4,7 @@ mod identity;
 mod lifecycle;
 mod lifecycle_webhooks;
 mod node_conformance;
+mod scenarios;
 mod support;
 // Swagger conformance, hostile input and fuzzing.
 mod bad_input;

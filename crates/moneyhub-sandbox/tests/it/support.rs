@@ -9,10 +9,11 @@ use axum::http::HeaderMap;
 use axum::Router;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use moneyhub_sandbox::kit::Control;
 use moneyhub_sandbox::{spawn, ClockMode, Sandbox, SandboxConfig};
 use parking_lot::Mutex;
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use reqwest::StatusCode;
+use serde_json::Value;
 use tokio::task::JoinHandle;
 
 /// A fixed instant tests start at: a Wednesday 10:00 UTC, outside summer time.
@@ -32,22 +33,7 @@ pub async fn sandbox_with(config: SandboxConfig) -> Sandbox {
 
 /// A provider's bank id, looked up by name in the public catalogue.
 pub async fn bank(sb: &Sandbox, name: &str) -> String {
-    let all: Value = http()
-        .get(format!("{}/oidc/.well-known/all-connections", sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    all.as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("{name} is in the catalogue"))["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    Control::of(sb).bank_id(name).await.unwrap_or_else(|e| panic!("{name} is in the catalogue: {e}"))
 }
 
 /// An HTTP client that never follows redirects.
@@ -57,20 +43,9 @@ pub fn http() -> reqwest::Client {
 
 /// A client_credentials token (client_secret_basic with the default client).
 pub async fn token(sb: &Sandbox, scope: &str, sub: Option<&str>) -> String {
-    let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
-    if let Some(s) = sub {
-        form.push(("sub", s));
-    }
-    let res = http()
-        .post(format!("{}/oidc/token", sb.base_url()))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "token request for {scope}");
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    let kit = Control::of(sb);
+    let token = kit.client_token(sb.client_id(), sb.client_secret(), scope, sub).await;
+    token.unwrap_or_else(|e| panic!("token request for {scope}: {e}"))
 }
 
 /// Creates a user and returns its id.
@@ -110,34 +85,14 @@ pub async fn control(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = http().request(method, format!("{}/__sandbox{path}", sb.base_url()));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        },
-    )
+    Control::of(sb).call(method, path, body).await.expect("the control API answers")
 }
 
 /// Creates one user connected to `banks` through the control API; returns the user id and
 /// the connection ids.
 pub async fn user_with(sb: &Sandbox, banks: &[&str]) -> (String, Vec<String>) {
-    let (status, body) =
-        control(sb, reqwest::Method::POST, "/users", Some(serde_json::json!({"count": 1, "banks": banks})))
-            .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let u = &body[0];
-    let ids =
-        u["connectionIds"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
-    (u["userId"].as_str().unwrap().to_string(), ids)
+    let user = Control::of(sb).create_user(banks).await.expect("user created");
+    (user.user_id, user.connection_ids)
 }
 
 /// Advances the sandbox clock (body as `/__sandbox/clock/advance` takes it) and returns the
@@ -354,11 +309,9 @@ impl Receiver {
 }
 
 pub async fn set_target(sb: &moneyhub_sandbox::Sandbox, url: &str, format: &str) {
-    let (status, body) =
-        control(sb, Method::PUT, "/webhooks", Some(json!({"url": url, "format": format}))).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["url"], url);
-    assert_eq!(body["recording"], true);
+    let target = Control::of(sb).set_webhook_target(Some(url), Some(format)).await.expect("target set");
+    assert_eq!(target.url.as_deref(), Some(url));
+    assert!(target.recording);
 }
 
 /// A file of the workspace's `testdata/keys` (test keys and certificates).

@@ -11,10 +11,11 @@ use moneyhub::{
     AuthorizationRequest, Client, ClientAuth, ClientBuilder, ConnectOptions, Connected, PrivateKey,
     RetryPolicy,
 };
+use moneyhub_sandbox::kit::{Control, FaultSpec};
 use moneyhub_sandbox::{spawn, ClientRegistration, ClockMode, Sandbox, SandboxConfig};
 use moneyhub_types::{BankId, ConnectionId, UserId};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Moneyhub Open Banking Mock (current, savings, card).
 pub const MOCK_BANK: &str = "1ffe704d39629a929c8e293880fb449a";
@@ -57,15 +58,18 @@ pub fn fast_retries(max_retries: u32) -> RetryPolicy {
 
 /// A builder for the sandbox's default client (secret), clock following the sandbox.
 pub fn builder(sb: &Arc<Sandbox>) -> ClientBuilder {
+    following(sb, Client::builder().sandbox(sb.base_url()))
+}
+
+/// `builder` with the test redirect URI, fast retries and the sandbox's clock.
+fn following(sb: &Arc<Sandbox>, builder: ClientBuilder) -> ClientBuilder {
     let clock_sb = sb.clone();
-    Client::builder()
-        .identity_url(sb.identity_url())
-        .api_url(sb.api_url_v3())
-        .client_id(sb.client_id())
-        .client_auth(ClientAuth::secret(sb.client_secret().expect("default client has a secret")))
-        .redirect_uri(REDIRECT_URI)
-        .retry_policy(fast_retries(3))
-        .clock(move || clock_sb.now())
+    builder.redirect_uri(REDIRECT_URI).retry_policy(fast_retries(3)).clock(move || clock_sb.now())
+}
+
+/// The sandbox's control client (trusting the test CA of `testdata/keys`).
+pub fn kit(sb: &Sandbox) -> Control {
+    Control::of(sb).with_http(http())
 }
 
 pub async fn env() -> Env {
@@ -87,33 +91,18 @@ pub fn http() -> reqwest::Client {
 
 /// Calls the control API; returns status and JSON (Null for an empty body).
 pub async fn control(sb: &Sandbox, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = http().request(method, format!("{}/__sandbox{path}", sb.base_url()));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        },
-    )
+    kit(sb).call(method, path, body).await.expect("the control API answers")
 }
 
 /// Adds a fault rule.
 pub async fn fault(sb: &Sandbox, rule: Value) {
-    let (status, body) = control(sb, Method::POST, "/faults", Some(rule)).await;
-    assert_eq!(status, StatusCode::CREATED, "fault rule refused: {body}");
+    let spec: FaultSpec = serde_json::from_value(rule).expect("a fault rule");
+    kit(sb).add_fault(&spec).await.unwrap_or_else(|e| panic!("fault rule refused: {e}"));
 }
 
 /// Removes every fault rule.
 pub async fn clear_faults(sb: &Sandbox) {
-    let (status, _) = control(sb, Method::DELETE, "/faults", None).await;
-    assert!(status.is_success());
+    kit(sb).clear_faults().await.expect("faults cleared");
 }
 
 /// Advances the sandbox clock.
@@ -124,22 +113,17 @@ pub async fn advance(sb: &Sandbox, by: Value) {
 
 /// The last request-log sequence number.
 pub async fn last_seq(sb: &Sandbox) -> u64 {
-    let (_, body) = control(sb, Method::GET, "/requests?after=0&limit=1", None).await;
-    body["meta"]["lastSeq"].as_u64().unwrap()
+    kit(sb).requests(0, 1).await.expect("request log").last_seq
 }
 
 /// Request-log entries after `seq`.
 pub async fn requests_after(sb: &Sandbox, seq: u64) -> Vec<Value> {
-    let (status, body) =
-        control(sb, Method::GET, &format!("/requests?after={seq}&limit=1000000"), None).await;
-    assert_eq!(status, StatusCode::OK);
+    let log = kit(sb).requests(seq, 1_000_000).await.expect("request log");
     // The control API's own requests are logged too: leave them out.
-    body["data"]
-        .as_array()
-        .unwrap()
+    log.data
         .iter()
-        .filter(|e| !e["path"].as_str().unwrap_or("").starts_with("/__sandbox"))
-        .cloned()
+        .filter(|e| !e.path.starts_with("/__sandbox"))
+        .map(|e| serde_json::to_value(e).expect("entry"))
         .collect()
 }
 
@@ -165,12 +149,9 @@ pub fn token_requests<'a>(log: &'a [Value], grant: &str, sub: Option<&str>) -> V
 
 /// One user connected to `banks` (control API); the user id and connection ids.
 pub async fn user_with(sb: &Sandbox, banks: &[&str]) -> (UserId, Vec<ConnectionId>) {
-    let (status, body) = control(sb, Method::POST, "/users", Some(json!({"count": 1, "banks": banks}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let u = &body[0];
-    let ids =
-        u["connectionIds"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().parse().unwrap()).collect();
-    (u["userId"].as_str().unwrap().parse().unwrap(), ids)
+    let user = kit(sb).create_user(banks).await.expect("user created");
+    let ids = user.connection_ids.iter().map(|c| c.parse().unwrap()).collect();
+    (user.user_id.parse().unwrap(), ids)
 }
 
 pub fn bank(id: &str) -> BankId {
@@ -255,33 +236,18 @@ pub async fn sandbox_with_key_client(client_id: &str, key: &PrivateKey) -> Arc<S
 
 /// A client for a `private_key_jwt` client, clock following the sandbox.
 pub fn key_client(sb: &Arc<Sandbox>, client_id: &str, key: PrivateKey) -> Client {
-    let clock_sb = sb.clone();
-    Client::builder()
-        .identity_url(sb.identity_url())
-        .api_url(sb.api_url_v3())
-        .client_id(client_id)
-        .client_auth(ClientAuth::private_key(key))
-        .redirect_uri(REDIRECT_URI)
-        .retry_policy(fast_retries(3))
-        .clock(move || clock_sb.now())
-        .build()
-        .unwrap()
+    following(
+        sb,
+        Client::builder()
+            .sandbox(sb.base_url())
+            .client_id(client_id)
+            .client_auth(ClientAuth::private_key(key)),
+    )
+    .build()
+    .unwrap()
 }
 
 /// A client_credentials token straight from the sandbox (default client).
 pub async fn direct_token(sb: &Sandbox, scope: &str, sub: Option<&str>) -> String {
-    let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
-    if let Some(s) = sub {
-        form.push(("sub", s));
-    }
-    let res = http()
-        .post(format!("{}/oidc/token", sb.base_url()))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    kit(sb).client_token(sb.client_id(), sb.client_secret(), scope, sub).await.expect("a token")
 }

@@ -105,6 +105,12 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
     if args.client_id.trim().is_empty() {
         return Err(Failure::usage("--client-id must not be empty"));
     }
+    let scenario = args
+        .scenario
+        .as_deref()
+        .map(moneyhub_sandbox::scenario::Scenario::from_file)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("--scenario {e}")))?;
     let control_token = args.control_token.clone().filter(|t| !t.trim().is_empty());
     if !args.host.is_loopback() && control_token.is_none() {
         return Err(Failure::usage(format!(
@@ -143,6 +149,7 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
         }],
         webhook,
         http,
+        scenario,
         ..SandboxConfig::default()
     })
 }
@@ -171,6 +178,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     match &args.webhook_url {
         Some(u) => output::line(&format!("  webhooks          {u} ({})", args.webhook_format)),
         None => output::line("  webhooks          off (--webhook-url to enable)"),
+    }
+    if let Some(path) = &args.scenario {
+        output::line(&format!(
+            "  scenario          {} (loaded again by `moneyhub sandbox reset`)",
+            path.display()
+        ));
     }
     output::line(&format!(
         "  control API       {}/__sandbox{}",

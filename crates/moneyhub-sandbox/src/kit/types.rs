@@ -1,0 +1,385 @@
+//! The requests and answers of the control API, typed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use crate::lifecycle::RunReport;
+pub use crate::request_log::LogEntry;
+pub use crate::scenario::{ConnectionState, LoadedConnection, LoadedScenario, LoadedUser, StateRequest};
+
+/// The virtual clock (`GET /__sandbox/clock`, and the answer of freeze, resume and reset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockReading {
+    /// The sandbox's time.
+    pub now: DateTime<Utc>,
+    /// Whether it stands still.
+    pub frozen: bool,
+}
+
+/// How far to move the clock (`POST /__sandbox/clock/advance`): a duration or an instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Advance {
+    /// Days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    /// Hours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hours: Option<i64>,
+    /// Minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<i64>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<i64>,
+    /// An instant to move to instead of a duration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Advance {
+    /// `n` days.
+    pub fn days(n: i64) -> Advance {
+        Advance { days: Some(n), ..Default::default() }
+    }
+    /// `n` hours.
+    pub fn hours(n: i64) -> Advance {
+        Advance { hours: Some(n), ..Default::default() }
+    }
+    /// `n` seconds.
+    pub fn seconds(n: i64) -> Advance {
+        Advance { seconds: Some(n), ..Default::default() }
+    }
+    /// To the instant `at`.
+    pub fn to(at: DateTime<Utc>) -> Advance {
+        Advance { to: Some(at), ..Default::default() }
+    }
+}
+
+/// The answer of `POST /__sandbox/clock/advance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advanced {
+    /// The new time.
+    pub now: DateTime<Utc>,
+    /// What ran on the way.
+    pub ran: RunReport,
+}
+
+/// A user made by `POST /__sandbox/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedUser {
+    /// The user id.
+    pub user_id: String,
+    /// Its connections, one per bank asked for.
+    pub connection_ids: Vec<String>,
+}
+
+/// A connection made by `POST /__sandbox/connections`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedConnection {
+    /// The connection id.
+    pub connection_id: String,
+    /// The first sync's id.
+    pub sync_id: String,
+}
+
+/// The body of `POST /__sandbox/connections`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewConnection {
+    /// The user.
+    pub user_id: String,
+    /// The bank id.
+    pub bank_id: String,
+    /// The consent's end, when not the provider's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Finish the first sync in the background, shortly after.
+    pub enable_async: bool,
+}
+
+/// A sync outcome a connection can be scripted with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything fetched.
+    Success,
+    /// The provider failed.
+    Error,
+    /// Some data failed to arrive.
+    Partial,
+    /// The provider wants MFA.
+    MfaRequired,
+    /// The stored credentials were refused.
+    CredentialsError,
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(Value::String(s.replace('_', "-"))).map_err(|_| {
+            format!(
+                "unknown outcome {s:?}: expected success, error, partial, mfa-required or credentials-error"
+            )
+        })
+    }
+}
+
+/// The body of `PUT /__sandbox/connections/{id}/script`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Script {
+    /// The outcomes of the next fetches, in order.
+    pub outcomes: Vec<Outcome>,
+    /// Every later fetch (default: success).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thereafter: Option<Outcome>,
+    /// Add to the script instead of replacing it.
+    pub append: bool,
+}
+
+impl Script {
+    /// Every fetch from the next one ends with `outcome`.
+    pub fn always(outcome: Outcome) -> Script {
+        Script { outcomes: Vec::new(), thereafter: Some(outcome), append: false }
+    }
+}
+
+/// The body of `PATCH /__sandbox/connections/{id}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tweak {
+    /// The provider allows one fetch only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub single_sync_only: Option<bool>,
+    /// A reauth gives the connection a new id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub force_new_id_on_reauth: Option<bool>,
+    /// The consent's end, any instant (past ones too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The sandbox's view of a connection (`GET /__sandbox/connections/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    /// Its public JSON, as `GET /users/{id}/connections` shows it.
+    pub connection: Value,
+    /// Its user.
+    pub user_id: String,
+    /// The scripted outcomes still to come.
+    pub script: Vec<Outcome>,
+    /// The outcome of every fetch after the script.
+    pub thereafter: Option<Outcome>,
+    /// Since when its fetches have been failing.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The oldest transaction date held.
+    pub history_from: DateTime<Utc>,
+    /// Whether the background history fetch is still to run.
+    pub history_pending: bool,
+    /// Transactions held.
+    pub transactions: u64,
+    /// The next event due (`{at, event}`).
+    pub next: Option<Value>,
+}
+
+/// A fault rule to add (`POST /__sandbox/faults`): the matched requests and the effect.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultSpec {
+    /// Only this method (default: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The path, a prefix unless `exact` (`*` matches one segment).
+    pub path: String,
+    /// Match the whole path only.
+    #[serde(default)]
+    pub exact: bool,
+    /// Answer with this status (default 503 when no other effect is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The error body's `code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The error body's `message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `Retry-After`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+    /// Delay before answering, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Drop the connection without answering.
+    #[serde(default)]
+    pub drop: bool,
+    /// Answer 200 with a body that is not JSON.
+    #[serde(default)]
+    pub malformed: bool,
+    /// Share of matching requests it fires on (`0..=1`, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Fire this many times, then stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u64>,
+}
+
+/// A fault rule as the sandbox lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultRule {
+    /// Its id.
+    pub id: String,
+    /// Its method, if it has one.
+    pub method: Option<String>,
+    /// Its path.
+    pub path: String,
+    /// Whether the path must match exactly.
+    pub exact: bool,
+    /// The status it answers with, when it answers.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Whether it drops the connection.
+    pub drop: bool,
+    /// Whether it answers a malformed body.
+    pub malformed: bool,
+    /// Its delay, milliseconds.
+    pub latency_ms: u64,
+    /// Share of matching requests it fires on.
+    pub rate: f64,
+    /// How many times it fires at most.
+    pub times: Option<u64>,
+    /// How many firings are left.
+    pub remaining: Option<u64>,
+    /// Requests that matched while it was active.
+    pub matched: u64,
+    /// Times it fired.
+    pub hits: u64,
+    /// Whether it still fires.
+    pub active: bool,
+}
+
+/// The webhook target (`GET`/`PUT /__sandbox/webhooks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSettings {
+    /// Where webhooks go, if anywhere.
+    pub url: Option<String>,
+    /// `json` or `jwt`.
+    pub format: Option<String>,
+    /// Whether events are being recorded (there is a target).
+    pub recording: bool,
+}
+
+/// Webhook chaos (`GET`/`PUT /__sandbox/webhooks/chaos`): probabilities in `0..=1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Chaos {
+    /// An event is not sent.
+    pub drop: f64,
+    /// An event is sent twice.
+    pub duplicate: f64,
+    /// A batch is shuffled.
+    pub reorder: f64,
+}
+
+/// One webhook delivery attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Sequence number.
+    pub seq: u64,
+    /// The webhook id.
+    pub webhook_id: String,
+    /// `eventType`.
+    pub event_type: String,
+    /// `userId`.
+    pub user_id: String,
+    /// Where it went.
+    pub url: Option<String>,
+    /// `json` or `jwt`.
+    pub format: Option<String>,
+    /// Virtual time of the attempt.
+    pub at: DateTime<Utc>,
+    /// The receiver's status, if it answered.
+    pub status: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Real time taken, milliseconds.
+    pub duration_ms: u64,
+    /// `delivered`, `failed`, `dropped` or `duplicate`.
+    pub outcome: String,
+    /// Whether this was chaos's extra copy.
+    pub duplicate: bool,
+    /// The payload sent.
+    pub payload: Value,
+}
+
+/// The delivery log (`GET /__sandbox/webhooks/deliveries`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deliveries {
+    /// The attempts, oldest first.
+    pub data: Vec<Delivery>,
+    /// The last sequence number given.
+    pub last_seq: u64,
+    /// Events not attempted yet.
+    pub pending: u64,
+}
+
+/// What a flush did (`POST /__sandbox/webhooks/flush`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlushReport {
+    /// Requests sent.
+    pub attempts: u64,
+    /// Events accepted.
+    pub delivered: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Events discarded.
+    pub dropped: u64,
+    /// Extra copies accepted.
+    pub duplicates: u64,
+    /// The delivery log's last sequence number.
+    pub last_seq: u64,
+}
+
+/// A fired test event (`POST /__sandbox/webhooks/test`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiredEvent {
+    /// The webhook id.
+    pub id: String,
+    /// Its delivery attempts.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// How much the sandbox holds (`GET /__sandbox/stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Users.
+    pub users: u64,
+    /// Connections.
+    pub connections: u64,
+    /// Accounts.
+    pub accounts: u64,
+    /// Live transactions.
+    pub transactions: u64,
+    /// Transactions stored (deleted ones included).
+    pub transactions_stored: u64,
+    /// Sync records.
+    pub syncs: u64,
+    /// Webhook events not delivered yet.
+    pub pending_events: u64,
+}
+
+/// A page of the request log (`GET /__sandbox/requests`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestLog {
+    /// The entries, oldest first.
+    pub data: Vec<LogEntry>,
+    /// The last sequence number given.
+    pub last_seq: u64,
+}

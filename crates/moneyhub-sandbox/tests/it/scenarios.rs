@@ -1,0 +1,189 @@
+//! `POST /__sandbox/reset` and scenario files, through the typed control client.
+
+use chrono::Duration;
+use moneyhub_sandbox::kit::{Advance, Control, FaultSpec, Outcome, Script};
+use moneyhub_sandbox::scenario::{ConnectionState, Scenario, ScenarioFormat};
+use moneyhub_sandbox::{ClockMode, SandboxConfig};
+
+use crate::support::{connection, sandbox, sandbox_with, t0};
+
+const TEN: &str = include_str!("../../../../examples/scenarios/ten-connections.toml");
+
+#[tokio::test]
+async fn reset_returns_clock_users_faults_and_deliveries_to_the_seeded_state() {
+    let sb = sandbox().await;
+    let control = Control::of(&sb);
+    let first = control.create_user(&["1ffe704d39629a929c8e293880fb449a"]).await.unwrap();
+    control.advance(Advance::days(2)).await.unwrap();
+    control.add_fault(&FaultSpec { path: "/v3/accounts".into(), ..Default::default() }).await.unwrap();
+    control.freeze().await.unwrap();
+    assert!(control.stats().await.unwrap().users > 0);
+
+    let clock = control.reset().await.unwrap();
+    assert_eq!(clock.now, t0());
+    assert!(clock.frozen);
+    let stats = control.stats().await.unwrap();
+    assert_eq!((stats.users, stats.connections, stats.accounts), (0, 0, 0));
+    assert!(control.faults().await.unwrap().is_empty());
+    assert_eq!(control.deliveries(0, 10).await.unwrap().data.len(), 0);
+    // The id sequence restarts too: the same set-up gives the same ids as before.
+    let again = control.create_user(&["1ffe704d39629a929c8e293880fb449a"]).await.unwrap();
+    assert_eq!(again, first);
+    let rule =
+        control.add_fault(&FaultSpec { path: "/v3/accounts".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(control.faults().await.unwrap()[0].id, rule.id);
+}
+
+#[tokio::test]
+async fn the_ten_connection_scenario_puts_each_connection_in_its_state() {
+    let sb = sandbox().await;
+    let control = Control::of(&sb);
+    let loaded = control.load_scenario(TEN, "ten-connections.toml", true).await.unwrap();
+    assert_eq!(loaded.now, "2025-01-15T09:00:00.000Z");
+    assert!(loaded.frozen && loaded.reset);
+    let user = &loaded.users[0];
+    assert_eq!((user.client_user_id.as_str(), user.existed), ("demo-customer-42", false));
+    assert_eq!(user.connections.len(), 10);
+    let id = |key: &str| user.connections.iter().find(|c| c.key == key).unwrap().connection_id.clone();
+    let now = sb.now();
+
+    let natwest = control.connection(&id("natwest")).await.unwrap();
+    assert_eq!(natwest.thereafter, Some(Outcome::Error));
+    assert_eq!(control.connection(&id("aviva")).await.unwrap().thereafter, Some(Outcome::MfaRequired));
+    assert_eq!(
+        control.connection(&id("barclays")).await.unwrap().thereafter,
+        Some(Outcome::CredentialsError)
+    );
+    assert_eq!(control.connection(&id("mock")).await.unwrap().thereafter, None);
+    let hsbc = connection(&sb, &user.user_id, &id("hsbc")).await;
+    assert_eq!(hsbc["expiresAt"], moneyhub_sandbox::clock::iso(now + Duration::days(1)));
+    let monzo = connection(&sb, &user.user_id, &id("monzo")).await;
+    assert_eq!(monzo["tppConsent"], false, "{monzo}");
+    let northwind = connection(&sb, &user.user_id, &id("northwind")).await;
+    assert_eq!(northwind["status"], "never", "{northwind}");
+
+    // Loaded again on top (no reset): the same user and connections are reused.
+    let again = control.load_scenario(TEN, "ten-connections.toml", false).await.unwrap();
+    assert!(again.users[0].existed);
+    assert_eq!(again.users[0].user_id, user.user_id);
+    assert!(again.users[0].connections.iter().all(|c| c.existed));
+    assert_eq!(control.stats().await.unwrap().connections, 10);
+}
+
+#[tokio::test]
+async fn a_scenario_given_at_start_up_sets_the_clock_and_comes_back_after_a_reset() {
+    let scenario = Scenario::parse(TEN, ScenarioFormat::Toml, "ten-connections.toml").unwrap();
+    let sb = sandbox_with(SandboxConfig {
+        clock: ClockMode::Frozen(t0()),
+        scenario: Some(scenario),
+        ..Default::default()
+    })
+    .await;
+    let control = Control::of(&sb);
+    assert_eq!(control.clock().await.unwrap().now.to_rfc3339(), "2025-01-15T09:00:00+00:00");
+    assert_eq!(control.stats().await.unwrap().connections, 10);
+    control.advance(Advance::days(1)).await.unwrap();
+    control.reset().await.unwrap();
+    assert_eq!(control.clock().await.unwrap().now.to_rfc3339(), "2025-01-15T09:00:00+00:00");
+    assert_eq!(control.stats().await.unwrap().connections, 10);
+}
+
+#[tokio::test]
+async fn bad_scenarios_are_refused_with_the_place_and_change_nothing() {
+    let sb = sandbox().await;
+    let control = Control::of(&sb);
+    let cases = [
+        ("[clock]\nfrozen = yes\n", "line 2, column 10"),
+        ("[[users]]\nclientUserId = \"a\"\nconnections = [\n  { bank = \"Nowhere Bank\" },\n]\n", "line 4, column 12"),
+        ("[[users]]\nclientUserId = \"a\"\nconnections = [{ bank = \"HSBC\", state = \"sleeping\" }]\n", "line 3"),
+        ("[[users]]\nclientUserId = \"a\"\nconnections = [{ bank = \"HSBC\", state = \"consent-ending\" }]\n", "needs days"),
+        ("[[users]]\nclientUserId = \"a\"\nconnections = [{ bank = \"Aviva\", state = \"consent-ending\", days = 2 }]\n", "never sets a consent expiry"),
+        ("[webhooks]\nurl = \"http://example.com/hook\"\n", "line 2, column 7"),
+        ("[[faults]]\npath = \"/x\"\nstatus = 200\n", "line 1"),
+        ("[clock]\nstart = \"2020-01-01T00:00:00Z\"\n", "before the sandbox's time"),
+        ("colour = \"blue\"\n", "unknown field"),
+    ];
+    for (text, wanted) in cases {
+        let err = control.load_scenario(text, "bad.toml", false).await.unwrap_err();
+        assert_eq!(err.status(), Some(reqwest::StatusCode::BAD_REQUEST), "{text}");
+        let message = err.to_string();
+        assert!(message.contains("bad.toml") && message.contains(wanted), "{text}: {message}");
+    }
+    let err = control
+        .load_scenario(
+            "{\"users\": [{\"clientUserId\": \"a\", \"connections\": [{\"bank\": \"Nope\"}]}]}",
+            "bad.json",
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("users[0].connections[0].bank"), "{err}");
+    assert_eq!(control.stats().await.unwrap().users, 0);
+    assert!(control.faults().await.unwrap().is_empty());
+    // Nor does a bad scenario loaded with a reset: the sandbox keeps what it had.
+    control.create_user(&[]).await.unwrap();
+    control.advance(Advance::days(1)).await.unwrap();
+    let bad = "[[users]]\nclientUserId = \"a\"\nconnections = [{ bank = \"Nope\" }]\n";
+    assert!(control.load_scenario(bad, "bad.toml", true).await.is_err());
+    assert_eq!(control.stats().await.unwrap().users, 1);
+    assert_eq!(control.clock().await.unwrap().now, t0() + Duration::days(1));
+}
+
+#[tokio::test]
+async fn a_scenario_sets_webhooks_chaos_faults_and_failing_since() {
+    let sb = sandbox().await;
+    let control = Control::of(&sb);
+    let text = r#"
+[webhooks]
+url = "http://127.0.0.1:9/hook"
+format = "jwt"
+chaos = { drop = 0.5 }
+
+[[faults]]
+path = "/v3/transactions"
+status = 503
+times = 2
+
+[[users]]
+clientUserId = "u-1"
+[[users.connections]]
+bank = "Moneyhub Open Banking Mock"
+state = "failing"
+since = "2025-01-10T00:00:00Z"
+"#;
+    let loaded = control.load_scenario(text, "s.toml", false).await.unwrap();
+    assert_eq!(loaded.faults.len(), 1);
+    assert_eq!(loaded.users[0].connections[0].state, ConnectionState::Failing);
+    let target = control.webhook_target().await.unwrap();
+    assert_eq!(
+        (target.url.as_deref(), target.format.as_deref()),
+        (Some("http://127.0.0.1:9/hook"), Some("jwt"))
+    );
+    assert_eq!(control.chaos().await.unwrap().drop, 0.5);
+    assert_eq!(control.faults().await.unwrap()[0].times, Some(2));
+    let view = control.connection(&loaded.users[0].connections[0].connection_id).await.unwrap();
+    assert_eq!(view.failing_since.map(|t| t.to_rfc3339()).as_deref(), Some("2025-01-10T00:00:00+00:00"));
+    assert_eq!(view.connection["status"], "error", "{}", view.connection);
+    // Loaded again with the connection healthy: the script is cleared.
+    control
+        .script(&loaded.users[0].connections[0].connection_id, &Script::always(Outcome::Partial))
+        .await
+        .unwrap();
+    let healthy =
+        text.replace("state = \"failing\"\nsince = \"2025-01-10T00:00:00Z\"", "state = \"healthy\"");
+    control.load_scenario(&healthy, "s.toml", false).await.unwrap();
+    let view = control.connection(&loaded.users[0].connections[0].connection_id).await.unwrap();
+    assert_eq!(view.thereafter, None);
+}
+
+#[tokio::test]
+async fn the_readme_scenario_loads() {
+    let readme = include_str!("../../../../README.md");
+    let section = &readme[readme.find("### Scenario files").expect("the README's scenario section")..];
+    let start = section.find("```toml\n").expect("a TOML block") + "```toml\n".len();
+    let text = &section[start..start + section[start..].find("```").unwrap()];
+    let sb = sandbox().await;
+    let loaded = Control::of(&sb).load_scenario(text, "README.md", true).await.unwrap();
+    assert_eq!(loaded.users[0].connections.len(), 7);
+    assert_eq!(loaded.faults.len(), 1);
+}

@@ -50,6 +50,10 @@ pub struct SandboxConfig {
     /// the sandbox hands out use it. Without it, a sandbox bound to an unspecified address
     /// (`0.0.0.0`, `::`) names itself `http://127.0.0.1:PORT`.
     pub public_url: Option<String>,
+    /// What `/oidc/auth` does with a valid request: consent at once and redirect (the
+    /// default, what tests and programs want), or show the consent pages a person clicks
+    /// through. Changeable at runtime through `PUT /__sandbox/consent`.
+    pub consent: ConsentMode,
 }
 
 impl Default for SandboxConfig {
@@ -68,6 +72,7 @@ impl Default for SandboxConfig {
             control_token: None,
             allow_remote_webhooks: false,
             public_url: None,
+            consent: ConsentMode::Instant,
         }
     }
 }
@@ -86,6 +91,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("control_token", &self.control_token.as_ref().map(|_| "[redacted]"))
             .field("allow_remote_webhooks", &self.allow_remote_webhooks)
             .field("public_url", &self.public_url)
+            .field("consent", &self.consent)
             .finish()
     }
 }
@@ -193,4 +199,38 @@ pub enum ClockMode {
     RealTime,
     /// Stand still at the given instant until advanced: what tests use for determinism.
     Frozen(DateTime<Utc>),
+}
+
+/// How the authorisation endpoint (`/oidc/auth`) obtains the user's consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConsentMode {
+    /// The user is taken to have logged in and consented: the browser goes straight back to
+    /// the client with a code. What tests and the CLI use.
+    #[default]
+    Instant,
+    /// Server-rendered pages a person clicks through: a bank chooser for group scopes, the
+    /// bank's login with mock credentials and the accounts to share, the consent summary, and
+    /// pages of their own for reauth, refresh and reconsent (see the crate README).
+    Interactive,
+}
+
+impl ConsentMode {
+    /// The name used by the CLI flag and the control API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentMode::Instant => "instant",
+            ConsentMode::Interactive => "interactive",
+        }
+    }
+}
+
+impl std::str::FromStr for ConsentMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "instant" => Ok(ConsentMode::Instant),
+            "interactive" => Ok(ConsentMode::Interactive),
+            other => Err(format!("unknown consent mode {other:?}: expected instant or interactive")),
+        }
+    }
 }

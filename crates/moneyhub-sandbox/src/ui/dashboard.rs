@@ -15,6 +15,9 @@ use crate::state::AppState;
 /// How many webhook deliveries and logged requests the page shows (the newest).
 const TAIL: u64 = 25;
 
+/// How many of a connection's syncs the page lists (the newest).
+const RECENT_SYNCS: usize = 6;
+
 /// The failures "fail next sync" offers (the control API's script outcomes).
 pub const FAILURES: &[&str] = &["error", "partial", "mfa-required", "credentials-error"];
 
@@ -129,6 +132,19 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
                         escape(&c.script.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
                     )
                 };
+                // The newest syncs, so a failure shows even when later syncs of the same
+                // clock jump succeeded.
+                let recent: Vec<String> = c
+                    .sync_ids
+                    .iter()
+                    .rev()
+                    .take(RECENT_SYNCS)
+                    .filter_map(|id| store.syncs.get(id))
+                    .map(|r| {
+                        let outcome = r.fetch_status.map(|f| f.as_str()).unwrap_or("running");
+                        format!("{} {outcome}", iso(r.created_at))
+                    })
+                    .collect();
                 let short = c.id.split(':').nth(1).unwrap_or(&c.id).get(..8).unwrap_or(&c.id);
                 let cid = c.id.as_str();
                 let act = "/__sandbox/ui/connection";
@@ -173,11 +189,14 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
                 );
                 out.push_str(&format!(
                     "<tr id=\"conn-{short}\"><td>{}<br><code>{}</code><br><span class=\"muted\">{} accounts</span></td>\
-                     <td class=\"status\" id=\"status-{short}\">{}{next}</td><td>{}</td><td>{}</td><td id=\"last-sync-{short}\">{}</td><td>{actions}</td></tr>",
+                     <td class=\"status\" id=\"status-{short}\">{}{next}<br><span class=\"muted\">{} syncs; latest:</span>\
+                     <ul id=\"syncs-{short}\">{}</ul></td><td>{}</td><td>{}</td><td id=\"last-sync-{short}\">{}</td><td>{actions}</td></tr>",
                     escape(c.name),
                     escape(cid),
                     c.account_ids.len(),
                     escape(&status),
+                    c.sync_ids.len(),
+                    recent.iter().map(|r| format!("<li>{}</li>", escape(r))).collect::<String>(),
                     escape(&c.expires_at.map(iso).unwrap_or_else(|| "-".into())),
                     c.tpp_consent(now),
                     escape(&last),

@@ -97,7 +97,10 @@ pub fn page(status: StatusCode, title: &str, body: &str, form_target: Option<&st
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: with it, browsers send `Origin: null` on the pages' own form POSTs,
+    // which the Origin checks must refuse. `same-origin` still keeps the pages' URLs from
+    // every other site (the client's callback included).
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

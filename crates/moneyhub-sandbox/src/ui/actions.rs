@@ -27,15 +27,15 @@ impl Form {
 }
 
 /// Access and form token; the parsed form, or the refusal.
-fn admit(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Form, Response> {
+fn admit(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Form, Box<Response>> {
     gate(state, &Method::POST, headers, None)?;
     let form = Form(form_urlencoded::parse(body).into_owned().collect());
     if !form_token_ok(headers, form.get("csrf")) {
-        return Err(html::message(
+        return Err(Box::new(html::message(
             StatusCode::FORBIDDEN,
             "Refused",
             "This form's token does not match this browser's: reload the dashboard.",
-        ));
+        )));
     }
     Ok(form)
 }
@@ -49,7 +49,7 @@ fn back(done: &str) -> Response {
 pub async fn clock(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match admit(&state, &headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let by = match form.get("op") {
         Some("hour") => Duration::hours(1),
@@ -89,7 +89,7 @@ pub async fn clock(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
 pub async fn connection(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match admit(&state, &headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let bad = |why: &str| html::message(StatusCode::BAD_REQUEST, "That did not work", why);
     let Some(id) = form.get("connection") else { return bad("no connection given") };
@@ -158,7 +158,7 @@ pub async fn connection(State(state): State<Arc<AppState>>, headers: HeaderMap, 
 pub async fn faults(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match admit(&state, &headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let bad = |why: &str| html::message(StatusCode::BAD_REQUEST, "That did not work", why);
     match form.get("op") {

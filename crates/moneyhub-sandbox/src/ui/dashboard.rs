@@ -26,7 +26,7 @@ pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQue
     let q = Query::parse(q.as_deref());
     let access = match gate(&state, &Method::GET, &headers, q.get("token")) {
         Ok(a) => a,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     if let Access::TokenAccepted = access {
         // Keep the token out of the address bar and the history: cookie, then a clean URL.
@@ -111,7 +111,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
                 out.push_str("<p class=\"muted\">No connections.</p>");
                 continue;
             }
-            out.push_str("<table><tr><th>Connection</th><th>Status</th><th>Expires</th><th>tppConsent</th><th>Last sync</th><th>Actions</th></tr>");
+            out.push_str("<table><tr><th>Connection</th><th>Status</th><th>Expires</th><th>tppConsent</th><th>Last sync</th></tr>");
             for c in conns {
                 let removed = store.provider_removed(c);
                 let h = c.health(now, removed);
@@ -190,7 +190,8 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
                 out.push_str(&format!(
                     "<tr id=\"conn-{short}\"><td>{}<br><code>{}</code><br><span class=\"muted\">{} accounts</span></td>\
                      <td class=\"status\" id=\"status-{short}\">{}{next}<br><span class=\"muted\">{} syncs; latest:</span>\
-                     <ul id=\"syncs-{short}\">{}</ul></td><td>{}</td><td>{}</td><td id=\"last-sync-{short}\">{}</td><td>{actions}</td></tr>",
+                     <ul class=\"syncs\" id=\"syncs-{short}\">{}</ul></td><td>{}</td><td>{}</td><td id=\"last-sync-{short}\">{}</td></tr>\
+                     <tr><td colspan=\"5\" class=\"actions\">{actions}</td></tr>",
                     escape(c.name),
                     escape(cid),
                     c.account_ids.len(),

@@ -35,7 +35,7 @@ pub fn query_value(s: &str) -> String {
 /// The only stylesheet. Inline, allowed by its hash in the Content-Security-Policy.
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#f4f5f9;color:#1d2333}\
 header{background:#2b3a67;color:#fff;padding:12px 24px;font-weight:600}\
-main{max-width:960px;margin:24px auto;padding:0 16px}\
+main{max-width:1100px;margin:24px auto;padding:0 16px}\
 section{background:#fff;border-radius:10px;padding:16px 20px;margin-bottom:16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}\
 h1{font-size:1.4em;margin:0 0 12px}h2{font-size:1.1em;margin:0 0 10px}\
 .muted{color:#667}.err{background:#fdecea;color:#8a1c12;padding:8px 12px;border-radius:6px}\
@@ -50,6 +50,7 @@ label{display:block;margin:6px 0}table{border-collapse:collapse;width:100%;font-
 td,th{border-bottom:1px solid #e4e6ee;padding:4px 6px;text-align:left;vertical-align:top}\
 form.inline{display:inline-block;margin:2px}pre{white-space:pre-wrap;word-break:break-all;margin:0;font-size:.85em}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}dt{color:#667}dd{margin:0}\
+ul.syncs{margin:2px 0;padding-left:16px;font-size:.85em}td.actions{border-bottom:2px solid #c9cde0;padding-bottom:8px}\
 .row{display:flex;gap:8px;flex-wrap:wrap;align-items:center}";
 
 fn style_hash() -> String {

@@ -62,13 +62,13 @@ pub(crate) enum Access {
     TokenAccepted,
 }
 
-/// The access rules of the module docs; `Err` is the refusal page.
+/// The access rules of the module docs; `Err` is the refusal page (boxed: a response is large).
 pub(crate) fn gate(
     state: &AppState,
     method: &Method,
     headers: &HeaderMap,
     token_param: Option<&str>,
-) -> Result<Access, Response> {
+) -> Result<Access, Box<Response>> {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let host = text(header::HOST).unwrap_or_default();
     let mut access = Access::Granted;
@@ -84,20 +84,20 @@ pub(crate) fn gate(
             if param {
                 access = Access::TokenAccepted;
             } else if !bearer && !cookie {
-                return Err(html::message(
+                return Err(Box::new(html::message(
                     StatusCode::UNAUTHORIZED,
                     "The dashboard needs the control token",
                     "Open /__sandbox/ui?token=<control token> once; this browser then keeps a cookie.",
-                ));
+                )));
             }
         }
         None => {
             if !crate::control::accepted_host(state, host) {
-                return Err(html::message(
+                return Err(Box::new(html::message(
                     StatusCode::FORBIDDEN,
                     "Not this address",
                     "The dashboard answers only requests addressed to the sandbox itself.",
-                ));
+                )));
             }
         }
     }
@@ -108,19 +108,19 @@ pub(crate) fn gate(
                 .is_some_and(|h| h.eq_ignore_ascii_case(host))
         };
         if !text(header::ORIGIN).is_some_and(own) {
-            return Err(html::message(
+            return Err(Box::new(html::message(
                 StatusCode::FORBIDDEN,
                 "Refused",
                 "Dashboard actions come only from the dashboard (Origin).",
-            ));
+            )));
         }
         if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
             if site != "same-origin" {
-                return Err(html::message(
+                return Err(Box::new(html::message(
                     StatusCode::FORBIDDEN,
                     "Refused",
                     "Dashboard actions come only from the dashboard (Sec-Fetch-Site).",
-                ));
+                )));
             }
         }
     }

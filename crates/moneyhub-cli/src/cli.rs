@@ -443,6 +443,10 @@ pub struct ServeArgs {
     /// Allow webhook targets that are not on a loopback address.
     #[arg(long, env = "MONEYHUB_SANDBOX_ALLOW_REMOTE_WEBHOOKS")]
     pub allow_remote_webhooks: bool,
+    /// How /oidc/auth obtains consent: `instant` (redirect at once, for programs and tests) or
+    /// `interactive` (consent pages a person clicks through in a browser).
+    #[arg(long, env = "MONEYHUB_SANDBOX_CONSENT", default_value = "instant", value_name = "MODE")]
+    pub consent: moneyhub_sandbox::ConsentMode,
     /// On SIGTERM or SIGINT: seconds allowed for the requests in flight before exiting.
     #[arg(long, env = "MONEYHUB_SANDBOX_SHUTDOWN_TIMEOUT", default_value_t = 10, value_name = "SECS")]
     pub shutdown_timeout: u64,

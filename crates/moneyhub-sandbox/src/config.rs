@@ -54,6 +54,10 @@ pub struct SandboxConfig {
     /// (`POST /__sandbox/reset`): see [`crate::scenario`]. Its clock start replaces
     /// [`SandboxConfig::clock`]'s.
     pub scenario: Option<crate::scenario::Scenario>,
+    /// What `/oidc/auth` does with a valid request: consent at once and redirect (the
+    /// default, what tests and programs want), or show the consent pages a person clicks
+    /// through. Changeable at runtime through `PUT /__sandbox/consent`.
+    pub consent: ConsentMode,
 }
 
 impl Default for SandboxConfig {
@@ -73,6 +77,7 @@ impl Default for SandboxConfig {
             allow_remote_webhooks: false,
             public_url: None,
             scenario: None,
+            consent: ConsentMode::Instant,
         }
     }
 }
@@ -92,6 +97,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("allow_remote_webhooks", &self.allow_remote_webhooks)
             .field("public_url", &self.public_url)
             .field("scenario", &self.scenario.as_ref().map(|s| s.name()))
+            .field("consent", &self.consent)
             .finish()
     }
 }
@@ -199,4 +205,38 @@ pub enum ClockMode {
     RealTime,
     /// Stand still at the given instant until advanced: what tests use for determinism.
     Frozen(DateTime<Utc>),
+}
+
+/// How the authorisation endpoint (`/oidc/auth`) obtains the user's consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConsentMode {
+    /// The user is taken to have logged in and consented: the browser goes straight back to
+    /// the client with a code. What tests and the CLI use.
+    #[default]
+    Instant,
+    /// Server-rendered pages a person clicks through: a bank chooser for group scopes, the
+    /// bank's login with mock credentials and the accounts to share, the consent summary, and
+    /// pages of their own for reauth, refresh and reconsent (see the crate README).
+    Interactive,
+}
+
+impl ConsentMode {
+    /// The name used by the CLI flag and the control API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentMode::Instant => "instant",
+            ConsentMode::Interactive => "interactive",
+        }
+    }
+}
+
+impl std::str::FromStr for ConsentMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "instant" => Ok(ConsentMode::Instant),
+            "interactive" => Ok(ConsentMode::Interactive),
+            other => Err(format!("unknown consent mode {other:?}: expected instant or interactive")),
+        }
+    }
 }

@@ -47,11 +47,12 @@ pub mod seed;
 mod server;
 mod state;
 pub mod store;
+mod ui;
 mod webhooks;
 
 pub use config::{
-    ClientRegistration, ClockMode, SandboxConfig, WebhookFormat, WebhookTarget, DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
+    ClientRegistration, ClockMode, ConsentMode, SandboxConfig, WebhookFormat, WebhookTarget,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
 };
 pub use server::{serve, spawn, Sandbox, SandboxError};
 

@@ -188,6 +188,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::identity::routes())
         .merge(crate::rest::routes())
         .merge(crate::control::routes(state.clone()))
+        .merge(crate::ui::routes())
         .nest("/v2.0", crate::data::routes(ApiVersion::V2))
         .nest("/v3", crate::data::routes(ApiVersion::V3))
         .nest("/v3.0", crate::data::routes(ApiVersion::V3))

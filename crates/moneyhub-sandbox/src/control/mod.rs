@@ -16,6 +16,7 @@
 //!
 //! The public Moneyhub routes are not gated: they are what clients and browsers use.
 
+mod consent;
 mod faults;
 mod lifecycle;
 mod scenario;
@@ -59,6 +60,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/__sandbox/faults/{fault_id}", delete(faults::remove))
         .route("/__sandbox/reset", post(scenario::reset))
         .route("/__sandbox/scenario", post(scenario::load))
+        .route("/__sandbox/consent", get(consent::get).put(consent::set))
         .route("/__sandbox/healthz", get(|| async { "ok" }))
         .route("/__sandbox/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state, gate))
@@ -143,7 +145,7 @@ fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// `Host` names the sandbox: a loopback name or its base URL's host, with its port.
-fn accepted_host(state: &AppState, host: &str) -> bool {
+pub(crate) fn accepted_host(state: &AppState, host: &str) -> bool {
     let Ok(base) = url::Url::parse(&state.base_url) else { return false };
     let Some(port) = base.port_or_known_default() else { return false };
     let own = base.host_str().map(|h| format!("{h}:{port}"));

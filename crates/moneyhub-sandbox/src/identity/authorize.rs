@@ -1,8 +1,10 @@
 //! `GET /oidc/auth` (and `POST`, form-encoded): the authorisation endpoint.
 //!
-//! The sandbox has no user interface: once a request is valid, the user is taken to have
+//! By default the sandbox shows no pages: once a request is valid, the user is taken to have
 //! logged in to the bank and consented, and the browser goes straight back to the client
-//! (302) with a code (and/or an id_token). Parameters come from a pushed request
+//! (302) with a code (and/or an id_token). With interactive consent
+//! ([`crate::config::ConsentMode::Interactive`]) a valid request goes to the consent pages
+//! instead (`super::consent`), which end in the same response. Parameters come from a pushed request
 //! (`request_uri`, whose values win over everything in the query), a request object
 //! (`request`, whose values win over plain ones) or plain query parameters.
 //!
@@ -54,7 +56,7 @@ pub async fn authorize_post(
 impl Rejection {
     /// A redirect to the client with the error, or a 400 JSON error when the client or its
     /// redirect URI cannot be trusted.
-    fn into_response_for(self, state: &AppState) -> Response {
+    pub(super) fn into_response_for(self, state: &AppState) -> Response {
         match self.target {
             Some(t) => {
                 let mut pairs = vec![
@@ -74,7 +76,7 @@ impl Rejection {
 
 /// The authorisation response (RFC 6749 §4.1.2, OAuth 2.0 Multiple Response Types, Form Post
 /// Response Mode).
-fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
+pub(super) fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
     if target.mode == ResponseMode::FormPost {
         let esc = |s: &str| {
             s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
@@ -181,17 +183,20 @@ fn authorize(state: &Arc<AppState>, query: Params) -> Response {
         Ok(r) => r,
         Err(rej) => return rej.into_response_for(state),
     };
+    if super::consent::interactive(state) {
+        return super::consent::begin(state, req, auth_request, &params, now_t);
+    }
     match grant(state, &req, auth_request, now_t) {
         Ok(pairs) => respond(&req.target, &pairs),
         Err(error) => Rejection { error, target: Some(req.target.clone()) }.into_response_for(state),
     }
 }
 
-/// Auto-consents: issues the code and/or id_token of the response.
+/// Consents (at once, or when the consent pages approve): issues the code and/or id_token of the response.
 ///
 /// One-time access (no `sub` value): the user who consents becomes a new user of the client,
 /// managed by the user (`managedBy: "user"`), made here, at consent, as Moneyhub does.
-fn grant(
+pub(super) fn grant(
     state: &Arc<AppState>,
     req: &AuthRequest,
     auth_request: Option<String>,

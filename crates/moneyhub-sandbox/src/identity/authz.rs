@@ -27,6 +27,9 @@ pub enum Flow {
         asynchronous: bool,
         /// `mh:consent.value.expirationDateTime`.
         expires_at: Option<DateTime<Utc>>,
+        /// The accounts the user ticked on the interactive consent page, as positions in the
+        /// provider's account list; `None` = all of them (and always with instant consent).
+        accounts: Option<Vec<usize>>,
     },
     /// `reauth` of an existing connection.
     Reauth {
@@ -395,7 +398,12 @@ pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result
             } else {
                 return Err(reject(OAuthError::invalid_scope(format!("unknown provider scope {p}"))));
             };
-            Flow::New { bank_id, asynchronous: claims.asynchronous, expires_at: claims.expires_at }
+            Flow::New {
+                bank_id,
+                asynchronous: claims.asynchronous,
+                expires_at: claims.expires_at,
+                accounts: None,
+            }
         }
         (_, []) => {
             return Err(reject(OAuthError::invalid_scope("only one provider scope (id:*) may be requested")))

@@ -40,12 +40,17 @@ pub fn complete(
     now: DateTime<Utc>,
 ) -> Result<Completed, OAuthError> {
     match flow {
-        Flow::New { bank_id, asynchronous, expires_at } => {
-            let created = state
-                .store
-                .write()
-                .create_connection(user_id, bank_id, *expires_at, *asynchronous, now)
-                .map_err(refused)?;
+        Flow::New { bank_id, asynchronous, expires_at, accounts } => {
+            let created = match accounts {
+                None => state
+                    .store
+                    .write()
+                    .create_connection(user_id, bank_id, *expires_at, *asynchronous, now)
+                    .map_err(refused)?,
+                Some(keep) => {
+                    create_with_accounts(state, user_id, bank_id, *expires_at, keep, *asynchronous, now)?
+                }
+            };
             if *asynchronous {
                 state.finish_sync_later(created.sync_id);
             }
@@ -69,4 +74,48 @@ pub fn complete(
             Ok(Completed { connection_id: connection_id.clone(), async_sync: None })
         }
     }
+}
+
+/// A new connection that holds only the accounts the user ticked (positions in the
+/// provider's account list): the connection is made with its first sync left running, the
+/// other accounts are removed before anything is fetched (so no webhook ever names them), and
+/// then the first fetch runs as usual. The kept accounts get the same data they would have in
+/// a connection with all accounts (data depends on the position, not on what else is shared).
+fn create_with_accounts(
+    state: &Arc<AppState>,
+    user_id: &str,
+    bank_id: &str,
+    expires_at: Option<DateTime<Utc>>,
+    keep: &[usize],
+    asynchronous: bool,
+    now: DateTime<Utc>,
+) -> Result<crate::store::NewConnection, OAuthError> {
+    let mut store = state.store.write();
+    let created = store.create_connection(user_id, bank_id, expires_at, true, now).map_err(refused)?;
+    let all =
+        store.connections.get(&created.connection_id).map(|c| c.account_ids.clone()).unwrap_or_default();
+    let dropped: Vec<Uuid> =
+        all.iter().enumerate().filter(|(i, _)| !keep.contains(i)).map(|(_, id)| *id).collect();
+    for id in &dropped {
+        store.accounts.remove(id);
+    }
+    let stale_after = all
+        .iter()
+        .filter(|id| !dropped.contains(id))
+        .filter_map(|id| store.accounts.get(id))
+        .map(|a| a.kind.stale_after_days())
+        .min();
+    if let Some(c) = store.connections.get_mut(&created.connection_id) {
+        c.account_ids.retain(|a| !dropped.contains(a));
+        if let Some(days) = stale_after {
+            c.stale_after_days = days;
+        }
+    }
+    if let Some(rec) = store.syncs.get_mut(&created.sync_id) {
+        rec.accounts.retain(|(a, _)| !dropped.contains(a));
+    }
+    if !asynchronous {
+        store.finish_sync(created.sync_id, now);
+    }
+    Ok(created)
 }

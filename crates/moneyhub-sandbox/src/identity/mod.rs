@@ -9,6 +9,7 @@
 //! | `POST /oidc/request` | pushed authorisation requests (201 `{request_uri, expires_in}`) |
 //! | `GET`/`POST /oidc/auth` | authorisation: validates, auto-consents, redirects with a code |
 //! | `POST /request` | legacy request-object upload (201 text `urn:x-mh-request:<uuid>`) |
+//! | `GET`/`POST /oidc/interaction/{id}` | the consent pages (interactive consent only) |
 //!
 //! Decisions where Moneyhub publishes nothing: a new connection names an existing user in
 //! `claims.id_token.sub.value`, or no user at all for one-time access (reference §17): then
@@ -23,9 +24,12 @@
 mod authorize;
 mod authz;
 mod client_auth;
+mod consent;
+mod consent_pages;
 mod discovery;
 mod flow;
 mod id_token;
+mod interaction;
 mod jose;
 mod par;
 mod params;
@@ -43,6 +47,7 @@ use axum::Router;
 use crate::http::ok;
 use crate::state::AppState;
 
+pub(crate) use consent::{consent_mode, set_consent_mode};
 pub use discovery::discovery_document;
 pub use session::IdentityState;
 
@@ -63,6 +68,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/oidc/request", post(par::par))
         .route("/oidc/auth", get(authorize::authorize_get).post(authorize::authorize_post))
         .route("/request", post(par::legacy_request))
+        .route("/oidc/interaction/{id}", get(consent::show).post(consent::answer))
 }
 
 async fn discovery(State(state): State<Arc<AppState>>) -> Response {

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 
 use super::authz::Flow;
+use super::interaction::Interaction;
 use super::params::Params;
+use crate::config::ConsentMode;
 
 /// How many insertions happen between two prunes.
 const PRUNE_EVERY: u64 = 64;
@@ -86,6 +88,8 @@ pub struct IdentityState {
     codes: HashMap<String, Code>,
     jtis: HashMap<(String, String), i64>,
     refresh: HashMap<String, Refresh>,
+    interactions: HashMap<String, Interaction>,
+    consent_mode: Option<ConsentMode>,
     inserts: u64,
 }
 
@@ -102,6 +106,7 @@ impl IdentityState {
         self.pushed.retain(|_, p| p.expires_at > now);
         self.codes.retain(|_, c| c.expires_at > now);
         self.refresh.retain(|_, r| r.expires_at > now);
+        self.interactions.retain(|_, i| i.expires_at > now);
         // An assertion id must be kept while the assertion could still be accepted.
         let keep_until = now - super::jose::LEEWAY_SECS;
         self.jtis.retain(|_, exp| *exp >= keep_until);
@@ -122,6 +127,38 @@ impl IdentityState {
     /// Takes a pushed request (request URIs are single use, RFC 9126 §4), if still valid.
     pub fn take_pushed(&mut self, request_uri: &str, now: i64) -> Option<Pushed> {
         self.pushed.remove(request_uri).filter(|p| p.expires_at > now)
+    }
+
+    /// The consent mode set at runtime (`PUT /__sandbox/consent`), if any: it wins over the
+    /// configuration's.
+    pub fn consent_mode(&self) -> Option<ConsentMode> {
+        self.consent_mode
+    }
+
+    /// Sets the consent mode at runtime.
+    pub fn set_consent_mode(&mut self, mode: ConsentMode) {
+        self.consent_mode = Some(mode);
+    }
+
+    /// Stores a consent interaction (the pages of one authorisation request) under its id.
+    pub fn add_interaction(&mut self, id: String, interaction: Interaction, now: i64) {
+        self.interactions.insert(id, interaction);
+        self.inserted(now);
+    }
+
+    /// A live interaction.
+    pub fn interaction(&self, id: &str, now: i64) -> Option<&Interaction> {
+        self.interactions.get(id).filter(|i| i.expires_at > now)
+    }
+
+    /// A live interaction, to change it (the MFA step).
+    pub fn interaction_mut(&mut self, id: &str, now: i64) -> Option<&mut Interaction> {
+        self.interactions.get_mut(id).filter(|i| i.expires_at > now)
+    }
+
+    /// Ends an interaction (approved or cancelled: its pages answer no more).
+    pub fn take_interaction(&mut self, id: &str, now: i64) -> Option<Interaction> {
+        self.interactions.remove(id).filter(|i| i.expires_at > now)
     }
 
     /// Stores an authorisation code.

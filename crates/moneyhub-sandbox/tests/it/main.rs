@@ -9,6 +9,7 @@ mod support;
 // Swagger conformance, hostile input and fuzzing.
 mod bad_input;
 mod connect_ways;
+mod consent_pages;
 mod control_gate;
 mod faults;
 mod fuzz;

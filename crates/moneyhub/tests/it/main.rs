@@ -3,6 +3,7 @@
 mod accounts;
 mod auth;
 mod auth_matrix;
+mod browser;
 mod concurrency;
 mod config;
 mod connect_ways;

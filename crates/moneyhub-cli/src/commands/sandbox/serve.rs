@@ -138,6 +138,7 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
         control_token,
         allow_remote_webhooks: args.allow_remote_webhooks,
         public_url: args.public_url.clone(),
+        consent: args.consent,
         seed: args.seed,
         clients: vec![ClientRegistration {
             client_id: args.client_id.clone(),

@@ -1,0 +1,368 @@
+//! The interactive consent pages (opt-in: [`crate::config::ConsentMode::Interactive`]).
+//!
+//! `/oidc/auth` validates the request as always, stores an [`Interaction`] and sends the
+//! browser (303) to `/oidc/interaction/{id}`, where the pages are:
+//!
+//! * a **bank chooser** when the scope names a group (`id:all`, `id:api`, `id:legacy`,
+//!   `id:test`...): the catalogue's names and icons, a search box (a GET form), withdrawn
+//!   providers shown as unavailable;
+//! * the **bank's page**: mock credentials, the accounts to share (a subset makes a
+//!   connection with those accounts only) and the consent summary (permissions, expiry,
+//!   history start from `mh:consent`);
+//! * a **one-time code** page (legacy providers, password `mfa`);
+//! * **reauth** (the bank's page for the connection's provider and accounts), **refresh** (a
+//!   one-time code, no accounts) and **reconsent** (the summary only: no bank login) pages.
+//!
+//! Approve ends in the same redirect the instant mode sends (`code`, `state`, `iss`); cancel
+//! in `error=access_denied` with `state`.
+//!
+//! Magic credentials (any other value logs in; documented in the crate README):
+//!
+//! | password | outcome |
+//! | --- | --- |
+//! | `server_error` | the browser returns to the client with `error=server_error` |
+//! | `wrong_password` | the bank rejects the credentials: the page says so, try again |
+//! | `mfa` (legacy providers) | the bank asks for a one-time code (any code but `000000` passes) |
+//!
+//! See [`Interaction`] for how forms are tied to the request (CSRF, tampered fields).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::authorize::{grant, respond};
+use super::authz::{AuthRequest, Flow, Rejection};
+use super::consent_pages as pages;
+use super::interaction::{ConsentSummary, Interaction, INTERACTION_TTL_SECS};
+use super::params::{random_token, scope_tokens, Params};
+use crate::config::ConsentMode;
+use crate::error::OAuthError;
+use crate::http::query::Query;
+use crate::seed::catalogue::{Listing, ProviderType};
+use crate::state::AppState;
+use crate::ui::html;
+
+/// The cookie that ties a page's POST to the browser the interaction began in.
+pub const COOKIE: &str = "mh_sandbox_consent";
+
+/// The one-time code a legacy bank refuses (any other passes).
+pub const WRONG_CODE: &str = "000000";
+
+/// The consent mode in force: set at runtime (`PUT /__sandbox/consent`), else configured.
+pub fn consent_mode(state: &AppState) -> ConsentMode {
+    state.identity.lock().consent_mode().unwrap_or(state.config.consent)
+}
+
+/// Sets the consent mode at runtime.
+pub fn set_consent_mode(state: &AppState, mode: ConsentMode) {
+    state.identity.lock().set_consent_mode(mode);
+}
+
+/// Whether `/oidc/auth` shows the consent pages.
+pub fn interactive(state: &AppState) -> bool {
+    consent_mode(state) == ConsentMode::Interactive
+}
+
+/// The group a new connection's scope names (`id:test`...), when it names one rather than a
+/// bank.
+fn chooser_of(state: &AppState, req: &AuthRequest) -> Option<Listing> {
+    if !matches!(req.flow, Flow::New { .. }) {
+        return None;
+    }
+    let wanted = scope_tokens(&req.scope).find_map(|s| s.strip_prefix("id:"))?;
+    if state.catalogue.get(wanted).is_some() {
+        return None;
+    }
+    Listing::parse(wanted)
+}
+
+/// Starts the pages of a validated request: 303 to the first page, with the cookie that ties
+/// the pages' forms to this browser.
+pub fn begin(
+    state: &Arc<AppState>,
+    req: AuthRequest,
+    auth_request: Option<String>,
+    params: &Params,
+    now: DateTime<Utc>,
+) -> Response {
+    let id = random_token();
+    let browser_key = random_token();
+    let interaction = Interaction {
+        chooser: chooser_of(state, &req),
+        req,
+        auth_request,
+        summary: ConsentSummary::from_params(params),
+        browser_key: browser_key.clone(),
+        awaiting_code: None,
+        expires_at: now.timestamp() + INTERACTION_TTL_SECS,
+    };
+    state.identity.lock().add_interaction(id.clone(), interaction, now.timestamp());
+    let path = format!("/oidc/interaction/{id}");
+    let mut res = html::see_other(&path);
+    html::set_cookie(&mut res, COOKIE, &browser_key, &path, state.base_url.starts_with("https:"));
+    res
+}
+
+fn gone() -> Response {
+    html::message(
+        StatusCode::NOT_FOUND,
+        "This page has expired",
+        "This consent request is finished or has expired. Go back to the app and start again.",
+    )
+}
+
+/// `GET /oidc/interaction/{id}[?q=SEARCH][&bank=BANK_ID]`: the page the interaction is at.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let now = state.clock.now();
+    let Some(i) = state.identity.lock().interaction(&id, now.timestamp()).cloned() else { return gone() };
+    let q = Query::parse(q.as_deref());
+    if i.awaiting_code.is_some() {
+        return pages::code(&state, &id, &i, None);
+    }
+    match &i.req.flow {
+        Flow::New { bank_id, .. } => {
+            let bank = match (i.chooser, q.get("bank")) {
+                (None, _) => bank_id.clone(),
+                (Some(_), None) => return pages::chooser(&state, &id, &i, q.get("q").unwrap_or(""), None),
+                (Some(listing), Some(b)) => {
+                    if !chooseable(&state, listing, b) {
+                        let why = "That bank is not available here: choose another one.";
+                        return pages::chooser(&state, &id, &i, "", Some(why));
+                    }
+                    b.to_string()
+                }
+            };
+            pages::bank(&state, &id, &i, &bank, &pages::Prefill::default(), None)
+        }
+        Flow::Reauth { connection_id, .. } => {
+            let bank = connection_id.split(':').next().unwrap_or_default().to_string();
+            pages::bank(&state, &id, &i, &bank, &pages::Prefill::default(), None)
+        }
+        Flow::Refresh { .. } => pages::refresh(&state, &id, &i, None),
+        Flow::Reconsent { .. } => pages::reconsent(&state, &id, &i),
+    }
+}
+
+/// Whether `bank_id` may be picked in the chooser of `listing`: listed there and not withdrawn.
+fn chooseable(state: &AppState, listing: Listing, bank_id: &str) -> bool {
+    state.catalogue.get(bank_id).is_some_and(|p| listing.includes(p))
+        && !state.store.read().removed_providers.contains(bank_id)
+}
+
+/// The form fields of a POST (`application/x-www-form-urlencoded`).
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// What answering a page leads to.
+enum Next {
+    /// Consent given: issue the code for this flow.
+    Grant(Flow),
+    /// Show a page (the same one with an error, or the next step).
+    Page(Response),
+    /// Back to the client with an error.
+    Refuse(OAuthError),
+}
+
+fn tampered(what: &str) -> Response {
+    html::message(
+        StatusCode::BAD_REQUEST,
+        "This form was changed",
+        &format!("The sandbox refused the form: {what}. Go back to the app and start again."),
+    )
+}
+
+/// `POST /oidc/interaction/{id}` (form: `action=approve|cancel` and the page's fields).
+pub async fn answer(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let now = state.clock.now();
+    let Some(i) = state.identity.lock().interaction(&id, now.timestamp()).cloned() else { return gone() };
+    if !html::cookie(&headers, COOKIE).is_some_and(|c| html::same_secret(c, &i.browser_key)) {
+        return html::message(
+            StatusCode::FORBIDDEN,
+            "This form cannot be accepted",
+            "It was not sent from the consent page this browser was given (its cookie is missing).",
+        );
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let own = html::origin_of(&state.base_url);
+        if origin.to_str().ok() != own.as_deref() {
+            return html::message(
+                StatusCode::FORBIDDEN,
+                "This form cannot be accepted",
+                "It was sent from another site.",
+            );
+        }
+    }
+    let form = Form(form_urlencoded::parse(&body).into_owned().collect());
+    let next = match form.get("action") {
+        Some("cancel") => Next::Refuse(OAuthError::new("access_denied", "the user cancelled the request")),
+        Some("approve") => approve(&state, &id, &i, &form, now),
+        _ => Next::Page(tampered("it must say approve or cancel")),
+    };
+    let (flow, error) = match next {
+        Next::Page(p) => return p,
+        Next::Grant(flow) => (Some(flow), None),
+        Next::Refuse(e) => (None, Some(e)),
+    };
+    // Single use: whichever way it ends, the pages of this request are done.
+    let Some(i) = state.identity.lock().take_interaction(&id, now.timestamp()) else { return gone() };
+    let target = i.req.target.clone();
+    if let Some(error) = error {
+        return Rejection { error, target: Some(target) }.into_response_for(&state);
+    }
+    let mut req = i.req;
+    if let Some(flow) = flow {
+        req.flow = flow;
+    }
+    match grant(&state, &req, i.auth_request, now) {
+        Ok(pairs) => respond(&req.target, &pairs),
+        Err(error) => Rejection { error, target: Some(target) }.into_response_for(&state),
+    }
+}
+
+fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: DateTime<Utc>) -> Next {
+    if let Some(flow) = &i.awaiting_code {
+        return match form.get("code").map(str::trim).unwrap_or("") {
+            "" => Next::Page(pages::code(state, id, i, Some("Enter the code the bank sent you."))),
+            WRONG_CODE => Next::Page(pages::code(state, id, i, Some("The bank did not accept that code."))),
+            _ => Next::Grant(flow.clone()),
+        };
+    }
+    match &i.req.flow {
+        Flow::New { bank_id, asynchronous, expires_at, .. } => {
+            let bank = match (i.chooser, form.get("bank")) {
+                (Some(listing), Some(b)) if chooseable(state, listing, b) => b.to_string(),
+                (Some(_), _) => return Next::Page(tampered("the bank is not one of the chooser's")),
+                (None, Some(b)) if b != bank_id => {
+                    return Next::Page(tampered("the bank is fixed by the request"))
+                }
+                (None, _) => bank_id.clone(),
+            };
+            let Some(provider) = state.catalogue.get(&bank) else {
+                return Next::Page(tampered("unknown bank"));
+            };
+            let mut keep = Vec::new();
+            for a in form.all("account") {
+                match a.parse::<usize>() {
+                    Ok(n) if n < provider.accounts.len() => {
+                        if !keep.contains(&n) {
+                            keep.push(n);
+                        }
+                    }
+                    _ => return Next::Page(tampered("an account is not one of this bank's")),
+                }
+            }
+            keep.sort_unstable();
+            let all = keep.len() == provider.accounts.len();
+            let flow = Flow::New {
+                bank_id: bank.clone(),
+                asynchronous: *asynchronous,
+                expires_at: *expires_at,
+                accounts: (!all).then_some(keep.clone()),
+            };
+            let prefill = pages::Prefill::from_form(form.get("username"), keep.iter().map(|n| n.to_string()));
+            login(state, id, i, &bank, provider.kind, &prefill, form, keep.is_empty(), flow)
+        }
+        Flow::Reauth { connection_id, .. } => {
+            let (owned, kind) = {
+                let store = state.store.read();
+                match store.connections.get(connection_id) {
+                    Some(c) => (c.account_ids.clone(), c.kind),
+                    None => {
+                        return Next::Refuse(OAuthError::invalid_request("the connection no longer exists"))
+                    }
+                }
+            };
+            let mut keep: Vec<Uuid> = Vec::new();
+            for a in form.all("account") {
+                match Uuid::parse_str(a) {
+                    Ok(u) if owned.contains(&u) => {
+                        if !keep.contains(&u) {
+                            keep.push(u);
+                        }
+                    }
+                    _ => return Next::Page(tampered("an account is not one of this connection's")),
+                }
+            }
+            let all = keep.len() == owned.len();
+            let bank = connection_id.split(':').next().unwrap_or_default().to_string();
+            let prefill = pages::Prefill::from_form(form.get("username"), keep.iter().map(Uuid::to_string));
+            let flow = Flow::Reauth {
+                connection_id: connection_id.clone(),
+                accounts: (!all).then_some(keep.clone()),
+            };
+            login(state, id, i, &bank, kind, &prefill, form, keep.is_empty(), flow)
+        }
+        Flow::Refresh { .. } => match form.get("code").map(str::trim).unwrap_or("") {
+            "" => Next::Page(pages::refresh(state, id, i, Some("Enter the code the bank sent you."))),
+            WRONG_CODE => {
+                Next::Page(pages::refresh(state, id, i, Some("The bank did not accept that code.")))
+            }
+            _ => Next::Grant(i.req.flow.clone()),
+        },
+        Flow::Reconsent { .. } => {
+            let _ = now;
+            Next::Grant(i.req.flow.clone())
+        }
+    }
+}
+
+/// The bank's login: mock credentials and their magic values.
+#[allow(clippy::too_many_arguments)]
+fn login(
+    state: &Arc<AppState>,
+    id: &str,
+    i: &Interaction,
+    bank: &str,
+    kind: ProviderType,
+    prefill: &pages::Prefill,
+    form: &Form,
+    no_accounts: bool,
+    flow: Flow,
+) -> Next {
+    let username = form.get("username").map(str::trim).unwrap_or("");
+    let password = form.get("password").unwrap_or("");
+    let again = |why: &str| Next::Page(pages::bank(state, id, i, bank, prefill, Some(why)));
+    if username.is_empty() || password.is_empty() {
+        return again("Enter a username and a password (any values log in).");
+    }
+    if no_accounts {
+        return again("Tick at least one account to share.");
+    }
+    match password {
+        "server_error" => {
+            Next::Refuse(OAuthError::new("server_error", "the bank had a problem logging the user in"))
+        }
+        "wrong_password" => again("The bank rejected these credentials. Check them and try again."),
+        "mfa" if kind == ProviderType::Legacy => {
+            let now = state.clock.now().timestamp();
+            if let Some(live) = state.identity.lock().interaction_mut(id, now) {
+                live.awaiting_code = Some(flow);
+            }
+            let mut waiting = i.clone();
+            waiting.awaiting_code = Some(i.req.flow.clone());
+            Next::Page(pages::code(state, id, &waiting, None))
+        }
+        _ => Next::Grant(flow),
+    }
+}

@@ -5,7 +5,7 @@
 //! ownership of one user's pending events (and of that user's rows) until it is finished or
 //! failed. Both hold a backend behind the storage contract (the `store` module: a database
 //! trait and a claimed-user trait); the backends are private to this crate (their test and
-//! bench helpers are in [`crate::testing`], behind the `test-util` feature). Adding a backend
+//! bench helpers are in `moneyhub_mirror::testing`, behind the `test-util` feature). Adding a backend
 //! is a file implementing the contract, a [`DbUrl`] form, and one line in [`Db::open_url`].
 //! On PostgreSQL a claim is a row lock on the user (`FOR UPDATE SKIP LOCKED`) held by an open
 //! transaction, so a crashed worker's claim ends with its connection; on SQLite (one process)
@@ -430,7 +430,7 @@ impl Db {
     }
 }
 
-/// Upserts rows through a PostgreSQL mirror's own batch statement (see [`crate::testing`]).
+/// Upserts rows through a PostgreSQL mirror's own batch statement (for `testing`).
 #[cfg(all(feature = "test-util", feature = "postgres"))]
 pub(crate) async fn postgres_upsert(db: &Db, rows: &[TxRow]) -> Result<()> {
     let Some(pg) = db.store.as_any().downcast_ref::<postgres::PgDb>() else {

@@ -1,4 +1,4 @@
-//! The rows the storage contract ([`super::store`]) reads and writes, shared by every
+//! The rows the storage contract (the backends' traits) reads and writes, shared by every
 //! backend.
 //!
 //! What the mirror writes carries the typed ids of `moneyhub-types` ([`UserId`],

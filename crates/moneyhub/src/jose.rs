@@ -135,18 +135,27 @@ impl SigningAlg {
         })
     }
 
-    fn verification(self) -> &'static dyn signature::VerificationAlgorithm {
-        match self {
+    /// The RSA verification parameters (`None` for EC algorithms).
+    fn rsa_params(self) -> Option<&'static signature::RsaParameters> {
+        Some(match self {
             SigningAlg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             SigningAlg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
             SigningAlg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
             SigningAlg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
             SigningAlg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
             SigningAlg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+            _ => return None,
+        })
+    }
+
+    /// The ECDSA verification algorithm (`None` for RSA algorithms).
+    fn ec_verification(self) -> Option<&'static dyn signature::VerificationAlgorithm> {
+        Some(match self {
             SigningAlg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
             SigningAlg::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
             SigningAlg::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -597,26 +606,15 @@ impl PublicKey {
     fn verify(&self, alg: SigningAlg, message: &[u8], sig: &[u8]) -> bool {
         match self {
             PublicKey::Rsa { n, e } => {
-                let Some(params) = rsa_params(alg) else { return false };
+                let Some(params) = alg.rsa_params() else { return false };
                 PublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.verify(params, message, sig).is_ok()
             }
             PublicKey::Ec(point) => {
-                signature::UnparsedPublicKey::new(alg.verification(), point).verify(message, sig).is_ok()
+                let Some(verification) = alg.ec_verification() else { return false };
+                signature::UnparsedPublicKey::new(verification, point).verify(message, sig).is_ok()
             }
         }
     }
-}
-
-fn rsa_params(alg: SigningAlg) -> Option<&'static signature::RsaParameters> {
-    Some(match alg {
-        SigningAlg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-        SigningAlg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-        SigningAlg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-        SigningAlg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-        SigningAlg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-        SigningAlg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-        _ => return None,
-    })
 }
 
 fn decode_b64(s: &str) -> Option<Vec<u8>> {

@@ -170,7 +170,7 @@ struct Facts {
     single_sync_only: bool,
     /// "Retried" (rows 8 and 10).
     retried: bool,
-    /// Stale per §2 (rows 13 and 14).
+    /// Stale per lifecycle spec §2 (rows 13 and 14).
     stale: bool,
     /// `expiresAt` is at most 5 days away, or already past (row 15). A past expiry on a
     /// connection still reported `ok` is consent that lapsed before Moneyhub flagged it:

@@ -202,13 +202,13 @@ pub struct TestKey {
 
 /// A file of `testdata/keys` (test keys and certificates, see its README).
 pub fn fixture(name: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/keys/");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/keys/");
     std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("testdata/keys/{name}: {e}"))
 }
 
 /// The path of a file of `testdata/keys`.
 pub fn fixture_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/keys").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys").join(name)
 }
 
 /// The private `d` of a JWK fixture.

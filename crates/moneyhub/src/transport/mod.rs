@@ -1,6 +1,7 @@
-//! HTTP transport: requests with retries ([`retry`]), the token cache (`tokens`) and the
-//! request plumbing (`http`).
+//! HTTP transport: requests with retries ([`retry`]), the token cache (`tokens`), the
+//! request plumbing (`http`) and TLS (`tls`).
 
 pub(crate) mod http;
 pub mod retry;
+pub(crate) mod tls;
 pub(crate) mod tokens;

@@ -93,7 +93,10 @@ impl LazyVerifier {
         let verifier = if self.extra.is_empty() {
             rustls_platform_verifier::Verifier::new(self.provider.clone())?
         } else {
-            rustls_platform_verifier::Verifier::new_with_extra_roots(self.extra.clone(), self.provider.clone())?
+            rustls_platform_verifier::Verifier::new_with_extra_roots(
+                self.extra.clone(),
+                self.provider.clone(),
+            )?
         };
         Ok(Arc::new(verifier))
     }
@@ -106,9 +109,12 @@ impl LazyVerifier {
         for cert in &self.extra {
             roots.add(cert.clone())?;
         }
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-            .build()
-            .map_err(|e| rustls::Error::General(format!("no usable root certificate: {e}")))?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            self.provider.clone(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(format!("no usable root certificate: {e}")))?;
         Ok(verifier)
     }
 }

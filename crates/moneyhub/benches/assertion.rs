@@ -17,6 +17,7 @@ fn key(alg: SigningAlg) -> PrivateKey {
         KeyType::P256 => "p256",
         KeyType::P384 => "p384",
         KeyType::P521 => "p521",
+        other => panic!("no test key of type {other:?}"),
     };
     let path = format!("{}/tests/data/keys/{name}.jwk", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("test key");

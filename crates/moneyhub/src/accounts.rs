@@ -11,6 +11,7 @@ use crate::Client;
 
 /// Options of an account listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AccountFilter {
     /// Only this connection's accounts (`connectionId`).
     pub connection_id: Option<ConnectionId>,

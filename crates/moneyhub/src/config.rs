@@ -24,6 +24,7 @@ pub const DEFAULT_API_HOST: &str = "https://api.moneyhub.co.uk";
 
 /// How the client authenticates at the token and PAR endpoints.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum ClientAuth {
     /// `client_secret_basic`.
     Secret(Secret),
@@ -124,6 +125,7 @@ impl fmt::Debug for TlsIdentity {
 
 /// Where user-bound access tokens (Data API, `sub` = a user) come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum UserTokens {
     /// `client_credentials` with Moneyhub's `sub` extension (the default).
     #[default]
@@ -136,6 +138,7 @@ pub enum UserTokens {
 
 /// Data API version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ApiVersion {
     /// `/v2.0` (`enableAsync` defaults to false on sync).
     V2,
@@ -156,6 +159,7 @@ impl ApiVersion {
 
 /// Request timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// Ordinary calls (60 s, Moneyhub's guidance).
     pub default: Duration,
@@ -180,6 +184,7 @@ impl Default for Timeouts {
 /// the reference's decisions (§18); older tenants may need `user:read`/`user:update`/
 /// `user:delete` for the connection routes, or `accounts:write` for sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Scopes {
     /// `POST /users` (`user:create`).
     pub user_create: String,

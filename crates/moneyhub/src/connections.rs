@@ -19,6 +19,7 @@ pub const MAX_CONSENT_DAYS: i64 = 90;
 
 /// Which provider catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Catalogue {
     /// Every provider available to the client.
     All,

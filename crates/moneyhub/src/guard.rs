@@ -130,6 +130,7 @@ pub trait SyncGuard: Send + Sync + 'static {
 /// What the guard remembers about one connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct GuardRecord {
     /// Manual syncs sent in the last 24 hours (older ones are pruned), oldest first.
     pub manual_syncs: Vec<DateTime<Utc>>,
@@ -192,6 +193,7 @@ impl GuardStore for MemoryGuardStore {
 
 /// A provider's daily cap on manual syncs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProviderCap {
     /// Matched case-insensitively against the connection's provider name (e.g. `Triodos`).
     pub name_contains: String,
@@ -199,8 +201,16 @@ pub struct ProviderCap {
     pub per_day: u32,
 }
 
+impl ProviderCap {
+    /// A cap of `per_day` manual syncs for providers whose name contains `name_contains`.
+    pub fn new(name_contains: impl Into<String>, per_day: u32) -> Self {
+        ProviderCap { name_contains: name_contains.into(), per_day }
+    }
+}
+
 /// The rules [`DefaultSyncGuard`] applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GuardRules {
     /// Minimum gap between two manual syncs of one connection (30 minutes).
     pub min_interval: Duration,

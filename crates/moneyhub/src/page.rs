@@ -4,6 +4,7 @@ use serde_json::Value;
 
 /// Which page to fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PageOptions {
     /// Items per page, 1–1000 (default 100). Always sent: Moneyhub's defaults differ between
     /// its own documents.

@@ -28,6 +28,7 @@ const SYNC_ROUTE: &str = "/sync/{connectionId}";
 
 /// Options of a manual sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SyncOptions {
     /// Run the sync in the background (`enableAsync`; Moneyhub's default is `true` on v3,
     /// `false` on v2.0). Follow it with [`Connections::wait_for_sync`] or the `syncCompleted`
@@ -156,6 +157,7 @@ impl SyncRecord {
 
 /// How [`Connections::wait_for_sync`] polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WaitOptions {
     /// Give up after this long (default 120 s).
     pub timeout: Duration,
@@ -172,6 +174,26 @@ impl Default for WaitOptions {
             initial_interval: Duration::from_millis(250),
             max_interval: Duration::from_secs(5),
         }
+    }
+}
+
+impl WaitOptions {
+    /// Gives up after `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// First pause between polls.
+    pub fn initial_interval(mut self, interval: Duration) -> Self {
+        self.initial_interval = interval;
+        self
+    }
+
+    /// Longest pause between polls.
+    pub fn max_interval(mut self, interval: Duration) -> Self {
+        self.max_interval = interval;
+        self
     }
 }
 

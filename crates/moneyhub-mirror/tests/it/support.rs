@@ -90,12 +90,13 @@ pub fn client(sb: &Arc<Sandbox>) -> Client {
         .api_url(sb.api_url_v3())
         .client_id(sb.client_id())
         .client_auth(ClientAuth::secret(sb.client_secret().expect("default client has a secret")))
-        .retry_policy(RetryPolicy {
-            max_retries: 3,
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(5),
-        })
+        .retry_policy(
+            RetryPolicy::default()
+                .max_retries(3)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(50))
+                .max_retry_after(Duration::from_secs(5)),
+        )
         .clock(move || clock.now())
         .build()
         .expect("client builds")

@@ -47,12 +47,11 @@ pub async fn sandbox_with(config: SandboxConfig) -> Arc<Sandbox> {
 
 /// Fast retries, so fault tests stay quick.
 pub fn fast_retries(max_retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries,
-        initial_backoff: Duration::from_millis(2),
-        max_backoff: Duration::from_millis(20),
-        max_retry_after: Duration::from_secs(30),
-    }
+    RetryPolicy::default()
+        .max_retries(max_retries)
+        .initial_backoff(Duration::from_millis(2))
+        .max_backoff(Duration::from_millis(20))
+        .max_retry_after(Duration::from_secs(30))
 }
 
 /// A builder for the sandbox's default client (secret), clock following the sandbox.

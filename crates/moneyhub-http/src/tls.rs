@@ -45,6 +45,7 @@ impl PeerCertificate {
 
 /// Whether clients present certificates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ClientAuth {
     /// No client certificate is asked for.
     #[default]
@@ -57,6 +58,7 @@ pub enum ClientAuth {
 
 /// Why a TLS configuration could not be built. Never contains key material.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsSetupError {
     /// A file could not be read.
     #[error("could not read {path}: {source}")]

@@ -22,6 +22,7 @@ const PAGE: usize = 2_000;
 
 /// An export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExportFormat {
     /// Comma-separated values with a header line (RFC 4180 quoting).
     Csv,

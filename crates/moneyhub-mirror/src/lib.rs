@@ -101,6 +101,7 @@ pub struct Progress {
 
 /// The kind of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProgressPhase {
     /// The first full listing of a connection.
     Backfill,
@@ -134,6 +135,7 @@ pub(crate) struct Counters {
 /// A snapshot of the receiver's and processor's counters since this process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Counts {
     /// Webhooks stored.
     pub stored: u64,
@@ -190,6 +192,7 @@ impl std::fmt::Debug for Mirror {
 
 /// What [`Mirror::drain`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DrainReport {
     /// Claims processed.
     pub claims: usize,
@@ -237,6 +240,7 @@ impl Scope {
 
 /// What a backfill or reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReconcileReport {
     /// Users covered.
     pub users: usize,

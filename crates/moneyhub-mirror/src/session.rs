@@ -52,6 +52,7 @@ const RECENT_DAYS: u64 = 14;
 /// What a session did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SessionReport {
     /// Events applied.
     pub events: usize,

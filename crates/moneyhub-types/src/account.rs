@@ -136,6 +136,7 @@ open_enum! {
 /// Unknown fields are ignored. `performanceScore` is kept as raw JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Account {
     /// Account id.
     pub id: AccountId,
@@ -211,6 +212,7 @@ pub struct Account {
 /// A balance (swagger `Balance`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Balance {
     /// Amount.
     pub amount: Amount,
@@ -225,6 +227,7 @@ pub struct Balance {
 /// Account `transactionData`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TransactionData {
     /// Number of transactions.
     pub count: u64,
@@ -239,6 +242,7 @@ pub struct TransactionData {
 /// Element of account `providerAccountIdentifications`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ProviderAccountIdentification {
     /// The identification.
     pub identification: String,
@@ -250,6 +254,7 @@ pub struct ProviderAccountIdentification {
 /// Type-dependent account details (swagger `AccountDetails`). All fields are optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AccountDetails {
     /// Cash and savings: Annual Equivalent Rate, percent (wire `AER`).
     #[serde(

@@ -44,6 +44,7 @@ pub struct RedirectParams {
 /// else is kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AuthRequest {
     /// The auth request id.
     pub id: String,

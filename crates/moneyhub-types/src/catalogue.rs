@@ -24,6 +24,7 @@ open_enum! {
 /// One provider of a catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CatalogueEntry {
     /// Bank id (used in the `id:<bankId>` scope and as connection id prefix).
     pub id: BankId,
@@ -70,6 +71,7 @@ pub struct CatalogueEntry {
 /// An element of a catalogue entry's `accountTypes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CatalogueAccountType {
     /// Account kind. Kept as a free string: the docs use coarse names (`cash`, `card`,
     /// `mortgage`, …) while the official client declares full account types (`cash:current`, …).
@@ -82,6 +84,7 @@ pub struct CatalogueAccountType {
 /// A catalogue entry's `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ProviderStatus {
     /// Availability of syncing.
     pub sync: AvailabilityStatus,

@@ -100,6 +100,7 @@ open_enum! {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Connection {
     /// Connection id, `<bankId>:<uuid>`.
     pub id: ConnectionId,

@@ -6,6 +6,7 @@ use crate::TransactionId;
 
 /// Pagination links (swagger `Links`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Links {
     /// URL of the current resource(s) (wire `self`).
     #[serde(rename = "self")]
@@ -30,6 +31,7 @@ pub struct Links {
 /// # Ok::<(), moneyhub_types::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DataResponse<T, M = serde_json::Value> {
     /// The payload: an object or an array.
     pub data: T,
@@ -59,6 +61,7 @@ impl<T> DataResponse<T> {
 /// Keys other than the typed ones are kept in `extra`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TransactionsMeta {
     /// Requested ids (`ids=`) that were valid UUIDs but not found.
     #[serde(default, skip_serializing_if = "Option::is_none")]

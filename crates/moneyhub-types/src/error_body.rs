@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ApiErrorBody {
     /// Error code, e.g. `TooManyRequests`, `InternalServer`, `ExternalProvider`, `BadGateway`.
     pub code: String,
@@ -65,6 +66,7 @@ impl ApiErrorBody {
 
 /// Error body of the OIDC endpoints (token, PAR, …): RFC 6749 §5.2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OAuthErrorBody {
     /// OAuth error code, e.g. `invalid_grant`, `invalid_client`, `invalid_scope`.
     pub error: String,

@@ -25,8 +25,10 @@ macro_rules! open_enum {
         $(#[$meta])*
         ///
         /// This is an *open* enum: values unknown to this crate decode to `Unknown` and encode
-        /// back unchanged.
+        /// back unchanged. Known variants are added as Moneyhub documents values, so a
+        /// `match` needs a `_` arm (`#[non_exhaustive]`).
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
         $vis enum $name {
             $(
                 $(#[$vmeta])*

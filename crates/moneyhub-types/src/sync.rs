@@ -46,6 +46,7 @@ open_enum! {
 /// One sync of a connection (`GET /users/{userId}/syncs/{syncId}` and the sync lists).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ConnectionSync {
     /// Sync id.
     pub id: SyncId,
@@ -80,6 +81,7 @@ impl ConnectionSync {
 /// Per-account element of a sync's `accounts` (sync history and `POST /sync` response).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SyncAccount {
     /// Moneyhub account id.
     pub account_id: AccountId,
@@ -99,6 +101,7 @@ pub struct SyncAccount {
 /// deployments return nothing else).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SyncResponse {
     /// Sync id, to poll `GET /users/{userId}/syncs/{syncId}` or match the `syncCompleted`
     /// webhook.
@@ -137,6 +140,7 @@ pub struct SyncRequest {
 /// Element of `GET /accounts/syncs` (swagger `AccountSync`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AccountSync {
     /// The account.
     pub account_id: AccountId,

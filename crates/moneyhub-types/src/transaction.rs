@@ -26,6 +26,7 @@ open_enum! {
 ///
 /// [`details`]: Transaction::details
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transaction {
     /// Transaction id.
     pub id: TransactionId,
@@ -71,6 +72,7 @@ impl Transaction {
 
 /// The optional provider detail of a [`Transaction`] (swagger fields most transactions lack).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransactionDetails {
     /// When funds become available / are withdrawn.
     pub value_date: Option<DateTime<Utc>>,
@@ -354,6 +356,7 @@ impl Serialize for Transaction {
 /// Element of transaction `splits`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TransactionSplit {
     /// Split id (kept as a string).
     pub id: String,
@@ -371,6 +374,7 @@ pub struct TransactionSplit {
 /// ISO bank transaction code (transaction `transactionCode`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TransactionCode {
     /// Family within a domain, e.g. `BAC`.
     pub code: String,
@@ -382,6 +386,7 @@ pub struct TransactionCode {
 /// Proprietary bank transaction code (transaction `proprietaryTransactionCode`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ProprietaryTransactionCode {
     /// The code.
     pub code: String,
@@ -393,6 +398,7 @@ pub struct ProprietaryTransactionCode {
 /// Card used for a transaction (transaction `cardInstrument`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CardInstrument {
     /// Cardholder name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -411,6 +417,7 @@ pub struct CardInstrument {
 /// A counterparty account (transaction `creditorAccount` / `debtorAccount`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct PartyAccount {
     /// Account name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -432,6 +439,7 @@ pub struct PartyAccount {
 /// A counterparty's bank (transaction `creditorAgent` / `debtorAgent`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct PartyAgent {
     /// Name of the institution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -446,6 +454,7 @@ pub struct PartyAgent {
 /// projects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct UnenrichedTransaction {
     /// Transaction id (the same as the enriched transaction's).
     pub id: TransactionId,

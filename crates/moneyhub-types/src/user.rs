@@ -32,6 +32,7 @@ open_enum! {
 /// the elements of `GET /users`' `data`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct User {
     /// The user id.
     pub user_id: UserId,

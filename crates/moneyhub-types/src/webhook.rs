@@ -136,6 +136,11 @@ impl WebhookEnvelope {
 }
 
 /// A webhook event with its typed payload.
+///
+/// Deliberately exhaustive (no `#[non_exhaustive]`, unlike the other public enums): inside the
+/// workspace the mirror's one `match` over it is how the compiler points at what to change
+/// when an event type is added. Events this crate does not type yet arrive as
+/// [`WebhookEvent::Unknown`]; a new variant is a breaking release of this crate.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WebhookEvent {
     /// `newTransactions`.
@@ -246,6 +251,7 @@ impl WebhookEvent {
 /// Payload of the four transaction events: `{"accounts": [{"id", "transactions": [ids]}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TransactionsPayload {
     /// Affected transactions, per account.
     pub accounts: Vec<AccountTransactions>,
@@ -254,6 +260,7 @@ pub struct TransactionsPayload {
 /// One account's entry in a [`TransactionsPayload`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AccountTransactions {
     /// The account.
     pub id: AccountId,
@@ -264,6 +271,7 @@ pub struct AccountTransactions {
 /// Payload of `syncCompleted`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SyncCompletedPayload {
     /// When the sync finished.
     #[serde(with = "crate::time::timestamp")]
@@ -279,6 +287,7 @@ pub struct SyncCompletedPayload {
 /// Payload of `deletedAccount`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct DeletedAccountPayload {
     /// The removed account.
     pub account_id: AccountId,
@@ -287,6 +296,7 @@ pub struct DeletedAccountPayload {
 /// Payload of `reauthReminder`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ReauthReminderPayload {
     /// The connection whose consent expires.
     pub connection_id: ConnectionId,
@@ -307,6 +317,7 @@ pub struct ReauthReminderPayload {
 /// Payload of `refreshReminder`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct RefreshReminderPayload {
     /// The legacy connection that needs a refresh.
     pub connection_id: ConnectionId,
@@ -323,6 +334,7 @@ pub struct RefreshReminderPayload {
 /// published.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct PostConnectionEnrichmentPayload {
     /// The enriched connection, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]

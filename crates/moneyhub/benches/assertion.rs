@@ -17,8 +17,9 @@ fn key(alg: SigningAlg) -> PrivateKey {
         KeyType::P256 => "p256",
         KeyType::P384 => "p384",
         KeyType::P521 => "p521",
+        other => panic!("no test key of type {other:?}"),
     };
-    let path = format!("{}/../../testdata/keys/{name}.jwk", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/data/keys/{name}.jwk", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("test key");
     PrivateKey::from_jwk(&text).expect("key").with_kid("bench").with_alg(alg).expect("alg fits")
 }

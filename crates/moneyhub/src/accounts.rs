@@ -9,6 +9,7 @@ use crate::Client;
 
 /// Options of an account listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AccountFilter {
     /// Only this connection's accounts (`connectionId`).
     pub connection_id: Option<ConnectionId>,
@@ -35,6 +36,18 @@ impl AccountFilter {
     /// Include (or not) `transactionData`.
     pub fn show_transaction_data(mut self, show: bool) -> Self {
         self.show_transaction_data = Some(show);
+        self
+    }
+
+    /// Page size, 1 to 1000 (checked before anything is sent).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Rows to skip.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
         self
     }
 }

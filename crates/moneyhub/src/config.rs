@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use url::Url;
 
 use crate::clock::{Clock, SystemClock};
@@ -22,6 +24,7 @@ pub const DEFAULT_API_HOST: &str = "https://api.moneyhub.co.uk";
 
 /// How the client authenticates at the token and PAR endpoints.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum ClientAuth {
     /// `client_secret_basic`.
     Secret(Secret),
@@ -101,19 +104,16 @@ impl TlsIdentity {
         Ok(Self::from_pem(cert_pem, key))
     }
 
-    fn to_reqwest(&self) -> Result<reqwest::Identity> {
+    /// The certificate chain and key PEM, after a first check of their shape (rustls parses
+    /// them when the client is built).
+    fn checked_pem(&self) -> Result<(&[u8], &str)> {
         if !self.key.expose_secret().contains("PRIVATE KEY-----") {
             return Err(Error::config("the TLS client key is not a PEM private key"));
         }
         if !String::from_utf8_lossy(&self.cert_pem).contains("-----BEGIN CERTIFICATE-----") {
             return Err(Error::config("the TLS client certificate is not a PEM certificate"));
         }
-        let mut pem = self.cert_pem.clone();
-        pem.push(b'\n');
-        pem.extend_from_slice(self.key.expose_secret().as_bytes());
-        // reqwest's error could quote the input: only its kind is reported.
-        reqwest::Identity::from_pem(&pem)
-            .map_err(|_| Error::config("the TLS client certificate and key are not a usable pair (PEM)"))
+        Ok((&self.cert_pem, self.key.expose_secret()))
     }
 }
 
@@ -125,6 +125,7 @@ impl fmt::Debug for TlsIdentity {
 
 /// Where user-bound access tokens (Data API, `sub` = a user) come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum UserTokens {
     /// `client_credentials` with Moneyhub's `sub` extension (the default).
     #[default]
@@ -137,6 +138,7 @@ pub enum UserTokens {
 
 /// Data API version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ApiVersion {
     /// `/v2.0` (`enableAsync` defaults to false on sync).
     V2,
@@ -157,6 +159,7 @@ impl ApiVersion {
 
 /// Request timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// Ordinary calls (60 s, Moneyhub's guidance).
     pub default: Duration,
@@ -181,6 +184,7 @@ impl Default for Timeouts {
 /// the reference's decisions (§18); older tenants may need `user:read`/`user:update`/
 /// `user:delete` for the connection routes, or `accounts:write` for sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Scopes {
     /// `POST /users` (`user:create`).
     pub user_create: String,
@@ -627,37 +631,29 @@ impl ClientBuilder {
             }
             return Ok(client.clone());
         }
-        let mut b = reqwest::Client::builder()
-            .connect_timeout(self.timeouts.connect)
-            .redirect(reqwest::redirect::Policy::none());
         let mut roots = Vec::new();
         for pem in &self.ca_pems {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|_| Error::config("the CA certificate PEM holds no usable certificate"))?;
             if certs.is_empty() {
                 return Err(Error::config("the CA certificate PEM holds no certificate"));
             }
             roots.extend(certs);
         }
-        #[cfg(feature = "webpki-roots")]
-        {
-            // Mozilla's bundle (compiled in) and the added roots, and nothing else.
-            let mut all: Vec<reqwest::Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                .iter()
-                .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
-                .collect();
-            all.extend(roots);
-            b = b.tls_certs_only(all);
-        }
-        #[cfg(not(feature = "webpki-roots"))]
-        if !roots.is_empty() {
-            // On top of the platform's trust store (rustls-platform-verifier).
-            b = b.tls_certs_merge(roots);
-        }
-        if let Some(identity) = &self.tls_identity {
-            b = b.identity(identity.to_reqwest()?);
-        }
-        b.build().map_err(|e| Error::config_with("could not build the HTTP client", e))
+        let identity = match &self.tls_identity {
+            Some(identity) => Some(identity.checked_pem()?),
+            None => None,
+        };
+        // Our own rustls set-up: the trust store is loaded on the first HTTPS handshake, not
+        // for every client built (see transport/tls.rs).
+        let tls = crate::transport::tls::client_config(roots, identity)?;
+        reqwest::Client::builder()
+            .connect_timeout(self.timeouts.connect)
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| Error::config_with("could not build the HTTP client", e))
     }
 
     fn resolve(self) -> Result<(Config, Arc<dyn SyncGuard>)> {

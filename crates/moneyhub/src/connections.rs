@@ -32,6 +32,7 @@ pub const MAX_CONSENT_DAYS: i64 = 90;
 
 /// Which provider catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Catalogue {
     /// Every provider available to the client.
     All,
@@ -193,6 +194,7 @@ pub(crate) fn check_expiry(expires_at: DateTime<Utc>, now: DateTime<Utc>, what: 
 
 /// Options of a manual sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SyncOptions {
     /// Run the sync in the background (`enableAsync`; Moneyhub's default is `true` on v3,
     /// `false` on v2.0). Follow it with [`Connections::wait_for_sync`] or the `syncCompleted`
@@ -325,6 +327,7 @@ impl SyncRecord {
 
 /// How [`Connections::wait_for_sync`] polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WaitOptions {
     /// Give up after this long (default 120 s).
     pub timeout: StdDuration,
@@ -341,6 +344,26 @@ impl Default for WaitOptions {
             initial_interval: StdDuration::from_millis(250),
             max_interval: StdDuration::from_secs(5),
         }
+    }
+}
+
+impl WaitOptions {
+    /// Gives up after `timeout`.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// First pause between polls.
+    pub fn initial_interval(mut self, interval: std::time::Duration) -> Self {
+        self.initial_interval = interval;
+        self
+    }
+
+    /// Longest pause between polls.
+    pub fn max_interval(mut self, interval: std::time::Duration) -> Self {
+        self.max_interval = interval;
+        self
     }
 }
 

@@ -142,6 +142,7 @@ pub trait SyncGuard: Send + Sync + 'static {
 /// What the guard remembers about one connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct GuardRecord {
     /// Manual syncs sent in the last 24 hours (older ones are pruned), oldest first.
     pub manual_syncs: Vec<DateTime<Utc>>,
@@ -252,6 +253,7 @@ impl GuardStore for MemoryGuardStore {
 
 /// A provider's daily cap on manual syncs, keyed by bank id.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProviderCap {
     /// The provider's bank id: connections whose id starts with it are capped.
     pub bank_id: BankId,
@@ -276,6 +278,11 @@ impl ProviderCap {
             .map(|e| ProviderCap { bank_id: e.id.clone(), name: e.name.clone(), per_day })
             .collect()
     }
+
+    /// A cap of `per_day` manual syncs for the provider `bank_id`, named `name` in messages.
+    pub fn new(bank_id: BankId, name: impl Into<String>, per_day: u32) -> Self {
+        ProviderCap { bank_id, name: name.into(), per_day }
+    }
 }
 
 /// Bank id of Triodos Bank in the default cap table.
@@ -287,6 +294,7 @@ pub const TRIODOS_BANK_ID: &str = "7fed5219511259b24fa6ff95478b8cf9";
 
 /// The rules [`DefaultSyncGuard`] applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GuardRules {
     /// Minimum gap between two manual syncs of one connection (30 minutes).
     pub min_interval: Duration,

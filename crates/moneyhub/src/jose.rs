@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 /// RS* and PS* need an RSA key of at least 2048 bits; ES256 a P-256 key, ES384 a P-384 key,
 /// ES512 a P-521 key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
     #[default]
@@ -57,6 +58,7 @@ pub enum SigningAlg {
 
 /// The kind of key an algorithm needs, or a key is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KeyType {
     /// RSA.
     Rsa,

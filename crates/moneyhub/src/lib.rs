@@ -88,10 +88,9 @@
 //! println!("connected {}", connected.connection_id);
 //!
 //! let accounts = client.accounts().list(&user.user_id, &Default::default()).await?;
-//! let page = client
-//!     .transactions()
-//!     .list(&user.user_id, &TransactionFilter { limit: Some(10), ..Default::default() })
-//!     .await?;
+//! let mut filter = TransactionFilter::default();
+//! filter.limit = Some(10);
+//! let page = client.transactions().list(&user.user_id, &filter).await?;
 //! assert!(!accounts.is_empty() && !page.transactions.is_empty());
 //! # Ok(())
 //! # }

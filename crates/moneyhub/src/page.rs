@@ -66,6 +66,7 @@ pub type Pages<T> = Pin<Box<dyn Stream<Item = crate::Result<Page<T>>> + Send>>;
 
 /// Which page to fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PageOptions {
     /// Items per page, 1–1000 (default 100). Always sent: Moneyhub's defaults differ between
     /// its own documents.

@@ -38,6 +38,7 @@ pub enum CreditDebit {
 
 /// Filters of a transaction listing. Dates are inclusive calendar days (`YYYY-MM-DD`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransactionFilter {
     /// Transactions on or after this day (`startDate`).
     pub start_date: Option<NaiveDate>,

@@ -87,10 +87,7 @@ pub async fn run(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
             .wait_for_sync(
                 &user,
                 sync_id,
-                WaitOptions {
-                    timeout: Duration::from_secs(args.flow.timeout.max(1)),
-                    ..WaitOptions::default()
-                },
+                WaitOptions::default().timeout(Duration::from_secs(args.flow.timeout.max(1))),
             )
             .await;
         spinner.finish_and_clear();

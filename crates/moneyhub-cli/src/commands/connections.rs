@@ -174,8 +174,7 @@ async fn sync(ctx: &Ctx, target: ConnectionRef, wait: bool, timeout: u64) -> Cmd
                 c.name,
                 output::short_uuid(sync_id.as_str())
             ));
-            let options =
-                WaitOptions { timeout: Duration::from_secs(timeout.max(1)), ..WaitOptions::default() };
+            let options = WaitOptions::default().timeout(Duration::from_secs(timeout.max(1)));
             let done = ctx.client.connections().wait_for_sync(&user, sync_id, options).await;
             spinner.finish_and_clear();
             finished = Some(done.map_err(|e| ctx.fail(e))?);

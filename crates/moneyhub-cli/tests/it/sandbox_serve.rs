@@ -48,7 +48,7 @@ fn serve_rejects_bad_flags() {
 }
 
 fn key_file(name: &str) -> String {
-    format!("{}/../../testdata/keys/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Starts `sandbox serve` with the given extra flags; the child and its base URL.

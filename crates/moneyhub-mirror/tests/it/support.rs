@@ -88,12 +88,13 @@ pub fn client(sb: &Arc<Sandbox>) -> Client {
     let clock = sb.clone();
     Client::builder()
         .sandbox(sb.base_url())
-        .retry_policy(RetryPolicy {
-            max_retries: 3,
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(5),
-        })
+        .retry_policy(
+            RetryPolicy::default()
+                .max_retries(3)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(50))
+                .max_retry_after(Duration::from_secs(5)),
+        )
         .clock(move || clock.now())
         .build()
         .expect("client builds")

@@ -71,7 +71,7 @@ pub async fn par(
             Err(e) => return bad(e),
         },
         // Moneyhub refuses plain parameters from a client registered with a signed
-        // request-object algorithm (§3.6): only a signed request object will do.
+        // request-object algorithm (reference §3.6): only a signed request object will do.
         None if !client.request_object_signing_alg.eq_ignore_ascii_case("none") => {
             return bad(OAuthError::invalid_request(format!(
                 "this client is registered with request_object_signing_alg {}: the pushed authorization request must carry a request object signed with it (request=<JWS>), not plain parameters",

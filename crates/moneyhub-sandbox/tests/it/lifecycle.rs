@@ -1,4 +1,4 @@
-//! The lifecycle rules of `shared/spec/lifecycle.md` §5, each driven through the virtual
+//! The lifecycle rules of `docs/spec/lifecycle.md` §5, each driven through the virtual
 //! clock and the control API, and checked through the public routes.
 
 use chrono::Duration;

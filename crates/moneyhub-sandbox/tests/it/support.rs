@@ -316,6 +316,6 @@ pub async fn set_target(sb: &moneyhub_sandbox::Sandbox, url: &str, format: &str)
 
 /// A file of the workspace's `testdata/keys` (test keys and certificates).
 pub fn fixture(name: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/keys/");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/keys/");
     std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("testdata/keys/{name}: {e}"))
 }

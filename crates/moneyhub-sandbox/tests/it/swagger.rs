@@ -1,5 +1,5 @@
 //! A small JSON-schema validator for the Swagger 2.0 subset Moneyhub's Data API swagger
-//! uses, and the loader of that swagger (`shared/reference/data/moneyhub-data-api-v2.swagger.json`).
+//! uses, and the loader of that swagger (`tests/data/moneyhub-data-api-v2.swagger.json`).
 //!
 //! Supported: `$ref` (to `#/definitions/...`), `allOf`, `type` (with `integer` distinct from
 //! `number`: `1.0` is not an integer), `properties`, `required`, `additionalProperties`
@@ -40,36 +40,26 @@ pub struct Swagger {
     regexes: Mutex<HashMap<String, Result<Regex, String>>>,
 }
 
-/// Where the swagger lives: `$CARGO_MANIFEST_DIR/../../../shared/reference/data/...` (the
-/// repository is checked out beside `shared/`).
+/// Where the swagger lives: this crate's copy, `tests/data/moneyhub-data-api-v2.swagger.json`
+/// (its origin: `docs/README.md`). In the crate, so the schema tests run wherever the crate
+/// does, packaged or not.
 pub fn swagger_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/data/moneyhub-data-api-v2.swagger.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/moneyhub-data-api-v2.swagger.json")
 }
 
-/// The Data API swagger, loaded once; `None` (with the reason printed) when the file is not
-/// there, so the schema tests skip rather than fail on a checkout without `shared/`.
-pub fn data_api() -> Option<&'static Swagger> {
-    static DOC: OnceLock<Option<Swagger>> = OnceLock::new();
-    let loaded = DOC.get_or_init(|| {
+/// The Data API swagger, loaded once. A missing or broken copy fails the test that needs it:
+/// the schema checks never skip.
+pub fn data_api() -> &'static Swagger {
+    static DOC: OnceLock<Swagger> = OnceLock::new();
+    DOC.get_or_init(|| {
         let path = swagger_path();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let doc: Value = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-                assert_eq!(doc["swagger"], "2.0", "{} is not a Swagger 2.0 document", path.display());
-                Some(Swagger::new(doc))
-            }
-            Err(e) => {
-                eprintln!("skipping swagger checks: cannot read {}: {e}", path.display());
-                None
-            }
-        }
-    });
-    if loaded.is_none() {
-        eprintln!("skipping: the Data API swagger is not available at {}", swagger_path().display());
-    }
-    loaded.as_ref()
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let doc: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        assert_eq!(doc["swagger"], "2.0", "{} is not a Swagger 2.0 document", path.display());
+        Swagger::new(doc)
+    })
 }
 
 impl Swagger {
@@ -528,7 +518,7 @@ mod tests {
     /// four kinds of mistake.
     #[test]
     fn validator_fails_bad_transactions_against_the_real_swagger() {
-        let Some(s) = data_api() else { return };
+        let s = data_api();
         let schema = Swagger::definition("Transaction");
         let tx = json!({"id": "c390a94f-3824-4cdf-8d02-b0c5304d9f66", "accountId": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13",
             "amount": {"value": -2323, "majorUnits": 23, "minorUnits": 23, "currency": "GBP"},

@@ -14,6 +14,7 @@ use moneyhub_types::time::format_timestamp;
 
 /// The AIS consent of a new connection (`mh:consent`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConsentOptions {
     /// When the consent expires (at most 90 days ahead; checked before sending).
     pub expiration_date_time: Option<DateTime<Utc>>,

@@ -21,6 +21,7 @@ use crate::health::staleness::{is_stale, last_data_at};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Action {
     /// Healthy: nothing to do.
     None,
@@ -170,7 +171,7 @@ struct Facts {
     single_sync_only: bool,
     /// "Retried" (rows 8 and 10).
     retried: bool,
-    /// Stale per §2 (rows 13 and 14).
+    /// Stale per lifecycle spec §2 (rows 13 and 14).
     stale: bool,
     /// `expiresAt` is at most 5 days away, or already past (row 15). A past expiry on a
     /// connection still reported `ok` is consent that lapsed before Moneyhub flagged it:
@@ -357,7 +358,12 @@ fn decide(c: &Connection, f: &Facts) -> Decision {
                 ),
                 None => "Moneyhub reported an error without naming it, so raise it with Moneyhub support".to_owned(),
             };
-            Decision { rule: 12, action: Action::ContactSupport, text, unknown: Some(format!("error={value}")) }
+            Decision {
+                rule: 12,
+                action: Action::ContactSupport,
+                text,
+                unknown: Some(format!("error={value}")),
+            }
         }
         // 13 to 16
         ConnectionStatus::Ok => {
@@ -375,21 +381,29 @@ fn decide(c: &Connection, f: &Facts) -> Decision {
                 if f.lapsed {
                     row(15, action, format!("Consent for this connection ran out at {at}, so {ask}"))
                 } else {
-                    row(15, action, format!("Consent for this connection runs out at {at}, so {ask} before it lapses"))
+                    row(
+                        15,
+                        action,
+                        format!("Consent for this connection runs out at {at}, so {ask} before it lapses"),
+                    )
                 }
             } else {
                 row(16, Action::None, "This connection is healthy and needs no action")
             }
         }
-        // 17
-        ConnectionStatus::Unknown(value) => Decision {
-            rule: 17,
-            action: Action::ContactSupport,
-            text: format!(
-                "Moneyhub reported the unrecognised status {value:?} for this connection, so raise it with Moneyhub support"
-            ),
-            unknown: Some(format!("status={value}")),
-        },
+        // 17: an unknown status, or one the types crate learns before this table does
+        // (`ConnectionStatus` is non-exhaustive).
+        other => {
+            let value = other.as_str();
+            Decision {
+                rule: 17,
+                action: Action::ContactSupport,
+                text: format!(
+                    "Moneyhub reported the unrecognised status {value:?} for this connection, so raise it with Moneyhub support"
+                ),
+                unknown: Some(format!("status={value}")),
+            }
+        }
     }
 }
 

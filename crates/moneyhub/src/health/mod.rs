@@ -4,7 +4,7 @@
 //! * [`advise`] turns a [`Connection`](moneyhub_types::Connection) and an [`AdviceContext`] into
 //!   one [`Advice`]: an [`Action`], a plain-sentence reason, an optional not-before time, the
 //!   deciding table row and, for `contact_support`, the unrecognised value.
-//! * [`staleness_threshold`], [`is_stale`] and [`last_data_at`] expose the §2 staleness rules.
+//! * [`staleness_threshold`], [`is_stale`] and [`last_data_at`] expose spec §2's staleness rules.
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -79,7 +79,7 @@
 //!   fetched when connecting is the newest there is). `connectedOn` is required by the model, so
 //!   there is always a time to measure from.
 //! * **`lastSyncedAt` missing**: never "retried" (no sync is known to have finished).
-//! * **Account types** unknown or an empty list: the per-connection-type fallback of §2 (30 days
+//! * **Account types** unknown or an empty list: the per-connection-type fallback of spec §2 (30 days
 //!   for zoopla, mouseprice and autotrader, 2 days otherwise, unknown types included).
 //!
 //! Times:

@@ -113,7 +113,7 @@ impl ClientInner {
         let jwt_bearer =
             match (&key.user, self.config.user_tokens, &self.config.auth, self.config.request_object_alg) {
                 (Some(user), UserTokens::JwtBearer, ClientAuth::PrivateKey(signer), Some(alg)) => {
-                    // §3.4 of the reference (the official Node client's assertion).
+                    // reference §3.4 (the official Node client's assertion).
                     let now = self.config.clock.now().timestamp();
                     let claims = serde_json::json!({
                         "iss": self.config.client_id,

@@ -285,6 +285,7 @@ fn keys_load_from_every_format_and_infer_their_algorithm() {
             KeyType::P256 => "p256",
             KeyType::P384 => "p384",
             KeyType::P521 => "p521",
+            other => panic!("no test key of type {other:?}"),
         };
         let k = PrivateKey::parse(&fixture(&format!("{name}.jwk"))).unwrap().with_alg(alg).unwrap();
         let jws = k.sign(&json!({"a": 1})).unwrap();

@@ -56,7 +56,11 @@ async fn missing_scope_is_a_403() {
     let sb = crate::support::sandbox().await;
     let (user, _) = user_with(&sb, &[MOCK_BANK]).await;
     let client = builder(&sb)
-        .scopes(Scopes { transactions: "accounts:read".into(), ..Scopes::default() })
+        .scopes({
+            let mut scopes = Scopes::default();
+            scopes.transactions = "accounts:read".into();
+            scopes
+        })
         .build()
         .unwrap();
     let seq = last_seq(&sb).await;

@@ -24,14 +24,14 @@ async fn every_listing_pages_to_its_last_page() {
     let (user, ids) = user_with(&e.sandbox, &[MOCK_BANK, MODELO_BANK]).await;
     let accounts = e.client.accounts();
     let first =
-        accounts.list(&user, &AccountFilter { limit: Some(1), ..AccountFilter::new() }).await.unwrap();
+        accounts.list(&user, &AccountFilter::new().limit(1)).await.unwrap();
     assert_eq!(first.len(), 1, "the page derefs to its accounts");
     let next = first.next.expect("Accounts::list reports the next page");
     assert_eq!((next.limit, next.offset), (1, 1));
     let all = accounts.list(&user, &AccountFilter::new()).await.unwrap();
     assert!(all.len() > 2 && all.next.is_none(), "{} accounts on one page", all.len());
     let pages: Vec<_> = accounts
-        .pages(&user, AccountFilter { limit: Some(2), ..AccountFilter::new() })
+        .pages(&user, AccountFilter::new().limit(2))
         .try_collect()
         .await
         .unwrap();
@@ -61,7 +61,7 @@ async fn page_size_is_checked_the_same_everywhere_before_sending() {
     let e = env().await;
     let (user, ids) = user_with(&e.sandbox, &[MOCK_BANK]).await;
     let seq = last_seq(&e.sandbox).await;
-    let too_big = AccountFilter { limit: Some(1001), ..AccountFilter::new() };
+    let too_big = AccountFilter::new().limit(1001);
     let errors = [
         e.client.users().list(PageOptions::new(0, 0)).await.unwrap_err(),
         e.client.accounts().list(&user, &too_big).await.unwrap_err(),

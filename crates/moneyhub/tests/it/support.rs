@@ -48,12 +48,11 @@ pub async fn sandbox_with(config: SandboxConfig) -> Arc<Sandbox> {
 
 /// Fast retries, so fault tests stay quick.
 pub fn fast_retries(max_retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries,
-        initial_backoff: Duration::from_millis(2),
-        max_backoff: Duration::from_millis(20),
-        max_retry_after: Duration::from_secs(30),
-    }
+    RetryPolicy::default()
+        .max_retries(max_retries)
+        .initial_backoff(Duration::from_millis(2))
+        .max_backoff(Duration::from_millis(20))
+        .max_retry_after(Duration::from_secs(30))
 }
 
 /// A builder for the sandbox's default client (secret), clock following the sandbox.
@@ -183,13 +182,13 @@ pub struct TestKey {
 
 /// A file of `testdata/keys` (test keys and certificates, see its README).
 pub fn fixture(name: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/keys/");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/keys/");
     std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("testdata/keys/{name}: {e}"))
 }
 
 /// The path of a file of `testdata/keys`.
 pub fn fixture_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/keys").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys").join(name)
 }
 
 /// The private `d` of a JWK fixture.

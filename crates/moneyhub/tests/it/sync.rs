@@ -189,7 +189,7 @@ async fn waiting_with_an_enormous_timeout_does_not_overflow() {
     let c = e.client.connections();
     let started = c.sync(&user, &ids[0], SyncOptions::new().enable_async(true)).await.unwrap();
     let sync_id = started.sync_id.unwrap();
-    let options = WaitOptions { timeout: std::time::Duration::MAX, ..WaitOptions::default() };
+    let options = WaitOptions::default().timeout(std::time::Duration::MAX);
     let done = c.wait_for_sync(&user, &sync_id, options).await.unwrap();
     assert_eq!(done.id, sync_id);
 }

@@ -23,18 +23,13 @@ async fn every_listing_pages_to_its_last_page() {
 
     let (user, ids) = user_with(&e.sandbox, &[MOCK_BANK, MODELO_BANK]).await;
     let accounts = e.client.accounts();
-    let first =
-        accounts.list(&user, &AccountFilter::new().limit(1)).await.unwrap();
+    let first = accounts.list(&user, &AccountFilter::new().limit(1)).await.unwrap();
     assert_eq!(first.len(), 1, "the page derefs to its accounts");
     let next = first.next.expect("Accounts::list reports the next page");
     assert_eq!((next.limit, next.offset), (1, 1));
     let all = accounts.list(&user, &AccountFilter::new()).await.unwrap();
     assert!(all.len() > 2 && all.next.is_none(), "{} accounts on one page", all.len());
-    let pages: Vec<_> = accounts
-        .pages(&user, AccountFilter::new().limit(2))
-        .try_collect()
-        .await
-        .unwrap();
+    let pages: Vec<_> = accounts.pages(&user, AccountFilter::new().limit(2)).try_collect().await.unwrap();
     assert_eq!(pages.iter().map(|p| p.items.len()).sum::<usize>(), all.len());
     assert!(pages.len() >= 2 && pages.iter().all(|p| p.items.len() <= 2), "{:?}", sizes(&pages));
 

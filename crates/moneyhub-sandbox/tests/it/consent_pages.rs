@@ -337,3 +337,59 @@ async fn the_dashboard_needs_the_control_token_once_then_a_cookie() {
     let res = http().get(&ui).bearer_auth("s3cret-token").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn reauth_shows_the_connections_accounts_and_a_subset_moves_to_a_new_connection() {
+    let sb = interactive().await;
+    let (user, ids) = user_with(&sb, &[MOCK_BANK]).await;
+    let claims = json!({"id_token": {
+        "sub": {"essential": true, "value": user},
+        "mh:con_id": {"essential": true, "value": ids[0]}
+    }});
+    let pages = begin(&sb, "openid reauth", &claims, "st").await;
+    let (_, _, body) = page(&pages.url).await;
+    assert!(body.contains("Log in to Moneyhub Open Banking Mock again"), "{body}");
+    let tok = data_token(&sb, &user).await;
+    let (_, accounts) = get_json(&format!("{}/v3/accounts", sb.base_url()), &tok).await;
+    let account_ids: Vec<String> =
+        accounts["data"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(account_ids.len(), 3);
+    for id in &account_ids {
+        assert!(body.contains(&format!("value=\"{id}\" checked")), "{id} offered, ticked");
+    }
+    // An index is not an account of this connection: refused.
+    let res =
+        post(&sb, &pages, &[("username", "u"), ("password", "p"), ("account", "0"), ("action", "approve")])
+            .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = post(
+        &sb,
+        &pages,
+        &[("username", "u"), ("password", "p"), ("account", &account_ids[1]), ("action", "approve")],
+    )
+    .await;
+    let (status, body) = exchange(&sb, &location_params(&res)["code"], &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let moved = jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].as_str().unwrap().to_string();
+    assert_ne!(moved, ids[0], "a subset moves to a new connection id");
+}
+
+#[tokio::test]
+async fn refresh_asks_for_a_one_time_code_only() {
+    let sb = interactive().await;
+    let (user, ids) = user_with(&sb, &[AVIVA]).await;
+    let claims = json!({"id_token": {
+        "sub": {"essential": true, "value": user},
+        "mh:con_id": {"essential": true, "value": ids[0]}
+    }});
+    let pages = begin(&sb, "openid refresh", &claims, "st").await;
+    let (_, _, body) = page(&pages.url).await;
+    assert!(body.contains("Refresh your connection") && body.contains("name=\"code\""), "{body}");
+    assert!(!body.contains("name=\"password\"") && !body.contains("name=\"account\""));
+    let res = post(&sb, &pages, &[("code", ""), ("action", "approve")]).await;
+    assert!(res.text().await.unwrap().contains("Enter the code"));
+    let res = post(&sb, &pages, &[("code", "123456"), ("action", "approve")]).await;
+    let (status, body) = exchange(&sb, &location_params(&res)["code"], &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"], ids[0].as_str());
+}

@@ -1,17 +1,19 @@
 //! The sandbox's consent pages and dashboard in a real headless Chromium, driven over
-//! WebDriver (`thirtyfour`, its reqwest transport only: no TLS, no driver download), with the
-//! client's own code exchange at the end.
+//! WebDriver (`fantoccini`, plain HTTP to a local chromedriver: no TLS), with the client's own
+//! code exchange at the end.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`, `/usr/bin/chromedriver`,
 //! or `CHROME_BIN` / `CHROMEDRIVER`); without them each test prints why and passes without
 //! running. Screenshots of every page go to `target/tmp/browser-screenshots/` (the test
 //! binary's `CARGO_TARGET_TMPDIR`), never into the repository.
 //!
-//! Why thirtyfour: fantoccini (the other maintained WebDriver client) pulls `webdriver` 0.53
-//! and with it a second `http` (0.2), `thiserror` (1) and `cookie` stack; thirtyfour without
-//! default features reuses the workspace's reqwest 0.13, http 1 and thiserror 2. A DevTools
-//! client (chromiumoxide, headless_chrome) would add a WebSocket stack and thousands of
-//! generated protocol types to compile.
+//! Why fantoccini: the maintained WebDriver client with the leanest tree (hyper, already ours).
+//! thirtyfour was tried first and dropped: it turns on serde_json's `preserve_order`, and
+//! feature unification then changes the key order of every JSON object the client's own
+//! tests serialise (`health::advice` tests failed). fantoccini's cost, dev-only: the
+//! `webdriver` crate brings second majors of `http` (0.2), `thiserror` (1) and `cookie`. A
+//! DevTools client (chromiumoxide, headless_chrome) would add a WebSocket stack and thousands
+//! of generated protocol types to compile.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Days;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use moneyhub::{AccountFilter, CallbackParams, ConnectOptions, PageOptions, RenewOptions};
 use moneyhub_sandbox::{ClockMode, ConsentMode, Sandbox, SandboxConfig};
-use thirtyfour::prelude::*;
-use thirtyfour::ChromiumLikeCapabilities;
 
 use crate::support::{bank, builder, sandbox_with, t0, user_with, MOCK_BANK};
 
@@ -36,7 +38,7 @@ fn tool(var: &str, default: &str) -> Option<PathBuf> {
 
 /// A chromedriver process and a headless Chromium session; both end on drop.
 struct Browser {
-    driver: Option<WebDriver>,
+    driver: Option<Client>,
     chromedriver: Child,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -82,22 +84,21 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start within 20 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut caps = DesiredCapabilities::chrome();
-        caps.set_binary(chrome.to_str().unwrap()).unwrap();
-        for arg in [
+        let args = [
             "--headless=new",
             "--no-sandbox",
             "--disable-dev-shm-usage",
             "--disable-gpu",
             "--window-size=1000,800",
-        ] {
-            caps.add_arg(arg).unwrap();
-        }
-        browser.driver = Some(WebDriver::new(url, caps).await.expect("a Chromium session"));
+        ];
+        let caps = serde_json::json!({"goog:chromeOptions": {"binary": chrome, "args": args}});
+        let serde_json::Value::Object(caps) = caps else { unreachable!("a JSON object") };
+        let client = ClientBuilder::new(HttpConnector::new()).capabilities(caps).connect(&url).await;
+        browser.driver = Some(client.expect("a Chromium session"));
         Some(browser)
     }
 
-    fn d(&self) -> &WebDriver {
+    fn d(&self) -> &Client {
         self.driver.as_ref().unwrap()
     }
 
@@ -105,33 +106,40 @@ impl Browser {
     async fn shot(&self, name: &str) {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
-        let png = self.d().screenshot_as_png().await.unwrap();
+        let png = self.d().screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
     async fn click(&self, id: &str) {
-        self.d().find(By::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}")).click().await.unwrap();
+        self.d().find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}")).click().await.unwrap();
     }
 
     /// Clicks a link or a form's button and waits until the page it leads to has replaced
     /// this one (the old document's root gone stale), however long the redirects take.
     async fn follow(&self, id: &str) {
-        let old = self.d().find(By::Tag("html")).await.unwrap();
+        let old = self.d().find(Locator::Css("html")).await.unwrap();
         self.click(id).await;
-        old.wait_until().stale().await.unwrap_or_else(|e| panic!("#{id} led nowhere: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match old.tag_name().await {
+                Err(e) if e.is_stale_element_reference() => break,
+                _ => assert!(Instant::now() < deadline, "#{id} led nowhere within 20 s"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn type_in(&self, id: &str, text: &str) {
-        self.d().find(By::Id(id)).await.unwrap().send_keys(text).await.unwrap();
+        self.d().find(Locator::Id(id)).await.unwrap().send_keys(text).await.unwrap();
     }
 
     async fn text(&self, id: &str) -> String {
-        self.d().find(By::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}")).text().await.unwrap()
+        self.d().find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}")).text().await.unwrap()
     }
 
     async fn quit(mut self) {
         if let Some(d) = self.driver.take() {
-            d.quit().await.unwrap();
+            d.close().await.unwrap();
         }
     }
 }
@@ -169,7 +177,7 @@ async fn a_person_picks_a_test_bank_shares_two_accounts_and_the_client_gets_exac
     b.type_in("password", "pass_good").await;
     // Savings (the second account) stays unshared.
     b.click("account-1").await;
-    assert!(!b.d().find(By::Id("account-1")).await.unwrap().is_selected().await.unwrap());
+    assert!(!b.d().find(Locator::Id("account-1")).await.unwrap().is_selected().await.unwrap());
     b.shot("consent-bank").await;
     b.follow("approve").await;
     let landed = b.d().current_url().await.unwrap();
@@ -244,7 +252,7 @@ async fn the_dashboard_advances_the_clock_and_fails_the_next_sync() {
     let client = builder(&sb).build().unwrap();
     let (user, ids) = user_with(&sb, &[MOCK_BANK]).await;
     let short = &ids[0].as_ref().split(':').nth(1).unwrap()[..8];
-    b.d().goto(format!("{}/__sandbox/ui", sb.base_url())).await.unwrap();
+    b.d().goto(&format!("{}/__sandbox/ui", sb.base_url())).await.unwrap();
     let first_sync = b.text(&format!("last-sync-{short}")).await;
     assert!(first_sync.contains("2025-01-15T10:00:00"), "{first_sync}");
     // "error" is the first failure offered.
@@ -276,7 +284,7 @@ async fn a_hostile_state_is_shown_as_text() {
     let request = client.auth().connect(ConnectOptions::new(bank("test")).state(hostile)).await.unwrap();
     b.d().goto(request.url.as_str()).await.unwrap();
     assert_eq!(b.text("state").await, hostile);
-    assert!(b.d().find_all(By::Tag("script")).await.unwrap().is_empty());
+    assert!(b.d().find_all(Locator::Css("script")).await.unwrap().is_empty());
     assert!(b.d().get_alert_text().await.is_err(), "no alert opened");
     b.shot("consent-hostile-state").await;
     b.quit().await;

@@ -41,7 +41,9 @@ use crate::output::{self, OutputFormat};
 /// The story's scenario: the user, the ten banks and the state each is put in. The demo
 /// connects the banks through the real flow, then loads this file on top, which finds the
 /// user by `clientUserId` and each connection by bank.
-const SCENARIO: &str = include_str!("../../../../examples/scenarios/ten-connections.toml");
+// `scenarios/ten-connections.toml` in this crate is a link to the file in the repository's
+// `examples/`, so the packaged crate carries it too.
+const SCENARIO: &str = include_str!("../../scenarios/ten-connections.toml");
 const SCENARIO_NAME: &str = "examples/scenarios/ten-connections.toml";
 
 /// What the narration says happens to each connection of the scenario, by key.

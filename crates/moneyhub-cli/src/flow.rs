@@ -25,7 +25,7 @@ use crate::output;
 /// Completes `request` and returns the verified outcome of the code exchange.
 pub async fn complete(ctx: &Ctx, request: &AuthorizationRequest, flow: &FlowArgs) -> CmdResult<Connected> {
     let callback = if ctx.is_sandbox() && !flow.browser {
-        sandbox_consent(ctx, request).await?
+        sandbox_consent(ctx, request, Duration::from_secs(flow.timeout.max(1))).await?
     } else {
         wait_for_callback(request, Duration::from_secs(flow.timeout.max(1))).await?
     };
@@ -43,12 +43,13 @@ pub async fn via_auth_request(ctx: &Ctx, new: &NewAuthRequest, flow: &FlowArgs) 
     let url = created.redirect_params.auth_url.clone().ok_or_else(|| {
         Failure::api(format!("auth request {} came back without redirectParams.authUrl", created.id))
     })?;
+    let redirect = created.redirect_uri.clone().unwrap_or_else(|| new.body().redirect_uri.clone());
+    let timeout = Duration::from_secs(flow.timeout.max(1));
     let callback = if ctx.is_sandbox() && !flow.browser {
-        consent_at(ctx, &url).await?
+        consent_at(ctx, &url, &redirect, timeout).await?
     } else {
-        let redirect = created.redirect_uri.clone().unwrap_or_else(|| new.body().redirect_uri.clone());
         output::warn(&format!("moneyhub: auth request {}", created.id));
-        wait_for_callback_at(&url, &redirect, Duration::from_secs(flow.timeout.max(1))).await?
+        wait_for_callback_at(&url, &redirect, timeout).await?
     };
     let done = ars.complete_with_callback(&created.id, &callback).await.map_err(|e| ctx.fail(e))?;
     if done.status != AuthRequestStatus::Complete {
@@ -66,11 +67,19 @@ pub async fn via_auth_request(ctx: &Ctx, new: &NewAuthRequest, flow: &FlowArgs) 
 }
 
 /// Plays the browser on a sandbox: GET the authorisation URL, return the redirect target.
-pub async fn sandbox_consent(ctx: &Ctx, request: &AuthorizationRequest) -> CmdResult<String> {
-    consent_at(ctx, request.url.as_str()).await
+///
+/// A sandbox serving interactive consent pages (`sandbox serve --consent interactive`)
+/// redirects to its own pages instead of the redirect URI: those are for a person, so the
+/// command then does what `--browser` does (prints the URL and waits for the callback).
+pub async fn sandbox_consent(
+    ctx: &Ctx,
+    request: &AuthorizationRequest,
+    timeout: Duration,
+) -> CmdResult<String> {
+    consent_at(ctx, request.url.as_str(), &request.redirect_uri, timeout).await
 }
 
-async fn consent_at(ctx: &Ctx, url: &str) -> CmdResult<String> {
+async fn consent_at(ctx: &Ctx, url: &str, redirect_uri: &str, timeout: Duration) -> CmdResult<String> {
     let resp =
         ctx.http.get(url).send().await.map_err(|e| {
             Failure::api(format!("GET /oidc/auth on the sandbox failed: {}", without_url(&e)))
@@ -78,7 +87,11 @@ async fn consent_at(ctx: &Ctx, url: &str) -> CmdResult<String> {
     let status = resp.status();
     if status.is_redirection() {
         if let Some(location) = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()) {
-            return Ok(location.to_owned());
+            if location.starts_with(redirect_uri) {
+                return Ok(location.to_owned());
+            }
+            output::warn("moneyhub: the sandbox shows consent pages (interactive consent): open the URL below and click through");
+            return wait_for_callback_at(url, redirect_uri, timeout).await;
         }
     }
     let body = resp.text().await.unwrap_or_default();

@@ -301,6 +301,17 @@ pub enum SandboxConnectionCommand {
     Set(ConnectionSetArgs),
 }
 
+/// How `sandbox serve` obtains consent at `/oidc/auth` (the grammar builds without the
+/// `sandbox` feature, so it has its own enum; `commands/sandbox/serve.rs` maps it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Consent {
+    /// Redirect at once with a code (programs and tests).
+    #[default]
+    Instant,
+    /// Consent pages a person clicks through in a browser.
+    Interactive,
+}
+
 /// A connection's scripted state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ScriptedState {
@@ -445,8 +456,8 @@ pub struct ServeArgs {
     pub allow_remote_webhooks: bool,
     /// How /oidc/auth obtains consent: `instant` (redirect at once, for programs and tests) or
     /// `interactive` (consent pages a person clicks through in a browser).
-    #[arg(long, env = "MONEYHUB_SANDBOX_CONSENT", default_value = "instant", value_name = "MODE")]
-    pub consent: moneyhub_sandbox::ConsentMode,
+    #[arg(long, env = "MONEYHUB_SANDBOX_CONSENT", value_enum, default_value_t = Consent::Instant, value_name = "MODE")]
+    pub consent: Consent,
     /// On SIGTERM or SIGINT: seconds allowed for the requests in flight before exiting.
     #[arg(long, env = "MONEYHUB_SANDBOX_SHUTDOWN_TIMEOUT", default_value_t = 10, value_name = "SECS")]
     pub shutdown_timeout: u64,

@@ -84,7 +84,8 @@ pub struct SandboxLink {
     /// Its base URL (identity service and `/__sandbox` control API).
     #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     pub base_url: String,
-    /// Whether it is the embedded sandbox this process runs.
+    /// Whether it is the embedded sandbox this process runs (`mirror run` wires its webhooks).
+    #[cfg_attr(not(feature = "mirror"), allow(dead_code))]
     pub embedded: bool,
 }
 

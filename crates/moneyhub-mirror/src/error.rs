@@ -124,6 +124,7 @@ impl Error {
 
     /// The database could not be reached in time for a reason that has no driver error
     /// behind it (a pool's wait timed out, say).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Error::Unavailable(DriverError::new(message, true, false, None))
     }

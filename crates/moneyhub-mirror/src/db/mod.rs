@@ -46,7 +46,9 @@ use std::sync::Arc;
 use moneyhub_types::{AccountId, UserId};
 
 use crate::error::{Error, Result};
-pub(crate) use rows::{parse_id, state};
+#[cfg(feature = "postgres")]
+pub(crate) use rows::parse_id;
+pub(crate) use rows::state;
 pub use rows::{
     ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount, LocalConnection,
     NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,

@@ -285,6 +285,7 @@ pub(crate) mod state {
 
 /// An id read back from the database, as its type: a value that does not parse is corrupt
 /// data (the mirror only ever stores ids it parsed).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> crate::error::Result<T> {
     raw.parse().map_err(|_| {
         crate::error::Error::data(format!(

@@ -138,7 +138,10 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
         control_token,
         allow_remote_webhooks: args.allow_remote_webhooks,
         public_url: args.public_url.clone(),
-        consent: args.consent,
+        consent: match args.consent {
+            crate::cli::Consent::Instant => moneyhub_sandbox::ConsentMode::Instant,
+            crate::cli::Consent::Interactive => moneyhub_sandbox::ConsentMode::Interactive,
+        },
         seed: args.seed,
         clients: vec![ClientRegistration {
             client_id: args.client_id.clone(),

@@ -141,6 +141,26 @@ impl Ctx {
         self.sandbox.is_some()
     }
 
+    /// Whether the sandbox this context talks to serves consent pages for a person
+    /// (`sandbox serve --consent interactive`, `GET /__sandbox/consent`). The flows then hand
+    /// the authorisation URL to the person (as `--browser` does) instead of playing the
+    /// browser themselves, which would spend the single-use request on a page nobody sees.
+    /// `false` when the target is not a sandbox or does not say.
+    pub async fn sandbox_shows_consent_pages(&self) -> bool {
+        let Some(link) = &self.sandbox else { return false };
+        let mut request =
+            self.http.get(format!("{}/__sandbox/consent", link.base_url)).timeout(StdDuration::from_secs(3));
+        if let Ok(token) = std::env::var("MONEYHUB_SANDBOX_CONTROL_TOKEN") {
+            request = request.bearer_auth(token);
+        }
+        let Ok(resp) = request.send().await else { return false };
+        if !resp.status().is_success() {
+            return false;
+        }
+        let body: Value = resp.json().await.unwrap_or_default();
+        body.get("mode").and_then(Value::as_str) == Some("interactive")
+    }
+
     /// The context for the configured target.
     pub async fn new(global: &GlobalArgs) -> CmdResult<Ctx> {
         match crate::config::resolve(global)? {

@@ -24,8 +24,8 @@ use crate::output;
 
 /// Completes `request` and returns the verified outcome of the code exchange.
 pub async fn complete(ctx: &Ctx, request: &AuthorizationRequest, flow: &FlowArgs) -> CmdResult<Connected> {
-    let callback = if ctx.is_sandbox() && !flow.browser {
-        sandbox_consent(ctx, request, Duration::from_secs(flow.timeout.max(1))).await?
+    let callback = if plays_the_browser(ctx, flow).await {
+        sandbox_consent(ctx, request).await?
     } else {
         wait_for_callback(request, Duration::from_secs(flow.timeout.max(1))).await?
     };
@@ -45,8 +45,8 @@ pub async fn via_auth_request(ctx: &Ctx, new: &NewAuthRequest, flow: &FlowArgs) 
     })?;
     let redirect = created.redirect_uri.clone().unwrap_or_else(|| new.body().redirect_uri.clone());
     let timeout = Duration::from_secs(flow.timeout.max(1));
-    let callback = if ctx.is_sandbox() && !flow.browser {
-        consent_at(ctx, &url, &redirect, timeout).await?
+    let callback = if plays_the_browser(ctx, flow).await {
+        consent_at(ctx, &url).await?
     } else {
         output::warn(&format!("moneyhub: auth request {}", created.id));
         wait_for_callback_at(&url, &redirect, timeout).await?
@@ -66,20 +66,28 @@ pub async fn via_auth_request(ctx: &Ctx, new: &NewAuthRequest, flow: &FlowArgs) 
     Ok(done)
 }
 
-/// Plays the browser on a sandbox: GET the authorisation URL, return the redirect target.
-///
-/// A sandbox serving interactive consent pages (`sandbox serve --consent interactive`)
-/// redirects to its own pages instead of the redirect URI: those are for a person, so the
-/// command then does what `--browser` does (prints the URL and waits for the callback).
-pub async fn sandbox_consent(
-    ctx: &Ctx,
-    request: &AuthorizationRequest,
-    timeout: Duration,
-) -> CmdResult<String> {
-    consent_at(ctx, request.url.as_str(), &request.redirect_uri, timeout).await
+/// Whether the command plays the user's browser itself: on a sandbox that consents at once,
+/// unless `--browser`. A sandbox serving consent pages (`sandbox serve --consent
+/// interactive`) wants a person: the command then does what `--browser` does.
+async fn plays_the_browser(ctx: &Ctx, flow: &FlowArgs) -> bool {
+    if !ctx.is_sandbox() || flow.browser {
+        return false;
+    }
+    if ctx.sandbox_shows_consent_pages().await {
+        output::warn(
+            "moneyhub: the sandbox shows consent pages (interactive consent): open the URL below and click through",
+        );
+        return false;
+    }
+    true
 }
 
-async fn consent_at(ctx: &Ctx, url: &str, redirect_uri: &str, timeout: Duration) -> CmdResult<String> {
+/// Plays the browser on a sandbox: GET the authorisation URL, return the redirect target.
+pub async fn sandbox_consent(ctx: &Ctx, request: &AuthorizationRequest) -> CmdResult<String> {
+    consent_at(ctx, request.url.as_str()).await
+}
+
+async fn consent_at(ctx: &Ctx, url: &str) -> CmdResult<String> {
     let resp =
         ctx.http.get(url).send().await.map_err(|e| {
             Failure::api(format!("GET /oidc/auth on the sandbox failed: {}", without_url(&e)))
@@ -87,11 +95,7 @@ async fn consent_at(ctx: &Ctx, url: &str, redirect_uri: &str, timeout: Duration)
     let status = resp.status();
     if status.is_redirection() {
         if let Some(location) = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()) {
-            if location.starts_with(redirect_uri) {
-                return Ok(location.to_owned());
-            }
-            output::warn("moneyhub: the sandbox shows consent pages (interactive consent): open the URL below and click through");
-            return wait_for_callback_at(url, redirect_uri, timeout).await;
+            return Ok(location.to_owned());
         }
     }
     let body = resp.text().await.unwrap_or_default();

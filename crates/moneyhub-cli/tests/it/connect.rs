@@ -96,6 +96,66 @@ fn connect_through_the_loopback_redirect() {
     assert!(v["connectionId"].as_str().is_some_and(|c| c.starts_with(banks::MOCK)), "{v}");
 }
 
+/// A sandbox serving consent pages (`--consent interactive`) redirects `/oidc/auth` to its
+/// own pages: the command must not take that for the callback, but hand the URL to a person
+/// and wait for the browser, as `--browser` does.
+#[test]
+fn connect_on_a_sandbox_with_consent_pages_waits_for_a_person() {
+    let env = Env::new();
+    env.control("PUT", "/consent", json!({"mode": "interactive"}));
+    let user = env.json(&["users", "create"])["userId"].as_str().unwrap().to_owned();
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let mut cmd = env.command();
+    cmd.args(["connect", "--user", &user, "--bank", banks::MOCK, "--timeout", "60", "-o", "json"])
+        .env("MONEYHUB_REDIRECT_URI", &redirect)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let (mut url, mut told) = (None, false);
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        told |= line.contains("consent pages");
+        if line.trim_start().starts_with("http") {
+            url = Some(line.trim().to_owned());
+        }
+        if line.contains("Waiting for the browser") {
+            break;
+        }
+    }
+    assert!(told, "the command says why it waits for a person");
+    let url = url.expect("authorisation URL on stderr");
+    // The person: the consent page, then approve with the first account ticked.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = env.base();
+    let page = env.rt.block_on(async {
+        let auth = http.get(&url).send().await.expect("auth");
+        let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+        assert!(!interaction.starts_with(&redirect), "{interaction}");
+        let cookie = auth.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let interaction =
+            if interaction.starts_with('/') { format!("{base}{interaction}") } else { interaction };
+        let approved = http
+            .post(&interaction)
+            .header("cookie", cookie)
+            .header("origin", &base)
+            .form(&[("username", "u"), ("password", "p"), ("account", "0"), ("action", "approve")])
+            .send()
+            .await
+            .expect("approve");
+        let location = approved.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&redirect), "{location}");
+        http.get(&location).send().await.expect("callback").text().await.unwrap()
+    });
+    assert!(page.contains("You can close this window"), "{page}");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["connectionId"].as_str().is_some_and(|c| c.starts_with(banks::MOCK)), "{v}");
+}
+
 #[test]
 fn callback_timeout_is_an_authentication_failure() {
     let env = Env::new();

@@ -44,35 +44,36 @@ fn connect_async_waits_for_the_first_sync() {
     assert_eq!(out["fetchStatus"], "success");
 }
 
-#[test]
-fn connect_through_the_loopback_redirect() {
-    let env = Env::new();
+/// A `connect` to the mock bank that completes through the browser and the loopback redirect
+/// URI, started in the background.
+struct WaitingConnect {
+    child: std::process::Child,
+    /// The loopback redirect URI the command listens on.
+    redirect: String,
+    /// The authorisation URL it printed.
+    url: String,
+    /// What it printed on stderr up to the "waiting" line.
+    said: String,
+}
+
+/// Starts `connect` with `extra` flags and reads stderr until the command waits for the
+/// browser (the URL comes first, then the "waiting" line once the listener is up).
+fn connect_waiting_for_the_browser(env: &Env, extra: &[&str]) -> WaitingConnect {
     let user = env.json(&["users", "create"])["userId"].as_str().unwrap().to_owned();
-    let port = free_port();
-    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let redirect = format!("http://127.0.0.1:{}/callback", free_port());
     let mut cmd = env.command();
-    cmd.args([
-        "connect",
-        "--user",
-        &user,
-        "--bank",
-        banks::MOCK,
-        "--browser",
-        "--timeout",
-        "60",
-        "-o",
-        "json",
-    ])
-    .env("MONEYHUB_REDIRECT_URI", &redirect)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args(["connect", "--user", &user, "--bank", banks::MOCK, "--timeout", "60", "-o", "json"])
+        .args(extra)
+        .env("MONEYHUB_REDIRECT_URI", &redirect)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    // The URL comes first, then the "waiting" line once the listener is up.
-    let mut url = None;
-    for line in lines.by_ref() {
+    let (mut url, mut said) = (None, String::new());
+    for line in BufReader::new(stderr).lines() {
         let line = line.expect("line");
+        said.push_str(&line);
+        said.push('\n');
         if line.trim_start().starts_with("http") {
             url = Some(line.trim().to_owned());
         }
@@ -80,20 +81,35 @@ fn connect_through_the_loopback_redirect() {
             break;
         }
     }
-    let url = url.expect("authorisation URL on stderr");
+    let url = url.unwrap_or_else(|| panic!("authorisation URL on stderr: {said}"));
+    WaitingConnect { child, redirect, url, said }
+}
+
+impl WaitingConnect {
+    /// Waits for the command and checks it connected the mock bank.
+    fn connected(self) {
+        let out = self.child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert!(v["connectionId"].as_str().is_some_and(|c| c.starts_with(banks::MOCK)), "{v}");
+    }
+}
+
+#[test]
+fn connect_through_the_loopback_redirect() {
+    let env = Env::new();
+    let connect = connect_waiting_for_the_browser(&env, &["--browser"]);
+    let (url, redirect) = (&connect.url, &connect.redirect);
     // Play the browser: the sandbox consents and redirects to the CLI's listener.
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = env.rt.block_on(async {
-        let consent = http.get(&url).send().await.expect("auth");
+        let consent = http.get(url).send().await.expect("auth");
         let location = consent.headers()["location"].to_str().unwrap().to_owned();
-        assert!(location.starts_with(&redirect), "{location}");
+        assert!(location.starts_with(redirect.as_str()), "{location}");
         http.get(&location).send().await.expect("callback").text().await.unwrap()
     });
     assert!(page.contains("You can close this window"), "{page}");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(v["connectionId"].as_str().is_some_and(|c| c.starts_with(banks::MOCK)), "{v}");
+    connect.connected();
 }
 
 /// A sandbox serving consent pages (`--consent interactive`) redirects `/oidc/auth` to its
@@ -103,37 +119,16 @@ fn connect_through_the_loopback_redirect() {
 fn connect_on_a_sandbox_with_consent_pages_waits_for_a_person() {
     let env = Env::new();
     env.control("PUT", "/consent", json!({"mode": "interactive"}));
-    let user = env.json(&["users", "create"])["userId"].as_str().unwrap().to_owned();
-    let port = free_port();
-    let redirect = format!("http://127.0.0.1:{port}/callback");
-    let mut cmd = env.command();
-    cmd.args(["connect", "--user", &user, "--bank", banks::MOCK, "--timeout", "60", "-o", "json"])
-        .env("MONEYHUB_REDIRECT_URI", &redirect)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let (mut url, mut told) = (None, false);
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        told |= line.contains("consent pages");
-        if line.trim_start().starts_with("http") {
-            url = Some(line.trim().to_owned());
-        }
-        if line.contains("Waiting for the browser") {
-            break;
-        }
-    }
-    assert!(told, "the command says why it waits for a person");
-    let url = url.expect("authorisation URL on stderr");
+    let connect = connect_waiting_for_the_browser(&env, &[]);
+    assert!(connect.said.contains("consent pages"), "the command says why it waits: {}", connect.said);
+    let (url, redirect) = (&connect.url, &connect.redirect);
     // The person: the consent page, then approve with the first account ticked.
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let base = env.base();
     let page = env.rt.block_on(async {
-        let auth = http.get(&url).send().await.expect("auth");
+        let auth = http.get(url).send().await.expect("auth");
         let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
-        assert!(!interaction.starts_with(&redirect), "{interaction}");
+        assert!(!interaction.starts_with(redirect.as_str()), "{interaction}");
         let cookie = auth.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
         let interaction =
             if interaction.starts_with('/') { format!("{base}{interaction}") } else { interaction };
@@ -146,14 +141,11 @@ fn connect_on_a_sandbox_with_consent_pages_waits_for_a_person() {
             .await
             .expect("approve");
         let location = approved.headers()["location"].to_str().unwrap().to_owned();
-        assert!(location.starts_with(&redirect), "{location}");
+        assert!(location.starts_with(redirect.as_str()), "{location}");
         http.get(&location).send().await.expect("callback").text().await.unwrap()
     });
     assert!(page.contains("You can close this window"), "{page}");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(v["connectionId"].as_str().is_some_and(|c| c.starts_with(banks::MOCK)), "{v}");
+    connect.connected();
 }
 
 #[test]

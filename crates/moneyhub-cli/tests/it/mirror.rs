@@ -203,7 +203,7 @@ fn lifecycle_on_sqlite() {
 #[test]
 fn lifecycle_on_postgres() {
     let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
-        println!("skipping lifecycle_on_postgres: MONEYHUB_TEST_PG_URL is not set");
+        crate::support::skip("pg", "lifecycle_on_postgres", "MONEYHUB_TEST_PG_URL is not set");
         return;
     };
     let env = Env::new();
@@ -486,7 +486,11 @@ fn database_credentials_are_never_printed() {
         shown_nowhere(db, &format!("{}{}", r.stdout, r.stderr));
     }
     let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
-        println!("skipping the start-up half of database_credentials_are_never_printed: MONEYHUB_TEST_PG_URL is not set");
+        crate::support::skip(
+            "pg",
+            "the start-up half of database_credentials_are_never_printed",
+            "MONEYHUB_TEST_PG_URL is not set",
+        );
         return;
     };
     // Reachable (trust authentication ignores the password): the start-up object shows the

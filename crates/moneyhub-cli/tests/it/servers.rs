@@ -52,10 +52,11 @@ static ONE_FLOOD: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The test process needs a descriptor per slow connection: raise its own limit, or say why
 /// the test cannot run here.
-fn room_for_slow_connections() -> bool {
+fn room_for_slow_connections(test: &str) -> bool {
     let limit = moneyhub_http::raise_nofile_limit().unwrap_or(0);
     if limit < (SLOW as u64) + 500 {
-        eprintln!("skipped: this process may open only {limit} files, {} are needed", SLOW + 500);
+        let why = format!("this process may open only {limit} files, {} are needed", SLOW + 500);
+        crate::support::skip("fds", test, &why);
         return false;
     }
     true
@@ -163,7 +164,7 @@ pub(crate) fn read_until(child: &mut Child, marker: &str) -> Vec<String> {
 #[test]
 fn mirror_run_answers_webhooks_while_2000_slow_connections_are_open_under_1024_descriptors() {
     let _one = ONE_FLOOD.lock().unwrap_or_else(|p| p.into_inner());
-    if !room_for_slow_connections() {
+    if !room_for_slow_connections("mirror_run_answers_webhooks_while_2000_slow_connections_are_open") {
         return;
     }
     let env = Env::new();
@@ -226,7 +227,7 @@ fn mirror_run_answers_webhooks_while_2000_slow_connections_are_open_under_1024_d
 #[test]
 fn sandbox_serve_answers_while_2000_slow_connections_are_open_under_1024_descriptors() {
     let _one = ONE_FLOOD.lock().unwrap_or_else(|p| p.into_inner());
-    if !room_for_slow_connections() {
+    if !room_for_slow_connections("sandbox_serve_answers_while_2000_slow_connections_are_open") {
         return;
     }
     let dir = TempDir::new();

@@ -240,7 +240,7 @@ impl TestDb {
     /// A fresh schema, or `None` (with the reason printed) when MONEYHUB_TEST_PG_URL is unset.
     pub fn postgres(test: &str) -> Option<TestDb> {
         let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
-            println!("skipping {test}: MONEYHUB_TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)");
+            skip("pg", test, "MONEYHUB_TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)");
             return None;
         };
         let schema = format!("mirror_test_{}_{:08x}", std::process::id(), rand::random::<u32>());
@@ -368,3 +368,21 @@ pub fn user_ids(ids: &[String]) -> Vec<moneyhub::UserId> {
 
 /// A well-formed user id the sandbox does not know.
 pub const UNKNOWN_USER: &str = "5c79210bbac25ecb5e71ac40";
+
+/// A test that cannot run here (`tool` missing: `pg`, `node`, `chromium`, `tmpfs`, `fds`, `pty`)
+/// says why and returns, unless `MONEYHUB_TEST_REQUIRE` (a comma list of those, or `all`) names
+/// the tool: then it fails, so that a run which must exercise everything cannot pass by skipping.
+/// The same function is in each crate's `tests/it/support.rs` (one test binary per crate).
+pub fn skip(tool: &str, test: &str, why: &str) {
+    const TOOLS: [&str; 7] = ["pg", "node", "chromium", "tmpfs", "fds", "pty", "all"];
+    let required = std::env::var("MONEYHUB_TEST_REQUIRE").unwrap_or_default();
+    let mut names = required.split(',').map(str::trim).filter(|t| !t.is_empty());
+    if let Some(unknown) = names.clone().find(|t| !TOOLS.contains(t)) {
+        panic!("MONEYHUB_TEST_REQUIRE={required}: unknown tool {unknown:?} (known: {})", TOOLS.join(","));
+    }
+    assert!(
+        !names.any(|t| t == tool || t == "all"),
+        "{test} cannot run: {why} (and MONEYHUB_TEST_REQUIRE={required} requires {tool})"
+    );
+    println!("skipping {test}: {why} (MONEYHUB_TEST_REQUIRE={tool} would make this a failure)");
+}

@@ -143,11 +143,19 @@ async fn open_error(url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_over_tls_with_sslmode_and_sslrootcert() {
     let Some(bin) = pg_bin() else {
-        println!("skipping postgres_over_tls_with_sslmode_and_sslrootcert: no PostgreSQL binaries under /usr/lib/postgresql/*/bin");
+        crate::support::skip(
+            "pg",
+            "postgres_over_tls_with_sslmode_and_sslrootcert",
+            "no PostgreSQL binaries under /usr/lib/postgresql/*/bin",
+        );
         return;
     };
     if is_root() && Command::new("runuser").arg("--help").output().is_err() {
-        println!("skipping postgres_over_tls_with_sslmode_and_sslrootcert: running as root without runuser");
+        crate::support::skip(
+            "pg",
+            "postgres_over_tls_with_sslmode_and_sslrootcert",
+            "running as root without runuser",
+        );
         return;
     }
     let dir =

@@ -56,9 +56,11 @@ impl Browser {
         let (Some(chrome), Some(chromedriver)) =
             (tool("CHROME_BIN", "/usr/bin/chromium"), tool("CHROMEDRIVER", "/usr/bin/chromedriver"))
         else {
-            eprintln!(
-                "skipping {test}: chromium and chromedriver not found (apt-get install chromium \
-                 chromium-driver, or set CHROME_BIN and CHROMEDRIVER)"
+            crate::support::skip(
+                "chromium",
+                test,
+                "chromium and chromedriver not found (apt-get install chromium chromium-driver, or \
+                 set CHROME_BIN and CHROMEDRIVER)",
             );
             return None;
         };

@@ -58,24 +58,14 @@ impl Catalogue {
         }
     }
 
-    /// The listing's last path segment (`all-connections`…).
-    pub(crate) fn listing(self) -> &'static str {
+    /// The listing's route (its path lives in the request table).
+    fn route(self) -> Route<'static> {
         match self {
-            Catalogue::All => "all-connections",
-            Catalogue::Api => "api-connections",
-            Catalogue::Legacy => "legacy-connections",
-            Catalogue::Payments => "payments-connections",
-            Catalogue::Test => "test-connections",
-        }
-    }
-
-    pub(crate) fn route(self) -> &'static str {
-        match self {
-            Catalogue::All => "/oidc/.well-known/all-connections",
-            Catalogue::Api => "/oidc/.well-known/api-connections",
-            Catalogue::Legacy => "/oidc/.well-known/legacy-connections",
-            Catalogue::Payments => "/oidc/.well-known/payments-connections",
-            Catalogue::Test => "/oidc/.well-known/test-connections",
+            Catalogue::All => Route::CatalogueAll,
+            Catalogue::Api => Route::CatalogueApi,
+            Catalogue::Legacy => Route::CatalogueLegacy,
+            Catalogue::Payments => Route::CataloguePayments,
+            Catalogue::Test => Route::CatalogueTest,
         }
     }
 }
@@ -98,7 +88,7 @@ impl Connections {
         let inner = self.client.inner();
         let meta = inner.metadata().await?;
         let field = format!("{}_connections_endpoint", which.as_str());
-        let route = Route::Catalogue(which);
+        let route = which.route();
         let url = match meta.extra.get(&field).and_then(|v| v.as_str()) {
             Some(raw) => inner.endpoint(raw, &field)?,
             None => inner.route_url(&route)?,

@@ -81,7 +81,11 @@ fn the_panic_hook_honours_rust_backtrace() {
 /// with `COLUMNS` set or not; returns the widest line it showed, in display columns.
 fn widest_on_a_terminal(cols: u16, columns: Option<u16>) -> Option<usize> {
     if Command::new("script").arg("--version").output().is_err() {
-        crate::support::skip("pty", "tables_fit_the_real_terminal_unless_columns_says_otherwise", "no `script` (util-linux) to run the binary in a pseudo-terminal");
+        crate::support::skip(
+            "pty",
+            "tables_fit_the_real_terminal_unless_columns_says_otherwise",
+            "no `script` (util-linux) to run the binary in a pseudo-terminal",
+        );
         return None;
     }
     let dir = TempDir::new();

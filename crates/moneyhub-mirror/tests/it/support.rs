@@ -240,7 +240,11 @@ impl TestDb {
     /// A fresh schema, or `None` (with the reason printed) when MONEYHUB_TEST_PG_URL is unset.
     pub fn postgres(test: &str) -> Option<TestDb> {
         let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
-            skip("pg", test, "MONEYHUB_TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)");
+            skip(
+                "pg",
+                test,
+                "MONEYHUB_TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)",
+            );
             return None;
         };
         let schema = format!("mirror_test_{}_{:08x}", std::process::id(), rand::random::<u32>());

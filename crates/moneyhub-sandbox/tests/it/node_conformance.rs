@@ -90,7 +90,11 @@ fn run_driver(dir: &Path, env: &[(&str, String)]) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_node_client_passes_against_the_sandbox() {
     if !tool("node") || !tool("npm") {
-        crate::support::skip("node", "official_node_client_passes_against_the_sandbox", "node/npm not found on PATH");
+        crate::support::skip(
+            "node",
+            "official_node_client_passes_against_the_sandbox",
+            "node/npm not found on PATH",
+        );
         return;
     }
     let dir = tokio::task::spawn_blocking(install).await.unwrap().unwrap_or_else(|e| panic!("{e}"));

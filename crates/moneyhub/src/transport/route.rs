@@ -3,9 +3,11 @@
 //! errors), path segments (each percent-encoded, with its ids typed until then), the token it
 //! needs, whether it may be retried, which timeout applies, and the shape of its error bodies.
 //!
-//! Adding a route is adding a variant here and answering each `match` the compiler points to;
-//! the API area's module then builds its request with [`ClientInner::request`] (or
-//! [`ClientInner::request_at`] for endpoints the discovery document names).
+//! Adding a route is adding a variant here and answering each `match` the compiler points to
+//! (every `match` lists every variant: none has a default arm, so a new route cannot silently
+//! inherit a retry, timeout or error class); the API area's module then builds its request with
+//! [`ClientInner::request`] (or [`ClientInner::request_at`] for endpoints the discovery document
+//! names). This module depends on no API area: they depend on it.
 
 use std::time::Duration;
 
@@ -17,7 +19,6 @@ use moneyhub_types::{AccountId, ConnectionId, SyncId, TransactionId, UserId};
 use super::http::{Body, Call, CallAuth, Errors};
 use super::tokens::TokenKey;
 use crate::config::Scopes;
-use crate::connections::Catalogue;
 use crate::error::{Error, Result};
 use crate::ClientInner;
 
@@ -96,8 +97,16 @@ pub(crate) enum Route<'a> {
     Discovery,
     /// `GET /oidc/certs` (at the discovery document's `jwks_uri`).
     Jwks,
-    /// `GET /oidc/.well-known/<kind>-connections`.
-    Catalogue(Catalogue),
+    /// `GET /oidc/.well-known/all-connections`.
+    CatalogueAll,
+    /// `GET /oidc/.well-known/api-connections`.
+    CatalogueApi,
+    /// `GET /oidc/.well-known/legacy-connections`.
+    CatalogueLegacy,
+    /// `GET /oidc/.well-known/payments-connections`.
+    CataloguePayments,
+    /// `GET /oidc/.well-known/test-connections`.
+    CatalogueTest,
     /// `POST /oidc/token` (at the discovery document's `token_endpoint`).
     Token(Grant),
     /// `POST /oidc/request` (pushed authorisation request).
@@ -151,10 +160,11 @@ impl<'a> Route<'a> {
     pub(crate) fn method(&self) -> Method {
         use Route::*;
         match self {
-            Discovery | Jwks | Catalogue(_) | ListUsers | GetUser(_) | ListConnections(_)
-            | ConnectionSyncs(..) | UserSyncs(_) | GetSync(..) | ListAccounts(_) | GetAccount(..)
-            | ListTransactions(_) | GetTransaction(..) | ListUnenriched(_) | GetUnenriched(..)
-            | ListAuthRequests | GetAuthRequest(_) => Method::GET,
+            Discovery | Jwks | CatalogueAll | CatalogueApi | CatalogueLegacy | CataloguePayments
+            | CatalogueTest | ListUsers | GetUser(_) | ListConnections(_) | ConnectionSyncs(..)
+            | UserSyncs(_) | GetSync(..) | ListAccounts(_) | GetAccount(..) | ListTransactions(_)
+            | GetTransaction(..) | ListUnenriched(_) | GetUnenriched(..) | ListAuthRequests
+            | GetAuthRequest(_) => Method::GET,
             Token(_) | Par | CreateUser | Sync(..) | CreateAuthRequest => Method::POST,
             DeleteUser(_) | DeleteConnection(..) => Method::DELETE,
             UpdateConnection(..) | CompleteAuthRequest(_) => Method::PATCH,
@@ -167,7 +177,11 @@ impl<'a> Route<'a> {
         match self {
             Discovery => "/oidc/.well-known/openid-configuration",
             Jwks => "/oidc/certs",
-            Catalogue(which) => which.route(),
+            CatalogueAll => "/oidc/.well-known/all-connections",
+            CatalogueApi => "/oidc/.well-known/api-connections",
+            CatalogueLegacy => "/oidc/.well-known/legacy-connections",
+            CataloguePayments => "/oidc/.well-known/payments-connections",
+            CatalogueTest => "/oidc/.well-known/test-connections",
             Token(_) => "/oidc/token",
             Par => "/oidc/request",
             CreateUser | ListUsers => "/users",
@@ -197,7 +211,11 @@ impl<'a> Route<'a> {
         let (base, segments): (Base, Vec<&'a str>) = match *self {
             Discovery => (Identity, vec!["oidc", ".well-known", "openid-configuration"]),
             Jwks => (Identity, vec!["oidc", "certs"]),
-            Catalogue(which) => (Identity, vec!["oidc", ".well-known", which.listing()]),
+            CatalogueAll => (Identity, vec!["oidc", ".well-known", "all-connections"]),
+            CatalogueApi => (Identity, vec!["oidc", ".well-known", "api-connections"]),
+            CatalogueLegacy => (Identity, vec!["oidc", ".well-known", "legacy-connections"]),
+            CataloguePayments => (Identity, vec!["oidc", ".well-known", "payments-connections"]),
+            CatalogueTest => (Identity, vec!["oidc", ".well-known", "test-connections"]),
             Token(_) => (Identity, vec!["oidc", "token"]),
             Par => (Identity, vec!["oidc", "request"]),
             CreateUser | ListUsers => (Identity, vec!["users"]),
@@ -227,7 +245,8 @@ impl<'a> Route<'a> {
     fn needs(&self, scopes: &'a Scopes) -> Needs<'a> {
         use Route::*;
         match *self {
-            Discovery | Jwks | Catalogue(_) => Needs::None,
+            Discovery | Jwks | CatalogueAll | CatalogueApi | CatalogueLegacy | CataloguePayments
+            | CatalogueTest => Needs::None,
             Token(_) | Par => Needs::Client,
             CreateUser => Needs::Bearer(None, &scopes.user_create),
             ListUsers | GetUser(_) => Needs::Bearer(None, &scopes.user_read),
@@ -250,37 +269,151 @@ impl<'a> Route<'a> {
     /// token requests; never a request that creates (users, auth requests), syncs, patches,
     /// pushes an authorisation request or spends a code, assertion or refresh token.
     pub(crate) fn retry(&self) -> RetryClass {
+        use Route::*;
         match self {
-            Route::Token(Grant::ClientCredentials) => RetryClass::Idempotent,
-            Route::Token(_) => RetryClass::Never,
-            _ if matches!(self.method(), Method::GET | Method::DELETE) => RetryClass::Idempotent,
-            _ => RetryClass::Never,
+            Token(Grant::ClientCredentials)
+            | Discovery
+            | Jwks
+            | CatalogueAll
+            | CatalogueApi
+            | CatalogueLegacy
+            | CataloguePayments
+            | CatalogueTest
+            | ListUsers
+            | GetUser(_)
+            | DeleteUser(_)
+            | ListConnections(_)
+            | DeleteConnection(..)
+            | ConnectionSyncs(..)
+            | UserSyncs(_)
+            | GetSync(..)
+            | ListAccounts(_)
+            | GetAccount(..)
+            | ListTransactions(_)
+            | GetTransaction(..)
+            | ListUnenriched(_)
+            | GetUnenriched(..)
+            | ListAuthRequests
+            | GetAuthRequest(_) => RetryClass::Idempotent,
+            Token(Grant::JwtBearer | Grant::AuthorizationCode | Grant::RefreshToken)
+            | Par
+            | CreateUser
+            | UpdateConnection(..)
+            | Sync(..)
+            | CreateAuthRequest
+            | CompleteAuthRequest(_) => RetryClass::Never,
         }
     }
 
     /// The long timeout for calls that can start a provider fetch (the code exchange, a
     /// manual sync, a connection's expiry update, an auth request's completion).
     pub(crate) fn timeout(&self) -> TimeoutClass {
+        use Route::*;
         match self {
-            Route::Token(Grant::AuthorizationCode)
-            | Route::Sync(..)
-            | Route::UpdateConnection(..)
-            | Route::CompleteAuthRequest(_) => TimeoutClass::Long,
-            _ => TimeoutClass::Default,
+            Token(Grant::AuthorizationCode) | Sync(..) | UpdateConnection(..) | CompleteAuthRequest(_) => {
+                TimeoutClass::Long
+            }
+            Token(Grant::ClientCredentials | Grant::JwtBearer | Grant::RefreshToken)
+            | Discovery
+            | Jwks
+            | CatalogueAll
+            | CatalogueApi
+            | CatalogueLegacy
+            | CataloguePayments
+            | CatalogueTest
+            | Par
+            | CreateUser
+            | ListUsers
+            | GetUser(_)
+            | DeleteUser(_)
+            | ListConnections(_)
+            | DeleteConnection(..)
+            | ConnectionSyncs(..)
+            | UserSyncs(_)
+            | GetSync(..)
+            | ListAccounts(_)
+            | GetAccount(..)
+            | ListTransactions(_)
+            | GetTransaction(..)
+            | ListUnenriched(_)
+            | GetUnenriched(..)
+            | CreateAuthRequest
+            | ListAuthRequests
+            | GetAuthRequest(_) => TimeoutClass::Default,
         }
     }
 
     /// OAuth error bodies (`{error, error_description}`) at the token and PAR endpoints.
     fn errors(&self) -> Errors {
+        use Route::*;
         match self {
-            Route::Token(_) | Route::Par => Errors::OAuth,
-            _ => Errors::Api,
+            Token(_) | Par => Errors::OAuth,
+            Discovery
+            | Jwks
+            | CatalogueAll
+            | CatalogueApi
+            | CatalogueLegacy
+            | CataloguePayments
+            | CatalogueTest
+            | CreateUser
+            | ListUsers
+            | GetUser(_)
+            | DeleteUser(_)
+            | ListConnections(_)
+            | DeleteConnection(..)
+            | UpdateConnection(..)
+            | ConnectionSyncs(..)
+            | UserSyncs(_)
+            | GetSync(..)
+            | Sync(..)
+            | ListAccounts(_)
+            | GetAccount(..)
+            | ListTransactions(_)
+            | GetTransaction(..)
+            | ListUnenriched(_)
+            | GetUnenriched(..)
+            | CreateAuthRequest
+            | ListAuthRequests
+            | GetAuthRequest(_)
+            | CompleteAuthRequest(_) => Errors::Api,
         }
     }
 
     /// Token answers hold tokens: decode errors must not echo values.
     fn sensitive(&self) -> bool {
-        matches!(self, Route::Token(_))
+        use Route::*;
+        match self {
+            Token(_) => true,
+            Discovery
+            | Jwks
+            | CatalogueAll
+            | CatalogueApi
+            | CatalogueLegacy
+            | CataloguePayments
+            | CatalogueTest
+            | Par
+            | CreateUser
+            | ListUsers
+            | GetUser(_)
+            | DeleteUser(_)
+            | ListConnections(_)
+            | DeleteConnection(..)
+            | UpdateConnection(..)
+            | ConnectionSyncs(..)
+            | UserSyncs(_)
+            | GetSync(..)
+            | Sync(..)
+            | ListAccounts(_)
+            | GetAccount(..)
+            | ListTransactions(_)
+            | GetTransaction(..)
+            | ListUnenriched(_)
+            | GetUnenriched(..)
+            | CreateAuthRequest
+            | ListAuthRequests
+            | GetAuthRequest(_)
+            | CompleteAuthRequest(_) => false,
+        }
     }
 }
 
@@ -382,5 +515,68 @@ mod tests {
         let route = Route::ConnectionSyncs(&u, &c);
         let (_, segments) = route.path();
         assert_eq!(segments.len(), route.template().trim_start_matches('/').split('/').count());
+    }
+
+    /// Every route's classes, listed out, keep the rule they were written from: reads and
+    /// deletes (and client-credentials token requests) are repeated, nothing else is; only
+    /// the token and PAR endpoints answer OAuth errors; only token answers are sensitive.
+    #[test]
+    fn every_route_keeps_the_rule() {
+        let (u, c) = ("u1".parse::<UserId>().unwrap(), "b:1".parse::<ConnectionId>().unwrap());
+        let (a, t, s) = (
+            "6d0baf11-248e-4c11-9c04-97b7758b4e04".parse::<AccountId>().unwrap(),
+            "6d0baf11-248e-4c11-9c04-97b7758b4e05".parse::<TransactionId>().unwrap(),
+            "6d0baf11-248e-4c11-9c04-97b7758b4e06".parse::<SyncId>().unwrap(),
+        );
+        let id = AuthRequestRef::new("ar1").unwrap();
+        let grants =
+            [Grant::ClientCredentials, Grant::JwtBearer, Grant::AuthorizationCode, Grant::RefreshToken];
+        let mut routes = vec![
+            Route::Discovery,
+            Route::Jwks,
+            Route::CatalogueAll,
+            Route::CatalogueApi,
+            Route::CatalogueLegacy,
+            Route::CataloguePayments,
+            Route::CatalogueTest,
+            Route::Par,
+            Route::CreateUser,
+            Route::ListUsers,
+            Route::GetUser(&u),
+            Route::DeleteUser(&u),
+            Route::ListConnections(&u),
+            Route::DeleteConnection(&u, &c),
+            Route::UpdateConnection(&u, &c),
+            Route::ConnectionSyncs(&u, &c),
+            Route::UserSyncs(&u),
+            Route::GetSync(&u, &s),
+            Route::Sync(&u, &c),
+            Route::ListAccounts(&u),
+            Route::GetAccount(&u, &a),
+            Route::ListTransactions(&u),
+            Route::GetTransaction(&u, &t),
+            Route::ListUnenriched(&u),
+            Route::GetUnenriched(&u, &t),
+            Route::CreateAuthRequest,
+            Route::ListAuthRequests,
+            Route::GetAuthRequest(id),
+            Route::CompleteAuthRequest(id),
+        ];
+        routes.extend(grants.map(Route::Token));
+        for route in routes {
+            let repeatable = matches!(route, Route::Token(Grant::ClientCredentials))
+                || (!matches!(route, Route::Token(_))
+                    && matches!(route.method(), Method::GET | Method::DELETE));
+            assert_eq!(route.retry() == RetryClass::Idempotent, repeatable, "{route:?}");
+            let oauth = matches!(route, Route::Token(_) | Route::Par);
+            assert_eq!(matches!(route.errors(), Errors::OAuth), oauth, "{route:?}");
+            assert_eq!(route.sensitive(), matches!(route, Route::Token(_)), "{route:?}");
+            let (_, segments) = route.path();
+            assert_eq!(
+                segments.len(),
+                route.template().trim_start_matches('/').split('/').count(),
+                "{route:?}"
+            );
+        }
     }
 }

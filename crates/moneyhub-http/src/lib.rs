@@ -16,9 +16,22 @@
 //!   by default derived from the open-file limit): when the cap is reached and a new
 //!   connection arrives, the server closes the **oldest connection that has not completed a
 //!   request** (else the oldest idle kept-alive one) to make room, instead of refusing the
-//!   newcomer. A flood of idle connections therefore only ever evicts itself, and a genuine
-//!   sender is served at once. Only when every connection is in the middle of a request is the
-//!   newcomer closed.
+//!   newcomer. Only a connection idle (or trickling its request head) for longer than
+//!   [`ServeConfig::eviction_grace`] (1 s) is ever closed this way: one that has just been
+//!   accepted, or has just completed a request, is never the one evicted. Newcomers wait for
+//!   a slot (up to the header-read timeout, at most half the cap of them; beyond that the
+//!   oldest waiter that has not sent a complete request head is closed), and a waiter whose
+//!   whole request head has arrived goes first. A flood of idle connections therefore only
+//!   ever evicts itself, and a genuine sender is served at once.
+//! * **Oversized bodies refused before they are sent** ([`ServeConfig::max_body_bytes`],
+//!   2 MiB): a request announcing `Expect: 100-continue` with a larger `Content-Length` is
+//!   answered `413` at once, without `100 Continue`.
+//! * **Bodies read before an early answer**: when a handler answers without reading the whole
+//!   request body (an error found in the head), the rest of the body, up to
+//!   [`ServeConfig::max_body_bytes`], is read and discarded before the answer is sent, so a
+//!   client streaming an upload reads the answer instead of a broken pipe.
+//! * **A panicking handler** is answered `500` (the panic is logged); the connection and the
+//!   process keep serving.
 //! * **The open-file limit** ([`raise_nofile_limit`]): the soft `RLIMIT_NOFILE` is raised
 //!   toward the hard limit when serving starts, so the default cap is as high as the process
 //!   allows.
@@ -60,7 +73,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -97,6 +110,14 @@ pub struct ServeConfig {
     pub raise_nofile_limit: bool,
     /// Serve HTTPS with this rustls configuration (see [`tls::server_config`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a connection is safe from eviction at the cap after it was accepted or
+    /// completed a request (default 1 s).
+    pub eviction_grace: Duration,
+    /// The largest request body the application takes (default 2 MiB, axum's own default
+    /// limit; set it to the router's limit). An `Expect: 100-continue` request announcing more
+    /// is answered `413` at once, and at most this much of an unread body is drained before
+    /// an early answer.
+    pub max_body_bytes: u64,
 }
 
 impl Default for ServeConfig {
@@ -109,6 +130,8 @@ impl Default for ServeConfig {
             shutdown_timeout: Duration::from_secs(10),
             raise_nofile_limit: true,
             tls: None,
+            eviction_grace: Duration::from_secs(1),
+            max_body_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -123,6 +146,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("raise_nofile_limit", &self.raise_nofile_limit)
             .field("tls", &self.tls.as_ref().map(|_| "[rustls server config]"))
+            .field("eviction_grace", &self.eviction_grace)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
 }
@@ -161,6 +186,16 @@ impl ServeConfig {
     /// Sets [`ServeConfig::tls`].
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(config);
+        self
+    }
+    /// Sets [`ServeConfig::eviction_grace`].
+    pub fn eviction_grace(mut self, d: Duration) -> Self {
+        self.eviction_grace = d;
+        self
+    }
+    /// Sets [`ServeConfig::max_body_bytes`].
+    pub fn max_body_bytes(mut self, n: u64) -> Self {
+        self.max_body_bytes = n;
         self
     }
 }
@@ -212,64 +247,118 @@ pub fn default_max_connections() -> usize {
     usize::try_from(half.clamp(16, 16_384)).unwrap_or(16_384)
 }
 
-/// The connection slots. When they are all taken, newcomers wait for a slot newest first: a
-/// burst of slow clients that arrived earlier cannot queue a later genuine sender behind it
-/// (the oldest waiters give up after a second and their connections are closed).
+/// The connection slots. When they are all taken, newcomers wait for a slot: those whose
+/// whole request head has arrived first, then newest first, so that a burst of slow clients
+/// that arrived earlier cannot queue a genuine sender behind it. At most `max_waiters` wait;
+/// beyond that the oldest waiter that has sent no complete head is closed.
 struct Slots {
-    state: Mutex<(usize, Vec<tokio::sync::oneshot::Sender<Slot>>)>,
+    state: Mutex<SlotState>,
+    max_waiters: usize,
 }
 
-/// A taken slot; dropping it hands it to the newest waiter, or frees it.
+struct SlotState {
+    free: usize,
+    /// In arrival order.
+    waiters: Vec<Waiter>,
+}
+
+struct Waiter {
+    tx: tokio::sync::oneshot::Sender<Slot>,
+    /// Its whole request head (or TLS hello) has arrived.
+    ready: Arc<AtomicBool>,
+}
+
+/// A taken slot; dropping it hands it to the best waiter, or frees it.
 struct Slot {
     slots: Arc<Slots>,
 }
 
 impl Slots {
     fn new(n: usize) -> Arc<Slots> {
-        Arc::new(Slots { state: Mutex::new((n, Vec::new())) })
+        Arc::new(Slots {
+            state: Mutex::new(SlotState { free: n, waiters: Vec::new() }),
+            max_waiters: (n / 2).max(16),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn try_take(self: &Arc<Self>) -> Option<Slot> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.0 == 0 {
+        let mut state = self.lock();
+        if state.free == 0 {
             return None;
         }
-        state.0 -= 1;
+        state.free -= 1;
         Some(Slot { slots: self.clone() })
     }
 
-    /// Waits up to `within` for a slot.
-    async fn take(self: &Arc<Self>, within: Duration) -> Option<Slot> {
-        let rx = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if state.0 > 0 {
-                state.0 -= 1;
-                return Some(Slot { slots: self.clone() });
-            }
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            state.1.push(tx);
-            rx
-        };
-        tokio::time::timeout(within, rx).await.ok().and_then(Result::ok)
+    /// A slot now, or a place in the queue.
+    fn take_or_wait(
+        self: &Arc<Self>,
+        ready: Arc<AtomicBool>,
+    ) -> Result<Slot, tokio::sync::oneshot::Receiver<Slot>> {
+        let mut state = self.lock();
+        if state.free > 0 {
+            state.free -= 1;
+            return Ok(Slot { slots: self.clone() });
+        }
+        state.waiters.retain(|w| !w.tx.is_closed());
+        if state.waiters.len() >= self.max_waiters {
+            // Dropping its sender closes that waiter's connection.
+            let i = state.waiters.iter().position(|w| !w.ready.load(Ordering::Acquire)).unwrap_or(0);
+            state.waiters.remove(i);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        state.waiters.push(Waiter { tx, ready });
+        Err(rx)
+    }
+
+    /// Connections waiting for a slot.
+    fn waiting(&self) -> usize {
+        self.lock().waiters.iter().filter(|w| !w.tx.is_closed()).count()
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let slots = self.slots.clone();
-        let mut state = slots.state.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(waiter) = state.1.pop() {
-            if waiter.is_closed() {
-                continue;
-            }
+        let mut state = slots.lock();
+        loop {
+            state.waiters.retain(|w| !w.tx.is_closed());
+            let best = state
+                .waiters
+                .iter()
+                .rposition(|w| w.ready.load(Ordering::Acquire))
+                .or_else(|| state.waiters.len().checked_sub(1));
+            let Some(i) = best else { break };
+            let waiter = state.waiters.remove(i);
             // Hand the slot over without releasing it (a failed send returns the new slot,
             // whose drop would lock again: forget that one and keep looking).
-            match waiter.send(Slot { slots: slots.clone() }) {
+            match waiter.tx.send(Slot { slots: slots.clone() }) {
                 Ok(()) => return,
                 Err(unsent) => std::mem::forget(unsent),
             }
         }
-        state.0 += 1;
+        state.free += 1;
+    }
+}
+
+/// Whether the bytes waiting on `stream` hold a whole HTTP/1 request head (or a whole TLS
+/// record, the start of a handshake); `None` when the peer closed.
+async fn head_arrived(stream: &tokio::net::TcpStream) -> Option<bool> {
+    let mut buf = [0u8; 8192];
+    match tokio::time::timeout(Duration::ZERO, stream.peek(&mut buf)).await {
+        Err(_) => Some(false),
+        Ok(Err(_)) | Ok(Ok(0)) => None,
+        Ok(Ok(n)) => {
+            let got = &buf[..n];
+            let tls = got.first() == Some(&0x16)
+                && got.len() >= 5
+                && got.len() >= 5 + usize::from(u16::from_be_bytes([got[3], got[4]]));
+            Some(tls || got.windows(4).any(|w| w == b"\r\n\r\n"))
+        }
     }
 }
 
@@ -322,21 +411,26 @@ impl Shared {
         Some(self.start + at)
     }
 
-    /// Makes room for a new connection when every slot is taken: asks the oldest connection that has not completed a request
-    /// to close; when every such connection is already closing, lets the newcomer have one of
-    /// their slots; only when there is none at all, asks the oldest idle kept-alive connection
-    /// (a sender that completed requests) to close. `false` when every connection is busy
-    /// with a request.
-    fn make_room(&self) -> bool {
+    /// Makes room for a waiting newcomer when every slot is taken, unless enough connections
+    /// are already closing for the `waiting` newcomers: asks the oldest connection that has
+    /// not completed a request to close, else the oldest idle kept-alive one, but only among
+    /// those idle (or trickling a head) for longer than the eviction grace. `false` when no
+    /// connection may be asked.
+    fn make_room(&self, waiting: usize) -> bool {
         let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         let closing = |c: &Arc<Conn>| c.evicted.load(Ordering::Acquire);
-        let idle = |c: &&Arc<Conn>| !c.in_flight.load(Ordering::Acquire) && !closing(c);
-        let fresh = |c: &&Arc<Conn>| c.completed.load(Ordering::Acquire) == 0;
-        let victim = match conns.values().filter(idle).find(fresh) {
-            Some(c) => Some(c),
-            None if conns.values().any(closing) => return true,
-            None => conns.values().find(idle),
+        if conns.values().filter(|c| closing(c)).count() >= waiting {
+            return true;
+        }
+        let now = self.now_ms();
+        let grace = u64::try_from(self.config.eviction_grace.as_millis()).unwrap_or(u64::MAX);
+        let evictable = |c: &&Arc<Conn>| {
+            !c.in_flight.load(Ordering::Acquire)
+                && !closing(c)
+                && now.saturating_sub(c.idle_since.load(Ordering::Acquire)) >= grace
         };
+        let fresh = |c: &&Arc<Conn>| c.completed.load(Ordering::Acquire) == 0;
+        let victim = conns.values().filter(evictable).find(fresh).or_else(|| conns.values().find(evictable));
         match victim {
             Some(c) => {
                 c.evicted.store(true, Ordering::Release);
@@ -397,14 +491,10 @@ pub async fn serve(
                 continue;
             }
         };
-        // At the cap, the oldest connection that has not completed a request (else the
-        // oldest idle one) is asked to close, and the newcomer waits for its slot in its own
-        // task: the loop goes straight back to accepting, so the listen queue never backs up.
+        // At the cap, the newcomer waits for a slot in its own task (the loop goes straight
+        // back to accepting, so the listen queue never backs up) while an old idle connection
+        // is asked to close (see `Shared::make_room`).
         let ready = slots.try_take();
-        if ready.is_none() && !shared.make_room() {
-            tracing::debug!(%peer, "every connection is busy: closing the new one");
-            continue;
-        }
         let _ = stream.set_nodelay(true);
         next_id += 1;
         let id = next_id;
@@ -416,10 +506,12 @@ pub async fn serve(
         tasks.spawn(async move {
             let permit = match ready {
                 Some(p) => p,
-                // The evicted connection's task frees its slot as soon as it runs.
-                None => match slots.take(Duration::from_secs(1)).await {
+                None => match wait_for_slot(&stream, &slots, &shared).await {
                     Some(p) => p,
-                    None => return,
+                    None => {
+                        tracing::debug!(%peer, "no connection slot: closing the new one");
+                        return;
+                    }
                 },
             };
             serve_conn(stream, peer, id, &shared, service, stop_rx, tls).await;
@@ -433,6 +525,37 @@ pub async fn serve(
     if drained.is_err() {
         tracing::warn!(open = tasks.len(), "shutdown bound reached: closing the remaining connections");
         tasks.shutdown().await;
+    }
+}
+
+/// Waits for a slot (at most the header-read timeout), marking the waiter ready once its
+/// request head has arrived and asking an old idle connection to make room while none frees.
+async fn wait_for_slot(stream: &tokio::net::TcpStream, slots: &Arc<Slots>, shared: &Arc<Shared>) -> Option<Slot> {
+    let ready = Arc::new(AtomicBool::new(false));
+    if head_arrived(stream).await == Some(true) {
+        ready.store(true, Ordering::Release);
+    }
+    let mut rx = match slots.take_or_wait(ready.clone()) {
+        Ok(slot) => return Some(slot),
+        Err(rx) => rx,
+    };
+    let give_up = Instant::now() + shared.config.header_read_timeout;
+    let mut tick = Duration::ZERO;
+    loop {
+        tokio::select! {
+            got = &mut rx => return got.ok(),
+            () = tokio::time::sleep(tick) => {}
+        }
+        tick = Duration::from_millis(50);
+        if Instant::now() >= give_up {
+            return None;
+        }
+        match head_arrived(stream).await {
+            None => return None,
+            Some(true) => ready.store(true, Ordering::Release),
+            Some(false) => {}
+        }
+        shared.make_room(slots.waiting());
     }
 }
 
@@ -530,27 +653,15 @@ async fn run_conn<I>(
     let per_request = {
         let conn = conn.clone();
         let shared = shared.clone();
-        hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             conn.in_flight.store(true, Ordering::Release);
             let guard = InFlight { conn: conn.clone(), shared: shared.clone() };
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            if let Some(cert) = &cert {
-                req.extensions_mut().insert(cert.clone());
-            }
-            let call = hyper::service::Service::call(&service, req);
-            let limit = shared.config.request_timeout;
+            let service = service.clone();
+            let cert = cert.clone();
+            let limits = (shared.config.request_timeout, shared.config.max_body_bytes);
             async move {
                 let _guard = guard;
-                let res = match tokio::time::timeout(limit, call).await {
-                    Ok(Ok(res)) => res,
-                    Ok(Err(never)) => match never {},
-                    Err(_) => return Err(Closed::TimedOut),
-                };
-                if res.extensions().get::<DropConnection>().is_some() {
-                    Err(Closed::Dropped)
-                } else {
-                    Ok(res)
-                }
+                handle(req, service, peer, cert, limits).await
             }
         })
     };
@@ -587,6 +698,170 @@ async fn run_conn<I>(
             }
         }
     }
+}
+
+/// One request: refused at once when it announces `Expect: 100-continue` with a body over
+/// the limit, else handed to the application (a panic answered `500`), then the rest of a
+/// body the application did not read drained (up to the limit) before the answer goes out.
+async fn handle(
+    mut req: hyper::Request<Incoming>,
+    service: TowerToHyperService<axum::Router>,
+    peer: SocketAddr,
+    cert: Option<PeerCertificate>,
+    (limit, max_body): (Duration, u64),
+) -> Result<axum::response::Response, Closed> {
+    let deadline = Instant::now() + limit;
+    let expects_continue = req
+        .headers()
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let announced = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if expects_continue && announced.is_some_and(|n| n > max_body) {
+        // Answered before the body is asked for: hyper sends no `100 Continue`.
+        let mut res = json_answer(
+            hyper::StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            &format!("The request body is too large: at most {max_body} bytes are taken"),
+        );
+        close_after(&mut res);
+        return Ok(res);
+    }
+    req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    if let Some(cert) = cert {
+        req.extensions_mut().insert(cert);
+    }
+    let (parts, body) = req.into_parts();
+    let body = Arc::new(Mutex::new(BodyState { body, polled: false }));
+    let req = hyper::Request::from_parts(parts, axum::body::Body::new(SharedBody(body.clone())));
+    let call = CatchPanic(Box::pin(hyper::service::Service::call(&service, req)));
+    let mut res = match tokio::time::timeout_at(deadline, call).await {
+        Ok(Ok(Ok(res))) => res,
+        Ok(Ok(Err(never))) => match never {},
+        Ok(Err(panic)) => {
+            tracing::error!(panic = %panic, "a request handler panicked: answered 500");
+            json_answer(
+                hyper::StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "The server failed on this request",
+            )
+        }
+        Err(_) => return Err(Closed::TimedOut),
+    };
+    if res.extensions().get::<DropConnection>().is_some() {
+        return Err(Closed::Dropped);
+    }
+    let (ended, polled) = {
+        let st = body.lock().unwrap_or_else(|p| p.into_inner());
+        (hyper::body::Body::is_end_stream(&st.body), st.polled)
+    };
+    if !ended {
+        if expects_continue && !polled {
+            // The client waits for `100 Continue` before sending the body: it sends none.
+            close_after(&mut res);
+        } else if !drain(&body, max_body, deadline).await {
+            close_after(&mut res);
+        }
+    }
+    Ok(res)
+}
+
+/// Reads and discards the rest of a request body, at most `max` bytes, until `deadline`;
+/// `true` when it ended.
+async fn drain(body: &Arc<Mutex<BodyState>>, max: u64, deadline: Instant) -> bool {
+    let mut read = 0u64;
+    let all = async {
+        loop {
+            let frame = std::future::poll_fn(|cx| {
+                let mut st = body.lock().unwrap_or_else(|p| p.into_inner());
+                Pin::new(&mut st.body).poll_frame(cx)
+            })
+            .await;
+            match frame {
+                None => return true,
+                Some(Err(_)) => return false,
+                Some(Ok(f)) => {
+                    let n = f.data_ref().map_or(0, |d| d.len() as u64);
+                    read = read.saturating_add(n);
+                    if read > max {
+                        return false;
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout_at(deadline, all).await.unwrap_or(false)
+}
+
+/// A request body shared between the application and [`handle`], which drains what the
+/// application left.
+struct BodyState {
+    body: Incoming,
+    polled: bool,
+}
+
+struct SharedBody(Arc<Mutex<BodyState>>);
+
+impl hyper::body::Body for SharedBody {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        st.polled = true;
+        Pin::new(&mut st.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        hyper::body::Body::is_end_stream(&self.0.lock().unwrap_or_else(|p| p.into_inner()).body)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::Body::size_hint(&self.0.lock().unwrap_or_else(|p| p.into_inner()).body)
+    }
+}
+
+/// A future whose panic becomes `Err(message)`.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_owned()))),
+        }
+    }
+}
+
+/// A small JSON answer `{code, message}` from the server itself.
+fn json_answer(status: hyper::StatusCode, code: &str, message: &str) -> axum::response::Response {
+    let body = format!("{{\"code\":\"{code}\",\"message\":\"{message}\"}}");
+    let mut res = axum::response::Response::new(axum::body::Body::from(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// Marks the answer as the connection's last.
+fn close_after(res: &mut axum::response::Response) {
+    res.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
 }
 
 /// The connection's socket, noting when the head of a request starts arriving.

@@ -386,7 +386,10 @@ impl Mirror {
     ) -> Result<()> {
         let listener = listener.into_std()?;
         let router = self.router();
-        let http = self.inner.config.http.clone();
+        // The accept loop refuses an `Expect: 100-continue` body over the receiver's own limit
+        // at once, and drains an unread body up to it.
+        let body_limit = u64::try_from(self.inner.config.max_body_bytes).unwrap_or(u64::MAX);
+        let http = self.inner.config.http.clone().max_body_bytes(body_limit);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<Result<()>>();
         std::thread::Builder::new().name("mirror-receiver".into()).spawn(move || {

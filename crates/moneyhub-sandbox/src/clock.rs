@@ -4,11 +4,59 @@
 //! transactions posting) reads this clock, never the system clock, so a test can move a
 //! connection through 90 days in milliseconds. In real-time mode it is the wall clock plus an
 //! offset that only grows when told to advance; in frozen mode it stands still.
+//!
+//! **Dates are range-checked where they come in, so that no date arithmetic can overflow.**
+//! The clock itself stays between [`earliest`] (1970-01-01) and [`latest`]
+//! (9999-12-31T23:59:59.999Z): advancing past the end is refused. Every date the control
+//! API, a scenario file or the dashboard accepts must lie in that range and within
+//! [`MAX_SPAN_DAYS`] (20 years, the most the clock moves at once) of the clock
+//! ([`check_date`]); anything else is a 400 naming the field. Dates from the public API are
+//! RFC 3339 (four-digit years) and checked against the consent periods. The sandbox adds at
+//! most a few years to any of these, far inside chrono's ±262,000-year range, and the few
+//! sums over wall-clock time saturate.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc, Weekday};
 use parking_lot::Mutex;
 
 use crate::config::ClockMode;
+
+/// The most days the clock moves at once, and the farthest from the clock a date given to
+/// the control API or in a scenario may lie: 20 years.
+pub const MAX_SPAN_DAYS: i64 = 20 * 365;
+
+/// The earliest time the clock may show or a date may name: 1970-01-01T00:00:00Z.
+pub fn earliest() -> DateTime<Utc> {
+    DateTime::<Utc>::UNIX_EPOCH
+}
+
+/// The latest time the clock may reach or a date may name: 9999-12-31T23:59:59.999Z (the last
+/// instant an RFC 3339 date can write).
+pub fn latest() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single().map_or(DateTime::<Utc>::MAX_UTC, |t| {
+        t.checked_add_signed(Duration::milliseconds(999)).unwrap_or(t)
+    })
+}
+
+/// Whether `t` lies between [`earliest`] and [`latest`].
+pub fn in_range(t: DateTime<Utc>) -> bool {
+    t >= earliest() && t <= latest()
+}
+
+/// Checks a date given as `field`: between [`earliest`] and [`latest`], and at most
+/// [`MAX_SPAN_DAYS`] from `now`. The error names the field and the bounds.
+pub fn check_date(field: &str, t: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let span = Duration::days(MAX_SPAN_DAYS);
+    let near = now.checked_sub_signed(span).is_none_or(|lo| t >= lo)
+        && now.checked_add_signed(span).is_none_or(|hi| t <= hi);
+    if in_range(t) && near {
+        Ok(t)
+    } else {
+        Err(format!(
+            "{field} must lie between 1970-01-01 and 9999-12-31 and within 20 years of the sandbox's              time ({})",
+            iso(now)
+        ))
+    }
+}
 
 /// A controllable clock.
 #[derive(Debug)]
@@ -29,7 +77,8 @@ impl Clock {
     pub fn new(mode: ClockMode) -> Self {
         let state = match mode {
             ClockMode::RealTime => State::Following { offset: Duration::zero() },
-            ClockMode::Frozen(at) => State::Frozen { at: truncate_ms(at) },
+            // Kept in range whatever the caller gave (`spawn` refuses such a start first).
+            ClockMode::Frozen(at) => State::Frozen { at: truncate_ms(at.clamp(earliest(), latest())) },
         };
         Clock { state: Mutex::new(state) }
     }
@@ -37,21 +86,34 @@ impl Clock {
     /// The current virtual time, at millisecond precision (as Moneyhub's timestamps are).
     pub fn now(&self) -> DateTime<Utc> {
         match *self.state.lock() {
-            State::Following { offset } => truncate_ms(Utc::now() + offset),
+            State::Following { offset } => {
+                truncate_ms(Utc::now().checked_add_signed(offset).unwrap_or_else(latest).min(latest()))
+            }
             State::Frozen { at } => at,
         }
     }
 
     /// Moves the clock forward. Negative durations are refused: time never runs backwards in
     /// the sandbox, because schedules and expiry decisions already taken could not be undone.
+    /// So is a move past [`latest`].
     pub fn advance(&self, by: Duration) -> Result<DateTime<Utc>, String> {
         if by < Duration::zero() {
             return Err("the sandbox clock cannot move backwards".into());
         }
+        let past_the_end = || "the sandbox clock cannot move past 9999-12-31T23:59:59.999Z".to_string();
         let mut st = self.state.lock();
+        let reading = match *st {
+            State::Following { offset } => Utc::now().checked_add_signed(offset),
+            State::Frozen { at } => Some(at),
+        };
+        if reading.and_then(|t| t.checked_add_signed(by)).is_none_or(|t| t > latest()) {
+            return Err(past_the_end());
+        }
         *st = match *st {
-            State::Following { offset } => State::Following { offset: offset + by },
-            State::Frozen { at } => State::Frozen { at: at + by },
+            State::Following { offset } => {
+                State::Following { offset: offset.checked_add(&by).ok_or_else(past_the_end)? }
+            }
+            State::Frozen { at } => State::Frozen { at: at.checked_add_signed(by).ok_or_else(past_the_end)? },
         };
         drop(st);
         Ok(self.now())
@@ -67,7 +129,7 @@ impl Clock {
     /// Lets a frozen clock follow the wall clock again from its current reading.
     pub fn resume(&self) -> DateTime<Utc> {
         let now = self.now();
-        *self.state.lock() = State::Following { offset: now - Utc::now() };
+        *self.state.lock() = State::Following { offset: now.signed_duration_since(Utc::now()) };
         now
     }
 
@@ -141,6 +203,18 @@ mod tests {
         c.advance(Duration::days(90)).unwrap();
         assert_eq!(c.now(), t("2025-04-01T00:00:00Z"));
         assert!(c.advance(Duration::seconds(-1)).is_err());
+    }
+
+    #[test]
+    fn the_clock_never_moves_past_the_last_rfc3339_instant() {
+        let c = Clock::new(ClockMode::Frozen(t("9999-12-01T00:00:00Z")));
+        assert!(c.advance(Duration::days(31)).is_err());
+        assert_eq!(c.now(), t("9999-12-01T00:00:00Z"));
+        assert!(c.advance(Duration::days(30)).is_ok());
+        let c = Clock::new(ClockMode::RealTime);
+        assert!(c.advance(Duration::days(3_000_000)).is_err());
+        assert!(check_date("x", t("2045-01-01T00:00:00Z"), t("2025-01-15T00:00:00Z")).is_err());
+        assert!(check_date("x", t("2044-01-01T00:00:00Z"), t("2025-01-15T00:00:00Z")).is_ok());
     }
 
     #[test]

@@ -54,6 +54,13 @@ pub struct Sandbox {
 /// # Ok(()) }
 /// ```
 pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+    if let crate::config::ClockMode::Frozen(at) = config.clock {
+        if !crate::clock::in_range(at) {
+            return Err(SandboxError::Config(format!(
+                "the clock start {at} must lie between 1970-01-01 and 9999-12-31"
+            )));
+        }
+    }
     if config.clients.is_empty() {
         return Err(SandboxError::Config("at least one client must be registered".into()));
     }
@@ -189,16 +196,44 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::rest::routes())
         .merge(crate::control::routes(state.clone()))
         .merge(crate::ui::routes())
+        // The official Node client's `{version: "v2"}` asks `/v2/...`: the same routes.
         .nest("/v2.0", crate::data::routes(ApiVersion::V2))
+        .nest("/v2", crate::data::routes(ApiVersion::V2))
         .nest("/v3", crate::data::routes(ApiVersion::V3))
         .nest("/v3.0", crate::data::routes(ApiVersion::V3))
-        .fallback(|| async { ApiError::not_found("Not Found").into_response() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
+        .fallback(not_implemented)
+        .method_not_allowed_fallback(not_implemented)
+        // A method a nested router's route lacks answers 405 inside it: the same 404.
+        .layer(middleware::map_response(method_not_served))
         // Inside the log layer, so injected faults are logged too.
         .layer(middleware::from_fn_with_state(state.clone(), crate::faults::fault_layer))
         .layer(middleware::from_fn_with_state(state.clone(), log_requests))
         .layer(middleware::from_fn(peer_certificate))
         .with_state(state)
+}
+
+/// Every method and path the sandbox does not serve: the JSON 404 that says so (as Moneyhub
+/// answers a route it does not have, and so that nobody mistakes it for a missing resource).
+pub(crate) async fn not_implemented(method: axum::http::Method, uri: axum::extract::OriginalUri) -> Response {
+    not_implemented_response(&method, uri.0.path())
+}
+
+fn not_implemented_response(method: &axum::http::Method, path: &str) -> Response {
+    // The path is the client's: shown bounded, as the log keeps it.
+    let path = crate::request_log::bounded(path, 256);
+    ApiError::not_found(format!("The sandbox does not implement {method} {path}")).into_response()
+}
+
+/// Turns any 405 a nested router produced into [`not_implemented`]'s 404.
+async fn method_not_served(
+    method: axum::http::Method,
+    uri: axum::extract::OriginalUri,
+    res: Response,
+) -> Response {
+    if res.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        return not_implemented_response(&method, uri.0.path());
+    }
+    res
 }
 
 /// The header that carries, inside the sandbox, the `x5t#S256` of the TLS client certificate
@@ -236,7 +271,8 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
     // A dropped connection gets no status at all: log 0.
     let dropped = res.extensions().get::<DropConnection>().is_some();
     let status = if dropped { 0 } else { res.status().as_u16() };
-    *state.route_counts.lock().entry((method.clone(), route, status)).or_insert(0) += 1;
+    *state.route_counts.lock().entry((metric_method(&method), route, status)).or_insert(0) += 1;
+    // Cut to the log's byte bounds, `?token=` redacted (see `request_log`).
     state.log.push(LogEntry {
         seq: 0,
         at,
@@ -244,10 +280,18 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
         path,
         query,
         status,
-        duration_us: started.elapsed().as_micros() as u64,
+        duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         note,
+        truncated: false,
     });
     res
+}
+
+/// The `method` label of the request metrics: the methods HTTP defines, and `other` for any
+/// made-up one, so that clients cannot make one series per method they invent.
+fn metric_method(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+    KNOWN.iter().find(|m| **m == method).copied().unwrap_or("other")
 }
 
 async fn serve_on(

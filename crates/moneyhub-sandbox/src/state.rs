@@ -35,8 +35,9 @@ pub struct AppState {
     pub identity: Mutex<IdentityState>,
     /// Request log.
     pub log: RequestLog,
-    /// Requests answered, by method, route template and status (for `/__sandbox/metrics`).
-    pub route_counts: Mutex<std::collections::BTreeMap<(String, String, u16), u64>>,
+    /// Requests answered, by method (`other` for a method HTTP does not define), route
+    /// template and status (for `/__sandbox/metrics`).
+    pub route_counts: Mutex<std::collections::BTreeMap<(&'static str, String, u16), u64>>,
     /// Provider catalogue.
     pub catalogue: Arc<Catalogue>,
     /// The discovery document, built once.

@@ -14,6 +14,105 @@ fn quiet() -> ServeConfig {
         .header_read_timeout(Duration::from_secs(60))
         .idle_timeout(Duration::from_secs(60))
         .request_timeout(Duration::from_secs(60))
+        .eviction_grace(Duration::from_millis(200))
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_answered_500_and_the_server_keeps_serving() {
+    let server = start(quiet()).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    let first = request_on(&mut s, "/panic").await;
+    assert!(first.starts_with("HTTP/1.1 500"), "{first}");
+    assert!(first.contains("InternalServerError"), "{first}");
+    // The same connection, and new ones, are still served.
+    let second = request_on(&mut s, "/ok").await;
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    let res = fresh_client().get(server.url("/ok")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn expect_100_continue_with_a_body_over_the_limit_is_refused_at_once() {
+    let server = start(quiet().max_body_bytes(1024 * 1024)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let got = closed_within(&mut s, Duration::from_secs(5)).await.unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    // Within the limit, the body is asked for (100 Continue) and read.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    use tokio::io::AsyncReadExt;
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100"), "{:?}", &buf[..n]);
+    s.write_all(b"hello").await.unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n\r\n5") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&got));
+}
+
+#[tokio::test]
+async fn a_streamed_upload_answered_early_reads_the_answer_not_a_broken_pipe() {
+    let server = start(quiet()).await;
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(b"POST /early HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").await.unwrap();
+        // A multipart upload of 512 KiB, streamed in 16 KiB chunks after the head.
+        let chunk = vec![b'z'; 16 * 1024];
+        for _ in 0..32 {
+            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.expect("the server reads the body");
+            s.write_all(&chunk).await.expect("the server reads the body");
+            s.write_all(b"\r\n").await.expect("the server reads the body");
+            tokio::task::yield_now().await;
+        }
+        s.write_all(b"0\r\n\r\n").await.expect("the server reads the body");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        use tokio::io::AsyncReadExt;
+        while !String::from_utf8_lossy(&got).contains("not here") {
+            let n = s.read(&mut buf).await.expect("the answer, not a reset");
+            assert!(n > 0, "closed before the answer: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 404"));
+    }
+}
+
+#[tokio::test]
+async fn a_just_accepted_connection_is_never_the_one_evicted() {
+    let server = start(quiet().max_connections(4).eviction_grace(Duration::from_secs(2))).await;
+    let mut old = Vec::new();
+    for _ in 0..4 {
+        old.push(idle_head(server.addr).await);
+    }
+    // Let the four age past the grace period: they may be evicted.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // A genuine client connects (its request not written yet), taking the oldest's slot.
+    let mut genuine = TcpStream::connect(server.addr).await.unwrap();
+    closed_within(&mut old[0], Duration::from_secs(5)).await.unwrap();
+    // Four more slow clients arrive: they may evict the other old ones, never the genuine
+    // connection, accepted less than the grace period ago.
+    let mut new = Vec::new();
+    for _ in 0..4 {
+        new.push(idle_head(server.addr).await);
+    }
+    for s in &mut old[1..] {
+        closed_within(s, Duration::from_secs(5)).await.unwrap();
+    }
+    let res = request_on(&mut genuine, "/ok").await;
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
 }
 
 #[tokio::test]

@@ -45,7 +45,8 @@ pub async fn advance(State(state): State<Arc<AppState>>, Body(body): Body) -> Re
             if req.seconds.or(req.minutes).or(req.hours).or(req.days).is_some() {
                 return Err(ApiError::bad_request("give either \"to\" or a duration, not both"));
             }
-            to - now
+            crate::clock::check_date("to", to, now).map_err(ApiError::bad_request)?;
+            to.signed_duration_since(now)
         }
         None => {
             let parts = [(req.days, 86_400i64), (req.hours, 3600), (req.minutes, 60), (req.seconds, 1)];
@@ -143,6 +144,9 @@ pub async fn tweak(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: Tweak = parse_body(&body, false)?;
+    if let Some(t) = req.expires_at {
+        crate::clock::check_date("expiresAt", t, state.clock.now()).map_err(ApiError::bad_request)?;
+    }
     let mut store = state.store.write();
     let c = store.connections.get_mut(&connection_id).ok_or(Refusal::UnknownConnection)?;
     if let Some(v) = req.single_sync_only {

@@ -76,7 +76,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         e.counter(
             "moneyhub_sandbox_requests_total",
             "Requests answered, by method, route and status.",
-            &[("method", &method), ("route", &route), ("status", &status.to_string())],
+            &[("method", method), ("route", &route), ("status", &status.to_string())],
             n,
         );
     }

@@ -35,6 +35,9 @@ pub async fn create_connection(
 ) -> Result<Response, ApiError> {
     let req: NewConnection = parse_body(&body, false)?;
     let now = state.clock.now();
+    if let Some(t) = req.expires_at {
+        crate::clock::check_date("expiresAt", t, now).map_err(ApiError::bad_request)?;
+    }
     let created = state.store.write().create_connection(
         &req.user_id,
         &req.bank_id,
@@ -87,5 +90,12 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
         "transactionsStored": stored,
         "syncs": store.syncs.len(),
         "pendingEvents": store.outbox.len(),
+        // What the bounded logs hold now (see `request_log` and `webhooks::log`).
+        "retained": {
+            "requestLogEntries": state.log.len(),
+            "requestLogBytes": state.log.bytes(),
+            "deliveryLogBytes": state.webhook_worker.log.bytes(),
+            "metricSeries": state.route_counts.lock().len(),
+        },
     }))
 }

@@ -1,4 +1,5 @@
-//! The Data API, mounted under `/v2.0`, `/v3` and `/v3.0` with each version's defaults.
+//! The Data API, mounted under `/v2.0` (and `/v2`, which the official Node client's
+//! `{version: "v2"}` asks), `/v3` and `/v3.0` with each version's defaults.
 //! Every route needs a client-credentials token bound to a user (`sub`) and sees only that
 //! user's data.
 
@@ -40,7 +41,7 @@ pub fn routes(version: ApiVersion) -> Router<Arc<AppState>> {
         .route("/transactions/{transaction_id}", get(transactions::get));
     if version == ApiVersion::V2 {
         // Removed in v3.
-        r = r.route("/accounts-list", get(accounts::list));
+        r = r.route("/accounts-list", get(accounts::accounts_list));
     }
     r.fallback(not_implemented).layer(Extension(version))
 }

@@ -74,6 +74,16 @@ impl Rejection {
     }
 }
 
+/// The form_post page's only script: submit the form at once.
+const FORM_POST_SCRIPT: &str = "document.forms[0].submit()";
+
+/// The CSP hash of [`FORM_POST_SCRIPT`].
+fn form_post_script_hash() -> String {
+    use base64::Engine as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, FORM_POST_SCRIPT.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+}
+
 /// The authorisation response (RFC 6749 §4.1.2, OAuth 2.0 Multiple Response Types, Form Post
 /// Response Mode).
 pub(super) fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
@@ -86,13 +96,29 @@ pub(super) fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
             .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\"/>", esc(k), esc(v)))
             .collect();
         let html = format!(
-            "<!DOCTYPE html><html><head><title>Submitting...</title></head>\
-             <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\">{inputs}\
-             <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Submitting...</title></head>\
+             <body><form method=\"post\" action=\"{}\">{inputs}\
+             <noscript><button type=\"submit\">Continue</button></noscript></form>\
+             <script>{FORM_POST_SCRIPT}</script></body></html>",
             esc(&target.redirect_uri)
         );
         let mut res = Html(html).into_response();
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let h = res.headers_mut();
+        // The page carries the code: the same protections as every other page (no framing,
+        // nothing loaded), its one script allowed by hash, the form only to the client.
+        let form_action = crate::ui::html::origin_of(&target.redirect_uri).unwrap_or_else(|| "'none'".into());
+        let csp = format!(
+            "default-src 'none'; script-src 'sha256-{}'; form-action {form_action}; \
+             frame-ancestors 'none'; base-uri 'none'",
+            form_post_script_hash()
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return res;
     }
     let Ok(mut url) = url::Url::parse(&target.redirect_uri) else {

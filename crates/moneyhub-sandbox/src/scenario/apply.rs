@@ -318,6 +318,12 @@ fn check(state: &AppState, scenario: &Scenario, clock_free: bool) -> Result<Plan
                 ),
             ));
         }
+        if !clock_free {
+            // The clock moves there: at most as far as `POST /__sandbox/clock/advance` goes.
+            if let Err(why) = crate::clock::check_date("start", start, now) {
+                return Err(scenario.error_at(&[Key("clock"), Key("start")], why));
+            }
+        }
         if clock_free && start.timestamp() < 0 {
             return Err(scenario.error_at(&[Key("clock"), Key("start")], "the clock starts after 1970"));
         }

@@ -211,7 +211,19 @@ pub struct StateRequest {
 impl StateRequest {
     /// The same rules as a scenario's connection: `days` and `since` only with their states.
     pub(crate) fn check(&self) -> Result<(), ScenarioError> {
+        check_since(self.since).map_err(ScenarioError)?;
         check_state(self.state, self.days, self.since.is_some()).map_err(ScenarioError)
+    }
+}
+
+/// The longest `clientUserId` (Moneyhub's own limit) or connection `key` a scenario may give.
+const MAX_TEXT_CHARS: usize = 256;
+
+/// `since` lies in the clock's range.
+fn check_since(since: Option<DateTime<Utc>>) -> Result<(), String> {
+    match since {
+        Some(t) if !crate::clock::in_range(t) => Err("since must lie between 1970-01-01 and 9999-12-31".into()),
+        _ => Ok(()),
     }
 }
 
@@ -310,15 +322,41 @@ impl Scenario {
         ScenarioError(format!("{}: {place}: {message}", self.source.name))
     }
 
-    /// Checks that need no sandbox: each state has the fields it needs and no others.
+    /// Checks that need no sandbox: each state has the fields it needs and no others, texts
+    /// keep to the API's own limits (`clientUserId` at most 256 characters, as `POST /users`
+    /// takes it; a connection's `key` too) and dates to the clock's range
+    /// ([`crate::clock::in_range`]).
     fn check_shape(&self) -> Result<(), ScenarioError> {
         use locate::Step::{Index, Key};
+        if let Some(start) = self.clock.as_ref().and_then(|c| c.start) {
+            if !crate::clock::in_range(start) {
+                return Err(self.error_at(
+                    &[Key("clock"), Key("start")],
+                    "start must lie between 1970-01-01 and 9999-12-31",
+                ));
+            }
+        }
         for (u, user) in self.users.iter().enumerate() {
             if user.client_user_id.trim().is_empty() {
                 return Err(self.error_at(&[Key("users"), Index(u)], "clientUserId must not be empty"));
             }
+            if user.client_user_id.chars().count() > MAX_TEXT_CHARS {
+                return Err(self.error_at(
+                    &[Key("users"), Index(u), Key("clientUserId")],
+                    format!("clientUserId must be at most {MAX_TEXT_CHARS} characters"),
+                ));
+            }
             for (c, conn) in user.connections.iter().enumerate() {
                 let at = |field| [Key("users"), Index(u), Key("connections"), Index(c), Key(field)];
+                if conn.key.as_ref().is_some_and(|k| k.chars().count() > MAX_TEXT_CHARS) {
+                    return Err(self.error_at(
+                        &at("key"),
+                        format!("key must be at most {MAX_TEXT_CHARS} characters"),
+                    ));
+                }
+                if let Err(message) = check_since(conn.since) {
+                    return Err(self.error_at(&at("since"), message));
+                }
                 if let Err(message) = check_state(conn.state, conn.days, conn.since.is_some()) {
                     let field = if conn.since.is_some() && message.starts_with("since") {
                         "since"

@@ -126,6 +126,7 @@ fn dropped(state: &AppState, event: &Outgoing, target: Option<&WebhookTarget>, w
         outcome: Outcome::Dropped,
         duplicate: false,
         payload: event.payload.clone(),
+        payload_truncated: false,
     })
 }
 
@@ -157,10 +158,11 @@ async fn attempt(state: &AppState, target: &WebhookTarget, event: &Outgoing, dup
         at,
         status,
         error,
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         outcome,
         duplicate,
         payload: event.payload.clone(),
+        payload_truncated: false,
     })
 }
 

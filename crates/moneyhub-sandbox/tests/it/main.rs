@@ -8,6 +8,7 @@ mod scenarios;
 mod support;
 // Swagger conformance, hostile input and fuzzing.
 mod bad_input;
+mod bounds;
 mod connect_ways;
 mod consent_pages;
 mod control_gate;

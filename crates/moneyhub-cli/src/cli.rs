@@ -620,8 +620,12 @@ pub struct ConnectArgs {
     #[arg(long, short = 'u', value_name = "USER")]
     pub user: Option<String>,
     /// The provider: its bank id, or its name or bankRef as in `moneyhub catalog`.
-    #[arg(long, short = 'b', value_name = "BANK")]
-    pub bank: String,
+    #[arg(long, short = 'b', value_name = "BANK", required_unless_present = "choose")]
+    pub bank: Option<String>,
+    /// Let the person pick the bank in the bank chooser instead (`id:all`, `id:api`,
+    /// `id:legacy` or `id:test` scope; default all).
+    #[arg(long, value_enum, value_name = "GROUP", num_args = 0..=1, default_missing_value = "all", conflicts_with = "bank")]
+    pub choose: Option<BankGroup>,
     /// Asynchronous connection: the exchange returns before the first fetch, which is then
     /// waited for.
     #[arg(long = "async")]
@@ -629,6 +633,31 @@ pub struct ConnectArgs {
     /// How the flow is completed.
     #[command(flatten)]
     pub flow: FlowArgs,
+}
+
+/// The group of banks `connect --choose` offers in the chooser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BankGroup {
+    /// Every provider.
+    All,
+    /// Open-banking providers.
+    Api,
+    /// Screen-scraping providers.
+    Legacy,
+    /// Test (mock) providers.
+    Test,
+}
+
+impl BankGroup {
+    /// The group's name in the `id:<group>` scope.
+    pub fn scope_name(self) -> &'static str {
+        match self {
+            BankGroup::All => "all",
+            BankGroup::Api => "api",
+            BankGroup::Legacy => "legacy",
+            BankGroup::Test => "test",
+        }
+    }
 }
 
 /// `moneyhub reauth|refresh` flags.

@@ -49,7 +49,8 @@ pub async fn via_auth_request(ctx: &Ctx, new: &NewAuthRequest, flow: &FlowArgs) 
         consent_at(ctx, &url).await?
     } else {
         output::warn(&format!("moneyhub: auth request {}", created.id));
-        wait_for_callback_at(&url, &redirect, timeout).await?
+        let state = created.redirect_params.state.clone().or_else(|| state_in(&url));
+        wait_for_callback_at(&url, &redirect, state.as_deref(), timeout).await?
     };
     let done = ars.complete_with_callback(&created.id, &callback).await.map_err(|e| ctx.fail(e))?;
     if done.status != AuthRequestStatus::Complete {
@@ -105,6 +106,12 @@ async fn consent_at(ctx: &Ctx, url: &str) -> CmdResult<String> {
     )))
 }
 
+/// The `state` a URL's query names, if any.
+fn state_in(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    url.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned())
+}
+
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     if let Some(u) = e.url() {
@@ -119,17 +126,32 @@ fn auth_failure(message: impl Into<String>) -> Failure {
 
 /// Prints the URL and waits for the browser to come back to the redirect URI.
 async fn wait_for_callback(request: &AuthorizationRequest, timeout: Duration) -> CmdResult<String> {
-    wait_for_callback_at(request.url.as_str(), &request.redirect_uri, timeout).await
+    wait_for_callback_at(request.url.as_str(), &request.redirect_uri, Some(&request.state), timeout).await
 }
 
-async fn wait_for_callback_at(url: &str, redirect_uri: &str, timeout: Duration) -> CmdResult<String> {
+/// Waits for the callback of the authorisation at `url`.
+///
+/// On a loopback redirect URI the listener is bound **before** the URL is printed: a second
+/// command that cannot listen fails at once and never hands out a URL whose callback would
+/// reach another command's listener. A callback whose `state` is not `state` (another
+/// command's, an older link's) is answered with a page that says so and does not end the
+/// wait. `state: None` (an auth request whose URL names none) accepts any callback.
+async fn wait_for_callback_at(
+    url: &str,
+    redirect_uri: &str,
+    state: Option<&str>,
+    timeout: Duration,
+) -> CmdResult<String> {
     let redirect = url::Url::parse(redirect_uri)
         .map_err(|e| Failure::usage(format!("redirect URI {redirect_uri:?}: {e}")))?;
-    output::warn("Open this URL in a browser to continue:");
-    output::warn(&format!("  {url}"));
     if redirect.scheme() == "http" && is_loopback(&redirect) {
-        listen(&redirect, timeout).await
+        let listener = bind(&redirect).await?;
+        output::warn("Open this URL in a browser to continue:");
+        output::warn(&format!("  {url}"));
+        listen(listener, &redirect, state, timeout).await
     } else {
+        output::warn("Open this URL in a browser to continue:");
+        output::warn(&format!("  {url}"));
         output::warn(&format!("Then paste here the URL the browser was sent to ({redirect_uri}?code=…):"));
         let read = tokio::task::spawn_blocking(|| {
             let mut line = String::new();
@@ -145,22 +167,135 @@ async fn wait_for_callback_at(url: &str, redirect_uri: &str, timeout: Duration) 
     }
 }
 
-const PAGE_OK: &str = "<!doctype html><meta charset=utf-8><title>moneyhub</title>\
-<p>The authorisation came back to the <code>moneyhub</code> command. You can close this window.</p>";
-const PAGE_NOT_FOUND: &str =
-    "<!doctype html><meta charset=utf-8><title>moneyhub</title><p>Not the callback.</p>";
+/// Escapes text for the callback pages (element content and quoted attributes).
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
-/// Serves the loopback redirect URI until the callback arrives (or the timeout passes).
-async fn listen(redirect: &url::Url, timeout: Duration) -> CmdResult<String> {
+/// The stylesheet of the callback pages (inline: the pages load nothing).
+const CALLBACK_STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;\
+background:#f4f5f9;color:#1d2333}header{background:#2b3a67;color:#fff;padding:12px 24px;font-weight:600}\
+main{max-width:640px;margin:32px auto;padding:0 16px}section{background:#fff;border-radius:10px;\
+padding:16px 20px;box-shadow:0 1px 3px rgba(0,0,0,.08);border-left:6px solid #2b3a67}\
+section.ok{border-left-color:#17663a}section.bad{border-left-color:#a31d12}section.warn{border-left-color:#8a5a00}\
+h1{font-size:1.3em;margin:0 0 12px}code{background:#eef0f6;padding:1px 4px;border-radius:4px;\
+overflow-wrap:anywhere}p.next{font-weight:600}";
+
+/// One callback page: `kind` is `ok`, `bad` or `warn` (the colour of its edge); `body` is HTML.
+fn callback_page(kind: &str, title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title} · moneyhub</title><style>{CALLBACK_STYLE}</style></head><body>\
+         <header>moneyhub</header><main><section class=\"{kind}\" id=\"outcome\" data-outcome=\"{kind}\">\
+         <h1>{title}</h1>{body}</section></main></body></html>",
+        title = escape_html(title)
+    )
+}
+
+/// The page the browser gets when the callback is ours: which outcome, and what happens next.
+fn outcome_page(query: &str) -> String {
+    let params = moneyhub::CallbackParams::from_query(query);
+    let error = params.error.as_deref();
+    let description = params.error_description.as_deref().map(escape_html);
+    let detail = description.map(|d| format!("<p>The server said: <q id=\"description\">{d}</q></p>")).unwrap_or_default();
+    match error {
+        None if params.code.is_some() => callback_page(
+            "ok",
+            "Approved",
+            "<p>The authorisation came back to the <code>moneyhub</code> command.</p>\
+             <p class=\"next\">Next: the command exchanges the code and prints the connection. \
+             You can close this window and go back to the terminal.</p>",
+        ),
+        Some("access_denied") => callback_page(
+            "warn",
+            "Cancelled",
+            &format!(
+                "<p>The request was cancelled (<code>access_denied</code>): nothing was shared.</p>{detail}\
+                 <p class=\"next\">Next: the command stops with an authentication error. Run it again \
+                 to start over. You can close this window.</p>"
+            ),
+        ),
+        Some("server_error") | Some("temporarily_unavailable") => callback_page(
+            "bad",
+            "The bank or Moneyhub had a problem",
+            &format!(
+                "<p>The authorisation failed on the server's side (<code>{}</code>), not because of \
+                 anything you entered.</p>{detail}<p class=\"next\">Next: the command stops with an \
+                 authentication error. Try again in a moment. You can close this window.</p>",
+                escape_html(error.unwrap_or_default())
+            ),
+        ),
+        Some(other) => callback_page(
+            "bad",
+            "The authorisation failed",
+            &format!(
+                "<p>The authorisation came back with the error <code id=\"error\">{}</code>.</p>{detail}\
+                 <p class=\"next\">Next: the command stops and prints the error in the terminal. \
+                 You can close this window.</p>",
+                escape_html(other)
+            ),
+        ),
+        None => callback_page(
+            "bad",
+            "No code came back",
+            "<p>The browser came back without an authorisation code or an error.</p>\
+             <p class=\"next\">Next: the command stops and prints the error in the terminal. You can \
+             close this window.</p>",
+        ),
+    }
+}
+
+/// The page for a callback that carries another flow's `state`.
+fn foreign_state_page() -> String {
+    callback_page(
+        "warn",
+        "This sign-in belongs to another command",
+        "<p>The browser came back with a <code>state</code> that this <code>moneyhub</code> command \
+         did not send: the link was started by another command (or is an older link).</p>\
+         <p class=\"next\">Nothing was done with it, and this command keeps waiting for its own \
+         sign-in: open the URL it printed. You can close this window.</p>",
+    )
+}
+
+/// Binds the loopback redirect URI's address.
+async fn bind(redirect: &url::Url) -> CmdResult<TcpListener> {
     let host = match redirect.host() {
         Some(url::Host::Domain(_)) | None => "127.0.0.1".to_owned(),
         Some(url::Host::Ipv4(ip)) => ip.to_string(),
         Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
     };
     let port = redirect.port_or_known_default().unwrap_or(80);
-    let listener = TcpListener::bind(format!("{host}:{port}"))
-        .await
-        .map_err(|e| Failure::usage(format!("cannot listen on the redirect URI {redirect}: {e}")))?;
+    TcpListener::bind(format!("{host}:{port}")).await.map_err(|e| {
+        let busy = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program, perhaps another `moneyhub connect`, is waiting there: finish or \
+             stop it, or give this one another --redirect-uri registered for the client)"
+        } else {
+            ""
+        };
+        Failure::usage(format!("cannot listen on the redirect URI {redirect}: {e}{busy}"))
+    })
+}
+
+/// Serves the loopback redirect URI until our callback arrives (or the timeout passes).
+async fn listen(
+    listener: TcpListener,
+    redirect: &url::Url,
+    state: Option<&str>,
+    timeout: Duration,
+) -> CmdResult<String> {
     output::warn(&format!(
         "Waiting for the browser to come back to {redirect} (for up to {} s)…",
         timeout.as_secs()
@@ -193,15 +328,36 @@ async fn listen(redirect: &url::Url, timeout: Duration) -> CmdResult<String> {
                 Some(t) => t.split_once('?').map_or((t, ""), |(p, q)| (p, q)),
                 None => ("", ""),
             };
-            let hit = path == wanted && !query.is_empty();
-            let (status, page) = if hit { ("200 OK", PAGE_OK) } else { ("404 Not Found", PAGE_NOT_FOUND) };
+            let callback = path == wanted && !query.is_empty();
+            let ours = callback
+                && state.is_none_or(|s| moneyhub::CallbackParams::from_query(query).state.as_deref() == Some(s));
+            let (status, page) = if ours {
+                ("200 OK", outcome_page(query))
+            } else if callback {
+                output::warn(
+                    "moneyhub: a callback with another sign-in's state came back (ignored; still waiting)",
+                );
+                ("400 Bad Request", foreign_state_page())
+            } else {
+                (
+                    "404 Not Found",
+                    callback_page(
+                        "warn",
+                        "Not the callback",
+                        "<p>This address is where the browser comes back after the sign-in.</p>",
+                    ),
+                )
+            };
             let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\n\
+                 cache-control: no-store\r\nx-content-type-options: nosniff\r\nreferrer-policy: no-referrer\r\n\
+                 content-security-policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'\r\n\
+                 connection: close\r\n\r\n{page}",
                 page.len()
             );
             let _ = socket.write_all(response.as_bytes()).await;
             let _ = socket.shutdown().await;
-            if hit {
+            if ours {
                 let mut callback = redirect.clone();
                 callback.set_query(Some(query));
                 return callback.to_string();

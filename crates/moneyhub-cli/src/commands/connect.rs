@@ -1,7 +1,10 @@
-//! `moneyhub connect [--user U] --bank B [--async] [--via par|auth-request]`: a new connection
+//! `moneyhub connect [--user U] (--bank B | --choose [GROUP]) [--async] [--via par|auth-request]`:
+//! a new connection
 //! through the authorisation flow (PAR, the user's consent, the code exchange with a verified
 //! id_token), or through the Auth Requests API. Without `--user`, one-time access: Moneyhub
-//! makes the user during consent and the command says which.
+//! makes the user during consent and the command says which. With `--choose`, the scope names
+//! a group (`id:all`, `id:api`, `id:legacy`, `id:test`) and the person picks the bank in the
+//! bank chooser; the bank reported is the new connection's.
 //!
 //! JSON: `{"flow": "connect", "userId", "bankId", "connectionId", "syncId", "fetchStatus",
 //! "connection": {...}, "oneTimeAccess", "authRequestId"}` (`syncId` and `fetchStatus` are
@@ -74,8 +77,32 @@ async fn connect_via(
 /// Runs the command.
 pub async fn run(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
     let given = args.user.as_deref().map(resolve::user).transpose()?;
-    let (bank, name) = resolve::bank(ctx, &args.bank).await?;
+    let (group, (mut bank, mut name)) = match (&args.choose, &args.bank) {
+        (Some(group), _) => {
+            let id = group
+                .scope_name()
+                .parse::<BankId>()
+                .map_err(|e| Failure::internal(format!("bank group {}: {e}", group.scope_name())))?;
+            if ctx.is_sandbox() && !args.flow.browser && !ctx.sandbox_shows_consent_pages().await {
+                output::warn(
+                    "moneyhub: note: this sandbox consents at once (no consent pages), so it picks the \
+                     group's first bank itself; for the chooser run `sandbox serve --consent interactive` \
+                     (or PUT /__sandbox/consent {\"mode\":\"interactive\"})",
+                );
+            }
+            (Some(*group), (id, None))
+        }
+        (None, Some(raw)) => (None, resolve::bank(ctx, raw).await?),
+        (None, None) => return Err(Failure::usage("give --bank BANK or --choose [all|api|legacy|test]")),
+    };
     let outcome = connect_via(ctx, given.as_ref(), &bank, &args).await?;
+    if group.is_some() {
+        // The person chose: the bank is the connection's.
+        if let Some(chosen) = outcome.connection_id.bank_id() {
+            bank = chosen;
+        }
+        name = None;
+    }
     let one_time = given.is_none();
     let user = outcome.user.clone();
     let mut fetch_status = None;

@@ -54,6 +54,8 @@ struct WaitingConnect {
     url: String,
     /// What it printed on stderr up to the "waiting" line.
     said: String,
+    /// The rest of stderr, read in the background.
+    rest: Option<std::thread::JoinHandle<String>>,
 }
 
 /// Starts `connect` with `extra` flags and reads stderr until the command waits for the
@@ -61,16 +63,27 @@ struct WaitingConnect {
 fn connect_waiting_for_the_browser(env: &Env, extra: &[&str]) -> WaitingConnect {
     let user = env.json(&["users", "create"])["userId"].as_str().unwrap().to_owned();
     let redirect = format!("http://127.0.0.1:{}/callback", free_port());
+    let mut args = vec!["--user", user.as_str()];
+    if !extra.contains(&"--choose") {
+        args.extend(["--bank", banks::MOCK]);
+    }
+    args.extend(extra);
+    spawn_connect(env, &args, &redirect)
+}
+
+/// Starts `connect ARGS` on `redirect` and reads stderr up to the "waiting" line.
+fn spawn_connect(env: &Env, args: &[&str], redirect: &str) -> WaitingConnect {
     let mut cmd = env.command();
-    cmd.args(["connect", "--user", &user, "--bank", banks::MOCK, "--timeout", "60", "-o", "json"])
-        .args(extra)
-        .env("MONEYHUB_REDIRECT_URI", &redirect)
+    cmd.args(["connect", "--timeout", "60", "-o", "json"])
+        .args(args)
+        .env("MONEYHUB_REDIRECT_URI", redirect)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let stderr = child.stderr.take().expect("stderr");
     let (mut url, mut said) = (None, String::new());
-    for line in BufReader::new(stderr).lines() {
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
         let line = line.expect("line");
         said.push_str(&line);
         said.push('\n');
@@ -82,17 +95,171 @@ fn connect_waiting_for_the_browser(env: &Env, extra: &[&str]) -> WaitingConnect 
         }
     }
     let url = url.unwrap_or_else(|| panic!("authorisation URL on stderr: {said}"));
-    WaitingConnect { child, redirect, url, said }
+    // Keep draining stderr so that the command never blocks on a full pipe.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    WaitingConnect { child, redirect: redirect.to_owned(), url, said, rest: Some(rest) }
 }
 
 impl WaitingConnect {
     /// Waits for the command and checks it connected the mock bank.
     fn connected(self) {
-        let out = self.child.wait_with_output().expect("wait");
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let v = self.connected_to();
         assert!(v["connectionId"].as_str().is_some_and(|c| c.starts_with(banks::MOCK)), "{v}");
     }
+
+    /// Waits for the command, checks it succeeded and returns its JSON.
+    fn connected_to(self) -> serde_json::Value {
+        let (code, stdout, stderr) = self.finish();
+        assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+        serde_json::from_str(&stdout).expect("json")
+    }
+
+    /// Waits for the command: its exit code, stdout and the rest of stderr.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        let out = self.child.wait_with_output().expect("wait");
+        let rest = self.rest.take().map(|r| r.join().expect("stderr reader")).unwrap_or_default();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), rest)
+    }
+}
+
+/// A reqwest client that does not follow redirects (the tests play the browser step by step).
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Plays a person on the consent pages of an interactive sandbox: opens `url`, then posts
+/// `form` to the interaction page; returns where the sandbox sent the browser.
+fn through_the_consent_pages(env: &Env, url: &str, form: &[(&str, &str)]) -> String {
+    let http = no_redirects();
+    let base = env.base();
+    env.rt.block_on(async {
+        let auth = http.get(url).send().await.expect("auth");
+        let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+        let cookie = auth.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let interaction =
+            if interaction.starts_with('/') { format!("{base}{interaction}") } else { interaction };
+        let answered = http
+            .post(&interaction)
+            .header("cookie", cookie)
+            .header("origin", &base)
+            .form(form)
+            .send()
+            .await
+            .expect("answer");
+        answered.headers()["location"].to_str().unwrap().to_owned()
+    })
+}
+
+/// The page the command's listener answers at `url`, with its status.
+fn callback_page(env: &Env, url: &str) -> (u16, String) {
+    env.rt.block_on(async {
+        let r = no_redirects().get(url).send().await.expect("callback");
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+/// Item 4 of issue 23: a second `connect` on the same loopback redirect URI fails before it
+/// prints a URL (its callback would reach the first command), and a callback carrying another
+/// flow's `state` gets a page saying so without ending the first command's wait.
+#[test]
+fn two_connects_at_once_do_not_break_each_other() {
+    let env = Env::new();
+    let first = connect_waiting_for_the_browser(&env, &["--browser"]);
+    let user = env.json(&["users", "create"])["userId"].as_str().unwrap().to_owned();
+    let mut cmd = env.command();
+    cmd.args(["connect", "--user", &user, "--bank", banks::MOCK, "--browser", "--timeout", "5"])
+        .env("MONEYHUB_REDIRECT_URI", &first.redirect);
+    let second = crate::support::run_command(cmd);
+    second.code(2);
+    assert!(!second.stderr.contains("/oidc/auth"), "no URL handed out: {}", second.stderr);
+    assert!(second.stderr.contains("another"), "says why: {}", second.stderr);
+    // A callback of another flow (wrong state) reaches the first command's listener.
+    let (status, page) = callback_page(&env, &format!("{}?code=abc&state=not-ours", first.redirect));
+    assert_eq!(status, 400);
+    assert!(page.contains("belongs to another command"), "{page}");
+    // The first command still completes its own flow.
+    let location = env.rt.block_on(async {
+        let r = no_redirects().get(&first.url).send().await.expect("auth");
+        r.headers()["location"].to_str().unwrap().to_owned()
+    });
+    let (status, page) = callback_page(&env, &location);
+    assert_eq!(status, 200);
+    assert!(page.contains("Approved") && page.contains("exchanges the code"), "{page}");
+    first.connected();
+}
+
+/// Item 7 of issue 23: the callback page names the outcome and what happens next (a cancel,
+/// the bank's `server_error`), and the command ends with an authentication failure.
+#[test]
+fn the_callback_page_says_which_outcome_and_what_next() {
+    let env = Env::new();
+    env.control("PUT", "/consent", json!({"mode": "interactive"}));
+    for (form, title, next) in [
+        (&[("action", "cancel")][..], "Cancelled", "Run it again"),
+        (
+            &[("username", "u"), ("password", "server_error"), ("account", "0"), ("action", "approve")][..],
+            "had a problem",
+            "Try again in a moment",
+        ),
+    ] {
+        let connect = connect_waiting_for_the_browser(&env, &[]);
+        let location = through_the_consent_pages(&env, &connect.url, form);
+        assert!(location.starts_with(connect.redirect.as_str()), "{location}");
+        let (status, page) = callback_page(&env, &location);
+        assert_eq!(status, 200);
+        assert!(page.contains(title) && page.contains(next), "{page}");
+        assert!(page.contains("<style>"), "styled: {page}");
+        let (code, _, stderr) = connect.finish();
+        assert_eq!(code, Some(4), "{stderr}");
+    }
+}
+
+/// Item 5 of issue 23: `connect --choose test` opens the bank chooser; the bank the person
+/// picks is the connection's.
+#[test]
+fn connect_choose_opens_the_bank_chooser() {
+    let env = Env::new();
+    env.control("PUT", "/consent", json!({"mode": "interactive"}));
+    let connect = connect_waiting_for_the_browser(&env, &["--choose", "test"]);
+    let http = no_redirects();
+    let base = env.base();
+    let chooser = env.rt.block_on(async {
+        let auth = http.get(&connect.url).send().await.expect("auth");
+        let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+        let cookie = auth.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let page = http
+            .get(format!("{base}{interaction}"))
+            .header("cookie", cookie.split(';').next().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (page, interaction, cookie)
+    });
+    assert!(chooser.0.contains("Choose your bank"), "{}", chooser.0);
+    let location = env.rt.block_on(async {
+        let answered = http
+            .post(format!("{base}{}", chooser.1))
+            .header("cookie", chooser.2.split(';').next().unwrap())
+            .header("origin", &base)
+            .form(&[
+                ("bank", banks::MODELO),
+                ("username", "u"),
+                ("password", "p"),
+                ("account", "0"),
+                ("action", "approve"),
+            ])
+            .send()
+            .await
+            .expect("approve");
+        answered.headers()["location"].to_str().unwrap().to_owned()
+    });
+    callback_page(&env, &location);
+    let v = connect.connected_to();
+    assert_eq!(v["bankId"], banks::MODELO, "{v}");
+    assert!(v["connectionId"].as_str().is_some_and(|c| c.starts_with(banks::MODELO)), "{v}");
 }
 
 #[test]

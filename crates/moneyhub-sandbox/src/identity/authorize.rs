@@ -33,12 +33,14 @@ use crate::store::model::ManagedBy;
 /// How long authorisation codes live (virtual seconds).
 pub const CODE_TTL_SECS: i64 = 600;
 
-/// `GET /oidc/auth`.
-pub async fn authorize_get(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
-    match Params::parse(uri.query().unwrap_or("").as_bytes()) {
+/// `GET /oidc/auth`. With consent pages on, a browser gets an HTML page for an error that
+/// has nowhere to be redirected (`super::consent::for_browser`).
+pub async fn authorize_get(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+    let res = match Params::parse(uri.query().unwrap_or("").as_bytes()) {
         Ok(p) => authorize(&state, p),
         Err(e) => Rejection::direct(e).into_response_for(&state),
-    }
+    };
+    super::consent::for_browser(&state, &headers, res).await
 }
 
 /// `POST /oidc/auth` (form-encoded parameters, OIDC Core §3.1.2.1).

@@ -30,6 +30,9 @@ pub enum Flow {
         /// The accounts the user ticked on the interactive consent page, as positions in the
         /// provider's account list; `None` = all of them (and always with instant consent).
         accounts: Option<Vec<usize>>,
+        /// What the consent pages' magic password scripts for the new connection (never
+        /// with instant consent).
+        magic: Option<super::interaction::Magic>,
     },
     /// `reauth` of an existing connection.
     Reauth {
@@ -403,6 +406,7 @@ pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result
                 asynchronous: claims.asynchronous,
                 expires_at: claims.expires_at,
                 accounts: None,
+                magic: None,
             }
         }
         (_, []) => {

@@ -22,7 +22,12 @@
 //! | --- | --- |
 //! | `server_error` | the browser returns to the client with `error=server_error` |
 //! | `wrong_password` | the bank rejects the credentials: the page says so, try again |
-//! | `mfa` (legacy providers) | the bank asks for a one-time code (any code but `000000` passes) |
+//! | `mfa` | the bank asks for a one-time code (any code but `000000` passes) |
+//! | `mfa_twice` | multi-step MFA: two one-time codes, one after the other |
+//! | `credentials_error`, `mfa_required`, `sync_error`, `sync_partial`, `provider_outage`, `resync` | a new connection is made, then fails as named: see [`Magic`] |
+//!
+//! Decision: `mfa` works on every provider type (banks ask for a second factor whether the
+//! connection is open banking or not); it was legacy-only before.
 //!
 //! See [`Interaction`] for how forms are tied to the request (CSRF, tampered fields).
 
@@ -37,12 +42,12 @@ use uuid::Uuid;
 use super::authorize::{grant, respond};
 use super::authz::{AuthRequest, Flow, Rejection};
 use super::consent_pages as pages;
-use super::interaction::{ConsentSummary, Interaction, INTERACTION_TTL_SECS};
+use super::interaction::{ConsentSummary, Interaction, Magic, INTERACTION_TTL_SECS};
 use super::params::{random_token, scope_tokens, Params};
 use crate::config::ConsentMode;
 use crate::error::OAuthError;
 use crate::http::query::Query;
-use crate::seed::catalogue::{Listing, ProviderType};
+use crate::seed::catalogue::Listing;
 use crate::state::AppState;
 use crate::ui::html;
 
@@ -98,6 +103,8 @@ pub fn begin(
         summary: ConsentSummary::from_params(params),
         browser_key: browser_key.clone(),
         awaiting_code: None,
+        codes_left: 0,
+        codes_total: 0,
         expires_at: now.timestamp() + INTERACTION_TTL_SECS,
     };
     state.identity.lock().add_interaction(id.clone(), interaction, now.timestamp());
@@ -105,6 +112,32 @@ pub fn begin(
     let mut res = html::see_other(&path);
     html::set_cookie(&mut res, COOKIE, &browser_key, &path, state.base_url.starts_with("https:"));
     res
+}
+
+/// With consent pages on, a browser (`Accept` names `text/html`) that `/oidc/auth` refuses
+/// without a redirect (the JSON `400` of an error with no trusted redirect URI: a reloaded or
+/// second-tab link, `invalid_request_uri`) gets a page saying what happened instead of raw
+/// JSON. Programs (no `text/html` in `Accept`) and instant consent keep the JSON error.
+pub async fn for_browser(state: &AppState, headers: &HeaderMap, res: Response) -> Response {
+    let html_wanted = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if !html_wanted || !is_json || res.status() != StatusCode::BAD_REQUEST || !interactive(state) {
+        return res;
+    }
+    // The sandbox's own small error body (bounded anyway).
+    let Ok(body) = axum::body::to_bytes(res.into_body(), 64 * 1024).await else {
+        return pages::refused("invalid_request", "");
+    };
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+    pages::refused(&text("error"), &text("error_description"))
 }
 
 fn gone() -> Response {
@@ -245,11 +278,21 @@ fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: D
         return match form.get("code").map(str::trim).unwrap_or("") {
             "" => Next::Page(pages::code(state, id, i, Some("Enter the code the bank sent you."))),
             WRONG_CODE => Next::Page(pages::code(state, id, i, Some("The bank did not accept that code."))),
+            _ if i.codes_left > 1 => {
+                // Multi-step MFA: the next code (another device, another factor).
+                let now = state.clock.now().timestamp();
+                let mut next = i.clone();
+                next.codes_left -= 1;
+                if let Some(live) = state.identity.lock().interaction_mut(id, now) {
+                    live.codes_left = next.codes_left;
+                }
+                Next::Page(pages::code(state, id, &next, None))
+            }
             _ => Next::Grant(flow.clone()),
         };
     }
     match &i.req.flow {
-        Flow::New { bank_id, asynchronous, expires_at, .. } => {
+        Flow::New { bank_id, asynchronous, expires_at, magic, .. } => {
             let bank = match (i.chooser, form.get("bank")) {
                 (Some(listing), Some(b)) if chooseable(state, listing, b) => b.to_string(),
                 (Some(_), _) => return Next::Page(tampered("the bank is not one of the chooser's")),
@@ -279,15 +322,16 @@ fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: D
                 asynchronous: *asynchronous,
                 expires_at: *expires_at,
                 accounts: (!all).then_some(keep.clone()),
+                magic: *magic,
             };
             let prefill = pages::Prefill::from_form(form.get("username"), keep.iter().map(|n| n.to_string()));
-            login(state, id, i, &bank, provider.kind, &prefill, form, keep.is_empty(), flow)
+            login(state, id, i, &bank, &prefill, form, keep.is_empty(), flow)
         }
         Flow::Reauth { connection_id, .. } => {
-            let (owned, kind) = {
+            let owned = {
                 let store = state.store.read();
                 match store.connections.get(connection_id) {
-                    Some(c) => (c.account_ids.clone(), c.kind),
+                    Some(c) => c.account_ids.clone(),
                     None => {
                         return Next::Refuse(OAuthError::invalid_request("the connection no longer exists"))
                     }
@@ -311,7 +355,7 @@ fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: D
                 connection_id: connection_id.clone(),
                 accounts: (!all).then_some(keep.clone()),
             };
-            login(state, id, i, &bank, kind, &prefill, form, keep.is_empty(), flow)
+            login(state, id, i, &bank, &prefill, form, keep.is_empty(), flow)
         }
         Flow::Refresh { .. } => match form.get("code").map(str::trim).unwrap_or("") {
             "" => Next::Page(pages::refresh(state, id, i, Some("Enter the code the bank sent you."))),
@@ -334,7 +378,6 @@ fn login(
     id: &str,
     i: &Interaction,
     bank: &str,
-    kind: ProviderType,
     prefill: &pages::Prefill,
     form: &Form,
     no_accounts: bool,
@@ -354,15 +397,25 @@ fn login(
             Next::Refuse(OAuthError::new("server_error", "the bank had a problem logging the user in"))
         }
         "wrong_password" => again("The bank rejected these credentials. Check them and try again."),
-        "mfa" if kind == ProviderType::Legacy => {
+        "mfa" | "mfa_twice" => {
+            let codes = if password == "mfa" { 1 } else { 2 };
             let now = state.clock.now().timestamp();
             if let Some(live) = state.identity.lock().interaction_mut(id, now) {
                 live.awaiting_code = Some(flow);
+                live.codes_left = codes;
+                live.codes_total = codes;
             }
             let mut waiting = i.clone();
             waiting.awaiting_code = Some(i.req.flow.clone());
+            waiting.codes_left = codes;
+            waiting.codes_total = codes;
             Next::Page(pages::code(state, id, &waiting, None))
         }
-        _ => Next::Grant(flow),
+        other => match (flow, Magic::of_password(other)) {
+            (Flow::New { bank_id, asynchronous, expires_at, accounts, .. }, Some(magic)) => {
+                Next::Grant(Flow::New { bank_id, asynchronous, expires_at, accounts, magic: Some(magic) })
+            }
+            (flow, _) => Next::Grant(flow),
+        },
     }
 }

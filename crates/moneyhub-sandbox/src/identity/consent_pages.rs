@@ -6,8 +6,7 @@ use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 
 use super::authz::Flow;
-use super::interaction::Interaction;
-use crate::seed::catalogue::ProviderType;
+use super::interaction::{Interaction, Magic};
 use crate::state::AppState;
 use crate::store::{consent_period, one_time_consent_period};
 use crate::ui::html::{self, escape};
@@ -50,7 +49,7 @@ fn render(state: &AppState, i: &Interaction, title: &str, body: String) -> Respo
 }
 
 fn error_box(error: Option<&str>) -> String {
-    error.map(|e| format!("<p class=\"err\" id=\"error\">{}</p>", escape(e))).unwrap_or_default()
+    error.map(html::alert).unwrap_or_default()
 }
 
 /// Who asks, and where the answer goes (the request's `state` included: shown, escaped).
@@ -231,16 +230,10 @@ pub fn bank(
     } else {
         String::new()
     };
-    let hint = if provider.kind == ProviderType::Legacy {
-        "Sandbox: any username and password log in. Password <code>wrong_password</code> is rejected, \
-         <code>server_error</code> fails the request, <code>mfa</code> asks for a one-time code."
-    } else {
-        "Sandbox: any username and password log in. Password <code>wrong_password</code> is rejected, \
-         <code>server_error</code> fails the request."
-    };
+    let hint = magic_list(matches!(i.req.flow, Flow::New { .. }));
     let body = format!(
         "<section><div class=\"row\">{}<h1>{}</h1></div>{}{}</section>{}\
-         <section><h2>Your login</h2><p class=\"muted\">{hint}</p>\
+         <section><h2>Your login</h2>{hint}\
          <label>Username <input id=\"username\" name=\"username\" autocomplete=\"off\" value=\"{}\"></label>\
          <label>Password <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"off\"></label></section>\
          <section><h2>Accounts to share</h2>{boxes}</section><section>{}{chosen}{}</section></form>",
@@ -256,10 +249,67 @@ pub fn bank(
     render(state, i, &heading, body)
 }
 
-/// The one-time code a legacy bank asks for after the password `mfa`.
-pub fn code(state: &AppState, id: &str, i: &Interaction, error: Option<&str>) -> Response {
+/// The sandbox's magic passwords, listed on the bank's login page (the scripting ones only
+/// for a new connection: they script the connection the login makes).
+fn magic_list(new_connection: bool) -> String {
+    let mut rows = String::from(
+        "<li><code>wrong_password</code>: the bank rejects the login (try again)</li>\
+         <li><code>server_error</code>: the request fails (<code>error=server_error</code>)</li>\
+         <li><code>mfa</code>: the bank asks for a one-time code; <code>mfa_twice</code>: two codes, \
+         one after the other (any code but <code>000000</code> passes)</li>",
+    );
+    if new_connection {
+        for (password, _, what) in Magic::ALL {
+            rows.push_str(&format!("<li><code>{}</code>: {}</li>", escape(password), escape(what)));
+        }
+    }
+    format!(
+        "<details id=\"magic\" class=\"magic\"><summary>Sandbox: any username and password log in; \
+         these passwords act out the bank's other answers</summary><ul>{rows}</ul></details>"
+    )
+}
+
+/// The page `/oidc/auth` shows a browser, with consent pages on, for a request it refuses
+/// without a redirect URI to send the error to (a link used already, from a reload or a
+/// second tab; an expired or unknown one): what happened, and what to do, instead of the
+/// raw JSON error.
+pub fn refused(error: &str, description: &str) -> Response {
+    let (title, what) = if error == "invalid_request_uri" {
+        (
+            "This sign-in link has been used already",
+            "A sign-in link works once and for a short time: this one was opened before (a reload, \
+             a second tab, the back button) or has expired. Nothing was changed.",
+        )
+    } else {
+        ("This sign-in request cannot be used", "The sandbox refused the request before any page was shown.")
+    };
     let body = format!(
-        "<section><h1>Enter your one-time code</h1>{}{}{}\
+        "<section><h1>{}</h1><p class=\"err\" role=\"alert\" id=\"error\">{}</p>\
+         <p>Sandbox's answer: <code>{}</code> ({})</p>\
+         <p><b>What to do:</b> go back to the app (or the terminal) and start the connection again: \
+         it makes a new link.</p></section>",
+        escape(title),
+        escape(what),
+        escape(error),
+        escape(description)
+    );
+    html::page(StatusCode::BAD_REQUEST, title, &body, None)
+}
+
+/// The one-time code a bank asks for after the password `mfa` (`mfa_twice`: two of them).
+pub fn code(state: &AppState, id: &str, i: &Interaction, error: Option<&str>) -> Response {
+    let step = if i.codes_total > 1 {
+        let n = i.codes_total.saturating_sub(i.codes_left).saturating_add(1);
+        format!(
+            "<p id=\"mfa-step\">Step {n} of {}: {}</p>",
+            i.codes_total,
+            if n == 1 { "the code sent by text message" } else { "the code shown in your banking app" }
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<section><h1>Enter your one-time code</h1>{step}{}{}{}\
          <p class=\"muted\">Sandbox: any code but <code>000000</code> passes.</p>\
          <label>Code <input id=\"code\" name=\"code\" autocomplete=\"off\"></label>{}</form></section>",
         error_box(error),

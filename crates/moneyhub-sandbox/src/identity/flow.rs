@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::authz::Flow;
+use super::interaction::Magic;
 use crate::error::OAuthError;
 use crate::state::AppState;
 use crate::store::Refusal;
@@ -40,7 +41,7 @@ pub fn complete(
     now: DateTime<Utc>,
 ) -> Result<Completed, OAuthError> {
     match flow {
-        Flow::New { bank_id, asynchronous, expires_at, accounts } => {
+        Flow::New { bank_id, asynchronous, expires_at, accounts, magic } => {
             let created = match accounts {
                 None => state
                     .store
@@ -51,6 +52,9 @@ pub fn complete(
                     create_with_accounts(state, user_id, bank_id, *expires_at, keep, *asynchronous, now)?
                 }
             };
+            if let Some(magic) = magic {
+                apply_magic(state, &created.connection_id, *magic, *asynchronous, now);
+            }
             if *asynchronous {
                 state.finish_sync_later(created.sync_id);
             }
@@ -74,6 +78,39 @@ pub fn complete(
             Ok(Completed { connection_id: connection_id.clone(), async_sync: None })
         }
     }
+}
+
+/// Scripts a new connection as its magic password asked (see [`Magic`]). An asynchronous
+/// connection's first fetch is still to run: it succeeds, and the script starts after it
+/// (`resync` then has nothing to do: the first fetch brings fresh data).
+fn apply_magic(
+    state: &Arc<AppState>,
+    connection_id: &str,
+    magic: Magic,
+    first_pending: bool,
+    now: DateTime<Utc>,
+) {
+    use crate::store::model::FetchStatus;
+    let mut store = state.store.write();
+    let script = |once: Option<FetchStatus>, lasting: Option<FetchStatus>| (once.into_iter().collect(), lasting);
+    let (mut once, lasting): (Vec<FetchStatus>, Option<FetchStatus>) = match magic {
+        Magic::CredentialsError => script(None, Some(FetchStatus::CredentialsError)),
+        Magic::MfaRequired => script(None, Some(FetchStatus::MfaRequired)),
+        Magic::SyncError => script(Some(FetchStatus::Error), None),
+        Magic::SyncPartial => script(Some(FetchStatus::Partial), None),
+        Magic::ProviderOutage => script(None, Some(FetchStatus::Error)),
+        Magic::Resync => {
+            if let Some(c) = store.connections.get_mut(connection_id) {
+                let back = chrono::Duration::days(c.stale_after_days.saturating_add(1));
+                c.last_updated = Some(now - back);
+            }
+            return;
+        }
+    };
+    if first_pending {
+        once.insert(0, FetchStatus::Success);
+    }
+    let _ = store.script(connection_id, once, lasting, false);
 }
 
 /// A new connection that holds only the accounts the user ticked (positions in the

@@ -32,9 +32,13 @@ pub struct Interaction {
     pub summary: ConsentSummary,
     /// The cookie value a POST must carry.
     pub browser_key: String,
-    /// Credentials accepted on a legacy provider that wants a one-time code: what approving
-    /// the code will grant.
+    /// Credentials accepted on a bank that wants one-time codes: what approving the last
+    /// code will grant.
     pub awaiting_code: Option<Flow>,
+    /// How many one-time codes are still to enter (multi-step MFA: `mfa_twice` asks two).
+    pub codes_left: u8,
+    /// How many codes the login asked for in all (the pages say "step N of M").
+    pub codes_total: u8,
     /// Expiry, virtual seconds.
     pub expires_at: i64,
 }
@@ -75,5 +79,50 @@ impl ConsentSummary {
             expires_at: date("expirationDateTime"),
             history_from: date("transactionFromDateTime"),
         }
+    }
+}
+
+/// What a magic password on the bank's login page scripts for the new connection (the
+/// connection is made and its first fetch succeeds; then the bank behaves as named), so
+/// that every row of the health advice (lifecycle spec §3) can be reached from a browser.
+///
+/// Decision (the reference is silent on how a sandbox reaches these states from a login):
+/// a one-off failure (`sync_error`, `sync_partial`) fails only the next sync, so a retry
+/// passes (rows 9 and 11); a lasting one (`credentials_error`, `mfa_required`,
+/// `provider_outage`) fails every sync from the next on until the connection is renewed or
+/// re-scripted (rows 4, 5, 10, and after three days of outage `stoppedSyncing`, row 6);
+/// `resync` makes the data stale at once (its last update is moved back past the account
+/// types' staleness limit; the next successful sync clears it: row 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Magic {
+    /// `credentials_error`: every sync from the next on is refused by the bank.
+    CredentialsError,
+    /// `mfa_required`: every sync from the next on needs the user's MFA.
+    MfaRequired,
+    /// `sync_error`: the next sync fails (a retry passes).
+    SyncError,
+    /// `sync_partial`: the next sync brings only part of the data.
+    SyncPartial,
+    /// `provider_outage`: the bank is down: every sync from the next on fails.
+    ProviderOutage,
+    /// `resync`: the connection's data is already stale.
+    Resync,
+}
+
+impl Magic {
+    /// Every magic password that scripts the connection, with what it does (the login page
+    /// lists them).
+    pub const ALL: &'static [(&'static str, Magic, &'static str)] = &[
+        ("credentials_error", Magic::CredentialsError, "connected; from the next sync on the bank rejects the credentials (reauth)"),
+        ("mfa_required", Magic::MfaRequired, "connected; from the next sync on the bank wants MFA (legacy: refresh; open banking: reauth)"),
+        ("sync_error", Magic::SyncError, "connected; the next sync fails once (a retry passes)"),
+        ("sync_partial", Magic::SyncPartial, "connected; the next sync brings only part of the data"),
+        ("provider_outage", Magic::ProviderOutage, "connected; the bank is down from the next sync on (three days later: stoppedSyncing)"),
+        ("resync", Magic::Resync, "connected with data that is already stale (error resync)"),
+    ];
+
+    /// The magic of a password, if it is one.
+    pub fn of_password(password: &str) -> Option<Magic> {
+        Magic::ALL.iter().find(|(p, _, _)| *p == password).map(|(_, m, _)| *m)
     }
 }

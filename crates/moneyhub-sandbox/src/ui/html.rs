@@ -106,14 +106,29 @@ pub fn page(status: StatusCode, title: &str, body: &str, form_target: Option<&st
     res
 }
 
-/// A short page with a heading and a message (errors, refusals).
+/// An error message as the pages show it: announced (`role="alert"`) and focused when the
+/// page loads (`autofocus` on a `tabindex="-1"` element: no script needed), `id="error"`.
+pub fn alert(text: &str) -> String {
+    format!("<p class=\"err\" id=\"error\" role=\"alert\" tabindex=\"-1\" autofocus>{}</p>", escape(text))
+}
+
+/// A short page with a heading and a message (errors, refusals). A client error (4xx) is an
+/// [`alert`], and the page links back to the dashboard when `back` names it.
 pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
-    page(
-        status,
-        title,
-        &format!("<section><h1>{}</h1><p>{}</p></section>", escape(title), escape(text)),
-        None,
-    )
+    message_with_back(status, title, text, None)
+}
+
+/// [`message`] with a way back: a link to `back` (a path of the sandbox).
+pub fn message_with_back(status: StatusCode, title: &str, text: &str, back: Option<&str>) -> Response {
+    let text = if status.is_client_error() || status.is_server_error() {
+        alert(text)
+    } else {
+        format!("<p>{}</p>", escape(text))
+    };
+    let back = back
+        .map(|b| format!("<p><a id=\"back\" href=\"{}\">Back to the dashboard</a></p>", escape(b)))
+        .unwrap_or_default();
+    page(status, title, &format!("<section><h1>{}</h1>{text}{back}</section>", escape(title)), None)
 }
 
 /// A `303 See Other` to a path of the sandbox (after a form's POST).

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{
-    control, create_user, data_token, exchange, get_json, http, jwt_claims, location_params, par,
+    advance, connection, control, create_user, data_token, exchange, get_json, http, jwt_claims, location_params, par,
     sandbox_with, t0, user_with, REDIRECT_URI,
 };
 
@@ -392,4 +392,112 @@ async fn refresh_asks_for_a_one_time_code_only() {
     let (status, body) = exchange(&sb, &location_params(&res)["code"], &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"], ids[0].as_str());
+}
+
+/// Item 6 of issue 23: with consent pages on, reopening a used `/oidc/auth` link (a reload, a
+/// second tab) shows a browser a page saying what happened; a program still gets the JSON.
+#[tokio::test]
+async fn a_used_link_shows_a_browser_a_page_and_a_program_the_json_error() {
+    let sb = interactive().await;
+    let user = create_user(&sb).await;
+    let claims = user_claims(&user).to_string();
+    let res = par(&sb, &[("scope", &format!("openid id:{MOCK_BANK}")), ("claims", &claims), ("state", "s")]).await;
+    let body: Value = res.json().await.unwrap();
+    let uri = body["request_uri"].as_str().unwrap().to_string();
+    let auth = format!("{}/oidc/auth", sb.base_url());
+    let first = http().get(&auth).query(&[("request_uri", &uri)]).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let again = http()
+        .get(&auth)
+        .query(&[("request_uri", &uri)])
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(again.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = again.text().await.unwrap();
+    assert!(page.contains("used already") && page.contains("start the connection again"), "{page}");
+    assert!(page.contains("role=\"alert\"") && page.contains("invalid_request_uri"), "{page}");
+    let program = http().get(&auth).query(&[("request_uri", &uri)]).send().await.unwrap();
+    assert_eq!(program.status(), StatusCode::BAD_REQUEST);
+    let v: Value = program.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_request_uri");
+}
+
+/// Approves the bank page of a new connection to the mock bank with `password`; returns the
+/// new connection's id.
+async fn connect_with_password(sb: &Sandbox, user: &str, password: &str) -> String {
+    let pages = begin(sb, &format!("openid id:{MOCK_BANK}"), &user_claims(user), "st").await;
+    let res =
+        post(sb, &pages, &[("username", "u"), ("password", password), ("account", "0"), ("action", "approve")])
+            .await;
+    let params = location_params(&res);
+    let (status, body) = exchange(sb, &params["code"], &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].as_str().unwrap().to_string()
+}
+
+/// Item 8 of issue 23: one magic password per connection error the docs name; the connection
+/// is made (its first fetch succeeds) and then fails as named. The login page lists them.
+#[tokio::test]
+async fn magic_passwords_script_every_connection_error() {
+    let sb = interactive().await;
+    let user = create_user(&sb).await;
+    let pages = begin(&sb, &format!("openid id:{MOCK_BANK}"), &user_claims(&user), "st").await;
+    let (_, _, login) = page(&pages.url).await;
+    for p in ["credentials_error", "mfa_required", "sync_error", "sync_partial", "provider_outage", "resync", "mfa_twice"] {
+        assert!(login.contains(&format!("<code>{p}</code>")), "{p} listed: {login}");
+    }
+    let mut made = Vec::new();
+    for password in ["credentials_error", "mfa_required", "sync_error", "sync_partial", "provider_outage", "resync"] {
+        let id = connect_with_password(&sb, &user, password).await;
+        let now = connection(&sb, &user, &id).await;
+        made.push((password, id, now));
+    }
+    // Before the next sync: all fine but `resync`, stale at once.
+    for (password, _, c) in &made {
+        let expected = if *password == "resync" { "resync" } else { "" };
+        assert_eq!(c["error"].as_str().unwrap_or(""), expected, "{password}: {c}");
+    }
+    // The next automatic sync (14:00, the clock is at 10:00) fails as named.
+    advance(&sb, json!({"hours": 4})).await;
+    for (password, id, _) in &made {
+        let c = connection(&sb, &user, id).await;
+        let expected = match *password {
+            "credentials_error" => "credentials_error",
+            "mfa_required" => "mfa_required",
+            "sync_error" | "provider_outage" => "sync_error",
+            "sync_partial" => "sync_partial",
+            _ => "",
+        };
+        assert_eq!(c["error"].as_str().unwrap_or(""), expected, "{password}: {c}");
+    }
+    // A one-off error passes on the next sync; an outage lasts (three days: stoppedSyncing).
+    advance(&sb, json!({"days": 3})).await;
+    let by = |p: &str| made.iter().find(|(q, _, _)| *q == p).map(|(_, id, _)| id.clone()).unwrap();
+    let c = connection(&sb, &user, &by("sync_error")).await;
+    assert_eq!(c["status"], "ok", "{c}");
+    let c = connection(&sb, &user, &by("provider_outage")).await;
+    assert_eq!(c["extendedStatus"], "stoppedSyncing", "{c}");
+}
+
+/// Item 8 of issue 23: multi-step MFA (`mfa_twice`): two codes, one page each.
+#[tokio::test]
+async fn mfa_twice_asks_two_codes() {
+    let sb = interactive().await;
+    let user = create_user(&sb).await;
+    let pages = begin(&sb, &format!("openid id:{MOCK_BANK}"), &user_claims(&user), "st").await;
+    let res =
+        post(&sb, &pages, &[("username", "u"), ("password", "mfa_twice"), ("account", "0"), ("action", "approve")])
+            .await;
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Step 1 of 2"), "{body}");
+    let res = post(&sb, &pages, &[("code", "111111"), ("action", "approve")]).await;
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Step 2 of 2"), "{body}");
+    let res = post(&sb, &pages, &[("code", "000000"), ("action", "approve")]).await;
+    assert!(res.text().await.unwrap().contains("did not accept that code"));
+    let res = post(&sb, &pages, &[("code", "222222"), ("action", "approve")]).await;
+    assert!(location_params(&res).contains_key("code"));
 }

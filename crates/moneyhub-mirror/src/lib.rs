@@ -60,6 +60,8 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod guard;
+pub mod lifecycle;
+pub mod notify;
 mod receiver;
 pub mod session;
 #[cfg(feature = "test-util")]
@@ -73,11 +75,12 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt};
 use moneyhub::{Client, ConnectionId, UserId};
 
-pub use config::MirrorConfig;
+pub use config::{AutoSync, MirrorConfig};
 pub use db::{Db, DbUrl, InboxCounts, Status, StoredTx};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, ExportOptions};
 pub use guard::DbGuardStore;
+pub use lifecycle::{ActionFilter, ConnectionState, HistoryEntry, LifecycleCounts};
 pub use session::SessionReport;
 
 use db::Claim;
@@ -160,6 +163,8 @@ pub(crate) struct Inner {
     pub(crate) verifier: moneyhub::WebhookVerifier,
     pub(crate) wake: tokio::sync::Notify,
     pub(crate) counters: Counters,
+    /// The lifecycle loop's run-time state (notification counters, HTTP client, auto-sync budget).
+    pub(crate) lifecycle: lifecycle::run::Runtime,
     progress: Option<ProgressFn>,
     worker_prefix: String,
     /// Users whose failed attempt the database could not record (it refused writes): failed
@@ -306,10 +311,12 @@ impl Mirror {
             verifier = verifier.iat_window(w);
         }
         let worker_prefix = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let lifecycle = lifecycle::run::Runtime::new(&config);
         Mirror {
             inner: Arc::new(Inner {
                 client,
                 db,
+                lifecycle,
                 config,
                 verifier,
                 wake: tokio::sync::Notify::new(),
@@ -619,6 +626,12 @@ impl Mirror {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let running = self.spawn_workers(workers);
+        // The lifecycle loop: due advice, auto syncs, notifications (see `lifecycle`).
+        let (loop_stop, loop_rx) = tokio::sync::watch::channel(false);
+        let looping = {
+            let mirror = self.clone();
+            tokio::spawn(async move { mirror.lifecycle_loop(loop_rx).await })
+        };
         let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = self.serve(listener, async move {
             shutdown.await;
@@ -637,6 +650,8 @@ impl Mirror {
             }
         };
         let (served, fired) = tokio::join!(serving, fired);
+        let _ = loop_stop.send(true);
+        let _ = looping.await;
         let bound = self.inner.config.http.shutdown_timeout;
         let left = fired.map(|at| bound.saturating_sub(at.elapsed())).unwrap_or(bound);
         if !running.stop_within(left).await {

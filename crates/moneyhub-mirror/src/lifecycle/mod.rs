@@ -174,6 +174,37 @@ pub struct ActionFilter {
     pub include_removed: bool,
 }
 
+impl ActionFilter {
+    /// Every connection (not removed).
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only connections advised `action` (repeatable: any of them).
+    pub fn action(mut self, action: impl Into<String>) -> Self {
+        self.actions.push(action.into());
+        self
+    }
+
+    /// Only this user's connections.
+    pub fn user(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// Only connections with something to do by `ms` (see [`ActionFilter::due_by_ms`]).
+    pub fn due_by(mut self, ms: i64) -> Self {
+        self.due_by_ms = Some(ms);
+        self
+    }
+
+    /// Removed connections too.
+    pub fn include_removed(mut self, include: bool) -> Self {
+        self.include_removed = include;
+        self
+    }
+}
+
 /// Counts for metrics and `mirror status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

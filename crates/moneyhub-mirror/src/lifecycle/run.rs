@@ -113,7 +113,7 @@ impl Mirror {
                     options.provider_name = self
                         .inner
                         .db
-                        .connection_states(&ActionFilter { user_id: Some(d.user_id.clone()), ..Default::default() })
+                        .connection_states(&ActionFilter::all().user(d.user_id.clone()))
                         .await?
                         .into_iter()
                         .find(|s| s.connection_id == d.connection_id)

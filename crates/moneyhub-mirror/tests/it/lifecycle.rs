@@ -117,9 +117,9 @@ async fn time_alone(db: TestDb) {
     assert_eq!(n["userId"], user.as_str());
     assert_eq!(connection_lists(&sb, before).await, 0, "time alone needs no API request");
     // Filtering: by action, by user, by due window.
-    let f = ActionFilter { actions: vec!["sync".into()], ..Default::default() };
+    let f = ActionFilter::all().action("sync");
     assert!(mirror.actions(&f).await.unwrap().is_empty());
-    let f = ActionFilter { actions: vec!["reconsent".into()], user_id: Some(user.clone()), ..Default::default() };
+    let f = ActionFilter::all().action("reconsent").user(user.clone());
     assert_eq!(mirror.actions(&f).await.unwrap().len(), 1);
     // History: none, then reconsent.
     let history = mirror.db().connection_history(connection).await.unwrap();

@@ -25,6 +25,9 @@
 //!   stay in order, and every applied event gets one row in a ledger whose primary key makes
 //!   a second application impossible.
 //! * [`DbGuardStore`] keeps the client's manual-sync guard in the same database.
+//! * **The lifecycle loop** ([`lifecycle`], [`notify`]): every connection's health advice kept
+//!   current from listings and from time alone, [`Mirror::actions`], signed notifications of
+//!   every change of action, opt-in auto-sync ([`MirrorConfig::auto_sync`]).
 //!
 //! ## Schema (both backends, migration 1)
 //!
@@ -38,6 +41,9 @@
 //! | `mirror_transactions` | `id`, user, account, connection, `date_ms`, `modified_ms`, status, `deleted` (tombstone), `raw` JSON |
 //! | `mirror_guard` | the manual-sync guard's record per connection |
 //! | `mirror_migrations` | applied schema versions |
+//! | `mirror_lifecycle` | (migration 2) per connection: its state, advice and indexed due time (see [`lifecycle`]) |
+//! | `mirror_lifecycle_history` | (migration 2) the states each connection entered, and when (newest 100 per connection) |
+//! | `mirror_outbox` | (migration 2) notifications of changes of action waiting for delivery (see [`notify`]) |
 //!
 //! ```no_run
 //! # async fn demo() -> moneyhub_mirror::Result<()> {

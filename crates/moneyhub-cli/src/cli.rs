@@ -734,17 +734,21 @@ pub enum ConnectionsCommand {
 
 /// `moneyhub doctor` flags.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["user", "all_users", "from_file"])))]
+#[command(group(ArgGroup::new("source").required(true).multiple(true).args(["user", "all_users", "from_file", "mirror"])))]
 pub struct DoctorArgs {
+    /// Answer from a mirror's database (kept current by `mirror run`), with no API request
+    /// (with --user: that user's connections only).
+    #[arg(long, value_name = "DB", conflicts_with_all = ["all_users", "from_file"])]
+    pub mirror: Option<String>,
     /// One user's connections (and their account types, for staleness).
     #[arg(long, short = 'u', value_name = "USER")]
     pub user: Option<String>,
     /// Every user of the client, with bounded concurrency (account types are not fetched:
     /// one token request in all and one list request per user).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["user", "from_file"])]
     pub all_users: bool,
     /// A saved body of GET /users/{id}/connections (or a bare array); `-` reads stdin.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "user")]
     pub from_file: Option<PathBuf>,
     /// With --from-file: a saved body of GET /accounts, for the account types.
     #[arg(long, value_name = "FILE", requires = "from_file", conflicts_with_all = ["user", "all_users"])]
@@ -830,6 +834,9 @@ pub enum MirrorCommand {
     /// Put events parked after repeated failures back in the queue (everyone's, or one
     /// user's), attempts reset, for `mirror run` to apply once the cause is fixed.
     Retry(RetryArgs),
+    /// The current advice per connection, kept by `mirror run` (no API request): action,
+    /// reason, not-before, since when, and the state it derives from.
+    Actions(ActionsArgs),
 }
 
 /// `moneyhub mirror retry` flags.
@@ -842,6 +849,9 @@ pub struct RetryArgs {
     /// Only this user's parked events.
     #[arg(long, short = 'u', value_name = "USER")]
     pub user: Option<String>,
+    /// Re-queue parked notifications instead of parked events.
+    #[arg(long, conflicts_with = "user")]
+    pub notifications: bool,
 }
 
 /// The mirror's database.
@@ -879,6 +889,69 @@ pub struct RunArgs {
     /// finishing the claimed work before the rest is released and the process exits 0.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
+    /// The lifecycle loop's flags.
+    #[command(flatten)]
+    pub lifecycle: LifecycleRunArgs,
+}
+
+// ----- the lifecycle loop: `mirror run` notifications and auto-sync, `mirror actions` ------
+
+/// `moneyhub mirror run` flags of the lifecycle loop.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct LifecycleRunArgs {
+    /// POST every change of a connection's advised action here (JSON, signed with
+    /// Moneyhub-Mirror-Signature; see the README).
+    #[arg(long, value_name = "URL", requires = "notify_secret_file")]
+    pub notify_url: Option<String>,
+    /// A file holding the notification signing secret (at least 16 bytes).
+    #[arg(long, value_name = "FILE", requires = "notify_url")]
+    pub notify_secret_file: Option<PathBuf>,
+    /// Start the manual syncs the advice asks for (`sync`), through the manual-sync guard kept
+    /// in the mirror's database (shared by every process).
+    #[arg(long)]
+    pub auto_sync: bool,
+    /// With --auto-sync: at most this many manual syncs per minute (per process).
+    #[arg(long, value_name = "N", default_value_t = 60, requires = "auto_sync", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub auto_sync_per_minute: u32,
+}
+
+/// Output formats of `mirror actions`.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActionsFormat {
+    /// Aligned columns.
+    Table,
+    /// A JSON array.
+    Json,
+    /// Comma-separated values with a header.
+    Csv,
+}
+
+/// `moneyhub mirror actions` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct ActionsArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only connections advised this action (repeatable): none, sync, reauth, reconsent,
+    /// refresh, remove, contact_support.
+    #[arg(long, value_name = "ACTION")]
+    pub action: Vec<String>,
+    /// Only this user.
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
+    /// Only connections with something to do within this span (e.g. `7d`, `12h`): an action
+    /// whose not-before is inside it, or advice that time changes inside it.
+    #[arg(long, value_name = "SPAN")]
+    pub due_within: Option<String>,
+    /// The format (default: as --output; `csv` for spreadsheets).
+    #[arg(long, value_enum)]
+    pub format: Option<ActionsFormat>,
+    /// Removed connections too.
+    #[arg(long)]
+    pub include_removed: bool,
 }
 
 /// Which users `backfill` and `reconcile` cover.

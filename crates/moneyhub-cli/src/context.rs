@@ -60,8 +60,9 @@ pub enum CliClock {
     /// The embedded sandbox's clock.
     #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     Embedded(Arc<EmbeddedSandbox>),
-    /// The system clock shifted by the offset of a sandbox's virtual clock.
-    Offset(Duration),
+    /// The system clock shifted by the offset of a sandbox's virtual clock (ms; read at
+    /// start-up, and kept current by [`Ctx::follow_sandbox_clock`]).
+    Offset(Arc<std::sync::atomic::AtomicI64>),
 }
 
 impl CliClock {
@@ -73,7 +74,9 @@ impl CliClock {
             CliClock::Embedded(s) => s.now(),
             #[cfg(not(feature = "sandbox"))]
             CliClock::Embedded(s) => match **s {},
-            CliClock::Offset(d) => Utc::now() + *d,
+            CliClock::Offset(ms) => {
+                Utc::now() + Duration::milliseconds(ms.load(std::sync::atomic::Ordering::Relaxed))
+            }
         }
     }
 }
@@ -87,6 +90,9 @@ pub struct SandboxLink {
     /// Whether it is the embedded sandbox this process runs (`mirror run` wires its webhooks).
     #[cfg_attr(not(feature = "mirror"), allow(dead_code))]
     pub embedded: bool,
+    /// A remote sandbox's clock offset (ms) the client's clock reads.
+    #[cfg_attr(not(feature = "mirror"), allow(dead_code))]
+    pub offset: Option<Arc<std::sync::atomic::AtomicI64>>,
 }
 
 /// Everything a command needs.
@@ -134,6 +140,29 @@ impl Ctx {
     /// Maps a client error to a failure (exit code and message).
     pub fn fail(&self, e: moneyhub::Error) -> Failure {
         client_error(e, self.now())
+    }
+
+    /// Keeps the client's clock on a remote sandbox's virtual clock for as long as the process
+    /// runs (the offset read at start-up goes stale when the sandbox's clock is moved):
+    /// `GET /__sandbox/clock` every 200 ms. For long-running commands (`mirror run`). No-op
+    /// for an embedded sandbox (read directly) or no sandbox.
+    #[cfg_attr(not(feature = "mirror"), allow(dead_code))]
+    pub fn follow_sandbox_clock(&self) {
+        let Some(link) = &self.sandbox else { return };
+        let Some(offset) = link.offset.clone() else { return };
+        let (http, url) = (self.http.clone(), format!("{}/__sandbox/clock", link.base_url));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(StdDuration::from_millis(200)).await;
+                let Ok(resp) = http.get(&url).timeout(StdDuration::from_secs(3)).send().await else { continue };
+                let Ok(body) = resp.json::<Value>().await else { continue };
+                if let Some(now) =
+                    body.get("now").and_then(Value::as_str).and_then(moneyhub_types::time::parse_timestamp)
+                {
+                    offset.store((now - Utc::now()).num_milliseconds(), std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
     }
 
     /// Whether the target is a sandbox (flows can then complete without a browser).
@@ -226,7 +255,7 @@ impl Ctx {
         Ok(Ctx {
             client,
             output: global.output,
-            sandbox: Some(SandboxLink { base_url: sandbox.base_url().to_owned(), embedded: true }),
+            sandbox: Some(SandboxLink { base_url: sandbox.base_url().to_owned(), embedded: true, offset: None }),
             http: plain_http()?,
         })
     }
@@ -309,8 +338,11 @@ impl Ctx {
             }
         }
         let sandbox_clock = probe_sandbox(&http, identity).await;
-        let clock = match &sandbox_clock {
-            Some((offset, _)) => CliClock::Offset(*offset),
+        let offset = sandbox_clock
+            .as_ref()
+            .map(|(d, _)| Arc::new(std::sync::atomic::AtomicI64::new(d.num_milliseconds())));
+        let clock = match &offset {
+            Some(ms) => CliClock::Offset(ms.clone()),
             None => CliClock::System,
         };
         let client_id = s.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default();
@@ -349,7 +381,7 @@ impl Ctx {
             builder = builder.redirect_uri(r);
         }
         let client = builder.build().map_err(|e| client_error(e, clock.now()))?;
-        let sandbox = sandbox_clock.map(|(_, base_url)| SandboxLink { base_url, embedded: false });
+        let sandbox = sandbox_clock.map(|(_, base_url)| SandboxLink { base_url, embedded: false, offset });
         Ok(Ctx { client, output: global.output, sandbox, http })
     }
 

@@ -151,13 +151,41 @@ fn open_locked(path: &Path, write: bool) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// `mirror run --auto-sync`: the guard's records live in the mirror's database (shared by
+/// every process of that mirror) instead of the state file. Set once, before the client is
+/// built; every [`CliGuardStore`] of the process then uses it.
+#[cfg(feature = "mirror")]
+static MIRROR_GUARD: std::sync::OnceLock<std::sync::Arc<moneyhub_mirror::DbGuardStore>> = std::sync::OnceLock::new();
+
+/// Keeps this process's guard records in a mirror's database (see `MIRROR_GUARD`).
+#[cfg(feature = "mirror")]
+pub fn use_mirror_database(store: moneyhub_mirror::DbGuardStore) {
+    let _ = MIRROR_GUARD.set(std::sync::Arc::new(store));
+}
+
+#[cfg(feature = "mirror")]
+fn mirror_guard() -> Option<&'static moneyhub_mirror::DbGuardStore> {
+    MIRROR_GUARD.get().map(|s| &**s)
+}
+
+#[cfg(not(feature = "mirror"))]
+fn mirror_guard() -> Option<&'static MemoryGuardStore> {
+    None
+}
+
 impl GuardStore for CliGuardStore {
     async fn load(&self, connection_id: &ConnectionId) -> GuardRecord {
+        if let Some(db) = mirror_guard() {
+            return db.load(connection_id).await;
+        }
         let id = connection_id.clone();
         self.locked(false, move |memory| memory.update_now(&id, |record| (None, record)))
     }
 
     async fn save(&self, connection_id: &ConnectionId, record: GuardRecord) {
+        if let Some(db) = mirror_guard() {
+            return db.save(connection_id, record).await;
+        }
         self.locked(true, |memory| memory.update_now(connection_id, |_| (Some(record), ())))
     }
 
@@ -166,6 +194,9 @@ impl GuardStore for CliGuardStore {
         R: Send + 'static,
         F: FnOnce(GuardRecord) -> (Option<GuardRecord>, R) + Send + 'static,
     {
+        if let Some(db) = mirror_guard() {
+            return db.update(connection_id, change).await;
+        }
         self.locked(true, |memory| memory.update_now(connection_id, change))
     }
 }

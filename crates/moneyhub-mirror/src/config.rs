@@ -43,6 +43,38 @@ pub struct MirrorConfig {
     /// connection cap, the graceful-shutdown bound (10 s), TLS (see
     /// [`moneyhub_http::ServeConfig`]).
     pub http: moneyhub_http::ServeConfig,
+    /// Tell the application about every change of a connection's action (see
+    /// [`crate::notify`]); `None` (default): no outbox is written.
+    pub notify: Option<crate::notify::NotifyConfig>,
+    /// Start the manual syncs the advice asks for (see [`AutoSync`]); `None` (default): never.
+    pub auto_sync: Option<AutoSync>,
+    /// How often [`Mirror::run`](crate::Mirror::run) looks for connections whose advice fell
+    /// due and notifications to deliver (default 500 ms, real time).
+    pub lifecycle_interval: Duration,
+}
+
+/// `--auto-sync`: when a connection's advice is `sync` and the guard allows one, the mirror
+/// starts the manual sync itself (`enableAsync`), through the client's guard (give the client
+/// a [`DbGuardStore`](crate::DbGuardStore) so every process shares it), at most
+/// [`AutoSync::per_minute`] a minute in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AutoSync {
+    /// Most manual syncs this process starts per minute (default 60).
+    pub per_minute: u32,
+}
+
+impl Default for AutoSync {
+    fn default() -> Self {
+        AutoSync { per_minute: 60 }
+    }
+}
+
+impl AutoSync {
+    /// At most `n` manual syncs per minute (at least 1).
+    pub fn per_minute(n: u32) -> Self {
+        AutoSync { per_minute: n.max(1) }
+    }
 }
 
 impl Default for MirrorConfig {
@@ -59,11 +91,32 @@ impl Default for MirrorConfig {
             poll_interval: Duration::from_millis(200),
             coalesce_window: Duration::from_secs(3),
             http: moneyhub_http::ServeConfig::default(),
+            notify: None,
+            auto_sync: None,
+            lifecycle_interval: Duration::from_millis(500),
         }
     }
 }
 
 impl MirrorConfig {
+    /// Notifies the application of every change of action (see [`MirrorConfig::notify`]).
+    pub fn notify(mut self, notify: Option<crate::notify::NotifyConfig>) -> Self {
+        self.notify = notify;
+        self
+    }
+
+    /// Starts the manual syncs the advice asks for (see [`AutoSync`]).
+    pub fn auto_sync(mut self, auto_sync: Option<AutoSync>) -> Self {
+        self.auto_sync = auto_sync;
+        self
+    }
+
+    /// How often the lifecycle loop looks for due work (see [`MirrorConfig::lifecycle_interval`]).
+    pub fn lifecycle_interval(mut self, interval: Duration) -> Self {
+        self.lifecycle_interval = interval;
+        self
+    }
+
     /// Accept unsigned JSON webhooks too (see [`MirrorConfig::allow_unsigned_json`]).
     pub fn allow_unsigned_json(mut self, allow: bool) -> Self {
         self.allow_unsigned_json = allow;

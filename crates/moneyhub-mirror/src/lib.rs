@@ -25,6 +25,9 @@
 //!   stay in order, and every applied event gets one row in a ledger whose primary key makes
 //!   a second application impossible.
 //! * [`DbGuardStore`] keeps the client's manual-sync guard in the same database.
+//! * **The lifecycle loop** ([`lifecycle`], [`notify`]): every connection's health advice kept
+//!   current from listings and from time alone, [`Mirror::actions`], signed notifications of
+//!   every change of action, opt-in auto-sync ([`MirrorConfig::auto_sync`]).
 //!
 //! ## Schema (both backends, migration 1)
 //!
@@ -38,6 +41,9 @@
 //! | `mirror_transactions` | `id`, user, account, connection, `date_ms`, `modified_ms`, status, `deleted` (tombstone), `raw` JSON |
 //! | `mirror_guard` | the manual-sync guard's record per connection |
 //! | `mirror_migrations` | applied schema versions |
+//! | `mirror_lifecycle` | (migration 2) per connection: its state, advice and indexed due time (see [`lifecycle`]) |
+//! | `mirror_lifecycle_history` | (migration 2) the states each connection entered, and when (newest 100 per connection) |
+//! | `mirror_outbox` | (migration 2) notifications of changes of action waiting for delivery (see [`notify`]) |
 //!
 //! ```no_run
 //! # async fn demo() -> moneyhub_mirror::Result<()> {
@@ -60,6 +66,8 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod guard;
+pub mod lifecycle;
+pub mod notify;
 mod receiver;
 pub mod session;
 #[cfg(feature = "test-util")]
@@ -73,11 +81,12 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt};
 use moneyhub::{Client, ConnectionId, UserId};
 
-pub use config::MirrorConfig;
+pub use config::{AutoSync, MirrorConfig};
 pub use db::{Db, DbUrl, InboxCounts, Status, StoredTx};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, ExportOptions};
 pub use guard::DbGuardStore;
+pub use lifecycle::{ActionFilter, ConnectionState, HistoryEntry, LifecycleCounts};
 pub use session::SessionReport;
 
 use db::Claim;
@@ -160,6 +169,8 @@ pub(crate) struct Inner {
     pub(crate) verifier: moneyhub::WebhookVerifier,
     pub(crate) wake: tokio::sync::Notify,
     pub(crate) counters: Counters,
+    /// The lifecycle loop's run-time state (notification counters, HTTP client, auto-sync budget).
+    pub(crate) lifecycle: lifecycle::run::Runtime,
     progress: Option<ProgressFn>,
     worker_prefix: String,
     /// Users whose failed attempt the database could not record (it refused writes): failed
@@ -306,10 +317,12 @@ impl Mirror {
             verifier = verifier.iat_window(w);
         }
         let worker_prefix = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let lifecycle = lifecycle::run::Runtime::new(&config);
         Mirror {
             inner: Arc::new(Inner {
                 client,
                 db,
+                lifecycle,
                 config,
                 verifier,
                 wake: tokio::sync::Notify::new(),
@@ -622,6 +635,12 @@ impl Mirror {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let running = self.spawn_workers(workers);
+        // The lifecycle loop: due advice, auto syncs, notifications (see `lifecycle`).
+        let (loop_stop, loop_rx) = tokio::sync::watch::channel(false);
+        let looping = {
+            let mirror = self.clone();
+            tokio::spawn(async move { mirror.lifecycle_loop(loop_rx).await })
+        };
         let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = self.serve(listener, async move {
             shutdown.await;
@@ -640,6 +659,8 @@ impl Mirror {
             }
         };
         let (served, fired) = tokio::join!(serving, fired);
+        let _ = loop_stop.send(true);
+        let _ = looping.await;
         let bound = self.inner.config.http.shutdown_timeout;
         let left = fired.map(|at| bound.saturating_sub(at.elapsed())).unwrap_or(bound);
         if !running.stop_within(left).await {

@@ -29,6 +29,13 @@
 //! | `moneyhub_mirror_transactions_written_total` | counter | transaction rows written by this process (live versions and tombstones) |
 //! | `moneyhub_mirror_reconcile_differences_total` | counter | incremental reconciliations whose window count differed from Moneyhub's |
 //! | `moneyhub_mirror_worker_errors_total` | counter | failed claims and processing errors |
+//! | `moneyhub_mirror_connections{action}` | gauge | connections (not removed) by current advised action (lifecycle loop) |
+//! | `moneyhub_mirror_connection_states{status,error}` | gauge | connections (not removed) by Moneyhub `status` and `error` (`""` for none); a second name because one metric cannot carry two label sets |
+//! | `moneyhub_mirror_lifecycle_due` | gauge | connections whose advice is due for re-evaluation now |
+//! | `moneyhub_mirror_notifications_total{outcome}` | counter | notification attempts by this process: `delivered`, `failed` (retried later), `parked` |
+//! | `moneyhub_mirror_notifications{state}` | gauge | undelivered notifications: `pending`, `parked` |
+//! | `moneyhub_mirror_oldest_undelivered_notification_seconds` | gauge | age of the oldest undelivered notification on the mirror's clock (0 when none) |
+//! | `moneyhub_mirror_auto_syncs_total` | counter | manual syncs started by `--auto-sync` in this process |
 //!
 //! The counters count since the process started; the inbox gauges are read from the database
 //! at each scrape (and left out when it does not answer).
@@ -132,7 +139,50 @@ async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
         &[],
         c.worker_errors.load(Relaxed),
     );
+    lifecycle_metrics(&inner, &mut e).await;
     ([(header::CONTENT_TYPE, moneyhub_http::metrics::CONTENT_TYPE)], e.finish()).into_response()
+}
+
+/// The lifecycle loop's metrics (gauges read from the database, left out when it does not
+/// answer within 2 s).
+async fn lifecycle_metrics(inner: &Inner, e: &mut moneyhub_http::metrics::Exposition) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let now = inner.client.now().timestamp_millis();
+    let counts = tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.lifecycle_counts(now)).await;
+    if let Ok(Ok(counts)) = counts {
+        let help = "Connections by advised action.";
+        for action in moneyhub::health::Action::ALL {
+            let n = counts.by_action.get(action.as_str()).copied().unwrap_or(0);
+            e.gauge("moneyhub_mirror_connections", help, &[("action", action.as_str())], n as f64);
+        }
+        let help = "Connections by Moneyhub status and error.";
+        for ((status, error), n) in &counts.by_status {
+            let status = moneyhub::redact_credentials(status);
+            let error = moneyhub::redact_credentials(error);
+            e.gauge("moneyhub_mirror_connection_states", help, &[("status", &status), ("error", &error)], *n as f64);
+        }
+        e.gauge("moneyhub_mirror_lifecycle_due", "Connections due for re-evaluation.", &[], counts.due_now as f64);
+        let help = "Undelivered notifications by state.";
+        e.gauge("moneyhub_mirror_notifications", help, &[("state", "pending")], counts.outbox_pending as f64);
+        e.gauge("moneyhub_mirror_notifications", help, &[("state", "parked")], counts.outbox_parked as f64);
+        let oldest = counts.oldest_undelivered_ms.map(|ms| (now - ms).max(0) as f64 / 1000.0).unwrap_or(0.0);
+        e.gauge(
+            "moneyhub_mirror_oldest_undelivered_notification_seconds",
+            "Age of the oldest undelivered notification.",
+            &[],
+            oldest,
+        );
+    }
+    let help = "Notification attempts by outcome.";
+    for (outcome, n) in inner.lifecycle.counters.snapshot() {
+        e.counter("moneyhub_mirror_notifications_total", help, &[("outcome", outcome)], n);
+    }
+    e.counter(
+        "moneyhub_mirror_auto_syncs_total",
+        "Manual syncs started by --auto-sync.",
+        &[],
+        inner.lifecycle.auto_syncs.load(Relaxed),
+    );
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -120,6 +120,8 @@ struct Plan {
     dropped_accounts: Vec<AccountId>,
     /// connection → latest `completedAt` (ms).
     syncs: BTreeMap<ConnectionId, i64>,
+    /// A reminder asked for the connections to be listed again (lifecycle loop).
+    relist: bool,
     ignored: usize,
 }
 
@@ -163,11 +165,12 @@ fn plan(events: &[InboxEvent]) -> Plan {
                 let entry = p.syncs.entry(s.connection_id).or_insert(at);
                 *entry = (*entry).max(at);
             }
-            // Reminders, enrichment and events this crate does not know carry no transaction
-            // data: kept in the inbox, nothing to apply.
-            WebhookEvent::ReauthReminder(_)
-            | WebhookEvent::RefreshReminder(_)
-            | WebhookEvent::PostConnectionEnrichmentCompleted(_)
+            // Reminders say a connection's state is changing: list the connections again so
+            // the lifecycle loop sees it (no transaction data).
+            WebhookEvent::ReauthReminder(_) | WebhookEvent::RefreshReminder(_) => p.relist = true,
+            // Enrichment and events this crate does not know carry no transaction data: kept
+            // in the inbox, nothing to apply.
+            WebhookEvent::PostConnectionEnrichmentCompleted(_)
             | WebhookEvent::Unknown { .. } => {}
         }
     }
@@ -258,6 +261,7 @@ impl<'a> Session<'a> {
         }
         let unknown_account = !p.ids.is_empty() && self.local_accounts.is_empty();
         if !p.syncs.is_empty()
+            || p.relist
             || !p.dropped_accounts.is_empty()
             || unknown_account
             || self.local_connections.is_empty()
@@ -358,12 +362,66 @@ impl<'a> Session<'a> {
             })
             .map(|a| a.account_id.clone())
             .collect();
+        self.observe_lifecycle(&user, &remote, &purged).await;
         self.writes.purged_connections.extend(purged);
         for a in dropped {
             self.drop_account(&a);
         }
         self.remote = Some(remote);
         Ok(())
+    }
+
+    /// Records what the listing says of each connection for the lifecycle loop (written with
+    /// the session's other writes, in its transaction): every listed connection as seen, the
+    /// account types of accounts new to the mirror (one `GET /accounts`, best effort), a
+    /// connection that appeared holding accounts another one held as moved from it (spec §5),
+    /// and the purged ones as removed.
+    async fn observe_lifecycle(&mut self, user: &UserId, remote: &[Connection], purged: &[ConnectionId]) {
+        let new_accounts = remote
+            .iter()
+            .flat_map(|c| c.account_ids.iter())
+            .any(|a| self.local_accounts.get(a).is_none_or(|l| l.removed));
+        let mut types: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        if new_accounts {
+            match self.inner.client.accounts().list(user, &moneyhub::AccountFilter::new()).await {
+                Ok(accounts) => {
+                    for a in accounts {
+                        types.insert(a.id.as_str().to_owned(), a.kind.as_str().to_owned());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(user = %self.user_id, error = %e, "could not read account types; staleness uses the per-type thresholds");
+                }
+            }
+        }
+        let batch = &mut self.writes.lifecycle;
+        batch.now_ms = self.inner.client.now().timestamp_millis();
+        batch.notify = self.inner.config.notify.is_some();
+        batch.auto_sync = self.inner.config.auto_sync.is_some();
+        for c in remote {
+            let moved_from = if self.local_connections.contains_key(&c.id) {
+                None
+            } else {
+                c.account_ids
+                    .iter()
+                    .filter_map(|a| self.local_accounts.get(a))
+                    .find(|l| !l.removed && l.connection_id != c.id)
+                    .map(|l| l.connection_id.as_str().to_owned())
+            };
+            let account_types = c
+                .account_ids
+                .iter()
+                .filter_map(|a| types.get(a.as_str()).map(|t| (a.as_str().to_owned(), t.clone())))
+                .collect();
+            batch.items.retain(|(id, _)| id != c.id.as_str());
+            batch.items.push((
+                c.id.as_str().to_owned(),
+                crate::lifecycle::Observation::Seen { connection: Box::new(c.clone()), account_types, moved_from },
+            ));
+        }
+        for p in purged {
+            batch.items.push((p.as_str().to_owned(), crate::lifecycle::Observation::Removed));
+        }
     }
 
     fn drop_account(&mut self, account: &AccountId) {

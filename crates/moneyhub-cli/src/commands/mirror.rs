@@ -17,7 +17,10 @@ use moneyhub_mirror::{
 };
 use serde_json::json;
 
-use crate::cli::{DbArgs, ExportArgs, Format, GlobalArgs, MirrorCommand, RetryArgs, RunArgs, ScopeArgs};
+use crate::cli::{
+    ActionsArgs, ActionsFormat, DbArgs, ExportArgs, Format, GlobalArgs, LifecycleRunArgs, MirrorCommand, RetryArgs,
+    RunArgs, ScopeArgs,
+};
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
 use crate::output::table::{Column, Table};
@@ -52,11 +55,15 @@ pub async fn run(global: &GlobalArgs, command: MirrorCommand) -> CmdResult {
         MirrorCommand::Status(args) => status(global, args).await,
         MirrorCommand::Export(args) => export(args).await,
         MirrorCommand::Retry(args) => retry(global, args).await,
+        MirrorCommand::Actions(args) => actions(global, args).await,
     }
 }
 
 async fn retry(global: &GlobalArgs, args: RetryArgs) -> CmdResult {
     let url = db_url(&args.db)?;
+    if args.notifications {
+        return retry_notifications(global, &url).await;
+    }
     let user = args.user.as_deref().map(resolve::user).transpose()?;
     let db = moneyhub_mirror::Db::open_url(&url).await.map_err(mirror_failure)?;
     let requeued = db.requeue_parked(user.as_ref().map(UserId::as_str)).await;
@@ -77,7 +84,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     let ctx = Ctx::new(global).await?;
     // Before anything is announced: a signal from then on is a graceful stop.
     let shutdown = crate::signals::shutdown();
-    let mut config = MirrorConfig::default().allow_unsigned_json(args.allow_unsigned_json).http(
+    let mut config = lifecycle_config(&args.lifecycle)?.allow_unsigned_json(args.allow_unsigned_json).http(
         moneyhub_http::ServeConfig::default()
             .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
     );
@@ -89,6 +96,10 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
         (None, true) => config = config.webhook_iat_window(std::time::Duration::MAX),
         (None, false) => {}
     }
+    // A remote sandbox's clock can be moved at any time: follow it, so that the lifecycle
+    // loop's due times are the sandbox's.
+    ctx.follow_sandbox_clock();
+    let ctx = with_db_guard(ctx, &url, &args.lifecycle).await?;
     let mirror = open(&ctx, &url, config).await?;
     let listener = listen(&args.listen).await?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
@@ -235,11 +246,17 @@ async fn status(global: &GlobalArgs, args: DbArgs) -> CmdResult {
     let url = db_url(&args)?;
     let db = moneyhub_mirror::Db::open_url(&url).await.map_err(mirror_failure)?;
     let s = db.status().await.map_err(mirror_failure)?;
+    let lifecycle = db.lifecycle_counts(chrono::Utc::now().timestamp_millis()).await.map_err(mirror_failure);
     db.close().await;
+    let lifecycle = lifecycle?;
     let now = chrono::Utc::now();
     let at = |ms: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms);
     match global.output {
-        OutputFormat::Json => output::json(&s),
+        OutputFormat::Json => {
+            let mut v = serde_json::to_value(&s).map_err(|e| Failure::internal(e.to_string()))?;
+            v["lifecycle"] = lifecycle_json(&lifecycle);
+            output::json(&v)
+        }
         OutputFormat::Table => {
             if !s.users.is_empty() {
                 let mut t = Table::new(vec![
@@ -297,6 +314,20 @@ async fn status(global: &GlobalArgs, args: DbArgs) -> CmdResult {
                 ),
                 ("lag", lag),
                 ("last event", last),
+                ("connections", lifecycle_line(&lifecycle)),
+                (
+                    "notifications",
+                    format!(
+                        "{} pending, {} parked{}",
+                        lifecycle.outbox_pending,
+                        lifecycle.outbox_parked,
+                        lifecycle
+                            .oldest_undelivered_ms
+                            .and_then(at)
+                            .map(|t| format!(", oldest written {}", output::when(&t)))
+                            .unwrap_or_default()
+                    ),
+                ),
             ]);
         }
     }
@@ -370,4 +401,283 @@ async fn export_to_file(
         let _ = std::fs::remove_file(&partial);
     }
     finished
+}
+
+// ----- the lifecycle loop: run settings, `mirror actions`, `doctor --mirror` ------------------
+
+/// The mirror's settings from `mirror run`'s lifecycle flags.
+fn lifecycle_config(args: &LifecycleRunArgs) -> CmdResult<MirrorConfig> {
+    let notify = match (&args.notify_url, &args.notify_secret_file) {
+        (Some(url), Some(file)) => {
+            let secret = std::fs::read(file).map_err(|e| {
+                Failure::usage(format!("--notify-secret-file {}: cannot read it: {e}", file.display()))
+            })?;
+            let config = moneyhub_mirror::notify::NotifyConfig::new(url, secret)
+                .map_err(|e| Failure::usage(format!("--notify-url / --notify-secret-file: {e}")))?;
+            Some(config)
+        }
+        _ => None,
+    };
+    let auto = args.auto_sync.then(|| moneyhub_mirror::AutoSync::per_minute(args.auto_sync_per_minute));
+    Ok(MirrorConfig::default().notify(notify).auto_sync(auto))
+}
+
+/// With `--auto-sync`, the manual-sync guard's records move into the mirror's database (every
+/// process of the mirror shares them), and the client is rebuilt on them.
+async fn with_db_guard(ctx: Ctx, url: &DbUrl, args: &LifecycleRunArgs) -> CmdResult<Ctx> {
+    if !args.auto_sync {
+        return Ok(ctx);
+    }
+    let store = moneyhub_mirror::DbGuardStore::open(&url_text(url)).await.map_err(mirror_failure)?;
+    crate::guard_store::use_mirror_database(store);
+    Ok(ctx)
+}
+
+/// The URL as `Db::open` takes it (the password kept: it is not shown).
+fn url_text(url: &DbUrl) -> String {
+    match url {
+        DbUrl::Postgres { url, schema } => match schema {
+            Some(s) => format!("{url}{}schema={s}", if url.contains('?') { '&' } else { '?' }),
+            None => url.clone(),
+        },
+        DbUrl::Sqlite { path } => format!("sqlite:{}", path.display()),
+    }
+}
+
+/// `7d`, `12h`, `90m`, `30s`, or combinations (`1d12h`).
+fn parse_span(text: &str) -> CmdResult<chrono::Duration> {
+    let bad = || Failure::usage(format!("--due-within {text:?}: use a span such as 7d, 12h, 1d12h or 90m"));
+    let mut total = chrono::Duration::zero();
+    let mut digits = String::new();
+    for ch in text.trim().chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+            continue;
+        }
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        let unit = match ch {
+            'd' => chrono::Duration::try_days(n),
+            'h' => chrono::Duration::try_hours(n),
+            'm' => chrono::Duration::try_minutes(n),
+            's' => chrono::Duration::try_seconds(n),
+            _ => None,
+        }
+        .ok_or_else(bad)?;
+        total = total.checked_add(&unit).ok_or_else(bad)?;
+    }
+    if !digits.is_empty() || total <= chrono::Duration::zero() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+fn ms_time(ms: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+}
+
+/// One connection's advice as `mirror actions` prints it (JSON: camelCase).
+fn action_json(s: &moneyhub_mirror::ConnectionState) -> serde_json::Value {
+    let ts = |ms: Option<i64>| ms.and_then(ms_time).map(|t| output::ts(&t));
+    json!({
+        "connectionId": s.connection_id,
+        "userId": s.user_id,
+        "name": s.connection.get("name"),
+        "type": s.connection.get("type"),
+        "action": s.action,
+        "reason": s.reason,
+        "notBefore": ts(s.not_before_ms),
+        "rule": s.rule,
+        "unknown": s.unknown,
+        "since": ts(Some(s.action_since_ms)),
+        "dueAt": ts(s.due_ms),
+        "evaluatedAt": ts(Some(s.evaluated_ms)),
+        "status": s.status(),
+        "error": s.error(),
+        "extendedStatus": s.extended_status(),
+        "statusSince": ts(Some(s.status_since_ms)),
+        "removed": s.removed,
+        "movedFrom": s.moved_from,
+        "lastManualSync": ts(s.last_manual_sync_ms),
+        "connection": s.connection,
+    })
+}
+
+/// A CSV cell: quoted when needed, and a text starting with a formula character prefixed with
+/// `'` (as `mirror export` does).
+fn csv_cell(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{v}") } else { v.to_owned() };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+async fn actions(global: &GlobalArgs, args: ActionsArgs) -> CmdResult {
+    let url = db_url(&args.db)?;
+    for a in &args.action {
+        if !moneyhub::health::Action::ALL.iter().any(|x| x.as_str() == a) {
+            return Err(Failure::usage(format!(
+                "--action {a:?}: one of none, sync, reauth, reconsent, refresh, remove, contact_support"
+            )));
+        }
+    }
+    let user = args.user.as_deref().map(resolve::user).transpose()?;
+    let span = args.due_within.as_deref().map(parse_span).transpose()?;
+    let db = moneyhub_mirror::Db::open_url(&url).await.map_err(mirror_failure)?;
+    let mut filter = moneyhub_mirror::ActionFilter::all().include_removed(args.include_removed);
+    for a in &args.action {
+        filter = filter.action(a.clone());
+    }
+    if let Some(u) = &user {
+        filter = filter.user(u.as_str());
+    }
+    // "Now" is the mirror's: the time of its latest evaluation (a sandbox's virtual clock
+    // when it follows one), else this machine's.
+    let states = moneyhub_mirror::lifecycle::actions(&db, &filter).await.map_err(mirror_failure);
+    let states = match (states, span) {
+        (Ok(all), Some(span)) => {
+            let now = all.iter().map(|s| s.evaluated_ms).max().unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+            let by = now.saturating_add(span.num_milliseconds());
+            moneyhub_mirror::lifecycle::actions(&db, &filter.due_by(by)).await.map_err(mirror_failure)
+        }
+        (r, _) => r,
+    };
+    db.close().await;
+    let states = states?;
+    let format = args.format.unwrap_or(match global.output {
+        OutputFormat::Json => ActionsFormat::Json,
+        OutputFormat::Table => ActionsFormat::Table,
+    });
+    match format {
+        ActionsFormat::Json => output::json(&states.iter().map(action_json).collect::<Vec<_>>()),
+        ActionsFormat::Csv => {
+            let mut text = String::from(
+                "connection_id,user_id,action,reason,not_before,rule,since,due_at,status,error,extended_status\n",
+            );
+            for s in &states {
+                let v = action_json(s);
+                let cell = |k: &str| match &v[k] {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(x) => csv_cell(&moneyhub::redact_credentials(x)),
+                    other => csv_cell(&other.to_string()),
+                };
+                let row: Vec<String> = [
+                    "connectionId", "userId", "action", "reason", "notBefore", "rule", "since", "dueAt", "status",
+                    "error", "extendedStatus",
+                ]
+                .iter()
+                .map(|k| cell(k))
+                .collect();
+                text.push_str(&row.join(","));
+                text.push('\n');
+            }
+            output::emit(&text);
+        }
+        ActionsFormat::Table => {
+            if states.is_empty() {
+                output::line("No connections.");
+                return Ok(());
+            }
+            let now = states.iter().filter_map(|s| ms_time(s.evaluated_ms)).max().unwrap_or_else(chrono::Utc::now);
+            let mut t = Table::new(vec![
+                Column::new("USER"),
+                Column::new("CONNECTION"),
+                Column::new("STATUS"),
+                Column::new("ERROR").elide_end(8),
+                Column::new("ACTION"),
+                Column::new("NOT BEFORE"),
+                Column::new("SINCE"),
+            ]);
+            for s in &states {
+                let error = s.extended_status().or(s.error()).map(moneyhub::redact_credentials);
+                t.row_with_note(
+                    vec![
+                        s.user_id.clone(),
+                        output::short_connection(&s.connection_id),
+                        moneyhub::redact_credentials(s.status().unwrap_or("-")),
+                        error.unwrap_or_else(|| "-".into()),
+                        s.action.clone().unwrap_or_else(|| "removed".into()),
+                        s.not_before_ms.and_then(ms_time).map_or_else(|| "-".into(), |t| output::when_short(now, &t)),
+                        ms_time(s.action_since_ms).map_or_else(|| "-".into(), |t| output::when_short(now, &t)),
+                    ],
+                    moneyhub::redact_credentials(&s.reason),
+                );
+            }
+            output::table(&t);
+        }
+    }
+    Ok(())
+}
+
+async fn retry_notifications(global: &GlobalArgs, url: &DbUrl) -> CmdResult {
+    let db = moneyhub_mirror::Db::open_url(url).await.map_err(mirror_failure)?;
+    let n = db.requeue_parked_notifications(chrono::Utc::now().timestamp_millis()).await;
+    db.close().await;
+    let n = n.map_err(mirror_failure)?;
+    match global.output {
+        OutputFormat::Json => output::json(&json!({ "requeued": n })),
+        OutputFormat::Table => output::line(&format!(
+            "re-queued {}; `moneyhub mirror run --notify-url …` delivers them",
+            output::count(usize::try_from(n).unwrap_or(usize::MAX), "parked notification", "parked notifications")
+        )),
+    }
+    Ok(())
+}
+
+fn lifecycle_json(c: &moneyhub_mirror::LifecycleCounts) -> serde_json::Value {
+    json!({
+        "byAction": c.by_action,
+        "byStatus": c.by_status.iter().map(|((s, e), n)| json!({"status": s, "error": e, "connections": n})).collect::<Vec<_>>(),
+        "notificationsPending": c.outbox_pending,
+        "notificationsParked": c.outbox_parked,
+        "oldestUndeliveredMs": c.oldest_undelivered_ms,
+        "dueNow": c.due_now,
+    })
+}
+
+fn lifecycle_line(c: &moneyhub_mirror::LifecycleCounts) -> String {
+    if c.by_action.is_empty() {
+        return "none evaluated yet".to_owned();
+    }
+    c.by_action.iter().map(|(a, n)| format!("{n} {a}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `moneyhub doctor --mirror DB`: the doctor's report from the mirror's stored connections and
+/// knowledge, with no API request. Each connection is advised as of the mirror's last
+/// evaluation of it (or `--now`), with the same rules and output as `doctor --user`.
+pub async fn doctor(global: &GlobalArgs, args: crate::cli::DoctorArgs) -> CmdResult {
+    let raw = args.mirror.clone().unwrap_or_default();
+    let url = raw.parse::<DbUrl>().map_err(|e| Failure::usage(format!("--mirror: {e}")))?;
+    let fixed = args.now.as_deref().map(|t| resolve::time("--now", t)).transpose()?;
+    let user = args.user.as_deref().map(resolve::user).transpose()?;
+    let db = moneyhub_mirror::Db::open_url(&url).await.map_err(mirror_failure)?;
+    let mut filter = moneyhub_mirror::ActionFilter::all();
+    if let Some(u) = &user {
+        filter = filter.user(u.as_str());
+    }
+    let states = db.connection_states(&filter).await.map_err(mirror_failure);
+    db.close().await;
+    let states = states?;
+    let mut rows = Vec::with_capacity(states.len());
+    let mut latest = None;
+    for s in &states {
+        let connection: moneyhub::Connection = serde_json::from_value(s.connection.clone())
+            .map_err(|e| Failure::internal(format!("the mirror's record of {} is unreadable: {e}", s.connection_id)))?;
+        let now = fixed.or_else(|| ms_time(s.evaluated_ms)).unwrap_or_else(chrono::Utc::now);
+        latest = latest.max(Some(now));
+        let types: Vec<moneyhub_types::AccountType> =
+            s.account_types.values().map(|t| moneyhub_types::AccountType::from(t.as_str())).collect();
+        let context = crate::advice::context_for(now, (!types.is_empty()).then_some(&types))
+            .with_last_manual_sync(s.last_manual_sync_ms.and_then(ms_time))
+            .with_sync_allowed_at(s.sync_allowed_ms.and_then(ms_time));
+        let user_id = s.user_id.parse::<UserId>().ok();
+        let row = crate::advice::diagnose(&connection, user_id.as_ref(), &context);
+        if !args.actionable || row.action != moneyhub::health::Action::None {
+            rows.push(row);
+        }
+    }
+    crate::advice::print(&rows, global.output, latest.unwrap_or_else(chrono::Utc::now), user.is_none());
+    Ok(())
 }

@@ -54,6 +54,10 @@ async fn dispatch(cli: Cli) -> CmdResult {
         }
         Command::Doctor(args) if args.from_file.is_some() => doctor::offline(&global, args).await,
         #[cfg(feature = "mirror")]
+        Command::Doctor(args) if args.mirror.is_some() => mirror::doctor(&global, args).await,
+        #[cfg(not(feature = "mirror"))]
+        Command::Doctor(args) if args.mirror.is_some() => Err(missing_feature("mirror", "`moneyhub doctor --mirror`")),
+        #[cfg(feature = "mirror")]
         Command::Mirror { command } => mirror::run(&global, command).await,
         #[cfg(not(feature = "mirror"))]
         Command::Mirror { .. } => Err(missing_feature("mirror", "`moneyhub mirror`")),

@@ -12,6 +12,7 @@ mod connections;
 mod demo;
 mod doctor;
 mod habits;
+mod lifecycle;
 mod mirror;
 mod redaction;
 mod sandbox_control;

@@ -9,7 +9,8 @@ pub type Migration = (i64, &'static str, &'static str);
 
 /// SQLite migrations.
 #[cfg(feature = "sqlite")]
-pub const SQLITE: &[Migration] = &[(
+pub const SQLITE: &[Migration] = &[
+(
     1,
     "initial",
     r#"
@@ -81,11 +82,56 @@ CREATE TABLE mirror_guard (
     updated_ms    INTEGER NOT NULL
 );
 "#,
-)];
+),
+(
+    2,
+    "lifecycle",
+    r#"
+CREATE TABLE mirror_lifecycle (
+    connection_id TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    action        TEXT,
+    status        TEXT,
+    error         TEXT,
+    removed       INTEGER NOT NULL DEFAULT 0,
+    due_ms        INTEGER,
+    state         TEXT NOT NULL
+);
+CREATE INDEX mirror_lifecycle_due ON mirror_lifecycle (due_ms) WHERE due_ms IS NOT NULL;
+CREATE INDEX mirror_lifecycle_user ON mirror_lifecycle (user_id, connection_id);
+CREATE TABLE mirror_lifecycle_history (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    connection_id   TEXT NOT NULL,
+    entered_ms      INTEGER NOT NULL,
+    status          TEXT,
+    error           TEXT,
+    extended_status TEXT,
+    action          TEXT
+);
+CREATE INDEX mirror_lifecycle_history_connection ON mirror_lifecycle_history (connection_id, id);
+CREATE TABLE mirror_outbox (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    connection_id TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    state         INTEGER NOT NULL DEFAULT 0,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_ms       INTEGER NOT NULL,
+    lease_ms      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT
+);
+CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE state = 0;
+CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
+"#,
+),
+];
 
 /// PostgreSQL migrations.
 #[cfg(feature = "postgres")]
-pub const POSTGRES: &[Migration] = &[(
+pub const POSTGRES: &[Migration] = &[
+(
     1,
     "initial",
     r#"
@@ -157,7 +203,51 @@ CREATE TABLE mirror_guard (
     updated_ms    BIGINT NOT NULL
 );
 "#,
-)];
+),
+(
+    2,
+    "lifecycle",
+    r#"
+CREATE TABLE mirror_lifecycle (
+    connection_id TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    action        TEXT,
+    status        TEXT,
+    error         TEXT,
+    removed       INTEGER NOT NULL DEFAULT 0,
+    due_ms        BIGINT,
+    state         TEXT NOT NULL
+);
+CREATE INDEX mirror_lifecycle_due ON mirror_lifecycle (due_ms) WHERE due_ms IS NOT NULL;
+CREATE INDEX mirror_lifecycle_user ON mirror_lifecycle (user_id, connection_id);
+CREATE TABLE mirror_lifecycle_history (
+    id              BIGSERIAL PRIMARY KEY,
+    connection_id   TEXT NOT NULL,
+    entered_ms      BIGINT NOT NULL,
+    status          TEXT,
+    error           TEXT,
+    extended_status TEXT,
+    action          TEXT
+);
+CREATE INDEX mirror_lifecycle_history_connection ON mirror_lifecycle_history (connection_id, id);
+CREATE TABLE mirror_outbox (
+    seq           BIGSERIAL PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    connection_id TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    created_ms    BIGINT NOT NULL,
+    state         INTEGER NOT NULL DEFAULT 0,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_ms       BIGINT NOT NULL,
+    lease_ms      BIGINT NOT NULL DEFAULT 0,
+    last_error    TEXT
+);
+CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE state = 0;
+CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
+"#,
+),
+];
 
 /// The newest version of a list.
 pub fn latest(list: &[Migration]) -> i64 {

@@ -11,6 +11,7 @@
 //! transaction, so a crashed worker's claim ends with its connection; on SQLite (one process)
 //! it is an in-memory set of busy users.
 
+pub(crate) mod lifecycle;
 pub(crate) mod migrations;
 /// The conflict clause of both backends' upserts: a row replaces the stored one only when
 /// its `dateModified` is newer (the rule itself is documented on the SQLite `UPSERT`).
@@ -424,6 +425,61 @@ impl Db {
     /// Remembers a user (found through the users API, say) so reconciliation covers it.
     pub async fn add_user(&self, user_id: &UserId) -> Result<()> {
         self.store.add_user(user_id.as_str()).await
+    }
+
+    /// Evaluates and writes observations of a user's connections in one transaction (the
+    /// lifecycle loop; see [`crate::lifecycle`]).
+    pub async fn lifecycle_observe(&self, user_id: &str, batch: crate::lifecycle::LifecycleWrites) -> Result<()> {
+        self.store.lifecycle().lc_observe(user_id, batch).await
+    }
+
+    /// Claims up to `limit` connection states due by `batch.now_ms` (rows another transaction
+    /// holds are skipped), re-evaluates and writes them in one transaction.
+    pub async fn lifecycle_due(
+        &self,
+        batch: crate::lifecycle::LifecycleWrites,
+        limit: usize,
+    ) -> Result<Vec<crate::lifecycle::DueResult>> {
+        self.store.lifecycle().lc_due(batch, limit).await
+    }
+
+    /// The stored connection states (advice included) of the filter's user, or of everyone,
+    /// ordered by user and connection. Only the filter's user and `include_removed` apply
+    /// here; [`crate::Mirror::actions`] applies the rest.
+    pub async fn connection_states(
+        &self,
+        filter: &crate::lifecycle::ActionFilter,
+    ) -> Result<Vec<crate::lifecycle::ConnectionState>> {
+        self.store.lifecycle().lc_states(filter).await
+    }
+
+    /// A connection's history of states (status, error, extended status, action), oldest first.
+    pub async fn connection_history(&self, connection_id: &str) -> Result<Vec<crate::lifecycle::HistoryEntry>> {
+        self.store.lifecycle().lc_history(connection_id).await
+    }
+
+    /// Connections by action and by status, the notification outbox, rows due by `now_ms`.
+    pub async fn lifecycle_counts(&self, now_ms: i64) -> Result<crate::lifecycle::LifecycleCounts> {
+        self.store.lifecycle().lc_counts(now_ms).await
+    }
+
+    /// Puts parked notifications back in the queue, attempts reset, due at `now_ms`.
+    pub async fn requeue_parked_notifications(&self, now_ms: i64) -> Result<u64> {
+        self.store.lifecycle().outbox_requeue(now_ms).await
+    }
+
+    pub(crate) async fn outbox_next(
+        &self,
+        now_ms: i64,
+        wall_ms: i64,
+        lease_until_wall_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::lifecycle::OutboxItem>> {
+        self.store.lifecycle().outbox_next(now_ms, wall_ms, lease_until_wall_ms, limit).await
+    }
+
+    pub(crate) async fn outbox_settle(&self, seq: i64, outcome: lifecycle::Settle) -> Result<()> {
+        self.store.lifecycle().outbox_settle(seq, outcome).await
     }
 
     /// Closes pooled connections (PostgreSQL); SQLite files close when the last handle goes.

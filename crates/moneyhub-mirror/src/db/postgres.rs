@@ -38,6 +38,8 @@ use super::{
 };
 use crate::error::{DriverError, Error, Result};
 
+mod lifecycle;
+
 #[doc(hidden)]
 impl From<tokio_postgres::Error> for Error {
     /// The server's message and SQLSTATE when it sent one (the driver prints "db error"
@@ -416,6 +418,10 @@ impl Drop for PgClaim {
 impl Store for PgDb {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn lifecycle(&self) -> &dyn super::lifecycle::LifecycleStore {
+        self
     }
 
     #[cfg(feature = "test-util")]
@@ -1018,6 +1024,7 @@ async fn write_all(c: &mut PgConn, user: &str, w: &Writes, now: i64) -> Result<(
     for u in &w.connections {
         write_connection(c, &user, u, now).await?;
     }
+    lifecycle::observe_in(c, &user, &w.lifecycle).await?;
     Ok(())
 }
 

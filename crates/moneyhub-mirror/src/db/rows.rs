@@ -166,6 +166,8 @@ pub struct Writes {
     pub purged_connections: Vec<ConnectionId>,
     /// Connection bookkeeping.
     pub connections: Vec<ConnectionUpdate>,
+    /// Observations of connections for the lifecycle loop (states, advice, outbox).
+    pub lifecycle: crate::lifecycle::LifecycleWrites,
 }
 
 impl Writes {
@@ -177,6 +179,7 @@ impl Writes {
             && self.dropped_accounts.is_empty()
             && self.purged_connections.is_empty()
             && self.connections.is_empty()
+            && self.lifecycle.is_empty()
     }
 }
 

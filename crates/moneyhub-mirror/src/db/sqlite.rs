@@ -25,6 +25,8 @@ use super::{
 };
 use crate::error::{DriverError, Error, Result};
 
+mod lifecycle;
+
 #[doc(hidden)]
 impl From<rusqlite::Error> for Error {
     /// Busy and locked (the write lock not granted within the busy timeout) mean the
@@ -216,6 +218,10 @@ impl Drop for SqliteClaim {
 impl Store for SqliteDb {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn lifecycle(&self) -> &dyn super::lifecycle::LifecycleStore {
+        self
     }
 
     #[cfg(feature = "test-util")]
@@ -798,6 +804,7 @@ fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) -> Result<(
     for c in &w.connections {
         write_connection(tx, user, c, now)?;
     }
+    lifecycle::observe_in(tx, user, &w.lifecycle)?;
     Ok(())
 }
 

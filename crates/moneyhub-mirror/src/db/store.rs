@@ -96,6 +96,9 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Closes what can be closed (pooled connections); the store stays usable.
     fn close(&self) -> BoxFuture<'_, ()>;
 
+    /// The lifecycle loop's storage (`db::lifecycle`).
+    fn lifecycle(&self) -> &dyn super::lifecycle::LifecycleStore;
+
     /// The backend itself, for the test helpers that reach under the contract.
     #[cfg(feature = "test-util")]
     fn as_any(&self) -> &dyn std::any::Any;

@@ -4,6 +4,7 @@ mod convergence;
 mod crash;
 mod db;
 mod faults;
+mod lifecycle;
 mod observability;
 mod one_time;
 mod security;

@@ -5,6 +5,8 @@
 //!   one [`Advice`]: an [`Action`], a plain-sentence reason, an optional not-before time, the
 //!   deciding table row and, for `contact_support`, the unrecognised value.
 //! * [`staleness_threshold`], [`is_stale`] and [`last_data_at`] expose spec §2's staleness rules.
+//! * [`next_change_at`]: the next instant time alone changes the advice (for callers that keep
+//!   advice current, such as the mirror, without re-evaluating everything on a timer).
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -98,8 +100,10 @@
 
 mod advice;
 mod context;
+mod next_change;
 mod staleness;
 
 pub use advice::{advise, Action, Advice};
 pub use context::AdviceContext;
+pub use next_change::next_change_at;
 pub use staleness::{is_stale, last_data_at, staleness_threshold};

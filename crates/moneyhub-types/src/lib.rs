@@ -72,7 +72,7 @@ pub use sync::{
 pub use token::TokenResponse;
 pub use transaction::{
     CardInstrument, PartyAccount, PartyAgent, ProprietaryTransactionCode, Transaction, TransactionCode,
-    TransactionSplit, TransactionStatus, UnenrichedTransaction,
+    TransactionDetails, TransactionSplit, TransactionStatus, UnenrichedTransaction,
 };
 pub use user::{ManagedBy, User, UserType};
 pub use webhook::{

@@ -20,9 +20,12 @@ open_enum! {
 ///
 /// The fields every transaction carries are inline; the provider detail that most transactions
 /// lack (merchant, counterparty accounts, card, codes, splits...) lives in [`details`], boxed
-/// and present only when at least one of its fields is. That keeps a transaction small: a
-/// client holding 10,000 of them after a by-ids fetch pays for what they contain. On the wire
-/// the shape is flat, exactly as Moneyhub sends it.
+/// and present only when at least one of its fields is. Inside it, the large and rarely sent
+/// parts (card, the two parties' accounts and banks, enhanced categories) are boxed on their
+/// own, so that a transaction with only a code or two (the common case: Moneyhub's sandbox
+/// sends a `proprietaryTransactionCode` with every one) pays for a small box, not for every
+/// detail Moneyhub could send. A client holding 10,000 transactions after a by-ids fetch pays
+/// for what they contain. On the wire the shape is flat, exactly as Moneyhub sends it.
 ///
 /// [`details`]: Transaction::details
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,10 @@ impl Transaction {
 }
 
 /// The optional provider detail of a [`Transaction`] (swagger fields most transactions lack).
+///
+/// The large parts that are rarely present (card, parties, their banks, enhanced categories)
+/// are boxed each on their own, which keeps this struct under 512 bytes (it was ~1 KB with
+/// them inline): it is allocated whenever any one detail is present.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransactionDetails {
@@ -81,7 +88,7 @@ pub struct TransactionDetails {
     /// Project id.
     pub project_id: Option<String>,
     /// Enhanced categories, e.g. `{"uk-tax-hmrc": "income.rent"}`.
-    pub enhanced_categories: Option<serde_json::Map<String, serde_json::Value>>,
+    pub enhanced_categories: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Splits.
     pub splits: Option<Vec<TransactionSplit>>,
     /// ISO transaction code.
@@ -99,15 +106,15 @@ pub struct TransactionDetails {
     /// ISO 18245 merchant category code.
     pub merchant_category_code: Option<String>,
     /// Card used.
-    pub card_instrument: Option<CardInstrument>,
+    pub card_instrument: Option<Box<CardInstrument>>,
     /// Creditor's account (debits).
-    pub creditor_account: Option<PartyAccount>,
+    pub creditor_account: Option<Box<PartyAccount>>,
     /// Creditor's bank.
-    pub creditor_agent: Option<PartyAgent>,
+    pub creditor_agent: Option<Box<PartyAgent>>,
     /// Debtor's account (credits).
-    pub debtor_account: Option<PartyAccount>,
+    pub debtor_account: Option<Box<PartyAccount>>,
     /// Debtor's bank.
-    pub debtor_agent: Option<PartyAgent>,
+    pub debtor_agent: Option<Box<PartyAgent>>,
     /// Transaction reference (e.g. a Faster Payments id), open banking only.
     pub transaction_reference: Option<String>,
     /// Unstructured narrative, open banking only.
@@ -214,7 +221,7 @@ impl<'de> Deserialize<'de> for Transaction {
             value_date: w.value_date,
             counterparty_id: w.counterparty_id,
             project_id: w.project_id,
-            enhanced_categories: w.enhanced_categories,
+            enhanced_categories: w.enhanced_categories.map(Box::new),
             splits: w.splits,
             transaction_code: w.transaction_code,
             proprietary_transaction_code: w.proprietary_transaction_code,
@@ -223,11 +230,11 @@ impl<'de> Deserialize<'de> for Transaction {
             statement_reference: w.statement_reference,
             merchant_name: w.merchant_name,
             merchant_category_code: w.merchant_category_code,
-            card_instrument: w.card_instrument,
-            creditor_account: w.creditor_account,
-            creditor_agent: w.creditor_agent,
-            debtor_account: w.debtor_account,
-            debtor_agent: w.debtor_agent,
+            card_instrument: w.card_instrument.map(Box::new),
+            creditor_account: w.creditor_account.map(Box::new),
+            creditor_agent: w.creditor_agent.map(Box::new),
+            debtor_account: w.debtor_account.map(Box::new),
+            debtor_agent: w.debtor_agent.map(Box::new),
             transaction_reference: w.transaction_reference,
             transaction_information: w.transaction_information,
         };
@@ -332,7 +339,7 @@ impl Serialize for Transaction {
             provider_id: self.provider_id.as_deref(),
             counterparty_id: d.counterparty_id.as_deref(),
             project_id: d.project_id.as_deref(),
-            enhanced_categories: d.enhanced_categories.as_ref(),
+            enhanced_categories: d.enhanced_categories.as_deref(),
             splits: d.splits.as_ref(),
             transaction_code: d.transaction_code.as_ref(),
             proprietary_transaction_code: d.proprietary_transaction_code.as_ref(),
@@ -341,11 +348,11 @@ impl Serialize for Transaction {
             statement_reference: d.statement_reference.as_deref(),
             merchant_name: d.merchant_name.as_deref(),
             merchant_category_code: d.merchant_category_code.as_deref(),
-            card_instrument: d.card_instrument.as_ref(),
-            creditor_account: d.creditor_account.as_ref(),
-            creditor_agent: d.creditor_agent.as_ref(),
-            debtor_account: d.debtor_account.as_ref(),
-            debtor_agent: d.debtor_agent.as_ref(),
+            card_instrument: d.card_instrument.as_deref(),
+            creditor_account: d.creditor_account.as_deref(),
+            creditor_agent: d.creditor_agent.as_deref(),
+            debtor_account: d.debtor_account.as_deref(),
+            debtor_agent: d.debtor_agent.as_deref(),
             transaction_reference: d.transaction_reference.as_deref(),
             transaction_information: d.transaction_information.as_deref(),
         }

@@ -181,7 +181,7 @@ fn swagger_transaction_example() {
     let card = t.details().card_instrument.as_ref().expect("card");
     assert_eq!(card.card_scheme_name.as_deref(), Some("VISA"));
     assert_eq!(card.authorisation_type.as_deref(), Some("Contactless"));
-    assert_eq!(t.details().creditor_account.as_ref(), Some(&PartyAccount::default()));
+    assert_eq!(t.details().creditor_account.as_deref(), Some(&PartyAccount::default()));
     assert_eq!(t.details().transaction_information.as_deref(), Some("Cash from Aubrey"));
 }
 
@@ -269,4 +269,36 @@ fn uuid_ids_compare_hash_and_borrow_as_their_text() {
     assert!(std::mem::size_of::<moneyhub_types::TransactionId>() <= 36);
     let upper: moneyhub_types::TransactionId = "C390A94F-3824-4CDF-8D02-B0C5304D9F66".parse().unwrap();
     assert_eq!(upper.as_str(), "C390A94F-3824-4CDF-8D02-B0C5304D9F66", "kept exactly as received");
+}
+
+/// A transaction with any one detail (the sandbox sends a proprietary code with each) boxes a
+/// `TransactionDetails`: the large, rarely present parts are boxed on their own inside it, so
+/// that box stays small (it was ~1 KB with card, parties and banks inline).
+#[test]
+fn one_detail_costs_a_small_box() {
+    let size = std::mem::size_of::<moneyhub_types::TransactionDetails>();
+    assert!(size <= 512, "TransactionDetails is {size} bytes");
+    let json = serde_json::json!({
+        "id": "c390a94f-3824-4cdf-8d02-b0c5304d9f66",
+        "amount": {"value": -2323, "currency": "GBP"},
+        "categoryId": "std:4b0255f0-0309-4509-9e05-4b4e386f9b0d",
+        "categoryIdConfirmed": false,
+        "date": "2025-01-10T12:00:00.000Z",
+        "dateModified": "2025-01-10T11:39:46.506Z",
+        "longDescription": "CARD PAYMENT TO GROCER LTD",
+        "shortDescription": "Grocer Ltd",
+        "notes": "",
+        "status": "posted",
+        "proprietaryTransactionCode": {"code": "POS", "issuer": "Mock Bank"},
+        "creditorAgent": {"name": "Bank", "postalAddress": {"town": "Leeds"}},
+        "debtorAccount": {"sortCode": "123456", "accountNumber": "12345678"},
+        "cardInstrument": {"pan": "************1234", "cardSchemeName": "VISA"}
+    });
+    let t: moneyhub_types::Transaction = serde_json::from_value(json.clone()).unwrap();
+    let d = t.details();
+    assert_eq!(d.proprietary_transaction_code.as_ref().map(|c| c.code.as_str()), Some("POS"));
+    assert_eq!(d.creditor_agent.as_ref().and_then(|a| a.name.as_deref()), Some("Bank"));
+    assert_eq!(d.debtor_account.as_ref().and_then(|a| a.sort_code.as_deref()), Some("123456"));
+    assert_eq!(d.card_instrument.as_ref().and_then(|c| c.pan.as_deref()), Some("************1234"));
+    assert_eq!(serde_json::to_value(&t).unwrap(), json, "boxed parts serialise flat, as received");
 }

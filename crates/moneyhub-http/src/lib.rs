@@ -17,7 +17,7 @@
 //!   connection arrives, the server closes the **oldest connection that has not completed a
 //!   request** (else the oldest idle kept-alive one) to make room, instead of refusing the
 //!   newcomer. Only a connection idle (or trickling its request head) for longer than
-//!   [`ServeConfig::eviction_grace`] (1 s) is ever closed this way: one that has just been
+//!   [`ServeConfig::eviction_grace`] (500 ms) is ever closed this way: one that has just been
 //!   accepted, or has just completed a request, is never the one evicted. Newcomers wait for
 //!   a slot (up to the header-read timeout, at most half the cap of them; beyond that the
 //!   oldest waiter that has not sent a complete request head is closed), and a waiter whose
@@ -111,7 +111,7 @@ pub struct ServeConfig {
     /// Serve HTTPS with this rustls configuration (see [`tls::server_config`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How long a connection is safe from eviction at the cap after it was accepted or
-    /// completed a request (default 1 s).
+    /// completed a request (default 500 ms).
     pub eviction_grace: Duration,
     /// The largest request body the application takes (default 2 MiB, axum's own default
     /// limit; set it to the router's limit). An `Expect: 100-continue` request announcing more
@@ -130,7 +130,7 @@ impl Default for ServeConfig {
             shutdown_timeout: Duration::from_secs(10),
             raise_nofile_limit: true,
             tls: None,
-            eviction_grace: Duration::from_secs(1),
+            eviction_grace: Duration::from_millis(500),
             max_body_bytes: 2 * 1024 * 1024,
         }
     }
@@ -315,10 +315,6 @@ impl Slots {
         Err(rx)
     }
 
-    /// Connections waiting for a slot.
-    fn waiting(&self) -> usize {
-        self.lock().waiters.iter().filter(|w| !w.tx.is_closed()).count()
-    }
 }
 
 impl Drop for Slot {
@@ -384,6 +380,10 @@ struct Shared {
     start: Instant,
     config: ServeConfig,
     conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    /// Newcomers queued for a slot.
+    waiting: std::sync::atomic::AtomicUsize,
+    /// Connections asked to close that have not closed yet.
+    closing: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -412,16 +412,18 @@ impl Shared {
     }
 
     /// Makes room for a waiting newcomer when every slot is taken, unless enough connections
-    /// are already closing for the `waiting` newcomers: asks the oldest connection that has
-    /// not completed a request to close, else the oldest idle kept-alive one, but only among
-    /// those idle (or trickling a head) for longer than the eviction grace. `false` when no
-    /// connection may be asked.
-    fn make_room(&self, waiting: usize) -> bool {
-        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        let closing = |c: &Arc<Conn>| c.evicted.load(Ordering::Acquire);
-        if conns.values().filter(|c| closing(c)).count() >= waiting {
+    /// are already closing for the newcomers waiting: asks the oldest connection that has
+    /// not completed a request to close, but only one idle (or trickling a head) for longer
+    /// than the eviction grace; while any such connection is younger than that, it waits for
+    /// it to age rather than close a sender's kept-alive connection. Only when no connection
+    /// is without a completed request does it ask the oldest kept-alive one idle past the
+    /// grace. `false` when no connection may be asked now.
+    fn make_room(&self) -> bool {
+        if self.closing.load(Ordering::Acquire) >= self.waiting.load(Ordering::Acquire) {
             return true;
         }
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let closing = |c: &Arc<Conn>| c.evicted.load(Ordering::Acquire);
         let now = self.now_ms();
         let grace = u64::try_from(self.config.eviction_grace.as_millis()).unwrap_or(u64::MAX);
         let evictable = |c: &&Arc<Conn>| {
@@ -430,10 +432,18 @@ impl Shared {
                 && now.saturating_sub(c.idle_since.load(Ordering::Acquire)) >= grace
         };
         let fresh = |c: &&Arc<Conn>| c.completed.load(Ordering::Acquire) == 0;
-        let victim = conns.values().filter(evictable).find(fresh).or_else(|| conns.values().find(evictable));
+        let young_fresh = || {
+            conns.values().any(|c| fresh(&c) && !c.in_flight.load(Ordering::Acquire) && !closing(c))
+        };
+        let victim = match conns.values().filter(evictable).find(fresh) {
+            Some(c) => Some(c),
+            None if young_fresh() => None,
+            None => conns.values().find(evictable),
+        };
         match victim {
             Some(c) => {
                 c.evicted.store(true, Ordering::Release);
+                self.closing.fetch_add(1, Ordering::AcqRel);
                 c.evict.notify_one();
                 true
             }
@@ -460,7 +470,13 @@ pub async fn serve(
     let max = config.max_connections.unwrap_or_else(default_max_connections).max(1);
     tracing::debug!(max_connections = max, "serving");
     let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
-    let shared = Arc::new(Shared { start: Instant::now(), config, conns: Mutex::new(BTreeMap::new()) });
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        config,
+        conns: Mutex::new(BTreeMap::new()),
+        waiting: std::sync::atomic::AtomicUsize::new(0),
+        closing: std::sync::atomic::AtomicUsize::new(0),
+    });
     let slots = Slots::new(max);
     let service = TowerToHyperService::new(app);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -532,13 +548,36 @@ pub async fn serve(
 /// request head has arrived and asking an old idle connection to make room while none frees.
 async fn wait_for_slot(stream: &tokio::net::TcpStream, slots: &Arc<Slots>, shared: &Arc<Shared>) -> Option<Slot> {
     let ready = Arc::new(AtomicBool::new(false));
-    if head_arrived(stream).await == Some(true) {
-        ready.store(true, Ordering::Release);
+    // A genuine client sends its whole request head at once: give it a moment (20 ms) to
+    // arrive, so that it is queued as ready, goes first and is never the waiter closed when
+    // too many wait.
+    for pause in [0, 20] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        match head_arrived(stream).await {
+            None => return None,
+            Some(true) => {
+                ready.store(true, Ordering::Release);
+                break;
+            }
+            Some(false) => {}
+        }
+        if let Some(slot) = slots.try_take() {
+            return Some(slot);
+        }
     }
     let mut rx = match slots.take_or_wait(ready.clone()) {
         Ok(slot) => return Some(slot),
         Err(rx) => rx,
     };
+    /// Counts the newcomer as waiting while it is queued.
+    struct Queued<'a>(&'a Shared);
+    impl Drop for Queued<'_> {
+        fn drop(&mut self) {
+            self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    shared.waiting.fetch_add(1, Ordering::AcqRel);
+    let _queued = Queued(shared);
     let give_up = Instant::now() + shared.config.header_read_timeout;
     let mut tick = Duration::ZERO;
     loop {
@@ -546,16 +585,18 @@ async fn wait_for_slot(stream: &tokio::net::TcpStream, slots: &Arc<Slots>, share
             got = &mut rx => return got.ok(),
             () = tokio::time::sleep(tick) => {}
         }
-        tick = Duration::from_millis(50);
+        tick = Duration::from_millis(100);
         if Instant::now() >= give_up {
             return None;
         }
-        match head_arrived(stream).await {
-            None => return None,
-            Some(true) => ready.store(true, Ordering::Release),
-            Some(false) => {}
+        if !ready.load(Ordering::Acquire) {
+            match head_arrived(stream).await {
+                None => return None,
+                Some(true) => ready.store(true, Ordering::Release),
+                Some(false) => {}
+            }
         }
-        shared.make_room(slots.waiting());
+        shared.make_room();
     }
 }
 
@@ -601,7 +642,10 @@ async fn serve_conn(
             }
         }
     }
-    shared.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    let removed = shared.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    if removed.is_some_and(|c| c.evicted.load(Ordering::Acquire)) {
+        shared.closing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Why a connection was closed without an answer (the service's error, which makes hyper

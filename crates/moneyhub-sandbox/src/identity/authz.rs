@@ -1,9 +1,18 @@
 //! Validating an authorisation request (the parameters of `/oidc/auth`, a PAR body or a
 //! request object, already merged) into what the sandbox will do when the user consents.
 //!
-//! The same checks run at PAR time (errors as JSON) and at `/oidc/auth` (errors redirected to
-//! the client once the client and its redirect URI are known to be genuine), so a pushed
-//! request that was fine when pushed is checked again against the store as it is now.
+//! At PAR time ([`validate_pushed`], errors as JSON) only what the request itself says is
+//! checked: it must be well-formed. What depends on the sandbox's users and connections (a
+//! `sub` the client does not know, a renewal naming another user's connection or one that
+//! cannot be renewed) is checked at `/oidc/auth` ([`validate`], errors redirected to the
+//! client with its `state` once the client and its redirect URI are known to be genuine),
+//! as Moneyhub does: the official Node client's own tests push such requests and expect a
+//! `request_uri`. So a pushed request is always checked against the store as it is when
+//! the user arrives.
+//!
+//! Payments are not implemented by the sandbox: the payment scopes ([`PAYMENT_SCOPES`]) and
+//! claims ([`PAYMENT_CLAIMS`]) are refused at both steps with `invalid_scope` naming them,
+//! rather than silently becoming a data connection.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -257,8 +266,59 @@ fn parse_claims(raw: Option<&str>, now: DateTime<Utc>) -> Result<Claims, OAuthEr
     Ok(out)
 }
 
-/// Validates authorisation parameters at `now`.
+/// Scopes of Moneyhub's payment flows (payments, reverse payments, recurring payments, standing
+/// orders, pay links and file payments), which the sandbox does not implement.
+pub const PAYMENT_SCOPES: &[&str] = &[
+    "payment",
+    "reverse_payment",
+    "recurring_payment:create",
+    "standing_orders:create",
+    "pay_link",
+    "pay_file",
+];
+
+/// The `id_token` claims that carry a payment's details, which the sandbox does not implement.
+pub const PAYMENT_CLAIMS: &[&str] =
+    &["mh:payment", "mh:reverse_payment", "mh:recurring_payment", "mh:standing_order", "mh:pay_file_consent"];
+
+/// Whether a scope token asks for a payment flow.
+fn is_payment_scope(s: &str) -> bool {
+    PAYMENT_SCOPES.contains(&s) || s.starts_with("recurring_payment") || s.starts_with("pay_file")
+}
+
+/// The payment claims a `claims` parameter asks for (in `id_token` or `userinfo`).
+fn payment_claims(raw: Option<&str>) -> Vec<&'static str> {
+    let Some(claims) = raw.and_then(|c| serde_json::from_str::<Value>(c).ok()) else { return Vec::new() };
+    PAYMENT_CLAIMS
+        .iter()
+        .copied()
+        .filter(|name| ["id_token", "userinfo"].iter().any(|part| claims.get(part).and_then(|p| p.get(name)).is_some()))
+        .collect()
+}
+
+/// Validates authorisation parameters at `now`, against the store as it is: what
+/// `/oidc/auth` runs.
 pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result<AuthRequest, Rejection> {
+    validate_at(state, params, now, true)
+}
+
+/// Validates pushed parameters at `now` (PAR and the legacy `POST /request`): everything but
+/// what depends on the store's users and connections, which [`validate`] checks when the
+/// user arrives at `/oidc/auth`.
+pub fn validate_pushed(
+    state: &AppState,
+    params: &Params,
+    now: DateTime<Utc>,
+) -> Result<AuthRequest, Rejection> {
+    validate_at(state, params, now, false)
+}
+
+fn validate_at(
+    state: &AppState,
+    params: &Params,
+    now: DateTime<Utc>,
+    against_store: bool,
+) -> Result<AuthRequest, Rejection> {
     let client_id = params.get("client_id").ok_or_else(|| {
         Rejection::direct(OAuthError::invalid_request("missing required parameter 'client_id'"))
     })?;
@@ -357,6 +417,16 @@ pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result
     if !scopes.contains(&"openid") {
         return Err(reject(OAuthError::invalid_scope("openid scope must be requested")));
     }
+    let payments: Vec<&str> = scopes.iter().copied().filter(|s| is_payment_scope(s)).collect();
+    let payment_claims = payment_claims(params.get("claims"));
+    if !payments.is_empty() || !payment_claims.is_empty() {
+        let named: Vec<&str> = payments.iter().copied().chain(payment_claims.iter().copied()).collect();
+        return Err(reject(OAuthError::invalid_scope(format!(
+            "the sandbox does not implement payments (payments, reverse payments, recurring payments, \
+             standing orders): {} cannot be authorised here",
+            named.join(", ")
+        ))));
+    }
     let providers: Vec<&str> = scopes.iter().copied().filter(|s| s.starts_with("id:")).collect();
     let renewals: Vec<&str> =
         scopes.iter().copied().filter(|s| matches!(*s, "reauth" | "refresh" | "reconsent")).collect();
@@ -366,7 +436,7 @@ pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result
     // Renewals always need the user.
     let user_id = claims.sub.clone();
     let store = state.store.read();
-    if let Some(user_id) = &user_id {
+    if let Some(user_id) = user_id.as_ref().filter(|_| against_store) {
         if store.user(client_id, user_id).is_none() {
             return Err(reject(OAuthError::invalid_request(format!(
                 "claims.id_token.sub.value {user_id:?} is not a user of this client"
@@ -428,6 +498,27 @@ pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result
                     "{r} requires claims.id_token[\"mh:con_id\"].value"
                 )))
             })?;
+            if !against_store {
+                // Whose connection it is, and whether it can be renewed, is checked at
+                // `/oidc/auth`.
+                let flow = match *r {
+                    "reauth" => Flow::Reauth { connection_id: con_id, accounts: None },
+                    "refresh" => Flow::Refresh { connection_id: con_id },
+                    _ => Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at },
+                };
+                drop(store);
+                return Ok(AuthRequest {
+                    client_id: client_id.to_string(),
+                    target,
+                    response_type,
+                    scope: normalise_scope(scope),
+                    nonce,
+                    code_challenge,
+                    max_age,
+                    user_id: Some(user_id.to_string()),
+                    flow,
+                });
+            }
             let conn = store.connection(user_id, &con_id).ok_or_else(|| {
                 reject(OAuthError::invalid_request(format!(
                     "connection {con_id:?} is not a connection of this user"

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::authz::validate;
+use super::authz::validate_pushed;
 use super::client_auth::authenticate;
 use super::params::{no_store, random_token, random_uuid, Params};
 use super::request_object;
@@ -81,7 +81,7 @@ pub async fn par(
         None => {}
     }
     params.set("client_id", client.client_id.clone());
-    if let Err(rej) = validate(&state, &params, now_t) {
+    if let Err(rej) = validate_pushed(&state, &params, now_t) {
         return bad(super::authz::Rejection::direct(rej.error).error);
     }
     let request_uri = format!("{PAR_PREFIX}{}", random_token());
@@ -123,7 +123,7 @@ pub async fn legacy_request(State(state): State<Arc<AppState>>, OAuthBody(body):
         Ok(p) => p,
         Err(e) => return bad(e),
     };
-    if let Err(rej) = validate(&state, &params, now_t) {
+    if let Err(rej) = validate_pushed(&state, &params, now_t) {
         return bad(super::authz::Rejection::direct(rej.error).error);
     }
     let request_uri = format!("{LEGACY_PREFIX}{}", random_uuid());

@@ -7,6 +7,7 @@ mod node_conformance;
 mod scenarios;
 mod support;
 // Swagger conformance, hostile input and fuzzing.
+mod as_moneyhub;
 mod bad_input;
 mod bounds;
 mod connect_ways;

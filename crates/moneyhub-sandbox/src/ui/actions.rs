@@ -420,7 +420,7 @@ pub async fn sandbox(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         Some("consent") => match form.get("mode").unwrap_or("").parse::<ConsentMode>() {
             Ok(mode) => {
                 crate::identity::set_consent_mode(&state, mode);
-                back(&match mode {
+                back(match mode {
                     ConsentMode::Interactive => {
                         "Consent is now interactive: /oidc/auth shows the consent pages."
                     }
@@ -466,7 +466,7 @@ pub async fn sandbox(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
                     back(&format!(
                         "Scenario loaded: {} users, {conns} connections; the clock is at {}.",
                         l.users.len(),
-                        l.now
+                        l.now.replacen('T', " ", 1).replace(".000Z", " UTC")
                     ))
                 }
                 Ok(Err(e)) => failed(&e.to_string()),

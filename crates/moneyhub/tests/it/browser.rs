@@ -499,7 +499,11 @@ async fn scripted_outcomes_show_and_the_labels_agree_with_the_doctor() {
         assert!(next.iter().any(|n| n.contains(wanted)), "{wanted}: {next:?}");
     }
     assert!(next.iter().any(|n| n.ends_with(": success")), "{next:?}");
+    // The connections, as the README shows them.
+    b.d().set_window_size(1280, 900).await.unwrap();
+    b.d().execute("document.querySelectorAll('h2')[2].scrollIntoView()", vec![]).await.unwrap();
     b.shot("dashboard-scripted").await;
+    b.d().set_window_size(1000, 800).await.unwrap();
 
     // An open-banking (test) bank and a legacy one: the label and the doctor agree.
     let (user, ids) = user_with(&sb, &[MOCK_BANK, AVIVA_BANK]).await;

@@ -100,9 +100,11 @@ pub fn scripted_next(c: &crate::store::model::Connection) -> Option<String> {
     let once: Vec<&str> = c.script.iter().map(|s| s.as_str()).collect();
     match (once.is_empty(), c.sticky_outcome) {
         (true, None) => None,
-        (true, Some(t)) => Some(format!("every sync ends in {}", t.as_str())),
-        (false, None) => Some(format!("{}, then success", once.join(", "))),
-        (false, Some(t)) => Some(format!("{}, then every sync ends in {}", once.join(", "), t.as_str())),
+        (true, Some(t)) => Some(format!("{} (and every sync after it)", t.as_str())),
+        (false, None) => Some(format!("{}, then success", once.join(", then "))),
+        (false, Some(t)) => {
+            Some(format!("{}, then {} for every sync after", once.join(", then "), t.as_str()))
+        }
     }
 }
 

@@ -648,7 +648,7 @@ async fn a_reopened_link_says_what_happened_and_mfa_twice_asks_two_codes() {
     for p in ["credentials_error", "mfa_required", "sync_error", "provider_outage", "resync", "mfa_twice"] {
         assert!(listed.contains(p), "{p}: {listed}");
     }
-    b.shot("consent-bank").await;
+    b.shot("consent-magic-passwords").await;
     // The same link again (a reload, a second tab).
     b.d().goto(request.url.as_str()).await.unwrap();
     let h1 = b.d().find(Locator::Css("h1")).await.unwrap().text().await.unwrap();

@@ -210,7 +210,9 @@ fn outcome_page(query: &str) -> String {
     let params = moneyhub::CallbackParams::from_query(query);
     let error = params.error.as_deref();
     let description = params.error_description.as_deref().map(escape_html);
-    let detail = description.map(|d| format!("<p>The server said: <q id=\"description\">{d}</q></p>")).unwrap_or_default();
+    let detail = description
+        .map(|d| format!("<p>The server said: <q id=\"description\">{d}</q></p>"))
+        .unwrap_or_default();
     match error {
         None if params.code.is_some() => callback_page(
             "ok",
@@ -330,7 +332,8 @@ async fn listen(
             };
             let callback = path == wanted && !query.is_empty();
             let ours = callback
-                && state.is_none_or(|s| moneyhub::CallbackParams::from_query(query).state.as_deref() == Some(s));
+                && state
+                    .is_none_or(|s| moneyhub::CallbackParams::from_query(query).state.as_deref() == Some(s));
             let (status, page) = if ours {
                 ("200 OK", outcome_page(query))
             } else if callback {

@@ -119,10 +119,8 @@ pub fn begin(
 /// second-tab link, `invalid_request_uri`) gets a page saying what happened instead of raw
 /// JSON. Programs (no `text/html` in `Accept`) and instant consent keep the JSON error.
 pub async fn for_browser(state: &AppState, headers: &HeaderMap, res: Response) -> Response {
-    let html_wanted = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
+    let html_wanted =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let is_json = res
         .headers()
         .get(header::CONTENT_TYPE)

@@ -92,7 +92,8 @@ fn apply_magic(
 ) {
     use crate::store::model::FetchStatus;
     let mut store = state.store.write();
-    let script = |once: Option<FetchStatus>, lasting: Option<FetchStatus>| (once.into_iter().collect(), lasting);
+    let script =
+        |once: Option<FetchStatus>, lasting: Option<FetchStatus>| (once.into_iter().collect(), lasting);
     let (mut once, lasting): (Vec<FetchStatus>, Option<FetchStatus>) = match magic {
         Magic::CredentialsError => script(None, Some(FetchStatus::CredentialsError)),
         Magic::MfaRequired => script(None, Some(FetchStatus::MfaRequired)),

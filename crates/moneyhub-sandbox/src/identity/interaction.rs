@@ -113,11 +113,23 @@ impl Magic {
     /// Every magic password that scripts the connection, with what it does (the login page
     /// lists them).
     pub const ALL: &'static [(&'static str, Magic, &'static str)] = &[
-        ("credentials_error", Magic::CredentialsError, "connected; from the next sync on the bank rejects the credentials (reauth)"),
-        ("mfa_required", Magic::MfaRequired, "connected; from the next sync on the bank wants MFA (legacy: refresh; open banking: reauth)"),
+        (
+            "credentials_error",
+            Magic::CredentialsError,
+            "connected; from the next sync on the bank rejects the credentials (reauth)",
+        ),
+        (
+            "mfa_required",
+            Magic::MfaRequired,
+            "connected; from the next sync on the bank wants MFA (legacy: refresh; open banking: reauth)",
+        ),
         ("sync_error", Magic::SyncError, "connected; the next sync fails once (a retry passes)"),
         ("sync_partial", Magic::SyncPartial, "connected; the next sync brings only part of the data"),
-        ("provider_outage", Magic::ProviderOutage, "connected; the bank is down from the next sync on (three days later: stoppedSyncing)"),
+        (
+            "provider_outage",
+            Magic::ProviderOutage,
+            "connected; the bank is down from the next sync on (three days later: stoppedSyncing)",
+        ),
         ("resync", Magic::Resync, "connected with data that is already stale (error resync)"),
     ];
 

@@ -42,16 +42,22 @@ h1{font-size:1.4em;margin:0 0 12px}h2{font-size:1.1em;margin:0 0 10px}\
 .ok{color:#17663a}.bad{color:#a31d12}\
 ul.banks{list-style:none;padding:0;margin:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:8px}\
 ul.banks li{border:1px solid #dde;border-radius:8px;padding:8px;display:flex;align-items:center;gap:10px}\
-ul.banks li.off{opacity:.5}\
+ul.banks li.off{background:#eceef3;color:#3b4150}ul.banks li.off .muted{color:#3b4150}\
 button{background:#2b3a67;color:#fff;border:0;border-radius:6px;padding:6px 12px;cursor:pointer;font:inherit}\
 button.secondary{background:#e4e6ee;color:#1d2333}button.danger{background:#a31d12}\
-input,select{font:inherit;padding:4px 6px;border:1px solid #bbc;border-radius:5px}\
+input,select{font:inherit;padding:4px 6px;border:1px solid #bbc;border-radius:5px;max-width:100%;box-sizing:border-box}\
 label{display:block;margin:6px 0}table{border-collapse:collapse;width:100%;font-size:.9em}\
 td,th{border-bottom:1px solid #e4e6ee;padding:4px 6px;text-align:left;vertical-align:top}\
 form.inline{display:inline-block;margin:2px}pre{white-space:pre-wrap;word-break:break-all;margin:0;font-size:.85em}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}dt{color:#667}dd{margin:0}\
 ul.syncs{margin:2px 0;padding-left:16px;font-size:.85em}td.actions{border-bottom:2px solid #c9cde0;padding-bottom:8px}\
-.row{display:flex;gap:8px;flex-wrap:wrap;align-items:center}";
+.row{display:flex;gap:8px;flex-wrap:wrap;align-items:center}.row label{display:inline;margin:0}\
+h3{font-size:1em;margin:16px 0 6px}.ts{white-space:nowrap}.tablewrap{overflow-x:auto;max-width:100%}\
+td{overflow-wrap:anywhere}section.done{background:#e8f4ec;color:#17423a}.scripted{color:#8a4b00;font-weight:600}\
+textarea{width:100%;box-sizing:border-box;font:inherit;font-family:monospace}\
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
+details.magic ul{margin:6px 0;padding-left:18px}\
+@media (max-width:600px){main{margin:12px auto;padding:0 8px}section{padding:12px}}";
 
 fn style_hash() -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes());

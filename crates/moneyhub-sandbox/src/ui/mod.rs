@@ -43,6 +43,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/__sandbox/ui/clock", post(actions::clock))
         .route("/__sandbox/ui/connection", post(actions::connection))
         .route("/__sandbox/ui/faults", post(actions::faults))
+        .route("/__sandbox/ui/webhooks", post(actions::webhooks))
+        .route("/__sandbox/ui/sandbox", post(actions::sandbox))
 }
 
 /// The digest the auth cookie holds for a token.

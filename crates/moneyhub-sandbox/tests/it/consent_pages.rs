@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{
-    advance, connection, control, create_user, data_token, exchange, get_json, http, jwt_claims, location_params, par,
-    sandbox_with, t0, user_with, REDIRECT_URI,
+    advance, connection, control, create_user, data_token, exchange, get_json, http, jwt_claims,
+    location_params, par, sandbox_with, t0, user_with, REDIRECT_URI,
 };
 
 const MOCK_BANK: &str = "1ffe704d39629a929c8e293880fb449a";
@@ -401,7 +401,8 @@ async fn a_used_link_shows_a_browser_a_page_and_a_program_the_json_error() {
     let sb = interactive().await;
     let user = create_user(&sb).await;
     let claims = user_claims(&user).to_string();
-    let res = par(&sb, &[("scope", &format!("openid id:{MOCK_BANK}")), ("claims", &claims), ("state", "s")]).await;
+    let res =
+        par(&sb, &[("scope", &format!("openid id:{MOCK_BANK}")), ("claims", &claims), ("state", "s")]).await;
     let body: Value = res.json().await.unwrap();
     let uri = body["request_uri"].as_str().unwrap().to_string();
     let auth = format!("{}/oidc/auth", sb.base_url());
@@ -429,9 +430,12 @@ async fn a_used_link_shows_a_browser_a_page_and_a_program_the_json_error() {
 /// new connection's id.
 async fn connect_with_password(sb: &Sandbox, user: &str, password: &str) -> String {
     let pages = begin(sb, &format!("openid id:{MOCK_BANK}"), &user_claims(user), "st").await;
-    let res =
-        post(sb, &pages, &[("username", "u"), ("password", password), ("account", "0"), ("action", "approve")])
-            .await;
+    let res = post(
+        sb,
+        &pages,
+        &[("username", "u"), ("password", password), ("account", "0"), ("action", "approve")],
+    )
+    .await;
     let params = location_params(&res);
     let (status, body) = exchange(sb, &params["code"], &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -446,11 +450,21 @@ async fn magic_passwords_script_every_connection_error() {
     let user = create_user(&sb).await;
     let pages = begin(&sb, &format!("openid id:{MOCK_BANK}"), &user_claims(&user), "st").await;
     let (_, _, login) = page(&pages.url).await;
-    for p in ["credentials_error", "mfa_required", "sync_error", "sync_partial", "provider_outage", "resync", "mfa_twice"] {
+    for p in [
+        "credentials_error",
+        "mfa_required",
+        "sync_error",
+        "sync_partial",
+        "provider_outage",
+        "resync",
+        "mfa_twice",
+    ] {
         assert!(login.contains(&format!("<code>{p}</code>")), "{p} listed: {login}");
     }
     let mut made = Vec::new();
-    for password in ["credentials_error", "mfa_required", "sync_error", "sync_partial", "provider_outage", "resync"] {
+    for password in
+        ["credentials_error", "mfa_required", "sync_error", "sync_partial", "provider_outage", "resync"]
+    {
         let id = connect_with_password(&sb, &user, password).await;
         let now = connection(&sb, &user, &id).await;
         made.push((password, id, now));
@@ -488,9 +502,12 @@ async fn mfa_twice_asks_two_codes() {
     let sb = interactive().await;
     let user = create_user(&sb).await;
     let pages = begin(&sb, &format!("openid id:{MOCK_BANK}"), &user_claims(&user), "st").await;
-    let res =
-        post(&sb, &pages, &[("username", "u"), ("password", "mfa_twice"), ("account", "0"), ("action", "approve")])
-            .await;
+    let res = post(
+        &sb,
+        &pages,
+        &[("username", "u"), ("password", "mfa_twice"), ("account", "0"), ("action", "approve")],
+    )
+    .await;
     let body = res.text().await.unwrap();
     assert!(body.contains("Step 1 of 2"), "{body}");
     let res = post(&sb, &pages, &[("code", "111111"), ("action", "approve")]).await;

@@ -194,6 +194,20 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         sandbox.base_url(),
         if args.control_token.is_some() { " (bearer token required)" } else { "" }
     ));
+    output::line(&format!(
+        "  dashboard         {}/__sandbox/ui{}",
+        sandbox.base_url(),
+        if args.control_token.is_some() { "?token=<control token> (once; then a cookie)" } else { "" }
+    ));
+    output::line(&format!(
+        "  consent           {}",
+        match args.consent {
+            crate::cli::Consent::Interactive =>
+                "interactive: /oidc/auth shows consent pages to click through",
+            crate::cli::Consent::Instant =>
+                "instant: /oidc/auth consents at once (--consent interactive for pages)",
+        }
+    ));
     output::line("Press Ctrl-C to stop.");
     tracing::info!(listening = %sandbox.addr(), base_url = sandbox.base_url(), "sandbox serve started");
     shutdown.await;

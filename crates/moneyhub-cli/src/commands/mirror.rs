@@ -217,15 +217,15 @@ fn print_report(ctx: &Ctx, r: &ReconcileReport, reconcile: bool) {
             }
             let t = &r.totals;
             output::line(&format!(
-                "{} {}: {} connections listed in full ({} transactions), {} written, {} buried, {} connections purged, {} accounts dropped",
+                "{} {}: {} listed in full ({}), {} written, {} buried, {} purged, {} dropped",
                 if reconcile { "reconciled" } else { "backfilled" },
                 output::count(r.users, "user", "users"),
-                t.full,
-                t.listed,
+                output::count(t.full, "connection", "connections"),
+                output::count(t.listed, "transaction", "transactions"),
                 t.upserts,
                 t.tombstones,
-                t.purged,
-                t.dropped_accounts
+                output::count(t.purged, "connection", "connections"),
+                output::count(t.dropped_accounts, "account", "accounts"),
             ));
         }
     }

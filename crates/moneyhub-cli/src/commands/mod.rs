@@ -43,7 +43,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         // Commands that need no client (or start their own sandbox).
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { command } => sandbox::run(&global, command).await,
+        Command::Sandbox { command, target } => sandbox::run(&global, &target, command).await,
         #[cfg(not(feature = "sandbox"))]
         Command::Sandbox { .. } => Err(missing_feature("sandbox", "`moneyhub sandbox`")),
         #[cfg(feature = "sandbox")]

@@ -401,22 +401,70 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 
 /// Prints a single object as aligned `key  value` lines.
 pub fn details(pairs: &[(&str, String)]) {
+    emit(&render_details(pairs, self::width()));
+}
+
+/// [`details`] fitted to `max` columns: every value starts in the same column; a value too
+/// long for the line wraps at spaces onto lines indented to that column, and a single word
+/// longer than the room (a full connection id) is kept whole, so that it can be copied.
+pub fn render_details(pairs: &[(&str, String)], max: usize) -> String {
     let width = pairs.iter().map(|(k, _)| table::width_of(k)).max().unwrap_or(0);
+    let room = max.saturating_sub(width + 2).max(20);
     let mut out = String::new();
     for (k, v) in pairs {
         let v = sanitize_line(v);
-        let padded = format!("{k:<width$}  {v}");
-        // A long value (a full connection id) is not pushed past the table width.
-        let line = if table::width_of(&padded) > self::width() { format!("{k}  {v}") } else { padded };
-        out.push_str(line.trim_end());
-        out.push('\n');
+        let mut lines: Vec<String> = Vec::new();
+        for word in v.split(' ').filter(|w| !w.is_empty()) {
+            match lines.last_mut() {
+                Some(line) if table::width_of(line) + 1 + table::width_of(word) <= room => {
+                    line.push(' ');
+                    line.push_str(word);
+                }
+                _ => lines.push(word.to_owned()),
+            }
+        }
+        if lines.is_empty() {
+            lines.push(String::new());
+        }
+        for (i, l) in lines.iter().enumerate() {
+            let key = if i == 0 { *k } else { "" };
+            out.push_str(format!("{key:<width$}  {l}").trim_end());
+            out.push('\n');
+        }
     }
-    emit(&out);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_keep_their_column() {
+        let long = "a value long enough to need more than one line at this width, with words";
+        let s = render_details(
+            &[
+                ("id", "1ffe704d39629a929c8e293880fb449a:cb126400-1d69-4242-b188-fc8b5c22783b".into()),
+                ("note", long.into()),
+                ("k", "v".into()),
+            ],
+            40,
+        );
+        let lines: Vec<&str> = s.lines().collect();
+        // Every value starts at column 6 ("note" + 2), continuation lines too.
+        for l in &lines {
+            assert_eq!(l.char_indices().nth(6).map(|(_, c)| c != ' '), Some(true), "{s}");
+            assert!(
+                l.starts_with("id    ")
+                    || l.starts_with("note  ")
+                    || l.starts_with("k     ")
+                    || l.starts_with("      "),
+                "{s}"
+            );
+        }
+        assert!(lines[0].ends_with("c22783b"), "an id is kept whole: {s}");
+        assert!(lines.len() > 3, "{s}");
+    }
 
     #[test]
     fn sanitizes() {

@@ -11,6 +11,7 @@ mod connect_ways;
 mod connections;
 mod demo;
 mod doctor;
+mod errors;
 mod files;
 mod habits;
 mod mirror;

@@ -111,7 +111,9 @@ pub async fn script(
     let req: Script = parse_body(&body, false)?;
     let outcomes = req.outcomes.iter().map(|s| outcome(s)).collect::<Result<Vec<_>, _>>()?;
     let thereafter = req.thereafter.as_deref().map(outcome).transpose()?;
-    state.store.write().script(&connection_id, outcomes, thereafter, req.append)?;
+    let mut store = state.store.write();
+    let connection_id = super::ids::connection(&store, &connection_id)?;
+    store.script(&connection_id, outcomes, thereafter, req.append)?;
     Ok(crate::http::no_content())
 }
 
@@ -144,6 +146,7 @@ pub async fn tweak(
 ) -> Result<Response, ApiError> {
     let req: Tweak = parse_body(&body, false)?;
     let mut store = state.store.write();
+    let connection_id = super::ids::connection(&store, &connection_id)?;
     let c = store.connections.get_mut(&connection_id).ok_or(Refusal::UnknownConnection)?;
     if let Some(v) = req.single_sync_only {
         c.single_sync_only = v;
@@ -169,6 +172,7 @@ pub async fn inspect(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let store = state.store.read();
+    let connection_id = super::ids::connection(&store, &connection_id)?;
     let c = store.connections.get(&connection_id).ok_or(Refusal::UnknownConnection)?;
     let next = next_due(&store, c, now).map(|(t, d)| json!({"at": iso(t), "event": format!("{d:?}")}));
     let txs: usize = c

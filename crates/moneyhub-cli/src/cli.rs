@@ -167,6 +167,20 @@ pub enum Command {
     /// Print the man page (roff) to stdout (`moneyhub man | man -l -`), or write one page per
     /// command into a directory with --out-dir.
     Man(ManArgs),
+    /// Probe a server's health endpoint (for a container's HEALTHCHECK, which has no curl):
+    /// exit 0 when it answers 2xx within the timeout, 1 otherwise.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `moneyhub healthcheck` arguments.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The URL to probe, such as http://127.0.0.1:8080/healthz.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Give up after this many seconds (1 to 300).
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
 }
 
 /// `moneyhub completions` arguments.

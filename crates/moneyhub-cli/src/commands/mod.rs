@@ -8,6 +8,7 @@ mod connections;
 #[cfg(feature = "sandbox")]
 mod demo;
 mod doctor;
+mod healthcheck;
 #[cfg(feature = "mirror")]
 mod mirror;
 mod renew;
@@ -59,6 +60,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
         Command::Mirror { .. } => Err(missing_feature("mirror", "`moneyhub mirror`")),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
+        Command::Healthcheck(args) => healthcheck::run(args).await,
         command => {
             let ctx = Ctx::new(&global).await?;
             match command {
@@ -76,6 +78,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 | Command::Demo(_)
                 | Command::Mirror { .. }
                 | Command::Completions(_)
+                | Command::Healthcheck(_)
                 | Command::Man(_) => Ok(()),
             }
         }

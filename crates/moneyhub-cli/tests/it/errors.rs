@@ -105,3 +105,22 @@ fn logs_are_coloured_only_on_a_terminal() {
         assert!(!r.stderr.contains('\u{1b}'), "{format}: {}", r.stderr.escape_debug());
     }
 }
+
+#[test]
+fn healthcheck_probes_a_health_endpoint() {
+    // Issue 23 #20: what the container's HEALTHCHECK runs.
+    let env = Env::new();
+    let dir = TempDir::new();
+    let probe = |url: &str| {
+        let mut cmd = command(&dir);
+        cmd.args(["healthcheck", url, "--timeout", "3"]);
+        run_command(cmd)
+    };
+    probe(&format!("{}/__sandbox/healthz", env.base())).ok();
+    let missing = probe(&format!("{}/no-such-page", env.base()));
+    missing.code(1);
+    assert!(missing.stderr.contains("404"), "{}", missing.stderr);
+    let closed = probe(&format!("http://127.0.0.1:{}/healthz", crate::support::free_port()));
+    closed.code(1);
+    assert!(closed.stderr.contains("did not answer"), "{}", closed.stderr);
+}

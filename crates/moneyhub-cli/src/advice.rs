@@ -108,7 +108,7 @@ pub fn print(rows: &[DoctorRow], format: OutputFormat, now: DateTime<Utc>, group
         output::json(&rows);
         return;
     }
-    output::emit(&render(rows, now, group_by_user, output::width(), output::colour()));
+    output::emit_styled(&render(rows, now, group_by_user, output::width(), output::colour()));
 }
 
 /// The report as a table: one row per connection, its reason wrapped on the lines below, and a

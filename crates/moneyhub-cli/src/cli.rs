@@ -100,6 +100,11 @@ pub enum Command {
         /// What to do with it.
         #[command(subcommand)]
         command: SandboxCommand,
+        /// The running sandbox the control commands drive (before or after the subcommand:
+        /// `moneyhub sandbox --sandbox-url URL clock show` as well as `… clock show
+        /// --sandbox-url URL`).
+        #[command(flatten)]
+        target: SandboxTarget,
     },
     /// List the providers (banks) a connection can be made to.
     Catalog(CatalogArgs),
@@ -162,6 +167,20 @@ pub enum Command {
     /// Print the man page (roff) to stdout (`moneyhub man | man -l -`), or write one page per
     /// command into a directory with --out-dir.
     Man(ManArgs),
+    /// Probe a server's health endpoint (for a container's HEALTHCHECK, which has no curl):
+    /// exit 0 when it answers 2xx within the timeout, 1 otherwise.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `moneyhub healthcheck` arguments.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The URL to probe, such as http://127.0.0.1:8080/healthz.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Give up after this many seconds (1 to 300).
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
 }
 
 /// `moneyhub completions` arguments.
@@ -208,9 +227,6 @@ pub enum SandboxCommand {
         /// What to do with it.
         #[command(subcommand)]
         command: ClockCommand,
-        /// The sandbox.
-        #[command(flatten)]
-        target: SandboxTarget,
     },
     /// Deliver a synthetic webhook event now (to the sandbox's webhook target).
     Trigger(TriggerArgs),
@@ -219,9 +235,6 @@ pub enum SandboxCommand {
         /// What to do.
         #[command(subcommand)]
         command: SandboxConnectionCommand,
-        /// The sandbox.
-        #[command(flatten)]
-        target: SandboxTarget,
     },
     /// Add, list and clear fault rules (errors, latency, dropped connections on the public
     /// routes).
@@ -229,19 +242,28 @@ pub enum SandboxCommand {
         /// What to do.
         #[command(subcommand)]
         command: FaultsCommand,
-        /// The sandbox.
-        #[command(flatten)]
-        target: SandboxTarget,
     },
-    /// The webhook delivery log, oldest first.
+    /// The webhook delivery log, oldest first (`deliveries resend N` delivers one again).
     Deliveries(DeliveriesArgs),
+    /// Set, show or clear where the sandbox sends webhooks.
+    Webhooks {
+        /// What to do.
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+    /// Print each webhook delivery as it happens (event, user, ids, outcome) until stopped;
+    /// with --forward-to, the sandbox delivers to that URL meanwhile (the previous target is
+    /// put back on exit).
+    Listen(ListenArgs),
+    /// The sandbox's request log: method, path, status.
+    Logs {
+        /// What to do.
+        #[command(subcommand)]
+        command: LogsCommand,
+    },
     /// Put the sandbox back in its seeded state (clock, users, connections, faults, webhook
     /// target and deliveries; a scenario it was started with is loaded again).
-    Reset {
-        /// The sandbox.
-        #[command(flatten)]
-        target: SandboxTarget,
-    },
+    Reset,
     /// Load a scenario file (TOML, or JSON when it ends in .json): the clock, users and
     /// their connections in given states, webhooks, faults.
     Load(LoadArgs),
@@ -284,12 +306,83 @@ pub struct TriggerArgs {
     /// The user the event is about.
     #[arg(long, short = 'u', value_name = "USER")]
     pub user: String,
-    /// A JSON file with the event's payload (default `{}`); `-` reads stdin.
+    /// A JSON file with the event's payload; `-` reads stdin. Default: the payload Moneyhub
+    /// would send, built by the sandbox from the user's real accounts, transactions and
+    /// connections (aimed with --connection and --account).
     #[arg(long, value_name = "FILE")]
     pub payload: Option<PathBuf>,
-    /// The sandbox.
-    #[command(flatten)]
-    pub target: SandboxTarget,
+    /// The connection a default payload names (an id or a unique prefix).
+    #[arg(long, value_name = "CONNECTION", conflicts_with = "payload")]
+    pub connection: Option<String>,
+    /// The account a default payload names (an id or a unique prefix).
+    #[arg(long, value_name = "ACCOUNT", conflicts_with = "payload")]
+    pub account: Option<String>,
+}
+
+/// `moneyhub sandbox webhooks ...`
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Send webhooks to URL (a loopback URL unless the sandbox allows remote ones).
+    Set {
+        /// The receiver, such as http://127.0.0.1:8080/webhooks (`moneyhub mirror run`).
+        #[arg(value_name = "URL")]
+        url: String,
+        /// Signed JWTs (what Moneyhub sends; `mirror run` needs them) or plain JSON [default:
+        /// the sandbox's].
+        #[arg(long, value_enum)]
+        format: Option<WebhookFormatArg>,
+    },
+    /// Where webhooks go.
+    Show,
+    /// Stop sending webhooks (events are no longer recorded).
+    Clear,
+}
+
+/// `--format` of `sandbox webhooks set` and `sandbox listen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WebhookFormatArg {
+    /// Signed JWTs (`application/jwt`), as Moneyhub sends them.
+    Jwt,
+    /// Unsigned JSON.
+    Json,
+}
+
+impl WebhookFormatArg {
+    /// The control API's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormatArg::Jwt => "jwt",
+            WebhookFormatArg::Json => "json",
+        }
+    }
+}
+
+/// `moneyhub sandbox listen` arguments.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Have the sandbox deliver to this URL while listening.
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+    /// The format of the forwarded webhooks.
+    #[arg(long, value_enum, default_value = "jwt", requires = "forward_to")]
+    pub format: WebhookFormatArg,
+    /// Stop after this many deliveries (default: at Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// `moneyhub sandbox logs ...`
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// The latest requests; with --follow, then each new one as it comes.
+    Tail {
+        /// Keep printing new requests until stopped.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How many of the latest requests to show first (1 to 10000).
+        #[arg(long, short = 'n', value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        lines: u64,
+    },
 }
 
 /// `moneyhub sandbox connection ...`
@@ -407,15 +500,27 @@ pub struct FaultAddArgs {
 /// `moneyhub sandbox deliveries` arguments.
 #[derive(Debug, Args)]
 pub struct DeliveriesArgs {
+    /// `resend N`: deliver the event of delivery N again.
+    #[command(subcommand)]
+    pub command: Option<DeliveriesCommand>,
     /// Only attempts after this sequence number.
     #[arg(long, value_name = "SEQ", default_value_t = 0)]
     pub after: u64,
     /// At most this many (1 to 100000).
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub limit: u64,
-    /// The sandbox.
-    #[command(flatten)]
-    pub target: SandboxTarget,
+}
+
+/// `moneyhub sandbox deliveries ...`
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// Deliver the event of delivery N again, as it was (same webhook id and payload), to
+    /// the current target.
+    Resend {
+        /// The delivery's number (`#` in `moneyhub sandbox deliveries`).
+        #[arg(value_name = "N")]
+        seq: u64,
+    },
 }
 
 /// `moneyhub sandbox load` arguments.
@@ -428,9 +533,6 @@ pub struct LoadArgs {
     /// sandbox's time).
     #[arg(long)]
     pub reset: bool,
-    /// The sandbox.
-    #[command(flatten)]
-    pub target: SandboxTarget,
 }
 
 /// `moneyhub sandbox serve` flags. Every flag can also come from a `MONEYHUB_SANDBOX_*`

@@ -164,10 +164,75 @@ pub fn load_file(global: &GlobalArgs) -> CmdResult<Option<(PathBuf, ConfigFile)>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
         Err(e) => return Err(Failure::usage(format!("config file {}: {e}", path.display()))),
     };
-    let file: ConfigFile = toml::from_str(&text)
-        .map_err(|e| Failure::usage(format!("config file {}: {}", path.display(), e.message())))?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let place = e
+            .span()
+            .map(|span| line_column(&text, span.start))
+            .map_or_else(String::new, |(line, column)| format!(", line {line}, column {column}"));
+        Failure::usage(format!("config file {}{place}: {}", path.display(), e.message().trim_end()))
+    })?;
+    warn_if_readable_by_others(&path, &file);
     Ok(Some((path, file)))
 }
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Whether a `private_key` setting holds the key itself (a PEM or a JWK) rather than a path.
+fn is_inline_key(value: &str) -> bool {
+    let v = value.trim_start();
+    v.starts_with('{') || v.contains("-----BEGIN")
+}
+
+/// Warns on stderr, as ssh does for keys, when the config file holds a client secret or an
+/// inline private key and others than its owner may read or write it (any group or other
+/// permission bit, as ssh checks): the message names the file, the profile and the fix
+/// (`chmod 600 FILE`). A warning, not a refusal: the file is still used.
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path, file: &ConfigFile) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else { return };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let holders: Vec<String> = file
+        .profiles
+        .iter()
+        .filter_map(|(name, p)| {
+            let secret = p.client_secret.as_deref().is_some_and(|s| !s.trim().is_empty());
+            let key = p.private_key.as_deref().is_some_and(is_inline_key);
+            match (secret, key) {
+                (true, true) => Some(format!("a client secret and a private key in profile {name:?}")),
+                (true, false) => Some(format!("a client secret in profile {name:?}")),
+                (false, true) => Some(format!("a private key in profile {name:?}")),
+                (false, false) => None,
+            }
+        })
+        .collect();
+    if holders.is_empty() {
+        return;
+    }
+    crate::output::warn(&format!(
+        "moneyhub: warning: {} holds {} but its permissions ({mode:04o}) let others read it; \
+         run `chmod 600 {}`",
+        path.display(),
+        holders.join(", "),
+        path.display()
+    ));
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path, _file: &ConfigFile) {}
 
 /// Resolves what to run against: flags > environment > profile.
 pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {

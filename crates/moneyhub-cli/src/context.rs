@@ -106,6 +106,9 @@ pub struct Ctx {
     pub sandbox: Option<SandboxLink>,
     /// Plain HTTP (no redirects followed) for the sandbox's control API and auto-consent.
     pub http: reqwest::Client,
+    /// The hosts (`host:port`) of the configured identity and API URLs, named when they
+    /// cannot be reached.
+    pub hosts: Vec<String>,
 }
 
 #[cfg(feature = "sandbox")]
@@ -127,6 +130,20 @@ fn plain_http_with(ca_pem: Option<&[u8]>) -> CmdResult<reqwest::Client> {
     b.build().map_err(|e| Failure::internal(format!("could not build an HTTP client: {e}")))
 }
 
+/// What is wrong with a server certificate the client refused, from the TLS stack's words
+/// (rustls's `CertificateError` names).
+fn certificate_problem(chain: &str) -> Option<&'static str> {
+    let problems = [
+        ("CaUsedAsEndEntity", "the server presents a certificate authority's certificate as its own"),
+        ("UnknownIssuer", "it was issued by a certificate authority this machine does not know"),
+        ("NotValidForName", "it is not valid for this host name"),
+        ("Expired", "it has expired"),
+        ("NotValidYet", "it is not valid yet"),
+        ("invalid peer certificate", "the server's certificate was refused"),
+    ];
+    problems.iter().find(|(word, _)| chain.contains(word)).map(|(_, what)| *what)
+}
+
 fn client_error(e: moneyhub::Error, now: DateTime<Utc>) -> Failure {
     Failure::from_client(&e, now)
 }
@@ -137,9 +154,46 @@ impl Ctx {
         self.client.now()
     }
 
-    /// Maps a client error to a failure (exit code and message).
+    /// Maps a client error to a failure (exit code and message). A request that never got an
+    /// answer names the host it was for; a TLS certificate the client does not trust says
+    /// what is wrong with it and points to `--ca-cert`.
     pub fn fail(&self, e: moneyhub::Error) -> Failure {
-        client_error(e, self.now())
+        let unreachable =
+            matches!(e.kind(), moneyhub::ErrorKind::Transport { .. } | moneyhub::ErrorKind::Timeout { .. });
+        let mut chain = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            chain.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        let mut failure = client_error(e, self.now());
+        if unreachable && !self.hosts.is_empty() {
+            let hosts = self.hosts.join(" or ");
+            failure.message = match certificate_problem(&chain) {
+                Some(problem) => format!(
+                    "{}: the TLS certificate of {hosts} is not trusted: {problem}. If the server uses \
+                     your own certificate authority, pass its certificate with --ca-cert FILE (or \
+                     MONEYHUB_CA_CERT, or ca_cert in the profile)",
+                    failure.message
+                ),
+                None => format!("{} (could not reach {hosts})", failure.message),
+            };
+        }
+        failure
+    }
+
+    /// Maps a client error about one user: a 404 names the user and the command that lists
+    /// the users.
+    pub fn fail_for_user(&self, e: moneyhub::Error, user: &impl std::fmt::Display) -> Failure {
+        let not_found = e.status() == Some(404);
+        let mut failure = self.fail(e);
+        if not_found {
+            failure.message = format!(
+                "no user {user} for this client ({}); `moneyhub users list` shows the client's users",
+                failure.message
+            );
+        }
+        failure
     }
 
     /// Keeps the client's clock on a remote sandbox's virtual clock for as long as the process
@@ -257,6 +311,7 @@ impl Ctx {
             output: global.output,
             sandbox: Some(SandboxLink { base_url: sandbox.base_url().to_owned(), embedded: true, offset: None }),
             http: plain_http()?,
+            hosts: Vec::new(),
         })
     }
 
@@ -382,7 +437,18 @@ impl Ctx {
         }
         let client = builder.build().map_err(|e| client_error(e, clock.now()))?;
         let sandbox = sandbox_clock.map(|(_, base_url)| SandboxLink { base_url, embedded: false, offset });
-        Ok(Ctx { client, output: global.output, sandbox, http })
+        let mut hosts: Vec<String> = Vec::new();
+        for url in std::iter::once(identity).chain(s.api_url.as_ref().map(|a| a.value.as_str())) {
+            if let Some(h) = url::Url::parse(url).ok().and_then(|u| {
+                u.host_str()
+                    .map(|h| u.port_or_known_default().map_or_else(|| h.to_owned(), |p| format!("{h}:{p}")))
+            }) {
+                if !hosts.contains(&h) {
+                    hosts.push(h);
+                }
+            }
+        }
+        Ok(Ctx { client, output: global.output, sandbox, http, hosts })
     }
 
     /// Creates the embedded sandbox's sample user and its three connections.

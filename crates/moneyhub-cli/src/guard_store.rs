@@ -137,12 +137,39 @@ impl CliGuardStore {
     }
 }
 
-/// The history file, created when missing, locked (exclusively to write, shared to read).
+/// The history file, created when missing (mode 0600 on Unix), locked (exclusively to write,
+/// shared to read). It is never opened through a symbolic link: one planted at its path is
+/// refused with a message saying so (and `O_NOFOLLOW` closes the race between that check and
+/// the open), so its target is never overwritten. An existing file that others may read is
+/// narrowed to 0600.
 fn open_locked(path: &Path, write: bool) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other("it is a symbolic link, which is never followed (remove it)"));
+    }
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        let file = options.open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("it is not a regular file"));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        lock(file, write)
+    }
+    #[cfg(not(unix))]
+    lock(options.open(path)?, write)
+}
+
+fn lock(file: File, write: bool) -> std::io::Result<File> {
     if write {
         file.lock()?;
     } else {

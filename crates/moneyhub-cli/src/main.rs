@@ -73,10 +73,19 @@ fn init_logging(cli: &cli::Cli) {
             return;
         }
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for people: stderr is a terminal, `NO_COLOR` is unset (or empty), `TERM` is
+    // not `dumb`, and the format is text (never in JSON lines, a file or a pipe).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match cli.global.log_format {
-        cli::LogFormat::Text => builder.try_init(),
-        cli::LogFormat::Json => builder.json().try_init(),
+        cli::LogFormat::Text => {
+            builder.with_ansi(ansi).with_writer(move || output::LogWriter { colours: ansi }).try_init()
+        }
+        cli::LogFormat::Json => {
+            builder.json().with_ansi(false).with_writer(|| output::LogWriter { colours: false }).try_init()
+        }
     };
 }
 

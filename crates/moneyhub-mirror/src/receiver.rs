@@ -9,6 +9,7 @@
 //! | stored | `200 {"status":"stored"}` |
 //! | an id already stored (a replay) | `200 {"status":"duplicate"}`, nothing written |
 //! | bad signature, wrong `aud`/`iss`, `iat` out of window, unsigned JSON not allowed, not a webhook | `401`, nothing written |
+//! | authentic, but its envelope or payload does not decode (an event's required field missing) | `422 {"status":"invalid"}`, nothing written |
 //! | body too large | `413`, nothing written |
 //! | the JWKS could not be fetched, or storage failed | `503`, so the sender may retry |
 //!
@@ -21,7 +22,7 @@
 //!
 //! | metric | type | meaning |
 //! | --- | --- | --- |
-//! | `moneyhub_mirror_webhooks_total{outcome}` | counter | webhooks answered, by outcome: `stored`, `duplicate`, `refused` (401), `unavailable` (503), `invalid` (400) |
+//! | `moneyhub_mirror_webhooks_total{outcome}` | counter | webhooks answered, by outcome: `stored`, `duplicate`, `refused` (401), `unavailable` (503), `invalid` (400, 422) |
 //! | `moneyhub_mirror_webhook_ack_seconds` | histogram | time from a webhook's arrival to its answer |
 //! | `moneyhub_mirror_inbox_events{state}` | gauge | inbox events: `pending` (not tried yet), `failed` (failed at least once, waiting for a retry), `parked` (after too many attempts) |
 //! | `moneyhub_mirror_oldest_pending_seconds` | gauge | age of the oldest pending event (0 when none) |
@@ -188,7 +189,7 @@ async fn lifecycle_metrics(inner: &Inner, e: &mut moneyhub_http::metrics::Exposi
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let started = std::time::Instant::now();
     let res = receive_inner(&inner, headers, body).await;
-    if res.status() == StatusCode::BAD_REQUEST {
+    if matches!(res.status(), StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY) {
         inner.counters.invalid.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     inner.counters.ack_latency.observe(started.elapsed());
@@ -200,6 +201,13 @@ async fn receive_inner(inner: &Arc<Inner>, headers: HeaderMap, body: Bytes) -> R
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let verified = match inner.verifier.verify(&body, &content_type).await {
         Ok(v) => v,
+        // Authentic (or, for unsigned JSON, allowed), but its content is not an event we can
+        // read: the sender's bug, not a forgery. 422 says so (a 401 would send people looking
+        // at keys and audiences).
+        Err(e) if matches!(e.kind(), moneyhub::ErrorKind::Webhook { source: Some(_), .. }) => {
+            tracing::info!(error = %e, "webhook payload invalid");
+            return answer(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        }
         Err(e) if e.is_verification_failure() => {
             tracing::info!(error = %e, "webhook refused");
             inner.counters.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, command: ConnectionsCommand) -> CmdResult {
 
 async fn list(ctx: &Ctx, user: &str) -> CmdResult {
     let user = resolve::user(user)?;
-    let all = ctx.client.connections().list(&user).await.map_err(|e| ctx.fail(e))?;
+    let all = ctx.client.connections().list(&user).await.map_err(|e| ctx.fail_for_user(e, &user))?;
     if ctx.output == OutputFormat::Json {
         output::json(&all);
         return Ok(());

@@ -106,7 +106,7 @@ impl Story {
 
     fn table(&self, rows: &[DoctorRow], now: chrono::DateTime<chrono::Utc>) {
         if self.on {
-            output::emit(&doctor::render(rows, now, false, output::width(), output::colour()));
+            output::emit_styled(&doctor::render(rows, now, false, output::width(), output::colour()));
         }
     }
 }

@@ -130,7 +130,7 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> CmdResult {
     let now = now_arg(&args)?.unwrap_or_else(|| ctx.now());
     if let Some(user) = &args.user {
         let user = resolve::user(user)?;
-        let rows = user_rows(ctx, &user, now, true).await.map_err(|e| ctx.fail(e))?;
+        let rows = user_rows(ctx, &user, now, true).await.map_err(|e| ctx.fail_for_user(e, &user))?;
         print(&keep(rows, args.actionable), ctx.output, now, false);
         return Ok(());
     }

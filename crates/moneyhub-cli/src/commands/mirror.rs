@@ -190,12 +190,12 @@ async fn scope(global: &GlobalArgs, args: ScopeArgs, reconcile: bool) -> CmdResu
         seen.insert(key, p.done);
         shown.inc(step);
         let total = p.total.map(|t| format!("/{t}")).unwrap_or_default();
-        shown.set_message(format!(
+        shown.set_message(output::sanitize_line(&format!(
             "{verb} {} {}: {}{total}",
             output::short_connection(p.connection_id.as_str()),
             p.user_id,
             p.done
-        ));
+        )));
     });
     let mut scope = match users.is_empty() {
         true => Scope::all(),
@@ -228,15 +228,15 @@ fn print_report(ctx: &Ctx, r: &ReconcileReport, reconcile: bool) {
             }
             let t = &r.totals;
             output::line(&format!(
-                "{} {}: {} connections listed in full ({} transactions), {} written, {} buried, {} connections purged, {} accounts dropped",
+                "{} {}: {} listed in full ({}), {} written, {} buried, {} purged, {} dropped",
                 if reconcile { "reconciled" } else { "backfilled" },
                 output::count(r.users, "user", "users"),
-                t.full,
-                t.listed,
+                output::count(t.full, "connection", "connections"),
+                output::count(t.listed, "transaction", "transactions"),
                 t.upserts,
                 t.tombstones,
-                t.purged,
-                t.dropped_accounts
+                output::count(t.purged, "connection", "connections"),
+                output::count(t.dropped_accounts, "account", "accounts"),
             ));
         }
     }
@@ -349,10 +349,16 @@ async fn export(args: ExportArgs) -> CmdResult {
     let result = match &args.out {
         Some(path) => export_to_file(&db, format, &options, path).await,
         None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout());
+            // Through the terminal-safe writer: a description carrying escape sequences is
+            // shown escaped; `--out FILE` keeps the data verbatim. A closed pipe ends quietly.
+            let mut out = output::SafeStdout::new();
             let r = moneyhub_mirror::export::export(&db, format, &options, &mut out).await;
-            let _ = out.flush();
-            r.map_err(mirror_failure)
+            let finished = out.finish();
+            r.map_err(mirror_failure).and_then(|n| {
+                finished
+                    .map(|()| n)
+                    .map_err(|e| Failure::internal(format!("could not write the output: {e}")))
+            })
         }
     };
     db.close().await;
@@ -367,9 +373,18 @@ async fn export(args: ExportArgs) -> CmdResult {
     Ok(())
 }
 
-/// Exports into a temporary file beside `path` and renames it into place once everything is
-/// written and flushed: a failed export never leaves a truncated file under the asked name
-/// (nor replaces an earlier export).
+/// Exports to `--out PATH`.
+///
+/// * A regular file (or none yet): into a temporary file created exclusively (`O_EXCL`, mode
+///   0600, a name no other process can guess: `.NAME.<random>.partial`) in the same directory,
+///   renamed into place once everything is written and flushed. A failed export never leaves a
+///   truncated file under the asked name, nor replaces an earlier export. The new file keeps
+///   the permissions of the file it replaces, else 0600 (it holds financial data).
+/// * A symbolic link: the same, for the file it points to (the link stays a link); a link
+///   to a special file is written as that special file.
+/// * A special file (a FIFO, a character device such as `/dev/null` or a terminal, a socket):
+///   written directly, never replaced.
+/// * A directory or a link pointing nowhere: refused.
 async fn export_to_file(
     db: &moneyhub_mirror::Db,
     format: ExportFormat,
@@ -378,13 +393,35 @@ async fn export_to_file(
 ) -> CmdResult<u64> {
     let cannot =
         |what: &str, e: std::io::Error| Failure::usage(format!("cannot {what} {}: {e}", path.display()));
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let (target, meta) = match std::fs::metadata(path) {
+        Ok(meta) if link => (std::fs::canonicalize(path).map_err(|e| cannot("resolve", e))?, Some(meta)),
+        Ok(meta) => (path.to_path_buf(), Some(meta)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !link => (path.to_path_buf(), None),
+        Err(e) if link => {
+            return Err(Failure::usage(format!(
+                "{} is a symbolic link to nothing that can be written ({e}); remove it or name another file",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(cannot("inspect", e)),
+    };
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+        return Err(Failure::usage(format!("{} is a directory: name a file", path.display())));
+    }
+    if meta.as_ref().is_some_and(|m| !m.is_file()) {
+        // A FIFO, a device, a socket: write into it as it is.
+        let file = std::fs::OpenOptions::new().write(true).open(&target).map_err(|e| cannot("open", e))?;
+        let mut out = std::io::BufWriter::new(file);
+        let n =
+            moneyhub_mirror::export::export(db, format, options, &mut out).await.map_err(mirror_failure)?;
+        out.flush().map_err(|e| cannot("write", e))?;
+        return Ok(n);
+    }
     let name =
-        path.file_name().ok_or_else(|| Failure::usage(format!("{} is not a file name", path.display())))?;
-    let mut partial_name = std::ffi::OsString::from(".");
-    partial_name.push(name);
-    partial_name.push(format!(".partial-{}", std::process::id()));
-    let partial = path.with_file_name(partial_name);
-    let file = std::fs::File::create(&partial).map_err(|e| cannot("create", e))?;
+        target.file_name().ok_or_else(|| Failure::usage(format!("{} is not a file name", path.display())))?;
+    let (partial, file) = create_partial(&target, name, meta.as_ref())
+        .map_err(|e| cannot("create a temporary file beside", e))?;
     let mut out = std::io::BufWriter::new(file);
     let finished = moneyhub_mirror::export::export(db, format, options, &mut out)
         .await
@@ -393,7 +430,7 @@ async fn export_to_file(
             out.into_inner()
                 .map_err(|e| e.into_error())
                 .and_then(|f| f.sync_all())
-                .and_then(|()| std::fs::rename(&partial, path))
+                .and_then(|()| std::fs::rename(&partial, &target))
                 .map(|()| n)
                 .map_err(|e| cannot("write", e))
         });
@@ -680,4 +717,41 @@ pub async fn doctor(global: &GlobalArgs, args: crate::cli::DoctorArgs) -> CmdRes
     }
     crate::advice::print(&rows, global.output, latest.unwrap_or_else(chrono::Utc::now), user.is_none());
     Ok(())
+/// Creates `.NAME.<random>.partial` beside `target`: exclusively (`O_EXCL`, so a planted file
+/// or link is never opened), mode 0600 (then the replaced file's mode, if any), with 64 random
+/// bits from the standard library's per-process random keys; a taken name is tried again.
+fn create_partial(
+    target: &std::path::Path,
+    name: &std::ffi::OsStr,
+    replaced: Option<&std::fs::Metadata>,
+) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new();
+    for attempt in 0u32..32 {
+        let mut h = random.build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u32(attempt);
+        h.write_u128(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+        );
+        let mut partial_name = std::ffi::OsString::from(".");
+        partial_name.push(name);
+        partial_name.push(format!(".{:016x}.partial", h.finish()));
+        let partial = target.with_file_name(partial_name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&partial) {
+            Ok(file) => {
+                if let Some(meta) = replaced {
+                    file.set_permissions(meta.permissions())?;
+                }
+                return Ok((partial, file));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free temporary name after 32 attempts"))
 }

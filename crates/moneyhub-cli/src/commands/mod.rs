@@ -8,6 +8,7 @@ mod connections;
 #[cfg(feature = "sandbox")]
 mod demo;
 mod doctor;
+mod healthcheck;
 #[cfg(feature = "mirror")]
 mod mirror;
 mod renew;
@@ -43,7 +44,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         // Commands that need no client (or start their own sandbox).
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { command } => sandbox::run(&global, command).await,
+        Command::Sandbox { command, target } => sandbox::run(&global, &target, command).await,
         #[cfg(not(feature = "sandbox"))]
         Command::Sandbox { .. } => Err(missing_feature("sandbox", "`moneyhub sandbox`")),
         #[cfg(feature = "sandbox")]
@@ -63,6 +64,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
         Command::Mirror { .. } => Err(missing_feature("mirror", "`moneyhub mirror`")),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
+        Command::Healthcheck(args) => healthcheck::run(args).await,
         command => {
             let ctx = Ctx::new(&global).await?;
             match command {
@@ -80,6 +82,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
                 | Command::Demo(_)
                 | Command::Mirror { .. }
                 | Command::Completions(_)
+                | Command::Healthcheck(_)
                 | Command::Man(_) => Ok(()),
             }
         }

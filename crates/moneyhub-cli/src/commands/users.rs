@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx, command: UsersCommand) -> CmdResult {
         }
         UsersCommand::Get { user } => {
             let id = resolve::user(&user)?;
-            let user = ctx.client.users().get(&id).await.map_err(|e| ctx.fail(e))?;
+            let user = ctx.client.users().get(&id).await.map_err(|e| ctx.fail_for_user(e, &id))?;
             show(ctx, &user);
         }
         UsersCommand::List { limit } => list(ctx, limit).await?,

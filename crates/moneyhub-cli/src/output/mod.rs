@@ -1,6 +1,12 @@
 //! Everything the CLI writes: stdout (tables or JSON) without ever panicking on a closed pipe,
 //! one-line notices on stderr, progress on stderr only when it is a terminal, and the
 //! formatting of times, amounts and ids in tables.
+//!
+//! **Nothing a server sends reaches the terminal raw.** [`sanitize`] is the one choke point:
+//! [`emit`] (every line, JSON document and message on stdout), [`warn`] (every message on
+//! stderr, errors included), the table renderer (each cell, note and heading, before the CLI's
+//! own colours are added) and the progress messages all pass through it. See [`sanitize`] for
+//! what it escapes and why.
 
 pub mod progress;
 pub mod table;
@@ -23,9 +29,112 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Writes to stdout. A closed pipe (`moneyhub ... | head`) ends the process quietly with
-/// status 0; any other write error ends it with status 1 and one line on stderr.
+/// Whether `c` must not reach a terminal raw: C0 controls other than line feed and tab (ESC,
+/// BEL, CR, backspace…), DEL, the C1 controls U+0080–U+009F (U+009B is a one-character CSI,
+/// U+009D an OSC), the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069: they reorder what a line shows, "Trojan Source"), and the line and paragraph
+/// separators U+2028/U+2029.
+///
+/// Decision (the issue left it open): the implicit marks U+200E (LRM), U+200F (RLM) and
+/// U+061C (ALM) stay. They occur in real right-to-left text (bank and merchant names), and
+/// they cannot reverse a run of text, only settle the direction of neutral characters next to
+/// them.
+pub fn is_unsafe_char(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Text the CLI did not write itself, made safe for a terminal: each character for which
+/// [`is_unsafe_char`] holds becomes the six visible characters `\uXXXX` (its code in
+/// lower-case hex, as JSON writes it), so nothing is hidden and nothing is interpreted: no
+/// OSC (window title, clipboard write, hyperlink), no CSI (clearing the screen, moving the
+/// cursor), no C1 control, no bidi override. Line feeds and tabs are kept.
+///
+/// In JSON output such a character can only sit inside a string (serde_json escapes C0
+/// itself), where `\uXXXX` is the JSON escape of the very same character: the document stays
+/// valid and means the same. Applied to text already sanitized it changes nothing.
+pub fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`sanitize`], except that SGR sequences (`ESC [ digits;… m`, colours and weights only)
+/// stay: for the log lines, whose colours the formatter adds on a terminal.
+fn sanitize_keeping_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\u{1b}') {
+        out.push_str(&sanitize(&rest[..at]));
+        let after = &rest[at + 1..];
+        let sgr = after.strip_prefix('[').and_then(|p| {
+            let params = p.find(|c: char| !(c.is_ascii_digit() || c == ';')).unwrap_or(p.len());
+            p[params..].starts_with('m').then_some(params + 2)
+        });
+        match sgr {
+            Some(len) => {
+                out.push_str(&rest[at..at + 1 + len]);
+                rest = &after[len..];
+            }
+            None => {
+                out.push_str("\\u001b");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&sanitize(rest));
+    out
+}
+
+/// The log writer (`tracing`): stderr through [`sanitize`], keeping the formatter's own
+/// colours when `colours` (on a terminal, see `main.rs`). A log line may quote what a server
+/// sent (an error body), so it passes the same choke point as everything else.
+#[derive(Debug, Clone, Copy)]
+pub struct LogWriter {
+    /// Whether the formatter writes colours.
+    pub colours: bool,
+}
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter writes each event whole, in one call.
+        let text = String::from_utf8_lossy(buf);
+        let safe = if self.colours { sanitize_keeping_colours(&text) } else { sanitize(&text).into_owned() };
+        std::io::stderr().lock().write_all(safe.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// [`sanitize`] for a single-line place (a table cell, a progress message): line feeds and
+/// tabs become spaces as well.
+pub fn sanitize_line(text: &str) -> String {
+    sanitize(text).replace(['\n', '\t'], " ")
+}
+
+/// Writes to stdout, through [`sanitize`]. A closed pipe (`moneyhub ... | head`) ends the
+/// process quietly with status 0; any other write error ends it with status 1 and one line on
+/// stderr.
 pub fn emit(text: &str) {
+    emit_styled(&sanitize(text));
+}
+
+/// Writes text that carries the CLI's own colours and whose every piece from elsewhere has
+/// been through [`sanitize`] already (the table renderer's output); see [`emit`].
+pub fn emit_styled(text: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -58,10 +167,90 @@ pub fn json(value: &impl Serialize) {
     }
 }
 
-/// Writes one line to stderr (errors ignored: there is nowhere left to report them).
+/// A writer to stdout for streamed output (`mirror export`): everything passes [`sanitize`]
+/// (UTF-8 sequences split across writes are put back together first; bytes that are not UTF-8
+/// become U+FFFD), and a closed pipe ends the process quietly with status 0, as [`emit`] does.
+pub struct SafeStdout {
+    out: std::io::BufWriter<std::io::Stdout>,
+    pending: Vec<u8>,
+}
+
+impl SafeStdout {
+    /// A writer to stdout.
+    pub fn new() -> SafeStdout {
+        SafeStdout { out: std::io::BufWriter::new(std::io::stdout()), pending: Vec::new() }
+    }
+
+    fn pass(&mut self, r: std::io::Result<()>) -> std::io::Result<()> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(crate::exit::OK),
+            other => other,
+        }
+    }
+
+    /// Writes what is left (an incomplete UTF-8 sequence as U+FFFD) and flushes.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            self.pending.clear();
+            let r = self.out.write_all("\u{fffd}".as_bytes());
+            self.pass(r)?;
+        }
+        let r = self.out.flush();
+        self.pass(r)
+    }
+}
+
+impl Default for SafeStdout {
+    fn default() -> Self {
+        SafeStdout::new()
+    }
+}
+
+impl Write for SafeStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let mut text = String::new();
+        let mut start = 0;
+        loop {
+            match std::str::from_utf8(&self.pending[start..]) {
+                Ok(s) => {
+                    text.push_str(&sanitize(s));
+                    start = self.pending.len();
+                    break;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    let s = std::str::from_utf8(&self.pending[start..start + valid]).unwrap_or_default();
+                    text.push_str(&sanitize(s));
+                    start += valid;
+                    match e.error_len() {
+                        Some(n) => {
+                            text.push('\u{fffd}');
+                            start += n;
+                        }
+                        // An incomplete sequence at the end: wait for the rest.
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.pending.drain(..start);
+        let r = self.out.write_all(text.as_bytes());
+        self.pass(r)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.out.flush();
+        self.pass(r)
+    }
+}
+
+/// Writes one line to stderr, through [`sanitize`] (errors ignored: there is nowhere left to
+/// report them).
 pub fn warn(text: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
+    let _ = writeln!(err, "{}", sanitize(text));
 }
 
 /// Whether stderr is a terminal (progress bars and spinners are drawn only then).
@@ -104,7 +293,7 @@ pub fn fit_width(columns: Option<usize>, terminal: Option<usize>) -> usize {
 
 /// Prints a table fitted to the terminal width.
 pub fn table(t: &table::Table) {
-    emit(&t.render(width(), colour()));
+    emit_styled(&t.render(width(), colour()));
 }
 
 /// Moneyhub's timestamp format (`2025-01-15T09:30:00.000Z`), for JSON.
@@ -212,21 +401,99 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 
 /// Prints a single object as aligned `key  value` lines.
 pub fn details(pairs: &[(&str, String)]) {
+    emit(&render_details(pairs, self::width()));
+}
+
+/// [`details`] fitted to `max` columns: every value starts in the same column; a value too
+/// long for the line wraps at spaces onto lines indented to that column, and a single word
+/// longer than the room (a full connection id) is kept whole, so that it can be copied.
+pub fn render_details(pairs: &[(&str, String)], max: usize) -> String {
     let width = pairs.iter().map(|(k, _)| table::width_of(k)).max().unwrap_or(0);
+    let room = max.saturating_sub(width + 2).max(20);
     let mut out = String::new();
     for (k, v) in pairs {
-        let padded = format!("{k:<width$}  {v}");
-        // A long value (a full connection id) is not pushed past the table width.
-        let line = if table::width_of(&padded) > self::width() { format!("{k}  {v}") } else { padded };
-        out.push_str(line.trim_end());
-        out.push('\n');
+        let v = sanitize_line(v);
+        let mut lines: Vec<String> = Vec::new();
+        for word in v.split(' ').filter(|w| !w.is_empty()) {
+            match lines.last_mut() {
+                Some(line) if table::width_of(line) + 1 + table::width_of(word) <= room => {
+                    line.push(' ');
+                    line.push_str(word);
+                }
+                _ => lines.push(word.to_owned()),
+            }
+        }
+        if lines.is_empty() {
+            lines.push(String::new());
+        }
+        for (i, l) in lines.iter().enumerate() {
+            let key = if i == 0 { *k } else { "" };
+            out.push_str(format!("{key:<width$}  {l}").trim_end());
+            out.push('\n');
+        }
     }
-    emit(&out);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_keep_their_column() {
+        let long = "a value long enough to need more than one line at this width, with words";
+        let s = render_details(
+            &[
+                ("id", "1ffe704d39629a929c8e293880fb449a:cb126400-1d69-4242-b188-fc8b5c22783b".into()),
+                ("note", long.into()),
+                ("k", "v".into()),
+            ],
+            40,
+        );
+        let lines: Vec<&str> = s.lines().collect();
+        // Every value starts at column 6 ("note" + 2), continuation lines too.
+        for l in &lines {
+            assert_eq!(l.char_indices().nth(6).map(|(_, c)| c != ' '), Some(true), "{s}");
+            assert!(
+                l.starts_with("id    ")
+                    || l.starts_with("note  ")
+                    || l.starts_with("k     ")
+                    || l.starts_with("      "),
+                "{s}"
+            );
+        }
+        assert!(lines[0].ends_with("c22783b"), "an id is kept whole: {s}");
+        assert!(lines.len() > 3, "{s}");
+    }
+
+    #[test]
+    fn sanitizes() {
+        let planted = "a\u{1b}]0;t\u{7}b\u{9b}2J\u{202e}c\td\ne\u{200f}";
+        assert_eq!(sanitize(planted), "a\\u001b]0;t\\u0007b\\u009b2J\\u202ec\td\ne\u{200f}");
+        assert_eq!(sanitize(&sanitize(planted)), sanitize(planted));
+        assert_eq!(sanitize_line("a\tb\nc\u{1b}"), "a b c\\u001b");
+        assert_eq!(
+            sanitize_keeping_colours("\u{1b}[1;32mok\u{1b}[0m \u{1b}[2J\u{1b}]8;;x\u{1b}\\"),
+            "\u{1b}[1;32mok\u{1b}[0m \\u001b[2J\\u001b]8;;x\\u001b\\"
+        );
+        // JSON stays valid and means the same.
+        let json = serde_json::to_string(&serde_json::json!({"d": "x\u{9b}y\u{202e}"})).unwrap();
+        let safe = sanitize(&json);
+        assert!(!safe.contains('\u{9b}'));
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["d"], "x\u{9b}y\u{202e}");
+    }
+
+    #[test]
+    fn tables_escape_cells_but_keep_their_own_colours() {
+        let mut t =
+            table::Table::new(vec![table::Column::new("A").colour(|_| Some("32")), table::Column::new("B")]);
+        t.row(vec!["\u{1b}[2Jx".into(), "y\u{9b}31m".into()]);
+        let s = t.render(80, true);
+        assert!(s.contains("\u{1b}[1mA"), "{s:?}");
+        assert!(s.contains("\u{1b}[32m\\u001b[2Jx"), "{s:?}");
+        assert!(!s.contains('\u{9b}') && !s.contains("\u{1b}[2J"), "{s:?}");
+    }
 
     #[test]
     fn formats() {

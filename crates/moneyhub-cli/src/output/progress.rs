@@ -19,7 +19,7 @@ pub fn spinner(message: impl Into<String>) -> ProgressBar {
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
         pb.set_style(style);
     }
-    pb.set_message(message.into());
+    pb.set_message(super::sanitize_line(&message.into()));
     pb.enable_steady_tick(Duration::from_millis(100));
     pb
 }
@@ -30,7 +30,7 @@ pub fn bar(len: u64, message: impl Into<String>) -> ProgressBar {
     if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} ({eta} left)") {
         pb.set_style(style.progress_chars("=> "));
     }
-    pb.set_message(message.into());
+    pb.set_message(super::sanitize_line(&message.into()));
     pb
 }
 
@@ -40,7 +40,7 @@ pub fn counter(message: impl Into<String>) -> ProgressBar {
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}: {human_pos} ({elapsed})") {
         pb.set_style(style);
     }
-    pb.set_message(message.into());
+    pb.set_message(super::sanitize_line(&message.into()));
     pb.enable_steady_tick(Duration::from_millis(100));
     pb
 }

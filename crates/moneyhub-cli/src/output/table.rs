@@ -218,8 +218,28 @@ impl Table {
         widths
     }
 
-    /// Renders the table, fitted to `max` columns, with ANSI colours when `colour`.
+    /// Renders the table, fitted to `max` columns, with ANSI colours when `colour`. Every
+    /// cell, note and heading passes [`super::sanitize_line`] first (they are measured that
+    /// way too): the only escape sequences in the result are the colours added here.
     pub fn render(&self, max: usize, colour: bool) -> String {
+        let mut safe = self.clone();
+        for row in &mut safe.rows {
+            match row {
+                Line::Row(cells, note) => {
+                    for c in cells.iter_mut() {
+                        *c = super::sanitize_line(c);
+                    }
+                    if let Some(n) = note {
+                        *n = super::sanitize_line(n);
+                    }
+                }
+                Line::Group(title) => *title = super::sanitize_line(title),
+            }
+        }
+        safe.render_safe(max, colour)
+    }
+
+    fn render_safe(&self, max: usize, colour: bool) -> String {
         let widths = self.widths(max);
         let mut out = String::new();
         let last = self.columns.len().saturating_sub(1);

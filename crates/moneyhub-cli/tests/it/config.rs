@@ -17,6 +17,8 @@ fn write_config(env: &Env, secret: &str) -> std::path::PathBuf {
         ),
     )
     .unwrap();
+    // As the README says to keep a file with a secret (a readable one draws a warning).
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     path
 }
 
@@ -72,7 +74,10 @@ fn configuration_errors_are_usage_errors() {
     r.code(2);
     assert!(r.stderr.contains("client_idd"), "{}", r.stderr);
     std::fs::write(&path, "this is = = not toml").unwrap();
-    run(&env, &[], &["users", "list"]).code(2);
+    let r = run(&env, &[], &["users", "list"]);
+    r.code(2);
+    // Issue 23 #14: the place, as line and column.
+    assert!(r.stderr.contains("line 1, column "), "{}", r.stderr);
     let r = run(&env, &[("MONEYHUB_CONFIG", "/nonexistent/moneyhub.toml")], &["users", "list"]);
     r.code(2);
     assert!(r.stderr.contains("/nonexistent/moneyhub.toml"), "{}", r.stderr);

@@ -137,6 +137,11 @@ fn the_config_file_follows_xdg_config_home() {
         ),
     )
     .unwrap();
+    std::fs::set_permissions(
+        xdg.join("moneyhub").join("config.toml"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let mut cmd = command(&env.dir);
     cmd.env("XDG_CONFIG_HOME", &xdg).args(["users", "list", "-o", "json"]);
     let r = run_command(cmd);

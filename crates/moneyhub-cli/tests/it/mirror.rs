@@ -508,3 +508,51 @@ fn database_credentials_are_never_printed() {
     running.interrupt();
     env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
 }
+
+#[test]
+fn sandbox_trigger_sends_realistic_events_the_mirror_applies() {
+    // Issue 23 #1: default payloads from the user's real data, accepted and applied by
+    // `mirror run`; a payload that is authentic but invalid is answered 422, and the trigger
+    // fails with that status.
+    let env = Env::new();
+    let (user, connections) = env.user_with(&[banks::MOCK]);
+    let db = env.dir.join("trigger.db").display().to_string();
+    let running = Running::start(&env, &db);
+    let base = env.base();
+    let sandbox = |args: &[&str]| {
+        let mut all = vec!["sandbox", "--sandbox-url", base.as_str()];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    sandbox(&["webhooks", "set", &format!("http://{}/webhooks", running.addr), "--format", "jwt"]).ok();
+    let short = connections[0].rsplit_once(':').unwrap().1[..8].to_owned();
+    let mut named = Vec::new();
+    for event in
+        ["newTransactions", "updatedTransactions", "syncCompleted", "reauthReminder", "refreshReminder"]
+    {
+        let r = sandbox(&["trigger", event, "--user", &user[..12], "--connection", &short, "-o", "json"]);
+        r.ok();
+        let fired = r.json();
+        assert_eq!(fired["deliveries"][0]["status"], 200, "{event}: {fired}");
+        if let Some(accounts) = fired["payload"]["accounts"].as_array() {
+            for id in accounts[0]["transactions"].as_array().unwrap() {
+                named.push(id.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert!(!named.is_empty());
+    let s = wait_drained(&env, &db, 5, Duration::from_secs(60));
+    assert_eq!(s["inboxFailed"].as_i64(), Some(0), "every event applied: {s}");
+    let mirrored = mirrored(&env, &db);
+    for id in &named {
+        assert!(mirrored.contains_key(id), "transaction {id} named by the event is mirrored");
+    }
+
+    // Authentic, but not a newTransactions payload: 422, and the trigger says so.
+    let bad = env.dir.join("bad.json");
+    std::fs::write(&bad, r#"{"accounts": "not a list"}"#).unwrap();
+    let r = sandbox(&["trigger", "newTransactions", "--user", &user, "--payload", bad.to_str().unwrap()]);
+    r.code(3);
+    assert!(r.stderr.contains("HTTP 422"), "{}", r.stderr);
+    running.interrupt();
+}

@@ -68,10 +68,27 @@ fn trigger_delivers_a_synthetic_event_with_a_payload_file() {
     env.block(env.kit().set_webhook_target(Some(&hook), Some("json"))).unwrap();
     let payload = env.dir.join("payload.json");
     std::fs::write(&payload, r#"{"accountId": "abc", "transactionIds": ["t1"]}"#).unwrap();
-    let fired = sandbox_json(
+    // Issue 23 #1: a delivery nobody accepted is a failure (exit 3) that gives its status.
+    let failed = sandbox_table(
         &env,
-        &["trigger", "newTransactions", "--user", &user, "--payload", payload.to_str().unwrap()],
+        &[
+            "trigger",
+            "newTransactions",
+            "--user",
+            &user,
+            "--payload",
+            payload.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
     );
+    failed.code(3);
+    assert!(
+        failed.stderr.contains("did not accept") && failed.stderr.contains("no answer"),
+        "{}",
+        failed.stderr
+    );
+    let fired = failed.json();
     let d = &fired["deliveries"][0];
     assert_eq!(
         (d["eventType"].as_str(), d["userId"].as_str()),
@@ -82,7 +99,7 @@ fn trigger_delivers_a_synthetic_event_with_a_payload_file() {
     assert_eq!(d["url"], hook);
 
     let table = sandbox_table(&env, &["trigger", "syncComplete", "--user", &user]);
-    table.ok();
+    table.code(3);
     assert!(table.stdout.contains("(syncComplete) for user"), "{}", table.stdout);
     assert!(table.stdout.contains("failed"), "{}", table.stdout);
 
@@ -119,6 +136,10 @@ fn connection_set_puts_a_connection_in_each_scripted_state() {
     let table = sandbox_table(&env, &["connection", "set", &ids[0], "failing"]);
     table.ok();
     assert!(table.stdout.contains("next syncs") && table.stdout.contains("error"), "{}", table.stdout);
+    // Issue 23 #17: a missing value is `-`, never "null".
+    let healthy = sandbox_table(&env, &["connection", "set", &ids[0], "healthy"]);
+    healthy.ok();
+    assert!(!healthy.stdout.contains("null"), "{}", healthy.stdout);
 
     // Each state's own checks, and an unknown connection.
     let no_days = sandbox_table(&env, &["connection", "set", &ids[1], "consent-ending"]);
@@ -274,4 +295,117 @@ fn sandbox_serve_loads_its_scenario_at_start_and_after_a_reset() {
     let r = run_command(cmd);
     r.code(2);
     assert!(r.stderr.contains("--scenario") && r.stderr.contains("line 2"), "{}", r.stderr);
+}
+
+#[test]
+fn ids_are_accepted_by_any_unique_prefix() {
+    // Issue 23 #3: the short ids the tables show.
+    let env = Env::new();
+    let (user, ids) = env.user_with(&[banks::MOCK]);
+    let (_, other) = env.user_with(&[banks::MOCK]);
+    let short = ids[0].rsplit_once(':').unwrap().1[..8].to_owned();
+    let set = sandbox_json(&env, &["connection", "set", &short, "failing"]);
+    assert_eq!(set["connectionId"], ids[0].as_str(), "{set}");
+    assert_eq!(set["thereafter"], "error");
+    // The bank id starts both users' connections: ambiguous, and said so.
+    let ambiguous = sandbox_table(&env, &["connection", "set", &banks::MOCK[..8], "healthy"]);
+    ambiguous.code(3);
+    assert!(
+        ambiguous.stderr.contains("ambiguous")
+            && ambiguous.stderr.contains(&ids[0])
+            && ambiguous.stderr.contains(&other[0]),
+        "{}",
+        ambiguous.stderr
+    );
+    let none = sandbox_table(&env, &["connection", "set", "ffffffff", "healthy"]);
+    none.code(3);
+    assert!(none.stderr.contains("HTTP 404"), "{}", none.stderr);
+    // A user by prefix, for trigger (the event goes to the full id).
+    let hook = format!("http://127.0.0.1:{}/hook", free_port());
+    env.block(env.kit().set_webhook_target(Some(&hook), Some("json"))).unwrap();
+    let fired = sandbox_table(&env, &["trigger", "syncCompleted", "--user", &user[..10], "-o", "json"]);
+    assert_eq!(fired.json()["deliveries"][0]["userId"], user.as_str(), "{}", fired.stdout);
+}
+
+#[test]
+fn webhooks_set_show_clear_resend_and_logs_tail() {
+    // Issue 23 #2.
+    let env = Env::new();
+    let (user, _) = env.user_with(&[banks::MOCK]);
+    let none = sandbox_table(&env, &["webhooks", "show"]);
+    none.ok();
+    assert!(none.stdout.contains("no webhook target"), "{}", none.stdout);
+    let hook = format!("http://127.0.0.1:{}/hook", free_port());
+    let set = sandbox_json(&env, &["webhooks", "set", &hook, "--format", "jwt"]);
+    assert_eq!((set["url"].as_str(), set["format"].as_str()), (Some(hook.as_str()), Some("jwt")), "{set}");
+    let shown = sandbox_table(&env, &["webhooks", "show"]);
+    assert!(shown.stdout.contains(&hook) && shown.stdout.contains("jwt"), "{}", shown.stdout);
+
+    // Nobody listens: the delivery fails; resend sends the same event again.
+    sandbox_table(&env, &["trigger", "newTransactions", "--user", &user]).code(3);
+    let resent = sandbox_table(&env, &["deliveries", "resend", "1", "-o", "json"]);
+    resent.code(3);
+    let again = resent.json();
+    let log = sandbox_json(&env, &["deliveries"]);
+    let first = &log["data"][0];
+    assert_eq!(again["deliveries"][0]["webhookId"], first["webhookId"], "{again}");
+    assert_eq!(again["deliveries"][0]["payload"], first["payload"]);
+    let gone = sandbox_table(&env, &["deliveries", "resend", "99"]);
+    gone.code(3);
+    assert!(gone.stderr.contains("#99"), "{}", gone.stderr);
+
+    // The request log: method, path, status.
+    env.ok(&["users", "list"]);
+    let tail = sandbox_table(&env, &["logs", "tail", "-n", "50"]);
+    tail.ok();
+    assert!(
+        tail.stdout.lines().any(|l| l.contains("GET /users?limit=") && l.contains(" 200 (")),
+        "{}",
+        tail.stdout
+    );
+
+    let cleared = sandbox_json(&env, &["webhooks", "clear"]);
+    assert_eq!(cleared["url"], Value::Null);
+    let nothing = sandbox_table(&env, &["deliveries", "--after", "5"]);
+    assert!(nothing.stdout.contains("no webhook target is set"), "{}", nothing.stdout);
+}
+
+#[test]
+fn listen_prints_each_delivery_as_it_happens() {
+    let env = Env::new();
+    let (user, _) = env.user_with(&[banks::MOCK]);
+    let hook = format!("http://127.0.0.1:{}/hook", free_port());
+    let base = env.base();
+    let mut cmd = env.command();
+    cmd.args([
+        "sandbox",
+        "--sandbox-url",
+        &base,
+        "listen",
+        "--forward-to",
+        &hook,
+        "--format",
+        "json",
+        "--count",
+        "1",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Wait until listen has set the target, then fire.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while env.block(env.kit().webhook_target()).unwrap().url.as_deref() != Some(hook.as_str()) {
+        assert!(std::time::Instant::now() < deadline, "listen did not set the target");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = env.block(env.kit().fire(&user, "syncCompleted", None));
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("syncCompleted") && stdout.contains("connection ") && stdout.contains("failed"),
+        "{stdout}"
+    );
+    // The previous target (none) is back.
+    assert_eq!(env.block(env.kit().webhook_target()).unwrap().url, None);
 }

@@ -112,7 +112,9 @@ pub async fn script(
     let req: Script = parse_body(&body, false)?;
     let outcomes = req.outcomes.iter().map(|s| outcome(s)).collect::<Result<Vec<_>, _>>()?;
     let thereafter = req.thereafter.as_deref().map(outcome).transpose()?;
-    state.store.write().script(&connection_id, outcomes, thereafter, req.append)?;
+    let mut store = state.store.write();
+    let connection_id = super::ids::connection(&store, &connection_id)?;
+    store.script(&connection_id, outcomes, thereafter, req.append)?;
     Ok(crate::http::no_content())
 }
 
@@ -148,6 +150,7 @@ pub async fn tweak(
         crate::clock::check_date("expiresAt", t, state.clock.now()).map_err(ApiError::bad_request)?;
     }
     let mut store = state.store.write();
+    let connection_id = super::ids::connection(&store, &connection_id)?;
     let c = store.connections.get_mut(&connection_id).ok_or(Refusal::UnknownConnection)?;
     if let Some(v) = req.single_sync_only {
         c.single_sync_only = v;
@@ -173,6 +176,7 @@ pub async fn inspect(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let store = state.store.read();
+    let connection_id = super::ids::connection(&store, &connection_id)?;
     let c = store.connections.get(&connection_id).ok_or(Refusal::UnknownConnection)?;
     let next = next_due(&store, c, now).map(|(t, d)| json!({"at": iso(t), "event": format!("{d:?}")}));
     let txs: usize = c

@@ -18,6 +18,7 @@
 
 mod consent;
 mod faults;
+mod ids;
 mod lifecycle;
 mod scenario;
 mod setup;
@@ -56,6 +57,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/__sandbox/webhooks/chaos", get(webhooks::get_chaos).put(webhooks::set_chaos))
         .route("/__sandbox/webhooks/flush", post(webhooks::flush))
         .route("/__sandbox/webhooks/test", post(webhooks::test_event))
+        .route("/__sandbox/webhooks/deliveries/{seq}/resend", post(webhooks::resend))
         .route("/__sandbox/faults", get(faults::list).post(faults::add).delete(faults::clear))
         .route("/__sandbox/faults/{fault_id}", delete(faults::remove))
         .route("/__sandbox/reset", post(scenario::reset))

@@ -74,6 +74,7 @@ pub async fn set_state(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: StateRequest = parse_body(&body, false)?;
+    let connection_id = super::ids::connection(&state.store.read(), &connection_id)?;
     crate::scenario::set_state(&state, &connection_id, &req).map_err(|e| {
         if e.0.starts_with("unknown connection") {
             ApiError::not_found(e.to_string())

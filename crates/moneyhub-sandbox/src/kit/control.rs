@@ -351,6 +351,17 @@ impl Control {
         self.send(Method::POST, "/webhooks/test", Some(body)).await
     }
 
+    /// Delivers a synthetic event (see [`TestEvent`]): a realistic payload from the user's
+    /// data unless the event carries one.
+    pub async fn fire_event(&self, event: &TestEvent) -> Result<FiredEvent, ControlError> {
+        self.send(Method::POST, "/webhooks/test", Self::body(event)).await
+    }
+
+    /// Delivers the event of delivery `seq` again, as it was (same webhook id and payload).
+    pub async fn resend(&self, seq: u64) -> Result<FiredEvent, ControlError> {
+        self.send(Method::POST, &format!("/webhooks/deliveries/{seq}/resend"), None).await
+    }
+
     // ----- state ---------------------------------------------------------------------------
 
     /// Back to the seeded state (see `POST /__sandbox/reset`).

@@ -350,8 +350,32 @@ pub struct FlushReport {
 pub struct FiredEvent {
     /// The webhook id.
     pub id: String,
+    /// The payload sent (the sandbox's default one when none was given).
+    #[serde(default)]
+    pub payload: Value,
     /// Its delivery attempts.
     pub deliveries: Vec<Delivery>,
+}
+
+/// A synthetic event to deliver (`POST /__sandbox/webhooks/test`). Ids may be unique
+/// prefixes; without a payload the sandbox builds a realistic one from the user's data,
+/// aimed at `connection_id` / `account_id` when given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestEvent {
+    /// The user.
+    pub user_id: String,
+    /// `eventType`, such as `newTransactions`.
+    pub event_type: String,
+    /// The payload (default: built from the user's data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    /// The connection a default payload names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    /// The account a default payload names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 /// How much the sandbox holds (`GET /__sandbox/stats`).

@@ -8,62 +8,57 @@
 //! `load` `{now, frozen, reset, ran, users, faults}`.
 
 use chrono::{DateTime, Utc};
-use moneyhub_sandbox::kit::{Advance, Control, FaultSpec, StateRequest};
+use moneyhub_sandbox::kit::{Advance, Control, FaultSpec, FiredEvent, StateRequest, TestEvent};
 use moneyhub_sandbox::scenario::ConnectionState;
 use serde_json::json;
 
 use crate::cli::{
-    ClockCommand, ConnectionSetArgs, FaultAddArgs, FaultsCommand, GlobalArgs, SandboxCommand,
-    SandboxConnectionCommand, SandboxTarget, ScriptedState,
+    ClockCommand, ConnectionSetArgs, DeliveriesArgs, DeliveriesCommand, FaultAddArgs, FaultsCommand,
+    GlobalArgs, ListenArgs, LogsCommand, SandboxCommand, SandboxConnectionCommand, SandboxTarget,
+    ScriptedState, TriggerArgs, WebhooksCommand,
 };
 use crate::config::Target;
 use crate::context::{control_failure, sandbox_control};
 use crate::exit::{CmdResult, Failure};
-use crate::output::table::{Column, Table};
+use crate::output::table::{self, Column, Table};
 use crate::output::{self, OutputFormat};
 
 /// Runs a control command (every `moneyhub sandbox` command but `serve`).
-pub async fn run(global: &GlobalArgs, command: SandboxCommand) -> CmdResult {
+pub async fn run(global: &GlobalArgs, target: &SandboxTarget, command: SandboxCommand) -> CmdResult {
     let format = global.output;
     match command {
         SandboxCommand::Serve(_) => Err(Failure::internal("serve is not a control command")),
-        SandboxCommand::Clock { command, target } => clock(&connect(global, &target)?, command, format).await,
-        SandboxCommand::Trigger(args) => {
-            let control = connect(global, &args.target)?;
-            let payload = match &args.payload {
-                None => None,
-                Some(path) => {
-                    let text = crate::resolve::read_input("--payload", path)?;
-                    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                        Failure::usage(format!("--payload {}: not JSON: {e}", path.display()))
-                    })?;
-                    Some(value)
-                }
-            };
-            let fired = control.fire(&args.user, &args.event_type, payload).await.map_err(control_failure)?;
-            match format {
-                OutputFormat::Json => output::json(&fired),
-                OutputFormat::Table => {
-                    output::line(&format!("event {} ({}) for user {}", fired.id, args.event_type, args.user));
-                    output::table(&deliveries_table(&fired.deliveries));
-                }
-            }
-            Ok(())
+        SandboxCommand::Clock { command } => clock(&connect(global, target)?, command, format).await,
+        SandboxCommand::Trigger(args) => trigger(&connect(global, target)?, args, format).await,
+        SandboxCommand::Connection { command: SandboxConnectionCommand::Set(args) } => {
+            set_connection(&connect(global, target)?, args, format).await
         }
-        SandboxCommand::Connection { command: SandboxConnectionCommand::Set(args), target } => {
-            set_connection(&connect(global, &target)?, args, format).await
-        }
-        SandboxCommand::Faults { command, target } => {
-            faults(&connect(global, &target)?, command, format).await
+        SandboxCommand::Faults { command } => faults(&connect(global, target)?, command, format).await,
+        SandboxCommand::Deliveries(DeliveriesArgs {
+            command: Some(DeliveriesCommand::Resend { seq }),
+            ..
+        }) => {
+            let control = connect(global, target)?;
+            let fired = control.resend(seq).await.map_err(control_failure)?;
+            report_fired(&fired, &format!("delivery #{seq} sent again"), format)
         }
         SandboxCommand::Deliveries(args) => {
-            let control = connect(global, &args.target)?;
+            let control = connect(global, target)?;
             let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
             let page = control.deliveries(args.after, limit).await.map_err(control_failure)?;
             match format {
                 OutputFormat::Json => output::json(&page),
                 OutputFormat::Table if page.data.is_empty() => {
-                    output::line(&format!("no deliveries after #{} ({} pending)", args.after, page.pending))
+                    let settings = control.webhook_target().await.map_err(control_failure)?;
+                    let why = if settings.url.is_none() {
+                        " (no webhook target is set: `moneyhub sandbox webhooks set URL`)"
+                    } else {
+                        ""
+                    };
+                    output::line(&format!(
+                        "no deliveries after #{} ({} pending){why}",
+                        args.after, page.pending
+                    ))
                 }
                 OutputFormat::Table => {
                     output::table(&deliveries_table(&page.data));
@@ -72,8 +67,13 @@ pub async fn run(global: &GlobalArgs, command: SandboxCommand) -> CmdResult {
             }
             Ok(())
         }
-        SandboxCommand::Reset { target } => {
-            let clock = connect(global, &target)?.reset().await.map_err(control_failure)?;
+        SandboxCommand::Webhooks { command } => webhooks(&connect(global, target)?, command, format).await,
+        SandboxCommand::Listen(args) => listen(&connect(global, target)?, args, format).await,
+        SandboxCommand::Logs { command: LogsCommand::Tail { follow, lines } } => {
+            logs_tail(&connect(global, target)?, follow, lines, format).await
+        }
+        SandboxCommand::Reset => {
+            let clock = connect(global, target)?.reset().await.map_err(control_failure)?;
             match format {
                 OutputFormat::Json => output::json(&clock),
                 OutputFormat::Table => output::line(&format!(
@@ -85,7 +85,7 @@ pub async fn run(global: &GlobalArgs, command: SandboxCommand) -> CmdResult {
             Ok(())
         }
         SandboxCommand::Load(args) => {
-            let control = connect(global, &args.target)?;
+            let control = connect(global, target)?;
             let name = args.file.display().to_string();
             let text =
                 std::fs::read_to_string(&args.file).map_err(|e| Failure::usage(format!("{name}: {e}")))?;
@@ -114,12 +114,16 @@ pub async fn run(global: &GlobalArgs, command: SandboxCommand) -> CmdResult {
                         }
                     }
                     output::line(&format!(
-                        "loaded {name}{}: clock at {} UTC{}; {}, {} connections, {}",
+                        "loaded {name}{}: clock at {} UTC{}; {}, {}, {}",
                         if loaded.reset { " after a reset" } else { "" },
                         loaded.now.get(..16).unwrap_or(&loaded.now).replace('T', " "),
                         if loaded.frozen { " (frozen)" } else { "" },
                         output::count(loaded.users.len(), "user", "users"),
-                        loaded.users.iter().map(|u| u.connections.len()).sum::<usize>(),
+                        output::count(
+                            loaded.users.iter().map(|u| u.connections.len()).sum::<usize>(),
+                            "connection",
+                            "connections"
+                        ),
                         output::count(loaded.faults.len(), "fault rule", "fault rules"),
                     ));
                     if !loaded.users.iter().all(|u| u.connections.is_empty()) {
@@ -128,6 +132,221 @@ pub async fn run(global: &GlobalArgs, command: SandboxCommand) -> CmdResult {
                 }
             }
             Ok(())
+        }
+    }
+}
+
+/// `sandbox trigger`: the sandbox builds a realistic payload from the user's data unless a
+/// file gives one. A delivery the receiver did not accept (no 2xx, or no answer) prints its
+/// status and ends with exit code 3.
+async fn trigger(control: &Control, args: TriggerArgs, format: OutputFormat) -> CmdResult {
+    let payload = match &args.payload {
+        None => None,
+        Some(path) => {
+            let text = crate::resolve::read_input("--payload", path)?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::usage(format!("--payload {}: not JSON: {e}", path.display())))?;
+            Some(value)
+        }
+    };
+    let event = TestEvent {
+        user_id: args.user.clone(),
+        event_type: args.event_type.clone(),
+        payload,
+        connection_id: args.connection.clone(),
+        account_id: args.account.clone(),
+    };
+    let fired = control.fire_event(&event).await.map_err(control_failure)?;
+    report_fired(&fired, &format!("event {} ({}) for user {}", fired.id, args.event_type, args.user), format)
+}
+
+/// Prints what a trigger or a resend did; a delivery that was not accepted is a failure.
+fn report_fired(fired: &FiredEvent, heading: &str, format: OutputFormat) -> CmdResult {
+    match format {
+        OutputFormat::Json => output::json(fired),
+        OutputFormat::Table => {
+            output::line(heading);
+            output::line(&format!("payload {}", fired.payload));
+            output::table(&deliveries_table(&fired.deliveries));
+        }
+    }
+    let failed: Vec<String> = fired
+        .deliveries
+        .iter()
+        .filter(|d| d.outcome != "delivered")
+        .map(|d| {
+            let status = d.status.map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"));
+            let why = d.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+            format!("#{} {} ({status}{why})", d.seq, d.outcome)
+        })
+        .collect();
+    if fired.deliveries.is_empty() {
+        return Err(Failure::api("the event was not delivered (no attempt was logged)"));
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::api(format!("the receiver did not accept the event: {}", failed.join("; "))))
+    }
+}
+
+async fn webhooks(control: &Control, command: WebhooksCommand, format: OutputFormat) -> CmdResult {
+    let settings = match command {
+        WebhooksCommand::Set { url, format: f } => {
+            control.set_webhook_target(Some(&url), f.map(|f| f.as_str())).await
+        }
+        WebhooksCommand::Show => control.webhook_target().await,
+        WebhooksCommand::Clear => control.set_webhook_target(None, None).await,
+    }
+    .map_err(control_failure)?;
+    match format {
+        OutputFormat::Json => output::json(&settings),
+        OutputFormat::Table => match &settings.url {
+            Some(url) => output::details(&[
+                ("url", url.clone()),
+                ("format", output::or_dash(settings.format.as_ref())),
+                ("recording", if settings.recording { "yes" } else { "no" }.to_owned()),
+            ]),
+            None => output::line("no webhook target: the sandbox sends no webhooks (and records no events)"),
+        },
+    }
+    Ok(())
+}
+
+/// How often `listen` and `logs tail --follow` ask for news.
+const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `sandbox listen`: prints each delivery after the ones already logged, as it is logged.
+async fn listen(control: &Control, args: ListenArgs, format: OutputFormat) -> CmdResult {
+    let stop = crate::signals::shutdown();
+    tokio::pin!(stop);
+    let previous = control.webhook_target().await.map_err(control_failure)?;
+    // Read before the target changes, so that no delivery to it is missed.
+    let mut after = control.deliveries(0, 1).await.map_err(control_failure)?.last_seq;
+    if let Some(url) = &args.forward_to {
+        control.set_webhook_target(Some(url), Some(args.format.as_str())).await.map_err(control_failure)?;
+        output::warn(&format!(
+            "moneyhub: the sandbox now delivers webhooks to {url} ({})",
+            args.format.as_str()
+        ));
+    } else if previous.url.is_none() {
+        output::warn(
+            "moneyhub: no webhook target is set, so nothing is delivered: give --forward-to URL \
+             (or `moneyhub sandbox webhooks set URL`)",
+        );
+    }
+    output::warn("moneyhub: listening for webhook deliveries (Ctrl-C stops)");
+    let mut seen = 0u64;
+    let outcome = loop {
+        let page = match control.deliveries(after, 1000).await {
+            Ok(p) => p,
+            Err(e) => break Err(control_failure(e)),
+        };
+        for d in &page.data {
+            after = after.max(d.seq);
+            seen += 1;
+            match format {
+                OutputFormat::Json => output::line(&serde_json::to_string(d).unwrap_or_default()),
+                OutputFormat::Table => output::line(&delivery_line(d)),
+            }
+            if args.count.is_some_and(|n| seen >= n) {
+                break;
+            }
+        }
+        if args.count.is_some_and(|n| seen >= n) {
+            break Ok(());
+        }
+        tokio::select! {
+            () = &mut stop => break Ok(()),
+            () = tokio::time::sleep(POLL) => {}
+        }
+    };
+    if args.forward_to.is_some() {
+        let restored = control.set_webhook_target(previous.url.as_deref(), previous.format.as_deref()).await;
+        if let Err(e) = restored {
+            output::warn(&format!("moneyhub: could not put the previous webhook target back: {e}"));
+        }
+    }
+    outcome
+}
+
+/// One delivery as a line: `#12 09:30 newTransactions user 5c79… accounts 1 transactions 10 →
+/// delivered (HTTP 200, 12 ms)`.
+fn delivery_line(d: &moneyhub_sandbox::kit::Delivery) -> String {
+    let mut ids = Vec::new();
+    let p = &d.payload;
+    if let Some(c) = p["connectionId"].as_str() {
+        ids.push(format!("connection {}", output::short_connection(c)));
+    }
+    if let Some(a) = p["accountId"].as_str() {
+        ids.push(format!("account {}", output::short_uuid(a)));
+    }
+    if let Some(accounts) = p["accounts"].as_array() {
+        let txs: usize = accounts.iter().filter_map(|a| a["transactions"].as_array()).map(Vec::len).sum();
+        let first = accounts.first().and_then(|a| a["id"].as_str().or_else(|| a["accountId"].as_str()));
+        if let Some(a) = first {
+            ids.push(format!("account {}", output::short_uuid(a)));
+        }
+        if txs > 0 {
+            ids.push(output::count(txs, "transaction", "transactions"));
+        }
+    }
+    let answer = match (d.status, &d.error) {
+        (Some(s), _) => format!("HTTP {s}, {} ms", d.duration_ms),
+        (None, Some(e)) => e.clone(),
+        (None, None) => "no answer".to_owned(),
+    };
+    format!(
+        "#{} {} {} user {}{}{} -> {} ({answer})",
+        d.seq,
+        output::when(&d.at),
+        d.event_type,
+        output::short_uuid(&d.user_id),
+        if ids.is_empty() { "" } else { " " },
+        ids.join(", "),
+        d.outcome
+    )
+}
+
+/// `sandbox logs tail [--follow]`: the latest `lines` requests, then (with `--follow`) each
+/// new one.
+async fn logs_tail(control: &Control, follow: bool, lines: u64, format: OutputFormat) -> CmdResult {
+    let stop = crate::signals::shutdown();
+    tokio::pin!(stop);
+    let last = control.requests(0, 1).await.map_err(control_failure)?.last_seq;
+    let mut after = last.saturating_sub(lines);
+    loop {
+        let page = control.requests(after, 1000).await.map_err(control_failure)?;
+        for e in &page.data {
+            after = after.max(e.seq);
+            match format {
+                OutputFormat::Json => output::line(&serde_json::to_string(e).unwrap_or_default()),
+                OutputFormat::Table => {
+                    let query = e.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+                    output::line(&format!(
+                        "#{} {} {} {}{} {} ({} ms){}",
+                        e.seq,
+                        e.at.get(11..19).unwrap_or(&e.at),
+                        e.method,
+                        e.path,
+                        table::elide(&query, 60, table::Elide::End),
+                        e.status,
+                        e.duration_us / 1000,
+                        e.note.as_deref().map(|n| format!(" {n}")).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        // The page was full: ask again at once.
+        if page.data.len() >= 1000 {
+            continue;
+        }
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            () = tokio::time::sleep(POLL) => {}
         }
     }
 }
@@ -245,16 +464,23 @@ async fn set_connection(control: &Control, args: ConnectionSetArgs, format: Outp
     control.set_state(&args.connection, &wanted).await.map_err(control_failure)?;
     let view = control.connection(&args.connection).await.map_err(control_failure)?;
     let c = &view.connection;
-    let text = |key: &str| c[key].as_str().map_or_else(|| c[key].to_string(), str::to_owned);
+    // The id in full, though a prefix named it.
+    let full_id = c["id"].as_str().map_or_else(|| args.connection.clone(), str::to_owned);
+    // A missing or `null` field shows as `-` (never "null").
+    let text = |key: &str| match &c[key] {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
     match format {
         OutputFormat::Json => output::json(&json!({
-            "connectionId": args.connection,
+            "connectionId": full_id,
             "state": state,
             "thereafter": view.thereafter,
             "connection": view.connection,
         })),
         OutputFormat::Table => output::details(&[
-            ("connection", args.connection.clone()),
+            ("connection", full_id.clone()),
             ("state", state.as_str().to_owned()),
             ("status", text("status")),
             ("error", text("error")),

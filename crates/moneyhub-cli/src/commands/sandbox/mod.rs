@@ -4,13 +4,13 @@
 mod control;
 mod serve;
 
-use crate::cli::{GlobalArgs, SandboxCommand};
+use crate::cli::{GlobalArgs, SandboxCommand, SandboxTarget};
 use crate::exit::CmdResult;
 
 /// Runs a `moneyhub sandbox` command.
-pub async fn run(global: &GlobalArgs, command: SandboxCommand) -> CmdResult {
+pub async fn run(global: &GlobalArgs, target: &SandboxTarget, command: SandboxCommand) -> CmdResult {
     match command {
         SandboxCommand::Serve(args) => serve::serve(args).await,
-        other => control::run(global, other).await,
+        other => control::run(global, target, other).await,
     }
 }

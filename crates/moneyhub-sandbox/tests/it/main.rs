@@ -11,6 +11,7 @@ mod bad_input;
 mod connect_ways;
 mod consent_pages;
 mod control_gate;
+mod control_types;
 mod faults;
 mod fuzz;
 mod schema;

@@ -123,6 +123,14 @@ pub fn render(
     if rows.is_empty() {
         return "No connections.\n".to_owned();
     }
+    let mut out = table(rows, now, group_by_user, width, colour);
+    out.push_str(&summary(rows));
+    out.push('\n');
+    out
+}
+
+/// The rows as a table, without the summary line.
+fn table(rows: &[DoctorRow], now: DateTime<Utc>, group_by_user: bool, width: usize, colour: bool) -> String {
     let mut t = Table::new(vec![
         Column::new("CONNECTION"),
         Column::new("PROVIDER").elide_end(8),
@@ -154,22 +162,85 @@ pub fn render(
             r.reason.clone(),
         );
     }
-    let mut out = t.render(width, colour);
-    out.push_str(&summary(rows));
-    out.push('\n');
-    out
+    t.render(width, colour)
 }
 
 /// `7 connections: 2 none, 1 sync, 2 reauth, 1 reconsent, 1 remove`.
 pub fn summary(rows: &[DoctorRow]) -> String {
-    let parts: Vec<String> = Action::ALL
-        .iter()
-        .filter_map(|a| {
-            let n = rows.iter().filter(|r| r.action == *a).count();
-            (n > 0).then(|| format!("{n} {a}"))
-        })
-        .collect();
-    format!("{}: {}", output::count(rows.len(), "connection", "connections"), parts.join(", "))
+    let mut counts = Counts::default();
+    counts.add(rows);
+    counts.summary()
+}
+
+/// How many rows advise each action.
+#[derive(Debug, Default)]
+struct Counts([usize; Action::ALL.len()]);
+
+impl Counts {
+    fn add(&mut self, rows: &[DoctorRow]) {
+        for r in rows {
+            if let Some(i) = Action::ALL.iter().position(|a| *a == r.action) {
+                self.0[i] = self.0[i].saturating_add(1);
+            }
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.0.iter().fold(0, |a, n| a.saturating_add(*n))
+    }
+
+    fn summary(&self) -> String {
+        let parts: Vec<String> =
+            Action::ALL.iter().zip(self.0).filter_map(|(a, n)| (n > 0).then(|| format!("{n} {a}"))).collect();
+        format!("{}: {}", output::count(self.total(), "connection", "connections"), parts.join(", "))
+    }
+}
+
+/// The report printed while it is made (`doctor --all-users`): rows go out a chunk at a time,
+/// so memory is bounded by a chunk whatever the number of users. The output is the one
+/// [`print`] gives for all the rows at once, except that, in a table, each chunk's columns are
+/// sized to that chunk (the summary line still counts every row). JSON is the same array,
+/// byte for byte.
+pub struct StreamedReport {
+    format: OutputFormat,
+    now: DateTime<Utc>,
+    counts: Counts,
+}
+
+impl StreamedReport {
+    /// A report of nothing yet.
+    pub fn new(format: OutputFormat, now: DateTime<Utc>) -> Self {
+        StreamedReport { format, now, counts: Counts::default() }
+    }
+
+    /// Prints a chunk of rows (grouped by user in a table).
+    pub fn rows(&mut self, rows: &[DoctorRow]) {
+        if rows.is_empty() {
+            return;
+        }
+        let first = self.counts.total() == 0;
+        self.counts.add(rows);
+        if self.format == OutputFormat::Json {
+            // `to_string_pretty` of the chunk, without its brackets, is the chunk's part of the
+            // whole array's pretty form; chunks are joined as its elements are (`,\n`).
+            let Ok(text) = serde_json::to_string_pretty(rows) else { return };
+            let inner = text.strip_prefix("[\n").and_then(|t| t.strip_suffix("\n]")).unwrap_or(&text);
+            output::emit(&format!("{}{inner}", if first { "[\n" } else { ",\n" }));
+            return;
+        }
+        output::emit(&table(rows, self.now, true, output::width(), output::colour()));
+    }
+
+    /// Ends the report: the array's end, or the summary over every row.
+    pub fn finish(self) {
+        let empty = self.counts.total() == 0;
+        match (self.format, empty) {
+            (OutputFormat::Json, true) => output::emit("[]\n"),
+            (OutputFormat::Json, false) => output::emit("\n]\n"),
+            (_, true) => output::emit("No connections.\n"),
+            (_, false) => output::emit(&format!("{}\n", self.counts.summary())),
+        }
+    }
 }
 
 /// Account types per connection for one user (best effort: `None` with a warning on failure).

@@ -240,12 +240,32 @@ pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {
         return Ok(Target::Embedded { notice: false });
     }
     let file = load_file(global)?;
+    let profile = chosen_profile(global, file.as_ref())?;
+    let settings = settings(global, profile.as_ref())?;
+    let nothing = profile.is_none()
+        && settings.identity_url.is_none()
+        && settings.api_url.is_none()
+        && settings.client_id.is_none()
+        && settings.client_secret.is_none()
+        && settings.private_key.is_none();
+    if nothing {
+        return Ok(Target::Embedded { notice: true });
+    }
+    check_complete(&settings)?;
+    Ok(Target::Remote(Box::new(settings)))
+}
+
+/// The profile named by `--profile`, `MONEYHUB_PROFILE` or the file's `default_profile`.
+fn chosen_profile(
+    global: &GlobalArgs,
+    file: Option<&(PathBuf, ConfigFile)>,
+) -> CmdResult<Option<(String, Profile)>> {
     let wanted = global
         .profile
         .clone()
         .map(|p| (p, "--profile"))
         .or_else(|| env("MONEYHUB_PROFILE").map(|p| (p, "MONEYHUB_PROFILE")));
-    let profile: Option<(String, Profile)> = match (&file, wanted) {
+    let profile = match (file, wanted) {
         (None, Some((name, from))) => {
             return Err(Failure::usage(format!(
                 "{from} names profile {name:?}, but there is no config file (--config, MONEYHUB_CONFIG or ~/.config/moneyhub/config.toml)"
@@ -276,6 +296,11 @@ pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {
         },
         (None, None) => None,
     };
+    Ok(profile)
+}
+
+/// Each setting from the first source that gives it: flag, environment, profile.
+fn settings(global: &GlobalArgs, profile: Option<&(String, Profile)>) -> CmdResult<Settings> {
     let pick = |flag: &Option<String>,
                 flag_name: &str,
                 var: &str,
@@ -287,17 +312,17 @@ pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {
         if let Some(v) = env(var) {
             return Some(Setting { value: v, source: var.to_owned() });
         }
-        let (name, _) = profile.as_ref()?;
+        let (name, _) = profile?;
         from_profile
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
             .map(|v| Setting { value: v.to_owned(), source: format!("profile {name:?}") })
     };
-    let p = profile.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
+    let p = profile.map(|(_, p)| p.clone()).unwrap_or_default();
     // Credentials are one unit: the first source (flags, environment, profile) naming a
     // secret or a key provides them, so a flag overrides a secret set in the environment.
-    let (client_secret, private_key) = credentials(global, profile.as_ref().map(|(n, _)| n.as_str()), &p)?;
-    let settings = Settings {
+    let (client_secret, private_key) = credentials(global, profile.map(|(n, _)| n.as_str()), &p)?;
+    Ok(Settings {
         identity_url: pick(
             &global.identity_url,
             "--identity-url",
@@ -335,16 +360,11 @@ pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {
             p.tls_client_key.as_ref(),
         ),
         ca_cert: pick(&global.ca_cert, "--ca-cert", "MONEYHUB_CA_CERT", p.ca_cert.as_ref()),
-    };
-    let nothing = profile.is_none()
-        && settings.identity_url.is_none()
-        && settings.api_url.is_none()
-        && settings.client_id.is_none()
-        && settings.client_secret.is_none()
-        && settings.private_key.is_none();
-    if nothing {
-        return Ok(Target::Embedded { notice: true });
-    }
+    })
+}
+
+/// A remote target needs a client id and credentials, and a TLS certificate its key.
+fn check_complete(settings: &Settings) -> CmdResult<()> {
     if settings.client_id.is_none() {
         return Err(Failure::usage(
             "no client id: set --client-id, MONEYHUB_CLIENT_ID or client_id in the profile (or use --sandbox)",
@@ -375,7 +395,7 @@ pub fn resolve(global: &GlobalArgs) -> CmdResult<Target> {
              or a TLS client certificate (--tls-client-cert, MONEYHUB_TLS_CLIENT_CERT, tls_client_cert)",
         ));
     }
-    Ok(Target::Remote(Box::new(settings)))
+    Ok(())
 }
 
 type Credentials = (Option<Setting>, Option<Setting>);

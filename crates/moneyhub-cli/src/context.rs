@@ -316,82 +316,12 @@ impl Ctx {
     }
 
     async fn remote(global: &GlobalArgs, s: &Settings) -> CmdResult<Ctx> {
-        let read_file = |setting: &crate::config::Setting| {
-            std::fs::read(expand_home(&setting.value))
-                .map_err(|e| Failure::usage(format!("{} {}: {e}", setting.source, setting.value)))
-        };
-        let ca_pem = s.ca_cert.as_ref().map(read_file).transpose()?;
-        let tls_identity = match (&s.tls_client_cert, &s.tls_client_key) {
-            (Some(cert), Some(key)) => {
-                let key_pem = String::from_utf8(read_file(key)?).map_err(|_| {
-                    Failure::usage(format!("{}: the TLS client key is not PEM text", key.source))
-                })?;
-                Some(moneyhub::TlsIdentity::from_pem(read_file(cert)?, key_pem))
-            }
-            _ => None,
-        };
+        let (ca_pem, tls_identity) = tls_files(s)?;
         let http = plain_http_with(ca_pem.as_deref())?;
         let identity =
             s.identity_url.as_ref().map_or(moneyhub::config::DEFAULT_IDENTITY_URL, |v| v.value.as_str());
-        let auth = match (&s.client_secret, &s.private_key) {
-            (Some(secret), _) => ClientAuth::secret(secret.value.clone()),
-            (None, Some(key)) => {
-                let text = key.value.trim_start();
-                let parsed = if text.starts_with('{') || text.starts_with("-----BEGIN") {
-                    PrivateKey::parse(&key.value)
-                } else {
-                    PrivateKey::from_file(expand_home(&key.value))
-                };
-                let mut pk =
-                    parsed.map_err(|e| Failure::usage(format!("private key from {}: {e}", key.source)))?;
-                if let Some(setting) = &s.private_key_alg {
-                    let alg: SigningAlg = setting
-                        .value
-                        .parse()
-                        .map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?;
-                    pk = pk.with_alg(alg).map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?;
-                }
-                if let Some(kid) = &s.private_key_kid {
-                    pk = pk.with_kid(kid.value.clone());
-                }
-                ClientAuth::private_key(pk)
-            }
-            // A client certificate alone: self_signed_tls_client_auth.
-            (None, None) if tls_identity.is_some() => ClientAuth::tls(),
-            (None, None) => return Err(Failure::usage("no client credentials")),
-        };
-        let request_object_alg = match &s.request_object_alg {
-            None => None,
-            Some(setting) if setting.value.eq_ignore_ascii_case("none") => None,
-            Some(setting) => Some(
-                setting
-                    .value
-                    .parse::<SigningAlg>()
-                    .map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?,
-            ),
-        };
-        // Combinations Moneyhub would refuse are usage errors before anything is sent (the
-        // sandbox probe included).
-        if let (Some(alg), Some(setting)) = (request_object_alg, &s.request_object_alg) {
-            match &auth {
-                ClientAuth::PrivateKey(pk) if pk.key_type() != alg.key_type() => {
-                    return Err(Failure::usage(format!(
-                        "{}: request objects signed with {alg} need {}, but the private key is {}",
-                        setting.source,
-                        alg.key_type(),
-                        pk.key_type()
-                    )))
-                }
-                ClientAuth::PrivateKey(_) => {}
-                other => {
-                    return Err(Failure::usage(format!(
-                        "{}: a request-object algorithm ({alg}) needs a private key (--private-key), but the client uses {}",
-                        setting.source,
-                        other.method()
-                    )))
-                }
-            }
-        }
+        let auth = client_auth(s, tls_identity.is_some())?;
+        let request_object_alg = request_object_alg(s, &auth)?;
         let sandbox_clock = probe_sandbox(&http, identity).await;
         let offset = sandbox_clock
             .as_ref()
@@ -533,4 +463,91 @@ async fn probe_sandbox(http: &reqwest::Client, identity: &str) -> Option<(Durati
     let now = body.get("now").and_then(Value::as_str).and_then(moneyhub_types::time::parse_timestamp)?;
     let base_url = format!("{}{}", base.origin().ascii_serialization(), path);
     Some((now - Utc::now(), base_url))
+}
+
+/// The CA certificate and the TLS client identity the settings name, read from their files.
+fn tls_files(s: &Settings) -> CmdResult<(Option<Vec<u8>>, Option<moneyhub::TlsIdentity>)> {
+    let read_file = |setting: &crate::config::Setting| {
+        std::fs::read(expand_home(&setting.value))
+            .map_err(|e| Failure::usage(format!("{} {}: {e}", setting.source, setting.value)))
+    };
+    let ca_pem = s.ca_cert.as_ref().map(read_file).transpose()?;
+    let tls_identity = match (&s.tls_client_cert, &s.tls_client_key) {
+        (Some(cert), Some(key)) => {
+            let key_pem = String::from_utf8(read_file(key)?)
+                .map_err(|_| Failure::usage(format!("{}: the TLS client key is not PEM text", key.source)))?;
+            Some(moneyhub::TlsIdentity::from_pem(read_file(cert)?, key_pem))
+        }
+        _ => None,
+    };
+    Ok((ca_pem, tls_identity))
+}
+
+/// The client's authentication: a secret, a private key (with its algorithm and kid), or a TLS
+/// client certificate alone (`has_tls_identity`).
+fn client_auth(s: &Settings, has_tls_identity: bool) -> CmdResult<ClientAuth> {
+    let auth = match (&s.client_secret, &s.private_key) {
+        (Some(secret), _) => ClientAuth::secret(secret.value.clone()),
+        (None, Some(key)) => {
+            let text = key.value.trim_start();
+            let parsed = if text.starts_with('{') || text.starts_with("-----BEGIN") {
+                PrivateKey::parse(&key.value)
+            } else {
+                PrivateKey::from_file(expand_home(&key.value))
+            };
+            let mut pk =
+                parsed.map_err(|e| Failure::usage(format!("private key from {}: {e}", key.source)))?;
+            if let Some(setting) = &s.private_key_alg {
+                let alg: SigningAlg =
+                    setting.value.parse().map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?;
+                pk = pk.with_alg(alg).map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?;
+            }
+            if let Some(kid) = &s.private_key_kid {
+                pk = pk.with_kid(kid.value.clone());
+            }
+            ClientAuth::private_key(pk)
+        }
+        // A client certificate alone: self_signed_tls_client_auth.
+        (None, None) if has_tls_identity => ClientAuth::tls(),
+        (None, None) => return Err(Failure::usage("no client credentials")),
+    };
+    Ok(auth)
+}
+
+/// The request-object signing algorithm (`none` for unsigned), refused before anything is
+/// sent when Moneyhub would refuse it with this authentication.
+fn request_object_alg(s: &Settings, auth: &ClientAuth) -> CmdResult<Option<SigningAlg>> {
+    let request_object_alg = match &s.request_object_alg {
+        None => None,
+        Some(setting) if setting.value.eq_ignore_ascii_case("none") => None,
+        Some(setting) => Some(
+            setting
+                .value
+                .parse::<SigningAlg>()
+                .map_err(|e| Failure::usage(format!("{}: {e}", setting.source)))?,
+        ),
+    };
+    // Combinations Moneyhub would refuse are usage errors before anything is sent (the
+    // sandbox probe included).
+    if let (Some(alg), Some(setting)) = (request_object_alg, &s.request_object_alg) {
+        match auth {
+            ClientAuth::PrivateKey(pk) if pk.key_type() != alg.key_type() => {
+                return Err(Failure::usage(format!(
+                    "{}: request objects signed with {alg} need {}, but the private key is {}",
+                    setting.source,
+                    alg.key_type(),
+                    pk.key_type()
+                )))
+            }
+            ClientAuth::PrivateKey(_) => {}
+            other => {
+                return Err(Failure::usage(format!(
+                    "{}: a request-object algorithm ({alg}) needs a private key (--private-key), but the client uses {}",
+                    setting.source,
+                    other.method()
+                )))
+            }
+        }
+    }
+    Ok(request_object_alg)
 }

@@ -3,7 +3,8 @@
 //!
 //! * `--user U`: the user's connections (`GET /users/{id}/connections`) and their accounts
 //!   (`GET /accounts`, for the staleness thresholds of §2; skipped with a warning when it fails).
-//! * `--all-users`: every user, `--concurrency` at a time, with a progress bar on a terminal.
+//! * `--all-users`: every user, `--concurrency` at a time, with a progress bar on a terminal;
+//!   printed a page of 1,000 users at a time, so memory stays bounded however many there are.
 //!   Account types are **not** fetched there: the budget is one token request in all (the
 //!   connection listing uses a client token, not one per user) plus one list request per user;
 //!   staleness then uses the per-connection-type thresholds.
@@ -25,11 +26,11 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use moneyhub::health::Action;
-use moneyhub::{Connection, ConnectionId, PageOptions, User, UserId};
+use moneyhub::{Connection, ConnectionId, PageOptions, UserId};
 use moneyhub_types::AccountType;
 use serde_json::Value;
 
-use crate::advice::{context_for, diagnose, print, user_rows, DoctorRow};
+use crate::advice::{context_for, diagnose, print, user_rows, DoctorRow, StreamedReport};
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
@@ -134,56 +135,66 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> CmdResult {
         print(&keep(rows, args.actionable), ctx.output, now, false);
         return Ok(());
     }
-    let users = all_users(ctx).await?;
-    let bar = progress::bar(users.len() as u64, "examining users");
-    let results: Vec<(UserId, Result<Vec<DoctorRow>, moneyhub::Error>)> =
-        stream::iter(users.into_iter().map(|u| u.user_id))
-            .map(|user| {
-                let bar = bar.clone();
-                async move {
-                    let rows = user_rows(ctx, &user, now, false).await;
-                    bar.inc(1);
-                    (user, rows)
+    all_users(ctx, &args, now).await
+}
+
+/// `--all-users`: a page of 1,000 users at a time is listed, examined (`--concurrency` users
+/// at once) and printed before the next is listed, so memory stays bounded by a page however
+/// many users the client has (see [`StreamedReport`]); of the users that could not be
+/// examined only the count and the first are kept.
+async fn all_users(ctx: &Ctx, args: &DoctorArgs, now: DateTime<Utc>) -> CmdResult {
+    let mut report = StreamedReport::new(ctx.output, now);
+    let mut failed: usize = 0;
+    let mut first_failure: Option<(UserId, moneyhub::Error)> = None;
+    let mut bar = None;
+    let mut next = Some(PageOptions::new(1000, 0));
+    while let Some(page) = next {
+        let got = ctx.client.users().list(page).await.map_err(|e| ctx.fail(e))?;
+        next = got.next;
+        let bar = bar.get_or_insert_with(|| match got.total {
+            Some(total) => progress::bar(total, "examining users"),
+            None => progress::counter("examining users"),
+        });
+        let results: Vec<(UserId, Result<Vec<DoctorRow>, moneyhub::Error>)> =
+            stream::iter(got.items.into_iter().map(|u| u.user_id))
+                .map(|user| {
+                    let bar = bar.clone();
+                    async move {
+                        let rows = user_rows(ctx, &user, now, false).await;
+                        bar.inc(1);
+                        (user, rows)
+                    }
+                })
+                .buffered(usize::from(args.concurrency))
+                .collect()
+                .await;
+        let mut rows = Vec::new();
+        for (user, result) in results {
+            match result {
+                Ok(r) => rows.extend(r),
+                Err(e) => {
+                    failed = failed.saturating_add(1);
+                    first_failure.get_or_insert((user, e));
                 }
-            })
-            .buffered(usize::from(args.concurrency))
-            .collect()
-            .await;
-    bar.finish_and_clear();
-    let mut rows = Vec::new();
-    let mut failed = Vec::new();
-    for (user, result) in results {
-        match result {
-            Ok(r) => rows.extend(r),
-            Err(e) => failed.push((user, e)),
+            }
         }
+        let rows = keep(rows, args.actionable);
+        bar.suspend(|| report.rows(&rows));
     }
-    print(&keep(rows, args.actionable), ctx.output, now, true);
-    if let Some((user, e)) = failed.first() {
-        let first = Failure::from_client(e, ctx.now());
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    report.finish();
+    if let Some((user, e)) = first_failure {
+        let first = Failure::from_client(&e, ctx.now());
         return Err(Failure {
             code: first.code,
             message: format!(
                 "{} could not be examined (first: user {user}: {})",
-                output::count(failed.len(), "user", "users"),
+                output::count(failed, "user", "users"),
                 first.message
             ),
         });
     }
     Ok(())
-}
-
-/// Every user of the client, 1000 per page.
-async fn all_users(ctx: &Ctx) -> CmdResult<Vec<User>> {
-    let mut users = Vec::new();
-    let mut next = Some(PageOptions::new(1000, 0));
-    let counter = progress::counter("listing users");
-    while let Some(page) = next {
-        let got = ctx.client.users().list(page).await.map_err(|e| ctx.fail(e))?;
-        next = got.next;
-        counter.inc(got.items.len() as u64);
-        users.extend(got.items);
-    }
-    counter.finish_and_clear();
-    Ok(users)
 }

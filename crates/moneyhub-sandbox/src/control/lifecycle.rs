@@ -6,33 +6,18 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::clock::iso;
 use crate::error::ApiError;
-use crate::http::{json, ok, parse_body, Body, Path};
+use crate::http::{parse_body, typed, Body, Path};
+use crate::kit::types::{Advance, Advanced, ClockReading, ConnectionView, CreatedUser, Outcome, Tweak};
 use crate::lifecycle::{next_due, run_until};
 use crate::state::AppState;
 use crate::store::model::FetchStatus;
 use crate::store::Refusal;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Advance {
-    #[serde(default)]
-    seconds: Option<i64>,
-    #[serde(default)]
-    minutes: Option<i64>,
-    #[serde(default)]
-    hours: Option<i64>,
-    #[serde(default)]
-    days: Option<i64>,
-    /// Absolute target instead of a duration.
-    #[serde(default)]
-    to: Option<DateTime<Utc>>,
-}
 
 /// `POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} | {to}`: moves the
 /// clock forward and runs everything that became due, each at its own time. Answers the new
@@ -70,17 +55,17 @@ pub async fn advance(State(state): State<Arc<AppState>>, Body(body): Body) -> Re
     let report = tokio::task::spawn_blocking(move || run_until(&st, target)).await.map_err(|_| {
         ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "lifecycle run failed")
     })?;
-    Ok(ok(json!({"now": iso(state.clock.now()), "ran": report})))
+    Ok(typed(StatusCode::OK, &Advanced { now: state.clock.now(), ran: report }))
 }
 
 /// `POST /__sandbox/clock/freeze`.
 pub async fn freeze(State(state): State<Arc<AppState>>) -> Response {
-    ok(json!({"now": iso(state.clock.freeze()), "frozen": true}))
+    typed(StatusCode::OK, &ClockReading { now: state.clock.freeze(), frozen: true })
 }
 
 /// `POST /__sandbox/clock/resume`: follow the wall clock again from the current reading.
 pub async fn resume(State(state): State<Arc<AppState>>) -> Response {
-    ok(json!({"now": iso(state.clock.resume()), "frozen": false}))
+    typed(StatusCode::OK, &ClockReading { now: state.clock.resume(), frozen: false })
 }
 
 #[derive(Deserialize)]
@@ -125,18 +110,6 @@ pub async fn remove_provider(
 ) -> Result<Response, ApiError> {
     state.store.write().remove_provider(&bank_id)?;
     Ok(crate::http::no_content())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Tweak {
-    #[serde(default)]
-    single_sync_only: Option<bool>,
-    #[serde(default)]
-    force_new_id_on_reauth: Option<bool>,
-    /// Set the consent expiry to any instant (even past), unlike the public PATCH.
-    #[serde(default)]
-    expires_at: Option<DateTime<Utc>>,
 }
 
 /// `PATCH /__sandbox/connections/{id} {singleSyncOnly?, forceNewIdOnReauth?, expiresAt?}`.
@@ -185,17 +158,31 @@ pub async fn inspect(
         .filter_map(|a| store.accounts.get(a))
         .map(|a| a.txs.iter().filter(|t| !t.is_deleted()).count())
         .sum();
-    Ok(ok(json!({
-        "connection": c.to_json(now, store.provider_removed(c)),
-        "userId": c.user_id,
-        "script": c.script.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "thereafter": c.sticky_outcome.map(|s| s.as_str()),
-        "failingSince": c.failing_since.map(iso),
-        "historyFrom": iso(c.history_from),
-        "historyPending": c.history_target.is_some(),
-        "transactions": txs,
-        "next": next,
-    })))
+    Ok(typed(
+        StatusCode::OK,
+        &ConnectionView {
+            connection: c.to_json(now, store.provider_removed(c)),
+            user_id: c.user_id.clone(),
+            script: c.script.iter().map(|s| kit_outcome(*s)).collect(),
+            thereafter: c.sticky_outcome.map(kit_outcome),
+            failing_since: c.failing_since,
+            history_from: c.history_from,
+            history_pending: c.history_target.is_some(),
+            transactions: txs as u64,
+            next,
+        },
+    ))
+}
+
+/// A sync outcome as the control API names it.
+fn kit_outcome(s: FetchStatus) -> Outcome {
+    match s {
+        FetchStatus::Success => Outcome::Success,
+        FetchStatus::Error => Outcome::Error,
+        FetchStatus::Partial => Outcome::Partial,
+        FetchStatus::MfaRequired => Outcome::MfaRequired,
+        FetchStatus::CredentialsError => Outcome::CredentialsError,
+    }
 }
 
 #[derive(Deserialize)]
@@ -240,7 +227,7 @@ pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) ->
                     ids.push(c.connection_id);
                 }
             }
-            out.push(json!({"userId": user_id, "connectionIds": ids}));
+            out.push(CreatedUser { user_id, connection_ids: ids });
         }
         out
     })
@@ -248,7 +235,7 @@ pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) ->
     .map_err(|_| {
         ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "bulk creation failed")
     })?;
-    Ok(json(StatusCode::CREATED, Value::Array(created)))
+    Ok(typed(StatusCode::CREATED, &created))
 }
 
 /// `POST /__sandbox/accounts/{accountId}/drop`: the provider stops reporting the account

@@ -4,13 +4,12 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::clock::iso;
 use crate::error::ApiError;
-use crate::http::{no_content, ok, parse_body, Body, Path};
+use crate::http::{no_content, parse_body, typed, Body, Path};
+use crate::kit::types::ClockReading;
 use crate::scenario::{Scenario, ScenarioFormat, StateRequest};
 use crate::state::AppState;
 
@@ -19,7 +18,7 @@ use crate::state::AppState;
 pub async fn reset(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let st = state.clone();
     blocking(move || crate::scenario::reset(&st)).await?;
-    Ok(ok(json!({"now": iso(state.clock.now()), "frozen": state.clock.is_frozen()})))
+    Ok(typed(StatusCode::OK, &ClockReading { now: state.clock.now(), frozen: state.clock.is_frozen() }))
 }
 
 #[derive(Deserialize)]
@@ -41,16 +40,30 @@ struct LoadRequest {
 /// (TOML unless `format` says JSON or `name` ends in `.json`). Answers what it did (users and
 /// connections with their ids); 400 with the line and column of anything wrong, before any
 /// change.
+///
+/// Parsing the body, applying it and encoding the answer all run off the async threads (a
+/// scenario of 100,000 users is tens of megabytes each way), and the store is locked only in
+/// short chunks (`crate::scenario::apply`), so other requests go on meanwhile.
 pub async fn load(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
-    let req: LoadRequest = parse_body(&body, false)?;
-    let name = req.name.unwrap_or_else(|| "scenario".to_owned());
-    let format = req.format.unwrap_or_else(|| ScenarioFormat::for_file_name(&name));
-    let scenario =
-        Scenario::parse(&req.text, format, &name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let st = state.clone();
-    let loaded = blocking(move || crate::scenario::load(&st, &scenario, req.reset)).await?;
+    let res = tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
+        let req: LoadRequest = parse_body(&body, false)?;
+        drop(body);
+        let name = req.name.unwrap_or_else(|| "scenario".to_owned());
+        let format = req.format.unwrap_or_else(|| ScenarioFormat::for_file_name(&name));
+        let scenario =
+            Scenario::parse(&req.text, format, &name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        drop(req.text);
+        let loaded = crate::scenario::load(&st, &scenario, req.reset)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(axum::Json(loaded).into_response())
+    })
+    .await
+    .map_err(|_| {
+        ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "scenario task failed")
+    })??;
     state.notify_webhooks();
-    Ok(ok(json!(loaded)))
+    Ok(res)
 }
 
 /// Runs store-heavy work (connections' accounts, the lifecycle up to a new time) off the

@@ -2,29 +2,14 @@
 
 use std::sync::Arc;
 
+use crate::error::ApiError;
+use crate::http::query::Query;
+use crate::http::{no_content, parse_body, typed, Body};
+use crate::kit::types::{ClockReading, CreatedConnection, Listing, ListingMeta, NewConnection, Retained, Stats};
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
-
-use crate::clock::iso;
-use crate::error::ApiError;
-use crate::http::query::Query;
-use crate::http::{json, no_content, ok, parse_body, Body};
-use crate::state::AppState;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct NewConnection {
-    user_id: String,
-    bank_id: String,
-    #[serde(default)]
-    expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    enable_async: bool,
-}
 
 /// `POST /__sandbox/connections {userId, bankId, expiresAt?, enableAsync?}`: creates a
 /// connection as a completed authorisation would, without the browser round trip. Answers
@@ -48,9 +33,9 @@ pub async fn create_connection(
     if req.enable_async {
         state.finish_sync_later(created.sync_id);
     }
-    Ok(json(
+    Ok(typed(
         StatusCode::CREATED,
-        json!({"connectionId": created.connection_id, "syncId": created.sync_id.to_string()}),
+        &CreatedConnection { connection_id: created.connection_id, sync_id: created.sync_id.to_string() },
     ))
 }
 
@@ -63,7 +48,8 @@ pub async fn requests(
     let after = q.int("after", 0, i64::MAX, 0)? as u64;
     let limit = q.int("limit", 1, 1_000_000, 10_000)? as usize;
     let entries = state.log.since(after, limit);
-    Ok(ok(json!({"data": entries, "meta": {"lastSeq": state.log.last_seq()}})))
+    let meta = ListingMeta { last_seq: state.log.last_seq(), pending: None };
+    Ok(typed(StatusCode::OK, &Listing { data: entries, meta: Some(meta) }))
 }
 
 /// `DELETE /__sandbox/requests`: forgets the log (sequence numbers keep counting).
@@ -74,7 +60,7 @@ pub async fn clear_requests(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /__sandbox/clock`: the virtual time.
 pub async fn clock(State(state): State<Arc<AppState>>) -> Response {
-    ok(json!({"now": iso(state.clock.now()), "frozen": state.clock.is_frozen()}))
+    typed(StatusCode::OK, &ClockReading { now: state.clock.now(), frozen: state.clock.is_frozen() })
 }
 
 /// `GET /__sandbox/stats`: how much the sandbox holds.
@@ -82,20 +68,24 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
     let store = state.store.read();
     let stored: usize = store.accounts.values().map(|a| a.txs.len()).sum();
     let live: usize = store.accounts.values().map(|a| a.txs.iter().filter(|t| !t.is_deleted()).count()).sum();
-    ok(json!({
-        "users": store.users.len(),
-        "connections": store.connections.len(),
-        "accounts": store.accounts.len(),
-        "transactions": live,
-        "transactionsStored": stored,
-        "syncs": store.syncs.len(),
-        "pendingEvents": store.outbox.len(),
-        // What the bounded logs hold now (see `request_log` and `webhooks::log`).
-        "retained": {
-            "requestLogEntries": state.log.len(),
-            "requestLogBytes": state.log.bytes(),
-            "deliveryLogBytes": state.webhook_worker.log.bytes(),
-            "metricSeries": state.route_counts.lock().len(),
+    let n = |n: usize| n as u64;
+    typed(
+        StatusCode::OK,
+        &Stats {
+            users: n(store.users.len()),
+            connections: n(store.connections.len()),
+            accounts: n(store.accounts.len()),
+            transactions: n(live),
+            transactions_stored: n(stored),
+            syncs: n(store.syncs.len()),
+            pending_events: n(store.outbox.len()),
+            // What the bounded logs hold now (see `request_log` and `webhooks::log`).
+            retained: Retained {
+                request_log_entries: n(state.log.len()),
+                request_log_bytes: n(state.log.bytes()),
+                delivery_log_bytes: n(state.webhook_worker.log.bytes()),
+                metric_series: n(state.route_counts.lock().len()),
+            },
         },
-    }))
+    )
 }

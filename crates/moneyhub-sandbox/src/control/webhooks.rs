@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -11,9 +12,10 @@ use serde_json::{json, Value};
 use crate::config::{WebhookFormat, WebhookTarget};
 use crate::error::ApiError;
 use crate::http::query::Query;
-use crate::http::{no_content, ok, parse_body, Body};
+use crate::http::{no_content, ok, parse_body, typed, Body};
+use crate::kit::types::{Chaos, FlushReport, Listing, ListingMeta, WebhookSettings};
 use crate::state::AppState;
-use crate::webhooks::chaos::ChaosRequest;
+use crate::webhooks::chaos::{ChaosRequest, ChaosSettings};
 use crate::webhooks::delivery::{deliver_pending, deliver_test_event};
 use crate::webhooks::envelope::Outgoing;
 use crate::webhooks::{format_name, validate_target};
@@ -33,13 +35,14 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-fn target_json(state: &AppState) -> Value {
+fn target_json(state: &AppState) -> Response {
     let target = state.webhook.lock().clone();
     let recording = state.store.read().record_events;
-    match target {
-        Some(t) => json!({"url": t.url, "format": format_name(t.format), "recording": recording}),
-        None => json!({"url": null, "format": null, "recording": recording}),
-    }
+    let (url, format) = match target {
+        Some(t) => (Some(t.url), Some(format_name(t.format).to_owned())),
+        None => (None, None),
+    };
+    typed(StatusCode::OK, &WebhookSettings { url, format, recording })
 }
 
 /// `PUT /__sandbox/webhooks {url: string|null, format?: "json"|"jwt"}`: sets (or, with
@@ -62,12 +65,12 @@ pub async fn set_target(State(state): State<Arc<AppState>>, Body(body): Body) ->
         }
     };
     state.set_webhook(target);
-    Ok(ok(target_json(&state)))
+    Ok(target_json(&state))
 }
 
 /// `GET /__sandbox/webhooks`: the target, `{url, format, recording}`.
 pub async fn get_target(State(state): State<Arc<AppState>>) -> Response {
-    ok(target_json(&state))
+    target_json(&state)
 }
 
 /// `GET /__sandbox/webhooks/deliveries?after=SEQ&limit=N`: the delivery log, oldest first,
@@ -82,7 +85,8 @@ pub async fn deliveries(
     let log = &state.webhook_worker.log;
     let data = log.since(after, limit);
     let pending = state.store.read().outbox.len();
-    Ok(ok(json!({"data": data, "meta": {"lastSeq": log.last_seq(), "pending": pending}})))
+    let meta = ListingMeta { last_seq: log.last_seq(), pending: Some(pending as u64) };
+    Ok(typed(StatusCode::OK, &Listing { data, meta: Some(meta) }))
 }
 
 /// `DELETE /__sandbox/webhooks/deliveries`: forgets the log (sequence numbers keep counting).
@@ -93,7 +97,7 @@ pub async fn clear_deliveries(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /__sandbox/webhooks/chaos`: `{drop, duplicate, reorder}`.
 pub async fn get_chaos(State(state): State<Arc<AppState>>) -> Response {
-    ok(json!(state.webhook_worker.chaos()))
+    typed(StatusCode::OK, &chaos(state.webhook_worker.chaos()))
 }
 
 /// `PUT /__sandbox/webhooks/chaos {drop?, duplicate?, reorder?: bool|number}`: probabilities
@@ -102,16 +106,28 @@ pub async fn set_chaos(State(state): State<Arc<AppState>>, Body(body): Body) -> 
     let req: ChaosRequest = parse_body(&body, true)?;
     let settings = req.into_settings().map_err(ApiError::bad_request)?;
     state.webhook_worker.set_chaos(settings);
-    Ok(ok(json!(settings)))
+    Ok(typed(StatusCode::OK, &chaos(settings)))
 }
 
 /// `POST /__sandbox/webhooks/flush`: delivers everything pending and answers when done,
 /// `{attempts, delivered, failed, dropped, duplicates, lastSeq}`.
 pub async fn flush(State(state): State<Arc<AppState>>) -> Response {
-    let report = deliver_pending(&state).await;
-    let mut v = json!(report);
-    v["lastSeq"] = json!(state.webhook_worker.log.last_seq());
-    ok(v)
+    let r = deliver_pending(&state).await;
+    typed(
+        StatusCode::OK,
+        &FlushReport {
+            attempts: r.attempts,
+            delivered: r.delivered,
+            failed: r.failed,
+            dropped: r.dropped,
+            duplicates: r.duplicates,
+            last_seq: state.webhook_worker.log.last_seq(),
+        },
+    )
+}
+
+fn chaos(s: ChaosSettings) -> Chaos {
+    Chaos { drop: s.drop, duplicate: s.duplicate, reorder: s.reorder }
 }
 
 #[derive(Deserialize)]

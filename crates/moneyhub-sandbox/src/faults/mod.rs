@@ -14,7 +14,7 @@ pub mod pattern;
 use axum::http::StatusCode;
 use parking_lot::Mutex;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::rng::{label, Rng};
 use pattern::Pattern;
@@ -126,29 +126,34 @@ impl Rule {
         self.times.is_none_or(|t| self.hits < t)
     }
 
+    /// The rule as the control API shows it (the kit's type).
     fn to_json(&self) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "method": self.method,
-            "path": self.pattern.raw,
-            "exact": self.pattern.exact,
-            "latencyMs": self.latency_ms,
-            "drop": self.effect == Effect::Drop,
-            "malformed": self.effect == Effect::Malformed,
-            "rate": self.rate,
-            "times": self.times,
-            "remaining": self.times.map(|t| t.saturating_sub(self.hits)),
-            "matched": self.matched,
-            "hits": self.hits,
-            "active": self.active(),
-        });
+        let mut rule = crate::kit::types::FaultRule {
+            id: self.id.clone(),
+            method: self.method.clone(),
+            path: self.pattern.raw.clone(),
+            exact: self.pattern.exact,
+            status: None,
+            code: None,
+            message: None,
+            retry_after_secs: None,
+            drop: self.effect == Effect::Drop,
+            malformed: self.effect == Effect::Malformed,
+            latency_ms: self.latency_ms,
+            rate: self.rate,
+            times: self.times,
+            remaining: self.times.map(|t| t.saturating_sub(self.hits)),
+            matched: self.matched,
+            hits: self.hits,
+            active: self.active(),
+        };
         if let Effect::Error { status, code, message, retry_after } = &self.effect {
-            v["status"] = json!(status.as_u16());
-            v["code"] = json!(code);
-            v["message"] = json!(message);
-            v["retryAfterSecs"] = json!(retry_after);
+            rule.status = Some(status.as_u16());
+            rule.code = code.clone();
+            rule.message = Some(message.clone());
+            rule.retry_after_secs = *retry_after;
         }
-        v
+        serde_json::to_value(rule).unwrap_or_default()
     }
 }
 
@@ -305,6 +310,7 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn req(v: Value) -> FaultRequest {
         serde_json::from_value(v).unwrap()

@@ -17,6 +17,11 @@ pub fn json(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
+/// A typed JSON answer with a status (the control API's shared types, `crate::kit::types`).
+pub fn typed<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
 /// 200 JSON.
 pub fn ok(v: Value) -> Response {
     json(StatusCode::OK, v)

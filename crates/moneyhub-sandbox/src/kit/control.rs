@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::types::*;
@@ -74,21 +74,6 @@ impl ControlError {
             _ => None,
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Meta {
-    last_seq: u64,
-    #[serde(default)]
-    pending: u64,
-}
-
-#[derive(Deserialize)]
-struct Listing<T> {
-    data: Vec<T>,
-    #[serde(default)]
-    meta: Option<Meta>,
 }
 
 impl Control {
@@ -323,8 +308,8 @@ impl Control {
     pub async fn deliveries(&self, after: u64, limit: usize) -> Result<Deliveries, ControlError> {
         let path = format!("/webhooks/deliveries?after={after}&limit={limit}");
         let page: Listing<Delivery> = self.send(Method::GET, &path, None).await?;
-        let meta = page.meta.unwrap_or(Meta { last_seq: 0, pending: 0 });
-        Ok(Deliveries { data: page.data, last_seq: meta.last_seq, pending: meta.pending })
+        let meta = page.meta.unwrap_or(ListingMeta { last_seq: 0, pending: None });
+        Ok(Deliveries { data: page.data, last_seq: meta.last_seq, pending: meta.pending.unwrap_or(0) })
     }
 
     /// Forgets the delivery log.

@@ -14,7 +14,7 @@
 //! ```
 
 mod control;
-mod types;
+pub(crate) mod types;
 
 pub use control::{Control, ControlError};
 pub use types::*;

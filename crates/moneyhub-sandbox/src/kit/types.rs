@@ -1,4 +1,11 @@
-//! The requests and answers of the control API, typed.
+//! The requests and answers of the control API, typed: one set of `Serialize + Deserialize`
+//! types, which the control handlers (`crate::control`) take and answer and [`Control`]
+//! (`super::Control`) sends and reads, so the two sides cannot drift apart.
+//!
+//! Times in these answers are written as chrono writes a `DateTime<Utc>` (RFC 3339, `Z`,
+//! fractional seconds only when there are any), except the delivery log's, which the webhook
+//! worker records with milliseconds (`2025-01-15T10:00:00.000Z`); both read as the same
+//! [`DateTime`].
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,22 +25,23 @@ pub struct ClockReading {
 }
 
 /// How far to move the clock (`POST /__sandbox/clock/advance`): a duration or an instant.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Advance {
     /// Days.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<i64>,
     /// Hours.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours: Option<i64>,
     /// Minutes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minutes: Option<i64>,
     /// Seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<i64>,
     /// An instant to move to instead of a duration.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<DateTime<Utc>>,
 }
 
@@ -86,17 +94,18 @@ pub struct CreatedConnection {
 }
 
 /// The body of `POST /__sandbox/connections`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewConnection {
     /// The user.
     pub user_id: String,
     /// The bank id.
     pub bank_id: String,
     /// The consent's end, when not the provider's default.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     /// Finish the first sync in the background, shortly after.
+    #[serde(default)]
     pub enable_async: bool,
 }
 
@@ -147,17 +156,17 @@ impl Script {
 }
 
 /// The body of `PATCH /__sandbox/connections/{id}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Tweak {
     /// The provider allows one fetch only.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub single_sync_only: Option<bool>,
     /// A reauth gives the connection a new id.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_new_id_on_reauth: Option<bool>,
     /// The consent's end, any instant (past ones too).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -239,8 +248,17 @@ pub struct FaultRule {
     /// Whether the path must match exactly.
     pub exact: bool,
     /// The status it answers with, when it answers.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The error body's `code`, when it answers with an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The error body's `message`, when it answers with an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `Retry-After` seconds, when it answers with an error that carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
     /// Whether it drops the connection.
     pub drop: bool,
     /// Whether it answers a malformed body.
@@ -396,6 +414,22 @@ pub struct Stats {
     pub syncs: u64,
     /// Webhook events not delivered yet.
     pub pending_events: u64,
+    /// What the bounded logs hold now.
+    pub retained: Retained,
+}
+
+/// What the sandbox's bounded logs and metric series hold (`GET /__sandbox/stats`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retained {
+    /// Entries in the request log.
+    pub request_log_entries: u64,
+    /// Bytes the request log holds.
+    pub request_log_bytes: u64,
+    /// Bytes the webhook delivery log holds.
+    pub delivery_log_bytes: u64,
+    /// Per-route metric series.
+    pub metric_series: u64,
 }
 
 /// A page of the request log (`GET /__sandbox/requests`).
@@ -406,4 +440,26 @@ pub struct RequestLog {
     pub data: Vec<LogEntry>,
     /// The last sequence number given.
     pub last_seq: u64,
+}
+
+/// A listing's wire shape (`{data, meta: {lastSeq, pending?}}`): the request log and the
+/// delivery log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Listing<T> {
+    /// The entries, oldest first.
+    pub(crate) data: Vec<T>,
+    /// Where the log stands.
+    #[serde(default)]
+    pub(crate) meta: Option<ListingMeta>,
+}
+
+/// `meta` of a [`Listing`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListingMeta {
+    /// The last sequence number given.
+    pub(crate) last_seq: u64,
+    /// Events not attempted yet (the delivery log only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pending: Option<u64>,
 }

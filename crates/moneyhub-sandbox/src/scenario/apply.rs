@@ -1,6 +1,6 @@
 //! Loading a scenario into a running sandbox, and the reset it may start from.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -12,6 +12,8 @@ use crate::config::{ClockMode, WebhookFormat, WebhookTarget};
 use crate::lifecycle::{run_until, RunReport};
 use crate::state::AppState;
 use crate::store::model::FetchStatus;
+use crate::store::Store;
+use parking_lot::RwLockWriteGuard;
 
 /// What a load did: the clock, and every user and connection of the scenario with its id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,116 +105,34 @@ pub(crate) fn load(
     Ok(loaded)
 }
 
+/// How long one chunk of a load may hold the store's write lock. A load applies its users in
+/// chunks and releases the lock (fairly: waiting requests go first) between them, so a large
+/// scenario delays other requests by about this much at a time, never by the whole load.
+const CHUNK: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Checks the scenario against the sandbox, then applies it. `clock_free`: the clock may be
 /// set outright (a fresh or just reset sandbox) rather than only moved forward.
+///
+/// Decision (the reference is silent): a load is not one atomic step for other requests.
+/// Everything that can be refused is checked first, but the users are then applied in chunks
+/// that each hold the store's lock for at most [`CHUNK`], so that a scenario of 100,000 users
+/// does not stop the sandbox for seconds; requests served meanwhile may see some of the
+/// scenario's users and not yet others.
 pub(crate) fn apply(
     state: &Arc<AppState>,
     scenario: &Scenario,
     clock_free: bool,
 ) -> Result<LoadedScenario, ScenarioError> {
     let plan = check(state, scenario, clock_free)?;
-
     // The clock first, so that states are applied at the scenario's time.
-    let mut ran = RunReport::default();
-    if let Some(clock) = &scenario.clock {
-        let frozen = clock.frozen.unwrap_or_else(|| state.clock.is_frozen());
-        match clock.start {
-            Some(start) if clock_free => {
-                state.clock.reset(ClockMode::Frozen(start));
-            }
-            Some(start) => {
-                let by = start - state.clock.now();
-                if by > Duration::zero() {
-                    let target = state.clock.advance(by).map_err(ScenarioError)?;
-                    ran = run_until(state, target);
-                }
-            }
-            None => {}
-        }
-        if frozen {
-            state.clock.freeze();
-        } else {
-            state.clock.resume();
-        }
-    }
+    let ran = set_clock(state, scenario, clock_free)?;
     let now = state.clock.now();
-
     if let Some((target, chaos)) = plan.webhook {
         state.set_webhook(Some(target));
         state.webhook_worker.set_chaos(chaos);
     }
-
-    let mut users = Vec::with_capacity(scenario.users.len());
-    {
-        let mut store = state.store.write();
-        let mut claimed: HashSet<String> = HashSet::new();
-        for (user, planned) in scenario.users.iter().zip(&plan.users) {
-            let existing = store
-                .users
-                .values()
-                .filter(|u| u.client_id == planned.client_id)
-                .filter(|u| u.client_user_id.as_deref() == Some(user.client_user_id.as_str()))
-                .min_by_key(|u| u.created_at)
-                .map(|u| u.user_id.clone());
-            let existed = existing.is_some();
-            let user_id = match existing {
-                Some(id) => id,
-                None => store
-                    .create_user(&planned.client_id, Some(user.client_user_id.clone()), now)
-                    .user_id
-                    .clone(),
-            };
-            let mut connections = Vec::with_capacity(user.connections.len());
-            for (conn, (bank_id, bank_name)) in user.connections.iter().zip(&planned.banks) {
-                let found = store
-                    .connections_of(&user_id)
-                    .into_iter()
-                    .filter(|c| &c.bank_id == bank_id && !claimed.contains(&c.id))
-                    .min_by_key(|c| c.connected_on)
-                    .map(|c| c.id.clone());
-                let existed = found.is_some();
-                let connection_id = match found {
-                    Some(id) => id,
-                    None => {
-                        store
-                            .create_connection(&user_id, bank_id, None, false, now)
-                            .map_err(|e| {
-                                ScenarioError(format!("{}: {bank_name}: {e:?}", scenario.source.name))
-                            })?
-                            .connection_id
-                    }
-                };
-                claimed.insert(connection_id.clone());
-                if conn.state == ConnectionState::ProviderWithdrawn {
-                    store.remove_provider(bank_id).map_err(|e| {
-                        ScenarioError(format!("{}: {bank_name}: {e:?}", scenario.source.name))
-                    })?;
-                }
-                if let Some(c) = store.connections.get_mut(&connection_id) {
-                    put_in_state(c, conn.state, conn.days, conn.since, now);
-                    if conn.single_sync_only {
-                        c.single_sync_only = true;
-                    }
-                }
-                connections.push(LoadedConnection {
-                    key: conn.key.clone().unwrap_or_else(|| bank_name.clone()),
-                    bank_id: bank_id.clone(),
-                    bank_name: bank_name.clone(),
-                    connection_id,
-                    state: conn.state,
-                    existed,
-                });
-            }
-            users.push(LoadedUser {
-                client_user_id: user.client_user_id.clone(),
-                user_id,
-                existed,
-                connections,
-            });
-        }
-    }
+    let users = apply_users(state, scenario, &plan.users, now)?;
     state.notify_webhooks();
-
     let mut faults = Vec::new();
     for rule in &scenario.faults {
         let added = state.faults.add(rule.clone()).map_err(ScenarioError)?;
@@ -226,6 +146,155 @@ pub(crate) fn apply(
         users,
         faults,
     })
+}
+
+/// Sets the clock as `[clock]` says: outright when `clock_free`, else forward only (running
+/// what falls due on the way); then frozen or following the wall clock.
+fn set_clock(
+    state: &Arc<AppState>,
+    scenario: &Scenario,
+    clock_free: bool,
+) -> Result<RunReport, ScenarioError> {
+    let mut ran = RunReport::default();
+    let Some(clock) = &scenario.clock else { return Ok(ran) };
+    let frozen = clock.frozen.unwrap_or_else(|| state.clock.is_frozen());
+    match clock.start {
+        Some(start) if clock_free => state.clock.reset(ClockMode::Frozen(start)),
+        Some(start) => {
+            let by = start - state.clock.now();
+            if by > Duration::zero() {
+                let target = state.clock.advance(by).map_err(ScenarioError)?;
+                ran = run_until(state, target);
+            }
+        }
+        None => {}
+    }
+    if frozen {
+        state.clock.freeze();
+    } else {
+        state.clock.resume();
+    }
+    Ok(ran)
+}
+
+/// The users that exist, by `(client id, clientUserId)`: the oldest of each (the one a load
+/// reuses). Built once per load, so that finding a user is a look-up, not a scan of every user
+/// (which made loading 40,000 users take 24 s).
+type UserIndex = HashMap<(String, String), (DateTime<Utc>, String)>;
+
+fn index_users(store: &Store) -> UserIndex {
+    let mut index = UserIndex::with_capacity(store.users.len());
+    for u in store.users.values() {
+        let Some(client_user_id) = &u.client_user_id else { continue };
+        let entry = index.entry((u.client_id.clone(), client_user_id.clone()));
+        let kept = entry.or_insert_with(|| (u.created_at, u.user_id.clone()));
+        if u.created_at < kept.0 {
+            *kept = (u.created_at, u.user_id.clone());
+        }
+    }
+    index
+}
+
+/// Applies the scenario's users, in chunks of at most [`CHUNK`] under the store's lock.
+fn apply_users(
+    state: &AppState,
+    scenario: &Scenario,
+    planned: &[PlannedUser],
+    now: DateTime<Utc>,
+) -> Result<Vec<LoadedUser>, ScenarioError> {
+    let mut index = index_users(&state.store.read());
+    let mut claimed: HashSet<String> = HashSet::new();
+    let mut users = Vec::with_capacity(scenario.users.len());
+    let mut todo = scenario.users.iter().zip(planned).peekable();
+    while todo.peek().is_some() {
+        let mut store = state.store.write();
+        let started = std::time::Instant::now();
+        while started.elapsed() < CHUNK {
+            let Some((user, planned)) = todo.next() else { break };
+            let mut load = UserLoad { store: &mut store, index: &mut index, claimed: &mut claimed, now };
+            users.push(load.user(scenario, user, planned)?);
+        }
+        RwLockWriteGuard::unlock_fair(store);
+    }
+    Ok(users)
+}
+
+/// One user's part of a load, under the store's lock.
+struct UserLoad<'a> {
+    store: &'a mut Store,
+    index: &'a mut UserIndex,
+    /// Connections already given to a scenario connection (each existing one is reused once).
+    claimed: &'a mut HashSet<String>,
+    now: DateTime<Utc>,
+}
+
+impl UserLoad<'_> {
+    fn user(
+        &mut self,
+        scenario: &Scenario,
+        user: &super::ScenarioUser,
+        planned: &PlannedUser,
+    ) -> Result<LoadedUser, ScenarioError> {
+        let key = (planned.client_id.clone(), user.client_user_id.clone());
+        // Another request may have deleted an indexed user since the index was built.
+        let existing =
+            self.index.get(&key).map(|(_, id)| id.clone()).filter(|id| self.store.users.contains_key(id));
+        let existed = existing.is_some();
+        let user_id = match existing {
+            Some(id) => id,
+            None => {
+                let id = self
+                    .store
+                    .create_user(&planned.client_id, Some(user.client_user_id.clone()), self.now)
+                    .user_id
+                    .clone();
+                self.index.insert(key, (self.now, id.clone()));
+                id
+            }
+        };
+        let mut connections = Vec::with_capacity(user.connections.len());
+        for (conn, (bank_id, bank_name)) in user.connections.iter().zip(&planned.banks) {
+            let named = |e: crate::store::Refusal| {
+                ScenarioError(format!("{}: {bank_name}: {e:?}", scenario.source.name))
+            };
+            let found = self
+                .store
+                .connections_of(&user_id)
+                .into_iter()
+                .filter(|c| &c.bank_id == bank_id && !self.claimed.contains(&c.id))
+                .min_by_key(|c| c.connected_on)
+                .map(|c| c.id.clone());
+            let existed = found.is_some();
+            let connection_id = match found {
+                Some(id) => id,
+                None => {
+                    self.store
+                        .create_connection(&user_id, bank_id, None, false, self.now)
+                        .map_err(named)?
+                        .connection_id
+                }
+            };
+            self.claimed.insert(connection_id.clone());
+            if conn.state == ConnectionState::ProviderWithdrawn {
+                self.store.remove_provider(bank_id).map_err(named)?;
+            }
+            if let Some(c) = self.store.connections.get_mut(&connection_id) {
+                put_in_state(c, conn.state, conn.days, conn.since, self.now);
+                if conn.single_sync_only {
+                    c.single_sync_only = true;
+                }
+            }
+            connections.push(LoadedConnection {
+                key: conn.key.clone().unwrap_or_else(|| bank_name.clone()),
+                bank_id: bank_id.clone(),
+                bank_name: bank_name.clone(),
+                connection_id,
+                state: conn.state,
+                existed,
+            });
+        }
+        Ok(LoadedUser { client_user_id: user.client_user_id.clone(), user_id, existed, connections })
+    }
 }
 
 /// `PUT /__sandbox/connections/{id}/state`: puts one connection in a scenario state, with the

@@ -13,6 +13,7 @@ mod bounds;
 mod connect_ways;
 mod consent_pages;
 mod control_gate;
+mod control_types;
 mod faults;
 mod fuzz;
 mod schema;

@@ -187,3 +187,51 @@ async fn the_readme_scenario_loads() {
     assert_eq!(loaded.users[0].connections.len(), 7);
     assert_eq!(loaded.faults.len(), 1);
 }
+
+/// A scenario of 100,000 users takes seconds to load; other requests must not wait for it.
+/// The load applies its users in chunks that hold the store's lock for about 20 ms each, so a
+/// request that needs the store (the users listing) or none of it (`/oidc/certs`) is answered
+/// between two chunks. The 100 ms bound is measured by `bench/scenario-load.sh` (release build);
+/// here, in a debug build on cores shared with other tests, the slowest request must wait less
+/// than a fifth of the load (a load that held the lock throughout made a store request wait
+/// all of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_scenario_load_never_blocks_other_requests() {
+    let sb = sandbox().await;
+    let users: Vec<serde_json::Value> = (0..3000)
+        .map(|i| serde_json::json!({"clientUserId": format!("fleet-{i}"), "connections": [{"bank": "Moneyhub Open Banking Mock"}]}))
+        .collect();
+    let text = serde_json::json!({ "users": users }).to_string();
+    let token = crate::support::token(&sb, "user:read", None).await;
+    let http = crate::support::http();
+    let (certs, listing) =
+        (format!("{}/oidc/certs", sb.base_url()), format!("{}/users?limit=1", sb.base_url()));
+
+    let loader = {
+        let control = Control::of(&sb);
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let loaded = control.load_scenario(&text, "fleet.json", false).await.expect("the scenario loads");
+            (loaded.users.len(), started.elapsed())
+        })
+    };
+    let (mut slowest, mut requests) = (std::time::Duration::ZERO, 0u32);
+    while !loader.is_finished() {
+        for (url, auth) in [(&certs, None), (&listing, Some(&token))] {
+            let started = std::time::Instant::now();
+            let mut req = http.get(url.as_str());
+            if let Some(t) = auth {
+                req = req.bearer_auth(t);
+            }
+            let status = req.send().await.expect("the sandbox answers").status();
+            assert!(status.is_success(), "{url}: {status}");
+            slowest = slowest.max(started.elapsed());
+            requests += 1;
+        }
+    }
+    let (loaded, took) = loader.await.unwrap();
+    assert_eq!(loaded, 3000);
+    println!("loaded 3000 users in {took:?}; {requests} requests meanwhile, the slowest {slowest:?}");
+    assert!(requests >= 4, "requests were answered during the load ({requests} in {took:?})");
+    assert!(slowest * 5 < took, "a request waited {slowest:?} during a {took:?} load");
+}

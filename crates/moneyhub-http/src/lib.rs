@@ -314,7 +314,6 @@ impl Slots {
         state.waiters.push(Waiter { tx, ready });
         Err(rx)
     }
-
 }
 
 impl Drop for Slot {
@@ -432,9 +431,8 @@ impl Shared {
                 && now.saturating_sub(c.idle_since.load(Ordering::Acquire)) >= grace
         };
         let fresh = |c: &&Arc<Conn>| c.completed.load(Ordering::Acquire) == 0;
-        let young_fresh = || {
-            conns.values().any(|c| fresh(&c) && !c.in_flight.load(Ordering::Acquire) && !closing(c))
-        };
+        let young_fresh =
+            || conns.values().any(|c| fresh(&c) && !c.in_flight.load(Ordering::Acquire) && !closing(c));
         let victim = match conns.values().filter(evictable).find(fresh) {
             Some(c) => Some(c),
             None if young_fresh() => None,
@@ -546,7 +544,11 @@ pub async fn serve(
 
 /// Waits for a slot (at most the header-read timeout), ready (first in line) when its request
 /// head arrived within 20 ms, after asking an old idle connection to make room.
-async fn wait_for_slot(stream: &tokio::net::TcpStream, slots: &Arc<Slots>, shared: &Arc<Shared>) -> Option<Slot> {
+async fn wait_for_slot(
+    stream: &tokio::net::TcpStream,
+    slots: &Arc<Slots>,
+    shared: &Arc<Shared>,
+) -> Option<Slot> {
     let ready = Arc::new(AtomicBool::new(false));
     // A genuine client sends its whole request head at once: give it a moment (20 ms) to
     // arrive, so that it is queued as ready, goes first and is never the waiter closed when
@@ -901,10 +903,8 @@ fn json_answer(status: hyper::StatusCode, code: &str, message: &str) -> axum::re
     let body = format!("{{\"code\":\"{code}\",\"message\":\"{message}\"}}");
     let mut res = axum::response::Response::new(axum::body::Body::from(body));
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
+    res.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     res
 }
 

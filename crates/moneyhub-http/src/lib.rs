@@ -314,7 +314,6 @@ impl Slots {
         state.waiters.push(Waiter { tx, ready });
         Err(rx)
     }
-
 }
 
 impl Drop for Slot {
@@ -432,9 +431,8 @@ impl Shared {
                 && now.saturating_sub(c.idle_since.load(Ordering::Acquire)) >= grace
         };
         let fresh = |c: &&Arc<Conn>| c.completed.load(Ordering::Acquire) == 0;
-        let young_fresh = || {
-            conns.values().any(|c| fresh(&c) && !c.in_flight.load(Ordering::Acquire) && !closing(c))
-        };
+        let young_fresh =
+            || conns.values().any(|c| fresh(&c) && !c.in_flight.load(Ordering::Acquire) && !closing(c));
         let victim = match conns.values().filter(evictable).find(fresh) {
             Some(c) => Some(c),
             None if young_fresh() => None,
@@ -544,9 +542,13 @@ pub async fn serve(
     }
 }
 
-/// Waits for a slot (at most the header-read timeout), marking the waiter ready once its
-/// request head has arrived and asking an old idle connection to make room while none frees.
-async fn wait_for_slot(stream: &tokio::net::TcpStream, slots: &Arc<Slots>, shared: &Arc<Shared>) -> Option<Slot> {
+/// Waits for a slot (at most the header-read timeout), ready (first in line) when its request
+/// head arrived within 20 ms, after asking an old idle connection to make room.
+async fn wait_for_slot(
+    stream: &tokio::net::TcpStream,
+    slots: &Arc<Slots>,
+    shared: &Arc<Shared>,
+) -> Option<Slot> {
     let ready = Arc::new(AtomicBool::new(false));
     // A genuine client sends its whole request head at once: give it a moment (20 ms) to
     // arrive, so that it is queued as ready, goes first and is never the waiter closed when
@@ -578,25 +580,13 @@ async fn wait_for_slot(stream: &tokio::net::TcpStream, slots: &Arc<Slots>, share
     }
     shared.waiting.fetch_add(1, Ordering::AcqRel);
     let _queued = Queued(shared);
+    // Room now if an old idle connection may go; else the connections make it themselves as
+    // their grace ends (see `run_conn`): the waiter itself only waits.
+    shared.make_room();
     let give_up = Instant::now() + shared.config.header_read_timeout;
-    let mut tick = Duration::ZERO;
-    loop {
-        tokio::select! {
-            got = &mut rx => return got.ok(),
-            () = tokio::time::sleep(tick) => {}
-        }
-        tick = Duration::from_millis(100);
-        if Instant::now() >= give_up {
-            return None;
-        }
-        if !ready.load(Ordering::Acquire) {
-            match head_arrived(stream).await {
-                None => return None,
-                Some(true) => ready.store(true, Ordering::Release),
-                Some(false) => {}
-            }
-        }
-        shared.make_room();
+    tokio::select! {
+        got = &mut rx => got.ok(),
+        () = tokio::time::sleep_until(give_up) => None,
     }
 }
 
@@ -717,15 +707,32 @@ async fn run_conn<I>(
     if stopping {
         return;
     }
+    // The idle period (its start) whose end of grace has been seen to.
+    let mut graced = None;
     loop {
         let now = Instant::now();
         // Woken at the deadline as it stands, and at least every header timeout so that a
         // kept-alive connection whose next request head started is held to that timeout.
-        let wake = match shared.deadline(conn) {
+        let mut wake = match shared.deadline(conn) {
             Some(d) if d <= now => break,
             Some(d) => d.min(now + shared.config.header_read_timeout),
             None => now + shared.config.header_read_timeout,
         };
+        // Idle past the grace period, the connection may be evicted: if newcomers are waiting
+        // for room, it makes some (itself, or an older idle one) then, instead of each
+        // waiter polling for it.
+        if !conn.in_flight.load(Ordering::Acquire) {
+            let since = conn.idle_since.load(Ordering::Acquire);
+            if graced != Some(since) {
+                let grace_at = shared.start + Duration::from_millis(since) + shared.config.eviction_grace;
+                if grace_at <= now {
+                    graced = Some(since);
+                    shared.make_room();
+                } else {
+                    wake = wake.min(grace_at);
+                }
+            }
+        }
         tokio::select! {
             // Errors here are the client's, a timeout or a deliberate drop: nothing to report.
             _ = http.as_mut() => break,
@@ -896,10 +903,8 @@ fn json_answer(status: hyper::StatusCode, code: &str, message: &str) -> axum::re
     let body = format!("{{\"code\":\"{code}\",\"message\":\"{message}\"}}");
     let mut res = axum::response::Response::new(axum::body::Body::from(body));
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
+    res.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     res
 }
 

@@ -32,9 +32,9 @@ pub fn earliest() -> DateTime<Utc> {
 /// The latest time the clock may reach or a date may name: 9999-12-31T23:59:59.999Z (the last
 /// instant an RFC 3339 date can write).
 pub fn latest() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single().map_or(DateTime::<Utc>::MAX_UTC, |t| {
-        t.checked_add_signed(Duration::milliseconds(999)).unwrap_or(t)
-    })
+    Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+        .single()
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.checked_add_signed(Duration::milliseconds(999)).unwrap_or(t))
 }
 
 /// Whether `t` lies between [`earliest`] and [`latest`].

@@ -72,7 +72,9 @@ async fn a_streamed_upload_answered_early_reads_the_answer_not_a_broken_pipe() {
         // A multipart upload of 512 KiB, streamed in 16 KiB chunks after the head.
         let chunk = vec![b'z'; 16 * 1024];
         for _ in 0..32 {
-            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.expect("the server reads the body");
+            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await
+                .expect("the server reads the body");
             s.write_all(&chunk).await.expect("the server reads the body");
             s.write_all(b"\r\n").await.expect("the server reads the body");
             tokio::task::yield_now().await;

@@ -69,7 +69,16 @@ pub fn app(slow: Slow) -> Router {
             }),
         )
         .route("/cert", get(cert))
-        .route("/panic", get(|| async { if true { panic!("a handler bug") } else { "never" } }))
+        .route(
+            "/panic",
+            get(|| async {
+                if true {
+                    panic!("a handler bug")
+                } else {
+                    "never"
+                }
+            }),
+        )
         // Answers without reading the body (as an error found in the head would).
         .route("/early", post(|| async { (axum::http::StatusCode::NOT_FOUND, "not here") }))
         .with_state(slow)

@@ -292,7 +292,9 @@ fn payment_claims(raw: Option<&str>) -> Vec<&'static str> {
     PAYMENT_CLAIMS
         .iter()
         .copied()
-        .filter(|name| ["id_token", "userinfo"].iter().any(|part| claims.get(part).and_then(|p| p.get(name)).is_some()))
+        .filter(|name| {
+            ["id_token", "userinfo"].iter().any(|part| claims.get(part).and_then(|p| p.get(name)).is_some())
+        })
         .collect()
 }
 

@@ -222,7 +222,9 @@ const MAX_TEXT_CHARS: usize = 256;
 /// `since` lies in the clock's range.
 fn check_since(since: Option<DateTime<Utc>>) -> Result<(), String> {
     match since {
-        Some(t) if !crate::clock::in_range(t) => Err("since must lie between 1970-01-01 and 9999-12-31".into()),
+        Some(t) if !crate::clock::in_range(t) => {
+            Err("since must lie between 1970-01-01 and 9999-12-31".into())
+        }
         _ => Ok(()),
     }
 }
@@ -349,10 +351,9 @@ impl Scenario {
             for (c, conn) in user.connections.iter().enumerate() {
                 let at = |field| [Key("users"), Index(u), Key("connections"), Index(c), Key(field)];
                 if conn.key.as_ref().is_some_and(|k| k.chars().count() > MAX_TEXT_CHARS) {
-                    return Err(self.error_at(
-                        &at("key"),
-                        format!("key must be at most {MAX_TEXT_CHARS} characters"),
-                    ));
+                    return Err(
+                        self.error_at(&at("key"), format!("key must be at most {MAX_TEXT_CHARS} characters"))
+                    );
                 }
                 if let Err(message) = check_since(conn.since) {
                     return Err(self.error_at(&at("since"), message));

@@ -78,9 +78,21 @@ async fn payment_scopes_and_claims_are_refused_as_not_implemented() {
     let cases = [
         (format!("payment openid id:{MOCK}"), payment.clone(), "payment"),
         (format!("openid id:{MOCK}"), payment.clone(), "mh:payment"),
-        (format!("reverse_payment openid id:{MOCK}"), json!({"id_token": {"mh:reverse_payment": {"value": {}}}}), "reverse_payment"),
-        (format!("recurring_payment:create openid id:{MOCK}"), json!({"id_token": {"mh:recurring_payment": {"value": {}}}}), "recurring_payment:create"),
-        (format!("standing_orders:create openid id:{MOCK}"), json!({"id_token": {"mh:standing_order": {"value": {}}}}), "standing_orders:create"),
+        (
+            format!("reverse_payment openid id:{MOCK}"),
+            json!({"id_token": {"mh:reverse_payment": {"value": {}}}}),
+            "reverse_payment",
+        ),
+        (
+            format!("recurring_payment:create openid id:{MOCK}"),
+            json!({"id_token": {"mh:recurring_payment": {"value": {}}}}),
+            "recurring_payment:create",
+        ),
+        (
+            format!("standing_orders:create openid id:{MOCK}"),
+            json!({"id_token": {"mh:standing_order": {"value": {}}}}),
+            "standing_orders:create",
+        ),
     ];
     for (scope, claims, named) in &cases {
         let claims_text = claims.to_string();
@@ -134,7 +146,9 @@ async fn read_answer(s: &mut TcpStream) -> String {
         if let Some(end) = text.find("\r\n\r\n") {
             let len = text[..end]
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                })
                 .unwrap_or(0usize);
             if got.len() >= end + 4 + len && !text.starts_with("HTTP/1.1 100") {
                 break;
@@ -185,7 +199,9 @@ async fn a_streamed_multipart_upload_to_a_route_the_sandbox_does_not_serve_reads
         parts.extend(std::iter::repeat_n(vec![0x89u8; 32 * 1024], 12));
         parts.push(format!("\r\n--{boundary}--\r\n").into_bytes());
         for part in parts {
-            s.write_all(format!("{:x}\r\n", part.len()).as_bytes()).await.expect("the sandbox reads the upload");
+            s.write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                .await
+                .expect("the sandbox reads the upload");
             s.write_all(&part).await.expect("the sandbox reads the upload");
             s.write_all(b"\r\n").await.expect("the sandbox reads the upload");
             tokio::task::yield_now().await;

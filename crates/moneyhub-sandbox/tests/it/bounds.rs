@@ -60,9 +60,15 @@ async fn dates_beyond_the_clocks_range_are_refused_and_nothing_overflows() {
     // Scenario files: the same range for their dates, the API's limits for their texts.
     for (scenario, field) in [
         (json!({"clock": {"start": FAR}}), "start"),
-        (json!({"users": [{"clientUserId": "u", "connections": [{"bank": MOCK, "state": "failing", "since": FAR}]}]}), "since"),
+        (
+            json!({"users": [{"clientUserId": "u", "connections": [{"bank": MOCK, "state": "failing", "since": FAR}]}]}),
+            "since",
+        ),
         (json!({"users": [{"clientUserId": "u".repeat(257)}]}), "clientUserId"),
-        (json!({"users": [{"clientUserId": "u", "connections": [{"bank": MOCK, "key": "k".repeat(257)}]}]}), "key"),
+        (
+            json!({"users": [{"clientUserId": "u", "connections": [{"bank": MOCK, "key": "k".repeat(257)}]}]}),
+            "key",
+        ),
     ] {
         let (status, body) = control(
             &sb,
@@ -92,7 +98,8 @@ async fn the_clock_stops_at_the_end_of_year_9999_instead_of_overflowing() {
     assert_eq!(status, StatusCode::OK, "{body}");
     // A start out of range is refused before serving.
     let far: chrono::DateTime<chrono::Utc> = FAR.parse().unwrap();
-    let refused = moneyhub_sandbox::spawn(SandboxConfig { clock: ClockMode::Frozen(far), ..Default::default() });
+    let refused =
+        moneyhub_sandbox::spawn(SandboxConfig { clock: ClockMode::Frozen(far), ..Default::default() });
     assert!(refused.await.is_err());
 }
 
@@ -236,7 +243,8 @@ async fn methods_the_sandbox_does_not_serve_answer_the_not_implemented_404() {
         (Method::from_bytes(b"BREW").unwrap(), "/v3/accounts".to_string()),
         (Method::GET, "/no/such/route".to_string()),
     ] {
-        let res = http().request(method.clone(), format!("{}{path}", sb.base_url())).bearer_auth(&tok).send().await;
+        let res =
+            http().request(method.clone(), format!("{}{path}", sb.base_url())).bearer_auth(&tok).send().await;
         let res = res.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
         let body: Value = res.json().await.unwrap();
@@ -262,9 +270,16 @@ async fn v2_serves_the_v2_0_routes_and_accounts_list_leaves_transaction_data_out
         let (status, list) = get_json(&format!("{base}/{prefix}/accounts-list"), &tok).await;
         assert_eq!(status, StatusCode::OK, "{list}");
         assert!(!list["data"].as_array().unwrap().is_empty());
-        assert!(list["data"].as_array().unwrap().iter().all(|a| a.get("transactionData").is_none()), "{list}");
-        let (_, asked) = get_json(&format!("{base}/{prefix}/accounts-list?showTransactionData=true"), &tok).await;
-        assert!(asked["data"].as_array().unwrap().iter().any(|a| a.get("transactionData").is_some()), "{asked}");
+        assert!(
+            list["data"].as_array().unwrap().iter().all(|a| a.get("transactionData").is_none()),
+            "{list}"
+        );
+        let (_, asked) =
+            get_json(&format!("{base}/{prefix}/accounts-list?showTransactionData=true"), &tok).await;
+        assert!(
+            asked["data"].as_array().unwrap().iter().any(|a| a.get("transactionData").is_some()),
+            "{asked}"
+        );
     }
     let (status, body) = get_json(&format!("{base}/v2/transactions?limit=1"), &tok).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -53,6 +53,21 @@ function browse(url) {
   });
 }
 
+// One GET of the authorisation URL, no redirect following: the callback's parameters,
+// errors included.
+function browseRaw(url) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        res.resume();
+        const loc = res.headers.location;
+        if (!loc) return reject(new Error(`authorisation answered ${res.statusCode} without a redirect`));
+        resolve(Object.fromEntries(new URL(loc).searchParams.entries()));
+      })
+      .on("error", reject);
+  });
+}
+
 // A GET with a bearer token of our own (5.2.1 has no per-call token option).
 function getWithToken(url, token) {
   return new Promise((resolve, reject) => {
@@ -174,6 +189,32 @@ async function main() {
   await expectError("51 ids", mh.getTransactions({ userId, params: { ids: tooMany } }), 400);
   const tx = await mh.getTransaction({ userId, transactionId: ids[0] });
   check("getTransaction", tx.data.id === ids[0] && Number.isInteger(tx.data.amount.value));
+
+  // What the official client's own tests expect of Moneyhub (issue 20).
+  // A streamed multipart upload to a route the sandbox does not serve reads the 404, not EPIPE.
+  await expectError("addFileToTransaction (streamed multipart) reads the 404",
+    mh.addFileToTransaction({ userId, transactionId: ids[0], fileData: Buffer.alloc(256 * 1024, 7),
+      fileName: "receipt.png" }), 404);
+  // `{version: "v2"}` is `/v2`: the same routes; accounts-list without transactionData unless asked.
+  const v2 = await Moneyhub({ ...config, resourceServerUrl: `${BASE}/v2` });
+  const list = await v2.getAccountsList({ userId });
+  check("v2 accounts-list leaves transactionData out", list.data.length >= 2
+    && list.data.every((a) => !a.transactionData), JSON.stringify(list.data[0]));
+  const listed = await v2.getAccountsList({ userId, params: { showTransactionData: true } });
+  check("v2 accounts-list with showTransactionData", listed.data.some((a) => !!a.transactionData));
+  // PAR accepts a user the client does not have; /oidc/auth refuses it with the state.
+  {
+    const url = await mh.getPushedAuthorisationRequestUrl({ bankId: MOCK, userId: "some-user-id",
+      state: "unknown-user", nonce: "n" });
+    check("PAR for an unknown user gives a request_uri", url.includes("request_uri="), url);
+    const cb = await browseRaw(url);
+    check("unknown user refused at /oidc/auth", cb.error === "invalid_request" && cb.state === "unknown-user",
+      JSON.stringify(cb));
+  }
+  // Payments are not implemented: refused when the request object is pushed, not a data connection.
+  const refused = await expectError("getPaymentAuthorizeUrl refused", mh.getPaymentAuthorizeUrl({ bankId: MOCK,
+    payeeId: crypto.randomUUID(), payeeRef: "ref", amount: 1, payerRef: "other-ref", state: "pay", nonce: "n" }), 400);
+  check("payment refusal names it", /payment/.test(String(refused.response.body)), String(refused.response.body));
 
   const expiresAt = new Date(Date.now() + 30 * 86400e3).toISOString();
   const patched = await mh.updateUserConnection({ userId, connectionId, expiresAt });

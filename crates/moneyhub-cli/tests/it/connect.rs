@@ -46,12 +46,12 @@ fn connect_async_waits_for_the_first_sync() {
 
 /// A `connect` to the mock bank that completes through the browser and the loopback redirect
 /// URI, started in the background.
-struct WaitingConnect {
+pub(crate) struct WaitingConnect {
     child: std::process::Child,
     /// The loopback redirect URI the command listens on.
-    redirect: String,
+    pub(crate) redirect: String,
     /// The authorisation URL it printed.
-    url: String,
+    pub(crate) url: String,
     /// What it printed on stderr up to the "waiting" line.
     said: String,
     /// The rest of stderr, read in the background.
@@ -60,7 +60,7 @@ struct WaitingConnect {
 
 /// Starts `connect` with `extra` flags and reads stderr until the command waits for the
 /// browser (the URL comes first, then the "waiting" line once the listener is up).
-fn connect_waiting_for_the_browser(env: &Env, extra: &[&str]) -> WaitingConnect {
+pub(crate) fn connect_waiting_for_the_browser(env: &Env, extra: &[&str]) -> WaitingConnect {
     let user = env.json(&["users", "create"])["userId"].as_str().unwrap().to_owned();
     let redirect = format!("http://127.0.0.1:{}/callback", free_port());
     let mut args = vec!["--user", user.as_str()];
@@ -108,14 +108,14 @@ impl WaitingConnect {
     }
 
     /// Waits for the command, checks it succeeded and returns its JSON.
-    fn connected_to(self) -> serde_json::Value {
+    pub(crate) fn connected_to(self) -> serde_json::Value {
         let (code, stdout, stderr) = self.finish();
         assert_eq!(code, Some(0), "{stdout}\n{stderr}");
         serde_json::from_str(&stdout).expect("json")
     }
 
     /// Waits for the command: its exit code, stdout and the rest of stderr.
-    fn finish(mut self) -> (Option<i32>, String, String) {
+    pub(crate) fn finish(mut self) -> (Option<i32>, String, String) {
         let out = self.child.wait_with_output().expect("wait");
         let rest = self.rest.take().map(|r| r.join().expect("stderr reader")).unwrap_or_default();
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), rest)

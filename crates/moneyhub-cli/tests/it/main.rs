@@ -4,6 +4,7 @@
 mod support;
 
 mod basics;
+mod browser;
 mod catalog;
 mod config;
 mod connect;

@@ -23,6 +23,10 @@ fn serve_prints_its_urls_and_answers() {
         .map(Result::unwrap)
         .collect();
     assert!(rest.iter().any(|l| l.contains("seed              7")), "{rest:?}");
+    // Issue 23 item 12: the banner names the dashboard and the consent mode.
+    let dashboard = format!("dashboard         {base}/__sandbox/ui");
+    assert!(rest.iter().any(|l| l.trim_start() == dashboard), "{rest:?}");
+    assert!(rest.iter().any(|l| l.trim_start().starts_with("consent           instant")), "{rest:?}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let discovery: serde_json::Value = rt.block_on(async {
         reqwest::get(format!("{base}/oidc/.well-known/openid-configuration"))

@@ -93,6 +93,8 @@ pub struct GlobalArgs {
 }
 
 /// Top-level commands.
+// Parsed once per process: the size of the largest variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a local Moneyhub sandbox.

@@ -93,6 +93,8 @@ pub struct GlobalArgs {
 }
 
 /// Top-level commands.
+// Parsed once per process: the size of the largest variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a local Moneyhub sandbox.
@@ -175,8 +177,9 @@ pub enum Command {
 /// `moneyhub healthcheck` arguments.
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
-    /// The URL to probe, such as http://127.0.0.1:8080/healthz.
-    #[arg(value_name = "URL")]
+    /// The URL to probe, such as http://127.0.0.1:8090/healthz [env:
+    /// MONEYHUB_HEALTHCHECK_URL, which the container image sets].
+    #[arg(value_name = "URL", env = "MONEYHUB_HEALTHCHECK_URL", hide_env = true)]
     pub url: String,
     /// Give up after this many seconds (1 to 300).
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]

@@ -39,6 +39,7 @@ pub mod rows;
 pub(crate) mod sqlite;
 pub(crate) mod store;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod tls;
 
 use std::fmt;

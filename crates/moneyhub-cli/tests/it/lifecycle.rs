@@ -27,8 +27,9 @@ fn start(env: &Env, args: &[&str]) -> (Running, String) {
     let mut cmd = env.command();
     cmd.args(["mirror", "run", "--listen", &format!("127.0.0.1:{port}"), "--output", "json"])
         .args(args)
+        .env("MONEYHUB_LOG", "moneyhub_mirror=debug,info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(std::env::temp_dir().join(format!("mirror-run-{port}.log"))).expect("log file"));
     let mut child = cmd.spawn().expect("spawn mirror run");
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
     let mut first = String::new();
@@ -72,7 +73,7 @@ fn demo_days(env: &Env, db: &str) {
     for _ in 0..3 {
         env.advance(json!({"days": 1}));
         env.block(env.kit().flush()).expect("flushed");
-        wait_for("the inbox drained", Duration::from_secs(60), || {
+        wait_for("the inbox drained", Duration::from_secs(180), || {
             env.json(&["mirror", "status", "--db", db])["inboxPending"] == 0
         });
     }

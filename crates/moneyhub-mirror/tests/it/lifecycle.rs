@@ -254,6 +254,8 @@ async fn auto_sync(db: TestDb) {
     let (user, connections) = &created[0];
     let connection = &connections[0];
     control_ok(&sb, reqwest::Method::PUT, &format!("/connections/{connection}/state"), Some(serde_json::json!({"state": "failing"}))).await;
+    // The next automatic sync fails.
+    advance_hours(&sb, 5).await;
     let config = || MirrorConfig::default().auto_sync(Some(moneyhub_mirror::AutoSync::per_minute(10)));
     let a = Mirror::open(guarded_client(&sb, db.url()).await, db.url(), config()).await.unwrap();
     let b = Mirror::open(guarded_client(&sb, db.url()).await, db.url(), config()).await.unwrap();

@@ -21,21 +21,28 @@ fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn account(i: u64, k: u64) -> String {
+    format!("{:08x}-0000-4000-8000-{:012x}", i, k + 100)
 }
 
 fn connection(i: u64, k: u64, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     let ts = |t: chrono::DateTime<chrono::Utc>| moneyhub_types::time::format_timestamp(&t);
     // Data 0–48 h old; consent 4.5–94.5 days ahead.
     let age = chrono::Duration::minutes(((i * 3 + k) * 7919 % 2880) as i64);
-    let consent = if (i + k) % 10 == 0 { chrono::Duration::hours(24 * 5 + 12) } else { chrono::Duration::days(60) };
+    let consent =
+        if (i + k).is_multiple_of(10) { chrono::Duration::hours(24 * 5 + 12) } else { chrono::Duration::days(60) };
     serde_json::json!({
         "id": format!("b74f1a79f0be8bdb857d82d0f041d7d2:{:08x}-0000-4000-8000-{:012x}", i, k),
         "name": "Bank", "type": "api", "connectedOn": ts(now - chrono::Duration::days(30)),
         "lastUpdated": ts(now - age), "lastSyncedAt": ts(now - age), "expiresAt": ts(now + consent),
-        "accountIds": [format!("{i:x}-{k}-a")], "status": "ok", "error": null, "tppConsent": true
+        "accountIds": [account(i, k)], "status": "ok", "error": null, "tppConsent": true
     })
 }
 
@@ -56,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for k in 0..3 {
             let c: moneyhub::Connection = serde_json::from_value(connection(i, k, start))?;
             let mut types = std::collections::BTreeMap::new();
-            types.insert(format!("{i:x}-{k}-a"), "cash:current".to_owned());
+            types.insert(account(i, k), "cash:current".to_owned());
             batch.items.push((
                 c.id.as_str().to_owned(),
                 Observation::Seen { connection: Box::new(c), account_types: types, moved_from: None },

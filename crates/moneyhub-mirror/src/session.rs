@@ -170,8 +170,7 @@ fn plan(events: &[InboxEvent]) -> Plan {
             WebhookEvent::ReauthReminder(_) | WebhookEvent::RefreshReminder(_) => p.relist = true,
             // Enrichment and events this crate does not know carry no transaction data: kept
             // in the inbox, nothing to apply.
-            WebhookEvent::PostConnectionEnrichmentCompleted(_)
-            | WebhookEvent::Unknown { .. } => {}
+            WebhookEvent::PostConnectionEnrichmentCompleted(_) | WebhookEvent::Unknown { .. } => {}
         }
     }
     p
@@ -419,7 +418,11 @@ impl<'a> Session<'a> {
             batch.items.retain(|(id, _)| id != c.id.as_str());
             batch.items.push((
                 c.id.as_str().to_owned(),
-                crate::lifecycle::Observation::Seen { connection: Box::new(c.clone()), account_types, moved_from },
+                crate::lifecycle::Observation::Seen {
+                    connection: Box::new(c.clone()),
+                    account_types,
+                    moved_from,
+                },
             ));
         }
         for p in purged {

@@ -29,7 +29,10 @@ fn start(env: &Env, args: &[&str]) -> (Running, String) {
         .args(args)
         .env("MONEYHUB_LOG", "moneyhub_mirror=debug,info")
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(std::env::temp_dir().join(format!("mirror-run-{port}.log"))).expect("log file"));
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join(format!("mirror-run-{port}.log")))
+                .expect("log file"),
+        );
     let mut child = cmd.spawn().expect("spawn mirror run");
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
     let mut first = String::new();
@@ -45,7 +48,9 @@ fn advice(rows: &Value) -> BTreeMap<String, (Value, Value)> {
     rows.as_array()
         .expect("array")
         .iter()
-        .map(|r| (r["connectionId"].as_str().unwrap().to_owned(), (r["action"].clone(), r["notBefore"].clone())))
+        .map(|r| {
+            (r["connectionId"].as_str().unwrap().to_owned(), (r["action"].clone(), r["notBefore"].clone()))
+        })
         .collect()
 }
 
@@ -58,9 +63,13 @@ fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
 }
 
 fn demo_days(env: &Env, db: &str) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/scenarios/ten-connections.toml"))
-        .expect("scenario");
-    let loaded = env.block(env.kit().load_scenario(&text, "ten-connections.toml", true)).expect("scenario loads");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/scenarios/ten-connections.toml"
+    ))
+    .expect("scenario");
+    let loaded =
+        env.block(env.kit().load_scenario(&text, "ten-connections.toml", true)).expect("scenario loads");
     let user = loaded.users[0].user_id.clone();
     assert_eq!(loaded.users[0].connections.len(), 10);
 
@@ -87,21 +96,32 @@ fn demo_days(env: &Env, db: &str) {
     let before = env.last_seq();
     let from_mirror = advice(&env.json(&["doctor", "--mirror", db, "--user", &user]));
     assert_eq!(from_mirror, doctor);
-    let api: Vec<Value> =
-        env.requests(before).into_iter().filter(|r| !r["path"].as_str().unwrap_or("").starts_with("/__sandbox")).collect();
+    let api: Vec<Value> = env
+        .requests(before)
+        .into_iter()
+        .filter(|r| !r["path"].as_str().unwrap_or("").starts_with("/__sandbox"))
+        .collect();
     assert!(api.is_empty(), "doctor --mirror made API requests: {api:?}");
 
     // Every connection listing the mirror made was asked for by a webhook that asks for one.
     let lists = env
         .requests(from)
         .iter()
-        .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap_or("").ends_with(&format!("/users/{user}/connections")))
+        .filter(|r| {
+            r["method"] == "GET"
+                && r["path"].as_str().unwrap_or("").ends_with(&format!("/users/{user}/connections"))
+        })
         .count();
     let asking = env
         .deliveries()
         .iter()
         .filter(|d| d["outcome"] == "delivered")
-        .filter(|d| matches!(d["eventType"].as_str(), Some("syncCompleted" | "reauthReminder" | "refreshReminder" | "deletedAccount")))
+        .filter(|d| {
+            matches!(
+                d["eventType"].as_str(),
+                Some("syncCompleted" | "reauthReminder" | "refreshReminder" | "deletedAccount")
+            )
+        })
         .count();
     assert!(lists >= 1, "the mirror followed the syncs");
     assert!(lists <= asking, "{lists} connection listings for {asking} webhooks asking for one");
@@ -112,7 +132,8 @@ fn demo_days(env: &Env, db: &str) {
     let due = env.json(&["mirror", "actions", "--db", db, "--due-within", "7d", "--action", "none"]);
     assert!(due.as_array().unwrap().iter().all(|r| r["action"] == "none" && !r["dueAt"].is_null()));
     let status = env.json(&["mirror", "status", "--db", db]);
-    let by_action: i64 = status["lifecycle"]["byAction"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
+    let by_action: i64 =
+        status["lifecycle"]["byAction"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
     assert_eq!(by_action, 10, "{status}");
 }
 
@@ -149,7 +170,8 @@ async fn receive(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::http::StatusCode {
-    let sig = headers.get("moneyhub-mirror-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let sig =
+        headers.get("moneyhub-mirror-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     r.got.lock().push((sig, body));
     if r.hold.swap(false, std::sync::atomic::Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_secs(120)).await;
@@ -173,10 +195,14 @@ fn sigkill_mid_delivery(env: &Env, db: &str) {
 
     let (user, connections) = env.user_with(&[crate::support::banks::MOCK]);
     let ends = env.sandbox().now() + chrono::Duration::days(6);
-    env.block(env.kit().tweak(&connections[0], &moneyhub_sandbox::kit::Tweak { expires_at: Some(ends), ..Default::default() }))
-        .unwrap();
+    env.block(env.kit().tweak(
+        &connections[0],
+        &moneyhub_sandbox::kit::Tweak { expires_at: Some(ends), ..Default::default() },
+    ))
+    .unwrap();
     env.ok(&["mirror", "backfill", "--db", db, "--user", &user]);
-    let args = ["--db", db, "--notify-url", hook.as_str(), "--notify-secret-file", secret_file.to_str().unwrap()];
+    let args =
+        ["--db", db, "--notify-url", hook.as_str(), "--notify-secret-file", secret_file.to_str().unwrap()];
     let (mut first, _) = start(env, &args);
     // Time alone: the consent enters its 5-day window; the mirror notifies; the receiver holds
     // the request, and the mirror is killed with the delivery in flight.
@@ -197,14 +223,23 @@ fn sigkill_mid_delivery(env: &Env, db: &str) {
     let bodies: Vec<Value> = got
         .iter()
         .map(|(sig, body)| {
-            moneyhub_mirror::notify::verify_signature(secret.as_bytes(), sig, body, now, moneyhub_mirror::notify::DEFAULT_TOLERANCE)
-                .expect("signature verifies");
+            moneyhub_mirror::notify::verify_signature(
+                secret.as_bytes(),
+                sig,
+                body,
+                now,
+                moneyhub_mirror::notify::DEFAULT_TOLERANCE,
+            )
+            .expect("signature verifies");
             serde_json::from_slice(body).unwrap()
         })
         .collect();
     assert_eq!(bodies[0]["id"], bodies[1]["id"], "the same notification, same id");
     assert_eq!(bodies[0], bodies[1]);
-    assert_eq!((bodies[1]["previous"].as_str(), bodies[1]["action"].as_str()), (Some("none"), Some("reconsent")));
+    assert_eq!(
+        (bodies[1]["previous"].as_str(), bodies[1]["action"].as_str()),
+        (Some("none"), Some("reconsent"))
+    );
 }
 
 #[test]

@@ -10,10 +10,10 @@ pub type Migration = (i64, &'static str, &'static str);
 /// SQLite migrations.
 #[cfg(feature = "sqlite")]
 pub const SQLITE: &[Migration] = &[
-(
-    1,
-    "initial",
-    r#"
+    (
+        1,
+        "initial",
+        r#"
 CREATE TABLE mirror_users (
     user_id       TEXT PRIMARY KEY,
     first_seen_ms INTEGER NOT NULL,
@@ -82,11 +82,11 @@ CREATE TABLE mirror_guard (
     updated_ms    INTEGER NOT NULL
 );
 "#,
-),
-(
-    2,
-    "lifecycle",
-    r#"
+    ),
+    (
+        2,
+        "lifecycle",
+        r#"
 CREATE TABLE mirror_lifecycle (
     connection_id TEXT PRIMARY KEY,
     user_id       TEXT NOT NULL,
@@ -125,16 +125,16 @@ CREATE TABLE mirror_outbox (
 CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE state = 0;
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
-),
+    ),
 ];
 
 /// PostgreSQL migrations.
 #[cfg(feature = "postgres")]
 pub const POSTGRES: &[Migration] = &[
-(
-    1,
-    "initial",
-    r#"
+    (
+        1,
+        "initial",
+        r#"
 CREATE TABLE mirror_users (
     user_id       TEXT PRIMARY KEY,
     first_seen_ms BIGINT NOT NULL,
@@ -203,11 +203,11 @@ CREATE TABLE mirror_guard (
     updated_ms    BIGINT NOT NULL
 );
 "#,
-),
-(
-    2,
-    "lifecycle",
-    r#"
+    ),
+    (
+        2,
+        "lifecycle",
+        r#"
 CREATE TABLE mirror_lifecycle (
     connection_id TEXT PRIMARY KEY,
     user_id       TEXT NOT NULL,
@@ -246,7 +246,7 @@ CREATE TABLE mirror_outbox (
 CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE state = 0;
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
-),
+    ),
 ];
 
 /// The newest version of a list.

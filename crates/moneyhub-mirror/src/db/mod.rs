@@ -429,7 +429,11 @@ impl Db {
 
     /// Evaluates and writes observations of a user's connections in one transaction (the
     /// lifecycle loop; see [`crate::lifecycle`]).
-    pub async fn lifecycle_observe(&self, user_id: &str, batch: crate::lifecycle::LifecycleWrites) -> Result<()> {
+    pub async fn lifecycle_observe(
+        &self,
+        user_id: &str,
+        batch: crate::lifecycle::LifecycleWrites,
+    ) -> Result<()> {
         self.store.lifecycle().lc_observe(user_id, batch).await
     }
 
@@ -454,7 +458,10 @@ impl Db {
     }
 
     /// A connection's history of states (status, error, extended status, action), oldest first.
-    pub async fn connection_history(&self, connection_id: &str) -> Result<Vec<crate::lifecycle::HistoryEntry>> {
+    pub async fn connection_history(
+        &self,
+        connection_id: &str,
+    ) -> Result<Vec<crate::lifecycle::HistoryEntry>> {
         self.store.lifecycle().lc_history(connection_id).await
     }
 

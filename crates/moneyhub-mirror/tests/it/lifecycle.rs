@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use moneyhub_mirror::lifecycle::ActionFilter;
-use moneyhub_mirror::notify::{verify_signature, NotifyConfig, SignatureError, DEFAULT_TOLERANCE, SIGNATURE_HEADER};
+use moneyhub_mirror::notify::{
+    verify_signature, NotifyConfig, SignatureError, DEFAULT_TOLERANCE, SIGNATURE_HEADER,
+};
 use moneyhub_mirror::{Mirror, MirrorConfig, Scope};
 use moneyhub_sandbox::kit::{Control, Tweak};
 use parking_lot::Mutex;
@@ -52,7 +54,8 @@ impl Receiver {
             .lock()
             .iter()
             .map(|(sig, body)| {
-                verify_signature(SECRET.as_bytes(), sig, body, now, DEFAULT_TOLERANCE).expect("signature verifies");
+                verify_signature(SECRET.as_bytes(), sig, body, now, DEFAULT_TOLERANCE)
+                    .expect("signature verifies");
                 serde_json::from_slice(body).unwrap()
             })
             .collect()
@@ -79,23 +82,29 @@ async fn time_alone(db: TestDb) {
     let receiver = Receiver::default();
     let hook = receiver.start().await;
     let notify = NotifyConfig::new(&hook, SECRET).unwrap();
-    let mirror = Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify)))
-        .await
-        .unwrap();
+    let mirror =
+        Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify))).await.unwrap();
     let hsbc = bank(&sb, HSBC).await;
     let created = users(&sb, 1, std::slice::from_ref(&hsbc)).await;
     let (user, connections) = &created[0];
     let connection = &connections[0];
     // The consent ends in 6 days.
     let ends = sb.now() + chrono::Duration::days(6);
-    Control::of(&sb).tweak(connection, &Tweak { expires_at: Some(ends), ..Default::default() }).await.unwrap();
+    Control::of(&sb)
+        .tweak(connection, &Tweak { expires_at: Some(ends), ..Default::default() })
+        .await
+        .unwrap();
 
     mirror.backfill(&Scope::users(user_ids(std::slice::from_ref(user)))).await.unwrap();
     let states = mirror.actions(&ActionFilter::default()).await.unwrap();
     assert_eq!(states.len(), 1);
     let s = &states[0];
     assert_eq!((s.action.as_deref(), s.rule), (Some("none"), 16), "{s:?}");
-    assert_eq!(s.due_ms, Some((ends - chrono::Duration::days(5)).timestamp_millis()), "due when the renewal window opens");
+    assert_eq!(
+        s.due_ms,
+        Some((ends - chrono::Duration::days(5)).timestamp_millis()),
+        "due when the renewal window opens"
+    );
     assert!(!s.account_types.is_empty(), "account types were read");
     assert_eq!(mirror.evaluate_due().await.unwrap(), 0, "nothing due yet");
     mirror.deliver_notifications().await.unwrap();
@@ -152,9 +161,8 @@ async fn unreachable_receiver(db: TestDb) {
     receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let hook = receiver.start().await;
     let notify = NotifyConfig::new(&hook, SECRET).unwrap().max_attempts(1000);
-    let mirror = Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify)))
-        .await
-        .unwrap();
+    let mirror =
+        Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify))).await.unwrap();
     let hsbc = bank(&sb, HSBC).await;
     let created = users(&sb, 2, std::slice::from_ref(&hsbc)).await;
     let ids: Vec<String> = created.iter().map(|(u, _)| u.clone()).collect();
@@ -174,6 +182,26 @@ async fn unreachable_receiver(db: TestDb) {
     let counts = mirror.db().lifecycle_counts(client.now().timestamp_millis()).await.unwrap();
     assert_eq!(counts.outbox_pending, 2, "{counts:?}");
     assert!(counts.oldest_undelivered_ms.is_some());
+    // The metrics show it.
+    let served = Running::serve(mirror.clone()).await;
+    let metrics =
+        http().get(served.url.replace("/webhooks", "/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "moneyhub_mirror_connections{action=\"sync\"} 2",
+        "moneyhub_mirror_connection_states{status=\"ok\",error=\"\"} 2",
+        "moneyhub_mirror_notifications{state=\"pending\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(metrics
+        .lines()
+        .any(|l| l.starts_with("moneyhub_mirror_notifications_total{outcome=\"failed\"} ")
+            && !l.ends_with(" 0")));
+    assert!(metrics
+        .lines()
+        .any(|l| l.starts_with("moneyhub_mirror_oldest_undelivered_notification_seconds ")
+            && !l.ends_with(" 0")));
+    served.stop().await;
     // A reconciliation after the user removes a connection: a second change for it, queued
     // behind the first.
     let (u0, c0) = (&created[0].0, &created[0].1[0]);
@@ -233,7 +261,10 @@ async fn guarded_client(sb: &std::sync::Arc<moneyhub_sandbox::Sandbox>, db_url: 
     moneyhub::Client::builder()
         .sandbox(sb.base_url())
         .clock(move || clock.now())
-        .sync_guard(moneyhub::guard::DefaultSyncGuard::with_store(moneyhub::guard::GuardRules::default(), store))
+        .sync_guard(moneyhub::guard::DefaultSyncGuard::with_store(
+            moneyhub::guard::GuardRules::default(),
+            store,
+        ))
         .build()
         .unwrap()
 }
@@ -253,7 +284,13 @@ async fn auto_sync(db: TestDb) {
     let created = users(&sb, 1, std::slice::from_ref(&hsbc)).await;
     let (user, connections) = &created[0];
     let connection = &connections[0];
-    control_ok(&sb, reqwest::Method::PUT, &format!("/connections/{connection}/state"), Some(serde_json::json!({"state": "failing"}))).await;
+    control_ok(
+        &sb,
+        reqwest::Method::PUT,
+        &format!("/connections/{connection}/state"),
+        Some(serde_json::json!({"state": "failing"})),
+    )
+    .await;
     // The next automatic sync fails.
     advance_hours(&sb, 5).await;
     let config = || MirrorConfig::default().auto_sync(Some(moneyhub_mirror::AutoSync::per_minute(10)));
@@ -300,13 +337,20 @@ async fn auto_sync_makes_one_manual_sync_per_guard_window_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_sync_makes_one_manual_sync_per_guard_window_postgres() {
-    let Some(db) = TestDb::postgres("auto_sync_makes_one_manual_sync_per_guard_window_postgres") else { return };
+    let Some(db) = TestDb::postgres("auto_sync_makes_one_manual_sync_per_guard_window_postgres") else {
+        return;
+    };
     auto_sync(db).await;
 }
 
 /// A reauth through the sandbox's OIDC flow keeping only `accounts` of `connection`; returns
 /// the connection id the id_token names.
-async fn reauth_with(sb: &moneyhub_sandbox::Sandbox, user: &str, connection: &str, accounts: &[String]) -> String {
+async fn reauth_with(
+    sb: &moneyhub_sandbox::Sandbox,
+    user: &str,
+    connection: &str,
+    accounts: &[String],
+) -> String {
     const REDIRECT: &str = "http://127.0.0.1:9999/cb";
     let claims = serde_json::json!({"id_token": {"sub": {"essential": true, "value": user},
         "mh:con_id": {"essential": true, "value": connection}}})
@@ -352,7 +396,8 @@ async fn reauth_with(sb: &moneyhub_sandbox::Sandbox, user: &str, connection: &st
     let payload = body["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
     use base64::Engine;
     let claims: Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap())
+            .unwrap();
     claims["mh:con_id"].as_str().unwrap().to_owned()
 }
 

@@ -36,8 +36,11 @@ fn connection(i: u64, k: u64, now: chrono::DateTime<chrono::Utc>) -> serde_json:
     let ts = |t: chrono::DateTime<chrono::Utc>| moneyhub_types::time::format_timestamp(&t);
     // Data 0–48 h old; consent 4.5–94.5 days ahead.
     let age = chrono::Duration::minutes(((i * 3 + k) * 7919 % 2880) as i64);
-    let consent =
-        if (i + k).is_multiple_of(10) { chrono::Duration::hours(24 * 5 + 12) } else { chrono::Duration::days(60) };
+    let consent = if (i + k).is_multiple_of(10) {
+        chrono::Duration::hours(24 * 5 + 12)
+    } else {
+        chrono::Duration::days(60)
+    };
     serde_json::json!({
         "id": format!("b74f1a79f0be8bdb857d82d0f041d7d2:{:08x}-0000-4000-8000-{:012x}", i, k),
         "name": "Bank", "type": "api", "connectedOn": ts(now - chrono::Duration::days(30)),

@@ -306,6 +306,7 @@ impl Mirror {
             verifier = verifier.iat_window(w);
         }
         let worker_prefix = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let db = db.with_claim_policy(config.claim_policy());
         Mirror {
             inner: Arc::new(Inner {
                 client,
@@ -582,6 +583,9 @@ impl Mirror {
     /// Processes until no due event is left (events waiting for a retry are left alone; the
     /// coalescing window is ignored), with `workers` claims at a time.
     pub async fn drain(&self, workers: usize) -> Result<DrainReport> {
+        // Events made pending behind the mirror's back (a manual fix, a restored backup) get
+        // their claim-queue rows first.
+        self.inner.db.repair_due().await?;
         let results: Vec<Result<DrainReport>> = stream::iter(0..workers.max(1))
             .map(|i| {
                 let mirror = self.clone();

@@ -38,7 +38,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
 use super::migrations::{self, POSTGRES};
-use super::store::{ClaimedUser, GuardChange, Store};
+use super::store::{ClaimRequest, ClaimedUser, GuardChange, Store};
 use super::tls;
 use super::{InboxCounts, NewInboxEvent, Status, StoredTx};
 use crate::error::{Error, Result};
@@ -263,15 +263,16 @@ impl Store for PgDb {
 
     fn claim_next<'a>(
         &'a self,
-        now: i64,
-        arrived_by: i64,
-        limit: usize,
-        exclude: &'a [String],
+        request: ClaimRequest<'a>,
     ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>> {
         Box::pin(async move {
-            let claim = claim::next(self, now, arrived_by, limit, exclude).await?;
+            let claim = claim::next(self, request).await?;
             Ok(claim.map(|c| Box::new(c) as Box<dyn ClaimedUser>))
         })
+    }
+
+    fn repair_due(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move { inbox::repair_due(&mut self.get().await?).await })
     }
 
     fn lock_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Box<dyn ClaimedUser>>> {

@@ -17,6 +17,19 @@ const INSERT_EVENT: &str = "INSERT INTO mirror_inbox
         (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (webhook_id) DO NOTHING";
 
+/// Queues a user whose event was just stored (a user already queued keeps its row: its
+/// oldest pending event is older, and its back-off holds).
+const QUEUE_USER: &str =
+    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
+     VALUES (?1, ?2, last_insert_rowid(), ?2) ON CONFLICT (user_id) DO NOTHING";
+
+/// Queues every user with pending events that has no queue row.
+pub(super) const REPAIR_DUE: &str =
+    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM mirror_inbox WHERE state = 0
+     GROUP BY user_id
+     ON CONFLICT (user_id) DO NOTHING";
+
 /// Inbox rows by state.
 const COUNT_BY_STATE: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 0 THEN 1 ELSE 0 END), 0),
         COALESCE(SUM(CASE WHEN state = 1 THEN 1 ELSE 0 END), 0),
@@ -35,9 +48,15 @@ const COUNT_RETRYING: &str =
 const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = ?2 WHERE seq = ?1 AND state = 0
        AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)";
 
-/// Lifts the back-off of users with parked events (of one user, or all).
-const REQUEUE_USERS: &str = "UPDATE mirror_users SET not_before_ms = 0 WHERE user_id IN
-       (SELECT user_id FROM mirror_inbox WHERE state = 2 AND (?1 IS NULL OR user_id = ?1))";
+/// Queues the users with parked events (of one user, or all), back-off lifted and attempts
+/// reset; run before the events are re-queued.
+const REQUEUE_USERS: &str =
+    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM mirror_inbox
+     WHERE state = 2 AND (?1 IS NULL OR user_id = ?1) GROUP BY user_id
+     ON CONFLICT (user_id) DO UPDATE SET due_at_ms = excluded.due_at_ms, attempts = 0,
+        oldest_pending_seq = MIN(oldest_pending_seq, excluded.oldest_pending_seq),
+        oldest_pending_ms = MIN(oldest_pending_ms, excluded.oldest_pending_ms)";
 
 /// Puts parked events back in the queue, attempts reset.
 const REQUEUE_EVENTS: &str =
@@ -62,6 +81,9 @@ pub(super) async fn insert(inner: Arc<Inner>, e: NewInboxEvent) -> Result<bool> 
             i64::from(e.signed),
             e.received_ms
         ])?;
+        if n == 1 {
+            tx.prepare_cached(QUEUE_USER)?.execute(params![user_id, e.received_ms])?;
+        }
         tx.commit()?;
         Ok(n == 1)
     })

@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use futures_util::future::BoxFuture;
 
 use super::migrations::{self, SQLITE};
-use super::store::{ClaimedUser, GuardChange, Store};
+use super::store::{ClaimRequest, ClaimedUser, GuardChange, Store};
 use super::{InboxCounts, NewInboxEvent, Status, StoredTx};
 use crate::error::{DriverError, Error, Result};
 
@@ -211,15 +211,16 @@ impl Store for SqliteDb {
 
     fn claim_next<'a>(
         &'a self,
-        now: i64,
-        arrived_by: i64,
-        limit: usize,
-        exclude: &'a [String],
+        request: ClaimRequest<'a>,
     ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>> {
         Box::pin(async move {
-            let claim = claim::next(self, now, arrived_by, limit, exclude).await?;
+            let claim = claim::next(self, request).await?;
             Ok(claim.map(|c| Box::new(c) as Box<dyn ClaimedUser>))
         })
+    }
+
+    fn repair_due(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(self.write(|tx| Ok(tx.prepare_cached(inbox::REPAIR_DUE)?.execute([])? as u64)))
     }
 
     fn lock_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Box<dyn ClaimedUser>>> {

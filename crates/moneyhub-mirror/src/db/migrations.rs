@@ -1,5 +1,9 @@
 //! Versioned schema migrations, one list per backend with the same tables and columns.
 //!
+//! Version 2 adds `mirror_users_due`, the claim queue: one row per user with pending
+//! events (see the `db` module docs for the claiming pattern), filled from the pending
+//! events already stored.
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -85,6 +89,24 @@ CREATE TABLE mirror_guard (
     ),
     (
         2,
+        "users_due",
+        r#"
+CREATE TABLE mirror_users_due (
+    user_id            TEXT PRIMARY KEY,
+    due_at_ms          INTEGER NOT NULL,
+    oldest_pending_seq INTEGER NOT NULL,
+    oldest_pending_ms  INTEGER NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_users_due_at ON mirror_users_due (due_at_ms, oldest_pending_seq);
+INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+SELECT i.user_id, MAX(MIN(i.received_ms), COALESCE(MAX(u.not_before_ms), 0)), MIN(i.seq), MIN(i.received_ms), 0
+FROM mirror_inbox i LEFT JOIN mirror_users u ON u.user_id = i.user_id
+WHERE i.state = 0 GROUP BY i.user_id;
+"#,
+    ),
+    (
+        3,
         "lifecycle",
         r#"
 CREATE TABLE mirror_lifecycle (
@@ -206,6 +228,24 @@ CREATE TABLE mirror_guard (
     ),
     (
         2,
+        "users_due",
+        r#"
+CREATE TABLE mirror_users_due (
+    user_id            TEXT PRIMARY KEY,
+    due_at_ms          BIGINT NOT NULL,
+    oldest_pending_seq BIGINT NOT NULL,
+    oldest_pending_ms  BIGINT NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_users_due_at ON mirror_users_due (due_at_ms, oldest_pending_seq);
+INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+SELECT i.user_id, GREATEST(MIN(i.received_ms), COALESCE(MAX(u.not_before_ms), 0)), MIN(i.seq), MIN(i.received_ms), 0
+FROM mirror_inbox i LEFT JOIN mirror_users u ON u.user_id = i.user_id
+WHERE i.state = 0 GROUP BY i.user_id;
+"#,
+    ),
+    (
+        3,
         "lifecycle",
         r#"
 CREATE TABLE mirror_lifecycle (

@@ -250,7 +250,7 @@ mod tests {
             "id": "b74f1a79f0be8bdb857d82d0f041d7d2:7d235ab0-e951-487f-acde-73cae1a18be0",
             "name": "Bank", "type": "api", "connectedOn": "2025-01-01T09:00:00.000Z",
             "lastUpdated": "2025-03-10T11:00:00.000Z", "lastSyncedAt": "2025-03-10T11:00:00.000Z",
-            "expiresAt": "2025-05-10T11:00:00.000Z", "accountIds": ["a1"], "status": "ok", "error": null,
+            "expiresAt": "2025-05-10T11:00:00.000Z", "accountIds": ["6d0baf11-248e-4c11-9c04-97b7758b4e04"], "status": "ok", "error": null,
             "tppConsent": true
         });
         for (k, x) in v.as_object().unwrap() {

@@ -208,7 +208,9 @@ impl Ctx {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(StdDuration::from_millis(200)).await;
-                let Ok(resp) = http.get(&url).timeout(StdDuration::from_secs(3)).send().await else { continue };
+                let Ok(resp) = http.get(&url).timeout(StdDuration::from_secs(3)).send().await else {
+                    continue;
+                };
                 let Ok(body) = resp.json::<Value>().await else { continue };
                 if let Some(now) =
                     body.get("now").and_then(Value::as_str).and_then(moneyhub_types::time::parse_timestamp)
@@ -309,7 +311,11 @@ impl Ctx {
         Ok(Ctx {
             client,
             output: global.output,
-            sandbox: Some(SandboxLink { base_url: sandbox.base_url().to_owned(), embedded: true, offset: None }),
+            sandbox: Some(SandboxLink {
+                base_url: sandbox.base_url().to_owned(),
+                embedded: true,
+                offset: None,
+            }),
             http: plain_http()?,
             hosts: Vec::new(),
         })

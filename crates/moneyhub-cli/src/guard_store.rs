@@ -182,7 +182,8 @@ fn lock(file: File, write: bool) -> std::io::Result<File> {
 /// every process of that mirror) instead of the state file. Set once, before the client is
 /// built; every [`CliGuardStore`] of the process then uses it.
 #[cfg(feature = "mirror")]
-static MIRROR_GUARD: std::sync::OnceLock<std::sync::Arc<moneyhub_mirror::DbGuardStore>> = std::sync::OnceLock::new();
+static MIRROR_GUARD: std::sync::OnceLock<std::sync::Arc<moneyhub_mirror::DbGuardStore>> =
+    std::sync::OnceLock::new();
 
 /// Keeps this process's guard records in a mirror's database (see `MIRROR_GUARD`).
 #[cfg(feature = "mirror")]

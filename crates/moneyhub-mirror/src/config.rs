@@ -26,6 +26,10 @@ pub struct MirrorConfig {
     pub full_reconcile_every: chrono::Duration,
     /// Most events one worker takes for one user at a time (default 500).
     pub claim_limit: usize,
+    /// Most bytes of stored event envelopes one claim takes (default 64 KiB, about 1,600
+    /// transaction ids; the first event is always taken): bounds what one attempt fetches
+    /// from Moneyhub, so a failing attempt costs little.
+    pub claim_max_bytes: usize,
     /// Attempts before an event is parked as failed (default 8). Reconciliation still
     /// covers whatever it announced.
     pub max_attempts: u32,
@@ -86,6 +90,7 @@ impl Default for MirrorConfig {
             safety_margin: chrono::Duration::days(1),
             full_reconcile_every: chrono::Duration::days(30),
             claim_limit: 500,
+            claim_max_bytes: 64 * 1024,
             max_attempts: 8,
             retry_backoff: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
@@ -147,6 +152,12 @@ impl MirrorConfig {
         self
     }
 
+    /// Most envelope bytes per claim (see [`MirrorConfig::claim_max_bytes`]).
+    pub fn claim_max_bytes(mut self, bytes: usize) -> Self {
+        self.claim_max_bytes = bytes.max(1);
+        self
+    }
+
     /// Attempts before an event is parked.
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
@@ -175,6 +186,15 @@ impl MirrorConfig {
     pub fn http(mut self, http: moneyhub_http::ServeConfig) -> Self {
         self.http = http;
         self
+    }
+
+    /// The database's claim policy from these settings.
+    pub(crate) fn claim_policy(&self) -> crate::db::ClaimPolicy {
+        crate::db::ClaimPolicy {
+            retry_base_ms: i64::try_from(self.retry_backoff.as_millis()).unwrap_or(i64::MAX),
+            retry_cap_ms: 300_000,
+            max_claim_bytes: self.claim_max_bytes,
+        }
     }
 
     /// The retry delay after `attempts` failed attempts.

@@ -41,9 +41,9 @@
 //! | `mirror_transactions` | `id`, user, account, connection, `date_ms`, `modified_ms`, status, `deleted` (tombstone), `raw` JSON |
 //! | `mirror_guard` | the manual-sync guard's record per connection |
 //! | `mirror_migrations` | applied schema versions |
-//! | `mirror_lifecycle` | (migration 2) per connection: its state, advice and indexed due time (see [`lifecycle`]) |
-//! | `mirror_lifecycle_history` | (migration 2) the states each connection entered, and when (newest 100 per connection) |
-//! | `mirror_outbox` | (migration 2) notifications of changes of action waiting for delivery (see [`notify`]) |
+//! | `mirror_lifecycle` | (migration 3) per connection: its state, advice and indexed due time (see [`lifecycle`]) |
+//! | `mirror_lifecycle_history` | (migration 3) the states each connection entered, and when (newest 100 per connection) |
+//! | `mirror_outbox` | (migration 3) notifications of changes of action waiting for delivery (see [`notify`]) |
 //!
 //! ```no_run
 //! # async fn demo() -> moneyhub_mirror::Result<()> {
@@ -320,6 +320,7 @@ impl Mirror {
         }
         let worker_prefix = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let lifecycle = lifecycle::run::Runtime::new(&config);
+        let db = db.with_claim_policy(config.claim_policy());
         Mirror {
             inner: Arc::new(Inner {
                 client,
@@ -533,7 +534,11 @@ impl Mirror {
                     Err(e) => {
                         self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                         let message = format!("could not commit: {e}");
-                        tracing::warn!(worker, user = %claim.user_id(), error = %message, "committing a claim failed; will retry");
+                        let user = claim.user_id();
+                        tracing::warn!(
+                            worker, user, error = %message,
+                            "committing a claim failed; will retry"
+                        );
                         self.record_failure(claim, &message).await;
                         Ok(Some(Err(message)))
                     }
@@ -542,7 +547,8 @@ impl Mirror {
             Err(e) => {
                 self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                 let message = e.to_string();
-                tracing::warn!(worker, user = %claim.user_id(), error = %message, "applying events failed; will retry");
+                let user = claim.user_id();
+                tracing::warn!(worker, user, error = %message, "applying events failed; will retry");
                 self.record_failure(claim, &message).await;
                 Ok(Some(Err(message)))
             }
@@ -595,6 +601,9 @@ impl Mirror {
     /// Processes until no due event is left (events waiting for a retry are left alone; the
     /// coalescing window is ignored), with `workers` claims at a time.
     pub async fn drain(&self, workers: usize) -> Result<DrainReport> {
+        // Events made pending behind the mirror's back (a manual fix, a restored backup) get
+        // their claim-queue rows first.
+        self.inner.db.repair_due().await?;
         let results: Vec<Result<DrainReport>> = stream::iter(0..workers.max(1))
             .map(|i| {
                 let mirror = self.clone();

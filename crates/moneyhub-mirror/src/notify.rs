@@ -80,8 +80,8 @@ impl NotifyConfig {
     /// Notifications to `url`, signed with `secret` (at least 16 bytes; surrounding
     /// whitespace, such as a file's final newline, is removed).
     pub fn new(url: &str, secret: impl AsRef<[u8]>) -> crate::Result<NotifyConfig> {
-        let url = url::Url::parse(url)
-            .map_err(|e| crate::Error::Invalid(format!("notification URL: {e}")))?;
+        let url =
+            url::Url::parse(url).map_err(|e| crate::Error::Invalid(format!("notification URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(crate::Error::Invalid("notification URL: use http:// or https://".into()));
         }
@@ -219,7 +219,7 @@ pub fn verify_signature(
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 256 {
+    if !s.len().is_multiple_of(2) || s.len() > 256 {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
@@ -253,16 +253,31 @@ mod tests {
         let body = br#"{"id":"ntf_1"}"#;
         let h = sign(secret, 100, body);
         assert_eq!(verify_signature(secret, &h, body, 100, DEFAULT_TOLERANCE), Ok(()));
-        assert_eq!(verify_signature(secret, "nonsense", body, 100, DEFAULT_TOLERANCE), Err(SignatureError::Malformed));
-        assert_eq!(verify_signature(secret, "t=100", body, 100, DEFAULT_TOLERANCE), Err(SignatureError::Malformed));
-        assert_eq!(verify_signature(secret, "t=100,v1=zz", body, 100, DEFAULT_TOLERANCE), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify_signature(secret, "nonsense", body, 100, DEFAULT_TOLERANCE),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature(secret, "t=100", body, 100, DEFAULT_TOLERANCE),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature(secret, "t=100,v1=zz", body, 100, DEFAULT_TOLERANCE),
+            Err(SignatureError::Malformed)
+        );
         // Changing t breaks the MAC.
         let forged = h.replacen("t=100", "t=200", 1);
-        assert_eq!(verify_signature(secret, &forged, body, 200, DEFAULT_TOLERANCE), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_signature(secret, &forged, body, 200, DEFAULT_TOLERANCE),
+            Err(SignatureError::Mismatch)
+        );
         // Rotation: one of two v1 values matches.
         let rotated = format!("{h},v1={}", "00".repeat(32));
         assert_eq!(verify_signature(secret, &rotated, body, 100, DEFAULT_TOLERANCE), Ok(()));
-        assert_eq!(verify_signature(secret, &h, body, 100 + 301, DEFAULT_TOLERANCE), Err(SignatureError::Stale(301)));
+        assert_eq!(
+            verify_signature(secret, &h, body, 100 + 301, DEFAULT_TOLERANCE),
+            Err(SignatureError::Stale(301))
+        );
     }
 
     #[test]

@@ -149,7 +149,8 @@ async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
 async fn lifecycle_metrics(inner: &Inner, e: &mut moneyhub_http::metrics::Exposition) {
     use std::sync::atomic::Ordering::Relaxed;
     let now = inner.client.now().timestamp_millis();
-    let counts = tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.lifecycle_counts(now)).await;
+    let counts =
+        tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.lifecycle_counts(now)).await;
     if let Ok(Ok(counts)) = counts {
         let help = "Connections by advised action.";
         for action in moneyhub::health::Action::ALL {
@@ -160,9 +161,19 @@ async fn lifecycle_metrics(inner: &Inner, e: &mut moneyhub_http::metrics::Exposi
         for ((status, error), n) in &counts.by_status {
             let status = moneyhub::redact_credentials(status);
             let error = moneyhub::redact_credentials(error);
-            e.gauge("moneyhub_mirror_connection_states", help, &[("status", &status), ("error", &error)], *n as f64);
+            e.gauge(
+                "moneyhub_mirror_connection_states",
+                help,
+                &[("status", &status), ("error", &error)],
+                *n as f64,
+            );
         }
-        e.gauge("moneyhub_mirror_lifecycle_due", "Connections due for re-evaluation.", &[], counts.due_now as f64);
+        e.gauge(
+            "moneyhub_mirror_lifecycle_due",
+            "Connections due for re-evaluation.",
+            &[],
+            counts.due_now as f64,
+        );
         let help = "Undelivered notifications by state.";
         e.gauge("moneyhub_mirror_notifications", help, &[("state", "pending")], counts.outbox_pending as f64);
         e.gauge("moneyhub_mirror_notifications", help, &[("state", "parked")], counts.outbox_parked as f64);

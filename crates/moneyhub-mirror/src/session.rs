@@ -170,8 +170,7 @@ fn plan(events: &[InboxEvent]) -> Plan {
             WebhookEvent::ReauthReminder(_) | WebhookEvent::RefreshReminder(_) => p.relist = true,
             // Enrichment and events this crate does not know carry no transaction data: kept
             // in the inbox, nothing to apply.
-            WebhookEvent::PostConnectionEnrichmentCompleted(_)
-            | WebhookEvent::Unknown { .. } => {}
+            WebhookEvent::PostConnectionEnrichmentCompleted(_) | WebhookEvent::Unknown { .. } => {}
         }
     }
     p
@@ -377,10 +376,13 @@ impl<'a> Session<'a> {
     /// connection that appeared holding accounts another one held as moved from it (spec §5),
     /// and the purged ones as removed.
     async fn observe_lifecycle(&mut self, user: &UserId, remote: &[Connection], purged: &[ConnectionId]) {
+        // Types are read when an account or a connection is new to the mirror (a reauth moves
+        // known accounts to a new connection id).
         let new_accounts = remote
             .iter()
             .flat_map(|c| c.account_ids.iter())
-            .any(|a| self.local_accounts.get(a).is_none_or(|l| l.removed));
+            .any(|a| self.local_accounts.get(a).is_none_or(|l| l.removed))
+            || remote.iter().any(|c| self.local_connections.get(&c.id).is_none_or(|l| l.removed));
         let mut types: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         if new_accounts {
             match self.inner.client.accounts().list(user, &moneyhub::AccountFilter::new()).await {
@@ -416,7 +418,11 @@ impl<'a> Session<'a> {
             batch.items.retain(|(id, _)| id != c.id.as_str());
             batch.items.push((
                 c.id.as_str().to_owned(),
-                crate::lifecycle::Observation::Seen { connection: Box::new(c.clone()), account_types, moved_from },
+                crate::lifecycle::Observation::Seen {
+                    connection: Box::new(c.clone()),
+                    account_types,
+                    moved_from,
+                },
             ));
         }
         for p in purged {

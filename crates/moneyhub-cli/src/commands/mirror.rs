@@ -7,6 +7,16 @@
 //! `status` prints the mirror's status (`users`, `inboxPending`, `inboxFailed`,
 //! `inboxApplied`, `oldestPendingMs`, `lastEvent`, `live`, `tombstones`); `export` writes CSV
 //! or a JSON array to stdout or `--out`; `retry` prints `{"requeued": N}`.
+//!
+//! The lifecycle loop (`moneyhub_mirror::lifecycle`): `status` JSON also has `lifecycle`
+//! (`byAction`, `byStatus`, `notificationsPending`, `notificationsParked`,
+//! `oldestUndeliveredMs`, `dueNow`); `actions` prints an array of `{connectionId, userId, name,
+//! type, action, reason, notBefore, rule, unknown, since, dueAt, evaluatedAt, status, error,
+//! extendedStatus, statusSince, removed, movedFrom, lastManualSync, connection}` (times in
+//! Moneyhub's format, the mirror's clock), or CSV with `--format csv`; `doctor --mirror DB`
+//! prints the doctor's rows (see `doctor`). Decisions: `--due-within` counts from the mirror's
+//! latest evaluation (its clock, a sandbox's virtual one when it follows one); `actions`
+//! takes `--format table|json|csv` (default: as the global `--output`, which has no CSV).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -18,8 +28,8 @@ use moneyhub_mirror::{
 use serde_json::json;
 
 use crate::cli::{
-    ActionsArgs, ActionsFormat, DbArgs, ExportArgs, Format, GlobalArgs, LifecycleRunArgs, MirrorCommand, RetryArgs,
-    RunArgs, ScopeArgs,
+    ActionsArgs, ActionsFormat, DbArgs, ExportArgs, Format, GlobalArgs, LifecycleRunArgs, MirrorCommand,
+    RetryArgs, RunArgs, ScopeArgs,
 };
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
@@ -509,6 +519,12 @@ fn parse_span(text: &str) -> CmdResult<chrono::Duration> {
     Ok(total)
 }
 
+/// Server-sent text as it may reach a terminal or a spreadsheet: credentials redacted, control
+/// characters (escape sequences, line breaks) replaced.
+fn shown(text: &str) -> String {
+    moneyhub::redact_credentials(text).chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+}
+
 fn ms_time(ms: i64) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
 }
@@ -575,7 +591,11 @@ async fn actions(global: &GlobalArgs, args: ActionsArgs) -> CmdResult {
     let states = moneyhub_mirror::lifecycle::actions(&db, &filter).await.map_err(mirror_failure);
     let states = match (states, span) {
         (Ok(all), Some(span)) => {
-            let now = all.iter().map(|s| s.evaluated_ms).max().unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+            let now = all
+                .iter()
+                .map(|s| s.evaluated_ms)
+                .max()
+                .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
             let by = now.saturating_add(span.num_milliseconds());
             moneyhub_mirror::lifecycle::actions(&db, &filter.due_by(by)).await.map_err(mirror_failure)
         }
@@ -597,12 +617,21 @@ async fn actions(global: &GlobalArgs, args: ActionsArgs) -> CmdResult {
                 let v = action_json(s);
                 let cell = |k: &str| match &v[k] {
                     serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(x) => csv_cell(&moneyhub::redact_credentials(x)),
+                    serde_json::Value::String(x) => csv_cell(&shown(x)),
                     other => csv_cell(&other.to_string()),
                 };
                 let row: Vec<String> = [
-                    "connectionId", "userId", "action", "reason", "notBefore", "rule", "since", "dueAt", "status",
-                    "error", "extendedStatus",
+                    "connectionId",
+                    "userId",
+                    "action",
+                    "reason",
+                    "notBefore",
+                    "rule",
+                    "since",
+                    "dueAt",
+                    "status",
+                    "error",
+                    "extendedStatus",
                 ]
                 .iter()
                 .map(|k| cell(k))
@@ -617,7 +646,8 @@ async fn actions(global: &GlobalArgs, args: ActionsArgs) -> CmdResult {
                 output::line("No connections.");
                 return Ok(());
             }
-            let now = states.iter().filter_map(|s| ms_time(s.evaluated_ms)).max().unwrap_or_else(chrono::Utc::now);
+            let now =
+                states.iter().filter_map(|s| ms_time(s.evaluated_ms)).max().unwrap_or_else(chrono::Utc::now);
             let mut t = Table::new(vec![
                 Column::new("USER"),
                 Column::new("CONNECTION"),
@@ -628,18 +658,21 @@ async fn actions(global: &GlobalArgs, args: ActionsArgs) -> CmdResult {
                 Column::new("SINCE"),
             ]);
             for s in &states {
-                let error = s.extended_status().or(s.error()).map(moneyhub::redact_credentials);
+                let error = s.extended_status().or(s.error()).map(shown);
                 t.row_with_note(
                     vec![
-                        s.user_id.clone(),
-                        output::short_connection(&s.connection_id),
-                        moneyhub::redact_credentials(s.status().unwrap_or("-")),
+                        shown(&s.user_id),
+                        output::short_connection(&shown(&s.connection_id)),
+                        shown(s.status().unwrap_or("-")),
                         error.unwrap_or_else(|| "-".into()),
                         s.action.clone().unwrap_or_else(|| "removed".into()),
-                        s.not_before_ms.and_then(ms_time).map_or_else(|| "-".into(), |t| output::when_short(now, &t)),
-                        ms_time(s.action_since_ms).map_or_else(|| "-".into(), |t| output::when_short(now, &t)),
+                        s.not_before_ms
+                            .and_then(ms_time)
+                            .map_or_else(|| "-".into(), |t| output::when_short(now, &t)),
+                        ms_time(s.action_since_ms)
+                            .map_or_else(|| "-".into(), |t| output::when_short(now, &t)),
                     ],
-                    moneyhub::redact_credentials(&s.reason),
+                    shown(&s.reason),
                 );
             }
             output::table(&t);
@@ -657,7 +690,11 @@ async fn retry_notifications(global: &GlobalArgs, url: &DbUrl) -> CmdResult {
         OutputFormat::Json => output::json(&json!({ "requeued": n })),
         OutputFormat::Table => output::line(&format!(
             "re-queued {}; `moneyhub mirror run --notify-url …` delivers them",
-            output::count(usize::try_from(n).unwrap_or(usize::MAX), "parked notification", "parked notifications")
+            output::count(
+                usize::try_from(n).unwrap_or(usize::MAX),
+                "parked notification",
+                "parked notifications"
+            )
         )),
     }
     Ok(())
@@ -700,8 +737,9 @@ pub async fn doctor(global: &GlobalArgs, args: crate::cli::DoctorArgs) -> CmdRes
     let mut rows = Vec::with_capacity(states.len());
     let mut latest = None;
     for s in &states {
-        let connection: moneyhub::Connection = serde_json::from_value(s.connection.clone())
-            .map_err(|e| Failure::internal(format!("the mirror's record of {} is unreadable: {e}", s.connection_id)))?;
+        let connection: moneyhub::Connection = serde_json::from_value(s.connection.clone()).map_err(|e| {
+            Failure::internal(format!("the mirror's record of {} is unreadable: {e}", s.connection_id))
+        })?;
         let now = fixed.or_else(|| ms_time(s.evaluated_ms)).unwrap_or_else(chrono::Utc::now);
         latest = latest.max(Some(now));
         let types: Vec<moneyhub_types::AccountType> =

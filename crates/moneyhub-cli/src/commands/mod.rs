@@ -57,7 +57,9 @@ async fn dispatch(cli: Cli) -> CmdResult {
         #[cfg(feature = "mirror")]
         Command::Doctor(args) if args.mirror.is_some() => mirror::doctor(&global, args).await,
         #[cfg(not(feature = "mirror"))]
-        Command::Doctor(args) if args.mirror.is_some() => Err(missing_feature("mirror", "`moneyhub doctor --mirror`")),
+        Command::Doctor(args) if args.mirror.is_some() => {
+            Err(missing_feature("mirror", "`moneyhub doctor --mirror`"))
+        }
         #[cfg(feature = "mirror")]
         Command::Mirror { command } => mirror::run(&global, command).await,
         #[cfg(not(feature = "mirror"))]

@@ -27,8 +27,12 @@ fn start(env: &Env, args: &[&str]) -> (Running, String) {
     let mut cmd = env.command();
     cmd.args(["mirror", "run", "--listen", &format!("127.0.0.1:{port}"), "--output", "json"])
         .args(args)
+        .env("MONEYHUB_LOG", "moneyhub_mirror=debug,info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join(format!("mirror-run-{port}.log")))
+                .expect("log file"),
+        );
     let mut child = cmd.spawn().expect("spawn mirror run");
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
     let mut first = String::new();
@@ -44,7 +48,9 @@ fn advice(rows: &Value) -> BTreeMap<String, (Value, Value)> {
     rows.as_array()
         .expect("array")
         .iter()
-        .map(|r| (r["connectionId"].as_str().unwrap().to_owned(), (r["action"].clone(), r["notBefore"].clone())))
+        .map(|r| {
+            (r["connectionId"].as_str().unwrap().to_owned(), (r["action"].clone(), r["notBefore"].clone()))
+        })
         .collect()
 }
 
@@ -57,9 +63,13 @@ fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
 }
 
 fn demo_days(env: &Env, db: &str) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/scenarios/ten-connections.toml"))
-        .expect("scenario");
-    let loaded = env.block(env.kit().load_scenario(&text, "ten-connections.toml", true)).expect("scenario loads");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/scenarios/ten-connections.toml"
+    ))
+    .expect("scenario");
+    let loaded =
+        env.block(env.kit().load_scenario(&text, "ten-connections.toml", true)).expect("scenario loads");
     let user = loaded.users[0].user_id.clone();
     assert_eq!(loaded.users[0].connections.len(), 10);
 
@@ -72,35 +82,46 @@ fn demo_days(env: &Env, db: &str) {
     for _ in 0..3 {
         env.advance(json!({"days": 1}));
         env.block(env.kit().flush()).expect("flushed");
-        wait_for("the inbox drained", Duration::from_secs(60), || {
+        wait_for("the inbox drained", Duration::from_secs(180), || {
             env.json(&["mirror", "status", "--db", db])["inboxPending"] == 0
         });
     }
     // The lifecycle loop follows the sandbox's clock (read every 200 ms) and runs every 500 ms.
     let doctor = advice(&env.json(&["doctor", "--user", &user]));
     assert_eq!(doctor.len(), 10);
-    wait_for("mirror actions equal doctor --user", Duration::from_secs(20), || {
+    wait_for("mirror actions equal doctor --user", Duration::from_secs(60), || {
         advice(&env.json(&["mirror", "actions", "--db", db, "--user", &user])) == doctor
     });
     // doctor --mirror answers the same, with no API request.
     let before = env.last_seq();
     let from_mirror = advice(&env.json(&["doctor", "--mirror", db, "--user", &user]));
     assert_eq!(from_mirror, doctor);
-    let api: Vec<Value> =
-        env.requests(before).into_iter().filter(|r| !r["path"].as_str().unwrap_or("").starts_with("/__sandbox")).collect();
+    let api: Vec<Value> = env
+        .requests(before)
+        .into_iter()
+        .filter(|r| !r["path"].as_str().unwrap_or("").starts_with("/__sandbox"))
+        .collect();
     assert!(api.is_empty(), "doctor --mirror made API requests: {api:?}");
 
     // Every connection listing the mirror made was asked for by a webhook that asks for one.
     let lists = env
         .requests(from)
         .iter()
-        .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap_or("").ends_with(&format!("/users/{user}/connections")))
+        .filter(|r| {
+            r["method"] == "GET"
+                && r["path"].as_str().unwrap_or("").ends_with(&format!("/users/{user}/connections"))
+        })
         .count();
     let asking = env
         .deliveries()
         .iter()
         .filter(|d| d["outcome"] == "delivered")
-        .filter(|d| matches!(d["eventType"].as_str(), Some("syncCompleted" | "reauthReminder" | "refreshReminder" | "deletedAccount")))
+        .filter(|d| {
+            matches!(
+                d["eventType"].as_str(),
+                Some("syncCompleted" | "reauthReminder" | "refreshReminder" | "deletedAccount")
+            )
+        })
         .count();
     assert!(lists >= 1, "the mirror followed the syncs");
     assert!(lists <= asking, "{lists} connection listings for {asking} webhooks asking for one");
@@ -111,7 +132,8 @@ fn demo_days(env: &Env, db: &str) {
     let due = env.json(&["mirror", "actions", "--db", db, "--due-within", "7d", "--action", "none"]);
     assert!(due.as_array().unwrap().iter().all(|r| r["action"] == "none" && !r["dueAt"].is_null()));
     let status = env.json(&["mirror", "status", "--db", db]);
-    let by_action: i64 = status["lifecycle"]["byAction"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
+    let by_action: i64 =
+        status["lifecycle"]["byAction"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
     assert_eq!(by_action, 10, "{status}");
 }
 
@@ -132,5 +154,110 @@ fn demo_scenario_mirror_actions_equal_doctor_postgres() {
     let sep = if base.contains('?') { '&' } else { '?' };
     let env = Env::new();
     demo_days(&env, &format!("{base}{sep}schema={schema}"));
+    env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
+}
+
+/// A notification receiver on the test's runtime: records every POST (signature, body); holds
+/// the first one unanswered for `hold` (a delivery in flight) when set.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: std::sync::Arc<parking_lot::Mutex<Vec<(String, axum::body::Bytes)>>>,
+    hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn receive(
+    axum::extract::State(r): axum::extract::State<Receiver>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let sig =
+        headers.get("moneyhub-mirror-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    r.got.lock().push((sig, body));
+    if r.hold.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
+    axum::http::StatusCode::NO_CONTENT
+}
+
+/// Notifications survive SIGKILL of `mirror run` in the middle of a delivery: the notification
+/// whose delivery was cut short is sent again by the next process (same id, same body),
+/// signed, and each change arrives at least once, in order.
+fn sigkill_mid_delivery(env: &Env, db: &str) {
+    let secret = "a-test-secret-of-32-bytes-length";
+    let secret_file = env.dir.join("secret.txt");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let receiver = Receiver::default();
+    receiver.hold.store(true, std::sync::atomic::Ordering::SeqCst);
+    let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(receiver.clone());
+    let listener = env.block(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    env.rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (user, connections) = env.user_with(&[crate::support::banks::MOCK]);
+    let ends = env.sandbox().now() + chrono::Duration::days(6);
+    env.block(env.kit().tweak(
+        &connections[0],
+        &moneyhub_sandbox::kit::Tweak { expires_at: Some(ends), ..Default::default() },
+    ))
+    .unwrap();
+    env.ok(&["mirror", "backfill", "--db", db, "--user", &user]);
+    let args =
+        ["--db", db, "--notify-url", hook.as_str(), "--notify-secret-file", secret_file.to_str().unwrap()];
+    let (mut first, _) = start(env, &args);
+    // Time alone: the consent enters its 5-day window; the mirror notifies; the receiver holds
+    // the request, and the mirror is killed with the delivery in flight.
+    env.advance(json!({"hours": 47}));
+    wait_for("the first delivery started", Duration::from_secs(90), || !receiver.got.lock().is_empty());
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let status = env.json(&["mirror", "status", "--db", db]);
+    assert_eq!(status["lifecycle"]["notificationsPending"], 1, "still in the outbox: {status}");
+    // The next process delivers it again once the dead one's lease (10 s + 5 s) ends.
+    let (_second, _) = start(env, &args);
+    wait_for("redelivered", Duration::from_secs(120), || receiver.got.lock().len() >= 2);
+    wait_for("settled", Duration::from_secs(60), || {
+        env.json(&["mirror", "status", "--db", db])["lifecycle"]["notificationsPending"] == 0
+    });
+    let got = receiver.got.lock().clone();
+    let now = chrono::Utc::now().timestamp();
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|(sig, body)| {
+            moneyhub_mirror::notify::verify_signature(
+                secret.as_bytes(),
+                sig,
+                body,
+                now,
+                moneyhub_mirror::notify::DEFAULT_TOLERANCE,
+            )
+            .expect("signature verifies");
+            serde_json::from_slice(body).unwrap()
+        })
+        .collect();
+    assert_eq!(bodies[0]["id"], bodies[1]["id"], "the same notification, same id");
+    assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(
+        (bodies[1]["previous"].as_str(), bodies[1]["action"].as_str()),
+        (Some("none"), Some("reconsent"))
+    );
+}
+
+#[test]
+fn notifications_survive_sigkill_mid_delivery_sqlite() {
+    let env = Env::new();
+    let db = format!("sqlite:{}", env.dir.join("m.db").display());
+    sigkill_mid_delivery(&env, &db);
+}
+
+#[test]
+fn notifications_survive_sigkill_mid_delivery_postgres() {
+    let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
+        println!("skipping: MONEYHUB_TEST_PG_URL is not set");
+        return;
+    };
+    let schema = format!("cli_lifecycle_kill_{}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let env = Env::new();
+    sigkill_mid_delivery(&env, &format!("{base}{sep}schema={schema}"));
     env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
 }

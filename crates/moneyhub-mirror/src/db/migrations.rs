@@ -1,5 +1,9 @@
 //! Versioned schema migrations, one list per backend with the same tables and columns.
 //!
+//! Version 2 adds `mirror_users_due`, the claim queue: one row per user with pending
+//! events (see the `db` module docs for the claiming pattern), filled from the pending
+//! events already stored.
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -10,10 +14,10 @@ pub type Migration = (i64, &'static str, &'static str);
 /// SQLite migrations.
 #[cfg(feature = "sqlite")]
 pub const SQLITE: &[Migration] = &[
-(
-    1,
-    "initial",
-    r#"
+    (
+        1,
+        "initial",
+        r#"
 CREATE TABLE mirror_users (
     user_id       TEXT PRIMARY KEY,
     first_seen_ms INTEGER NOT NULL,
@@ -82,11 +86,29 @@ CREATE TABLE mirror_guard (
     updated_ms    INTEGER NOT NULL
 );
 "#,
-),
-(
-    2,
-    "lifecycle",
-    r#"
+    ),
+    (
+        2,
+        "users_due",
+        r#"
+CREATE TABLE mirror_users_due (
+    user_id            TEXT PRIMARY KEY,
+    due_at_ms          INTEGER NOT NULL,
+    oldest_pending_seq INTEGER NOT NULL,
+    oldest_pending_ms  INTEGER NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_users_due_at ON mirror_users_due (due_at_ms, oldest_pending_seq);
+INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+SELECT i.user_id, MAX(MIN(i.received_ms), COALESCE(MAX(u.not_before_ms), 0)), MIN(i.seq), MIN(i.received_ms), 0
+FROM mirror_inbox i LEFT JOIN mirror_users u ON u.user_id = i.user_id
+WHERE i.state = 0 GROUP BY i.user_id;
+"#,
+    ),
+    (
+        3,
+        "lifecycle",
+        r#"
 CREATE TABLE mirror_lifecycle (
     connection_id TEXT PRIMARY KEY,
     user_id       TEXT NOT NULL,
@@ -125,16 +147,16 @@ CREATE TABLE mirror_outbox (
 CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE state = 0;
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
-),
+    ),
 ];
 
 /// PostgreSQL migrations.
 #[cfg(feature = "postgres")]
 pub const POSTGRES: &[Migration] = &[
-(
-    1,
-    "initial",
-    r#"
+    (
+        1,
+        "initial",
+        r#"
 CREATE TABLE mirror_users (
     user_id       TEXT PRIMARY KEY,
     first_seen_ms BIGINT NOT NULL,
@@ -203,11 +225,29 @@ CREATE TABLE mirror_guard (
     updated_ms    BIGINT NOT NULL
 );
 "#,
-),
-(
-    2,
-    "lifecycle",
-    r#"
+    ),
+    (
+        2,
+        "users_due",
+        r#"
+CREATE TABLE mirror_users_due (
+    user_id            TEXT PRIMARY KEY,
+    due_at_ms          BIGINT NOT NULL,
+    oldest_pending_seq BIGINT NOT NULL,
+    oldest_pending_ms  BIGINT NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_users_due_at ON mirror_users_due (due_at_ms, oldest_pending_seq);
+INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+SELECT i.user_id, GREATEST(MIN(i.received_ms), COALESCE(MAX(u.not_before_ms), 0)), MIN(i.seq), MIN(i.received_ms), 0
+FROM mirror_inbox i LEFT JOIN mirror_users u ON u.user_id = i.user_id
+WHERE i.state = 0 GROUP BY i.user_id;
+"#,
+    ),
+    (
+        3,
+        "lifecycle",
+        r#"
 CREATE TABLE mirror_lifecycle (
     connection_id TEXT PRIMARY KEY,
     user_id       TEXT NOT NULL,
@@ -246,7 +286,7 @@ CREATE TABLE mirror_outbox (
 CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE state = 0;
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
-),
+    ),
 ];
 
 /// The newest version of a list.

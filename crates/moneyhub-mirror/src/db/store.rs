@@ -18,6 +18,7 @@
 use futures_util::future::BoxFuture;
 use moneyhub_types::AccountId;
 
+use super::claim::ClaimPolicy;
 use super::rows::{
     InboxCounts, InboxEvent, LiveRow, LocalAccount, LocalConnection, NewInboxEvent, Status, StoredTx, Writes,
 };
@@ -26,6 +27,21 @@ use crate::error::Result;
 /// How a guard record is changed: given the stored record (JSON), `None` to keep it,
 /// `Some(None)` to delete it, `Some(Some(new))` to replace it.
 pub(crate) type GuardChange = Box<dyn FnOnce(Option<String>) -> Option<Option<String>> + Send>;
+
+/// What a claim asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimRequest<'a> {
+    /// Now (ms since the epoch): rows due by then are claimable.
+    pub now_ms: i64,
+    /// Only users whose oldest pending event arrived by then (the coalescing window).
+    pub arrived_by_ms: i64,
+    /// Most events one claim takes.
+    pub limit: usize,
+    /// Users this process holds back in memory.
+    pub exclude: &'a [String],
+    /// Bytes per claim and back-off.
+    pub policy: ClaimPolicy,
+}
 
 /// A mirror database. Implementations are cheap to share (`Arc` inside or around them).
 pub(crate) trait Store: Send + Sync + 'static {
@@ -44,17 +60,19 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// already (nothing written).
     fn insert_inbox(&self, event: NewInboxEvent) -> BoxFuture<'_, Result<bool>>;
 
-    /// Claims the user with the oldest pending event that no one else holds, not in
-    /// `exclude`, whose retry time has come (`now_ms`) and whose first pending event arrived
-    /// by `arrived_by_ms`, with up to `limit` of its pending events in arrival order (only
-    /// the first when it failed before).
+    /// Claims a due user (see [`ClaimRequest`] and the claiming pattern in the `db` module
+    /// docs): the first row of the claim queue by due time that no one else holds, with its
+    /// pending events bounded by the request. The attempt is recorded durably (the user's
+    /// attempts grow and its due time moves past the back-off) before the claim is returned,
+    /// so no work is spent on a database that cannot record it.
     fn claim_next<'a>(
         &'a self,
-        now_ms: i64,
-        arrived_by_ms: i64,
-        limit: usize,
-        exclude: &'a [String],
+        request: ClaimRequest<'a>,
     ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>>;
+
+    /// Adds a claim-queue row for every user with pending events that has none (an
+    /// aggregate over pending events only, through their partial index). Returns how many.
+    fn repair_due(&self) -> BoxFuture<'_, Result<u64>>;
 
     /// Records the user if new, then waits for and takes it (no events).
     fn lock_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Box<dyn ClaimedUser>>>;

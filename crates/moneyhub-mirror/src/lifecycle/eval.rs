@@ -137,8 +137,9 @@ pub(crate) fn evaluate(
     let mut wants_sync = false;
     if state.removed {
         state.action = None;
-        state.reason = "The connection was removed at Moneyhub (or by the user); nothing more can be done with it."
-            .to_owned();
+        state.reason =
+            "The connection was removed at Moneyhub (or by the user); nothing more can be done with it."
+                .to_owned();
         state.not_before_ms = None;
         state.rule = 0;
         state.unknown = None;
@@ -156,7 +157,8 @@ pub(crate) fn evaluate(
         let mut context = AdviceContext::new(time(now_ms))
             .with_last_manual_sync(state.last_manual_sync_ms.map(time))
             .with_sync_allowed_at(state.sync_allowed_ms.map(time));
-        let types: Vec<AccountType> = state.account_types.values().map(|t| AccountType::from(t.as_str())).collect();
+        let types: Vec<AccountType> =
+            state.account_types.values().map(|t| AccountType::from(t.as_str())).collect();
         if !types.is_empty() {
             context = context.with_account_types(types);
         }
@@ -174,8 +176,11 @@ pub(crate) fn evaluate(
     }
     state.evaluated_ms = now_ms;
 
-    let status_key = |s: &ConnectionState| (s.status().map(str::to_owned), s.error().map(str::to_owned), s.extended_status().map(str::to_owned));
-    let status_changed = prev.as_ref().is_none_or(|p| status_key(p) != status_key(&state) || p.removed != state.removed);
+    let status_key = |s: &ConnectionState| {
+        (s.status().map(str::to_owned), s.error().map(str::to_owned), s.extended_status().map(str::to_owned))
+    };
+    let status_changed =
+        prev.as_ref().is_none_or(|p| status_key(p) != status_key(&state) || p.removed != state.removed);
     if status_changed {
         state.status_since_ms = now_ms;
     }
@@ -245,7 +250,7 @@ mod tests {
             "id": "b74f1a79f0be8bdb857d82d0f041d7d2:7d235ab0-e951-487f-acde-73cae1a18be0",
             "name": "Bank", "type": "api", "connectedOn": "2025-01-01T09:00:00.000Z",
             "lastUpdated": "2025-03-10T11:00:00.000Z", "lastSyncedAt": "2025-03-10T11:00:00.000Z",
-            "expiresAt": "2025-05-10T11:00:00.000Z", "accountIds": ["a1"], "status": "ok", "error": null,
+            "expiresAt": "2025-05-10T11:00:00.000Z", "accountIds": ["6d0baf11-248e-4c11-9c04-97b7758b4e04"], "status": "ok", "error": null,
             "tppConsent": true
         });
         for (k, x) in v.as_object().unwrap() {
@@ -298,8 +303,14 @@ mod tests {
     #[test]
     fn removal_is_notified_once() {
         let b = batch("2025-03-10T12:00:00.000Z");
-        let e = evaluate(None, ID, "u1", &seen(conn(json!({"status": "error", "error": "credentials_error"}))), &b)
-            .unwrap();
+        let e = evaluate(
+            None,
+            ID,
+            "u1",
+            &seen(conn(json!({"status": "error", "error": "credentials_error"}))),
+            &b,
+        )
+        .unwrap();
         assert!(e.outbox.is_some());
         let r = evaluate(Some(e.state), ID, "u1", &Observation::Removed, &b).unwrap();
         assert_eq!(r.state.action, None);
@@ -311,8 +322,11 @@ mod tests {
     #[test]
     fn a_manual_sync_that_did_not_help_moves_the_advice_on() {
         let b = batch("2025-03-10T12:00:00.000Z");
-        let c = conn(json!({"status": "error", "error": "sync_error", "lastUpdated": "2025-03-09T11:00:00.000Z"}));
-        let e = evaluate(None, ID, "u1", &seen(c.clone()), &LifecycleWrites { auto_sync: true, ..b.clone() }).unwrap();
+        let c = conn(
+            json!({"status": "error", "error": "sync_error", "lastUpdated": "2025-03-09T11:00:00.000Z"}),
+        );
+        let e = evaluate(None, ID, "u1", &seen(c.clone()), &LifecycleWrites { auto_sync: true, ..b.clone() })
+            .unwrap();
         assert_eq!(e.state.action.as_deref(), Some("sync"));
         assert!(e.wants_sync);
         assert_eq!(e.state.due_ms, Some(b.now_ms));

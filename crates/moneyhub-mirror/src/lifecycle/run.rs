@@ -129,9 +129,7 @@ impl Mirror {
                             }
                         }
                         Err(e) => {
-                            let until = e
-                                .not_before()
-                                .unwrap_or_else(|| now + chrono::Duration::minutes(5));
+                            let until = e.not_before().unwrap_or_else(|| now + chrono::Duration::minutes(5));
                             tracing::info!(user = %user, connection = %connection, error = %e, "auto-sync: no manual sync now");
                             deferred(until)
                         }
@@ -239,11 +237,14 @@ pub async fn actions(db: &crate::Db, filter: &ActionFilter) -> Result<Vec<Connec
     let states = db.connection_states(filter).await?;
     Ok(states
         .into_iter()
-        .filter(|s| filter.actions.is_empty() || s.action.as_ref().is_some_and(|a| filter.actions.contains(a)))
+        .filter(|s| {
+            filter.actions.is_empty() || s.action.as_ref().is_some_and(|a| filter.actions.contains(a))
+        })
         .filter(|s| match filter.due_by_ms {
             None => true,
             Some(by) => {
-                let acting = s.action.as_deref().is_some_and(|a| a != "none") && s.not_before_ms.is_none_or(|t| t <= by);
+                let acting = s.action.as_deref().is_some_and(|a| a != "none")
+                    && s.not_before_ms.is_none_or(|t| t <= by);
                 acting || s.due_ms.is_some_and(|t| t <= by)
             }
         })

@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use moneyhub_mirror::lifecycle::ActionFilter;
-use moneyhub_mirror::notify::{verify_signature, NotifyConfig, SignatureError, DEFAULT_TOLERANCE, SIGNATURE_HEADER};
+use moneyhub_mirror::notify::{
+    verify_signature, NotifyConfig, SignatureError, DEFAULT_TOLERANCE, SIGNATURE_HEADER,
+};
 use moneyhub_mirror::{Mirror, MirrorConfig, Scope};
 use moneyhub_sandbox::kit::{Control, Tweak};
 use parking_lot::Mutex;
@@ -52,7 +54,8 @@ impl Receiver {
             .lock()
             .iter()
             .map(|(sig, body)| {
-                verify_signature(SECRET.as_bytes(), sig, body, now, DEFAULT_TOLERANCE).expect("signature verifies");
+                verify_signature(SECRET.as_bytes(), sig, body, now, DEFAULT_TOLERANCE)
+                    .expect("signature verifies");
                 serde_json::from_slice(body).unwrap()
             })
             .collect()
@@ -79,23 +82,29 @@ async fn time_alone(db: TestDb) {
     let receiver = Receiver::default();
     let hook = receiver.start().await;
     let notify = NotifyConfig::new(&hook, SECRET).unwrap();
-    let mirror = Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify)))
-        .await
-        .unwrap();
+    let mirror =
+        Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify))).await.unwrap();
     let hsbc = bank(&sb, HSBC).await;
     let created = users(&sb, 1, std::slice::from_ref(&hsbc)).await;
     let (user, connections) = &created[0];
     let connection = &connections[0];
     // The consent ends in 6 days.
     let ends = sb.now() + chrono::Duration::days(6);
-    Control::of(&sb).tweak(connection, &Tweak { expires_at: Some(ends), ..Default::default() }).await.unwrap();
+    Control::of(&sb)
+        .tweak(connection, &Tweak { expires_at: Some(ends), ..Default::default() })
+        .await
+        .unwrap();
 
     mirror.backfill(&Scope::users(user_ids(std::slice::from_ref(user)))).await.unwrap();
     let states = mirror.actions(&ActionFilter::default()).await.unwrap();
     assert_eq!(states.len(), 1);
     let s = &states[0];
     assert_eq!((s.action.as_deref(), s.rule), (Some("none"), 16), "{s:?}");
-    assert_eq!(s.due_ms, Some((ends - chrono::Duration::days(5)).timestamp_millis()), "due when the renewal window opens");
+    assert_eq!(
+        s.due_ms,
+        Some((ends - chrono::Duration::days(5)).timestamp_millis()),
+        "due when the renewal window opens"
+    );
     assert!(!s.account_types.is_empty(), "account types were read");
     assert_eq!(mirror.evaluate_due().await.unwrap(), 0, "nothing due yet");
     mirror.deliver_notifications().await.unwrap();
@@ -152,9 +161,8 @@ async fn unreachable_receiver(db: TestDb) {
     receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let hook = receiver.start().await;
     let notify = NotifyConfig::new(&hook, SECRET).unwrap().max_attempts(1000);
-    let mirror = Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify)))
-        .await
-        .unwrap();
+    let mirror =
+        Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify))).await.unwrap();
     let hsbc = bank(&sb, HSBC).await;
     let created = users(&sb, 2, std::slice::from_ref(&hsbc)).await;
     let ids: Vec<String> = created.iter().map(|(u, _)| u.clone()).collect();
@@ -174,6 +182,26 @@ async fn unreachable_receiver(db: TestDb) {
     let counts = mirror.db().lifecycle_counts(client.now().timestamp_millis()).await.unwrap();
     assert_eq!(counts.outbox_pending, 2, "{counts:?}");
     assert!(counts.oldest_undelivered_ms.is_some());
+    // The metrics show it.
+    let served = Running::serve(mirror.clone()).await;
+    let metrics =
+        http().get(served.url.replace("/webhooks", "/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "moneyhub_mirror_connections{action=\"sync\"} 2",
+        "moneyhub_mirror_connection_states{status=\"ok\",error=\"\"} 2",
+        "moneyhub_mirror_notifications{state=\"pending\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(metrics
+        .lines()
+        .any(|l| l.starts_with("moneyhub_mirror_notifications_total{outcome=\"failed\"} ")
+            && !l.ends_with(" 0")));
+    assert!(metrics
+        .lines()
+        .any(|l| l.starts_with("moneyhub_mirror_oldest_undelivered_notification_seconds ")
+            && !l.ends_with(" 0")));
+    served.stop().await;
     // A reconciliation after the user removes a connection: a second change for it, queued
     // behind the first.
     let (u0, c0) = (&created[0].0, &created[0].1[0]);
@@ -224,4 +252,199 @@ async fn notifications_survive_an_unreachable_receiver_sqlite() {
 async fn notifications_survive_an_unreachable_receiver_postgres() {
     let Some(db) = TestDb::postgres("notifications_survive_an_unreachable_receiver_postgres") else { return };
     unreachable_receiver(db).await;
+}
+
+/// A client of the sandbox whose manual-sync guard lives in the mirror's database.
+async fn guarded_client(sb: &std::sync::Arc<moneyhub_sandbox::Sandbox>, db_url: &str) -> moneyhub::Client {
+    let store = moneyhub_mirror::DbGuardStore::open(db_url).await.unwrap();
+    let clock = sb.clone();
+    moneyhub::Client::builder()
+        .sandbox(sb.base_url())
+        .clock(move || clock.now())
+        .sync_guard(moneyhub::guard::DefaultSyncGuard::with_store(
+            moneyhub::guard::GuardRules::default(),
+            store,
+        ))
+        .build()
+        .unwrap()
+}
+
+async fn manual_syncs(sb: &moneyhub_sandbox::Sandbox) -> usize {
+    let log = Control::of(sb).requests(0, 1_000_000).await.unwrap();
+    log.data.iter().filter(|e| e.method == "POST" && e.path.contains("/sync/")).count()
+}
+
+/// `--auto-sync` across two mirrors sharing one database: a `sync_error` connection gets
+/// exactly one manual sync per guard window, and once that sync has failed too the advice moves
+/// on to the next remedy (spec §3 rows 9 → 10).
+async fn auto_sync(db: TestDb) {
+    init_tracing();
+    let sb = sandbox(0.0).await;
+    let hsbc = bank(&sb, HSBC).await;
+    let created = users(&sb, 1, std::slice::from_ref(&hsbc)).await;
+    let (user, connections) = &created[0];
+    let connection = &connections[0];
+    control_ok(
+        &sb,
+        reqwest::Method::PUT,
+        &format!("/connections/{connection}/state"),
+        Some(serde_json::json!({"state": "failing"})),
+    )
+    .await;
+    // The next automatic sync fails.
+    advance_hours(&sb, 5).await;
+    let config = || MirrorConfig::default().auto_sync(Some(moneyhub_mirror::AutoSync::per_minute(10)));
+    let a = Mirror::open(guarded_client(&sb, db.url()).await, db.url(), config()).await.unwrap();
+    let b = Mirror::open(guarded_client(&sb, db.url()).await, db.url(), config()).await.unwrap();
+    a.backfill(&Scope::users(user_ids(std::slice::from_ref(user)))).await.unwrap();
+    let s = &a.actions(&ActionFilter::all()).await.unwrap()[0];
+    assert_eq!((s.error(), s.action.as_deref(), s.rule), (Some("sync_error"), Some("sync"), 9), "{s:?}");
+
+    // Both processes find it due at once; the shared guard lets one sync through.
+    let (ra, rb) = tokio::join!(a.evaluate_due(), b.evaluate_due());
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(manual_syncs(&sb).await, 1);
+    for _ in 0..3 {
+        a.evaluate_due().await.unwrap();
+        b.evaluate_due().await.unwrap();
+    }
+    assert_eq!(manual_syncs(&sb).await, 1, "one manual sync per guard window");
+    let s = &a.actions(&ActionFilter::all()).await.unwrap()[0];
+    assert_eq!(s.action.as_deref(), Some("sync"));
+    assert!(s.not_before_ms.is_some() && s.last_manual_sync_ms.is_some(), "{s:?}");
+
+    // The sync runs (and fails); the next listing shows it: retried, so reconsent (row 10).
+    sb.advance_clock(chrono::Duration::minutes(5)).unwrap();
+    a.reconcile(&Scope::users(user_ids(std::slice::from_ref(user)))).await.unwrap();
+    let s = &a.actions(&ActionFilter::all()).await.unwrap()[0];
+    assert_eq!((s.action.as_deref(), s.rule), (Some("reconsent"), 10), "{s:?}");
+    // Past the guard window: no further manual sync, the advice no longer asks for one.
+    sb.advance_clock(chrono::Duration::minutes(31)).unwrap();
+    a.evaluate_due().await.unwrap();
+    b.evaluate_due().await.unwrap();
+    assert_eq!(manual_syncs(&sb).await, 1);
+    a.db().close().await;
+    b.db().close().await;
+    drop(sb);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_sync_makes_one_manual_sync_per_guard_window_sqlite() {
+    auto_sync(TestDb::sqlite("lc-auto")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_sync_makes_one_manual_sync_per_guard_window_postgres() {
+    let Some(db) = TestDb::postgres("auto_sync_makes_one_manual_sync_per_guard_window_postgres") else {
+        return;
+    };
+    auto_sync(db).await;
+}
+
+/// A reauth through the sandbox's OIDC flow keeping only `accounts` of `connection`; returns
+/// the connection id the id_token names.
+async fn reauth_with(
+    sb: &moneyhub_sandbox::Sandbox,
+    user: &str,
+    connection: &str,
+    accounts: &[String],
+) -> String {
+    const REDIRECT: &str = "http://127.0.0.1:9999/cb";
+    let claims = serde_json::json!({"id_token": {"sub": {"essential": true, "value": user},
+        "mh:con_id": {"essential": true, "value": connection}}})
+    .to_string();
+    let subset = accounts.join(",");
+    let form = [
+        ("client_id", sb.client_id()),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("state", "st-1"),
+        ("nonce", "n-1"),
+        ("prompt", "consent"),
+        ("scope", "openid reauth"),
+        ("claims", claims.as_str()),
+        ("sandbox_accounts", subset.as_str()),
+    ];
+    let res = http()
+        .post(format!("{}/oidc/request", sb.base_url()))
+        .basic_auth(sb.client_id(), sb.client_secret())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    let res = http()
+        .get(format!("{}/oidc/auth", sb.base_url()))
+        .query(&[("request_uri", body["request_uri"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location.query_pairs().find(|(k, _)| k == "code").expect("a code").1.into_owned();
+    let res = http()
+        .post(format!("{}/oidc/token", sb.base_url()))
+        .basic_auth(sb.client_id(), sb.client_secret())
+        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let body: Value = res.json().await.unwrap();
+    let payload = body["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+    use base64::Engine;
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap())
+            .unwrap();
+    claims["mh:con_id"].as_str().unwrap().to_owned()
+}
+
+/// A reauth with a subset of accounts (spec §5): the chosen accounts move to a new connection
+/// id, which the mirror records as moved from the old one; the old keeps the others.
+async fn reauth_subset(db: TestDb) {
+    init_tracing();
+    let sb = sandbox(0.0).await;
+    let client = client(&sb);
+    let mirror = Mirror::open(client.clone(), db.url(), MirrorConfig::default()).await.unwrap();
+    let hsbc = bank(&sb, HSBC).await;
+    let created = users(&sb, 1, std::slice::from_ref(&hsbc)).await;
+    let (user, connections) = &created[0];
+    let old = &connections[0];
+    let scope = Scope::users(user_ids(std::slice::from_ref(user)));
+    mirror.backfill(&scope).await.unwrap();
+    let before = &mirror.actions(&ActionFilter::all()).await.unwrap()[0];
+    let accounts: Vec<String> = before.account_types.keys().cloned().collect();
+    assert!(accounts.len() >= 2, "HSBC has several accounts: {accounts:?}");
+    let moved = accounts[1..].to_vec();
+    let new = reauth_with(&sb, user, old, &moved).await;
+    assert_ne!(&new, old);
+    mirror.reconcile(&scope).await.unwrap();
+    let states = mirror.actions(&ActionFilter::all()).await.unwrap();
+    assert_eq!(states.len(), 2, "{states:?}");
+    let old_state = states.iter().find(|s| &s.connection_id == old).expect("the old connection");
+    let new_state = states.iter().find(|s| s.connection_id == new).expect("the new connection");
+    assert_eq!(new_state.moved_from.as_deref(), Some(old.as_str()));
+    let mut got: Vec<String> = new_state.account_types.keys().cloned().collect();
+    got.sort();
+    let mut want = moved.clone();
+    want.sort();
+    assert_eq!(got, want, "the new connection holds the chosen accounts, with their types");
+    assert_eq!(old_state.account_types.keys().cloned().collect::<Vec<_>>(), vec![accounts[0].clone()]);
+    assert!(!old_state.removed);
+    mirror.db().close().await;
+    drop(sb);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauth_with_a_subset_of_accounts_sqlite() {
+    reauth_subset(TestDb::sqlite("lc-reauth")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauth_with_a_subset_of_accounts_postgres() {
+    let Some(db) = TestDb::postgres("reauth_with_a_subset_of_accounts_postgres") else { return };
+    reauth_subset(db).await;
 }

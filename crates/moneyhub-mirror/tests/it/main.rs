@@ -1,5 +1,6 @@
 //! Integration tests of the mirror, over real HTTP against in-process sandboxes.
 
+mod claiming;
 mod convergence;
 mod crash;
 mod db;

@@ -43,7 +43,14 @@ async fn api_requests(sb: &SandboxHandle, after: u64) -> (u64, u64) {
 ///
 /// Only the log's entries up to `until` (the window's end) count: on a loaded machine the
 /// test may read the log well after the window closed.
-async fn assert_attempts_bounded(sb: &SandboxHandle, after: u64, until: u64, users: &[String], most: usize) {
+async fn assert_attempts_bounded(
+    sb: &SandboxHandle,
+    after: u64,
+    until: u64,
+    users: &[String],
+    least: usize,
+    most: usize,
+) {
     let v = control_ok(sb, Method::GET, &format!("/requests?after={after}&limit=200000"), None).await;
     for user in users {
         let path = format!("/users/{user}/connections");
@@ -55,7 +62,7 @@ async fn assert_attempts_bounded(sb: &SandboxHandle, after: u64, until: u64, use
             .filter(|e| e["method"] == "GET" && e["path"] == path.as_str())
             .count();
         println!("user {user}: {n} attempts");
-        assert!((1..=most).contains(&n), "user {user}: {n} attempts in about 3 s (at most {most})");
+        assert!((least..=most).contains(&n), "user {user}: {n} attempts in about 3 s ({least} to {most})");
     }
 }
 
@@ -197,7 +204,7 @@ async fn a_database_refusing_writes(db: TestDb) {
     let (after_window, api) = api_requests(&sb, after_parking).await;
     // 100 ms doubling: attempts at 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s, at most 6 per user in 3 s.
     println!("every write refused: {api} API requests in {window:?}");
-    assert_attempts_bounded(&sb, after_parking, after_window, &ids, 7).await;
+    assert_attempts_bounded(&sb, after_parking, after_window, &ids, 1, 7).await;
     assert!(api > 0, "the workers did try");
     assert!(api <= 2 * 7 * 30, "{api} API requests in {window:?} while the database refuses writes");
     let c = mirror_db.inbox_counts().await.unwrap();
@@ -324,8 +331,10 @@ async fn a_full_disk_bounds_api_traffic_and_loses_nothing() {
     tokio::time::sleep(window).await;
     let (after, api) = api_requests(&sb, start).await;
     println!("disk full: {api} API requests in {window:?}");
-    assert_attempts_bounded(&sb, start, after, &ids, 3).await;
-    assert!(api > 0, "the workers did try");
+    // A claim records its attempt before it calls Moneyhub (issue 20 #7): on a full disk
+    // that write fails, so the workers do not call Moneyhub at all (before, 1 to 3 attempts
+    // per user in 3 s, each fetching every pending event's ids).
+    assert_attempts_bounded(&sb, start, after, &ids, 0, 3).await;
     assert!(api <= 2 * 7 * 30, "{api} API requests in {window:?} on a full disk");
     let c = mirror_db.inbox_counts().await.unwrap();
     assert_eq!((c.pending, c.applied), (stored, 0), "nothing could be written: {c:?}");

@@ -171,7 +171,9 @@ mod tests {
         let c = conn(json!({ "extendedStatus": "expired", "expiresAt": ts(now() + Duration::days(3)) }));
         assert_eq!(check(&c, &AdviceContext::new(now())), None);
         // Already stale (sync, row 14): the consent window does not change that.
-        let c = conn(json!({ "lastUpdated": ts(now() - Duration::days(3)), "expiresAt": ts(now() + Duration::days(6)) }));
+        let c = conn(
+            json!({ "lastUpdated": ts(now() - Duration::days(3)), "expiresAt": ts(now() + Duration::days(6)) }),
+        );
         assert_eq!(check(&c, &AdviceContext::new(now())), None);
         // Removed provider.
         let c = conn(json!({ "status": "never" }));

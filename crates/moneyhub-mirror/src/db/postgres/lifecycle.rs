@@ -77,7 +77,9 @@ pub(crate) async fn observe_in(c: &mut PgConn, user: &str, batch: &LifecycleWrit
 
 async fn in_transaction<T, F>(db: &PgDb, f: F) -> Result<T>
 where
-    F: for<'c> FnOnce(&'c mut PgConn) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>,
+    F: for<'c> FnOnce(
+        &'c mut PgConn,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>,
 {
     let mut c = db.get().await?;
     c.batch("BEGIN").await?;
@@ -214,7 +216,8 @@ impl LifecycleStore for PgDb {
             counts.outbox_pending = r.try_get(0)?;
             counts.outbox_parked = r.try_get(1)?;
             counts.oldest_undelivered_ms = r.try_get(2)?;
-            let rows = c.query("SELECT COUNT(*) FROM mirror_lifecycle WHERE due_ms <= $1", &[&now_ms]).await?;
+            let rows =
+                c.query("SELECT COUNT(*) FROM mirror_lifecycle WHERE due_ms <= $1", &[&now_ms]).await?;
             counts.due_now = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
             Ok(counts)
         })

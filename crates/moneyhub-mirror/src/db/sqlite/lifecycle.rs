@@ -80,7 +80,10 @@ pub(crate) fn observe_in(tx: &Transaction<'_>, user: &str, batch: &LifecycleWrit
     Ok(())
 }
 
-fn state_rows(stmt: &mut rusqlite::CachedStatement<'_>, p: impl rusqlite::Params) -> Result<Vec<ConnectionState>> {
+fn state_rows(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    p: impl rusqlite::Params,
+) -> Result<Vec<ConnectionState>> {
     let raws: Vec<String> = stmt.query_map(p, |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     raws.iter().map(|r| parse_state(r)).collect()
 }

@@ -1,0 +1,117 @@
+//! The inbox on PostgreSQL: the receiver's durable writes, counts, settling and re-queueing.
+
+use super::{now_ms, PgConn};
+use crate::db::{InboxCounts, NewInboxEvent};
+use crate::error::{Error, Result};
+
+/// Records the user if new and stores a webhook unless its id is stored already, in one
+/// statement.
+///
+/// The user's claim-queue row is created, or (`DO UPDATE`, which takes the row's lock)
+/// touched: a claim finishing for the same user locks that row before it looks for pending
+/// events and drops the row, so one of them waits for the other and the new event is never
+/// left without a queue row.
+const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $8)
+            ON CONFLICT (user_id) DO NOTHING),
+          e AS (INSERT INTO mirror_inbox
+                   (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING
+                RETURNING seq),
+          d AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
+                SELECT $2, $8, seq, $8 FROM e
+                ON CONFLICT (user_id) DO UPDATE
+                SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq))
+     SELECT COUNT(*)::BIGINT FROM e";
+
+/// Queues every user with pending events that has no queue row.
+const REPAIR_DUE: &str =
+    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM mirror_inbox WHERE state = 0
+     GROUP BY user_id
+     ON CONFLICT (user_id) DO NOTHING";
+
+/// Records a user (no-op when known).
+const ADD_USER: &str =
+    "INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING";
+
+/// Inbox rows by state, ledger rows, retrying events and the oldest pending arrival.
+const COUNTS: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 1),
+        COUNT(*) FILTER (WHERE state = 2), (SELECT COUNT(*) FROM mirror_applied_events),
+        COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
+        MIN(received_ms) FILTER (WHERE state = 0)
+     FROM mirror_inbox";
+
+/// Marks pending events applied when the ledger holds them.
+const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
+       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)";
+
+/// Puts parked events back in the queue and queues their users, back-off lifted and attempts
+/// reset, in one statement.
+const REQUEUE: &str = "WITH r AS (UPDATE mirror_inbox SET state = 0, attempts = 0
+                WHERE state = 2 AND ($1::TEXT IS NULL OR user_id = $1) RETURNING user_id, seq, received_ms),
+          q AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+                SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM r GROUP BY user_id
+                ON CONFLICT (user_id) DO UPDATE SET due_at_ms = excluded.due_at_ms, attempts = 0,
+                   oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq),
+                   oldest_pending_ms = LEAST(mirror_users_due.oldest_pending_ms, excluded.oldest_pending_ms))
+     SELECT COUNT(*)::BIGINT FROM r";
+
+/// Stores a webhook: `false` when its id was stored already.
+pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
+    let signed = i32::from(e.signed);
+    // Events that name no user are kept under the empty key.
+    let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
+    let n: Option<i64> = c
+        .value(
+            INSERT_EVENT,
+            &[
+                &e.webhook_id.as_str(),
+                &user_id,
+                &e.event_type.as_str(),
+                &e.envelope,
+                &e.body,
+                &e.content_type,
+                &signed,
+                &e.received_ms,
+            ],
+        )
+        .await?;
+    Ok(n == Some(1))
+}
+
+/// Records a user (no-op when known).
+pub(super) async fn add_user(c: &mut PgConn, user_id: &str) -> Result<()> {
+    c.execute(ADD_USER, &[&user_id, &now_ms()]).await?;
+    Ok(())
+}
+
+/// Inbox and ledger counts.
+pub(super) async fn counts(c: &mut PgConn) -> Result<InboxCounts> {
+    let rows = c.query(COUNTS, &[]).await?;
+    let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
+    Ok(InboxCounts {
+        total: r.try_get(0)?,
+        pending: r.try_get(1)?,
+        applied: r.try_get(2)?,
+        failed: r.try_get(3)?,
+        ledger: r.try_get(4)?,
+        retrying: r.try_get(5)?,
+        oldest_pending_ms: r.try_get(6)?,
+    })
+}
+
+/// Marks applied those of these pending events the ledger holds. Returns how many.
+pub(super) async fn settle_applied(c: &mut PgConn, seqs: &[i64]) -> Result<u64> {
+    c.execute(SETTLE, &[&seqs, &now_ms()]).await
+}
+
+/// Re-queues parked events (of one user or all), attempts reset, back-off lifted.
+pub(super) async fn requeue_parked(c: &mut PgConn, user_id: Option<&str>) -> Result<u64> {
+    let n: i64 = c.value(REQUEUE, &[&user_id]).await?.unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Queues every user with pending events that has none. Returns how many.
+pub(super) async fn repair_due(c: &mut PgConn) -> Result<u64> {
+    c.execute(REPAIR_DUE, &[]).await
+}

@@ -518,3 +518,49 @@ async fn mfa_twice_asks_two_codes() {
     let res = post(&sb, &pages, &[("code", "222222"), ("action", "approve")]).await;
     assert!(location_params(&res).contains_key("code"));
 }
+
+/// The dashboard's new forms (webhooks, the sandbox's consent mode, reset and scenario) are
+/// behind the same gate as the others: another site's page cannot set the webhook target,
+/// switch the consent mode or reset the sandbox; the same form from the dashboard can.
+#[tokio::test]
+async fn the_dashboards_webhook_and_sandbox_forms_refuse_other_sites() {
+    let sb = interactive().await;
+    let res = http().get(format!("{}/__sandbox/ui", sb.base_url())).send().await.unwrap();
+    let csrf = res.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+    let token = csrf.split_once('=').unwrap().1.to_string();
+    let post = |path: &'static str, origin: String, form: Vec<(&'static str, String)>| {
+        http()
+            .post(format!("{}/__sandbox/ui/{path}", sb.base_url()))
+            .header(COOKIE, &csrf)
+            .header(ORIGIN, origin)
+            .form(&form)
+            .send()
+    };
+    let hook = "http://127.0.0.1:9/hook".to_string();
+    let forms: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("webhooks", vec![("op", "set".into()), ("url", hook.clone()), ("format", "json".into())]),
+        ("sandbox", vec![("op", "consent".into()), ("mode", "instant".into())]),
+        ("sandbox", vec![("op", "reset".into()), ("confirm", "yes".into())]),
+    ];
+    for (path, form) in &forms {
+        let mut with_token = form.clone();
+        with_token.push(("csrf", token.clone()));
+        let res = post(path, "http://evil.example".into(), with_token).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} {form:?}");
+        let mut forged = form.clone();
+        forged.push(("csrf", "forged".into()));
+        let res = post(path, sb.base_url().to_string(), forged).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} {form:?}");
+    }
+    let (_, target) = control(&sb, Method::GET, "/webhooks", None).await;
+    assert!(target["url"].is_null(), "no target was set: {target}");
+    let (_, mode) = control(&sb, Method::GET, "/consent", None).await;
+    assert_eq!(mode["mode"], "interactive");
+    // From the dashboard itself: the target is set.
+    let mut form = forms[0].1.clone();
+    form.push(("csrf", token.clone()));
+    let res = post("webhooks", sb.base_url().to_string(), form).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, target) = control(&sb, Method::GET, "/webhooks", None).await;
+    assert_eq!(target["url"], hook);
+}

@@ -14,7 +14,7 @@
 //! | backend | users × 3 | observe (1 transaction per user) | due after a day | re-evaluated | peak RSS |
 //! | --- | --- | --- | --- | --- | --- |
 //! | SQLite | 100,000 | 121 s (2,477/s) | 165,000 | 108 s (1,531/s) | 41 MiB |
-//! | PostgreSQL 16 (local) | 10,000 | 191 s (157/s) | 16,500 | 51 s (323/s) | 14 MiB |
+//! | PostgreSQL 15 (local) | 10,000 | 191 s (157/s) | 16,500 | 51 s (323/s) | 14 MiB |
 //!
 //! Memory stays flat (batches of 500 due rows); PostgreSQL pays one round trip per statement
 //! (lock, upsert, history row, prune) per connection.

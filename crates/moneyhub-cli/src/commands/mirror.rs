@@ -755,6 +755,8 @@ pub async fn doctor(global: &GlobalArgs, args: crate::cli::DoctorArgs) -> CmdRes
     }
     crate::advice::print(&rows, global.output, latest.unwrap_or_else(chrono::Utc::now), user.is_none());
     Ok(())
+}
+
 /// Creates `.NAME.<random>.partial` beside `target`: exclusively (`O_EXCL`, so a planted file
 /// or link is never opened), mode 0600 (then the replaced file's mode, if any), with 64 random
 /// bits from the standard library's per-process random keys; a taken name is tried again.

@@ -419,7 +419,7 @@ pub struct Stats {
 }
 
 /// What the sandbox's bounded logs and metric series hold (`GET /__sandbox/stats`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Retained {
     /// Entries in the request log.

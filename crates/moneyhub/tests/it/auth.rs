@@ -233,8 +233,11 @@ async fn reauth_reconsent_and_refresh() {
     let done = auth.exchange_code(&refresh, browser(&refresh).await).await.unwrap();
     assert_eq!(done.connection_id, ids[1]);
 
-    // Moneyhub refuses a refresh of an open-banking connection: the PAR error is typed.
-    let err = auth.refresh(RenewOptions::new(user.clone(), ids[0].clone())).await.unwrap_err();
+    // Moneyhub refuses a refresh of an open-banking connection when the user arrives at
+    // /oidc/auth (PAR only checks that the request is well-formed): the callback's error is
+    // typed.
+    let refresh = auth.refresh(RenewOptions::new(user.clone(), ids[0].clone())).await.unwrap();
+    let err = auth.exchange_code(&refresh, browser(&refresh).await).await.unwrap_err();
     assert_eq!(err.code(), Some("invalid_request"), "{err}");
     // A new expiry only goes with a reconsent.
     let err = auth.reauth(RenewOptions::new(user, ids[0].clone()).expires_at(new_expiry)).await.unwrap_err();

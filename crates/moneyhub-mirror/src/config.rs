@@ -43,6 +43,16 @@ pub struct MirrorConfig {
     /// them (default 3 s), so that the burst Moneyhub sends after a sync (one event per
     /// account and kind, then `syncCompleted`) is applied with one set of API calls.
     pub coalesce_window: Duration,
+    /// Free-space floor for applying (default 32 MiB): when the file system holding an SQLite
+    /// mirror has less free space than this, the workers pause (no claim, no API request)
+    /// while the receiver keeps storing webhooks, so the space left goes to durable
+    /// acknowledgements first. PostgreSQL's disk cannot be measured from a client: the floors
+    /// do not apply there. `0` turns the floor off.
+    pub pause_below_free_bytes: u64,
+    /// Free-space floor for receiving (default 8 MiB, below the pause floor): under it the
+    /// receiver answers `503` (Moneyhub retries the delivery later) and `/readyz` says so,
+    /// rather than fail half-way through a write. `0` turns the floor off.
+    pub refuse_below_free_bytes: u64,
     /// How the receiver treats connections: header-read, idle and request timeouts, the
     /// connection cap, the graceful-shutdown bound (10 s), TLS (see
     /// [`moneyhub_http::ServeConfig`]).
@@ -63,6 +73,8 @@ impl Default for MirrorConfig {
             retry_backoff: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
             coalesce_window: Duration::from_secs(3),
+            pause_below_free_bytes: 32 * 1024 * 1024,
+            refuse_below_free_bytes: 8 * 1024 * 1024,
             http: moneyhub_http::ServeConfig::default(),
         }
     }
@@ -126,6 +138,14 @@ impl MirrorConfig {
     /// How long a user's first pending event waits before it is taken.
     pub fn coalesce_window(mut self, window: Duration) -> Self {
         self.coalesce_window = window;
+        self
+    }
+
+    /// The free-space floors: workers pause below `pause_below`, the receiver refuses below
+    /// `refuse_below` (see [`MirrorConfig::pause_below_free_bytes`]).
+    pub fn free_space_floors(mut self, pause_below: u64, refuse_below: u64) -> Self {
+        self.pause_below_free_bytes = pause_below;
+        self.refuse_below_free_bytes = refuse_below;
         self
     }
 

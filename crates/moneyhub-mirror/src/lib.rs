@@ -173,6 +173,42 @@ impl Inner {
             f(p);
         }
     }
+
+    /// Free bytes on the file system holding the database, when it is a file (SQLite) and
+    /// the platform says.
+    pub(crate) fn free_bytes(&self) -> Option<u64> {
+        let file = self.db.file()?;
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        free_bytes_at(dir)
+    }
+
+    /// Below the receiving floor ([`MirrorConfig::refuse_below_free_bytes`]).
+    pub(crate) fn below_refuse_floor(&self) -> bool {
+        let floor = self.config.refuse_below_free_bytes;
+        floor > 0 && self.free_bytes().is_some_and(|free| free < floor)
+    }
+
+    /// Below the applying floor ([`MirrorConfig::pause_below_free_bytes`]).
+    pub(crate) fn below_pause_floor(&self) -> bool {
+        let floor = self.config.pause_below_free_bytes;
+        floor > 0 && self.free_bytes().is_some_and(|free| free < floor)
+    }
+}
+
+/// Free bytes available to this process on the file system holding `dir`.
+#[cfg(unix)]
+fn free_bytes_at(dir: &std::path::Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Free space is not measured on this platform: the floors do not apply.
+#[cfg(not(unix))]
+fn free_bytes_at(_dir: &std::path::Path) -> Option<u64> {
+    None
 }
 
 /// A transactions mirror: a client, a database and the settings. Cheap to clone.
@@ -480,6 +516,11 @@ impl Mirror {
         worker: &str,
         window: Duration,
     ) -> Result<Option<std::result::Result<SessionReport, String>>> {
+        if self.inner.below_pause_floor() {
+            // The space left goes to the receiver's durable acknowledgements first.
+            tracing::warn!(worker, "free disk space is below the applying floor; workers pause");
+            return Ok(None);
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let arrived_by = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
         let held_back = self.held_back_users();

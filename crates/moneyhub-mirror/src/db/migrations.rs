@@ -207,3 +207,38 @@ WHERE i.state = 0 GROUP BY i.user_id;
 pub fn latest(list: &[Migration]) -> i64 {
     list.iter().map(|m| m.0).max().unwrap_or(0)
 }
+
+/// Every table the mirror needs (readiness checks each; start-up re-creates missing ones).
+pub const TABLES: &[&str] = &[
+    "mirror_migrations",
+    "mirror_users",
+    "mirror_inbox",
+    "mirror_applied_events",
+    "mirror_connections",
+    "mirror_accounts",
+    "mirror_transactions",
+    "mirror_guard",
+    "mirror_users_due",
+];
+
+/// The schema of a list as idempotent statements (`CREATE … IF NOT EXISTS`, data statements
+/// left out): re-creates whatever table or index is missing (dropped by hand, say) and
+/// touches nothing that exists.
+pub fn repair_sql(list: &[Migration]) -> String {
+    let mut out = String::new();
+    for (_, _, sql) in list {
+        for statement in sql.split(';') {
+            let s = statement.trim();
+            let fixed = if let Some(rest) = s.strip_prefix("CREATE TABLE ") {
+                format!("CREATE TABLE IF NOT EXISTS {rest}")
+            } else if let Some(rest) = s.strip_prefix("CREATE INDEX ") {
+                format!("CREATE INDEX IF NOT EXISTS {rest}")
+            } else {
+                continue;
+            };
+            out.push_str(&fixed);
+            out.push_str(";\n");
+        }
+    }
+    out
+}

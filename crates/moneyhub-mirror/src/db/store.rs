@@ -43,6 +43,22 @@ pub(crate) struct ClaimRequest<'a> {
     pub policy: ClaimPolicy,
 }
 
+/// What a readiness check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Required tables (see `migrations::TABLES`) the database does not have.
+    pub missing_tables: Vec<String>,
+    /// Whether the database refuses writes (read-only file or transaction mode, a standby).
+    pub read_only: bool,
+}
+
+impl Readiness {
+    /// Whether the mirror can work on this database.
+    pub fn ok(&self) -> bool {
+        self.missing_tables.is_empty() && !self.read_only
+    }
+}
+
 /// A mirror database. Implementations are cheap to share (`Arc` inside or around them).
 pub(crate) trait Store: Send + Sync + 'static {
     /// `sqlite`, `postgres`, …: the backend's name, for logs and `mirror status`.
@@ -69,6 +85,14 @@ pub(crate) trait Store: Send + Sync + 'static {
         &'a self,
         request: ClaimRequest<'a>,
     ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>>;
+
+    /// What readiness needs to know, without reading history: the required tables that are
+    /// missing, and whether the database refuses writes.
+    fn readiness(&self) -> BoxFuture<'_, Result<Readiness>>;
+
+    /// Re-creates missing tables and indexes (idempotent migrations) and the claim queue's
+    /// rows.
+    fn repair_schema(&self) -> BoxFuture<'_, Result<()>>;
 
     /// Adds a claim-queue row for every user with pending events that has none (an
     /// aggregate over pending events only, through their partial index). Returns how many.

@@ -7,6 +7,7 @@ mod db;
 mod faults;
 mod observability;
 mod one_time;
+mod readiness;
 mod security;
 mod storage_faults;
 mod support;

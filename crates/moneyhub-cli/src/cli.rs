@@ -858,6 +858,9 @@ pub struct RunArgs {
     /// `/readyz` is unready (0: off; keep it below `--pause-below-mib`).
     #[arg(long, value_name = "MIB", default_value_t = 8)]
     pub refuse_below_mib: u64,
+    /// Days applied webhooks and their ledger rows are kept before the workers purge them.
+    #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub retention_days: u64,
 }
 
 /// Which users `backfill` and `reconcile` cover.

@@ -165,6 +165,8 @@ pub(crate) struct Inner {
     /// Users whose failed attempt the database could not record (it refused writes): failed
     /// attempts so far and when they may be claimed again. See [`Mirror::process_once`].
     held_back: parking_lot::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+    /// When this process last purged past the retention.
+    last_purge: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl Inner {
@@ -197,6 +199,9 @@ impl Inner {
         floor > 0 && self.free_bytes().is_some_and(|free| free < floor)
     }
 }
+
+/// Rows of each kind one purge transaction deletes at most.
+const PURGE_BATCH: usize = 1000;
 
 /// Free bytes available to this process on the file system holding `dir`.
 #[cfg(unix)]
@@ -354,6 +359,7 @@ impl Mirror {
                 progress: None,
                 worker_prefix,
                 held_back: parking_lot::Mutex::new(std::collections::HashMap::new()),
+                last_purge: parking_lot::Mutex::new(None),
             }),
         }
     }
@@ -479,7 +485,7 @@ impl Mirror {
                     idle = self.inner.config.poll_interval;
                     continue;
                 }
-                Ok(None) => {}
+                Ok(None) => self.purge_if_due().await,
                 Err(e) => {
                     self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(worker = name, error = %e, "processing failed");
@@ -491,6 +497,41 @@ impl Mirror {
                 _ = tokio::time::sleep(idle) => {}
                 _ = stop.changed() => {}
             }
+        }
+    }
+
+    /// When idle, at most once a minute per process: deletes applied events and ledger rows
+    /// older than [`MirrorConfig::retention`], a batch of 1,000 of each per transaction (so
+    /// the receiver waits at most one short batch), at most 20 batches per turn.
+    async fn purge_if_due(&self) {
+        let now = std::time::Instant::now();
+        {
+            let mut last = self.inner.last_purge.lock();
+            if last.is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(60)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let keep = i64::try_from(self.inner.config.retention.as_millis()).unwrap_or(i64::MAX);
+        let before = chrono::Utc::now().timestamp_millis().saturating_sub(keep);
+        let (mut inbox, mut ledger) = (0u64, 0u64);
+        for _ in 0..20 {
+            match self.inner.db.purge_applied(before, PURGE_BATCH).await {
+                Ok((i, l)) => {
+                    inbox += i;
+                    ledger += l;
+                    if i < PURGE_BATCH as u64 && l < PURGE_BATCH as u64 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging applied events failed; will try again later");
+                    break;
+                }
+            }
+        }
+        if inbox > 0 || ledger > 0 {
+            tracing::info!(inbox, ledger, "purged applied events past the retention");
         }
     }
 

@@ -83,6 +83,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
             args.pause_below_mib.saturating_mul(1024 * 1024),
             args.refuse_below_mib.saturating_mul(1024 * 1024),
         )
+        .retention(std::time::Duration::from_secs(args.retention_days.saturating_mul(86_400)))
         .http(
             moneyhub_http::ServeConfig::default()
                 .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),

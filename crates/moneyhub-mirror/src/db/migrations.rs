@@ -4,6 +4,9 @@
 //! events (see the `db` module docs for the claiming pattern), filled from the pending
 //! events already stored.
 //!
+//! Version 3 adds the indexes retention and metrics read through: applied events by
+//! application time, parked events, ledger rows by application time.
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -105,6 +108,15 @@ FROM mirror_inbox i LEFT JOIN mirror_users u ON u.user_id = i.user_id
 WHERE i.state = 0 GROUP BY i.user_id;
 "#,
     ),
+    (
+        3,
+        "retention",
+        r#"
+CREATE INDEX mirror_inbox_applied ON mirror_inbox (applied_ms) WHERE state = 1;
+CREATE INDEX mirror_inbox_parked ON mirror_inbox (user_id) WHERE state = 2;
+CREATE INDEX mirror_applied_events_at ON mirror_applied_events (applied_ms);
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations.
@@ -199,6 +211,15 @@ INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pen
 SELECT i.user_id, GREATEST(MIN(i.received_ms), COALESCE(MAX(u.not_before_ms), 0)), MIN(i.seq), MIN(i.received_ms), 0
 FROM mirror_inbox i LEFT JOIN mirror_users u ON u.user_id = i.user_id
 WHERE i.state = 0 GROUP BY i.user_id;
+"#,
+    ),
+    (
+        3,
+        "retention",
+        r#"
+CREATE INDEX mirror_inbox_applied ON mirror_inbox (applied_ms) WHERE state = 1;
+CREATE INDEX mirror_inbox_parked ON mirror_inbox (user_id) WHERE state = 2;
+CREATE INDEX mirror_applied_events_at ON mirror_applied_events (applied_ms);
 "#,
     ),
 ];

@@ -88,8 +88,8 @@ pub use rows::{
     ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount, LocalConnection,
     NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,
 };
-pub use store::Readiness;
 use store::{ClaimRequest, ClaimedUser, Store};
+pub use store::{QueueCounts, Readiness};
 
 /// Where the mirror's data lives, parsed from a URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -331,6 +331,18 @@ impl Db {
         };
         repair_if_needed(store.as_ref()).await?;
         Ok(Db { store, policy: ClaimPolicy::default() })
+    }
+
+    /// Deletes applied inbox events and ledger rows applied before `before_ms`, at most
+    /// `batch` of each, in one short transaction. Returns how many of each went.
+    pub async fn purge_applied(&self, before_ms: i64, batch: usize) -> Result<(u64, u64)> {
+        self.store.purge_applied(before_ms, batch).await
+    }
+
+    /// The work queue's counts (pending, retrying, parked, oldest pending), read through
+    /// partial indexes: cheap at any history size.
+    pub async fn queue_counts(&self) -> Result<QueueCounts> {
+        self.store.queue_counts().await
     }
 
     /// Readiness without reading history: the required tables that are missing and whether

@@ -59,6 +59,19 @@ impl Readiness {
     }
 }
 
+/// The inbox's work queue: what `/metrics` shows, counted without reading history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Pending events (retrying ones included).
+    pub pending: i64,
+    /// Pending events that failed at least once.
+    pub retrying: i64,
+    /// Parked events.
+    pub parked: i64,
+    /// When the oldest pending event arrived (ms since the epoch).
+    pub oldest_pending_ms: Option<i64>,
+}
+
 /// A mirror database. Implementations are cheap to share (`Arc` inside or around them).
 pub(crate) trait Store: Send + Sync + 'static {
     /// `sqlite`, `postgres`, …: the backend's name, for logs and `mirror status`.
@@ -93,6 +106,14 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Re-creates missing tables and indexes (idempotent migrations) and the claim queue's
     /// rows.
     fn repair_schema(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// Deletes applied inbox events and ledger rows applied before `before_ms`, at most
+    /// `batch` of each, in one short transaction (through the indexes on application time).
+    /// Returns how many inbox events and ledger rows went.
+    fn purge_applied(&self, before_ms: i64, batch: usize) -> BoxFuture<'_, Result<(u64, u64)>>;
+
+    /// The work queue's counts, read through partial indexes (never a scan of history).
+    fn queue_counts(&self) -> BoxFuture<'_, Result<QueueCounts>>;
 
     /// Adds a claim-queue row for every user with pending events that has none (an
     /// aggregate over pending events only, through their partial index). Returns how many.

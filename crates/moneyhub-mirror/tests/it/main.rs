@@ -8,6 +8,7 @@ mod faults;
 mod observability;
 mod one_time;
 mod readiness;
+mod retention;
 mod security;
 mod storage_faults;
 mod support;

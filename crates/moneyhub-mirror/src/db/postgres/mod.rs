@@ -38,7 +38,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
 use super::migrations::{self, POSTGRES};
-use super::store::{ClaimRequest, ClaimedUser, GuardChange, Readiness, Store};
+use super::store::{ClaimRequest, ClaimedUser, GuardChange, QueueCounts, Readiness, Store};
 use super::tls;
 use super::{InboxCounts, NewInboxEvent, Status, StoredTx};
 use crate::error::{Error, Result};
@@ -304,6 +304,15 @@ impl Store for PgDb {
             .await;
             c.end(result).await
         })
+    }
+
+    fn purge_applied(&self, before_ms: i64, batch: usize) -> BoxFuture<'_, Result<(u64, u64)>> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        Box::pin(async move { inbox::purge_applied(&mut self.get().await?, before_ms, batch).await })
+    }
+
+    fn queue_counts(&self) -> BoxFuture<'_, Result<QueueCounts>> {
+        Box::pin(async move { inbox::queue_counts(&mut self.get().await?).await })
     }
 
     fn repair_due(&self) -> BoxFuture<'_, Result<u64>> {

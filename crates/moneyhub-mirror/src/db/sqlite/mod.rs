@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use futures_util::future::BoxFuture;
 
 use super::migrations::{self, SQLITE};
-use super::store::{ClaimRequest, ClaimedUser, GuardChange, Readiness, Store};
+use super::store::{ClaimRequest, ClaimedUser, GuardChange, QueueCounts, Readiness, Store};
 use super::{InboxCounts, NewInboxEvent, Status, StoredTx};
 use crate::error::{DriverError, Error, Result};
 
@@ -241,6 +241,15 @@ impl Store for SqliteDb {
             tx.execute_batch(inbox::REPAIR_DUE)?;
             Ok(())
         }))
+    }
+
+    fn purge_applied(&self, before_ms: i64, batch: usize) -> BoxFuture<'_, Result<(u64, u64)>> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        Box::pin(self.write(move |tx| inbox::purge_applied(tx, before_ms, batch)))
+    }
+
+    fn queue_counts(&self) -> BoxFuture<'_, Result<QueueCounts>> {
+        Box::pin(self.with_work(|c, _| inbox::queue_counts(c)))
     }
 
     fn repair_due(&self) -> BoxFuture<'_, Result<u64>> {

@@ -43,6 +43,23 @@ pub struct MirrorConfig {
     /// them (default 3 s), so that the burst Moneyhub sends after a sync (one event per
     /// account and kind, then `syncCompleted`) is applied with one set of API calls.
     pub coalesce_window: Duration,
+    /// How long applied events and their ledger rows are kept (default 7 days, at least 1
+    /// hour): the workers purge older ones in batches of 1,000 when idle, at most once a
+    /// minute. The ledger only has to outlive a redelivery: Moneyhub sends each webhook once
+    /// (no retries, reference §13) and a signed webhook older than the `iat` window
+    /// (10 minutes) is refused, so a week covers any replay by a margin; the inbox rows go with
+    /// it because their unique webhook id is what makes a replay a no-op at the receiver.
+    pub retention: Duration,
+    /// Free-space floor for applying (default 32 MiB): when the file system holding an SQLite
+    /// mirror has less free space than this, the workers pause (no claim, no API request)
+    /// while the receiver keeps storing webhooks, so the space left goes to durable
+    /// acknowledgements first. PostgreSQL's disk cannot be measured from a client: the floors
+    /// do not apply there. `0` turns the floor off.
+    pub pause_below_free_bytes: u64,
+    /// Free-space floor for receiving (default 8 MiB, below the pause floor): under it the
+    /// receiver answers `503` (Moneyhub retries the delivery later) and `/readyz` says so,
+    /// rather than fail half-way through a write. `0` turns the floor off.
+    pub refuse_below_free_bytes: u64,
     /// How the receiver treats connections: header-read, idle and request timeouts, the
     /// connection cap, the graceful-shutdown bound (10 s), TLS (see
     /// [`moneyhub_http::ServeConfig`]).
@@ -95,6 +112,9 @@ impl Default for MirrorConfig {
             retry_backoff: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
             coalesce_window: Duration::from_secs(3),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            pause_below_free_bytes: 32 * 1024 * 1024,
+            refuse_below_free_bytes: 8 * 1024 * 1024,
             http: moneyhub_http::ServeConfig::default(),
             notify: None,
             auto_sync: None,
@@ -179,6 +199,21 @@ impl MirrorConfig {
     /// How long a user's first pending event waits before it is taken.
     pub fn coalesce_window(mut self, window: Duration) -> Self {
         self.coalesce_window = window;
+        self
+    }
+
+    /// How long applied events and ledger rows are kept (at least 1 hour; see
+    /// [`MirrorConfig::retention`]).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention.max(Duration::from_secs(3600));
+        self
+    }
+
+    /// The free-space floors: workers pause below `pause_below`, the receiver refuses below
+    /// `refuse_below` (see [`MirrorConfig::pause_below_free_bytes`]).
+    pub fn free_space_floors(mut self, pause_below: u64, refuse_below: u64) -> Self {
+        self.pause_below_free_bytes = pause_below;
+        self.refuse_below_free_bytes = refuse_below;
         self
     }
 

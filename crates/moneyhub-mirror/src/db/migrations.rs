@@ -4,6 +4,9 @@
 //! events (see the `db` module docs for the claiming pattern), filled from the pending
 //! events already stored.
 //!
+//! Version 3 adds the indexes retention and metrics read through: applied events by
+//! application time, parked events, ledger rows by application time.
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -107,6 +110,15 @@ WHERE i.state = 0 GROUP BY i.user_id;
     ),
     (
         3,
+        "retention",
+        r#"
+CREATE INDEX mirror_inbox_applied ON mirror_inbox (applied_ms) WHERE state = 1;
+CREATE INDEX mirror_inbox_parked ON mirror_inbox (user_id) WHERE state = 2;
+CREATE INDEX mirror_applied_events_at ON mirror_applied_events (applied_ms);
+"#,
+    ),
+    (
+        4,
         "lifecycle",
         r#"
 CREATE TABLE mirror_lifecycle (
@@ -246,6 +258,15 @@ WHERE i.state = 0 GROUP BY i.user_id;
     ),
     (
         3,
+        "retention",
+        r#"
+CREATE INDEX mirror_inbox_applied ON mirror_inbox (applied_ms) WHERE state = 1;
+CREATE INDEX mirror_inbox_parked ON mirror_inbox (user_id) WHERE state = 2;
+CREATE INDEX mirror_applied_events_at ON mirror_applied_events (applied_ms);
+"#,
+    ),
+    (
+        4,
         "lifecycle",
         r#"
 CREATE TABLE mirror_lifecycle (
@@ -292,4 +313,39 @@ CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 /// The newest version of a list.
 pub fn latest(list: &[Migration]) -> i64 {
     list.iter().map(|m| m.0).max().unwrap_or(0)
+}
+
+/// Every table the mirror needs (readiness checks each; start-up re-creates missing ones).
+pub const TABLES: &[&str] = &[
+    "mirror_migrations",
+    "mirror_users",
+    "mirror_inbox",
+    "mirror_applied_events",
+    "mirror_connections",
+    "mirror_accounts",
+    "mirror_transactions",
+    "mirror_guard",
+    "mirror_users_due",
+];
+
+/// The schema of a list as idempotent statements (`CREATE … IF NOT EXISTS`, data statements
+/// left out): re-creates whatever table or index is missing (dropped by hand, say) and
+/// touches nothing that exists.
+pub fn repair_sql(list: &[Migration]) -> String {
+    let mut out = String::new();
+    for (_, _, sql) in list {
+        for statement in sql.split(';') {
+            let s = statement.trim();
+            let fixed = if let Some(rest) = s.strip_prefix("CREATE TABLE ") {
+                format!("CREATE TABLE IF NOT EXISTS {rest}")
+            } else if let Some(rest) = s.strip_prefix("CREATE INDEX ") {
+                format!("CREATE INDEX IF NOT EXISTS {rest}")
+            } else {
+                continue;
+            };
+            out.push_str(&fixed);
+            out.push_str(";\n");
+        }
+    }
+    out
 }

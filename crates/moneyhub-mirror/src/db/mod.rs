@@ -91,6 +91,7 @@ pub use rows::{
     NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,
 };
 use store::{ClaimRequest, ClaimedUser, Store};
+pub use store::{QueueCounts, Readiness};
 
 /// Where the mirror's data lives, parsed from a URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -330,7 +331,26 @@ impl Db {
                 )));
             }
         };
+        repair_if_needed(store.as_ref()).await?;
         Ok(Db { store, policy: ClaimPolicy::default() })
+    }
+
+    /// Deletes applied inbox events and ledger rows applied before `before_ms`, at most
+    /// `batch` of each, in one short transaction. Returns how many of each went.
+    pub async fn purge_applied(&self, before_ms: i64, batch: usize) -> Result<(u64, u64)> {
+        self.store.purge_applied(before_ms, batch).await
+    }
+
+    /// The work queue's counts (pending, retrying, parked, oldest pending), read through
+    /// partial indexes: cheap at any history size.
+    pub async fn queue_counts(&self) -> Result<QueueCounts> {
+        self.store.queue_counts().await
+    }
+
+    /// Readiness without reading history: the required tables that are missing and whether
+    /// the database refuses writes (see [`Readiness`]).
+    pub async fn readiness(&self) -> Result<Readiness> {
+        self.store.readiness().await
     }
 
     /// The same database with another claim policy (the mirror sets its own from
@@ -552,6 +572,30 @@ impl Db {
     pub async fn close(&self) {
         self.store.close().await
     }
+}
+
+/// At start-up: re-creates required tables that are missing (dropped by hand, a partial
+/// restore) with the idempotent form of the migrations, or fails with a message naming them.
+async fn repair_if_needed(store: &dyn Store) -> Result<()> {
+    let found = store.readiness().await?;
+    if found.missing_tables.is_empty() {
+        return Ok(());
+    }
+    let missing = found.missing_tables.join(", ");
+    tracing::warn!(tables = %missing, "required tables are missing; re-creating them");
+    if let Err(e) = store.repair_schema().await {
+        return Err(Error::Migration(format!(
+            "required tables are missing ({missing}) and could not be re-created: {e}"
+        )));
+    }
+    let again = store.readiness().await?;
+    if !again.missing_tables.is_empty() {
+        return Err(Error::Migration(format!(
+            "required tables are missing ({}) and could not be re-created",
+            again.missing_tables.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Upserts rows through a PostgreSQL mirror's own batch statement (for `testing`).

@@ -43,6 +43,35 @@ pub(crate) struct ClaimRequest<'a> {
     pub policy: ClaimPolicy,
 }
 
+/// What a readiness check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Required tables (see `migrations::TABLES`) the database does not have.
+    pub missing_tables: Vec<String>,
+    /// Whether the database refuses writes (read-only file or transaction mode, a standby).
+    pub read_only: bool,
+}
+
+impl Readiness {
+    /// Whether the mirror can work on this database.
+    pub fn ok(&self) -> bool {
+        self.missing_tables.is_empty() && !self.read_only
+    }
+}
+
+/// The inbox's work queue: what `/metrics` shows, counted without reading history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Pending events (retrying ones included).
+    pub pending: i64,
+    /// Pending events that failed at least once.
+    pub retrying: i64,
+    /// Parked events.
+    pub parked: i64,
+    /// When the oldest pending event arrived (ms since the epoch).
+    pub oldest_pending_ms: Option<i64>,
+}
+
 /// A mirror database. Implementations are cheap to share (`Arc` inside or around them).
 pub(crate) trait Store: Send + Sync + 'static {
     /// `sqlite`, `postgres`, …: the backend's name, for logs and `mirror status`.
@@ -69,6 +98,22 @@ pub(crate) trait Store: Send + Sync + 'static {
         &'a self,
         request: ClaimRequest<'a>,
     ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>>;
+
+    /// What readiness needs to know, without reading history: the required tables that are
+    /// missing, and whether the database refuses writes.
+    fn readiness(&self) -> BoxFuture<'_, Result<Readiness>>;
+
+    /// Re-creates missing tables and indexes (idempotent migrations) and the claim queue's
+    /// rows.
+    fn repair_schema(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// Deletes applied inbox events and ledger rows applied before `before_ms`, at most
+    /// `batch` of each, in one short transaction (through the indexes on application time).
+    /// Returns how many inbox events and ledger rows went.
+    fn purge_applied(&self, before_ms: i64, batch: usize) -> BoxFuture<'_, Result<(u64, u64)>>;
+
+    /// The work queue's counts, read through partial indexes (never a scan of history).
+    fn queue_counts(&self) -> BoxFuture<'_, Result<QueueCounts>>;
 
     /// Adds a claim-queue row for every user with pending events that has none (an
     /// aggregate over pending events only, through their partial index). Returns how many.

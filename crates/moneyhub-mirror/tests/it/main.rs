@@ -8,6 +8,8 @@ mod faults;
 mod lifecycle;
 mod observability;
 mod one_time;
+mod readiness;
+mod retention;
 mod security;
 mod storage_faults;
 mod support;

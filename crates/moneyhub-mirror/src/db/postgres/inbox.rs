@@ -1,6 +1,7 @@
 //! The inbox on PostgreSQL: the receiver's durable writes, counts, settling and re-queueing.
 
 use super::{now_ms, PgConn};
+use crate::db::store::QueueCounts;
 use crate::db::{InboxCounts, NewInboxEvent};
 use crate::error::{Error, Result};
 
@@ -56,6 +57,21 @@ const REQUEUE: &str = "WITH r AS (UPDATE mirror_inbox SET state = 0, attempts = 
                    oldest_pending_ms = LEAST(mirror_users_due.oldest_pending_ms, excluded.oldest_pending_ms))
      SELECT COUNT(*)::BIGINT FROM r";
 
+/// One batch of the retention purge, inbox and ledger, in one statement (indexes on
+/// application time).
+const PURGE: &str = "WITH i AS (DELETE FROM mirror_inbox WHERE seq IN
+                (SELECT seq FROM mirror_inbox WHERE state = 1 AND applied_ms < $1 ORDER BY applied_ms LIMIT $2)
+                RETURNING 1),
+          l AS (DELETE FROM mirror_applied_events WHERE webhook_id IN
+                (SELECT webhook_id FROM mirror_applied_events WHERE applied_ms < $1 ORDER BY applied_ms LIMIT $2)
+                RETURNING 1)
+     SELECT (SELECT COUNT(*) FROM i)::BIGINT, (SELECT COUNT(*) FROM l)::BIGINT";
+
+/// The work queue's counts (the pending and parked partial indexes).
+const QUEUE_COUNTS: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE attempts > 0), MIN(received_ms),
+        (SELECT COUNT(*) FROM mirror_inbox WHERE state = 2)
+     FROM mirror_inbox WHERE state = 0";
+
 /// Stores a webhook: `false` when its id was stored already.
 pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
     let signed = i32::from(e.signed);
@@ -97,6 +113,26 @@ pub(super) async fn counts(c: &mut PgConn) -> Result<InboxCounts> {
         ledger: r.try_get(4)?,
         retrying: r.try_get(5)?,
         oldest_pending_ms: r.try_get(6)?,
+    })
+}
+
+/// One batch of the retention purge.
+pub(super) async fn purge_applied(c: &mut PgConn, before_ms: i64, batch: i64) -> Result<(u64, u64)> {
+    let rows = c.query(PURGE, &[&before_ms, &batch]).await?;
+    let r = rows.first().ok_or_else(|| Error::data("no row from the purge"))?;
+    let (inbox, ledger): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+    Ok((u64::try_from(inbox).unwrap_or(0), u64::try_from(ledger).unwrap_or(0)))
+}
+
+/// The work queue's counts.
+pub(super) async fn queue_counts(c: &mut PgConn) -> Result<QueueCounts> {
+    let rows = c.query(QUEUE_COUNTS, &[]).await?;
+    let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
+    Ok(QueueCounts {
+        pending: r.try_get(0)?,
+        retrying: r.try_get(1)?,
+        oldest_pending_ms: r.try_get(2)?,
+        parked: r.try_get(3)?,
     })
 }
 

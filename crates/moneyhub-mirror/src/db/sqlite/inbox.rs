@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 use super::Inner;
+use crate::db::store::QueueCounts;
 use crate::db::{InboxCounts, NewInboxEvent};
 use crate::error::{Error, Result};
 
@@ -62,6 +63,22 @@ const REQUEUE_USERS: &str =
 const REQUEUE_EVENTS: &str =
     "UPDATE mirror_inbox SET state = 0, attempts = 0 WHERE state = 2 AND (?1 IS NULL OR user_id = ?1)";
 
+/// The oldest applied events past the retention (index on application time).
+const PURGE_INBOX: &str = "DELETE FROM mirror_inbox WHERE seq IN
+       (SELECT seq FROM mirror_inbox WHERE state = 1 AND applied_ms < ?1 ORDER BY applied_ms LIMIT ?2)";
+
+/// The oldest ledger rows past the retention (index on application time).
+const PURGE_LEDGER: &str = "DELETE FROM mirror_applied_events WHERE webhook_id IN
+       (SELECT webhook_id FROM mirror_applied_events WHERE applied_ms < ?1 ORDER BY applied_ms LIMIT ?2)";
+
+/// Pending and retrying events, the oldest arrival (the pending partial index).
+const QUEUE_PENDING: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0),
+        MIN(received_ms)
+     FROM mirror_inbox WHERE state = 0";
+
+/// Parked events (the parked partial index).
+const QUEUE_PARKED: &str = "SELECT COUNT(*) FROM mirror_inbox WHERE state = 2";
+
 /// Stores a webhook on the receiver's (synced) connection: `false` when its id was stored.
 pub(super) async fn insert(inner: Arc<Inner>, e: NewInboxEvent) -> Result<bool> {
     tokio::task::spawn_blocking(move || {
@@ -105,6 +122,21 @@ pub(super) fn counts(c: &Connection) -> Result<InboxCounts> {
     let (retrying, oldest_pending_ms): (i64, Option<i64>) =
         c.query_row(COUNT_RETRYING, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(InboxCounts { total, pending, applied, failed, ledger, retrying, oldest_pending_ms })
+}
+
+/// One batch of the retention purge.
+pub(super) fn purge_applied(tx: &Transaction<'_>, before_ms: i64, batch: i64) -> Result<(u64, u64)> {
+    let inbox = tx.prepare_cached(PURGE_INBOX)?.execute(params![before_ms, batch])?;
+    let ledger = tx.prepare_cached(PURGE_LEDGER)?.execute(params![before_ms, batch])?;
+    Ok((inbox as u64, ledger as u64))
+}
+
+/// The work queue's counts.
+pub(super) fn queue_counts(c: &Connection) -> Result<QueueCounts> {
+    let (pending, retrying, oldest_pending_ms) =
+        c.prepare_cached(QUEUE_PENDING)?.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let parked = c.prepare_cached(QUEUE_PARKED)?.query_row([], |r| r.get(0))?;
+    Ok(QueueCounts { pending, retrying, parked, oldest_pending_ms })
 }
 
 /// Marks applied those of these pending events the ledger holds. Returns how many.

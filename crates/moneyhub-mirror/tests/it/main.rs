@@ -5,6 +5,7 @@ mod convergence;
 mod crash;
 mod db;
 mod faults;
+mod fleet;
 mod observability;
 mod one_time;
 mod readiness;

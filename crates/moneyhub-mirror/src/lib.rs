@@ -180,6 +180,8 @@ pub(crate) struct Inner {
     held_back: parking_lot::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     /// When this process last purged past the retention.
     last_purge: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// Whether the workers are paused by the applying floor (for logging the change once).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -375,6 +377,7 @@ impl Mirror {
                 worker_prefix,
                 held_back: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 last_purge: parking_lot::Mutex::new(None),
+                paused: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -577,8 +580,13 @@ impl Mirror {
     ) -> Result<Option<std::result::Result<SessionReport, String>>> {
         if self.inner.below_pause_floor() {
             // The space left goes to the receiver's durable acknowledgements first.
-            tracing::warn!(worker, "free disk space is below the applying floor; workers pause");
+            if !self.inner.paused.swap(true, Ordering::Relaxed) {
+                tracing::warn!(worker, "free disk space is below the applying floor; workers pause");
+            }
             return Ok(None);
+        }
+        if self.inner.paused.swap(false, Ordering::Relaxed) {
+            tracing::info!(worker, "free disk space is above the applying floor again; workers resume");
         }
         let now = chrono::Utc::now().timestamp_millis();
         let arrived_by = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));

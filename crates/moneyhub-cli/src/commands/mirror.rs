@@ -325,8 +325,9 @@ async fn status(global: &GlobalArgs, args: DbArgs) -> CmdResult {
                 (
                     "inbox",
                     format!(
-                        "{} pending, {} failed, {} applied",
-                        s.inbox_pending, s.inbox_failed, s.inbox_applied
+                        "{} pending, {} failed, {} applied; {} webhook ids in the ledger (applied ones \
+                         kept for the retention, 7 days unless `mirror run --retention-days`)",
+                        s.inbox_pending, s.inbox_failed, s.inbox_applied, s.ledger
                     ),
                 ),
                 ("lag", lag),

@@ -193,8 +193,10 @@ pub struct Status {
     pub inbox_pending: i64,
     /// Events parked after too many failed attempts.
     pub inbox_failed: i64,
-    /// Events applied.
+    /// Events applied (kept for the retention, then purged).
     pub inbox_applied: i64,
+    /// Webhook ids in the applied-events ledger (kept for the retention, then purged).
+    pub ledger: i64,
     /// Arrival time of the oldest pending event (local ms), if any.
     pub oldest_pending_ms: Option<i64>,
     /// The last event received.
@@ -222,6 +224,7 @@ impl Status {
             inbox_pending: counts.pending,
             inbox_failed: counts.failed,
             inbox_applied: counts.applied,
+            ledger: counts.ledger,
             oldest_pending_ms,
             last_event,
         }

@@ -5,6 +5,7 @@ mod convergence;
 mod crash;
 mod db;
 mod faults;
+mod fleet;
 mod lifecycle;
 mod observability;
 mod one_time;

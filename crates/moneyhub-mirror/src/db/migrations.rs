@@ -326,6 +326,9 @@ pub const TABLES: &[&str] = &[
     "mirror_transactions",
     "mirror_guard",
     "mirror_users_due",
+    "mirror_lifecycle",
+    "mirror_lifecycle_history",
+    "mirror_outbox",
 ];
 
 /// The schema of a list as idempotent statements (`CREATE … IF NOT EXISTS`, data statements

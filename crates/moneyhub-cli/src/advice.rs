@@ -191,7 +191,7 @@ impl Counts {
 
     fn summary(&self) -> String {
         let parts: Vec<String> =
-            Action::ALL.iter().zip(self.0).filter_map(|(a, n)| (n > 0).then(|| format!("{n} {a}"))).collect();
+            Action::ALL.iter().zip(self.0).filter(|(_, n)| *n > 0).map(|(a, n)| format!("{n} {a}")).collect();
         format!("{}: {}", output::count(self.total(), "connection", "connections"), parts.join(", "))
     }
 }

@@ -45,6 +45,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 async fn run() -> Res<()> {
     let users: usize = arg("--users").map(|u| u.parse()).transpose()?.unwrap_or(40);
     let workers: usize = arg("--workers").map(|u| u.parse()).transpose()?.unwrap_or(4);
+    let skip_webhooks = std::env::args().any(|a| a == "--skip-webhooks");
     let pg = arg("--pg").or_else(|| std::env::var("MONEYHUB_TEST_PG_URL").ok());
     let start = chrono::DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z")?.with_timezone(&chrono::Utc);
     let sandbox =
@@ -69,8 +70,16 @@ async fn run() -> Res<()> {
     let dir = std::env::temp_dir().join(format!("mirror-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let sqlite = |name: &str| format!("sqlite:{}", dir.join(format!("{name}.db")).display());
-    bench("SQLite", [sqlite("backfill"), sqlite("webhooks"), sqlite("ceiling")], &ids, workers, &client)
-        .await?;
+    bench(
+        "SQLite",
+        [sqlite("backfill"), sqlite("webhooks"), sqlite("ceiling")],
+        &ids,
+        workers,
+        &client,
+        &control,
+        skip_webhooks,
+    )
+    .await?;
     let _ = std::fs::remove_dir_all(&dir);
 
     match pg {
@@ -82,7 +91,7 @@ async fn run() -> Res<()> {
                 .collect();
             let sep = if url.contains('?') { '&' } else { '?' };
             let urls = [0, 1, 2].map(|i| format!("{url}{sep}schema={}", schemas[i]));
-            let r = bench("PostgreSQL", urls, &ids, workers, &client).await;
+            let r = bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks).await;
             for s in &schemas {
                 moneyhub_mirror::testing::drop_schema(&url, s).await?;
             }
@@ -98,17 +107,36 @@ async fn bench(
     ids: &[String],
     workers: usize,
     client: &dyn Fn() -> Res<Client>,
+    control: &Control,
+    skip_webhooks: bool,
 ) -> Res<()> {
     // Backfill: list every connection.
     let backfill = Mirror::open(client()?, &urls[0], MirrorConfig::default()).await?;
+    let log_start = control.requests(0, 1).await?.last_seq;
     let t = Instant::now();
     let r = backfill
         .backfill(&Scope::users(ids.iter().map(|u| u.parse().expect("user id"))).concurrency(workers))
         .await?;
-    let backfill_rate = r.totals.listed as f64 / t.elapsed().as_secs_f64();
+    let backfill_elapsed = t.elapsed();
+    let backfill_rate = r.totals.listed as f64 / backfill_elapsed.as_secs_f64();
     if !r.errors.is_empty() {
         return Err(format!("backfill errors: {:?}", r.errors).into());
     }
+    let requests = RequestCounts::since(control, log_start).await?;
+    println!(
+        "{name:<10} backfill: {} users, {} transactions in {backfill_elapsed:.2?}; API requests per user {:.2} \
+         (token {:.2}, connections {:.2}, transaction pages {:.2}, other {:.2}; floor: 1 + ceil(n/1000) per connection = {:.2}); \
+         sandbox busy answering {:.0}% of the time",
+        ids.len(),
+        r.totals.listed,
+        requests.total() as f64 / ids.len() as f64,
+        requests.token as f64 / ids.len() as f64,
+        requests.connections as f64 / ids.len() as f64,
+        requests.pages as f64 / ids.len() as f64,
+        requests.other as f64 / ids.len() as f64,
+        requests.floor(r.totals.listed, ids.len()),
+        100.0 * requests.busy_us as f64 / backfill_elapsed.as_micros() as f64,
+    );
     // The rows, for the ceiling and the webhooks.
     let mut rows: Vec<TxRow> = Vec::new();
     for u in ids {
@@ -126,6 +154,43 @@ async fn bench(
         }
     }
 
+    let (webhook_rate, applied, elapsed) = if skip_webhooks {
+        (f64::NAN, 0, Duration::ZERO)
+    } else {
+        webhooks(&urls[1], ids, workers, client, &rows).await?
+    };
+
+    // Ceiling: the same rows, straight into the database, the best of three runs (each into
+    // an emptied table, like the webhooks run). On PostgreSQL with as many connections writing
+    // at once as the mirror has workers (users split between them); SQLite has one writer.
+    let ceiling_db = Db::open(&urls[2]).await?;
+    let mut ceiling: f64 = 0.0;
+    for _ in 0..3 {
+        clear_transactions(&ceiling_db, &urls[2]).await?;
+        let t = Instant::now();
+        raw_upserts(&ceiling_db, &rows, workers).await?;
+        ceiling = ceiling.max(rows.len() as f64 / t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{name:<10} webhooks {webhook_rate:>9.0} tx/s ({applied} applied in {elapsed:.1?}, {:.0}% of ceiling) | \
+         backfill {backfill_rate:>9.0} tx/s ({:.0}%) | ceiling (raw upsert) {ceiling:>9.0} rows/s",
+        100.0 * webhook_rate / ceiling,
+        100.0 * backfill_rate / ceiling,
+    );
+    backfill.db().close().await;
+    ceiling_db.close().await;
+    Ok(())
+}
+
+/// The webhooks run: transactions applied per second, how many, in how long.
+async fn webhooks(
+    url: &str,
+    ids: &[String],
+    workers: usize,
+    client: &dyn Fn() -> Res<Client>,
+    rows: &[TxRow],
+) -> Res<(f64, usize, Duration)> {
+    let urls = [String::new(), url.to_owned()];
     // Webhooks: the connections are known (backfilled), the transactions gone; every id is
     // announced by `newTransactions` and fetched by id.
     let config =
@@ -150,7 +215,7 @@ async fn bench(
     };
     let http = reqwest::Client::new();
     let mut by_account: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
-    for r in &rows {
+    for r in rows {
         by_account
             .entry((r.user_id.to_string(), r.account_id.as_ref().map(|a| a.to_string()).unwrap_or_default()))
             .or_default()
@@ -180,28 +245,69 @@ async fn bench(
     let webhook_rate = applied as f64 / elapsed.as_secs_f64();
     let _ = stop.send(());
     let _ = server.await;
-
-    // Ceiling: the same rows, straight into the database, the best of three runs (each into
-    // an emptied table, like the webhooks run). On PostgreSQL with as many connections writing
-    // at once as the mirror has workers (users split between them); SQLite has one writer.
-    let ceiling_db = Db::open(&urls[2]).await?;
-    let mut ceiling: f64 = 0.0;
-    for _ in 0..3 {
-        clear_transactions(&ceiling_db, &urls[2]).await?;
-        let t = Instant::now();
-        raw_upserts(&ceiling_db, &rows, workers).await?;
-        ceiling = ceiling.max(rows.len() as f64 / t.elapsed().as_secs_f64());
-    }
-    println!(
-        "{name:<10} webhooks {webhook_rate:>9.0} tx/s ({applied} applied in {elapsed:.1?}, {:.0}% of ceiling) | \
-         backfill {backfill_rate:>9.0} tx/s ({:.0}%) | ceiling (raw upsert) {ceiling:>9.0} rows/s",
-        100.0 * webhook_rate / ceiling,
-        100.0 * backfill_rate / ceiling,
-    );
-    backfill.db().close().await;
     hooks.db().close().await;
-    ceiling_db.close().await;
-    Ok(())
+    Ok((webhook_rate, applied, elapsed))
+}
+
+/// API requests the sandbox answered, by kind, and the time it spent answering them.
+#[derive(Default)]
+struct RequestCounts {
+    token: u64,
+    connections: u64,
+    pages: u64,
+    other: u64,
+    busy_us: u64,
+    /// Connections listed (`1 + ceil(n / 1000)` requests each at the floor).
+    listings: u64,
+}
+
+impl RequestCounts {
+    /// The requests after `after` up to now (reading the log is logged too: it stops at the
+    /// last entry of the first read).
+    async fn since(control: &Control, after: u64) -> Res<RequestCounts> {
+        let mut c = RequestCounts::default();
+        let end = control.requests(0, 1).await?.last_seq;
+        let mut at = after;
+        while at < end {
+            let page = control.requests(at, 10_000).await?;
+            if page.data.is_empty() {
+                break;
+            }
+            for e in page.data.iter().filter(|e| e.seq <= end) {
+                at = at.max(e.seq);
+                if e.path.starts_with("/__sandbox") {
+                    continue;
+                }
+                c.busy_us += e.duration_us;
+                if e.path.contains("/oidc/token") {
+                    c.token += 1;
+                } else if e.path.ends_with("/connections") {
+                    c.connections += 1;
+                } else if e.path.ends_with("/transactions") {
+                    c.pages += 1;
+                    if e.query.as_deref().is_some_and(|q| q.contains("offset=0")) {
+                        c.listings += 1;
+                    }
+                } else {
+                    c.other += 1;
+                }
+            }
+            at = at.max(page.data.last().map_or(end, |e| e.seq));
+        }
+        Ok(c)
+    }
+
+    fn total(&self) -> u64 {
+        self.token + self.connections + self.pages + self.other
+    }
+
+    /// The floor per user: one connections list, and per listing the pages of 1000 (at
+    /// least one), so `1 + listings + n/1000` rounded up per listing (bounded below here by
+    /// the total over all listings).
+    fn floor(&self, listed: usize, users: usize) -> f64 {
+        let pages = self.listings.max((listed as u64).div_ceil(1000));
+        (users as u64 + pages) as f64 / users as f64
+    }
 }
 
 /// Upserts `rows` with the mirror's own statement, 5000 per transaction, no HTTP, no JSON.

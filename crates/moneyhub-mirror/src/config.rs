@@ -39,6 +39,13 @@ pub struct MirrorConfig {
     /// them (default 3 s), so that the burst Moneyhub sends after a sync (one event per
     /// account and kind, then `syncCompleted`) is applied with one set of API calls.
     pub coalesce_window: Duration,
+    /// A budget of Moneyhub API requests per second for this mirror (backfills,
+    /// reconciliations and look-ups by id share it; see the `budget` module docs). Default
+    /// `None`: unlimited. Moneyhub's rate limit binds in production: set it below your API
+    /// client's limit, and let [`Scope::concurrency`](crate::Scope::concurrency) be high
+    /// enough to use it (a first-seen user costs one connections list plus one request per
+    /// 1,000 transactions per connection).
+    pub api_requests_per_second: Option<u32>,
     /// How the receiver treats connections: header-read, idle and request timeouts, the
     /// connection cap, the graceful-shutdown bound (10 s), TLS (see
     /// [`moneyhub_http::ServeConfig`]).
@@ -58,6 +65,7 @@ impl Default for MirrorConfig {
             retry_backoff: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
             coalesce_window: Duration::from_secs(3),
+            api_requests_per_second: None,
             http: moneyhub_http::ServeConfig::default(),
         }
     }
@@ -115,6 +123,12 @@ impl MirrorConfig {
     /// How long a user's first pending event waits before it is taken.
     pub fn coalesce_window(mut self, window: Duration) -> Self {
         self.coalesce_window = window;
+        self
+    }
+
+    /// At most this many Moneyhub API requests per second (`None` or 0: unlimited).
+    pub fn api_requests_per_second(mut self, per_second: Option<u32>) -> Self {
+        self.api_requests_per_second = per_second.filter(|n| *n > 0);
         self
     }
 

@@ -55,10 +55,12 @@ compile_error!(
     "moneyhub-mirror needs a database: enable the `sqlite` feature, the `postgres` feature, or both"
 );
 
+mod budget;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod export;
+mod group_commit;
 pub mod guard;
 mod receiver;
 pub mod session;
@@ -160,6 +162,10 @@ pub(crate) struct Inner {
     pub(crate) verifier: moneyhub::WebhookVerifier,
     pub(crate) wake: tokio::sync::Notify,
     pub(crate) counters: Counters,
+    /// The budget of Moneyhub API requests per second.
+    pub(crate) budget: budget::RequestBudget,
+    /// The receiver's group commit of inbox writes.
+    pub(crate) group: group_commit::GroupCommit,
     progress: Option<ProgressFn>,
     worker_prefix: String,
     /// Users whose failed attempt the database could not record (it refused writes): failed
@@ -306,14 +312,18 @@ impl Mirror {
             verifier = verifier.iat_window(w);
         }
         let worker_prefix = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let budget = budget::RequestBudget::new(config.api_requests_per_second);
+        let group = group_commit::GroupCommit::new(db.clone());
         Mirror {
             inner: Arc::new(Inner {
                 client,
                 db,
+                group,
                 config,
                 verifier,
                 wake: tokio::sync::Notify::new(),
                 counters: Counters::default(),
+                budget,
                 progress: None,
                 worker_prefix,
                 held_back: parking_lot::Mutex::new(std::collections::HashMap::new()),

@@ -276,6 +276,48 @@ impl Store for SqliteDb {
         })
     }
 
+    fn insert_inbox_batch(&self, events: Vec<NewInboxEvent>) -> BoxFuture<'_, Result<Vec<bool>>> {
+        Box::pin(async move {
+            let inner = self.inner.clone();
+            tokio::task::spawn_blocking(move || {
+                let _writer = inner.write.lock();
+                let mut conn = inner.inbox.lock();
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut stored = Vec::with_capacity(events.len());
+                {
+                    let mut user = tx.prepare_cached(
+                        "INSERT INTO mirror_users (user_id, first_seen_ms) VALUES (?1, ?2) ON CONFLICT (user_id) DO NOTHING",
+                    )?;
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO mirror_inbox
+                            (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (webhook_id) DO NOTHING",
+                    )?;
+                    for e in &events {
+                        // Events that name no user are kept under the empty key.
+                        let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
+                        user.execute(params![user_id, e.received_ms])?;
+                        let n = insert.execute(params![
+                            e.webhook_id.as_str(),
+                            user_id,
+                            e.event_type.as_str(),
+                            e.envelope,
+                            e.body,
+                            e.content_type,
+                            i64::from(e.signed),
+                            e.received_ms
+                        ])?;
+                        stored.push(n == 1);
+                    }
+                }
+                tx.commit()?;
+                Ok(stored)
+            })
+            .await
+            .map_err(Error::task)?
+        })
+    }
+
     fn claim_next<'a>(
         &'a self,
         now: i64,

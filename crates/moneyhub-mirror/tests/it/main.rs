@@ -4,6 +4,7 @@ mod convergence;
 mod crash;
 mod db;
 mod faults;
+mod group_commit;
 mod observability;
 mod one_time;
 mod security;

@@ -525,7 +525,11 @@ impl Mirror {
                     Err(e) => {
                         self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                         let message = format!("could not commit: {e}");
-                        tracing::warn!(worker, user = %claim.user_id(), error = %message, "committing a claim failed; will retry");
+                        let user = claim.user_id();
+                        tracing::warn!(
+                            worker, user, error = %message,
+                            "committing a claim failed; will retry"
+                        );
                         self.record_failure(claim, &message).await;
                         Ok(Some(Err(message)))
                     }
@@ -534,7 +538,8 @@ impl Mirror {
             Err(e) => {
                 self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                 let message = e.to_string();
-                tracing::warn!(worker, user = %claim.user_id(), error = %message, "applying events failed; will retry");
+                let user = claim.user_id();
+                tracing::warn!(worker, user, error = %message, "applying events failed; will retry");
                 self.record_failure(claim, &message).await;
                 Ok(Some(Err(message)))
             }

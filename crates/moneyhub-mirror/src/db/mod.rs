@@ -11,6 +11,7 @@
 //! transaction, so a crashed worker's claim ends with its connection; on SQLite (one process)
 //! it is an in-memory set of busy users.
 
+pub(crate) mod claim;
 pub(crate) mod migrations;
 /// The conflict clause of both backends' upserts: a row replaces the stored one only when
 /// its `dateModified` is newer (the rule itself is documented on the SQLite `UPSERT`).

@@ -278,8 +278,9 @@ pub struct InboxCounts {
 
 /// Inbox states.
 pub(crate) mod state {
+    /// Applied (its id is in the ledger).
     pub const APPLIED: i32 = 1;
-    #[cfg(feature = "postgres")]
+    /// Parked after too many failed attempts.
     pub const FAILED: i32 = 2;
 }
 

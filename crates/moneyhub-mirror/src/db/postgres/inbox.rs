@@ -1,0 +1,129 @@
+//! The inbox on PostgreSQL: the receiver's durable writes, counts, settling and re-queueing.
+
+use super::{now_ms, PgConn};
+use crate::db::{InboxCounts, NewInboxEvent};
+use crate::error::{Error, Result};
+
+/// Records the user if new and stores a webhook unless its id is stored already, in one
+/// statement.
+const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $8)
+            ON CONFLICT (user_id) DO NOTHING)
+     INSERT INTO mirror_inbox
+        (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING";
+
+/// A batch of webhooks (distinct ids) in one statement: the users recorded if new, the
+/// webhooks stored in arrival order unless their id is stored already; returns the ids
+/// written.
+const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms)
+            SELECT DISTINCT ON (user_id) user_id, r FROM unnest($2::TEXT[], $8::BIGINT[]) AS x(user_id, r)
+            ORDER BY user_id
+            ON CONFLICT (user_id) DO NOTHING)
+     INSERT INTO mirror_inbox
+        (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+     SELECT w, u, t, e, b, c, s, r
+     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::TEXT[], $7::INT[], $8::BIGINT[])
+          WITH ORDINALITY AS x(w, u, t, e, b, c, s, r, o)
+     ORDER BY o
+     ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id";
+
+/// Records a user (no-op when known).
+const ADD_USER: &str =
+    "INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING";
+
+/// Inbox rows by state, ledger rows, retrying events and the oldest pending arrival.
+const COUNTS: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 1),
+        COUNT(*) FILTER (WHERE state = 2), (SELECT COUNT(*) FROM mirror_applied_events),
+        COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
+        MIN(received_ms) FILTER (WHERE state = 0)
+     FROM mirror_inbox";
+
+/// Marks pending events applied when the ledger holds them.
+const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
+       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)";
+
+/// Puts parked events back in the queue and lifts their users' back-off in one statement.
+const REQUEUE: &str = "WITH r AS (UPDATE mirror_inbox SET state = 0, attempts = 0
+                WHERE state = 2 AND ($1::TEXT IS NULL OR user_id = $1) RETURNING user_id),
+          u AS (UPDATE mirror_users SET not_before_ms = 0 WHERE user_id IN (SELECT user_id FROM r))
+     SELECT COUNT(*)::BIGINT FROM r";
+
+/// Stores a webhook: `false` when its id was stored already.
+pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
+    let signed = i32::from(e.signed);
+    // Events that name no user are kept under the empty key.
+    let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
+    let n = c
+        .execute(
+            INSERT_EVENT,
+            &[
+                &e.webhook_id.as_str(),
+                &user_id,
+                &e.event_type.as_str(),
+                &e.envelope,
+                &e.body,
+                &e.content_type,
+                &signed,
+                &e.received_ms,
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Stores webhooks with distinct ids in one statement (the caller's transaction, or its
+/// own): per webhook, `false` when its id was stored already.
+pub(super) async fn insert_batch(c: &mut PgConn, events: &[NewInboxEvent]) -> Result<Vec<bool>> {
+    let ids: Vec<&str> = events.iter().map(|e| e.webhook_id.as_str()).collect();
+    // Events that name no user are kept under the empty key.
+    let users: Vec<&str> = events.iter().map(|e| e.user_id.as_ref().map_or("", |u| u.as_str())).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let envelopes: Vec<&str> = events.iter().map(|e| e.envelope.as_str()).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
+    let content_types: Vec<&str> = events.iter().map(|e| e.content_type.as_str()).collect();
+    let signed: Vec<i32> = events.iter().map(|e| i32::from(e.signed)).collect();
+    let received: Vec<i64> = events.iter().map(|e| e.received_ms).collect();
+    let rows = c
+        .query(
+            INSERT_EVENTS,
+            &[&ids, &users, &types, &envelopes, &bodies, &content_types, &signed, &received],
+        )
+        .await?;
+    let written = rows
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<std::result::Result<std::collections::HashSet<String>, _>>()?;
+    Ok(ids.iter().map(|id| written.contains(*id)).collect())
+}
+
+/// Records a user (no-op when known).
+pub(super) async fn add_user(c: &mut PgConn, user_id: &str) -> Result<()> {
+    c.execute(ADD_USER, &[&user_id, &now_ms()]).await?;
+    Ok(())
+}
+
+/// Inbox and ledger counts.
+pub(super) async fn counts(c: &mut PgConn) -> Result<InboxCounts> {
+    let rows = c.query(COUNTS, &[]).await?;
+    let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
+    Ok(InboxCounts {
+        total: r.try_get(0)?,
+        pending: r.try_get(1)?,
+        applied: r.try_get(2)?,
+        failed: r.try_get(3)?,
+        ledger: r.try_get(4)?,
+        retrying: r.try_get(5)?,
+        oldest_pending_ms: r.try_get(6)?,
+    })
+}
+
+/// Marks applied those of these pending events the ledger holds. Returns how many.
+pub(super) async fn settle_applied(c: &mut PgConn, seqs: &[i64]) -> Result<u64> {
+    c.execute(SETTLE, &[&seqs, &now_ms()]).await
+}
+
+/// Re-queues parked events (of one user or all), attempts reset, back-off lifted.
+pub(super) async fn requeue_parked(c: &mut PgConn, user_id: Option<&str>) -> Result<u64> {
+    let n: i64 = c.value(REQUEUE, &[&user_id]).await?.unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}

@@ -1,0 +1,185 @@
+//! The rows a claim writes on SQLite (accounts, transactions, tombstones, connections) and
+//! the export's pages.
+
+use rusqlite::{params, Connection, Transaction};
+
+use crate::db::{ConnectionUpdate, StoredTx, TxRow, Writes};
+use crate::error::Result;
+
+/// Records an account under its connection.
+const UPSERT_ACCOUNT: &str = "INSERT INTO mirror_accounts (account_id, user_id, connection_id, removed)
+     VALUES (?1, ?2, ?3, 0)
+     ON CONFLICT (account_id) DO UPDATE SET connection_id = excluded.connection_id, removed = 0";
+
+/// Moves an account's transactions to its (new) connection.
+const MOVE_ACCOUNT_ROWS: &str = "UPDATE mirror_transactions SET connection_id = ?2
+     WHERE account_id = ?1 AND (connection_id IS NULL OR connection_id <> ?2)";
+
+/// Buries a transaction Moneyhub no longer lists.
+const TOMBSTONE: &str =
+    "UPDATE mirror_transactions SET deleted = 1, modified_ms = MAX(modified_ms, ?2) + 1, updated_ms = ?3
+     WHERE id = ?1 AND deleted = 0";
+
+/// Buries the transactions of a dropped account.
+const DROP_ACCOUNT_ROWS: &str =
+    "UPDATE mirror_transactions SET deleted = 1, modified_ms = modified_ms + 1, updated_ms = ?2
+     WHERE account_id = ?1 AND deleted = 0";
+
+/// Marks an account removed.
+const REMOVE_ACCOUNT: &str = "UPDATE mirror_accounts SET removed = 1 WHERE account_id = ?1";
+
+/// Deletes the transactions of a purged connection.
+const PURGE_CONNECTION_ROWS: &str = "DELETE FROM mirror_transactions WHERE connection_id = ?1
+        OR account_id IN (SELECT account_id FROM mirror_accounts WHERE connection_id = ?1)";
+
+/// Marks a purged connection's accounts removed.
+const REMOVE_CONNECTION_ACCOUNTS: &str = "UPDATE mirror_accounts SET removed = 1 WHERE connection_id = ?1";
+
+/// Marks a connection removed (recording it if new).
+const REMOVE_CONNECTION: &str =
+    "INSERT INTO mirror_connections (connection_id, user_id, first_seen_ms, removed)
+     VALUES (?1, ?2, ?3, 1)
+     ON CONFLICT (connection_id) DO UPDATE SET removed = 1";
+
+/// Records what is known of a connection: watermarks only move forward.
+const UPSERT_CONNECTION: &str = "INSERT INTO mirror_connections
+        (connection_id, user_id, name, status, first_seen_ms, backfilled, watermark_ms, last_full_ms,
+         last_reconciled_ms, removed)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
+     ON CONFLICT (connection_id) DO UPDATE SET
+        name = COALESCE(excluded.name, name),
+        status = COALESCE(excluded.status, status),
+        backfilled = MAX(backfilled, excluded.backfilled),
+        watermark_ms = CASE WHEN excluded.watermark_ms IS NULL THEN watermark_ms
+                            WHEN watermark_ms IS NULL OR excluded.watermark_ms > watermark_ms
+                                THEN excluded.watermark_ms
+                            ELSE watermark_ms END,
+        last_full_ms = CASE WHEN excluded.last_full_ms IS NULL THEN last_full_ms
+                            WHEN last_full_ms IS NULL OR excluded.last_full_ms > last_full_ms
+                                THEN excluded.last_full_ms
+                            ELSE last_full_ms END,
+        last_reconciled_ms = COALESCE(excluded.last_reconciled_ms, last_reconciled_ms),
+        removed = 0";
+
+/// The upsert: a row replaces the stored one only when its `dateModified` is newer, so an
+/// older version never overwrites a newer one and a tombstone only comes back with a version
+/// newer than the one it buried (Moneyhub moves `dateModified` on restore).
+pub(crate) const UPSERT: &str = concat!(
+    "INSERT INTO mirror_transactions
+        (id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
+    upsert_on_conflict!()
+);
+
+/// A page of stored transactions in `(user_id, id)` order.
+const PAGE: &str = "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
+     FROM mirror_transactions
+     WHERE (?1 IS NULL OR user_id = ?1)
+       AND (?2 IS NULL OR user_id > ?2 OR (user_id = ?2 AND id > ?3))
+       AND (?4 OR deleted = 0)
+     ORDER BY user_id, id LIMIT ?5";
+
+/// The live rows of some accounts: completed with `(?, …) AND deleted = 0`.
+const LIVE_ROWS_OF: &str = "SELECT id, modified_ms, date_ms FROM mirror_transactions WHERE account_id IN";
+
+/// The live rows of `n` accounts (one placeholder each).
+pub(super) fn live_rows_sql(n: usize) -> String {
+    let marks = vec!["?"; n].join(",");
+    format!("{LIVE_ROWS_OF} ({marks}) AND deleted = 0")
+}
+
+/// Writes one batch of a claim.
+pub(super) fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) -> Result<()> {
+    if !w.accounts.is_empty() {
+        let mut acc = tx.prepare_cached(UPSERT_ACCOUNT)?;
+        let mut move_rows = tx.prepare_cached(MOVE_ACCOUNT_ROWS)?;
+        for (account, connection) in &w.accounts {
+            acc.execute(params![account.as_str(), user, connection.as_str()])?;
+            move_rows.execute(params![account.as_str(), connection.as_str()])?;
+        }
+    }
+    if !w.upserts.is_empty() {
+        upsert_rows(tx, &w.upserts, now)?;
+    }
+    if !w.tombstones.is_empty() {
+        let mut tomb = tx.prepare_cached(TOMBSTONE)?;
+        for (id, seen) in &w.tombstones {
+            tomb.execute(params![id.as_str(), seen, now])?;
+        }
+    }
+    for account in &w.dropped_accounts {
+        tx.prepare_cached(DROP_ACCOUNT_ROWS)?.execute(params![account.as_str(), now])?;
+        tx.prepare_cached(REMOVE_ACCOUNT)?.execute([account.as_str()])?;
+    }
+    for connection in &w.purged_connections {
+        tx.prepare_cached(PURGE_CONNECTION_ROWS)?.execute([connection.as_str()])?;
+        tx.prepare_cached(REMOVE_CONNECTION_ACCOUNTS)?.execute([connection.as_str()])?;
+        tx.prepare_cached(REMOVE_CONNECTION)?.execute(params![connection.as_str(), user, now])?;
+    }
+    for c in &w.connections {
+        write_connection(tx, user, c, now)?;
+    }
+    Ok(())
+}
+
+fn write_connection(tx: &Transaction<'_>, user: &str, c: &ConnectionUpdate, now: i64) -> Result<()> {
+    tx.prepare_cached(UPSERT_CONNECTION)?.execute(params![
+        c.connection_id.as_str(),
+        user,
+        c.name,
+        c.status,
+        now,
+        i64::from(c.backfilled),
+        c.watermark_ms,
+        c.last_full_ms,
+        c.last_reconciled_ms
+    ])?;
+    Ok(())
+}
+
+/// Upserts rows with [`UPSERT`].
+pub(super) fn upsert_rows(tx: &Transaction<'_>, rows: &[TxRow], now: i64) -> Result<()> {
+    let mut up = tx.prepare_cached(UPSERT)?;
+    for r in rows {
+        up.execute(params![
+            r.id.as_str(),
+            r.user_id.as_str(),
+            r.account_id.as_ref().map(|a| a.as_str()),
+            r.connection_id.as_ref().map(|c| c.as_str()),
+            r.date_ms,
+            r.modified_ms,
+            r.status,
+            r.raw,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+/// A page of stored transactions ordered by `(user_id, id)`, after `after`.
+pub(super) fn page(
+    c: &Connection,
+    user_id: Option<&str>,
+    after: Option<(String, String)>,
+    include_deleted: bool,
+    limit: i64,
+) -> Result<Vec<StoredTx>> {
+    let (au, ai) = after.unzip();
+    let mut s = c.prepare_cached(PAGE)?;
+    let rows = s
+        .query_map(params![user_id, au, ai, include_deleted, limit], |r| {
+            Ok(StoredTx {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                account_id: r.get(2)?,
+                connection_id: r.get(3)?,
+                date_ms: r.get(4)?,
+                modified_ms: r.get(5)?,
+                status: r.get(6)?,
+                deleted: r.get::<_, i64>(7)? != 0,
+                raw: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

@@ -46,6 +46,8 @@ async fn run() -> Res<()> {
     let users: usize = arg("--users").map(|u| u.parse()).transpose()?.unwrap_or(40);
     let workers: usize = arg("--workers").map(|u| u.parse()).transpose()?.unwrap_or(4);
     let skip_webhooks = std::env::args().any(|a| a == "--skip-webhooks");
+    let probe_rows: u64 = arg("--probe-rows").map(|u| u.parse()).transpose()?.unwrap_or(0);
+    let scenario_users: usize = arg("--scenario-users").map(|u| u.parse()).transpose()?.unwrap_or(0);
     let pg = arg("--pg").or_else(|| std::env::var("MONEYHUB_TEST_PG_URL").ok());
     let start = chrono::DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z")?.with_timezone(&chrono::Utc);
     let sandbox =
@@ -80,23 +82,33 @@ async fn run() -> Res<()> {
         skip_webhooks,
     )
     .await?;
+    if probe_rows > 0 {
+        probe("SQLite", &sqlite("probe"), probe_rows, &client).await?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
 
     match pg {
         None => println!("PostgreSQL: skipped (no --pg URL and MONEYHUB_TEST_PG_URL is unset)"),
         Some(url) => {
-            let schemas: Vec<String> = ["backfill", "webhooks", "ceiling"]
+            let schemas: Vec<String> = ["backfill", "webhooks", "ceiling", "probe"]
                 .iter()
                 .map(|n| format!("mirror_bench_{n}_{}", std::process::id()))
                 .collect();
             let sep = if url.contains('?') { '&' } else { '?' };
             let urls = [0, 1, 2].map(|i| format!("{url}{sep}schema={}", schemas[i]));
-            let r = bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks).await;
+            let mut r = bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks).await;
+            if r.is_ok() && probe_rows > 0 {
+                r = probe("PostgreSQL", &format!("{url}{sep}schema={}", schemas[3]), probe_rows, &client)
+                    .await;
+            }
             for s in &schemas {
                 moneyhub_mirror::testing::drop_schema(&url, s).await?;
             }
             r?;
         }
+    }
+    if scenario_users > 0 {
+        scenario_load(scenario_users).await?;
     }
     Ok(())
 }
@@ -179,6 +191,127 @@ async fn bench(
     );
     backfill.db().close().await;
     ceiling_db.close().await;
+    Ok(())
+}
+
+/// `/readyz` and `/metrics` latency with `rows` inbox rows (half applied, with their ledger
+/// rows, half pending): the rows are written straight into the tables, then each endpoint
+/// is asked 10 times through the receiver.
+async fn probe(name: &str, url: &str, rows: u64, client: &dyn Fn() -> Res<Client>) -> Res<()> {
+    let db = Db::open(url).await?;
+    let t = Instant::now();
+    // Applied events (state 1) with their ledger rows, and a pending tail (state 0).
+    let applied = rows / 2;
+    match db.file() {
+        Some(path) => {
+            let c = rusqlite::Connection::open(path)?;
+            c.execute_batch(&format!(
+                "PRAGMA synchronous=OFF; BEGIN;
+                 WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {rows})
+                 INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+                        received_ms, state, applied_ms)
+                 SELECT printf('%08x-0000-4000-8000-%012x', x / 65536, x), printf('%024x', x % 100000),
+                        'syncCompleted', '{{}}', X'', 'application/json', 0, 1700000000000 + x,
+                        CASE WHEN x <= {applied} THEN 1 ELSE 0 END, CASE WHEN x <= {applied} THEN 1700000000000 + x END
+                 FROM n;
+                 INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms)
+                 SELECT webhook_id, seq, 'fill', applied_ms FROM mirror_inbox WHERE state = 1;
+                 COMMIT;"
+            ))?;
+        }
+        None => {
+            let parsed: moneyhub_mirror::DbUrl = url.parse()?;
+            let moneyhub_mirror::DbUrl::Postgres { url, schema } = parsed else {
+                return Err("not postgres".into());
+            };
+            let schema = schema.ok_or("no schema")?;
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            c.batch_execute(&format!(
+                "SET search_path TO \"{schema}\"; BEGIN;
+                 INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+                        received_ms, state, applied_ms)
+                 SELECT format('%s-0000-4000-8000-%s', lpad(to_hex(x / 65536), 8, '0'), lpad(to_hex(x), 12, '0')),
+                        lpad(to_hex(x % 100000), 24, '0'), 'syncCompleted', '{{}}', ''::bytea, 'application/json', 0,
+                        1700000000000 + x, CASE WHEN x <= {applied} THEN 1 ELSE 0 END,
+                        CASE WHEN x <= {applied} THEN 1700000000000 + x END
+                 FROM generate_series(1, {rows}) AS g(x);
+                 INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms)
+                 SELECT webhook_id, seq, 'fill', applied_ms FROM mirror_inbox WHERE state = 1;
+                 COMMIT; ANALYZE mirror_inbox; ANALYZE mirror_applied_events;"
+            ))
+            .await?;
+        }
+    }
+    let filled = t.elapsed();
+    let mirror = Mirror::new(client()?, db.clone(), MirrorConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let m = mirror.clone();
+        tokio::spawn(async move {
+            let _ = m
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        })
+    };
+    let http = reqwest::Client::new();
+    let mut line =
+        format!("{name:<10} probes with {rows} inbox rows + {applied} ledger rows (filled in {filled:.1?}):");
+    for path in ["/readyz", "/metrics"] {
+        let mut times = Vec::new();
+        let mut failed = 0;
+        for _ in 0..10 {
+            let t = Instant::now();
+            let res = http.get(format!("{base}{path}")).send().await?;
+            if !res.status().is_success() {
+                failed += 1;
+            }
+            let _ = res.bytes().await?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        line.push_str(&format!(
+            " {path} median {:.1?} max {:.1?} ({failed} of 10 not 200);",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        ));
+    }
+    println!("{line}");
+    let _ = stop.send(());
+    let _ = server.await;
+    db.close().await;
+    Ok(())
+}
+
+/// Times `POST /__sandbox/scenario` with `users` users, one connection each, on a fresh
+/// sandbox of its own.
+async fn scenario_load(users: usize) -> Res<()> {
+    let sandbox = moneyhub_sandbox::spawn(SandboxConfig::default()).await?;
+    let mut text = String::from("{\"users\": [");
+    for i in 0..users {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            "{{\"clientUserId\": \"fleet-{i}\", \"connections\": [{{\"bank\": \"Moneyhub Open Banking Mock\"}}]}}"
+        ));
+    }
+    text.push_str("]}");
+    let body = json!({"text": text, "name": "fleet.json", "reset": false});
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let res = http.post(format!("{}/__sandbox/scenario", sandbox.base_url())).json(&body).send().await?;
+    let status = res.status();
+    let _ = res.bytes().await?;
+    println!(
+        "scenario: {users} users loaded in {:.2?} (POST /__sandbox/scenario, {} bytes, status {status})",
+        t.elapsed(),
+        text.len()
+    );
     Ok(())
 }
 

@@ -850,6 +850,17 @@ pub struct RunArgs {
     /// finishing the claimed work before the rest is released and the process exits 0.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
+    /// SQLite: with less free disk space than this many MiB the workers pause, so that the
+    /// space left goes to storing webhooks (0: off).
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub pause_below_mib: u64,
+    /// SQLite: with less free disk space than this many MiB the receiver answers 503 and
+    /// `/readyz` is unready (0: off; keep it below `--pause-below-mib`).
+    #[arg(long, value_name = "MIB", default_value_t = 8)]
+    pub refuse_below_mib: u64,
+    /// Days applied webhooks and their ledger rows are kept before the workers purge them.
+    #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub retention_days: u64,
 }
 
 /// Which users `backfill` and `reconcile` cover.

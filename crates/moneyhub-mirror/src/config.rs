@@ -26,6 +26,10 @@ pub struct MirrorConfig {
     pub full_reconcile_every: chrono::Duration,
     /// Most events one worker takes for one user at a time (default 500).
     pub claim_limit: usize,
+    /// Most bytes of stored event envelopes one claim takes (default 64 KiB, about 1,600
+    /// transaction ids; the first event is always taken): bounds what one attempt fetches
+    /// from Moneyhub, so a failing attempt costs little.
+    pub claim_max_bytes: usize,
     /// Attempts before an event is parked as failed (default 8). Reconciliation still
     /// covers whatever it announced.
     pub max_attempts: u32,
@@ -46,6 +50,23 @@ pub struct MirrorConfig {
     /// enough to use it (a first-seen user costs one connections list plus one request per
     /// 1,000 transactions per connection).
     pub api_requests_per_second: Option<u32>,
+    /// How long applied events and their ledger rows are kept (default 7 days, at least 1
+    /// hour): the workers purge older ones in batches of 1,000 when idle, at most once a
+    /// minute. The ledger only has to outlive a redelivery: Moneyhub sends each webhook once
+    /// (no retries, reference §13) and a signed webhook older than the `iat` window
+    /// (10 minutes) is refused, so a week covers any replay by a margin; the inbox rows go with
+    /// it because their unique webhook id is what makes a replay a no-op at the receiver.
+    pub retention: Duration,
+    /// Free-space floor for applying (default 32 MiB): when the file system holding an SQLite
+    /// mirror has less free space than this, the workers pause (no claim, no API request)
+    /// while the receiver keeps storing webhooks, so the space left goes to durable
+    /// acknowledgements first. PostgreSQL's disk cannot be measured from a client: the floors
+    /// do not apply there. `0` turns the floor off.
+    pub pause_below_free_bytes: u64,
+    /// Free-space floor for receiving (default 8 MiB, below the pause floor): under it the
+    /// receiver answers `503` (Moneyhub retries the delivery later) and `/readyz` says so,
+    /// rather than fail half-way through a write. `0` turns the floor off.
+    pub refuse_below_free_bytes: u64,
     /// How the receiver treats connections: header-read, idle and request timeouts, the
     /// connection cap, the graceful-shutdown bound (10 s), TLS (see
     /// [`moneyhub_http::ServeConfig`]).
@@ -61,11 +82,15 @@ impl Default for MirrorConfig {
             safety_margin: chrono::Duration::days(1),
             full_reconcile_every: chrono::Duration::days(30),
             claim_limit: 500,
+            claim_max_bytes: 64 * 1024,
             max_attempts: 8,
             retry_backoff: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
             coalesce_window: Duration::from_secs(3),
             api_requests_per_second: None,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            pause_below_free_bytes: 32 * 1024 * 1024,
+            refuse_below_free_bytes: 8 * 1024 * 1024,
             http: moneyhub_http::ServeConfig::default(),
         }
     }
@@ -102,6 +127,12 @@ impl MirrorConfig {
         self
     }
 
+    /// Most envelope bytes per claim (see [`MirrorConfig::claim_max_bytes`]).
+    pub fn claim_max_bytes(mut self, bytes: usize) -> Self {
+        self.claim_max_bytes = bytes.max(1);
+        self
+    }
+
     /// Attempts before an event is parked.
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
@@ -132,10 +163,34 @@ impl MirrorConfig {
         self
     }
 
+    /// How long applied events and ledger rows are kept (at least 1 hour; see
+    /// [`MirrorConfig::retention`]).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention.max(Duration::from_secs(3600));
+        self
+    }
+
+    /// The free-space floors: workers pause below `pause_below`, the receiver refuses below
+    /// `refuse_below` (see [`MirrorConfig::pause_below_free_bytes`]).
+    pub fn free_space_floors(mut self, pause_below: u64, refuse_below: u64) -> Self {
+        self.pause_below_free_bytes = pause_below;
+        self.refuse_below_free_bytes = refuse_below;
+        self
+    }
+
     /// How the receiver treats connections (see [`MirrorConfig::http`]).
     pub fn http(mut self, http: moneyhub_http::ServeConfig) -> Self {
         self.http = http;
         self
+    }
+
+    /// The database's claim policy from these settings.
+    pub(crate) fn claim_policy(&self) -> crate::db::ClaimPolicy {
+        crate::db::ClaimPolicy {
+            retry_base_ms: i64::try_from(self.retry_backoff.as_millis()).unwrap_or(i64::MAX),
+            retry_cap_ms: 300_000,
+            max_claim_bytes: self.claim_max_bytes,
+        }
     }
 
     /// The retry delay after `attempts` failed attempts.

@@ -171,6 +171,8 @@ pub(crate) struct Inner {
     /// Users whose failed attempt the database could not record (it refused writes): failed
     /// attempts so far and when they may be claimed again. See [`Mirror::process_once`].
     held_back: parking_lot::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+    /// When this process last purged past the retention.
+    last_purge: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl Inner {
@@ -179,6 +181,45 @@ impl Inner {
             f(p);
         }
     }
+
+    /// Free bytes on the file system holding the database, when it is a file (SQLite) and
+    /// the platform says.
+    pub(crate) fn free_bytes(&self) -> Option<u64> {
+        let file = self.db.file()?;
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        free_bytes_at(dir)
+    }
+
+    /// Below the receiving floor ([`MirrorConfig::refuse_below_free_bytes`]).
+    pub(crate) fn below_refuse_floor(&self) -> bool {
+        let floor = self.config.refuse_below_free_bytes;
+        floor > 0 && self.free_bytes().is_some_and(|free| free < floor)
+    }
+
+    /// Below the applying floor ([`MirrorConfig::pause_below_free_bytes`]).
+    pub(crate) fn below_pause_floor(&self) -> bool {
+        let floor = self.config.pause_below_free_bytes;
+        floor > 0 && self.free_bytes().is_some_and(|free| free < floor)
+    }
+}
+
+/// Rows of each kind one purge transaction deletes at most.
+const PURGE_BATCH: usize = 1000;
+
+/// Free bytes available to this process on the file system holding `dir`.
+#[cfg(unix)]
+fn free_bytes_at(dir: &std::path::Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Free space is not measured on this platform: the floors do not apply.
+#[cfg(not(unix))]
+fn free_bytes_at(_dir: &std::path::Path) -> Option<u64> {
+    None
 }
 
 /// A transactions mirror: a client, a database and the settings. Cheap to clone.
@@ -313,6 +354,7 @@ impl Mirror {
         }
         let worker_prefix = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let budget = budget::RequestBudget::new(config.api_requests_per_second);
+        let db = db.with_claim_policy(config.claim_policy());
         let group = group_commit::GroupCommit::new(db.clone());
         Mirror {
             inner: Arc::new(Inner {
@@ -327,6 +369,7 @@ impl Mirror {
                 progress: None,
                 worker_prefix,
                 held_back: parking_lot::Mutex::new(std::collections::HashMap::new()),
+                last_purge: parking_lot::Mutex::new(None),
             }),
         }
     }
@@ -452,7 +495,7 @@ impl Mirror {
                     idle = self.inner.config.poll_interval;
                     continue;
                 }
-                Ok(None) => {}
+                Ok(None) => self.purge_if_due().await,
                 Err(e) => {
                     self.inner.counters.worker_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(worker = name, error = %e, "processing failed");
@@ -464,6 +507,41 @@ impl Mirror {
                 _ = tokio::time::sleep(idle) => {}
                 _ = stop.changed() => {}
             }
+        }
+    }
+
+    /// When idle, at most once a minute per process: deletes applied events and ledger rows
+    /// older than [`MirrorConfig::retention`], a batch of 1,000 of each per transaction (so
+    /// the receiver waits at most one short batch), at most 20 batches per turn.
+    async fn purge_if_due(&self) {
+        let now = std::time::Instant::now();
+        {
+            let mut last = self.inner.last_purge.lock();
+            if last.is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(60)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let keep = i64::try_from(self.inner.config.retention.as_millis()).unwrap_or(i64::MAX);
+        let before = chrono::Utc::now().timestamp_millis().saturating_sub(keep);
+        let (mut inbox, mut ledger) = (0u64, 0u64);
+        for _ in 0..20 {
+            match self.inner.db.purge_applied(before, PURGE_BATCH).await {
+                Ok((i, l)) => {
+                    inbox += i;
+                    ledger += l;
+                    if i < PURGE_BATCH as u64 && l < PURGE_BATCH as u64 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging applied events failed; will try again later");
+                    break;
+                }
+            }
+        }
+        if inbox > 0 || ledger > 0 {
+            tracing::info!(inbox, ledger, "purged applied events past the retention");
         }
     }
 
@@ -489,6 +567,11 @@ impl Mirror {
         worker: &str,
         window: Duration,
     ) -> Result<Option<std::result::Result<SessionReport, String>>> {
+        if self.inner.below_pause_floor() {
+            // The space left goes to the receiver's durable acknowledgements first.
+            tracing::warn!(worker, "free disk space is below the applying floor; workers pause");
+            return Ok(None);
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let arrived_by = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
         let held_back = self.held_back_users();
@@ -592,6 +675,9 @@ impl Mirror {
     /// Processes until no due event is left (events waiting for a retry are left alone; the
     /// coalescing window is ignored), with `workers` claims at a time.
     pub async fn drain(&self, workers: usize) -> Result<DrainReport> {
+        // Events made pending behind the mirror's back (a manual fix, a restored backup) get
+        // their claim-queue rows first.
+        self.inner.db.repair_due().await?;
         let results: Vec<Result<DrainReport>> = stream::iter(0..workers.max(1))
             .map(|i| {
                 let mirror = self.clone();

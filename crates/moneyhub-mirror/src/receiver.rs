@@ -65,9 +65,24 @@ fn answer(status: StatusCode, what: &'static str) -> Response {
         .into_response()
 }
 
+/// Ready when the database answers, has every table the mirror needs, accepts writes, and
+/// (SQLite) its file system is above the receiving floor. Reads no history: a catalogue
+/// lookup per table and the database's settings.
 async fn readyz(State(inner): State<Arc<Inner>>) -> Response {
-    match tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.inbox_counts()).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready").into_response(),
+    if inner.below_refuse_floor() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "disk almost full").into_response();
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.readiness()).await {
+        Ok(Ok(r)) if r.ok() => (StatusCode::OK, "ready").into_response(),
+        Ok(Ok(r)) if !r.missing_tables.is_empty() => {
+            let missing = r.missing_tables.join(", ");
+            tracing::warn!(tables = %missing, "not ready: tables are missing");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("tables missing: {missing}")).into_response()
+        }
+        Ok(Ok(_)) => {
+            tracing::warn!("not ready: the database refuses writes");
+            (StatusCode::SERVICE_UNAVAILABLE, "database is read-only").into_response()
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
@@ -96,11 +111,12 @@ async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
         "Time from a webhook's arrival to its answer.",
         &c.ack_latency,
     );
-    let counts = tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.inbox_counts()).await;
+    // Read through partial indexes over pending and parked events: cheap at any history size.
+    let counts = tokio::time::timeout(std::time::Duration::from_secs(2), inner.db.queue_counts()).await;
     if let Ok(Ok(counts)) = counts {
         let help = "Inbox events by state (pending: not tried yet; failed: waiting for a retry; parked).";
         let not_tried = counts.pending.saturating_sub(counts.retrying);
-        for (state, n) in [("pending", not_tried), ("failed", counts.retrying), ("parked", counts.failed)] {
+        for (state, n) in [("pending", not_tried), ("failed", counts.retrying), ("parked", counts.parked)] {
             e.gauge("moneyhub_mirror_inbox_events", help, &[("state", state)], n as f64);
         }
         let oldest = counts
@@ -148,6 +164,13 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
 }
 
 async fn receive_inner(inner: &Arc<Inner>, headers: HeaderMap, body: Bytes) -> Response {
+    // Nearly out of disk: refuse before any work, so the sender retries later (see
+    // `MirrorConfig::refuse_below_free_bytes`).
+    if inner.below_refuse_floor() {
+        tracing::error!("webhook refused: free disk space is below the receiving floor");
+        inner.counters.unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    }
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let verified = match inner.verifier.verify(&body, &content_type).await {

@@ -77,10 +77,17 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     let ctx = Ctx::new(global).await?;
     // Before anything is announced: a signal from then on is a graceful stop.
     let shutdown = crate::signals::shutdown();
-    let mut config = MirrorConfig::default().allow_unsigned_json(args.allow_unsigned_json).http(
-        moneyhub_http::ServeConfig::default()
-            .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
-    );
+    let mut config = MirrorConfig::default()
+        .allow_unsigned_json(args.allow_unsigned_json)
+        .free_space_floors(
+            args.pause_below_mib.saturating_mul(1024 * 1024),
+            args.refuse_below_mib.saturating_mul(1024 * 1024),
+        )
+        .retention(std::time::Duration::from_secs(args.retention_days.saturating_mul(86_400)))
+        .http(
+            moneyhub_http::ServeConfig::default()
+                .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
+        );
     match (args.max_webhook_age, ctx.is_sandbox()) {
         (Some(secs), _) => config = config.webhook_iat_window(std::time::Duration::from_secs(secs)),
         // A sandbox's clock can be advanced by days between two webhooks, and this process

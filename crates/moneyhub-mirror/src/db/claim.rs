@@ -10,12 +10,62 @@ use crate::error::{Error, Result};
 /// Longest error message kept on an event (bytes; longer ones are clipped).
 pub(crate) const MAX_ERROR_BYTES: usize = 2000;
 
+/// How claims are bounded and backed off: set by the mirror from its configuration
+/// ([`crate::MirrorConfig`]), used by every backend the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPolicy {
+    /// First retry delay after a failed attempt (ms); doubles per consecutive attempt.
+    pub retry_base_ms: i64,
+    /// Longest retry delay (ms).
+    pub retry_cap_ms: i64,
+    /// Most bytes of stored envelopes one claim takes (at least one event is always taken):
+    /// bounds the ids one attempt fetches from Moneyhub.
+    pub max_claim_bytes: usize,
+}
+
+impl Default for ClaimPolicy {
+    fn default() -> Self {
+        ClaimPolicy { retry_base_ms: 1000, retry_cap_ms: 300_000, max_claim_bytes: 64 * 1024 }
+    }
+}
+
+impl ClaimPolicy {
+    /// The delay before attempt `attempts + 1` when `attempts` consecutive attempts were
+    /// made (the first waits the base): base × 2^(attempts − 1), at most the cap.
+    pub fn backoff_ms(&self, attempts: i64) -> i64 {
+        let shift = attempts.saturating_sub(1).clamp(0, 16) as u32;
+        self.retry_base_ms.max(0).saturating_mul(1i64 << shift).min(self.retry_cap_ms.max(0))
+    }
+}
+
+impl ClaimPolicy {
+    /// The attempt a claim of `events` (as trimmed by [`take_for_claim`]) is, counted on its
+    /// first event, and when the user is due again if it fails: now plus that attempt's
+    /// back-off. Recorded before any work is spent on the claim.
+    pub(crate) fn next_attempt(&self, events: &[InboxEvent], now_ms: i64) -> (i64, i64) {
+        let attempt = events.first().map_or(0, |e| e.attempts).saturating_add(1);
+        (attempt, now_ms.saturating_add(self.backoff_ms(attempt)))
+    }
+}
+
 /// Trims freshly read pending events (in arrival order) to what one claim takes: an event
-/// that failed before is retried alone, so one bad event cannot hold others back.
-pub(crate) fn take_for_claim(events: &mut Vec<InboxEvent>) {
+/// that failed before is retried alone, so one bad event cannot hold others back; otherwise
+/// events are taken while their envelopes fit in `max_bytes` (the first always).
+pub(crate) fn take_for_claim(events: &mut Vec<InboxEvent>, max_bytes: usize) {
     if events.first().is_some_and(|e| e.attempts > 0) {
         events.truncate(1);
+        return;
     }
+    let mut bytes = 0usize;
+    let mut keep = 0;
+    for e in events.iter() {
+        bytes = bytes.saturating_add(e.envelope.len());
+        if keep > 0 && bytes > max_bytes {
+            break;
+        }
+        keep += 1;
+    }
+    events.truncate(keep);
 }
 
 /// A claim's events as the finishing transaction records them: the ledger rows

@@ -1,5 +1,12 @@
 //! Versioned schema migrations, one list per backend with the same tables and columns.
 //!
+//! Version 2 adds `mirror_users_due`, the claim queue: one row per user with pending
+//! events (see the `db` module docs for the claiming pattern), filled from the pending
+//! events already stored.
+//!
+//! Version 3 adds the indexes retention and metrics read through: applied events by
+//! application time, parked events, ledger rows by application time.
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -9,10 +16,11 @@ pub type Migration = (i64, &'static str, &'static str);
 
 /// SQLite migrations.
 #[cfg(feature = "sqlite")]
-pub const SQLITE: &[Migration] = &[(
-    1,
-    "initial",
-    r#"
+pub const SQLITE: &[Migration] = &[
+    (
+        1,
+        "initial",
+        r#"
 CREATE TABLE mirror_users (
     user_id       TEXT PRIMARY KEY,
     first_seen_ms INTEGER NOT NULL,
@@ -81,14 +89,43 @@ CREATE TABLE mirror_guard (
     updated_ms    INTEGER NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "users_due",
+        r#"
+CREATE TABLE mirror_users_due (
+    user_id            TEXT PRIMARY KEY,
+    due_at_ms          INTEGER NOT NULL,
+    oldest_pending_seq INTEGER NOT NULL,
+    oldest_pending_ms  INTEGER NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_users_due_at ON mirror_users_due (due_at_ms, oldest_pending_seq);
+INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+SELECT i.user_id, MAX(MIN(i.received_ms), COALESCE(MAX(u.not_before_ms), 0)), MIN(i.seq), MIN(i.received_ms), 0
+FROM mirror_inbox i LEFT JOIN mirror_users u ON u.user_id = i.user_id
+WHERE i.state = 0 GROUP BY i.user_id;
+"#,
+    ),
+    (
+        3,
+        "retention",
+        r#"
+CREATE INDEX mirror_inbox_applied ON mirror_inbox (applied_ms) WHERE state = 1;
+CREATE INDEX mirror_inbox_parked ON mirror_inbox (user_id) WHERE state = 2;
+CREATE INDEX mirror_applied_events_at ON mirror_applied_events (applied_ms);
+"#,
+    ),
+];
 
 /// PostgreSQL migrations.
 #[cfg(feature = "postgres")]
-pub const POSTGRES: &[Migration] = &[(
-    1,
-    "initial",
-    r#"
+pub const POSTGRES: &[Migration] = &[
+    (
+        1,
+        "initial",
+        r#"
 CREATE TABLE mirror_users (
     user_id       TEXT PRIMARY KEY,
     first_seen_ms BIGINT NOT NULL,
@@ -157,9 +194,72 @@ CREATE TABLE mirror_guard (
     updated_ms    BIGINT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "users_due",
+        r#"
+CREATE TABLE mirror_users_due (
+    user_id            TEXT PRIMARY KEY,
+    due_at_ms          BIGINT NOT NULL,
+    oldest_pending_seq BIGINT NOT NULL,
+    oldest_pending_ms  BIGINT NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mirror_users_due_at ON mirror_users_due (due_at_ms, oldest_pending_seq);
+INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+SELECT i.user_id, GREATEST(MIN(i.received_ms), COALESCE(MAX(u.not_before_ms), 0)), MIN(i.seq), MIN(i.received_ms), 0
+FROM mirror_inbox i LEFT JOIN mirror_users u ON u.user_id = i.user_id
+WHERE i.state = 0 GROUP BY i.user_id;
+"#,
+    ),
+    (
+        3,
+        "retention",
+        r#"
+CREATE INDEX mirror_inbox_applied ON mirror_inbox (applied_ms) WHERE state = 1;
+CREATE INDEX mirror_inbox_parked ON mirror_inbox (user_id) WHERE state = 2;
+CREATE INDEX mirror_applied_events_at ON mirror_applied_events (applied_ms);
+"#,
+    ),
+];
 
 /// The newest version of a list.
 pub fn latest(list: &[Migration]) -> i64 {
     list.iter().map(|m| m.0).max().unwrap_or(0)
+}
+
+/// Every table the mirror needs (readiness checks each; start-up re-creates missing ones).
+pub const TABLES: &[&str] = &[
+    "mirror_migrations",
+    "mirror_users",
+    "mirror_inbox",
+    "mirror_applied_events",
+    "mirror_connections",
+    "mirror_accounts",
+    "mirror_transactions",
+    "mirror_guard",
+    "mirror_users_due",
+];
+
+/// The schema of a list as idempotent statements (`CREATE … IF NOT EXISTS`, data statements
+/// left out): re-creates whatever table or index is missing (dropped by hand, say) and
+/// touches nothing that exists.
+pub fn repair_sql(list: &[Migration]) -> String {
+    let mut out = String::new();
+    for (_, _, sql) in list {
+        for statement in sql.split(';') {
+            let s = statement.trim();
+            let fixed = if let Some(rest) = s.strip_prefix("CREATE TABLE ") {
+                format!("CREATE TABLE IF NOT EXISTS {rest}")
+            } else if let Some(rest) = s.strip_prefix("CREATE INDEX ") {
+                format!("CREATE INDEX IF NOT EXISTS {rest}")
+            } else {
+                continue;
+            };
+            out.push_str(&fixed);
+            out.push_str(";\n");
+        }
+    }
+    out
 }

@@ -10,6 +10,39 @@
 //! On PostgreSQL a claim is a row lock on the user (`FOR UPDATE SKIP LOCKED`) held by an open
 //! transaction, so a crashed worker's claim ends with its connection; on SQLite (one process)
 //! it is an in-memory set of busy users.
+//!
+//! # Claiming due rows by an indexed due time (the pattern)
+//!
+//! Work that comes due at a time (a user's pending events, a retry after back-off) is found
+//! through a *queue table*, one row per unit of work, never by aggregating the history:
+//!
+//! * `mirror_users_due(user_id PRIMARY KEY, due_at_ms, oldest_pending_seq, oldest_pending_ms,
+//!   attempts)` with an index on `(due_at_ms, oldest_pending_seq)`. A row exists while the user
+//!   has pending events. `due_at_ms` is when it may next be claimed: the oldest pending event's
+//!   arrival, or later while a failed attempt backs off.
+//! * **Writers maintain the row in the transaction that makes the work**: the receiver stores
+//!   an event and creates (or, on PostgreSQL, touches with `ON CONFLICT DO UPDATE`, which takes
+//!   the row's lock) the user's row in one transaction.
+//! * **A claim reads the index in due order** (`WHERE due_at_ms <= now ORDER BY due_at_ms
+//!   LIMIT 1`), and locks the unit of work with `FOR UPDATE SKIP LOCKED` (on PostgreSQL the
+//!   user's `mirror_users` row, joined; on SQLite the in-memory busy set): a unit held elsewhere
+//!   or backing off is never in its way, so one failing user never delays another (no
+//!   head-of-line blocking) and a poll costs the same whatever the number of workers.
+//! * **The attempt is recorded before the work**: the claim writes the attempt number and moves
+//!   `due_at_ms` past the back-off in a committed write, then returns. A database that cannot
+//!   record it gets no work done (no API request spent); a crash mid-work still backs off.
+//! * **The work per claim is bounded** (events per claim, and bytes of envelopes: see
+//!   [`ClaimPolicy`]).
+//! * **Finishing or failing ends the row's turn in the claim's transaction**: on success the
+//!   row follows the next pending event (attempts reset) or is deleted; on failure the
+//!   attempts and the back-off are written while the lock is still held, and released by the
+//!   same commit. Deleting takes the row's lock first and looks for pending work in the next
+//!   statement, so it cannot miss work a writer is adding (one of them waits for the other).
+//! * A **repair** (`Db::repair_due`, run by `drain`) re-creates rows for work made behind the
+//!   mirror's back; it reads only pending events, through their partial index.
+//!
+//! Another kind of due work (connection checks, an outbox) follows the same steps with its
+//! own queue table: a key, a due time and its index, the attempt recorded before the work.
 
 pub(crate) mod claim;
 pub(crate) mod migrations;
@@ -47,6 +80,7 @@ use std::sync::Arc;
 use moneyhub_types::{AccountId, UserId};
 
 use crate::error::{Error, Result};
+pub use claim::ClaimPolicy;
 #[cfg(feature = "postgres")]
 pub(crate) use rows::parse_id;
 pub(crate) use rows::state;
@@ -54,7 +88,8 @@ pub use rows::{
     ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount, LocalConnection,
     NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,
 };
-use store::{ClaimedUser, Store};
+use store::{ClaimRequest, ClaimedUser, Store};
+pub use store::{QueueCounts, Readiness};
 
 /// Where the mirror's data lives, parsed from a URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -242,6 +277,7 @@ fn looks_like_conninfo(s: &str) -> bool {
 #[derive(Clone)]
 pub struct Db {
     store: Arc<dyn Store>,
+    policy: ClaimPolicy,
 }
 
 impl fmt::Debug for Db {
@@ -293,7 +329,44 @@ impl Db {
                 )));
             }
         };
-        Ok(Db { store })
+        repair_if_needed(store.as_ref()).await?;
+        Ok(Db { store, policy: ClaimPolicy::default() })
+    }
+
+    /// Deletes applied inbox events and ledger rows applied before `before_ms`, at most
+    /// `batch` of each, in one short transaction. Returns how many of each went.
+    pub async fn purge_applied(&self, before_ms: i64, batch: usize) -> Result<(u64, u64)> {
+        self.store.purge_applied(before_ms, batch).await
+    }
+
+    /// The work queue's counts (pending, retrying, parked, oldest pending), read through
+    /// partial indexes: cheap at any history size.
+    pub async fn queue_counts(&self) -> Result<QueueCounts> {
+        self.store.queue_counts().await
+    }
+
+    /// Readiness without reading history: the required tables that are missing and whether
+    /// the database refuses writes (see [`Readiness`]).
+    pub async fn readiness(&self) -> Result<Readiness> {
+        self.store.readiness().await
+    }
+
+    /// The same database with another claim policy (the mirror sets its own from
+    /// [`crate::MirrorConfig`]: back-off and bytes per claim).
+    pub fn with_claim_policy(mut self, policy: ClaimPolicy) -> Db {
+        self.policy = policy;
+        self
+    }
+
+    /// The claim policy in use.
+    pub fn claim_policy(&self) -> ClaimPolicy {
+        self.policy
+    }
+
+    /// Queues every user with pending events that has no claim-queue row (after events were
+    /// made pending behind the mirror's back; run at start and by `drain`). Returns how many.
+    pub async fn repair_due(&self) -> Result<u64> {
+        self.store.repair_due().await
     }
 
     /// `sqlite` or `postgres`.
@@ -331,9 +404,12 @@ impl Db {
         self.store.committers().max(1)
     }
 
-    /// Claims the user with the oldest pending event that no one else holds, whose retry
-    /// time has come (`now_ms`) and whose first pending event arrived by `arrived_by_ms`,
-    /// with up to `limit` of its pending events in arrival order.
+    /// Claims a due user that no one else holds: its retry time has come (`now_ms`) and its
+    /// oldest pending event arrived by `arrived_by_ms`; the claim has up to `limit` of its
+    /// pending events in arrival order, within the policy's bytes per claim (only the first
+    /// when it failed before). The attempt is recorded before the claim is returned: the
+    /// user's due time moves past the policy's back-off, and comes back when the claim
+    /// finishes.
     pub async fn claim_next(&self, now_ms: i64, arrived_by_ms: i64, limit: usize) -> Result<Option<Claim>> {
         self.claim_next_excluding(now_ms, arrived_by_ms, limit, &[]).await
     }
@@ -347,7 +423,8 @@ impl Db {
         limit: usize,
         exclude: &[String],
     ) -> Result<Option<Claim>> {
-        let held = self.store.claim_next(now_ms, arrived_by_ms, limit, exclude).await?;
+        let request = ClaimRequest { now_ms, arrived_by_ms, limit, exclude, policy: self.policy };
+        let held = self.store.claim_next(request).await?;
         Ok(held.map(|held| Claim { held }))
     }
 
@@ -445,6 +522,30 @@ impl Db {
     pub async fn close(&self) {
         self.store.close().await
     }
+}
+
+/// At start-up: re-creates required tables that are missing (dropped by hand, a partial
+/// restore) with the idempotent form of the migrations, or fails with a message naming them.
+async fn repair_if_needed(store: &dyn Store) -> Result<()> {
+    let found = store.readiness().await?;
+    if found.missing_tables.is_empty() {
+        return Ok(());
+    }
+    let missing = found.missing_tables.join(", ");
+    tracing::warn!(tables = %missing, "required tables are missing; re-creating them");
+    if let Err(e) = store.repair_schema().await {
+        return Err(Error::Migration(format!(
+            "required tables are missing ({missing}) and could not be re-created: {e}"
+        )));
+    }
+    let again = store.readiness().await?;
+    if !again.missing_tables.is_empty() {
+        return Err(Error::Migration(format!(
+            "required tables are missing ({}) and could not be re-created",
+            again.missing_tables.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Upserts rows through a PostgreSQL mirror's own batch statement (for `testing`).

@@ -18,6 +18,7 @@
 use futures_util::future::BoxFuture;
 use moneyhub_types::AccountId;
 
+use super::claim::ClaimPolicy;
 use super::rows::{
     InboxCounts, InboxEvent, LiveRow, LocalAccount, LocalConnection, NewInboxEvent, Status, StoredTx, Writes,
 };
@@ -26,6 +27,50 @@ use crate::error::Result;
 /// How a guard record is changed: given the stored record (JSON), `None` to keep it,
 /// `Some(None)` to delete it, `Some(Some(new))` to replace it.
 pub(crate) type GuardChange = Box<dyn FnOnce(Option<String>) -> Option<Option<String>> + Send>;
+
+/// What a claim asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimRequest<'a> {
+    /// Now (ms since the epoch): rows due by then are claimable.
+    pub now_ms: i64,
+    /// Only users whose oldest pending event arrived by then (the coalescing window).
+    pub arrived_by_ms: i64,
+    /// Most events one claim takes.
+    pub limit: usize,
+    /// Users this process holds back in memory.
+    pub exclude: &'a [String],
+    /// Bytes per claim and back-off.
+    pub policy: ClaimPolicy,
+}
+
+/// What a readiness check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Required tables (see `migrations::TABLES`) the database does not have.
+    pub missing_tables: Vec<String>,
+    /// Whether the database refuses writes (read-only file or transaction mode, a standby).
+    pub read_only: bool,
+}
+
+impl Readiness {
+    /// Whether the mirror can work on this database.
+    pub fn ok(&self) -> bool {
+        self.missing_tables.is_empty() && !self.read_only
+    }
+}
+
+/// The inbox's work queue: what `/metrics` shows, counted without reading history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Pending events (retrying ones included).
+    pub pending: i64,
+    /// Pending events that failed at least once.
+    pub retrying: i64,
+    /// Parked events.
+    pub parked: i64,
+    /// When the oldest pending event arrived (ms since the epoch).
+    pub oldest_pending_ms: Option<i64>,
+}
 
 /// A mirror database. Implementations are cheap to share (`Arc` inside or around them).
 pub(crate) trait Store: Send + Sync + 'static {
@@ -57,13 +102,35 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// `exclude`, whose retry time has come (`now_ms`) and whose first pending event arrived
     /// by `arrived_by_ms`, with up to `limit` of its pending events in arrival order (only
     /// the first when it failed before).
+    /// Claims a due user (see [`ClaimRequest`] and the claiming pattern in the `db` module
+    /// docs): the first row of the claim queue by due time that no one else holds, with its
+    /// pending events bounded by the request. The attempt is recorded durably (the user's
+    /// attempts grow and its due time moves past the back-off) before the claim is returned,
+    /// so no work is spent on a database that cannot record it.
     fn claim_next<'a>(
         &'a self,
-        now_ms: i64,
-        arrived_by_ms: i64,
-        limit: usize,
-        exclude: &'a [String],
+        request: ClaimRequest<'a>,
     ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>>;
+
+    /// What readiness needs to know, without reading history: the required tables that are
+    /// missing, and whether the database refuses writes.
+    fn readiness(&self) -> BoxFuture<'_, Result<Readiness>>;
+
+    /// Re-creates missing tables and indexes (idempotent migrations) and the claim queue's
+    /// rows.
+    fn repair_schema(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// Deletes applied inbox events and ledger rows applied before `before_ms`, at most
+    /// `batch` of each, in one short transaction (through the indexes on application time).
+    /// Returns how many inbox events and ledger rows went.
+    fn purge_applied(&self, before_ms: i64, batch: usize) -> BoxFuture<'_, Result<(u64, u64)>>;
+
+    /// The work queue's counts, read through partial indexes (never a scan of history).
+    fn queue_counts(&self) -> BoxFuture<'_, Result<QueueCounts>>;
+
+    /// Adds a claim-queue row for every user with pending events that has none (an
+    /// aggregate over pending events only, through their partial index). Returns how many.
+    fn repair_due(&self) -> BoxFuture<'_, Result<u64>>;
 
     /// Records the user if new, then waits for and takes it (no events).
     fn lock_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Box<dyn ClaimedUser>>>;

@@ -1,5 +1,6 @@
 //! Integration tests of the mirror, over real HTTP against in-process sandboxes.
 
+mod claiming;
 mod convergence;
 mod crash;
 mod db;
@@ -7,6 +8,8 @@ mod faults;
 mod group_commit;
 mod observability;
 mod one_time;
+mod readiness;
+mod retention;
 mod security;
 mod storage_faults;
 mod support;

@@ -7,18 +7,43 @@ use moneyhub_types::AccountId;
 
 use super::{inbox, now_ms, transactions, PgConn, PgDb};
 use crate::db::claim::{take_for_claim, Failed, Finished};
-use crate::db::store::ClaimedUser;
+use crate::db::store::{ClaimRequest, ClaimedUser};
 use crate::db::{parse_id, InboxEvent, LiveRow, LocalAccount, LocalConnection, Writes};
 use crate::error::{Error, Result};
 
-/// Users whose first pending event arrived by the coalescing bound, oldest first.
-const CANDIDATES: &str = "SELECT user_id FROM mirror_inbox WHERE state = 0
-     GROUP BY user_id HAVING MIN(received_ms) <= $1 ORDER BY MIN(seq) LIMIT 256";
+/// Locks the first due user (the claim queue's index on due time) that no one else holds:
+/// the user's row in `mirror_users` is locked, never the queue row, so the receiver can queue
+/// new events for a claimed user without waiting for the claim.
+const LOCK_DUE: &str = "SELECT d.user_id FROM mirror_users_due d JOIN mirror_users u ON u.user_id = d.user_id
+     WHERE d.due_at_ms <= $1 AND d.oldest_pending_ms <= $2 AND d.user_id <> ALL($3)
+     ORDER BY d.due_at_ms, d.oldest_pending_seq LIMIT 1 FOR UPDATE OF u SKIP LOCKED";
 
-/// Locks the first of the candidates whose back-off has passed and that no one holds.
-const LOCK_CANDIDATE: &str =
-    "SELECT user_id FROM mirror_users WHERE user_id = ANY($1) AND not_before_ms <= $2
-     ORDER BY array_position($1, user_id) LIMIT 1 FOR UPDATE SKIP LOCKED";
+/// Records an attempt before any work, on its own connection (committed at once): the
+/// attempt number of the claim's first event, and the due time past its back-off.
+const RECORD_CLAIM: &str = "UPDATE mirror_users_due SET attempts = $3, due_at_ms = $2 WHERE user_id = $1";
+
+/// Locks a user's queue row, so that the statement after it sees every event a receiver
+/// queued for the user (a receiver's queueing waits for this lock, or this for it).
+const LOCK_QUEUE_ROW: &str = "SELECT user_id FROM mirror_users_due WHERE user_id = $1 FOR UPDATE";
+
+/// After a successful claim: the queue row follows the next pending event.
+const ADVANCE_DUE: &str = "UPDATE mirror_users_due d
+     SET attempts = 0, oldest_pending_seq = p.seq, oldest_pending_ms = p.ms, due_at_ms = p.ms
+     FROM (SELECT MIN(seq) AS seq, MIN(received_ms) AS ms FROM mirror_inbox WHERE user_id = $1 AND state = 0) p
+     WHERE d.user_id = $1 AND p.seq IS NOT NULL";
+
+/// Removes the queue row of a user with nothing pending.
+const DROP_DUE: &str = "DELETE FROM mirror_users_due
+     WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM mirror_inbox WHERE user_id = $1 AND state = 0)";
+
+/// After a failed attempt: the user waits at least until `$2`.
+const BACK_OFF: &str = "UPDATE mirror_users_due SET due_at_ms = GREATEST(due_at_ms, $2) WHERE user_id = $1";
+
+/// The point a failed claim rolls back to: its lock stays, its writes go.
+const SAVEPOINT: &str = "SAVEPOINT claimed";
+
+/// Discards a failed claim's writes, keeping its lock.
+const ROLLBACK_WORK: &str = "ROLLBACK TO SAVEPOINT claimed";
 
 /// Locks one user, waiting for whoever holds it.
 const LOCK_USER: &str = "SELECT user_id FROM mirror_users WHERE user_id = $1 FOR UPDATE";
@@ -48,22 +73,14 @@ const LEDGER_INSERT: &str = "INSERT INTO mirror_applied_events (webhook_id, seq,
 const MARK_APPLIED: &str =
     "UPDATE mirror_inbox SET state = $2, applied_ms = $3 WHERE seq = ANY($1) AND state = 0";
 
-/// Lifts a user's back-off after a successful claim.
-const CLEAR_BACKOFF: &str =
-    "UPDATE mirror_users SET not_before_ms = 0 WHERE user_id = $1 AND not_before_ms <> 0";
-
 /// Counts a failed attempt on the claimed events, parking them at the limit.
 const RECORD_ATTEMPT: &str = "UPDATE mirror_inbox SET attempts = attempts + 1, last_error = $2,
         state = CASE WHEN attempts + 1 >= $3 THEN $4 ELSE state END
      WHERE seq = ANY($1) AND state = 0";
 
-/// Sets a user's back-off.
-const SET_BACKOFF: &str = "UPDATE mirror_users SET not_before_ms = $2 WHERE user_id = $1";
-
 /// A claimed user on PostgreSQL: an open transaction holding the user's row lock. Dropping it
 /// without finishing closes the connection, which rolls the claim back.
 pub(crate) struct PgClaim {
-    db: PgDb,
     conn: Option<PgConn>,
     user_id: String,
     events: Vec<InboxEvent>,
@@ -85,7 +102,7 @@ impl PgClaim {
     async fn begin(db: &PgDb, user_id: &str) -> Result<PgClaim> {
         let mut conn = db.get().await?;
         conn.batch("BEGIN").await?;
-        Ok(PgClaim { db: db.clone(), conn: Some(conn), user_id: user_id.to_owned(), events: Vec::new() })
+        Ok(PgClaim { conn: Some(conn), user_id: user_id.to_owned(), events: Vec::new() })
     }
 }
 
@@ -96,58 +113,63 @@ impl Drop for PgClaim {
     }
 }
 
-/// Claims the due user with the oldest pending event that no one else holds.
-pub(super) async fn next(
-    db: &PgDb,
-    now: i64,
-    arrived_by: i64,
-    limit: usize,
-    exclude: &[String],
-) -> Result<Option<PgClaim>> {
-    let mut claim = PgClaim::begin(db, "").await?;
-    let conn = claim.conn()?;
-    let mut candidates: Vec<String> = conn
-        .query(CANDIDATES, &[&arrived_by])
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-    candidates.retain(|u| !exclude.contains(u));
-    if candidates.is_empty() {
-        claim.release().await;
-        return Ok(None);
-    }
-    let Some(user_id) = conn.value::<String>(LOCK_CANDIDATE, &[&candidates, &now]).await? else {
-        claim.release().await;
-        return Ok(None);
-    };
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut events: Vec<InboxEvent> = conn
-        .query(PENDING_EVENTS, &[&user_id, &limit])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(InboxEvent {
-                seq: r.try_get(0)?,
-                webhook_id: r.try_get(1)?,
-                user_id: r.try_get(2)?,
-                event_type: r.try_get(3)?,
-                envelope: r.try_get(4)?,
-                attempts: i64::from(r.try_get::<_, i32>(5)?),
+/// Claims the first due user no one else holds (see [`ClaimRequest`]). Queue rows whose
+/// events are all gone (applied or parked elsewhere) are removed on the way.
+pub(super) async fn next(db: &PgDb, req: ClaimRequest<'_>) -> Result<Option<PgClaim>> {
+    let exclude: Vec<&str> = req.exclude.iter().map(String::as_str).collect();
+    let limit = i64::try_from(req.limit).unwrap_or(i64::MAX);
+    // A few rows may turn out empty (their events settled); each is dropped.
+    for _ in 0..8 {
+        let mut claim = PgClaim::begin(db, "").await?;
+        let conn = claim.conn()?;
+        let Some(user_id) =
+            conn.value::<String>(LOCK_DUE, &[&req.now_ms, &req.arrived_by_ms, &exclude]).await?
+        else {
+            claim.release().await;
+            return Ok(None);
+        };
+        let mut events: Vec<InboxEvent> = conn
+            .query(PENDING_EVENTS, &[&user_id, &limit])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(InboxEvent {
+                    seq: r.try_get(0)?,
+                    webhook_id: r.try_get(1)?,
+                    user_id: r.try_get(2)?,
+                    event_type: r.try_get(3)?,
+                    envelope: r.try_get(4)?,
+                    attempts: i64::from(r.try_get::<_, i32>(5)?),
+                })
             })
-        })
-        .collect::<Result<_, tokio_postgres::Error>>()?;
-    take_for_claim(&mut events);
-    claim.user_id = user_id;
-    claim.events = events;
-    Ok(Some(claim))
+            .collect::<Result<_, tokio_postgres::Error>>()?;
+        take_for_claim(&mut events, req.policy.max_claim_bytes);
+        if events.is_empty() {
+            conn.query(LOCK_QUEUE_ROW, &[&user_id]).await?;
+            conn.execute(DROP_DUE, &[&user_id]).await?;
+            conn.batch("COMMIT").await?;
+            claim.conn.take();
+            continue;
+        }
+        conn.batch(SAVEPOINT).await?;
+        // The attempt is recorded (committed) before anything is spent on it.
+        let (attempt, due_at) = req.policy.next_attempt(&events, req.now_ms);
+        let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
+        db.get().await?.execute(RECORD_CLAIM, &[&user_id, &due_at, &attempt]).await?;
+        claim.user_id = user_id;
+        claim.events = events;
+        return Ok(Some(claim));
+    }
+    Ok(None)
 }
 
 /// Records the user if new, then waits for and takes it (no events).
 pub(super) async fn lock(db: &PgDb, user_id: &str) -> Result<PgClaim> {
     inbox::add_user(&mut db.get().await?, user_id).await?;
     let mut claim = PgClaim::begin(db, user_id).await?;
-    claim.conn()?.query(LOCK_USER, &[&user_id]).await?;
+    let conn = claim.conn()?;
+    conn.query(LOCK_USER, &[&user_id]).await?;
+    conn.batch(SAVEPOINT).await?;
     Ok(claim)
 }
 
@@ -231,7 +253,9 @@ impl ClaimedUser for PgClaim {
                     .await?;
                 let marked = conn.execute(MARK_APPLIED, &[&plan.seqs, &plan.applied, &plan.now_ms]).await?;
                 plan.check_marked(marked)?;
-                conn.execute(CLEAR_BACKOFF, &[&user]).await?;
+                conn.query(LOCK_QUEUE_ROW, &[&user]).await?;
+                conn.execute(ADVANCE_DUE, &[&user]).await?;
+                conn.execute(DROP_DUE, &[&user]).await?;
             }
             conn.batch("COMMIT").await?;
             self.conn.take();
@@ -249,12 +273,25 @@ impl ClaimedUser for PgClaim {
         let mut this = self;
         let plan = Failed::new(&this.events, error, now, retry_after_ms, max_attempts);
         Box::pin(async move {
-            this.release().await;
             let user = this.user_id.clone();
-            let mut c = this.db.get().await?;
-            c.execute(RECORD_ATTEMPT, &[&plan.seqs, &plan.error, &plan.max_attempts, &plan.parked]).await?;
-            c.execute(SET_BACKOFF, &[&user, &plan.until_ms]).await?;
-            Ok(())
+            // One transaction: the failure is recorded while the user is still held, and the
+            // lock goes with the commit (or with the rollback of everything, when the database
+            // cannot record it: the back-off recorded at claim time still holds).
+            let conn = this.conn()?;
+            let recorded = async {
+                conn.batch(ROLLBACK_WORK).await?;
+                conn.execute(RECORD_ATTEMPT, &[&plan.seqs, &plan.error, &plan.max_attempts, &plan.parked])
+                    .await?;
+                conn.execute(BACK_OFF, &[&user, &plan.until_ms]).await?;
+                // Events parked by this failure may have been the user's last pending ones.
+                conn.query(LOCK_QUEUE_ROW, &[&user]).await?;
+                conn.execute(DROP_DUE, &[&user]).await?;
+                Ok(())
+            }
+            .await;
+            let result = conn.end(recorded).await;
+            this.conn.take();
+            result
         })
     }
 }

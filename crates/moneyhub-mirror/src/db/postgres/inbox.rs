@@ -1,16 +1,35 @@
 //! The inbox on PostgreSQL: the receiver's durable writes, counts, settling and re-queueing.
 
 use super::{now_ms, PgConn};
+use crate::db::store::QueueCounts;
 use crate::db::{InboxCounts, NewInboxEvent};
 use crate::error::{Error, Result};
 
 /// Records the user if new and stores a webhook unless its id is stored already, in one
 /// statement.
+///
+/// The user's claim-queue row is created, or (`DO UPDATE`, which takes the row's lock)
+/// touched: a claim finishing for the same user locks that row before it looks for pending
+/// events and drops the row, so one of them waits for the other and the new event is never
+/// left without a queue row.
 const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $8)
-            ON CONFLICT (user_id) DO NOTHING)
-     INSERT INTO mirror_inbox
-        (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING";
+            ON CONFLICT (user_id) DO NOTHING),
+          e AS (INSERT INTO mirror_inbox
+                   (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING
+                RETURNING seq),
+          d AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
+                SELECT $2, $8, seq, $8 FROM e
+                ON CONFLICT (user_id) DO UPDATE
+                SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq))
+     SELECT COUNT(*)::BIGINT FROM e";
+
+/// Queues every user with pending events that has no queue row.
+const REPAIR_DUE: &str =
+    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM mirror_inbox WHERE state = 0
+     GROUP BY user_id
+     ON CONFLICT (user_id) DO NOTHING";
 
 /// A batch of webhooks (distinct ids) in one statement: the users recorded if new, the
 /// webhooks stored in arrival order unless their id is stored already; returns the ids
@@ -42,19 +61,39 @@ const COUNTS: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 0), COUNT(
 const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
        AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)";
 
-/// Puts parked events back in the queue and lifts their users' back-off in one statement.
+/// Puts parked events back in the queue and queues their users, back-off lifted and attempts
+/// reset, in one statement.
 const REQUEUE: &str = "WITH r AS (UPDATE mirror_inbox SET state = 0, attempts = 0
-                WHERE state = 2 AND ($1::TEXT IS NULL OR user_id = $1) RETURNING user_id),
-          u AS (UPDATE mirror_users SET not_before_ms = 0 WHERE user_id IN (SELECT user_id FROM r))
+                WHERE state = 2 AND ($1::TEXT IS NULL OR user_id = $1) RETURNING user_id, seq, received_ms),
+          q AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
+                SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM r GROUP BY user_id
+                ON CONFLICT (user_id) DO UPDATE SET due_at_ms = excluded.due_at_ms, attempts = 0,
+                   oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq),
+                   oldest_pending_ms = LEAST(mirror_users_due.oldest_pending_ms, excluded.oldest_pending_ms))
      SELECT COUNT(*)::BIGINT FROM r";
+
+/// One batch of the retention purge, inbox and ledger, in one statement (indexes on
+/// application time).
+const PURGE: &str = "WITH i AS (DELETE FROM mirror_inbox WHERE seq IN
+                (SELECT seq FROM mirror_inbox WHERE state = 1 AND applied_ms < $1 ORDER BY applied_ms LIMIT $2)
+                RETURNING 1),
+          l AS (DELETE FROM mirror_applied_events WHERE webhook_id IN
+                (SELECT webhook_id FROM mirror_applied_events WHERE applied_ms < $1 ORDER BY applied_ms LIMIT $2)
+                RETURNING 1)
+     SELECT (SELECT COUNT(*) FROM i)::BIGINT, (SELECT COUNT(*) FROM l)::BIGINT";
+
+/// The work queue's counts (the pending and parked partial indexes).
+const QUEUE_COUNTS: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE attempts > 0), MIN(received_ms),
+        (SELECT COUNT(*) FROM mirror_inbox WHERE state = 2)
+     FROM mirror_inbox WHERE state = 0";
 
 /// Stores a webhook: `false` when its id was stored already.
 pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
     let signed = i32::from(e.signed);
     // Events that name no user are kept under the empty key.
     let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
-    let n = c
-        .execute(
+    let n: Option<i64> = c
+        .value(
             INSERT_EVENT,
             &[
                 &e.webhook_id.as_str(),
@@ -68,7 +107,7 @@ pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
             ],
         )
         .await?;
-    Ok(n == 1)
+    Ok(n == Some(1))
 }
 
 /// Stores webhooks with distinct ids in one statement (the caller's transaction, or its
@@ -117,6 +156,26 @@ pub(super) async fn counts(c: &mut PgConn) -> Result<InboxCounts> {
     })
 }
 
+/// One batch of the retention purge.
+pub(super) async fn purge_applied(c: &mut PgConn, before_ms: i64, batch: i64) -> Result<(u64, u64)> {
+    let rows = c.query(PURGE, &[&before_ms, &batch]).await?;
+    let r = rows.first().ok_or_else(|| Error::data("no row from the purge"))?;
+    let (inbox, ledger): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+    Ok((u64::try_from(inbox).unwrap_or(0), u64::try_from(ledger).unwrap_or(0)))
+}
+
+/// The work queue's counts.
+pub(super) async fn queue_counts(c: &mut PgConn) -> Result<QueueCounts> {
+    let rows = c.query(QUEUE_COUNTS, &[]).await?;
+    let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
+    Ok(QueueCounts {
+        pending: r.try_get(0)?,
+        retrying: r.try_get(1)?,
+        oldest_pending_ms: r.try_get(2)?,
+        parked: r.try_get(3)?,
+    })
+}
+
 /// Marks applied those of these pending events the ledger holds. Returns how many.
 pub(super) async fn settle_applied(c: &mut PgConn, seqs: &[i64]) -> Result<u64> {
     c.execute(SETTLE, &[&seqs, &now_ms()]).await
@@ -126,4 +185,9 @@ pub(super) async fn settle_applied(c: &mut PgConn, seqs: &[i64]) -> Result<u64> 
 pub(super) async fn requeue_parked(c: &mut PgConn, user_id: Option<&str>) -> Result<u64> {
     let n: i64 = c.value(REQUEUE, &[&user_id]).await?.unwrap_or(0);
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Queues every user with pending events that has none. Returns how many.
+pub(super) async fn repair_due(c: &mut PgConn) -> Result<u64> {
+    c.execute(REPAIR_DUE, &[]).await
 }

@@ -38,7 +38,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
 use super::migrations::{self, POSTGRES};
-use super::store::{ClaimedUser, GuardChange, Store};
+use super::store::{ClaimRequest, ClaimedUser, GuardChange, QueueCounts, Readiness, Store};
 use super::tls;
 use super::{InboxCounts, NewInboxEvent, Status, StoredTx};
 use crate::error::{Error, Result};
@@ -57,6 +57,16 @@ const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS mirror_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)";
 /// The applied schema version.
 const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations";
+/// The required tables that are missing (in the connection's search path), and whether the
+/// database refuses writes: this session is read-only (`default_transaction_read_only` set
+/// for the server and reloaded, or a standby), or new sessions will be (set for the
+/// database or the role).
+const READINESS: &str = "SELECT ARRAY(SELECT t FROM unnest($1::TEXT[]) AS t WHERE to_regclass(t) IS NULL),
+        current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()
+        OR EXISTS (SELECT 1 FROM pg_db_role_setting s
+                   WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+                     AND s.setrole IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user))
+                     AND 'default_transaction_read_only=on' = ANY(s.setconfig))";
 /// Records an applied migration.
 const RECORD_MIGRATION: &str =
     "INSERT INTO mirror_migrations (version, name, applied_ms) VALUES ($1, $2, $3)";
@@ -274,15 +284,50 @@ impl Store for PgDb {
 
     fn claim_next<'a>(
         &'a self,
-        now: i64,
-        arrived_by: i64,
-        limit: usize,
-        exclude: &'a [String],
+        request: ClaimRequest<'a>,
     ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>> {
         Box::pin(async move {
-            let claim = claim::next(self, now, arrived_by, limit, exclude).await?;
+            let claim = claim::next(self, request).await?;
             Ok(claim.map(|c| Box::new(c) as Box<dyn ClaimedUser>))
         })
+    }
+
+    fn readiness(&self) -> BoxFuture<'_, Result<Readiness>> {
+        Box::pin(async move {
+            let tables: Vec<&str> = migrations::TABLES.to_vec();
+            let mut c = self.get().await?;
+            let rows = c.query(READINESS, &[&tables]).await?;
+            let r = rows.first().ok_or_else(|| Error::data("no row from the readiness query"))?;
+            Ok(Readiness { missing_tables: r.try_get(0)?, read_only: r.try_get(1)? })
+        })
+    }
+
+    fn repair_schema(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let mut c = self.get().await?;
+            c.batch("BEGIN").await?;
+            let result = async {
+                c.client()?.execute(MIGRATION_LOCK, &[]).await?;
+                c.client()?.batch_execute(&migrations::repair_sql(POSTGRES)).await?;
+                inbox::repair_due(&mut c).await?;
+                Ok(())
+            }
+            .await;
+            c.end(result).await
+        })
+    }
+
+    fn purge_applied(&self, before_ms: i64, batch: usize) -> BoxFuture<'_, Result<(u64, u64)>> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        Box::pin(async move { inbox::purge_applied(&mut self.get().await?, before_ms, batch).await })
+    }
+
+    fn queue_counts(&self) -> BoxFuture<'_, Result<QueueCounts>> {
+        Box::pin(async move { inbox::queue_counts(&mut self.get().await?).await })
+    }
+
+    fn repair_due(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move { inbox::repair_due(&mut self.get().await?).await })
     }
 
     fn lock_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Box<dyn ClaimedUser>>> {

@@ -5,20 +5,39 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use rusqlite::{params, params_from_iter, Connection, Transaction};
+use rusqlite::{params, params_from_iter, Connection, Transaction, TransactionBehavior};
 
 use super::{id_at, now_ms, transactions, SqliteDb};
 use crate::db::claim::{take_for_claim, Failed, Finished};
-use crate::db::store::ClaimedUser;
+use crate::db::store::{ClaimRequest, ClaimedUser};
 use crate::db::{InboxEvent, LiveRow, LocalAccount, LocalConnection, Writes};
 use crate::error::Result;
 use moneyhub_types::AccountId;
 
-/// Users with pending events whose back-off has passed and whose first pending event
-/// arrived by the coalescing bound, oldest first.
-const CANDIDATES: &str = "SELECT i.user_id FROM mirror_inbox i JOIN mirror_users u ON u.user_id = i.user_id
-     WHERE i.state = 0 AND u.not_before_ms <= ?1
-     GROUP BY i.user_id HAVING MIN(i.received_ms) <= ?2 ORDER BY MIN(i.seq) LIMIT 256";
+/// Due users in due-time order (the claim queue's index); the caller takes the first one
+/// no worker of this process holds. Rows are read lazily, so the scan stops there.
+const DUE_USERS: &str = "SELECT user_id FROM mirror_users_due
+     WHERE due_at_ms <= ?1 AND oldest_pending_ms <= ?2 ORDER BY due_at_ms, oldest_pending_seq";
+
+/// Records an attempt before any work: the attempt number of the claim's first event, and
+/// the due time past its back-off, so a crash or a failure that cannot be recorded still
+/// backs off.
+const RECORD_CLAIM: &str = "UPDATE mirror_users_due SET attempts = ?3, due_at_ms = ?2 WHERE user_id = ?1";
+
+/// After a successful claim: the queue row follows the next pending event, or goes.
+const ADVANCE_DUE: &str = "UPDATE mirror_users_due
+     SET attempts = 0,
+         oldest_pending_seq = (SELECT MIN(seq) FROM mirror_inbox WHERE user_id = ?1 AND state = 0),
+         oldest_pending_ms = (SELECT MIN(received_ms) FROM mirror_inbox WHERE user_id = ?1 AND state = 0),
+         due_at_ms = (SELECT MIN(received_ms) FROM mirror_inbox WHERE user_id = ?1 AND state = 0)
+     WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM mirror_inbox WHERE user_id = ?1 AND state = 0)";
+
+/// Removes the queue row of a user with nothing pending.
+const DROP_DUE: &str = "DELETE FROM mirror_users_due
+     WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM mirror_inbox WHERE user_id = ?1 AND state = 0)";
+
+/// After a failed attempt: the user waits at least until `?2`.
+const BACK_OFF: &str = "UPDATE mirror_users_due SET due_at_ms = MAX(due_at_ms, ?2) WHERE user_id = ?1";
 
 /// A user's pending events in arrival order.
 const PENDING_EVENTS: &str =
@@ -40,17 +59,10 @@ const LEDGER_INSERT: &str =
 /// Marks a claimed event applied.
 const MARK_APPLIED: &str = "UPDATE mirror_inbox SET state = ?2, applied_ms = ?3 WHERE seq = ?1 AND state = 0";
 
-/// Lifts a user's back-off after a successful claim.
-const CLEAR_BACKOFF: &str =
-    "UPDATE mirror_users SET not_before_ms = 0 WHERE user_id = ?1 AND not_before_ms <> 0";
-
 /// Counts a failed attempt on a claimed event, parking it at the limit.
 const RECORD_ATTEMPT: &str = "UPDATE mirror_inbox SET attempts = attempts + 1, last_error = ?2,
         state = CASE WHEN attempts + 1 >= ?3 THEN ?4 ELSE state END
      WHERE seq = ?1 AND state = 0";
-
-/// Sets a user's back-off.
-const SET_BACKOFF: &str = "UPDATE mirror_users SET not_before_ms = ?2 WHERE user_id = ?1";
 
 /// A claimed user on SQLite. Dropping it releases the user.
 pub(crate) struct SqliteClaim {
@@ -66,37 +78,56 @@ impl Drop for SqliteClaim {
     }
 }
 
-/// Claims the due user with the oldest pending event that no worker of this process holds.
-pub(super) async fn next(
-    db: &SqliteDb,
-    now: i64,
-    arrived_by: i64,
-    limit: usize,
-    exclude: &[String],
-) -> Result<Option<SqliteClaim>> {
-    let exclude = exclude.to_vec();
+/// Claims the first due user no worker of this process holds (see [`ClaimRequest`]).
+/// Queue rows whose events are all gone (applied or parked elsewhere) are removed on the way.
+pub(super) async fn next(db: &SqliteDb, req: ClaimRequest<'_>) -> Result<Option<SqliteClaim>> {
+    let exclude = req.exclude.to_vec();
+    let (now, arrived_by, limit, policy) = (req.now_ms, req.arrived_by_ms, req.limit, req.policy);
     let found = db
         .with_work(move |c, inner| {
-            let candidates: Vec<String> = c
-                .prepare_cached(CANDIDATES)?
-                .query_map([now, arrived_by], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let chosen = {
-                let mut busy = inner.busy.lock();
-                let chosen = candidates.into_iter().find(|u| !busy.contains(u) && !exclude.contains(u));
-                if let Some(u) = &chosen {
-                    busy.insert(u.clone());
-                }
-                chosen
-            };
-            let Some(user_id) = chosen else { return Ok(None) };
-            match pending_events(c, &user_id, limit) {
-                Ok(events) => Ok(Some((user_id, events))),
-                Err(e) => {
-                    inner.busy.lock().remove(&user_id);
-                    Err(e)
+            // A few rows may turn out empty (their events settled); each is dropped.
+            for _ in 0..8 {
+                let chosen = {
+                    let mut st = c.prepare_cached(DUE_USERS)?;
+                    let mut rows = st.query(params![now, arrived_by])?;
+                    let mut busy = inner.busy.lock();
+                    let mut chosen = None;
+                    while let Some(row) = rows.next()? {
+                        let u: String = row.get(0)?;
+                        if !busy.contains(&u) && !exclude.contains(&u) {
+                            busy.insert(u.clone());
+                            chosen = Some(u);
+                            break;
+                        }
+                    }
+                    chosen
+                };
+                let Some(user_id) = chosen else { return Ok(None) };
+                let taken = pending_events(c, &user_id, limit, policy.max_claim_bytes).and_then(|events| {
+                    let _writer = inner.write.lock();
+                    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    if events.is_empty() {
+                        tx.prepare_cached(DROP_DUE)?.execute([&user_id])?;
+                        tx.prepare_cached(ADVANCE_DUE)?.execute([&user_id])?;
+                    } else {
+                        let (attempt, due_at) = policy.next_attempt(&events, now);
+                        tx.prepare_cached(RECORD_CLAIM)?.execute(params![user_id, due_at, attempt])?;
+                    }
+                    tx.commit()?;
+                    Ok(events)
+                });
+                match taken {
+                    Ok(events) if events.is_empty() => {
+                        inner.busy.lock().remove(&user_id);
+                    }
+                    Ok(events) => return Ok(Some((user_id, events))),
+                    Err(e) => {
+                        inner.busy.lock().remove(&user_id);
+                        return Err(e);
+                    }
                 }
             }
+            Ok(None)
         })
         .await?;
     Ok(found.map(|(user_id, events)| SqliteClaim { db: db.clone(), user_id, events }))
@@ -116,7 +147,7 @@ pub(super) async fn lock(db: &SqliteDb, user_id: &str) -> Result<SqliteClaim> {
     }
 }
 
-fn pending_events(c: &Connection, user_id: &str, limit: usize) -> Result<Vec<InboxEvent>> {
+fn pending_events(c: &Connection, user_id: &str, limit: usize, max_bytes: usize) -> Result<Vec<InboxEvent>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut events: Vec<InboxEvent> = c
         .prepare_cached(PENDING_EVENTS)?
@@ -131,7 +162,7 @@ fn pending_events(c: &Connection, user_id: &str, limit: usize) -> Result<Vec<Inb
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    take_for_claim(&mut events);
+    take_for_claim(&mut events, max_bytes);
     Ok(events)
 }
 
@@ -244,7 +275,10 @@ fn mark_applied(tx: &Transaction<'_>, user: &str, plan: &Finished) -> Result<()>
         }
         plan.check_marked(marked)?;
     }
-    tx.prepare_cached(CLEAR_BACKOFF)?.execute([user])?;
+    if !plan.seqs.is_empty() {
+        tx.prepare_cached(ADVANCE_DUE)?.execute([user])?;
+        tx.prepare_cached(DROP_DUE)?.execute([user])?;
+    }
     Ok(())
 }
 
@@ -256,6 +290,8 @@ fn record_failure(tx: &Transaction<'_>, user: &str, plan: &Failed) -> Result<()>
             s.execute(params![seq, plan.error, plan.max_attempts, plan.parked])?;
         }
     }
-    tx.prepare_cached(SET_BACKOFF)?.execute(params![user, plan.until_ms])?;
+    tx.prepare_cached(BACK_OFF)?.execute(params![user, plan.until_ms])?;
+    // Events parked by this failure may have been the user's last pending ones.
+    tx.prepare_cached(DROP_DUE)?.execute([user])?;
     Ok(())
 }

@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use futures_util::future::BoxFuture;
 
 use super::migrations::{self, SQLITE};
-use super::store::{ClaimedUser, GuardChange, Store};
+use super::store::{ClaimRequest, ClaimedUser, GuardChange, QueueCounts, Readiness, Store};
 use super::{InboxCounts, NewInboxEvent, Status, StoredTx};
 use crate::error::{DriverError, Error, Result};
 
@@ -58,6 +58,8 @@ const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS mirror_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)";
 /// The applied schema version.
 const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM mirror_migrations";
+/// Whether a table exists.
+const TABLE_EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1";
 /// Records an applied migration.
 const RECORD_MIGRATION: &str =
     "INSERT INTO mirror_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)";
@@ -215,15 +217,47 @@ impl Store for SqliteDb {
 
     fn claim_next<'a>(
         &'a self,
-        now: i64,
-        arrived_by: i64,
-        limit: usize,
-        exclude: &'a [String],
+        request: ClaimRequest<'a>,
     ) -> BoxFuture<'a, Result<Option<Box<dyn ClaimedUser>>>> {
         Box::pin(async move {
-            let claim = claim::next(self, now, arrived_by, limit, exclude).await?;
+            let claim = claim::next(self, request).await?;
             Ok(claim.map(|c| Box::new(c) as Box<dyn ClaimedUser>))
         })
+    }
+
+    fn readiness(&self) -> BoxFuture<'_, Result<Readiness>> {
+        Box::pin(self.with_work(|c, _| {
+            let mut missing_tables = Vec::new();
+            let mut st = c.prepare_cached(TABLE_EXISTS)?;
+            for table in migrations::TABLES {
+                if !st.exists([table])? {
+                    missing_tables.push((*table).to_owned());
+                }
+            }
+            let read_only = c.is_readonly(rusqlite::MAIN_DB)?;
+            Ok(Readiness { missing_tables, read_only })
+        }))
+    }
+
+    fn repair_schema(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.write(|tx| {
+            tx.execute_batch(&migrations::repair_sql(SQLITE))?;
+            tx.execute_batch(inbox::REPAIR_DUE)?;
+            Ok(())
+        }))
+    }
+
+    fn purge_applied(&self, before_ms: i64, batch: usize) -> BoxFuture<'_, Result<(u64, u64)>> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        Box::pin(self.write(move |tx| inbox::purge_applied(tx, before_ms, batch)))
+    }
+
+    fn queue_counts(&self) -> BoxFuture<'_, Result<QueueCounts>> {
+        Box::pin(self.with_work(|c, _| inbox::queue_counts(c)))
+    }
+
+    fn repair_due(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(self.write(|tx| Ok(tx.prepare_cached(inbox::REPAIR_DUE)?.execute([])? as u64)))
     }
 
     fn lock_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Box<dyn ClaimedUser>>> {

@@ -5,7 +5,8 @@
 //!
 //! * **Receiver** ([`Mirror::router`]): an HTTP endpoint for Moneyhub webhooks. Each delivery
 //!   is verified with the client crate (signed JWT; unsigned JSON only by opt-in), stored
-//!   durably in an inbox and answered `2xx` within milliseconds. Bad signatures get `401`
+//!   durably in an inbox (concurrent deliveries share one commit and one sync) and answered
+//!   `2xx` within milliseconds, after the commit holding it. Bad signatures get `401`
 //!   and store nothing; a webhook id already stored is a no-op `200`.
 //! * **Processor** ([`Mirror::spawn_workers`], [`Mirror::process_once`]): applies inbox
 //!   events in order per user. Transaction ids are fetched by id (batches of 50, fetched

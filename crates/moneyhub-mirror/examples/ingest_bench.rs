@@ -45,6 +45,9 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 async fn run() -> Res<()> {
     let users: usize = arg("--users").map(|u| u.parse()).transpose()?.unwrap_or(40);
     let workers: usize = arg("--workers").map(|u| u.parse()).transpose()?.unwrap_or(4);
+    let skip_webhooks = std::env::args().any(|a| a == "--skip-webhooks");
+    let probe_rows: u64 = arg("--probe-rows").map(|u| u.parse()).transpose()?.unwrap_or(0);
+    let scenario_users: usize = arg("--scenario-users").map(|u| u.parse()).transpose()?.unwrap_or(0);
     let pg = arg("--pg").or_else(|| std::env::var("MONEYHUB_TEST_PG_URL").ok());
     let start = chrono::DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z")?.with_timezone(&chrono::Utc);
     let sandbox =
@@ -69,25 +72,43 @@ async fn run() -> Res<()> {
     let dir = std::env::temp_dir().join(format!("mirror-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let sqlite = |name: &str| format!("sqlite:{}", dir.join(format!("{name}.db")).display());
-    bench("SQLite", [sqlite("backfill"), sqlite("webhooks"), sqlite("ceiling")], &ids, workers, &client)
-        .await?;
+    bench(
+        "SQLite",
+        [sqlite("backfill"), sqlite("webhooks"), sqlite("ceiling")],
+        &ids,
+        workers,
+        &client,
+        &control,
+        skip_webhooks,
+    )
+    .await?;
+    if probe_rows > 0 {
+        probe("SQLite", &sqlite("probe"), probe_rows, &client).await?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
 
     match pg {
         None => println!("PostgreSQL: skipped (no --pg URL and MONEYHUB_TEST_PG_URL is unset)"),
         Some(url) => {
-            let schemas: Vec<String> = ["backfill", "webhooks", "ceiling"]
+            let schemas: Vec<String> = ["backfill", "webhooks", "ceiling", "probe"]
                 .iter()
                 .map(|n| format!("mirror_bench_{n}_{}", std::process::id()))
                 .collect();
             let sep = if url.contains('?') { '&' } else { '?' };
             let urls = [0, 1, 2].map(|i| format!("{url}{sep}schema={}", schemas[i]));
-            let r = bench("PostgreSQL", urls, &ids, workers, &client).await;
+            let mut r = bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks).await;
+            if r.is_ok() && probe_rows > 0 {
+                r = probe("PostgreSQL", &format!("{url}{sep}schema={}", schemas[3]), probe_rows, &client)
+                    .await;
+            }
             for s in &schemas {
                 moneyhub_mirror::testing::drop_schema(&url, s).await?;
             }
             r?;
         }
+    }
+    if scenario_users > 0 {
+        scenario_load(scenario_users).await?;
     }
     Ok(())
 }
@@ -98,17 +119,22 @@ async fn bench(
     ids: &[String],
     workers: usize,
     client: &dyn Fn() -> Res<Client>,
+    control: &Control,
+    skip_webhooks: bool,
 ) -> Res<()> {
     // Backfill: list every connection.
     let backfill = Mirror::open(client()?, &urls[0], MirrorConfig::default()).await?;
+    let log_start = control.requests(0, 1).await?.last_seq;
     let t = Instant::now();
     let r = backfill
         .backfill(&Scope::users(ids.iter().map(|u| u.parse().expect("user id"))).concurrency(workers))
         .await?;
-    let backfill_rate = r.totals.listed as f64 / t.elapsed().as_secs_f64();
+    let backfill_elapsed = t.elapsed();
+    let backfill_rate = r.totals.listed as f64 / backfill_elapsed.as_secs_f64();
     if !r.errors.is_empty() {
         return Err(format!("backfill errors: {:?}", r.errors).into());
     }
+    let requests = RequestCounts::since(control, log_start).await?;
     // The rows, for the ceiling and the webhooks.
     let mut rows: Vec<TxRow> = Vec::new();
     for u in ids {
@@ -126,6 +152,190 @@ async fn bench(
         }
     }
 
+    // The floor per first-seen user: one user token, one connections list, and per
+    // connection one request per page of 1,000 (at least one).
+    let mut per_connection: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in &rows {
+        *per_connection
+            .entry(r.connection_id.as_ref().map(|c| c.to_string()).unwrap_or_default())
+            .or_default() += 1;
+    }
+    let floor_pages: u64 = per_connection.values().map(|n| n.div_ceil(1000).max(1)).sum();
+    let per_user = |n: u64| n as f64 / ids.len() as f64;
+    println!(
+        "{name:<10} backfill: {} users, {} transactions in {backfill_elapsed:.2?}; API requests per user {:.2} \
+         (tokens {:.2}, connections lists {:.2}, transaction pages {:.2}, other {:.2}); \
+         floor {:.2} (1 user token + 1 connections list + ceil(n/1000) pages per connection; \
+         shared by all users: 1 client token); sandbox busy answering {:.0}% of the time",
+        ids.len(),
+        r.totals.listed,
+        per_user(requests.total()),
+        per_user(requests.token),
+        per_user(requests.connections),
+        per_user(requests.pages),
+        per_user(requests.other),
+        per_user(2 * ids.len() as u64 + floor_pages),
+        100.0 * requests.busy_us as f64 / backfill_elapsed.as_micros() as f64,
+    );
+
+    let (webhook_rate, applied, elapsed) = if skip_webhooks {
+        (f64::NAN, 0, Duration::ZERO)
+    } else {
+        webhooks(&urls[1], ids, workers, client, &rows).await?
+    };
+
+    // Ceiling: the same rows, straight into the database, the best of three runs (each into
+    // an emptied table, like the webhooks run). On PostgreSQL with as many connections writing
+    // at once as the mirror has workers (users split between them); SQLite has one writer.
+    let ceiling_db = Db::open(&urls[2]).await?;
+    let mut ceiling: f64 = 0.0;
+    for _ in 0..3 {
+        clear_transactions(&ceiling_db, &urls[2]).await?;
+        let t = Instant::now();
+        raw_upserts(&ceiling_db, &rows, workers).await?;
+        ceiling = ceiling.max(rows.len() as f64 / t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{name:<10} webhooks {webhook_rate:>9.0} tx/s ({applied} applied in {elapsed:.1?}, {:.0}% of ceiling) | \
+         backfill {backfill_rate:>9.0} tx/s ({:.0}%) | ceiling (raw upsert) {ceiling:>9.0} rows/s",
+        100.0 * webhook_rate / ceiling,
+        100.0 * backfill_rate / ceiling,
+    );
+    backfill.db().close().await;
+    ceiling_db.close().await;
+    Ok(())
+}
+
+/// `/readyz` and `/metrics` latency with `rows` inbox rows (half applied, with their ledger
+/// rows, half pending): the rows are written straight into the tables, then each endpoint
+/// is asked 10 times through the receiver.
+async fn probe(name: &str, url: &str, rows: u64, client: &dyn Fn() -> Res<Client>) -> Res<()> {
+    let db = Db::open(url).await?;
+    let t = Instant::now();
+    // Applied events (state 1) with their ledger rows, and a pending tail (state 0).
+    let applied = rows / 2;
+    match db.file() {
+        Some(path) => {
+            let c = rusqlite::Connection::open(path)?;
+            c.execute_batch(&format!(
+                "PRAGMA synchronous=OFF; BEGIN;
+                 WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {rows})
+                 INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+                        received_ms, state, applied_ms)
+                 SELECT printf('%08x-0000-4000-8000-%012x', x / 65536, x), printf('%024x', x % 100000),
+                        'syncCompleted', '{{}}', X'', 'application/json', 0, 1700000000000 + x,
+                        CASE WHEN x <= {applied} THEN 1 ELSE 0 END, CASE WHEN x <= {applied} THEN 1700000000000 + x END
+                 FROM n;
+                 INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms)
+                 SELECT webhook_id, seq, 'fill', applied_ms FROM mirror_inbox WHERE state = 1;
+                 COMMIT;"
+            ))?;
+        }
+        None => {
+            let parsed: moneyhub_mirror::DbUrl = url.parse()?;
+            let moneyhub_mirror::DbUrl::Postgres { url, schema } = parsed else {
+                return Err("not postgres".into());
+            };
+            let schema = schema.ok_or("no schema")?;
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            c.batch_execute(&format!(
+                "SET search_path TO \"{schema}\"; BEGIN;
+                 INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+                        received_ms, state, applied_ms)
+                 SELECT format('%s-0000-4000-8000-%s', lpad(to_hex(x / 65536), 8, '0'), lpad(to_hex(x), 12, '0')),
+                        lpad(to_hex(x % 100000), 24, '0'), 'syncCompleted', '{{}}', ''::bytea, 'application/json', 0,
+                        1700000000000 + x, CASE WHEN x <= {applied} THEN 1 ELSE 0 END,
+                        CASE WHEN x <= {applied} THEN 1700000000000 + x END
+                 FROM generate_series(1, {rows}) AS g(x);
+                 INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms)
+                 SELECT webhook_id, seq, 'fill', applied_ms FROM mirror_inbox WHERE state = 1;
+                 COMMIT; ANALYZE mirror_inbox; ANALYZE mirror_applied_events;"
+            ))
+            .await?;
+        }
+    }
+    let filled = t.elapsed();
+    let mirror = Mirror::new(client()?, db.clone(), MirrorConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let m = mirror.clone();
+        tokio::spawn(async move {
+            let _ = m
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        })
+    };
+    let http = reqwest::Client::new();
+    let mut line =
+        format!("{name:<10} probes with {rows} inbox rows + {applied} ledger rows (filled in {filled:.1?}):");
+    for path in ["/readyz", "/metrics"] {
+        let mut times = Vec::new();
+        let mut failed = 0;
+        for _ in 0..10 {
+            let t = Instant::now();
+            let res = http.get(format!("{base}{path}")).send().await?;
+            if !res.status().is_success() {
+                failed += 1;
+            }
+            let _ = res.bytes().await?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        line.push_str(&format!(
+            " {path} median {:.1?} max {:.1?} ({failed} of 10 not 200);",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        ));
+    }
+    println!("{line}");
+    let _ = stop.send(());
+    let _ = server.await;
+    db.close().await;
+    Ok(())
+}
+
+/// Times `POST /__sandbox/scenario` with `users` users, one connection each, on a fresh
+/// sandbox of its own.
+async fn scenario_load(users: usize) -> Res<()> {
+    let sandbox = moneyhub_sandbox::spawn(SandboxConfig::default()).await?;
+    let mut text = String::from("{\"users\": [");
+    for i in 0..users {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            "{{\"clientUserId\": \"fleet-{i}\", \"connections\": [{{\"bank\": \"Moneyhub Open Banking Mock\"}}]}}"
+        ));
+    }
+    text.push_str("]}");
+    let body = json!({"text": text, "name": "fleet.json", "reset": false});
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let res = http.post(format!("{}/__sandbox/scenario", sandbox.base_url())).json(&body).send().await?;
+    let status = res.status();
+    let _ = res.bytes().await?;
+    println!(
+        "scenario: {users} users loaded in {:.2?} (POST /__sandbox/scenario, {} bytes, status {status})",
+        t.elapsed(),
+        text.len()
+    );
+    Ok(())
+}
+
+/// The webhooks run: transactions applied per second, how many, in how long.
+async fn webhooks(
+    url: &str,
+    ids: &[String],
+    workers: usize,
+    client: &dyn Fn() -> Res<Client>,
+    rows: &[TxRow],
+) -> Res<(f64, usize, Duration)> {
+    let urls = [String::new(), url.to_owned()];
     // Webhooks: the connections are known (backfilled), the transactions gone; every id is
     // announced by `newTransactions` and fetched by id.
     let config =
@@ -150,7 +360,7 @@ async fn bench(
     };
     let http = reqwest::Client::new();
     let mut by_account: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
-    for r in &rows {
+    for r in rows {
         by_account
             .entry((r.user_id.to_string(), r.account_id.as_ref().map(|a| a.to_string()).unwrap_or_default()))
             .or_default()
@@ -180,28 +390,56 @@ async fn bench(
     let webhook_rate = applied as f64 / elapsed.as_secs_f64();
     let _ = stop.send(());
     let _ = server.await;
-
-    // Ceiling: the same rows, straight into the database, the best of three runs (each into
-    // an emptied table, like the webhooks run). On PostgreSQL with as many connections writing
-    // at once as the mirror has workers (users split between them); SQLite has one writer.
-    let ceiling_db = Db::open(&urls[2]).await?;
-    let mut ceiling: f64 = 0.0;
-    for _ in 0..3 {
-        clear_transactions(&ceiling_db, &urls[2]).await?;
-        let t = Instant::now();
-        raw_upserts(&ceiling_db, &rows, workers).await?;
-        ceiling = ceiling.max(rows.len() as f64 / t.elapsed().as_secs_f64());
-    }
-    println!(
-        "{name:<10} webhooks {webhook_rate:>9.0} tx/s ({applied} applied in {elapsed:.1?}, {:.0}% of ceiling) | \
-         backfill {backfill_rate:>9.0} tx/s ({:.0}%) | ceiling (raw upsert) {ceiling:>9.0} rows/s",
-        100.0 * webhook_rate / ceiling,
-        100.0 * backfill_rate / ceiling,
-    );
-    backfill.db().close().await;
     hooks.db().close().await;
-    ceiling_db.close().await;
-    Ok(())
+    Ok((webhook_rate, applied, elapsed))
+}
+
+/// API requests the sandbox answered, by kind, and the time it spent answering them.
+#[derive(Default)]
+struct RequestCounts {
+    token: u64,
+    connections: u64,
+    pages: u64,
+    other: u64,
+    busy_us: u64,
+}
+
+impl RequestCounts {
+    /// The requests after `after` up to now (reading the log is logged too: it stops at the
+    /// last entry of the first read).
+    async fn since(control: &Control, after: u64) -> Res<RequestCounts> {
+        let mut c = RequestCounts::default();
+        let end = control.requests(0, 1).await?.last_seq;
+        let mut at = after;
+        while at < end {
+            let page = control.requests(at, 10_000).await?;
+            if page.data.is_empty() {
+                break;
+            }
+            for e in page.data.iter().filter(|e| e.seq <= end) {
+                at = at.max(e.seq);
+                if e.path.starts_with("/__sandbox") {
+                    continue;
+                }
+                c.busy_us += e.duration_us;
+                if e.path.contains("/oidc/token") {
+                    c.token += 1;
+                } else if e.path.ends_with("/connections") {
+                    c.connections += 1;
+                } else if e.path.ends_with("/transactions") {
+                    c.pages += 1;
+                } else {
+                    c.other += 1;
+                }
+            }
+            at = at.max(page.data.last().map_or(end, |e| e.seq));
+        }
+        Ok(c)
+    }
+
+    fn total(&self) -> u64 {
+        self.token + self.connections + self.pages + self.other
+    }
 }
 
 /// Upserts `rows` with the mirror's own statement, 5000 per transaction, no HTTP, no JSON.

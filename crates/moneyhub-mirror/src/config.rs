@@ -43,6 +43,13 @@ pub struct MirrorConfig {
     /// them (default 3 s), so that the burst Moneyhub sends after a sync (one event per
     /// account and kind, then `syncCompleted`) is applied with one set of API calls.
     pub coalesce_window: Duration,
+    /// A budget of Moneyhub API requests per second for this mirror (backfills,
+    /// reconciliations and look-ups by id share it; see the `budget` module docs). Default
+    /// `None`: unlimited. Moneyhub's rate limit binds in production: set it below your API
+    /// client's limit, and let [`Scope::concurrency`](crate::Scope::concurrency) be high
+    /// enough to use it (a first-seen user costs one connections list plus one request per
+    /// 1,000 transactions per connection).
+    pub api_requests_per_second: Option<u32>,
     /// How long applied events and their ledger rows are kept (default 7 days, at least 1
     /// hour): the workers purge older ones in batches of 1,000 when idle, at most once a
     /// minute. The ledger only has to outlive a redelivery: Moneyhub sends each webhook once
@@ -112,6 +119,7 @@ impl Default for MirrorConfig {
             retry_backoff: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
             coalesce_window: Duration::from_secs(3),
+            api_requests_per_second: None,
             retention: Duration::from_secs(7 * 24 * 3600),
             pause_below_free_bytes: 32 * 1024 * 1024,
             refuse_below_free_bytes: 8 * 1024 * 1024,
@@ -199,6 +207,12 @@ impl MirrorConfig {
     /// How long a user's first pending event waits before it is taken.
     pub fn coalesce_window(mut self, window: Duration) -> Self {
         self.coalesce_window = window;
+        self
+    }
+
+    /// At most this many Moneyhub API requests per second (`None` or 0: unlimited).
+    pub fn api_requests_per_second(mut self, per_second: Option<u32>) -> Self {
+        self.api_requests_per_second = per_second.filter(|n| *n > 0);
         self
     }
 

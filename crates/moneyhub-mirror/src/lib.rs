@@ -5,7 +5,8 @@
 //!
 //! * **Receiver** ([`Mirror::router`]): an HTTP endpoint for Moneyhub webhooks. Each delivery
 //!   is verified with the client crate (signed JWT; unsigned JSON only by opt-in), stored
-//!   durably in an inbox and answered `2xx` within milliseconds. Bad signatures get `401`
+//!   durably in an inbox (concurrent deliveries share one commit and one sync) and answered
+//!   `2xx` within milliseconds, after the commit holding it. Bad signatures get `401`
 //!   and store nothing; a webhook id already stored is a no-op `200`.
 //! * **Processor** ([`Mirror::spawn_workers`], [`Mirror::process_once`]): applies inbox
 //!   events in order per user. Transaction ids are fetched by id (batches of 50, fetched
@@ -62,10 +63,12 @@ compile_error!(
     "moneyhub-mirror needs a database: enable the `sqlite` feature, the `postgres` feature, or both"
 );
 
+mod budget;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod export;
+mod group_commit;
 pub mod guard;
 pub mod lifecycle;
 pub mod notify;
@@ -173,6 +176,10 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     /// The lifecycle loop's run-time state (notification counters, HTTP client, auto-sync budget).
     pub(crate) lifecycle: lifecycle::run::Runtime,
+    /// The budget of Moneyhub API requests per second.
+    pub(crate) budget: budget::RequestBudget,
+    /// The receiver's group commit of inbox writes.
+    pub(crate) group: group_commit::GroupCommit,
     progress: Option<ProgressFn>,
     worker_prefix: String,
     /// Users whose failed attempt the database could not record (it refused writes): failed
@@ -363,16 +370,20 @@ impl Mirror {
         }
         let worker_prefix = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let lifecycle = lifecycle::run::Runtime::new(&config);
+        let budget = budget::RequestBudget::new(config.api_requests_per_second);
         let db = db.with_claim_policy(config.claim_policy());
+        let group = group_commit::GroupCommit::new(db.clone());
         Mirror {
             inner: Arc::new(Inner {
                 client,
                 db,
                 lifecycle,
+                group,
                 config,
                 verifier,
                 wake: tokio::sync::Notify::new(),
                 counters: Counters::default(),
+                budget,
                 progress: None,
                 worker_prefix,
                 held_back: parking_lot::Mutex::new(std::collections::HashMap::new()),

@@ -2,7 +2,9 @@
 //!
 //! `POST /webhooks` (also `POST /`): the body is verified with the client crate (a signed
 //! JWT through Moneyhub's JWKS; unsigned JSON only when the mirror opted in), then stored in
-//! the inbox, synced to disk, before the answer:
+//! the inbox, synced to disk, before the answer. Concurrent webhooks share one transaction
+//! and one sync (group commit, see the `group_commit` module): each is answered only after
+//! the commit holding it returned, and all of a batch get `503` when it failed.
 //!
 //! | outcome | status |
 //! | --- | --- |
@@ -273,7 +275,9 @@ async fn receive_inner(inner: &Arc<Inner>, headers: HeaderMap, body: Bytes) -> R
         signed: verified.signed,
         received_ms: chrono::Utc::now().timestamp_millis(),
     };
-    match inner.db.insert_inbox(event).await {
+    // Committed with the webhooks arriving beside it (one transaction, one sync), answered
+    // once that commit returned.
+    match inner.group.insert(event).await {
         Ok(true) => {
             inner.counters.stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if inner.config.coalesce_window.is_zero() {

@@ -44,6 +44,8 @@ use crate::{Inner, Progress, ProgressPhase};
 const FLUSH_AT: usize = 20_000;
 /// Ids per `by_ids` call (the client splits them into requests of 50).
 const IDS_PER_CALL: usize = 2_000;
+/// Ids per request of a `by_ids` call (the client's batch size).
+const IDS_PER_REQUEST: usize = 50;
 /// Count-guided search stops halving a date range holding at most this many local rows.
 const BISECT_LEAF: usize = 100;
 /// ... looking first at this many most recent days.
@@ -321,6 +323,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let Some(user) = self.user.clone() else { return Ok(()) };
+        self.inner.budget.take(1).await;
         let remote = match self.inner.client.connections().list(&user).await {
             Ok(list) => list,
             // The user is gone: so are all their connections.
@@ -467,6 +470,8 @@ impl<'a> Session<'a> {
     async fn refresh(&mut self, claim: &mut Claim, ids: &[TransactionId]) -> Result<()> {
         let Some(user) = self.user.clone() else { return Ok(()) };
         for chunk in ids.chunks(IDS_PER_CALL) {
+            let requests = u32::try_from(chunk.len().div_ceil(IDS_PER_REQUEST)).unwrap_or(u32::MAX);
+            self.inner.budget.take(requests).await;
             let got = self.inner.client.transactions().by_ids_raw(&user, chunk).await?;
             self.report.fetched_by_id += got.transactions.len();
             if got.transactions.iter().any(|t| {
@@ -568,6 +573,7 @@ impl<'a> Session<'a> {
     /// Moneyhub's count of a listing (`meta.count` of a one-row page), if it gives one.
     async fn count(&mut self, filter: &TransactionFilter) -> Result<Option<u64>> {
         let Some(user) = self.user.clone() else { return Ok(None) };
+        self.inner.budget.take(1).await;
         Ok(self.inner.client.transactions().count(&user, filter).await?)
     }
 
@@ -643,7 +649,10 @@ impl<'a> Session<'a> {
         let Some(user) = self.user.clone() else { return Ok(()) };
         let mut pages = Box::pin(self.inner.client.transactions().pages_raw(&user, filter));
         let mut done: u64 = 0;
-        while let Some(page) = pages.try_next().await? {
+        loop {
+            // One request per page (the last one included).
+            self.inner.budget.take(1).await;
+            let Some(page) = pages.try_next().await? else { break };
             done += page.transactions.len() as u64;
             self.report.listed += page.transactions.len();
             for t in &page.transactions {

@@ -392,6 +392,20 @@ impl Db {
         self.store.insert_inbox(event).await
     }
 
+    /// Stores webhooks with distinct ids in one transaction (one sync to disk): per webhook,
+    /// `false` when its id was stored already. On an error nothing of the batch is stored.
+    pub async fn insert_inbox_batch(&self, events: Vec<NewInboxEvent>) -> Result<Vec<bool>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.insert_inbox_batch(events).await
+    }
+
+    /// How many group commits the receiver runs at once on this backend.
+    pub(crate) fn committers(&self) -> usize {
+        self.store.committers().max(1)
+    }
+
     /// Claims a due user that no one else holds: its retry time has come (`now_ms`) and its
     /// oldest pending event arrived by `arrived_by_ms`; the claim has up to `limit` of its
     /// pending events in arrival order, within the policy's bytes per claim (only the first

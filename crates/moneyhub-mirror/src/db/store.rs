@@ -89,6 +89,19 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// already (nothing written).
     fn insert_inbox(&self, event: NewInboxEvent) -> BoxFuture<'_, Result<bool>>;
 
+    /// Stores webhooks (distinct ids) durably in one transaction, one sync; per webhook,
+    /// `false` when its id was stored already. On an error nothing of the batch is stored.
+    fn insert_inbox_batch(&self, events: Vec<NewInboxEvent>) -> BoxFuture<'_, Result<Vec<bool>>>;
+
+    /// Group commits the receiver runs at once (see the `group_commit` module).
+    fn committers(&self) -> usize {
+        1
+    }
+
+    /// Claims the user with the oldest pending event that no one else holds, not in
+    /// `exclude`, whose retry time has come (`now_ms`) and whose first pending event arrived
+    /// by `arrived_by_ms`, with up to `limit` of its pending events in arrival order (only
+    /// the first when it failed before).
     /// Claims a due user (see [`ClaimRequest`] and the claiming pattern in the `db` module
     /// docs): the first row of the claim queue by due time that no one else holds, with its
     /// pending events bounded by the request. The attempt is recorded durably (the user's

@@ -308,3 +308,50 @@ async fn backfill_status_and_export() {
     assert!("xml".parse::<ExportFormat>().is_err());
     db.cleanup().await;
 }
+
+/// The SQLite upsert writes 200 rows per statement: versions of one id inside one statement,
+/// across statements and in the one-by-one remainder all end as the newest (an older
+/// `dateModified` never wins), whatever their order.
+#[tokio::test]
+async fn multi_row_upserts_keep_the_newest_version() {
+    use moneyhub_mirror::db::TxRow;
+    let db = TestDb::sqlite("multi-row");
+    let mirror_db = Db::open(db.url()).await.unwrap();
+    let path = mirror_db.file().unwrap().to_path_buf();
+    let id = |i: usize| format!("{i:08x}-0000-4000-8000-000000000000");
+    let row = |i: usize, modified: i64| TxRow {
+        id: id(i).parse().unwrap(),
+        user_id: "5c79210bbac25ecb5e71ac40".parse().unwrap(),
+        account_id: None,
+        connection_id: None,
+        date_ms: 1,
+        modified_ms: modified,
+        status: "posted".into(),
+        raw: format!("{{\"v\":{modified}}}"),
+    };
+    // 150 ids, 3 versions each, shuffled so that versions meet inside statements, across
+    // them and in the remainder (450 rows: two statements of 200, 50 one by one).
+    let mut rows: Vec<TxRow> = Vec::new();
+    for v in [2, 3, 1] {
+        for i in 0..150 {
+            rows.push(row(i, v * 10 + (i as i64 % 7)));
+        }
+    }
+    rows.swap(10, 440);
+    rows.swap(199, 201);
+    let mut c = moneyhub_mirror::testing::open_sqlite(&path).unwrap();
+    moneyhub_mirror::testing::sqlite_upsert(&mut c, &rows).unwrap();
+    let check = rusqlite::Connection::open(&path).unwrap();
+    let mut s = check.prepare("SELECT id, modified_ms, raw FROM mirror_transactions ORDER BY id").unwrap();
+    let stored: Vec<(String, i64, String)> =
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(stored.len(), 150);
+    for (i, (sid, modified, raw)) in stored.iter().enumerate() {
+        let newest = 30 + (i as i64 % 7);
+        assert_eq!(
+            (sid.as_str(), *modified, raw.as_str()),
+            (id(i).as_str(), newest, format!("{{\"v\":{newest}}}").as_str())
+        );
+    }
+    db.cleanup().await;
+}

@@ -7,6 +7,7 @@ mod db;
 mod faults;
 mod fleet;
 mod lifecycle;
+mod group_commit;
 mod observability;
 mod one_time;
 mod readiness;

@@ -31,6 +31,21 @@ const REPAIR_DUE: &str =
      GROUP BY user_id
      ON CONFLICT (user_id) DO NOTHING";
 
+/// A batch of webhooks (distinct ids) in one statement: the users recorded if new, the
+/// webhooks stored in arrival order unless their id is stored already; returns the ids
+/// written.
+const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms)
+            SELECT DISTINCT ON (user_id) user_id, r FROM unnest($2::TEXT[], $8::BIGINT[]) AS x(user_id, r)
+            ORDER BY user_id
+            ON CONFLICT (user_id) DO NOTHING)
+     INSERT INTO mirror_inbox
+        (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+     SELECT w, u, t, e, b, c, s, r
+     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::TEXT[], $7::INT[], $8::BIGINT[])
+          WITH ORDINALITY AS x(w, u, t, e, b, c, s, r, o)
+     ORDER BY o
+     ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id";
+
 /// Records a user (no-op when known).
 const ADD_USER: &str =
     "INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING";
@@ -93,6 +108,31 @@ pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
         )
         .await?;
     Ok(n == Some(1))
+}
+
+/// Stores webhooks with distinct ids in one statement (the caller's transaction, or its
+/// own): per webhook, `false` when its id was stored already.
+pub(super) async fn insert_batch(c: &mut PgConn, events: &[NewInboxEvent]) -> Result<Vec<bool>> {
+    let ids: Vec<&str> = events.iter().map(|e| e.webhook_id.as_str()).collect();
+    // Events that name no user are kept under the empty key.
+    let users: Vec<&str> = events.iter().map(|e| e.user_id.as_ref().map_or("", |u| u.as_str())).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let envelopes: Vec<&str> = events.iter().map(|e| e.envelope.as_str()).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
+    let content_types: Vec<&str> = events.iter().map(|e| e.content_type.as_str()).collect();
+    let signed: Vec<i32> = events.iter().map(|e| i32::from(e.signed)).collect();
+    let received: Vec<i64> = events.iter().map(|e| e.received_ms).collect();
+    let rows = c
+        .query(
+            INSERT_EVENTS,
+            &[&ids, &users, &types, &envelopes, &bodies, &content_types, &signed, &received],
+        )
+        .await?;
+    let written = rows
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<std::result::Result<std::collections::HashSet<String>, _>>()?;
+    Ok(ids.iter().map(|id| written.contains(*id)).collect())
 }
 
 /// Records a user (no-op when known).

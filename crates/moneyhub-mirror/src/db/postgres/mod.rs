@@ -276,6 +276,17 @@ impl Store for PgDb {
         Box::pin(async move { inbox::insert(&mut self.get_inbox().await?, &e).await })
     }
 
+    fn insert_inbox_batch(&self, events: Vec<NewInboxEvent>) -> BoxFuture<'_, Result<Vec<bool>>> {
+        // One statement: one transaction, one WAL flush for the batch.
+        Box::pin(async move { inbox::insert_batch(&mut self.get_inbox().await?, &events).await })
+    }
+
+    fn committers(&self) -> usize {
+        // The server groups concurrent commits' WAL flushes; a few transactions in flight
+        // hide each other's round trips.
+        4
+    }
+
     fn claim_next<'a>(
         &'a self,
         request: ClaimRequest<'a>,

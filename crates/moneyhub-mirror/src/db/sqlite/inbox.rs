@@ -108,6 +108,40 @@ pub(super) async fn insert(inner: Arc<Inner>, e: NewInboxEvent) -> Result<bool> 
     .map_err(Error::task)?
 }
 
+/// Stores webhooks with distinct ids in one transaction on the receiver's (synced)
+/// connection, one sync: per webhook, `false` when its id was stored already.
+pub(super) async fn insert_batch(inner: Arc<Inner>, events: Vec<NewInboxEvent>) -> Result<Vec<bool>> {
+    tokio::task::spawn_blocking(move || {
+        let _writer = inner.write.lock();
+        let mut conn = inner.inbox.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut stored = Vec::with_capacity(events.len());
+        {
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            for e in &events {
+                // Events that name no user are kept under the empty key.
+                let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
+                add_user(&tx, user_id, e.received_ms)?;
+                let n = insert.execute(params![
+                    e.webhook_id.as_str(),
+                    user_id,
+                    e.event_type.as_str(),
+                    e.envelope,
+                    e.body,
+                    e.content_type,
+                    i64::from(e.signed),
+                    e.received_ms
+                ])?;
+                stored.push(n == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(stored)
+    })
+    .await
+    .map_err(Error::task)?
+}
+
 /// Records a user (no-op when known).
 pub(super) fn add_user(tx: &Transaction<'_>, user_id: &str, now: i64) -> Result<()> {
     tx.prepare_cached(ADD_USER)?.execute(params![user_id, now])?;

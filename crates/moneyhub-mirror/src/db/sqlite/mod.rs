@@ -216,6 +216,10 @@ impl Store for SqliteDb {
         Box::pin(inbox::insert(self.inner.clone(), e))
     }
 
+    fn insert_inbox_batch(&self, events: Vec<NewInboxEvent>) -> BoxFuture<'_, Result<Vec<bool>>> {
+        Box::pin(inbox::insert_batch(self.inner.clone(), events))
+    }
+
     fn claim_next<'a>(
         &'a self,
         request: ClaimRequest<'a>,

@@ -138,10 +138,63 @@ fn write_connection(tx: &Transaction<'_>, user: &str, c: &ConnectionUpdate, now:
     Ok(())
 }
 
-/// Upserts rows with [`UPSERT`].
+/// Rows per multi-row upsert statement (8 parameters each, well under SQLite's 32,766).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// [`UPSERT`] for `n` rows at once: `VALUES (…), (…), …` with the same conflict rule (SQLite
+/// applies the rows of one statement one after the other, so two versions of one id in a
+/// statement end as the newer one, exactly as two statements would).
+fn upsert_many_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO mirror_transactions
+            (id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms)
+         VALUES ",
+    );
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        let b = i * 8;
+        sql.push_str(&format!(
+            "(?{},?{},?{},?{},?{},?{},?{},0,?{},?1)",
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9
+        ));
+    }
+    sql.push_str(upsert_on_conflict!());
+    sql
+}
+
+/// Upserts rows: [`ROWS_PER_STATEMENT`] per prepared multi-row statement, the rest one by one
+/// with [`UPSERT`].
 pub(super) fn upsert_rows(tx: &Transaction<'_>, rows: &[TxRow], now: i64) -> Result<()> {
+    let mut chunks = rows.chunks_exact(ROWS_PER_STATEMENT);
+    if chunks.len() > 0 {
+        let mut many = tx.prepare_cached(&upsert_many_sql(ROWS_PER_STATEMENT))?;
+        for chunk in &mut chunks {
+            many.raw_bind_parameter(1, now)?;
+            for (i, r) in chunk.iter().enumerate() {
+                let b = i * 8;
+                many.raw_bind_parameter(b + 2, r.id.as_str())?;
+                many.raw_bind_parameter(b + 3, r.user_id.as_str())?;
+                many.raw_bind_parameter(b + 4, r.account_id.as_ref().map(|a| a.as_str()))?;
+                many.raw_bind_parameter(b + 5, r.connection_id.as_ref().map(|c| c.as_str()))?;
+                many.raw_bind_parameter(b + 6, r.date_ms)?;
+                many.raw_bind_parameter(b + 7, r.modified_ms)?;
+                many.raw_bind_parameter(b + 8, r.status.as_str())?;
+                many.raw_bind_parameter(b + 9, r.raw.as_str())?;
+            }
+            many.raw_execute()?;
+        }
+    }
     let mut up = tx.prepare_cached(UPSERT)?;
-    for r in rows {
+    for r in chunks.remainder() {
         up.execute(params![
             r.id.as_str(),
             r.user_id.as_str(),

@@ -352,6 +352,7 @@ pub enum WebhookFormatArg {
 
 impl WebhookFormatArg {
     /// The control API's name.
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     pub fn as_str(self) -> &'static str {
         match self {
             WebhookFormatArg::Jwt => "jwt",

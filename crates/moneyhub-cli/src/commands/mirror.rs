@@ -413,7 +413,11 @@ async fn export_to_file(
         |what: &str, e: std::io::Error| Failure::usage(format!("cannot {what} {}: {e}", path.display()));
     let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let (target, meta) = match std::fs::metadata(path) {
-        Ok(meta) if link => (std::fs::canonicalize(path).map_err(|e| cannot("resolve", e))?, Some(meta)),
+        // A link to a regular file: replace that file. A link to anything else (`/dev/stdout`
+        // → `/proc/self/fd/1` → a pipe, which has no path) is opened through the link below.
+        Ok(meta) if link && meta.is_file() => {
+            (std::fs::canonicalize(path).map_err(|e| cannot("resolve", e))?, Some(meta))
+        }
         Ok(meta) => (path.to_path_buf(), Some(meta)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !link => (path.to_path_buf(), None),
         Err(e) if link => {

@@ -170,11 +170,13 @@ pub fn json(value: &impl Serialize) {
 /// A writer to stdout for streamed output (`mirror export`): everything passes [`sanitize`]
 /// (UTF-8 sequences split across writes are put back together first; bytes that are not UTF-8
 /// become U+FFFD), and a closed pipe ends the process quietly with status 0, as [`emit`] does.
+#[cfg(feature = "mirror")]
 pub struct SafeStdout {
     out: std::io::BufWriter<std::io::Stdout>,
     pending: Vec<u8>,
 }
 
+#[cfg(feature = "mirror")]
 impl SafeStdout {
     /// A writer to stdout.
     pub fn new() -> SafeStdout {
@@ -200,12 +202,14 @@ impl SafeStdout {
     }
 }
 
+#[cfg(feature = "mirror")]
 impl Default for SafeStdout {
     fn default() -> Self {
         SafeStdout::new()
     }
 }
 
+#[cfg(feature = "mirror")]
 impl Write for SafeStdout {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.pending.extend_from_slice(buf);
@@ -404,15 +408,14 @@ pub fn details(pairs: &[(&str, String)]) {
     emit(&render_details(pairs, self::width()));
 }
 
-/// [`details`] fitted to `max` columns: every value starts in the same column; a value too
-/// long for the line wraps at spaces onto lines indented to that column, and a single word
-/// longer than the room (a full connection id) is kept whole, so that it can be copied.
+/// [`details`] fitted to `max` columns: every value starts in the same column, and a value
+/// too long for the line wraps at spaces onto lines indented to that column. A value with a
+/// word longer than that room (a full connection id) goes on the lines below its key,
+/// indented by two, so that the column stays straight and the word whole (to be copied).
 pub fn render_details(pairs: &[(&str, String)], max: usize) -> String {
     let width = pairs.iter().map(|(k, _)| table::width_of(k)).max().unwrap_or(0);
     let room = max.saturating_sub(width + 2).max(20);
-    let mut out = String::new();
-    for (k, v) in pairs {
-        let v = sanitize_line(v);
+    let wrap = |v: &str, room: usize| {
         let mut lines: Vec<String> = Vec::new();
         for word in v.split(' ').filter(|w| !w.is_empty()) {
             match lines.last_mut() {
@@ -423,6 +426,22 @@ pub fn render_details(pairs: &[(&str, String)], max: usize) -> String {
                 _ => lines.push(word.to_owned()),
             }
         }
+        lines
+    };
+    let mut out = String::new();
+    for (k, v) in pairs {
+        let v = sanitize_line(v);
+        if v.split(' ').any(|w| table::width_of(w) > room) {
+            out.push_str(k);
+            out.push('\n');
+            for l in wrap(&v, max.saturating_sub(2)) {
+                out.push_str("  ");
+                out.push_str(&l);
+                out.push('\n');
+            }
+            continue;
+        }
+        let mut lines = wrap(&v, room);
         if lines.is_empty() {
             lines.push(String::new());
         }
@@ -451,19 +470,19 @@ mod tests {
             40,
         );
         let lines: Vec<&str> = s.lines().collect();
-        // Every value starts at column 6 ("note" + 2), continuation lines too.
-        for l in &lines {
+        // An id longer than the value column: on the next line, whole.
+        assert_eq!(lines[0], "id", "{s}");
+        assert_eq!(
+            lines[1], "  1ffe704d39629a929c8e293880fb449a:cb126400-1d69-4242-b188-fc8b5c22783b",
+            "{s}"
+        );
+        // Every other value starts at column 6 ("note" + 2), continuation lines too.
+        for l in &lines[2..] {
             assert_eq!(l.char_indices().nth(6).map(|(_, c)| c != ' '), Some(true), "{s}");
-            assert!(
-                l.starts_with("id    ")
-                    || l.starts_with("note  ")
-                    || l.starts_with("k     ")
-                    || l.starts_with("      "),
-                "{s}"
-            );
+            assert!(l.starts_with("note  ") || l.starts_with("k     ") || l.starts_with("      "), "{s}");
+            assert!(l.chars().count() <= 40, "{s}");
         }
-        assert!(lines[0].ends_with("c22783b"), "an id is kept whole: {s}");
-        assert!(lines.len() > 3, "{s}");
+        assert!(lines.len() > 4, "{s}");
     }
 
     #[test]

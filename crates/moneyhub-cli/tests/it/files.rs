@@ -50,6 +50,11 @@ fn export_out_never_replaces_special_files_or_links() {
     assert!(std::fs::symlink_metadata(&null_link).unwrap().file_type().is_symlink(), "still a link");
     assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
 
+    // `--out /dev/stdout` (a link to a pipe here): the export goes through it.
+    let r = env.run(&["mirror", "export", "--db", &db, "--format", "csv", "--out", "/dev/stdout"]);
+    r.ok();
+    assert!(r.stdout.starts_with("id,"), "{}", r.stdout);
+
     // A character device made here (`mknod ./null c 1 3`, root only) is written, not replaced.
     let dev = env.dir.join("null");
     if std::process::Command::new("mknod").arg(&dev).args(["c", "1", "3"]).status().is_ok_and(|s| s.success())

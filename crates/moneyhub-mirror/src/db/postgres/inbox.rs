@@ -32,19 +32,25 @@ const REPAIR_DUE: &str =
      ON CONFLICT (user_id) DO NOTHING";
 
 /// A batch of webhooks (distinct ids) in one statement: the users recorded if new, the
-/// webhooks stored in arrival order unless their id is stored already; returns the ids
-/// written.
+/// webhooks stored in arrival order unless their id is stored already, and their users
+/// queued for the workers (as `INSERT_EVENT` does for one); returns the ids written.
 const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms)
             SELECT DISTINCT ON (user_id) user_id, r FROM unnest($2::TEXT[], $8::BIGINT[]) AS x(user_id, r)
             ORDER BY user_id
-            ON CONFLICT (user_id) DO NOTHING)
-     INSERT INTO mirror_inbox
-        (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
-     SELECT w, u, t, e, b, c, s, r
-     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::TEXT[], $7::INT[], $8::BIGINT[])
-          WITH ORDINALITY AS x(w, u, t, e, b, c, s, r, o)
-     ORDER BY o
-     ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id";
+            ON CONFLICT (user_id) DO NOTHING),
+          e AS (INSERT INTO mirror_inbox
+            (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+            SELECT w, u, t, e, b, c, s, r
+            FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::TEXT[], $7::INT[],
+                        $8::BIGINT[])
+                 WITH ORDINALITY AS x(w, u, t, e, b, c, s, r, o)
+            ORDER BY o
+            ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id, user_id, seq, received_ms),
+          d AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
+            SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms) FROM e GROUP BY user_id
+            ON CONFLICT (user_id) DO UPDATE
+            SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq))
+     SELECT webhook_id FROM e";
 
 /// Records a user (no-op when known).
 const ADD_USER: &str =

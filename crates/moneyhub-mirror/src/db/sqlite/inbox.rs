@@ -118,6 +118,7 @@ pub(super) async fn insert_batch(inner: Arc<Inner>, events: Vec<NewInboxEvent>) 
         let mut stored = Vec::with_capacity(events.len());
         {
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            let mut queue = tx.prepare_cached(QUEUE_USER)?;
             for e in &events {
                 // Events that name no user are kept under the empty key.
                 let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
@@ -132,6 +133,10 @@ pub(super) async fn insert_batch(inner: Arc<Inner>, events: Vec<NewInboxEvent>) 
                     i64::from(e.signed),
                     e.received_ms
                 ])?;
+                if n == 1 {
+                    // Queued for the workers in the same transaction, as `insert` does.
+                    queue.execute(params![user_id, e.received_ms])?;
+                }
                 stored.push(n == 1);
             }
         }

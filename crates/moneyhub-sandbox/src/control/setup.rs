@@ -5,7 +5,9 @@ use std::sync::Arc;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{no_content, parse_body, typed, Body};
-use crate::kit::types::{ClockReading, CreatedConnection, Listing, ListingMeta, NewConnection, Retained, Stats};
+use crate::kit::types::{
+    ClockReading, CreatedConnection, Listing, ListingMeta, NewConnection, Retained, Stats,
+};
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;

@@ -161,7 +161,8 @@ async fn unsigned_json_is_accepted_only_by_opt_in_and_deduplicated() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"status":"stored"}"#));
     let (status, body) = post(&running.url, "application/json", envelope.to_string()).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"status":"duplicate"}"#));
-    // Not an envelope, or a typed payload that does not fit: refused.
+    // Not an envelope, or a typed payload that does not fit: refused as unprocessable (422,
+    // not 401: nothing failed verification; issue 23 item 1), and nothing stored.
     for bad in [
         json!({"hello": "world"}),
         json!({"id": "x", "eventType": "syncCompleted"}),
@@ -170,7 +171,7 @@ async fn unsigned_json_is_accepted_only_by_opt_in_and_deduplicated() {
         json!({"id": "0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f90", "eventType": "newTransactions", "userId": "5c79210bbac25ecb5e71ac40", "payload": {"accounts": 7}}),
     ] {
         let (status, _) = post(&running.url, "application/json", bad.to_string()).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
     assert_eq!(running.mirror.db().inbox_counts().await.unwrap().total, 1);
     running.stop().await;

@@ -315,12 +315,14 @@ async fn auto_sync(db: TestDb) {
     assert!(s.not_before_ms.is_some() && s.last_manual_sync_ms.is_some(), "{s:?}");
 
     // The sync runs (and fails); the next listing shows it: retried, so reconsent (row 10).
-    sb.advance_clock(chrono::Duration::minutes(5)).unwrap();
+    // Through the control API, which runs the due events (the async sync's fetch) before it
+    // answers; moving the clock alone leaves them to a later request and races the listing.
+    control_ok(&sb, reqwest::Method::POST, "/clock/advance", Some(serde_json::json!({"minutes": 5}))).await;
     a.reconcile(&Scope::users(user_ids(std::slice::from_ref(user)))).await.unwrap();
     let s = &a.actions(&ActionFilter::all()).await.unwrap()[0];
     assert_eq!((s.action.as_deref(), s.rule), (Some("reconsent"), 10), "{s:?}");
     // Past the guard window: no further manual sync, the advice no longer asks for one.
-    sb.advance_clock(chrono::Duration::minutes(31)).unwrap();
+    control_ok(&sb, reqwest::Method::POST, "/clock/advance", Some(serde_json::json!({"minutes": 31}))).await;
     a.evaluate_due().await.unwrap();
     b.evaluate_due().await.unwrap();
     assert_eq!(manual_syncs(&sb).await, 1);

@@ -198,7 +198,7 @@ impl Counts {
 
 /// The report printed while it is made (`doctor --all-users`): rows go out a chunk at a time,
 /// so memory is bounded by a chunk whatever the number of users. The output is the one
-/// [`print`] gives for all the rows at once, except that, in a table, each chunk's columns are
+/// [`print()`] gives for all the rows at once, except that, in a table, each chunk's columns are
 /// sized to that chunk (the summary line still counts every row). JSON is the same array,
 /// byte for byte.
 pub struct StreamedReport {

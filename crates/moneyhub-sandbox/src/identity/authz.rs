@@ -49,11 +49,15 @@ pub enum Flow {
         connection_id: String,
         /// The accounts the user re-selected (`sandbox_accounts` test hook); `None` = all.
         accounts: Option<Vec<Uuid>>,
+        /// What the consent pages' magic password scripts for the renewed connection.
+        magic: Option<super::interaction::Magic>,
     },
     /// `refresh` of a legacy connection.
     Refresh {
         /// The connection.
         connection_id: String,
+        /// What the consent pages' magic password scripts for the refreshed connection.
+        magic: Option<super::interaction::Magic>,
     },
     /// `reconsent` of an open-banking connection.
     Reconsent {
@@ -61,6 +65,8 @@ pub enum Flow {
         connection_id: String,
         /// The new expiry (`mh:consent.value.expirationDateTime`), if given.
         expires_at: Option<DateTime<Utc>>,
+        /// What the consent pages' magic password scripts for the re-consented connection.
+        magic: Option<super::interaction::Magic>,
     },
 }
 
@@ -504,9 +510,9 @@ fn validate_at(
                 // Whose connection it is, and whether it can be renewed, is checked at
                 // `/oidc/auth`.
                 let flow = match *r {
-                    "reauth" => Flow::Reauth { connection_id: con_id, accounts: None },
-                    "refresh" => Flow::Refresh { connection_id: con_id },
-                    _ => Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at },
+                    "reauth" => Flow::Reauth { connection_id: con_id, accounts: None, magic: None },
+                    "refresh" => Flow::Refresh { connection_id: con_id, magic: None },
+                    _ => Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at, magic: None },
                 };
                 drop(store);
                 return Ok(AuthRequest {
@@ -553,7 +559,7 @@ fn validate_at(
                             (!ids.is_empty()).then_some(ids)
                         }
                     };
-                    Flow::Reauth { connection_id: con_id, accounts }
+                    Flow::Reauth { connection_id: con_id, accounts, magic: None }
                 }
                 "refresh" => {
                     if conn.kind != ProviderType::Legacy {
@@ -561,7 +567,7 @@ fn validate_at(
                             "refresh is legacy only: use reauth or reconsent for this connection",
                         )));
                     }
-                    Flow::Refresh { connection_id: con_id }
+                    Flow::Refresh { connection_id: con_id, magic: None }
                 }
                 _ => {
                     if !matches!(conn.kind, ProviderType::Api | ProviderType::Test)
@@ -576,7 +582,7 @@ fn validate_at(
                             "tppConsent is false: this connection needs a reauth, not a reconsent",
                         )));
                     }
-                    Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at }
+                    Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at, magic: None }
                 }
             }
         }

@@ -24,7 +24,12 @@
 //! | `wrong_password` | the bank rejects the credentials: the page says so, try again |
 //! | `mfa` | the bank asks for a one-time code (any code but `000000` passes) |
 //! | `mfa_twice` | multi-step MFA: two one-time codes, one after the other |
-//! | `credentials_error`, `mfa_required`, `sync_error`, `sync_partial`, `provider_outage`, `resync` | a new connection is made, then fails as named: see [`Magic`] |
+//! | `credentials_error`, `mfa_required`, `sync_error`, `sync_partial`, `provider_outage`, `resync` | the connection is made (or renewed), then fails as named: see [`Magic`] |
+//!
+//! They work on every page that logs in: a new connection and reauth (the bank's password),
+//! refresh and reconsent (an optional sandbox password field, since those pages have no bank
+//! login). Decision: on a renewal the script starts from the next sync after the renewal, as
+//! on a new connection (the renewal's own sync succeeds).
 //!
 //! Decision: `mfa` works on every provider type (banks ask for a second factor whether the
 //! connection is open banking or not); it was legacy-only before.
@@ -178,7 +183,7 @@ pub async fn show(
             pages::bank(&state, &id, &i, &bank, &pages::Prefill::default(), None)
         }
         Flow::Refresh { .. } => pages::refresh(&state, &id, &i, None),
-        Flow::Reconsent { .. } => pages::reconsent(&state, &id, &i),
+        Flow::Reconsent { .. } => pages::reconsent(&state, &id, &i, None),
     }
 }
 
@@ -352,20 +357,73 @@ fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: D
             let flow = Flow::Reauth {
                 connection_id: connection_id.clone(),
                 accounts: (!all).then_some(keep.clone()),
+                magic: None,
             };
             login(state, id, i, &bank, &prefill, form, keep.is_empty(), flow)
         }
-        Flow::Refresh { .. } => match form.get("code").map(str::trim).unwrap_or("") {
+        Flow::Refresh { connection_id, .. } => match form.get("code").map(str::trim).unwrap_or("") {
             "" => Next::Page(pages::refresh(state, id, i, Some("Enter the code the bank sent you."))),
             WRONG_CODE => {
                 Next::Page(pages::refresh(state, id, i, Some("The bank did not accept that code.")))
             }
-            _ => Next::Grant(i.req.flow.clone()),
+            _ => {
+                let connection_id = connection_id.clone();
+                let again = |why: &str| Next::Page(pages::refresh(state, id, i, Some(why)));
+                optional_magic(state, id, i, form, 1, again, |magic| Flow::Refresh { connection_id, magic })
+            }
         },
-        Flow::Reconsent { .. } => {
+        Flow::Reconsent { connection_id, expires_at, .. } => {
             let _ = now;
-            Next::Grant(i.req.flow.clone())
+            let (connection_id, expires_at) = (connection_id.clone(), *expires_at);
+            let again = |why: &str| Next::Page(pages::reconsent(state, id, i, Some(why)));
+            optional_magic(state, id, i, form, 0, again, |magic| Flow::Reconsent {
+                connection_id,
+                expires_at,
+                magic,
+            })
         }
+    }
+}
+
+/// The optional sandbox password of the refresh and reconsent pages (no bank login there):
+/// empty, or any other value, renews as asked; a magic password acts out the bank's answers
+/// as on the login page: `server_error` fails the request, `wrong_password` shows the page
+/// again, `mfa`/`mfa_twice` ask for one-time codes (`codes_done` of them were entered on the
+/// page already: the refresh page's code counts), and the scripting ones ([`Magic`]) script
+/// the renewed connection from its next sync on.
+fn optional_magic(
+    state: &Arc<AppState>,
+    id: &str,
+    i: &Interaction,
+    form: &Form,
+    codes_done: u8,
+    again: impl Fn(&str) -> Next,
+    flow: impl FnOnce(Option<Magic>) -> Flow,
+) -> Next {
+    match form.get("password").unwrap_or("") {
+        "server_error" => {
+            Next::Refuse(OAuthError::new("server_error", "the bank had a problem logging the user in"))
+        }
+        "wrong_password" => again("The bank rejected these credentials. Check them and try again."),
+        word @ ("mfa" | "mfa_twice") => {
+            let codes: u8 = if word == "mfa" { 1 } else { 2 };
+            let flow = flow(None);
+            if codes <= codes_done {
+                return Next::Grant(flow);
+            }
+            let now = state.clock.now().timestamp();
+            if let Some(live) = state.identity.lock().interaction_mut(id, now) {
+                live.awaiting_code = Some(flow.clone());
+                live.codes_left = codes - codes_done;
+                live.codes_total = codes;
+            }
+            let mut waiting = i.clone();
+            waiting.awaiting_code = Some(flow);
+            waiting.codes_left = codes - codes_done;
+            waiting.codes_total = codes;
+            Next::Page(pages::code(state, id, &waiting, None))
+        }
+        other => Next::Grant(flow(Magic::of_password(other))),
     }
 }
 
@@ -412,6 +470,9 @@ fn login(
         other => match (flow, Magic::of_password(other)) {
             (Flow::New { bank_id, asynchronous, expires_at, accounts, .. }, Some(magic)) => {
                 Next::Grant(Flow::New { bank_id, asynchronous, expires_at, accounts, magic: Some(magic) })
+            }
+            (Flow::Reauth { connection_id, accounts, .. }, Some(magic)) => {
+                Next::Grant(Flow::Reauth { connection_id, accounts, magic: Some(magic) })
             }
             (flow, _) => Next::Grant(flow),
         },

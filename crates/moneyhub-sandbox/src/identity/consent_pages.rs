@@ -230,7 +230,7 @@ pub fn bank(
     } else {
         String::new()
     };
-    let hint = magic_list(matches!(i.req.flow, Flow::New { .. }));
+    let hint = magic_list(true);
     let body = format!(
         "<section><div class=\"row\">{}<h1>{}</h1></div>{}{}</section>{}\
          <section><h2>Your login</h2>{hint}\
@@ -249,16 +249,17 @@ pub fn bank(
     render(state, i, &heading, body)
 }
 
-/// The sandbox's magic passwords, listed on the bank's login page (the scripting ones only
-/// for a new connection: they script the connection the login makes).
-fn magic_list(new_connection: bool) -> String {
+/// The sandbox's magic passwords, listed on the bank's login page (new connection and
+/// reauth) and on the refresh and reconsent pages (whose password field is optional): the
+/// scripting ones script the connection the login makes or renews, from its next sync on.
+fn magic_list(scripting: bool) -> String {
     let mut rows = String::from(
         "<li><code>wrong_password</code>: the bank rejects the login (try again)</li>\
          <li><code>server_error</code>: the request fails (<code>error=server_error</code>)</li>\
          <li><code>mfa</code>: the bank asks for a one-time code; <code>mfa_twice</code>: two codes, \
          one after the other (any code but <code>000000</code> passes)</li>",
     );
-    if new_connection {
+    if scripting {
         for (password, _, what) in Magic::ALL {
             rows.push_str(&format!("<li><code>{}</code>: {}</li>", escape(password), escape(what)));
         }
@@ -323,7 +324,7 @@ pub fn code(state: &AppState, id: &str, i: &Interaction, error: Option<&str>) ->
 fn connection_line(state: &AppState, i: &Interaction) -> String {
     let con_id = match &i.req.flow {
         Flow::Reauth { connection_id, .. }
-        | Flow::Refresh { connection_id }
+        | Flow::Refresh { connection_id, .. }
         | Flow::Reconsent { connection_id, .. } => connection_id,
         Flow::New { .. } => return String::new(),
     };
@@ -346,28 +347,42 @@ pub fn refresh(state: &AppState, id: &str, i: &Interaction, error: Option<&str>)
         "<section><h1>Refresh your connection</h1>{}{}{}</section><section>{}\
          <p>The bank needs to confirm it is you before it shares new data.</p>\
          <p class=\"muted\">Sandbox: any code but <code>000000</code> passes.</p>\
-         <label>One-time code <input id=\"code\" name=\"code\" autocomplete=\"off\"></label>{}</form></section>",
+         <label>One-time code <input id=\"code\" name=\"code\" autocomplete=\"off\"></label>{}{}</form></section>",
         error_box(error),
         request_box(i),
         connection_line(state, i),
         form_open(id),
+        optional_password(),
         buttons("Refresh"),
     );
     render(state, i, "Refresh your connection", body)
 }
 
-/// Reconsent: the summary with the new expiry; no bank login (the user stays with Moneyhub).
-pub fn reconsent(state: &AppState, id: &str, i: &Interaction) -> Response {
+/// The refresh and reconsent pages' optional password: no bank login is needed there, but a
+/// magic password acts out the bank's answers as on the login page (issue 23 #8).
+fn optional_password() -> String {
+    format!(
+        "<label>Sandbox password (optional) <input id=\"password\" name=\"password\" \
+         type=\"password\" autocomplete=\"off\"></label>{}",
+        magic_list(true)
+    )
+}
+
+/// Reconsent: the summary with the new expiry; no bank login (the user stays with Moneyhub),
+/// only the sandbox's optional magic password.
+pub fn reconsent(state: &AppState, id: &str, i: &Interaction, error: Option<&str>) -> Response {
     let bank = match &i.req.flow {
         Flow::Reconsent { connection_id, .. } => connection_id.split(':').next().map(str::to_string),
         _ => None,
     };
     let body = format!(
-        "<section><h1>Keep sharing your data</h1>{}{}</section><section>{}{}{}</form></section>",
+        "<section><h1>Keep sharing your data</h1>{}{}{}</section><section>{}{}{}{}</form></section>",
+        error_box(error),
         request_box(i),
         connection_line(state, i),
         form_open(id),
         summary(state, i, bank.as_deref()),
+        optional_password(),
         buttons("Renew consent"),
     );
     render(state, i, "Keep sharing your data", body)

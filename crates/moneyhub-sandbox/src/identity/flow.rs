@@ -64,23 +64,33 @@ pub fn complete(
                 async_sync: asynchronous.then_some(created.sync_id),
             })
         }
-        Flow::Reauth { connection_id, accounts } => {
+        Flow::Reauth { connection_id, accounts, magic } => {
             let (id, _sync) =
                 state.store.write().reauth(user_id, connection_id, accounts.clone(), now).map_err(refused)?;
+            if let Some(magic) = magic {
+                apply_magic(state, &id, *magic, false, now);
+            }
             Ok(Completed { connection_id: id, async_sync: None })
         }
-        Flow::Refresh { connection_id } => {
+        Flow::Refresh { connection_id, magic } => {
             state.store.write().refresh(user_id, connection_id, now).map_err(refused)?;
+            if let Some(magic) = magic {
+                apply_magic(state, connection_id, *magic, false, now);
+            }
             Ok(Completed { connection_id: connection_id.clone(), async_sync: None })
         }
-        Flow::Reconsent { connection_id, expires_at } => {
+        Flow::Reconsent { connection_id, expires_at, magic } => {
             state.store.write().reconsent(user_id, connection_id, *expires_at, now).map_err(refused)?;
+            if let Some(magic) = magic {
+                apply_magic(state, connection_id, *magic, false, now);
+            }
             Ok(Completed { connection_id: connection_id.clone(), async_sync: None })
         }
     }
 }
 
-/// Scripts a new connection as its magic password asked (see [`Magic`]). An asynchronous
+/// Scripts a new or renewed (reauth, refresh, reconsent) connection as its magic password
+/// asked (see [`Magic`]): from the next sync on, as for a new connection. An asynchronous new
 /// connection's first fetch is still to run: it succeeds, and the script starts after it
 /// (`resync` then has nothing to do: the first fetch brings fresh data).
 fn apply_magic(

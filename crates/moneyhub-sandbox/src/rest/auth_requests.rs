@@ -321,7 +321,7 @@ pub async fn create(
     let bank_id = match &validated.flow {
         Flow::New { bank_id, .. } => bank_id.clone(),
         Flow::Reauth { connection_id, .. }
-        | Flow::Refresh { connection_id }
+        | Flow::Refresh { connection_id, .. }
         | Flow::Reconsent { connection_id, .. } => {
             connection_id.split(':').next().unwrap_or_default().to_string()
         }

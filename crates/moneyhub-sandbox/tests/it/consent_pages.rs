@@ -258,7 +258,7 @@ async fn reconsent_has_its_own_page_without_a_bank_login() {
     let pages = begin(&sb, "openid reconsent", &claims, "st").await;
     let (_, _, body) = page(&pages.url).await;
     assert!(body.contains("Keep sharing your data") && body.contains("2025-04-01 00:00 UTC"), "{body}");
-    assert!(!body.contains("name=\"password\""), "no bank login on reconsent");
+    assert!(!body.contains("name=\"username\""), "no bank login on reconsent");
     let res = post(&sb, &pages, &[("action", "approve")]).await;
     let (status, _) = exchange(&sb, &location_params(&res)["code"], &[]).await;
     assert_eq!(status, StatusCode::OK);
@@ -385,7 +385,7 @@ async fn refresh_asks_for_a_one_time_code_only() {
     let pages = begin(&sb, "openid refresh", &claims, "st").await;
     let (_, _, body) = page(&pages.url).await;
     assert!(body.contains("Refresh your connection") && body.contains("name=\"code\""), "{body}");
-    assert!(!body.contains("name=\"password\"") && !body.contains("name=\"account\""));
+    assert!(!body.contains("name=\"username\"") && !body.contains("name=\"account\""));
     let res = post(&sb, &pages, &[("code", ""), ("action", "approve")]).await;
     assert!(res.text().await.unwrap().contains("Enter the code"));
     let res = post(&sb, &pages, &[("code", "123456"), ("action", "approve")]).await;
@@ -494,6 +494,84 @@ async fn magic_passwords_script_every_connection_error() {
     assert_eq!(c["status"], "ok", "{c}");
     let c = connection(&sb, &user, &by("provider_outage")).await;
     assert_eq!(c["extendedStatus"], "stoppedSyncing", "{c}");
+}
+
+/// Item 8 of issue 23 (reported again): the magic passwords did nothing on reauth, refresh and
+/// reconsent. Reauth takes them as the bank's password; refresh and reconsent, which have no
+/// bank login, in an optional sandbox password field their pages list them by. Each renewed
+/// connection then fails its next sync as named; `mfa_twice` on reconsent asks two codes.
+/// (Before the fix every connection below was "ok" after the next sync.)
+#[tokio::test]
+async fn magic_passwords_script_reauth_refresh_and_reconsent_too() {
+    let sb = interactive().await;
+    let (user, ids) = user_with(&sb, &[MOCK_BANK, AVIVA, MOCK_BANK]).await;
+    let claims = |con: &str| json!({"id_token": {
+        "sub": {"essential": true, "value": user},
+        "mh:con_id": {"essential": true, "value": con}
+    }});
+    let code_of = |res: &reqwest::Response| location_params(res).get("code").cloned();
+    let renewed = |body: &Value| jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].clone();
+
+    // Reauth: the bank's password, every account ticked (the connection keeps its id).
+    let pages = begin(&sb, "openid reauth", &claims(&ids[0]), "st").await;
+    let (_, _, body) = page(&pages.url).await;
+    assert!(body.contains("<code>credentials_error</code>"), "listed on reauth: {body}");
+    let accounts: Vec<String> = body
+        .split("name=\"account\" value=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect();
+    assert!(!accounts.is_empty(), "{body}");
+    let mut form = vec![("username", "u"), ("password", "credentials_error"), ("action", "approve")];
+    form.extend(accounts.iter().map(|a| ("account", a.as_str())));
+    let res = post(&sb, &pages, &form).await;
+    let (status, body) = exchange(&sb, &code_of(&res).expect("a code"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(renewed(&body), ids[0].as_str());
+
+    // Refresh (legacy): the one-time code, and the optional password.
+    let pages = begin(&sb, "openid refresh", &claims(&ids[1]), "st").await;
+    let (_, _, body) = page(&pages.url).await;
+    assert!(body.contains("name=\"password\"") && body.contains("<code>sync_error</code>"), "{body}");
+    let res = post(&sb, &pages, &[("code", "123456"), ("password", "wrong_password"), ("action", "approve")]).await;
+    assert!(res.text().await.unwrap().contains("rejected these credentials"));
+    let res = post(&sb, &pages, &[("code", "123456"), ("password", "sync_error"), ("action", "approve")]).await;
+    let (status, body) = exchange(&sb, &code_of(&res).expect("a code"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Reconsent: `mfa_twice` asks two codes first; then the scripted outcome.
+    let reconsent = json!({"id_token": {
+        "sub": {"essential": true, "value": user},
+        "mh:con_id": {"essential": true, "value": ids[2]},
+        "mh:consent": {"essential": true, "value": {"expirationDateTime": "2025-04-01T00:00:00Z"}}
+    }});
+    let pages = begin(&sb, "openid reconsent", &reconsent, "st").await;
+    let (_, _, body) = page(&pages.url).await;
+    assert!(body.contains("name=\"password\"") && body.contains("<code>mfa_required</code>"), "{body}");
+    let res = post(&sb, &pages, &[("password", "mfa_twice"), ("action", "approve")]).await;
+    assert!(res.text().await.unwrap().contains("Step 1 of 2"));
+    let res = post(&sb, &pages, &[("code", "111111"), ("action", "approve")]).await;
+    assert!(res.text().await.unwrap().contains("Step 2 of 2"));
+    let res = post(&sb, &pages, &[("code", "222222"), ("action", "approve")]).await;
+    let (status, body) = exchange(&sb, &code_of(&res).expect("a code"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // mfa_twice scripts nothing; a second reconsent with a scripting password does.
+    let pages = begin(&sb, "openid reconsent", &reconsent, "st").await;
+    let res = post(&sb, &pages, &[("password", "mfa_required"), ("action", "approve")]).await;
+    let (status, body) = exchange(&sb, &code_of(&res).expect("a code"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Fine until the next sync, which fails as each password said (a day: the legacy bank
+    // syncs overnight, once; the open-banking ones' lasting errors last).
+    for id in &ids {
+        let c = connection(&sb, &user, id).await;
+        assert_eq!(c["error"].as_str().unwrap_or(""), "", "{c}");
+    }
+    advance(&sb, json!({"hours": 24})).await;
+    for (id, expected) in ids.iter().zip(["credentials_error", "sync_error", "mfa_required"]) {
+        let c = connection(&sb, &user, id).await;
+        assert_eq!(c["error"].as_str().unwrap_or(""), expected, "{c}");
+    }
 }
 
 /// Item 8 of issue 23: multi-step MFA (`mfa_twice`): two codes, one page each.

@@ -386,6 +386,10 @@ pub enum LogsCommand {
         /// How many of the latest requests to show first (1 to 10000).
         #[arg(long, short = 'n', value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         lines: u64,
+        /// Also show each request's body (the sandbox keeps its first 4 KiB, with client
+        /// secrets, assertions, tokens, codes and passwords redacted).
+        #[arg(long)]
+        bodies: bool,
     },
 }
 

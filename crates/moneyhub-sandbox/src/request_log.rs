@@ -7,6 +7,13 @@
 //! bytes, a note up to 1 KiB, and the whole log up to [`MAX_BYTES`] (oldest entries dropped
 //! first). The control token given as `?token=` is never kept: its value is logged as
 //! `[redacted]`.
+//!
+//! Request bodies (issue 23 #2, `moneyhub sandbox logs tail --bodies`) are kept up to
+//! [`MAX_BODY_BYTES`] each (cut and marked like the other fields), counted in the log's byte
+//! bound, with their secrets replaced by `[redacted]` before anything is kept: the values of
+//! [`SECRET_KEYS`] in form and JSON bodies (at any depth), and in a body that claims to be
+//! JSON but does not parse, every string value that follows one of those keys. A body that is
+//! not UTF-8 is kept as `[N bytes, not text]`.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -26,6 +33,148 @@ pub const MAX_FIELD_BYTES: usize = 2048;
 
 /// What ends a path, query or note that was cut.
 pub const TRUNCATED_MARK: &str = "...[truncated]";
+
+/// The most bytes of a request body kept (after redaction): 4 KiB.
+pub const MAX_BODY_BYTES: usize = 4096;
+
+/// Keys whose values never reach the log (form fields and JSON members, compared without
+/// case, `_` and `-`): client credentials, tokens, codes, passwords.
+pub const SECRET_KEYS: &[&str] = &[
+    "client_secret",
+    "client_assertion",
+    "assertion",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "token",
+    "password",
+    "code",
+    "code_verifier",
+    "secret",
+    "private_key",
+];
+
+/// Whether a form field or JSON member named `key` holds a secret (see [`SECRET_KEYS`]).
+pub fn is_secret_key(key: &str) -> bool {
+    let norm: String = key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect();
+    SECRET_KEYS.iter().any(|k| k.replace('_', "") == norm)
+}
+
+/// What the log keeps of a request body: `None` for an empty one; else the body with its
+/// secrets redacted (see the module docs), cut to [`MAX_BODY_BYTES`], and whether it was cut.
+pub fn body_for_log(content_type: Option<&str>, body: &[u8]) -> Option<(String, bool)> {
+    if body.is_empty() {
+        return None;
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Some((format!("[{} bytes, not text]", body.len()), false));
+    };
+    let kind = content_type.unwrap_or("").to_ascii_lowercase();
+    let looks_json = kind.contains("json") || text.trim_start().starts_with(['{', '[']);
+    let redacted: String = if kind.starts_with("application/x-www-form-urlencoded") {
+        redact_form(text)
+    } else if looks_json {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(mut v) => {
+                redact_json(&mut v);
+                serde_json::to_string(&v).unwrap_or_default()
+            }
+            Err(_) => redact_json_text(text),
+        }
+    } else if text.contains('=') && !text.contains(char::is_whitespace) {
+        // A form without its content type (`curl -d`).
+        redact_form(text)
+    } else {
+        text.to_owned()
+    };
+    let kept = bounded(&redacted, MAX_BODY_BYTES);
+    let cut = matches!(kept, Cow::Owned(_));
+    Some((kept.into_owned(), cut))
+}
+
+/// A form body with the values of secret fields replaced by `[redacted]` (the rest as sent).
+fn redact_form(text: &str) -> String {
+    text.split('&')
+        .map(|pair| {
+            let key = pair.split('=').next().unwrap_or("");
+            let decoded = form_urlencoded::parse(format!("{key}=").as_bytes()).next().map(|(k, _)| k.into_owned());
+            if decoded.is_some_and(|k| is_secret_key(&k)) {
+                format!("{key}=[redacted]")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Replaces the value of every secret member, at any depth, with `"[redacted]"`.
+fn redact_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if is_secret_key(k) {
+                    *val = serde_json::Value::String("[redacted]".into());
+                } else {
+                    redact_json(val);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+/// For text that claims to be JSON but does not parse: every string that follows a quoted
+/// secret key and a colon is replaced by `[redacted]` (what cannot be parsed is still shown,
+/// since a malformed body is what one looks for in the log, but its secrets are not).
+fn redact_json_text(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    // The end (exclusive) of the JSON string starting at `start` (a quote).
+    let string_end = |start: usize| {
+        let mut j = start + 1;
+        while j < b.len() {
+            match b[j] {
+                b'\\' => j += 2,
+                b'"' => return j + 1,
+                _ => j += 1,
+            }
+        }
+        b.len()
+    };
+    while i < b.len() {
+        if b[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let end = string_end(i);
+        let key = text.get(i + 1..end.saturating_sub(1).max(i + 1)).unwrap_or("");
+        let mut j = end;
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if is_secret_key(key) && j < b.len() && b[j] == b':' {
+            j += 1;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b'"' {
+                let value_end = string_end(j);
+                out.push_str(&text[copied..j]);
+                out.push_str("\"[redacted]\"");
+                copied = value_end;
+                i = value_end;
+                continue;
+            }
+        }
+        i = end;
+    }
+    out.push_str(&text[copied.min(text.len())..]);
+    out
+}
 
 const MAX_METHOD_BYTES: usize = 16;
 const MAX_NOTE_BYTES: usize = 1024;
@@ -88,7 +237,11 @@ pub struct LogEntry {
     /// What the handler noted (grant type and subject for token requests, fault applied...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// Whether the method, path, query or note was cut to fit the log's bounds (they then
+    /// The request body, secrets redacted and cut to [`MAX_BODY_BYTES`] (see the module
+    /// docs); absent when the request had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Whether the method, path, query, note or body was cut to fit the log's bounds (they then
     /// end with [`TRUNCATED_MARK`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
@@ -116,6 +269,9 @@ impl LogEntry {
         if let Some(n) = &mut self.note {
             fit(n, MAX_NOTE_BYTES);
         }
+        if let Some(b) = &mut self.body {
+            fit(b, MAX_BODY_BYTES);
+        }
         self.truncated |= cut;
         self
     }
@@ -128,6 +284,7 @@ impl LogEntry {
             + self.path.len()
             + self.query.as_ref().map_or(0, String::len)
             + self.note.as_ref().map_or(0, String::len)
+            + self.body.as_ref().map_or(0, String::len)
     }
 }
 
@@ -212,6 +369,42 @@ mod tests {
         assert_eq!(redact_query("%74oken=x&done=y"), "token=[redacted]&done=y");
         assert_eq!(redact_query("tok%65n=x"), "token=[redacted]");
         assert_eq!(redact_query("tokens=x"), "tokens=x");
+    }
+
+    #[test]
+    fn bodies_keep_no_secret_and_at_most_4_kib() {
+        let form = "grant_type=authorization_code&code=abc&client_assertion=eyJ.x.y&Client%5FSecret=s";
+        let (kept, cut) = body_for_log(Some("application/x-www-form-urlencoded"), form.as_bytes()).unwrap();
+        assert_eq!(
+            kept,
+            "grant_type=authorization_code&code=[redacted]&client_assertion=[redacted]&Client%5FSecret=[redacted]"
+        );
+        assert!(!cut);
+        let json = br#"{"a":[{"refreshToken":"r"}],"clientSecret":"s","keep":"k"}"#;
+        let (kept, _) = body_for_log(Some("application/json"), json).unwrap();
+        assert!(!kept.contains("\"r\"") && !kept.contains("\"s\"") && kept.contains("\"k\""), "{kept}");
+        // Not valid JSON: shown, but the string after a secret key is not.
+        let broken = br#"{"password" : "hunter2", "user": "u", "code":"#;
+        let (kept, _) = body_for_log(Some("application/json"), broken).unwrap();
+        assert_eq!(kept, r#"{"password" : "[redacted]", "user": "u", "code":"#);
+        let (kept, cut) = body_for_log(None, "x".repeat(10_000).as_bytes()).unwrap();
+        assert!(cut && kept.len() <= MAX_BODY_BYTES && kept.ends_with(TRUNCATED_MARK));
+        assert_eq!(body_for_log(None, &[0xff, 0xfe]).unwrap().0, "[2 bytes, not text]");
+        assert_eq!(body_for_log(None, b""), None);
+        // The body counts in the log's bytes.
+        let entry = |body: Option<String>| LogEntry {
+            seq: 0,
+            at: String::new(),
+            method: "POST".into(),
+            path: "/".into(),
+            query: None,
+            status: 200,
+            duration_us: 0,
+            note: None,
+            body,
+            truncated: false,
+        };
+        assert_eq!(entry(Some(kept.clone())).weight() - entry(None).weight(), kept.len());
     }
 
     #[test]

@@ -266,7 +266,25 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let query = req.uri().query().map(str::to_string);
-    let res = next.run(req).await;
+    // The body, read here (up to the limit every handler has) so that the log can keep its
+    // start, secrets redacted, whatever the route does with it (`logs tail --bodies`).
+    let content_type = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (parts, body) = req.into_parts();
+    let (res, body) = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => {
+            let kept = crate::request_log::body_for_log(content_type.as_deref(), &bytes);
+            (next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await, kept)
+        }
+        Err(_) => (too_large_or_unreadable(parts.uri.path()), None),
+    };
+    let (body, body_cut) = match body {
+        Some((b, cut)) => (Some(b), cut),
+        None => (None, false),
+    };
     let note = res.extensions().get::<LogNote>().map(|n| n.0.clone());
     // A dropped connection gets no status at all: log 0.
     let dropped = res.extensions().get::<DropConnection>().is_some();
@@ -282,9 +300,29 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
         status,
         duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         note,
-        truncated: false,
+        body,
+        truncated: body_cut,
     });
     res
+}
+
+/// The most bytes of a request body the sandbox reads (axum's default limit, which every
+/// handler's body extractor applies too).
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The answer to a body over [`BODY_LIMIT`] (or one that could not be read), in the format of
+/// the route: OAuth's error object under `/oidc/`, Moneyhub's elsewhere.
+fn too_large_or_unreadable(path: &str) -> Response {
+    let message = format!("The request body is too large (at most {BODY_LIMIT} bytes) or could not be read");
+    if path.starts_with("/oidc/") {
+        crate::error::OAuthError {
+            status: axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            ..crate::error::OAuthError::invalid_request(message)
+        }
+        .into_response()
+    } else {
+        ApiError::custom(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", message).into_response()
+    }
 }
 
 /// The `method` label of the request metrics: the methods HTTP defines, and `other` for any

@@ -409,3 +409,47 @@ fn listen_prints_each_delivery_as_it_happens() {
     // The previous target (none) is back.
     assert_eq!(env.block(env.kit().webhook_target()).unwrap().url, None);
 }
+
+/// Issue 23 #2: `logs tail --bodies` shows each request's body as the sandbox kept it:
+/// secrets redacted (form and JSON), at most 4 KiB, and through the CLI's sanitizer (a bidi
+/// override in a body is printed escaped). Without `--bodies`, no body.
+#[test]
+fn logs_tail_shows_request_bodies_on_request_redacted_and_sanitized() {
+    let env = Env::new();
+    let base = env.base();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    env.block(async {
+        http.post(format!("{base}/v3/accounts"))
+            .header("content-type", "application/json")
+            .body("{\"note\":\"\u{202e}evil\",\"nested\":{\"password\":\"hunter2\"},\"n\":1}")
+            .send()
+            .await
+            .unwrap();
+        http.post(format!("{base}/oidc/token"))
+            .form(&[("grant_type", "client_credentials"), ("client_id", "x"), ("client_secret", "s3cr3t-form")])
+            .send()
+            .await
+            .unwrap();
+        http.post(format!("{base}/v3/transactions"))
+            .header("content-type", "text/plain")
+            .body("y".repeat(10_000))
+            .send()
+            .await
+            .unwrap();
+    });
+    let plain = sandbox_table(&env, &["logs", "tail", "-n", "5"]);
+    plain.ok();
+    assert!(!plain.stdout.contains("body:"), "{}", plain.stdout);
+    let tail = sandbox_table(&env, &["logs", "tail", "-n", "5", "--bodies"]);
+    tail.ok();
+    let out = &tail.stdout;
+    assert!(out.contains("\"nested\":{\"password\":\"[redacted]\"}"), "{out}");
+    assert!(out.contains("client_secret=[redacted]") && out.contains("grant_type=client_credentials"), "{out}");
+    assert!(!out.contains("hunter2") && !out.contains("s3cr3t-form"), "{out}");
+    assert!(!out.contains('\u{202e}') && out.contains("\\u202e"), "the bidi override escaped: {out}");
+    let long = out.lines().find(|l| l.contains("body: yyy")).expect("the long body");
+    assert!(long.len() < 4200 && long.ends_with("...[truncated]"), "{} bytes", long.len());
+    let json = sandbox_table(&env, &["logs", "tail", "-n", "5", "--bodies", "-o", "json"]);
+    json.ok();
+    assert!(json.stdout.contains("\"body\":"), "{}", json.stdout);
+}

@@ -69,8 +69,8 @@ pub async fn run(global: &GlobalArgs, target: &SandboxTarget, command: SandboxCo
         }
         SandboxCommand::Webhooks { command } => webhooks(&connect(global, target)?, command, format).await,
         SandboxCommand::Listen(args) => listen(&connect(global, target)?, args, format).await,
-        SandboxCommand::Logs { command: LogsCommand::Tail { follow, lines } } => {
-            logs_tail(&connect(global, target)?, follow, lines, format).await
+        SandboxCommand::Logs { command: LogsCommand::Tail { follow, lines, bodies } } => {
+            logs_tail(&connect(global, target)?, follow, lines, bodies, format).await
         }
         SandboxCommand::Reset => {
             let clock = connect(global, target)?.reset().await.map_err(control_failure)?;
@@ -308,9 +308,17 @@ fn delivery_line(d: &moneyhub_sandbox::kit::Delivery) -> String {
     )
 }
 
-/// `sandbox logs tail [--follow]`: the latest `lines` requests, then (with `--follow`) each
-/// new one.
-async fn logs_tail(control: &Control, follow: bool, lines: u64, format: OutputFormat) -> CmdResult {
+/// `sandbox logs tail [--follow] [--bodies]`: the latest `lines` requests, then (with
+/// `--follow`) each new one; with `--bodies`, each request's body as the sandbox kept it
+/// (secrets redacted, at most 4 KiB), on the lines after the request's, indented. Everything
+/// printed goes through [`output::sanitize`] (a body is the client's text).
+async fn logs_tail(
+    control: &Control,
+    follow: bool,
+    lines: u64,
+    bodies: bool,
+    format: OutputFormat,
+) -> CmdResult {
     let stop = crate::signals::shutdown();
     tokio::pin!(stop);
     let last = control.requests(0, 1).await.map_err(control_failure)?.last_seq;
@@ -319,6 +327,11 @@ async fn logs_tail(control: &Control, follow: bool, lines: u64, format: OutputFo
         let page = control.requests(after, 1000).await.map_err(control_failure)?;
         for e in &page.data {
             after = after.max(e.seq);
+            let mut e = e.clone();
+            if !bodies {
+                e.body = None;
+            }
+            let e = &e;
             match format {
                 OutputFormat::Json => output::line(&serde_json::to_string(e).unwrap_or_default()),
                 OutputFormat::Table => {
@@ -334,6 +347,9 @@ async fn logs_tail(control: &Control, follow: bool, lines: u64, format: OutputFo
                         e.duration_us / 1000,
                         e.note.as_deref().map(|n| format!(" {n}")).unwrap_or_default()
                     ));
+                    if let Some(body) = &e.body {
+                        output::line(&format!("    body: {}", body.replace('\n', "\n          ")));
+                    }
                 }
             }
         }

@@ -452,3 +452,76 @@ fn sandbox_serve_flags_come_from_the_environment_and_guard_the_control_api() {
     let exit = terminate(&mut server, Duration::from_secs(15));
     assert!(exit.success(), "{exit}");
 }
+
+/// Runs `mirror run` on `db` and waits (at most 30 s) for it to exit; returns the status and
+/// stderr. A process still running then is killed and the test fails.
+fn mirror_run_exit(env: &Env, db: &str) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let port = free_port();
+    let mut cmd = env.command();
+    cmd.args(["mirror", "run", "--db", db, "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut server = Server { child: cmd.spawn().expect("spawn mirror run") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "mirror run did not exit: it started on a schema it cannot repair");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    server.child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    (status, stderr)
+}
+
+/// Whether the SQLite file at `path` holds table `name`.
+fn has_table(path: &std::path::Path, name: &str) -> bool {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |r| {
+        r.get::<_, i64>(0)
+    })
+    .expect("query")
+        == 1
+}
+
+/// Issue 20 #6, as an operator meets it: `mirror run` re-creates a table dropped by hand and
+/// starts; when the table cannot be re-created (here a view stands in its place, so the
+/// table's indexes cannot be made), it exits non-zero with a message naming the table and the
+/// reason, instead of serving webhooks it could never apply.
+#[test]
+fn mirror_run_repairs_a_dropped_table_or_exits_naming_it() {
+    let env = Env::new();
+    let dir = TempDir::new();
+    let path = dir.join("mirror.db");
+    let db = format!("sqlite:{}", path.display());
+    env.ok(&["mirror", "status", "--db", &db]);
+    assert!(has_table(&path, "mirror_transactions"));
+
+    // Dropped by hand: re-created at start, and the server runs.
+    rusqlite::Connection::open(&path).unwrap().execute_batch("DROP TABLE mirror_transactions").unwrap();
+    assert!(!has_table(&path, "mirror_transactions"));
+    let (mut server, addr) = mirror_run(&env, &db);
+    assert!(has_table(&path, "mirror_transactions"), "re-created at start");
+    let ready = env.rt.block_on(async {
+        reqwest::Client::builder().no_proxy().build().unwrap().get(format!("http://{addr}/readyz")).send().await
+    });
+    assert_eq!(ready.expect("readyz").status(), 200);
+    let status = terminate(&mut server, Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+
+    // Cannot be repaired: a view where the table was.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE mirror_transactions; CREATE VIEW mirror_transactions AS SELECT 1 AS x;")
+        .unwrap();
+    let (status, stderr) = mirror_run_exit(&env, &db);
+    assert!(!status.success(), "{status:?}: {stderr}");
+    assert!(
+        stderr.contains("required tables are missing (mirror_transactions) and could not be re-created"),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() <= 3, "a clear message, not a dump: {stderr}");
+}

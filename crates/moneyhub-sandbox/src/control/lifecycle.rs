@@ -195,9 +195,31 @@ struct BulkUsers {
     banks: Vec<String>,
 }
 
+/// Estimated bytes one stored user, connection, account and transaction hold (measured on the
+/// seeded data, rounded up): what [`MAX_BULK_DATA_BYTES`] counts.
+const USER_BYTES: usize = 256;
+const CONNECTION_BYTES: usize = 1024;
+const ACCOUNT_BYTES: usize = 1024;
+const TRANSACTION_BYTES: usize = 512;
+
+/// The most data (estimated bytes: users, connections, accounts, transactions) the store may
+/// hold for `POST /__sandbox/users` to add more: 1 GiB. A call that would go over stops there
+/// and answers 413 with how many users it made; repeating it does not grow the sandbox further.
+pub const MAX_BULK_DATA_BYTES: usize = 1024 * 1024 * 1024;
+
+/// The store's data in estimated bytes (see [`MAX_BULK_DATA_BYTES`]).
+fn data_bytes(store: &crate::store::Store) -> usize {
+    let txs: usize = store.accounts.values().map(|a| a.txs.len()).sum();
+    store.users.len() * USER_BYTES
+        + store.connections.len() * CONNECTION_BYTES
+        + store.accounts.len() * ACCOUNT_BYTES
+        + txs * TRANSACTION_BYTES
+}
+
 /// `POST /__sandbox/users {count, clientId?, banks: [bankId...]}`: creates `count` users
 /// (at most 100,000 per call), each connected to every listed bank. For load tests and
-/// demos that need many users fast. Answers `[{userId, connectionIds}]`.
+/// demos that need many users fast. Answers `[{userId, connectionIds}]`; 413 once the
+/// store's data would go over [`MAX_BULK_DATA_BYTES`] (the users made until then stay).
 pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
     let req: BulkUsers = parse_body(&body, false)?;
     if req.count == 0 || req.count > 100_000 {
@@ -215,25 +237,48 @@ pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) ->
         }
     }
     let st = state.clone();
+    let req_count = req.count;
     let created = tokio::task::spawn_blocking(move || {
         let now = st.clock.now();
-        let mut out = Vec::with_capacity(req.count);
+        let mut out = Vec::with_capacity(req.count.min(1024));
+        let mut bytes = data_bytes(&st.store.read());
         for _ in 0..req.count {
+            if bytes > MAX_BULK_DATA_BYTES {
+                return Err(out.len());
+            }
             let mut store = st.store.write();
             let user_id = store.create_user(&client_id, None, now).user_id.clone();
+            bytes += USER_BYTES;
             let mut ids = Vec::new();
             for b in &req.banks {
                 if let Ok(c) = store.create_connection(&user_id, b, None, false, now) {
+                    let accounts = store.connections.get(&c.connection_id).map(|c| c.account_ids.clone());
+                    for a in accounts.unwrap_or_default() {
+                        let txs = store.accounts.get(&a).map_or(0, |a| a.txs.len());
+                        bytes += ACCOUNT_BYTES + txs * TRANSACTION_BYTES;
+                    }
+                    bytes += CONNECTION_BYTES;
                     ids.push(c.connection_id);
                 }
             }
             out.push(CreatedUser { user_id, connection_ids: ids });
         }
-        out
+        Ok(out)
     })
     .await
     .map_err(|_| {
         ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "bulk creation failed")
+    })?
+    .map_err(|made| {
+        ApiError::custom(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            format!(
+                "the sandbox's data would exceed {MAX_BULK_DATA_BYTES} bytes (estimated): made {made} of \
+                 {} users; reset the sandbox or ask for fewer",
+                req_count
+            ),
+        )
     })?;
     Ok(typed(StatusCode::CREATED, &created))
 }

@@ -25,6 +25,14 @@ pub use middleware::{fault_layer, DropConnection};
 /// for hours).
 pub const MAX_LATENCY_MS: u64 = 600_000;
 
+/// The most bytes one fault rule may hold, as listed (its JSON): 16 KiB (a path pattern and
+/// a message of a few KiB fit; a 2 MiB message does not).
+pub const MAX_RULE_BYTES: usize = 16 * 1024;
+
+/// The most bytes all fault rules together may hold, as listed: 1 MiB. Beyond it a new rule
+/// is refused (400) until rules are removed (`DELETE /__sandbox/faults[/{id}]`).
+pub const MAX_RULES_BYTES: usize = 1024 * 1024;
+
 /// What a fired rule does to the response.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -251,6 +259,22 @@ impl Faults {
             rng: Rng::derive(self.seed, &[label("fault rule"), n]),
         };
         let listed = rule.to_json();
+        let weight = listed.to_string().len();
+        if weight > MAX_RULE_BYTES {
+            g.next -= 1;
+            return Err(format!(
+                "the rule is {weight} bytes (at most {MAX_RULE_BYTES}): shorten its path or message"
+            ));
+        }
+        let held: usize = g.rules.iter().map(|r| r.to_json().to_string().len()).sum();
+        if held + weight > MAX_RULES_BYTES {
+            g.next -= 1;
+            return Err(format!(
+                "the fault rules would hold {} bytes (at most {MAX_RULES_BYTES}): remove some first \
+                 (DELETE /__sandbox/faults)",
+                held + weight
+            ));
+        }
         g.rules.push(rule);
         Ok(listed)
     }

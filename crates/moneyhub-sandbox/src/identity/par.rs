@@ -91,7 +91,9 @@ pub async fn par(
         expires_at: now + PAR_TTL_SECS,
         auth_request: None,
     };
-    state.identity.lock().push(request_uri.clone(), pushed, now);
+    if let Err(refused) = state.identity.lock().push(request_uri.clone(), pushed, now) {
+        return refused.oauth().into_response();
+    }
     no_store(StatusCode::CREATED, json!({"request_uri": request_uri, "expires_in": PAR_TTL_SECS}))
 }
 
@@ -133,7 +135,9 @@ pub async fn legacy_request(State(state): State<Arc<AppState>>, OAuthBody(body):
         expires_at: now + LEGACY_TTL_SECS,
         auth_request: None,
     };
-    state.identity.lock().push(request_uri.clone(), pushed, now);
+    if let Err(refused) = state.identity.lock().push(request_uri.clone(), pushed, now) {
+        return refused.oauth().into_response();
+    }
     let mut res = (StatusCode::CREATED, request_uri).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     res

@@ -23,6 +23,11 @@ const MAX_KEY_LEN: usize = 256;
 pub struct Params(BTreeMap<String, String>);
 
 impl Params {
+    /// Bytes held: every key and value.
+    pub fn bytes(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)

@@ -19,6 +19,15 @@ const PRUNE_EVERY: u64 = 64;
 /// bound under a load test. (A replay of a forgotten id would then pass; acceptable locally.)
 const MAX_JTIS: usize = 200_000;
 
+/// The most bytes one pushed request may hold (its parameters, request object merged in):
+/// 256 KiB.
+pub const MAX_PUSHED_BYTES: usize = 256 * 1024;
+
+/// The most bytes all pushed requests not yet used or expired may hold together: 32 MiB
+/// (with a frozen clock nothing expires). Beyond it a new one is refused (429) until some are
+/// used or expire.
+pub const MAX_PUSHED_TOTAL_BYTES: usize = 32 * 1024 * 1024;
+
 /// A pushed (PAR) or posted (legacy `POST /request`) authorisation request.
 #[derive(Debug, Clone)]
 pub struct Pushed {
@@ -31,6 +40,56 @@ pub struct Pushed {
     /// The auth request (`POST /auth-requests`) this request was made for: its code can only
     /// be redeemed by completing that auth request.
     pub auth_request: Option<String>,
+}
+
+impl Pushed {
+    /// Bytes held, as counted against [`MAX_PUSHED_BYTES`] and [`MAX_PUSHED_TOTAL_BYTES`].
+    pub fn weight(&self) -> usize {
+        std::mem::size_of::<Pushed>()
+            + self.client_id.len()
+            + self.params.bytes()
+            + self.auth_request.as_ref().map_or(0, String::len)
+    }
+}
+
+/// Why a pushed request was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushRefused {
+    /// The request alone is over [`MAX_PUSHED_BYTES`].
+    TooLarge(usize),
+    /// Stored ones hold [`MAX_PUSHED_TOTAL_BYTES`] already.
+    Full(usize),
+}
+
+impl PushRefused {
+    /// The answer's status: 413 for one request too large, 429 while the store is full.
+    pub fn status(&self) -> axum::http::StatusCode {
+        match self {
+            PushRefused::TooLarge(_) => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            PushRefused::Full(_) => axum::http::StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// As an OAuth error (`invalid_request`, with [`PushRefused::status`]).
+    pub fn oauth(&self) -> crate::error::OAuthError {
+        crate::error::OAuthError { status: self.status(), ..crate::error::OAuthError::invalid_request(self.to_string()) }
+    }
+}
+
+impl std::fmt::Display for PushRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushRefused::TooLarge(n) => write!(
+                f,
+                "the authorisation request holds {n} bytes of parameters (at most {MAX_PUSHED_BYTES})"
+            ),
+            PushRefused::Full(n) => write!(
+                f,
+                "the sandbox holds {n} bytes of pushed authorisation requests not yet used (at most \
+                 {MAX_PUSHED_TOTAL_BYTES}): use them or let them expire, then push again"
+            ),
+        }
+    }
 }
 
 /// An authorisation code and everything the exchange needs.
@@ -85,6 +144,8 @@ pub struct Refresh {
 #[derive(Debug, Default)]
 pub struct IdentityState {
     pushed: HashMap<String, Pushed>,
+    /// Bytes the pushed requests hold ([`Pushed::weight`]).
+    pushed_bytes: usize,
     codes: HashMap<String, Code>,
     jtis: HashMap<(String, String), i64>,
     refresh: HashMap<String, Refresh>,
@@ -104,6 +165,7 @@ impl IdentityState {
     /// Drops every expired entry.
     pub fn prune(&mut self, now: i64) {
         self.pushed.retain(|_, p| p.expires_at > now);
+        self.pushed_bytes = self.pushed.values().map(Pushed::weight).sum();
         self.codes.retain(|_, c| c.expires_at > now);
         self.refresh.retain(|_, r| r.expires_at > now);
         self.interactions.retain(|_, i| i.expires_at > now);
@@ -118,15 +180,32 @@ impl IdentityState {
         }
     }
 
-    /// Stores a pushed request under `request_uri`.
-    pub fn push(&mut self, request_uri: String, pushed: Pushed, now: i64) {
-        self.pushed.insert(request_uri, pushed);
+    /// Stores a pushed request under `request_uri`, unless it is over [`MAX_PUSHED_BYTES`] or
+    /// the stored ones (expired ones pruned first) would go over [`MAX_PUSHED_TOTAL_BYTES`].
+    pub fn push(&mut self, request_uri: String, pushed: Pushed, now: i64) -> Result<(), PushRefused> {
+        let weight = pushed.weight();
+        if weight > MAX_PUSHED_BYTES {
+            return Err(PushRefused::TooLarge(weight));
+        }
+        if self.pushed_bytes + weight > MAX_PUSHED_TOTAL_BYTES {
+            self.prune(now);
+            if self.pushed_bytes + weight > MAX_PUSHED_TOTAL_BYTES {
+                return Err(PushRefused::Full(self.pushed_bytes));
+            }
+        }
+        self.pushed_bytes += weight;
+        if let Some(old) = self.pushed.insert(request_uri, pushed) {
+            self.pushed_bytes = self.pushed_bytes.saturating_sub(old.weight());
+        }
         self.inserted(now);
+        Ok(())
     }
 
     /// Takes a pushed request (request URIs are single use, RFC 9126 §4), if still valid.
     pub fn take_pushed(&mut self, request_uri: &str, now: i64) -> Option<Pushed> {
-        self.pushed.remove(request_uri).filter(|p| p.expires_at > now)
+        let taken = self.pushed.remove(request_uri)?;
+        self.pushed_bytes = self.pushed_bytes.saturating_sub(taken.weight());
+        Some(taken).filter(|p| p.expires_at > now)
     }
 
     /// The consent mode set at runtime (`PUT /__sandbox/consent`), if any: it wins over the
@@ -227,10 +306,10 @@ mod tests {
         let mut s = IdentityState::default();
         let p =
             Pushed { client_id: "c".into(), params: Params::default(), expires_at: 100, auth_request: None };
-        s.push("u".into(), p.clone(), 0);
+        s.push("u".into(), p.clone(), 0).unwrap();
         assert!(s.take_pushed("u", 10).is_some());
         assert!(s.take_pushed("u", 10).is_none());
-        s.push("v".into(), p, 0);
+        s.push("v".into(), p, 0).unwrap();
         assert!(s.take_pushed("v", 100).is_none());
     }
 }

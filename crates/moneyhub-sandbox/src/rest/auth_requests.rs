@@ -334,7 +334,9 @@ pub async fn create(
         expires_at: now + AUTH_URL_TTL_SECS,
         auth_request: Some(id.clone()),
     };
-    state.identity.lock().push(request_uri.clone(), pushed, now);
+    if let Err(refused) = state.identity.lock().push(request_uri.clone(), pushed, now) {
+        return Err(ApiError::custom(refused.status(), "PayloadTooLarge", refused.to_string()));
+    }
     let mut auth_url = url::Url::parse(&format!("{}/auth", state.issuer()))
         .map_err(|_| ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "bad issuer"))?;
     auth_url.query_pairs_mut().append_pair("client_id", &grant.cid).append_pair("request_uri", &request_uri);

@@ -287,3 +287,45 @@ async fn v2_serves_the_v2_0_routes_and_accounts_list_leaves_transaction_data_out
     let (status, body) = get_json(&format!("{base}/v2/transactions?limit=1"), &tok).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// Fault rules and pushed authorisation requests are bounded by bytes, not only by count:
+/// a clear 4xx when over (issue 20, noticed after item 2).
+#[tokio::test]
+async fn fault_rules_and_pushed_requests_are_bounded_by_bytes() {
+    let sb = sandbox().await;
+    // One rule of 20 KB: refused, saying why.
+    let big = "m".repeat(20_000);
+    let (status, body) =
+        control(&sb, Method::POST, "/faults", Some(json!({"path": "/v3/accounts", "message": big}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("at most 16384"), "{body}");
+    // Rules of 10 KB each: about a hundred fit in 1 MiB, then a clear refusal.
+    let ten = "m".repeat(10_000);
+    let mut added = 0;
+    let refused = loop {
+        let (status, body) =
+            control(&sb, Method::POST, "/faults", Some(json!({"path": "/v3/accounts", "message": ten}))).await;
+        if status != StatusCode::CREATED {
+            break (status, body);
+        }
+        added += 1;
+        assert!(added < 200, "1 MiB of rules not enforced");
+    };
+    assert_eq!(refused.0, StatusCode::BAD_REQUEST, "{}", refused.1);
+    assert!(refused.1["message"].as_str().unwrap().contains("remove some"), "{}", refused.1);
+    assert!((90..=105).contains(&added), "{added} rules of 10 KB");
+    let (status, _) = control(&sb, Method::DELETE, "/faults", None).await;
+    assert!(status.is_success());
+
+    // One pushed request of 300 KB of parameters: 413, as OAuth's error object.
+    let state = "s".repeat(60_000);
+    let mut form: Vec<(String, String)> = (0..5).map(|i| (format!("x{i}"), state.clone())).collect();
+    form.push(("scope".into(), "openid id:1ffe704d39629a929c8e293880fb449a".into()));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = par(&sb, &form).await;
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("at most 262144"), "{body}");
+    still_serving(&sb).await;
+}

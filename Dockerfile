@@ -16,8 +16,16 @@ FROM rust:1.89-slim-bookworm AS build
 WORKDIR /src
 COPY . .
 # aws-lc-sys needs a C compiler (the image's gcc); no cmake or clang.
+# A small binary whose backtraces still have file:line: built with line tables, then split
+# (binutils' objcopy, in the image with gcc): the binary keeps its symbol table (function
+# names) and no DWARF; the line tables go to `moneyhub.debug` next to it, zlib-compressed
+# (std's backtrace reads zlib sections, not zstd ones), found through `.gnu_debuglink`.
+# Deleting `moneyhub.debug` only loses the file:line.
+ENV CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=none
 RUN cargo build --release --locked -p moneyhub-cli \
-    && install -m 0755 target/release/moneyhub /usr/local/bin/moneyhub
+    && objcopy --only-keep-debug --compress-debug-sections=zlib target/release/moneyhub /usr/local/bin/moneyhub.debug \
+    && objcopy --strip-debug --add-gnu-debuglink=/usr/local/bin/moneyhub.debug target/release/moneyhub /usr/local/bin/moneyhub \
+    && chmod 0755 /usr/local/bin/moneyhub && chmod 0644 /usr/local/bin/moneyhub.debug
 
 FROM debian:bookworm-slim
 # CA roots for Moneyhub's TLS (rustls reads the system store); nothing else.
@@ -26,7 +34,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/moneyhub moneyhub
-COPY --from=build /usr/local/bin/moneyhub /usr/local/bin/moneyhub
+COPY --from=build /usr/local/bin/moneyhub /usr/local/bin/moneyhub.debug /usr/local/bin/
 USER 10001:10001
 WORKDIR /var/lib/moneyhub
 # The state directory (the sync guard's history) in the user's home; the health endpoint the

@@ -97,7 +97,8 @@ fn redact_form(text: &str) -> String {
     text.split('&')
         .map(|pair| {
             let key = pair.split('=').next().unwrap_or("");
-            let decoded = form_urlencoded::parse(format!("{key}=").as_bytes()).next().map(|(k, _)| k.into_owned());
+            let decoded =
+                form_urlencoded::parse(format!("{key}=").as_bytes()).next().map(|(k, _)| k.into_owned());
             if decoded.is_some_and(|k| is_secret_key(&k)) {
                 format!("{key}=[redacted]")
             } else {

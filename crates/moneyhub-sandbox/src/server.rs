@@ -268,11 +268,8 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
     let query = req.uri().query().map(str::to_string);
     // The body, read here (up to the limit every handler has) so that the log can keep its
     // start, secrets redacted, whatever the route does with it (`logs tail --bodies`).
-    let content_type = req
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let content_type =
+        req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (parts, body) = req.into_parts();
     let (res, body) = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(bytes) => {
@@ -321,7 +318,8 @@ fn too_large_or_unreadable(path: &str) -> Response {
         }
         .into_response()
     } else {
-        ApiError::custom(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", message).into_response()
+        ApiError::custom(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", message)
+            .into_response()
     }
 }
 

@@ -426,7 +426,11 @@ fn logs_tail_shows_request_bodies_on_request_redacted_and_sanitized() {
             .await
             .unwrap();
         http.post(format!("{base}/oidc/token"))
-            .form(&[("grant_type", "client_credentials"), ("client_id", "x"), ("client_secret", "s3cr3t-form")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "x"),
+                ("client_secret", "s3cr3t-form"),
+            ])
             .send()
             .await
             .unwrap();
@@ -444,7 +448,10 @@ fn logs_tail_shows_request_bodies_on_request_redacted_and_sanitized() {
     tail.ok();
     let out = &tail.stdout;
     assert!(out.contains("\"nested\":{\"password\":\"[redacted]\"}"), "{out}");
-    assert!(out.contains("client_secret=[redacted]") && out.contains("grant_type=client_credentials"), "{out}");
+    assert!(
+        out.contains("client_secret=[redacted]") && out.contains("grant_type=client_credentials"),
+        "{out}"
+    );
     assert!(!out.contains("hunter2") && !out.contains("s3cr3t-form"), "{out}");
     assert!(!out.contains('\u{202e}') && out.contains("\\u202e"), "the bidi override escaped: {out}");
     let long = out.lines().find(|l| l.contains("body: yyy")).expect("the long body");

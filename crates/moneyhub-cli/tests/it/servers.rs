@@ -506,7 +506,10 @@ fn mirror_run_exit(env: &Env, db: &str) -> (std::process::ExitStatus, String) {
         if let Some(status) = server.child.try_wait().expect("wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "mirror run did not exit: it started on a schema it cannot repair");
+        assert!(
+            Instant::now() < deadline,
+            "mirror run did not exit: it started on a schema it cannot repair"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
@@ -543,7 +546,13 @@ fn mirror_run_repairs_a_dropped_table_or_exits_naming_it() {
     let (mut server, addr) = mirror_run(&env, &db);
     assert!(has_table(&path, "mirror_transactions"), "re-created at start");
     let ready = env.rt.block_on(async {
-        reqwest::Client::builder().no_proxy().build().unwrap().get(format!("http://{addr}/readyz")).send().await
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
     });
     assert_eq!(ready.expect("readyz").status(), 200);
     let status = terminate(&mut server, Duration::from_secs(15));

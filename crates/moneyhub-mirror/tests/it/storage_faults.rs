@@ -528,7 +528,9 @@ async fn a_full_3_mb_disk_with_38_events_of_400_ids_costs_at_most_50_requests_in
     let (_, api) = api_requests(&sb, start).await;
     workers.stop().await;
     let bound = 50 * window.as_millis() as u64 / 10_000;
-    println!("3 MB disk full, 2 users, 38 events of 400 ids: {api} API requests in {window:?} (bound {bound})");
+    println!(
+        "3 MB disk full, 2 users, 38 events of 400 ids: {api} API requests in {window:?} (bound {bound})"
+    );
     assert!(api <= bound, "{api} API requests in {window:?} on a full disk (at most {bound})");
     let c = mirror_db.inbox_counts().await.unwrap();
     assert_eq!((c.pending, c.applied), (38, 0), "nothing could be written: {c:?}");

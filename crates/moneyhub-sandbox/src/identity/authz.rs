@@ -512,7 +512,9 @@ fn validate_at(
                 let flow = match *r {
                     "reauth" => Flow::Reauth { connection_id: con_id, accounts: None, magic: None },
                     "refresh" => Flow::Refresh { connection_id: con_id, magic: None },
-                    _ => Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at, magic: None },
+                    _ => {
+                        Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at, magic: None }
+                    }
                 };
                 drop(store);
                 return Ok(AuthRequest {

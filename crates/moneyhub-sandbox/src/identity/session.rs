@@ -72,7 +72,10 @@ impl PushRefused {
 
     /// As an OAuth error (`invalid_request`, with [`PushRefused::status`]).
     pub fn oauth(&self) -> crate::error::OAuthError {
-        crate::error::OAuthError { status: self.status(), ..crate::error::OAuthError::invalid_request(self.to_string()) }
+        crate::error::OAuthError {
+            status: self.status(),
+            ..crate::error::OAuthError::invalid_request(self.to_string())
+        }
     }
 }
 

@@ -304,7 +304,8 @@ async fn fault_rules_and_pushed_requests_are_bounded_by_bytes() {
     let mut added = 0;
     let refused = loop {
         let (status, body) =
-            control(&sb, Method::POST, "/faults", Some(json!({"path": "/v3/accounts", "message": ten}))).await;
+            control(&sb, Method::POST, "/faults", Some(json!({"path": "/v3/accounts", "message": ten})))
+                .await;
         if status != StatusCode::CREATED {
             break (status, body);
         }

@@ -505,10 +505,12 @@ async fn magic_passwords_script_every_connection_error() {
 async fn magic_passwords_script_reauth_refresh_and_reconsent_too() {
     let sb = interactive().await;
     let (user, ids) = user_with(&sb, &[MOCK_BANK, AVIVA, MOCK_BANK]).await;
-    let claims = |con: &str| json!({"id_token": {
-        "sub": {"essential": true, "value": user},
-        "mh:con_id": {"essential": true, "value": con}
-    }});
+    let claims = |con: &str| {
+        json!({"id_token": {
+            "sub": {"essential": true, "value": user},
+            "mh:con_id": {"essential": true, "value": con}
+        }})
+    };
     let code_of = |res: &reqwest::Response| location_params(res).get("code").cloned();
     let renewed = |body: &Value| jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].clone();
 
@@ -533,9 +535,11 @@ async fn magic_passwords_script_reauth_refresh_and_reconsent_too() {
     let pages = begin(&sb, "openid refresh", &claims(&ids[1]), "st").await;
     let (_, _, body) = page(&pages.url).await;
     assert!(body.contains("name=\"password\"") && body.contains("<code>sync_error</code>"), "{body}");
-    let res = post(&sb, &pages, &[("code", "123456"), ("password", "wrong_password"), ("action", "approve")]).await;
+    let res =
+        post(&sb, &pages, &[("code", "123456"), ("password", "wrong_password"), ("action", "approve")]).await;
     assert!(res.text().await.unwrap().contains("rejected these credentials"));
-    let res = post(&sb, &pages, &[("code", "123456"), ("password", "sync_error"), ("action", "approve")]).await;
+    let res =
+        post(&sb, &pages, &[("code", "123456"), ("password", "sync_error"), ("action", "approve")]).await;
     let (status, body) = exchange(&sb, &code_of(&res).expect("a code"), &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 

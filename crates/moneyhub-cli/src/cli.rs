@@ -1010,6 +1010,11 @@ pub struct RunArgs {
     /// Days applied webhooks and their ledger rows are kept before the workers purge them.
     #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=3650))]
     pub retention_days: u64,
+    /// At most this many Moneyhub API requests per second for all the workers of this
+    /// process together (backfills, look-ups by id, connections lists): set it below your
+    /// Moneyhub rate limit (default: unlimited).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub api_requests_per_second: Option<u32>,
     /// The lifecycle loop's flags.
     #[command(flatten)]
     pub lifecycle: LifecycleRunArgs,

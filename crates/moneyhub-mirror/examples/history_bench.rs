@@ -45,9 +45,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let half = rows / 2;
     let started = Instant::now();
     pg.execute(
-        "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+        "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, body, content_type, signed,
                                    received_ms, state, applied_ms)
-         SELECT 'w' || g, 'u' || (g % 100000), 'newTransactions', '{}', '\\x'::BYTEA, 'application/json', 0,
+         SELECT 'w' || g, 'u' || (g % 100000), 'newTransactions', '\\x'::BYTEA, 'application/json', 0,
                 g, 1, g
          FROM generate_series(1, $1::BIGINT) AS g",
         &[&half],
@@ -61,9 +61,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     // A small live queue: 1,000 pending events of 100 users, 10 parked.
     pg.batch_execute(
-        "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+        "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, body, content_type, signed,
                                    received_ms, state, attempts)
-         SELECT 'p' || g, 'q' || (g % 100), 'newTransactions', '{}', '\\x'::BYTEA, 'application/json', 0,
+         SELECT 'p' || g, 'q' || (g % 100), 'newTransactions', '\\x'::BYTEA, 'application/json', 0,
                 g, CASE WHEN g <= 10 THEN 2 ELSE 0 END, 0
          FROM generate_series(1, 1000) AS g;
          ANALYZE",

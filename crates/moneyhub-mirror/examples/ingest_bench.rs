@@ -220,10 +220,10 @@ async fn probe(name: &str, url: &str, rows: u64, client: &dyn Fn() -> Res<Client
             c.execute_batch(&format!(
                 "PRAGMA synchronous=OFF; BEGIN;
                  WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {rows})
-                 INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+                 INSERT INTO mirror_inbox (webhook_id, user_id, event_type, body, content_type, signed,
                         received_ms, state, applied_ms)
                  SELECT printf('%08x-0000-4000-8000-%012x', x / 65536, x), printf('%024x', x % 100000),
-                        'syncCompleted', '{{}}', X'', 'application/json', 0, 1700000000000 + x,
+                        'syncCompleted', X'', 'application/json', 0, 1700000000000 + x,
                         CASE WHEN x <= {applied} THEN 1 ELSE 0 END, CASE WHEN x <= {applied} THEN 1700000000000 + x END
                  FROM n;
                  INSERT INTO mirror_applied_events (webhook_id, seq, worker, applied_ms)
@@ -241,10 +241,10 @@ async fn probe(name: &str, url: &str, rows: u64, client: &dyn Fn() -> Res<Client
             tokio::spawn(conn);
             c.batch_execute(&format!(
                 "SET search_path TO \"{schema}\"; BEGIN;
-                 INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+                 INSERT INTO mirror_inbox (webhook_id, user_id, event_type, body, content_type, signed,
                         received_ms, state, applied_ms)
                  SELECT format('%s-0000-4000-8000-%s', lpad(to_hex(x / 65536), 8, '0'), lpad(to_hex(x), 12, '0')),
-                        lpad(to_hex(x % 100000), 24, '0'), 'syncCompleted', '{{}}', ''::bytea, 'application/json', 0,
+                        lpad(to_hex(x % 100000), 24, '0'), 'syncCompleted', ''::bytea, 'application/json', 0,
                         1700000000000 + x, CASE WHEN x <= {applied} THEN 1 ELSE 0 END,
                         CASE WHEN x <= {applied} THEN 1700000000000 + x END
                  FROM generate_series(1, {rows}) AS g(x);

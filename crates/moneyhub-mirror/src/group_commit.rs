@@ -16,6 +16,14 @@
 //! * **Bounds**: a batch holds at most `MAX_BATCH` (512) webhooks and `MAX_BATCH_BYTES` (16 MiB) of
 //!   bodies. The queue holds at most one webhook per request in flight, so it is bounded by
 //!   the receiver's connection cap times its body limit.
+//! * **Gathering**: under a steady load the webhooks one commit answers come back together
+//!   (their senders send the next ones), a few hundred microseconds apart; the first of them
+//!   would start a commit of one while the others wait a whole sync behind it, and batches
+//!   would alternate between one and the rest. So a committer that finds fewer webhooks
+//!   queued than its previous batch held waits for that many, at most [`GATHER_MAX`] (and
+//!   never longer than half its previous commit took): it costs at most one short wait when
+//!   the load drops (the next batch is as small as what arrived), and nothing at a trickle
+//!   (a batch of one waits for one).
 //! * **Replays in one batch**: the first copy of a webhook id is written; later copies are
 //!   answered as its duplicates once it is stored (the same as a replay arriving after it).
 
@@ -31,6 +39,8 @@ use crate::db::{Db, NewInboxEvent};
 pub(crate) const MAX_BATCH: usize = 512;
 /// Most body bytes per transaction (a batch always takes at least one webhook).
 pub(crate) const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// Longest a committer waits for a batch as large as its previous one.
+pub(crate) const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The outcome of one queued webhook: stored (`true`), already stored (`false`), or the
 /// commit failed (the message).
@@ -46,17 +56,27 @@ struct State {
     queue: std::collections::VecDeque<Queued>,
     /// Committers running.
     running: usize,
+    /// The queue length a gathering committer waits for (0: none waits).
+    want: usize,
+    /// The last batch's size and commit time (see "Gathering" in the module docs).
+    previous: (usize, std::time::Duration),
 }
 
 /// The receiver's group committer.
 pub(crate) struct GroupCommit {
     db: Db,
     state: Arc<Mutex<State>>,
+    /// Woken when the queue reaches what a gathering committer waits for.
+    gathered: Arc<tokio::sync::Notify>,
 }
 
 impl GroupCommit {
     pub(crate) fn new(db: Db) -> GroupCommit {
-        GroupCommit { db, state: Arc::new(Mutex::new(State::default())) }
+        GroupCommit {
+            db,
+            state: Arc::new(Mutex::new(State::default())),
+            gathered: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     /// Stores `event` with whatever else is queued; returns once the commit holding it
@@ -66,6 +86,10 @@ impl GroupCommit {
         let spawn = {
             let mut s = self.state.lock();
             s.queue.push_back(Queued { event, reply });
+            if s.want > 0 && s.queue.len() >= s.want {
+                s.want = 0;
+                self.gathered.notify_waiters();
+            }
             if s.running < self.db.committers() {
                 s.running += 1;
                 true
@@ -76,14 +100,14 @@ impl GroupCommit {
         if spawn {
             let db = self.db.clone();
             let state = self.state.clone();
-            tokio::spawn(commit_loop(db, state));
+            tokio::spawn(commit_loop(db, state, self.gathered.clone()));
         }
         answer.await.unwrap_or_else(|_| Err("the committer ended before answering".to_owned()))
     }
 }
 
 /// Takes batches until the queue is empty.
-async fn commit_loop(db: Db, state: Arc<Mutex<State>>) {
+async fn commit_loop(db: Db, state: Arc<Mutex<State>>, gathered: Arc<tokio::sync::Notify>) {
     // Ends the committer's turn if a commit panics (the task is gone, its batch answered
     // `503` through the dropped senders).
     struct Running(Arc<Mutex<State>>, bool);
@@ -97,12 +121,29 @@ async fn commit_loop(db: Db, state: Arc<Mutex<State>>) {
     }
     let mut guard = Running(state.clone(), true);
     loop {
+        let woken = gathered.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let wait = {
+            let mut s = state.lock();
+            let (size, took) = s.previous;
+            let wait = took.checked_div(2).unwrap_or_default().min(GATHER_MAX);
+            let short = !s.queue.is_empty() && s.queue.len() < size && !wait.is_zero();
+            if short {
+                s.want = size;
+            }
+            short.then_some(wait)
+        };
+        if let Some(wait) = wait {
+            let _ = tokio::time::timeout(wait, woken).await;
+            state.lock().want = 0;
+        }
         let batch = {
             let mut s = state.lock();
             let mut batch = Vec::new();
             let mut bytes = 0usize;
             while let Some(next) = s.queue.front() {
-                let size = next.event.body.len().saturating_add(next.event.envelope.len());
+                let size = next.event.body.len();
                 if !batch.is_empty()
                     && (batch.len() >= MAX_BATCH || bytes.saturating_add(size) > MAX_BATCH_BYTES)
                 {
@@ -120,7 +161,9 @@ async fn commit_loop(db: Db, state: Arc<Mutex<State>>) {
             }
             batch
         };
+        let (n, started) = (batch.len(), std::time::Instant::now());
         commit(&db, batch).await;
+        state.lock().previous = (n, started.elapsed());
     }
 }
 

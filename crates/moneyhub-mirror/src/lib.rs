@@ -34,7 +34,7 @@
 //!
 //! | table | rows |
 //! | --- | --- |
-//! | `mirror_inbox` | every stored webhook: `seq`, `webhook_id` (unique), user, type, the verified envelope (JSON, as the client verified it), raw body, content type, signed, `state` (0 pending, 1 applied, 2 parked), attempts, last error |
+//! | `mirror_inbox` | every stored webhook: `seq`, `webhook_id` (unique), user, type, the body as delivered and verified (the only copy: the processor reads the envelope from it), content type, signed, `state` (0 pending, 1 applied, 2 parked), attempts, last error |
 //! | `mirror_applied_events` | the ledger: one row per applied event, primary key `webhook_id` |
 //! | `mirror_users` | users seen, with a retry back-off (`not_before_ms`); the row workers lock |
 //! | `mirror_connections` | per connection: backfilled, watermark and last full reconciliation (Moneyhub time), status, removed |
@@ -187,6 +187,8 @@ pub(crate) struct Inner {
     held_back: parking_lot::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     /// When this process last purged past the retention.
     last_purge: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// When this process last folded the inbox counts (see [`Db::compact_counts`]).
+    last_compact: parking_lot::Mutex<Option<std::time::Instant>>,
     /// Whether the workers are paused by the applying floor (for logging the change once).
     paused: std::sync::atomic::AtomicBool,
 }
@@ -388,6 +390,7 @@ impl Mirror {
                 worker_prefix,
                 held_back: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 last_purge: parking_lot::Mutex::new(None),
+                last_compact: parking_lot::Mutex::new(None),
                 paused: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -512,6 +515,7 @@ impl Mirror {
                 return;
             }
             let wake = self.inner.wake.notified();
+            self.compact_counts_if_due().await;
             match self.process_once(name).await {
                 Ok(Some(_)) => {
                     idle = self.inner.config.poll_interval;
@@ -529,6 +533,22 @@ impl Mirror {
                 _ = tokio::time::sleep(idle) => {}
                 _ = stop.changed() => {}
             }
+        }
+    }
+
+    /// At most every 5 s per process, busy or idle: folds the inbox counts' delta rows, so
+    /// that a read of them sums a few thousand rows at most.
+    async fn compact_counts_if_due(&self) {
+        let now = std::time::Instant::now();
+        {
+            let mut last = self.inner.last_compact.lock();
+            if last.is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(5)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        if let Err(e) = self.inner.db.compact_counts().await {
+            tracing::warn!(error = %e, "folding the inbox counts failed; will try again later");
         }
     }
 

@@ -256,21 +256,13 @@ async fn receive_inner(inner: &Arc<Inner>, headers: HeaderMap, body: Bytes) -> R
             return answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
         }
     };
-    // The inbox persists the envelope the client verified (serialised once, to be stored);
-    // the processor decodes it once when it applies the event.
-    let envelope = match serde_json::to_string(&verified.envelope) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::info!(error = %e, "webhook envelope cannot be stored");
-            return answer(StatusCode::BAD_REQUEST, "invalid");
-        }
-    };
+    // The inbox keeps the verified body as delivered, and nothing decoded from it but the
+    // keys it is found by; the processor reads the envelope from it once, when it applies it.
     let event = NewInboxEvent {
         webhook_id: verified.id,
         user_id: verified.user_id,
         event_type: verified.event_type,
-        envelope,
-        body: body.to_vec(),
+        body,
         content_type: crate::db::clip(&content_type, 200),
         signed: verified.signed,
         received_ms: chrono::Utc::now().timestamp_millis(),

@@ -26,15 +26,17 @@
 //! resulting writes go to the database in one transaction with the events' ledger rows.
 //!
 //! The stored JSON of a transaction is the object Moneyhub sent, byte for byte
-//! ([`RawTransaction`]): fields the client's model does not know are kept too.
+//! ([`TransactionRecord`]): fields the client's model does not know are kept too. Only the
+//! keys the rows are indexed by (id, account, dates, status) are decoded; the JSON is moved
+//! into the row, never copied or encoded again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 
-use moneyhub::{Connection, ConnectionId, RawTransaction, TransactionFilter, UserId};
-use moneyhub_types::{AccountId, TransactionId, WebhookEnvelope, WebhookEvent};
+use moneyhub::{Connection, ConnectionId, TransactionFilter, TransactionRecord, UserId};
+use moneyhub_types::{AccountId, TransactionId, WebhookEvent};
 
 use crate::db::{Claim, ConnectionUpdate, InboxEvent, LiveRow, LocalAccount, LocalConnection, TxRow, Writes};
 use crate::error::Result;
@@ -127,8 +129,8 @@ struct Plan {
     ignored: usize,
 }
 
-/// What the events ask for. The stored envelope is decoded once, here (it is persisted, so
-/// it must be read back); from there on every id keeps its type.
+/// What the events ask for. The stored body (verified when it arrived) is decoded once, here;
+/// from there on every id keeps its type.
 ///
 /// The match over [`WebhookEvent`] names every variant and has no catch-all: an event type
 /// added to `moneyhub-types` stops this crate compiling until it is decided here what the
@@ -137,7 +139,7 @@ fn plan(events: &[InboxEvent]) -> Plan {
     let mut p = Plan::default();
     let mut seen = HashSet::new();
     for e in events {
-        let parsed = serde_json::from_str::<WebhookEnvelope>(&e.envelope)
+        let parsed = moneyhub::webhooks::read_verified(&e.body, e.signed)
             .map_err(|err| err.to_string())
             .and_then(|env| WebhookEvent::from_envelope(&env).map_err(|err| err.to_string()));
         let event = match parsed {
@@ -178,18 +180,18 @@ fn plan(events: &[InboxEvent]) -> Plan {
     p
 }
 
-pub(crate) fn row_of(raw: &RawTransaction, user_id: &UserId, connection_id: Option<ConnectionId>) -> TxRow {
-    let t = &raw.transaction;
+pub(crate) fn row_of(t: TransactionRecord, user_id: &UserId, connection_id: Option<ConnectionId>) -> TxRow {
     TxRow {
-        id: t.id.clone(),
         user_id: user_id.clone(),
-        account_id: t.account_id.clone(),
         connection_id,
         date_ms: t.date.timestamp_millis(),
         modified_ms: t.date_modified.timestamp_millis(),
         status: t.status.as_str().to_owned(),
-        // Exactly what Moneyhub sent, fields this crate does not model included.
-        raw: raw.json.get().to_owned(),
+        // Exactly what Moneyhub sent, fields this crate does not model included (moved, not
+        // copied).
+        raw: String::from(Box::<str>::from(t.json)),
+        id: t.id,
+        account_id: t.account_id,
     }
 }
 
@@ -446,9 +448,9 @@ impl<'a> Session<'a> {
         self.report.dropped_accounts += 1;
     }
 
-    fn decide_live(&mut self, raw: &RawTransaction) {
+    fn decide_live(&mut self, raw: TransactionRecord) {
         let Some(user) = &self.user else { return };
-        let account = raw.transaction.account_id.as_ref();
+        let account = raw.account_id.as_ref();
         if account.is_some_and(|a| self.writes.dropped_accounts.contains(a)) {
             return;
         }
@@ -472,16 +474,16 @@ impl<'a> Session<'a> {
         for chunk in ids.chunks(IDS_PER_CALL) {
             let requests = u32::try_from(chunk.len().div_ceil(IDS_PER_REQUEST)).unwrap_or(u32::MAX);
             self.inner.budget.take(requests).await;
-            let got = self.inner.client.transactions().by_ids_raw(&user, chunk).await?;
+            let got = self.inner.client.transactions().by_ids_records(&user, chunk).await?;
             self.report.fetched_by_id += got.transactions.len();
             if got.transactions.iter().any(|t| {
-                t.transaction.account_id.as_ref().is_some_and(|a| !self.account_connection.contains_key(a))
+                t.account_id.as_ref().is_some_and(|a| !self.account_connection.contains_key(a))
             }) && self.remote.is_none()
             {
                 self.load_remote().await?;
             }
-            for t in &got.transactions {
-                self.observed.insert(t.transaction.id.clone());
+            for t in got.transactions {
+                self.observed.insert(t.id.clone());
                 self.decide_live(t);
             }
             for id in &got.missing {
@@ -647,7 +649,7 @@ impl<'a> Session<'a> {
         listed: &mut HashSet<TransactionId>,
     ) -> Result<()> {
         let Some(user) = self.user.clone() else { return Ok(()) };
-        let mut pages = Box::pin(self.inner.client.transactions().pages_raw(&user, filter));
+        let mut pages = Box::pin(self.inner.client.transactions().pages_records(&user, filter));
         let mut done: u64 = 0;
         loop {
             // One request per page (the last one included).
@@ -655,11 +657,12 @@ impl<'a> Session<'a> {
             let Some(page) = pages.try_next().await? else { break };
             done += page.transactions.len() as u64;
             self.report.listed += page.transactions.len();
-            for t in &page.transactions {
-                let id = &t.transaction.id;
+            let total = page.meta.count;
+            for t in page.transactions {
+                let id = &t.id;
                 listed.insert(id.clone());
                 self.observed.insert(id.clone());
-                let unchanged = local.get(id) == Some(&t.transaction.date_modified.timestamp_millis())
+                let unchanged = local.get(id) == Some(&t.date_modified.timestamp_millis())
                     && !self.decisions.contains_key(id);
                 if !unchanged {
                     self.decide_live(t);
@@ -670,7 +673,7 @@ impl<'a> Session<'a> {
                 connection_id: connection_id.clone(),
                 phase,
                 done,
-                total: page.meta.count,
+                total,
             });
             self.maybe_flush(claim).await?;
         }

@@ -139,7 +139,8 @@ pub use jose::{KeyType, PrivateKey, SigningAlg};
 pub use page::{Page, PageOptions, Pages};
 pub use secret::Secret;
 pub use transactions::{
-    CreditDebit, RawTransaction, TransactionFilter, TransactionItem, TransactionPage, Transactions,
+    CreditDebit, RawTransaction, TransactionFilter, TransactionItem, TransactionPage, TransactionRecord,
+    Transactions,
     TransactionsByIds, Unenriched,
 };
 pub use transport::retry::RetryPolicy;

@@ -9,13 +9,13 @@
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::stream::{self, Stream, StreamExt, TryStreamExt};
 use url::Url;
 
 use moneyhub_types::{
-    AccountId, CategoryId, DataResponse, Transaction, TransactionId, TransactionsMeta, UnenrichedTransaction,
-    UserId,
+    AccountId, CategoryId, DataResponse, Transaction, TransactionId, TransactionStatus, TransactionsMeta,
+    UnenrichedTransaction, UserId,
 };
 
 use crate::error::{Error, Result};
@@ -202,7 +202,66 @@ impl<'de> serde::Deserialize<'de> for RawTransaction {
     }
 }
 
-/// What a listing or look-up returns per transaction: [`Transaction`] or [`RawTransaction`].
+/// What a store keys a transaction by, decoded, next to the JSON object Moneyhub sent for it,
+/// byte for byte ([`Transactions::by_ids_records`], [`Transactions::pages_records`]).
+///
+/// Cheaper than [`RawTransaction`] for stores that keep the JSON and only index a few
+/// fields: the rest of the object is checked to be JSON but not decoded into a
+/// [`Transaction`] (so a field the typed model requires may be missing or malformed without
+/// failing the listing; what is kept is what Moneyhub sent).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TransactionRecord {
+    /// Transaction id.
+    pub id: TransactionId,
+    /// The account it belongs to.
+    pub account_id: Option<AccountId>,
+    /// When it happened.
+    pub date: DateTime<Utc>,
+    /// Last change of any kind.
+    pub date_modified: DateTime<Utc>,
+    /// Posted or pending.
+    pub status: TransactionStatus,
+    /// The transaction's JSON object as received.
+    pub json: Box<serde_json::value::RawValue>,
+}
+
+impl PartialEq for TransactionRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.json.get() == other.json.get()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TransactionRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        /// The keys, read from the object; every other field is skipped.
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Keys {
+            id: TransactionId,
+            #[serde(default)]
+            account_id: Option<AccountId>,
+            #[serde(with = "moneyhub_types::time::timestamp")]
+            date: DateTime<Utc>,
+            #[serde(with = "moneyhub_types::time::timestamp")]
+            date_modified: DateTime<Utc>,
+            status: TransactionStatus,
+        }
+        let json = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let k: Keys = serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
+        Ok(TransactionRecord {
+            id: k.id,
+            account_id: k.account_id,
+            date: k.date,
+            date_modified: k.date_modified,
+            status: k.status,
+            json,
+        })
+    }
+}
+
+/// What a listing or look-up returns per transaction: [`Transaction`], [`RawTransaction`] or
+/// [`TransactionRecord`].
 pub trait TransactionItem: serde::de::DeserializeOwned + Send + 'static + sealed::Sealed {
     /// The transaction's id.
     fn id(&self) -> &TransactionId;
@@ -220,6 +279,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Transaction {}
     impl Sealed for super::RawTransaction {}
+    impl Sealed for super::TransactionRecord {}
     impl Sealed for super::UnenrichedTransaction {}
 }
 
@@ -263,6 +323,17 @@ impl TransactionItem for RawTransaction {
                 }
             }
         }
+    }
+}
+
+impl TransactionItem for TransactionRecord {
+    fn id(&self) -> &TransactionId {
+        &self.id
+    }
+    fn decode_body(
+        body: &[u8],
+    ) -> std::result::Result<DataResponse<Vec<Self>, TransactionsMeta>, moneyhub_types::Error> {
+        moneyhub_types::decode(body)
     }
 }
 
@@ -337,6 +408,20 @@ impl Transactions {
         user_id: &UserId,
         ids: I,
     ) -> Result<TransactionsByIds<RawTransaction>>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.by_ids_as(user_id, ids).await
+    }
+
+    /// [`by_ids`](Self::by_ids), each transaction as its keys and the JSON Moneyhub sent for
+    /// it, the rest not decoded ([`TransactionRecord`]).
+    pub async fn by_ids_records<I, S>(
+        &self,
+        user_id: &UserId,
+        ids: I,
+    ) -> Result<TransactionsByIds<TransactionRecord>>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -456,6 +541,16 @@ impl Transactions {
         user_id: &UserId,
         filter: TransactionFilter,
     ) -> impl Stream<Item = Result<TransactionPage<RawTransaction>>> + Send + 'static {
+        self.pages_as(user_id, filter)
+    }
+
+    /// [`pages`](Self::pages), each transaction as its keys and the JSON Moneyhub sent for
+    /// it, the rest not decoded ([`TransactionRecord`]).
+    pub fn pages_records(
+        &self,
+        user_id: &UserId,
+        filter: TransactionFilter,
+    ) -> impl Stream<Item = Result<TransactionPage<TransactionRecord>>> + Send + 'static {
         self.pages_as(user_id, filter)
     }
 

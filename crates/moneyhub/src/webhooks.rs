@@ -231,7 +231,35 @@ impl WebhookVerifier {
                 )));
             }
         }
-        let jti = str_claim(&claims, "jti").ok_or_else(|| Error::webhook("no jti claim"))?;
+        let envelope = envelope_of_claims(&claims)?;
+        Self::finish(envelope, Some(issued_at), true)
+    }
+}
+
+/// Reads the envelope of a delivery that [`WebhookVerifier::verify`] accepted earlier, from
+/// its raw body and whether it was a signed JWT ([`VerifiedWebhook::signed`]), without
+/// verifying anything again (signature, `iss`, `aud`, times): for a receiver that stores the
+/// raw body it verified and applies the event later, when the JWKS may have rotated or `iat`
+/// left its window. The envelope is the one `verify` returned for that body.
+///
+/// It authenticates nothing: call it only on bodies `verify` accepted.
+pub fn read_verified(body: &[u8], signed: bool) -> Result<WebhookEnvelope> {
+    if !signed {
+        return moneyhub_types::decode(body).map_err(|e| {
+            Error::new(ErrorKind::Webhook {
+                message: "the JSON webhook is not a webhook envelope".into(),
+                source: Some(e),
+            })
+        });
+    }
+    let token = std::str::from_utf8(body).map_err(|_| Error::webhook("the JWT body is not UTF-8"))?.trim();
+    let claims = jose::unverified_claims(token).map_err(Error::webhook)?;
+    envelope_of_claims(&claims)
+}
+
+/// The envelope a SET's claims carry: `jti`, `sub` and its single `events` entry.
+fn envelope_of_claims(claims: &serde_json::Map<String, Value>) -> Result<WebhookEnvelope> {
+        let jti = str_claim(claims, "jti").ok_or_else(|| Error::webhook("no jti claim"))?;
         let id: WebhookId = jti.parse().map_err(|_| Error::webhook("jti is not a UUID"))?;
         let user_id = match claims.get("sub") {
             None => None,
@@ -251,12 +279,10 @@ impl WebhookVerifier {
         let Some((urn, payload)) = events.iter().next() else {
             return Err(Error::webhook("no event"));
         };
-        let envelope = WebhookEnvelope::from_set_event(id, user_id, urn, payload.clone()).map_err(|e| {
+        WebhookEnvelope::from_set_event(id, user_id, urn, payload.clone()).map_err(|e| {
             Error::new(ErrorKind::Webhook {
                 message: "the event URN is not Moneyhub's".into(),
                 source: Some(e),
             })
-        })?;
-        Self::finish(envelope, Some(issued_at), true)
-    }
+        })
 }

@@ -101,6 +101,7 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
             args.refuse_below_mib.saturating_mul(1024 * 1024),
         )
         .retention(std::time::Duration::from_secs(args.retention_days.saturating_mul(86_400)))
+        .api_requests_per_second(args.api_requests_per_second)
         .http(
             moneyhub_http::ServeConfig::default()
                 .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout)),
@@ -128,12 +129,17 @@ async fn serve(global: &GlobalArgs, args: RunArgs) -> CmdResult {
         OutputFormat::Json => output::json(&json!({
             "listening": addr.to_string(),
             "workers": args.workers,
+            "apiRequestsPerSecond": mirror.config().api_requests_per_second,
             "db": url.to_string(),
             "sandbox": embedded,
         })),
         OutputFormat::Table => output::line(&format!(
-            "mirror: receiving webhooks on http://{addr}/webhooks, {} workers, database {url}; Ctrl-C or SIGTERM stops",
-            args.workers
+            "mirror: receiving webhooks on http://{addr}/webhooks, {} workers{}, database {url}; Ctrl-C or SIGTERM stops",
+            args.workers,
+            match mirror.config().api_requests_per_second {
+                Some(n) => format!(" (at most {n} API requests/s)"),
+                None => String::new(),
+            }
         )),
     }
     if args.allow_unsigned_json {

@@ -62,9 +62,15 @@ impl Running {
 
     /// Starts `mirror run` from `cmd` (the target already configured); returns it and its
     /// start-up object.
-    fn spawn(mut cmd: std::process::Command, db: &str) -> (Running, Value) {
+    fn spawn(cmd: std::process::Command, db: &str) -> (Running, Value) {
+        Running::spawn_with(cmd, db, &[])
+    }
+
+    /// [`Running::spawn`] with more `mirror run` flags.
+    fn spawn_with(mut cmd: std::process::Command, db: &str, flags: &[&str]) -> (Running, Value) {
         let port = free_port();
         cmd.args(["mirror", "run", "--db", db, "--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+            .args(flags)
             .args(["--output", "json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -330,6 +336,8 @@ fn bad_input_is_a_clear_usage_error() {
         (vec!["mirror", "reconcile", "--db", &db, "--user", "x", "--all-users"], "--all-users"),
         (vec!["mirror", "run", "--db", &db, "--workers", "0"], "--workers"),
         (vec!["mirror", "run", "--db", &db, "--listen", "nowhere"], "nowhere"),
+        (vec!["mirror", "run", "--db", &db, "--api-requests-per-second", "0"], "--api-requests-per-second"),
+        (vec!["mirror", "run", "--db", &db, "--api-requests-per-second", "many"], "--api-requests-per-second"),
         (vec!["mirror", "export", "--db", &db], "--format"),
         (vec!["mirror", "export", "--db", &db, "--format", "xml"], "xml"),
         (vec!["mirror", "export", "--db", &db, "--format", "csv", "--user", "has space"], "--user"),
@@ -425,6 +433,20 @@ fn run_on_the_embedded_sandbox_mirrors_its_webhooks() {
         (json!(0), json!(0), json!(0)),
         "{report}"
     );
+    running.interrupt();
+}
+
+/// Issue 21: `mirror run --api-requests-per-second N` reaches the mirror's configuration
+/// (the pacing itself is the budget's unit tests'); without it there is no budget.
+#[test]
+fn run_takes_an_api_request_budget() {
+    let dir = TempDir::new();
+    let db = format!("sqlite:{}", dir.join("budget.db").display());
+    let (running, started) = Running::spawn_with(command(&dir), &db, &["--api-requests-per-second", "7"]);
+    assert_eq!(started["apiRequestsPerSecond"], 7, "{started}");
+    running.interrupt();
+    let (running, started) = Running::spawn(command(&dir), &db);
+    assert_eq!(started["apiRequestsPerSecond"], Value::Null, "{started}");
     running.interrupt();
 }
 

@@ -18,7 +18,7 @@ pub struct ClaimPolicy {
     pub retry_base_ms: i64,
     /// Longest retry delay (ms).
     pub retry_cap_ms: i64,
-    /// Most bytes of stored envelopes one claim takes (at least one event is always taken):
+    /// Most bytes of stored bodies one claim takes (at least one event is always taken):
     /// bounds the ids one attempt fetches from Moneyhub.
     pub max_claim_bytes: usize,
 }
@@ -50,7 +50,7 @@ impl ClaimPolicy {
 
 /// Trims freshly read pending events (in arrival order) to what one claim takes: an event
 /// that failed before is retried alone, so one bad event cannot hold others back; otherwise
-/// events are taken while their envelopes fit in `max_bytes` (the first always).
+/// events are taken while their bodies fit in `max_bytes` (the first always).
 pub(crate) fn take_for_claim(events: &mut Vec<InboxEvent>, max_bytes: usize) {
     if events.first().is_some_and(|e| e.attempts > 0) {
         events.truncate(1);
@@ -59,7 +59,7 @@ pub(crate) fn take_for_claim(events: &mut Vec<InboxEvent>, max_bytes: usize) {
     let mut bytes = 0usize;
     let mut keep = 0;
     for e in events.iter() {
-        bytes = bytes.saturating_add(e.envelope.len());
+        bytes = bytes.saturating_add(e.body.len());
         if keep > 0 && bytes > max_bytes {
             break;
         }

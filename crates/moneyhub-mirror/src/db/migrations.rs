@@ -7,6 +7,16 @@
 //! Version 3 adds the indexes retention and metrics read through: applied events by
 //! application time, parked events, ledger rows by application time.
 //!
+//! Version 5 (`inbox_raw`) drops `mirror_inbox.envelope`: the inbox keeps only the verified
+//! body as delivered, which the processor reads the envelope from
+//! (`moneyhub::webhooks::read_verified`). Rows stored before keep their body, so they read
+//! the same. (SQLite rewrites the table; PostgreSQL only marks the column dropped.) It also
+//! adds `mirror_inbox_counts`, the inbox's counts by state and the ledger's, kept by triggers
+//! in the transactions that change them, so that `/metrics` and `mirror status` read a few
+//! rows instead of counting the inbox: on SQLite one row (one writer); on PostgreSQL one
+//! delta row per changing statement (inserts never wait on each other), which the workers
+//! fold into one every few seconds (`Db::compact_counts`); a read sums what is there.
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -160,6 +170,42 @@ CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE s
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
     ),
+    (5, "inbox_raw", concat!("ALTER TABLE mirror_inbox DROP COLUMN envelope;\n", r#"
+CREATE TABLE mirror_inbox_counts (
+    id       INTEGER PRIMARY KEY CHECK (id = 0),
+    pending  INTEGER NOT NULL,
+    retrying INTEGER NOT NULL,
+    applied  INTEGER NOT NULL,
+    parked   INTEGER NOT NULL,
+    ledger   INTEGER NOT NULL
+);
+INSERT INTO mirror_inbox_counts (id, pending, retrying, applied, parked, ledger)
+SELECT 0, COALESCE(SUM(state = 0), 0), COALESCE(SUM(state = 0 AND attempts > 0), 0), COALESCE(SUM(state = 1), 0),
+       COALESCE(SUM(state = 2), 0), (SELECT COUNT(*) FROM mirror_applied_events)
+FROM mirror_inbox;
+CREATE TRIGGER mirror_inbox_counts_insert AFTER INSERT ON mirror_inbox BEGIN
+    UPDATE mirror_inbox_counts SET pending = pending + (NEW.state = 0),
+        retrying = retrying + (NEW.state = 0 AND NEW.attempts > 0), applied = applied + (NEW.state = 1),
+        parked = parked + (NEW.state = 2) WHERE id = 0;
+END;
+CREATE TRIGGER mirror_inbox_counts_delete AFTER DELETE ON mirror_inbox BEGIN
+    UPDATE mirror_inbox_counts SET pending = pending - (OLD.state = 0),
+        retrying = retrying - (OLD.state = 0 AND OLD.attempts > 0), applied = applied - (OLD.state = 1),
+        parked = parked - (OLD.state = 2) WHERE id = 0;
+END;
+CREATE TRIGGER mirror_inbox_counts_update AFTER UPDATE OF state, attempts ON mirror_inbox BEGIN
+    UPDATE mirror_inbox_counts SET pending = pending + (NEW.state = 0) - (OLD.state = 0),
+        retrying = retrying + (NEW.state = 0 AND NEW.attempts > 0) - (OLD.state = 0 AND OLD.attempts > 0),
+        applied = applied + (NEW.state = 1) - (OLD.state = 1),
+        parked = parked + (NEW.state = 2) - (OLD.state = 2) WHERE id = 0;
+END;
+CREATE TRIGGER mirror_ledger_counts_insert AFTER INSERT ON mirror_applied_events BEGIN
+    UPDATE mirror_inbox_counts SET ledger = ledger + 1 WHERE id = 0;
+END;
+CREATE TRIGGER mirror_ledger_counts_delete AFTER DELETE ON mirror_applied_events BEGIN
+    UPDATE mirror_inbox_counts SET ledger = ledger - 1 WHERE id = 0;
+END;
+"#)),
 ];
 
 /// PostgreSQL migrations.
@@ -308,6 +354,58 @@ CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE s
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
     ),
+    (5, "inbox_raw", concat!("ALTER TABLE mirror_inbox DROP COLUMN envelope;\n", r#"
+CREATE TABLE mirror_inbox_counts (
+    id       BIGSERIAL PRIMARY KEY,
+    pending  BIGINT NOT NULL,
+    retrying BIGINT NOT NULL,
+    applied  BIGINT NOT NULL,
+    parked   BIGINT NOT NULL,
+    ledger   BIGINT NOT NULL
+);
+INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
+SELECT COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
+       COUNT(*) FILTER (WHERE state = 1), COUNT(*) FILTER (WHERE state = 2),
+       (SELECT COUNT(*) FROM mirror_applied_events)
+FROM mirror_inbox;
+CREATE FUNCTION mirror_inbox_count() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
+        SELECT COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
+               COUNT(*) FILTER (WHERE state = 1), COUNT(*) FILTER (WHERE state = 2), 0
+        FROM mirror_new_rows HAVING COUNT(*) > 0;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
+        SELECT -COUNT(*) FILTER (WHERE state = 0), -COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
+               -COUNT(*) FILTER (WHERE state = 1), -COUNT(*) FILTER (WHERE state = 2), 0
+        FROM mirror_old_rows HAVING COUNT(*) > 0;
+    END IF;
+    RETURN NULL;
+END $f$;
+CREATE FUNCTION mirror_ledger_count() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
+        SELECT 0, 0, 0, 0, COUNT(*) FROM mirror_new_rows HAVING COUNT(*) > 0;
+    ELSE
+        INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
+        SELECT 0, 0, 0, 0, -COUNT(*) FROM mirror_old_rows HAVING COUNT(*) > 0;
+    END IF;
+    RETURN NULL;
+END $f$;
+CREATE TRIGGER mirror_inbox_counts_insert AFTER INSERT ON mirror_inbox
+    REFERENCING NEW TABLE AS mirror_new_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_inbox_count();
+CREATE TRIGGER mirror_inbox_counts_update AFTER UPDATE ON mirror_inbox
+    REFERENCING OLD TABLE AS mirror_old_rows NEW TABLE AS mirror_new_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_inbox_count();
+CREATE TRIGGER mirror_inbox_counts_delete AFTER DELETE ON mirror_inbox
+    REFERENCING OLD TABLE AS mirror_old_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_inbox_count();
+CREATE TRIGGER mirror_ledger_counts_insert AFTER INSERT ON mirror_applied_events
+    REFERENCING NEW TABLE AS mirror_new_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_ledger_count();
+CREATE TRIGGER mirror_ledger_counts_delete AFTER DELETE ON mirror_applied_events
+    REFERENCING OLD TABLE AS mirror_old_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_ledger_count();
+"#)),
 ];
 
 /// The newest version of a list.
@@ -329,26 +427,46 @@ pub const TABLES: &[&str] = &[
     "mirror_lifecycle",
     "mirror_lifecycle_history",
     "mirror_outbox",
+    "mirror_inbox_counts",
 ];
 
 /// The schema of a list as idempotent statements (`CREATE … IF NOT EXISTS`, data statements
 /// left out): re-creates whatever table or index is missing (dropped by hand, say) and
-/// touches nothing that exists.
+/// touches nothing that exists. A table is re-created as the whole list leaves it: a later
+/// `ALTER TABLE t DROP COLUMN c` removes `c`'s line from `t`'s `CREATE TABLE`.
 pub fn repair_sql(list: &[Migration]) -> String {
-    let mut out = String::new();
+    let mut statements: Vec<String> = Vec::new();
     for (_, _, sql) in list {
         for statement in sql.split(';') {
             let s = statement.trim();
-            let fixed = if let Some(rest) = s.strip_prefix("CREATE TABLE ") {
-                format!("CREATE TABLE IF NOT EXISTS {rest}")
+            if let Some(rest) = s.strip_prefix("CREATE TABLE ") {
+                statements.push(format!("CREATE TABLE IF NOT EXISTS {rest}"));
             } else if let Some(rest) = s.strip_prefix("CREATE INDEX ") {
-                format!("CREATE INDEX IF NOT EXISTS {rest}")
-            } else {
-                continue;
-            };
-            out.push_str(&fixed);
-            out.push_str(";\n");
+                statements.push(format!("CREATE INDEX IF NOT EXISTS {rest}"));
+            } else if let Some((table, column)) = dropped_column(s) {
+                let create = format!("CREATE TABLE IF NOT EXISTS {table} (");
+                for st in statements.iter_mut().filter(|st| st.starts_with(&create)) {
+                    *st = st
+                        .lines()
+                        .filter(|l| l.split_whitespace().next() != Some(column))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                }
+            }
         }
     }
+    let mut out = String::new();
+    for s in statements {
+        out.push_str(&s);
+        out.push_str(";\n");
+    }
     out
+}
+
+/// `(table, column)` of an `ALTER TABLE table DROP COLUMN column` statement.
+fn dropped_column(statement: &str) -> Option<(&str, &str)> {
+    let rest = statement.strip_prefix("ALTER TABLE ")?;
+    let (table, rest) = rest.split_once(' ')?;
+    let column = rest.trim().strip_prefix("DROP COLUMN ")?.trim();
+    Some((table, column))
 }

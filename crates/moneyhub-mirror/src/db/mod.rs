@@ -402,6 +402,13 @@ impl Db {
     }
 
     /// How many group commits the receiver runs at once on this backend.
+    /// Folds the inbox counts that `/metrics` and `mirror status` read into one row
+    /// (PostgreSQL keeps one delta row per statement that changes them; the workers call this
+    /// every few seconds). A no-op on SQLite.
+    pub async fn compact_counts(&self) -> Result<()> {
+        self.store.compact_counts().await
+    }
+
     pub(crate) fn committers(&self) -> usize {
         self.store.committers().max(1)
     }

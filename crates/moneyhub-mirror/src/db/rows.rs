@@ -18,12 +18,10 @@ pub struct NewInboxEvent {
     pub user_id: Option<UserId>,
     /// The event type (stored camelCase).
     pub event_type: WebhookEventType,
-    /// The verified envelope `{id, eventType, userId, payload}` as JSON: what the processor
-    /// decodes (once) when it applies the event. It is the envelope the client verified,
-    /// serialised once to be persisted, not the typed event encoded back.
-    pub envelope: String,
-    /// The body exactly as delivered.
-    pub body: Vec<u8>,
+    /// The body exactly as delivered and verified: the only copy of the event the inbox
+    /// keeps. The processor reads the envelope from it once, when it applies the event
+    /// ([`moneyhub::webhooks::read_verified`]: the JWT's claims, or the JSON envelope).
+    pub body: bytes::Bytes,
     /// The delivery's `Content-Type`.
     pub content_type: String,
     /// Whether it was a verified signed JWT.
@@ -43,8 +41,10 @@ pub struct InboxEvent {
     pub user_id: String,
     /// The event type.
     pub event_type: String,
-    /// The verified envelope (JSON).
-    pub envelope: String,
+    /// The body as delivered (verified when it arrived).
+    pub body: Vec<u8>,
+    /// Whether the body is a signed JWT (else the JSON envelope).
+    pub signed: bool,
     /// Failed attempts so far.
     pub attempts: i64,
 }

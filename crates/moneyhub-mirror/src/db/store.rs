@@ -98,6 +98,12 @@ pub(crate) trait Store: Send + Sync + 'static {
         1
     }
 
+    /// Folds the inbox counts' rows into one where a backend keeps several (PostgreSQL's
+    /// delta rows); a no-op elsewhere.
+    fn compact_counts(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Claims the user with the oldest pending event that no one else holds, not in
     /// `exclude`, whose retry time has come (`now_ms`) and whose first pending event arrived
     /// by `arrived_by_ms`, with up to `limit` of its pending events in arrival order (only

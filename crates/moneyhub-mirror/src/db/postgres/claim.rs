@@ -50,7 +50,7 @@ const LOCK_USER: &str = "SELECT user_id FROM mirror_users WHERE user_id = $1 FOR
 
 /// A user's pending events in arrival order.
 const PENDING_EVENTS: &str =
-    "SELECT seq, webhook_id, user_id, event_type, envelope, attempts FROM mirror_inbox
+    "SELECT seq, webhook_id, user_id, event_type, body, signed, attempts FROM mirror_inbox
      WHERE user_id = $1 AND state = 0 ORDER BY seq LIMIT $2";
 
 /// A user's connections.
@@ -138,8 +138,9 @@ pub(super) async fn next(db: &PgDb, req: ClaimRequest<'_>) -> Result<Option<PgCl
                     webhook_id: r.try_get(1)?,
                     user_id: r.try_get(2)?,
                     event_type: r.try_get(3)?,
-                    envelope: r.try_get(4)?,
-                    attempts: i64::from(r.try_get::<_, i32>(5)?),
+                    body: r.try_get(4)?,
+                    signed: r.try_get::<_, i32>(5)? != 0,
+                    attempts: i64::from(r.try_get::<_, i32>(6)?),
                 })
             })
             .collect::<Result<_, tokio_postgres::Error>>()?;

@@ -12,14 +12,14 @@ use crate::error::{Error, Result};
 /// touched: a claim finishing for the same user locks that row before it looks for pending
 /// events and drops the row, so one of them waits for the other and the new event is never
 /// left without a queue row.
-const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $8)
+const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $7)
             ON CONFLICT (user_id) DO NOTHING),
           e AS (INSERT INTO mirror_inbox
-                   (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING
+                   (webhook_id, user_id, event_type, body, content_type, signed, received_ms)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (webhook_id) DO NOTHING
                 RETURNING seq),
           d AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
-                SELECT $2, $8, seq, $8 FROM e
+                SELECT $2, $7, seq, $7 FROM e
                 ON CONFLICT (user_id) DO UPDATE
                 SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq))
      SELECT COUNT(*)::BIGINT FROM e";
@@ -35,15 +35,14 @@ const REPAIR_DUE: &str =
 /// webhooks stored in arrival order unless their id is stored already, and their users
 /// queued for the workers (as `INSERT_EVENT` does for one); returns the ids written.
 const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms)
-            SELECT DISTINCT ON (user_id) user_id, r FROM unnest($2::TEXT[], $8::BIGINT[]) AS x(user_id, r)
+            SELECT DISTINCT ON (user_id) user_id, r FROM unnest($2::TEXT[], $7::BIGINT[]) AS x(user_id, r)
             ORDER BY user_id
             ON CONFLICT (user_id) DO NOTHING),
           e AS (INSERT INTO mirror_inbox
-            (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
-            SELECT w, u, t, e, b, c, s, r
-            FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::TEXT[], $7::INT[],
-                        $8::BIGINT[])
-                 WITH ORDINALITY AS x(w, u, t, e, b, c, s, r, o)
+            (webhook_id, user_id, event_type, body, content_type, signed, received_ms)
+            SELECT w, u, t, b, c, s, r
+            FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::TEXT[], $6::INT[], $7::BIGINT[])
+                 WITH ORDINALITY AS x(w, u, t, b, c, s, r, o)
             ORDER BY o
             ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id, user_id, seq, received_ms),
           d AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
@@ -56,12 +55,27 @@ const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first
 const ADD_USER: &str =
     "INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING";
 
-/// Inbox rows by state, ledger rows, retrying events and the oldest pending arrival.
-const COUNTS: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 1),
-        COUNT(*) FILTER (WHERE state = 2), (SELECT COUNT(*) FROM mirror_applied_events),
-        COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
-        MIN(received_ms) FILTER (WHERE state = 0)
-     FROM mirror_inbox";
+/// The inbox's counts by state and the ledger's, summed over the delta rows the triggers
+/// write (migration 5; folded by [`compact_counts`]), and the oldest pending arrival from
+/// the claim queue (one row per user with pending events): no row of the inbox is read.
+const COUNTS: &str = "SELECT COALESCE(SUM(pending), 0)::BIGINT, COALESCE(SUM(retrying), 0)::BIGINT,
+        COALESCE(SUM(applied), 0)::BIGINT, COALESCE(SUM(parked), 0)::BIGINT, COALESCE(SUM(ledger), 0)::BIGINT,
+        (SELECT MIN(oldest_pending_ms) FROM mirror_users_due)
+     FROM mirror_inbox_counts";
+
+/// Folds the counts' delta rows into one (rows other transactions are inserting are left
+/// for the next time).
+const COMPACT_COUNTS: &str = "WITH gone AS (DELETE FROM mirror_inbox_counts
+                RETURNING pending, retrying, applied, parked, ledger)
+     INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
+     SELECT SUM(pending), SUM(retrying), SUM(applied), SUM(parked), SUM(ledger) FROM gone HAVING COUNT(*) > 0";
+
+/// Counts the inbox again when the counts table is empty (re-created by a repair).
+pub(super) const RECOUNT: &str = "INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
+     SELECT COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
+            COUNT(*) FILTER (WHERE state = 1), COUNT(*) FILTER (WHERE state = 2),
+            (SELECT COUNT(*) FROM mirror_applied_events)
+     FROM mirror_inbox WHERE NOT EXISTS (SELECT 1 FROM mirror_inbox_counts)";
 
 /// Marks pending events applied when the ledger holds them.
 const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
@@ -88,10 +102,6 @@ const PURGE: &str = "WITH i AS (DELETE FROM mirror_inbox WHERE seq IN
                 RETURNING 1)
      SELECT (SELECT COUNT(*) FROM i)::BIGINT, (SELECT COUNT(*) FROM l)::BIGINT";
 
-/// The work queue's counts (the pending and parked partial indexes).
-const QUEUE_COUNTS: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE attempts > 0), MIN(received_ms),
-        (SELECT COUNT(*) FROM mirror_inbox WHERE state = 2)
-     FROM mirror_inbox WHERE state = 0";
 
 /// Stores a webhook: `false` when its id was stored already.
 pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
@@ -105,8 +115,7 @@ pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
                 &e.webhook_id.as_str(),
                 &user_id,
                 &e.event_type.as_str(),
-                &e.envelope,
-                &e.body,
+                &&e.body[..],
                 &e.content_type,
                 &signed,
                 &e.received_ms,
@@ -123,15 +132,14 @@ pub(super) async fn insert_batch(c: &mut PgConn, events: &[NewInboxEvent]) -> Re
     // Events that name no user are kept under the empty key.
     let users: Vec<&str> = events.iter().map(|e| e.user_id.as_ref().map_or("", |u| u.as_str())).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    let envelopes: Vec<&str> = events.iter().map(|e| e.envelope.as_str()).collect();
-    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| &e.body[..]).collect();
     let content_types: Vec<&str> = events.iter().map(|e| e.content_type.as_str()).collect();
     let signed: Vec<i32> = events.iter().map(|e| i32::from(e.signed)).collect();
     let received: Vec<i64> = events.iter().map(|e| e.received_ms).collect();
     let rows = c
         .query(
             INSERT_EVENTS,
-            &[&ids, &users, &types, &envelopes, &bodies, &content_types, &signed, &received],
+            &[&ids, &users, &types, &bodies, &content_types, &signed, &received],
         )
         .await?;
     let written = rows
@@ -151,15 +159,23 @@ pub(super) async fn add_user(c: &mut PgConn, user_id: &str) -> Result<()> {
 pub(super) async fn counts(c: &mut PgConn) -> Result<InboxCounts> {
     let rows = c.query(COUNTS, &[]).await?;
     let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
+    let (pending, retrying, applied, failed): (i64, i64, i64, i64) =
+        (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
     Ok(InboxCounts {
-        total: r.try_get(0)?,
-        pending: r.try_get(1)?,
-        applied: r.try_get(2)?,
-        failed: r.try_get(3)?,
+        total: pending + applied + failed,
+        pending,
+        applied,
+        failed,
         ledger: r.try_get(4)?,
-        retrying: r.try_get(5)?,
-        oldest_pending_ms: r.try_get(6)?,
+        retrying,
+        oldest_pending_ms: r.try_get(5)?,
     })
+}
+
+/// Folds the counts' delta rows into one.
+pub(super) async fn compact_counts(c: &mut PgConn) -> Result<()> {
+    c.execute(COMPACT_COUNTS, &[]).await?;
+    Ok(())
 }
 
 /// One batch of the retention purge.
@@ -172,13 +188,12 @@ pub(super) async fn purge_applied(c: &mut PgConn, before_ms: i64, batch: i64) ->
 
 /// The work queue's counts.
 pub(super) async fn queue_counts(c: &mut PgConn) -> Result<QueueCounts> {
-    let rows = c.query(QUEUE_COUNTS, &[]).await?;
-    let r = rows.first().ok_or_else(|| Error::data("no row from a COUNT query"))?;
+    let n = counts(c).await?;
     Ok(QueueCounts {
-        pending: r.try_get(0)?,
-        retrying: r.try_get(1)?,
-        oldest_pending_ms: r.try_get(2)?,
-        parked: r.try_get(3)?,
+        pending: n.pending,
+        retrying: n.retrying,
+        oldest_pending_ms: n.oldest_pending_ms,
+        parked: n.failed,
     })
 }
 

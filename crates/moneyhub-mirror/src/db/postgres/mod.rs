@@ -281,6 +281,10 @@ impl Store for PgDb {
         Box::pin(async move { inbox::insert_batch(&mut self.get_inbox().await?, &events).await })
     }
 
+    fn compact_counts(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { inbox::compact_counts(&mut self.get().await?).await })
+    }
+
     fn committers(&self) -> usize {
         // The server groups concurrent commits' WAL flushes; a few transactions in flight
         // hide each other's round trips.
@@ -315,6 +319,7 @@ impl Store for PgDb {
                 c.client()?.execute(MIGRATION_LOCK, &[]).await?;
                 c.client()?.batch_execute(&migrations::repair_sql(POSTGRES)).await?;
                 inbox::repair_due(&mut c).await?;
+                c.execute(inbox::RECOUNT, &[]).await?;
                 Ok(())
             }
             .await;

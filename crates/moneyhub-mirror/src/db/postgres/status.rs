@@ -25,8 +25,6 @@ const CONNECTIONS_PER_USER: &str =
 const INBOX_PER_USER: &str =
     "SELECT user_id, COUNT(*) FILTER (WHERE state = 0), MAX(received_ms) FROM mirror_inbox GROUP BY user_id";
 
-/// The oldest pending arrival.
-const OLDEST_PENDING: &str = "SELECT MIN(received_ms) FROM mirror_inbox WHERE state = 0";
 
 /// The newest event.
 const LAST_EVENT: &str =
@@ -66,7 +64,7 @@ pub(super) async fn status(c: &mut PgConn) -> Result<Status> {
         e.last_event_ms = r.try_get(2)?;
     }
     let counts = super::inbox::counts(c).await?;
-    let oldest_pending_ms: Option<i64> = c.value::<Option<i64>>(OLDEST_PENDING, &[]).await?.flatten();
+    let oldest_pending_ms = counts.oldest_pending_ms;
     let last = c.query(LAST_EVENT, &[]).await?;
     let last_event = match last.first() {
         Some(r) => Some(LastEvent {

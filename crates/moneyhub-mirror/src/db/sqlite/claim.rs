@@ -41,7 +41,7 @@ const BACK_OFF: &str = "UPDATE mirror_users_due SET due_at_ms = MAX(due_at_ms, ?
 
 /// A user's pending events in arrival order.
 const PENDING_EVENTS: &str =
-    "SELECT seq, webhook_id, user_id, event_type, envelope, attempts FROM mirror_inbox
+    "SELECT seq, webhook_id, user_id, event_type, body, signed, attempts FROM mirror_inbox
      WHERE user_id = ?1 AND state = 0 ORDER BY seq LIMIT ?2";
 
 /// A user's connections.
@@ -157,8 +157,9 @@ fn pending_events(c: &Connection, user_id: &str, limit: usize, max_bytes: usize)
                 webhook_id: r.get(1)?,
                 user_id: r.get(2)?,
                 event_type: r.get(3)?,
-                envelope: r.get(4)?,
-                attempts: r.get(5)?,
+                body: r.get(4)?,
+                signed: r.get::<_, i64>(5)? != 0,
+                attempts: r.get(6)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

@@ -15,8 +15,8 @@ const ADD_USER: &str =
 
 /// Stores a webhook unless its id is stored already.
 const INSERT_EVENT: &str = "INSERT INTO mirror_inbox
-        (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (webhook_id) DO NOTHING";
+        (webhook_id, user_id, event_type, body, content_type, signed, received_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (webhook_id) DO NOTHING";
 
 /// Queues a user whose event was just stored (a user already queued keeps its row: its
 /// oldest pending event is older, and its back-off holds).
@@ -31,19 +31,20 @@ pub(super) const REPAIR_DUE: &str =
      GROUP BY user_id
      ON CONFLICT (user_id) DO NOTHING";
 
-/// Inbox rows by state.
-const COUNT_BY_STATE: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 0 THEN 1 ELSE 0 END), 0),
-        COALESCE(SUM(CASE WHEN state = 1 THEN 1 ELSE 0 END), 0),
-        COALESCE(SUM(CASE WHEN state = 2 THEN 1 ELSE 0 END), 0)
-     FROM mirror_inbox";
+/// The inbox's counts by state and the ledger's (kept by triggers, migration 5): one row.
+const COUNTS: &str = "SELECT COALESCE(SUM(pending), 0), COALESCE(SUM(retrying), 0), COALESCE(SUM(applied), 0),
+        COALESCE(SUM(parked), 0), COALESCE(SUM(ledger), 0)
+     FROM mirror_inbox_counts";
 
-/// Ledger rows.
-const COUNT_LEDGER: &str = "SELECT COUNT(*) FROM mirror_applied_events";
+/// The oldest pending arrival: the claim queue holds one row per user with pending events,
+/// with the user's oldest (no history is read).
+const OLDEST_PENDING: &str = "SELECT MIN(oldest_pending_ms) FROM mirror_users_due";
 
-/// Pending events that failed before, and the oldest pending arrival.
-const COUNT_RETRYING: &str =
-    "SELECT COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0), MIN(received_ms)
-     FROM mirror_inbox WHERE state = 0";
+/// Counts the inbox again when the counts row is missing (its table re-created by a repair).
+pub(super) const RECOUNT: &str = "INSERT INTO mirror_inbox_counts (id, pending, retrying, applied, parked, ledger)
+     SELECT 0, COALESCE(SUM(state = 0), 0), COALESCE(SUM(state = 0 AND attempts > 0), 0),
+            COALESCE(SUM(state = 1), 0), COALESCE(SUM(state = 2), 0), (SELECT COUNT(*) FROM mirror_applied_events)
+     FROM mirror_inbox WHERE NOT EXISTS (SELECT 1 FROM mirror_inbox_counts)";
 
 /// Marks a pending event applied when the ledger holds it.
 const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = ?2 WHERE seq = ?1 AND state = 0
@@ -71,41 +72,10 @@ const PURGE_INBOX: &str = "DELETE FROM mirror_inbox WHERE seq IN
 const PURGE_LEDGER: &str = "DELETE FROM mirror_applied_events WHERE webhook_id IN
        (SELECT webhook_id FROM mirror_applied_events WHERE applied_ms < ?1 ORDER BY applied_ms LIMIT ?2)";
 
-/// Pending and retrying events, the oldest arrival (the pending partial index).
-const QUEUE_PENDING: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0),
-        MIN(received_ms)
-     FROM mirror_inbox WHERE state = 0";
-
-/// Parked events (the parked partial index).
-const QUEUE_PARKED: &str = "SELECT COUNT(*) FROM mirror_inbox WHERE state = 2";
 
 /// Stores a webhook on the receiver's (synced) connection: `false` when its id was stored.
 pub(super) async fn insert(inner: Arc<Inner>, e: NewInboxEvent) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let _writer = inner.write.lock();
-        let mut conn = inner.inbox.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Events that name no user are kept under the empty key.
-        let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
-        add_user(&tx, user_id, e.received_ms)?;
-        let n = tx.prepare_cached(INSERT_EVENT)?.execute(params![
-            e.webhook_id.as_str(),
-            user_id,
-            e.event_type.as_str(),
-            e.envelope,
-            e.body,
-            e.content_type,
-            i64::from(e.signed),
-            e.received_ms
-        ])?;
-        if n == 1 {
-            tx.prepare_cached(QUEUE_USER)?.execute(params![user_id, e.received_ms])?;
-        }
-        tx.commit()?;
-        Ok(n == 1)
-    })
-    .await
-    .map_err(Error::task)?
+    Ok(insert_batch(inner, vec![e]).await?.first().copied().unwrap_or(false))
 }
 
 /// Stores webhooks with distinct ids in one transaction on the receiver's (synced)
@@ -115,36 +85,41 @@ pub(super) async fn insert_batch(inner: Arc<Inner>, events: Vec<NewInboxEvent>) 
         let _writer = inner.write.lock();
         let mut conn = inner.inbox.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut stored = Vec::with_capacity(events.len());
-        {
-            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-            let mut queue = tx.prepare_cached(QUEUE_USER)?;
-            for e in &events {
-                // Events that name no user are kept under the empty key.
-                let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
-                add_user(&tx, user_id, e.received_ms)?;
-                let n = insert.execute(params![
-                    e.webhook_id.as_str(),
-                    user_id,
-                    e.event_type.as_str(),
-                    e.envelope,
-                    e.body,
-                    e.content_type,
-                    i64::from(e.signed),
-                    e.received_ms
-                ])?;
-                if n == 1 {
-                    // Queued for the workers in the same transaction, as `insert` does.
-                    queue.execute(params![user_id, e.received_ms])?;
-                }
-                stored.push(n == 1);
-            }
-        }
+        let stored = write_events(&tx, &events)?;
         tx.commit()?;
         Ok(stored)
     })
     .await
     .map_err(Error::task)?
+}
+
+/// Writes webhooks with distinct ids in `tx`, each with its user recorded and queued for
+/// the workers: per webhook, `false` when its id was stored already. Each statement is
+/// prepared once per connection.
+fn write_events(tx: &Transaction<'_>, events: &[NewInboxEvent]) -> Result<Vec<bool>> {
+    let mut stored = Vec::with_capacity(events.len());
+    let mut add = tx.prepare_cached(ADD_USER)?;
+    let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+    let mut queue = tx.prepare_cached(QUEUE_USER)?;
+    for e in events {
+        // Events that name no user are kept under the empty key.
+        let user_id = e.user_id.as_ref().map_or("", |u| u.as_str());
+        add.execute(params![user_id, e.received_ms])?;
+        let n = insert.execute(params![
+            e.webhook_id.as_str(),
+            user_id,
+            e.event_type.as_str(),
+            &e.body[..],
+            e.content_type,
+            i64::from(e.signed),
+            e.received_ms
+        ])?;
+        if n == 1 {
+            queue.execute(params![user_id, e.received_ms])?;
+        }
+        stored.push(n == 1);
+    }
+    Ok(stored)
 }
 
 /// Records a user (no-op when known).
@@ -153,13 +128,14 @@ pub(super) fn add_user(tx: &Transaction<'_>, user_id: &str, now: i64) -> Result<
     Ok(())
 }
 
-/// Inbox and ledger counts.
+/// Inbox and ledger counts, read from the counts the triggers keep (no row of the inbox is
+/// read).
 pub(super) fn counts(c: &Connection) -> Result<InboxCounts> {
-    let (total, pending, applied, failed): (i64, i64, i64, i64) =
-        c.query_row(COUNT_BY_STATE, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    let ledger: i64 = c.query_row(COUNT_LEDGER, [], |r| r.get(0))?;
-    let (retrying, oldest_pending_ms): (i64, Option<i64>) =
-        c.query_row(COUNT_RETRYING, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (pending, retrying, applied, failed, ledger): (i64, i64, i64, i64, i64) = c
+        .prepare_cached(COUNTS)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let oldest_pending_ms: Option<i64> = c.prepare_cached(OLDEST_PENDING)?.query_row([], |r| r.get(0))?;
+    let total = pending + applied + failed;
     Ok(InboxCounts { total, pending, applied, failed, ledger, retrying, oldest_pending_ms })
 }
 
@@ -170,12 +146,15 @@ pub(super) fn purge_applied(tx: &Transaction<'_>, before_ms: i64, batch: i64) ->
     Ok((inbox as u64, ledger as u64))
 }
 
-/// The work queue's counts.
+/// The work queue's counts (from the kept counts, see [`counts`]).
 pub(super) fn queue_counts(c: &Connection) -> Result<QueueCounts> {
-    let (pending, retrying, oldest_pending_ms) =
-        c.prepare_cached(QUEUE_PENDING)?.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let parked = c.prepare_cached(QUEUE_PARKED)?.query_row([], |r| r.get(0))?;
-    Ok(QueueCounts { pending, retrying, parked, oldest_pending_ms })
+    let n = counts(c)?;
+    Ok(QueueCounts {
+        pending: n.pending,
+        retrying: n.retrying,
+        parked: n.failed,
+        oldest_pending_ms: n.oldest_pending_ms,
+    })
 }
 
 /// Marks applied those of these pending events the ledger holds. Returns how many.

@@ -248,6 +248,7 @@ impl Store for SqliteDb {
         Box::pin(self.write(|tx| {
             tx.execute_batch(&migrations::repair_sql(SQLITE))?;
             tx.execute_batch(inbox::REPAIR_DUE)?;
+            tx.execute_batch(inbox::RECOUNT)?;
             Ok(())
         }))
     }

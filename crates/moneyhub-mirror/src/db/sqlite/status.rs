@@ -26,8 +26,6 @@ const CONNECTIONS_PER_USER: &str =
 const INBOX_PER_USER: &str = "SELECT user_id, SUM(CASE WHEN state = 0 THEN 1 ELSE 0 END), MAX(received_ms)
      FROM mirror_inbox GROUP BY user_id";
 
-/// The oldest pending arrival.
-const OLDEST_PENDING: &str = "SELECT MIN(received_ms) FROM mirror_inbox WHERE state = 0";
 
 /// The newest event.
 const LAST_EVENT: &str =
@@ -72,7 +70,7 @@ pub(super) fn status(c: &Connection) -> Result<Status> {
         e.last_event_ms = last;
     }
     let counts = super::inbox::counts(c)?;
-    let oldest_pending_ms: Option<i64> = c.query_row(OLDEST_PENDING, [], |r| r.get(0))?;
+    let oldest_pending_ms = counts.oldest_pending_ms;
     let last_event = c
         .query_row(LAST_EVENT, [], |r| {
             Ok(LastEvent {

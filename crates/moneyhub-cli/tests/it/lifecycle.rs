@@ -261,3 +261,102 @@ fn notifications_survive_sigkill_mid_delivery_postgres() {
     sigkill_mid_delivery(&env, &format!("{base}{sep}schema={schema}"));
     env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
 }
+
+/// Manual syncs (`POST …/sync/…`) the sandbox served.
+fn manual_syncs(env: &Env) -> usize {
+    env.requests(0)
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap_or("").contains("/sync/"))
+        .count()
+}
+
+/// `--auto-sync` across two `mirror run` processes on one database: a connection whose sync
+/// fails (`sync_error`, rule 9) gets exactly one manual sync per guard window (the guard's
+/// records are in the shared database), and once that sync failed too the advice moves on
+/// (rule 10, reconsent) and no further manual sync is made. Then `mirror history` shows the
+/// connection's states from a prefix of its id, and `--output csv` works for `mirror actions`.
+fn auto_sync_two_processes(env: &Env, db: &str) {
+    let (user, connections) = env.user_with(&[crate::support::banks::MOCK]);
+    let connection = connections[0].clone();
+    env.ok(&["mirror", "backfill", "--db", db, "--user", &user]);
+    let args = ["--db", db, "--auto-sync"];
+    let (_a, hook) = start(env, &args);
+    let (_b, _) = start(env, &args);
+    env.block(env.kit().set_webhook_target(Some(&hook), Some("jwt"))).expect("webhooks to the mirror");
+    // The provider starts failing; the next automatic sync (within 5 hours) fails and its
+    // webhook makes the mirror list the connection: sync_error, advised `sync`, due at once
+    // in both processes.
+    env.control("PUT", &format!("/connections/{connection}/state"), json!({"state": "failing"}));
+    env.advance(json!({"hours": 5}));
+    env.block(env.kit().flush()).expect("flushed");
+    wait_for("a manual sync", Duration::from_secs(10), || manual_syncs(env) >= 1);
+    wait_for("the manual sync recorded", Duration::from_secs(5), || {
+        let rows = env.json(&["mirror", "actions", "--db", db, "--user", &user]);
+        !rows[0]["lastManualSync"].is_null() && !rows[0]["notBefore"].is_null()
+    });
+    // Both processes keep evaluating every 500 ms: a second of real time is several turns of
+    // each, inside the guard's window (a second manual sync would show here).
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(manual_syncs(env), 1, "one manual sync per guard window across two processes");
+    // The sandbox runs the (failing) sync; its webhook makes the mirror list the connection
+    // again: retried and still failing, so rule 10.
+    env.advance(json!({"minutes": 5}));
+    env.block(env.kit().flush()).expect("flushed");
+    wait_for("the advice moved on", Duration::from_secs(10), || {
+        let rows = env.json(&["mirror", "actions", "--db", db, "--user", &user]);
+        rows[0]["rule"] == 10 && rows[0]["action"] == "reconsent"
+    });
+    // Past the guard window the advice no longer asks for a sync: none is made.
+    env.advance(json!({"minutes": 31}));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(manual_syncs(env), 1);
+
+    // `mirror history` from a prefix of the connection's UUID: healthy, then failing (sync),
+    // then reconsent, oldest first, each closed by the next.
+    let uuid = connection.rsplit_once(':').map_or(connection.as_str(), |(_, u)| u);
+    let history = env.json(&["mirror", "history", "--db", db, "--connection", &uuid[..8]]);
+    let rows = history.as_array().expect("array");
+    let states: Vec<(Value, Value, Value)> =
+        rows.iter().map(|r| (r["status"].clone(), r["error"].clone(), r["action"].clone())).collect();
+    assert_eq!(states.first(), Some(&(json!("ok"), Value::Null, json!("none"))), "{history}");
+    assert!(states.contains(&(json!("error"), json!("sync_error"), json!("sync"))), "{history}");
+    assert_eq!(states.last().map(|s| &s.2), Some(&json!("reconsent")), "{history}");
+    assert!(rows.iter().all(|r| r["connectionId"] == connection.as_str() && r["userId"] == user.as_str()));
+    assert!(rows[..rows.len() - 1].iter().all(|r| !r["leftAt"].is_null()) && rows.last().unwrap()["leftAt"].is_null());
+    // The full id, the table and CSV forms.
+    let table = env.ok(&["mirror", "history", "--db", db, "--connection", &connection]).stdout.clone();
+    assert!(table.contains("(current)") && table.contains("reconsent"), "{table}");
+    let csv = env.ok(&["mirror", "history", "--db", db, "-c", &connection, "--output", "csv"]).stdout.clone();
+    assert!(csv.starts_with("connection_id,entered_at,left_at,duration_ms,status,error,extended_status,action\n"));
+    assert_eq!(csv.lines().count(), rows.len() + 1, "{csv}");
+    // Unknown, and malformed, ids are clear usage errors.
+    let unknown = env.run(&["mirror", "history", "--db", db, "--connection", "ffffffff"]);
+    unknown.code(2);
+    assert!(unknown.stderr.contains("not in the mirror"), "{}", unknown.stderr);
+    env.run(&["mirror", "history", "--db", db, "--connection", "x%_"]).code(2);
+    // `mirror actions --output csv` (the former `--format csv` still works).
+    let csv = env.ok(&["mirror", "actions", "--db", db, "--output", "csv"]).stdout.clone();
+    assert!(csv.starts_with("connection_id,user_id,action,reason"), "{csv}");
+    // Commands without CSV refuse it clearly.
+    env.run(&["mirror", "status", "--db", db, "--output", "csv"]).code(2);
+}
+
+#[test]
+fn auto_sync_across_two_mirror_processes_sqlite() {
+    let env = Env::new();
+    let db = format!("sqlite:{}", env.dir.join("m.db").display());
+    auto_sync_two_processes(&env, &db);
+}
+
+#[test]
+fn auto_sync_across_two_mirror_processes_postgres() {
+    let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
+        println!("skipping: MONEYHUB_TEST_PG_URL is not set");
+        return;
+    };
+    let schema = format!("cli_lifecycle_auto_{}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let env = Env::new();
+    auto_sync_two_processes(&env, &format!("{base}{sep}schema={schema}"));
+    env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
+}

@@ -7,6 +7,11 @@
 //! Version 3 adds the indexes retention and metrics read through: applied events by
 //! application time, parked events, ledger rows by application time.
 //!
+//! Version 4 adds the lifecycle loop's tables (connection states, their history, the
+//! notification outbox). Version 6 adds the indexes the lifecycle retention reads through:
+//! removed connections, parked notifications by age and by connection (version 5 is kept
+//! for the receiver's `inbox_raw`, developed alongside).
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -160,6 +165,15 @@ CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE s
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
     ),
+    (
+        6,
+        "lifecycle_retention",
+        r#"
+CREATE INDEX mirror_lifecycle_removed ON mirror_lifecycle (connection_id) WHERE removed = 1;
+CREATE INDEX mirror_outbox_parked ON mirror_outbox (created_ms) WHERE state = 2;
+CREATE INDEX mirror_outbox_parked_connection ON mirror_outbox (connection_id) WHERE state = 2;
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations.
@@ -306,6 +320,15 @@ CREATE TABLE mirror_outbox (
 );
 CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE state = 0;
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
+"#,
+    ),
+    (
+        6,
+        "lifecycle_retention",
+        r#"
+CREATE INDEX mirror_lifecycle_removed ON mirror_lifecycle (connection_id) WHERE removed = 1;
+CREATE INDEX mirror_outbox_parked ON mirror_outbox (created_ms) WHERE state = 2;
+CREATE INDEX mirror_outbox_parked_connection ON mirror_outbox (connection_id) WHERE state = 2;
 "#,
     ),
 ];

@@ -61,10 +61,10 @@ async fn database_errors_say_what_they_mean() {
 
 async fn migrations_on(db: TestDb) {
     let first = Db::open(db.url()).await.unwrap();
-    assert_eq!(first.schema_version().await.unwrap(), 4);
+    assert_eq!(first.schema_version().await.unwrap(), 6);
     // Opening again applies nothing new.
     let again = Db::open(db.url()).await.unwrap();
-    assert_eq!(again.schema_version().await.unwrap(), 4);
+    assert_eq!(again.schema_version().await.unwrap(), 6);
     again.close().await;
     // A database migrated by a newer build is refused.
     match &db {

@@ -596,7 +596,11 @@ impl Mirror {
             }
         }
         if connections > 0 || parked > 0 {
-            tracing::info!(connections, parked, "purged removed connections and parked notifications past the retention");
+            tracing::info!(
+                connections,
+                parked,
+                "purged removed connections and parked notifications past the retention"
+            );
         }
     }
 

@@ -604,7 +604,10 @@ fn csv_text(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String 
 /// The connection `raw` designates in the mirror (see [`HistoryArgs::connection`]).
 async fn mirror_connection(db: &moneyhub_mirror::Db, raw: &str, user: Option<&UserId>) -> CmdResult<String> {
     let raw = raw.trim();
-    if raw.is_empty() || raw.len() > 200 || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b':') {
+    if raw.is_empty()
+        || raw.len() > 200
+        || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b':')
+    {
         return Err(Failure::usage(
             "--connection: a connection id, or a part of one (letters, digits, `-` and `:` only)",
         ));
@@ -647,7 +650,9 @@ async fn history(global: &GlobalArgs, args: HistoryArgs) -> CmdResult {
         let id = mirror_connection(&db, &args.connection, user.as_ref()).await?;
         let entries = db.connection_history(&id).await.map_err(mirror_failure)?;
         let state = db
-            .connection_states(&moneyhub_mirror::ActionFilter::all().include_removed(true).connection(id.clone()))
+            .connection_states(
+                &moneyhub_mirror::ActionFilter::all().include_removed(true).connection(id.clone()),
+            )
             .await
             .map_err(mirror_failure)?
             .into_iter()
@@ -679,10 +684,27 @@ async fn history(global: &GlobalArgs, args: HistoryArgs) -> CmdResult {
     match actions_format(global, None) {
         ActionsFormat::Json => output::json(&rows),
         ActionsFormat::Csv => {
-            let keys =
-                ["connectionId", "enteredAt", "leftAt", "durationMs", "status", "error", "extendedStatus", "action"];
+            let keys = [
+                "connectionId",
+                "enteredAt",
+                "leftAt",
+                "durationMs",
+                "status",
+                "error",
+                "extendedStatus",
+                "action",
+            ];
             let text = csv_text(
-                &["connection_id", "entered_at", "left_at", "duration_ms", "status", "error", "extended_status", "action"],
+                &[
+                    "connection_id",
+                    "entered_at",
+                    "left_at",
+                    "duration_ms",
+                    "status",
+                    "error",
+                    "extended_status",
+                    "action",
+                ],
                 rows.iter().map(|r| {
                     keys.iter()
                         .map(|k| match &r[*k] {

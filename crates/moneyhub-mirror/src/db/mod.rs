@@ -587,7 +587,8 @@ impl Db {
                 c => vec![c],
             })
             .collect();
-        let contains = if fragment.chars().count() >= 8 { format!("%{escaped}%") } else { format!("{escaped}%") };
+        let contains =
+            if fragment.chars().count() >= 8 { format!("%{escaped}%") } else { format!("{escaped}%") };
         let patterns = [format!("%:{escaped}%"), format!("{escaped}%"), contains];
         self.store.lifecycle().lc_find(patterns, user, limit).await
     }

@@ -463,7 +463,8 @@ async fn retention(db: TestDb) {
     receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let hook = receiver.start().await;
     let notify = NotifyConfig::new(&hook, SECRET).unwrap().max_attempts(1);
-    let config = MirrorConfig::default().notify(Some(notify)).retention(std::time::Duration::from_secs(7 * 86_400));
+    let config =
+        MirrorConfig::default().notify(Some(notify)).retention(std::time::Duration::from_secs(7 * 86_400));
     let mirror = Mirror::open(client.clone(), db.url(), config).await.unwrap();
     let hsbc = bank(&sb, HSBC).await;
     let created = users(&sb, 2, std::slice::from_ref(&hsbc)).await;
@@ -490,7 +491,7 @@ async fn retention(db: TestDb) {
     // parked notification (written 8 days ago), and nothing of the second connection else.
     advance_days(&sb, 8).await;
     let cutoff = cut(client.now());
-    let running = Running::serve(mirror.clone()).await;
+    let workers = mirror.spawn_workers(1);
     let start = std::time::Instant::now();
     loop {
         let gone = mirror.actions(&removed).await.unwrap().is_empty()
@@ -505,7 +506,8 @@ async fn retention(db: TestDb) {
     let kept = mirror.actions(&ActionFilter::all().connection(c1.clone())).await.unwrap();
     assert_eq!(kept.len(), 1, "the live connection stays");
     assert!(!mirror.db().connection_history(c1).await.unwrap().is_empty(), "with its history");
-    running.stop().await;
+    workers.stop().await;
+    mirror.db().close().await;
     drop(sb);
     db.cleanup().await;
 }

@@ -255,7 +255,8 @@ impl LifecycleStore for PgDb {
             }
             in_transaction(self, move |c| {
                 Box::pin(async move {
-                    let refs: Vec<(&str, &LifecycleWrites)> = users.iter().map(|(u, b)| (u.as_str(), b)).collect();
+                    let refs: Vec<(&str, &LifecycleWrites)> =
+                        users.iter().map(|(u, b)| (u.as_str(), b)).collect();
                     observe_users(c, &refs).await
                 })
             })

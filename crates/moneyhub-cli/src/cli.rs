@@ -26,8 +26,13 @@ pub struct Cli {
 /// Settings shared by every command (accepted before or after the command name).
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Output format: table (for people) or json (stable, for scripts).
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t, help_heading = "Output")]
+    /// Output format: table (for people) or json (stable, for scripts); `mirror actions` and
+    /// `mirror history` also print csv.
+    #[arg(long = "output", short = 'o', global = true, value_enum, default_value_t, help_heading = "Output")]
+    pub output_arg: OutputArg,
+    /// The output format every command prints (`--output` without `csv`; set by the dispatch
+    /// from [`GlobalArgs::output_arg`]).
+    #[arg(skip)]
     pub output: OutputFormat,
     /// Format of the log lines on stderr: text or json (one object per line). The servers
     /// (`sandbox serve`, `mirror run`) log at info by default; MONEYHUB_LOG or RUST_LOG (a
@@ -90,6 +95,29 @@ pub struct GlobalArgs {
     /// Extra CA certificate(s) (PEM file) trusted for the servers [env: MONEYHUB_CA_CERT].
     #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
     pub ca_cert: Option<String>,
+}
+
+/// The values of the global `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputArg {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// Stable JSON for scripts.
+    Json,
+    /// Comma-separated values with a header (`mirror actions`, `mirror history` only).
+    Csv,
+}
+
+impl OutputArg {
+    /// The format of commands that have no CSV (`csv` never reaches them: the dispatch refuses
+    /// it first).
+    pub fn format(self) -> OutputFormat {
+        match self {
+            OutputArg::Json => OutputFormat::Json,
+            OutputArg::Table | OutputArg::Csv => OutputFormat::Table,
+        }
+    }
 }
 
 /// Top-level commands.
@@ -947,6 +975,9 @@ pub enum MirrorCommand {
     /// The current advice per connection, kept by `mirror run` (no API request): action,
     /// reason, not-before, since when, and the state it derives from.
     Actions(ActionsArgs),
+    /// One connection's history of states kept by `mirror run` (no API request): each status,
+    /// error and advised action it entered, when, and for how long.
+    History(HistoryArgs),
 }
 
 /// `moneyhub mirror retry` flags.
@@ -1072,12 +1103,29 @@ pub struct ActionsArgs {
     /// whose not-before is inside it, or advice that time changes inside it.
     #[arg(long, value_name = "SPAN")]
     pub due_within: Option<String>,
-    /// The format (default: as --output; `csv` for spreadsheets).
-    #[arg(long, value_enum)]
+    /// The former name of `--output table|json|csv`, kept (hidden) for scripts; when given it
+    /// wins over --output.
+    #[arg(long, value_enum, hide = true)]
     pub format: Option<ActionsFormat>,
     /// Removed connections too.
     #[arg(long)]
     pub include_removed: bool,
+}
+
+/// `moneyhub mirror history` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The connection: its full id, or a unique prefix of its UUID (at least 8 characters
+    /// anywhere in the id also match).
+    #[arg(long, short = 'c', value_name = "CONNECTION")]
+    pub connection: String,
+    /// Only look among this user's connections (for a prefix).
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// Which users `backfill` and `reconcile` cover.

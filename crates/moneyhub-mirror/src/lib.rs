@@ -227,6 +227,10 @@ impl Inner {
 /// Rows of each kind one purge transaction deletes at most.
 const PURGE_BATCH: usize = 1000;
 
+/// Removed connections (each with up to 100 history rows) and parked notifications one
+/// lifecycle purge transaction deletes at most.
+const LIFECYCLE_PURGE_BATCH: usize = 100;
+
 /// Free bytes available to this process on the file system holding `dir`.
 #[cfg(unix)]
 fn free_bytes_at(dir: &std::path::Path) -> Option<u64> {
@@ -554,7 +558,14 @@ impl Mirror {
 
     /// When idle, at most once a minute per process: deletes applied events and ledger rows
     /// older than [`MirrorConfig::retention`], a batch of 1,000 of each per transaction (so
-    /// the receiver waits at most one short batch), at most 20 batches per turn.
+    /// the receiver waits at most one short batch), at most 20 batches per turn; then, the
+    /// same way, connections removed longer ago than the retention (their lifecycle state, due
+    /// time, history and notifications; 100 connections per batch, so at most 10,000 history
+    /// rows) and parked notifications written longer ago than it (100 per batch). A parked
+    /// notification is kept for the retention so that `mirror notifications --requeue` can
+    /// still send it after an outage shorter than that; a removed connection's rows are kept
+    /// as long so that `mirror actions --include-removed` and `mirror history` can still tell
+    /// what became of it.
     async fn purge_if_due(&self) {
         let now = std::time::Instant::now();
         {
@@ -584,6 +595,32 @@ impl Mirror {
         }
         if inbox > 0 || ledger > 0 {
             tracing::info!(inbox, ledger, "purged applied events past the retention");
+        }
+        // The lifecycle's rows are timed by the mirror's clock (the client's: virtual against
+        // a sandbox), so their cut-off is too.
+        let before = self.inner.client.now().timestamp_millis().saturating_sub(keep);
+        let (mut connections, mut parked) = (0u64, 0u64);
+        for _ in 0..20 {
+            match self.inner.db.purge_lifecycle(before, LIFECYCLE_PURGE_BATCH).await {
+                Ok((c, p)) => {
+                    connections += c;
+                    parked += p;
+                    if c < LIFECYCLE_PURGE_BATCH as u64 && p < LIFECYCLE_PURGE_BATCH as u64 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging removed connections and parked notifications failed; will try again later");
+                    break;
+                }
+            }
+        }
+        if connections > 0 || parked > 0 {
+            tracing::info!(
+                connections,
+                parked,
+                "purged removed connections and parked notifications past the retention"
+            );
         }
     }
 

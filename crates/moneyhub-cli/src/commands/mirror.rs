@@ -28,8 +28,8 @@ use moneyhub_mirror::{
 use serde_json::json;
 
 use crate::cli::{
-    ActionsArgs, ActionsFormat, DbArgs, ExportArgs, Format, GlobalArgs, LifecycleRunArgs, MirrorCommand,
-    RetryArgs, RunArgs, ScopeArgs,
+    ActionsArgs, ActionsFormat, DbArgs, ExportArgs, Format, GlobalArgs, HistoryArgs, LifecycleRunArgs,
+    MirrorCommand, OutputArg, RetryArgs, RunArgs, ScopeArgs,
 };
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
@@ -66,6 +66,7 @@ pub async fn run(global: &GlobalArgs, command: MirrorCommand) -> CmdResult {
         MirrorCommand::Export(args) => export(args).await,
         MirrorCommand::Retry(args) => retry(global, args).await,
         MirrorCommand::Actions(args) => actions(global, args).await,
+        MirrorCommand::History(args) => history(global, args).await,
     }
 }
 
@@ -585,6 +586,195 @@ fn csv_cell(v: &str) -> String {
     }
 }
 
+/// `--output table|json|csv` (or the hidden `--format`, which wins when given).
+fn actions_format(global: &GlobalArgs, format: Option<ActionsFormat>) -> ActionsFormat {
+    format.unwrap_or(match global.output_arg {
+        OutputArg::Json => ActionsFormat::Json,
+        OutputArg::Table => ActionsFormat::Table,
+        OutputArg::Csv => ActionsFormat::Csv,
+    })
+}
+
+/// A CSV text: the header, then the rows' cells (each through [`csv_cell`]).
+fn csv_text(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut text = header.join(",");
+    text.push('\n');
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    text
+}
+
+/// The connection `raw` designates in the mirror (see [`HistoryArgs::connection`]).
+async fn mirror_connection(db: &moneyhub_mirror::Db, raw: &str, user: Option<&UserId>) -> CmdResult<String> {
+    let raw = raw.trim();
+    if raw.is_empty()
+        || raw.len() > 200
+        || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b':')
+    {
+        return Err(Failure::usage(
+            "--connection: a connection id, or a part of one (letters, digits, `-` and `:` only)",
+        ));
+    }
+    let found = db
+        .find_connections(&raw.to_ascii_lowercase(), user.map(UserId::as_str), 11)
+        .await
+        .map_err(mirror_failure)?;
+    if let Some(exact) = found.iter().find(|id| id.as_str() == raw) {
+        return Ok(exact.clone());
+    }
+    let needle = raw.to_ascii_lowercase();
+    let matches: Vec<&String> = found
+        .iter()
+        .filter(|id| {
+            let id = id.to_ascii_lowercase();
+            let uuid = id.rsplit_once(':').map_or(id.as_str(), |(_, u)| u);
+            uuid.starts_with(&needle) || (needle.len() >= 8 && id.contains(&needle))
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Failure::usage(format!("connection {} is not in the mirror", shown(raw)))),
+        many => Err(Failure::usage(format!(
+            "--connection {:?} is ambiguous: it matches {}{}",
+            shown(raw),
+            many.iter().take(10).map(|c| shown(c)).collect::<Vec<_>>().join(", "),
+            if many.len() > 10 { ", …" } else { "" }
+        ))),
+    }
+}
+
+/// `mirror history`: one connection's states, oldest first, each with when it was entered and
+/// left (the next entry's time; the current one has none). Read from the database alone.
+async fn history(global: &GlobalArgs, args: HistoryArgs) -> CmdResult {
+    let url = db_url(&args.db)?;
+    let user = args.user.as_deref().map(resolve::user).transpose()?;
+    let db = moneyhub_mirror::Db::open_url(&url).await.map_err(mirror_failure)?;
+    let found = async {
+        let id = mirror_connection(&db, &args.connection, user.as_ref()).await?;
+        let entries = db.connection_history(&id).await.map_err(mirror_failure)?;
+        let state = db
+            .connection_states(
+                &moneyhub_mirror::ActionFilter::all().include_removed(true).connection(id.clone()),
+            )
+            .await
+            .map_err(mirror_failure)?
+            .into_iter()
+            .find(|s| s.connection_id == id);
+        Ok::<_, Failure>((id, entries, state))
+    }
+    .await;
+    db.close().await;
+    let (id, entries, state) = found?;
+    let ts = |ms: Option<i64>| ms.and_then(ms_time).map(|t| output::ts(&t));
+    let rows: Vec<serde_json::Value> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let left = entries.get(i + 1).map(|n| n.entered_ms);
+            json!({
+                "connectionId": shown(&e.connection_id),
+                "userId": state.as_ref().map(|s| shown(&s.user_id)),
+                "enteredAt": ts(Some(e.entered_ms)),
+                "leftAt": ts(left),
+                "durationMs": left.map(|l| l.saturating_sub(e.entered_ms)),
+                "status": e.status.as_deref().map(shown),
+                "error": e.error.as_deref().map(shown),
+                "extendedStatus": e.extended_status.as_deref().map(shown),
+                "action": e.action.as_deref().map(shown),
+            })
+        })
+        .collect();
+    match actions_format(global, None) {
+        ActionsFormat::Json => output::json(&rows),
+        ActionsFormat::Csv => {
+            let keys = [
+                "connectionId",
+                "enteredAt",
+                "leftAt",
+                "durationMs",
+                "status",
+                "error",
+                "extendedStatus",
+                "action",
+            ];
+            let text = csv_text(
+                &[
+                    "connection_id",
+                    "entered_at",
+                    "left_at",
+                    "duration_ms",
+                    "status",
+                    "error",
+                    "extended_status",
+                    "action",
+                ],
+                rows.iter().map(|r| {
+                    keys.iter()
+                        .map(|k| match &r[*k] {
+                            serde_json::Value::Null => String::new(),
+                            serde_json::Value::String(x) => x.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                }),
+            );
+            output::emit(&text);
+        }
+        ActionsFormat::Table => {
+            if entries.is_empty() {
+                output::line(&format!("No history for {} in the mirror.", shown(&id)));
+                return Ok(());
+            }
+            // "Now" is the mirror's: its latest evaluation of the connection.
+            let now = state
+                .as_ref()
+                .and_then(|s| ms_time(s.evaluated_ms))
+                .or_else(|| entries.last().and_then(|e| ms_time(e.entered_ms)))
+                .unwrap_or_else(chrono::Utc::now);
+            let mut t = Table::new(vec![
+                Column::new("ENTERED"),
+                Column::new("FOR"),
+                Column::new("STATUS"),
+                Column::new("ERROR").elide_end(8),
+                Column::new("ACTION"),
+            ]);
+            for (i, e) in entries.iter().enumerate() {
+                let until = entries.get(i + 1).map_or(now.timestamp_millis(), |n| n.entered_ms);
+                let span = chrono::Duration::milliseconds(until.saturating_sub(e.entered_ms).max(0));
+                let error = e.extended_status.as_deref().or(e.error.as_deref()).map(shown);
+                t.row(vec![
+                    ms_time(e.entered_ms).map_or_else(|| "-".into(), |t| output::ts(&t)),
+                    format!("{}{}", human_span(span), if i + 1 == entries.len() { " (current)" } else { "" }),
+                    e.status.as_deref().map_or_else(|| "-".into(), shown),
+                    error.unwrap_or_else(|| "-".into()),
+                    e.action.as_deref().map_or_else(|| "removed".into(), shown),
+                ]);
+            }
+            output::line(&format!(
+                "{} (user {})",
+                shown(&id),
+                state.as_ref().map_or_else(|| "unknown".into(), |s| shown(&s.user_id))
+            ));
+            output::table(&t);
+        }
+    }
+    Ok(())
+}
+
+/// A span as people read it: `3d 4h`, `5h 2m`, `40s`.
+fn human_span(d: chrono::Duration) -> String {
+    let s = d.num_seconds();
+    match s {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 async fn actions(global: &GlobalArgs, args: ActionsArgs) -> CmdResult {
     let url = db_url(&args.db)?;
     for a in &args.action {
@@ -621,10 +811,7 @@ async fn actions(global: &GlobalArgs, args: ActionsArgs) -> CmdResult {
     };
     db.close().await;
     let states = states?;
-    let format = args.format.unwrap_or(match global.output {
-        OutputFormat::Json => ActionsFormat::Json,
-        OutputFormat::Table => ActionsFormat::Table,
-    });
+    let format = actions_format(global, args.format);
     match format {
         ActionsFormat::Json => output::json(&states.iter().map(action_json).collect::<Vec<_>>()),
         ActionsFormat::Csv => {

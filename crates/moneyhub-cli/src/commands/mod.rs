@@ -39,8 +39,28 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Whether `command` prints CSV (`--output csv`).
+fn prints_csv(command: &Command) -> bool {
+    #[cfg(feature = "mirror")]
+    {
+        use crate::cli::MirrorCommand;
+        matches!(command, Command::Mirror { command: MirrorCommand::Actions(_) | MirrorCommand::History(_) })
+    }
+    #[cfg(not(feature = "mirror"))]
+    {
+        let _ = command;
+        false
+    }
+}
+
 async fn dispatch(cli: Cli) -> CmdResult {
-    let global = cli.global;
+    let mut global = cli.global;
+    if global.output_arg == crate::cli::OutputArg::Csv && !prints_csv(&cli.command) {
+        return Err(exit::Failure::usage(
+            "--output csv is for `mirror actions` and `mirror history`; this command prints table or json",
+        ));
+    }
+    global.output = global.output_arg.format();
     match cli.command {
         // Commands that need no client (or start their own sandbox).
         #[cfg(feature = "sandbox")]

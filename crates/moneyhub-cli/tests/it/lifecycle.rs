@@ -261,3 +261,133 @@ fn notifications_survive_sigkill_mid_delivery_postgres() {
     sigkill_mid_delivery(&env, &format!("{base}{sep}schema={schema}"));
     env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
 }
+
+/// Manual syncs (`POST …/sync/…`) the sandbox served.
+fn manual_syncs(env: &Env) -> usize {
+    env.requests(0)
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap_or("").contains("/sync/"))
+        .count()
+}
+
+/// `--auto-sync` across two `mirror run` processes on one database: a connection whose sync
+/// fails (`sync_error`, rule 9) gets exactly one manual sync per guard window (the guard's
+/// records are in the shared database), in two windows running. (The advice moving on to rule
+/// 10 once a listing shows the sync failed too is `moneyhub-mirror`'s `lifecycle::auto_sync`
+/// test.) Then `mirror history` shows the
+/// connection's states from a prefix of its id, and `--output csv` works for `mirror actions`.
+fn auto_sync_two_processes(env: &Env, db: &str) {
+    // Webhooks go to a sink first: the new connection's backlog (its transactions) is not
+    // what this test is about.
+    let sink = Receiver::default();
+    let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(sink.clone());
+    let listener = env.block(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let sink_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    env.rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    env.block(env.kit().set_webhook_target(Some(&sink_url), Some("json"))).expect("webhooks to the sink");
+    let (user, connections) = env.user_with(&[crate::support::banks::BARCLAYS]);
+    let connection = connections[0].clone();
+    env.ok(&["mirror", "backfill", "--db", db, "--user", &user]);
+    // The provider starts failing; the automatic syncs of the next 5 hours fail, and a
+    // reconciliation records it.
+    env.control("PUT", &format!("/connections/{connection}/state"), json!({"state": "failing"}));
+    env.advance(json!({"hours": 5}));
+    env.block(env.kit().flush()).expect("flushed");
+    env.ok(&["mirror", "reconcile", "--db", db, "--user", &user]);
+    let row = &env.json(&["mirror", "actions", "--db", db, "--user", &user])[0];
+    assert_eq!(
+        (&row["error"], &row["action"], &row["rule"]),
+        (&json!("sync_error"), &json!("sync"), &json!(9))
+    );
+    let args = ["--db", db, "--auto-sync"];
+    let (_a, hook) = start(env, &args);
+    let (_b, _) = start(env, &args);
+    env.block(env.kit().set_webhook_target(Some(&hook), Some("jwt"))).expect("webhooks to the mirror");
+    // A `syncCompleted` makes the mirror list the user's connections with --auto-sync on: the
+    // connection is due at once, in both processes.
+    env.block(env.kit().fire(&user, "syncCompleted", None)).expect("fired");
+    // Bounds, not waits: on an idle machine this takes about a second.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while manual_syncs(env) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no manual sync within 30 s; actions {}",
+            env.json(&["mirror", "actions", "--db", db, "--user", &user]),
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    wait_for("the manual sync recorded", Duration::from_secs(30), || {
+        let rows = env.json(&["mirror", "actions", "--db", db, "--user", &user]);
+        !rows[0]["lastManualSync"].is_null() && !rows[0]["notBefore"].is_null()
+    });
+    // Both processes keep evaluating every 500 ms: a second of real time is several turns of
+    // each, inside the guard's window (a second manual sync would show here).
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(manual_syncs(env), 1, "one manual sync per guard window across two processes");
+    // Past the guard window (30 minutes) the advice still asks for a sync (no listing has
+    // shown the first one's outcome): exactly one more, across both processes.
+    env.advance(json!({"minutes": 31}));
+    wait_for("the second window's manual sync", Duration::from_secs(30), || manual_syncs(env) >= 2);
+    wait_for("the second manual sync recorded", Duration::from_secs(30), || {
+        let rows = env.json(&["mirror", "actions", "--db", db, "--user", &user]);
+        rows[0]["lastManualSync"].as_str().is_some_and(|t| t >= "2025-01-15T14:31")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(manual_syncs(env), 2, "one manual sync per guard window across two processes");
+    let rows = env.json(&["mirror", "actions", "--db", db, "--user", &user]);
+    assert_eq!((&rows[0]["action"], &rows[0]["rule"]), (&json!("sync"), &json!(9)), "{rows}");
+
+    // `mirror history` from a prefix of the connection's UUID: healthy, then failing (sync),
+    // oldest first, each closed by the next.
+    let uuid = connection.rsplit_once(':').map_or(connection.as_str(), |(_, u)| u);
+    let history = env.json(&["mirror", "history", "--db", db, "--connection", &uuid[..8]]);
+    let rows = history.as_array().expect("array");
+    let states: Vec<(Value, Value, Value)> =
+        rows.iter().map(|r| (r["status"].clone(), r["error"].clone(), r["action"].clone())).collect();
+    assert_eq!(states.first(), Some(&(json!("ok"), Value::Null, json!("none"))), "{history}");
+    assert!(states.contains(&(json!("error"), json!("sync_error"), json!("sync"))), "{history}");
+    assert_eq!(states.last(), Some(&(json!("error"), json!("sync_error"), json!("sync"))), "{history}");
+    assert!(rows.iter().all(|r| r["connectionId"] == connection.as_str() && r["userId"] == user.as_str()));
+    assert!(
+        rows[..rows.len() - 1].iter().all(|r| !r["leftAt"].is_null())
+            && rows.last().unwrap()["leftAt"].is_null()
+    );
+    // The full id, the table and CSV forms.
+    let table = env.ok(&["mirror", "history", "--db", db, "--connection", &connection]).stdout.clone();
+    assert!(table.contains("(current)") && table.contains("sync_err"), "{table}");
+    let csv = env.ok(&["mirror", "history", "--db", db, "-c", &connection, "--output", "csv"]).stdout.clone();
+    assert!(
+        csv.starts_with("connection_id,entered_at,left_at,duration_ms,status,error,extended_status,action\n")
+    );
+    assert_eq!(csv.lines().count(), rows.len() + 1, "{csv}");
+    // Unknown, and malformed, ids are clear usage errors.
+    let unknown = env.run(&["mirror", "history", "--db", db, "--connection", "ffffffff"]);
+    unknown.code(2);
+    assert!(unknown.stderr.contains("not in the mirror"), "{}", unknown.stderr);
+    env.run(&["mirror", "history", "--db", db, "--connection", "x%_"]).code(2);
+    // `mirror actions --output csv` (the former `--format csv` still works).
+    let csv = env.ok(&["mirror", "actions", "--db", db, "--output", "csv"]).stdout.clone();
+    assert!(csv.starts_with("connection_id,user_id,action,reason"), "{csv}");
+    // Commands without CSV refuse it clearly.
+    env.run(&["mirror", "status", "--db", db, "--output", "csv"]).code(2);
+}
+
+#[test]
+fn auto_sync_across_two_mirror_processes_sqlite() {
+    let env = Env::new();
+    let db = format!("sqlite:{}", env.dir.join("m.db").display());
+    auto_sync_two_processes(&env, &db);
+}
+
+#[test]
+fn auto_sync_across_two_mirror_processes_postgres() {
+    let Ok(base) = std::env::var("MONEYHUB_TEST_PG_URL") else {
+        println!("skipping: MONEYHUB_TEST_PG_URL is not set");
+        return;
+    };
+    let schema = format!("cli_lifecycle_auto_{}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let env = Env::new();
+    auto_sync_two_processes(&env, &format!("{base}{sep}schema={schema}"));
+    env.rt.block_on(moneyhub_mirror::testing::drop_schema(&base, &schema)).expect("schema dropped");
+}

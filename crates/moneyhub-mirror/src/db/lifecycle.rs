@@ -25,8 +25,9 @@ pub(crate) enum Settle {
 pub(crate) const HISTORY_PER_CONNECTION: i64 = 100;
 
 pub(crate) trait LifecycleStore: Send + Sync {
-    /// Evaluates and writes observations in one transaction of their own.
-    fn lc_observe<'a>(&'a self, user_id: &'a str, batch: LifecycleWrites) -> BoxFuture<'a, Result<()>>;
+    /// Evaluates and writes observations of several users' connections (`(user, writes)`, in
+    /// order) in one transaction of their own.
+    fn lc_observe(&self, users: Vec<(String, LifecycleWrites)>) -> BoxFuture<'_, Result<()>>;
 
     /// Claims up to `limit` rows due by `batch.now_ms` (skipping rows another transaction
     /// holds), re-evaluates them and writes them, in one transaction.
@@ -35,6 +36,15 @@ pub(crate) trait LifecycleStore: Send + Sync {
     /// The stored states matching the filter's user and actions (the rest of the filter is
     /// applied by the caller), ordered by user and connection.
     fn lc_states<'a>(&'a self, filter: &'a ActionFilter) -> BoxFuture<'a, Result<Vec<ConnectionState>>>;
+
+    /// Up to `limit` connection ids (of `user`, if given), ordered, whose lower-cased id
+    /// matches any of the three `LIKE` patterns (escape character `\`).
+    fn lc_find<'a>(
+        &'a self,
+        patterns: [String; 3],
+        user: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>>>;
 
     /// A connection's history, oldest first.
     fn lc_history<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<Vec<HistoryEntry>>>;
@@ -55,6 +65,12 @@ pub(crate) trait LifecycleStore: Send + Sync {
 
     /// Records the outcome of a delivery attempt.
     fn outbox_settle(&self, seq: i64, outcome: Settle) -> BoxFuture<'_, Result<()>>;
+
+    /// One batch of the retention purge: deletes up to `limit` connections removed before
+    /// `before_ms` (their state, due time, history and notifications) and up to `limit`
+    /// notifications parked that were written before `before_ms`, in one transaction.
+    /// Returns `(connections, parked notifications)` deleted.
+    fn lc_purge(&self, before_ms: i64, limit: usize) -> BoxFuture<'_, Result<(u64, u64)>>;
 
     /// Puts parked notifications back in the queue (attempts reset). Returns how many.
     fn outbox_requeue(&self, now_ms: i64) -> BoxFuture<'_, Result<u64>>;

@@ -7,6 +7,9 @@
 //! Version 3 adds the indexes retention and metrics read through: applied events by
 //! application time, parked events, ledger rows by application time.
 //!
+//! Version 4 adds the lifecycle loop's tables (connection states, their history, the
+//! notification outbox).
+//!
 //! Version 5 (`inbox_raw`) drops `mirror_inbox.envelope`: the inbox keeps only the verified
 //! body as delivered, which the processor reads the envelope from
 //! (`moneyhub::webhooks::read_verified`). Rows stored before keep their body, so they read
@@ -16,6 +19,9 @@
 //! rows instead of counting the inbox: on SQLite one row (one writer); on PostgreSQL one
 //! delta row per changing statement (inserts never wait on each other), which the workers
 //! fold into one every few seconds (`Db::compact_counts`); a read sums what is there.
+//!
+//! Version 6 adds the indexes the lifecycle retention reads through: removed connections,
+//! parked notifications by age and by connection.
 //!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
@@ -206,6 +212,15 @@ CREATE TRIGGER mirror_ledger_counts_delete AFTER DELETE ON mirror_applied_events
     UPDATE mirror_inbox_counts SET ledger = ledger - 1 WHERE id = 0;
 END;
 "#)),
+    (
+        6,
+        "lifecycle_retention",
+        r#"
+CREATE INDEX mirror_lifecycle_removed ON mirror_lifecycle (connection_id) WHERE removed = 1;
+CREATE INDEX mirror_outbox_parked ON mirror_outbox (created_ms) WHERE state = 2;
+CREATE INDEX mirror_outbox_parked_connection ON mirror_outbox (connection_id) WHERE state = 2;
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations.
@@ -406,6 +421,15 @@ CREATE TRIGGER mirror_ledger_counts_insert AFTER INSERT ON mirror_applied_events
 CREATE TRIGGER mirror_ledger_counts_delete AFTER DELETE ON mirror_applied_events
     REFERENCING OLD TABLE AS mirror_old_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_ledger_count();
 "#)),
+    (
+        6,
+        "lifecycle_retention",
+        r#"
+CREATE INDEX mirror_lifecycle_removed ON mirror_lifecycle (connection_id) WHERE removed = 1;
+CREATE INDEX mirror_outbox_parked ON mirror_outbox (created_ms) WHERE state = 2;
+CREATE INDEX mirror_outbox_parked_connection ON mirror_outbox (connection_id) WHERE state = 2;
+"#,
+    ),
 ];
 
 /// The newest version of a list.

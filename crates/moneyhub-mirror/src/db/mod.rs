@@ -534,7 +534,26 @@ impl Db {
         user_id: &str,
         batch: crate::lifecycle::LifecycleWrites,
     ) -> Result<()> {
-        self.store.lifecycle().lc_observe(user_id, batch).await
+        self.store.lifecycle().lc_observe(vec![(user_id.to_owned(), batch)]).await
+    }
+
+    /// Evaluates and writes observations of several users' connections (`(user id, writes)`,
+    /// in order) in one transaction: a bulk load (an import, a benchmark). On PostgreSQL the
+    /// whole batch costs two round trips (read and lock, write), whatever its size; keep
+    /// batches to a few thousand connections.
+    pub async fn lifecycle_observe_many(
+        &self,
+        users: Vec<(String, crate::lifecycle::LifecycleWrites)>,
+    ) -> Result<()> {
+        self.store.lifecycle().lc_observe(users).await
+    }
+
+    /// One batch of the lifecycle retention: deletes up to `limit` connections removed before
+    /// `before_ms` (the mirror's clock) with their history, due time and notifications, and up
+    /// to `limit` parked notifications written before `before_ms`, in one short transaction.
+    /// Returns `(connections, parked notifications)` deleted.
+    pub async fn purge_lifecycle(&self, before_ms: i64, limit: usize) -> Result<(u64, u64)> {
+        self.store.lifecycle().lc_purge(before_ms, limit).await
     }
 
     /// Claims up to `limit` connection states due by `batch.now_ms` (rows another transaction
@@ -555,6 +574,30 @@ impl Db {
         filter: &crate::lifecycle::ActionFilter,
     ) -> Result<Vec<crate::lifecycle::ConnectionState>> {
         self.store.lifecycle().lc_states(filter).await
+    }
+
+    /// The connections (of `user`, if given) that `fragment` designates, at most `limit`,
+    /// ordered: those whose UUID part starts with it (case-insensitive), and, for fragments
+    /// of 8 characters or more, those whose id contains it (the CLI's rule for a connection
+    /// given by a prefix). A full id finds itself.
+    pub async fn find_connections(
+        &self,
+        fragment: &str,
+        user: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let escaped: String = fragment
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let contains =
+            if fragment.chars().count() >= 8 { format!("%{escaped}%") } else { format!("{escaped}%") };
+        let patterns = [format!("%:{escaped}%"), format!("{escaped}%"), contains];
+        self.store.lifecycle().lc_find(patterns, user, limit).await
     }
 
     /// A connection's history of states (status, error, extended status, action), oldest first.

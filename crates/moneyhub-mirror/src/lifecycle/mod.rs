@@ -172,6 +172,8 @@ pub struct ActionFilter {
     pub due_by_ms: Option<i64>,
     /// Removed connections too.
     pub include_removed: bool,
+    /// Only this connection.
+    pub connection_id: Option<String>,
 }
 
 impl ActionFilter {
@@ -189,6 +191,12 @@ impl ActionFilter {
     /// Only this user's connections.
     pub fn user(mut self, user_id: impl Into<String>) -> Self {
         self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// Only this connection (with [`ActionFilter::include_removed`] to find it removed too).
+    pub fn connection(mut self, connection_id: impl Into<String>) -> Self {
+        self.connection_id = Some(connection_id.into());
         self
     }
 

@@ -450,3 +450,78 @@ async fn reauth_with_a_subset_of_accounts_postgres() {
     let Some(db) = TestDb::postgres("reauth_with_a_subset_of_accounts_postgres") else { return };
     reauth_subset(db).await;
 }
+
+/// Retention (item 3 of the follow-up): a connection removed longer ago than the retention
+/// goes with its state, history and notifications, and a notification parked longer ago than
+/// it goes too, in the idle workers' purge; the cut-off is the mirror's clock (the sandbox's
+/// virtual one: a wall-clock cut-off would purge nothing here), and nothing younger goes.
+async fn retention(db: TestDb) {
+    init_tracing();
+    let sb = sandbox(0.0).await;
+    let client = client(&sb);
+    let receiver = Receiver::default();
+    receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let hook = receiver.start().await;
+    let notify = NotifyConfig::new(&hook, SECRET).unwrap().max_attempts(1);
+    let config =
+        MirrorConfig::default().notify(Some(notify)).retention(std::time::Duration::from_secs(7 * 86_400));
+    let mirror = Mirror::open(client.clone(), db.url(), config).await.unwrap();
+    let hsbc = bank(&sb, HSBC).await;
+    let created = users(&sb, 2, std::slice::from_ref(&hsbc)).await;
+    let ids: Vec<String> = created.iter().map(|(u, _)| u.clone()).collect();
+    mirror.backfill(&Scope::users(user_ids(&ids))).await.unwrap();
+    // 3 days on both connections are stale (none → sync): two notifications, parked at once.
+    advance_days(&sb, 3).await;
+    assert_eq!(mirror.evaluate_due().await.unwrap(), 2);
+    assert_eq!(mirror.deliver_notifications().await.unwrap(), 2);
+    let counts = mirror.db().lifecycle_counts(client.now().timestamp_millis()).await.unwrap();
+    assert_eq!((counts.outbox_pending, counts.outbox_parked), (0, 2), "{counts:?}");
+    // The first user removes its connection.
+    let (u0, c0) = (&created[0].0, &created[0].1[0]);
+    let c1 = &created[1].1[0];
+    client.connections().delete(&u0.parse().unwrap(), &c0.parse().unwrap()).await.unwrap();
+    mirror.reconcile(&Scope::users(user_ids(std::slice::from_ref(u0)))).await.unwrap();
+    let removed = ActionFilter::all().include_removed(true).connection(c0.clone());
+    assert_eq!(mirror.actions(&removed).await.unwrap().len(), 1);
+    // Nothing is past the retention yet.
+    let cut = |now: chrono::DateTime<chrono::Utc>| (now - chrono::Duration::days(7)).timestamp_millis();
+    assert_eq!(mirror.db().purge_lifecycle(cut(client.now()), 100).await.unwrap(), (0, 0));
+
+    // 8 days later the idle workers' purge takes the removed connection and the other's
+    // parked notification (written 8 days ago), and nothing of the second connection else.
+    advance_days(&sb, 8).await;
+    let cutoff = cut(client.now());
+    let workers = mirror.spawn_workers(1);
+    let start = std::time::Instant::now();
+    loop {
+        let gone = mirror.actions(&removed).await.unwrap().is_empty()
+            && mirror.db().connection_history(c0).await.unwrap().is_empty();
+        let counts = mirror.db().lifecycle_counts(client.now().timestamp_millis()).await.unwrap();
+        if gone && counts.oldest_undelivered_ms.is_none_or(|t| t >= cutoff) {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "not purged: {counts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let kept = mirror.actions(&ActionFilter::all().connection(c1.clone())).await.unwrap();
+    assert_eq!(kept.len(), 1, "the live connection stays");
+    assert!(!mirror.db().connection_history(c1).await.unwrap().is_empty(), "with its history");
+    workers.stop().await;
+    mirror.db().close().await;
+    drop(sb);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_removed_connections_and_parked_notifications_sqlite() {
+    retention(TestDb::sqlite("lc-retention")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_removed_connections_and_parked_notifications_postgres() {
+    let Some(db) = TestDb::postgres("retention_purges_removed_connections_and_parked_notifications_postgres")
+    else {
+        return;
+    };
+    retention(db).await;
+}

@@ -2,12 +2,16 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+// The tests (`use super::*`) build durations; the thresholds live in `health::thresholds`.
+#[cfg(test)]
+use chrono::Duration;
 use moneyhub_types::{Connection, ConnectionError, ConnectionStatus, ExtendedStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::health::context::AdviceContext;
 use crate::health::staleness::{is_stale, last_data_at};
+use crate::health::thresholds;
 
 /// What to do about a connection. Serialised as `none`, `sync`, `reauth`, `reconsent`,
 /// `refresh`, `remove` or `contact_support`.
@@ -187,10 +191,7 @@ impl Facts {
             (Some(manual), Some(attempt)) => manual > last_data_at(c) && attempt >= manual,
             _ => false,
         };
-        let expires_soon = c.expires_at.is_some_and(|at| {
-            let left = at.signed_duration_since(ctx.now);
-            left <= Duration::days(5)
-        });
+        let expires_soon = c.expires_at.is_some_and(|at| thresholds::expires_soon(at, ctx.now));
         Facts {
             api_like: c.kind.is_api_like() || c.kind.is_unknown(),
             tpp_consent: c.tpp_consent.unwrap_or(false),
@@ -198,7 +199,7 @@ impl Facts {
             retried,
             stale: is_stale(c, ctx.known_account_types(), ctx.now),
             expires_soon,
-            lapsed: c.expires_at.is_some_and(|at| at <= ctx.now),
+            lapsed: c.expires_at.is_some_and(|at| thresholds::lapsed(at, ctx.now)),
         }
     }
 
@@ -245,22 +246,26 @@ fn renew(tpp_consent: bool) -> (Action, &'static str) {
 const ASK_REAUTH: &str = "ask the user to log in to the provider again through the reauth flow";
 const ASK_REFRESH: &str = "ask the user to refresh the connection and provide what the provider asks for";
 
+/// The table, top to bottom: the first row that matches decides.
 fn decide(c: &Connection, f: &Facts) -> Decision {
-    let error = c.error.as_ref();
-    let extended = c.extended_status.as_ref();
+    provider_and_consent_rows(c, f).or_else(|| error_rows(c, f)).unwrap_or_else(|| status_rows(c, f))
+}
 
+/// Rows 1 to 3: the provider withdrawn, consent expired.
+fn provider_and_consent_rows(c: &Connection, f: &Facts) -> Option<Decision> {
+    let extended = c.extended_status.as_ref();
     // 1
     if c.status == ConnectionStatus::Never {
-        return row(
+        return Some(row(
             1,
             Action::Remove,
             "The provider has been permanently withdrawn and this connection will never sync again, \
              so remove it and offer the user another provider",
-        );
+        ));
     }
     // 2, 3
     if extended == Some(&ExtendedStatus::Expired) {
-        return if f.api_like && f.tpp_consent {
+        return Some(if f.api_like && f.tpp_consent {
             row(
                 2,
                 Action::Reconsent,
@@ -273,19 +278,26 @@ fn decide(c: &Connection, f: &Facts) -> Decision {
                 Action::Reauth,
                 format!("Consent for this connection has expired and cannot be renewed without the provider, so {ASK_REAUTH}"),
             )
-        };
+        });
     }
+    None
+}
+
+/// Rows 4 to 11: the errors (and stopped syncing) the table knows, in its order.
+fn error_rows(c: &Connection, f: &Facts) -> Option<Decision> {
+    let error = c.error.as_ref();
+    let extended = c.extended_status.as_ref();
     // 4
     if error == Some(&ConnectionError::CredentialsError) {
-        return row(
+        return Some(row(
             4,
             Action::Reauth,
             format!("The provider rejected the saved credentials or access was revoked, so {ASK_REAUTH}"),
-        );
+        ));
     }
     // 5
     if error == Some(&ConnectionError::MfaRequired) {
-        return if f.api_like {
+        return Some(if f.api_like {
             row(
                 5,
                 Action::Reauth,
@@ -297,21 +309,21 @@ fn decide(c: &Connection, f: &Facts) -> Decision {
                 Action::Refresh,
                 format!("The provider needs input from the user such as a one-time code, so {ASK_REFRESH}"),
             )
-        };
+        });
     }
     // 6
     if extended == Some(&ExtendedStatus::StoppedSyncing) {
         let what = "Syncs for this connection kept failing for days and Moneyhub has stopped retrying, so";
-        return if f.api_like {
+        return Some(if f.api_like {
             let (action, ask) = renew(f.tpp_consent);
             row(6, action, format!("{what} {ask}"))
         } else {
             row(6, Action::Refresh, format!("{what} {ASK_REFRESH}"))
-        };
+        });
     }
     // 7, 8
     if error == Some(&ConnectionError::Resync) {
-        return if !f.retried {
+        return Some(if !f.retried {
             row(7, Action::Sync, "The provider has not sent new data recently, so start a manual sync")
         } else if f.api_like {
             row(
@@ -325,28 +337,35 @@ fn decide(c: &Connection, f: &Facts) -> Decision {
                 Action::Refresh,
                 format!("The provider still sends no new data after a manual sync, so {ASK_REFRESH}"),
             )
-        };
+        });
     }
     // 9, 10
     if error == Some(&ConnectionError::SyncError) {
         let what = "Syncing this connection still fails after a manual sync, so";
-        return if !f.retried {
+        return Some(if !f.retried {
             row(9, Action::Sync, "The last sync of this connection failed, so start a manual sync")
         } else if f.api_like {
             let (action, ask) = renew(f.tpp_consent);
             row(10, action, format!("{what} {ask}"))
         } else {
             row(10, Action::Refresh, format!("{what} {ASK_REFRESH}"))
-        };
+        });
     }
     // 11
     if error == Some(&ConnectionError::SyncPartial) {
-        return row(
+        return Some(row(
             11,
             Action::Sync,
             "Some of this connection's transactions failed to sync, so start a manual sync",
-        );
+        ));
     }
+    None
+}
+
+/// Rows 12 to 17: by status, once no known error decided (unknown errors, staleness, consent
+/// ending, healthy, unknown statuses).
+fn status_rows(c: &Connection, f: &Facts) -> Decision {
+    let error = c.error.as_ref();
     match &c.status {
         // 12: every known error was handled above, so `error` is unknown or missing here.
         ConnectionStatus::Error | ConnectionStatus::Never => {

@@ -102,6 +102,7 @@ mod advice;
 mod context;
 mod next_change;
 mod staleness;
+mod thresholds;
 
 pub use advice::{advise, Action, Advice};
 pub use context::AdviceContext;

@@ -1,20 +1,22 @@
 //! [`next_change_at`]: the next instant time alone can change [`advise`]'s answer.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+// The tests (`use super::*`) build durations; the thresholds live in `health::thresholds`.
+#[cfg(test)]
+use chrono::Duration;
 use moneyhub_types::Connection;
 
 use crate::health::advice::advise;
 use crate::health::context::AdviceContext;
 use crate::health::staleness::{last_data_at, staleness_threshold};
-
-/// How far ahead of `expiresAt` row 15 starts advising a renewal (lifecycle spec §3).
-const RENEWAL_WINDOW_DAYS: i64 = 5;
+use crate::health::thresholds;
 
 /// The next instant after `context.now` at which [`advise`] gives a different answer for the
 /// same connection and the same knowledge (account types, last manual sync, guard), or `None`
 /// when time alone never changes it.
 ///
-/// Only four facts of the table depend on time, and each flips at one instant:
+/// Only four facts of the table depend on time, and each flips at one instant, taken from the
+/// same functions `advise` decides with (the crate's `health::thresholds` table):
 ///
 /// * **stale** (rows 13, 14): just after `lastUpdated` + the staleness threshold (spec §2:
 ///   stale means the age *strictly exceeds* it, so one millisecond later);
@@ -54,15 +56,13 @@ pub fn next_change_at(connection: &Connection, context: &AdviceContext) -> Optio
     let now = context.now;
     let mut candidates: Vec<DateTime<Utc>> = Vec::with_capacity(4);
     let threshold = staleness_threshold(connection, context.known_account_types());
-    if let Some(stale_at) = last_data_at(connection)
-        .checked_add_signed(threshold)
-        .and_then(|t| t.checked_add_signed(Duration::milliseconds(1)))
-    {
+    if let Some(stale_at) = thresholds::stale_from(last_data_at(connection), threshold) {
         candidates.push(stale_at);
     }
     if let Some(expires) = connection.expires_at {
+        // Lapsed from `expiresAt` itself ([`thresholds::lapsed`]).
         candidates.push(expires);
-        if let Some(window) = expires.checked_sub_signed(Duration::days(RENEWAL_WINDOW_DAYS)) {
+        if let Some(window) = thresholds::renewal_window_opens(expires) {
             candidates.push(window);
         }
     }

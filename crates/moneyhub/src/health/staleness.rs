@@ -3,6 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use moneyhub_types::{AccountType, Connection};
 
+use super::thresholds;
+
 /// How old a connection's data may get before it counts as stale (lifecycle spec §2).
 ///
 /// * Account types known (and at least one): the smallest of their thresholds
@@ -30,8 +32,8 @@ use moneyhub_types::{AccountType, Connection};
 pub fn staleness_threshold(connection: &Connection, account_types: Option<&[AccountType]>) -> Duration {
     match account_types.and_then(|types| types.iter().map(AccountType::staleness_threshold).min()) {
         Some(threshold) => threshold,
-        None if connection.kind.is_valuation() => Duration::days(30),
-        None => Duration::days(2),
+        None if connection.kind.is_valuation() => Duration::days(thresholds::VALUATION_STALE_DAYS),
+        None => Duration::days(thresholds::STALE_DAYS),
     }
 }
 

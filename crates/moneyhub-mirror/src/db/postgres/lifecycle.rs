@@ -3,6 +3,11 @@
 //! another; the session's observations lock their rows (`FOR UPDATE`) in the claim's
 //! transaction. Notifications are leased (`FOR UPDATE SKIP LOCKED`, then a lease time), one
 //! connection's oldest pending notification at a time.
+//!
+//! Round trips are per batch, not per connection: a batch of observations (one user's from a
+//! claim, or many users' from [`crate::Db::lifecycle_observe_many`]) or of due rows is read
+//! and locked in one query and written in one statement of `UNNEST`ed arrays (states, history
+//! rows and their pruning, notifications).
 
 use futures_util::future::BoxFuture;
 
@@ -19,61 +24,208 @@ fn parse_state(raw: &str) -> Result<ConnectionState> {
     serde_json::from_str(raw).map_err(|e| Error::data(format!("a stored connection state is not valid: {e}")))
 }
 
-async fn store(c: &mut PgConn, e: &Evaluated) -> Result<()> {
-    let s = &e.state;
-    let json = serde_json::to_string(s).map_err(|e| Error::data(e.to_string()))?;
-    let removed = i32::from(s.removed);
-    c.execute(
-        "INSERT INTO mirror_lifecycle (connection_id, user_id, action, status, error, removed, due_ms, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (connection_id) DO UPDATE SET user_id = excluded.user_id, action = excluded.action,
-            status = excluded.status, error = excluded.error, removed = excluded.removed,
-            due_ms = excluded.due_ms, state = excluded.state",
-        &[&s.connection_id, &s.user_id, &s.action, &s.status(), &s.error(), &removed, &s.due_ms, &json],
+/// Writes a batch of evaluations in one statement (one round trip, however many
+/// connections): the states upserted, the history rows inserted and each connection's history
+/// pruned to its newest [`HISTORY_PER_CONNECTION`], the notifications queued. The evaluations
+/// are in evaluation order; a connection evaluated twice keeps its last state and both history
+/// rows and notifications, in order.
+const STORE_MANY: &str = "
+WITH s AS (
+  INSERT INTO mirror_lifecycle (connection_id, user_id, action, status, error, removed, due_ms, state)
+  SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::INT[], $7::BIGINT[], $8::TEXT[])
+  ON CONFLICT (connection_id) DO UPDATE SET user_id = excluded.user_id, action = excluded.action,
+     status = excluded.status, error = excluded.error, removed = excluded.removed,
+     due_ms = excluded.due_ms, state = excluded.state
+  RETURNING 1
+), h AS (
+  INSERT INTO mirror_lifecycle_history (connection_id, entered_ms, status, error, extended_status, action)
+  SELECT * FROM UNNEST($9::TEXT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::TEXT[])
+  RETURNING 1
+), p AS (
+  DELETE FROM mirror_lifecycle_history d USING (
+    SELECT o.id FROM (
+      SELECT x.id, x.connection_id, n.added,
+             row_number() OVER (PARTITION BY x.connection_id ORDER BY x.id DESC) AS rn
+      FROM mirror_lifecycle_history x
+      JOIN UNNEST($15::TEXT[], $16::BIGINT[]) AS n(connection_id, added) ON x.connection_id = n.connection_id
+    ) o WHERE o.rn > $17::BIGINT - o.added
+  ) old WHERE d.id = old.id
+  RETURNING 1
+), o AS (
+  INSERT INTO mirror_outbox (id, connection_id, user_id, body, created_ms, next_ms)
+  SELECT i, c, u, b, t, t FROM UNNEST($18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[], $22::BIGINT[]) AS x(i, c, u, b, t)
+  ON CONFLICT (id) DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM s), (SELECT COUNT(*) FROM h), (SELECT COUNT(*) FROM p), (SELECT COUNT(*) FROM o)";
+
+/// [`STORE_MANY`]'s columns, gathered from the evaluations.
+#[derive(Default)]
+struct Columns {
+    id: Vec<String>,
+    user: Vec<String>,
+    action: Vec<Option<String>>,
+    status: Vec<Option<String>>,
+    error: Vec<Option<String>>,
+    removed: Vec<i32>,
+    due: Vec<Option<i64>>,
+    state: Vec<String>,
+    h_id: Vec<String>,
+    h_at: Vec<i64>,
+    h_status: Vec<Option<String>>,
+    h_error: Vec<Option<String>>,
+    h_extended: Vec<Option<String>>,
+    h_action: Vec<Option<String>>,
+    o_id: Vec<String>,
+    o_connection: Vec<String>,
+    o_user: Vec<String>,
+    o_body: Vec<String>,
+    o_at: Vec<i64>,
+}
+
+async fn store_many(c: &mut PgConn, evaluated: &[Evaluated]) -> Result<()> {
+    if evaluated.is_empty() {
+        return Ok(());
+    }
+    let mut k = Columns::default();
+    // The last state of each connection (an upsert may touch a row once per statement).
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, e) in evaluated.iter().enumerate() {
+        last.insert(e.state.connection_id.as_str(), i);
+    }
+    let mut added: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for (i, e) in evaluated.iter().enumerate() {
+        let s = &e.state;
+        if last.get(s.connection_id.as_str()) == Some(&i) {
+            k.id.push(s.connection_id.clone());
+            k.user.push(s.user_id.clone());
+            k.action.push(s.action.clone());
+            k.status.push(s.status().map(str::to_owned));
+            k.error.push(s.error().map(str::to_owned));
+            k.removed.push(i32::from(s.removed));
+            k.due.push(s.due_ms);
+            k.state.push(serde_json::to_string(s).map_err(|e| Error::data(e.to_string()))?);
+        }
+        if let Some(h) = &e.history {
+            *added.entry(h.connection_id.as_str()).or_default() += 1;
+            k.h_id.push(h.connection_id.clone());
+            k.h_at.push(h.entered_ms);
+            k.h_status.push(h.status.clone());
+            k.h_error.push(h.error.clone());
+            k.h_extended.push(h.extended_status.clone());
+            k.h_action.push(h.action.clone());
+        }
+        if let Some((id, body)) = &e.outbox {
+            k.o_id.push(id.clone());
+            k.o_connection.push(s.connection_id.clone());
+            k.o_user.push(s.user_id.clone());
+            k.o_body.push(body.clone());
+            k.o_at.push(s.evaluated_ms);
+        }
+    }
+    let prune_ids: Vec<&str> = added.keys().copied().collect();
+    let prune_added: Vec<i64> = added.values().copied().collect();
+    c.query(
+        STORE_MANY,
+        &[
+            &k.id,
+            &k.user,
+            &k.action,
+            &k.status,
+            &k.error,
+            &k.removed,
+            &k.due,
+            &k.state,
+            &k.h_id,
+            &k.h_at,
+            &k.h_status,
+            &k.h_error,
+            &k.h_extended,
+            &k.h_action,
+            &prune_ids,
+            &prune_added,
+            &HISTORY_PER_CONNECTION,
+            &k.o_id,
+            &k.o_connection,
+            &k.o_user,
+            &k.o_body,
+            &k.o_at,
+        ],
     )
     .await?;
-    if let Some(h) = &e.history {
-        c.execute(
-            "INSERT INTO mirror_lifecycle_history (connection_id, entered_ms, status, error, extended_status, action)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&h.connection_id, &h.entered_ms, &h.status, &h.error, &h.extended_status, &h.action],
-        )
-        .await?;
-        c.execute(
-            "DELETE FROM mirror_lifecycle_history WHERE connection_id = $1 AND id <=
-               (SELECT id FROM mirror_lifecycle_history WHERE connection_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
-            &[&h.connection_id, &HISTORY_PER_CONNECTION],
-        )
-        .await?;
-    }
-    if let Some((id, body)) = &e.outbox {
-        c.execute(
-            "INSERT INTO mirror_outbox (id, connection_id, user_id, body, created_ms, next_ms)
-             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
-            &[id, &s.connection_id, &s.user_id, body, &s.evaluated_ms],
-        )
-        .await?;
-    }
     Ok(())
 }
 
-/// Evaluates and writes a batch of observations on `c`, inside its open transaction (the
-/// claim's, or one of its own): each row is locked first.
-pub(crate) async fn observe_in(c: &mut PgConn, user: &str, batch: &LifecycleWrites) -> Result<()> {
-    for (connection_id, observation) in &batch.items {
-        let rows = c
-            .query("SELECT state FROM mirror_lifecycle WHERE connection_id = $1 FOR UPDATE", &[connection_id])
-            .await?;
-        let prev = match rows.first() {
-            Some(r) => Some(parse_state(r.try_get::<_, &str>(0)?)?),
-            None => None,
-        };
-        if let Some(e) = evaluate(prev, connection_id, user, observation, batch) {
-            store(c, &e).await?;
+/// Evaluates and writes observations of several users' connections on `c`, inside its open
+/// transaction (the claim's, or one of its own), in two round trips whatever their number:
+/// every stored row they touch is read and locked at once (`FOR UPDATE`, in connection order,
+/// so two writers cannot deadlock), evaluated in memory in order, then written by
+/// [`STORE_MANY`].
+pub(crate) async fn observe_users(c: &mut PgConn, users: &[(&str, &LifecycleWrites)]) -> Result<()> {
+    let mut ids: Vec<&str> =
+        users.iter().flat_map(|(_, b)| b.items.iter().map(|(id, _)| id.as_str())).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let rows = c
+        .query(
+            "SELECT state FROM mirror_lifecycle WHERE connection_id = ANY($1::TEXT[])
+             ORDER BY connection_id COLLATE \"C\" FOR UPDATE",
+            &[&ids],
+        )
+        .await?;
+    let mut current: std::collections::HashMap<String, ConnectionState> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for r in rows {
+        let s = parse_state(r.try_get::<_, &str>(0)?)?;
+        current.insert(s.connection_id.clone(), s);
+    }
+    let mut out = Vec::new();
+    for (user, batch) in users {
+        for (connection_id, observation) in &batch.items {
+            let prev = current.get(connection_id).cloned();
+            if let Some(e) = evaluate(prev, connection_id, user, observation, batch) {
+                current.insert(connection_id.clone(), e.state.clone());
+                out.push(e);
+            }
         }
     }
-    Ok(())
+    store_many(c, &out).await
 }
+
+/// Evaluates and writes a batch of observations of one user's connections on `c`, inside its
+/// open transaction (see [`observe_users`]).
+pub(crate) async fn observe_in(c: &mut PgConn, user: &str, batch: &LifecycleWrites) -> Result<()> {
+    observe_users(c, &[(user, batch)]).await
+}
+
+/// One batch of the lifecycle retention, one statement: removed connections past the
+/// retention (their removal time is the state's `observedMs`, read through the partial index
+/// of removed rows) with their history and notifications, and parked notifications past it.
+/// Rows another transaction holds are skipped (the next turn takes them).
+const PURGE: &str = "
+WITH gone AS (
+  SELECT connection_id FROM mirror_lifecycle
+  WHERE removed = 1 AND (state::json ->> 'observedMs')::BIGINT < $1
+  ORDER BY connection_id LIMIT $2 FOR UPDATE SKIP LOCKED
+), l AS (
+  DELETE FROM mirror_lifecycle WHERE connection_id IN (SELECT connection_id FROM gone) RETURNING 1
+), h AS (
+  DELETE FROM mirror_lifecycle_history WHERE connection_id IN (SELECT connection_id FROM gone) RETURNING 1
+), op AS (
+  DELETE FROM mirror_outbox WHERE state = 0 AND connection_id IN (SELECT connection_id FROM gone) RETURNING 1
+), ok AS (
+  DELETE FROM mirror_outbox WHERE state = 2 AND connection_id IN (SELECT connection_id FROM gone) RETURNING 1
+), parked AS (
+  DELETE FROM mirror_outbox WHERE seq IN (
+    SELECT seq FROM mirror_outbox WHERE state = 2 AND created_ms < $1
+      AND connection_id NOT IN (SELECT connection_id FROM gone)
+    ORDER BY created_ms LIMIT $2 FOR UPDATE SKIP LOCKED)
+  RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM l), (SELECT COUNT(*) FROM parked)";
 
 async fn in_transaction<T, F>(db: &PgDb, f: F) -> Result<T>
 where
@@ -96,13 +248,19 @@ where
 }
 
 impl LifecycleStore for PgDb {
-    fn lc_observe<'a>(&'a self, user_id: &'a str, batch: LifecycleWrites) -> BoxFuture<'a, Result<()>> {
+    fn lc_observe(&self, users: Vec<(String, LifecycleWrites)>) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            if batch.is_empty() {
+            if users.iter().all(|(_, b)| b.is_empty()) {
                 return Ok(());
             }
-            let user = user_id.to_owned();
-            in_transaction(self, move |c| Box::pin(async move { observe_in(c, &user, &batch).await })).await
+            in_transaction(self, move |c| {
+                Box::pin(async move {
+                    let refs: Vec<(&str, &LifecycleWrites)> =
+                        users.iter().map(|(u, b)| (u.as_str(), b)).collect();
+                    observe_users(c, &refs).await
+                })
+            })
+            .await
         })
     }
 
@@ -119,20 +277,22 @@ impl LifecycleStore for PgDb {
                         )
                         .await?;
                     let mut out = Vec::with_capacity(rows.len());
+                    let mut evaluated = Vec::with_capacity(rows.len());
                     for r in rows {
                         let prev = parse_state(r.try_get::<_, &str>(0)?)?;
                         let id = prev.connection_id.clone();
                         let user = prev.user_id.clone();
                         if let Some(e) = evaluate(Some(prev), &id, &user, &Observation::Tick, &batch) {
-                            store(c, &e).await?;
                             out.push(DueResult {
                                 connection_id: id,
                                 user_id: user,
                                 action: e.state.action.clone(),
                                 wants_sync: e.wants_sync,
                             });
+                            evaluated.push(e);
                         }
                     }
+                    store_many(c, &evaluated).await?;
                     Ok(out)
                 })
             })
@@ -143,16 +303,41 @@ impl LifecycleStore for PgDb {
     fn lc_states<'a>(&'a self, filter: &'a ActionFilter) -> BoxFuture<'a, Result<Vec<ConnectionState>>> {
         let user = filter.user_id.clone();
         let removed = filter.include_removed;
+        let connection = filter.connection_id.clone();
         Box::pin(async move {
             let mut c = self.get().await?;
             let rows = c
                 .query(
                     "SELECT state FROM mirror_lifecycle WHERE ($1::TEXT IS NULL OR user_id = $1) AND ($2 OR removed = 0)
+                       AND ($3::TEXT IS NULL OR connection_id = $3)
                      ORDER BY user_id COLLATE \"C\", connection_id COLLATE \"C\"",
-                    &[&user, &removed],
+                    &[&user, &removed, &connection],
                 )
                 .await?;
             rows.iter().map(|r| parse_state(r.try_get::<_, &str>(0)?)).collect()
+        })
+    }
+
+    fn lc_find<'a>(
+        &'a self,
+        patterns: [String; 3],
+        user: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let [a, b, d] = &patterns;
+            let mut c = self.get().await?;
+            let rows = c
+                .query(
+                    "SELECT connection_id FROM mirror_lifecycle WHERE ($4::TEXT IS NULL OR user_id = $4)
+                       AND (LOWER(connection_id) LIKE $1 ESCAPE '\\' OR LOWER(connection_id) LIKE $2 ESCAPE '\\'
+                            OR LOWER(connection_id) LIKE $3 ESCAPE '\\')
+                     ORDER BY connection_id COLLATE \"C\" LIMIT $5",
+                    &[a, b, d, &user, &limit],
+                )
+                .await?;
+            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
         })
     }
 
@@ -290,6 +475,17 @@ impl LifecycleStore for PgDb {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn lc_purge(&self, before_ms: i64, limit: usize) -> BoxFuture<'_, Result<(u64, u64)>> {
+        Box::pin(async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut c = self.get().await?;
+            let rows = c.query(PURGE, &[&before_ms, &limit]).await?;
+            let r = rows.first().ok_or_else(|| Error::data("no row from the lifecycle purge"))?;
+            let (gone, parked): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            Ok((u64::try_from(gone).unwrap_or(0), u64::try_from(parked).unwrap_or(0)))
         })
     }
 

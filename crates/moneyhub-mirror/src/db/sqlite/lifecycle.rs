@@ -89,16 +89,17 @@ fn state_rows(
 }
 
 impl LifecycleStore for SqliteDb {
-    fn lc_observe<'a>(&'a self, user_id: &'a str, batch: LifecycleWrites) -> BoxFuture<'a, Result<()>> {
-        let user = user_id.to_owned();
+    fn lc_observe(&self, users: Vec<(String, LifecycleWrites)>) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            if batch.is_empty() {
+            if users.iter().all(|(_, b)| b.is_empty()) {
                 return Ok(());
             }
             self.with_work(move |c, inner| {
                 let _writer = inner.write.lock();
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                observe_in(&tx, &user, &batch)?;
+                for (user, batch) in &users {
+                    observe_in(&tx, user, batch)?;
+                }
                 tx.commit()?;
                 Ok(())
             })
@@ -141,13 +142,40 @@ impl LifecycleStore for SqliteDb {
     fn lc_states<'a>(&'a self, filter: &'a ActionFilter) -> BoxFuture<'a, Result<Vec<ConnectionState>>> {
         let user = filter.user_id.clone();
         let removed = filter.include_removed;
+        let connection = filter.connection_id.clone();
         Box::pin(async move {
             self.with_work(move |c, _| {
                 let mut s = c.prepare_cached(
                     "SELECT state FROM mirror_lifecycle WHERE (?1 IS NULL OR user_id = ?1) AND (?2 OR removed = 0)
+                       AND (?3 IS NULL OR connection_id = ?3)
                      ORDER BY user_id, connection_id",
                 )?;
-                state_rows(&mut s, params![user, removed])
+                state_rows(&mut s, params![user, removed, connection])
+            })
+            .await
+        })
+    }
+
+    fn lc_find<'a>(
+        &'a self,
+        patterns: [String; 3],
+        user: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        let user = user.map(str::to_owned);
+        Box::pin(async move {
+            self.with_work(move |c, _| {
+                let [a, b, d] = patterns;
+                let ids = c
+                    .prepare_cached(
+                        "SELECT connection_id FROM mirror_lifecycle WHERE (?4 IS NULL OR user_id = ?4)
+                           AND (LOWER(connection_id) LIKE ?1 ESCAPE '\\' OR LOWER(connection_id) LIKE ?2 ESCAPE '\\'
+                                OR LOWER(connection_id) LIKE ?3 ESCAPE '\\')
+                         ORDER BY connection_id LIMIT ?5",
+                    )?
+                    .query_map(params![a, b, d, user, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(ids)
             })
             .await
         })
@@ -281,6 +309,39 @@ impl LifecycleStore for SqliteDb {
                     }
                 }
                 Ok(())
+            })
+            .await
+        })
+    }
+
+    fn lc_purge(&self, before_ms: i64, limit: usize) -> BoxFuture<'_, Result<(u64, u64)>> {
+        Box::pin(async move {
+            self.with_work(move |c, inner| {
+                let _writer = inner.write.lock();
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let gone: Vec<String> = tx
+                    .prepare_cached(
+                        "SELECT connection_id FROM mirror_lifecycle
+                         WHERE removed = 1 AND json_extract(state, '$.observedMs') < ?1
+                         ORDER BY connection_id LIMIT ?2",
+                    )?
+                    .query_map(params![before_ms, limit], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for id in &gone {
+                    tx.prepare_cached("DELETE FROM mirror_lifecycle_history WHERE connection_id = ?1")?.execute([id])?;
+                    tx.prepare_cached("DELETE FROM mirror_outbox WHERE state = 0 AND connection_id = ?1")?.execute([id])?;
+                    tx.prepare_cached("DELETE FROM mirror_outbox WHERE state = 2 AND connection_id = ?1")?.execute([id])?;
+                    tx.prepare_cached("DELETE FROM mirror_lifecycle WHERE connection_id = ?1")?.execute([id])?;
+                }
+                let parked = tx
+                    .prepare_cached(
+                        "DELETE FROM mirror_outbox WHERE seq IN (
+                           SELECT seq FROM mirror_outbox WHERE state = 2 AND created_ms < ?1 ORDER BY created_ms LIMIT ?2)",
+                    )?
+                    .execute(params![before_ms, limit])?;
+                tx.commit()?;
+                Ok((gone.len() as u64, parked as u64))
             })
             .await
         })

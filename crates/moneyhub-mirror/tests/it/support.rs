@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use moneyhub::{Client, RetryPolicy};
 use moneyhub_mirror::{Db, Mirror, MirrorConfig};
-use moneyhub_sandbox::kit::{Advance, Chaos, Control, NewConnection};
 use moneyhub_sandbox::kit::testing;
+use moneyhub_sandbox::kit::{Advance, Chaos, Control, NewConnection};
 use moneyhub_sandbox::{Sandbox, SandboxConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -135,8 +135,11 @@ pub async fn get_json(url: &str, tok: &str) -> (StatusCode, Value) {
     let res = http().get(url).bearer_auth(tok).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = res.status();
     let text = res.text().await.unwrap_or_else(|e| panic!("GET {url} body: {e}"));
-    let value =
-        if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, value)
 }
 

@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 
 #[allow(unused_imports)]
 pub use moneyhub_sandbox::kit::testing::{
-    advance, authorize_code, bank, connect, control, exchange, get_json, http, jwt_claims,
-    location_params, par, renew, sandbox, sandbox_with, skip, t0, token, user_with, REDIRECT_URI,
+    advance, authorize_code, bank, connect, control, exchange, get_json, http, jwt_claims, location_params,
+    par, renew, sandbox, sandbox_with, skip, t0, token, user_with, REDIRECT_URI,
 };
 
 /// Creates a user and returns its id.
@@ -144,4 +144,3 @@ pub fn fixture(name: &str) -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/keys/");
     std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("testdata/keys/{name}: {e}"))
 }
-

@@ -12,8 +12,8 @@ use moneyhub::{
     AuthorizationRequest, Client, ClientAuth, ClientBuilder, ConnectOptions, Connected, PrivateKey,
     RetryPolicy,
 };
-use moneyhub_sandbox::kit::{Control, FaultSpec};
 use moneyhub_sandbox::kit::testing;
+use moneyhub_sandbox::kit::{Control, FaultSpec};
 use moneyhub_sandbox::{ClientRegistration, Sandbox, SandboxConfig};
 use moneyhub_types::{BankId, ConnectionId, UserId};
 use reqwest::{Method, StatusCode};

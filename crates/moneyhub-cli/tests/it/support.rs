@@ -11,6 +11,9 @@ use moneyhub_sandbox::kit::Control;
 use moneyhub_sandbox::{ClockMode, Sandbox, SandboxConfig};
 use serde_json::Value;
 
+/// The skip switch (`MONEYHUB_TEST_REQUIRE`), shared by every crate's tests.
+pub use moneyhub_sandbox::kit::testing::skip;
+
 /// Bank ids of the sandbox catalogue used by the tests.
 pub mod banks {
     /// Moneyhub Open Banking Mock (test).
@@ -296,22 +299,4 @@ pub fn fits_80(text: &str) {
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// A test that cannot run here (`tool` missing: `pg`, `node`, `chromium`, `tmpfs`, `fds`, `pty`)
-/// says why and returns, unless `MONEYHUB_TEST_REQUIRE` (a comma list of those, or `all`) names
-/// the tool: then it fails, so that a run which must exercise everything cannot pass by skipping.
-/// The same function is in each crate's `tests/it/support.rs` (one test binary per crate).
-pub fn skip(tool: &str, test: &str, why: &str) {
-    const TOOLS: [&str; 7] = ["pg", "node", "chromium", "tmpfs", "fds", "pty", "all"];
-    let required = std::env::var("MONEYHUB_TEST_REQUIRE").unwrap_or_default();
-    let mut names = required.split(',').map(str::trim).filter(|t| !t.is_empty());
-    if let Some(unknown) = names.clone().find(|t| !TOOLS.contains(t)) {
-        panic!("MONEYHUB_TEST_REQUIRE={required}: unknown tool {unknown:?} (known: {})", TOOLS.join(","));
-    }
-    assert!(
-        !names.any(|t| t == tool || t == "all"),
-        "{test} cannot run: {why} (and MONEYHUB_TEST_REQUIRE={required} requires {tool})"
-    );
-    println!("skipping {test}: {why} (MONEYHUB_TEST_REQUIRE={tool} would make this a failure)");
 }

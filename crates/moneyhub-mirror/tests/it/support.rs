@@ -1,5 +1,7 @@
 //! Shared helpers: sandboxes, clients that follow the sandbox clock, test databases (an
-//! SQLite file, or a fresh PostgreSQL schema), the control API, raw sandbox data.
+//! SQLite file, or a fresh PostgreSQL schema), the control API, raw sandbox data. What every
+//! crate's tests share lives once in `moneyhub_sandbox::kit::testing` (feature `test-kit`) and
+//! is re-exported here.
 
 #![allow(dead_code)]
 
@@ -8,13 +10,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use moneyhub::{Client, RetryPolicy};
 use moneyhub_mirror::{Db, Mirror, MirrorConfig};
+use moneyhub_sandbox::kit::testing;
 use moneyhub_sandbox::kit::{Advance, Chaos, Control, NewConnection};
-use moneyhub_sandbox::{spawn, ClockMode, Sandbox, SandboxConfig};
+use moneyhub_sandbox::{Sandbox, SandboxConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+// `control` (untyped calls) is for tests to come: no test here uses it today.
+#[allow(unused_imports)]
+pub use moneyhub_sandbox::kit::testing::{bank, control, control_ok, http, skip, t0, token};
 
 /// Société Générale: one current account, 12 months of history, API-like (5 syncs a day).
 pub const SOCGEN: &str = "Société Générale";
@@ -24,11 +30,6 @@ pub const HSBC: &str = "HSBC UK";
 pub const MONZO: &str = "Monzo";
 /// A provider the sandbox can withdraw.
 pub const NORTHWIND: &str = "Northwind Building Society";
-
-/// The instant sandboxes start at (frozen): a Wednesday 10:00 UTC.
-pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z").unwrap().with_timezone(&Utc)
-}
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -65,7 +66,7 @@ pub async fn sandbox_with(config: SandboxConfig) -> SandboxHandle {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let sb = Arc::new(spawn(config).await.expect("sandbox starts"));
+            let sb = Arc::new(testing::sandbox_with(config).await);
             let _ = tx.send(sb);
             let _ = stopped.await;
         });
@@ -75,12 +76,7 @@ pub async fn sandbox_with(config: SandboxConfig) -> SandboxHandle {
 
 /// A frozen sandbox at `t0` with the given pending-replacement ratio.
 pub async fn sandbox(replace_ratio: f64) -> SandboxHandle {
-    sandbox_with(SandboxConfig {
-        clock: ClockMode::Frozen(t0()),
-        pending_replace_ratio: replace_ratio,
-        ..Default::default()
-    })
-    .await
+    sandbox_with(SandboxConfig { pending_replace_ratio: replace_ratio, ..testing::frozen() }).await
 }
 
 /// The sandbox's default client, its clock following the sandbox's virtual clock.
@@ -98,26 +94,6 @@ pub fn client(sb: &Arc<Sandbox>) -> Client {
         .clock(move || clock.now())
         .build()
         .expect("client builds")
-}
-
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-/// Calls the control API; returns status and JSON (Null for an empty body).
-pub async fn control(sb: &Sandbox, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    Control::of(sb).call(method, path, body).await.expect("the control API answers")
-}
-
-pub async fn control_ok(sb: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (status, v) = control(sb, method, path, body).await;
-    assert!(status.is_success(), "{path}: {status} {v}");
-    v
-}
-
-/// A provider's bank id, by name.
-pub async fn bank(sb: &Sandbox, name: &str) -> String {
-    Control::of(sb).bank_id(name).await.unwrap_or_else(|e| panic!("{name} in catalogue: {e}"))
 }
 
 /// `count` users, each connected to `banks`: `[(userId, [connectionId])]`.
@@ -148,12 +124,6 @@ pub async fn set_webhooks(sb: &Sandbox, url: &str, format: &str) {
 
 pub async fn set_chaos(sb: &Sandbox, drop: f64, duplicate: f64, reorder: f64) {
     Control::of(sb).set_chaos(Chaos { drop, duplicate, reorder }).await.expect("chaos set");
-}
-
-/// A client-credentials token from the sandbox.
-pub async fn token(sb: &Sandbox, scope: &str, sub: Option<&str>) -> String {
-    let kit = Control::of(sb);
-    kit.client_token(sb.client_id(), sb.client_secret(), scope, sub).await.expect("a token")
 }
 
 /// Every transaction the sandbox serves for a user now, as raw JSON, by id.
@@ -362,7 +332,7 @@ pub fn cpu_time() -> Duration {
 }
 
 pub async fn advance_hours(sb: &Sandbox, hours: i64) {
-    control_ok(sb, Method::POST, "/clock/advance", Some(json!({"hours": hours}))).await;
+    testing::advance(sb, json!({"hours": hours})).await;
 }
 
 /// Typed user ids.
@@ -372,21 +342,3 @@ pub fn user_ids(ids: &[String]) -> Vec<moneyhub::UserId> {
 
 /// A well-formed user id the sandbox does not know.
 pub const UNKNOWN_USER: &str = "5c79210bbac25ecb5e71ac40";
-
-/// A test that cannot run here (`tool` missing: `pg`, `node`, `chromium`, `tmpfs`, `fds`, `pty`)
-/// says why and returns, unless `MONEYHUB_TEST_REQUIRE` (a comma list of those, or `all`) names
-/// the tool: then it fails, so that a run which must exercise everything cannot pass by skipping.
-/// The same function is in each crate's `tests/it/support.rs` (one test binary per crate).
-pub fn skip(tool: &str, test: &str, why: &str) {
-    const TOOLS: [&str; 7] = ["pg", "node", "chromium", "tmpfs", "fds", "pty", "all"];
-    let required = std::env::var("MONEYHUB_TEST_REQUIRE").unwrap_or_default();
-    let mut names = required.split(',').map(str::trim).filter(|t| !t.is_empty());
-    if let Some(unknown) = names.clone().find(|t| !TOOLS.contains(t)) {
-        panic!("MONEYHUB_TEST_REQUIRE={required}: unknown tool {unknown:?} (known: {})", TOOLS.join(","));
-    }
-    assert!(
-        !names.any(|t| t == tool || t == "all"),
-        "{test} cannot run: {why} (and MONEYHUB_TEST_REQUIRE={required} requires {tool})"
-    );
-    println!("skipping {test}: {why} (MONEYHUB_TEST_REQUIRE={tool} would make this a failure)");
-}

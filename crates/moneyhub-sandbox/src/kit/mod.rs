@@ -14,6 +14,9 @@
 //! ```
 
 mod control;
+/// Helpers the workspace's integration tests share (feature `test-kit`; test-only).
+#[cfg(feature = "test-kit")]
+pub mod testing;
 pub(crate) mod types;
 
 pub use control::{Control, ControlError};

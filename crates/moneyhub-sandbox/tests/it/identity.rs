@@ -80,9 +80,62 @@ fn assertion_claims(sb: &Sandbox, jti: &str) -> Value {
         "jti": jti, "iat": now, "exp": now + 60})
 }
 
+/// Signs `claims` as `jwt-client` does: RS256 with its registered key (kid `test-key-1`).
+fn sign_registered(claims: &Value) -> String {
+    sign(Algorithm::RS256, &keys()[0], Some("test-key-1"), claims)
+}
+
+/// A client assertion of `jwt-client` with this `jti`, signed with its registered key.
+fn client_assertion(sb: &Sandbox, jti: &str) -> String {
+    sign_registered(&assertion_claims(sb, jti))
+}
+
+/// `POST /oidc/token` without client authentication beyond what `form` carries.
 async fn post_token(sb: &Sandbox, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let res = http().post(format!("{}/oidc/token", sb.base_url())).form(form).send().await.unwrap();
     (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST /oidc/token` as the default client (`client_secret_basic`).
+async fn secret_token(sb: &Sandbox, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let res = http()
+        .post(format!("{}/oidc/token", sb.base_url()))
+        .basic_auth(sb.client_id(), sb.client_secret())
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// A user created with a `user:create` token of `jwt-client` (assertion `jti`).
+async fn jwt_client_user(sb: &Sandbox, jti: &str, body: Value) -> String {
+    let (_, token) = jwt_client_token(sb, "user:create", &client_assertion(sb, jti)).await;
+    let res = http()
+        .post(format!("{}/users", sb.base_url()))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    res.json::<Value>().await.unwrap()["userId"].as_str().unwrap().to_string()
+}
+
+/// PAR as `jwt-client` (`private_key_jwt`, assertion `jti`) carrying the request object
+/// `request`.
+async fn jwt_client_par(sb: &Sandbox, jti: &str, request: &str) -> reqwest::Response {
+    let a = client_assertion(sb, jti);
+    http()
+        .post(format!("{}/oidc/request", sb.base_url()))
+        .form(&[
+            ("client_id", JWT_CLIENT),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &a),
+            ("request", request),
+        ])
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn jwt_client_token(sb: &Sandbox, scope: &str, assertion: &str) -> (StatusCode, Value) {
@@ -101,6 +154,33 @@ async fn jwt_client_token(sb: &Sandbox, scope: &str, assertion: &str) -> (Status
 
 async fn auth_get(sb: &Sandbox, query: &[(&str, &str)]) -> reqwest::Response {
     http().get(format!("{}/oidc/auth", sb.base_url())).query(query).send().await.unwrap()
+}
+
+/// `/oidc/auth` with plain parameters (no PAR) for the default client: `client_id` and
+/// `redirect_uri` = [`REDIRECT_URI`], then `rest`.
+async fn auth_plain(sb: &Sandbox, rest: &[(&str, &str)]) -> reqwest::Response {
+    let mut query = vec![("client_id", sb.client_id()), ("redirect_uri", REDIRECT_URI)];
+    query.extend_from_slice(rest);
+    auth_get(sb, &query).await
+}
+
+/// The `request_uri` of a PAR answer.
+async fn request_uri_of(res: reqwest::Response) -> String {
+    res.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_string()
+}
+
+/// PAR with `extra` (asserting 201), then `/oidc/auth` with its `request_uri`: the
+/// parameters of the redirect.
+async fn pushed_auth(sb: &Sandbox, extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    let res = par(sb, extra).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ru = request_uri_of(res).await;
+    location_params(&auth_get(sb, &[("request_uri", &ru)]).await)
+}
+
+/// The `mh:con_id` claim of a token answer's id_token (unverified).
+fn con_id_of(body: &Value) -> Value {
+    jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].clone()
 }
 
 /// Verifies an id_token with `/oidc/certs` (signature, iss, aud; exp against iat since the
@@ -344,19 +424,17 @@ async fn client_credentials_with_and_without_sub() {
     let (status, _) = get_json(&format!("{}/v3/accounts", sb.base_url()), &tok).await;
     assert_eq!(status, StatusCode::OK);
     // Unknown user.
-    let res = http()
-        .post(format!("{}/oidc/token", sb.base_url()))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&[
+    let (status, body) = secret_token(
+        &sb,
+        &[
             ("grant_type", "client_credentials"),
             ("scope", "accounts:read"),
             ("sub", "000000000000000000000000"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
     // Missing or malformed scope, unknown grant.
     for (form, err) in [
         (vec![("grant_type", "client_credentials")], "invalid_request"),
@@ -364,15 +442,9 @@ async fn client_credentials_with_and_without_sub() {
         (vec![("grant_type", "password"), ("scope", "x")], "unsupported_grant_type"),
         (vec![("scope", "x")], "invalid_request"),
     ] {
-        let res = http()
-            .post(format!("{}/oidc/token", sb.base_url()))
-            .basic_auth(sb.client_id(), sb.client_secret())
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{form:?}");
-        assert_eq!(res.json::<Value>().await.unwrap()["error"], err, "{form:?}");
+        let (status, body) = secret_token(&sb, &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}");
+        assert_eq!(body["error"], err, "{form:?}");
     }
 }
 
@@ -423,15 +495,13 @@ async fn full_flow_creates_a_connection_and_a_verifiable_id_token() {
     let user = create_user(&sb).await;
     let claims = user_claims(&user).to_string();
     let res = par(&sb, &[("scope", &format!("openid id:{MOCK}")), ("claims", &claims)]).await;
-    let request_uri = res.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_string();
+    let request_uri = request_uri_of(res).await;
     // As Node 5.2.1 builds it: the pushed values win over scope=openid etc.
-    let res = auth_get(
+    let res = auth_plain(
         &sb,
         &[
-            ("client_id", sb.client_id()),
             ("scope", "openid"),
             ("response_type", "code"),
-            ("redirect_uri", REDIRECT_URI),
             ("request_uri", &request_uri),
             ("expires_in", "90"),
         ],
@@ -491,22 +561,20 @@ async fn code_exchange_checks_redirect_uri_client_sub_and_expiry() {
     let (status, body) = exchange(&sb, &code, &[("redirect_uri", "http://127.0.0.1:9999/other")]).await;
     // The extra redirect_uri repeats the parameter: invalid_request; send only the wrong one.
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let res = http()
-        .post(format!("{}/oidc/token", sb.base_url()))
-        .basic_auth(sb.client_id(), sb.client_secret())
-        .form(&[
+    let (_, body) = secret_token(
+        &sb,
+        &[
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", "http://127.0.0.1:9999/other"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+        ],
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
     let (_, body) = exchange(&sb, &code, &[("sub", "000000000000000000000000")]).await;
     assert_eq!(body["error"], "invalid_grant");
     // Another client cannot redeem it.
-    let a = sign(Algorithm::RS256, &keys()[0], Some("test-key-1"), &assertion_claims(&sb, "code-thief"));
+    let a = client_assertion(&sb, "code-thief");
     let (status, body) = post_token(
         &sb,
         &[
@@ -539,19 +607,13 @@ async fn pkce_s256_is_enforced() {
     let scope = format!("openid id:{MOCK}");
     let mut codes = Vec::new();
     for _ in 0..3 {
-        let res = par(
-            &sb,
-            &[
-                ("scope", &scope),
-                ("claims", &claims),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-        .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let ru = res.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_string();
-        codes.push(location_params(&auth_get(&sb, &[("request_uri", &ru)]).await)["code"].clone());
+        let pushed: [(&str, &str); 4] = [
+            ("scope", scope.as_str()),
+            ("claims", &claims),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        codes.push(pushed_auth(&sb, &pushed).await["code"].clone());
     }
     let (_, body) = exchange(&sb, &codes[0], &[]).await;
     assert_eq!(body["error"], "invalid_grant", "missing verifier");
@@ -598,16 +660,10 @@ async fn auth_errors_redirect_only_to_trusted_redirect_uris() {
             .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     // A scope error with a good client + redirect goes back to the client.
-    let res = auth_get(
+    let two_banks = format!("openid id:{MOCK} id:{AVIVA}");
+    let res = auth_plain(
         &sb,
-        &[
-            ("client_id", sb.client_id()),
-            ("redirect_uri", REDIRECT_URI),
-            ("response_type", "code"),
-            ("scope", &format!("openid id:{MOCK} id:{AVIVA}")),
-            ("state", "s9"),
-            ("claims", &claims),
-        ],
+        &[("response_type", "code"), ("scope", &two_banks), ("state", "s9"), ("claims", &claims)],
     )
     .await;
     assert_eq!(res.status(), StatusCode::FOUND);
@@ -620,17 +676,8 @@ async fn auth_errors_redirect_only_to_trusted_redirect_uris() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_request_uri");
     // Plain parameters work too (no PAR).
-    let res = auth_get(
-        &sb,
-        &[
-            ("client_id", sb.client_id()),
-            ("redirect_uri", REDIRECT_URI),
-            ("response_type", "code"),
-            ("scope", &format!("openid id:{MOCK}")),
-            ("claims", &claims),
-        ],
-    )
-    .await;
+    let scope = format!("openid id:{MOCK}");
+    let res = auth_plain(&sb, &[("response_type", "code"), ("scope", &scope), ("claims", &claims)]).await;
     assert!(location_params(&res).contains_key("code"));
 }
 
@@ -639,19 +686,10 @@ async fn hybrid_code_id_token_puts_c_hash_in_the_fragment() {
     let sb = sandbox().await;
     let user = create_user(&sb).await;
     let claims = user_claims(&user).to_string();
-    let res = auth_get(
-        &sb,
-        &[
-            ("client_id", sb.client_id()),
-            ("redirect_uri", REDIRECT_URI),
-            ("response_type", "code id_token"),
-            ("scope", &format!("openid id:{MOCK}")),
-            ("state", "hy"),
-            ("nonce", "hn"),
-            ("claims", &claims),
-        ],
-    )
-    .await;
+    let scope = format!("openid id:{MOCK}");
+    let hybrid: [(&str, &str); 3] =
+        [("response_type", "code id_token"), ("scope", scope.as_str()), ("claims", &claims)];
+    let res = auth_plain(&sb, &[&hybrid[..], &[("state", "hy"), ("nonce", "hn")]].concat()).await;
     let loc = res.headers()["location"].to_str().unwrap().to_string();
     let url = url::Url::parse(&loc).unwrap();
     assert!(url.query().is_none(), "{loc}");
@@ -664,19 +702,9 @@ async fn hybrid_code_id_token_puts_c_hash_in_the_fragment() {
     );
     let (status, body) = exchange(&sb, &p["code"], &[]).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].is_string());
+    assert!(con_id_of(&body).is_string());
     // Without a nonce, a response type with an id_token is refused.
-    let res = auth_get(
-        &sb,
-        &[
-            ("client_id", sb.client_id()),
-            ("redirect_uri", REDIRECT_URI),
-            ("response_type", "code id_token"),
-            ("scope", &format!("openid id:{MOCK}")),
-            ("claims", &claims),
-        ],
-    )
-    .await;
+    let res = auth_plain(&sb, &hybrid).await;
     assert_eq!(location_params(&res)["error"], "invalid_request");
 }
 
@@ -697,13 +725,11 @@ async fn request_objects_follow_the_registered_alg() {
     // Default client registered alg none: an unsigned front-channel request object works,
     // and its values win over the plain ones (as Node 5.2.1 sends them).
     let ro = unsigned(&request_object_claims(&sb, sb.client_id(), REDIRECT_URI, &user));
-    let res = auth_get(
+    let res = auth_plain(
         &sb,
         &[
-            ("client_id", sb.client_id()),
             ("scope", "openid"),
             ("response_type", "code"),
-            ("redirect_uri", REDIRECT_URI),
             ("state", "plain-state"),
             ("nonce", "plain-nonce"),
             ("prompt", "consent"),
@@ -720,44 +746,15 @@ async fn request_objects_follow_the_registered_alg() {
     assert_eq!(c["nonce"], "ro-nonce");
     assert_eq!(c["auth_time"], sb.now().timestamp(), "max_age asks for auth_time");
     // A signed object for the alg-none client is refused.
-    let signed = sign(
-        Algorithm::RS256,
-        &keys()[0],
-        Some("test-key-1"),
-        &request_object_claims(&sb, sb.client_id(), REDIRECT_URI, &user),
-    );
-    let res =
-        auth_get(&sb, &[("client_id", sb.client_id()), ("redirect_uri", REDIRECT_URI), ("request", &signed)])
-            .await;
+    let signed = sign_registered(&request_object_claims(&sb, sb.client_id(), REDIRECT_URI, &user));
+    let res = auth_plain(&sb, &[("request", &signed)]).await;
     assert_eq!(location_params(&res)["error"], "invalid_request_object");
 
     // The RS256 client: unsigned → invalid_request_object naming the preregistered alg.
-    let jwt_user = {
-        let a = sign(Algorithm::RS256, &keys()[0], Some("test-key-1"), &assertion_claims(&sb, "mk-user"));
-        let (_, body) = jwt_client_token(&sb, "user:create", &a).await;
-        let res = http()
-            .post(format!("{}/users", sb.base_url()))
-            .bearer_auth(body["access_token"].as_str().unwrap())
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        res.json::<Value>().await.unwrap()["userId"].as_str().unwrap().to_string()
-    };
+    let jwt_user = jwt_client_user(&sb, "mk-user", json!({})).await;
     let redirect = "https://tpp.example/cb";
     let claims = request_object_claims(&sb, JWT_CLIENT, redirect, &jwt_user);
-    let a = sign(Algorithm::RS256, &keys()[0], Some("test-key-1"), &assertion_claims(&sb, "par-1"));
-    let res = http()
-        .post(format!("{}/oidc/request", sb.base_url()))
-        .form(&[
-            ("client_id", JWT_CLIENT),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &a),
-            ("request", &unsigned(&claims)),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = jwt_client_par(&sb, "par-1", &unsigned(&claims)).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request_object");
@@ -773,20 +770,9 @@ async fn request_objects_follow_the_registered_alg() {
         assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_request_object");
     }
     // Signed RS256 through PAR → 201, then /oidc/auth → code for the registered redirect.
-    let a = sign(Algorithm::RS256, &keys()[0], Some("test-key-1"), &assertion_claims(&sb, "par-2"));
-    let res = http()
-        .post(format!("{}/oidc/request", sb.base_url()))
-        .form(&[
-            ("client_id", JWT_CLIENT),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &a),
-            ("request", &sign(Algorithm::RS256, &keys()[0], Some("test-key-1"), &claims)),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = jwt_client_par(&sb, "par-2", &sign_registered(&claims)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let ru = res.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_string();
+    let ru = request_uri_of(res).await;
     let res = auth_get(&sb, &[("request_uri", &ru)]).await;
     assert!(res.headers()["location"].to_str().unwrap().starts_with(redirect));
     assert!(location_params(&res).contains_key("code"));
@@ -856,7 +842,7 @@ async fn scope_rules() {
     // Generic chooser scopes pick a provider of that listing.
     let code = authorize_code(&sb, "openid id:test", &user_claims(&user)).await;
     let (_, body) = exchange(&sb, &code, &[]).await;
-    assert!(jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].as_str().unwrap().starts_with(MOCK));
+    assert!(con_id_of(&body).as_str().unwrap().starts_with(MOCK));
 }
 
 #[tokio::test]
@@ -893,14 +879,12 @@ async fn reauth_with_a_subset_of_accounts_gives_a_new_connection_id() {
     assert_eq!(accounts.len(), 3);
     let subset = accounts[1..].join(",");
     let claims = renew_claims(&user, &con).to_string();
-    let res =
-        par(&sb, &[("scope", "openid reauth"), ("claims", &claims), ("sandbox_accounts", &subset)]).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let ru = res.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_string();
-    let code = location_params(&auth_get(&sb, &[("request_uri", &ru)]).await)["code"].clone();
-    let (status, body) = exchange(&sb, &code, &[]).await;
+    let p =
+        pushed_auth(&sb, &[("scope", "openid reauth"), ("claims", &claims), ("sandbox_accounts", &subset)])
+            .await;
+    let (status, body) = exchange(&sb, &p["code"], &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let new_id = jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].as_str().unwrap().to_string();
+    let new_id = con_id_of(&body).as_str().unwrap().to_string();
     assert_ne!(new_id, con);
     assert!(new_id.starts_with(&format!("{MOCK}:")));
     let mut moved = account_ids(&sb, &user, &new_id).await;
@@ -911,12 +895,11 @@ async fn reauth_with_a_subset_of_accounts_gives_a_new_connection_id() {
     assert_eq!(account_ids(&sb, &user, &con).await, vec![accounts[0].clone()]);
     // An account of another connection is refused (at /oidc/auth: it depends on the store).
     let claims = renew_claims(&user, &new_id).to_string();
-    let res =
-        par(&sb, &[("scope", "openid reauth"), ("claims", &claims), ("sandbox_accounts", &accounts[0])])
-            .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let ru = res.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_string();
-    let p = location_params(&auth_get(&sb, &[("request_uri", &ru)]).await);
+    let p = pushed_auth(
+        &sb,
+        &[("scope", "openid reauth"), ("claims", &claims), ("sandbox_accounts", &accounts[0])],
+    )
+    .await;
     assert_eq!(p["error"], "invalid_request", "{p:?}");
 }
 
@@ -955,19 +938,10 @@ async fn refresh_tokens_only_with_offline_access_and_they_rotate() {
     let (status, body) = exchange(&sb, &code, &[]).await;
     assert_eq!(status, StatusCode::OK);
     let rt = body["refresh_token"].as_str().expect("a refresh token").to_string();
-    let con = jwt_claims(body["id_token"].as_str().unwrap())["mh:con_id"].clone();
+    let con = con_id_of(&body);
     let refresh = |rt: String| {
         let sb = &sb;
-        async move {
-            let res = http()
-                .post(format!("{}/oidc/token", sb.base_url()))
-                .basic_auth(sb.client_id(), sb.client_secret())
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())])
-                .send()
-                .await
-                .unwrap();
-            (res.status(), res.json::<Value>().await.unwrap())
-        }
+        async move { secret_token(sb, &[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())]).await }
     };
     let (status, body) = refresh(rt.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -983,30 +957,16 @@ async fn refresh_tokens_only_with_offline_access_and_they_rotate() {
 #[tokio::test]
 async fn jwt_bearer_grant_binds_the_token_to_the_user() {
     let sb = sandbox_with_jwt_client().await;
-    let a = sign(Algorithm::RS256, &keys()[0], Some("test-key-1"), &assertion_claims(&sb, "mk"));
-    let (_, body) = jwt_client_token(&sb, "user:create", &a).await;
-    let res = http()
-        .post(format!("{}/users", sb.base_url()))
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .json(&json!({"clientUserId": "jb"}))
-        .send()
-        .await
-        .unwrap();
-    let user = res.json::<Value>().await.unwrap()["userId"].as_str().unwrap().to_string();
+    let user = jwt_client_user(&sb, "mk", json!({"clientUserId": "jb"})).await;
     let now = sb.now().timestamp();
     let grant = |jti: &str, sub: &str, alg: Algorithm| {
-        sign(
-            alg,
-            &keys()[0],
-            Some("test-key-1"),
-            &json!({"iss": JWT_CLIENT, "sub": sub, "aud": sb.issuer(),
-            "jti": jti, "iat": now, "exp": now + 600}),
-        )
+        let claims = json!({"iss": JWT_CLIENT, "sub": sub, "aud": sb.issuer(), "jti": jti, "iat": now, "exp": now + 600});
+        sign(alg, &keys()[0], Some("test-key-1"), &claims)
     };
     let call = |assertion: String, auth_jti: &'static str| {
         let sb = &sb;
         async move {
-            let ca = sign(Algorithm::RS256, &keys()[0], Some("test-key-1"), &assertion_claims(sb, auth_jti));
+            let ca = client_assertion(sb, auth_jti);
             post_token(
                 sb,
                 &[
@@ -1115,16 +1075,9 @@ async fn id_token_response_type_completes_the_flow_at_authorisation_and_form_pos
     let user = create_user(&sb).await;
     let con = connect(&sb, &user, AVIVA).await;
     let claims = renew_claims(&user, &con).to_string();
-    let res = auth_get(
+    let res = auth_plain(
         &sb,
-        &[
-            ("client_id", sb.client_id()),
-            ("redirect_uri", REDIRECT_URI),
-            ("response_type", "id_token"),
-            ("scope", "openid refresh"),
-            ("nonce", "in"),
-            ("claims", &claims),
-        ],
+        &[("response_type", "id_token"), ("scope", "openid refresh"), ("nonce", "in"), ("claims", &claims)],
     )
     .await;
     assert_eq!(res.status(), StatusCode::FOUND);
@@ -1135,14 +1088,13 @@ async fn id_token_response_type_completes_the_flow_at_authorisation_and_form_pos
     assert_eq!(c["nonce"], "in");
     // form_post: an auto-submitting HTML form carrying the code.
     let claims = user_claims(&user).to_string();
-    let res = auth_get(
+    let scope = format!("openid id:{MOCK}");
+    let res = auth_plain(
         &sb,
         &[
-            ("client_id", sb.client_id()),
-            ("redirect_uri", REDIRECT_URI),
             ("response_type", "code"),
             ("response_mode", "form_post"),
-            ("scope", &format!("openid id:{MOCK}")),
+            ("scope", &scope),
             ("state", "fp"),
             ("claims", &claims),
         ],

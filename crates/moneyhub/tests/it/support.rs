@@ -1,21 +1,26 @@
 //! Shared helpers: sandboxes with frozen clocks, clients that follow them, the control API,
-//! the request log, test RSA keys and a full connect flow.
+//! the request log, test RSA keys and a full connect flow. What does not need the client
+//! (the skip switch, `t0`, starting a sandbox) lives once in `moneyhub_sandbox::kit::testing`
+//! (feature `test-kit`) and is re-exported here; this file keeps the client-shaped helpers.
 
 #![allow(dead_code)]
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use moneyhub::{
     AuthorizationRequest, Client, ClientAuth, ClientBuilder, ConnectOptions, Connected, PrivateKey,
     RetryPolicy,
 };
+use moneyhub_sandbox::kit::testing;
 use moneyhub_sandbox::kit::{Control, FaultSpec};
-use moneyhub_sandbox::{spawn, ClientRegistration, ClockMode, Sandbox, SandboxConfig};
+use moneyhub_sandbox::{ClientRegistration, Sandbox, SandboxConfig};
 use moneyhub_types::{BankId, ConnectionId, UserId};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+
+#[allow(unused_imports)]
+pub use moneyhub_sandbox::kit::testing::{skip, t0};
 
 /// Moneyhub Open Banking Mock (current, savings, card).
 pub const MOCK_BANK: &str = "1ffe704d39629a929c8e293880fb449a";
@@ -26,11 +31,6 @@ pub const AVIVA_BANK: &str = "3c4637d3178c9a28ce655bfbf8e27a10";
 /// Any loopback URL is accepted by the sandbox.
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 
-/// The instant every sandbox starts at (frozen): a Wednesday 10:00 UTC.
-pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z").unwrap().with_timezone(&Utc)
-}
-
 /// A sandbox and a client whose clock follows the sandbox's virtual clock.
 pub struct Env {
     pub sandbox: Arc<Sandbox>,
@@ -39,11 +39,12 @@ pub struct Env {
 
 /// A frozen sandbox with the default client.
 pub async fn sandbox() -> Arc<Sandbox> {
-    sandbox_with(SandboxConfig { clock: ClockMode::Frozen(t0()), ..Default::default() }).await
+    sandbox_with(testing::frozen()).await
 }
 
+/// A sandbox with the given configuration, shared (clients' clocks follow it).
 pub async fn sandbox_with(config: SandboxConfig) -> Arc<Sandbox> {
-    Arc::new(spawn(config).await.expect("sandbox starts"))
+    Arc::new(testing::sandbox_with(config).await)
 }
 
 /// Fast retries, so fault tests stay quick.
@@ -216,7 +217,6 @@ pub fn test_key(which: usize) -> &'static TestKey {
 /// public JWKS (and the default secret client first).
 pub async fn sandbox_with_key_client(client_id: &str, key: &PrivateKey) -> Arc<Sandbox> {
     sandbox_with(SandboxConfig {
-        clock: ClockMode::Frozen(t0()),
         clients: vec![
             ClientRegistration::default(),
             ClientRegistration {
@@ -228,7 +228,7 @@ pub async fn sandbox_with_key_client(client_id: &str, key: &PrivateKey) -> Arc<S
                 ..Default::default()
             },
         ],
-        ..Default::default()
+        ..testing::frozen()
     })
     .await
 }
@@ -249,22 +249,4 @@ pub fn key_client(sb: &Arc<Sandbox>, client_id: &str, key: PrivateKey) -> Client
 /// A client_credentials token straight from the sandbox (default client).
 pub async fn direct_token(sb: &Sandbox, scope: &str, sub: Option<&str>) -> String {
     kit(sb).client_token(sb.client_id(), sb.client_secret(), scope, sub).await.expect("a token")
-}
-
-/// A test that cannot run here (`tool` missing: `pg`, `node`, `chromium`, `tmpfs`, `fds`, `pty`)
-/// says why and returns, unless `MONEYHUB_TEST_REQUIRE` (a comma list of those, or `all`) names
-/// the tool: then it fails, so that a run which must exercise everything cannot pass by skipping.
-/// The same function is in each crate's `tests/it/support.rs` (one test binary per crate).
-pub fn skip(tool: &str, test: &str, why: &str) {
-    const TOOLS: [&str; 7] = ["pg", "node", "chromium", "tmpfs", "fds", "pty", "all"];
-    let required = std::env::var("MONEYHUB_TEST_REQUIRE").unwrap_or_default();
-    let mut names = required.split(',').map(str::trim).filter(|t| !t.is_empty());
-    if let Some(unknown) = names.clone().find(|t| !TOOLS.contains(t)) {
-        panic!("MONEYHUB_TEST_REQUIRE={required}: unknown tool {unknown:?} (known: {})", TOOLS.join(","));
-    }
-    assert!(
-        !names.any(|t| t == tool || t == "all"),
-        "{test} cannot run: {why} (and MONEYHUB_TEST_REQUIRE={required} requires {tool})"
-    );
-    println!("skipping {test}: {why} (MONEYHUB_TEST_REQUIRE={tool} would make this a failure)");
 }

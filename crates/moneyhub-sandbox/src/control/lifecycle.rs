@@ -1,8 +1,6 @@
 //! Control routes that drive the lifecycle: the clock, scripted sync outcomes, provider
 //! removal, direct connection tweaks and bulk set-up.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -22,9 +20,9 @@ use crate::store::Refusal;
 /// `POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} | {to}`: moves the
 /// clock forward and runs everything that became due, each at its own time. Answers the new
 /// time and what ran.
-pub async fn advance(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn advance(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
     let req: Advance = parse_body(&body, false)?;
-    let now = state.clock.now();
+    let now = state.core.clock.now();
     let by = match req.to {
         Some(to) => {
             if req.seconds.or(req.minutes).or(req.hours).or(req.days).is_some() {
@@ -50,22 +48,22 @@ pub async fn advance(State(state): State<Arc<AppState>>, Body(body): Body) -> Re
     if by < Duration::zero() {
         return Err(ApiError::bad_request("the sandbox clock cannot move backwards"));
     }
-    let target = state.clock.advance(by).map_err(ApiError::bad_request)?;
-    let st = state.clone();
+    let target = state.core.clock.advance(by).map_err(ApiError::bad_request)?;
+    let st = state.data.clone();
     let report = tokio::task::spawn_blocking(move || run_until(&st, target)).await.map_err(|_| {
         ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "lifecycle run failed")
     })?;
-    Ok(typed(StatusCode::OK, &Advanced { now: state.clock.now(), ran: report }))
+    Ok(typed(StatusCode::OK, &Advanced { now: state.core.clock.now(), ran: report }))
 }
 
 /// `POST /__sandbox/clock/freeze`.
-pub async fn freeze(State(state): State<Arc<AppState>>) -> Response {
-    typed(StatusCode::OK, &ClockReading { now: state.clock.freeze(), frozen: true })
+pub async fn freeze(State(state): State<AppState>) -> Response {
+    typed(StatusCode::OK, &ClockReading { now: state.core.clock.freeze(), frozen: true })
 }
 
 /// `POST /__sandbox/clock/resume`: follow the wall clock again from the current reading.
-pub async fn resume(State(state): State<Arc<AppState>>) -> Response {
-    typed(StatusCode::OK, &ClockReading { now: state.clock.resume(), frozen: false })
+pub async fn resume(State(state): State<AppState>) -> Response {
+    typed(StatusCode::OK, &ClockReading { now: state.core.clock.resume(), frozen: false })
 }
 
 #[derive(Deserialize)]
@@ -90,14 +88,14 @@ fn outcome(s: &str) -> Result<FetchStatus, ApiError> {
 /// outcomes of the connection's next fetches (automatic or manual), then `thereafter` for
 /// every later one (default: success).
 pub async fn script(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(connection_id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: Script = parse_body(&body, false)?;
     let outcomes = req.outcomes.iter().map(|s| outcome(s)).collect::<Result<Vec<_>, _>>()?;
     let thereafter = req.thereafter.as_deref().map(outcome).transpose()?;
-    let mut store = state.store.write();
+    let mut store = state.data.store.write();
     let connection_id = super::ids::connection(&store, &connection_id)?;
     store.script(&connection_id, outcomes, thereafter, req.append)?;
     Ok(crate::http::no_content())
@@ -105,24 +103,24 @@ pub async fn script(
 
 /// `POST /__sandbox/providers/{bankId}/remove`: the provider is withdrawn for good.
 pub async fn remove_provider(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(bank_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.store.write().remove_provider(&bank_id)?;
+    state.data.store.write().remove_provider(&bank_id)?;
     Ok(crate::http::no_content())
 }
 
 /// `PATCH /__sandbox/connections/{id} {singleSyncOnly?, forceNewIdOnReauth?, expiresAt?}`.
 pub async fn tweak(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(connection_id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: Tweak = parse_body(&body, false)?;
     if let Some(t) = req.expires_at {
-        crate::clock::check_date("expiresAt", t, state.clock.now()).map_err(ApiError::bad_request)?;
+        crate::clock::check_date("expiresAt", t, state.core.clock.now()).map_err(ApiError::bad_request)?;
     }
-    let mut store = state.store.write();
+    let mut store = state.data.store.write();
     let connection_id = super::ids::connection(&store, &connection_id)?;
     let c = store.connections.get_mut(&connection_id).ok_or(Refusal::UnknownConnection)?;
     if let Some(v) = req.single_sync_only {
@@ -144,11 +142,11 @@ pub async fn tweak(
 /// `GET /__sandbox/connections/{id}`: the sandbox's view of a connection (script, failure
 /// run, next due event) beside its public JSON.
 pub async fn inspect(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(connection_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let store = state.store.read();
+    let now = state.core.clock.now();
+    let store = state.data.store.read();
     let connection_id = super::ids::connection(&store, &connection_id)?;
     let c = store.connections.get(&connection_id).ok_or(Refusal::UnknownConnection)?;
     let next = next_due(&store, c, now).map(|(t, d)| json!({"at": iso(t), "event": format!("{d:?}")}));
@@ -198,28 +196,28 @@ struct BulkUsers {
 /// `POST /__sandbox/users {count, clientId?, banks: [bankId...]}`: creates `count` users
 /// (at most 100,000 per call), each connected to every listed bank. For load tests and
 /// demos that need many users fast. Answers `[{userId, connectionIds}]`.
-pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn bulk_users(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
     let req: BulkUsers = parse_body(&body, false)?;
     if req.count == 0 || req.count > 100_000 {
         return Err(ApiError::bad_request("count must be between 1 and 100000"));
     }
-    let client_id = req
-        .client_id
-        .unwrap_or_else(|| state.config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default());
-    if state.client(&client_id).is_none() {
+    let client_id = req.client_id.unwrap_or_else(|| {
+        state.core.config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default()
+    });
+    if state.core.client(&client_id).is_none() {
         return Err(ApiError::bad_request(format!("unknown client {client_id:?}")));
     }
     for b in &req.banks {
-        if state.catalogue.get(b).is_none() {
+        if state.core.catalogue.get(b).is_none() {
             return Err(ApiError::bad_request(format!("unknown bank id {b:?}")));
         }
     }
     let st = state.clone();
     let created = tokio::task::spawn_blocking(move || {
-        let now = st.clock.now();
+        let now = st.core.clock.now();
         let mut out = Vec::with_capacity(req.count);
         for _ in 0..req.count {
-            let mut store = st.store.write();
+            let mut store = st.data.store.write();
             let user_id = store.create_user(&client_id, None, now).user_id.clone();
             let mut ids = Vec::new();
             for b in &req.banks {
@@ -241,12 +239,12 @@ pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) ->
 /// `POST /__sandbox/accounts/{accountId}/drop`: the provider stops reporting the account
 /// (deleted with its transactions; `deletedAccount` webhook).
 pub async fn drop_account(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(account_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = crate::http::uuid_param("accountId", &account_id)?;
-    let now = state.clock.now();
-    state.store.write().drop_account(&id, now)?;
-    state.notify_webhooks();
+    let now = state.core.clock.now();
+    state.data.store.write().drop_account(&id, now)?;
+    state.data.notify_webhooks();
     Ok(crate::http::no_content())
 }

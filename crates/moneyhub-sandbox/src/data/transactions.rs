@@ -3,8 +3,6 @@
 //! `/transactions/unenriched` for the provider's view (scope `transactions_unenriched:read:all`
 //! or `transactions:read:all`; the swagger's `TransactionUnenriched` shape).
 
-use std::sync::Arc;
-
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -162,7 +160,7 @@ fn enveloped<T: serde::Serialize + ?Sized>(data: &T, links: Value, meta: Value) 
 
 /// `GET /transactions`.
 pub async fn list(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
@@ -172,7 +170,7 @@ pub async fn list(
 
 /// `GET /transactions/unenriched`: the same filters and paging, the provider's view.
 pub async fn list_unenriched(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
@@ -181,13 +179,13 @@ pub async fn list_unenriched(
 }
 
 fn list_view(
-    state: &Arc<AppState>,
+    state: &AppState,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     raw: Option<&str>,
     view: View,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(headers, state.clock.now())?;
+    let grant = state.identity.tokens.authorize(headers, state.core.clock.now())?;
     let dir = view.direction(&grant)?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
@@ -202,7 +200,7 @@ fn list_view(
     if !ids.is_empty() {
         return by_ids(state, user_id, dir, &ids, uri, view);
     }
-    let store = state.store.read();
+    let store = state.data.store.read();
     let mut rows: Vec<(&Account, &Tx)> = Vec::new();
     for conn in store.connections_of(user_id) {
         for acc in conn.account_ids.iter().filter_map(|a| store.accounts.get(a)) {
@@ -245,7 +243,7 @@ fn page_link(state: &AppState, uri: &axum::http::Uri, offset: usize, limit: usiz
     if !q.is_empty() {
         q.push('&');
     }
-    format!("{}{}?{q}limit={limit}&offset={offset}", state.base_url, uri.path())
+    format!("{}{}?{q}limit={limit}&offset={offset}", state.core.base_url, uri.path())
 }
 
 fn by_ids(
@@ -270,7 +268,7 @@ fn by_ids(
             parsed.push((u, *id));
         }
     }
-    let store = state.store.read();
+    let store = state.data.store.read();
     let mut data = Vec::new();
     let mut missing = Vec::new();
     for (u, raw) in parsed {
@@ -293,7 +291,7 @@ fn by_ids(
 
 /// `GET /transactions/{id}`: 404 when unknown, deleted or another user's.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     Path(transaction_id): Path<String>,
@@ -303,7 +301,7 @@ pub async fn get(
 
 /// `GET /transactions/unenriched/{id}`: the provider's view of one transaction.
 pub async fn get_unenriched(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     Path(transaction_id): Path<String>,
@@ -312,18 +310,18 @@ pub async fn get_unenriched(
 }
 
 fn get_view(
-    state: &Arc<AppState>,
+    state: &AppState,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     transaction_id: &str,
     view: View,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(headers, state.clock.now())?;
+    let grant = state.identity.tokens.authorize(headers, state.core.clock.now())?;
     let dir = view.direction(&grant)?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
     let id = crate::http::uuid_param("transactionId", transaction_id)?;
-    let store = state.store.read();
+    let store = state.data.store.read();
     let (acc_id, pos) =
         store.tx_index.get(&id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
     let acc = store

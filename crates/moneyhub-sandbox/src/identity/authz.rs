@@ -19,10 +19,10 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::params::{normalise_scope, scope_is_well_formed, scope_tokens, Params};
+use super::Oidc;
 use crate::config::ClientRegistration;
 use crate::error::OAuthError;
 use crate::seed::catalogue::{Listing, ProviderType};
-use crate::state::AppState;
 use crate::store::consent_period;
 
 /// What the token exchange (or, for `response_type=id_token`, the authorisation) does.
@@ -174,8 +174,8 @@ pub fn redirect_allowed(client: &ClientRegistration, uri: &str) -> bool {
 
 /// Trusted client + redirect URI from raw parameters, when both are genuine: lets errors
 /// found before full validation (a bad request_uri or request object) be redirected.
-pub fn trusted_target(state: &AppState, params: &Params) -> Option<Target> {
-    let client = state.client(params.get("client_id")?)?;
+pub fn trusted_target(state: &Oidc, params: &Params) -> Option<Target> {
+    let client = state.core.client(params.get("client_id")?)?;
     let redirect_uri = params.get("redirect_uri")?;
     redirect_allowed(client, redirect_uri).then(|| Target {
         redirect_uri: redirect_uri.to_string(),
@@ -300,23 +300,19 @@ fn payment_claims(raw: Option<&str>) -> Vec<&'static str> {
 
 /// Validates authorisation parameters at `now`, against the store as it is: what
 /// `/oidc/auth` runs.
-pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result<AuthRequest, Rejection> {
+pub fn validate(state: &Oidc, params: &Params, now: DateTime<Utc>) -> Result<AuthRequest, Rejection> {
     validate_at(state, params, now, true)
 }
 
 /// Validates pushed parameters at `now` (PAR and the legacy `POST /request`): everything but
 /// what depends on the store's users and connections, which [`validate`] checks when the
 /// user arrives at `/oidc/auth`.
-pub fn validate_pushed(
-    state: &AppState,
-    params: &Params,
-    now: DateTime<Utc>,
-) -> Result<AuthRequest, Rejection> {
+pub fn validate_pushed(state: &Oidc, params: &Params, now: DateTime<Utc>) -> Result<AuthRequest, Rejection> {
     validate_at(state, params, now, false)
 }
 
 fn validate_at(
-    state: &AppState,
+    state: &Oidc,
     params: &Params,
     now: DateTime<Utc>,
     against_store: bool,
@@ -325,6 +321,7 @@ fn validate_at(
         Rejection::direct(OAuthError::invalid_request("missing required parameter 'client_id'"))
     })?;
     let client = state
+        .core
         .client(client_id)
         .ok_or_else(|| Rejection::direct(OAuthError::new("invalid_client", "unknown client_id")))?;
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
@@ -437,7 +434,7 @@ fn validate_at(
     // Without a `sub` value, a new connection is one-time access: consent makes the user.
     // Renewals always need the user.
     let user_id = claims.sub.clone();
-    let store = state.store.read();
+    let store = state.data.store.read();
     if let Some(user_id) = user_id.as_ref().filter(|_| against_store) {
         if store.user(client_id, user_id).is_none() {
             return Err(reject(OAuthError::invalid_request(format!(
@@ -455,13 +452,14 @@ fn validate_at(
         ([p], []) => {
             let wanted = &p[3..];
             let usable =
-                |id: &str| state.catalogue.get(id).is_some() && !store.removed_providers.contains(id);
+                |id: &str| state.core.catalogue.get(id).is_some() && !store.removed_providers.contains(id);
             let bank_id = if usable(wanted) {
                 wanted.to_string()
             } else if let Some(listing) = Listing::parse(wanted) {
                 // A generic chooser scope (id:test, id:api...): the sandbox's auto-consenting
                 // user picks the first provider of that listing.
                 state
+                    .core
                     .catalogue
                     .all()
                     .iter()

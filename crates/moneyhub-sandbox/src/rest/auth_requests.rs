@@ -29,7 +29,6 @@
 //! * `PATCH` needs `auth_requests:write` (what the official client requests for it).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -41,11 +40,13 @@ use crate::clock::iso;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{json, ok, Body, Path};
+use crate::identity::Oidc;
 use crate::identity::{
     complete, normalise_scope, random_token, random_uuid, scope_tokens, validate, Flow, Params, Pushed,
     PAR_PREFIX,
 };
 use crate::state::AppState;
+use axum::extract::FromRef;
 
 /// How long an auth request's `authUrl` stays usable (virtual seconds).
 pub const AUTH_URL_TTL_SECS: i64 = 3600;
@@ -204,13 +205,13 @@ fn normalise_bank_spelling(scope: &str) -> String {
 
 /// `POST /auth-requests`.
 pub async fn create(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now_t = state.clock.now();
+    let now_t = state.core.clock.now();
     let now = now_t.timestamp();
-    let grant = state.tokens.authorize(&headers, now_t)?;
+    let grant = state.identity.tokens.authorize(&headers, now_t)?;
     grant.require_any(&["auth_requests:write"])?;
     client_token(&grant)?;
     let m = parse_object(&body)?;
@@ -315,7 +316,7 @@ pub async fn create(
     params.set("nonce", random_token());
     params.set("prompt", "consent");
     params.set("claims", json!({ "id_token": id_token }).to_string());
-    let validated = validate(&state, &params, now_t).map_err(|rej| {
+    let validated = validate(&Oidc::from_ref(&state), &params, now_t).map_err(|rej| {
         ApiError::bad_request(rej.error.description.clone()).with_details(json!({"error": rej.error.error}))
     })?;
     let bank_id = match &validated.flow {
@@ -334,8 +335,8 @@ pub async fn create(
         expires_at: now + AUTH_URL_TTL_SECS,
         auth_request: Some(id.clone()),
     };
-    state.identity.lock().push(request_uri.clone(), pushed, now);
-    let mut auth_url = url::Url::parse(&format!("{}/auth", state.issuer()))
+    state.identity.sessions.lock().push(request_uri.clone(), pushed, now);
+    let mut auth_url = url::Url::parse(&format!("{}/auth", state.core.issuer()))
         .map_err(|_| ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "bad issuer"))?;
     auth_url.query_pairs_mut().append_pair("client_id", &grant.cid).append_pair("request_uri", &request_uri);
     let record = AuthRequestRecord {
@@ -364,11 +365,11 @@ pub async fn create(
 
 /// `GET /auth-requests`.
 pub async fn list(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["auth_requests:read"])?;
     client_token(&grant)?;
     let q = Query::parse(q.as_deref());
@@ -384,11 +385,11 @@ pub async fn list(
 
 /// `GET /auth-requests/{id}`.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["auth_requests:read"])?;
     client_token(&grant)?;
     let all = state.auth_requests.lock();
@@ -440,14 +441,14 @@ fn parse_auth_params(body: &[u8]) -> Result<AuthParams, ApiError> {
 
 /// `PATCH /auth-requests/{id}`: completes the request with the callback's parameters.
 pub async fn complete_request(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now_t = state.clock.now();
+    let now_t = state.core.clock.now();
     let now = now_t.timestamp();
-    let grant = state.tokens.authorize(&headers, now_t)?;
+    let grant = state.identity.tokens.authorize(&headers, now_t)?;
     grant.require_any(&["auth_requests:write"])?;
     client_token(&grant)?;
     let params = parse_auth_params(&body)?;
@@ -471,7 +472,7 @@ pub async fn complete_request(
             ));
         }
         if let Some(iss) = &params.iss {
-            if *iss != state.issuer() {
+            if *iss != state.core.issuer() {
                 return Err(ApiError::bad_request("\"authParams.iss\" is not this issuer"));
             }
         }
@@ -487,7 +488,7 @@ pub async fn complete_request(
             .code
             .as_deref()
             .ok_or_else(|| ApiError::bad_request("\"authParams\" needs a code (or an error)"))?;
-        let mut identity = state.identity.lock();
+        let mut identity = state.identity.sessions.lock();
         let entry = identity
             .code(code, now)
             .filter(|c| c.client_id == grant.cid && c.auth_request.as_deref() == Some(id.as_str()))
@@ -502,7 +503,7 @@ pub async fn complete_request(
         record.status = Status::Completing;
         taken
     };
-    let outcome = complete(&state, &user_id, &flow, now_t);
+    let outcome = complete(&Oidc::from_ref(&state), &user_id, &flow, now_t);
     let mut all = state.auth_requests.lock();
     let record = all.by_id.get_mut(&id).ok_or_else(|| ApiError::not_found("Auth request not found"))?;
     record.completed_at = Some(now_t);

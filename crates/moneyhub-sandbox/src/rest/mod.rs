@@ -8,8 +8,6 @@ mod connections;
 mod syncs;
 mod users;
 
-use std::sync::Arc;
-
 use axum::routing::{delete, get};
 use axum::Router;
 
@@ -18,7 +16,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The REST routes.
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/oidc/.well-known/{listing}", get(catalogues::list))
         .route("/bank-icons/{bank_ref}", get(catalogues::icon))
@@ -44,7 +42,7 @@ fn authorize_user(
     user_id: &str,
     scopes: &[&str],
 ) -> Result<Grant, ApiError> {
-    let grant = state.tokens.authorize(headers, state.clock.now())?;
+    let grant = state.identity.tokens.authorize(headers, state.core.clock.now())?;
     grant.require_any(scopes)?;
     check_user_scope(&grant, user_id)?;
     Ok(grant)

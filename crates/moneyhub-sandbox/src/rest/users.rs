@@ -1,8 +1,6 @@
 //! Users: `POST /users`, `GET /users`, `GET /users/{id}`, `DELETE /users/{id}`.
 //! `POST` and `GET /users/{id}` answer with the bare user object (not enveloped).
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -26,12 +24,12 @@ struct NewUser {
 
 /// `POST /users` (`user:create`).
 pub async fn create(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let grant = state.tokens.authorize(&headers, now)?;
+    let now = state.core.clock.now();
+    let grant = state.identity.tokens.authorize(&headers, now)?;
     grant.require_any(&["user:create"])?;
     let req: NewUser = parse_body(&body, true)?;
     if let Some(c) = &req.client_user_id {
@@ -41,24 +39,24 @@ pub async fn create(
             )));
         }
     }
-    let mut store = state.store.write();
+    let mut store = state.data.store.write();
     let user = store.create_user(&grant.cid, req.client_user_id, now);
     Ok(json(StatusCode::CREATED, user.to_json()))
 }
 
 /// `GET /users?limit&offset` (`user:read`): `{data, meta: {total}}`; default limit 100.
 pub async fn list(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["user:read"])?;
     let q = Query::parse(q.as_deref());
     let limit = q.int("limit", 0, 1000, 100)? as usize;
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
     let _ = q.bool("isDemo", false)?;
-    let store = state.store.read();
+    let store = state.data.store.read();
     // A token bound to a user (`sub`) sees only that user: page over it alone, so `total`
     // and the page agree.
     let (users, total) = match grant.sub.as_deref() {
@@ -75,27 +73,27 @@ pub async fn list(
 
 /// `GET /users/{id}` (`user:read`): the bare user.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Path(user_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["user:read"])?;
     check_user_scope(&grant, &user_id)?;
-    let store = state.store.read();
+    let store = state.data.store.read();
     let user = store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
     Ok(ok(user.to_json()))
 }
 
 /// `DELETE /users/{id}` (`user:delete`): 204; deletes all the user's data.
 pub async fn delete(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Path(user_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
+    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["user:delete"])?;
     check_user_scope(&grant, &user_id)?;
-    state.store.write().delete_user(&grant.cid, &user_id)?;
+    state.data.store.write().delete_user(&grant.cid, &user_id)?;
     Ok(no_content())
 }

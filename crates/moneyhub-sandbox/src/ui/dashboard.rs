@@ -1,7 +1,5 @@
 //! The dashboard page.
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -10,7 +8,9 @@ use super::html::{self, escape};
 use super::{gate, page_cookies, Access, PATH};
 use crate::clock::iso;
 use crate::http::query::Query;
+use crate::identity::Oidc;
 use crate::state::AppState;
+use axum::extract::FromRef;
 
 /// How many webhook deliveries and logged requests the page shows (the newest).
 const TAIL: u64 = 25;
@@ -22,7 +22,7 @@ const RECENT_SYNCS: usize = 6;
 pub const FAILURES: &[&str] = &["error", "partial", "mfa-required", "credentials-error"];
 
 /// `GET /__sandbox/ui[?token=T][&done=MESSAGE]`.
-pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+pub async fn show(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let q = Query::parse(q.as_deref());
     let access = match gate(&state, &Method::GET, &headers, q.get("token")) {
         Ok(a) => a,
@@ -121,7 +121,7 @@ pub fn mfa_remedy(kind: crate::seed::catalogue::ProviderType) -> &'static str {
 }
 
 fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
-    let now = state.clock.now();
+    let now = state.core.clock.now();
     let mut out = String::from("<h1>Sandbox dashboard</h1>");
     if let Some(d) = done {
         out.push_str(&format!(
@@ -130,7 +130,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
         ));
     }
     // Clock.
-    let frozen = state.clock.is_frozen();
+    let frozen = state.core.clock.is_frozen();
     let clock_action = "/__sandbox/ui/clock";
     let suggested = (now + chrono::Duration::days(7)).format("%Y-%m-%dT%H:%M").to_string();
     out.push_str(&format!(
@@ -153,7 +153,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
     ));
     // The sandbox itself: consent mode, reset, scenario.
     let sb = "/__sandbox/ui/sandbox";
-    let mode = crate::identity::consent_mode(state);
+    let mode = crate::identity::consent_mode(&Oidc::from_ref(state));
     let option = |value: &str, label: &str| {
         format!(
             "<option value=\"{value}\"{}>{label}</option>",
@@ -181,10 +181,10 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
     ));
     // Users and connections.
     out.push_str("<section><h2>Users and connections</h2>");
-    let store = state.store.read();
+    let store = state.data.store.read();
     let mut any = false;
     let mut user_options = String::new();
-    for client in &state.config.clients {
+    for client in &state.core.config.clients {
         let (users, _) = store.users_page(&client.client_id, 0, usize::MAX);
         for u in users {
             any = true;
@@ -319,7 +319,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
     out.push_str("</section>");
     // Webhooks: the target, a test event, the deliveries (each can be sent again).
     let wh = "/__sandbox/ui/webhooks";
-    let target = state.webhook.lock().clone();
+    let target = state.webhooks.target.lock().clone();
     out.push_str("<section><h2>Webhooks</h2>");
     match &target {
         Some(t) => out.push_str(&format!(
@@ -361,7 +361,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
         }
         out.push_str("</div>");
     }
-    let log = &state.webhook_worker.log;
+    let log = &state.webhooks.worker.log;
     let deliveries = log.since(log.last_seq().saturating_sub(TAIL), TAIL as usize);
     out.push_str("<h3>Deliveries</h3>");
     if deliveries.is_empty() {
@@ -438,7 +438,8 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
     ));
     // Request log, without the dashboard's own pages and forms.
     let window = 2_000u64;
-    let entries = state.log.since(state.log.last_seq().saturating_sub(window), window as usize);
+    let entries =
+        state.log.requests.since(state.log.requests.last_seq().saturating_sub(window), window as usize);
     let shown: Vec<_> =
         entries.iter().rev().filter(|e| !e.path.starts_with(PATH)).take(TAIL as usize).collect();
     out.push_str(

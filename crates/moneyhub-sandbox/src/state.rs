@@ -142,6 +142,23 @@ pub(crate) struct LogRoom {
     pub route_counts: Mutex<std::collections::BTreeMap<(&'static str, String, u16), u64>>,
 }
 
+/// The rooms the Data API and the identity REST routes (users, connections, syncs,
+/// catalogues) work in: the core and Moneyhub's data. Their bearer grant comes through
+/// [`BearerGrant`](crate::auth::BearerGrant), which reads the identity room itself.
+#[derive(Debug, Clone)]
+pub(crate) struct DataApi {
+    /// Base URL, configuration, clock, catalogue.
+    pub core: Arc<Core>,
+    /// Moneyhub's data.
+    pub data: Arc<DataRoom>,
+}
+
+impl FromRef<AppState> for DataApi {
+    fn from_ref(state: &AppState) -> Self {
+        DataApi { core: state.core.clone(), data: state.data.clone() }
+    }
+}
+
 /// The whole sandbox: its rooms (cheap to clone: each is shared). The router's state is an
 /// `AppState`; handlers take
 /// the rooms they need (`State<Arc<Core>>`, `State<Arc<DataRoom>>`, ...).

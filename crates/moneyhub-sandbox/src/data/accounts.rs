@@ -1,17 +1,17 @@
 //! Accounts: list (optionally by connection), get, and the per-account last successful sync.
 
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
 
 use super::{self_link, ApiVersion};
+use crate::auth::{BearerGrant, Grant};
 use crate::clock::iso;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::model::Account;
 use crate::store::Store;
 
@@ -27,13 +27,13 @@ fn user_accounts<'s>(store: &'s Store, user_id: &str) -> Vec<&'s Account> {
 /// `GET /accounts`: `limit` 0–1000, `offset`, `connectionId`, `showTransactionData` (default
 /// true on v2, false on v3), `showPerformanceScore`.
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<DataApi>,
     Extension(version): Extension<ApiVersion>,
-    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    list_with(&state, version == ApiVersion::V2, &headers, &uri, q.as_deref())
+    list_with(&state, version == ApiVersion::V2, &grant, &uri, q.as_deref())
 }
 
 /// v2's `GET /accounts-list`: as `/accounts`, but `showTransactionData` and
@@ -41,22 +41,21 @@ pub async fn list(
 /// one, and the official client's "get accounts list" test expects no `transactionData`
 /// unless `showTransactionData=true` is asked).
 pub async fn accounts_list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    list_with(&state, false, &headers, &uri, q.as_deref())
+    list_with(&state, false, &grant, &uri, q.as_deref())
 }
 
 fn list_with(
-    state: &AppState,
+    state: &DataApi,
     shown_by_default: bool,
-    headers: &HeaderMap,
+    grant: &Grant,
     uri: &axum::http::Uri,
     q: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(headers, state.core.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
@@ -80,14 +79,13 @@ fn list_with(
 
 /// `GET /accounts/{id}`: 404 for an account the user does not have.
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<DataApi>,
     Extension(version): Extension<ApiVersion>,
-    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     Path(account_id): Path<String>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
     super::accessed(&state, user_id);
@@ -106,11 +104,10 @@ pub async fn get(
 
 /// `GET /accounts/syncs`: `[{accountId, lastSuccessfulSync}]`.
 pub async fn syncs(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
     super::accessed(&state, user_id);

@@ -15,7 +15,7 @@ use axum::{Extension, Router};
 
 use crate::error::ApiError;
 
-use crate::state::AppState;
+use crate::state::{AppState, DataApi};
 
 /// Which Data API version a route was reached through (defaults differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ async fn not_implemented(method: axum::http::Method, OriginalUri(uri): OriginalU
 /// Records a read of `user_id`'s data (`lastAccessed`, to the second). Takes the write lock
 /// only when the recorded time is a second or more old, so a burst of reads does not
 /// serialise on it.
-fn accessed(state: &AppState, user_id: &str) {
+fn accessed(state: &DataApi, user_id: &str) {
     let now = state.core.clock.now();
     let stale = state
         .data
@@ -74,6 +74,6 @@ fn accessed(state: &AppState, user_id: &str) {
 }
 
 /// The absolute URL of the request (for `links.self`).
-fn self_link(state: &AppState, uri: &Uri) -> String {
+fn self_link(state: &DataApi, uri: &Uri) -> String {
     format!("{}{}", state.core.base_url, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
 }

@@ -3,7 +3,6 @@
 //! `retryAfterSecs` and `Retry-After`).
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use chrono::DateTime;
@@ -11,9 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiVersion;
+use crate::auth::BearerGrant;
 use crate::error::ApiError;
 use crate::http::{ok, parse_body, Body, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::Refusal;
 
 /// The `SyncPost` body: every field optional, nothing else allowed.
@@ -27,14 +27,12 @@ struct SyncPost {
 
 /// The handler.
 pub async fn sync(
-    State(state): State<AppState>,
+    State(state): State<DataApi>,
     Extension(version): Extension<ApiVersion>,
-    headers: HeaderMap,
     Path(connection_id): Path<String>,
+    BearerGrant { grant, at: now }: BearerGrant,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now = state.core.clock.now();
-    let grant = state.identity.tokens.authorize(&headers, now)?;
     grant.require_any(&["accounts:read"])?;
     grant.require_any(&["accounts:write", "accounts:write:all"])?;
     let user_id = grant.user()?.to_string();

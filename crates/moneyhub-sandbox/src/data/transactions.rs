@@ -4,17 +4,17 @@
 //! or `transactions:read:all`; the swagger's `TransactionUnenriched` shape).
 
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use serde_json::{json, Map, Value};
 
 use super::self_link;
+use crate::auth::BearerGrant;
 use crate::auth::Grant;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::model::{Account, Tx, TxView};
 
 /// At most this many ids per request.
@@ -160,32 +160,31 @@ fn enveloped<T: serde::Serialize + ?Sized>(data: &T, links: Value, meta: Value) 
 
 /// `GET /transactions`.
 pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    list_view(&state, &headers, &uri, raw.as_deref(), View::Enriched)
+    list_view(&state, &grant, &uri, raw.as_deref(), View::Enriched)
 }
 
 /// `GET /transactions/unenriched`: the same filters and paging, the provider's view.
 pub async fn list_unenriched(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    list_view(&state, &headers, &uri, raw.as_deref(), View::Unenriched)
+    list_view(&state, &grant, &uri, raw.as_deref(), View::Unenriched)
 }
 
 fn list_view(
-    state: &AppState,
-    headers: &HeaderMap,
+    state: &DataApi,
+    grant: &Grant,
     uri: &axum::http::Uri,
     raw: Option<&str>,
     view: View,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(headers, state.core.clock.now())?;
     let dir = view.direction(&grant)?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
@@ -232,7 +231,7 @@ fn list_view(
     Ok(enveloped(&data, Value::Object(links), json!({"count": total})))
 }
 
-fn page_link(state: &AppState, uri: &axum::http::Uri, offset: usize, limit: usize) -> String {
+fn page_link(state: &DataApi, uri: &axum::http::Uri, offset: usize, limit: usize) -> String {
     let kept: Vec<&str> = uri
         .query()
         .unwrap_or("")
@@ -247,7 +246,7 @@ fn page_link(state: &AppState, uri: &axum::http::Uri, offset: usize, limit: usiz
 }
 
 fn by_ids(
-    state: &AppState,
+    state: &DataApi,
     user_id: &str,
     dir: Direction,
     ids: &[&str],
@@ -291,32 +290,31 @@ fn by_ids(
 
 /// `GET /transactions/{id}`: 404 when unknown, deleted or another user's.
 pub async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     Path(transaction_id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    get_view(&state, &headers, &uri, &transaction_id, View::Enriched)
+    get_view(&state, &grant, &uri, &transaction_id, View::Enriched)
 }
 
 /// `GET /transactions/unenriched/{id}`: the provider's view of one transaction.
 pub async fn get_unenriched(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     Path(transaction_id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    get_view(&state, &headers, &uri, &transaction_id, View::Unenriched)
+    get_view(&state, &grant, &uri, &transaction_id, View::Unenriched)
 }
 
 fn get_view(
-    state: &AppState,
-    headers: &HeaderMap,
+    state: &DataApi,
+    grant: &Grant,
     uri: &axum::http::Uri,
     transaction_id: &str,
     view: View,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(headers, state.core.clock.now())?;
     let dir = view.direction(&grant)?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);

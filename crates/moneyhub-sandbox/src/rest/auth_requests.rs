@@ -29,24 +29,24 @@
 //! * `PATCH` needs `auth_requests:write` (what the official client requests for it).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::auth::BearerGrant;
 use crate::clock::iso;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{json, ok, Body, Path};
-use crate::identity::Oidc;
 use crate::identity::{
-    complete, normalise_scope, random_token, random_uuid, scope_tokens, validate, Flow, Params, Pushed,
+    complete, normalise_scope, random_token, random_uuid, scope_tokens, validate, Flow, Oidc, Params, Pushed,
     PAR_PREFIX,
 };
-use crate::state::AppState;
-use axum::extract::FromRef;
+use crate::state::AuthRequestsRoom;
 
 /// How long an auth request's `authUrl` stays usable (virtual seconds).
 pub const AUTH_URL_TTL_SECS: i64 = 3600;
@@ -205,13 +205,12 @@ fn normalise_bank_spelling(scope: &str) -> String {
 
 /// `POST /auth-requests`.
 pub async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(oidc): State<Oidc>,
+    State(requests): State<Arc<AuthRequestsRoom>>,
+    BearerGrant { grant, at: now_t }: BearerGrant,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now_t = state.core.clock.now();
     let now = now_t.timestamp();
-    let grant = state.identity.tokens.authorize(&headers, now_t)?;
     grant.require_any(&["auth_requests:write"])?;
     client_token(&grant)?;
     let m = parse_object(&body)?;
@@ -316,7 +315,7 @@ pub async fn create(
     params.set("nonce", random_token());
     params.set("prompt", "consent");
     params.set("claims", json!({ "id_token": id_token }).to_string());
-    let validated = validate(&Oidc::from_ref(&state), &params, now_t).map_err(|rej| {
+    let validated = validate(&oidc, &params, now_t).map_err(|rej| {
         ApiError::bad_request(rej.error.description.clone()).with_details(json!({"error": rej.error.error}))
     })?;
     let bank_id = match &validated.flow {
@@ -335,8 +334,8 @@ pub async fn create(
         expires_at: now + AUTH_URL_TTL_SECS,
         auth_request: Some(id.clone()),
     };
-    state.identity.sessions.lock().push(request_uri.clone(), pushed, now);
-    let mut auth_url = url::Url::parse(&format!("{}/auth", state.core.issuer()))
+    oidc.identity.sessions.lock().push(request_uri.clone(), pushed, now);
+    let mut auth_url = url::Url::parse(&format!("{}/auth", oidc.core.issuer()))
         .map_err(|_| ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "bad issuer"))?;
     auth_url.query_pairs_mut().append_pair("client_id", &grant.cid).append_pair("request_uri", &request_uri);
     let record = AuthRequestRecord {
@@ -357,7 +356,7 @@ pub async fn create(
         completed_at: None,
     };
     let body = record.to_json();
-    let mut all = state.auth_requests.lock();
+    let mut all = requests.lock();
     all.order.push(id.clone());
     all.by_id.insert(id, record);
     Ok(json(StatusCode::CREATED, json!({ "data": body })))
@@ -365,17 +364,16 @@ pub async fn create(
 
 /// `GET /auth-requests`.
 pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(requests): State<Arc<AuthRequestsRoom>>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["auth_requests:read"])?;
     client_token(&grant)?;
     let q = Query::parse(q.as_deref());
     let limit = q.int("limit", 0, 1000, 100)? as usize;
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
-    let all = state.auth_requests.lock();
+    let all = requests.lock();
     let mine: Vec<&AuthRequestRecord> = all.order.iter().filter_map(|id| all.get(&grant.cid, id)).collect();
     let total = mine.len();
     let data: Vec<Value> =
@@ -385,14 +383,13 @@ pub async fn list(
 
 /// `GET /auth-requests/{id}`.
 pub async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(requests): State<Arc<AuthRequestsRoom>>,
     Path(id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["auth_requests:read"])?;
     client_token(&grant)?;
-    let all = state.auth_requests.lock();
+    let all = requests.lock();
     let r = all.get(&grant.cid, &id).ok_or_else(|| ApiError::not_found("Auth request not found"))?;
     Ok(ok(json!({ "data": r.to_json() })))
 }
@@ -441,20 +438,19 @@ fn parse_auth_params(body: &[u8]) -> Result<AuthParams, ApiError> {
 
 /// `PATCH /auth-requests/{id}`: completes the request with the callback's parameters.
 pub async fn complete_request(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(oidc): State<Oidc>,
+    State(requests): State<Arc<AuthRequestsRoom>>,
     Path(id): Path<String>,
+    BearerGrant { grant, at: now_t }: BearerGrant,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now_t = state.core.clock.now();
     let now = now_t.timestamp();
-    let grant = state.identity.tokens.authorize(&headers, now_t)?;
     grant.require_any(&["auth_requests:write"])?;
     client_token(&grant)?;
     let params = parse_auth_params(&body)?;
     // Check and claim under the lock, so two concurrent completions cannot both run.
     let (user_id, flow) = {
-        let mut all = state.auth_requests.lock();
+        let mut all = requests.lock();
         let record = all.get(&grant.cid, &id).ok_or_else(|| ApiError::not_found("Auth request not found"))?;
         if record.status != Status::Pending {
             return Err(ApiError::bad_request(format!(
@@ -472,7 +468,7 @@ pub async fn complete_request(
             ));
         }
         if let Some(iss) = &params.iss {
-            if *iss != state.core.issuer() {
+            if *iss != oidc.core.issuer() {
                 return Err(ApiError::bad_request("\"authParams.iss\" is not this issuer"));
             }
         }
@@ -488,7 +484,7 @@ pub async fn complete_request(
             .code
             .as_deref()
             .ok_or_else(|| ApiError::bad_request("\"authParams\" needs a code (or an error)"))?;
-        let mut identity = state.identity.sessions.lock();
+        let mut identity = oidc.identity.sessions.lock();
         let entry = identity
             .code(code, now)
             .filter(|c| c.client_id == grant.cid && c.auth_request.as_deref() == Some(id.as_str()))
@@ -503,8 +499,8 @@ pub async fn complete_request(
         record.status = Status::Completing;
         taken
     };
-    let outcome = complete(&Oidc::from_ref(&state), &user_id, &flow, now_t);
-    let mut all = state.auth_requests.lock();
+    let outcome = complete(&oidc, &user_id, &flow, now_t);
+    let mut all = requests.lock();
     let record = all.by_id.get_mut(&id).ok_or_else(|| ApiError::not_found("Auth request not found"))?;
     record.completed_at = Some(now_t);
     match outcome {

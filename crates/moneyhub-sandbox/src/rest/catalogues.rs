@@ -10,11 +10,11 @@ use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
 use crate::seed::catalogue::Listing;
-use crate::state::AppState;
+use crate::state::DataApi;
 
 /// The catalogue listing. Unknown and valueless query keys (`?undefined`, `?clientId=...`)
 /// are ignored, as the official client sends both.
-pub async fn list(State(state): State<AppState>, Path(listing): Path<String>) -> Response {
+pub async fn list(State(state): State<DataApi>, Path(listing): Path<String>) -> Response {
     let Some(kind) = listing.strip_suffix("-connections").and_then(Listing::parse) else {
         return ApiError::not_found("Not Found").into_response();
     };
@@ -33,7 +33,7 @@ pub async fn list(State(state): State<AppState>, Path(listing): Path<String>) ->
 /// A provider icon (a plain SVG badge); 404 for an unknown `bankRef` unless
 /// `?defaultIcon=true`.
 pub async fn icon(
-    State(state): State<AppState>,
+    State(state): State<DataApi>,
     Path(bank_ref): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {

@@ -35,14 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/auth-requests/{id}", get(auth_requests::get).patch(auth_requests::complete_request))
 }
 
-/// Checks the bearer token, that it has one of `scopes`, and that it may reach `user_id`.
-fn authorize_user(
-    state: &crate::state::AppState,
-    headers: &axum::http::HeaderMap,
-    user_id: &str,
-    scopes: &[&str],
-) -> Result<Grant, ApiError> {
-    let grant = state.identity.tokens.authorize(headers, state.core.clock.now())?;
+/// Checks that the (already checked) bearer grant has one of `scopes` and may reach `user_id`.
+fn for_user(grant: Grant, user_id: &str, scopes: &[&str]) -> Result<Grant, ApiError> {
     grant.require_any(scopes)?;
     check_user_scope(&grant, user_id)?;
     Ok(grant)

@@ -1,14 +1,14 @@
 //! Sync records: per connection, per user, and by id (the poll target of async syncs).
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use crate::auth::BearerGrant;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::model::SyncRecord;
 use crate::store::Store;
 
@@ -37,13 +37,13 @@ fn page(
 
 /// `GET /users/{id}/connections/{cid}/syncs?limit&offset`.
 pub async fn of_connection(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path((user_id, connection_id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
     let now = state.core.clock.now();
-    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
+    let grant = super::for_user(grant, &user_id, SCOPES)?;
     let q = Query::parse(q.as_deref());
     let store = state.data.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
@@ -56,13 +56,13 @@ pub async fn of_connection(
 
 /// `GET /users/{id}/syncs?limit&offset`.
 pub async fn of_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path(user_id): Path<String>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
     let now = state.core.clock.now();
-    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
+    let grant = super::for_user(grant, &user_id, SCOPES)?;
     let q = Query::parse(q.as_deref());
     let store = state.data.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
@@ -77,12 +77,12 @@ pub async fn of_user(
 
 /// `GET /users/{id}/syncs/{syncId}`: `{"data": ConnectionSync}`.
 pub async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path((user_id, sync_id)): Path<(String, String)>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
     let now = state.core.clock.now();
-    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
+    let grant = super::for_user(grant, &user_id, SCOPES)?;
     let id = crate::http::uuid_param("syncId", &sync_id)?;
     let store = state.data.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;

@@ -2,16 +2,17 @@
 //! `POST` and `GET /users/{id}` answer with the bare user object (not enveloped).
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::check_user_scope;
+use crate::auth::BearerGrant;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{json, no_content, ok, parse_body, Body, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 
 /// Longest accepted `clientUserId`.
 const MAX_CLIENT_USER_ID: usize = 256;
@@ -24,12 +25,10 @@ struct NewUser {
 
 /// `POST /users` (`user:create`).
 pub async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
+    BearerGrant { grant, at: now }: BearerGrant,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now = state.core.clock.now();
-    let grant = state.identity.tokens.authorize(&headers, now)?;
     grant.require_any(&["user:create"])?;
     let req: NewUser = parse_body(&body, true)?;
     if let Some(c) = &req.client_user_id {
@@ -46,11 +45,10 @@ pub async fn create(
 
 /// `GET /users?limit&offset` (`user:read`): `{data, meta: {total}}`; default limit 100.
 pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["user:read"])?;
     let q = Query::parse(q.as_deref());
     let limit = q.int("limit", 0, 1000, 100)? as usize;
@@ -73,11 +71,10 @@ pub async fn list(
 
 /// `GET /users/{id}` (`user:read`): the bare user.
 pub async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path(user_id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["user:read"])?;
     check_user_scope(&grant, &user_id)?;
     let store = state.data.store.read();
@@ -87,11 +84,10 @@ pub async fn get(
 
 /// `DELETE /users/{id}` (`user:delete`): 204; deletes all the user's data.
 pub async fn delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path(user_id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.identity.tokens.authorize(&headers, state.core.clock.now())?;
     grant.require_any(&["user:delete"])?;
     check_user_scope(&grant, &user_id)?;
     state.data.store.write().delete_user(&grant.cid, &user_id)?;

@@ -121,7 +121,7 @@ impl TokenMinter {
             .check(token.trim(), now)
             .ok_or_else(|| ApiError::unauthorized("Invalid or expired access token"))?;
         if let Some(bound) = &grant.cnf {
-            let presented = headers.get(crate::server::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
+            let presented = headers.get(crate::http::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
             if presented != Some(bound.as_str()) {
                 return Err(ApiError::unauthorized(
                     "This access token is bound to a TLS client certificate (cnf x5t#S256) that this connection did not present",

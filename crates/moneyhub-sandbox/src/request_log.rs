@@ -89,7 +89,7 @@ pub struct LogEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Whether the method, path, query or note was cut to fit the log's bounds (they then
-    /// end with [`TRUNCATED_MARK`]).
+    /// end with `TRUNCATED_MARK`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }
@@ -120,7 +120,7 @@ impl LogEntry {
         self
     }
 
-    /// Bytes the entry holds (its text and its fixed size), as counted against [`MAX_BYTES`].
+    /// Bytes the entry holds (its text and its fixed size), as counted against `MAX_BYTES`.
     pub fn weight(&self) -> usize {
         std::mem::size_of::<LogEntry>()
             + self.at.len()
@@ -174,11 +174,6 @@ impl RequestLog {
     /// Entries held now.
     pub fn len(&self) -> usize {
         self.inner.lock().entries.len()
-    }
-
-    /// Whether the log holds no entry.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Entries with `seq > after`, at most `limit`.

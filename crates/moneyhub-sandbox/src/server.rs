@@ -16,6 +16,7 @@ use crate::config::SandboxConfig;
 use crate::data::ApiVersion;
 use crate::error::ApiError;
 use crate::faults::DropConnection;
+use crate::http::PEER_CERT_HEADER;
 use crate::request_log::{LogEntry, LogNote};
 use crate::state::{AppState, Core, LogRoom};
 
@@ -235,10 +236,6 @@ async fn method_not_served(
     }
     res
 }
-
-/// The header that carries, inside the sandbox, the `x5t#S256` of the TLS client certificate
-/// of the request's connection. Whatever a client sends under this name is removed first.
-pub const PEER_CERT_HEADER: &str = "x-sandbox-peer-cert-x5t-s256";
 
 /// Turns the connection's client certificate ([`moneyhub_http::tls::PeerCertificate`]) into
 /// [`PEER_CERT_HEADER`], where the token endpoint and the bearer-token checks read it.

@@ -106,7 +106,8 @@ pub(super) fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
         let h = res.headers_mut();
         // The page carries the code: the same protections as every other page (no framing,
         // nothing loaded), its one script allowed by hash, the form only to the client.
-        let form_action = crate::ui::html::origin_of(&target.redirect_uri).unwrap_or_else(|| "'none'".into());
+        let form_action =
+            crate::http::html::origin_of(&target.redirect_uri).unwrap_or_else(|| "'none'".into());
         let csp = format!(
             "default-src 'none'; script-src 'sha256-{}'; form-action {form_action}; \
              frame-ancestors 'none'; base-uri 'none'",

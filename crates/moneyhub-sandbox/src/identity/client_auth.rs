@@ -96,7 +96,7 @@ fn check_secret(client: &ClientRegistration, secret: &str) -> Result<(), OAuthEr
 /// For a client registered with a TLS certificate: the connection must present exactly it.
 fn check_certificate(client: &ClientRegistration, headers: &HeaderMap) -> Result<(), OAuthError> {
     let Some(registered) = client.tls_cert_thumbprint() else { return Ok(()) };
-    let presented = headers.get(crate::server::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
+    let presented = headers.get(crate::http::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
     match presented {
         Some(p) if same_secret(p, &registered) => Ok(()),
         Some(_) => Err(OAuthError::invalid_client(

@@ -45,9 +45,9 @@ use super::params::{random_token, scope_tokens, Params};
 use super::Oidc;
 use crate::config::ConsentMode;
 use crate::error::OAuthError;
+use crate::http::html;
 use crate::http::query::Query;
 use crate::seed::catalogue::Listing;
-use crate::ui::html;
 
 /// The cookie that ties a page's POST to the browser the interaction began in.
 pub const COOKIE: &str = "mh_sandbox_consent";

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::authz::Flow;
 use super::interaction::{Interaction, Magic};
 use super::Oidc;
+use crate::http::html::{self, escape};
 use crate::store::{consent_period, one_time_consent_period};
-use crate::ui::html::{self, escape};
 
 /// The standard account-information permissions every connection gets.
 const STANDARD_PERMISSIONS: &[&str] = &[

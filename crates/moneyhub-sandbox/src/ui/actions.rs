@@ -10,9 +10,9 @@ use chrono::Duration;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::html;
 use super::{form_token_ok, gate, PATH};
 use crate::config::{ConsentMode, WebhookFormat, WebhookTarget};
+use crate::http::html;
 use crate::identity::Oidc;
 use crate::lifecycle::run_until;
 use crate::scenario::{Scenario, ScenarioFormat};

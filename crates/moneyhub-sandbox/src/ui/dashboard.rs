@@ -4,9 +4,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 
-use super::html::{self, escape};
 use super::{gate, page_cookies, Access, PATH};
 use crate::clock::iso;
+use crate::http::html::{self, escape};
 use crate::http::query::Query;
 use crate::identity::Oidc;
 use crate::state::AppState;

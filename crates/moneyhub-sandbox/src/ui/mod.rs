@@ -17,7 +17,6 @@
 
 mod actions;
 mod dashboard;
-pub mod html;
 
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -25,6 +24,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
 
+use crate::http::html;
 use crate::state::AppState;
 
 /// The cookie that proves the control token was given (a digest of it).

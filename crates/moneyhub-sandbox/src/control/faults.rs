@@ -8,14 +8,14 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::faults::FaultRequest;
 use crate::faults::Faults;
 use crate::http::{json, no_content, ok, parse_body, Body, Path};
+use crate::kit::types::FaultSpec;
 
 /// `POST /__sandbox/faults {method?, path, exact?, status?, code?, message?, retryAfterSecs?,
 /// latencyMs?, drop?, malformed?, rate?, times?}`: adds a rule; 201 with the rule (`id`...).
 pub async fn add(State(faults): State<Arc<Faults>>, Body(body): Body) -> Result<Response, ApiError> {
-    let req: FaultRequest = parse_body(&body, false)?;
+    let req: FaultSpec = parse_body(&body, false)?;
     let rule = faults.add(req).map_err(ApiError::bad_request)?;
     Ok(json(StatusCode::CREATED, rule))
 }

@@ -5,13 +5,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Duration;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::clock::iso;
 use crate::error::ApiError;
 use crate::http::{parse_body, typed, Body, Path};
-use crate::kit::types::{Advance, Advanced, ClockReading, ConnectionView, CreatedUser, Outcome, Tweak};
+use crate::kit::types::{
+    Advance, Advanced, ClockReading, ConnectionView, CreatedUser, NewUsers, Outcome, Script, Tweak,
+};
 use crate::lifecycle::{next_due, run_until};
 use crate::state::AppState;
 use crate::store::model::FetchStatus;
@@ -66,22 +67,15 @@ pub async fn resume(State(state): State<AppState>) -> Response {
     typed(StatusCode::OK, &ClockReading { now: state.core.clock.resume(), frozen: false })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Script {
-    outcomes: Vec<String>,
-    #[serde(default)]
-    thereafter: Option<String>,
-    #[serde(default)]
-    append: bool,
-}
-
-fn outcome(s: &str) -> Result<FetchStatus, ApiError> {
-    FetchStatus::parse(s).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "unknown outcome {s:?}: expected success, error, partial, mfa-required or credentials-error"
-        ))
-    })
+/// The store's name for a scripted outcome.
+fn outcome(o: Outcome) -> FetchStatus {
+    match o {
+        Outcome::Success => FetchStatus::Success,
+        Outcome::Error => FetchStatus::Error,
+        Outcome::Partial => FetchStatus::Partial,
+        Outcome::MfaRequired => FetchStatus::MfaRequired,
+        Outcome::CredentialsError => FetchStatus::CredentialsError,
+    }
 }
 
 /// `PUT /__sandbox/connections/{id}/script {outcomes: [...], thereafter?, append?}`: the
@@ -93,8 +87,8 @@ pub async fn script(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: Script = parse_body(&body, false)?;
-    let outcomes = req.outcomes.iter().map(|s| outcome(s)).collect::<Result<Vec<_>, _>>()?;
-    let thereafter = req.thereafter.as_deref().map(outcome).transpose()?;
+    let outcomes = req.outcomes.into_iter().map(outcome).collect();
+    let thereafter = req.thereafter.map(outcome);
     let mut store = state.data.store.write();
     let connection_id = super::ids::connection(&store, &connection_id)?;
     store.script(&connection_id, outcomes, thereafter, req.append)?;
@@ -183,21 +177,11 @@ fn kit_outcome(s: FetchStatus) -> Outcome {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct BulkUsers {
-    count: usize,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    banks: Vec<String>,
-}
-
 /// `POST /__sandbox/users {count, clientId?, banks: [bankId...]}`: creates `count` users
 /// (at most 100,000 per call), each connected to every listed bank. For load tests and
 /// demos that need many users fast. Answers `[{userId, connectionIds}]`.
 pub async fn bulk_users(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
-    let req: BulkUsers = parse_body(&body, false)?;
+    let req: NewUsers = parse_body(&body, false)?;
     if req.count == 0 || req.count > 100_000 {
         return Err(ApiError::bad_request("count must be between 1 and 100000"));
     }

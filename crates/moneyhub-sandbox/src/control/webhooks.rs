@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use crate::config::{WebhookFormat, WebhookTarget};
 use crate::error::ApiError;
 use crate::http::query::Query;
-use crate::http::{no_content, ok, parse_body, typed, Body};
-use crate::kit::types::{Chaos, FlushReport, Listing, ListingMeta, WebhookSettings};
+use crate::http::{no_content, parse_body, typed, Body};
+use crate::kit::types::{Chaos, FiredEvent, Listing, ListingMeta, TestEvent, WebhookSettings};
 use crate::state::AppState;
 use crate::webhooks::chaos::{ChaosRequest, ChaosSettings};
 use crate::webhooks::delivery::{deliver_pending, deliver_test_event};
@@ -107,35 +107,11 @@ pub async fn set_chaos(State(state): State<AppState>, Body(body): Body) -> Resul
 /// `POST /__sandbox/webhooks/flush`: delivers everything pending and answers when done,
 /// `{attempts, delivered, failed, dropped, duplicates, lastSeq}`.
 pub async fn flush(State(state): State<AppState>) -> Response {
-    let r = deliver_pending(&state).await;
-    typed(
-        StatusCode::OK,
-        &FlushReport {
-            attempts: r.attempts,
-            delivered: r.delivered,
-            failed: r.failed,
-            dropped: r.dropped,
-            duplicates: r.duplicates,
-            last_seq: state.webhooks.worker.log.last_seq(),
-        },
-    )
+    typed(StatusCode::OK, &deliver_pending(&state).await)
 }
 
 fn chaos(s: ChaosSettings) -> Chaos {
     Chaos { drop: s.drop, duplicate: s.duplicate, reorder: s.reorder }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct TestEvent {
-    user_id: String,
-    event_type: String,
-    #[serde(default)]
-    payload: Option<Value>,
-    #[serde(default)]
-    connection_id: Option<String>,
-    #[serde(default)]
-    account_id: Option<String>,
 }
 
 /// `POST /__sandbox/webhooks/test {userId, eventType, payload?, connectionId?, accountId?}`:
@@ -184,7 +160,7 @@ pub async fn test_event(State(state): State<AppState>, Body(body): Body) -> Resu
     let id = state.data.store.write().next_webhook_id();
     let event = Outgoing { id, user_id, event_type: req.event_type, payload: payload.clone() };
     let deliveries = deliver_test_event(&state, event).await;
-    Ok(ok(json!({"id": id.to_string(), "payload": payload, "deliveries": deliveries})))
+    Ok(typed(StatusCode::OK, &FiredEvent { id: id.to_string(), payload, deliveries }))
 }
 
 /// The newest transactions a default payload names.
@@ -358,5 +334,5 @@ pub async fn resend(
         .map_err(|e| ApiError::bad_request(format!("delivery #{seq} has no webhook id to resend: {e}")))?;
     let event = Outgoing { id, user_id: d.user_id, event_type: d.event_type, payload: d.payload.clone() };
     let deliveries = deliver_test_event(&state, event).await;
-    Ok(ok(json!({"id": id.to_string(), "payload": d.payload, "deliveries": deliveries})))
+    Ok(typed(StatusCode::OK, &FiredEvent { id: id.to_string(), payload: d.payload, deliveries }))
 }

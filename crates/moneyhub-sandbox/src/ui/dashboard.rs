@@ -386,7 +386,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{} ms</td>\
                  <td><details><summary>payload</summary><pre>{}</pre></details></td><td>{}</td></tr>",
                 d.seq,
-                ts(&d.at),
+                ts(&iso(d.at)),
                 escape(&d.event_type),
                 escape(&outcome),
                 escape(&status),

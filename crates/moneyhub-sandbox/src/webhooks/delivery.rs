@@ -10,31 +10,16 @@
 use std::time::Instant;
 
 use axum::http::header::CONTENT_TYPE;
-use serde::Serialize;
 
 use super::envelope::{json_body, jwt_body, Outgoing};
 use super::log::{Delivery, Outcome};
 use super::{format_name, DELIVERY_TIMEOUT};
-use crate::clock::iso;
 use crate::config::{WebhookFormat, WebhookTarget};
+use crate::kit::types::FlushReport;
 use crate::state::AppState;
 
-/// What one drain did (the answer to `POST /__sandbox/webhooks/flush`).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FlushReport {
-    /// Requests sent (including chaos's extra copies).
-    pub attempts: u64,
-    /// Events the receiver accepted (2xx within 5 s).
-    pub delivered: u64,
-    /// Attempts that failed (non-2xx, timeout, connection error).
-    pub failed: u64,
-    /// Events discarded without sending.
-    pub dropped: u64,
-    /// Extra copies the receiver accepted.
-    pub duplicates: u64,
-}
-
+/// What one drain did (the answer to `POST /__sandbox/webhooks/flush`), counted as
+/// [`deliver_pending`] goes; `last_seq` is set at its end.
 impl FlushReport {
     fn count(&mut self, d: &Delivery) {
         match d.outcome {
@@ -56,6 +41,7 @@ pub async fn deliver_pending(state: &AppState) -> FlushReport {
     let _turn = state.webhooks.worker.delivering.lock().await;
     let mut report = FlushReport::default();
     drain(state, &mut report).await;
+    report.last_seq = state.webhooks.worker.log.last_seq();
     report
 }
 
@@ -118,8 +104,8 @@ fn dropped(state: &AppState, event: &Outgoing, target: Option<&WebhookTarget>, w
         event_type: event.event_type.clone(),
         user_id: event.user_id.clone(),
         url: target.map(|t| t.url.clone()),
-        format: target.map(|t| format_name(t.format)),
-        at: iso(state.core.clock.now()),
+        format: target.map(|t| format_name(t.format).to_owned()),
+        at: state.core.clock.now(),
         status: None,
         error: Some(why.to_string()),
         duration_ms: 0,
@@ -132,7 +118,7 @@ fn dropped(state: &AppState, event: &Outgoing, target: Option<&WebhookTarget>, w
 
 /// One POST: once, no retry, cut at 5 s.
 async fn attempt(state: &AppState, target: &WebhookTarget, event: &Outgoing, duplicate: bool) -> Delivery {
-    let at = iso(state.core.clock.now());
+    let at = state.core.clock.now();
     let started = Instant::now();
     let body = match target.format {
         WebhookFormat::Json => Ok(("application/json", json_body(event))),
@@ -154,7 +140,7 @@ async fn attempt(state: &AppState, target: &WebhookTarget, event: &Outgoing, dup
         event_type: event.event_type.clone(),
         user_id: event.user_id.clone(),
         url: Some(target.url.clone()),
-        format: Some(format_name(target.format)),
+        format: Some(format_name(target.format).to_owned()),
         at,
         status,
         error,

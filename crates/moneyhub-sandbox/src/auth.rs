@@ -139,7 +139,9 @@ impl TokenMinter {
 /// scopes.
 ///
 /// Put it after the handler's `Path` (a malformed path answers 400 before the token is
-/// looked at, as before) and before its `Body` (axum reads the body last).
+/// looked at, as before) and before its `Body` (axum reads the body last). Decision: a
+/// request without a valid token is refused before its body is read, as a gateway would;
+/// one that is both unauthenticated and oversized now gets the 401 rather than the 413.
 #[derive(Debug, Clone)]
 pub(crate) struct BearerGrant {
     /// What the token grants.

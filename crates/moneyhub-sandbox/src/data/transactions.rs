@@ -185,7 +185,7 @@ fn list_view(
     raw: Option<&str>,
     view: View,
 ) -> Result<Response, ApiError> {
-    let dir = view.direction(&grant)?;
+    let dir = view.direction(grant)?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
     let q = Query::parse(raw);
@@ -315,7 +315,7 @@ fn get_view(
     transaction_id: &str,
     view: View,
 ) -> Result<Response, ApiError> {
-    let dir = view.direction(&grant)?;
+    let dir = view.direction(grant)?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
     let id = crate::http::uuid_param("transactionId", transaction_id)?;

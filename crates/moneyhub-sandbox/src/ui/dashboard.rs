@@ -266,7 +266,7 @@ fn connection_rows(store: &Store, c: &Connection, csrf: &str, now: DateTime<Utc>
         _ => "never".into(),
     };
     let short = c.id.split(':').nth(1).unwrap_or(&c.id).get(..8).unwrap_or(&c.id);
-    let due = crate::lifecycle::next_due(&store, c, now)
+    let due = crate::lifecycle::next_due(store, c, now)
         .filter(|(_, d)| matches!(d, crate::lifecycle::schedule::Due::AutoSync))
         .map(|(at, _)| format!(" at {}", ts(&iso(at))))
         .unwrap_or_default();

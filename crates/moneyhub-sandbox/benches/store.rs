@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use moneyhub_sandbox::seed::catalogue::{Catalogue, MONEYHUB_MOCK};
-use moneyhub_sandbox::store::Store;
+use moneyhub_sandbox::bench::{Catalogue, Store, MONEYHUB_MOCK};
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z").unwrap().with_timezone(&Utc)

@@ -7,7 +7,13 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+
 use crate::error::ApiError;
+use crate::state::{Core, IdentityRoom};
 
 /// How long client-credentials tokens live (Moneyhub: 7200 s).
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 7200;
@@ -115,7 +121,7 @@ impl TokenMinter {
             .check(token.trim(), now)
             .ok_or_else(|| ApiError::unauthorized("Invalid or expired access token"))?;
         if let Some(bound) = &grant.cnf {
-            let presented = headers.get(crate::server::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
+            let presented = headers.get(crate::http::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
             if presented != Some(bound.as_str()) {
                 return Err(ApiError::unauthorized(
                     "This access token is bound to a TLS client certificate (cnf x5t#S256) that this connection did not present",
@@ -123,6 +129,40 @@ impl TokenMinter {
             }
         }
         Ok(grant)
+    }
+}
+
+/// The grant of the request's `Authorization: Bearer` token, checked at the sandbox's time
+/// ([`TokenMinter::authorize`]): the extractor every Data API and identity REST handler takes
+/// instead of checking the header itself. It rejects with exactly that check's error
+/// (Moneyhub's 401 body); scope checks (403) stay in the handler, which knows the route's
+/// scopes.
+///
+/// Put it after the handler's `Path` (a malformed path answers 400 before the token is
+/// looked at, as before) and before its `Body` (axum reads the body last). Decision: a
+/// request without a valid token is refused before its body is read, as a gateway would;
+/// one that is both unauthenticated and oversized now gets the 401 rather than the 413.
+#[derive(Debug, Clone)]
+pub(crate) struct BearerGrant {
+    /// What the token grants.
+    pub grant: Grant,
+    /// The virtual time it was checked at: the handler's "now", so that it acts at the
+    /// same instant the token was valid.
+    pub at: DateTime<Utc>,
+}
+
+impl<S> FromRequestParts<S> for BearerGrant
+where
+    Arc<Core>: FromRef<S>,
+    Arc<IdentityRoom>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let at = Arc::<Core>::from_ref(state).clock.now();
+        let grant = Arc::<IdentityRoom>::from_ref(state).tokens.authorize(&parts.headers, at)?;
+        Ok(BearerGrant { grant, at })
     }
 }
 

@@ -15,7 +15,7 @@
 //! most a few years to any of these, far inside chrono's ±262,000-year range, and the few
 //! sums over wall-clock time saturate.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use parking_lot::Mutex;
 
 use crate::config::ClockMode;
@@ -171,7 +171,9 @@ pub fn london_offset(t: DateTime<Utc>) -> Duration {
 }
 
 /// The hour of day (0-23) in Europe/London at `t`.
-pub fn london_hour(t: DateTime<Utc>) -> u32 {
+#[cfg(test)]
+fn london_hour(t: DateTime<Utc>) -> u32 {
+    use chrono::Timelike;
     (t + london_offset(t)).hour()
 }
 

@@ -238,12 +238,12 @@ pub struct LogEntry {
     /// What the handler noted (grant type and subject for token requests, fault applied...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// The request body, secrets redacted and cut to [`MAX_BODY_BYTES`] (see the module
+    /// The request body, secrets redacted and cut to `MAX_BODY_BYTES` (see the module
     /// docs); absent when the request had none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Whether the method, path, query, note or body was cut to fit the log's bounds (they then
-    /// end with [`TRUNCATED_MARK`]).
+    /// end with `TRUNCATED_MARK`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }
@@ -277,7 +277,7 @@ impl LogEntry {
         self
     }
 
-    /// Bytes the entry holds (its text and its fixed size), as counted against [`MAX_BYTES`].
+    /// Bytes the entry holds (its text and its fixed size), as counted against `MAX_BYTES`.
     pub fn weight(&self) -> usize {
         std::mem::size_of::<LogEntry>()
             + self.at.len()
@@ -332,11 +332,6 @@ impl RequestLog {
     /// Entries held now.
     pub fn len(&self) -> usize {
         self.inner.lock().entries.len()
-    }
-
-    /// Whether the log holds no entry.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Entries with `seq > after`, at most `limit`.

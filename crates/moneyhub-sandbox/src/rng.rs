@@ -48,15 +48,6 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
     }
 
-    /// Picks an element of a non-empty slice (`None` for an empty one).
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() {
-            None
-        } else {
-            items.get((self.next_u64() % items.len() as u64) as usize)
-        }
-    }
-
     /// A random version-4 UUID.
     pub fn uuid(&mut self) -> Uuid {
         let hi = self.next_u64();

@@ -16,8 +16,9 @@ use crate::config::SandboxConfig;
 use crate::data::ApiVersion;
 use crate::error::ApiError;
 use crate::faults::DropConnection;
+use crate::http::PEER_CERT_HEADER;
 use crate::request_log::{LogEntry, LogNote};
-use crate::state::AppState;
+use crate::state::{AppState, Core, LogRoom};
 
 /// Why a sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +40,7 @@ pub enum SandboxError {
 /// A running sandbox. Dropping it stops the server.
 #[derive(Debug)]
 pub struct Sandbox {
-    state: Arc<AppState>,
+    state: AppState,
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -87,15 +88,15 @@ pub async fn spawn(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         None if addr.ip().is_unspecified() => format!("{scheme}://127.0.0.1:{}", addr.port()),
         None => format!("{scheme}://{addr}"),
     };
-    let state = Arc::new(AppState::new(config, base_url).map_err(SandboxError::Config)?);
-    if let Some(scenario) = &state.config.scenario {
+    let state = AppState::new(config, base_url).map_err(SandboxError::Config)?;
+    if let Some(scenario) = &state.core.config.scenario {
         crate::scenario::apply(&state, scenario, true).map_err(|e| SandboxError::Config(e.to_string()))?;
     }
     crate::lifecycle::start_ticker(state.clone());
     crate::webhooks::start(state.clone());
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_on(listener, app, state.config.http.clone(), rx));
+    let task = tokio::spawn(serve_on(listener, app, state.core.config.http.clone(), rx));
     Ok(Sandbox { state, addr, shutdown: Some(tx), task: Some(task) })
 }
 
@@ -127,44 +128,44 @@ impl Sandbox {
     }
     /// `http://127.0.0.1:PORT`: the identity service's base URL (REST routes live here).
     pub fn base_url(&self) -> &str {
-        &self.state.base_url
+        &self.state.core.base_url
     }
     /// The identity service URL to give clients (same as [`Sandbox::base_url`]).
     pub fn identity_url(&self) -> &str {
-        &self.state.base_url
+        &self.state.core.base_url
     }
     /// The OIDC issuer, `<base>/oidc`.
     pub fn issuer(&self) -> String {
-        self.state.issuer()
+        self.state.core.issuer()
     }
     /// The Data API v2.0 base URL.
     pub fn api_url_v2(&self) -> String {
-        format!("{}/v2.0", self.state.base_url)
+        format!("{}/v2.0", self.state.core.base_url)
     }
     /// The Data API v3 base URL.
     pub fn api_url_v3(&self) -> String {
-        format!("{}/v3", self.state.base_url)
+        format!("{}/v3", self.state.core.base_url)
     }
     /// The first registered client's id.
     pub fn client_id(&self) -> &str {
-        self.state.config.clients.first().map(|c| c.client_id.as_str()).unwrap_or_default()
+        self.state.core.config.clients.first().map(|c| c.client_id.as_str()).unwrap_or_default()
     }
     /// The first registered client's secret, if it has one.
     pub fn client_secret(&self) -> Option<&str> {
-        self.state.config.clients.first().and_then(|c| c.client_secret.as_deref())
+        self.state.core.config.clients.first().and_then(|c| c.client_secret.as_deref())
     }
     /// The sandbox's current (virtual) time.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.state.clock.now()
+        self.state.core.clock.now()
     }
     /// Moves the sandbox's virtual clock forward by `by` (only the clock: nothing else runs)
     /// and returns the new time. Negative durations are refused.
     pub fn advance_clock(&self, by: chrono::Duration) -> Result<chrono::DateTime<chrono::Utc>, String> {
-        self.state.clock.advance(by)
+        self.state.core.clock.advance(by)
     }
     /// Stops the server and waits for it to finish.
     pub async fn shutdown(mut self) {
-        self.state.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.state.core.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -182,7 +183,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        self.state.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.state.core.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -190,7 +191,7 @@ impl Drop for Sandbox {
 }
 
 /// The whole HTTP surface.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::identity::routes())
         .merge(crate::rest::routes())
@@ -236,10 +237,6 @@ async fn method_not_served(
     res
 }
 
-/// The header that carries, inside the sandbox, the `x5t#S256` of the TLS client certificate
-/// of the request's connection. Whatever a client sends under this name is removed first.
-pub const PEER_CERT_HEADER: &str = "x-sandbox-peer-cert-x5t-s256";
-
 /// Turns the connection's client certificate ([`moneyhub_http::tls::PeerCertificate`]) into
 /// [`PEER_CERT_HEADER`], where the token endpoint and the bearer-token checks read it.
 async fn peer_certificate(mut req: Request, next: Next) -> Response {
@@ -254,9 +251,14 @@ async fn peer_certificate(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn log_requests(
+    State(core): State<Arc<Core>>,
+    State(log): State<Arc<LogRoom>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
-    let at = crate::clock::iso(state.clock.now());
+    let at = crate::clock::iso(core.clock.now());
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     // The route template, so that ids do not make a metric per request.
@@ -286,9 +288,9 @@ async fn log_requests(State(state): State<Arc<AppState>>, req: Request, next: Ne
     // A dropped connection gets no status at all: log 0.
     let dropped = res.extensions().get::<DropConnection>().is_some();
     let status = if dropped { 0 } else { res.status().as_u16() };
-    *state.route_counts.lock().entry((metric_method(&method), route, status)).or_insert(0) += 1;
+    *log.route_counts.lock().entry((metric_method(&method), route, status)).or_insert(0) += 1;
     // Cut to the log's byte bounds, `?token=` redacted (see `request_log`).
-    state.log.push(LogEntry {
+    log.requests.push(LogEntry {
         seq: 0,
         at,
         method,

@@ -222,7 +222,7 @@ async fn signed_webhooks_with_bad_exp_nbf_or_sub_are_refused_and_not_stored() {
     let sb = sandbox(0.0).await;
     let db = TestDb::sqlite("claims");
     let running = Running::start(client(&sb), db.url(), MirrorConfig::default()).await;
-    let key = moneyhub_sandbox::keys::SigningKey::shared().unwrap();
+    let key = moneyhub_sandbox::SigningKey::shared().unwrap();
     let now = sb.now().timestamp();
     let sign = |jti: &str, edit: &dyn Fn(&mut Value)| {
         let mut claims = json!({

@@ -1,19 +1,18 @@
 //! Control routes that drive the lifecycle: the clock, scripted sync outcomes, provider
 //! removal, direct connection tweaks and bulk set-up.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Duration;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::clock::iso;
 use crate::error::ApiError;
 use crate::http::{parse_body, typed, Body, Path};
-use crate::kit::types::{Advance, Advanced, ClockReading, ConnectionView, CreatedUser, Outcome, Tweak};
+use crate::kit::types::{
+    Advance, Advanced, ClockReading, ConnectionView, CreatedUser, NewUsers, Outcome, Script, Tweak,
+};
 use crate::lifecycle::{next_due, run_until};
 use crate::state::AppState;
 use crate::store::model::FetchStatus;
@@ -22,9 +21,9 @@ use crate::store::Refusal;
 /// `POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} | {to}`: moves the
 /// clock forward and runs everything that became due, each at its own time. Answers the new
 /// time and what ran.
-pub async fn advance(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn advance(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
     let req: Advance = parse_body(&body, false)?;
-    let now = state.clock.now();
+    let now = state.core.clock.now();
     let by = match req.to {
         Some(to) => {
             if req.seconds.or(req.minutes).or(req.hours).or(req.days).is_some() {
@@ -50,54 +49,47 @@ pub async fn advance(State(state): State<Arc<AppState>>, Body(body): Body) -> Re
     if by < Duration::zero() {
         return Err(ApiError::bad_request("the sandbox clock cannot move backwards"));
     }
-    let target = state.clock.advance(by).map_err(ApiError::bad_request)?;
-    let st = state.clone();
+    let target = state.core.clock.advance(by).map_err(ApiError::bad_request)?;
+    let st = state.data.clone();
     let report = tokio::task::spawn_blocking(move || run_until(&st, target)).await.map_err(|_| {
         ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "lifecycle run failed")
     })?;
-    Ok(typed(StatusCode::OK, &Advanced { now: state.clock.now(), ran: report }))
+    Ok(typed(StatusCode::OK, &Advanced { now: state.core.clock.now(), ran: report }))
 }
 
 /// `POST /__sandbox/clock/freeze`.
-pub async fn freeze(State(state): State<Arc<AppState>>) -> Response {
-    typed(StatusCode::OK, &ClockReading { now: state.clock.freeze(), frozen: true })
+pub async fn freeze(State(state): State<AppState>) -> Response {
+    typed(StatusCode::OK, &ClockReading { now: state.core.clock.freeze(), frozen: true })
 }
 
 /// `POST /__sandbox/clock/resume`: follow the wall clock again from the current reading.
-pub async fn resume(State(state): State<Arc<AppState>>) -> Response {
-    typed(StatusCode::OK, &ClockReading { now: state.clock.resume(), frozen: false })
+pub async fn resume(State(state): State<AppState>) -> Response {
+    typed(StatusCode::OK, &ClockReading { now: state.core.clock.resume(), frozen: false })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Script {
-    outcomes: Vec<String>,
-    #[serde(default)]
-    thereafter: Option<String>,
-    #[serde(default)]
-    append: bool,
-}
-
-fn outcome(s: &str) -> Result<FetchStatus, ApiError> {
-    FetchStatus::parse(s).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "unknown outcome {s:?}: expected success, error, partial, mfa-required or credentials-error"
-        ))
-    })
+/// The store's name for a scripted outcome.
+fn outcome(o: Outcome) -> FetchStatus {
+    match o {
+        Outcome::Success => FetchStatus::Success,
+        Outcome::Error => FetchStatus::Error,
+        Outcome::Partial => FetchStatus::Partial,
+        Outcome::MfaRequired => FetchStatus::MfaRequired,
+        Outcome::CredentialsError => FetchStatus::CredentialsError,
+    }
 }
 
 /// `PUT /__sandbox/connections/{id}/script {outcomes: [...], thereafter?, append?}`: the
 /// outcomes of the connection's next fetches (automatic or manual), then `thereafter` for
 /// every later one (default: success).
 pub async fn script(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(connection_id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: Script = parse_body(&body, false)?;
-    let outcomes = req.outcomes.iter().map(|s| outcome(s)).collect::<Result<Vec<_>, _>>()?;
-    let thereafter = req.thereafter.as_deref().map(outcome).transpose()?;
-    let mut store = state.store.write();
+    let outcomes = req.outcomes.into_iter().map(outcome).collect();
+    let thereafter = req.thereafter.map(outcome);
+    let mut store = state.data.store.write();
     let connection_id = super::ids::connection(&store, &connection_id)?;
     store.script(&connection_id, outcomes, thereafter, req.append)?;
     Ok(crate::http::no_content())
@@ -105,24 +97,24 @@ pub async fn script(
 
 /// `POST /__sandbox/providers/{bankId}/remove`: the provider is withdrawn for good.
 pub async fn remove_provider(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(bank_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.store.write().remove_provider(&bank_id)?;
+    state.data.store.write().remove_provider(&bank_id)?;
     Ok(crate::http::no_content())
 }
 
 /// `PATCH /__sandbox/connections/{id} {singleSyncOnly?, forceNewIdOnReauth?, expiresAt?}`.
 pub async fn tweak(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(connection_id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: Tweak = parse_body(&body, false)?;
     if let Some(t) = req.expires_at {
-        crate::clock::check_date("expiresAt", t, state.clock.now()).map_err(ApiError::bad_request)?;
+        crate::clock::check_date("expiresAt", t, state.core.clock.now()).map_err(ApiError::bad_request)?;
     }
-    let mut store = state.store.write();
+    let mut store = state.data.store.write();
     let connection_id = super::ids::connection(&store, &connection_id)?;
     let c = store.connections.get_mut(&connection_id).ok_or(Refusal::UnknownConnection)?;
     if let Some(v) = req.single_sync_only {
@@ -144,11 +136,11 @@ pub async fn tweak(
 /// `GET /__sandbox/connections/{id}`: the sandbox's view of a connection (script, failure
 /// run, next due event) beside its public JSON.
 pub async fn inspect(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(connection_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let store = state.store.read();
+    let now = state.core.clock.now();
+    let store = state.data.store.read();
     let connection_id = super::ids::connection(&store, &connection_id)?;
     let c = store.connections.get(&connection_id).ok_or(Refusal::UnknownConnection)?;
     let next = next_due(&store, c, now).map(|(t, d)| json!({"at": iso(t), "event": format!("{d:?}")}));
@@ -185,16 +177,6 @@ fn kit_outcome(s: FetchStatus) -> Outcome {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct BulkUsers {
-    count: usize,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    banks: Vec<String>,
-}
-
 /// Estimated bytes one stored user, connection, account and transaction hold (measured on the
 /// seeded data, rounded up): what [`MAX_BULK_DATA_BYTES`] counts.
 const USER_BYTES: usize = 256;
@@ -220,33 +202,33 @@ fn data_bytes(store: &crate::store::Store) -> usize {
 /// (at most 100,000 per call), each connected to every listed bank. For load tests and
 /// demos that need many users fast. Answers `[{userId, connectionIds}]`; 413 once the
 /// store's data would go over [`MAX_BULK_DATA_BYTES`] (the users made until then stay).
-pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
-    let req: BulkUsers = parse_body(&body, false)?;
+pub async fn bulk_users(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
+    let req: NewUsers = parse_body(&body, false)?;
     if req.count == 0 || req.count > 100_000 {
         return Err(ApiError::bad_request("count must be between 1 and 100000"));
     }
-    let client_id = req
-        .client_id
-        .unwrap_or_else(|| state.config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default());
-    if state.client(&client_id).is_none() {
+    let client_id = req.client_id.unwrap_or_else(|| {
+        state.core.config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default()
+    });
+    if state.core.client(&client_id).is_none() {
         return Err(ApiError::bad_request(format!("unknown client {client_id:?}")));
     }
     for b in &req.banks {
-        if state.catalogue.get(b).is_none() {
+        if state.core.catalogue.get(b).is_none() {
             return Err(ApiError::bad_request(format!("unknown bank id {b:?}")));
         }
     }
     let st = state.clone();
     let req_count = req.count;
     let created = tokio::task::spawn_blocking(move || {
-        let now = st.clock.now();
+        let now = st.core.clock.now();
         let mut out = Vec::with_capacity(req.count.min(1024));
-        let mut bytes = data_bytes(&st.store.read());
+        let mut bytes = data_bytes(&st.data.store.read());
         for _ in 0..req.count {
             if bytes > MAX_BULK_DATA_BYTES {
                 return Err(out.len());
             }
-            let mut store = st.store.write();
+            let mut store = st.data.store.write();
             let user_id = store.create_user(&client_id, None, now).user_id.clone();
             bytes += USER_BYTES;
             let mut ids = Vec::new();
@@ -286,12 +268,12 @@ pub async fn bulk_users(State(state): State<Arc<AppState>>, Body(body): Body) ->
 /// `POST /__sandbox/accounts/{accountId}/drop`: the provider stops reporting the account
 /// (deleted with its transactions; `deletedAccount` webhook).
 pub async fn drop_account(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(account_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = crate::http::uuid_param("accountId", &account_id)?;
-    let now = state.clock.now();
-    state.store.write().drop_account(&id, now)?;
-    state.notify_webhooks();
+    let now = state.core.clock.now();
+    state.data.store.write().drop_account(&id, now)?;
+    state.data.notify_webhooks();
     Ok(crate::http::no_content())
 }

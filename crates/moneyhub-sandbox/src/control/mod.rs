@@ -34,10 +34,10 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, LogRoom};
 
 /// The control routes, behind [`gate`].
-pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/__sandbox/connections", post(setup::create_connection))
         .route("/__sandbox/requests", get(setup::requests).delete(setup::clear_requests))
@@ -71,9 +71,9 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
 /// `GET /__sandbox/metrics`: `moneyhub_sandbox_requests_total{method,route,status}`
 /// (Prometheus text; `route` is the route template, `unmatched` for unknown paths; status 0
 /// is a connection dropped by fault injection).
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(State(log): State<Arc<LogRoom>>) -> Response {
     let mut e = moneyhub_http::metrics::Exposition::new();
-    let counts = state.route_counts.lock().clone();
+    let counts = log.route_counts.lock().clone();
     for ((method, route, status), n) in counts {
         e.counter(
             "moneyhub_sandbox_requests_total",
@@ -87,7 +87,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// Refuses control requests that a foreign web page, a DNS-rebinding page or a caller
 /// without the token could make (see the module docs).
-pub async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match check(&state, req.headers()) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
@@ -96,7 +96,7 @@ pub async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) 
 
 fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let text = |name: header::HeaderName| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    if let Some(token) = &state.config.control_token {
+    if let Some(token) = &state.core.config.control_token {
         let given = text(header::AUTHORIZATION)
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -109,13 +109,13 @@ fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
     let host = text(header::HOST).unwrap_or_default();
     let host_ok = accepted_host(state, host);
-    if state.config.control_token.is_none() && !host_ok {
+    if state.core.config.control_token.is_none() && !host_ok {
         return Err(ApiError::forbidden(format!(
             "the control API answers only requests addressed to the sandbox itself, not Host {host:?}"
         )));
     }
     if let Some(origin) = text(header::ORIGIN) {
-        let same = host_ok || state.config.control_token.is_some();
+        let same = host_ok || state.core.config.control_token.is_some();
         let own = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
         if !same || own.is_none_or(|o| !o.eq_ignore_ascii_case(host)) {
             return Err(ApiError::forbidden(format!(
@@ -148,7 +148,7 @@ fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// `Host` names the sandbox: a loopback name or its base URL's host, with its port.
 pub(crate) fn accepted_host(state: &AppState, host: &str) -> bool {
-    let Ok(base) = url::Url::parse(&state.base_url) else { return false };
+    let Ok(base) = url::Url::parse(&state.core.base_url) else { return false };
     let Some(port) = base.port_or_known_default() else { return false };
     let own = base.host_str().map(|h| format!("{h}:{port}"));
     let host = host.to_ascii_lowercase();

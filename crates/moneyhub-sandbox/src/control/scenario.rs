@@ -1,7 +1,5 @@
 //! Control routes that reset the sandbox and load scenarios (see `crate::scenario`).
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,10 +13,13 @@ use crate::state::AppState;
 
 /// `POST /__sandbox/reset`: back to the seeded state the sandbox started in (what resets and
 /// what does not: `crate::scenario::reset`). Answers `{now, frozen}`.
-pub async fn reset(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+pub async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
     let st = state.clone();
     blocking(move || crate::scenario::reset(&st)).await?;
-    Ok(typed(StatusCode::OK, &ClockReading { now: state.clock.now(), frozen: state.clock.is_frozen() }))
+    Ok(typed(
+        StatusCode::OK,
+        &ClockReading { now: state.core.clock.now(), frozen: state.core.clock.is_frozen() },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -44,7 +45,7 @@ struct LoadRequest {
 /// Parsing the body, applying it and encoding the answer all run off the async threads (a
 /// scenario of 100,000 users is tens of megabytes each way), and the store is locked only in
 /// short chunks (`crate::scenario::apply`), so other requests go on meanwhile.
-pub async fn load(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn load(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
     let st = state.clone();
     let res = tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
         let req: LoadRequest = parse_body(&body, false)?;
@@ -62,7 +63,7 @@ pub async fn load(State(state): State<Arc<AppState>>, Body(body): Body) -> Resul
     .map_err(|_| {
         ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "scenario task failed")
     })??;
-    state.notify_webhooks();
+    state.data.notify_webhooks();
     Ok(res)
 }
 
@@ -82,12 +83,12 @@ async fn blocking<T: Send + 'static>(
 /// `PUT /__sandbox/connections/{id}/state {state, days?, since?, singleSyncOnly?}`: puts a
 /// connection in one of the scenario states (`crate::scenario`).
 pub async fn set_state(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     Path(connection_id): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: StateRequest = parse_body(&body, false)?;
-    let connection_id = super::ids::connection(&state.store.read(), &connection_id)?;
+    let connection_id = super::ids::connection(&state.data.store.read(), &connection_id)?;
     crate::scenario::set_state(&state, &connection_id, &req).map_err(|e| {
         if e.0.starts_with("unknown connection") {
             ApiError::not_found(e.to_string())

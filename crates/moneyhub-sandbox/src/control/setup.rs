@@ -8,7 +8,7 @@ use crate::http::{no_content, parse_body, typed, Body};
 use crate::kit::types::{
     ClockReading, CreatedConnection, Listing, ListingMeta, NewConnection, Retained, Stats,
 };
-use crate::state::AppState;
+use crate::state::{Core, DataRoom, LogRoom, WebhookRoom};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -17,15 +17,16 @@ use axum::response::Response;
 /// connection as a completed authorisation would, without the browser round trip. Answers
 /// `{connectionId, syncId}`.
 pub async fn create_connection(
-    State(state): State<Arc<AppState>>,
+    State(core): State<Arc<Core>>,
+    State(data): State<Arc<DataRoom>>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let req: NewConnection = parse_body(&body, false)?;
-    let now = state.clock.now();
+    let now = core.clock.now();
     if let Some(t) = req.expires_at {
         crate::clock::check_date("expiresAt", t, now).map_err(ApiError::bad_request)?;
     }
-    let created = state.store.write().create_connection(
+    let created = data.store.write().create_connection(
         &req.user_id,
         &req.bank_id,
         req.expires_at,
@@ -33,7 +34,7 @@ pub async fn create_connection(
         now,
     )?;
     if req.enable_async {
-        state.finish_sync_later(created.sync_id);
+        data.finish_sync_later(&core, created.sync_id);
     }
     Ok(typed(
         StatusCode::CREATED,
@@ -42,32 +43,33 @@ pub async fn create_connection(
 }
 
 /// `GET /__sandbox/requests?after=SEQ&limit=N`: the request log, oldest first.
-pub async fn requests(
-    State(state): State<Arc<AppState>>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
+pub async fn requests(State(log): State<Arc<LogRoom>>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q.as_deref());
     let after = q.int("after", 0, i64::MAX, 0)? as u64;
     let limit = q.int("limit", 1, 1_000_000, 10_000)? as usize;
-    let entries = state.log.since(after, limit);
-    let meta = ListingMeta { last_seq: state.log.last_seq(), pending: None };
+    let entries = log.requests.since(after, limit);
+    let meta = ListingMeta { last_seq: log.requests.last_seq(), pending: None };
     Ok(typed(StatusCode::OK, &Listing { data: entries, meta: Some(meta) }))
 }
 
 /// `DELETE /__sandbox/requests`: forgets the log (sequence numbers keep counting).
-pub async fn clear_requests(State(state): State<Arc<AppState>>) -> Response {
-    state.log.clear();
+pub async fn clear_requests(State(log): State<Arc<LogRoom>>) -> Response {
+    log.requests.clear();
     no_content()
 }
 
 /// `GET /__sandbox/clock`: the virtual time.
-pub async fn clock(State(state): State<Arc<AppState>>) -> Response {
-    typed(StatusCode::OK, &ClockReading { now: state.clock.now(), frozen: state.clock.is_frozen() })
+pub async fn clock(State(core): State<Arc<Core>>) -> Response {
+    typed(StatusCode::OK, &ClockReading { now: core.clock.now(), frozen: core.clock.is_frozen() })
 }
 
 /// `GET /__sandbox/stats`: how much the sandbox holds.
-pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
-    let store = state.store.read();
+pub async fn stats(
+    State(data): State<Arc<DataRoom>>,
+    State(log): State<Arc<LogRoom>>,
+    State(webhooks): State<Arc<WebhookRoom>>,
+) -> Response {
+    let store = data.store.read();
     let stored: usize = store.accounts.values().map(|a| a.txs.len()).sum();
     let live: usize = store.accounts.values().map(|a| a.txs.iter().filter(|t| !t.is_deleted()).count()).sum();
     let n = |n: usize| n as u64;
@@ -83,10 +85,10 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
             pending_events: n(store.outbox.len()),
             // What the bounded logs hold now (see `request_log` and `webhooks::log`).
             retained: Retained {
-                request_log_entries: n(state.log.len()),
-                request_log_bytes: n(state.log.bytes()),
-                delivery_log_bytes: n(state.webhook_worker.log.bytes()),
-                metric_series: n(state.route_counts.lock().len()),
+                request_log_entries: n(log.requests.len()),
+                request_log_bytes: n(log.requests.bytes()),
+                delivery_log_bytes: n(webhooks.worker.log.bytes()),
+                metric_series: n(log.route_counts.lock().len()),
             },
         },
     )

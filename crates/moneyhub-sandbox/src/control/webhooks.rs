@@ -1,8 +1,6 @@
 //! Control routes for webhooks: the target, the delivery log, chaos, flushing, and synthetic
 //! events for testing receivers.
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,8 +10,8 @@ use serde_json::{json, Value};
 use crate::config::{WebhookFormat, WebhookTarget};
 use crate::error::ApiError;
 use crate::http::query::Query;
-use crate::http::{no_content, ok, parse_body, typed, Body};
-use crate::kit::types::{Chaos, FlushReport, Listing, ListingMeta, WebhookSettings};
+use crate::http::{no_content, parse_body, typed, Body};
+use crate::kit::types::{Chaos, FiredEvent, Listing, ListingMeta, TestEvent, WebhookSettings};
 use crate::state::AppState;
 use crate::webhooks::chaos::{ChaosRequest, ChaosSettings};
 use crate::webhooks::delivery::{deliver_pending, deliver_test_event};
@@ -36,8 +34,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 }
 
 fn target_json(state: &AppState) -> Response {
-    let target = state.webhook.lock().clone();
-    let recording = state.store.read().record_events;
+    let target = state.webhooks.target.lock().clone();
+    let recording = state.data.store.read().record_events;
     let (url, format) = match target {
         Some(t) => (Some(t.url), Some(format_name(t.format).to_owned())),
         None => (None, None),
@@ -47,7 +45,7 @@ fn target_json(state: &AppState) -> Response {
 
 /// `PUT /__sandbox/webhooks {url: string|null, format?: "json"|"jwt"}`: sets (or, with
 /// `null`, clears) the target. Answers the new target.
-pub async fn set_target(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn set_target(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
     let req: SetTarget = parse_body(&body, false)?;
     let Some(url) = req.url else {
         return Err(ApiError::bad_request("url is required (null clears the target)"));
@@ -60,7 +58,7 @@ pub async fn set_target(State(state): State<Arc<AppState>>, Body(body): Body) ->
         None => None,
         Some(url) => {
             let t = WebhookTarget { url, format };
-            validate_target(&t, state.config.allow_remote_webhooks).map_err(ApiError::bad_request)?;
+            validate_target(&t, state.core.config.allow_remote_webhooks).map_err(ApiError::bad_request)?;
             Some(t)
         }
     };
@@ -69,78 +67,51 @@ pub async fn set_target(State(state): State<Arc<AppState>>, Body(body): Body) ->
 }
 
 /// `GET /__sandbox/webhooks`: the target, `{url, format, recording}`.
-pub async fn get_target(State(state): State<Arc<AppState>>) -> Response {
+pub async fn get_target(State(state): State<AppState>) -> Response {
     target_json(&state)
 }
 
 /// `GET /__sandbox/webhooks/deliveries?after=SEQ&limit=N`: the delivery log, oldest first,
 /// with `meta.lastSeq` and `meta.pending` (events not attempted yet).
-pub async fn deliveries(
-    State(state): State<Arc<AppState>>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
+pub async fn deliveries(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q.as_deref());
     let after = q.int("after", 0, i64::MAX, 0)? as u64;
     let limit = q.int("limit", 1, 1_000_000, 10_000)? as usize;
-    let log = &state.webhook_worker.log;
+    let log = &state.webhooks.worker.log;
     let data = log.since(after, limit);
-    let pending = state.store.read().outbox.len();
+    let pending = state.data.store.read().outbox.len();
     let meta = ListingMeta { last_seq: log.last_seq(), pending: Some(pending as u64) };
     Ok(typed(StatusCode::OK, &Listing { data, meta: Some(meta) }))
 }
 
 /// `DELETE /__sandbox/webhooks/deliveries`: forgets the log (sequence numbers keep counting).
-pub async fn clear_deliveries(State(state): State<Arc<AppState>>) -> Response {
-    state.webhook_worker.log.clear();
+pub async fn clear_deliveries(State(state): State<AppState>) -> Response {
+    state.webhooks.worker.log.clear();
     no_content()
 }
 
 /// `GET /__sandbox/webhooks/chaos`: `{drop, duplicate, reorder}`.
-pub async fn get_chaos(State(state): State<Arc<AppState>>) -> Response {
-    typed(StatusCode::OK, &chaos(state.webhook_worker.chaos()))
+pub async fn get_chaos(State(state): State<AppState>) -> Response {
+    typed(StatusCode::OK, &chaos(state.webhooks.worker.chaos()))
 }
 
 /// `PUT /__sandbox/webhooks/chaos {drop?, duplicate?, reorder?: bool|number}`: probabilities
 /// in `0..=1`; missing ones are off. Answers the settings.
-pub async fn set_chaos(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn set_chaos(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
     let req: ChaosRequest = parse_body(&body, true)?;
     let settings = req.into_settings().map_err(ApiError::bad_request)?;
-    state.webhook_worker.set_chaos(settings);
+    state.webhooks.worker.set_chaos(settings);
     Ok(typed(StatusCode::OK, &chaos(settings)))
 }
 
 /// `POST /__sandbox/webhooks/flush`: delivers everything pending and answers when done,
 /// `{attempts, delivered, failed, dropped, duplicates, lastSeq}`.
-pub async fn flush(State(state): State<Arc<AppState>>) -> Response {
-    let r = deliver_pending(&state).await;
-    typed(
-        StatusCode::OK,
-        &FlushReport {
-            attempts: r.attempts,
-            delivered: r.delivered,
-            failed: r.failed,
-            dropped: r.dropped,
-            duplicates: r.duplicates,
-            last_seq: state.webhook_worker.log.last_seq(),
-        },
-    )
+pub async fn flush(State(state): State<AppState>) -> Response {
+    typed(StatusCode::OK, &deliver_pending(&state).await)
 }
 
 fn chaos(s: ChaosSettings) -> Chaos {
     Chaos { drop: s.drop, duplicate: s.duplicate, reorder: s.reorder }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct TestEvent {
-    user_id: String,
-    event_type: String,
-    #[serde(default)]
-    payload: Option<Value>,
-    #[serde(default)]
-    connection_id: Option<String>,
-    #[serde(default)]
-    account_id: Option<String>,
 }
 
 /// `POST /__sandbox/webhooks/test {userId, eventType, payload?, connectionId?, accountId?}`:
@@ -151,18 +122,18 @@ struct TestEvent {
 /// Moneyhub would send from the user's real data (see [`default_payload`]), aimed with
 /// `connectionId` / `accountId`, so that a receiver that fetches what an event names (the
 /// mirror) finds it. With a `payload`, the user may be one the sandbox does not know.
-pub async fn test_event(State(state): State<Arc<AppState>>, Body(body): Body) -> Result<Response, ApiError> {
+pub async fn test_event(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
     let req: TestEvent = parse_body(&body, false)?;
     if req.user_id.is_empty() || req.event_type.is_empty() {
         return Err(ApiError::bad_request("userId and eventType must not be empty"));
     }
-    if state.webhook.lock().is_none() {
+    if state.webhooks.target.lock().is_none() {
         return Err(ApiError::bad_request(
             "no webhook target is set: PUT /__sandbox/webhooks first (`moneyhub sandbox webhooks set URL`)",
         ));
     }
     let (user_id, payload) = {
-        let store = state.store.read();
+        let store = state.data.store.read();
         match req.payload {
             Some(p) => {
                 let user = match super::ids::user(&store, &req.user_id) {
@@ -176,7 +147,7 @@ pub async fn test_event(State(state): State<Arc<AppState>>, Body(body): Body) ->
                 let user = super::ids::user(&store, &req.user_id)?;
                 let payload = default_payload(
                     &store,
-                    state.clock.now(),
+                    state.core.clock.now(),
                     &user,
                     &req.event_type,
                     req.connection_id.as_deref(),
@@ -186,10 +157,10 @@ pub async fn test_event(State(state): State<Arc<AppState>>, Body(body): Body) ->
             }
         }
     };
-    let id = state.store.write().next_webhook_id();
+    let id = state.data.store.write().next_webhook_id();
     let event = Outgoing { id, user_id, event_type: req.event_type, payload: payload.clone() };
     let deliveries = deliver_test_event(&state, event).await;
-    Ok(ok(json!({"id": id.to_string(), "payload": payload, "deliveries": deliveries})))
+    Ok(typed(StatusCode::OK, &FiredEvent { id: id.to_string(), payload, deliveries }))
 }
 
 /// The newest transactions a default payload names.
@@ -341,17 +312,17 @@ fn default_payload(
 /// answers "duplicate"), to the current target. Answers `{id, payload, deliveries}`; 404 when
 /// the log no longer holds `seq`.
 pub async fn resend(
-    State(state): State<Arc<AppState>>,
+    State(state): State<AppState>,
     axum::extract::Path(seq): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     let seq: u64 =
         seq.parse().map_err(|_| ApiError::bad_request(format!("{seq:?} is not a delivery number")))?;
-    if state.webhook.lock().is_none() {
+    if state.webhooks.target.lock().is_none() {
         return Err(ApiError::bad_request(
             "no webhook target is set: PUT /__sandbox/webhooks first (`moneyhub sandbox webhooks set URL`)",
         ));
     }
-    let log = &state.webhook_worker.log;
+    let log = &state.webhooks.worker.log;
     let found = log.since(seq.saturating_sub(1), 1).into_iter().find(|d| d.seq == seq);
     let Some(d) = found else {
         return Err(ApiError::not_found(format!(
@@ -363,5 +334,5 @@ pub async fn resend(
         .map_err(|e| ApiError::bad_request(format!("delivery #{seq} has no webhook id to resend: {e}")))?;
     let event = Outgoing { id, user_id: d.user_id, event_type: d.event_type, payload: d.payload.clone() };
     let deliveries = deliver_test_event(&state, event).await;
-    Ok(ok(json!({"id": id.to_string(), "payload": d.payload, "deliveries": deliveries})))
+    Ok(typed(StatusCode::OK, &FiredEvent { id: id.to_string(), payload: d.payload, deliveries }))
 }

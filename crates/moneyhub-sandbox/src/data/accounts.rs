@@ -1,19 +1,17 @@
 //! Accounts: list (optionally by connection), get, and the per-account last successful sync.
 
-use std::sync::Arc;
-
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
 
 use super::{self_link, ApiVersion};
+use crate::auth::{BearerGrant, Grant};
 use crate::clock::iso;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::model::Account;
 use crate::store::Store;
 
@@ -29,13 +27,13 @@ fn user_accounts<'s>(store: &'s Store, user_id: &str) -> Vec<&'s Account> {
 /// `GET /accounts`: `limit` 0–1000, `offset`, `connectionId`, `showTransactionData` (default
 /// true on v2, false on v3), `showPerformanceScore`.
 pub async fn list(
-    State(state): State<Arc<AppState>>,
+    State(state): State<DataApi>,
     Extension(version): Extension<ApiVersion>,
-    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    list_with(&state, version == ApiVersion::V2, &headers, &uri, q.as_deref())
+    list_with(&state, version == ApiVersion::V2, &grant, &uri, q.as_deref())
 }
 
 /// v2's `GET /accounts-list`: as `/accounts`, but `showTransactionData` and
@@ -43,22 +41,21 @@ pub async fn list(
 /// one, and the official client's "get accounts list" test expects no `transactionData`
 /// unless `showTransactionData=true` is asked).
 pub async fn accounts_list(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    list_with(&state, false, &headers, &uri, q.as_deref())
+    list_with(&state, false, &grant, &uri, q.as_deref())
 }
 
 fn list_with(
-    state: &Arc<AppState>,
+    state: &DataApi,
     shown_by_default: bool,
-    headers: &HeaderMap,
+    grant: &Grant,
     uri: &axum::http::Uri,
     q: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(headers, state.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
@@ -69,7 +66,7 @@ fn list_with(
     let _ = q.bool("showPerformanceScore", shown_by_default)?;
     let connection = q.get("connectionId");
     let details = grant.has("accounts_details:read");
-    let store = state.store.read();
+    let store = state.data.store.read();
     let data: Vec<Value> = user_accounts(&store, user_id)
         .into_iter()
         .filter(|a| connection.is_none_or(|c| c == a.connection_id))
@@ -82,21 +79,20 @@ fn list_with(
 
 /// `GET /accounts/{id}`: 404 for an account the user does not have.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
+    State(state): State<DataApi>,
     Extension(version): Extension<ApiVersion>,
-    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     Path(account_id): Path<String>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
     super::accessed(&state, user_id);
     let q = Query::parse(q.as_deref());
     let tx_data = q.bool("showTransactionData", version == ApiVersion::V2)?;
     let id = crate::http::uuid_param("accountId", &account_id)?;
-    let store = state.store.read();
+    let store = state.data.store.read();
     let acc = store
         .accounts
         .get(&id)
@@ -108,15 +104,14 @@ pub async fn get(
 
 /// `GET /accounts/syncs`: `[{accountId, lastSuccessfulSync}]`.
 pub async fn syncs(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
     super::accessed(&state, user_id);
-    let store = state.store.read();
+    let store = state.data.store.read();
     let data: Vec<Value> = user_accounts(&store, user_id)
         .into_iter()
         .map(

@@ -7,8 +7,6 @@ mod accounts;
 mod sync;
 mod transactions;
 
-use std::sync::Arc;
-
 use axum::extract::OriginalUri;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +15,7 @@ use axum::{Extension, Router};
 
 use crate::error::ApiError;
 
-use crate::state::AppState;
+use crate::state::{AppState, DataApi};
 
 /// Which Data API version a route was reached through (defaults differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +27,7 @@ pub enum ApiVersion {
 }
 
 /// The Data API routes for one version.
-pub fn routes(version: ApiVersion) -> Router<Arc<AppState>> {
+pub fn routes(version: ApiVersion) -> Router<AppState> {
     let mut r = Router::new()
         .route("/sync/{connection_id}", post(sync::sync))
         .route("/accounts", get(accounts::list))
@@ -61,20 +59,21 @@ async fn not_implemented(method: axum::http::Method, OriginalUri(uri): OriginalU
 /// Records a read of `user_id`'s data (`lastAccessed`, to the second). Takes the write lock
 /// only when the recorded time is a second or more old, so a burst of reads does not
 /// serialise on it.
-fn accessed(state: &AppState, user_id: &str) {
-    let now = state.clock.now();
+fn accessed(state: &DataApi, user_id: &str) {
+    let now = state.core.clock.now();
     let stale = state
+        .data
         .store
         .read()
         .users
         .get(user_id)
         .is_some_and(|u| u.last_accessed.is_none_or(|t| now - t >= chrono::Duration::seconds(1)));
     if stale {
-        state.store.write().touch_user(user_id, now);
+        state.data.store.write().touch_user(user_id, now);
     }
 }
 
 /// The absolute URL of the request (for `links.self`).
-fn self_link(state: &AppState, uri: &Uri) -> String {
-    format!("{}{}", state.base_url, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+fn self_link(state: &DataApi, uri: &Uri) -> String {
+    format!("{}{}", state.core.base_url, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
 }

@@ -2,10 +2,7 @@
 //! when the 30-minute rule or a provider's daily cap says not yet (429 with
 //! `retryAfterSecs` and `Retry-After`).
 
-use std::sync::Arc;
-
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use chrono::DateTime;
@@ -13,9 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiVersion;
+use crate::auth::BearerGrant;
 use crate::error::ApiError;
 use crate::http::{ok, parse_body, Body, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::Refusal;
 
 /// The `SyncPost` body: every field optional, nothing else allowed.
@@ -29,14 +27,12 @@ struct SyncPost {
 
 /// The handler.
 pub async fn sync(
-    State(state): State<Arc<AppState>>,
+    State(state): State<DataApi>,
     Extension(version): Extension<ApiVersion>,
-    headers: HeaderMap,
     Path(connection_id): Path<String>,
+    BearerGrant { grant, at: now }: BearerGrant,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let grant = state.tokens.authorize(&headers, now)?;
     grant.require_any(&["accounts:read"])?;
     grant.require_any(&["accounts:write", "accounts:write:all"])?;
     let user_id = grant.user()?.to_string();
@@ -56,7 +52,7 @@ pub async fn sync(
         }
     }
     let asynchronous = req.enable_async.unwrap_or(version == ApiVersion::V3);
-    let mut store = state.store.write();
+    let mut store = state.data.store.write();
     let conn = store.connection(&user_id, &connection_id).ok_or(Refusal::UnknownConnection)?;
     if conn.is_expired(now) {
         return Err(Refusal::ConsentExpired.into());
@@ -72,7 +68,7 @@ pub async fn sync(
     let status = if conn.health(now, store.provider_removed(conn)).status == "ok" { "ok" } else { "error" };
     drop(store);
     if asynchronous {
-        state.finish_sync_later(sync_id);
+        state.data.finish_sync_later(&state.core, sync_id);
     }
     Ok(ok(json!({"data": {"syncId": sync_id.to_string(), "status": status}, "meta": {}})))
 }

@@ -3,20 +3,18 @@
 //! `/transactions/unenriched` for the provider's view (scope `transactions_unenriched:read:all`
 //! or `transactions:read:all`; the swagger's `TransactionUnenriched` shape).
 
-use std::sync::Arc;
-
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use serde_json::{json, Map, Value};
 
 use super::self_link;
+use crate::auth::BearerGrant;
 use crate::auth::Grant;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::model::{Account, Tx, TxView};
 
 /// At most this many ids per request.
@@ -162,33 +160,32 @@ fn enveloped<T: serde::Serialize + ?Sized>(data: &T, links: Value, meta: Value) 
 
 /// `GET /transactions`.
 pub async fn list(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    list_view(&state, &headers, &uri, raw.as_deref(), View::Enriched)
+    list_view(&state, &grant, &uri, raw.as_deref(), View::Enriched)
 }
 
 /// `GET /transactions/unenriched`: the same filters and paging, the provider's view.
 pub async fn list_unenriched(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    list_view(&state, &headers, &uri, raw.as_deref(), View::Unenriched)
+    list_view(&state, &grant, &uri, raw.as_deref(), View::Unenriched)
 }
 
 fn list_view(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
+    state: &DataApi,
+    grant: &Grant,
     uri: &axum::http::Uri,
     raw: Option<&str>,
     view: View,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(headers, state.clock.now())?;
-    let dir = view.direction(&grant)?;
+    let dir = view.direction(grant)?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
     let q = Query::parse(raw);
@@ -202,7 +199,7 @@ fn list_view(
     if !ids.is_empty() {
         return by_ids(state, user_id, dir, &ids, uri, view);
     }
-    let store = state.store.read();
+    let store = state.data.store.read();
     let mut rows: Vec<(&Account, &Tx)> = Vec::new();
     for conn in store.connections_of(user_id) {
         for acc in conn.account_ids.iter().filter_map(|a| store.accounts.get(a)) {
@@ -234,7 +231,7 @@ fn list_view(
     Ok(enveloped(&data, Value::Object(links), json!({"count": total})))
 }
 
-fn page_link(state: &AppState, uri: &axum::http::Uri, offset: usize, limit: usize) -> String {
+fn page_link(state: &DataApi, uri: &axum::http::Uri, offset: usize, limit: usize) -> String {
     let kept: Vec<&str> = uri
         .query()
         .unwrap_or("")
@@ -245,11 +242,11 @@ fn page_link(state: &AppState, uri: &axum::http::Uri, offset: usize, limit: usiz
     if !q.is_empty() {
         q.push('&');
     }
-    format!("{}{}?{q}limit={limit}&offset={offset}", state.base_url, uri.path())
+    format!("{}{}?{q}limit={limit}&offset={offset}", state.core.base_url, uri.path())
 }
 
 fn by_ids(
-    state: &AppState,
+    state: &DataApi,
     user_id: &str,
     dir: Direction,
     ids: &[&str],
@@ -270,7 +267,7 @@ fn by_ids(
             parsed.push((u, *id));
         }
     }
-    let store = state.store.read();
+    let store = state.data.store.read();
     let mut data = Vec::new();
     let mut missing = Vec::new();
     for (u, raw) in parsed {
@@ -293,37 +290,36 @@ fn by_ids(
 
 /// `GET /transactions/{id}`: 404 when unknown, deleted or another user's.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     Path(transaction_id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    get_view(&state, &headers, &uri, &transaction_id, View::Enriched)
+    get_view(&state, &grant, &uri, &transaction_id, View::Enriched)
 }
 
 /// `GET /transactions/unenriched/{id}`: the provider's view of one transaction.
 pub async fn get_unenriched(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     OriginalUri(uri): OriginalUri,
     Path(transaction_id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    get_view(&state, &headers, &uri, &transaction_id, View::Unenriched)
+    get_view(&state, &grant, &uri, &transaction_id, View::Unenriched)
 }
 
 fn get_view(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
+    state: &DataApi,
+    grant: &Grant,
     uri: &axum::http::Uri,
     transaction_id: &str,
     view: View,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(headers, state.clock.now())?;
-    let dir = view.direction(&grant)?;
+    let dir = view.direction(grant)?;
     let user_id = grant.user()?;
     super::accessed(state, user_id);
     let id = crate::http::uuid_param("transactionId", transaction_id)?;
-    let store = state.store.read();
+    let store = state.data.store.read();
     let (acc_id, pos) =
         store.tx_index.get(&id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
     let acc = store

@@ -11,10 +11,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use super::Faults;
 use super::{Applied, Effect};
 use crate::error::ApiError;
 use crate::request_log::LogNote;
-use crate::state::AppState;
 
 /// Marks a response that must not be sent: the server closes the connection instead (see
 /// `moneyhub_http::serve`), as a network failure or a crashed gateway would.
@@ -32,12 +32,12 @@ fn is_oauth(path: &str) -> bool {
 }
 
 /// The middleware: applies the first rule that fires for the request.
-pub async fn fault_layer(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn fault_layer(State(faults): State<Arc<Faults>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if is_control(path) {
         return next.run(req).await;
     }
-    let Some(fault) = state.faults.pick(req.method().as_str(), path) else {
+    let Some(fault) = faults.pick(req.method().as_str(), path) else {
         return next.run(req).await;
     };
     let oauth = is_oauth(path);

@@ -13,9 +13,9 @@ pub mod pattern;
 
 use axum::http::StatusCode;
 use parking_lot::Mutex;
-use serde::Deserialize;
 use serde_json::Value;
 
+use crate::kit::types::FaultSpec;
 use crate::rng::{label, Rng};
 use pattern::Pattern;
 
@@ -81,35 +81,6 @@ impl Applied {
         }
         s
     }
-}
-
-/// `POST /__sandbox/faults` body.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FaultRequest {
-    #[serde(default)]
-    method: Option<String>,
-    path: String,
-    #[serde(default)]
-    exact: bool,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    retry_after_secs: Option<u64>,
-    #[serde(default)]
-    latency_ms: Option<u64>,
-    #[serde(default)]
-    drop: bool,
-    #[serde(default)]
-    malformed: bool,
-    #[serde(default)]
-    rate: Option<f64>,
-    #[serde(default)]
-    times: Option<u64>,
 }
 
 /// One rule and its counters.
@@ -185,7 +156,7 @@ impl Faults {
     }
 
     /// Validates and adds a rule; returns it as listed.
-    pub fn add(&self, req: FaultRequest) -> Result<Value, String> {
+    pub fn add(&self, req: FaultSpec) -> Result<Value, String> {
         let method = match req.method {
             None => None,
             Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()) => {
@@ -336,7 +307,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn req(v: Value) -> FaultRequest {
+    fn req(v: Value) -> FaultSpec {
         serde_json::from_value(v).unwrap()
     }
 
@@ -358,7 +329,7 @@ mod tests {
         assert_eq!(v["status"], 503);
         let v = f.add(req(json!({"path": "/y", "latencyMs": 5}))).unwrap();
         assert_eq!(v["status"], Value::Null);
-        assert!(serde_json::from_value::<FaultRequest>(json!({"path": "/x", "bogus": 1})).is_err());
+        assert!(serde_json::from_value::<FaultSpec>(json!({"path": "/x", "bogus": 1})).is_err());
     }
 
     #[test]

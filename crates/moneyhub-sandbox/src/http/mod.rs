@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by every route: query-string parsing, JSON bodies, paging links.
 
+pub mod html;
 pub mod query;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -11,6 +12,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{ApiError, OAuthError};
+
+/// The header that carries, inside the sandbox, the `x5t#S256` of the TLS client certificate
+/// of the request's connection. Whatever a client sends under this name is removed first.
+pub const PEER_CERT_HEADER: &str = "x-sandbox-peer-cert-x5t-s256";
 
 /// A JSON response with a status.
 pub fn json(status: StatusCode, v: Value) -> Response {

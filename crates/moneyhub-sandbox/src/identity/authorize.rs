@@ -12,8 +12,6 @@
 //! query or the pushed parameters) means the user re-selected only those accounts during a
 //! `reauth`, which moves them to a new connection id.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,9 +23,9 @@ use super::par::{LEGACY_PREFIX, PAR_PREFIX};
 use super::params::{random_token, random_uuid, Params};
 use super::request_object;
 use super::session::Code;
+use super::Oidc;
 use crate::error::OAuthError;
 use crate::http::OAuthBody;
-use crate::state::AppState;
 use crate::store::model::ManagedBy;
 
 /// How long authorisation codes live (virtual seconds).
@@ -35,7 +33,7 @@ pub const CODE_TTL_SECS: i64 = 600;
 
 /// `GET /oidc/auth`. With consent pages on, a browser gets an HTML page for an error that
 /// has nowhere to be redirected (`super::consent::for_browser`).
-pub async fn authorize_get(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn authorize_get(State(state): State<Oidc>, headers: HeaderMap, uri: Uri) -> Response {
     let res = match Params::parse(uri.query().unwrap_or("").as_bytes()) {
         Ok(p) => authorize(&state, p),
         Err(e) => Rejection::direct(e).into_response_for(&state),
@@ -45,7 +43,7 @@ pub async fn authorize_get(State(state): State<Arc<AppState>>, headers: HeaderMa
 
 /// `POST /oidc/auth` (form-encoded parameters, OIDC Core §3.1.2.1).
 pub async fn authorize_post(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Oidc>,
     headers: HeaderMap,
     OAuthBody(body): OAuthBody,
 ) -> Response {
@@ -58,7 +56,7 @@ pub async fn authorize_post(
 impl Rejection {
     /// A redirect to the client with the error, or a 400 JSON error when the client or its
     /// redirect URI cannot be trusted.
-    pub(super) fn into_response_for(self, state: &AppState) -> Response {
+    pub(super) fn into_response_for(self, state: &Oidc) -> Response {
         match self.target {
             Some(t) => {
                 let mut pairs = vec![
@@ -68,7 +66,7 @@ impl Rejection {
                 if let Some(s) = &t.state {
                     pairs.push(("state", s.clone()));
                 }
-                pairs.push(("iss", state.issuer()));
+                pairs.push(("iss", state.core.issuer()));
                 respond(&t, &pairs)
             }
             None => OAuthError { status: StatusCode::BAD_REQUEST, ..self.error }.into_response(),
@@ -108,7 +106,8 @@ pub(super) fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
         let h = res.headers_mut();
         // The page carries the code: the same protections as every other page (no framing,
         // nothing loaded), its one script allowed by hash, the form only to the client.
-        let form_action = crate::ui::html::origin_of(&target.redirect_uri).unwrap_or_else(|| "'none'".into());
+        let form_action =
+            crate::http::html::origin_of(&target.redirect_uri).unwrap_or_else(|| "'none'".into());
         let csp = format!(
             "default-src 'none'; script-src 'sha256-{}'; form-action {form_action}; \
              frame-ancestors 'none'; base-uri 'none'",
@@ -152,14 +151,10 @@ pub(super) fn respond(target: &Target, pairs: &[(&str, String)]) -> Response {
 
 /// Resolves `request_uri` / `request` into the effective parameters, and the auth request
 /// (`POST /auth-requests`) a pushed request was made for, if any.
-fn effective_params(
-    state: &AppState,
-    query: Params,
-    now: i64,
-) -> Result<(Params, Option<String>), Rejection> {
+fn effective_params(state: &Oidc, query: Params, now: i64) -> Result<(Params, Option<String>), Rejection> {
     if let Some(uri) = query.get("request_uri") {
         let known_prefix = uri.starts_with(PAR_PREFIX) || uri.starts_with(LEGACY_PREFIX);
-        let pushed = if known_prefix { state.identity.lock().take_pushed(uri, now) } else { None };
+        let pushed = if known_prefix { state.identity.sessions.lock().take_pushed(uri, now) } else { None };
         let Some(pushed) = pushed else {
             return Err(Rejection {
                 error: OAuthError::new(
@@ -191,6 +186,7 @@ fn effective_params(
             })?,
         };
         let client = state
+            .core
             .client(&client_id)
             .ok_or_else(|| Rejection::direct(OAuthError::new("invalid_client", "unknown client_id")))?;
         let obj = request_object::decode(state, client, &jwt, now)
@@ -200,8 +196,8 @@ fn effective_params(
     Ok((params, None))
 }
 
-fn authorize(state: &Arc<AppState>, query: Params) -> Response {
-    let now_t = state.clock.now();
+fn authorize(state: &Oidc, query: Params) -> Response {
+    let now_t = state.core.clock.now();
     let now = now_t.timestamp();
     let (params, auth_request) = match effective_params(state, query, now) {
         Ok(p) => p,
@@ -225,7 +221,7 @@ fn authorize(state: &Arc<AppState>, query: Params) -> Response {
 /// One-time access (no `sub` value): the user who consents becomes a new user of the client,
 /// managed by the user (`managedBy: "user"`), made here, at consent, as Moneyhub does.
 pub(super) fn grant(
-    state: &Arc<AppState>,
+    state: &Oidc,
     req: &AuthRequest,
     auth_request: Option<String>,
     now_t: chrono::DateTime<chrono::Utc>,
@@ -234,6 +230,7 @@ pub(super) fn grant(
     let user_id = match &req.user_id {
         Some(u) => u.clone(),
         None => state
+            .data
             .store
             .write()
             .create_user_managed(&req.client_id, None, ManagedBy::User, now_t)
@@ -259,7 +256,7 @@ pub(super) fn grant(
             used: false,
             auth_request,
         };
-        state.identity.lock().add_code(code.clone(), entry, now);
+        state.identity.sessions.lock().add_code(code.clone(), entry, now);
         pairs.push(("code", code.clone()));
     }
     if req.response_type.has_id_token() {
@@ -288,6 +285,6 @@ pub(super) fn grant(
     if let Some(s) = &req.target.state {
         pairs.push(("state", s.clone()));
     }
-    pairs.push(("iss", state.issuer()));
+    pairs.push(("iss", state.core.issuer()));
     Ok(pairs)
 }

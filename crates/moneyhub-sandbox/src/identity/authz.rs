@@ -19,11 +19,13 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::params::{normalise_scope, scope_is_well_formed, scope_tokens, Params};
+use super::Oidc;
 use crate::config::ClientRegistration;
 use crate::error::OAuthError;
 use crate::seed::catalogue::{Listing, ProviderType};
-use crate::state::AppState;
 use crate::store::consent_period;
+use crate::store::model::Connection;
+use crate::store::Store;
 
 /// What the token exchange (or, for `response_type=id_token`, the authorisation) does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,8 +182,8 @@ pub fn redirect_allowed(client: &ClientRegistration, uri: &str) -> bool {
 
 /// Trusted client + redirect URI from raw parameters, when both are genuine: lets errors
 /// found before full validation (a bad request_uri or request object) be redirected.
-pub fn trusted_target(state: &AppState, params: &Params) -> Option<Target> {
-    let client = state.client(params.get("client_id")?)?;
+pub fn trusted_target(state: &Oidc, params: &Params) -> Option<Target> {
+    let client = state.core.client(params.get("client_id")?)?;
     let redirect_uri = params.get("redirect_uri")?;
     redirect_allowed(client, redirect_uri).then(|| Target {
         redirect_uri: redirect_uri.to_string(),
@@ -306,31 +308,83 @@ fn payment_claims(raw: Option<&str>) -> Vec<&'static str> {
 
 /// Validates authorisation parameters at `now`, against the store as it is: what
 /// `/oidc/auth` runs.
-pub fn validate(state: &AppState, params: &Params, now: DateTime<Utc>) -> Result<AuthRequest, Rejection> {
+pub fn validate(state: &Oidc, params: &Params, now: DateTime<Utc>) -> Result<AuthRequest, Rejection> {
     validate_at(state, params, now, true)
 }
 
 /// Validates pushed parameters at `now` (PAR and the legacy `POST /request`): everything but
 /// what depends on the store's users and connections, which [`validate`] checks when the
 /// user arrives at `/oidc/auth`.
-pub fn validate_pushed(
-    state: &AppState,
-    params: &Params,
-    now: DateTime<Utc>,
-) -> Result<AuthRequest, Rejection> {
+pub fn validate_pushed(state: &Oidc, params: &Params, now: DateTime<Utc>) -> Result<AuthRequest, Rejection> {
     validate_at(state, params, now, false)
 }
 
 fn validate_at(
-    state: &AppState,
+    state: &Oidc,
     params: &Params,
     now: DateTime<Utc>,
     against_store: bool,
 ) -> Result<AuthRequest, Rejection> {
+    let (client_id, target) = client_and_target(state, params)?;
+    // From here on, errors go back to the client's redirect URI.
+    let reject = |error: OAuthError| Rejection { error, target: Some(target.clone()) };
+    let protocol = protocol_params(params).map_err(reject)?;
+    let scope = params
+        .get("scope")
+        .ok_or_else(|| reject(OAuthError::invalid_request("missing required parameter 'scope'")))?;
+    let scopes = checked_scopes(scope, params).map_err(reject)?;
+    let claims = parse_claims(params.get("claims"), now).map_err(reject)?;
+    // Without a `sub` value, a new connection is one-time access: consent makes the user.
+    // Renewals always need the user.
+    let user_id = claims.sub.clone();
+    let store = state.data.store.read();
+    if let Some(user_id) = user_id.as_ref().filter(|_| against_store) {
+        if store.user(client_id, user_id).is_none() {
+            return Err(reject(OAuthError::invalid_request(format!(
+                "claims.id_token.sub.value {user_id:?} is not a user of this client"
+            ))));
+        }
+    }
+    let providers: Vec<&str> = scopes.iter().copied().filter(|s| s.starts_with("id:")).collect();
+    let renewals: Vec<&str> =
+        scopes.iter().copied().filter(|s| matches!(*s, "reauth" | "refresh" | "reconsent")).collect();
+    let flow = match (providers.as_slice(), renewals.as_slice()) {
+        ([], []) => Err(OAuthError::invalid_scope(
+            "scope must contain a provider scope (id:<bankId>) or one of reauth, refresh, reconsent",
+        )),
+        ([p], []) => new_connection(state, &store, p, &claims),
+        (_, []) => Err(OAuthError::invalid_scope("only one provider scope (id:*) may be requested")),
+        ([], [r]) => {
+            let renewal = Renewal { kind: r, scopes: &scopes, user_id: user_id.as_deref(), claims: &claims };
+            renewal.flow(&store, params, now, against_store)
+        }
+        _ => Err(OAuthError::invalid_scope(
+            "request either one provider scope or one of reauth, refresh, reconsent, not several",
+        )),
+    }
+    .map_err(reject)?;
+    drop(store);
+    Ok(AuthRequest {
+        client_id: client_id.to_string(),
+        target,
+        response_type: protocol.response_type,
+        scope: normalise_scope(scope),
+        nonce: protocol.nonce,
+        code_challenge: protocol.code_challenge,
+        max_age: protocol.max_age,
+        user_id,
+        flow,
+    })
+}
+
+/// The client and its redirect URI: until both are known good, errors are answered directly
+/// (never redirected to an unchecked URI).
+fn client_and_target<'p>(state: &Oidc, params: &'p Params) -> Result<(&'p str, Target), Rejection> {
     let client_id = params.get("client_id").ok_or_else(|| {
         Rejection::direct(OAuthError::invalid_request("missing required parameter 'client_id'"))
     })?;
     let client = state
+        .core
         .client(client_id)
         .ok_or_else(|| Rejection::direct(OAuthError::new("invalid_client", "unknown client_id")))?;
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
@@ -346,266 +400,229 @@ fn validate_at(
         state: params.get("state").map(str::to_string),
         mode: mode_for(params),
     };
-    let reject = |error: OAuthError| Rejection { error, target: Some(target.clone()) };
+    Ok((client_id, target))
+}
 
+/// The OAuth protocol parameters of a request, checked.
+struct Protocol {
+    response_type: ResponseType,
+    nonce: Option<String>,
+    max_age: Option<i64>,
+    code_challenge: Option<String>,
+}
+
+/// `response_type`, `response_mode`, `nonce`, `prompt`, `max_age` and PKCE, in that order.
+fn protocol_params(params: &Params) -> Result<Protocol, OAuthError> {
     let response_type = params
         .get("response_type")
-        .ok_or_else(|| reject(OAuthError::invalid_request("missing required parameter 'response_type'")))?;
+        .ok_or_else(|| OAuthError::invalid_request("missing required parameter 'response_type'"))?;
     let response_type = ResponseType::parse(response_type).ok_or_else(|| {
-        reject(OAuthError::new(
-            "unsupported_response_type",
-            "response_type must be code, code id_token or id_token",
-        ))
+        OAuthError::new("unsupported_response_type", "response_type must be code, code id_token or id_token")
     })?;
     if let Some(m) = params.get("response_mode") {
         if !matches!(m, "query" | "fragment" | "form_post") {
-            return Err(reject(OAuthError::invalid_request(
-                "response_mode must be query, fragment or form_post",
-            )));
+            return Err(OAuthError::invalid_request("response_mode must be query, fragment or form_post"));
         }
     }
     let nonce = params.get("nonce").map(str::to_string);
     if response_type.has_id_token() && nonce.is_none() {
-        return Err(reject(OAuthError::invalid_request(
+        return Err(OAuthError::invalid_request(
             "missing required parameter 'nonce' (required for response types that return an id_token)",
-        )));
+        ));
     }
     if let Some(prompt) = params.get("prompt") {
         for p in prompt.split(' ').filter(|p| !p.is_empty()) {
             match p {
                 "consent" | "login" => {}
-                "none" => {
-                    return Err(reject(OAuthError::new(
-                        "consent_required",
-                        "prompt=none cannot be satisfied",
-                    )))
-                }
+                "none" => return Err(OAuthError::new("consent_required", "prompt=none cannot be satisfied")),
                 other => {
-                    return Err(reject(OAuthError::invalid_request(format!(
-                        "unsupported prompt value {other:?}"
-                    ))))
+                    return Err(OAuthError::invalid_request(format!("unsupported prompt value {other:?}")))
                 }
             }
         }
     }
-    let max_age =
-        match params.get("max_age") {
-            None => None,
-            Some(s) => Some(s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
-                reject(OAuthError::invalid_request("max_age must be a non-negative integer"))
-            })?),
-        };
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            return Err(reject(OAuthError::invalid_request("code_challenge_method without code_challenge")))
-        }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(s) => Some(
+            s.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))?,
+        ),
+    };
+    let code_challenge = pkce_challenge(params)?;
+    Ok(Protocol { response_type, nonce, max_age, code_challenge })
+}
+
+/// The PKCE challenge, if any: S256 only, 43 to 128 unreserved characters.
+fn pkce_challenge(params: &Params) -> Result<Option<String>, OAuthError> {
+    match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(OAuthError::invalid_request("code_challenge_method without code_challenge")),
         (Some(c), m) => {
             if m != Some("S256") {
-                return Err(reject(OAuthError::invalid_request(
+                return Err(OAuthError::invalid_request(
                     "code_challenge_method must be S256 (plain is not supported)",
-                )));
+                ));
             }
             let ok = (43..=128).contains(&c.len())
                 && c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
             if !ok {
-                return Err(reject(OAuthError::invalid_request("code_challenge is malformed")));
+                return Err(OAuthError::invalid_request("code_challenge is malformed"));
             }
-            Some(c.to_string())
+            Ok(Some(c.to_string()))
         }
-    };
+    }
+}
 
-    let scope = params
-        .get("scope")
-        .ok_or_else(|| reject(OAuthError::invalid_request("missing required parameter 'scope'")))?;
+/// The scope's tokens: well formed, with `openid`, and no payment scope or claim (the
+/// sandbox does not implement payments).
+fn checked_scopes<'s>(scope: &'s str, params: &Params) -> Result<Vec<&'s str>, OAuthError> {
     if !scope_is_well_formed(scope) {
-        return Err(reject(OAuthError::invalid_scope("scope is malformed")));
+        return Err(OAuthError::invalid_scope("scope is malformed"));
     }
     let scopes: Vec<&str> = scope_tokens(scope).collect();
     if !scopes.contains(&"openid") {
-        return Err(reject(OAuthError::invalid_scope("openid scope must be requested")));
+        return Err(OAuthError::invalid_scope("openid scope must be requested"));
     }
     let payments: Vec<&str> = scopes.iter().copied().filter(|s| is_payment_scope(s)).collect();
     let payment_claims = payment_claims(params.get("claims"));
     if !payments.is_empty() || !payment_claims.is_empty() {
         let named: Vec<&str> = payments.iter().copied().chain(payment_claims.iter().copied()).collect();
-        return Err(reject(OAuthError::invalid_scope(format!(
+        return Err(OAuthError::invalid_scope(format!(
             "the sandbox does not implement payments (payments, reverse payments, recurring payments, \
              standing orders): {} cannot be authorised here",
             named.join(", ")
-        ))));
+        )));
     }
-    let providers: Vec<&str> = scopes.iter().copied().filter(|s| s.starts_with("id:")).collect();
-    let renewals: Vec<&str> =
-        scopes.iter().copied().filter(|s| matches!(*s, "reauth" | "refresh" | "reconsent")).collect();
+    Ok(scopes)
+}
 
-    let claims = parse_claims(params.get("claims"), now).map_err(reject)?;
-    // Without a `sub` value, a new connection is one-time access: consent makes the user.
-    // Renewals always need the user.
-    let user_id = claims.sub.clone();
-    let store = state.store.read();
-    if let Some(user_id) = user_id.as_ref().filter(|_| against_store) {
-        if store.user(client_id, user_id).is_none() {
-            return Err(reject(OAuthError::invalid_request(format!(
-                "claims.id_token.sub.value {user_id:?} is not a user of this client"
-            ))));
-        }
-    }
-
-    let flow = match (providers.as_slice(), renewals.as_slice()) {
-        ([], []) => {
-            return Err(reject(OAuthError::invalid_scope(
-                "scope must contain a provider scope (id:<bankId>) or one of reauth, refresh, reconsent",
-            )))
-        }
-        ([p], []) => {
-            let wanted = &p[3..];
-            let usable =
-                |id: &str| state.catalogue.get(id).is_some() && !store.removed_providers.contains(id);
-            let bank_id = if usable(wanted) {
-                wanted.to_string()
-            } else if let Some(listing) = Listing::parse(wanted) {
-                // A generic chooser scope (id:test, id:api...): the sandbox's auto-consenting
-                // user picks the first provider of that listing.
-                state
-                    .catalogue
-                    .all()
-                    .iter()
-                    .find(|pr| listing.includes(pr) && usable(&pr.id))
-                    .map(|pr| pr.id.clone())
-                    .ok_or_else(|| {
-                        reject(OAuthError::invalid_scope(format!("no provider available for {p}")))
-                    })?
-            } else {
-                return Err(reject(OAuthError::invalid_scope(format!("unknown provider scope {p}"))));
-            };
-            Flow::New {
-                bank_id,
-                asynchronous: claims.asynchronous,
-                expires_at: claims.expires_at,
-                accounts: None,
-                magic: None,
-            }
-        }
-        (_, []) => {
-            return Err(reject(OAuthError::invalid_scope("only one provider scope (id:*) may be requested")))
-        }
-        ([], [r]) => {
-            if let Some(extra) = scopes.iter().find(|s| **s != "openid" && *s != r) {
-                return Err(reject(OAuthError::invalid_scope(format!(
-                    "only openid may accompany {r} (found {extra})"
-                ))));
-            }
-            let user_id = user_id.as_deref().ok_or_else(|| {
-                reject(OAuthError::invalid_request(format!(
-                    "{r} requires claims.id_token.sub.value (the user of the connection)"
-                )))
-            })?;
-            let con_id = claims.con_id.clone().ok_or_else(|| {
-                reject(OAuthError::invalid_request(format!(
-                    "{r} requires claims.id_token[\"mh:con_id\"].value"
-                )))
-            })?;
-            if !against_store {
-                // Whose connection it is, and whether it can be renewed, is checked at
-                // `/oidc/auth`.
-                let flow = match *r {
-                    "reauth" => Flow::Reauth { connection_id: con_id, accounts: None, magic: None },
-                    "refresh" => Flow::Refresh { connection_id: con_id, magic: None },
-                    _ => {
-                        Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at, magic: None }
-                    }
-                };
-                drop(store);
-                return Ok(AuthRequest {
-                    client_id: client_id.to_string(),
-                    target,
-                    response_type,
-                    scope: normalise_scope(scope),
-                    nonce,
-                    code_challenge,
-                    max_age,
-                    user_id: Some(user_id.to_string()),
-                    flow,
-                });
-            }
-            let conn = store.connection(user_id, &con_id).ok_or_else(|| {
-                reject(OAuthError::invalid_request(format!(
-                    "connection {con_id:?} is not a connection of this user"
-                )))
-            })?;
-            if store.provider_removed(conn) {
-                return Err(reject(OAuthError::invalid_request(
-                    "the connection's provider is no longer available",
-                )));
-            }
-            match *r {
-                "reauth" => {
-                    let accounts = match params.get("sandbox_accounts") {
-                        None => None,
-                        Some(list) => {
-                            let mut ids = Vec::new();
-                            for a in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-                                let id = Uuid::parse_str(a).map_err(|_| {
-                                    reject(OAuthError::invalid_request(format!(
-                                        "sandbox_accounts: {a:?} is not an account id"
-                                    )))
-                                })?;
-                                if !conn.account_ids.contains(&id) {
-                                    return Err(reject(OAuthError::invalid_request(format!(
-                                        "sandbox_accounts: account {id} is not part of connection {con_id}"
-                                    ))));
-                                }
-                                ids.push(id);
-                            }
-                            (!ids.is_empty()).then_some(ids)
-                        }
-                    };
-                    Flow::Reauth { connection_id: con_id, accounts, magic: None }
-                }
-                "refresh" => {
-                    if conn.kind != ProviderType::Legacy {
-                        return Err(reject(OAuthError::invalid_request(
-                            "refresh is legacy only: use reauth or reconsent for this connection",
-                        )));
-                    }
-                    Flow::Refresh { connection_id: con_id, magic: None }
-                }
-                _ => {
-                    if !matches!(conn.kind, ProviderType::Api | ProviderType::Test)
-                        || conn.expires_at.is_none()
-                    {
-                        return Err(reject(OAuthError::invalid_request(
-                            "reconsent is only for open-banking connections with a consent expiry",
-                        )));
-                    }
-                    if !conn.tpp_consent(now) {
-                        return Err(reject(OAuthError::invalid_request(
-                            "tppConsent is false: this connection needs a reauth, not a reconsent",
-                        )));
-                    }
-                    Flow::Reconsent { connection_id: con_id, expires_at: claims.expires_at, magic: None }
-                }
-            }
-        }
-        _ => {
-            return Err(reject(OAuthError::invalid_scope(
-                "request either one provider scope or one of reauth, refresh, reconsent, not several",
-            )))
-        }
+/// A new connection to the provider of scope `p` (`id:<bankId>`, or a generic chooser scope
+/// such as `id:test`, for which the sandbox's auto-consenting user picks the listing's first
+/// provider).
+fn new_connection(state: &Oidc, store: &Store, p: &str, claims: &Claims) -> Result<Flow, OAuthError> {
+    let wanted = &p[3..];
+    let usable = |id: &str| state.core.catalogue.get(id).is_some() && !store.removed_providers.contains(id);
+    let bank_id = if usable(wanted) {
+        wanted.to_string()
+    } else if let Some(listing) = Listing::parse(wanted) {
+        state
+            .core
+            .catalogue
+            .all()
+            .iter()
+            .find(|pr| listing.includes(pr) && usable(&pr.id))
+            .map(|pr| pr.id.clone())
+            .ok_or_else(|| OAuthError::invalid_scope(format!("no provider available for {p}")))?
+    } else {
+        return Err(OAuthError::invalid_scope(format!("unknown provider scope {p}")));
     };
-    drop(store);
-    Ok(AuthRequest {
-        client_id: client_id.to_string(),
-        target,
-        response_type,
-        scope: normalise_scope(scope),
-        nonce,
-        code_challenge,
-        max_age,
-        user_id,
-        flow,
+    Ok(Flow::New {
+        bank_id,
+        asynchronous: claims.asynchronous,
+        expires_at: claims.expires_at,
+        accounts: None,
+        magic: None,
     })
+}
+
+/// A request to renew a connection: `reauth`, `refresh` or `reconsent`.
+struct Renewal<'a> {
+    kind: &'a str,
+    scopes: &'a [&'a str],
+    user_id: Option<&'a str>,
+    claims: &'a Claims,
+}
+
+impl Renewal<'_> {
+    /// The flow, checked against the store's connection when `against_store` (at
+    /// `/oidc/auth`; a pushed request is checked there later).
+    fn flow(
+        &self,
+        store: &Store,
+        params: &Params,
+        now: DateTime<Utc>,
+        against_store: bool,
+    ) -> Result<Flow, OAuthError> {
+        let r = self.kind;
+        if let Some(extra) = self.scopes.iter().find(|s| **s != "openid" && **s != r) {
+            return Err(OAuthError::invalid_scope(format!("only openid may accompany {r} (found {extra})")));
+        }
+        let user_id = self.user_id.ok_or_else(|| {
+            OAuthError::invalid_request(format!(
+                "{r} requires claims.id_token.sub.value (the user of the connection)"
+            ))
+        })?;
+        let con_id = self.claims.con_id.clone().ok_or_else(|| {
+            OAuthError::invalid_request(format!("{r} requires claims.id_token[\"mh:con_id\"].value"))
+        })?;
+        if !against_store {
+            // Whose connection it is, and whether it can be renewed, is checked at
+            // `/oidc/auth`.
+            return Ok(match r {
+                "reauth" => Flow::Reauth { connection_id: con_id, accounts: None, magic: None },
+                "refresh" => Flow::Refresh { connection_id: con_id, magic: None },
+                _ => Flow::Reconsent { connection_id: con_id, expires_at: self.claims.expires_at, magic: None },
+            });
+        }
+        let conn = store.connection(user_id, &con_id).ok_or_else(|| {
+            OAuthError::invalid_request(format!("connection {con_id:?} is not a connection of this user"))
+        })?;
+        if store.provider_removed(conn) {
+            return Err(OAuthError::invalid_request("the connection's provider is no longer available"));
+        }
+        match r {
+            "reauth" => {
+                let accounts = reauth_accounts(params, conn, &con_id)?;
+                Ok(Flow::Reauth { connection_id: con_id, accounts, magic: None })
+            }
+            "refresh" => {
+                if conn.kind != ProviderType::Legacy {
+                    return Err(OAuthError::invalid_request(
+                        "refresh is legacy only: use reauth or reconsent for this connection",
+                    ));
+                }
+                Ok(Flow::Refresh { connection_id: con_id, magic: None })
+            }
+            _ => {
+                if !matches!(conn.kind, ProviderType::Api | ProviderType::Test) || conn.expires_at.is_none() {
+                    return Err(OAuthError::invalid_request(
+                        "reconsent is only for open-banking connections with a consent expiry",
+                    ));
+                }
+                if !conn.tpp_consent(now) {
+                    return Err(OAuthError::invalid_request(
+                        "tppConsent is false: this connection needs a reauth, not a reconsent",
+                    ));
+                }
+                Ok(Flow::Reconsent { connection_id: con_id, expires_at: self.claims.expires_at, magic: None })
+            }
+        }
+    }
+}
+
+/// `sandbox_accounts`: the accounts a reauth keeps (comma-separated ids of the connection's
+/// accounts); `None` when absent or empty.
+fn reauth_accounts(
+    params: &Params,
+    conn: &Connection,
+    con_id: &str,
+) -> Result<Option<Vec<Uuid>>, OAuthError> {
+    let Some(list) = params.get("sandbox_accounts") else { return Ok(None) };
+    let mut ids = Vec::new();
+    for a in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let id = Uuid::parse_str(a).map_err(|_| {
+            OAuthError::invalid_request(format!("sandbox_accounts: {a:?} is not an account id"))
+        })?;
+        if !conn.account_ids.contains(&id) {
+            return Err(OAuthError::invalid_request(format!(
+                "sandbox_accounts: account {id} is not part of connection {con_id}"
+            )));
+        }
+        ids.push(id);
+    }
+    Ok((!ids.is_empty()).then_some(ids))
 }
 
 #[cfg(test)]

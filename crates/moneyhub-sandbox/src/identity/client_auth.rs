@@ -11,9 +11,9 @@ use base64::Engine;
 
 use super::jose;
 use super::params::Params;
+use super::Oidc;
 use crate::config::ClientRegistration;
 use crate::error::OAuthError;
-use crate::state::AppState;
 
 /// `client_assertion_type` of `private_key_jwt`.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -76,8 +76,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((form_decode(id)?, form_decode(secret)?)))
 }
 
-fn client<'a>(state: &'a AppState, client_id: &str) -> Result<&'a ClientRegistration, OAuthError> {
+fn client<'a>(state: &'a Oidc, client_id: &str) -> Result<&'a ClientRegistration, OAuthError> {
     state
+        .core
         .client(client_id)
         .ok_or_else(|| OAuthError::invalid_client("client authentication failed: unknown client"))
 }
@@ -95,7 +96,7 @@ fn check_secret(client: &ClientRegistration, secret: &str) -> Result<(), OAuthEr
 /// For a client registered with a TLS certificate: the connection must present exactly it.
 fn check_certificate(client: &ClientRegistration, headers: &HeaderMap) -> Result<(), OAuthError> {
     let Some(registered) = client.tls_cert_thumbprint() else { return Ok(()) };
-    let presented = headers.get(crate::server::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
+    let presented = headers.get(crate::http::PEER_CERT_HEADER).and_then(|v| v.to_str().ok());
     match presented {
         Some(p) if same_secret(p, &registered) => Ok(()),
         Some(_) => Err(OAuthError::invalid_client(
@@ -110,7 +111,7 @@ fn check_certificate(client: &ClientRegistration, headers: &HeaderMap) -> Result
 /// Authenticates the client of a token or PAR request. Every failure is 401 `invalid_client`.
 /// A client registered with a TLS certificate must present it whatever else it sends.
 pub fn authenticate<'a>(
-    state: &'a AppState,
+    state: &'a Oidc,
     headers: &HeaderMap,
     params: &Params,
     now: i64,
@@ -121,7 +122,7 @@ pub fn authenticate<'a>(
 }
 
 fn authenticate_inner<'a>(
-    state: &'a AppState,
+    state: &'a Oidc,
     headers: &HeaderMap,
     params: &Params,
     now: i64,
@@ -157,7 +158,7 @@ fn authenticate_inner<'a>(
         let c = private_key_jwt(state, params, assertion, now)?;
         return Ok((c, Method::PrivateKeyJwt));
     }
-    if let Some(c) = body_id.and_then(|id| state.client(id)).filter(|c| c.tls_client_cert.is_some()) {
+    if let Some(c) = body_id.and_then(|id| state.core.client(id)).filter(|c| c.tls_client_cert.is_some()) {
         // self_signed_tls_client_auth: the certificate (checked by the caller) is the proof.
         return Ok((c, Method::SelfSignedTls));
     }
@@ -167,7 +168,7 @@ fn authenticate_inner<'a>(
 }
 
 fn private_key_jwt<'a>(
-    state: &'a AppState,
+    state: &'a Oidc,
     params: &Params,
     assertion: &str,
     now: i64,
@@ -196,7 +197,7 @@ fn private_key_jwt<'a>(
         return Err(fail("client_id in the body differs from the assertion's iss".into()));
     }
     let c = client(state, iss)?;
-    let issuer = state.issuer();
+    let issuer = state.core.issuer();
     let token_ep = format!("{issuer}/token");
     let par_ep = format!("{issuer}/request");
     if !jose::aud_matches(&jws.claims, &[&issuer, &token_ep, &par_ep]) {
@@ -210,7 +211,7 @@ fn private_key_jwt<'a>(
     // Only a verified assertion may burn its jti, or anyone could block a client's next one.
     // Remember the jti for at least an hour of virtual time, even when `exp` was judged on
     // the wall clock (far behind an advanced sandbox clock), so it cannot be replayed.
-    if !state.identity.lock().use_jti(&c.client_id, jti, exp.max(now + 3600), now) {
+    if !state.identity.sessions.lock().use_jti(&c.client_id, jti, exp.max(now + 3600), now) {
         return Err(fail("jti has already been used".into()));
     }
     Ok(c)

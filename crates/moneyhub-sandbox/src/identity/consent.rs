@@ -36,8 +36,6 @@
 //!
 //! See [`Interaction`] for how forms are tied to the request (CSRF, tampered fields).
 
-use std::sync::Arc;
-
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -49,12 +47,12 @@ use super::authz::{AuthRequest, Flow, Rejection};
 use super::consent_pages as pages;
 use super::interaction::{ConsentSummary, Interaction, Magic, INTERACTION_TTL_SECS};
 use super::params::{random_token, scope_tokens, Params};
+use super::Oidc;
 use crate::config::ConsentMode;
 use crate::error::OAuthError;
+use crate::http::html;
 use crate::http::query::Query;
 use crate::seed::catalogue::Listing;
-use crate::state::AppState;
-use crate::ui::html;
 
 /// The cookie that ties a page's POST to the browser the interaction began in.
 pub const COOKIE: &str = "mh_sandbox_consent";
@@ -63,28 +61,28 @@ pub const COOKIE: &str = "mh_sandbox_consent";
 pub const WRONG_CODE: &str = "000000";
 
 /// The consent mode in force: set at runtime (`PUT /__sandbox/consent`), else configured.
-pub fn consent_mode(state: &AppState) -> ConsentMode {
-    state.identity.lock().consent_mode().unwrap_or(state.config.consent)
+pub fn consent_mode(state: &Oidc) -> ConsentMode {
+    state.identity.sessions.lock().consent_mode().unwrap_or(state.core.config.consent)
 }
 
 /// Sets the consent mode at runtime.
-pub fn set_consent_mode(state: &AppState, mode: ConsentMode) {
-    state.identity.lock().set_consent_mode(mode);
+pub fn set_consent_mode(state: &Oidc, mode: ConsentMode) {
+    state.identity.sessions.lock().set_consent_mode(mode);
 }
 
 /// Whether `/oidc/auth` shows the consent pages.
-pub fn interactive(state: &AppState) -> bool {
+pub fn interactive(state: &Oidc) -> bool {
     consent_mode(state) == ConsentMode::Interactive
 }
 
 /// The group a new connection's scope names (`id:test`...), when it names one rather than a
 /// bank.
-fn chooser_of(state: &AppState, req: &AuthRequest) -> Option<Listing> {
+fn chooser_of(state: &Oidc, req: &AuthRequest) -> Option<Listing> {
     if !matches!(req.flow, Flow::New { .. }) {
         return None;
     }
     let wanted = scope_tokens(&req.scope).find_map(|s| s.strip_prefix("id:"))?;
-    if state.catalogue.get(wanted).is_some() {
+    if state.core.catalogue.get(wanted).is_some() {
         return None;
     }
     Listing::parse(wanted)
@@ -93,7 +91,7 @@ fn chooser_of(state: &AppState, req: &AuthRequest) -> Option<Listing> {
 /// Starts the pages of a validated request: 303 to the first page, with the cookie that ties
 /// the pages' forms to this browser.
 pub fn begin(
-    state: &Arc<AppState>,
+    state: &Oidc,
     req: AuthRequest,
     auth_request: Option<String>,
     params: &Params,
@@ -112,10 +110,10 @@ pub fn begin(
         codes_total: 0,
         expires_at: now.timestamp() + INTERACTION_TTL_SECS,
     };
-    state.identity.lock().add_interaction(id.clone(), interaction, now.timestamp());
+    state.identity.sessions.lock().add_interaction(id.clone(), interaction, now.timestamp());
     let path = format!("/oidc/interaction/{id}");
     let mut res = html::see_other(&path);
-    html::set_cookie(&mut res, COOKIE, &browser_key, &path, state.base_url.starts_with("https:"));
+    html::set_cookie(&mut res, COOKIE, &browser_key, &path, state.core.base_url.starts_with("https:"));
     res
 }
 
@@ -123,7 +121,7 @@ pub fn begin(
 /// without a redirect (the JSON `400` of an error with no trusted redirect URI: a reloaded or
 /// second-tab link, `invalid_request_uri`) gets a page saying what happened instead of raw
 /// JSON. Programs (no `text/html` in `Accept`) and instant consent keep the JSON error.
-pub async fn for_browser(state: &AppState, headers: &HeaderMap, res: Response) -> Response {
+pub async fn for_browser(state: &Oidc, headers: &HeaderMap, res: Response) -> Response {
     let html_wanted =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let is_json = res
@@ -152,13 +150,11 @@ fn gone() -> Response {
 }
 
 /// `GET /oidc/interaction/{id}[?q=SEARCH][&bank=BANK_ID]`: the page the interaction is at.
-pub async fn show(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let now = state.clock.now();
-    let Some(i) = state.identity.lock().interaction(&id, now.timestamp()).cloned() else { return gone() };
+pub async fn show(State(state): State<Oidc>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let now = state.core.clock.now();
+    let Some(i) = state.identity.sessions.lock().interaction(&id, now.timestamp()).cloned() else {
+        return gone();
+    };
     let q = Query::parse(q.as_deref());
     if i.awaiting_code.is_some() {
         return pages::code(&state, &id, &i, None);
@@ -188,9 +184,9 @@ pub async fn show(
 }
 
 /// Whether `bank_id` may be picked in the chooser of `listing`: listed there and not withdrawn.
-fn chooseable(state: &AppState, listing: Listing, bank_id: &str) -> bool {
-    state.catalogue.get(bank_id).is_some_and(|p| listing.includes(p))
-        && !state.store.read().removed_providers.contains(bank_id)
+fn chooseable(state: &Oidc, listing: Listing, bank_id: &str) -> bool {
+    state.core.catalogue.get(bank_id).is_some_and(|p| listing.includes(p))
+        && !state.data.store.read().removed_providers.contains(bank_id)
 }
 
 /// The form fields of a POST (`application/x-www-form-urlencoded`).
@@ -225,13 +221,15 @@ fn tampered(what: &str) -> Response {
 
 /// `POST /oidc/interaction/{id}` (form: `action=approve|cancel` and the page's fields).
 pub async fn answer(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Oidc>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let now = state.clock.now();
-    let Some(i) = state.identity.lock().interaction(&id, now.timestamp()).cloned() else { return gone() };
+    let now = state.core.clock.now();
+    let Some(i) = state.identity.sessions.lock().interaction(&id, now.timestamp()).cloned() else {
+        return gone();
+    };
     if !html::cookie(&headers, COOKIE).is_some_and(|c| html::same_secret(c, &i.browser_key)) {
         return html::message(
             StatusCode::FORBIDDEN,
@@ -240,7 +238,7 @@ pub async fn answer(
         );
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let own = html::origin_of(&state.base_url);
+        let own = html::origin_of(&state.core.base_url);
         if origin.to_str().ok() != own.as_deref() {
             return html::message(
                 StatusCode::FORBIDDEN,
@@ -261,7 +259,9 @@ pub async fn answer(
         Next::Refuse(e) => (None, Some(e)),
     };
     // Single use: whichever way it ends, the pages of this request are done.
-    let Some(i) = state.identity.lock().take_interaction(&id, now.timestamp()) else { return gone() };
+    let Some(i) = state.identity.sessions.lock().take_interaction(&id, now.timestamp()) else {
+        return gone();
+    };
     let target = i.req.target.clone();
     if let Some(error) = error {
         return Rejection { error, target: Some(target) }.into_response_for(&state);
@@ -276,17 +276,17 @@ pub async fn answer(
     }
 }
 
-fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: DateTime<Utc>) -> Next {
+fn approve(state: &Oidc, id: &str, i: &Interaction, form: &Form, now: DateTime<Utc>) -> Next {
     if let Some(flow) = &i.awaiting_code {
         return match form.get("code").map(str::trim).unwrap_or("") {
             "" => Next::Page(pages::code(state, id, i, Some("Enter the code the bank sent you."))),
             WRONG_CODE => Next::Page(pages::code(state, id, i, Some("The bank did not accept that code."))),
             _ if i.codes_left > 1 => {
                 // Multi-step MFA: the next code (another device, another factor).
-                let now = state.clock.now().timestamp();
+                let now = state.core.clock.now().timestamp();
                 let mut next = i.clone();
                 next.codes_left -= 1;
-                if let Some(live) = state.identity.lock().interaction_mut(id, now) {
+                if let Some(live) = state.identity.sessions.lock().interaction_mut(id, now) {
                     live.codes_left = next.codes_left;
                 }
                 Next::Page(pages::code(state, id, &next, None))
@@ -304,7 +304,7 @@ fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: D
                 }
                 (None, _) => bank_id.clone(),
             };
-            let Some(provider) = state.catalogue.get(&bank) else {
+            let Some(provider) = state.core.catalogue.get(&bank) else {
                 return Next::Page(tampered("unknown bank"));
             };
             let mut keep = Vec::new();
@@ -332,7 +332,7 @@ fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: D
         }
         Flow::Reauth { connection_id, .. } => {
             let owned = {
-                let store = state.store.read();
+                let store = state.data.store.read();
                 match store.connections.get(connection_id) {
                     Some(c) => c.account_ids.clone(),
                     None => {
@@ -392,7 +392,7 @@ fn approve(state: &Arc<AppState>, id: &str, i: &Interaction, form: &Form, now: D
 /// page already: the refresh page's code counts), and the scripting ones ([`Magic`]) script
 /// the renewed connection from its next sync on.
 fn optional_magic(
-    state: &Arc<AppState>,
+    state: &Oidc,
     id: &str,
     i: &Interaction,
     form: &Form,
@@ -411,8 +411,8 @@ fn optional_magic(
             if codes <= codes_done {
                 return Next::Grant(flow);
             }
-            let now = state.clock.now().timestamp();
-            if let Some(live) = state.identity.lock().interaction_mut(id, now) {
+            let now = state.core.clock.now().timestamp();
+            if let Some(live) = state.identity.sessions.lock().interaction_mut(id, now) {
                 live.awaiting_code = Some(flow.clone());
                 live.codes_left = codes - codes_done;
                 live.codes_total = codes;
@@ -430,7 +430,7 @@ fn optional_magic(
 /// The bank's login: mock credentials and their magic values.
 #[allow(clippy::too_many_arguments)]
 fn login(
-    state: &Arc<AppState>,
+    state: &Oidc,
     id: &str,
     i: &Interaction,
     bank: &str,
@@ -455,8 +455,8 @@ fn login(
         "wrong_password" => again("The bank rejected these credentials. Check them and try again."),
         "mfa" | "mfa_twice" => {
             let codes = if password == "mfa" { 1 } else { 2 };
-            let now = state.clock.now().timestamp();
-            if let Some(live) = state.identity.lock().interaction_mut(id, now) {
+            let now = state.core.clock.now().timestamp();
+            if let Some(live) = state.identity.sessions.lock().interaction_mut(id, now) {
                 live.awaiting_code = Some(flow);
                 live.codes_left = codes;
                 live.codes_total = codes;

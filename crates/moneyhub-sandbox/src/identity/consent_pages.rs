@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::authz::Flow;
 use super::interaction::{Interaction, Magic};
-use crate::state::AppState;
+use super::Oidc;
+use crate::http::html::{self, escape};
 use crate::store::{consent_period, one_time_consent_period};
-use crate::ui::html::{self, escape};
 
 /// The standard account-information permissions every connection gets.
 const STANDARD_PERMISSIONS: &[&str] = &[
@@ -42,7 +42,7 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn render(state: &AppState, i: &Interaction, title: &str, body: String) -> Response {
+fn render(state: &Oidc, i: &Interaction, title: &str, body: String) -> Response {
     let _ = state;
     let target = html::origin_of(&i.req.target.redirect_uri);
     html::page(StatusCode::OK, title, &body, target.as_deref())
@@ -65,9 +65,9 @@ fn request_box(i: &Interaction) -> String {
 }
 
 /// Permissions, expiry and history start of the consent.
-fn summary(state: &AppState, i: &Interaction, bank_id: Option<&str>) -> String {
-    let now = state.clock.now();
-    let provider = bank_id.and_then(|b| state.catalogue.get(b));
+fn summary(state: &Oidc, i: &Interaction, bank_id: Option<&str>) -> String {
+    let now = state.core.clock.now();
+    let provider = bank_id.and_then(|b| state.core.catalogue.get(b));
     let mut permissions: Vec<String> = STANDARD_PERMISSIONS.iter().map(|p| p.to_string()).collect();
     permissions.extend(i.summary.extra_permissions.iter().cloned());
     let expiry = match (&i.req.flow, i.summary.expires_at) {
@@ -108,13 +108,13 @@ fn form_open(id: &str) -> String {
 }
 
 /// The bank chooser of a group scope, filtered by `search`.
-pub fn chooser(state: &AppState, id: &str, i: &Interaction, search: &str, error: Option<&str>) -> Response {
+pub fn chooser(state: &Oidc, id: &str, i: &Interaction, search: &str, error: Option<&str>) -> Response {
     let Some(listing) = i.chooser else { return html::message(StatusCode::NOT_FOUND, "No chooser", "") };
     let needle = search.trim().to_lowercase();
-    let removed = state.store.read().removed_providers.clone();
+    let removed = state.data.store.read().removed_providers.clone();
     let mut items = String::new();
     let mut shown = 0;
-    for p in state.catalogue.all().iter().filter(|p| listing.includes(p)) {
+    for p in state.core.catalogue.all().iter().filter(|p| listing.includes(p)) {
         if !needle.is_empty() && !p.name.to_lowercase().contains(&needle) && !p.bank_ref.contains(&needle) {
             continue;
         }
@@ -161,20 +161,20 @@ pub fn chooser(state: &AppState, id: &str, i: &Interaction, search: &str, error:
 /// The bank's page: mock login, the accounts to share and the consent summary (new
 /// connections and reauth).
 pub fn bank(
-    state: &AppState,
+    state: &Oidc,
     id: &str,
     i: &Interaction,
     bank_id: &str,
     prefill: &Prefill,
     error: Option<&str>,
 ) -> Response {
-    let Some(provider) = state.catalogue.get(bank_id) else {
+    let Some(provider) = state.core.catalogue.get(bank_id) else {
         return html::message(StatusCode::NOT_FOUND, "Unknown bank", "This bank is not in the catalogue.");
     };
     // (value, label) of each account offered.
     let accounts: Vec<(String, String)> = match &i.req.flow {
         Flow::Reauth { connection_id, .. } => {
-            let store = state.store.read();
+            let store = state.data.store.read();
             store
                 .connections
                 .get(connection_id)
@@ -298,7 +298,7 @@ pub fn refused(error: &str, description: &str) -> Response {
 }
 
 /// The one-time code a bank asks for after the password `mfa` (`mfa_twice`: two of them).
-pub fn code(state: &AppState, id: &str, i: &Interaction, error: Option<&str>) -> Response {
+pub fn code(state: &Oidc, id: &str, i: &Interaction, error: Option<&str>) -> Response {
     let step = if i.codes_total > 1 {
         let n = i.codes_total.saturating_sub(i.codes_left).saturating_add(1);
         format!(
@@ -321,14 +321,14 @@ pub fn code(state: &AppState, id: &str, i: &Interaction, error: Option<&str>) ->
     render(state, i, "Enter your one-time code", body)
 }
 
-fn connection_line(state: &AppState, i: &Interaction) -> String {
+fn connection_line(state: &Oidc, i: &Interaction) -> String {
     let con_id = match &i.req.flow {
         Flow::Reauth { connection_id, .. }
         | Flow::Refresh { connection_id, .. }
         | Flow::Reconsent { connection_id, .. } => connection_id,
         Flow::New { .. } => return String::new(),
     };
-    let store = state.store.read();
+    let store = state.data.store.read();
     let Some(c) = store.connections.get(con_id) else { return String::new() };
     let expiry = c.expires_at.map(when).unwrap_or_else(|| "none".into());
     format!(
@@ -342,7 +342,7 @@ fn connection_line(state: &AppState, i: &Interaction) -> String {
 }
 
 /// Refresh (legacy): the bank wants a one-time code; no accounts to choose.
-pub fn refresh(state: &AppState, id: &str, i: &Interaction, error: Option<&str>) -> Response {
+pub fn refresh(state: &Oidc, id: &str, i: &Interaction, error: Option<&str>) -> Response {
     let body = format!(
         "<section><h1>Refresh your connection</h1>{}{}{}</section><section>{}\
          <p>The bank needs to confirm it is you before it shares new data.</p>\
@@ -370,7 +370,7 @@ fn optional_password() -> String {
 
 /// Reconsent: the summary with the new expiry; no bank login (the user stays with Moneyhub),
 /// only the sandbox's optional magic password.
-pub fn reconsent(state: &AppState, id: &str, i: &Interaction, error: Option<&str>) -> Response {
+pub fn reconsent(state: &Oidc, id: &str, i: &Interaction, error: Option<&str>) -> Response {
     let bank = match &i.req.flow {
         Flow::Reconsent { connection_id, .. } => connection_id.split(':').next().map(str::to_string),
         _ => None,

@@ -2,15 +2,13 @@
 //! re-consenting a connection in the store. Runs at the code exchange (Moneyhub creates the
 //! connection there) or, for `response_type=id_token`, at authorisation time.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::authz::Flow;
 use super::interaction::Magic;
+use super::Oidc;
 use crate::error::OAuthError;
-use crate::state::AppState;
 use crate::store::Refusal;
 
 /// The outcome the id_token reports.
@@ -35,7 +33,7 @@ fn refused(r: Refusal) -> OAuthError {
 
 /// Applies `flow` for `user_id` at `now`.
 pub fn complete(
-    state: &Arc<AppState>,
+    state: &Oidc,
     user_id: &str,
     flow: &Flow,
     now: DateTime<Utc>,
@@ -44,6 +42,7 @@ pub fn complete(
         Flow::New { bank_id, asynchronous, expires_at, accounts, magic } => {
             let created = match accounts {
                 None => state
+                    .data
                     .store
                     .write()
                     .create_connection(user_id, bank_id, *expires_at, *asynchronous, now)
@@ -56,7 +55,7 @@ pub fn complete(
                 apply_magic(state, &created.connection_id, *magic, *asynchronous, now);
             }
             if *asynchronous {
-                state.finish_sync_later(created.sync_id);
+                state.data.finish_sync_later(&state.core, created.sync_id);
             }
             // The background history is a lifecycle event (see `lifecycle::next_due`).
             Ok(Completed {
@@ -66,21 +65,21 @@ pub fn complete(
         }
         Flow::Reauth { connection_id, accounts, magic } => {
             let (id, _sync) =
-                state.store.write().reauth(user_id, connection_id, accounts.clone(), now).map_err(refused)?;
+                state.data.store.write().reauth(user_id, connection_id, accounts.clone(), now).map_err(refused)?;
             if let Some(magic) = magic {
                 apply_magic(state, &id, *magic, false, now);
             }
             Ok(Completed { connection_id: id, async_sync: None })
         }
         Flow::Refresh { connection_id, magic } => {
-            state.store.write().refresh(user_id, connection_id, now).map_err(refused)?;
+            state.data.store.write().refresh(user_id, connection_id, now).map_err(refused)?;
             if let Some(magic) = magic {
                 apply_magic(state, connection_id, *magic, false, now);
             }
             Ok(Completed { connection_id: connection_id.clone(), async_sync: None })
         }
         Flow::Reconsent { connection_id, expires_at, magic } => {
-            state.store.write().reconsent(user_id, connection_id, *expires_at, now).map_err(refused)?;
+            state.data.store.write().reconsent(user_id, connection_id, *expires_at, now).map_err(refused)?;
             if let Some(magic) = magic {
                 apply_magic(state, connection_id, *magic, false, now);
             }
@@ -93,15 +92,9 @@ pub fn complete(
 /// asked (see [`Magic`]): from the next sync on, as for a new connection. An asynchronous new
 /// connection's first fetch is still to run: it succeeds, and the script starts after it
 /// (`resync` then has nothing to do: the first fetch brings fresh data).
-fn apply_magic(
-    state: &Arc<AppState>,
-    connection_id: &str,
-    magic: Magic,
-    first_pending: bool,
-    now: DateTime<Utc>,
-) {
+fn apply_magic(state: &Oidc, connection_id: &str, magic: Magic, first_pending: bool, now: DateTime<Utc>) {
     use crate::store::model::FetchStatus;
-    let mut store = state.store.write();
+    let mut store = state.data.store.write();
     let script =
         |once: Option<FetchStatus>, lasting: Option<FetchStatus>| (once.into_iter().collect(), lasting);
     let (mut once, lasting): (Vec<FetchStatus>, Option<FetchStatus>) = match magic {
@@ -130,7 +123,7 @@ fn apply_magic(
 /// then the first fetch runs as usual. The kept accounts get the same data they would have in
 /// a connection with all accounts (data depends on the position, not on what else is shared).
 fn create_with_accounts(
-    state: &Arc<AppState>,
+    state: &Oidc,
     user_id: &str,
     bank_id: &str,
     expires_at: Option<DateTime<Utc>>,
@@ -138,7 +131,7 @@ fn create_with_accounts(
     asynchronous: bool,
     now: DateTime<Utc>,
 ) -> Result<crate::store::NewConnection, OAuthError> {
-    let mut store = state.store.write();
+    let mut store = state.data.store.write();
     let created = store.create_connection(user_id, bank_id, expires_at, true, now).map_err(refused)?;
     let all =
         store.connections.get(&created.connection_id).map(|c| c.account_ids.clone()).unwrap_or_default();

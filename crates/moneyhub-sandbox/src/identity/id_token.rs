@@ -4,9 +4,9 @@
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::Oidc;
 use crate::error::OAuthError;
 use crate::keys::left_half_hash;
-use crate::state::AppState;
 
 /// How long id_tokens are valid (Moneyhub's examples: one hour).
 pub const ID_TOKEN_TTL_SECS: i64 = 3600;
@@ -37,9 +37,9 @@ pub struct IdToken<'a> {
 
 impl IdToken<'_> {
     /// Signs the id_token (RS256, the key of `/oidc/certs`) issued at `iat`.
-    pub fn sign(&self, state: &AppState, iat: i64) -> Result<String, OAuthError> {
+    pub fn sign(&self, state: &Oidc, iat: i64) -> Result<String, OAuthError> {
         let mut c = Map::new();
-        c.insert("iss".into(), json!(state.issuer()));
+        c.insert("iss".into(), json!(state.core.issuer()));
         c.insert("sub".into(), json!(self.user_id));
         c.insert("aud".into(), json!(self.client_id));
         c.insert("iat".into(), json!(iat));
@@ -63,7 +63,7 @@ impl IdToken<'_> {
         if let Some(sync) = self.sync_id {
             c.insert("mh:sync".into(), json!({"syncId": sync.to_string()}));
         }
-        state.key.sign("JWT", &Value::Object(c)).map_err(|e| OAuthError {
+        state.identity.key.sign("JWT", &Value::Object(c)).map_err(|e| OAuthError {
             status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             error: "server_error",
             description: format!("could not sign the id_token: {e}"),

@@ -39,13 +39,13 @@ mod token;
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::http::ok;
-use crate::state::AppState;
+use crate::state::{AppState, Core, DataRoom, IdentityRoom};
 
 pub(crate) use consent::{consent_mode, set_consent_mode};
 pub use discovery::discovery_document;
@@ -59,8 +59,27 @@ pub(crate) use par::PAR_PREFIX;
 pub(crate) use params::{normalise_scope, random_token, random_uuid, scope_tokens, Params};
 pub(crate) use session::Pushed;
 
+/// The rooms the identity service works in: its own, Moneyhub's data (users and
+/// connections it grants access to) and the core. Never the webhooks, faults, log or the
+/// Auth Requests API's requests.
+#[derive(Debug, Clone)]
+pub(crate) struct Oidc {
+    /// Base URL, configuration, clock, catalogue.
+    pub core: Arc<Core>,
+    /// Keys, tokens, sessions, discovery.
+    pub identity: Arc<IdentityRoom>,
+    /// Moneyhub's data.
+    pub data: Arc<DataRoom>,
+}
+
+impl FromRef<AppState> for Oidc {
+    fn from_ref(state: &AppState) -> Self {
+        Oidc { core: state.core.clone(), identity: state.identity.clone(), data: state.data.clone() }
+    }
+}
+
 /// The identity routes.
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/oidc/.well-known/openid-configuration", get(discovery))
         .route("/oidc/certs", get(certs))
@@ -71,10 +90,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/oidc/interaction/{id}", get(consent::show).post(consent::answer))
 }
 
-async fn discovery(State(state): State<Arc<AppState>>) -> Response {
-    ok(state.discovery.clone())
+async fn discovery(State(identity): State<Arc<IdentityRoom>>) -> Response {
+    ok(identity.discovery.clone())
 }
 
-async fn certs(State(state): State<Arc<AppState>>) -> Response {
-    ok(state.key.jwks())
+async fn certs(State(identity): State<Arc<IdentityRoom>>) -> Response {
+    ok(identity.key.jwks())
 }

@@ -2,8 +2,6 @@
 //! the token endpoint) and Moneyhub's legacy `POST /request` (a raw request object, no client
 //! authentication, answered with a plain-text request URI).
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,9 +12,9 @@ use super::client_auth::authenticate;
 use super::params::{no_store, random_token, random_uuid, Params};
 use super::request_object;
 use super::session::Pushed;
+use super::Oidc;
 use crate::error::OAuthError;
 use crate::http::OAuthBody;
-use crate::state::AppState;
 
 /// How long a pushed request URI lives (virtual seconds). RFC 9126 suggests short lives;
 /// Moneyhub's exact value is unpublished.
@@ -38,12 +36,8 @@ fn bad(e: OAuthError) -> Response {
 }
 
 /// `POST /oidc/request`.
-pub async fn par(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    OAuthBody(body): OAuthBody,
-) -> Response {
-    let now_t = state.clock.now();
+pub async fn par(State(state): State<Oidc>, headers: HeaderMap, OAuthBody(body): OAuthBody) -> Response {
+    let now_t = state.core.clock.now();
     let now = now_t.timestamp();
     let mut params = match Params::from_form(&headers, &body) {
         Ok(p) => p,
@@ -91,7 +85,7 @@ pub async fn par(
         expires_at: now + PAR_TTL_SECS,
         auth_request: None,
     };
-    if let Err(refused) = state.identity.lock().push(request_uri.clone(), pushed, now) {
+    if let Err(refused) = state.identity.sessions.lock().push(request_uri.clone(), pushed, now) {
         return refused.oauth().into_response();
     }
     no_store(StatusCode::CREATED, json!({"request_uri": request_uri, "expires_in": PAR_TTL_SECS}))
@@ -99,8 +93,8 @@ pub async fn par(
 
 /// `POST /request`: a raw request object (`Content-Type: application/jws`) for later use as
 /// `request_uri` at `/oidc/auth`.
-pub async fn legacy_request(State(state): State<Arc<AppState>>, OAuthBody(body): OAuthBody) -> Response {
-    let now_t = state.clock.now();
+pub async fn legacy_request(State(state): State<Oidc>, OAuthBody(body): OAuthBody) -> Response {
+    let now_t = state.core.clock.now();
     let now = now_t.timestamp();
     let Ok(jwt) = std::str::from_utf8(&body) else {
         return bad(OAuthError::new("invalid_request_object", "the body must be a compact JWS"));
@@ -115,7 +109,7 @@ pub async fn legacy_request(State(state): State<Arc<AppState>>, OAuthBody(body):
             "the request object must be a JWT naming its client (client_id or iss)",
         ));
     };
-    let Some(client) = state.client(&client_id) else {
+    let Some(client) = state.core.client(&client_id) else {
         return bad(OAuthError {
             status: StatusCode::BAD_REQUEST,
             ..OAuthError::invalid_client("unknown client")
@@ -135,7 +129,7 @@ pub async fn legacy_request(State(state): State<Arc<AppState>>, OAuthBody(body):
         expires_at: now + LEGACY_TTL_SECS,
         auth_request: None,
     };
-    if let Err(refused) = state.identity.lock().push(request_uri.clone(), pushed, now) {
+    if let Err(refused) = state.identity.sessions.lock().push(request_uri.clone(), pushed, now) {
         return refused.oauth().into_response();
     }
     let mut res = (StatusCode::CREATED, request_uri).into_response();

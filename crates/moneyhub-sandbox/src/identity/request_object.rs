@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::jose;
 use super::params::{Params, MAX_VALUE_LEN};
+use super::Oidc;
 use crate::config::ClientRegistration;
 use crate::error::OAuthError;
-use crate::state::AppState;
 
 /// The parameters a request object may carry (everything else, like `iss`, `aud`, `jti`,
 /// `iat` or `exp`, is about the object itself).
@@ -47,12 +47,7 @@ pub fn claimed_client(jwt: &str) -> Option<String> {
 }
 
 /// Verifies a request object of `client` and returns its parameters.
-pub fn decode(
-    state: &AppState,
-    client: &ClientRegistration,
-    jwt: &str,
-    now: i64,
-) -> Result<Params, OAuthError> {
+pub fn decode(state: &Oidc, client: &ClientRegistration, jwt: &str, now: i64) -> Result<Params, OAuthError> {
     let jws = jose::parse(jwt).map_err(|e| invalid(format!("could not parse the request object: {e}")))?;
     let registered = client.request_object_signing_alg.as_str();
     if registered.eq_ignore_ascii_case("none") {
@@ -86,7 +81,7 @@ pub fn decode(
         }
     }
     if claims.contains_key("aud") {
-        let issuer = state.issuer();
+        let issuer = state.core.issuer();
         let par = format!("{issuer}/request");
         let auth = format!("{issuer}/auth");
         if !jose::aud_matches(claims, &[&issuer, &par, &auth]) {

@@ -5,8 +5,6 @@
 //! Every response carries a request-log note `grant=<type> sub=<user or ->` (plus
 //! ` error=<code>` on failure) so tests can count token requests per user.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,11 +21,11 @@ use super::params::{
     Params,
 };
 use super::session::Refresh;
+use super::Oidc;
 use crate::auth::{Grant, ACCESS_TOKEN_TTL_SECS};
 use crate::config::ClientRegistration;
 use crate::error::OAuthError;
 use crate::http::OAuthBody;
-use crate::state::AppState;
 use crate::store::consent_period;
 
 /// The jwt-bearer grant type (RFC 7523).
@@ -40,12 +38,8 @@ struct Issued {
 }
 
 /// `POST /oidc/token`.
-pub async fn token(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    OAuthBody(body): OAuthBody,
-) -> Response {
-    let now = state.clock.now().timestamp();
+pub async fn token(State(state): State<Oidc>, headers: HeaderMap, OAuthBody(body): OAuthBody) -> Response {
+    let now = state.core.clock.now().timestamp();
     let mut grant = "-".to_string();
     let mut sub_hint = "-".to_string();
     let result = (|| {
@@ -95,8 +89,8 @@ fn scope_param(params: &Params) -> Result<String, OAuthError> {
     Ok(normalise_scope(scope))
 }
 
-fn access_token(state: &AppState, client_id: &str, sub: Option<&str>, scope: &str, now: i64) -> String {
-    state.tokens.issue(&Grant {
+fn access_token(state: &Oidc, client_id: &str, sub: Option<&str>, scope: &str, now: i64) -> String {
+    state.identity.tokens.issue(&Grant {
         jti: random_uuid().simple().to_string(),
         cid: client_id.to_string(),
         sub: sub.map(str::to_string),
@@ -104,7 +98,7 @@ fn access_token(state: &AppState, client_id: &str, sub: Option<&str>, scope: &st
         iat: now,
         exp: now + ACCESS_TOKEN_TTL_SECS,
         // Clients registered with a certificate get certificate-bound tokens (RFC 8705 §3).
-        cnf: state.client(client_id).and_then(ClientRegistration::tls_cert_thumbprint),
+        cnf: state.core.client(client_id).and_then(ClientRegistration::tls_cert_thumbprint),
     })
 }
 
@@ -119,8 +113,8 @@ fn bearer_body(access_token: String, scope: &str) -> Map<String, Value> {
 
 /// Unknown users are `invalid_grant` everywhere at the token endpoint (the grant names a
 /// subject the server does not know).
-fn check_user(state: &AppState, client_id: &str, user_id: &str) -> Result<(), OAuthError> {
-    if state.store.read().user(client_id, user_id).is_some() {
+fn check_user(state: &Oidc, client_id: &str, user_id: &str) -> Result<(), OAuthError> {
+    if state.data.store.read().user(client_id, user_id).is_some() {
         Ok(())
     } else {
         Err(OAuthError::invalid_grant(format!("sub {user_id:?} is not a user of this client")))
@@ -128,7 +122,7 @@ fn check_user(state: &AppState, client_id: &str, user_id: &str) -> Result<(), OA
 }
 
 fn client_credentials(
-    state: &AppState,
+    state: &Oidc,
     client: &ClientRegistration,
     params: &Params,
     now: i64,
@@ -149,18 +143,18 @@ fn pkce_ok(verifier: &str, challenge: &str) -> bool {
 }
 
 fn authorization_code(
-    state: &Arc<AppState>,
+    state: &Oidc,
     client: &ClientRegistration,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
     let code =
         params.get("code").ok_or_else(|| OAuthError::invalid_request("missing required parameter 'code'"))?;
     let redirect_uri = params.get("redirect_uri");
-    let now_t = state.clock.now();
+    let now_t = state.core.clock.now();
     let now = now_t.timestamp();
     // Check and consume under one lock, so two concurrent exchanges cannot both succeed.
     let entry = {
-        let mut id = state.identity.lock();
+        let mut id = state.identity.sessions.lock();
         let entry = id
             .code(code, now)
             .ok_or_else(|| OAuthError::invalid_grant("authorization code is invalid or expired"))?;
@@ -226,23 +220,19 @@ fn authorization_code(
             sid: entry.sid.clone(),
             expires_at: now + consent_period().num_seconds(),
         };
-        state.identity.lock().add_refresh(rt.clone(), refresh, now);
+        state.identity.sessions.lock().add_refresh(rt.clone(), refresh, now);
         body.insert("refresh_token".into(), json!(rt));
     }
     Ok(Issued { body, sub: Some(entry.user_id) })
 }
 
-fn refresh_token(
-    state: &AppState,
-    client: &ClientRegistration,
-    params: &Params,
-) -> Result<Issued, OAuthError> {
+fn refresh_token(state: &Oidc, client: &ClientRegistration, params: &Params) -> Result<Issued, OAuthError> {
     let rt = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("missing required parameter 'refresh_token'"))?;
-    let now = state.clock.now().timestamp();
+    let now = state.core.clock.now().timestamp();
     let entry = {
-        let mut id = state.identity.lock();
+        let mut id = state.identity.sessions.lock();
         let entry = id
             .take_refresh(rt, now)
             .ok_or_else(|| OAuthError::invalid_grant("refresh token is invalid or expired"))?;
@@ -256,7 +246,7 @@ fn refresh_token(
     // One-time access ends with its consent: once the connection's consent has expired (or
     // the connection is gone), its refresh token renews nothing.
     {
-        let store = state.store.read();
+        let store = state.data.store.read();
         let one_time = store
             .users
             .get(&entry.user_id)
@@ -266,7 +256,7 @@ fn refresh_token(
                 .connection_id
                 .as_deref()
                 .and_then(|c| store.connection(&entry.user_id, c))
-                .is_some_and(|c| !c.is_expired(state.clock.now()));
+                .is_some_and(|c| !c.is_expired(state.core.clock.now()));
             if !live {
                 return Err(OAuthError::invalid_grant("the one-time access consent has expired"));
             }
@@ -302,7 +292,7 @@ fn refresh_token(
     body.insert("id_token".into(), json!(id_token));
     body.insert("refresh_token".into(), json!(new_rt));
     let user = entry.user_id.clone();
-    state.identity.lock().add_refresh(
+    state.identity.sessions.lock().add_refresh(
         new_rt,
         Refresh { expires_at: now + consent_period().num_seconds(), ..entry },
         now,
@@ -311,7 +301,7 @@ fn refresh_token(
 }
 
 fn jwt_bearer(
-    state: &AppState,
+    state: &Oidc,
     client: &ClientRegistration,
     params: &Params,
     now: i64,
@@ -338,7 +328,7 @@ fn jwt_bearer(
     }
     let sub =
         jose::str_claim(&jws.claims, "sub").ok_or_else(|| fail("sub claim missing".into()))?.to_string();
-    let issuer = state.issuer();
+    let issuer = state.core.issuer();
     let token_ep = format!("{issuer}/token");
     if !jose::aud_matches(&jws.claims, &[&issuer, &token_ep]) {
         return Err(fail(format!("aud must be {issuer}")));
@@ -350,7 +340,7 @@ fn jwt_bearer(
     jose::verify(assertion, &jws, alg, client.jwks.as_ref()).map_err(fail)?;
     check_user(state, &client.client_id, &sub)?;
     // Assertion ids share the client-assertion namespace: one jti, one use.
-    if !state.identity.lock().use_jti(&client.client_id, jti, exp.max(now + 3600), now) {
+    if !state.identity.sessions.lock().use_jti(&client.client_id, jti, exp.max(now + 3600), now) {
         return Err(fail("jti has already been used".into()));
     }
     let token = access_token(state, &client.client_id, Some(&sub), &scope, now);

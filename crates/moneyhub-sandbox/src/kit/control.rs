@@ -201,7 +201,9 @@ impl Control {
         count: usize,
         bank_ids: &[&str],
     ) -> Result<Vec<CreatedUser>, ControlError> {
-        self.send(Method::POST, "/users", Some(json!({"count": count, "banks": bank_ids}))).await
+        let new =
+            NewUsers { count, client_id: None, banks: bank_ids.iter().map(|b| (*b).to_owned()).collect() };
+        self.send(Method::POST, "/users", Self::body(&new)).await
     }
 
     /// One user connected to `bank_ids`.
@@ -329,11 +331,13 @@ impl Control {
         event_type: &str,
         payload: Option<Value>,
     ) -> Result<FiredEvent, ControlError> {
-        let mut body = json!({"userId": user_id, "eventType": event_type});
-        if let Some(p) = payload {
-            body["payload"] = p;
-        }
-        self.send(Method::POST, "/webhooks/test", Some(body)).await
+        let event = TestEvent {
+            user_id: user_id.to_owned(),
+            event_type: event_type.to_owned(),
+            payload,
+            ..Default::default()
+        };
+        self.fire_event(&event).await
     }
 
     /// Delivers a synthetic event (see [`TestEvent`]): a realistic payload from the user's
@@ -363,6 +367,17 @@ impl Control {
         reset: bool,
     ) -> Result<LoadedScenario, ControlError> {
         self.send(Method::POST, "/scenario", Some(json!({"text": text, "name": name, "reset": reset}))).await
+    }
+
+    /// How `/oidc/auth` obtains consent now: `instant` or `interactive`.
+    pub async fn consent_mode(&self) -> Result<ConsentSetting, ControlError> {
+        self.send(Method::GET, "/consent", None).await
+    }
+
+    /// Sets how `/oidc/auth` obtains consent, from the next authorisation on: `instant` or
+    /// `interactive`.
+    pub async fn set_consent_mode(&self, mode: &str) -> Result<ConsentSetting, ControlError> {
+        self.send(Method::PUT, "/consent", Self::body(&ConsentSetting { mode: mode.to_owned() })).await
     }
 
     /// How much the sandbox holds.

@@ -21,3 +21,9 @@ pub(crate) mod types;
 
 pub use control::{Control, ControlError};
 pub use types::*;
+
+/// The sandbox's time format, as Moneyhub writes instants: `2019-09-27T14:29:43.687Z`
+/// (for tests that compare a field the sandbox wrote with a time they computed).
+pub use crate::clock::iso;
+/// SHA-256, for tests that rebuild a PKCE challenge or an `at_hash`/`c_hash` by hand.
+pub use crate::keys::sha256;

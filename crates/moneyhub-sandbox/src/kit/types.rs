@@ -109,8 +109,10 @@ pub struct NewConnection {
     pub enable_async: bool,
 }
 
-/// A sync outcome a connection can be scripted with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A sync outcome a connection can be scripted with. Written in kebab-case; read also with
+/// underscores and the aliases the sandbox has always accepted (`ok`, `sync-error`,
+/// `outage`, `sync-partial`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Everything fetched.
@@ -128,24 +130,64 @@ pub enum Outcome {
 impl std::str::FromStr for Outcome {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(Value::String(s.replace('_', "-"))).map_err(|_| {
-            format!(
+        Ok(match s.replace('_', "-").as_str() {
+            "success" | "ok" => Outcome::Success,
+            "error" | "sync-error" | "outage" => Outcome::Error,
+            "partial" | "sync-partial" => Outcome::Partial,
+            "mfa-required" => Outcome::MfaRequired,
+            "credentials-error" => Outcome::CredentialsError,
+            _ => {
+                return Err(format!(
                 "unknown outcome {s:?}: expected success, error, partial, mfa-required or credentials-error"
-            )
+            ))
+            }
         })
     }
 }
 
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The body of `PUT /__sandbox/connections/{id}/script`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Script {
     /// The outcomes of the next fetches, in order.
     pub outcomes: Vec<Outcome>,
     /// Every later fetch (default: success).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thereafter: Option<Outcome>,
     /// Add to the script instead of replacing it.
+    #[serde(default)]
     pub append: bool,
+}
+
+/// The body of `POST /__sandbox/users`: `count` users (1 to 100,000) of a client (default:
+/// the first registered one), each connected to every bank of `banks`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewUsers {
+    /// How many users.
+    pub count: usize,
+    /// Their client (default: the first registered one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The banks each is connected to.
+    #[serde(default)]
+    pub banks: Vec<String>,
+}
+
+/// How `/oidc/auth` obtains consent (`GET`/`PUT /__sandbox/consent`): `instant` or
+/// `interactive` (see [`ConsentMode`](crate::ConsentMode)). Both the body of the `PUT` and
+/// the answer of both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentSetting {
+    /// `instant` or `interactive`.
+    pub mode: String,
 }
 
 impl Script {
@@ -194,9 +236,10 @@ pub struct ConnectionView {
     pub next: Option<Value>,
 }
 
-/// A fault rule to add (`POST /__sandbox/faults`): the matched requests and the effect.
+/// A fault rule to add (`POST /__sandbox/faults`, and a scenario's `faults`): the matched
+/// requests and the effect.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FaultSpec {
     /// Only this method (default: any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -301,36 +344,88 @@ pub struct Chaos {
     pub reorder: f64,
 }
 
-/// One webhook delivery attempt.
+/// How one webhook delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryOutcome {
+    /// The receiver answered 2xx within 5 s.
+    Delivered,
+    /// Anything else: non-2xx, timeout, connection error, signing error. Never retried.
+    Failed,
+    /// Chaos (or a missing target) discarded the event: nothing was sent.
+    Dropped,
+    /// Chaos sent an extra copy and the receiver accepted it (a failed extra copy is logged
+    /// as `failed` with `duplicate: true`).
+    Duplicate,
+}
+
+impl DeliveryOutcome {
+    /// The wire name: `delivered`, `failed`, `dropped` or `duplicate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Failed => "failed",
+            DeliveryOutcome::Dropped => "dropped",
+            DeliveryOutcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for DeliveryOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// One webhook delivery attempt (and each event dropped on purpose), as the delivery log
+/// keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
-    /// Sequence number.
+    /// Sequence number (starts at 1, never reused).
     pub seq: u64,
-    /// The webhook id.
+    /// The webhook id (`id` / `jti`).
     pub webhook_id: String,
     /// `eventType`.
     pub event_type: String,
     /// `userId`.
     pub user_id: String,
-    /// Where it went.
+    /// Where it went (`null` when there was no target).
     pub url: Option<String>,
-    /// `json` or `jwt`.
+    /// `json` or `jwt` (`null` when there was no target).
     pub format: Option<String>,
-    /// Virtual time of the attempt.
+    /// Virtual time the attempt started, written with milliseconds
+    /// (`2025-01-15T10:00:00.000Z`).
+    #[serde(serialize_with = "millis")]
     pub at: DateTime<Utc>,
-    /// The receiver's status, if it answered.
+    /// The receiver's HTTP status, if it answered in time.
     pub status: Option<u16>,
-    /// Why it failed, if it did.
+    /// Why it failed (timeout, connection error), if it did.
     pub error: Option<String>,
-    /// Real time taken, milliseconds.
+    /// Real time the attempt took, milliseconds.
     pub duration_ms: u64,
-    /// `delivered`, `failed`, `dropped` or `duplicate`.
-    pub outcome: String,
-    /// Whether this was chaos's extra copy.
+    /// How it ended.
+    pub outcome: DeliveryOutcome,
+    /// Whether this is chaos's extra copy of an event already sent.
     pub duplicate: bool,
-    /// The payload sent.
+    /// The event payload (as sent; `{"truncated": true, "bytes": N}` when it was larger
+    /// than the delivery log keeps).
     pub payload: Value,
+    /// Whether the payload was replaced because of its size, or another text was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub payload_truncated: bool,
+}
+
+/// Writes an instant as Moneyhub does, with milliseconds (read back by chrono's own
+/// `Deserialize`, which takes any RFC 3339).
+fn millis<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::clock::iso(*t))
 }
 
 /// The delivery log (`GET /__sandbox/webhooks/deliveries`).
@@ -378,21 +473,21 @@ pub struct FiredEvent {
 /// A synthetic event to deliver (`POST /__sandbox/webhooks/test`). Ids may be unique
 /// prefixes; without a payload the sandbox builds a realistic one from the user's data,
 /// aimed at `connection_id` / `account_id` when given.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TestEvent {
     /// The user.
     pub user_id: String,
     /// `eventType`, such as `newTransactions`.
     pub event_type: String,
     /// The payload (default: built from the user's data).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
     /// The connection a default payload names.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
     /// The account a default payload names.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
 }
 

@@ -11,13 +11,12 @@ pub mod schedule;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::state::{AppState, DataRoom};
 use crate::store::model::Connection;
 use crate::store::Store;
 use schedule::{next_auto_sync, Due};
@@ -85,10 +84,10 @@ pub fn next_due(store: &Store, conn: &Connection, from: DateTime<Utc>) -> Option
 }
 
 /// Runs every event due up to and including `target`, each at its own time.
-pub fn run_until(state: &AppState, target: DateTime<Utc>) -> RunReport {
+pub(crate) fn run_until(data: &DataRoom, target: DateTime<Utc>) -> RunReport {
     let mut report = RunReport::default();
     let mut heap: BinaryHeap<Reverse<(DateTime<Utc>, String)>> = {
-        let store = state.store.read();
+        let store = data.store.read();
         store
             .connections
             .values()
@@ -104,7 +103,7 @@ pub fn run_until(state: &AppState, target: DateTime<Utc>) -> RunReport {
         if t > target || runs >= MAX_EVENTS {
             break;
         }
-        let mut store = state.store.write();
+        let mut store = data.store.write();
         let Some(conn) = store.connections.get(&id) else { continue };
         // Re-derive under the write lock: the connection may have changed since.
         let Some((due_at, due)) = next_due(&store, conn, t.min(cursor.max(t))) else { continue };
@@ -127,7 +126,7 @@ pub fn run_until(state: &AppState, target: DateTime<Utc>) -> RunReport {
         }
     }
     if report.total() > 0 {
-        state.notify_webhooks();
+        data.notify_webhooks();
     }
     report
 }
@@ -202,23 +201,21 @@ fn enrichment_payload(c: &Connection) -> serde_json::Value {
 }
 
 /// In real-time mode, runs due events every second (the clock follows the wall clock).
-pub fn start_ticker(state: Arc<AppState>) {
-    let weak = Arc::downgrade(&state);
-    drop(state);
+/// Ends once the sandbox is stopping.
+pub(crate) fn start_ticker(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(StdDuration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let Some(state) = weak.upgrade() else { break };
-            if state.shutting_down() {
+            if state.core.shutting_down() {
                 break;
             }
-            if !state.clock.is_frozen() {
-                let now = state.clock.now();
-                let st = state.clone();
+            if !state.core.clock.is_frozen() {
+                let now = state.core.clock.now();
+                let data = state.data.clone();
                 // Syncs do real work; keep it off the async workers.
-                let _ = tokio::task::spawn_blocking(move || run_until(&st, now)).await;
+                let _ = tokio::task::spawn_blocking(move || run_until(&data, now)).await;
             }
         }
     });

@@ -32,20 +32,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::auth::BearerGrant;
 use crate::clock::iso;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{json, ok, Body, Path};
 use crate::identity::{
-    complete, normalise_scope, random_token, random_uuid, scope_tokens, validate, Flow, Params, Pushed,
+    complete, normalise_scope, random_token, random_uuid, scope_tokens, validate, Flow, Oidc, Params, Pushed,
     PAR_PREFIX,
 };
-use crate::state::AppState;
+use crate::state::AuthRequestsRoom;
 
 /// How long an auth request's `authUrl` stays usable (virtual seconds).
 pub const AUTH_URL_TTL_SECS: i64 = 3600;
@@ -204,52 +205,132 @@ fn normalise_bank_spelling(scope: &str) -> String {
 
 /// `POST /auth-requests`.
 pub async fn create(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(oidc): State<Oidc>,
+    State(requests): State<Arc<AuthRequestsRoom>>,
+    BearerGrant { grant, at: now_t }: BearerGrant,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now_t = state.clock.now();
     let now = now_t.timestamp();
-    let grant = state.tokens.authorize(&headers, now_t)?;
     grant.require_any(&["auth_requests:write"])?;
     client_token(&grant)?;
     let m = parse_object(&body)?;
-    for k in m.keys() {
-        if PAYMENT_FIELDS.contains(&k.as_str()) {
-            if !m[k].is_null() {
-                return Err(ApiError::bad_request(format!(
-                    "\"{k}\": payments are not implemented by the sandbox"
-                )));
+    let req = NewAuthRequest::parse(&m)?;
+    let auth_state = random_token();
+    let params = req.params(&grant.cid, &auth_state);
+    let validated = validate(&oidc, &params, now_t).map_err(|rej| {
+        ApiError::bad_request(rej.error.description.clone()).with_details(json!({"error": rej.error.error}))
+    })?;
+    let bank_id = match &validated.flow {
+        Flow::New { bank_id, .. } => bank_id.clone(),
+        Flow::Reauth { connection_id, .. }
+        | Flow::Refresh { connection_id, .. }
+        | Flow::Reconsent { connection_id, .. } => {
+            connection_id.split(':').next().unwrap_or_default().to_string()
+        }
+    };
+    let id = random_uuid().to_string();
+    let auth_url = push(&oidc, &grant.cid, &id, params, now)?;
+    let record = AuthRequestRecord {
+        id: id.clone(),
+        client_id: grant.cid.clone(),
+        redirect_uri: req.redirect_uri.to_string(),
+        created_at: now_t,
+        bank_id,
+        user_id: req.user_id.map(str::to_string),
+        scope: req.scope,
+        connection_id: req.connection_id.map(str::to_string),
+        status: Status::Pending,
+        auth_url,
+        state: auth_state,
+        sync_id: None,
+        error: None,
+        error_description: None,
+        completed_at: None,
+    };
+    let body = record.to_json();
+    let mut all = requests.lock();
+    all.order.push(id.clone());
+    all.by_id.insert(id, record);
+    Ok(json(StatusCode::CREATED, json!({ "data": body })))
+}
+
+/// A `POST /auth-requests` body, checked: what the authorisation it starts asks for.
+struct NewAuthRequest<'a> {
+    redirect_uri: &'a str,
+    /// Normalised, banks spelled `id:<bankId>`.
+    scope: String,
+    user_id: Option<&'a str>,
+    connection_id: Option<&'a str>,
+    /// The `claims.id_token` the body amounts to.
+    id_token: Map<String, Value>,
+}
+
+impl<'a> NewAuthRequest<'a> {
+    /// Checks the fields (known, no payments, renewals with their connection and user).
+    fn parse(m: &'a Map<String, Value>) -> Result<Self, ApiError> {
+        for k in m.keys() {
+            if PAYMENT_FIELDS.contains(&k.as_str()) {
+                if !m[k].is_null() {
+                    return Err(ApiError::bad_request(format!(
+                        "\"{k}\": payments are not implemented by the sandbox"
+                    )));
+                }
+            } else if !KNOWN_FIELDS.contains(&k.as_str()) {
+                return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
             }
-        } else if !KNOWN_FIELDS.contains(&k.as_str()) {
-            return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
         }
+        let redirect_uri =
+            opt_str(m, "redirectUri")?.ok_or_else(|| ApiError::bad_request("\"redirectUri\" is required"))?;
+        let raw_scope = opt_str(m, "scope")?.ok_or_else(|| ApiError::bad_request("\"scope\" is required"))?;
+        let scope = normalise_bank_spelling(&normalise_scope(raw_scope));
+        let user_id = opt_str(m, "userId")?;
+        let connection_id = opt_str(m, "connectionId")?;
+        for k in
+            ["categorisationType", "permissionsAction", "customerIpAddress", "customerLastLoggedTime", "env"]
+        {
+            opt_str(m, k)?;
+        }
+        let renewal = scope_tokens(&scope).find(|t| matches!(*t, "reauth" | "refresh" | "reconsent"));
+        match (renewal, connection_id, user_id) {
+            (Some(r), None, _) => {
+                return Err(ApiError::bad_request(format!("\"connectionId\" is required with the {r} scope")))
+            }
+            (Some(r), Some(_), None) => {
+                return Err(ApiError::bad_request(format!("\"userId\" is required with the {r} scope")))
+            }
+            (None, Some(_), _) => {
+                return Err(ApiError::bad_request(
+                    "\"connectionId\" is only for the reauth, refresh and reconsent scopes",
+                ))
+            }
+            _ => {}
+        }
+        let id_token = id_token_claims(m, user_id, connection_id)?;
+        Ok(NewAuthRequest { redirect_uri, scope, user_id, connection_id, id_token })
     }
-    let redirect_uri =
-        opt_str(&m, "redirectUri")?.ok_or_else(|| ApiError::bad_request("\"redirectUri\" is required"))?;
-    let raw_scope = opt_str(&m, "scope")?.ok_or_else(|| ApiError::bad_request("\"scope\" is required"))?;
-    let scope = normalise_bank_spelling(&normalise_scope(raw_scope));
-    let user_id = opt_str(&m, "userId")?;
-    let connection_id = opt_str(&m, "connectionId")?;
-    for k in ["categorisationType", "permissionsAction", "customerIpAddress", "customerLastLoggedTime", "env"]
-    {
-        opt_str(&m, k)?;
+
+    /// The authorisation parameters it amounts to, as a client would push them.
+    fn params(&self, client_id: &str, auth_state: &str) -> Params {
+        let mut params = Params::default();
+        params.set("client_id", client_id.to_owned());
+        params.set("redirect_uri", self.redirect_uri);
+        params.set("response_type", "code");
+        params.set("scope", self.scope.clone());
+        params.set("state", auth_state.to_owned());
+        params.set("nonce", random_token());
+        params.set("prompt", "consent");
+        params.set("claims", json!({ "id_token": self.id_token }).to_string());
+        params
     }
-    let renewal = scope_tokens(&scope).find(|t| matches!(*t, "reauth" | "refresh" | "reconsent"));
-    match (renewal, connection_id, user_id) {
-        (Some(r), None, _) => {
-            return Err(ApiError::bad_request(format!("\"connectionId\" is required with the {r} scope")))
-        }
-        (Some(r), Some(_), None) => {
-            return Err(ApiError::bad_request(format!("\"userId\" is required with the {r} scope")))
-        }
-        (None, Some(_), _) => {
-            return Err(ApiError::bad_request(
-                "\"connectionId\" is only for the reauth, refresh and reconsent scopes",
-            ))
-        }
-        _ => {}
-    }
+}
+
+/// The `claims.id_token` of a body: `sub`, `mh:con_id`, and `mh:sync` and `mh:consent` from
+/// `sync`, the consent dates and `permissions`.
+fn id_token_claims(
+    m: &Map<String, Value>,
+    user_id: Option<&str>,
+    connection_id: Option<&str>,
+) -> Result<Map<String, Value>, ApiError> {
     let mut id_token = Map::new();
     id_token.insert(
         "sub".into(),
@@ -286,7 +367,7 @@ pub async fn create(
     }
     let mut consent = Map::new();
     for k in ["expirationDateTime", "transactionFromDateTime"] {
-        if let Some(v) = opt_str(&m, k)? {
+        if let Some(v) = opt_str(m, k)? {
             consent.insert(k.into(), json!(v));
         }
     }
@@ -305,78 +386,40 @@ pub async fn create(
     if !consent.is_empty() {
         id_token.insert("mh:consent".into(), json!({"essential": true, "value": consent}));
     }
-    let auth_state = random_token();
-    let mut params = Params::default();
-    params.set("client_id", grant.cid.clone());
-    params.set("redirect_uri", redirect_uri);
-    params.set("response_type", "code");
-    params.set("scope", scope.clone());
-    params.set("state", auth_state.clone());
-    params.set("nonce", random_token());
-    params.set("prompt", "consent");
-    params.set("claims", json!({ "id_token": id_token }).to_string());
-    let validated = validate(&state, &params, now_t).map_err(|rej| {
-        ApiError::bad_request(rej.error.description.clone()).with_details(json!({"error": rej.error.error}))
-    })?;
-    let bank_id = match &validated.flow {
-        Flow::New { bank_id, .. } => bank_id.clone(),
-        Flow::Reauth { connection_id, .. }
-        | Flow::Refresh { connection_id, .. }
-        | Flow::Reconsent { connection_id, .. } => {
-            connection_id.split(':').next().unwrap_or_default().to_string()
-        }
-    };
-    let id = random_uuid().to_string();
+    Ok(id_token)
+}
+
+/// Pushes `params` as the auth request `id`'s authorisation (valid [`AUTH_URL_TTL_SECS`])
+/// and returns the URL that starts it.
+fn push(oidc: &Oidc, client_id: &str, id: &str, params: Params, now: i64) -> Result<String, ApiError> {
     let request_uri = format!("{PAR_PREFIX}{}", random_token());
     let pushed = Pushed {
-        client_id: grant.cid.clone(),
+        client_id: client_id.to_owned(),
         params,
         expires_at: now + AUTH_URL_TTL_SECS,
-        auth_request: Some(id.clone()),
+        auth_request: Some(id.to_owned()),
     };
-    if let Err(refused) = state.identity.lock().push(request_uri.clone(), pushed, now) {
+    if let Err(refused) = oidc.identity.sessions.lock().push(request_uri.clone(), pushed, now) {
         return Err(ApiError::custom(refused.status(), "PayloadTooLarge", refused.to_string()));
     }
-    let mut auth_url = url::Url::parse(&format!("{}/auth", state.issuer()))
+    let mut auth_url = url::Url::parse(&format!("{}/auth", oidc.core.issuer()))
         .map_err(|_| ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "bad issuer"))?;
-    auth_url.query_pairs_mut().append_pair("client_id", &grant.cid).append_pair("request_uri", &request_uri);
-    let record = AuthRequestRecord {
-        id: id.clone(),
-        client_id: grant.cid.clone(),
-        redirect_uri: redirect_uri.to_string(),
-        created_at: now_t,
-        bank_id,
-        user_id: user_id.map(str::to_string),
-        scope,
-        connection_id: connection_id.map(str::to_string),
-        status: Status::Pending,
-        auth_url: auth_url.to_string(),
-        state: auth_state,
-        sync_id: None,
-        error: None,
-        error_description: None,
-        completed_at: None,
-    };
-    let body = record.to_json();
-    let mut all = state.auth_requests.lock();
-    all.order.push(id.clone());
-    all.by_id.insert(id, record);
-    Ok(json(StatusCode::CREATED, json!({ "data": body })))
+    auth_url.query_pairs_mut().append_pair("client_id", client_id).append_pair("request_uri", &request_uri);
+    Ok(auth_url.to_string())
 }
 
 /// `GET /auth-requests`.
 pub async fn list(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(requests): State<Arc<AuthRequestsRoom>>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["auth_requests:read"])?;
     client_token(&grant)?;
     let q = Query::parse(q.as_deref());
     let limit = q.int("limit", 0, 1000, 100)? as usize;
     let offset = q.int("offset", 0, 1_000_000_000, 0)? as usize;
-    let all = state.auth_requests.lock();
+    let all = requests.lock();
     let mine: Vec<&AuthRequestRecord> = all.order.iter().filter_map(|id| all.get(&grant.cid, id)).collect();
     let total = mine.len();
     let data: Vec<Value> =
@@ -386,14 +429,13 @@ pub async fn list(
 
 /// `GET /auth-requests/{id}`.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(requests): State<Arc<AuthRequestsRoom>>,
     Path(id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = state.tokens.authorize(&headers, state.clock.now())?;
     grant.require_any(&["auth_requests:read"])?;
     client_token(&grant)?;
-    let all = state.auth_requests.lock();
+    let all = requests.lock();
     let r = all.get(&grant.cid, &id).ok_or_else(|| ApiError::not_found("Auth request not found"))?;
     Ok(ok(json!({ "data": r.to_json() })))
 }
@@ -442,20 +484,19 @@ fn parse_auth_params(body: &[u8]) -> Result<AuthParams, ApiError> {
 
 /// `PATCH /auth-requests/{id}`: completes the request with the callback's parameters.
 pub async fn complete_request(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(oidc): State<Oidc>,
+    State(requests): State<Arc<AuthRequestsRoom>>,
     Path(id): Path<String>,
+    BearerGrant { grant, at: now_t }: BearerGrant,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let now_t = state.clock.now();
     let now = now_t.timestamp();
-    let grant = state.tokens.authorize(&headers, now_t)?;
     grant.require_any(&["auth_requests:write"])?;
     client_token(&grant)?;
     let params = parse_auth_params(&body)?;
     // Check and claim under the lock, so two concurrent completions cannot both run.
     let (user_id, flow) = {
-        let mut all = state.auth_requests.lock();
+        let mut all = requests.lock();
         let record = all.get(&grant.cid, &id).ok_or_else(|| ApiError::not_found("Auth request not found"))?;
         if record.status != Status::Pending {
             return Err(ApiError::bad_request(format!(
@@ -473,7 +514,7 @@ pub async fn complete_request(
             ));
         }
         if let Some(iss) = &params.iss {
-            if *iss != state.issuer() {
+            if *iss != oidc.core.issuer() {
                 return Err(ApiError::bad_request("\"authParams.iss\" is not this issuer"));
             }
         }
@@ -489,7 +530,7 @@ pub async fn complete_request(
             .code
             .as_deref()
             .ok_or_else(|| ApiError::bad_request("\"authParams\" needs a code (or an error)"))?;
-        let mut identity = state.identity.lock();
+        let mut identity = oidc.identity.sessions.lock();
         let entry = identity
             .code(code, now)
             .filter(|c| c.client_id == grant.cid && c.auth_request.as_deref() == Some(id.as_str()))
@@ -504,8 +545,8 @@ pub async fn complete_request(
         record.status = Status::Completing;
         taken
     };
-    let outcome = complete(&state, &user_id, &flow, now_t);
-    let mut all = state.auth_requests.lock();
+    let outcome = complete(&oidc, &user_id, &flow, now_t);
+    let mut all = requests.lock();
     let record = all.by_id.get_mut(&id).ok_or_else(|| ApiError::not_found("Auth request not found"))?;
     record.completed_at = Some(now_t);
     match outcome {

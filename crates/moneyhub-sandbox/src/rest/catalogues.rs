@@ -1,8 +1,6 @@
 //! `GET /oidc/.well-known/<x>-connections`: the provider catalogues (bare JSON arrays), and
 //! the bank icons they point to.
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,21 +10,22 @@ use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
 use crate::seed::catalogue::Listing;
-use crate::state::AppState;
+use crate::state::DataApi;
 
 /// The catalogue listing. Unknown and valueless query keys (`?undefined`, `?clientId=...`)
 /// are ignored, as the official client sends both.
-pub async fn list(State(state): State<Arc<AppState>>, Path(listing): Path<String>) -> Response {
+pub async fn list(State(state): State<DataApi>, Path(listing): Path<String>) -> Response {
     let Some(kind) = listing.strip_suffix("-connections").and_then(Listing::parse) else {
         return ApiError::not_found("Not Found").into_response();
     };
-    let store = state.store.read();
+    let store = state.data.store.read();
     let entries: Vec<Value> = state
+        .core
         .catalogue
         .all()
         .iter()
         .filter(|p| kind.includes(p) && !store.removed_providers.contains(&p.id))
-        .map(|p| p.to_json(&state.base_url))
+        .map(|p| p.to_json(&state.core.base_url))
         .collect();
     ok(Value::Array(entries))
 }
@@ -34,12 +33,12 @@ pub async fn list(State(state): State<Arc<AppState>>, Path(listing): Path<String
 /// A provider icon (a plain SVG badge); 404 for an unknown `bankRef` unless
 /// `?defaultIcon=true`.
 pub async fn icon(
-    State(state): State<Arc<AppState>>,
+    State(state): State<DataApi>,
     Path(bank_ref): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
     let q = Query::parse(q.as_deref());
-    let known = state.catalogue.all().iter().find(|p| p.bank_ref == bank_ref);
+    let known = state.core.catalogue.all().iter().find(|p| p.bank_ref == bank_ref);
     let label = match (known, q.get("defaultIcon")) {
         (Some(p), _) => p.name.chars().next().unwrap_or('?'),
         (None, Some("true")) => '?',

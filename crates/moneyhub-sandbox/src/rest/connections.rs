@@ -1,19 +1,17 @@
 //! A user's connections: list, get (a harmless extra: Moneyhub has no such route), delete
 //! (singular and plural paths), and `PATCH` of `expiresAt`.
 
-use std::sync::Arc;
-
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::BearerGrant;
 use crate::auth::Grant;
 use crate::error::ApiError;
 use crate::http::{no_content, ok, parse_body, Body, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::Store;
 
 fn owned_user<'s>(
@@ -26,13 +24,13 @@ fn owned_user<'s>(
 
 /// `GET /users/{id}/connections` (`connection:read` or `user:read`).
 pub async fn list(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path(user_id): Path<String>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = super::authorize_user(&state, &headers, &user_id, &["connection:read", "user:read"])?;
-    let now = state.clock.now();
-    let store = state.store.read();
+    let grant = super::for_user(grant, &user_id, &["connection:read", "user:read"])?;
+    let now = state.core.clock.now();
+    let store = state.data.store.read();
     owned_user(&store, &grant, &user_id)?;
     let data: Vec<Value> = store
         .connections_of(&user_id)
@@ -44,13 +42,13 @@ pub async fn list(
 
 /// `GET /users/{id}/connections/{cid}`.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path((user_id, connection_id)): Path<(String, String)>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = super::authorize_user(&state, &headers, &user_id, &["connection:read", "user:read"])?;
-    let now = state.clock.now();
-    let store = state.store.read();
+    let grant = super::for_user(grant, &user_id, &["connection:read", "user:read"])?;
+    let now = state.core.clock.now();
+    let store = state.data.store.read();
     owned_user(&store, &grant, &user_id)?;
     let c = store
         .connection(&user_id, &connection_id)
@@ -61,12 +59,12 @@ pub async fn get(
 /// `DELETE /users/{id}/connection[s]/{cid}` (`connection:delete` or `user:delete`): 204;
 /// the connection, its accounts and their transactions are deleted.
 pub async fn delete(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path((user_id, connection_id)): Path<(String, String)>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let grant = super::authorize_user(&state, &headers, &user_id, &["connection:delete", "user:delete"])?;
-    let mut store = state.store.write();
+    let grant = super::for_user(grant, &user_id, &["connection:delete", "user:delete"])?;
+    let mut store = state.data.store.write();
     owned_user(&store, &grant, &user_id)?;
     store.delete_connection(&user_id, &connection_id)?;
     Ok(no_content())
@@ -81,12 +79,12 @@ struct Patch {
 /// `PATCH /users/{id}/connections/{cid}` `{"expiresAt"}` (`connection:update` or
 /// `user:update`): 204. Only `expiresAt` may change, at most 90 days ahead.
 pub async fn patch(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path((user_id, connection_id)): Path<(String, String)>,
+    BearerGrant { grant, .. }: BearerGrant,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let grant = super::authorize_user(&state, &headers, &user_id, &["connection:update", "user:update"])?;
+    let grant = super::for_user(grant, &user_id, &["connection:update", "user:update"])?;
     let req: Patch = parse_body(&body, false)?;
     let expires_at = DateTime::parse_from_rfc3339(&req.expires_at)
         .map_err(|_| {
@@ -96,8 +94,8 @@ pub async fn patch(
             ))
         })?
         .with_timezone(&Utc);
-    let now = state.clock.now();
-    let mut store = state.store.write();
+    let now = state.core.clock.now();
+    let mut store = state.data.store.write();
     owned_user(&store, &grant, &user_id)?;
     store.set_expiry(&user_id, &connection_id, expires_at, now)?;
     Ok(no_content())

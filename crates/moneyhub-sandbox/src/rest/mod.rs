@@ -8,8 +8,6 @@ mod connections;
 mod syncs;
 mod users;
 
-use std::sync::Arc;
-
 use axum::routing::{delete, get};
 use axum::Router;
 
@@ -18,7 +16,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The REST routes.
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/oidc/.well-known/{listing}", get(catalogues::list))
         .route("/bank-icons/{bank_ref}", get(catalogues::icon))
@@ -37,14 +35,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/auth-requests/{id}", get(auth_requests::get).patch(auth_requests::complete_request))
 }
 
-/// Checks the bearer token, that it has one of `scopes`, and that it may reach `user_id`.
-fn authorize_user(
-    state: &crate::state::AppState,
-    headers: &axum::http::HeaderMap,
-    user_id: &str,
-    scopes: &[&str],
-) -> Result<Grant, ApiError> {
-    let grant = state.tokens.authorize(headers, state.clock.now())?;
+/// Checks that the (already checked) bearer grant has one of `scopes` and may reach `user_id`.
+fn for_user(grant: Grant, user_id: &str, scopes: &[&str]) -> Result<Grant, ApiError> {
     grant.require_any(scopes)?;
     check_user_scope(&grant, user_id)?;
     Ok(grant)

@@ -1,16 +1,14 @@
 //! Sync records: per connection, per user, and by id (the poll target of async syncs).
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use crate::auth::BearerGrant;
 use crate::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{ok, Path};
-use crate::state::AppState;
+use crate::state::DataApi;
 use crate::store::model::SyncRecord;
 use crate::store::Store;
 
@@ -39,15 +37,15 @@ fn page(
 
 /// `GET /users/{id}/connections/{cid}/syncs?limit&offset`.
 pub async fn of_connection(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path((user_id, connection_id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
+    let now = state.core.clock.now();
+    let grant = super::for_user(grant, &user_id, SCOPES)?;
     let q = Query::parse(q.as_deref());
-    let store = state.store.read();
+    let store = state.data.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
     let conn = store
         .connection(&user_id, &connection_id)
@@ -58,15 +56,15 @@ pub async fn of_connection(
 
 /// `GET /users/{id}/syncs?limit&offset`.
 pub async fn of_user(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path(user_id): Path<String>,
     RawQuery(q): RawQuery,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
+    let now = state.core.clock.now();
+    let grant = super::for_user(grant, &user_id, SCOPES)?;
     let q = Query::parse(q.as_deref());
-    let store = state.store.read();
+    let store = state.data.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
     let records = store
         .connections_of(&user_id)
@@ -79,14 +77,14 @@ pub async fn of_user(
 
 /// `GET /users/{id}/syncs/{syncId}`: `{"data": ConnectionSync}`.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<DataApi>,
     Path((user_id, sync_id)): Path<(String, String)>,
+    BearerGrant { grant, .. }: BearerGrant,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let grant = super::authorize_user(&state, &headers, &user_id, SCOPES)?;
+    let now = state.core.clock.now();
+    let grant = super::for_user(grant, &user_id, SCOPES)?;
     let id = crate::http::uuid_param("syncId", &sync_id)?;
-    let store = state.store.read();
+    let store = state.data.store.read();
     store.user(&grant.cid, &user_id).ok_or_else(|| ApiError::not_found("User not found"))?;
     let rec = store
         .syncs

@@ -1,7 +1,6 @@
 //! Loading a scenario into a running sandbox, and the reset it may start from.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -73,16 +72,16 @@ pub struct LoadedConnection {
 /// valid (they name users that no longer exist); the request log and the metrics keep
 /// counting, as they describe the process, not the data. A scenario given at start-up is
 /// loaded again.
-pub(crate) fn reset(state: &Arc<AppState>) -> Result<(), ScenarioError> {
-    state.clock.reset(state.config.clock);
-    *state.store.write() = state.fresh_store();
-    *state.identity.lock() = Default::default();
+pub(crate) fn reset(state: &AppState) -> Result<(), ScenarioError> {
+    state.core.clock.reset(state.core.config.clock);
+    *state.data.store.write() = state.core.fresh_store();
+    *state.identity.sessions.lock() = Default::default();
     *state.auth_requests.lock() = Default::default();
     state.faults.reset();
-    state.set_webhook(state.config.webhook.clone());
-    state.webhook_worker.set_chaos(Default::default());
-    state.webhook_worker.log.clear();
-    if let Some(scenario) = &state.config.scenario {
+    state.set_webhook(state.core.config.webhook.clone());
+    state.webhooks.worker.set_chaos(Default::default());
+    state.webhooks.worker.log.clear();
+    if let Some(scenario) = &state.core.config.scenario {
         apply(state, scenario, true)?;
     }
     Ok(())
@@ -91,7 +90,7 @@ pub(crate) fn reset(state: &Arc<AppState>) -> Result<(), ScenarioError> {
 /// Loads `scenario` (see the module docs of [`super`]), after a [`reset`] when `reset_first`.
 /// Every check that can fail runs before anything changes.
 pub(crate) fn load(
-    state: &Arc<AppState>,
+    state: &AppState,
     scenario: &Scenario,
     reset_first: bool,
 ) -> Result<LoadedScenario, ScenarioError> {
@@ -119,28 +118,28 @@ const CHUNK: std::time::Duration = std::time::Duration::from_millis(20);
 /// does not stop the sandbox for seconds; requests served meanwhile may see some of the
 /// scenario's users and not yet others.
 pub(crate) fn apply(
-    state: &Arc<AppState>,
+    state: &AppState,
     scenario: &Scenario,
     clock_free: bool,
 ) -> Result<LoadedScenario, ScenarioError> {
     let plan = check(state, scenario, clock_free)?;
     // The clock first, so that states are applied at the scenario's time.
     let ran = set_clock(state, scenario, clock_free)?;
-    let now = state.clock.now();
+    let now = state.core.clock.now();
     if let Some((target, chaos)) = plan.webhook {
         state.set_webhook(Some(target));
-        state.webhook_worker.set_chaos(chaos);
+        state.webhooks.worker.set_chaos(chaos);
     }
     let users = apply_users(state, scenario, &plan.users, now)?;
-    state.notify_webhooks();
+    state.data.notify_webhooks();
     let mut faults = Vec::new();
     for rule in &scenario.faults {
         let added = state.faults.add(rule.clone()).map_err(ScenarioError)?;
         faults.push(added["id"].as_str().unwrap_or_default().to_owned());
     }
     Ok(LoadedScenario {
-        now: crate::clock::iso(state.clock.now()),
-        frozen: state.clock.is_frozen(),
+        now: crate::clock::iso(state.core.clock.now()),
+        frozen: state.core.clock.is_frozen(),
         reset: false,
         ran,
         users,
@@ -150,29 +149,25 @@ pub(crate) fn apply(
 
 /// Sets the clock as `[clock]` says: outright when `clock_free`, else forward only (running
 /// what falls due on the way); then frozen or following the wall clock.
-fn set_clock(
-    state: &Arc<AppState>,
-    scenario: &Scenario,
-    clock_free: bool,
-) -> Result<RunReport, ScenarioError> {
+fn set_clock(state: &AppState, scenario: &Scenario, clock_free: bool) -> Result<RunReport, ScenarioError> {
     let mut ran = RunReport::default();
     let Some(clock) = &scenario.clock else { return Ok(ran) };
-    let frozen = clock.frozen.unwrap_or_else(|| state.clock.is_frozen());
+    let frozen = clock.frozen.unwrap_or_else(|| state.core.clock.is_frozen());
     match clock.start {
-        Some(start) if clock_free => state.clock.reset(ClockMode::Frozen(start)),
+        Some(start) if clock_free => state.core.clock.reset(ClockMode::Frozen(start)),
         Some(start) => {
-            let by = start - state.clock.now();
+            let by = start - state.core.clock.now();
             if by > Duration::zero() {
-                let target = state.clock.advance(by).map_err(ScenarioError)?;
-                ran = run_until(state, target);
+                let target = state.core.clock.advance(by).map_err(ScenarioError)?;
+                ran = run_until(&state.data, target);
             }
         }
         None => {}
     }
     if frozen {
-        state.clock.freeze();
+        state.core.clock.freeze();
     } else {
-        state.clock.resume();
+        state.core.clock.resume();
     }
     Ok(ran)
 }
@@ -202,12 +197,12 @@ fn apply_users(
     planned: &[PlannedUser],
     now: DateTime<Utc>,
 ) -> Result<Vec<LoadedUser>, ScenarioError> {
-    let mut index = index_users(&state.store.read());
+    let mut index = index_users(&state.data.store.read());
     let mut claimed: HashSet<String> = HashSet::new();
     let mut users = Vec::with_capacity(scenario.users.len());
     let mut todo = scenario.users.iter().zip(planned).peekable();
     while todo.peek().is_some() {
-        let mut store = state.store.write();
+        let mut store = state.data.store.write();
         let started = std::time::Instant::now();
         while started.elapsed() < CHUNK {
             let Some((user, planned)) = todo.next() else { break };
@@ -305,14 +300,15 @@ pub(crate) fn set_state(
     wanted: &super::StateRequest,
 ) -> Result<(), ScenarioError> {
     wanted.check()?;
-    let now = state.clock.now();
-    let mut store = state.store.write();
+    let now = state.core.clock.now();
+    let mut store = state.data.store.write();
     let bank_id = store
         .connections
         .get(connection_id)
         .map(|c| c.bank_id.clone())
         .ok_or_else(|| ScenarioError(format!("unknown connection {connection_id:?}")))?;
-    let provider = state.catalogue.get(&bank_id).ok_or_else(|| ScenarioError("unknown provider".into()))?;
+    let provider =
+        state.core.catalogue.get(&bank_id).ok_or_else(|| ScenarioError("unknown provider".into()))?;
     let consent = matches!(wanted.state, ConnectionState::ConsentEnding | ConnectionState::ConsentLapsed);
     if consent && provider.no_expiry {
         return Err(ScenarioError(format!("{} never sets a consent expiry (expiresAt)", provider.name)));
@@ -375,7 +371,7 @@ struct PlannedUser {
 /// Everything that can be refused, before anything changes.
 fn check(state: &AppState, scenario: &Scenario, clock_free: bool) -> Result<Plan, ScenarioError> {
     if let Some(start) = scenario.clock.as_ref().and_then(|c| c.start) {
-        let now = state.clock.now();
+        let now = state.core.clock.now();
         if !clock_free && start < now {
             return Err(scenario.error_at(
                 &[Key("clock"), Key("start")],
@@ -405,7 +401,7 @@ fn check(state: &AppState, scenario: &Scenario, clock_free: bool) -> Result<Plan
                 Some(f) => f.parse().map_err(|e| scenario.error_at(&[Key("webhooks"), Key("format")], e))?,
             };
             let target = WebhookTarget { url: w.url.clone(), format };
-            crate::webhooks::validate_target(&target, state.config.allow_remote_webhooks)
+            crate::webhooks::validate_target(&target, state.core.config.allow_remote_webhooks)
                 .map_err(|e| scenario.error_at(&[Key("webhooks"), Key("url")], e))?;
             let chaos = match &w.chaos {
                 None => Default::default(),
@@ -425,19 +421,19 @@ fn check(state: &AppState, scenario: &Scenario, clock_free: bool) -> Result<Plan
     let mut users = Vec::with_capacity(scenario.users.len());
     for (u, user) in scenario.users.iter().enumerate() {
         let client_id = match &user.client_id {
-            Some(id) if state.client(id).is_some() => id.clone(),
+            Some(id) if state.core.client(id).is_some() => id.clone(),
             Some(id) => {
                 return Err(scenario.error_at(
                     &[Key("users"), Index(u), Key("clientId")],
                     format!("unknown API client {id:?}: the sandbox registers {}", client_ids(state)),
                 ))
             }
-            None => state.config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default(),
+            None => state.core.config.clients.first().map(|c| c.client_id.clone()).unwrap_or_default(),
         };
         let mut banks = Vec::with_capacity(user.connections.len());
         for (c, conn) in user.connections.iter().enumerate() {
             let at = |field| [Key("users"), Index(u), Key("connections"), Index(c), Key(field)];
-            let provider = state.catalogue.find(conn.bank.trim()).ok_or_else(|| {
+            let provider = state.core.catalogue.find(conn.bank.trim()).ok_or_else(|| {
                 scenario.error_at(
                     &at("bank"),
                     format!(
@@ -463,5 +459,5 @@ fn check(state: &AppState, scenario: &Scenario, clock_free: bool) -> Result<Plan
 }
 
 fn client_ids(state: &AppState) -> String {
-    state.config.clients.iter().map(|c| format!("{:?}", c.client_id)).collect::<Vec<_>>().join(", ")
+    state.core.config.clients.iter().map(|c| format!("{:?}", c.client_id)).collect::<Vec<_>>().join(", ")
 }

@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use apply::{apply, load, reset, set_state};
 pub use apply::{LoadedConnection, LoadedScenario, LoadedUser};
 
-use crate::faults::FaultRequest;
+use crate::kit::types::FaultSpec;
 use crate::webhooks::chaos::ChaosRequest;
 
 /// A parsed scenario (see the module docs). Build one with [`Scenario::parse`].
@@ -75,7 +75,7 @@ pub struct Scenario {
     pub webhooks: Option<WebhookSetting>,
     /// Fault rules, as `POST /__sandbox/faults` takes them.
     #[serde(default)]
-    faults: Vec<FaultRequest>,
+    faults: Vec<FaultSpec>,
     /// Users and their connections.
     #[serde(default)]
     pub users: Vec<ScenarioUser>,

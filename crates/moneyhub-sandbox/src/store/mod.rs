@@ -20,8 +20,6 @@ use crate::seed::generator::{base_balance, AccountSeed};
 use events::Event;
 use model::{Account, Connection, FetchStatus, ManagedBy, SyncRecord, User};
 
-pub use fetch::FetchReport;
-
 /// How long a new consent lasts.
 pub fn consent_period() -> Duration {
     Duration::days(90)

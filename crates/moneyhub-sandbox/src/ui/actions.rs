@@ -2,8 +2,6 @@
 //! clock or lifecycle (as the control API does), and goes back to the dashboard (303) with
 //! what happened.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -12,9 +10,10 @@ use chrono::Duration;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::html;
 use super::{form_token_ok, gate, PATH};
 use crate::config::{ConsentMode, WebhookFormat, WebhookTarget};
+use crate::http::html;
+use crate::identity::Oidc;
 use crate::lifecycle::run_until;
 use crate::scenario::{Scenario, ScenarioFormat};
 use crate::state::AppState;
@@ -22,6 +21,7 @@ use crate::store::model::FetchStatus;
 use crate::webhooks::delivery::deliver_test_event;
 use crate::webhooks::envelope::Outgoing;
 use crate::webhooks::{format_name, validate_target};
+use axum::extract::FromRef;
 
 struct Form(Vec<(String, String)>);
 
@@ -120,7 +120,7 @@ fn parse_local(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 /// `POST /__sandbox/ui/clock` (`op=hour|day|month|freeze|resume`, `op=to` with `at`, a
 /// `datetime-local` value read as UTC): the clock moves and
 /// everything due runs, as `POST /__sandbox/clock/advance` does.
-pub async fn clock(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn clock(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match admit(&state, &headers, &body) {
         Ok(f) => f,
         Err(r) => return *r,
@@ -133,7 +133,7 @@ pub async fn clock(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
             let Some(at) = form.get("at").and_then(parse_local) else {
                 return failed("Give a date and time (UTC), such as 2025-02-01T10:00.");
             };
-            let now = state.clock.now();
+            let now = state.core.clock.now();
             if at <= now {
                 return failed(&format!(
                     "The sandbox clock only moves forwards: {} is not after {} (Reset goes back to the start).",
@@ -144,22 +144,22 @@ pub async fn clock(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
             at - now
         }
         Some("freeze") => {
-            state.clock.freeze();
+            state.core.clock.freeze();
             return back("Clock frozen");
         }
         Some("resume") => {
-            state.clock.resume();
+            state.core.clock.resume();
             return back("Clock follows the wall clock again");
         }
         _ => return failed("op must be hour, day, month, to, freeze or resume"),
     };
-    let target = match state.clock.advance(by) {
+    let target = match state.core.clock.advance(by) {
         Ok(t) => t,
         Err(e) => return failed(&format!("The clock did not move: {e}")),
     };
-    let st = state.clone();
+    let st = state.data.clone();
     let ran = tokio::task::spawn_blocking(move || run_until(&st, target)).await;
-    state.notify_webhooks();
+    state.data.notify_webhooks();
     match ran {
         Ok(report) => back(&format!("The clock is now {}. {}", readable(target), ran_words(&json!(report)))),
         Err(_) => html::message_with_back(
@@ -174,15 +174,15 @@ pub async fn clock(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
 /// `POST /__sandbox/ui/connection` (`connection=ID`, `op=fail|mfa|credentials|expire|withdraw|drop|delete`
 /// with `outcome`, `days` or `account`). `withdraw` and `delete` first answer a page that
 /// asks for confirmation (`confirm=yes`).
-pub async fn connection(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn connection(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match admit(&state, &headers, &body) {
         Ok(f) => f,
         Err(r) => return *r,
     };
     let bad = |why: &str| failed(why);
     let Some(id) = form.get("connection") else { return bad("no connection given") };
-    let now = state.clock.now();
-    let mut store = state.store.write();
+    let now = state.core.clock.now();
+    let mut store = state.data.store.write();
     let Some(conn) = store.connections.get(id) else { return bad("no such connection") };
     let (user_id, bank_id, sticky) = (conn.user_id.clone(), conn.bank_id.clone(), conn.sticky_outcome);
     let (name, kind) = (conn.name, conn.kind);
@@ -265,13 +265,13 @@ pub async fn connection(State(state): State<Arc<AppState>>, headers: HeaderMap, 
         _ => return bad("unknown action"),
     };
     drop(store);
-    state.notify_webhooks();
+    state.data.notify_webhooks();
     back(&done)
 }
 
 /// `POST /__sandbox/ui/faults` (`op=add` with `method`, `path`, `status`, `times`;
 /// `op=remove` with `id`; `op=clear`).
-pub async fn faults(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn faults(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match admit(&state, &headers, &body) {
         Ok(f) => f,
         Err(r) => return *r,
@@ -323,7 +323,7 @@ pub async fn faults(State(state): State<Arc<AppState>>, headers: HeaderMap, body
 /// from (it checks that the target receives and answers; a receiver ignores an event type it
 /// does not know). A resend delivers the logged event again with the same webhook id and
 /// payload, as a retry of the sender would, and logs a new delivery.
-pub async fn webhooks(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn webhooks(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match admit(&state, &headers, &body) {
         Ok(f) => f,
         Err(r) => return *r,
@@ -339,7 +339,7 @@ pub async fn webhooks(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
                 Err(e) => return failed(&e),
             };
             let target = WebhookTarget { url, format };
-            if let Err(e) = validate_target(&target, state.config.allow_remote_webhooks) {
+            if let Err(e) = validate_target(&target, state.core.config.allow_remote_webhooks) {
                 return failed(&e);
             }
             let done = format!("Webhooks now go to {} as {}.", target.url, format_name(format));
@@ -354,10 +354,10 @@ pub async fn webhooks(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
             let Some(user) = form.get("user").filter(|u| !u.is_empty()) else {
                 return failed("Choose the user the test event is for.");
             };
-            if state.webhook.lock().is_none() {
+            if state.webhooks.target.lock().is_none() {
                 return failed("Webhooks are off: set a target first.");
             }
-            let id = state.store.write().next_webhook_id();
+            let id = state.data.store.write().next_webhook_id();
             let event = Outgoing {
                 id,
                 user_id: user.to_string(),
@@ -372,11 +372,11 @@ pub async fn webhooks(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
                 return failed("Choose a delivery to send again.");
             };
             let Some(d) =
-                state.webhook_worker.log.since(seq.saturating_sub(1), 1).into_iter().find(|d| d.seq == seq)
+                state.webhooks.worker.log.since(seq.saturating_sub(1), 1).into_iter().find(|d| d.seq == seq)
             else {
                 return failed("That delivery is no longer in the log.");
             };
-            if state.webhook.lock().is_none() {
+            if state.webhooks.target.lock().is_none() {
                 return failed("Webhooks are off: set a target first.");
             }
             let Ok(id) = Uuid::parse_str(&d.webhook_id) else {
@@ -411,7 +411,7 @@ fn delivered(what: &str, sent: &[crate::webhooks::log::Delivery]) -> String {
 ///
 /// Decision: a scenario is pasted as text (a browser's file upload would need a multipart
 /// body the sandbox does not otherwise parse); its errors name the line and column.
-pub async fn sandbox(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn sandbox(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match admit(&state, &headers, &body) {
         Ok(f) => f,
         Err(r) => return *r,
@@ -419,7 +419,7 @@ pub async fn sandbox(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     match form.get("op") {
         Some("consent") => match form.get("mode").unwrap_or("").parse::<ConsentMode>() {
             Ok(mode) => {
-                crate::identity::set_consent_mode(&state, mode);
+                crate::identity::set_consent_mode(&Oidc::from_ref(&state), mode);
                 back(match mode {
                     ConsentMode::Interactive => {
                         "Consent is now interactive: /oidc/auth shows the consent pages."
@@ -459,7 +459,7 @@ pub async fn sandbox(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
             let st = state.clone();
             let loaded =
                 tokio::task::spawn_blocking(move || crate::scenario::load(&st, &scenario, reset)).await;
-            state.notify_webhooks();
+            state.data.notify_webhooks();
             match loaded {
                 Ok(Ok(l)) => {
                     let conns: usize = l.users.iter().map(|u| u.connections.len()).sum();

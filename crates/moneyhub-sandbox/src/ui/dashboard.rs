@@ -1,16 +1,20 @@
 //! The dashboard page.
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 
-use super::html::{self, escape};
 use super::{gate, page_cookies, Access, PATH};
+use chrono::{DateTime, Utc};
+
 use crate::clock::iso;
+use crate::http::html::{self, escape};
 use crate::http::query::Query;
+use crate::identity::Oidc;
 use crate::state::AppState;
+use crate::store::model::Connection;
+use crate::store::Store;
+use axum::extract::FromRef;
 
 /// How many webhook deliveries and logged requests the page shows (the newest).
 const TAIL: u64 = 25;
@@ -22,7 +26,7 @@ const RECENT_SYNCS: usize = 6;
 pub const FAILURES: &[&str] = &["error", "partial", "mfa-required", "credentials-error"];
 
 /// `GET /__sandbox/ui[?token=T][&done=MESSAGE]`.
-pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+pub async fn show(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let q = Query::parse(q.as_deref());
     let access = match gate(&state, &Method::GET, &headers, q.get("token")) {
         Ok(a) => a,
@@ -121,7 +125,7 @@ pub fn mfa_remedy(kind: crate::seed::catalogue::ProviderType) -> &'static str {
 }
 
 fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
-    let now = state.clock.now();
+    let now = state.core.clock.now();
     let mut out = String::from("<h1>Sandbox dashboard</h1>");
     if let Some(d) = done {
         out.push_str(&format!(
@@ -129,8 +133,21 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
             escape(d)
         ));
     }
+    out.push_str(&clock_section(state, csrf, now));
+    out.push_str(&sandbox_section(state, csrf));
+    let (users, user_options) = users_section(state, csrf, now);
+    out.push_str(&users);
+    out.push_str(&webhooks_section(state, csrf, &user_options));
+    out.push_str(&faults_section(state, csrf));
+    out.push_str(&requests_section(state));
+    out
+}
+
+/// The clock: its time, buttons to move it, freeze or resume it, a date to move it to.
+fn clock_section(state: &AppState, csrf: &str, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
     // Clock.
-    let frozen = state.clock.is_frozen();
+    let frozen = state.core.clock.is_frozen();
     let clock_action = "/__sandbox/ui/clock";
     let suggested = (now + chrono::Duration::days(7)).format("%Y-%m-%dT%H:%M").to_string();
     out.push_str(&format!(
@@ -151,9 +168,15 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
         hidden(csrf),
         escape(&suggested),
     ));
+    out
+}
+
+/// The sandbox itself: consent mode, scenario, reset.
+fn sandbox_section(state: &AppState, csrf: &str) -> String {
+    let mut out = String::new();
     // The sandbox itself: consent mode, reset, scenario.
     let sb = "/__sandbox/ui/sandbox";
-    let mode = crate::identity::consent_mode(state);
+    let mode = crate::identity::consent_mode(&Oidc::from_ref(state));
     let option = |value: &str, label: &str| {
         format!(
             "<option value=\"{value}\"{}>{label}</option>",
@@ -179,12 +202,18 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
         hidden(csrf),
         button(sb, csrf, &[("op", "reset")], "Reset the sandbox…", "reset", "danger"),
     ));
+    out
+}
+
+/// Every user and its connections; also the `<option>`s of the users (for the test event).
+fn users_section(state: &AppState, csrf: &str, now: DateTime<Utc>) -> (String, String) {
+    let mut out = String::new();
     // Users and connections.
     out.push_str("<section><h2>Users and connections</h2>");
-    let store = state.store.read();
+    let store = state.data.store.read();
     let mut any = false;
     let mut user_options = String::new();
-    for client in &state.config.clients {
+    for client in &state.core.config.clients {
         let (users, _) = store.users_page(&client.client_id, 0, usize::MAX);
         for u in users {
             any = true;
@@ -209,105 +238,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
                  <th scope=\"col\">tppConsent</th><th scope=\"col\">Last sync</th></tr>",
             );
             for c in conns {
-                let removed = store.provider_removed(c);
-                let h = c.health(now, removed);
-                let status = match (h.error, h.extended) {
-                    (Some(e), Some(x)) => format!("{} ({e}, {x})", h.status),
-                    (Some(e), None) => format!("{} ({e})", h.status),
-                    _ => h.status.to_string(),
-                };
-                let last = match (c.last_synced_at, c.last_fetch) {
-                    (Some(t), Some(f)) => format!("{} {}", ts(&iso(t)), escape(f.as_str())),
-                    _ => "never".into(),
-                };
-                let short = c.id.split(':').nth(1).unwrap_or(&c.id).get(..8).unwrap_or(&c.id);
-                let due = crate::lifecycle::next_due(&store, c, now)
-                    .filter(|(_, d)| matches!(d, crate::lifecycle::schedule::Due::AutoSync))
-                    .map(|(at, _)| format!(" at {}", ts(&iso(at))))
-                    .unwrap_or_default();
-                let next = match scripted_next(c) {
-                    Some(n) => format!(
-                        "<br><span class=\"scripted\" id=\"next-{short}\">Next sync{due}: {}</span>",
-                        escape(&n)
-                    ),
-                    None => format!(
-                        "<br><span class=\"muted\" id=\"next-{short}\">Next sync{due}: success</span>"
-                    ),
-                };
-                // The newest syncs, so a failure shows even when later syncs of the same
-                // clock jump succeeded.
-                let recent: Vec<String> = c
-                    .sync_ids
-                    .iter()
-                    .rev()
-                    .take(RECENT_SYNCS)
-                    .filter_map(|id| store.syncs.get(id))
-                    .map(|r| {
-                        let outcome = r.fetch_status.map(|f| f.as_str()).unwrap_or("running");
-                        format!("{} {}", ts(&iso(r.created_at)), escape(outcome))
-                    })
-                    .collect();
-                let cid = c.id.as_str();
-                let act = "/__sandbox/ui/connection";
-                let options: String = super::dashboard::FAILURES
-                    .iter()
-                    .map(|f| format!("<option>{}</option>", escape(f)))
-                    .collect();
-                let accounts: String = c
-                    .account_ids
-                    .iter()
-                    .filter_map(|a| store.accounts.get(a))
-                    .map(|a| {
-                        format!(
-                            "<option value=\"{}\">{}</option>",
-                            escape(&a.id.to_string()),
-                            escape(a.kind.display_name())
-                        )
-                    })
-                    .collect();
-                let mfa_label = format!("Require MFA (then {})", mfa_remedy(c.kind));
-                let actions = format!(
-                    "<form class=\"inline\" method=\"post\" action=\"{act}\">{}<input type=\"hidden\" name=\"connection\" value=\"{}\">\
-                     <input type=\"hidden\" name=\"op\" value=\"fail\"><label class=\"sr\" for=\"fail-outcome-{short}\">Failure for the next sync</label>\
-                     <select name=\"outcome\" id=\"fail-outcome-{short}\">{options}</select>\
-                     <button id=\"fail-{short}\">Fail next sync</button></form>\
-                     {}{}\
-                     <form class=\"inline\" method=\"post\" action=\"{act}\">{}<input type=\"hidden\" name=\"connection\" value=\"{}\">\
-                     <input type=\"hidden\" name=\"op\" value=\"expire\"><label class=\"sr\" for=\"expire-days-{short}\">Days until the consent ends</label>\
-                     <input id=\"expire-days-{short}\" name=\"days\" value=\"3\" size=\"3\" inputmode=\"numeric\">\
-                     <button id=\"expire-{short}\" class=\"secondary\">Expire consent in N days</button></form>\
-                     <form class=\"inline\" method=\"post\" action=\"{act}\">{}<input type=\"hidden\" name=\"connection\" value=\"{}\">\
-                     <input type=\"hidden\" name=\"op\" value=\"drop\"><label class=\"sr\" for=\"drop-account-{short}\">Account to drop</label>\
-                     <select id=\"drop-account-{short}\" name=\"account\">{accounts}</select>\
-                     <button id=\"drop-{short}\" class=\"secondary\">Drop account</button></form>\
-                     {}{}",
-                    hidden(csrf),
-                    escape(cid),
-                    button(act, csrf, &[("connection", cid), ("op", "mfa")], &mfa_label, &format!("mfa-{short}"), "secondary"),
-                    button(act, csrf, &[("connection", cid), ("op", "credentials")], "Reject credentials (then reauth)", &format!("credentials-{short}"), "secondary"),
-                    hidden(csrf),
-                    escape(cid),
-                    hidden(csrf),
-                    escape(cid),
-                    button(act, csrf, &[("connection", cid), ("op", "withdraw")], "Withdraw provider…", &format!("withdraw-{short}"), "danger"),
-                    button(act, csrf, &[("connection", cid), ("op", "delete")], "Delete…", &format!("delete-{short}"), "danger"),
-                );
-                rows.push_str(&format!(
-                    "<tr id=\"conn-{short}\"><td>{}<br><code>{}</code><br><span class=\"muted\">{} accounts · {}</span></td>\
-                     <td class=\"status\" id=\"status-{short}\">{}{next}<br><span class=\"muted\">{} syncs; latest:</span>\
-                     <ul class=\"syncs\" id=\"syncs-{short}\">{}</ul></td><td>{}</td><td>{}</td><td id=\"last-sync-{short}\">{}</td></tr>\
-                     <tr><td colspan=\"5\" class=\"actions\">{actions}</td></tr>",
-                    escape(c.name),
-                    escape(cid),
-                    c.account_ids.len(),
-                    escape(c.kind.as_str()),
-                    escape(&status),
-                    c.sync_ids.len(),
-                    recent.iter().map(|r| format!("<li>{r}</li>")).collect::<String>(),
-                    c.expires_at.map(|t| ts(&iso(t))).unwrap_or_else(|| "-".into()),
-                    c.tpp_consent(now),
-                    last,
-                ));
+                rows.push_str(&connection_rows(&store, c, csrf, now));
             }
             out.push_str(&table(&format!("Connections of user {}", u.user_id), &rows));
         }
@@ -317,9 +248,114 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
         out.push_str("<p class=\"muted\">No users yet.</p>");
     }
     out.push_str("</section>");
+    (out, user_options)
+}
+
+/// A connection's two table rows: what it is and how it is, then the buttons that script
+/// its failures.
+fn connection_rows(store: &Store, c: &Connection, csrf: &str, now: DateTime<Utc>) -> String {
+    let removed = store.provider_removed(c);
+    let h = c.health(now, removed);
+    let status = match (h.error, h.extended) {
+        (Some(e), Some(x)) => format!("{} ({e}, {x})", h.status),
+        (Some(e), None) => format!("{} ({e})", h.status),
+        _ => h.status.to_string(),
+    };
+    let last = match (c.last_synced_at, c.last_fetch) {
+        (Some(t), Some(f)) => format!("{} {}", ts(&iso(t)), escape(f.as_str())),
+        _ => "never".into(),
+    };
+    let short = c.id.split(':').nth(1).unwrap_or(&c.id).get(..8).unwrap_or(&c.id);
+    let due = crate::lifecycle::next_due(store, c, now)
+        .filter(|(_, d)| matches!(d, crate::lifecycle::schedule::Due::AutoSync))
+        .map(|(at, _)| format!(" at {}", ts(&iso(at))))
+        .unwrap_or_default();
+    let next = match scripted_next(c) {
+        Some(n) => {
+            format!("<br><span class=\"scripted\" id=\"next-{short}\">Next sync{due}: {}</span>", escape(&n))
+        }
+        None => format!("<br><span class=\"muted\" id=\"next-{short}\">Next sync{due}: success</span>"),
+    };
+    // The newest syncs, so a failure shows even when later syncs of the same
+    // clock jump succeeded.
+    let recent: Vec<String> = c
+        .sync_ids
+        .iter()
+        .rev()
+        .take(RECENT_SYNCS)
+        .filter_map(|id| store.syncs.get(id))
+        .map(|r| {
+            let outcome = r.fetch_status.map(|f| f.as_str()).unwrap_or("running");
+            format!("{} {}", ts(&iso(r.created_at)), escape(outcome))
+        })
+        .collect();
+    let cid = c.id.as_str();
+    let act = "/__sandbox/ui/connection";
+    let options: String =
+        super::dashboard::FAILURES.iter().map(|f| format!("<option>{}</option>", escape(f))).collect();
+    let accounts: String = c
+        .account_ids
+        .iter()
+        .filter_map(|a| store.accounts.get(a))
+        .map(|a| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                escape(&a.id.to_string()),
+                escape(a.kind.display_name())
+            )
+        })
+        .collect();
+    let mfa_label = format!("Require MFA (then {})", mfa_remedy(c.kind));
+    let actions = format!(
+        "<form class=\"inline\" method=\"post\" action=\"{act}\">{}<input type=\"hidden\" name=\"connection\" value=\"{}\">\
+         <input type=\"hidden\" name=\"op\" value=\"fail\"><label class=\"sr\" for=\"fail-outcome-{short}\">Failure for the next sync</label>\
+         <select name=\"outcome\" id=\"fail-outcome-{short}\">{options}</select>\
+         <button id=\"fail-{short}\">Fail next sync</button></form>\
+         {}{}\
+         <form class=\"inline\" method=\"post\" action=\"{act}\">{}<input type=\"hidden\" name=\"connection\" value=\"{}\">\
+         <input type=\"hidden\" name=\"op\" value=\"expire\"><label class=\"sr\" for=\"expire-days-{short}\">Days until the consent ends</label>\
+         <input id=\"expire-days-{short}\" name=\"days\" value=\"3\" size=\"3\" inputmode=\"numeric\">\
+         <button id=\"expire-{short}\" class=\"secondary\">Expire consent in N days</button></form>\
+         <form class=\"inline\" method=\"post\" action=\"{act}\">{}<input type=\"hidden\" name=\"connection\" value=\"{}\">\
+         <input type=\"hidden\" name=\"op\" value=\"drop\"><label class=\"sr\" for=\"drop-account-{short}\">Account to drop</label>\
+         <select id=\"drop-account-{short}\" name=\"account\">{accounts}</select>\
+         <button id=\"drop-{short}\" class=\"secondary\">Drop account</button></form>\
+         {}{}",
+        hidden(csrf),
+        escape(cid),
+        button(act, csrf, &[("connection", cid), ("op", "mfa")], &mfa_label, &format!("mfa-{short}"), "secondary"),
+        button(act, csrf, &[("connection", cid), ("op", "credentials")], "Reject credentials (then reauth)", &format!("credentials-{short}"), "secondary"),
+        hidden(csrf),
+        escape(cid),
+        hidden(csrf),
+        escape(cid),
+        button(act, csrf, &[("connection", cid), ("op", "withdraw")], "Withdraw provider…", &format!("withdraw-{short}"), "danger"),
+        button(act, csrf, &[("connection", cid), ("op", "delete")], "Delete…", &format!("delete-{short}"), "danger"),
+    );
+    format!(
+        "<tr id=\"conn-{short}\"><td>{}<br><code>{}</code><br><span class=\"muted\">{} accounts · {}</span></td>\
+         <td class=\"status\" id=\"status-{short}\">{}{next}<br><span class=\"muted\">{} syncs; latest:</span>\
+         <ul class=\"syncs\" id=\"syncs-{short}\">{}</ul></td><td>{}</td><td>{}</td><td id=\"last-sync-{short}\">{}</td></tr>\
+         <tr><td colspan=\"5\" class=\"actions\">{actions}</td></tr>",
+        escape(c.name),
+        escape(cid),
+        c.account_ids.len(),
+        escape(c.kind.as_str()),
+        escape(&status),
+        c.sync_ids.len(),
+        recent.iter().map(|r| format!("<li>{r}</li>")).collect::<String>(),
+        c.expires_at.map(|t| ts(&iso(t))).unwrap_or_else(|| "-".into()),
+        c.tpp_consent(now),
+        last,
+    )
+}
+
+/// Webhooks: the target, a test event, the deliveries (each can be sent again).
+fn webhooks_section(state: &AppState, csrf: &str, user_options: &str) -> String {
+    let mut out = String::new();
     // Webhooks: the target, a test event, the deliveries (each can be sent again).
     let wh = "/__sandbox/ui/webhooks";
-    let target = state.webhook.lock().clone();
+    let target = state.webhooks.target.lock().clone();
     out.push_str("<section><h2>Webhooks</h2>");
     match &target {
         Some(t) => out.push_str(&format!(
@@ -361,7 +397,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
         }
         out.push_str("</div>");
     }
-    let log = &state.webhook_worker.log;
+    let log = &state.webhooks.worker.log;
     let deliveries = log.since(log.last_seq().saturating_sub(TAIL), TAIL as usize);
     out.push_str("<h3>Deliveries</h3>");
     if deliveries.is_empty() {
@@ -386,7 +422,7 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{} ms</td>\
                  <td><details><summary>payload</summary><pre>{}</pre></details></td><td>{}</td></tr>",
                 d.seq,
-                ts(&d.at),
+                ts(&iso(d.at)),
                 escape(&d.event_type),
                 escape(&outcome),
                 escape(&status),
@@ -405,6 +441,12 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
         out.push_str(&table("Webhook deliveries", &rows));
     }
     out.push_str("</section>");
+    out
+}
+
+/// The fault rules, each removable, and a form to add one.
+fn faults_section(state: &AppState, csrf: &str) -> String {
+    let mut out = String::new();
     // Faults.
     let fa = "/__sandbox/ui/faults";
     out.push_str("<section><h2>Faults</h2>");
@@ -436,9 +478,16 @@ fn render(state: &AppState, csrf: &str, done: Option<&str>) -> String {
          <button id=\"fault-add\">Add fault</button></form></section>",
         hidden(csrf)
     ));
+    out
+}
+
+/// The request log, newest first, without the dashboard's own pages and forms.
+fn requests_section(state: &AppState) -> String {
+    let mut out = String::new();
     // Request log, without the dashboard's own pages and forms.
     let window = 2_000u64;
-    let entries = state.log.since(state.log.last_seq().saturating_sub(window), window as usize);
+    let entries =
+        state.log.requests.since(state.log.requests.last_seq().saturating_sub(window), window as usize);
     let shown: Vec<_> =
         entries.iter().rev().filter(|e| !e.path.starts_with(PATH)).take(TAIL as usize).collect();
     out.push_str(

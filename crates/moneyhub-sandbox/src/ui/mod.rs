@@ -17,9 +17,6 @@
 
 mod actions;
 mod dashboard;
-pub mod html;
-
-use std::sync::Arc;
 
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -27,6 +24,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
 
+use crate::http::html;
 use crate::state::AppState;
 
 /// The cookie that proves the control token was given (a digest of it).
@@ -37,7 +35,7 @@ const CSRF_COOKIE: &str = "mh_sandbox_ui_csrf";
 pub const PATH: &str = "/__sandbox/ui";
 
 /// The dashboard's routes.
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH, get(dashboard::show))
         .route("/__sandbox/ui/clock", post(actions::clock))
@@ -74,7 +72,7 @@ pub(crate) fn gate(
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let host = text(header::HOST).unwrap_or_default();
     let mut access = Access::Granted;
-    match &state.config.control_token {
+    match &state.core.config.control_token {
         Some(token) => {
             let bearer = text(header::AUTHORIZATION)
                 .and_then(|v| v.split_once(' '))
@@ -132,8 +130,8 @@ pub(crate) fn gate(
 /// Sets the cookies a dashboard page needs: the auth digest (after `?token=`) and the form
 /// token (when the browser has none yet). Returns the form token the page's forms carry.
 fn page_cookies(state: &AppState, headers: &HeaderMap, res: &mut Response, access: &Access) -> String {
-    let secure = state.base_url.starts_with("https:");
-    if let (Access::TokenAccepted, Some(token)) = (access, &state.config.control_token) {
+    let secure = state.core.base_url.starts_with("https:");
+    if let (Access::TokenAccepted, Some(token)) = (access, &state.core.config.control_token) {
         html::set_cookie(res, AUTH_COOKIE, &token_digest(token), PATH, secure);
     }
     match html::cookie(headers, CSRF_COOKIE) {

@@ -10,31 +10,16 @@
 use std::time::Instant;
 
 use axum::http::header::CONTENT_TYPE;
-use serde::Serialize;
 
 use super::envelope::{json_body, jwt_body, Outgoing};
 use super::log::{Delivery, Outcome};
 use super::{format_name, DELIVERY_TIMEOUT};
-use crate::clock::iso;
 use crate::config::{WebhookFormat, WebhookTarget};
+use crate::kit::types::FlushReport;
 use crate::state::AppState;
 
-/// What one drain did (the answer to `POST /__sandbox/webhooks/flush`).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FlushReport {
-    /// Requests sent (including chaos's extra copies).
-    pub attempts: u64,
-    /// Events the receiver accepted (2xx within 5 s).
-    pub delivered: u64,
-    /// Attempts that failed (non-2xx, timeout, connection error).
-    pub failed: u64,
-    /// Events discarded without sending.
-    pub dropped: u64,
-    /// Extra copies the receiver accepted.
-    pub duplicates: u64,
-}
-
+/// What one drain did (the answer to `POST /__sandbox/webhooks/flush`), counted as
+/// [`deliver_pending`] goes; `last_seq` is set at its end.
 impl FlushReport {
     fn count(&mut self, d: &Delivery) {
         match d.outcome {
@@ -53,34 +38,35 @@ impl FlushReport {
 /// happened. Waits for a delivery already in progress first, so on return every event
 /// recorded before the call has been attempted.
 pub async fn deliver_pending(state: &AppState) -> FlushReport {
-    let _turn = state.webhook_worker.delivering.lock().await;
+    let _turn = state.webhooks.worker.delivering.lock().await;
     let mut report = FlushReport::default();
     drain(state, &mut report).await;
+    report.last_seq = state.webhooks.worker.log.last_seq();
     report
 }
 
 /// Delivers a synthetic event (after whatever is pending, to keep order) and returns its
 /// log entries.
 pub async fn deliver_test_event(state: &AppState, event: Outgoing) -> Vec<Delivery> {
-    let _turn = state.webhook_worker.delivering.lock().await;
+    let _turn = state.webhooks.worker.delivering.lock().await;
     let mut report = FlushReport::default();
     drain(state, &mut report).await;
     // Nobody else delivers while we hold the turn, so every entry after this one is ours.
-    let before = state.webhook_worker.log.last_seq();
+    let before = state.webhooks.worker.log.last_seq();
     deliver_one(state, &event, &mut report).await;
-    state.webhook_worker.log.since(before, usize::MAX)
+    state.webhooks.worker.log.since(before, usize::MAX)
 }
 
 /// Takes the outbox under the store lock and delivers it outside the lock (a delivery can
 /// take 5 s; the API must not stall meanwhile). Repeats until the outbox stays empty.
 async fn drain(state: &AppState, report: &mut FlushReport) {
     loop {
-        let events = std::mem::take(&mut state.store.write().outbox);
+        let events = std::mem::take(&mut state.data.store.write().outbox);
         if events.is_empty() {
             return;
         }
         let mut batch: Vec<Outgoing> = events.into_iter().map(Outgoing::from).collect();
-        state.webhook_worker.chaos.lock().maybe_shuffle(&mut batch);
+        state.webhooks.worker.chaos.lock().maybe_shuffle(&mut batch);
         for event in &batch {
             deliver_one(state, event, report).await;
         }
@@ -90,13 +76,13 @@ async fn drain(state: &AppState, report: &mut FlushReport) {
 /// One event: chaos may drop it or send it twice.
 async fn deliver_one(state: &AppState, event: &Outgoing, report: &mut FlushReport) {
     // Read per event, so a target change takes effect at once.
-    let target = state.webhook.lock().clone();
+    let target = state.webhooks.target.lock().clone();
     let Some(target) = target else {
         let d = dropped(state, event, None, "no webhook target is set");
         report.count(&d);
         return;
     };
-    let drop_it = state.webhook_worker.chaos.lock().drop_next();
+    let drop_it = state.webhooks.worker.chaos.lock().drop_next();
     if drop_it {
         let d = dropped(state, event, Some(&target), "dropped by chaos");
         report.count(&d);
@@ -104,7 +90,7 @@ async fn deliver_one(state: &AppState, event: &Outgoing, report: &mut FlushRepor
     }
     let d = attempt(state, &target, event, false).await;
     report.count(&d);
-    let again = state.webhook_worker.chaos.lock().duplicate_next();
+    let again = state.webhooks.worker.chaos.lock().duplicate_next();
     if again {
         let d = attempt(state, &target, event, true).await;
         report.count(&d);
@@ -112,14 +98,14 @@ async fn deliver_one(state: &AppState, event: &Outgoing, report: &mut FlushRepor
 }
 
 fn dropped(state: &AppState, event: &Outgoing, target: Option<&WebhookTarget>, why: &str) -> Delivery {
-    state.webhook_worker.log.push(Delivery {
+    state.webhooks.worker.log.push(Delivery {
         seq: 0,
         webhook_id: event.id.to_string(),
         event_type: event.event_type.clone(),
         user_id: event.user_id.clone(),
         url: target.map(|t| t.url.clone()),
-        format: target.map(|t| format_name(t.format)),
-        at: iso(state.clock.now()),
+        format: target.map(|t| format_name(t.format).to_owned()),
+        at: state.core.clock.now(),
         status: None,
         error: Some(why.to_string()),
         duration_ms: 0,
@@ -132,7 +118,7 @@ fn dropped(state: &AppState, event: &Outgoing, target: Option<&WebhookTarget>, w
 
 /// One POST: once, no retry, cut at 5 s.
 async fn attempt(state: &AppState, target: &WebhookTarget, event: &Outgoing, duplicate: bool) -> Delivery {
-    let at = iso(state.clock.now());
+    let at = state.core.clock.now();
     let started = Instant::now();
     let body = match target.format {
         WebhookFormat::Json => Ok(("application/json", json_body(event))),
@@ -148,13 +134,13 @@ async fn attempt(state: &AppState, target: &WebhookTarget, event: &Outgoing, dup
         (true, true) => Outcome::Duplicate,
         (false, _) => Outcome::Failed,
     };
-    state.webhook_worker.log.push(Delivery {
+    state.webhooks.worker.log.push(Delivery {
         seq: 0,
         webhook_id: event.id.to_string(),
         event_type: event.event_type.clone(),
         user_id: event.user_id.clone(),
         url: Some(target.url.clone()),
-        format: Some(format_name(target.format)),
+        format: Some(format_name(target.format).to_owned()),
         at,
         status,
         error,
@@ -169,10 +155,11 @@ async fn attempt(state: &AppState, target: &WebhookTarget, event: &Outgoing, dup
 /// The SET for `event`: `aud` is the client owning the user (the first registered client
 /// for users the store does not know, such as synthetic test events' users).
 fn sign(state: &AppState, event: &Outgoing) -> Result<String, String> {
-    let owner = state.store.read().users.get(&event.user_id).map(|u| u.client_id.clone());
-    let aud = owner.or_else(|| state.config.clients.first().map(|c| c.client_id.clone())).unwrap_or_default();
-    let iat = state.clock.now().timestamp();
-    jwt_body(&state.key, &state.base_url, &aud, iat, event)
+    let owner = state.data.store.read().users.get(&event.user_id).map(|u| u.client_id.clone());
+    let aud =
+        owner.or_else(|| state.core.config.clients.first().map(|c| c.client_id.clone())).unwrap_or_default();
+    let iat = state.core.clock.now().timestamp();
+    jwt_body(&state.identity.key, &state.core.base_url, &aud, iat, event)
 }
 
 /// Sends one request; `(status, error)`. Only the status line matters (2xx within 5 s), so
@@ -183,7 +170,7 @@ async fn send(
     content_type: &str,
     body: Vec<u8>,
 ) -> (Option<u16>, Option<String>) {
-    let request = state.webhook_worker.client.post(url).header(CONTENT_TYPE, content_type).body(body).send();
+    let request = state.webhooks.worker.client.post(url).header(CONTENT_TYPE, content_type).body(body).send();
     // The client has the same timeout; this outer one also bounds connection set-up however
     // the client is configured.
     match tokio::time::timeout(DELIVERY_TIMEOUT, request).await {

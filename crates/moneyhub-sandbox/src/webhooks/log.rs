@@ -9,7 +9,6 @@
 use std::collections::VecDeque;
 
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::Value;
 
 /// How many entries are kept (oldest dropped first), so a long-running sandbox stays bounded.
@@ -24,56 +23,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 
 const MAX_TEXT_BYTES: usize = 1024;
 
-/// How one attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// The receiver answered 2xx within 5 s.
-    Delivered,
-    /// Anything else: non-2xx, timeout, connection error, signing error. Never retried.
-    Failed,
-    /// Chaos (or a missing target) discarded the event: nothing was sent.
-    Dropped,
-    /// Chaos sent an extra copy and the receiver accepted it (a failed extra copy is logged
-    /// as `failed` with `duplicate: true`).
-    Duplicate,
-}
-
-/// One attempt.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Delivery {
-    /// Sequence number (starts at 1, never reused).
-    pub seq: u64,
-    /// The webhook id (`id` / `jti`).
-    pub webhook_id: String,
-    /// `eventType`.
-    pub event_type: String,
-    /// `userId`.
-    pub user_id: String,
-    /// Where it went (`null` when there was no target).
-    pub url: Option<String>,
-    /// `json` or `jwt` (`null` when there was no target).
-    pub format: Option<&'static str>,
-    /// Virtual time the attempt started (RFC 3339).
-    pub at: String,
-    /// The receiver's HTTP status, if it answered in time.
-    pub status: Option<u16>,
-    /// Why it failed (timeout, connection error), if it did.
-    pub error: Option<String>,
-    /// Real time the attempt took, milliseconds.
-    pub duration_ms: u64,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Whether this is chaos's extra copy of an event already sent.
-    pub duplicate: bool,
-    /// The event payload (as sent; `{"truncated": true, "bytes": N}` when it was larger
-    /// than [`MAX_PAYLOAD_BYTES`]).
-    pub payload: Value,
-    /// Whether the payload was replaced because of its size, or another text was cut.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub payload_truncated: bool,
-}
+pub use crate::kit::types::{Delivery, DeliveryOutcome as Outcome};
 
 /// An entry as kept: the payload as JSON text (a `Value` can take ten times its text).
 #[derive(Debug)]
@@ -91,7 +41,6 @@ impl Stored {
             + e.event_type.len()
             + e.user_id.len()
             + e.url.as_ref().map_or(0, String::len)
-            + e.at.len()
             + e.error.as_ref().map_or(0, String::len)
     }
 

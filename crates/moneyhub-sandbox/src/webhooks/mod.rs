@@ -15,7 +15,6 @@ pub mod delivery;
 pub mod envelope;
 pub mod log;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -112,26 +111,23 @@ pub fn is_loopback_url(url: &str) -> bool {
     }
 }
 
-/// Starts the delivery worker. It holds only a weak reference to the state between rounds,
-/// so it ends by itself once the sandbox is stopping or gone (after finishing the delivery
-/// in hand). It wakes on `AppState::notify_webhooks` and, so that an event recorded without
-/// a wake-up is not stranded, every [`POLL_INTERVAL`].
-pub fn start(state: Arc<AppState>) {
-    let weak = Arc::downgrade(&state);
-    drop(state);
+/// Starts the delivery worker. It ends by itself once the sandbox is stopping (after
+/// finishing the delivery in hand: [`crate::Sandbox`] sets the flag when shut down or
+/// dropped). It wakes on [`DataRoom::notify_webhooks`](crate::state::DataRoom::notify_webhooks)
+/// and, so that an event recorded without a wake-up is not stranded, every [`POLL_INTERVAL`].
+pub fn start(state: AppState) {
     tokio::spawn(async move {
         loop {
-            let Some(state) = weak.upgrade() else { break };
-            if state.shutting_down() {
+            if state.core.shutting_down() {
                 break;
             }
             tokio::select! {
-                _ = state.webhook_wakeup.notified() => {}
+                _ = state.data.wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
             // Cheap check first: most rounds find nothing to do.
-            let pending = !state.store.read().outbox.is_empty();
-            if pending && !state.shutting_down() {
+            let pending = !state.data.store.read().outbox.is_empty();
+            if pending && !state.core.shutting_down() {
                 delivery::deliver_pending(&state).await;
             }
         }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use moneyhub_sandbox::kit::{
-    Advanced, Chaos, ClockReading, ConnectionView, Control, CreatedConnection, CreatedUser, Delivery,
-    FaultRule, FiredEvent, FlushReport, LoadedScenario, LogEntry, Stats, WebhookSettings,
+    Advanced, Chaos, ClockReading, ConnectionView, ConsentSetting, Control, CreatedConnection, CreatedUser,
+    Delivery, DeliveryOutcome, FaultRule, FaultSpec, FiredEvent, FlushReport, LoadedScenario, LogEntry,
+    NewUsers, Script, Stats, TestEvent, WebhookSettings,
 };
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -107,4 +108,53 @@ async fn every_control_answer_round_trips_through_the_kit_types() {
     let body = json!({"text": text, "name": "s.json"});
     round_trip::<LoadedScenario>("scenario", &call(&c, Method::POST, "/scenario", Some(body)).await);
     round_trip::<ClockReading>("reset", &call(&c, Method::POST, "/reset", None).await);
+}
+
+/// The request bodies the handlers read are the kit's types too: every field a caller sends
+/// survives the type, and the consent answer is the type it is set with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_control_request_round_trips_through_the_kit_types() {
+    let sb = sandbox().await;
+    let c = Control::of(&sb);
+    let receiver = Receiver::start(200, Duration::ZERO).await;
+
+    let body = json!({"count": 2, "clientId": sb.client_id(), "banks": [MOCK]});
+    let new: NewUsers = round_trip("users request", &body);
+    let users: Vec<CreatedUser> = round_trip("users", &call(&c, Method::POST, "/users", Some(body)).await);
+    assert_eq!(users.len(), new.count);
+    let body = json!({"userId": users[0].user_id, "bankId": MOCK});
+    let created: CreatedConnection =
+        round_trip("connections", &call(&c, Method::POST, "/connections", Some(body)).await);
+    let path = format!("/connections/{}", created.connection_id.replace(':', "%3A"));
+    // The aliases the script has always accepted read as the kit's outcomes.
+    let body =
+        json!({"outcomes": ["error", "sync_partial", "ok"], "thereafter": "mfa-required", "append": false});
+    let script: Script = serde_json::from_value(body.clone()).expect("a script");
+    round_trip::<Script>("script request", &serde_json::to_value(&script).unwrap());
+    call(&c, Method::PUT, &format!("{path}/script"), Some(body)).await;
+    let view: ConnectionView = round_trip("scripted", &call(&c, Method::GET, &path, None).await);
+    assert_eq!((view.script, view.thereafter), (script.outcomes, script.thereafter));
+
+    call(&c, Method::PUT, "/webhooks", Some(json!({"url": receiver.url, "format": "json"}))).await;
+    let body = json!({"userId": users[0].user_id, "eventType": "newTransactions", "payload": {"n": 1},
+        "connectionId": null, "accountId": null});
+    round_trip::<TestEvent>("test event request", &body);
+    let fired: FiredEvent = round_trip("fire", &call(&c, Method::POST, "/webhooks/test", Some(body)).await);
+    assert_eq!(fired.deliveries.len(), 1, "{fired:?}");
+    assert_eq!(fired.deliveries[0].outcome, DeliveryOutcome::Delivered);
+    assert!(fired.deliveries[0].outcome == "delivered");
+
+    let body = json!({"method": "GET", "path": "/v3/accounts", "exact": true, "status": 503, "code": "Down",
+        "message": "down", "retryAfterSecs": 5, "latencyMs": 0, "drop": false, "malformed": false,
+        "rate": 1.0, "times": 1});
+    round_trip::<FaultSpec>("fault request", &body);
+    round_trip::<FaultRule>("add fault", &call(&c, Method::POST, "/faults", Some(body)).await);
+
+    let body = json!({"mode": "interactive"});
+    round_trip::<ConsentSetting>("consent request", &body);
+    let set: ConsentSetting = round_trip("set consent", &call(&c, Method::PUT, "/consent", Some(body)).await);
+    assert_eq!(set.mode, "interactive");
+    round_trip::<ConsentSetting>("consent", &call(&c, Method::GET, "/consent", None).await);
+    assert_eq!(c.set_consent_mode("instant").await.expect("set").mode, "instant");
+    assert_eq!(c.consent_mode().await.expect("read").mode, "instant");
 }

@@ -531,7 +531,7 @@ async fn full_flow_creates_a_connection_and_a_verifiable_id_token() {
     let at = body["access_token"].as_str().unwrap();
     assert_eq!(
         claims["at_hash"],
-        URL_SAFE_NO_PAD.encode(&moneyhub_sandbox::keys::sha256(at.as_bytes())[..16])
+        URL_SAFE_NO_PAD.encode(&moneyhub_sandbox::kit::sha256(at.as_bytes())[..16])
     );
     let con_id = claims["mh:con_id"].as_str().unwrap();
     assert!(con_id.starts_with(&format!("{MOCK}:")));
@@ -602,7 +602,7 @@ async fn pkce_s256_is_enforced() {
     let sb = sandbox().await;
     let user = create_user(&sb).await;
     let verifier = "a-very-long-code-verifier-that-is-at-least-43-characters";
-    let challenge = URL_SAFE_NO_PAD.encode(moneyhub_sandbox::keys::sha256(verifier.as_bytes()));
+    let challenge = URL_SAFE_NO_PAD.encode(moneyhub_sandbox::kit::sha256(verifier.as_bytes()));
     let claims = user_claims(&user).to_string();
     let scope = format!("openid id:{MOCK}");
     let mut codes = Vec::new();
@@ -698,7 +698,7 @@ async fn hybrid_code_id_token_puts_c_hash_in_the_fragment() {
     assert_eq!(front["nonce"], "hn");
     assert_eq!(
         front["c_hash"],
-        URL_SAFE_NO_PAD.encode(&moneyhub_sandbox::keys::sha256(p["code"].as_bytes())[..16])
+        URL_SAFE_NO_PAD.encode(&moneyhub_sandbox::kit::sha256(p["code"].as_bytes())[..16])
     );
     let (status, body) = exchange(&sb, &p["code"], &[]).await;
     assert_eq!(status, StatusCode::OK);

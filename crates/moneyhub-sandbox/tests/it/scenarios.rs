@@ -56,7 +56,7 @@ async fn the_ten_connection_scenario_puts_each_connection_in_its_state() {
     );
     assert_eq!(control.connection(&id("mock")).await.unwrap().thereafter, None);
     let hsbc = connection(&sb, &user.user_id, &id("hsbc")).await;
-    assert_eq!(hsbc["expiresAt"], moneyhub_sandbox::clock::iso(now + Duration::days(1)));
+    assert_eq!(hsbc["expiresAt"], moneyhub_sandbox::kit::iso(now + Duration::days(1)));
     let monzo = connection(&sb, &user.user_id, &id("monzo")).await;
     assert_eq!(monzo["tppConsent"], false, "{monzo}");
     let northwind = connection(&sb, &user.user_id, &id("northwind")).await;

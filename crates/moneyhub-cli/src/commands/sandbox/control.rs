@@ -610,7 +610,7 @@ fn deliveries_table(deliveries: &[moneyhub_sandbox::kit::Delivery]) -> Table {
             output::when(&d.at),
             d.event_type.clone(),
             d.user_id.clone(),
-            d.outcome.clone(),
+            d.outcome.to_string(),
             // The error's text is long (a connection refused, a timeout): JSON carries it.
             d.status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
             d.duration_ms.to_string(),

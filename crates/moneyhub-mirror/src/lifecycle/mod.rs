@@ -194,7 +194,7 @@ impl ActionFilter {
         self
     }
 
-    /// Only this connection (with [`ActionFilter::include_removed`] to find it removed too).
+    /// Only this connection (with [`ActionFilter::include_removed()`] to find it removed too).
     pub fn connection(mut self, connection_id: impl Into<String>) -> Self {
         self.connection_id = Some(connection_id.into());
         self

@@ -170,7 +170,12 @@ CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE s
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
     ),
-    (5, "inbox_raw", concat!("ALTER TABLE mirror_inbox DROP COLUMN envelope;\n", r#"
+    (
+        5,
+        "inbox_raw",
+        concat!(
+            "ALTER TABLE mirror_inbox DROP COLUMN envelope;\n",
+            r#"
 CREATE TABLE mirror_inbox_counts (
     id       INTEGER PRIMARY KEY CHECK (id = 0),
     pending  INTEGER NOT NULL,
@@ -205,7 +210,9 @@ END;
 CREATE TRIGGER mirror_ledger_counts_delete AFTER DELETE ON mirror_applied_events BEGIN
     UPDATE mirror_inbox_counts SET ledger = ledger - 1 WHERE id = 0;
 END;
-"#)),
+"#
+        ),
+    ),
 ];
 
 /// PostgreSQL migrations.
@@ -354,7 +361,12 @@ CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE s
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
     ),
-    (5, "inbox_raw", concat!("ALTER TABLE mirror_inbox DROP COLUMN envelope;\n", r#"
+    (
+        5,
+        "inbox_raw",
+        concat!(
+            "ALTER TABLE mirror_inbox DROP COLUMN envelope;\n",
+            r#"
 CREATE TABLE mirror_inbox_counts (
     id       BIGSERIAL PRIMARY KEY,
     pending  BIGINT NOT NULL,
@@ -405,7 +417,9 @@ CREATE TRIGGER mirror_ledger_counts_insert AFTER INSERT ON mirror_applied_events
     REFERENCING NEW TABLE AS mirror_new_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_ledger_count();
 CREATE TRIGGER mirror_ledger_counts_delete AFTER DELETE ON mirror_applied_events
     REFERENCING OLD TABLE AS mirror_old_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_ledger_count();
-"#)),
+"#
+        ),
+    ),
 ];
 
 /// The newest version of a list.

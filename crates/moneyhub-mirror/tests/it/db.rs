@@ -380,14 +380,31 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
     let json_env: WebhookEnvelope = moneyhub_types::decode(json_body.as_bytes()).unwrap();
     let jwt_env = moneyhub::webhooks::read_verified(jwt.as_bytes(), true).unwrap();
     let rows = [
-        (json_env.id.to_string(), serde_json::to_string(&json_env).unwrap(), json_body.clone().into_bytes(), 0, 1),
+        (
+            json_env.id.to_string(),
+            serde_json::to_string(&json_env).unwrap(),
+            json_body.clone().into_bytes(),
+            0,
+            1,
+        ),
         (jwt_env.id.to_string(), serde_json::to_string(&jwt_env).unwrap(), jwt.clone().into_bytes(), 1, 2),
     ];
-    let back_to_4 = "ALTER TABLE mirror_inbox ADD COLUMN envelope TEXT; DELETE FROM mirror_migrations WHERE version = 5;";
+    let back_to_4 =
+        "ALTER TABLE mirror_inbox ADD COLUMN envelope TEXT; DELETE FROM mirror_migrations WHERE version = 5;
+        DROP TABLE mirror_inbox_counts;";
     match &db {
         TestDb::Sqlite { .. } => {
             let c = rusqlite::Connection::open(db.url().trim_start_matches("sqlite:")).unwrap();
             c.execute_batch(back_to_4).unwrap();
+            for t in [
+                "inbox_counts_insert",
+                "inbox_counts_delete",
+                "inbox_counts_update",
+                "ledger_counts_insert",
+                "ledger_counts_delete",
+            ] {
+                c.execute_batch(&format!("DROP TRIGGER mirror_{t}")).unwrap();
+            }
             for (id, env, body, signed, at) in &rows {
                 c.execute(
                     "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
@@ -396,12 +413,18 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
                 )
                 .unwrap();
             }
+            c.execute("INSERT INTO mirror_users (user_id, first_seen_ms) VALUES (?1, 0)", [user]).unwrap();
             c.execute("INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms) VALUES (?1, 0, 1, 0)", [user]).unwrap();
         }
         TestDb::Postgres { base, schema, .. } => {
             let (c, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
-            c.batch_execute(&format!("SET search_path TO {schema}; {back_to_4}")).await.unwrap();
+            c.batch_execute(&format!(
+                "SET search_path TO {schema}; {back_to_4}
+                 DROP FUNCTION mirror_inbox_count() CASCADE; DROP FUNCTION mirror_ledger_count() CASCADE;"
+            ))
+            .await
+            .unwrap();
             for (id, env, body, signed, at) in &rows {
                 let (signed, at) = (*signed as i32, *at as i64);
                 c.execute(
@@ -412,6 +435,9 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
                 .await
                 .unwrap();
             }
+            c.execute("INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, 0)", &[&user])
+                .await
+                .unwrap();
             c.execute("INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms) VALUES ($1, 0, 1, 0)", &[&user]).await.unwrap();
         }
     }

@@ -476,9 +476,11 @@ impl<'a> Session<'a> {
             self.inner.budget.take(requests).await;
             let got = self.inner.client.transactions().by_ids_records(&user, chunk).await?;
             self.report.fetched_by_id += got.transactions.len();
-            if got.transactions.iter().any(|t| {
-                t.account_id.as_ref().is_some_and(|a| !self.account_connection.contains_key(a))
-            }) && self.remote.is_none()
+            if got
+                .transactions
+                .iter()
+                .any(|t| t.account_id.as_ref().is_some_and(|a| !self.account_connection.contains_key(a)))
+                && self.remote.is_none()
             {
                 self.load_remote().await?;
             }

@@ -140,8 +140,7 @@ pub use page::{Page, PageOptions, Pages};
 pub use secret::Secret;
 pub use transactions::{
     CreditDebit, RawTransaction, TransactionFilter, TransactionItem, TransactionPage, TransactionRecord,
-    Transactions,
-    TransactionsByIds, Unenriched,
+    Transactions, TransactionsByIds, Unenriched,
 };
 pub use transport::retry::RetryPolicy;
 pub use user_token::UserToken;

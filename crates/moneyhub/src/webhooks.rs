@@ -259,30 +259,27 @@ pub fn read_verified(body: &[u8], signed: bool) -> Result<WebhookEnvelope> {
 
 /// The envelope a SET's claims carry: `jti`, `sub` and its single `events` entry.
 fn envelope_of_claims(claims: &serde_json::Map<String, Value>) -> Result<WebhookEnvelope> {
-        let jti = str_claim(claims, "jti").ok_or_else(|| Error::webhook("no jti claim"))?;
-        let id: WebhookId = jti.parse().map_err(|_| Error::webhook("jti is not a UUID"))?;
-        let user_id = match claims.get("sub") {
-            None => None,
-            Some(Value::String(s)) => {
-                Some(s.parse::<UserId>().map_err(|_| Error::webhook("sub is not a user id"))?)
-            }
-            Some(Value::Null) => None,
-            Some(_) => return Err(Error::webhook("sub is not a string")),
-        };
-        let events = match claims.get("events") {
-            Some(Value::Object(events)) => events,
-            _ => return Err(Error::webhook("no events object")),
-        };
-        if events.len() != 1 {
-            return Err(Error::webhook(format!("expected exactly one event, got {}", events.len())));
+    let jti = str_claim(claims, "jti").ok_or_else(|| Error::webhook("no jti claim"))?;
+    let id: WebhookId = jti.parse().map_err(|_| Error::webhook("jti is not a UUID"))?;
+    let user_id = match claims.get("sub") {
+        None => None,
+        Some(Value::String(s)) => {
+            Some(s.parse::<UserId>().map_err(|_| Error::webhook("sub is not a user id"))?)
         }
-        let Some((urn, payload)) = events.iter().next() else {
-            return Err(Error::webhook("no event"));
-        };
-        WebhookEnvelope::from_set_event(id, user_id, urn, payload.clone()).map_err(|e| {
-            Error::new(ErrorKind::Webhook {
-                message: "the event URN is not Moneyhub's".into(),
-                source: Some(e),
-            })
-        })
+        Some(Value::Null) => None,
+        Some(_) => return Err(Error::webhook("sub is not a string")),
+    };
+    let events = match claims.get("events") {
+        Some(Value::Object(events)) => events,
+        _ => return Err(Error::webhook("no events object")),
+    };
+    if events.len() != 1 {
+        return Err(Error::webhook(format!("expected exactly one event, got {}", events.len())));
+    }
+    let Some((urn, payload)) = events.iter().next() else {
+        return Err(Error::webhook("no event"));
+    };
+    WebhookEnvelope::from_set_event(id, user_id, urn, payload.clone()).map_err(|e| {
+        Error::new(ErrorKind::Webhook { message: "the event URN is not Moneyhub's".into(), source: Some(e) })
+    })
 }

@@ -337,7 +337,10 @@ fn bad_input_is_a_clear_usage_error() {
         (vec!["mirror", "run", "--db", &db, "--workers", "0"], "--workers"),
         (vec!["mirror", "run", "--db", &db, "--listen", "nowhere"], "nowhere"),
         (vec!["mirror", "run", "--db", &db, "--api-requests-per-second", "0"], "--api-requests-per-second"),
-        (vec!["mirror", "run", "--db", &db, "--api-requests-per-second", "many"], "--api-requests-per-second"),
+        (
+            vec!["mirror", "run", "--db", &db, "--api-requests-per-second", "many"],
+            "--api-requests-per-second",
+        ),
         (vec!["mirror", "export", "--db", &db], "--format"),
         (vec!["mirror", "export", "--db", &db, "--format", "xml"], "xml"),
         (vec!["mirror", "export", "--db", &db, "--format", "csv", "--user", "has space"], "--user"),

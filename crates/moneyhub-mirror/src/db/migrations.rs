@@ -176,7 +176,12 @@ CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE s
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
     ),
-    (5, "inbox_raw", concat!("ALTER TABLE mirror_inbox DROP COLUMN envelope;\n", r#"
+    (
+        5,
+        "inbox_raw",
+        concat!(
+            "ALTER TABLE mirror_inbox DROP COLUMN envelope;\n",
+            r#"
 CREATE TABLE mirror_inbox_counts (
     id       INTEGER PRIMARY KEY CHECK (id = 0),
     pending  INTEGER NOT NULL,
@@ -369,7 +374,12 @@ CREATE INDEX mirror_outbox_pending ON mirror_outbox (connection_id, seq) WHERE s
 CREATE INDEX mirror_outbox_next ON mirror_outbox (next_ms, seq) WHERE state = 0;
 "#,
     ),
-    (5, "inbox_raw", concat!("ALTER TABLE mirror_inbox DROP COLUMN envelope;\n", r#"
+    (
+        5,
+        "inbox_raw",
+        concat!(
+            "ALTER TABLE mirror_inbox DROP COLUMN envelope;\n",
+            r#"
 CREATE TABLE mirror_inbox_counts (
     id       BIGSERIAL PRIMARY KEY,
     pending  BIGINT NOT NULL,

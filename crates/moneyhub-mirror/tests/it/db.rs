@@ -355,3 +355,121 @@ async fn multi_row_upserts_keep_the_newest_version() {
     }
     db.cleanup().await;
 }
+
+/// Issue 24 item 8: the inbox keeps the verified body only (migration 5, `inbox_raw`). Rows
+/// stored before it, with their `envelope` column beside the body, read the same after it:
+/// one signed (a JWT) and one unsigned (JSON), claimed and read back from their bodies.
+async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
+    use moneyhub::jose::{KeyType, PrivateKey};
+    use moneyhub_types::{WebhookEnvelope, WebhookEvent};
+    let mirror = Db::open(db.url()).await.unwrap();
+    assert_eq!(mirror.schema_version().await.unwrap(), 6);
+    mirror.close().await;
+    let user = "5c79210bbac25ecb5e71ac40";
+    let json_body = format!(
+        r#"{{"id":"0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f90","eventType":"deletedAccount","userId":"{user}",
+            "payload":{{"accountId":"4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b13","note":"kept"}}}}"#
+    );
+    let key = PrivateKey::generate(KeyType::P256).unwrap();
+    let jwt = key
+        .sign(&serde_json::json!({"jti": "0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f91", "sub": user, "iat": 1_700_000_000,
+            "iss": "https://identity.moneyhub.co.uk/oidc", "aud": "client",
+            "events": {"urn:com:moneyhub:events:deleted-account": {"accountId": "4f2a9c1e-8b7d-4e3a-9c51-2d6e0f8a7b14"}}}))
+        .unwrap();
+    // What the receiver of schema 4 stored: the envelope it verified, serialised, beside the
+    // body; the same rows written into a schema put back to version 4.
+    let json_env: WebhookEnvelope = moneyhub_types::decode(json_body.as_bytes()).unwrap();
+    let jwt_env = moneyhub::webhooks::read_verified(jwt.as_bytes(), true).unwrap();
+    let rows = [
+        (
+            json_env.id.to_string(),
+            serde_json::to_string(&json_env).unwrap(),
+            json_body.clone().into_bytes(),
+            0,
+            1,
+        ),
+        (jwt_env.id.to_string(), serde_json::to_string(&jwt_env).unwrap(), jwt.clone().into_bytes(), 1, 2),
+    ];
+    let back_to_4 =
+        "ALTER TABLE mirror_inbox ADD COLUMN envelope TEXT; DELETE FROM mirror_migrations WHERE version >= 5;
+        DROP TABLE mirror_inbox_counts; DROP INDEX mirror_lifecycle_removed; DROP INDEX mirror_outbox_parked;
+        DROP INDEX mirror_outbox_parked_connection;";
+    match &db {
+        TestDb::Sqlite { .. } => {
+            let c = rusqlite::Connection::open(db.url().trim_start_matches("sqlite:")).unwrap();
+            c.execute_batch(back_to_4).unwrap();
+            for t in [
+                "inbox_counts_insert",
+                "inbox_counts_delete",
+                "inbox_counts_update",
+                "ledger_counts_insert",
+                "ledger_counts_delete",
+            ] {
+                c.execute_batch(&format!("DROP TRIGGER mirror_{t}")).unwrap();
+            }
+            for (id, env, body, signed, at) in &rows {
+                c.execute(
+                    "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+                     VALUES (?1, ?2, 'deletedAccount', ?3, ?4, 'application/json', ?5, ?6)",
+                    rusqlite::params![id, user, env, body, signed, at],
+                )
+                .unwrap();
+            }
+            c.execute("INSERT INTO mirror_users (user_id, first_seen_ms) VALUES (?1, 0)", [user]).unwrap();
+            c.execute("INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms) VALUES (?1, 0, 1, 0)", [user]).unwrap();
+        }
+        TestDb::Postgres { base, schema, .. } => {
+            let (c, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            c.batch_execute(&format!(
+                "SET search_path TO {schema}; {back_to_4}
+                 DROP FUNCTION mirror_inbox_count() CASCADE; DROP FUNCTION mirror_ledger_count() CASCADE;"
+            ))
+            .await
+            .unwrap();
+            for (id, env, body, signed, at) in &rows {
+                let (signed, at) = (*signed as i32, *at as i64);
+                c.execute(
+                    "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
+                     VALUES ($1, $2, 'deletedAccount', $3, $4, 'application/json', $5, $6)",
+                    &[id, &user, env, body, &signed, &at],
+                )
+                .await
+                .unwrap();
+            }
+            c.execute("INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, 0)", &[&user])
+                .await
+                .unwrap();
+            c.execute("INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms) VALUES ($1, 0, 1, 0)", &[&user]).await.unwrap();
+        }
+    }
+    // Opened by this build: migrated to 5 and 6 again, the column dropped, both rows read back
+    // from their bodies as the envelopes stored beside them.
+    let mirror = Db::open(db.url()).await.unwrap();
+    assert_eq!(mirror.schema_version().await.unwrap(), 6);
+    let claim = mirror.claim_next(i64::MAX, i64::MAX, 10).await.unwrap().expect("the user is due");
+    assert_eq!(claim.user_id(), user);
+    let read: Vec<WebhookEnvelope> = claim
+        .events()
+        .iter()
+        .map(|e| moneyhub::webhooks::read_verified(&e.body, e.signed).unwrap())
+        .collect();
+    assert_eq!(read, vec![json_env.clone(), jwt_env.clone()]);
+    for env in &read {
+        assert!(matches!(WebhookEvent::from_envelope(env).unwrap(), WebhookEvent::DeletedAccount(_)));
+    }
+    drop(claim);
+    mirror.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn rows_stored_before_inbox_raw_read_the_same_on_sqlite() {
+    rows_stored_before_inbox_raw_read_the_same(TestDb::sqlite("inbox-raw")).await;
+}
+
+#[tokio::test]
+async fn rows_stored_before_inbox_raw_read_the_same_on_postgres() {
+    let Some(db) = TestDb::postgres("rows_stored_before_inbox_raw_read_the_same_on_postgres") else { return };
+    rows_stored_before_inbox_raw_read_the_same(db).await;
+}

@@ -205,7 +205,11 @@ async fn the_inbox_keeps_the_verified_envelope() {
     let read = moneyhub::webhooks::read_verified(&body, false).unwrap();
     assert_eq!(serde_json::to_value(&read).unwrap(), envelope, "the envelope as verified");
     let columns: i64 = conn
-        .query_row("SELECT COUNT(*) FROM pragma_table_info('mirror_inbox') WHERE name = 'envelope'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('mirror_inbox') WHERE name = 'envelope'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(columns, 0, "no second copy of the event");
     assert_eq!((user.as_str(), event_type.as_str()), ("5c79210bbac25ecb5e71ac40", "syncCompleted"));

@@ -71,11 +71,12 @@ const COMPACT_COUNTS: &str = "WITH gone AS (DELETE FROM mirror_inbox_counts
      SELECT SUM(pending), SUM(retrying), SUM(applied), SUM(parked), SUM(ledger) FROM gone HAVING COUNT(*) > 0";
 
 /// Counts the inbox again when the counts table is empty (re-created by a repair).
-pub(super) const RECOUNT: &str = "INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
+pub(super) const RECOUNT: &str =
+    "INSERT INTO mirror_inbox_counts (pending, retrying, applied, parked, ledger)
      SELECT COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 0 AND attempts > 0),
             COUNT(*) FILTER (WHERE state = 1), COUNT(*) FILTER (WHERE state = 2),
             (SELECT COUNT(*) FROM mirror_applied_events)
-     FROM mirror_inbox WHERE NOT EXISTS (SELECT 1 FROM mirror_inbox_counts)";
+     FROM mirror_inbox HAVING NOT EXISTS (SELECT 1 FROM mirror_inbox_counts)";
 
 /// Marks pending events applied when the ledger holds them.
 const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
@@ -101,7 +102,6 @@ const PURGE: &str = "WITH i AS (DELETE FROM mirror_inbox WHERE seq IN
                 (SELECT webhook_id FROM mirror_applied_events WHERE applied_ms < $1 ORDER BY applied_ms LIMIT $2)
                 RETURNING 1)
      SELECT (SELECT COUNT(*) FROM i)::BIGINT, (SELECT COUNT(*) FROM l)::BIGINT";
-
 
 /// Stores a webhook: `false` when its id was stored already.
 pub(super) async fn insert(c: &mut PgConn, e: &NewInboxEvent) -> Result<bool> {
@@ -136,12 +136,8 @@ pub(super) async fn insert_batch(c: &mut PgConn, events: &[NewInboxEvent]) -> Re
     let content_types: Vec<&str> = events.iter().map(|e| e.content_type.as_str()).collect();
     let signed: Vec<i32> = events.iter().map(|e| i32::from(e.signed)).collect();
     let received: Vec<i64> = events.iter().map(|e| e.received_ms).collect();
-    let rows = c
-        .query(
-            INSERT_EVENTS,
-            &[&ids, &users, &types, &bodies, &content_types, &signed, &received],
-        )
-        .await?;
+    let rows =
+        c.query(INSERT_EVENTS, &[&ids, &users, &types, &bodies, &content_types, &signed, &received]).await?;
     let written = rows
         .iter()
         .map(|r| r.try_get::<_, String>(0))

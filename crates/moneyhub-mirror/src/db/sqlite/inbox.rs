@@ -32,7 +32,8 @@ pub(super) const REPAIR_DUE: &str =
      ON CONFLICT (user_id) DO NOTHING";
 
 /// The inbox's counts by state and the ledger's (kept by triggers, migration 5): one row.
-const COUNTS: &str = "SELECT COALESCE(SUM(pending), 0), COALESCE(SUM(retrying), 0), COALESCE(SUM(applied), 0),
+const COUNTS: &str =
+    "SELECT COALESCE(SUM(pending), 0), COALESCE(SUM(retrying), 0), COALESCE(SUM(applied), 0),
         COALESCE(SUM(parked), 0), COALESCE(SUM(ledger), 0)
      FROM mirror_inbox_counts";
 
@@ -44,7 +45,7 @@ const OLDEST_PENDING: &str = "SELECT MIN(oldest_pending_ms) FROM mirror_users_du
 pub(super) const RECOUNT: &str = "INSERT INTO mirror_inbox_counts (id, pending, retrying, applied, parked, ledger)
      SELECT 0, COALESCE(SUM(state = 0), 0), COALESCE(SUM(state = 0 AND attempts > 0), 0),
             COALESCE(SUM(state = 1), 0), COALESCE(SUM(state = 2), 0), (SELECT COUNT(*) FROM mirror_applied_events)
-     FROM mirror_inbox WHERE NOT EXISTS (SELECT 1 FROM mirror_inbox_counts)";
+     FROM mirror_inbox HAVING NOT EXISTS (SELECT 1 FROM mirror_inbox_counts)";
 
 /// Marks a pending event applied when the ledger holds it.
 const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = ?2 WHERE seq = ?1 AND state = 0
@@ -71,7 +72,6 @@ const PURGE_INBOX: &str = "DELETE FROM mirror_inbox WHERE seq IN
 /// The oldest ledger rows past the retention (index on application time).
 const PURGE_LEDGER: &str = "DELETE FROM mirror_applied_events WHERE webhook_id IN
        (SELECT webhook_id FROM mirror_applied_events WHERE applied_ms < ?1 ORDER BY applied_ms LIMIT ?2)";
-
 
 /// Stores a webhook on the receiver's (synced) connection: `false` when its id was stored.
 pub(super) async fn insert(inner: Arc<Inner>, e: NewInboxEvent) -> Result<bool> {
@@ -131,9 +131,9 @@ pub(super) fn add_user(tx: &Transaction<'_>, user_id: &str, now: i64) -> Result<
 /// Inbox and ledger counts, read from the counts the triggers keep (no row of the inbox is
 /// read).
 pub(super) fn counts(c: &Connection) -> Result<InboxCounts> {
-    let (pending, retrying, applied, failed, ledger): (i64, i64, i64, i64, i64) = c
-        .prepare_cached(COUNTS)?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let (pending, retrying, applied, failed, ledger): (i64, i64, i64, i64, i64) =
+        c.prepare_cached(COUNTS)?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
     let oldest_pending_ms: Option<i64> = c.prepare_cached(OLDEST_PENDING)?.query_row([], |r| r.get(0))?;
     let total = pending + applied + failed;
     Ok(InboxCounts { total, pending, applied, failed, ledger, retrying, oldest_pending_ms })

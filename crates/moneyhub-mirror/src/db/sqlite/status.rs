@@ -26,7 +26,6 @@ const CONNECTIONS_PER_USER: &str =
 const INBOX_PER_USER: &str = "SELECT user_id, SUM(CASE WHEN state = 0 THEN 1 ELSE 0 END), MAX(received_ms)
      FROM mirror_inbox GROUP BY user_id";
 
-
 /// The newest event.
 const LAST_EVENT: &str =
     "SELECT received_ms, event_type, user_id, webhook_id FROM mirror_inbox ORDER BY seq DESC LIMIT 1";

@@ -216,7 +216,9 @@ END;
 CREATE TRIGGER mirror_ledger_counts_delete AFTER DELETE ON mirror_applied_events BEGIN
     UPDATE mirror_inbox_counts SET ledger = ledger - 1 WHERE id = 0;
 END;
-"#)),
+"#
+        ),
+    ),
     (
         6,
         "lifecycle_retention",
@@ -430,7 +432,9 @@ CREATE TRIGGER mirror_ledger_counts_insert AFTER INSERT ON mirror_applied_events
     REFERENCING NEW TABLE AS mirror_new_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_ledger_count();
 CREATE TRIGGER mirror_ledger_counts_delete AFTER DELETE ON mirror_applied_events
     REFERENCING OLD TABLE AS mirror_old_rows FOR EACH STATEMENT EXECUTE FUNCTION mirror_ledger_count();
-"#)),
+"#
+        ),
+    ),
     (
         6,
         "lifecycle_retention",

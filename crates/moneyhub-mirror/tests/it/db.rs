@@ -186,8 +186,7 @@ async fn requeue_on(db: TestDb) {
                 webhook_id: format!("0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f{i}{n}").parse().unwrap(),
                 user_id: Some(user.parse().unwrap()),
                 event_type: moneyhub_types::WebhookEventType::SyncCompleted,
-                envelope: "{}".into(),
-                body: b"{}".to_vec(),
+                body: b"{}".to_vec().into(),
                 content_type: "application/json".into(),
                 signed: false,
                 received_ms: 1,
@@ -428,7 +427,7 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
             .await
             .unwrap();
             for (id, env, body, signed, at) in &rows {
-                let (signed, at) = (*signed as i32, *at as i64);
+                let (signed, at) = (*signed, *at as i64);
                 c.execute(
                     "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed, received_ms)
                      VALUES ($1, $2, 'deletedAccount', $3, $4, 'application/json', $5, $6)",

@@ -563,7 +563,9 @@ impl Renewal<'_> {
             return Ok(match r {
                 "reauth" => Flow::Reauth { connection_id: con_id, accounts: None, magic: None },
                 "refresh" => Flow::Refresh { connection_id: con_id, magic: None },
-                _ => Flow::Reconsent { connection_id: con_id, expires_at: self.claims.expires_at, magic: None },
+                _ => {
+                    Flow::Reconsent { connection_id: con_id, expires_at: self.claims.expires_at, magic: None }
+                }
             });
         }
         let conn = store.connection(user_id, &con_id).ok_or_else(|| {

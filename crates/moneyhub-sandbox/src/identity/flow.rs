@@ -64,8 +64,12 @@ pub fn complete(
             })
         }
         Flow::Reauth { connection_id, accounts, magic } => {
-            let (id, _sync) =
-                state.data.store.write().reauth(user_id, connection_id, accounts.clone(), now).map_err(refused)?;
+            let (id, _sync) = state
+                .data
+                .store
+                .write()
+                .reauth(user_id, connection_id, accounts.clone(), now)
+                .map_err(refused)?;
             if let Some(magic) = magic {
                 apply_magic(state, &id, *magic, false, now);
             }

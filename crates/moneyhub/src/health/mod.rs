@@ -100,6 +100,8 @@
 
 mod advice;
 mod context;
+#[cfg(test)]
+mod fixtures;
 mod next_change;
 mod staleness;
 mod thresholds;

@@ -87,37 +87,10 @@ pub fn next_change_at(connection: &Connection, context: &AdviceContext) -> Optio
 mod tests {
     use super::*;
     use crate::health::Action;
-    use chrono::TimeZone;
     use moneyhub_types::AccountType;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 3, 10, 12, 0, 0).unwrap()
-    }
-
-    fn ts(at: DateTime<Utc>) -> Value {
-        moneyhub_types::time::format_timestamp(&at).into()
-    }
-
-    fn conn(overrides: Value) -> Connection {
-        let mut value = json!({
-            "id": "b74f1a79f0be8bdb857d82d0f041d7d2:7d235ab0-e951-487f-acde-73cae1a18be0",
-            "name": "Modelo Open Banking Mock",
-            "type": "api",
-            "connectedOn": "2025-01-01T09:00:00.000Z",
-            "lastUpdated": ts(now() - Duration::hours(1)),
-            "lastSyncedAt": ts(now() - Duration::hours(1)),
-            "expiresAt": ts(now() + Duration::days(60)),
-            "accountIds": [],
-            "status": "ok",
-            "error": null,
-            "tppConsent": true,
-        });
-        for (key, v) in overrides.as_object().unwrap() {
-            value[key] = v.clone();
-        }
-        serde_json::from_value(value).unwrap()
-    }
+    use crate::health::fixtures::{conn, now, ts};
 
     /// Checks the returned instant is a real change and that nothing changes before it
     /// (sampled at every candidate instant and a few in between).

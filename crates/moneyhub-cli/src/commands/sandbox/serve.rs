@@ -10,98 +10,14 @@ use crate::output;
 
 /// Builds the sandbox configuration from the flags (every problem is a usage error).
 pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
-    let jwks = match &args.client_jwks {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::usage(format!("--client-jwks {}: {e}", path.display())))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| Failure::usage(format!("--client-jwks {}: not JSON: {e}", path.display())))?;
-            let keys = v.get("keys").and_then(|k| k.as_array());
-            if keys.is_none_or(|k| k.is_empty()) {
-                return Err(Failure::usage(format!(
-                    "--client-jwks {}: expected a JWK set {{\"keys\": [...]}} with at least one key",
-                    path.display()
-                )));
-            }
-            if keys.into_iter().flatten().any(|k| k.get("d").is_some()) {
-                return Err(Failure::usage(format!(
-                    "--client-jwks {}: contains a private key; register only the public keys",
-                    path.display()
-                )));
-            }
-            Some(v)
-        }
-    };
-    const ALGS: [&str; 10] =
-        ["none", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
-    let alg = match &args.request_object_alg {
-        Some(a) => match ALGS.iter().find(|x| x.eq_ignore_ascii_case(a)) {
-            Some(x) => (*x).to_string(),
-            None => {
-                return Err(Failure::usage(format!(
-                    "--request-object-alg must be one of {}, got {a:?}",
-                    ALGS.join(", ")
-                )))
-            }
-        },
-        None => match &jwks {
-            Some(v) => {
-                v["keys"][0]["alg"].as_str().filter(|a| ALGS[1..].contains(a)).unwrap_or("RS256").to_string()
-            }
-            None => "none".to_string(),
-        },
-    };
-    if alg != "none" && jwks.is_none() {
-        return Err(Failure::usage(format!(
-            "--request-object-alg {alg} needs --client-jwks (the keys that verify the request objects)"
-        )));
-    }
-    let read = |path: &std::path::PathBuf, flag: &str| {
-        std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("{flag} {}: {e}", path.display())))
-    };
-    let mut http = moneyhub_http::ServeConfig::default()
-        .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout));
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let (cert_pem, key_pem) = (read(cert, "--tls-cert")?, read(key, "--tls-key")?);
-        // Client certificates are asked for (optional at the TLS layer); the token endpoint
-        // decides whether the one presented is the registered one.
-        let tls = moneyhub_http::tls::server_config_from_pem(
-            cert_pem.as_bytes(),
-            key_pem.as_bytes(),
-            moneyhub_http::tls::ClientAuth::Optional,
-        )
-        .map_err(|e| Failure::usage(format!("--tls-cert/--tls-key: {e}")))?;
-        http = http.tls(tls);
-    }
-    let tls_client_cert = match &args.client_cert {
-        None => None,
-        Some(path) => {
-            let pem = read(path, "--client-cert")?;
-            if !pem.contains("-----BEGIN CERTIFICATE-----") {
-                return Err(Failure::usage(format!(
-                    "--client-cert {}: not a PEM certificate",
-                    path.display()
-                )));
-            }
-            Some(pem)
-        }
-    };
+    let jwks = client_jwks(args)?;
+    let alg = request_object_alg(args, jwks.as_ref())?;
+    let http = http_config(args)?;
+    let tls_client_cert = client_cert(args)?;
     for uri in &args.redirect_uris {
         url::Url::parse(uri).map_err(|e| Failure::usage(format!("--redirect-uri {uri:?}: {e}")))?;
     }
-    let format: WebhookFormat = args.webhook_format.parse().map_err(Failure::usage)?;
-    let webhook = match &args.webhook_url {
-        Some(u) => {
-            let parsed =
-                url::Url::parse(u).map_err(|e| Failure::usage(format!("--webhook-url {u:?}: {e}")))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(Failure::usage(format!("--webhook-url {u:?}: must be an http(s) URL")));
-            }
-            Some(WebhookTarget { url: u.clone(), format })
-        }
-        None => None,
-    };
+    let webhook = webhook_target(args)?;
     if args.client_id.trim().is_empty() {
         return Err(Failure::usage("--client-id must not be empty"));
     }
@@ -111,28 +27,7 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
         .map(moneyhub_sandbox::scenario::Scenario::from_file)
         .transpose()
         .map_err(|e| Failure::usage(format!("--scenario {e}")))?;
-    let control_token = args.control_token.clone().filter(|t| !t.trim().is_empty());
-    if !args.host.is_loopback() && control_token.is_none() {
-        return Err(Failure::usage(format!(
-            "--host {} is not a loopback address: give --control-token (or \
-             MONEYHUB_SANDBOX_CONTROL_TOKEN) so that only you can drive the control API",
-            args.host
-        )));
-    }
-    if let Some(u) = &args.public_url {
-        let parsed = url::Url::parse(u).map_err(|e| Failure::usage(format!("--public-url {u:?}: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(Failure::usage(format!("--public-url {u:?}: must be an http(s) URL with a host")));
-        }
-    }
-    if let Some(w) = &webhook {
-        if !args.allow_remote_webhooks && !moneyhub_sandbox::webhooks_on_loopback(&w.url) {
-            return Err(Failure::usage(format!(
-                "--webhook-url {:?} is not on a loopback address: add --allow-remote-webhooks",
-                w.url
-            )));
-        }
-    }
+    let control_token = exposure(args)?;
     Ok(SandboxConfig {
         bind: SocketAddr::new(args.host, args.port),
         control_token,
@@ -156,6 +51,129 @@ pub fn config(args: &ServeArgs) -> Result<SandboxConfig, Failure> {
         scenario,
         ..SandboxConfig::default()
     })
+}
+
+/// Reads a file a flag names (its problems are usage errors naming the flag).
+fn read_flag_file(path: &std::path::Path, flag: &str) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("{flag} {}: {e}", path.display())))
+}
+
+/// `--client-jwks`: a public JWK set with at least one key (never a private one).
+fn client_jwks(args: &ServeArgs) -> Result<Option<serde_json::Value>, Failure> {
+    let Some(path) = &args.client_jwks else { return Ok(None) };
+    let text = read_flag_file(path, "--client-jwks")?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::usage(format!("--client-jwks {}: not JSON: {e}", path.display())))?;
+    let keys = v.get("keys").and_then(|k| k.as_array());
+    if keys.is_none_or(|k| k.is_empty()) {
+        return Err(Failure::usage(format!(
+            "--client-jwks {}: expected a JWK set {{\"keys\": [...]}} with at least one key",
+            path.display()
+        )));
+    }
+    if keys.into_iter().flatten().any(|k| k.get("d").is_some()) {
+        return Err(Failure::usage(format!(
+            "--client-jwks {}: contains a private key; register only the public keys",
+            path.display()
+        )));
+    }
+    Ok(Some(v))
+}
+
+/// `--request-object-alg`, or the first key's `alg` (RS256 when it names none), or `none`
+/// without keys; a signing algorithm needs `--client-jwks`.
+fn request_object_alg(args: &ServeArgs, jwks: Option<&serde_json::Value>) -> Result<String, Failure> {
+    const ALGS: [&str; 10] =
+        ["none", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
+    let alg = match &args.request_object_alg {
+        Some(a) => match ALGS.iter().find(|x| x.eq_ignore_ascii_case(a)) {
+            Some(x) => (*x).to_string(),
+            None => {
+                return Err(Failure::usage(format!(
+                    "--request-object-alg must be one of {}, got {a:?}",
+                    ALGS.join(", ")
+                )))
+            }
+        },
+        None => match jwks {
+            Some(v) => {
+                v["keys"][0]["alg"].as_str().filter(|a| ALGS[1..].contains(a)).unwrap_or("RS256").to_string()
+            }
+            None => "none".to_string(),
+        },
+    };
+    if alg != "none" && jwks.is_none() {
+        return Err(Failure::usage(format!(
+            "--request-object-alg {alg} needs --client-jwks (the keys that verify the request objects)"
+        )));
+    }
+    Ok(alg)
+}
+
+/// The HTTP server's settings: the shutdown bound and, with `--tls-cert`/`--tls-key`, TLS.
+fn http_config(args: &ServeArgs) -> Result<moneyhub_http::ServeConfig, Failure> {
+    let mut http = moneyhub_http::ServeConfig::default()
+        .shutdown_timeout(std::time::Duration::from_secs(args.shutdown_timeout));
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let (cert_pem, key_pem) = (read_flag_file(cert, "--tls-cert")?, read_flag_file(key, "--tls-key")?);
+        // Client certificates are asked for (optional at the TLS layer); the token endpoint
+        // decides whether the one presented is the registered one.
+        let tls = moneyhub_http::tls::server_config_from_pem(
+            cert_pem.as_bytes(),
+            key_pem.as_bytes(),
+            moneyhub_http::tls::ClientAuth::Optional,
+        )
+        .map_err(|e| Failure::usage(format!("--tls-cert/--tls-key: {e}")))?;
+        http = http.tls(tls);
+    }
+    Ok(http)
+}
+
+/// `--client-cert`: the PEM certificate the client registers for mTLS.
+fn client_cert(args: &ServeArgs) -> Result<Option<String>, Failure> {
+    let Some(path) = &args.client_cert else { return Ok(None) };
+    let pem = read_flag_file(path, "--client-cert")?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Failure::usage(format!("--client-cert {}: not a PEM certificate", path.display())));
+    }
+    Ok(Some(pem))
+}
+
+/// `--webhook-url` and `--webhook-format`: an http(s) URL, on loopback unless
+/// `--allow-remote-webhooks`.
+fn webhook_target(args: &ServeArgs) -> Result<Option<WebhookTarget>, Failure> {
+    let format: WebhookFormat = args.webhook_format.parse().map_err(Failure::usage)?;
+    let Some(u) = &args.webhook_url else { return Ok(None) };
+    let parsed = url::Url::parse(u).map_err(|e| Failure::usage(format!("--webhook-url {u:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Failure::usage(format!("--webhook-url {u:?}: must be an http(s) URL")));
+    }
+    if !args.allow_remote_webhooks && !moneyhub_sandbox::webhooks_on_loopback(u) {
+        return Err(Failure::usage(format!(
+            "--webhook-url {u:?} is not on a loopback address: add --allow-remote-webhooks"
+        )));
+    }
+    Ok(Some(WebhookTarget { url: u.clone(), format }))
+}
+
+/// Who may reach the sandbox: a non-loopback `--host` needs a control token, and
+/// `--public-url` must be an http(s) URL with a host. Returns the control token.
+fn exposure(args: &ServeArgs) -> Result<Option<String>, Failure> {
+    let control_token = args.control_token.clone().filter(|t| !t.trim().is_empty());
+    if !args.host.is_loopback() && control_token.is_none() {
+        return Err(Failure::usage(format!(
+            "--host {} is not a loopback address: give --control-token (or \
+             MONEYHUB_SANDBOX_CONTROL_TOKEN) so that only you can drive the control API",
+            args.host
+        )));
+    }
+    if let Some(u) = &args.public_url {
+        let parsed = url::Url::parse(u).map_err(|e| Failure::usage(format!("--public-url {u:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(Failure::usage(format!("--public-url {u:?}: must be an http(s) URL with a host")));
+        }
+    }
+    Ok(control_token)
 }
 
 /// Serves until SIGTERM or SIGINT (Ctrl-C), then stops gracefully and exits 0.

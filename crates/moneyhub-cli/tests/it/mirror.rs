@@ -283,9 +283,9 @@ fn status_table_and_exports() {
     // A parked event (failed past the attempt limit) is put back in the queue by `retry`.
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute(
-        "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, envelope, body, content_type, signed,
+        "INSERT INTO mirror_inbox (webhook_id, user_id, event_type, body, content_type, signed,
                                    received_ms, state, attempts, last_error)
-         VALUES ('0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f', ?1, 'syncCompleted', '{}', x'7b7d',
+         VALUES ('0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f', ?1, 'syncCompleted', x'7b7d',
                  'application/json', 0, 1, 2, 8, 'HTTP 500')",
         [&user],
     )

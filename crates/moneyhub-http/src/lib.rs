@@ -1003,3 +1003,38 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         self.inner.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot lent to a ready waiter beyond the cap is repaid by the next slot dropped: the
+    /// cap is over-committed only until then, and only ready waiters are lent to.
+    #[tokio::test]
+    async fn a_lent_slot_is_repaid_by_the_next_slot_dropped() {
+        let slots = Slots::new(1);
+        let held = slots.try_take().expect("the one slot");
+        let not_ready = slots.take_or_wait(Arc::new(AtomicBool::new(false))).err().expect("queued");
+        assert!(!slots.lend(), "a waiter without its head is not lent a slot");
+        let ready = slots.take_or_wait(Arc::new(AtomicBool::new(true))).err().expect("queued");
+        assert!(slots.lend());
+        let lent = ready.await.expect("lent slot");
+        assert_eq!(slots.lock().lent, 1);
+        // The victim closes: its slot repays the loan, and is not handed to the other waiter.
+        drop(held);
+        let counts = {
+            let s = slots.lock();
+            (s.lent, s.free)
+        };
+        assert_eq!(counts, (0, 0));
+        // The next slot dropped goes to the waiter, as before.
+        drop(lent);
+        let got = not_ready.await.expect("handed over");
+        drop(got);
+        let counts = {
+            let s = slots.lock();
+            (s.lent, s.free)
+        };
+        assert_eq!(counts, (0, 1));
+    }
+}

@@ -258,6 +258,10 @@ struct Slots {
 
 struct SlotState {
     free: usize,
+    /// Slots lent to ready waiters beyond the cap, each when a connection was asked to close
+    /// to make room (see [`Slots::lend`]): the next slots dropped repay them instead of being
+    /// handed over or freed.
+    lent: usize,
     /// In arrival order.
     waiters: Vec<Waiter>,
 }
@@ -276,7 +280,7 @@ struct Slot {
 impl Slots {
     fn new(n: usize) -> Arc<Slots> {
         Arc::new(Slots {
-            state: Mutex::new(SlotState { free: n, waiters: Vec::new() }),
+            state: Mutex::new(SlotState { free: n, lent: 0, waiters: Vec::new() }),
             max_waiters: (n / 2).max(16),
         })
     }
@@ -314,12 +318,40 @@ impl Slots {
         state.waiters.push(Waiter { tx, ready });
         Err(rx)
     }
+
+    /// Hands a slot beyond the cap to the best ready waiter (whose whole request head has
+    /// arrived, newest first), if any: called when a connection has just been asked to close,
+    /// so that the waiter is served at once instead of after the closing connection's task
+    /// has woken, closed and given its slot back (several wake-ups on a busy runtime). The
+    /// cap is over-committed by at most the connections asked to close and not closed yet
+    /// (each lends at most one slot, repaid by the next slot dropped), which the waiter
+    /// already held a descriptor beside: the descriptors in use do not grow.
+    fn lend(self: &Arc<Self>) -> bool {
+        let mut state = self.lock();
+        state.waiters.retain(|w| !w.tx.is_closed());
+        while let Some(i) = state.waiters.iter().rposition(|w| w.ready.load(Ordering::Acquire)) {
+            let waiter = state.waiters.remove(i);
+            match waiter.tx.send(Slot { slots: self.clone() }) {
+                Ok(()) => {
+                    state.lent += 1;
+                    return true;
+                }
+                // Its drop would lock again (and repay a debt not taken): forget it.
+                Err(unsent) => std::mem::forget(unsent),
+            }
+        }
+        false
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let slots = self.slots.clone();
         let mut state = slots.lock();
+        if state.lent > 0 {
+            state.lent -= 1;
+            return;
+        }
         loop {
             state.waiters.retain(|w| !w.tx.is_closed());
             let best = state
@@ -370,6 +402,8 @@ struct Conn {
     head_started: AtomicU64,
     /// Asked to close by the accept loop (cap reached).
     evicted: AtomicBool,
+    /// Counted in [`Shared::closing`] (asked to close without lending its slot ahead).
+    counted_closing: AtomicBool,
     evict: Notify,
     /// A request ended: the connection's deadline moved.
     request_done: Notify,
@@ -383,6 +417,8 @@ struct Shared {
     waiting: std::sync::atomic::AtomicUsize,
     /// Connections asked to close that have not closed yet.
     closing: std::sync::atomic::AtomicUsize,
+    /// The connection slots.
+    slots: Arc<Slots>,
 }
 
 impl Shared {
@@ -441,7 +477,13 @@ impl Shared {
         match victim {
             Some(c) => {
                 c.evicted.store(true, Ordering::Release);
-                self.closing.fetch_add(1, Ordering::AcqRel);
+                // A ready waiter gets a slot now, lent ahead of this connection's close;
+                // else the slot is handed over when it closes, and the connection counts as
+                // closing for the waiters.
+                if !self.slots.lend() {
+                    c.counted_closing.store(true, Ordering::Release);
+                    self.closing.fetch_add(1, Ordering::AcqRel);
+                }
                 c.evict.notify_one();
                 true
             }
@@ -468,14 +510,15 @@ pub async fn serve(
     let max = config.max_connections.unwrap_or_else(default_max_connections).max(1);
     tracing::debug!(max_connections = max, "serving");
     let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let slots = Slots::new(max);
     let shared = Arc::new(Shared {
         start: Instant::now(),
         config,
         conns: Mutex::new(BTreeMap::new()),
         waiting: std::sync::atomic::AtomicUsize::new(0),
         closing: std::sync::atomic::AtomicUsize::new(0),
+        slots: slots.clone(),
     });
-    let slots = Slots::new(max);
     let service = TowerToHyperService::new(app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -554,7 +597,9 @@ async fn wait_for_slot(
     // arrive, so that it is queued as ready, goes first and is never the waiter closed when
     // too many wait.
     for pause in [0, 20] {
-        tokio::time::sleep(Duration::from_millis(pause)).await;
+        if pause > 0 {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
         match head_arrived(stream).await {
             None => return None,
             Some(true) => {
@@ -607,6 +652,7 @@ async fn serve_conn(
             idle_since: AtomicU64::new(shared.now_ms()),
             head_started: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
+            counted_closing: AtomicBool::new(false),
             evict: Notify::new(),
             request_done: Notify::new(),
         });
@@ -633,7 +679,7 @@ async fn serve_conn(
         }
     }
     let removed = shared.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-    if removed.is_some_and(|c| c.evicted.load(Ordering::Acquire)) {
+    if removed.is_some_and(|c| c.counted_closing.load(Ordering::Acquire)) {
         shared.closing.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -955,5 +1001,40 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot lent to a ready waiter beyond the cap is repaid by the next slot dropped: the
+    /// cap is over-committed only until then, and only ready waiters are lent to.
+    #[tokio::test]
+    async fn a_lent_slot_is_repaid_by_the_next_slot_dropped() {
+        let slots = Slots::new(1);
+        let held = slots.try_take().expect("the one slot");
+        let not_ready = slots.take_or_wait(Arc::new(AtomicBool::new(false))).err().expect("queued");
+        assert!(!slots.lend(), "a waiter without its head is not lent a slot");
+        let ready = slots.take_or_wait(Arc::new(AtomicBool::new(true))).err().expect("queued");
+        assert!(slots.lend());
+        let lent = ready.await.expect("lent slot");
+        assert_eq!(slots.lock().lent, 1);
+        // The victim closes: its slot repays the loan, and is not handed to the other waiter.
+        drop(held);
+        let counts = {
+            let s = slots.lock();
+            (s.lent, s.free)
+        };
+        assert_eq!(counts, (0, 0));
+        // The next slot dropped goes to the waiter, as before.
+        drop(lent);
+        let got = not_ready.await.expect("handed over");
+        drop(got);
+        let counts = {
+            let s = slots.lock();
+            (s.lent, s.free)
+        };
+        assert_eq!(counts, (0, 1));
     }
 }

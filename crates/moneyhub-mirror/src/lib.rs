@@ -457,7 +457,9 @@ impl Mirror {
     ///
     /// The receiver runs on a dedicated thread with its own runtime, so that acknowledging a
     /// webhook never waits behind processing work on the caller's runtime (Moneyhub allows
-    /// 5 s; the receiver answers in milliseconds).
+    /// 5 s; the receiver answers in milliseconds). That runtime has two worker threads: with
+    /// one, a flood of slow connections (each trickled byte a wake-up) and a CPU-starved
+    /// machine delay a genuine sender behind the whole run queue.
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
@@ -473,7 +475,7 @@ impl Mirror {
         let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<Result<()>>();
         std::thread::Builder::new().name("mirror-receiver".into()).spawn(move || {
             let result = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+                .worker_threads(2)
                 .thread_name("mirror-receiver-rt")
                 .enable_all()
                 .build()

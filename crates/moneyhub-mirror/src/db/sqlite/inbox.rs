@@ -148,6 +148,10 @@ pub(super) fn purge_applied(tx: &Transaction<'_>, before_ms: i64, batch: i64) ->
 
 /// The work queue's counts (from the kept counts, see [`counts`]).
 pub(super) fn queue_counts(c: &Connection) -> Result<QueueCounts> {
+    // The counts are kept in their own table: without the inbox they describe nothing (a
+    // dropped or swapped-in table), so the inbox must still be there (a statement that
+    // reads no row: running it, not only preparing it, sees a dropped table).
+    c.prepare_cached("SELECT 1 FROM mirror_inbox LIMIT 0")?.exists([])?;
     let n = counts(c)?;
     Ok(QueueCounts {
         pending: n.pending,

@@ -26,9 +26,10 @@ pub struct MirrorConfig {
     pub full_reconcile_every: chrono::Duration,
     /// Most events one worker takes for one user at a time (default 500).
     pub claim_limit: usize,
-    /// Most bytes of stored event envelopes one claim takes (default 64 KiB, about 1,600
+    /// Most bytes of event envelopes one claim takes (default 64 KiB, about 1,600
     /// transaction ids; the first event is always taken): bounds what one attempt fetches
-    /// from Moneyhub, so a failing attempt costs little.
+    /// from Moneyhub, so a failing attempt costs little. A signed webhook counts the decoded
+    /// size of its JWT's payload, so signing does not shrink a claim.
     pub claim_max_bytes: usize,
     /// Attempts before an event is parked as failed (default 8). Reconciliation still
     /// covers whatever it announced.

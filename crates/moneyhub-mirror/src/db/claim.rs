@@ -18,8 +18,9 @@ pub struct ClaimPolicy {
     pub retry_base_ms: i64,
     /// Longest retry delay (ms).
     pub retry_cap_ms: i64,
-    /// Most bytes of stored bodies one claim takes (at least one event is always taken):
-    /// bounds the ids one attempt fetches from Moneyhub.
+    /// Most bytes of envelopes one claim takes (at least one event is always taken):
+    /// bounds the ids one attempt fetches from Moneyhub. A signed body counts its payload's
+    /// decoded size ([`InboxEvent::envelope_len`]), not its signature and base64.
     pub max_claim_bytes: usize,
 }
 
@@ -50,7 +51,7 @@ impl ClaimPolicy {
 
 /// Trims freshly read pending events (in arrival order) to what one claim takes: an event
 /// that failed before is retried alone, so one bad event cannot hold others back; otherwise
-/// events are taken while their bodies fit in `max_bytes` (the first always).
+/// events are taken while their envelopes fit in `max_bytes` (the first always).
 pub(crate) fn take_for_claim(events: &mut Vec<InboxEvent>, max_bytes: usize) {
     if events.first().is_some_and(|e| e.attempts > 0) {
         events.truncate(1);
@@ -59,7 +60,7 @@ pub(crate) fn take_for_claim(events: &mut Vec<InboxEvent>, max_bytes: usize) {
     let mut bytes = 0usize;
     let mut keep = 0;
     for e in events.iter() {
-        bytes = bytes.saturating_add(e.body.len());
+        bytes = bytes.saturating_add(e.envelope_len());
         if keep > 0 && bytes > max_bytes {
             break;
         }
@@ -142,5 +143,50 @@ impl Failed {
             parked: state::FAILED,
             until_ms: now_ms.saturating_add(retry_after_ms),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn event(seq: i64, body: Vec<u8>, signed: bool) -> InboxEvent {
+        InboxEvent {
+            seq,
+            webhook_id: format!("w{seq}"),
+            user_id: "u".into(),
+            event_type: "newTransactions".into(),
+            body,
+            signed,
+            attempts: 0,
+        }
+    }
+
+    /// A compact JWS around `payload`, with an RS256-sized signature.
+    fn jws(payload: &[u8]) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("{}.{}.{}", b64.encode(br#"{"alg":"RS256","kid":"k"}"#), b64.encode(payload), b64.encode([7u8; 256]))
+            .into_bytes()
+    }
+
+    #[test]
+    fn a_signed_event_counts_its_envelope_not_its_signature_and_base64() {
+        for len in [0usize, 1, 2, 3, 4, 5, 399, 400, 401] {
+            let payload = vec![b'x'; len];
+            assert_eq!(event(1, jws(&payload), true).envelope_len(), len, "payload of {len} bytes");
+        }
+        assert_eq!(event(1, b"{\"id\":1}".to_vec(), false).envelope_len(), 8);
+        // Two 400-byte envelopes fit a 1,000-byte claim whether signed or not (each signed
+        // body is about 930 bytes).
+        let envelope = vec![b'x'; 400];
+        let mut signed = vec![event(1, jws(&envelope), true), event(2, jws(&envelope), true)];
+        assert!(signed[0].body.len() > 900);
+        take_for_claim(&mut signed, 1000);
+        assert_eq!(signed.len(), 2);
+        let mut plain = vec![event(1, envelope.clone(), false), event(2, envelope.clone(), false), event(3, envelope, false)];
+        take_for_claim(&mut plain, 1000);
+        assert_eq!(plain.len(), 2, "the third does not fit");
     }
 }

@@ -49,6 +49,24 @@ pub struct InboxEvent {
     pub attempts: i64,
 }
 
+impl InboxEvent {
+    /// The size of the envelope the body carries (bytes), what a claim's byte bound counts
+    /// ([`crate::MirrorConfig::claim_max_bytes`]): the body itself for a JSON envelope; for
+    /// a signed JWT (`header.payload.signature`) the decoded length of its payload, so a
+    /// signature and base64 (a third more) do not shrink how many events one claim takes.
+    pub fn envelope_len(&self) -> usize {
+        if !self.signed {
+            return self.body.len();
+        }
+        let mut parts = self.body.split(|b| *b == b'.');
+        match (parts.next(), parts.next()) {
+            // Unpadded base64url: 4 characters carry 3 bytes.
+            (Some(_), Some(payload)) => payload.len() / 4 * 3 + (payload.len() % 4).saturating_sub(1),
+            _ => self.body.len(),
+        }
+    }
+}
+
 /// A transaction row to upsert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TxRow {

@@ -294,7 +294,7 @@ pub async fn wait_inbox_empty(db: &Db, limit: Duration) {
 
 /// Delivery outcomes since `after` (advanced past what was read): delivered, dropped,
 /// duplicates, failed. Clears the sandbox's log afterwards to keep it small.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct DeliveryStats {
     pub delivered: u64,
     pub dropped: u64,
@@ -303,6 +303,9 @@ pub struct DeliveryStats {
     /// Time the receiver took to answer, summed and worst (ms, as the sandbox measured).
     pub total_ms: u64,
     pub max_ms: u64,
+    /// The first few failed deliveries as the sandbox logged them (status, error, time):
+    /// what a failed assertion shows.
+    pub failures: Vec<serde_json::Value>,
 }
 
 pub async fn delivery_stats(sb: &Sandbox, stats: &mut DeliveryStats) {
@@ -315,7 +318,15 @@ pub async fn delivery_stats(sb: &Sandbox, stats: &mut DeliveryStats) {
             "delivered" => stats.delivered += 1,
             "dropped" => stats.dropped += 1,
             "duplicate" => stats.duplicates += 1,
-            _ => stats.failed += 1,
+            _ => {
+                stats.failed += 1;
+                if stats.failures.len() < 5 {
+                    stats.failures.push(json!({
+                        "status": d["status"], "error": d["error"], "durationMs": d["durationMs"],
+                        "duplicate": d["duplicate"], "eventType": d["eventType"],
+                    }));
+                }
+            }
         }
     }
     control_ok(sb, Method::DELETE, "/webhooks/deliveries", None).await;

@@ -10,6 +10,8 @@
 #   * /readyz and /metrics latency with PROBE_ROWS inbox rows (half applied, with their
 #     ledger rows);
 #   * the sandbox loading a scenario of SCENARIO_USERS users (POST /__sandbox/scenario);
+#   * time per webhook with 2 and with 6 workers, one webhook per claim (CLAIM_EVENTS per
+#     backfilled user, webhooks that need no API request: the claim and its writes alone);
 #
 # and the machine's core count.
 #
@@ -26,6 +28,7 @@ ACK_SECONDS=${ACK_SECONDS:-10}
 ACK_CONNS=${ACK_CONNS:-16}
 PROBE_ROWS=${PROBE_ROWS:-10000000}
 SCENARIO_USERS=${SCENARIO_USERS:-100000}
+CLAIM_EVENTS=${CLAIM_EVENTS:-30}
 PORT=${PORT:-18791}
 export MONEYHUB_TEST_PG_URL=${MONEYHUB_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install wrk)"; exit 2; }
@@ -34,9 +37,9 @@ TARGET=${CARGO_TARGET_DIR:-target}
 echo "fleet bench: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 cargo build --release -q -p moneyhub-mirror --example ingest_bench --example mirror_node
 
-echo "== backfill beside the raw-insert ceiling, requests per user, probes, scenario load"
+echo "== backfill beside the raw-insert ceiling, requests per user, claims with 2 and 6 workers, probes, scenario load"
 timeout 1800 "$TARGET/release/examples/ingest_bench" --users "$USERS" --workers "$WORKERS" --skip-webhooks \
-  --probe-rows "$PROBE_ROWS" --scenario-users "$SCENARIO_USERS"
+  --probe-rows "$PROBE_ROWS" --scenario-users "$SCENARIO_USERS" --claim-events "$CLAIM_EVENTS"
 
 echo "== durable acks: wrk -t2 -c$ACK_CONNS -d${ACK_SECONDS}s, unsigned JSON webhooks with unique ids"
 cat > /tmp/moneyhub-fleet-webhook.lua <<'LUA'

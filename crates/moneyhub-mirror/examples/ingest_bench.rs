@@ -17,6 +17,11 @@
 //! * **ceiling**: the same rows upserted straight into an emptied table with the mirror's own
 //!   upsert statement, 5000 per transaction (no HTTP, no JSON); on PostgreSQL by as many
 //!   connections at once as there are workers. The best of three runs.
+//! * **claims** (`--claim-events N`, N webhooks per user): time per webhook when every claim
+//!   takes one event (`claim_limit(1)`), with 2 and then 6 workers, on the backfilled users.
+//!   The events are `newTransactions` naming no transaction, so no API request is made: what
+//!   is measured is the claim, the session's reads and the finishing write. Flat from 2 to
+//!   6 workers means a claim does not grow with the number of workers or pending rows.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +53,7 @@ async fn run() -> Res<()> {
     let skip_webhooks = std::env::args().any(|a| a == "--skip-webhooks");
     let probe_rows: u64 = arg("--probe-rows").map(|u| u.parse()).transpose()?.unwrap_or(0);
     let scenario_users: usize = arg("--scenario-users").map(|u| u.parse()).transpose()?.unwrap_or(0);
+    let claim_events: usize = arg("--claim-events").map(|u| u.parse()).transpose()?.unwrap_or(0);
     let pg = arg("--pg").or_else(|| std::env::var("MONEYHUB_TEST_PG_URL").ok());
     let start = chrono::DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z")?.with_timezone(&chrono::Utc);
     let sandbox =
@@ -66,8 +72,16 @@ async fn run() -> Res<()> {
         workers,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    let client =
-        || -> Res<Client> { Ok(Client::builder().sandbox(sandbox.base_url()).batch_concurrency(8).build()?) };
+    // One user token for both Data API reads the mirror makes of a new user (the accounts
+    // list for the lifecycle loop's account types, the transaction pages): both families ask
+    // for the same scopes, so the client's token cache keys them alike. A client registered
+    // for both scopes can do the same; with the defaults each family fetches its own token.
+    let mut scopes = moneyhub::Scopes::default();
+    scopes.accounts = "accounts:read transactions:read:all".into();
+    scopes.transactions = scopes.accounts.clone();
+    let client = || -> Res<Client> {
+        Ok(Client::builder().sandbox(sandbox.base_url()).batch_concurrency(8).scopes(scopes.clone()).build()?)
+    };
 
     let dir = std::env::temp_dir().join(format!("mirror-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -80,6 +94,7 @@ async fn run() -> Res<()> {
         &client,
         &control,
         skip_webhooks,
+        claim_events,
     )
     .await?;
     if probe_rows > 0 {
@@ -96,7 +111,7 @@ async fn run() -> Res<()> {
                 .collect();
             let sep = if url.contains('?') { '&' } else { '?' };
             let urls = [0, 1, 2].map(|i| format!("{url}{sep}schema={}", schemas[i]));
-            let mut r = bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks).await;
+            let mut r = bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks, claim_events).await;
             if r.is_ok() && probe_rows > 0 {
                 r = probe("PostgreSQL", &format!("{url}{sep}schema={}", schemas[3]), probe_rows, &client)
                     .await;
@@ -121,6 +136,7 @@ async fn bench(
     client: &dyn Fn() -> Res<Client>,
     control: &Control,
     skip_webhooks: bool,
+    claim_events: usize,
 ) -> Res<()> {
     // Backfill: list every connection.
     let backfill = Mirror::open(client()?, &urls[0], MirrorConfig::default()).await?;
@@ -166,7 +182,8 @@ async fn bench(
         "{name:<10} backfill: {} users, {} transactions in {backfill_elapsed:.2?}; API requests per user {:.2} \
          (tokens {:.2}, connections lists {:.2}, transaction pages {:.2}, other {:.2}); \
          floor {:.2} (1 user token + 1 connections list + ceil(n/1000) pages per connection; \
-         shared by all users: 1 client token); sandbox busy answering {:.0}% of the time",
+         shared by all users: 1 client token), plus 1 accounts list for the lifecycle loop's \
+         account types; sandbox busy answering {:.0}% of the time",
         ids.len(),
         r.totals.listed,
         per_user(requests.total()),
@@ -203,7 +220,65 @@ async fn bench(
     );
     backfill.db().close().await;
     ceiling_db.close().await;
+    if claim_events > 0 {
+        let mut line = format!("{name:<10} claims, one webhook each ({} webhooks):", claim_events * ids.len());
+        for w in [2, 6] {
+            let per = claims(&urls[0], ids, w, client, claim_events).await?;
+            line.push_str(&format!(" {w} workers {:.3} ms per webhook ({:.0}/s);", per * 1e3, 1.0 / per));
+        }
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// Seconds per webhook for `workers` workers draining `per_user` webhooks of each of the
+/// (backfilled) users in `url`, one webhook per claim.
+async fn claims(
+    url: &str,
+    ids: &[String],
+    workers: usize,
+    client: &dyn Fn() -> Res<Client>,
+    per_user: usize,
+) -> Res<f64> {
+    let config =
+        MirrorConfig::default().allow_unsigned_json(true).coalesce_window(Duration::ZERO).claim_limit(1);
+    let m = Mirror::open(client()?, url, config).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut events = Vec::with_capacity(per_user * ids.len());
+    for _ in 0..per_user {
+        for u in ids {
+            let id = uuid_v4();
+            let body = json!({"id": id, "eventType": "newTransactions", "userId": u,
+                "payload": {"accounts": []}});
+            events.push(moneyhub_mirror::db::NewInboxEvent {
+                webhook_id: id.parse()?,
+                user_id: Some(u.parse()?),
+                event_type: moneyhub_types::WebhookEventType::NewTransactions,
+                body: serde_json::to_vec(&body)?.into(),
+                content_type: "application/json".into(),
+                signed: false,
+                received_ms: now,
+            });
+        }
+    }
+    let n = events.len();
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(1000));
+        m.db().insert_inbox_batch(std::mem::replace(&mut events, rest)).await?;
+    }
+    let t = Instant::now();
+    let running = m.spawn_workers(workers);
+    while m.db().inbox_counts().await?.pending > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = t.elapsed();
+    running.stop().await;
+    let counts = m.db().inbox_counts().await?;
+    if counts.failed > 0 {
+        return Err(format!("{} claim-bench events failed", counts.failed).into());
+    }
+    m.db().close().await;
+    Ok(elapsed.as_secs_f64() / n as f64)
 }
 
 /// `/readyz` and `/metrics` latency with `rows` inbox rows (half applied, with their ledger

@@ -24,16 +24,26 @@ const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_
                 SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq))
      SELECT COUNT(*)::BIGINT FROM e";
 
-/// Queues every user with pending events that has no queue row.
+/// Queues every user with pending events that has no queue row (in user-id order, the lock
+/// order of every multi-row write of the queue: see `INSERT_EVENTS`).
 const REPAIR_DUE: &str =
     "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
      SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM mirror_inbox WHERE state = 0
-     GROUP BY user_id
+     GROUP BY user_id ORDER BY user_id
      ON CONFLICT (user_id) DO NOTHING";
 
 /// A batch of webhooks (distinct ids) in one statement: the users recorded if new, the
 /// webhooks stored in arrival order unless their id is stored already, and their users
 /// queued for the workers (as `INSERT_EVENT` does for one); returns the ids written.
+///
+/// Lock order: the rows of `mirror_users` and `mirror_users_due` are written in user-id
+/// order (`ORDER BY user_id` in the `SELECT`s feeding them), whatever order the batch came
+/// in. A queue row touched by `DO UPDATE` stays locked until the batch commits (and a user
+/// row being inserted makes a concurrent insert of the same user wait), so two concurrent
+/// batches sharing users in different orders would otherwise each hold a row the other
+/// waits for: a deadlock, one batch refused. In one order, one of them simply waits. (The
+/// inbox rows keep arrival order: `seq` is the users' event order; they conflict only on a
+/// webhook id delivered twice at once.)
 const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms)
             SELECT DISTINCT ON (user_id) user_id, r FROM unnest($2::TEXT[], $7::BIGINT[]) AS x(user_id, r)
             ORDER BY user_id
@@ -47,6 +57,7 @@ const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first
             ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id, user_id, seq, received_ms),
           d AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
             SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms) FROM e GROUP BY user_id
+            ORDER BY user_id
             ON CONFLICT (user_id) DO UPDATE
             SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq))
      SELECT webhook_id FROM e";
@@ -83,11 +94,13 @@ const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE s
        AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)";
 
 /// Puts parked events back in the queue and queues their users, back-off lifted and attempts
-/// reset, in one statement.
+/// reset, in one statement (the queue rows in user-id order, the lock order of every
+/// multi-row write of the queue: see `INSERT_EVENTS`).
 const REQUEUE: &str = "WITH r AS (UPDATE mirror_inbox SET state = 0, attempts = 0
                 WHERE state = 2 AND ($1::TEXT IS NULL OR user_id = $1) RETURNING user_id, seq, received_ms),
           q AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
                 SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM r GROUP BY user_id
+                ORDER BY user_id
                 ON CONFLICT (user_id) DO UPDATE SET due_at_ms = excluded.due_at_ms, attempts = 0,
                    oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq),
                    oldest_pending_ms = LEAST(mirror_users_due.oldest_pending_ms, excluded.oldest_pending_ms))

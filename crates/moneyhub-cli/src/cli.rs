@@ -965,8 +965,9 @@ pub enum MirrorCommand {
     /// Compare every connection with Moneyhub and fix the mirror: upsert what differs, bury
     /// what Moneyhub no longer has, purge removed connections.
     Reconcile(ScopeArgs),
-    /// Counts per user, inbox depth and lag, last event.
-    Status(DbArgs),
+    /// Totals, inbox depth and lag, last event, and the first users (pending events first,
+    /// oldest first; then by latest event): read from kept counts, cheap at any size.
+    Status(StatusArgs),
     /// Write the mirrored transactions as CSV or JSON.
     Export(ExportArgs),
     /// Put events parked after repeated failures back in the queue (everyone's, or one
@@ -993,6 +994,22 @@ pub struct RetryArgs {
     /// Re-queue parked notifications instead of parked events.
     #[arg(long, conflicts_with = "user")]
     pub notifications: bool,
+}
+
+/// `moneyhub mirror status` flags.
+#[cfg(feature = "mirror")]
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only this user's row (the totals still cover everyone).
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
+    /// At most this many users listed (1 to 1000000); the totals cover everyone.
+    #[arg(long, value_name = "N", default_value_t = 20, conflicts_with = "user",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub limit: u32,
 }
 
 /// The mirror's database.

@@ -36,7 +36,7 @@
 //! | --- | --- |
 //! | `mirror_inbox` | every stored webhook: `seq`, `webhook_id` (unique), user, type, the body as delivered and verified (the only copy: the processor reads the envelope from it), content type, signed, `state` (0 pending, 1 applied, 2 parked), attempts, last error |
 //! | `mirror_applied_events` | the ledger: one row per applied event, primary key `webhook_id` |
-//! | `mirror_users` | users seen, with a retry back-off (`not_before_ms`); the row workers lock |
+//! | `mirror_users` | users seen, with a retry back-off (`not_before_ms`); the row workers lock; (migration 7) the user's kept figures for `status`: `live`, `tombstones`, `connections`, `last_event_ms` |
 //! | `mirror_connections` | per connection: backfilled, watermark and last full reconciliation (Moneyhub time), status, removed |
 //! | `mirror_accounts` | account → connection, removed |
 //! | `mirror_transactions` | `id`, user, account, connection, `date_ms`, `modified_ms`, status, `deleted` (tombstone), `raw` JSON |
@@ -45,6 +45,8 @@
 //! | `mirror_lifecycle` | (migration 4) per connection: its state, advice and indexed due time (see [`lifecycle`]) |
 //! | `mirror_lifecycle_history` | (migration 4) the states each connection entered, and when (newest 100 per connection) |
 //! | `mirror_outbox` | (migration 4) notifications of changes of action waiting for delivery (see [`notify`]) |
+//! | `mirror_users_due` | (migration 2) the claim queue: one row per user with pending events (see [`db`]); (migration 7) its `pending` count and newest arrival `last_event_ms`, kept by the receiver |
+//! | `mirror_inbox_counts` | (migration 5) the inbox's counts by state and the ledger's, kept by triggers |
 //!
 //! ```no_run
 //! # async fn demo() -> moneyhub_mirror::Result<()> {
@@ -87,7 +89,7 @@ use futures_util::{stream, StreamExt};
 use moneyhub::{Client, ConnectionId, UserId};
 
 pub use config::{AutoSync, MirrorConfig};
-pub use db::{Db, DbUrl, InboxCounts, Status, StoredTx};
+pub use db::{Db, DbUrl, InboxCounts, Status, StatusQuery, StoredTx, UserStatus};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, ExportOptions};
 pub use guard::DbGuardStore;
@@ -920,9 +922,10 @@ impl Mirror {
         Ok(n)
     }
 
-    /// Counts per user, inbox depth and lag, last event.
-    pub async fn status(&self) -> Result<Status> {
-        self.inner.db.status().await
+    /// Totals, inbox depth and lag, last event, and a bounded list of users (see
+    /// [`Db::status`]).
+    pub async fn status(&self, query: &StatusQuery) -> Result<Status> {
+        self.inner.db.status(query).await
     }
 
     /// Writes the mirror's transactions to `out`; returns how many.

@@ -4,8 +4,9 @@
 //!
 //! JSON output: `run` prints `{"listening": ADDR, "workers": N, "db": URL}` once started;
 //! `backfill` and `reconcile` print `{"users", "errors": [{"user", "error"}], "totals"}`;
-//! `status` prints the mirror's status (`users`, `inboxPending`, `inboxFailed`,
-//! `inboxApplied`, `oldestPendingMs`, `lastEvent`, `live`, `tombstones`); `export` writes CSV
+//! `status` prints the mirror's status (`users`: at most `--limit` of them, or the `--user`;
+//! `usersTotal`, `inboxPending`, `inboxFailed`, `inboxApplied`, `oldestPendingMs`, `lastEvent`,
+//! `live`, `tombstones`: the totals of everyone); `export` writes CSV
 //! or a JSON array to stdout or `--out`; `retry` prints `{"requeued": N}`.
 //!
 //! The lifecycle loop (`moneyhub_mirror::lifecycle`): `status` JSON also has `lifecycle`
@@ -29,7 +30,7 @@ use serde_json::json;
 
 use crate::cli::{
     ActionsArgs, ActionsFormat, DbArgs, ExportArgs, Format, GlobalArgs, HistoryArgs, LifecycleRunArgs,
-    MirrorCommand, OutputArg, RetryArgs, RunArgs, ScopeArgs,
+    MirrorCommand, OutputArg, RetryArgs, RunArgs, ScopeArgs, StatusArgs,
 };
 use crate::context::Ctx;
 use crate::exit::{CmdResult, Failure};
@@ -266,10 +267,13 @@ fn print_report(ctx: &Ctx, r: &ReconcileReport, reconcile: bool) {
     }
 }
 
-async fn status(global: &GlobalArgs, args: DbArgs) -> CmdResult {
-    let url = db_url(&args)?;
+async fn status(global: &GlobalArgs, args: StatusArgs) -> CmdResult {
+    let url = db_url(&args.db)?;
+    let mut query = moneyhub_mirror::StatusQuery::default();
+    query.user = args.user.as_deref().map(resolve::user).transpose()?;
+    query.limit = args.limit as usize;
     let db = moneyhub_mirror::Db::open_url(&url).await.map_err(mirror_failure)?;
-    let s = db.status().await.map_err(mirror_failure)?;
+    let s = db.status(&query).await.map_err(mirror_failure)?;
     let lifecycle = db.lifecycle_counts(chrono::Utc::now().timestamp_millis()).await.map_err(mirror_failure);
     db.close().await;
     let lifecycle = lifecycle?;
@@ -306,6 +310,20 @@ async fn status(global: &GlobalArgs, args: DbArgs) -> CmdResult {
                 }
                 output::table(&t);
             }
+            // The list is bounded (a fleet has 100,000 users): say when it was cut.
+            let shown = s.users.len();
+            let total = usize::try_from(s.users_total).unwrap_or(0);
+            let users = match &query.user {
+                Some(user) if s.users.is_empty() => {
+                    format!("{user} is not known to the mirror ({})", output::count(total, "user", "users"))
+                }
+                _ if shown < total => format!(
+                    "showing {} of {} (--limit N for more, --user ID for one)",
+                    output::group(shown as u64),
+                    output::count(total, "user", "users")
+                ),
+                _ => output::count(total, "user", "users"),
+            };
             let lag = s
                 .oldest_pending_ms
                 .and_then(at)
@@ -321,6 +339,7 @@ async fn status(global: &GlobalArgs, args: DbArgs) -> CmdResult {
                 })
                 .unwrap_or_else(|| "none".into());
             output::details(&[
+                ("users", users),
                 (
                     "transactions",
                     format!(

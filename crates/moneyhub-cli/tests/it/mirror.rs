@@ -233,9 +233,56 @@ fn status_table_and_exports() {
 
     let table = env.ok(&["mirror", "status", "--db", &db]);
     fits_80(&table.stdout);
-    for needle in [user.as_str(), other.as_str(), "USER", "LIVE", "inbox", "0 pending", "lag", "none"] {
+    for needle in
+        [user.as_str(), other.as_str(), "USER", "LIVE", "inbox", "0 pending", "lag", "none", "2 users"]
+    {
         assert!(table.stdout.contains(needle), "{needle:?} in\n{}", table.stdout);
     }
+    assert!(!table.stdout.contains("showing"), "nothing was cut:\n{}", table.stdout);
+
+    // A bounded list: `--limit` rows, and it says so; the totals still cover everyone.
+    let full = env.json(&["mirror", "status", "--db", &db]);
+    assert_eq!(full["usersTotal"], 2, "{full}");
+    assert_eq!(full["users"].as_array().map(Vec::len), Some(2), "{full}");
+    let cut = env.ok(&["mirror", "status", "--db", &db, "--limit", "1"]);
+    fits_80(&cut.stdout);
+    assert!(cut.stdout.contains("showing 1 of 2 users"), "{}", cut.stdout);
+    assert_eq!(
+        cut.stdout.matches(user.as_str()).count() + cut.stdout.matches(other.as_str()).count(),
+        1,
+        "{}",
+        cut.stdout
+    );
+    let cut = env.json(&["mirror", "status", "--db", &db, "--limit", "1"]);
+    assert_eq!(
+        (cut["users"].as_array().map(Vec::len), cut["usersTotal"].clone()),
+        (Some(1), json!(2)),
+        "{cut}"
+    );
+    assert_eq!(
+        (cut["live"].clone(), cut["tombstones"].clone()),
+        (full["live"].clone(), full["tombstones"].clone())
+    );
+    assert_eq!(cut["users"][0], full["users"][0], "the first user of the same order");
+    // One user by id: its row only.
+    let one = env.json(&["mirror", "status", "--db", &db, "--user", &other]);
+    let listed: Vec<&str> =
+        one["users"].as_array().unwrap().iter().map(|u| u["userId"].as_str().unwrap()).collect();
+    assert_eq!(listed, [other.as_str()], "{one}");
+    assert!(one["users"][0]["live"].as_i64().unwrap() > 0, "{one}");
+    assert_eq!(one["usersTotal"], 2);
+    let table = env.ok(&["mirror", "status", "--db", &db, "--user", &other]);
+    assert!(
+        table.stdout.contains(other.as_str()) && !table.stdout.contains(user.as_str()),
+        "{}",
+        table.stdout
+    );
+    let unknown = env.ok(&["mirror", "status", "--db", &db, "--user", "5c79210bbac25ecb5e71afff"]);
+    assert!(
+        unknown.stdout.contains("5c79210bbac25ecb5e71afff is not known to the mirror"),
+        "{}",
+        unknown.stdout
+    );
 
     // CSV to a file: a header and one line per live transaction of the user.
     let out = env.dir.join("one.csv");
@@ -332,6 +379,14 @@ fn bad_input_is_a_clear_usage_error() {
         (vec!["mirror", "status", "--db", ""], "database"),
         (vec!["mirror", "status", "--db", "mysql://localhost/x"], "mysql"),
         (vec!["mirror", "status", "--db", "postgres://u@127.0.0.1:5432/db?schema=bad;name"], "schema"),
+        (vec!["mirror", "status", "--db", &db, "--limit", "0"], "--limit"),
+        (vec!["mirror", "status", "--db", &db, "--limit", "many"], "--limit"),
+        (vec!["mirror", "status", "--db", &db, "--limit", "-3"], "-3"),
+        (vec!["mirror", "status", "--db", &db, "--user", "has space"], "--user"),
+        (
+            vec!["mirror", "status", "--db", &db, "--user", "5c79210bbac25ecb5e71afff", "--limit", "3"],
+            "--limit",
+        ),
         (vec!["mirror", "backfill", "--db", &db, "--user", "has space"], "--user"),
         (vec!["mirror", "reconcile", "--db", &db, "--user", "x", "--all-users"], "--all-users"),
         (vec!["mirror", "run", "--db", &db, "--workers", "0"], "--workers"),

@@ -23,6 +23,23 @@
 //! Version 6 adds the indexes the lifecycle retention reads through: removed connections,
 //! parked notifications by age and by connection.
 //!
+//! Version 7 (`user_figures`) keeps the figures `mirror status` shows per user, so that it
+//! never counts history (a fleet holds hundreds of millions of transaction rows):
+//! `mirror_users.live`, `.tombstones` and `.connections`, refreshed by the claim that changed
+//! them, in its own transaction, by a count over that user's rows only (through
+//! `mirror_transactions_user`, the new partial index of tombstones
+//! `mirror_transactions_tombstones`, and `mirror_connections_user`); `mirror_users_due.pending`
+//! and `.last_event_ms`, kept by the receiver in the statement that queues the user (plus the
+//! count of events stored, the newest arrival), and set again from the user's pending events
+//! (their partial index) by the claim that ends the row's turn; `mirror_users.last_event_ms`,
+//! where that claim carries the newest arrival before the queue row may go. Not triggers on
+//! `mirror_transactions`: a trigger runs per row of the backfill, the hot path, where a count
+//! per claim runs once per user's transaction. Not columns the receiver writes in
+//! `mirror_users`: on PostgreSQL a claim holds that row's lock while it works (API requests
+//! included), and the receiver must never wait for a claim; the queue row it writes is locked
+//! by a claim only for the moment it ends its turn. The migration computes the figures of
+//! existing databases once (a scan of each table, at upgrade only).
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -226,6 +243,31 @@ END;
 CREATE INDEX mirror_lifecycle_removed ON mirror_lifecycle (connection_id) WHERE removed = 1;
 CREATE INDEX mirror_outbox_parked ON mirror_outbox (created_ms) WHERE state = 2;
 CREATE INDEX mirror_outbox_parked_connection ON mirror_outbox (connection_id) WHERE state = 2;
+"#,
+    ),
+    (
+        7,
+        "user_figures",
+        r#"
+ALTER TABLE mirror_users ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mirror_users ADD COLUMN tombstones INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mirror_users ADD COLUMN connections INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mirror_users ADD COLUMN last_event_ms INTEGER;
+ALTER TABLE mirror_users_due ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mirror_users_due ADD COLUMN last_event_ms INTEGER;
+CREATE INDEX mirror_transactions_tombstones ON mirror_transactions (user_id) WHERE deleted <> 0;
+UPDATE mirror_users SET live = t.live, tombstones = t.dead
+FROM (SELECT user_id, SUM(deleted = 0) AS live, SUM(deleted <> 0) AS dead FROM mirror_transactions GROUP BY user_id) AS t
+WHERE t.user_id = mirror_users.user_id;
+UPDATE mirror_users SET connections = c.n
+FROM (SELECT user_id, COUNT(*) AS n FROM mirror_connections WHERE removed = 0 GROUP BY user_id) AS c
+WHERE c.user_id = mirror_users.user_id;
+UPDATE mirror_users SET last_event_ms = i.last
+FROM (SELECT user_id, MAX(received_ms) AS last FROM mirror_inbox GROUP BY user_id) AS i
+WHERE i.user_id = mirror_users.user_id;
+UPDATE mirror_users_due SET pending = p.n
+FROM (SELECT user_id, COUNT(*) AS n FROM mirror_inbox WHERE state = 0 GROUP BY user_id) AS p
+WHERE p.user_id = mirror_users_due.user_id;
 "#,
     ),
 ];
@@ -444,6 +486,32 @@ CREATE INDEX mirror_outbox_parked ON mirror_outbox (created_ms) WHERE state = 2;
 CREATE INDEX mirror_outbox_parked_connection ON mirror_outbox (connection_id) WHERE state = 2;
 "#,
     ),
+    (
+        7,
+        "user_figures",
+        r#"
+ALTER TABLE mirror_users ADD COLUMN live BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mirror_users ADD COLUMN tombstones BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mirror_users ADD COLUMN connections BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mirror_users ADD COLUMN last_event_ms BIGINT;
+ALTER TABLE mirror_users_due ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mirror_users_due ADD COLUMN last_event_ms BIGINT;
+CREATE INDEX mirror_transactions_tombstones ON mirror_transactions (user_id) WHERE deleted <> 0;
+UPDATE mirror_users SET live = t.live, tombstones = t.dead
+FROM (SELECT user_id, COUNT(*) FILTER (WHERE deleted = 0) AS live, COUNT(*) FILTER (WHERE deleted <> 0) AS dead
+      FROM mirror_transactions GROUP BY user_id) AS t
+WHERE t.user_id = mirror_users.user_id;
+UPDATE mirror_users SET connections = c.n
+FROM (SELECT user_id, COUNT(*) AS n FROM mirror_connections WHERE removed = 0 GROUP BY user_id) AS c
+WHERE c.user_id = mirror_users.user_id;
+UPDATE mirror_users SET last_event_ms = i.last
+FROM (SELECT user_id, MAX(received_ms) AS last FROM mirror_inbox GROUP BY user_id) AS i
+WHERE i.user_id = mirror_users.user_id;
+UPDATE mirror_users_due SET pending = p.n
+FROM (SELECT user_id, COUNT(*) AS n FROM mirror_inbox WHERE state = 0 GROUP BY user_id) AS p
+WHERE p.user_id = mirror_users_due.user_id;
+"#,
+    ),
 ];
 
 /// The newest version of a list.
@@ -471,7 +539,8 @@ pub const TABLES: &[&str] = &[
 /// The schema of a list as idempotent statements (`CREATE … IF NOT EXISTS`, data statements
 /// left out): re-creates whatever table or index is missing (dropped by hand, say) and
 /// touches nothing that exists. A table is re-created as the whole list leaves it: a later
-/// `ALTER TABLE t DROP COLUMN c` removes `c`'s line from `t`'s `CREATE TABLE`.
+/// `ALTER TABLE t DROP COLUMN c` removes `c`'s line from `t`'s `CREATE TABLE`, a later
+/// `ALTER TABLE t ADD COLUMN c …` adds the line.
 pub fn repair_sql(list: &[Migration]) -> String {
     let mut statements: Vec<String> = Vec::new();
     for (_, _, sql) in list {
@@ -481,6 +550,15 @@ pub fn repair_sql(list: &[Migration]) -> String {
                 statements.push(format!("CREATE TABLE IF NOT EXISTS {rest}"));
             } else if let Some(rest) = s.strip_prefix("CREATE INDEX ") {
                 statements.push(format!("CREATE INDEX IF NOT EXISTS {rest}"));
+            } else if let Some((table, column)) = added_column(s) {
+                let create = format!("CREATE TABLE IF NOT EXISTS {table} (");
+                for st in statements.iter_mut().filter(|st| st.starts_with(&create)) {
+                    if let Some(end) = st.rfind(')') {
+                        st.insert_str(end, &format!(",\n    {column}\n"));
+                        // `…,\n    last\n,\n    new\n)`: keep one line per column.
+                        *st = st.replace("\n,\n", ",\n");
+                    }
+                }
             } else if let Some((table, column)) = dropped_column(s) {
                 let create = format!("CREATE TABLE IF NOT EXISTS {table} (");
                 for st in statements.iter_mut().filter(|st| st.starts_with(&create)) {
@@ -501,10 +579,43 @@ pub fn repair_sql(list: &[Migration]) -> String {
     out
 }
 
+/// `(table, column definition)` of an `ALTER TABLE table ADD COLUMN definition` statement.
+fn added_column(statement: &str) -> Option<(&str, &str)> {
+    let rest = statement.strip_prefix("ALTER TABLE ")?;
+    let (table, rest) = rest.split_once(' ')?;
+    let column = rest.trim().strip_prefix("ADD COLUMN ")?.trim();
+    Some((table, column))
+}
+
 /// `(table, column)` of an `ALTER TABLE table DROP COLUMN column` statement.
 fn dropped_column(statement: &str) -> Option<(&str, &str)> {
     let rest = statement.strip_prefix("ALTER TABLE ")?;
     let (table, rest) = rest.split_once(' ')?;
     let column = rest.trim().strip_prefix("DROP COLUMN ")?.trim();
     Some((table, column))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table re-created by a repair has the columns later migrations added, and not those
+    /// they dropped.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn repaired_tables_have_added_columns() {
+        let sql = repair_sql(SQLITE);
+        let users = sql.split(';').find(|s| s.contains("EXISTS mirror_users (")).expect("mirror_users");
+        for column in ["not_before_ms INTEGER NOT NULL DEFAULT 0,", "live INTEGER", "last_event_ms INTEGER"] {
+            assert!(users.contains(column), "{column} in {users}");
+        }
+        let due = sql.split(';').find(|s| s.contains("EXISTS mirror_users_due (")).expect("mirror_users_due");
+        assert!(due.contains("pending INTEGER NOT NULL DEFAULT 0"), "{due}");
+        let inbox = sql.split(';').find(|s| s.contains("EXISTS mirror_inbox (")).expect("mirror_inbox");
+        assert!(!inbox.contains("envelope"), "{inbox}");
+        // The whole schema, re-created on an empty database, is valid SQL.
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(&sql).unwrap();
+        c.execute_batch("SELECT live, tombstones, connections, last_event_ms FROM mirror_users").unwrap();
+    }
 }

@@ -43,6 +43,27 @@
 //!
 //! Another kind of due work (connection checks, an outbox) follows the same steps with its
 //! own queue table: a key, a due time and its index, the attempt recorded before the work.
+//!
+//! # Figures kept, not counted (`mirror status`)
+//!
+//! A fleet's mirror holds hundreds of millions of transaction rows, so [`Db::status`] counts
+//! none of them: every figure it shows is kept by whoever changes the data, in the same
+//! transaction, and [`Db::status`] reads one row per user (bounded by
+//! [`StatusQuery::limit`]) plus their sums.
+//!
+//! * Live transactions, tombstones, connections: columns of `mirror_users`, counted again
+//!   over that user's rows only (its indexes) at the end of each write of a claim (the
+//!   backends' `write_all`), which is the only writer of a user's transactions and
+//!   connections. Not a trigger on `mirror_transactions`: a trigger runs once per row of a
+//!   backfill (thousands a second), the count once per claim's write. On PostgreSQL the
+//!   claim holds the user's row lock already, so the update waits for nobody.
+//! * Pending events and the newest arrival: columns of the user's claim-queue row, which the
+//!   receiver touches anyway in the statement that stores the event (no extra round trip);
+//!   a re-queue or a settle adds or takes off what it moves (a delta under the row's lock),
+//!   and a claim ending the row's turn counts the pending events again under the row's lock
+//!   (see the pattern above) and carries the newest arrival to `mirror_users` before the row
+//!   may go. The receiver never updates `mirror_users` rows: a claim may hold one for
+//!   minutes (a backfill), and a webhook must not wait for it.
 
 pub(crate) mod claim;
 pub(crate) mod lifecycle;
@@ -88,7 +109,7 @@ pub(crate) use rows::parse_id;
 pub(crate) use rows::state;
 pub use rows::{
     ConnectionUpdate, InboxCounts, InboxEvent, LastEvent, LiveRow, LocalAccount, LocalConnection,
-    NewInboxEvent, Status, StoredTx, TxRow, UserStatus, Writes,
+    NewInboxEvent, Status, StatusQuery, StoredTx, TxRow, UserStatus, Writes,
 };
 use store::{ClaimRequest, ClaimedUser, Store};
 pub use store::{QueueCounts, Readiness};
@@ -447,9 +468,13 @@ impl Db {
         self.store.known_users().await
     }
 
-    /// Counts for `mirror status`.
-    pub async fn status(&self) -> Result<Status> {
-        self.store.status().await
+    /// Counts for `mirror status`: every user's totals, the inbox's, and at most
+    /// `query.limit` users (or the one asked for), users with pending events first. Every
+    /// figure is read from what the writers keep (see the `migrations` module, version 7):
+    /// no history is counted, so it costs the same at any size of the mirror (a read of the
+    /// per-user rows, one per user).
+    pub async fn status(&self, query: &StatusQuery) -> Result<Status> {
+        self.store.status(query).await
     }
 
     /// Inbox and ledger counts.

@@ -199,14 +199,64 @@ impl Writes {
             && self.connections.is_empty()
             && self.lifecycle.is_empty()
     }
+
+    /// Whether these writes can change how many live transactions or tombstones the user
+    /// has (its kept figures are counted again after them).
+    pub(crate) fn changes_transactions(&self) -> bool {
+        !(self.upserts.is_empty()
+            && self.tombstones.is_empty()
+            && self.dropped_accounts.is_empty()
+            && self.purged_connections.is_empty())
+    }
+
+    /// Whether these writes can change how many connections the user has mirrored.
+    pub(crate) fn changes_connections(&self) -> bool {
+        !(self.connections.is_empty() && self.purged_connections.is_empty())
+    }
 }
 
-/// Counts for `mirror status`.
+/// What [`crate::Db::status`] lists: at most [`StatusQuery::limit`] users (or the one asked
+/// for), with the totals of everyone.
+///
+/// ```
+/// let mut q = moneyhub_mirror::db::StatusQuery::default();
+/// q.limit = 50;
+/// assert_eq!(q.user, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatusQuery {
+    /// Most users listed (default [`StatusQuery::DEFAULT_LIMIT`]): users with pending events
+    /// first, oldest pending first, then by most recent event. The totals always cover every
+    /// user.
+    pub limit: usize,
+    /// Only this user (listed when the mirror knows it; the totals still cover everyone).
+    pub user: Option<UserId>,
+}
+
+impl StatusQuery {
+    /// The users listed when no limit is given.
+    pub const DEFAULT_LIMIT: usize = 20;
+}
+
+impl Default for StatusQuery {
+    fn default() -> Self {
+        StatusQuery { limit: Self::DEFAULT_LIMIT, user: None }
+    }
+}
+
+/// Counts for `mirror status`: totals of every user and of the inbox, and a bounded list of
+/// users. Every figure is kept as the data changes (per user in `mirror_users` and the claim
+/// queue, the inbox's in `mirror_inbox_counts`): reading them counts no history.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Status {
-    /// Per user.
+    /// Per user: at most [`StatusQuery::limit`] of them, users with pending events first
+    /// (oldest pending first), then by most recent event (newest first), then by id.
     pub users: Vec<UserStatus>,
+    /// Users the mirror knows (all of them, however many are listed).
+    pub users_total: i64,
     /// Events waiting to be applied.
     pub inbox_pending: i64,
     /// Events parked after too many failed attempts.
@@ -219,6 +269,17 @@ pub struct Status {
     pub oldest_pending_ms: Option<i64>,
     /// The last event received.
     pub last_event: Option<LastEvent>,
+    /// Live transactions (every user's).
+    pub live: i64,
+    /// Tombstones (every user's).
+    pub tombstones: i64,
+}
+
+/// Every user's totals (`mirror status`), summed over the kept per-user figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UserTotals {
+    /// Users known.
+    pub users: i64,
     /// Live transactions.
     pub live: i64,
     /// Tombstones.
@@ -226,32 +287,33 @@ pub struct Status {
 }
 
 impl Status {
-    /// The status from per-user counts and the inbox's figures (both backends).
+    /// The status from the listed users, every user's totals and the inbox's figures (both
+    /// backends).
     pub(crate) fn assemble(
-        users: std::collections::HashMap<String, UserStatus>,
+        users: Vec<UserStatus>,
+        totals: UserTotals,
         counts: &InboxCounts,
-        oldest_pending_ms: Option<i64>,
         last_event: Option<LastEvent>,
     ) -> Status {
-        let mut users: Vec<UserStatus> = users.into_values().collect();
-        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         Status {
-            live: users.iter().map(|u| u.live).sum(),
-            tombstones: users.iter().map(|u| u.tombstones).sum(),
             users,
+            users_total: totals.users,
+            live: totals.live,
+            tombstones: totals.tombstones,
             inbox_pending: counts.pending,
             inbox_failed: counts.failed,
             inbox_applied: counts.applied,
             ledger: counts.ledger,
-            oldest_pending_ms,
+            oldest_pending_ms: counts.oldest_pending_ms,
             last_event,
         }
     }
 }
 
-/// One user's counts.
+/// One user's figures, as kept (see [`Status`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct UserStatus {
     /// User id.
     pub user_id: String,
@@ -263,6 +325,8 @@ pub struct UserStatus {
     pub connections: i64,
     /// Events waiting.
     pub pending: i64,
+    /// Arrival of the user's oldest pending event (local ms), when it has any.
+    pub oldest_pending_ms: Option<i64>,
     /// Last event received for the user (local ms).
     pub last_event_ms: Option<i64>,
 }

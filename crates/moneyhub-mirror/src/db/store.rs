@@ -20,7 +20,8 @@ use moneyhub_types::AccountId;
 
 use super::claim::ClaimPolicy;
 use super::rows::{
-    InboxCounts, InboxEvent, LiveRow, LocalAccount, LocalConnection, NewInboxEvent, Status, StoredTx, Writes,
+    InboxCounts, InboxEvent, LiveRow, LocalAccount, LocalConnection, NewInboxEvent, Status, StatusQuery,
+    StoredTx, Writes,
 };
 use crate::error::Result;
 
@@ -147,8 +148,8 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Users the mirror knows, sorted, the empty "no user" key left out.
     fn known_users(&self) -> BoxFuture<'_, Result<Vec<String>>>;
 
-    /// Counts for `mirror status`.
-    fn status(&self) -> BoxFuture<'_, Result<Status>>;
+    /// Counts for `mirror status`, read from the kept figures (no history is counted).
+    fn status<'a>(&'a self, query: &'a StatusQuery) -> BoxFuture<'a, Result<Status>>;
 
     /// Inbox and ledger counts.
     fn inbox_counts(&self) -> BoxFuture<'_, Result<InboxCounts>>;

@@ -61,10 +61,10 @@ async fn database_errors_say_what_they_mean() {
 
 async fn migrations_on(db: TestDb) {
     let first = Db::open(db.url()).await.unwrap();
-    assert_eq!(first.schema_version().await.unwrap(), 6);
+    assert_eq!(first.schema_version().await.unwrap(), 7);
     // Opening again applies nothing new.
     let again = Db::open(db.url()).await.unwrap();
-    assert_eq!(again.schema_version().await.unwrap(), 6);
+    assert_eq!(again.schema_version().await.unwrap(), 7);
     again.close().await;
     // A database migrated by a newer build is refused.
     match &db {
@@ -271,7 +271,7 @@ async fn backfill_status_and_export() {
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!((r.users, r.totals.listed, r.totals.upserts), (1, 0, 0));
 
-    let status = mirror.status().await.unwrap();
+    let status = mirror.status(&Default::default()).await.unwrap();
     // The unknown user is recorded (it was asked for), with nothing.
     assert_eq!(status.users.len(), 3, "{status:?}");
     let unknown = status.users.iter().find(|u| u.user_id == UNKNOWN_USER).expect("unknown user listed");
@@ -362,7 +362,7 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
     use moneyhub::jose::{KeyType, PrivateKey};
     use moneyhub_types::{WebhookEnvelope, WebhookEvent};
     let mirror = Db::open(db.url()).await.unwrap();
-    assert_eq!(mirror.schema_version().await.unwrap(), 6);
+    assert_eq!(mirror.schema_version().await.unwrap(), 7);
     mirror.close().await;
     let user = "5c79210bbac25ecb5e71ac40";
     let json_body = format!(
@@ -389,14 +389,16 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
         ),
         (jwt_env.id.to_string(), serde_json::to_string(&jwt_env).unwrap(), jwt.clone().into_bytes(), 1, 2),
     ];
-    let back_to_4 =
-        "ALTER TABLE mirror_inbox ADD COLUMN envelope TEXT; DELETE FROM mirror_migrations WHERE version >= 5;
+    let back_to_4 = format!(
+        "{}; ALTER TABLE mirror_inbox ADD COLUMN envelope TEXT; DELETE FROM mirror_migrations WHERE version >= 5;
         DROP TABLE mirror_inbox_counts; DROP INDEX mirror_lifecycle_removed; DROP INDEX mirror_outbox_parked;
-        DROP INDEX mirror_outbox_parked_connection;";
+        DROP INDEX mirror_outbox_parked_connection;",
+        crate::status::BACK_TO_6
+    );
     match &db {
         TestDb::Sqlite { .. } => {
             let c = rusqlite::Connection::open(db.url().trim_start_matches("sqlite:")).unwrap();
-            c.execute_batch(back_to_4).unwrap();
+            c.execute_batch(&back_to_4).unwrap();
             for t in [
                 "inbox_counts_insert",
                 "inbox_counts_delete",
@@ -442,10 +444,14 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
             c.execute("INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms) VALUES ($1, 0, 1, 0)", &[&user]).await.unwrap();
         }
     }
-    // Opened by this build: migrated to 5 and 6 again, the column dropped, both rows read back
+    // Opened by this build: migrated to 5, 6 and 7 again, the column dropped, both rows read back
     // from their bodies as the envelopes stored beside them.
     let mirror = Db::open(db.url()).await.unwrap();
-    assert_eq!(mirror.schema_version().await.unwrap(), 6);
+    assert_eq!(mirror.schema_version().await.unwrap(), 7);
+    // Migration 7 counted the user's figures once: two pending events, the newest at 2.
+    let s = mirror.status(&Default::default()).await.unwrap();
+    let u = s.users.iter().find(|u| u.user_id == user).expect("the user is listed");
+    assert_eq!((u.pending, u.last_event_ms, u.oldest_pending_ms), (2, Some(2), Some(0)), "{u:?}");
     let claim = mirror.claim_next(i64::MAX, i64::MAX, 10).await.unwrap().expect("the user is due");
     assert_eq!(claim.user_id(), user);
     let read: Vec<WebhookEnvelope> = claim

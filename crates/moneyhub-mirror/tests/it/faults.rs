@@ -101,7 +101,7 @@ async fn park_a_days_events(name: &str) -> (SandboxHandle, TestDb, Running, Vec<
     flush(&sb).await;
     let started = Instant::now();
     let status = loop {
-        let s = running.mirror.status().await.unwrap();
+        let s = running.mirror.status(&Default::default()).await.unwrap();
         if s.inbox_pending == 0 && s.inbox_failed > 0 {
             break s;
         }

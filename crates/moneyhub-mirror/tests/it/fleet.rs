@@ -51,11 +51,13 @@ async fn healthy_users_converge_beside_failing_ones_across_processes() {
     let start = v["data"].as_array().unwrap().last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
     let a = Mirror::open(client(&sb), db.url(), config.clone()).await.unwrap();
     let b = Mirror::open(client(&sb), db.url(), config).await.unwrap();
+    let mut everyone = moneyhub_mirror::StatusQuery::default();
+    everyone.limit = usize::MAX;
     let (wa, wb) = (a.spawn_workers(2), b.spawn_workers(2));
     let began = Instant::now();
     let bound = Duration::from_secs(60);
     loop {
-        let status = a.status().await.unwrap();
+        let status = a.status(&everyone).await.unwrap();
         let left: i64 = status.users.iter().filter(|u| healthy.contains(&u.user_id)).map(|u| u.pending).sum();
         if left == 0 {
             break;
@@ -72,7 +74,7 @@ async fn healthy_users_converge_beside_failing_ones_across_processes() {
 
     // The failing users are still pending, attempted within the back-off: 0.5 s doubling
     // allows attempts at 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s (+1 for timing).
-    let status = a.status().await.unwrap();
+    let status = a.status(&everyone).await.unwrap();
     let most = 2 + (window.as_secs_f64() / 0.5).log2().ceil() as usize;
     for user in failing {
         let pending = status.users.iter().find(|u| &u.user_id == user).map_or(0, |u| u.pending);

@@ -13,6 +13,7 @@ mod one_time;
 mod readiness;
 mod retention;
 mod security;
+mod status;
 mod storage_faults;
 mod support;
 mod tls;

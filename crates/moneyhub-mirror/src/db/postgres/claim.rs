@@ -36,6 +36,18 @@ const ADVANCE_DUE: &str = "UPDATE mirror_users_due d
 const DROP_DUE: &str = "DELETE FROM mirror_users_due
      WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM mirror_inbox WHERE user_id = $1 AND state = 0)";
 
+/// Before a claim moves or deletes the user's queue row (whose lock it holds, so no receiver
+/// changes it meanwhile and this statement sees every event queued): the user's kept
+/// pending count is counted again over that user's pending rows (their partial index), and
+/// the newest arrival the receiver recorded on the queue row moves to the user's row (held
+/// by the claim), where it outlives the queue row. One round trip.
+const END_TURN: &str = "WITH d AS (UPDATE mirror_users_due
+                SET pending = (SELECT COUNT(*) FROM mirror_inbox WHERE user_id = $1 AND state = 0)
+                WHERE user_id = $1 RETURNING last_event_ms)
+     UPDATE mirror_users u SET last_event_ms = d.last_event_ms FROM d
+     WHERE u.user_id = $1 AND d.last_event_ms IS NOT NULL
+       AND (u.last_event_ms IS NULL OR d.last_event_ms > u.last_event_ms)";
+
 /// After a failed attempt: the user waits at least until `$2`.
 const BACK_OFF: &str = "UPDATE mirror_users_due SET due_at_ms = GREATEST(due_at_ms, $2) WHERE user_id = $1";
 
@@ -147,6 +159,7 @@ pub(super) async fn next(db: &PgDb, req: ClaimRequest<'_>) -> Result<Option<PgCl
         take_for_claim(&mut events, req.policy.max_claim_bytes);
         if events.is_empty() {
             conn.query(LOCK_QUEUE_ROW, &[&user_id]).await?;
+            conn.execute(END_TURN, &[&user_id]).await?;
             conn.execute(DROP_DUE, &[&user_id]).await?;
             conn.batch("COMMIT").await?;
             claim.conn.take();
@@ -255,6 +268,7 @@ impl ClaimedUser for PgClaim {
                 let marked = conn.execute(MARK_APPLIED, &[&plan.seqs, &plan.applied, &plan.now_ms]).await?;
                 plan.check_marked(marked)?;
                 conn.query(LOCK_QUEUE_ROW, &[&user]).await?;
+                conn.execute(END_TURN, &[&user]).await?;
                 conn.execute(ADVANCE_DUE, &[&user]).await?;
                 conn.execute(DROP_DUE, &[&user]).await?;
             }
@@ -286,6 +300,7 @@ impl ClaimedUser for PgClaim {
                 conn.execute(BACK_OFF, &[&user, &plan.until_ms]).await?;
                 // Events parked by this failure may have been the user's last pending ones.
                 conn.query(LOCK_QUEUE_ROW, &[&user]).await?;
+                conn.execute(END_TURN, &[&user]).await?;
                 conn.execute(DROP_DUE, &[&user]).await?;
                 Ok(())
             }

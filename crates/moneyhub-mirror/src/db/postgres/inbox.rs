@@ -11,29 +11,47 @@ use crate::error::{Error, Result};
 /// The user's claim-queue row is created, or (`DO UPDATE`, which takes the row's lock)
 /// touched: a claim finishing for the same user locks that row before it looks for pending
 /// events and drops the row, so one of them waits for the other and the new event is never
-/// left without a queue row.
+/// left without a queue row. The same update keeps the user's figures the row carries
+/// (migration 7): pending events grow by the events stored, and the newest arrival; a
+/// claim counts the pending events again under that lock, so an increment is never lost
+/// to it nor counted twice.
 const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $7)
             ON CONFLICT (user_id) DO NOTHING),
           e AS (INSERT INTO mirror_inbox
                    (webhook_id, user_id, event_type, body, content_type, signed, received_ms)
                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (webhook_id) DO NOTHING
                 RETURNING seq),
-          d AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
-                SELECT $2, $7, seq, $7 FROM e
+          d AS (INSERT INTO mirror_users_due
+                   (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, pending, last_event_ms)
+                SELECT $2, $7, seq, $7, 1, $7 FROM e
                 ON CONFLICT (user_id) DO UPDATE
-                SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq))
+                SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq),
+                    pending = mirror_users_due.pending + excluded.pending,
+                    last_event_ms = GREATEST(mirror_users_due.last_event_ms, excluded.last_event_ms))
      SELECT COUNT(*)::BIGINT FROM e";
 
-/// Queues every user with pending events that has no queue row.
-const REPAIR_DUE: &str =
-    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
-     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM mirror_inbox WHERE state = 0
-     GROUP BY user_id
+/// Queues every user with pending events that has no queue row (in user-id order, the lock
+/// order of every multi-row write of the queue: see `INSERT_EVENTS`).
+const REPAIR_DUE: &str = "INSERT INTO mirror_users_due
+        (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts, pending, last_event_ms)
+     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0, COUNT(*), MAX(received_ms)
+     FROM mirror_inbox WHERE state = 0
+     GROUP BY user_id ORDER BY user_id
      ON CONFLICT (user_id) DO NOTHING";
 
 /// A batch of webhooks (distinct ids) in one statement: the users recorded if new, the
 /// webhooks stored in arrival order unless their id is stored already, and their users
-/// queued for the workers (as `INSERT_EVENT` does for one); returns the ids written.
+/// queued for the workers with their kept figures (as `INSERT_EVENT` does for one: no round
+/// trip more than the batch's one); returns the ids written.
+///
+/// Lock order: the rows of `mirror_users` and `mirror_users_due` are written in user-id
+/// order (`ORDER BY user_id` in the `SELECT`s feeding them), whatever order the batch came
+/// in. A queue row touched by `DO UPDATE` stays locked until the batch commits (and a user
+/// row being inserted makes a concurrent insert of the same user wait), so two concurrent
+/// batches sharing users in different orders would otherwise each hold a row the other
+/// waits for: a deadlock, one batch refused. In one order, one of them simply waits. (The
+/// inbox rows keep arrival order: `seq` is the users' event order; they conflict only on a
+/// webhook id delivered twice at once.)
 const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms)
             SELECT DISTINCT ON (user_id) user_id, r FROM unnest($2::TEXT[], $7::BIGINT[]) AS x(user_id, r)
             ORDER BY user_id
@@ -45,10 +63,15 @@ const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first
                  WITH ORDINALITY AS x(w, u, t, b, c, s, r, o)
             ORDER BY o
             ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id, user_id, seq, received_ms),
-          d AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
-            SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms) FROM e GROUP BY user_id
+          d AS (INSERT INTO mirror_users_due
+                   (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, pending, last_event_ms)
+            SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), COUNT(*), MAX(received_ms)
+            FROM e GROUP BY user_id
+            ORDER BY user_id
             ON CONFLICT (user_id) DO UPDATE
-            SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq))
+            SET oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq),
+                pending = mirror_users_due.pending + excluded.pending,
+                last_event_ms = GREATEST(mirror_users_due.last_event_ms, excluded.last_event_ms))
      SELECT webhook_id FROM e";
 
 /// Records a user (no-op when known).
@@ -78,17 +101,29 @@ pub(super) const RECOUNT: &str =
             (SELECT COUNT(*) FROM mirror_applied_events)
      FROM mirror_inbox HAVING NOT EXISTS (SELECT 1 FROM mirror_inbox_counts)";
 
-/// Marks pending events applied when the ledger holds them.
-const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
-       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)";
+/// Marks pending events applied when the ledger holds them, and takes them off their users'
+/// kept pending counts (a decrement under the queue row's lock, like the receiver's
+/// increment: a claim counting the user's events again before or after it is right either
+/// way). Returns how many.
+const SETTLE: &str =
+    "WITH s AS (UPDATE mirror_inbox SET state = 1, applied_ms = $2 WHERE seq = ANY($1) AND state = 0
+                AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events) RETURNING user_id),
+          n AS (SELECT user_id, COUNT(*) AS n FROM s GROUP BY user_id),
+          d AS (UPDATE mirror_users_due d SET pending = GREATEST(d.pending - n.n, 0) FROM n
+                WHERE d.user_id = n.user_id)
+     SELECT COUNT(*)::BIGINT FROM s";
 
 /// Puts parked events back in the queue and queues their users, back-off lifted and attempts
-/// reset, in one statement.
+/// reset, in one statement (the queue rows in user-id order, the lock order of every
+/// multi-row write of the queue: see `INSERT_EVENTS`).
 const REQUEUE: &str = "WITH r AS (UPDATE mirror_inbox SET state = 0, attempts = 0
                 WHERE state = 2 AND ($1::TEXT IS NULL OR user_id = $1) RETURNING user_id, seq, received_ms),
-          q AS (INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
-                SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM r GROUP BY user_id
+          q AS (INSERT INTO mirror_users_due
+                   (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts, pending)
+                SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0, COUNT(*) FROM r GROUP BY user_id
+                ORDER BY user_id
                 ON CONFLICT (user_id) DO UPDATE SET due_at_ms = excluded.due_at_ms, attempts = 0,
+                   pending = mirror_users_due.pending + excluded.pending,
                    oldest_pending_seq = LEAST(mirror_users_due.oldest_pending_seq, excluded.oldest_pending_seq),
                    oldest_pending_ms = LEAST(mirror_users_due.oldest_pending_ms, excluded.oldest_pending_ms))
      SELECT COUNT(*)::BIGINT FROM r";
@@ -195,7 +230,8 @@ pub(super) async fn queue_counts(c: &mut PgConn) -> Result<QueueCounts> {
 
 /// Marks applied those of these pending events the ledger holds. Returns how many.
 pub(super) async fn settle_applied(c: &mut PgConn, seqs: &[i64]) -> Result<u64> {
-    c.execute(SETTLE, &[&seqs, &now_ms()]).await
+    let n: i64 = c.value(SETTLE, &[&seqs, &now_ms()]).await?.unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Re-queues parked events (of one user or all), attempts reset, back-off lifted.

@@ -41,7 +41,7 @@ use tokio_postgres::Statement;
 use super::migrations::{self, POSTGRES};
 use super::store::{ClaimRequest, ClaimedUser, GuardChange, QueueCounts, Readiness, Store};
 use super::tls;
-use super::{InboxCounts, NewInboxEvent, Status, StoredTx};
+use super::{InboxCounts, NewInboxEvent, Status, StatusQuery, StoredTx};
 use crate::error::{Error, Result};
 use connect::{configure, manager, pool, pool_error, with_tls_hint};
 
@@ -360,8 +360,8 @@ impl Store for PgDb {
         Box::pin(async move { status::known_users(&mut self.get().await?).await })
     }
 
-    fn status(&self) -> BoxFuture<'_, Result<Status>> {
-        Box::pin(async move { status::status(&mut self.get().await?).await })
+    fn status<'a>(&'a self, query: &'a StatusQuery) -> BoxFuture<'a, Result<Status>> {
+        Box::pin(async move { status::status(&mut self.get().await?, query).await })
     }
 
     fn inbox_counts(&self) -> BoxFuture<'_, Result<InboxCounts>> {

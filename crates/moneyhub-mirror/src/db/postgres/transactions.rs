@@ -70,6 +70,21 @@ const UPSERT_BATCH: &str = concat!(
     upsert_on_conflict!()
 );
 
+/// A user's kept figures of transactions (migration 7), counted again over that user's rows
+/// only, at the end of the claim's write (in its transaction): every row through
+/// `mirror_transactions_user (user_id, id)`, the tombstones through their partial index
+/// `mirror_transactions_tombstones`; never a scan of the table. (Not a trigger: one count per
+/// claim's write costs less than a trigger per row of a backfill.)
+const KEEP_TRANSACTION_FIGURES: &str = "UPDATE mirror_users SET (live, tombstones) =
+       (SELECT n.c - d.c, d.c FROM (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = $1) AS n,
+               (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = $1 AND deleted <> 0) AS d)
+     WHERE user_id = $1";
+
+/// A user's kept count of connections, counted again over its rows (`mirror_connections_user`).
+const KEEP_CONNECTION_FIGURES: &str = "UPDATE mirror_users SET connections =
+       (SELECT COUNT(*) FROM mirror_connections WHERE user_id = $1 AND removed = 0)
+     WHERE user_id = $1";
+
 /// A page of stored transactions in `(user_id, id)` byte order.
 const PAGE: &str = "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
      FROM mirror_transactions
@@ -115,6 +130,15 @@ pub(super) async fn write_all(c: &mut PgConn, user: &str, w: &Writes, now: i64) 
         write_connection(c, &user, u, now).await?;
     }
     super::lifecycle::observe_in(c, &user, &w.lifecycle).await?;
+    // The user's figures, counted again where these writes may have changed them, in the
+    // claim's transaction: the claim holds the user's row lock already (its claim), so this
+    // takes no lock of its own and commits (or rolls back) with the rows it counts.
+    if w.changes_transactions() {
+        c.execute(KEEP_TRANSACTION_FIGURES, &[&user]).await?;
+    }
+    if w.changes_connections() {
+        c.execute(KEEP_CONNECTION_FIGURES, &[&user]).await?;
+    }
     Ok(())
 }
 

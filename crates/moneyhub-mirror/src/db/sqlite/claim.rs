@@ -36,6 +36,13 @@ const ADVANCE_DUE: &str = "UPDATE mirror_users_due
 const DROP_DUE: &str = "DELETE FROM mirror_users_due
      WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM mirror_inbox WHERE user_id = ?1 AND state = 0)";
 
+/// Carries the newest arrival the receiver recorded on the user's queue row into the user's
+/// row (migration 7), before a claim may delete the queue row.
+const KEEP_LAST_EVENT: &str = "UPDATE mirror_users SET last_event_ms = d.last_event_ms
+     FROM mirror_users_due d
+     WHERE mirror_users.user_id = ?1 AND d.user_id = ?1 AND d.last_event_ms IS NOT NULL
+       AND (mirror_users.last_event_ms IS NULL OR d.last_event_ms > mirror_users.last_event_ms)";
+
 /// After a failed attempt: the user waits at least until `?2`.
 const BACK_OFF: &str = "UPDATE mirror_users_due SET due_at_ms = MAX(due_at_ms, ?2) WHERE user_id = ?1";
 
@@ -107,6 +114,7 @@ pub(super) async fn next(db: &SqliteDb, req: ClaimRequest<'_>) -> Result<Option<
                     let _writer = inner.write.lock();
                     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     if events.is_empty() {
+                        end_turn(&tx, &user_id)?;
                         tx.prepare_cached(DROP_DUE)?.execute([&user_id])?;
                         tx.prepare_cached(ADVANCE_DUE)?.execute([&user_id])?;
                     } else {
@@ -277,6 +285,7 @@ fn mark_applied(tx: &Transaction<'_>, user: &str, plan: &Finished) -> Result<()>
         plan.check_marked(marked)?;
     }
     if !plan.seqs.is_empty() {
+        end_turn(tx, user)?;
         tx.prepare_cached(ADVANCE_DUE)?.execute([user])?;
         tx.prepare_cached(DROP_DUE)?.execute([user])?;
     }
@@ -293,6 +302,16 @@ fn record_failure(tx: &Transaction<'_>, user: &str, plan: &Failed) -> Result<()>
     }
     tx.prepare_cached(BACK_OFF)?.execute(params![user, plan.until_ms])?;
     // Events parked by this failure may have been the user's last pending ones.
+    end_turn(tx, user)?;
     tx.prepare_cached(DROP_DUE)?.execute([user])?;
+    Ok(())
+}
+
+/// Before a claim moves or deletes the user's queue row: the figures the row carries are
+/// kept (the newest arrival moves to the user's row, the pending events are counted again
+/// over that user's pending rows).
+fn end_turn(tx: &Transaction<'_>, user: &str) -> Result<()> {
+    tx.prepare_cached(KEEP_LAST_EVENT)?.execute([user])?;
+    tx.prepare_cached(super::inbox::COUNT_PENDING)?.execute([user])?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::Inner;
 use crate::db::store::QueueCounts;
@@ -18,16 +18,20 @@ const INSERT_EVENT: &str = "INSERT INTO mirror_inbox
         (webhook_id, user_id, event_type, body, content_type, signed, received_ms)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (webhook_id) DO NOTHING";
 
-/// Queues a user whose event was just stored (a user already queued keeps its row: its
-/// oldest pending event is older, and its back-off holds).
-const QUEUE_USER: &str =
-    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms)
-     VALUES (?1, ?2, last_insert_rowid(), ?2) ON CONFLICT (user_id) DO NOTHING";
+/// Queues a user whose event was just stored (a user already queued keeps its oldest
+/// pending event, which is older, and its back-off), and keeps the user's figures the queue
+/// row carries (migration 7): one more pending event, the newest arrival.
+const QUEUE_USER: &str = "INSERT INTO mirror_users_due
+        (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, pending, last_event_ms)
+     VALUES (?1, ?2, last_insert_rowid(), ?2, 1, ?2)
+     ON CONFLICT (user_id) DO UPDATE SET pending = pending + 1,
+        last_event_ms = MAX(COALESCE(last_event_ms, excluded.last_event_ms), excluded.last_event_ms)";
 
 /// Queues every user with pending events that has no queue row.
-pub(super) const REPAIR_DUE: &str =
-    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
-     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM mirror_inbox WHERE state = 0
+pub(super) const REPAIR_DUE: &str = "INSERT INTO mirror_users_due
+        (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts, pending, last_event_ms)
+     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0, COUNT(*), MAX(received_ms)
+     FROM mirror_inbox WHERE state = 0
      GROUP BY user_id
      ON CONFLICT (user_id) DO NOTHING";
 
@@ -47,17 +51,24 @@ pub(super) const RECOUNT: &str = "INSERT INTO mirror_inbox_counts (id, pending, 
             COALESCE(SUM(state = 1), 0), COALESCE(SUM(state = 2), 0), (SELECT COUNT(*) FROM mirror_applied_events)
      FROM mirror_inbox HAVING NOT EXISTS (SELECT 1 FROM mirror_inbox_counts)";
 
-/// Marks a pending event applied when the ledger holds it.
+/// Marks a pending event applied when the ledger holds it; returns its user.
 const SETTLE: &str = "UPDATE mirror_inbox SET state = 1, applied_ms = ?2 WHERE seq = ?1 AND state = 0
-       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events)";
+       AND webhook_id IN (SELECT webhook_id FROM mirror_applied_events) RETURNING user_id";
+
+/// A user's kept count of pending events (migration 7), counted again through their partial
+/// index (`mirror_inbox_pending`): that user's pending rows only.
+pub(super) const COUNT_PENDING: &str = "UPDATE mirror_users_due
+     SET pending = (SELECT COUNT(*) FROM mirror_inbox WHERE user_id = ?1 AND state = 0) WHERE user_id = ?1";
 
 /// Queues the users with parked events (of one user, or all), back-off lifted and attempts
-/// reset; run before the events are re-queued.
+/// reset, their kept pending counts grown by the events re-queued; run before the events are
+/// re-queued.
 const REQUEUE_USERS: &str =
-    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts)
-     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0 FROM mirror_inbox
+    "INSERT INTO mirror_users_due (user_id, due_at_ms, oldest_pending_seq, oldest_pending_ms, attempts, pending)
+     SELECT user_id, MIN(received_ms), MIN(seq), MIN(received_ms), 0, COUNT(*) FROM mirror_inbox
      WHERE state = 2 AND (?1 IS NULL OR user_id = ?1) GROUP BY user_id
      ON CONFLICT (user_id) DO UPDATE SET due_at_ms = excluded.due_at_ms, attempts = 0,
+        pending = pending + excluded.pending,
         oldest_pending_seq = MIN(oldest_pending_seq, excluded.oldest_pending_seq),
         oldest_pending_ms = MIN(oldest_pending_ms, excluded.oldest_pending_ms)";
 
@@ -163,10 +174,19 @@ pub(super) fn queue_counts(c: &Connection) -> Result<QueueCounts> {
 
 /// Marks applied those of these pending events the ledger holds. Returns how many.
 pub(super) fn settle_applied(tx: &Transaction<'_>, seqs: &[i64], now: i64) -> Result<u64> {
-    let mut n = 0;
+    let mut users = std::collections::BTreeSet::new();
     let mut st = tx.prepare_cached(SETTLE)?;
+    let mut n = 0;
     for seq in seqs {
-        n += st.execute(params![seq, now])? as u64;
+        if let Some(user) = st.query_row(params![seq, now], |r| r.get::<_, String>(0)).optional()? {
+            users.insert(user);
+            n += 1;
+        }
+    }
+    // Their users' kept pending counts follow.
+    let mut count = tx.prepare_cached(COUNT_PENDING)?;
+    for user in &users {
+        count.execute([user])?;
     }
     Ok(n)
 }

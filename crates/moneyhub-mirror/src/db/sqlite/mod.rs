@@ -28,7 +28,7 @@ use futures_util::future::BoxFuture;
 
 use super::migrations::{self, SQLITE};
 use super::store::{ClaimRequest, ClaimedUser, GuardChange, QueueCounts, Readiness, Store};
-use super::{InboxCounts, NewInboxEvent, Status, StoredTx};
+use super::{InboxCounts, NewInboxEvent, Status, StatusQuery, StoredTx};
 use crate::error::{DriverError, Error, Result};
 
 #[doc(hidden)]
@@ -289,8 +289,9 @@ impl Store for SqliteDb {
         Box::pin(self.with_work(|c, _| status::known_users(c)))
     }
 
-    fn status(&self) -> BoxFuture<'_, Result<Status>> {
-        Box::pin(self.with_work(|c, _| status::status(c)))
+    fn status<'a>(&'a self, query: &'a StatusQuery) -> BoxFuture<'a, Result<Status>> {
+        let query = query.clone();
+        Box::pin(self.with_work(move |c, _| status::status(c, &query)))
     }
 
     fn inbox_counts(&self) -> BoxFuture<'_, Result<InboxCounts>> {

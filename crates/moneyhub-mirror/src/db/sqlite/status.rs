@@ -1,32 +1,46 @@
-//! `mirror status` on SQLite: known users and per-user counts.
+//! `mirror status` on SQLite: known users and the kept per-user figures (migration 7), read
+//! without counting history.
 
-use std::collections::HashMap;
+use rusqlite::{params, Connection, OptionalExtension};
 
-use rusqlite::{Connection, OptionalExtension};
-
-use crate::db::{LastEvent, Status, UserStatus};
+use crate::db::rows::UserTotals;
+use crate::db::{LastEvent, Status, StatusQuery, UserStatus};
 use crate::error::Result;
 
 /// Users the mirror knows, the empty "no user" key left out.
 const KNOWN_USERS: &str = "SELECT user_id FROM mirror_users WHERE user_id <> '' ORDER BY user_id";
 
-/// Every known user (unordered).
-const USERS: &str = "SELECT user_id FROM mirror_users WHERE user_id <> ''";
+/// Every user's totals: a sum over the kept per-user figures (one row per user, never the
+/// transactions).
+const TOTALS: &str = "SELECT COUNT(*), COALESCE(SUM(live), 0), COALESCE(SUM(tombstones), 0)
+     FROM mirror_users WHERE user_id <> ''";
 
-/// Live and buried transactions per user.
-const TX_PER_USER: &str = "SELECT user_id, SUM(CASE WHEN deleted = 0 THEN 1 ELSE 0 END),
-        SUM(CASE WHEN deleted = 0 THEN 0 ELSE 1 END)
-     FROM mirror_transactions GROUP BY user_id";
+/// A user's kept figures: its row, and its claim-queue row while it has one (pending events,
+/// the newest arrival the receiver recorded there since a claim last carried it over).
+macro_rules! user_figures {
+    ($where:literal, $tail:literal) => {
+        concat!(
+            "SELECT u.user_id, u.live, u.tombstones, u.connections, COALESCE(d.pending, 0),
+                CASE WHEN d.pending > 0 THEN d.oldest_pending_ms END AS oldest_ms,
+                COALESCE(MAX(u.last_event_ms, d.last_event_ms), u.last_event_ms, d.last_event_ms) AS last_ms
+             FROM mirror_users u LEFT JOIN mirror_users_due d ON d.user_id = u.user_id WHERE ",
+            $where,
+            $tail
+        )
+    };
+}
 
-/// Connections per user.
-const CONNECTIONS_PER_USER: &str =
-    "SELECT user_id, COUNT(*) FROM mirror_connections WHERE removed = 0 GROUP BY user_id";
+/// The first users in status order: those with pending events, oldest pending first, then
+/// by most recent event, then by id (a top-N over the per-user rows).
+const USERS: &str = user_figures!(
+    "u.user_id <> ''",
+    " ORDER BY COALESCE(d.pending, 0) = 0, oldest_ms, last_ms DESC NULLS LAST, u.user_id LIMIT ?1"
+);
 
-/// Pending events and last arrival per user.
-const INBOX_PER_USER: &str = "SELECT user_id, SUM(CASE WHEN state = 0 THEN 1 ELSE 0 END), MAX(received_ms)
-     FROM mirror_inbox GROUP BY user_id";
+/// One user's figures (its primary key).
+const USER: &str = user_figures!("u.user_id = ?1", " AND u.user_id <> ''");
 
-/// The newest event.
+/// The newest event (the inbox's primary key, one row).
 const LAST_EVENT: &str =
     "SELECT received_ms, event_type, user_id, webhook_id FROM mirror_inbox ORDER BY seq DESC LIMIT 1";
 
@@ -35,43 +49,38 @@ pub(super) fn known_users(c: &Connection) -> Result<Vec<String>> {
     Ok(c.prepare_cached(KNOWN_USERS)?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Counts for `mirror status`.
-pub(super) fn status(c: &Connection) -> Result<Status> {
-    let mut users: HashMap<String, UserStatus> = HashMap::new();
-    let entry = |u: String| -> UserStatus { UserStatus { user_id: u, ..Default::default() } };
-    let mut s = c.prepare(USERS)?;
-    for u in s.query_map([], |r| r.get::<_, String>(0))? {
-        let u = u?;
-        users.insert(u.clone(), entry(u));
-    }
-    let mut s = c.prepare(TX_PER_USER)?;
-    for row in s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))? {
-        let (u, live, dead) = row?;
-        let e = users.entry(u.clone()).or_insert_with(|| entry(u));
-        e.live = live;
-        e.tombstones = dead;
-    }
-    let mut s = c.prepare(CONNECTIONS_PER_USER)?;
-    for row in s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (u, n) = row?;
-        users.entry(u.clone()).or_insert_with(|| entry(u)).connections = n;
-    }
-    let mut s = c.prepare(INBOX_PER_USER)?;
-    let rows =
-        s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)))?;
-    for row in rows {
-        let (u, pending, last) = row?;
-        if u.is_empty() {
-            continue;
+fn user_status(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserStatus> {
+    Ok(UserStatus {
+        user_id: r.get(0)?,
+        live: r.get(1)?,
+        tombstones: r.get(2)?,
+        connections: r.get(3)?,
+        pending: r.get(4)?,
+        oldest_pending_ms: r.get(5)?,
+        last_event_ms: r.get(6)?,
+    })
+}
+
+/// Counts for `mirror status`, from the kept figures.
+pub(super) fn status(c: &Connection, query: &StatusQuery) -> Result<Status> {
+    let users: Vec<UserStatus> = match &query.user {
+        Some(user) => {
+            c.prepare_cached(USER)?.query_row([user.as_str()], user_status).optional()?.into_iter().collect()
         }
-        let e = users.entry(u.clone()).or_insert_with(|| entry(u));
-        e.pending = pending;
-        e.last_event_ms = last;
-    }
+        None => {
+            let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+            c.prepare_cached(USERS)?
+                .query_map(params![limit], user_status)?
+                .collect::<rusqlite::Result<_>>()?
+        }
+    };
+    let totals = c
+        .prepare_cached(TOTALS)?
+        .query_row([], |r| Ok(UserTotals { users: r.get(0)?, live: r.get(1)?, tombstones: r.get(2)? }))?;
     let counts = super::inbox::counts(c)?;
-    let oldest_pending_ms = counts.oldest_pending_ms;
     let last_event = c
-        .query_row(LAST_EVENT, [], |r| {
+        .prepare_cached(LAST_EVENT)?
+        .query_row([], |r| {
             Ok(LastEvent {
                 received_ms: r.get(0)?,
                 event_type: r.get(1)?,
@@ -80,5 +89,5 @@ pub(super) fn status(c: &Connection) -> Result<Status> {
             })
         })
         .optional()?;
-    Ok(Status::assemble(users, &counts, oldest_pending_ms, last_event))
+    Ok(Status::assemble(users, totals, &counts, last_event))
 }

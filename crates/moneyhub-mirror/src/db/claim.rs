@@ -167,8 +167,13 @@ mod tests {
     /// A compact JWS around `payload`, with an RS256-sized signature.
     fn jws(payload: &[u8]) -> Vec<u8> {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!("{}.{}.{}", b64.encode(br#"{"alg":"RS256","kid":"k"}"#), b64.encode(payload), b64.encode([7u8; 256]))
-            .into_bytes()
+        format!(
+            "{}.{}.{}",
+            b64.encode(br#"{"alg":"RS256","kid":"k"}"#),
+            b64.encode(payload),
+            b64.encode([7u8; 256])
+        )
+        .into_bytes()
     }
 
     #[test]
@@ -185,7 +190,11 @@ mod tests {
         assert!(signed[0].body.len() > 900);
         take_for_claim(&mut signed, 1000);
         assert_eq!(signed.len(), 2);
-        let mut plain = vec![event(1, envelope.clone(), false), event(2, envelope.clone(), false), event(3, envelope, false)];
+        let mut plain = vec![
+            event(1, envelope.clone(), false),
+            event(2, envelope.clone(), false),
+            event(3, envelope, false),
+        ];
         take_for_claim(&mut plain, 1000);
         assert_eq!(plain.len(), 2, "the third does not fit");
     }

@@ -7,91 +7,17 @@
 //! reconciliation the mirror equals the sandbox exactly.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use moneyhub_mirror::{Db, Mirror, MirrorConfig, Scope};
 use rand::{RngExt, SeedableRng};
 use reqwest::Method;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
+use crate::node::{mirror_node, Node};
 use crate::support::*;
 
-/// The example binary, (re)built here so it matches the library under test (a no-op when
-/// `cargo test` already built it).
-fn mirror_node() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let debug = exe.parent().and_then(|p| p.parent()).expect("target/debug");
-    let mut cargo = std::process::Command::new(env!("CARGO"));
-    // Variables cargo sets for the test process would make the nested build look different
-    // from `cargo test`'s own and rebuild the library.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        let keep =
-            ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&key.as_str()) || key.starts_with("CARGO_BUILD_");
-        if (key.starts_with("CARGO_") && !keep) || key.starts_with("__CARGO") || key == "OUT_DIR" {
-            cargo.env_remove(&key);
-        }
-    }
-    let status = cargo
-        .args(["build", "--quiet", "-p", "moneyhub-mirror", "--example", "mirror_node"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the mirror_node example failed");
-    debug.join("examples").join(format!("mirror_node{}", std::env::consts::EXE_SUFFIX))
-}
-
-struct Node {
-    child: Child,
-}
-
-async fn start_node(bin: &PathBuf, sb: &SandboxHandle, db_url: &str, addr: &str) -> Node {
-    let mut child = Command::new(bin)
-        .args([
-            "--db",
-            db_url,
-            "--listen",
-            addr,
-            "--identity",
-            sb.identity_url(),
-            "--api",
-            &sb.api_url_v3(),
-            "--client-id",
-            sb.client_id(),
-            "--client-secret",
-            sb.client_secret().unwrap(),
-            "--workers",
-            "2",
-            "--coalesce-ms",
-            "200",
-            "--allow-unsigned-json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mirror_node starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("mirror_node says it is listening")
-        .unwrap()
-        .unwrap_or_default();
-    assert!(line.starts_with("listening on"), "unexpected first line {line:?}");
-    Node { child }
-}
-
-impl Node {
-    /// SIGKILL, and reap.
-    async fn kill(mut self) {
-        self.child.start_kill().expect("SIGKILL sent");
-        let _ = self.child.wait().await;
-    }
-}
+/// `mirror_node`'s flags here: two workers, a 200 ms coalescing window, JSON webhooks.
+const NODE_FLAGS: &[&str] = &["--workers", "2", "--coalesce-ms", "200", "--allow-unsigned-json"];
 
 /// Webhook ids the sandbox saw acknowledged (2xx) since the log was last cleared.
 async fn acknowledged(sb: &SandboxHandle, into: &mut HashSet<String>, failed: &mut u64) {
@@ -146,7 +72,7 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     set_webhooks(&sb, &format!("http://{addr}/webhooks"), "json").await;
     set_chaos(&sb, 0.0, 0.2, 1.0).await;
 
-    let mut node = start_node(&bin, &sb, db.url(), &addr).await;
+    let mut node = Node::start(&bin, &sb, db.url(), &addr, NODE_FLAGS).await;
     let probe = Db::open(db.url()).await.unwrap();
     let socgen = bank(&sb, SOCGEN).await;
     let created = users(&sb, 8, std::slice::from_ref(&socgen)).await;
@@ -199,7 +125,7 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
             acknowledged(&sb, &mut acked, &mut failed).await;
         }
         let t = Instant::now();
-        node = start_node(&bin, &sb, db.url(), &addr).await;
+        node = Node::start(&bin, &sb, db.url(), &addr, NODE_FLAGS).await;
         // Converged after this restart, by the mirror alone: nine more hours bring a sync of
         // every connection (API banks sync at least every 8 hours), and the reconciliation
         // each syncCompleted triggers repairs what the kill and the downtime lost.

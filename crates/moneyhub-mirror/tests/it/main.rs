@@ -5,9 +5,11 @@ mod convergence;
 mod crash;
 mod db;
 mod faults;
+#[cfg(unix)]
 mod fleet;
 mod group_commit;
 mod lifecycle;
+mod node;
 mod observability;
 mod one_time;
 mod readiness;

@@ -80,7 +80,11 @@ async fn run() -> Res<()> {
     scopes.accounts = "accounts:read transactions:read:all".into();
     scopes.transactions = scopes.accounts.clone();
     let client = || -> Res<Client> {
-        Ok(Client::builder().sandbox(sandbox.base_url()).batch_concurrency(8).scopes(scopes.clone()).build()?)
+        Ok(Client::builder()
+            .sandbox(sandbox.base_url())
+            .batch_concurrency(8)
+            .scopes(scopes.clone())
+            .build()?)
     };
 
     let dir = std::env::temp_dir().join(format!("mirror-bench-{}", std::process::id()));
@@ -111,7 +115,9 @@ async fn run() -> Res<()> {
                 .collect();
             let sep = if url.contains('?') { '&' } else { '?' };
             let urls = [0, 1, 2].map(|i| format!("{url}{sep}schema={}", schemas[i]));
-            let mut r = bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks, claim_events).await;
+            let mut r =
+                bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks, claim_events)
+                    .await;
             if r.is_ok() && probe_rows > 0 {
                 r = probe("PostgreSQL", &format!("{url}{sep}schema={}", schemas[3]), probe_rows, &client)
                     .await;
@@ -221,7 +227,8 @@ async fn bench(
     backfill.db().close().await;
     ceiling_db.close().await;
     if claim_events > 0 {
-        let mut line = format!("{name:<10} claims, one webhook each ({} webhooks):", claim_events * ids.len());
+        let mut line =
+            format!("{name:<10} claims, one webhook each ({} webhooks):", claim_events * ids.len());
         for w in [2, 6] {
             let per = claims(&urls[0], ids, w, client, claim_events).await?;
             line.push_str(&format!(" {w} workers {:.3} ms per webhook ({:.0}/s);", per * 1e3, 1.0 / per));

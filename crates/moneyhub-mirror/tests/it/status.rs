@@ -448,3 +448,49 @@ async fn figures_of_an_older_database_are_counted_once_on_postgres() {
     };
     figures_of_an_older_database_are_counted_once(db).await;
 }
+
+/// The receiver never waits for a claim (PostgreSQL). A claim holds its user's row and, once
+/// it has written, has updated that row's kept figures without committing; a webhook for the
+/// same user must still be stored at once. Before known users were left out of the
+/// receiver's `INSERT … ON CONFLICT` into `mirror_users`, the insert waited for the claim's
+/// transaction, holding the user's queue row the claim locks when it finishes: a deadlock
+/// PostgreSQL broke after a second by refusing the webhook (a 503 to Moneyhub).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_for_a_claimed_user_is_stored_without_waiting_on_postgres() {
+    let Some(db) = TestDb::postgres("a_webhook_for_a_claimed_user_is_stored_without_waiting") else {
+        return;
+    };
+    let store = Db::open(db.url()).await.unwrap();
+    assert!(store.insert_inbox(event(A, 1, 10)).await.unwrap());
+    let mut claim = store.claim_next(100, 100, 10).await.unwrap().expect("A is due");
+    let w = Writes {
+        accounts: vec![(account(1), connection(1))],
+        upserts: rows(A, 0..10, 1, 1),
+        connections: vec![connection_update(1)],
+        ..Default::default()
+    };
+    claim.apply(w).await.unwrap();
+    for (n, batch) in [(2, false), (3, true)] {
+        let store = store.clone();
+        let insert = async move {
+            if batch {
+                store.insert_inbox_batch(vec![event(A, n, 20), event(B, n + 100, 20)]).await.map(|s| s[0])
+            } else {
+                store.insert_inbox(event(A, n, 20)).await
+            }
+        };
+        let stored = tokio::time::timeout(std::time::Duration::from_secs(3), insert)
+            .await
+            .unwrap_or_else(|_| panic!("webhook {n} (batch: {batch}) waited for the claim"));
+        assert!(stored.unwrap(), "webhook {n} stored");
+    }
+    claim.finish(Writes::default(), "test", 100).await.unwrap();
+    drop(claim);
+    let mut everyone = StatusQuery::default();
+    everyone.limit = 10;
+    let status = store.status(&everyone).await.unwrap();
+    let a = status.users.iter().find(|u| u.user_id == A).unwrap();
+    assert_eq!((a.live, a.pending), (10, 2), "the claim's rows and the two webhooks after it");
+    store.close().await;
+    db.cleanup().await;
+}

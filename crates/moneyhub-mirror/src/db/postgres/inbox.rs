@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 /// (migration 7): pending events grow by the events stored, and the newest arrival; a
 /// claim counts the pending events again under that lock, so an increment is never lost
 /// to it nor counted twice.
-const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($2, $7)
+const INSERT_EVENT: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms)
+            SELECT $2, $7 WHERE NOT EXISTS (SELECT 1 FROM mirror_users WHERE user_id = $2)
             ON CONFLICT (user_id) DO NOTHING),
           e AS (INSERT INTO mirror_inbox
                    (webhook_id, user_id, event_type, body, content_type, signed, received_ms)
@@ -44,6 +45,13 @@ const REPAIR_DUE: &str = "INSERT INTO mirror_users_due
 /// queued for the workers with their kept figures (as `INSERT_EVENT` does for one: no round
 /// trip more than the batch's one); returns the ids written.
 ///
+/// Known users are not inserted again (`NOT EXISTS`, a snapshot read that waits for no
+/// one): a claim holds its user's `mirror_users` row and updates it (the kept figures,
+/// migration 7), and an `INSERT … ON CONFLICT` meeting the index entry of that uncommitted
+/// update would wait for the claim to end, while the claim waits for the queue row this
+/// statement locks: a deadlock, the webhook refused with a 503. Only a user new to the
+/// mirror is inserted, and no claim can hold a row that does not exist yet.
+///
 /// Lock order: the rows of `mirror_users` and `mirror_users_due` are written in user-id
 /// order (`ORDER BY user_id` in the `SELECT`s feeding them), whatever order the batch came
 /// in. A queue row touched by `DO UPDATE` stays locked until the batch commits (and a user
@@ -54,6 +62,7 @@ const REPAIR_DUE: &str = "INSERT INTO mirror_users_due
 /// webhook id delivered twice at once.)
 const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first_seen_ms)
             SELECT DISTINCT ON (user_id) user_id, r FROM unnest($2::TEXT[], $7::BIGINT[]) AS x(user_id, r)
+            WHERE NOT EXISTS (SELECT 1 FROM mirror_users k WHERE k.user_id = x.user_id)
             ORDER BY user_id
             ON CONFLICT (user_id) DO NOTHING),
           e AS (INSERT INTO mirror_inbox
@@ -75,8 +84,9 @@ const INSERT_EVENTS: &str = "WITH u AS (INSERT INTO mirror_users (user_id, first
      SELECT webhook_id FROM e";
 
 /// Records a user (no-op when known).
-const ADD_USER: &str =
-    "INSERT INTO mirror_users (user_id, first_seen_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING";
+const ADD_USER: &str = "INSERT INTO mirror_users (user_id, first_seen_ms)
+     SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM mirror_users WHERE user_id = $1)
+     ON CONFLICT (user_id) DO NOTHING";
 
 /// The inbox's counts by state and the ledger's, summed over the delta rows the triggers
 /// write (migration 5; folded by [`compact_counts`]), and the oldest pending arrival from

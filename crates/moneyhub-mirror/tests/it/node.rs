@@ -33,8 +33,14 @@ fn build_mirror_node() -> PathBuf {
             cargo.env_remove(&key);
         }
     }
+    // `--workspace`, not `-p moneyhub-mirror`: the README's `cargo test --workspace` unifies
+    // the features of every member's dependencies (tokio's `test-util`, serde's `derive`, …),
+    // and only a build with the same selection finds its artifacts fresh. With `-p`, tokio
+    // and everything above it would be compiled again in the middle of the test run (CI time,
+    // and CPU taken from the tests running beside it). Under `cargo test -p moneyhub-mirror`
+    // this builds the workspace's configuration once instead.
     let status = cargo
-        .args(["build", "--quiet", "-p", "moneyhub-mirror", "--example", "mirror_node"])
+        .args(["build", "--quiet", "--workspace", "--example", "mirror_node"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("cargo runs");

@@ -61,7 +61,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/__sandbox/faults", get(faults::list).post(faults::add).delete(faults::clear))
         .route("/__sandbox/faults/{fault_id}", delete(faults::remove))
         .route("/__sandbox/reset", post(scenario::reset))
-        .route("/__sandbox/scenario", post(scenario::load))
+        .route(
+            "/__sandbox/scenario",
+            post(scenario::load)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::server::SCENARIO_BODY_LIMIT)),
+        )
         .route("/__sandbox/consent", get(consent::get).put(consent::set))
         .route("/__sandbox/healthz", get(|| async { "ok" }))
         .route("/__sandbox/metrics", get(metrics))

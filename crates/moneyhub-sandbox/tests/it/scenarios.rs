@@ -6,6 +6,7 @@ use moneyhub_sandbox::scenario::{ConnectionState, Scenario, ScenarioFormat};
 use moneyhub_sandbox::{ClockMode, SandboxConfig};
 
 use crate::support::{connection, sandbox, sandbox_with, t0};
+use reqwest::{Method, StatusCode};
 
 const TEN: &str = include_str!("../../../../examples/scenarios/ten-connections.toml");
 
@@ -234,4 +235,21 @@ async fn a_large_scenario_load_never_blocks_other_requests() {
     println!("loaded 3000 users in {took:?}; {requests} requests meanwhile, the slowest {slowest:?}");
     assert!(requests >= 4, "requests were answered during the load ({requests} in {took:?})");
     assert!(slowest * 5 < took, "a request waited {slowest:?} during a {took:?} load");
+}
+
+/// A fleet's scenario loads in one request: `POST /__sandbox/scenario` takes bodies beyond
+/// the 2 MiB every other route reads (a 100,000-user scenario is 8.9 MB), here a 3 MiB one.
+#[tokio::test]
+async fn a_scenario_body_beyond_two_mib_loads() {
+    let sb = sandbox().await;
+    let users = serde_json::json!({"users": [
+        {"clientUserId": "big-0", "connections": [{"bank": "Moneyhub Open Banking Mock"}]},
+        {"clientUserId": "big-1", "connections": [{"bank": "Moneyhub Open Banking Mock"}]}
+    ]});
+    // Whitespace is JSON too: the text is 3 MiB, the scenario two users.
+    let text = format!("{users}{}", " ".repeat(3 * 1024 * 1024));
+    let body = serde_json::json!({"text": text, "name": "big.json", "reset": false});
+    let (status, v) = crate::support::control(&sb, Method::POST, "/scenario", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["users"].as_array().map(Vec::len), Some(2), "{v}");
 }

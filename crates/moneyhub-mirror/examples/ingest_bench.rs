@@ -54,6 +54,7 @@ async fn run() -> Res<()> {
     let probe_rows: u64 = arg("--probe-rows").map(|u| u.parse()).transpose()?.unwrap_or(0);
     let scenario_users: usize = arg("--scenario-users").map(|u| u.parse()).transpose()?.unwrap_or(0);
     let claim_events: usize = arg("--claim-events").map(|u| u.parse()).transpose()?.unwrap_or(0);
+    let phases = Phases { workers, skip_webhooks, claim_events };
     let pg = arg("--pg").or_else(|| std::env::var("MONEYHUB_TEST_PG_URL").ok());
     let start = chrono::DateTime::parse_from_rfc3339("2025-01-15T10:00:00Z")?.with_timezone(&chrono::Utc);
     let sandbox =
@@ -94,11 +95,9 @@ async fn run() -> Res<()> {
         "SQLite",
         [sqlite("backfill"), sqlite("webhooks"), sqlite("ceiling")],
         &ids,
-        workers,
         &client,
         &control,
-        skip_webhooks,
-        claim_events,
+        phases,
     )
     .await?;
     if probe_rows > 0 {
@@ -115,9 +114,7 @@ async fn run() -> Res<()> {
                 .collect();
             let sep = if url.contains('?') { '&' } else { '?' };
             let urls = [0, 1, 2].map(|i| format!("{url}{sep}schema={}", schemas[i]));
-            let mut r =
-                bench("PostgreSQL", urls, &ids, workers, &client, &control, skip_webhooks, claim_events)
-                    .await;
+            let mut r = bench("PostgreSQL", urls, &ids, &client, &control, phases).await;
             if r.is_ok() && probe_rows > 0 {
                 r = probe("PostgreSQL", &format!("{url}{sep}schema={}", schemas[3]), probe_rows, &client)
                     .await;
@@ -134,16 +131,26 @@ async fn run() -> Res<()> {
     Ok(())
 }
 
+/// What a backend's run does besides the backfill and the ceiling.
+#[derive(Clone, Copy)]
+struct Phases {
+    /// Concurrent backfills and workers.
+    workers: usize,
+    /// Leave out the webhooks run.
+    skip_webhooks: bool,
+    /// Webhooks per user of the claims run (0: no claims run).
+    claim_events: usize,
+}
+
 async fn bench(
     name: &str,
     urls: [String; 3],
     ids: &[String],
-    workers: usize,
     client: &dyn Fn() -> Res<Client>,
     control: &Control,
-    skip_webhooks: bool,
-    claim_events: usize,
+    phases: Phases,
 ) -> Res<()> {
+    let Phases { workers, skip_webhooks, claim_events } = phases;
     // Backfill: list every connection.
     let backfill = Mirror::open(client()?, &urls[0], MirrorConfig::default()).await?;
     let log_start = control.requests(0, 1).await?.last_seq;

@@ -65,6 +65,23 @@
 //!   may go. The receiver never updates `mirror_users` rows: a claim may hold one for
 //!   minutes (a backfill), and a webhook must not wait for it.
 
+/// A user's kept figures of transactions (migration 7), counted again over that user's rows
+/// only, at the end of a claim's write (in its transaction): every row through
+/// `mirror_transactions_user (user_id, id)`, the tombstones through their partial index
+/// `mirror_transactions_tombstones`; never a scan of the table. (Not a trigger: one count per
+/// claim's write costs less than a trigger per row of a backfill.) One text for both
+/// backends: `$1` is PostgreSQL's placeholder and a parameter SQLite numbers 1.
+pub(crate) const KEEP_TRANSACTION_FIGURES: &str = "UPDATE mirror_users SET (live, tombstones) =
+       (SELECT n.c - d.c, d.c FROM (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = $1) AS n,
+               (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = $1 AND deleted <> 0) AS d)
+     WHERE user_id = $1";
+
+/// A user's kept count of connections, counted again over its rows (`mirror_connections_user`);
+/// both backends, as [`KEEP_TRANSACTION_FIGURES`].
+pub(crate) const KEEP_CONNECTION_FIGURES: &str = "UPDATE mirror_users SET connections =
+       (SELECT COUNT(*) FROM mirror_connections WHERE user_id = $1 AND removed = 0)
+     WHERE user_id = $1";
+
 pub(crate) mod claim;
 pub(crate) mod lifecycle;
 pub(crate) mod migrations;

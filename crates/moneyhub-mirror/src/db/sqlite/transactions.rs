@@ -3,7 +3,9 @@
 
 use rusqlite::{params, Connection, Transaction};
 
-use crate::db::{ConnectionUpdate, StoredTx, TxRow, Writes};
+use crate::db::{
+    ConnectionUpdate, StoredTx, TxRow, Writes, KEEP_CONNECTION_FIGURES, KEEP_TRANSACTION_FIGURES,
+};
 use crate::error::Result;
 
 /// Records an account under its connection.
@@ -70,21 +72,6 @@ pub(crate) const UPSERT: &str = concat!(
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
     upsert_on_conflict!()
 );
-
-/// A user's kept figures of transactions (migration 7), counted again over that user's rows
-/// only, at the end of the claim's write (in its transaction): every row through
-/// `mirror_transactions_user (user_id, id)`, the tombstones through their partial index
-/// `mirror_transactions_tombstones`; never a scan of the table. (Not a trigger: one count per
-/// claim's write costs less than a trigger per row of a backfill.)
-const KEEP_TRANSACTION_FIGURES: &str = "UPDATE mirror_users SET (live, tombstones) =
-       (SELECT n.c - d.c, d.c FROM (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = ?1) AS n,
-               (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = ?1 AND deleted <> 0) AS d)
-     WHERE user_id = ?1";
-
-/// A user's kept count of connections, counted again over its rows (`mirror_connections_user`).
-const KEEP_CONNECTION_FIGURES: &str = "UPDATE mirror_users SET connections =
-       (SELECT COUNT(*) FROM mirror_connections WHERE user_id = ?1 AND removed = 0)
-     WHERE user_id = ?1";
 
 /// A page of stored transactions in `(user_id, id)` order.
 const PAGE: &str = "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw

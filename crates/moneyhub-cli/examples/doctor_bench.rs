@@ -98,11 +98,33 @@ async fn run() -> Result<(), String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = cmd.spawn().map_err(|e| format!("{}: {e}", bin.display()))?;
+    // The doctor's peak resident memory, read from /proc while it runs (VmHWM only grows):
+    // streaming the output keeps it flat in the number of users.
+    let status_file = format!("/proc/{}/status", child.id());
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watcher = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            // A /proc read does not block: no need for a blocking thread.
+            while let Ok(text) = std::fs::read_to_string(&status_file) {
+                let kb = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+                if let Some(kb) = kb {
+                    peak.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let wall = started.elapsed();
+    watcher.abort();
+    let peak_mb = peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
     if !out.status.success() {
         return Err(format!("moneyhub failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
     }
@@ -119,7 +141,7 @@ async fn run() -> Result<(), String> {
     let errors = entries.iter().filter(|e| e.status == 0 || e.status >= 400).count();
 
     println!(
-        "doctor --all-users --concurrency {concurrency}: {rows} connections of {users} users in {:.2} s",
+        "doctor --all-users --concurrency {concurrency}: {rows} connections of {users} users in {:.2} s, peak memory {peak_mb:.0} MB",
         wall.as_secs_f64()
     );
     println!(

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use axum::extract::FromRef;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -88,6 +88,21 @@ pub(crate) struct DataRoom {
 }
 
 impl DataRoom {
+    /// The store, for reading `user_id`'s data: with the user's deferred fetches carried out
+    /// first (see `store/fetch.rs`), in the same hold of the lock as the read, so nothing
+    /// fetched in between can be missed. Takes the write lock only when there is something
+    /// to carry out.
+    pub fn read_user(&self, user_id: &str) -> RwLockReadGuard<'_, Store> {
+        let store = self.store.read();
+        if !store.has_deferred(user_id) {
+            return store;
+        }
+        drop(store);
+        let mut store = self.store.write();
+        store.realize_user(user_id);
+        RwLockWriteGuard::downgrade(store)
+    }
+
     /// Tells the webhook worker that events may be waiting.
     pub fn notify_webhooks(&self) {
         self.wakeup.notify_one();

@@ -145,6 +145,9 @@ pub async fn test_event(State(state): State<AppState>, Body(body): Body) -> Resu
             }
             None => {
                 let user = super::ids::user(&store, &req.user_id)?;
+                // The payload names the user's stored transactions: their fetches first.
+                drop(store);
+                let store = state.data.read_user(&user);
                 let payload = default_payload(
                     &store,
                     state.core.clock.now(),

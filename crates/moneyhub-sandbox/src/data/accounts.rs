@@ -66,7 +66,7 @@ fn list_with(
     let _ = q.bool("showPerformanceScore", shown_by_default)?;
     let connection = q.get("connectionId");
     let details = grant.has("accounts_details:read");
-    let store = state.data.store.read();
+    let store = state.data.read_user(user_id);
     let data: Vec<Value> = user_accounts(&store, user_id)
         .into_iter()
         .filter(|a| connection.is_none_or(|c| c == a.connection_id))
@@ -92,7 +92,7 @@ pub async fn get(
     let q = Query::parse(q.as_deref());
     let tx_data = q.bool("showTransactionData", version == ApiVersion::V2)?;
     let id = crate::http::uuid_param("accountId", &account_id)?;
-    let store = state.data.store.read();
+    let store = state.data.read_user(user_id);
     let acc = store
         .accounts
         .get(&id)
@@ -111,7 +111,7 @@ pub async fn syncs(
     grant.require_any(&["accounts:read"])?;
     let user_id = grant.user()?;
     super::accessed(&state, user_id);
-    let store = state.data.store.read();
+    let store = state.data.read_user(user_id);
     let data: Vec<Value> = user_accounts(&store, user_id)
         .into_iter()
         .map(

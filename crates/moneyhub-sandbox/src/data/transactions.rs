@@ -199,7 +199,7 @@ fn list_view(
     if !ids.is_empty() {
         return by_ids(state, user_id, dir, &ids, uri, view);
     }
-    let store = state.data.store.read();
+    let store = state.data.read_user(user_id);
     let mut rows: Vec<(&Account, &Tx)> = Vec::new();
     for conn in store.connections_of(user_id) {
         for acc in conn.account_ids.iter().filter_map(|a| store.accounts.get(a)) {
@@ -267,7 +267,7 @@ fn by_ids(
             parsed.push((u, *id));
         }
     }
-    let store = state.data.store.read();
+    let store = state.data.read_user(user_id);
     let mut data = Vec::new();
     let mut missing = Vec::new();
     for (u, raw) in parsed {
@@ -319,7 +319,7 @@ fn get_view(
     let user_id = grant.user()?;
     super::accessed(state, user_id);
     let id = crate::http::uuid_param("transactionId", transaction_id)?;
-    let store = state.data.store.read();
+    let store = state.data.read_user(user_id);
     let (acc_id, pos) =
         store.tx_index.get(&id).ok_or_else(|| ApiError::not_found("Transaction not found"))?;
     let acc = store

@@ -501,10 +501,17 @@ pub struct Stats {
     pub connections: u64,
     /// Accounts.
     pub accounts: u64,
-    /// Live transactions.
+    /// Live transactions generated so far. The sandbox generates a fetch's transactions when
+    /// they are first read or announced, not when the fetch runs: an account in
+    /// `accounts_unread` has more than this counts.
     pub transactions: u64,
-    /// Transactions stored (deleted ones included).
+    /// Transactions generated (deleted ones included).
     pub transactions_stored: u64,
+    /// Accounts with fetches whose transactions nobody has read yet (no webhook announced
+    /// them either): generated at their first read, exactly as the fetch would have stored
+    /// them at its time.
+    #[serde(default)]
+    pub accounts_unread: u64,
     /// Sync records.
     pub syncs: u64,
     /// Webhook events not delivered yet.

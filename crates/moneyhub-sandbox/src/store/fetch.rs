@@ -4,6 +4,18 @@
 //! that can still change, and reconciles: new transactions, pending ones posting (in place or
 //! under a new id), transactions the provider withdraws (deleted) and brings back (restored).
 //! The changes become webhook events, per account.
+//!
+//! **Deferred fetches.** A fetch whose changes nobody is told about (the first fetch of a new
+//! connection, which the client reads itself after the code exchange, and every fetch while
+//! no webhook target is set) is not carried out at once: the account keeps its recipe (the
+//! days it covers and the instant it ran at) in [`Account::deferred`], and the fetches are
+//! replayed in order, each at its own instant, before anything reads or changes the
+//! account's transactions ([`Store::realize_user`], [`Store::realize_account`]). A fetch
+//! depends only on the generator, the instant and what was stored before it, so the replay
+//! stores exactly what running it at the time would have (the same ids, `created` and
+//! `modified` instants, pending and deleted flags, order). This is what lets a scenario of
+//! 100,000 users load in seconds and stay small until they are read: generating and indexing
+//! 3 months of history per connection was most of the load's time and memory.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use uuid::Uuid;
@@ -20,7 +32,49 @@ fn rescan_window() -> Duration {
     Duration::days(12)
 }
 
-/// What one fetch did.
+/// How many fetches an account may keep deferred before they are carried out anyway: bounds
+/// the memory of an account that nobody reads and the time its first read takes.
+const MAX_DEFERRED: usize = 64;
+
+/// Where the days a fetch covers end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Up to and including this instant (a sync: everything up to its time).
+    Through(DateTime<Utc>),
+    /// Before this instant (the history fetch: everything older than what is stored).
+    Before(DateTime<Utc>),
+}
+
+impl Until {
+    fn admits(self, date: DateTime<Utc>) -> bool {
+        match self {
+            Until::Through(t) => date <= t,
+            Until::Before(t) => date < t,
+        }
+    }
+
+    /// An instant on the last day covered.
+    fn last_instant(self) -> DateTime<Utc> {
+        match self {
+            Until::Through(t) => t,
+            Until::Before(t) => t - Duration::milliseconds(1),
+        }
+    }
+}
+
+/// A fetch of one account that ran but whose data nobody has read yet (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deferred {
+    /// The first instant covered.
+    from: DateTime<Utc>,
+    /// Where the covered days end.
+    until: Until,
+    /// When the fetch ran (what pending, withdrawn and `created` are judged at).
+    at: DateTime<Utc>,
+}
+
+/// What one fetch did. The counts cover the accounts fetched at once: a deferred fetch
+/// (see the module docs) counts nothing here.
 #[derive(Debug, Default)]
 pub struct FetchReport {
     /// The outcome.
@@ -72,9 +126,12 @@ impl Store {
                 account_ids.clear();
             }
         }
+        // The fetch that creates a connection is read synchronously by the client after the
+        // code exchange: Moneyhub announces only what arrives later (reference §14.3).
+        let announced = method != "ADD" && self.record_events;
         let mut changes = TxChanges::default();
         for a in &account_ids {
-            self.reconcile_account(a, scan_from, now, &mut changes);
+            self.fetch_account(a, scan_from, Until::Through(now), now, announced, &mut changes);
             if outcome == FetchStatus::Success {
                 if let Some(acc) = self.accounts.get_mut(a) {
                     acc.last_successful_sync = Some(now);
@@ -92,9 +149,7 @@ impl Store {
             deleted: changes.count(TxChange::Deleted),
             restored: changes.count(TxChange::Restored),
         };
-        // The fetch that creates a connection is read synchronously by the client after the
-        // code exchange: Moneyhub announces only what arrives later (reference §14.3).
-        if method != "ADD" {
+        if announced {
             self.emit_changes(&user_id, changes, now);
         }
         let payload = sync_completed(sync_id, &connection_id, !outcome.is_failure(), now);
@@ -115,39 +170,63 @@ impl Store {
         conn.history_from = target;
         let account_ids = conn.account_ids.clone();
         let user_id = conn.user_id.clone();
+        let announced = self.record_events;
         let mut changes = TxChanges::default();
         for a in &account_ids {
-            if let Some(acc) = self.accounts.get_mut(a) {
-                let days = days_between(target, until - Duration::milliseconds(1));
-                for day in days {
-                    for g in transactions_on(&acc.seed, day) {
-                        if g.date >= target && g.date < until {
-                            apply(acc, &mut self.tx_index, &g, now, &mut changes);
-                        }
-                    }
-                }
-            }
+            self.fetch_account(a, target, Until::Before(until), now, announced, &mut changes);
         }
         let n = changes.len();
         self.emit_changes(&user_id, changes, now);
         Some(n)
     }
 
-    fn reconcile_account(
+    /// Fetches one account's days from `from` to `until` at `at`: at once when its changes
+    /// are announced (they go into `changes`), else deferred (see the module docs).
+    fn fetch_account(
         &mut self,
         account_id: &Uuid,
         from: DateTime<Utc>,
-        now: DateTime<Utc>,
+        until: Until,
+        at: DateTime<Utc>,
+        announced: bool,
         changes: &mut TxChanges,
     ) {
         let Some(acc) = self.accounts.get_mut(account_id) else { return };
-        for day in days_between(from, now) {
-            for g in transactions_on(&acc.seed, day) {
-                if g.date >= from && g.date <= now {
-                    apply(acc, &mut self.tx_index, &g, now, changes);
-                }
-            }
+        if !announced && acc.deferred.len() < MAX_DEFERRED {
+            acc.deferred.push(Deferred { from, until, at });
+            return;
         }
+        replay(acc, &mut self.tx_index);
+        scan(acc, &mut self.tx_index, from, until, at, changes);
+    }
+
+    /// Carries out the deferred fetches of every account of `user_id`'s connections (see the
+    /// module docs): what a read of the user's data needs first.
+    pub fn realize_user(&mut self, user_id: &str) {
+        let accounts: Vec<Uuid> = self
+            .connections_of(user_id)
+            .iter()
+            .flat_map(|c| c.account_ids.iter().copied())
+            .filter(|a| self.accounts.get(a).is_some_and(|a| !a.deferred.is_empty()))
+            .collect();
+        for a in accounts {
+            self.realize_account(&a);
+        }
+    }
+
+    /// Carries out the deferred fetches of one account.
+    pub fn realize_account(&mut self, account_id: &Uuid) {
+        if let Some(acc) = self.accounts.get_mut(account_id) {
+            replay(acc, &mut self.tx_index);
+        }
+    }
+
+    /// Whether any account of `user_id`'s connections has fetches to carry out before a read.
+    pub fn has_deferred(&self, user_id: &str) -> bool {
+        self.connections_of(user_id)
+            .iter()
+            .flat_map(|c| c.account_ids.iter())
+            .any(|a| self.accounts.get(a).is_some_and(|a| !a.deferred.is_empty()))
     }
 
     fn emit_changes(&mut self, user_id: &str, changes: TxChanges, now: DateTime<Utc>) {
@@ -305,6 +384,44 @@ pub fn tx_id(acc: &Account, key: u64, generation: u64) -> Uuid {
     Rng::derive(acc.seed.seed, &[acc.id_label, key, generation]).uuid()
 }
 
+impl Account {
+    /// Whether fetches of this account wait to be carried out at its next read.
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+}
+
+/// Carries out an account's deferred fetches, oldest first, each at its own instant. What
+/// they change was never announced (that is why they were deferred), so it is dropped.
+fn replay(acc: &mut Account, index: &mut std::collections::HashMap<Uuid, (Uuid, u32)>) {
+    if acc.deferred.is_empty() {
+        return;
+    }
+    let mut unannounced = TxChanges::default();
+    for d in std::mem::take(&mut acc.deferred) {
+        scan(acc, index, d.from, d.until, d.at, &mut unannounced);
+    }
+}
+
+/// Reconciles the stored transactions of `acc` with the provider's, for the generated
+/// transactions dated from `from` to `until`, as of `at`.
+fn scan(
+    acc: &mut Account,
+    index: &mut std::collections::HashMap<Uuid, (Uuid, u32)>,
+    from: DateTime<Utc>,
+    until: Until,
+    at: DateTime<Utc>,
+    changes: &mut TxChanges,
+) {
+    for day in days_between(from, until.last_instant()) {
+        for g in transactions_on(&acc.seed, day) {
+            if g.date >= from && until.admits(g.date) {
+                apply(acc, index, &g, at, changes);
+            }
+        }
+    }
+}
+
 fn apply(
     acc: &mut Account,
     index: &mut std::collections::HashMap<Uuid, (Uuid, u32)>,
@@ -438,6 +555,86 @@ mod tests {
         sync_at(&mut store, &conn, g.date + Duration::days(from + len) + Duration::hours(3));
         assert_eq!(live(&store), Some(true), "back again: restored");
         assert_eq!(ids_of(&store.outbox, "restoredTransactions"), vec![id.to_string()]);
+    }
+
+    /// Everything stored of one account, in order: what a replay must reproduce exactly.
+    fn stored(store: &Store, acc: &Uuid) -> Vec<Tx> {
+        let a = &store.accounts[acc];
+        assert!(a.deferred.is_empty(), "read after realizing");
+        for (pos, t) in a.txs.iter().enumerate() {
+            assert_eq!(store.tx_index.get(&t.id), Some(&(a.id, pos as u32)), "indexed");
+        }
+        a.txs.clone()
+    }
+
+    #[test]
+    fn deferred_fetches_replay_to_exactly_what_fetching_at_once_stores() {
+        let start = t("2025-01-15T10:00:00Z");
+        // Two stores, the same seed and the same story; nobody listens (no webhook target),
+        // so every fetch is deferred. One is read after every step (its fetches run at once),
+        // the other only at the end (they all replay then).
+        let mut eager = Store::new(11, 0.5, Arc::new(Catalogue::new()));
+        let mut lazy = Store::new(11, 0.5, Arc::new(Catalogue::new()));
+        let mut accounts = Vec::new();
+        for (i, store) in [&mut eager, &mut lazy].into_iter().enumerate() {
+            let user = store.create_user("c", None, start).user_id.clone();
+            let conn =
+                store.create_connection(&user, MONEYHUB_MOCK, None, false, start).unwrap().connection_id;
+            let read = |store: &mut Store| {
+                if i == 0 {
+                    store.realize_user(&user);
+                }
+            };
+            read(store);
+            store.fetch_history(&conn, start + Duration::seconds(1)).unwrap();
+            read(store);
+            let mut at = start;
+            // 40 days of syncs every 23 hours: pending payments post (some under new ids),
+            // the provider withdraws and restores a few.
+            for _ in 0..(40 * 24 / 23) {
+                at += Duration::hours(23);
+                sync_at(store, &conn, at);
+                read(store);
+            }
+            if i == 1 {
+                let acc = store.connections[&conn].account_ids[0];
+                assert!(!store.accounts[&acc].deferred.is_empty(), "nothing read yet: deferred");
+                assert!(store.tx_index.is_empty(), "nothing generated yet");
+                assert!(store.has_deferred(&user));
+                store.realize_user(&user);
+                assert!(!store.has_deferred(&user));
+                // Unread for long, an account keeps at most MAX_DEFERRED fetches waiting.
+                for _ in 0..MAX_DEFERRED + 5 {
+                    at += Duration::hours(1);
+                    sync_at(store, &conn, at);
+                    assert!(store.accounts[&acc].deferred.len() <= MAX_DEFERRED);
+                }
+                store.realize_user(&user);
+            }
+            if i == 0 {
+                for _ in 0..MAX_DEFERRED + 5 {
+                    at += Duration::hours(1);
+                    sync_at(store, &conn, at);
+                }
+                store.realize_user(&user);
+            }
+            accounts.push(store.connections[&conn].account_ids.clone());
+        }
+        assert_eq!(accounts[0], accounts[1], "same ids");
+        let mut all = Vec::new();
+        for (a, b) in accounts[0].iter().zip(&accounts[1]) {
+            let (e, l) = (stored(&eager, a), stored(&lazy, b));
+            assert_eq!(e, l);
+            assert_eq!(eager.accounts[a].date_modified, lazy.accounts[b].date_modified);
+            all.extend(e);
+        }
+        assert!(all.len() > 1000, "history and 40 days: {}", all.len());
+        assert!(all.iter().any(|t| t.is_deleted()), "some were deleted on the way");
+        assert!(
+            all.iter().any(|t| t.created_ms != t.modified_ms),
+            "some changed after they were first stored"
+        );
+        assert_eq!(eager.tx_index.len(), lazy.tx_index.len());
     }
 
     #[test]

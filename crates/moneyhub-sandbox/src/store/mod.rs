@@ -371,6 +371,7 @@ impl Store {
                 date_modified: now,
                 last_successful_sync: None,
                 txs: Vec::new(),
+                deferred: Vec::new(),
                 number_seed: provider_label,
             };
             self.accounts.insert(id, account);

@@ -296,7 +296,7 @@ pub mod flags {
 }
 
 /// A stored transaction: 64 bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tx {
     /// Moneyhub id.
     pub id: Uuid,
@@ -369,8 +369,13 @@ pub struct Account {
     pub date_modified: DateTime<Utc>,
     /// Last successful fetch.
     pub last_successful_sync: Option<DateTime<Utc>>,
-    /// Transactions, in insertion order (deleted ones kept as tombstones).
+    /// Transactions, in insertion order (deleted ones kept as tombstones). Only what has
+    /// been read or announced: fetches nobody has seen yet wait in `deferred` (see
+    /// [`crate::store::Store::realize_user`]), so read through a realized store.
     pub txs: Vec<Tx>,
+    /// Fetches that ran but whose data nobody has read yet, oldest first: replayed, each at
+    /// its own time, before anything reads or changes `txs` (see `store/fetch.rs`).
+    pub(crate) deferred: Vec<super::fetch::Deferred>,
     /// Deterministic digits for sort code / account number / PAN.
     pub number_seed: u64,
 }

@@ -199,7 +199,7 @@ async fn the_readme_scenario_loads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_scenario_load_never_blocks_other_requests() {
     let sb = sandbox().await;
-    let users: Vec<serde_json::Value> = (0..3000)
+    let users: Vec<serde_json::Value> = (0..10_000)
         .map(|i| serde_json::json!({"clientUserId": format!("fleet-{i}"), "connections": [{"bank": "Moneyhub Open Banking Mock"}]}))
         .collect();
     let text = serde_json::json!({ "users": users }).to_string();
@@ -231,8 +231,8 @@ async fn a_large_scenario_load_never_blocks_other_requests() {
         }
     }
     let (loaded, took) = loader.await.unwrap();
-    assert_eq!(loaded, 3000);
-    println!("loaded 3000 users in {took:?}; {requests} requests meanwhile, the slowest {slowest:?}");
+    assert_eq!(loaded, 10_000);
+    println!("loaded 10000 users in {took:?}; {requests} requests meanwhile, the slowest {slowest:?}");
     assert!(requests >= 4, "requests were answered during the load ({requests} in {took:?})");
     assert!(slowest * 5 < took, "a request waited {slowest:?} during a {took:?} load");
 }
@@ -252,4 +252,51 @@ async fn a_scenario_body_beyond_two_mib_loads() {
     let (status, v) = crate::support::control(&sb, Method::POST, "/scenario", Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["users"].as_array().map(Vec::len), Some(2), "{v}");
+}
+
+/// A fleet's scenario stays small until it is read: a connection's fetches are kept as
+/// recipes and generated at the first read of the user's data (store/fetch.rs), so loading
+/// generates no transactions. What a read then sees is exactly what fetching at the time
+/// stored: the same story, told once with a webhook target set (every sync is announced, so
+/// it is carried out at its time) and once with none (every sync deferred until the read),
+/// gives the same transactions, field for field.
+#[tokio::test]
+async fn a_loaded_fleet_is_generated_at_first_read_exactly_as_fetched() {
+    let scenario = serde_json::json!({"users": (0..40).map(|i| serde_json::json!({
+        "clientUserId": format!("lazy-{i}"),
+        "connections": [{"bank": "Moneyhub Open Banking Mock"}, {"bank": "Modelo Open Banking Mock"}],
+    })).collect::<Vec<_>>()})
+    .to_string();
+    let mut seen = Vec::new();
+    for announced in [false, true] {
+        let sb = sandbox().await;
+        let control = Control::of(&sb);
+        let loaded = control.load_scenario(&scenario, "lazy.json", false).await.unwrap();
+        let stats = control.stats().await.unwrap();
+        assert_eq!(stats.transactions_stored, 0, "loading generates nothing: {stats:?}");
+        assert_eq!(stats.accounts_unread, stats.accounts, "{stats:?}");
+        if announced {
+            // Set after the load, so that both runs make the same ids. Nothing listens on
+            // port 9: deliveries fail, but every event is recorded.
+            control.set_webhook_target(Some("http://127.0.0.1:9/hook"), None).await.unwrap();
+        }
+        // Three days: the background history fetch, auto syncs, pending payments posting.
+        control.advance(Advance::days(3)).await.unwrap();
+        let user = &loaded.users[7].user_id;
+        let unread = control.stats().await.unwrap().accounts_unread;
+        let txs = crate::support::all_transactions(&sb, user).await;
+        let after = control.stats().await.unwrap();
+        if announced {
+            assert_eq!(unread, 0, "announced syncs are carried out at their time");
+        } else {
+            // The user's 3 + 4 accounts (Moneyhub's and Modelo's mocks) are read; nobody else's.
+            assert_eq!(unread - after.accounts_unread, 7, "{unread} -> {after:?}");
+        }
+        assert!(after.transactions as usize >= txs.len() && txs.len() > 500, "{} read, {after:?}", txs.len());
+        seen.push(txs);
+    }
+    assert_eq!(seen[0].len(), seen[1].len(), "deferred and immediate fetches store as many transactions");
+    if let Some(i) = (0..seen[0].len()).find(|&i| seen[0][i] != seen[1][i]) {
+        panic!("transaction {i} differs:\ndeferred {}\nimmediate {}", seen[0][i], seen[1][i]);
+    }
 }

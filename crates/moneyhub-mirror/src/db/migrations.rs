@@ -40,6 +40,18 @@
 //! by a claim only for the moment it ends its turn. The migration computes the figures of
 //! existing databases once (a scan of each table, at upgrade only).
 //!
+//! Version 8 (`transactions_by_user`, SQLite only) rebuilds `mirror_transactions` as a
+//! `WITHOUT ROWID` table whose key is `(user_id, id)`: a user's rows sit together, so a
+//! backfill (one user at a time) writes into one place of the table instead of a random
+//! place of a separate `id` index, and the `(user_id, id)` index it replaces is the table
+//! itself. Measured side by side on this project's 2-core machine (1,000,000 rows of 200 users,
+//! 5,000 per transaction, WAL, `synchronous=NORMAL`): 92,355 rows/s against 34,813 for the
+//! version-7 table with its `id` key and four indexes; counting a user's rows (the kept
+//! figures) 1.23 ms against 0.61 ms. Transaction ids are unique across users at Moneyhub, so
+//! the key changes no answer; every statement that names a row says its user. PostgreSQL keeps
+//! its heap table (its inserts append; its `id` index is the one random write and it measured
+//! above the target with it).
+//!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
 //! knows is refused.
@@ -268,6 +280,35 @@ WHERE i.user_id = mirror_users.user_id;
 UPDATE mirror_users_due SET pending = p.n
 FROM (SELECT user_id, COUNT(*) AS n FROM mirror_inbox WHERE state = 0 GROUP BY user_id) AS p
 WHERE p.user_id = mirror_users_due.user_id;
+"#,
+    ),
+    (
+        8,
+        "transactions_by_user",
+        r#"
+ALTER TABLE mirror_transactions RENAME TO mirror_transactions_v7;
+DROP INDEX IF EXISTS mirror_transactions_user;
+CREATE TABLE mirror_transactions (
+    id            TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    account_id    TEXT,
+    connection_id TEXT,
+    date_ms       INTEGER NOT NULL,
+    modified_ms   INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    deleted       INTEGER NOT NULL DEFAULT 0,
+    raw           TEXT NOT NULL,
+    updated_ms    INTEGER NOT NULL,
+    PRIMARY KEY (user_id, id)
+) WITHOUT ROWID;
+INSERT INTO mirror_transactions
+    (id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms)
+SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms
+FROM mirror_transactions_v7;
+DROP TABLE mirror_transactions_v7;
+CREATE INDEX mirror_transactions_account ON mirror_transactions (account_id, date_ms);
+CREATE INDEX mirror_transactions_connection ON mirror_transactions (connection_id);
+CREATE INDEX mirror_transactions_tombstones ON mirror_transactions (user_id) WHERE deleted <> 0;
 "#,
     ),
 ];
@@ -540,16 +581,32 @@ pub const TABLES: &[&str] = &[
 /// left out): re-creates whatever table or index is missing (dropped by hand, say) and
 /// touches nothing that exists. A table is re-created as the whole list leaves it: a later
 /// `ALTER TABLE t DROP COLUMN c` removes `c`'s line from `t`'s `CREATE TABLE`, a later
-/// `ALTER TABLE t ADD COLUMN c …` adds the line.
+/// `ALTER TABLE t ADD COLUMN c …` adds the line. A table or index created again by a later
+/// migration (a rebuild: rename, create, copy, drop) takes its later definition, and
+/// `DROP INDEX i` removes `i`.
 pub fn repair_sql(list: &[Migration]) -> String {
     let mut statements: Vec<String> = Vec::new();
+    // Adds a `CREATE … IF NOT EXISTS name …` statement, in place of an earlier one of `name`.
+    let define = |statements: &mut Vec<String>, kind: &str, rest: &str| {
+        let name = rest.split_whitespace().next().unwrap_or_default();
+        let head = format!("CREATE {kind} IF NOT EXISTS {name} ");
+        let statement = format!("CREATE {kind} IF NOT EXISTS {rest}");
+        match statements.iter_mut().find(|st| st.starts_with(&head)) {
+            Some(earlier) => *earlier = statement,
+            None => statements.push(statement),
+        }
+    };
     for (_, _, sql) in list {
         for statement in sql.split(';') {
             let s = statement.trim();
             if let Some(rest) = s.strip_prefix("CREATE TABLE ") {
-                statements.push(format!("CREATE TABLE IF NOT EXISTS {rest}"));
+                define(&mut statements, "TABLE", rest);
             } else if let Some(rest) = s.strip_prefix("CREATE INDEX ") {
-                statements.push(format!("CREATE INDEX IF NOT EXISTS {rest}"));
+                define(&mut statements, "INDEX", rest);
+            } else if let Some(name) = s.strip_prefix("DROP INDEX ") {
+                let name = name.trim().trim_start_matches("IF EXISTS ").trim();
+                let head = format!("CREATE INDEX IF NOT EXISTS {name} ");
+                statements.retain(|st| !st.starts_with(&head));
             } else if let Some((table, column)) = added_column(s) {
                 let create = format!("CREATE TABLE IF NOT EXISTS {table} (");
                 for st in statements.iter_mut().filter(|st| st.starts_with(&create)) {
@@ -613,6 +670,15 @@ mod tests {
         assert!(due.contains("pending INTEGER NOT NULL DEFAULT 0"), "{due}");
         let inbox = sql.split(';').find(|s| s.contains("EXISTS mirror_inbox (")).expect("mirror_inbox");
         assert!(!inbox.contains("envelope"), "{inbox}");
+        // A rebuilt table takes its last definition, and a dropped index stays dropped.
+        let txs: Vec<&str> = sql.split(';').filter(|s| s.contains("EXISTS mirror_transactions (")).collect();
+        assert_eq!(txs.len(), 1, "{txs:?}");
+        assert!(txs[0].contains("PRIMARY KEY (user_id, id)") && txs[0].contains("WITHOUT ROWID"), "{txs:?}");
+        assert!(
+            !sql.contains("mirror_transactions_user ") && !sql.contains("mirror_transactions_v7"),
+            "{sql}"
+        );
+        assert_eq!(sql.matches("EXISTS mirror_transactions_account ").count(), 1, "{sql}");
         // The whole schema, re-created on an empty database, is valid SQL.
         let c = rusqlite::Connection::open_in_memory().unwrap();
         c.execute_batch(&sql).unwrap();

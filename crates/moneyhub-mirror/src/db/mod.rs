@@ -67,14 +67,36 @@
 
 /// A user's kept figures of transactions (migration 7), counted again over that user's rows
 /// only, at the end of a claim's write (in its transaction): every row through
-/// `mirror_transactions_user (user_id, id)`, the tombstones through their partial index
+/// `mirror_transactions_user (user_id, id)` on PostgreSQL and the table's own `(user_id, id)`
+/// key on SQLite (migration 8), the tombstones through their partial index
 /// `mirror_transactions_tombstones`; never a scan of the table. (Not a trigger: one count per
 /// claim's write costs less than a trigger per row of a backfill.) One text for both
-/// backends: `$1` is PostgreSQL's placeholder and a parameter SQLite numbers 1.
-pub(crate) const KEEP_TRANSACTION_FIGURES: &str = "UPDATE mirror_users SET (live, tombstones) =
+/// backends: `$1` is PostgreSQL's placeholder and a parameter SQLite numbers 1; SQLite is
+/// told which index counts the tombstones ([`KEEP_TRANSACTION_FIGURES_SQLITE`]).
+#[cfg(feature = "postgres")]
+pub(crate) const KEEP_TRANSACTION_FIGURES: &str = keep_transaction_figures!("");
+
+/// [`KEEP_TRANSACTION_FIGURES`] for SQLite: its planner would count the tombstones over the
+/// user's whole range of the table (the key it is ordered by since migration 8, every row
+/// read whole) rather than through their partial index, which holds only the tombstones.
+#[cfg(feature = "sqlite")]
+pub(crate) const KEEP_TRANSACTION_FIGURES_SQLITE: &str =
+    keep_transaction_figures!(" INDEXED BY mirror_transactions_tombstones");
+
+/// The text of [`KEEP_TRANSACTION_FIGURES`], with an index hint for the tombstones' count.
+macro_rules! keep_transaction_figures {
+    ($hint:literal) => {
+        concat!(
+            "UPDATE mirror_users SET (live, tombstones) =
        (SELECT n.c - d.c, d.c FROM (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = $1) AS n,
-               (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = $1 AND deleted <> 0) AS d)
-     WHERE user_id = $1";
+               (SELECT COUNT(*) AS c FROM mirror_transactions",
+            $hint,
+            " WHERE user_id = $1 AND deleted <> 0) AS d)
+     WHERE user_id = $1"
+        )
+    };
+}
+use keep_transaction_figures;
 
 /// A user's kept count of connections, counted again over its rows (`mirror_connections_user`);
 /// both backends, as [`KEEP_TRANSACTION_FIGURES`].
@@ -85,12 +107,17 @@ pub(crate) const KEEP_CONNECTION_FIGURES: &str = "UPDATE mirror_users SET connec
 pub(crate) mod claim;
 pub(crate) mod lifecycle;
 pub(crate) mod migrations;
-/// The conflict clause of both backends' upserts: a row replaces the stored one only when
-/// its `dateModified` is newer (the rule itself is documented on the SQLite `UPSERT`).
+/// The conflict clause of both backends' upserts, on their key (`"(id)"` on PostgreSQL,
+/// `"(user_id, id)"` on SQLite, whose table is keyed by user: migration 8): a row replaces
+/// the stored one only when its `dateModified` is newer (the rule itself is documented on
+/// the SQLite `UPSERT`).
 macro_rules! upsert_on_conflict {
-    () => {
-        "
-     ON CONFLICT (id) DO UPDATE SET
+    ($key:literal) => {
+        concat!(
+            "
+     ON CONFLICT ",
+            $key,
+            " DO UPDATE SET
         user_id = excluded.user_id,
         account_id = excluded.account_id,
         connection_id = COALESCE(excluded.connection_id, mirror_transactions.connection_id),
@@ -101,6 +128,7 @@ macro_rules! upsert_on_conflict {
         raw = excluded.raw,
         updated_ms = excluded.updated_ms
      WHERE excluded.modified_ms > mirror_transactions.modified_ms"
+        )
     };
 }
 

@@ -196,6 +196,15 @@ pub enum TestDb {
 }
 
 impl TestDb {
+    /// The schema version a database of this backend is migrated to: SQLite has one more
+    /// migration (8, its transactions keyed by user).
+    pub fn latest_schema(&self) -> i64 {
+        match self {
+            TestDb::Sqlite { .. } => 8,
+            TestDb::Postgres { .. } => 7,
+        }
+    }
+
     pub fn sqlite(name: &str) -> TestDb {
         let dir = std::env::temp_dir().join(format!(
             "mirror-{name}-{}-{:08x}",

@@ -49,7 +49,10 @@ pub async fn advance(State(state): State<AppState>, Body(body): Body) -> Result<
     if by < Duration::zero() {
         return Err(ApiError::bad_request("the sandbox clock cannot move backwards"));
     }
+    // No webhook is in flight while the clock jumps (see `WebhookWorker::hold`).
+    let held = state.webhooks.worker.hold().await;
     let target = state.core.clock.advance(by).map_err(ApiError::bad_request)?;
+    drop(held);
     let st = state.data.clone();
     let report = tokio::task::spawn_blocking(move || run_until(&st, target)).await.map_err(|_| {
         ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "lifecycle run failed")

@@ -46,6 +46,8 @@ struct LoadRequest {
 /// scenario of 100,000 users is tens of megabytes each way), and the store is locked only in
 /// short chunks (`crate::scenario::apply`), so other requests go on meanwhile.
 pub async fn load(State(state): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
+    // A scenario may move the clock: no webhook in flight meanwhile (see `WebhookWorker::hold`).
+    let held = state.webhooks.worker.hold().await;
     let st = state.clone();
     let res = tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
         let req: LoadRequest = parse_body(&body, false)?;
@@ -63,6 +65,7 @@ pub async fn load(State(state): State<AppState>, Body(body): Body) -> Result<Res
     .map_err(|_| {
         ApiError::custom(StatusCode::INTERNAL_SERVER_ERROR, "InternalServer", "scenario task failed")
     })??;
+    drop(held);
     state.data.notify_webhooks();
     Ok(res)
 }

@@ -153,10 +153,13 @@ pub async fn clock(State(state): State<AppState>, headers: HeaderMap, body: Byte
         }
         _ => return failed("op must be hour, day, month, to, freeze or resume"),
     };
+    // No webhook is in flight while the clock jumps (see `WebhookWorker::hold`).
+    let held = state.webhooks.worker.hold().await;
     let target = match state.core.clock.advance(by) {
         Ok(t) => t,
         Err(e) => return failed(&format!("The clock did not move: {e}")),
     };
+    drop(held);
     let st = state.data.clone();
     let ran = tokio::task::spawn_blocking(move || run_until(&st, target)).await;
     state.data.notify_webhooks();

@@ -44,6 +44,15 @@ pub struct WebhookWorker {
 }
 
 impl WebhookWorker {
+    /// Waits for the delivery in flight (if any) to end and keeps the next one from starting
+    /// until the guard drops. A jump of the clock holds it: a webhook signed before the jump
+    /// and checked after it would carry an `iat` a day (or a month) away from the receiver's
+    /// clock when that clock is the sandbox's, as in a test that advances time, and be
+    /// refused for it; real time never jumps mid-delivery, so Moneyhub's never are.
+    pub(crate) async fn hold(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.delivering.lock().await
+    }
+
     /// A worker for a sandbox seeded with `seed`.
     pub fn new(seed: u64) -> Result<Self, String> {
         let client = reqwest::Client::builder()

@@ -354,3 +354,39 @@ async fn nothing_is_recorded_without_a_target() {
     assert_eq!(body["meta"]["pending"], 0);
     assert_eq!(body["data"], json!([]));
 }
+
+/// The clock never jumps while a webhook is in flight: `POST /__sandbox/clock/advance` waits
+/// for the delivery under way to end. A receiver that checks `iat` against the sandbox's clock
+/// (a client built on it, as the mirror's tests are) refused the webhook signed before a jump
+/// and checked after it: a day away from "now" (1 delivery in ~30,000 of a 60-day run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_does_not_jump_while_a_webhook_is_in_flight() {
+    let sb = std::sync::Arc::new(sandbox().await);
+    let rx = Receiver::start(200, Duration::from_millis(800)).await;
+    set_target(&sb, &rx.url, "jwt").await;
+    let payload = json!({"syncId": "s1", "connectionId": "c1", "processingStatus": "success"});
+    let fire = {
+        let sb = sb.clone();
+        tokio::spawn(async move { test_event(&sb, "user-1", "syncCompleted", payload).await })
+    };
+    // The receiver holds the delivery for 800 ms once it has arrived (a bounded wait for that).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rx.received().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the delivery arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let signed_at = sb.now();
+    let (status, body) = control(&sb, Method::POST, "/clock/advance", Some(json!({"days": 1}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The delivery ended (its log entry is written when the receiver answers) before the
+    // clock moved, so it was checked at the time it was signed.
+    let log = deliveries(&sb).await;
+    assert_eq!(log.len(), 1, "the delivery was over when the clock moved: {log:?}");
+    assert_eq!(log[0]["status"], 200, "{log:?}");
+    assert_eq!(
+        log[0]["at"].as_str().map(|t| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap()),
+        Some(signed_at)
+    );
+    let (_, entries) = fire.await.unwrap();
+    assert_eq!(entries.len(), 1);
+}

@@ -69,7 +69,7 @@ const UPSERT_BATCH: &str = concat!(
      FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[],
                  $8::TEXT[])
           AS u(id, user_id, account_id, connection_id, date_ms, modified_ms, status, raw)",
-    upsert_on_conflict!()
+    upsert_on_conflict!("(id)")
 );
 
 /// A page of stored transactions in `(user_id, id)` byte order.

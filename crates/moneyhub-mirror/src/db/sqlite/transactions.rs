@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, Transaction};
 
 use crate::db::{
-    ConnectionUpdate, StoredTx, TxRow, Writes, KEEP_CONNECTION_FIGURES, KEEP_TRANSACTION_FIGURES,
+    ConnectionUpdate, StoredTx, TxRow, Writes, KEEP_CONNECTION_FIGURES, KEEP_TRANSACTION_FIGURES_SQLITE,
 };
 use crate::error::Result;
 
@@ -17,10 +17,10 @@ const UPSERT_ACCOUNT: &str = "INSERT INTO mirror_accounts (account_id, user_id, 
 const MOVE_ACCOUNT_ROWS: &str = "UPDATE mirror_transactions SET connection_id = ?2
      WHERE account_id = ?1 AND (connection_id IS NULL OR connection_id <> ?2)";
 
-/// Buries a transaction Moneyhub no longer lists.
+/// Buries a transaction Moneyhub no longer lists (found by its key: user and id).
 const TOMBSTONE: &str =
     "UPDATE mirror_transactions SET deleted = 1, modified_ms = MAX(modified_ms, ?2) + 1, updated_ms = ?3
-     WHERE id = ?1 AND deleted = 0";
+     WHERE user_id = ?4 AND id = ?1 AND deleted = 0";
 
 /// Buries the transactions of a dropped account.
 const DROP_ACCOUNT_ROWS: &str =
@@ -70,7 +70,7 @@ pub(crate) const UPSERT: &str = concat!(
     "INSERT INTO mirror_transactions
         (id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
-    upsert_on_conflict!()
+    upsert_on_conflict!("(user_id, id)")
 );
 
 /// A page of stored transactions in `(user_id, id)` order.
@@ -106,7 +106,7 @@ pub(super) fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) 
     if !w.tombstones.is_empty() {
         let mut tomb = tx.prepare_cached(TOMBSTONE)?;
         for (id, seen) in &w.tombstones {
-            tomb.execute(params![id.as_str(), seen, now])?;
+            tomb.execute(params![id.as_str(), seen, now, user])?;
         }
     }
     for account in &w.dropped_accounts {
@@ -129,7 +129,7 @@ pub(super) fn write_all(tx: &Transaction<'_>, user: &str, w: &Writes, now: i64) 
 /// transaction (a claim writes only its own user's rows).
 fn keep_figures(tx: &Transaction<'_>, user: &str, w: &Writes) -> Result<()> {
     if w.changes_transactions() {
-        tx.prepare_cached(KEEP_TRANSACTION_FIGURES)?.execute([user])?;
+        tx.prepare_cached(KEEP_TRANSACTION_FIGURES_SQLITE)?.execute([user])?;
     }
     if w.changes_connections() {
         tx.prepare_cached(KEEP_CONNECTION_FIGURES)?.execute([user])?;
@@ -181,7 +181,7 @@ fn upsert_many_sql(n: usize) -> String {
             b + 9
         ));
     }
-    sql.push_str(upsert_on_conflict!());
+    sql.push_str(upsert_on_conflict!("(user_id, id)"));
     sql
 }
 
@@ -264,16 +264,17 @@ mod tests {
         steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
     }
 
-    /// The figures a claim keeps are counted over that user's rows through indexes, never
-    /// a scan of the transactions or the inbox (migration 7).
+    /// The figures a claim keeps are counted over that user's rows through indexes (the
+    /// transactions' own key since migration 8), never a scan of the transactions or the
+    /// inbox (migration 7).
     #[test]
     fn figures_are_counted_through_indexes() {
         let c = Connection::open_in_memory().unwrap();
         for (_, _, sql) in crate::db::migrations::SQLITE {
             c.execute_batch(sql).unwrap();
         }
-        let figures = plan(&c, KEEP_TRANSACTION_FIGURES);
-        assert!(figures.contains("COVERING INDEX mirror_transactions_user (user_id=?)"), "{figures}");
+        let figures = plan(&c, KEEP_TRANSACTION_FIGURES_SQLITE);
+        assert!(figures.contains("USING PRIMARY KEY (user_id=?)"), "{figures}");
         assert!(figures.contains("INDEX mirror_transactions_tombstones (user_id=?)"), "{figures}");
         let connections = plan(&c, KEEP_CONNECTION_FIGURES);
         assert!(connections.contains("INDEX mirror_connections_user (user_id=?)"), "{connections}");

@@ -24,6 +24,26 @@ pub(crate) enum Settle {
 /// Most history rows kept per connection.
 pub(crate) const HISTORY_PER_CONNECTION: i64 = 100;
 
+/// `next_ms` of a new notification: due at once, whatever any process's clock says.
+///
+/// It used to be the evaluation's time (`now_ms` of the batch that made it), and delivery
+/// takes rows with `next_ms <= now`, a later reading of a clock, possibly another process's.
+/// The clock is the client's, which may follow a sandbox's virtual clock: a `mirror run`
+/// against a sandbox reads it every 200 ms and answers its last reading plus the time elapsed
+/// since, so against a frozen sandbox two processes (or one, before and after a re-read)
+/// disagree by up to the time between readings, and nothing ever catches up. A notification
+/// written by an evaluation that read the clock late in a long interval (the process
+/// descheduled for a second on a loaded machine) was later than every reading that followed
+/// (the next re-read took the clock back; the next process, after a SIGKILL, never got there),
+/// so it was never delivered: the flaky CLI test
+/// `lifecycle::notifications_survive_sigkill_mid_delivery_postgres` ("the first delivery
+/// started: not within 90s"; PostgreSQL's evaluation is several round trips, long enough for
+/// a re-read to land inside it, SQLite's rarely is). Nothing is gained by waiting for a first
+/// attempt, so it does not compare times at all; `next_ms` is the back-off of a failed
+/// attempt only ([`Settle::Retry`]), and `created_ms` keeps the evaluation's time. The lease,
+/// which keeps two processes from sending one notification at once, is on the wall clock.
+pub(crate) const FIRST_ATTEMPT_MS: i64 = 0;
+
 pub(crate) trait LifecycleStore: Send + Sync {
     /// Evaluates and writes observations of several users' connections (`(user, writes)`, in
     /// order) in one transaction of their own.

@@ -150,6 +150,74 @@ async fn time_alone_changes_the_advice_and_notifies_postgres() {
     time_alone(db).await;
 }
 
+/// A notification is due at once, not at the time of the evaluation that wrote it: a clock
+/// read later may be earlier. `mirror run` against a frozen sandbox follows it by reading it
+/// every 200 ms and adding the time elapsed since, so a reading late in a long interval is
+/// ahead of the readings after the next re-read (and of another process's): here the clock
+/// is a second ahead while the due row is evaluated, then back on the sandbox's time, which
+/// stands still. (The flaky CLI test `notifications_survive_sigkill_mid_delivery_postgres`:
+/// "the first delivery started: not within 90s".)
+async fn clock_read_back(db: TestDb) {
+    init_tracing();
+    let sb = sandbox(0.0).await;
+    let skew_ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let client = {
+        let (clock, skew) = (sb.clone(), skew_ms.clone());
+        moneyhub::Client::builder()
+            .sandbox(sb.base_url())
+            .clock(move || {
+                clock.now() + chrono::Duration::milliseconds(skew.load(std::sync::atomic::Ordering::SeqCst))
+            })
+            .build()
+            .unwrap()
+    };
+    let receiver = Receiver::default();
+    let hook = receiver.start().await;
+    let notify = NotifyConfig::new(&hook, SECRET).unwrap();
+    let mirror =
+        Mirror::open(client.clone(), db.url(), MirrorConfig::default().notify(Some(notify))).await.unwrap();
+    let hsbc = bank(&sb, HSBC).await;
+    let created = users(&sb, 1, std::slice::from_ref(&hsbc)).await;
+    let (user, connections) = &created[0];
+    let ends = sb.now() + chrono::Duration::days(6);
+    Control::of(&sb)
+        .tweak(&connections[0], &Tweak { expires_at: Some(ends), ..Default::default() })
+        .await
+        .unwrap();
+    mirror.backfill(&Scope::users(user_ids(std::slice::from_ref(user)))).await.unwrap();
+    advance_hours(&sb, 47).await;
+    skew_ms.store(1000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(mirror.evaluate_due().await.unwrap(), 1);
+    skew_ms.store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(mirror.deliver_notifications().await.unwrap(), 1, "the notification is due at once");
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(
+        (bodies[0]["previous"].as_str(), bodies[0]["action"].as_str()),
+        (Some("none"), Some("reconsent"))
+    );
+    // `at` is still the evaluation's time.
+    let at = (sb.now() + chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert_eq!(bodies[0]["at"], at.as_str());
+    mirror.db().close().await;
+    drop(sb);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_is_due_at_once_whatever_the_clock_reads_later_sqlite() {
+    clock_read_back(TestDb::sqlite("lc-clock-back")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_is_due_at_once_whatever_the_clock_reads_later_postgres() {
+    let Some(db) = TestDb::postgres("a_notification_is_due_at_once_whatever_the_clock_reads_later_postgres")
+    else {
+        return;
+    };
+    clock_read_back(db).await;
+}
+
 /// Notifications through a receiver that answers 503 for a virtual hour: retried with back-off
 /// on the mirror's clock, then delivered at least once each, in order per connection, the
 /// signatures verifying; a forged or replayed one is refused by the documented check.

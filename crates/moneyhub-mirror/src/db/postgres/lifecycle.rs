@@ -12,7 +12,7 @@
 use futures_util::future::BoxFuture;
 
 use super::{PgConn, PgDb};
-use crate::db::lifecycle::{LifecycleStore, Settle, HISTORY_PER_CONNECTION};
+use crate::db::lifecycle::{LifecycleStore, Settle, FIRST_ATTEMPT_MS, HISTORY_PER_CONNECTION};
 use crate::error::{Error, Result};
 use crate::lifecycle::eval::{evaluate, Observation};
 use crate::lifecycle::{
@@ -28,7 +28,8 @@ fn parse_state(raw: &str) -> Result<ConnectionState> {
 /// connections): the states upserted, the history rows inserted and each connection's history
 /// pruned to its newest [`HISTORY_PER_CONNECTION`], the notifications queued. The evaluations
 /// are in evaluation order; a connection evaluated twice keeps its last state and both history
-/// rows and notifications, in order.
+/// rows and notifications, in order. A notification is due at once ($23,
+/// [`FIRST_ATTEMPT_MS`]).
 const STORE_MANY: &str = "
 WITH s AS (
   INSERT INTO mirror_lifecycle (connection_id, user_id, action, status, error, removed, due_ms, state)
@@ -53,7 +54,7 @@ WITH s AS (
   RETURNING 1
 ), o AS (
   INSERT INTO mirror_outbox (id, connection_id, user_id, body, created_ms, next_ms)
-  SELECT i, c, u, b, t, t FROM UNNEST($18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[], $22::BIGINT[]) AS x(i, c, u, b, t)
+  SELECT i, c, u, b, t, $23::BIGINT FROM UNNEST($18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[], $22::BIGINT[]) AS x(i, c, u, b, t)
   ON CONFLICT (id) DO NOTHING
   RETURNING 1
 )
@@ -150,6 +151,7 @@ async fn store_many(c: &mut PgConn, evaluated: &[Evaluated]) -> Result<()> {
             &k.o_user,
             &k.o_body,
             &k.o_at,
+            &FIRST_ATTEMPT_MS,
         ],
     )
     .await?;

@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::SqliteDb;
-use crate::db::lifecycle::{LifecycleStore, Settle, HISTORY_PER_CONNECTION};
+use crate::db::lifecycle::{LifecycleStore, Settle, FIRST_ATTEMPT_MS, HISTORY_PER_CONNECTION};
 use crate::error::{Error, Result};
 use crate::lifecycle::eval::{evaluate, Observation};
 use crate::lifecycle::{
@@ -61,9 +61,10 @@ fn store(tx: &Transaction<'_>, e: &Evaluated) -> Result<()> {
     if let Some((id, body)) = &e.outbox {
         tx.prepare_cached(
             "INSERT INTO mirror_outbox (id, connection_id, user_id, body, created_ms, next_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (id) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
         )?
-        .execute(params![id, s.connection_id, s.user_id, body, s.evaluated_ms])?;
+        // Due at once: see `FIRST_ATTEMPT_MS`.
+        .execute(params![id, s.connection_id, s.user_id, body, s.evaluated_ms, FIRST_ATTEMPT_MS])?;
     }
     Ok(())
 }

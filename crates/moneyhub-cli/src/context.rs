@@ -51,8 +51,8 @@ pub type EmbeddedSandbox = Sandbox;
 #[derive(Debug)]
 pub enum EmbeddedSandbox {}
 
-/// The time source: the system clock, an embedded sandbox's virtual clock, or a sandbox's
-/// virtual clock seen through the offset read at start-up.
+/// The time source: the system clock, an embedded sandbox's virtual clock, or a remote
+/// sandbox's virtual clock as last read ([`FollowedClock`]).
 #[derive(Clone)]
 pub enum CliClock {
     /// `Utc::now()`.
@@ -60,9 +60,9 @@ pub enum CliClock {
     /// The embedded sandbox's clock.
     #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     Embedded(Arc<EmbeddedSandbox>),
-    /// The system clock shifted by the offset of a sandbox's virtual clock (ms; read at
-    /// start-up, and kept current by [`Ctx::follow_sandbox_clock`]).
-    Offset(Arc<std::sync::atomic::AtomicI64>),
+    /// A remote sandbox's clock, read at start-up and kept current by
+    /// [`Ctx::follow_sandbox_clock`].
+    Followed(Arc<FollowedClock>),
 }
 
 impl CliClock {
@@ -74,11 +74,93 @@ impl CliClock {
             CliClock::Embedded(s) => s.now(),
             #[cfg(not(feature = "sandbox"))]
             CliClock::Embedded(s) => match **s {},
-            CliClock::Offset(ms) => {
-                Utc::now() + Duration::milliseconds(ms.load(std::sync::atomic::Ordering::Relaxed))
-            }
+            CliClock::Followed(c) => c.now(),
         }
     }
+}
+
+/// A remote sandbox's virtual clock as this process sees it: the sandbox's time at the last
+/// reading of `GET /__sandbox/clock` plus the time elapsed since (on the monotonic clock, so a
+/// step of the system clock does not move it), **never earlier than a time it has already
+/// answered**.
+///
+/// Why never earlier: this clock used to be the system clock plus the offset of the last
+/// reading (`sandbox now − Utc::now()` when the answer came), which each re-read (every
+/// 200 ms, [`Ctx::follow_sandbox_clock`]) moved back by the error of the previous estimate.
+/// Against a frozen sandbox that is a sawtooth: each answer is the sandbox's time plus the
+/// age of the reading, and each re-read takes it back to the sandbox's time, for good.
+/// `mirror run` stamps rows with one answer and compares a later answer with it: a
+/// notification was due at the time of the evaluation that wrote it, and a reading taken
+/// late in a long interval (the process descheduled for a second on a loaded machine) was
+/// ahead of every reading after the next re-read, so the notification was never sent (the
+/// flaky CLI test `lifecycle::notifications_survive_sigkill_mid_delivery_postgres`; the
+/// mirror now writes notifications due at once, `FIRST_ATTEMPT_MS` in `moneyhub-mirror`'s
+/// `db/lifecycle.rs`, since another process's clock may be behind too). A connection
+/// `--auto-sync` wants synced is due at `now` and a failed delivery retried at `now` plus
+/// its back-off in the same way, so within a process this clock no longer runs backwards,
+/// as the sandbox's own never does. Against a frozen sandbox it is ahead of the sandbox's
+/// time by at most the longest interval between two readings, as before (ahead by the age
+/// of the reading); reading a frozen sandbox's time exactly would make the mirror's manual
+/// sync and the sandbox's last automatic one the same instant, which the advice takes for
+/// the manual sync's outcome (spec §3 row 10).
+#[derive(Debug)]
+pub struct FollowedClock {
+    state: parking_lot::Mutex<Followed>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Followed {
+    /// The sandbox's time at the last reading.
+    read: DateTime<Utc>,
+    /// When that reading was taken, on this process's monotonic clock.
+    at: std::time::Instant,
+    /// The latest time this clock has answered.
+    latest: DateTime<Utc>,
+}
+
+impl FollowedClock {
+    /// A clock from a first reading: the sandbox's time was `read` at `at`.
+    pub fn new(read: DateTime<Utc>, at: std::time::Instant) -> FollowedClock {
+        FollowedClock { state: parking_lot::Mutex::new(Followed { read, at, latest: read }) }
+    }
+
+    /// A newer reading: the sandbox's time was `read` at `at`.
+    pub fn observe(&self, read: DateTime<Utc>, at: std::time::Instant) {
+        let mut s = self.state.lock();
+        s.read = read;
+        s.at = at;
+    }
+
+    /// Now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now_at(std::time::Instant::now())
+    }
+
+    /// The time at `at` (this process's monotonic clock), never earlier than a time already
+    /// answered.
+    fn now_at(&self, at: std::time::Instant) -> DateTime<Utc> {
+        let mut s = self.state.lock();
+        let elapsed =
+            Duration::from_std(at.saturating_duration_since(s.at)).unwrap_or_else(|_| Duration::zero());
+        let estimate = s.read.checked_add_signed(elapsed).unwrap_or(s.read);
+        s.latest = s.latest.max(estimate);
+        s.latest
+    }
+}
+
+/// Reads a sandbox's clock (`GET /__sandbox/clock` at `url`): its time, and when the answer
+/// came (the monotonic clock). `None` when it does not answer as a sandbox.
+async fn read_sandbox_clock(
+    http: &reqwest::Client,
+    url: &str,
+) -> Option<(DateTime<Utc>, std::time::Instant)> {
+    let resp = http.get(url).timeout(StdDuration::from_secs(3)).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let body: Value = resp.json().await.ok()?;
+    let now = body.get("now").and_then(Value::as_str).and_then(moneyhub_types::time::parse_timestamp)?;
+    Some((now, std::time::Instant::now()))
 }
 
 /// A sandbox the commands talk to.
@@ -90,9 +172,9 @@ pub struct SandboxLink {
     /// Whether it is the embedded sandbox this process runs (`mirror run` wires its webhooks).
     #[cfg_attr(not(feature = "mirror"), allow(dead_code))]
     pub embedded: bool,
-    /// A remote sandbox's clock offset (ms) the client's clock reads.
+    /// A remote sandbox's clock as the client's clock reads it.
     #[cfg_attr(not(feature = "mirror"), allow(dead_code))]
-    pub offset: Option<Arc<std::sync::atomic::AtomicI64>>,
+    pub clock: Option<Arc<FollowedClock>>,
 }
 
 /// Everything a command needs.
@@ -197,25 +279,19 @@ impl Ctx {
     }
 
     /// Keeps the client's clock on a remote sandbox's virtual clock for as long as the process
-    /// runs (the offset read at start-up goes stale when the sandbox's clock is moved):
+    /// runs (the reading taken at start-up goes stale when the sandbox's clock is moved):
     /// `GET /__sandbox/clock` every 200 ms. For long-running commands (`mirror run`). No-op
     /// for an embedded sandbox (read directly) or no sandbox.
     #[cfg_attr(not(feature = "mirror"), allow(dead_code))]
     pub fn follow_sandbox_clock(&self) {
         let Some(link) = &self.sandbox else { return };
-        let Some(offset) = link.offset.clone() else { return };
+        let Some(clock) = link.clock.clone() else { return };
         let (http, url) = (self.http.clone(), format!("{}/__sandbox/clock", link.base_url));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(StdDuration::from_millis(200)).await;
-                let Ok(resp) = http.get(&url).timeout(StdDuration::from_secs(3)).send().await else {
-                    continue;
-                };
-                let Ok(body) = resp.json::<Value>().await else { continue };
-                if let Some(now) =
-                    body.get("now").and_then(Value::as_str).and_then(moneyhub_types::time::parse_timestamp)
-                {
-                    offset.store((now - Utc::now()).num_milliseconds(), std::sync::atomic::Ordering::Relaxed);
+                if let Some((now, at)) = read_sandbox_clock(&http, &url).await {
+                    clock.observe(now, at);
                 }
             }
         });
@@ -314,7 +390,7 @@ impl Ctx {
             sandbox: Some(SandboxLink {
                 base_url: sandbox.base_url().to_owned(),
                 embedded: true,
-                offset: None,
+                clock: None,
             }),
             http: plain_http()?,
             hosts: Vec::new(),
@@ -329,11 +405,9 @@ impl Ctx {
         let auth = client_auth(s, tls_identity.is_some())?;
         let request_object_alg = request_object_alg(s, &auth)?;
         let sandbox_clock = probe_sandbox(&http, identity).await;
-        let offset = sandbox_clock
-            .as_ref()
-            .map(|(d, _)| Arc::new(std::sync::atomic::AtomicI64::new(d.num_milliseconds())));
-        let clock = match &offset {
-            Some(ms) => CliClock::Offset(ms.clone()),
+        let followed = sandbox_clock.as_ref().map(|(c, _)| c.clone());
+        let clock = match &followed {
+            Some(c) => CliClock::Followed(c.clone()),
             None => CliClock::System,
         };
         let client_id = s.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default();
@@ -372,7 +446,8 @@ impl Ctx {
             builder = builder.redirect_uri(r);
         }
         let client = builder.build().map_err(|e| client_error(e, clock.now()))?;
-        let sandbox = sandbox_clock.map(|(_, base_url)| SandboxLink { base_url, embedded: false, offset });
+        let sandbox =
+            sandbox_clock.map(|(_, base_url)| SandboxLink { base_url, embedded: false, clock: followed });
         let mut hosts: Vec<String> = Vec::new();
         for url in std::iter::once(identity).chain(s.api_url.as_ref().map(|a| a.value.as_str())) {
             if let Some(h) = url::Url::parse(url).ok().and_then(|u| {
@@ -445,11 +520,11 @@ pub fn is_loopback(url: &url::Url) -> bool {
 }
 
 /// When the identity service is on loopback, asks whether it is a sandbox
-/// (`GET /__sandbox/clock`) and returns the offset of its virtual clock from the system clock.
+/// (`GET /__sandbox/clock`) and returns its virtual clock as read then, and its base URL.
 ///
 /// `MONEYHUB_SANDBOX_PROBE=0` turns this off: a loopback sandbox is then treated like Moneyhub
 /// itself (flows wait for the browser, the guard history is kept on disk).
-async fn probe_sandbox(http: &reqwest::Client, identity: &str) -> Option<(Duration, String)> {
+async fn probe_sandbox(http: &reqwest::Client, identity: &str) -> Option<(Arc<FollowedClock>, String)> {
     if std::env::var("MONEYHUB_SANDBOX_PROBE").is_ok_and(|v| matches!(v.trim(), "0" | "false" | "no" | "off"))
     {
         return None;
@@ -461,14 +536,9 @@ async fn probe_sandbox(http: &reqwest::Client, identity: &str) -> Option<(Durati
     let mut url = base.clone();
     let path = url.path().trim_end_matches('/').trim_end_matches("/oidc").to_owned();
     url.set_path(&format!("{path}/__sandbox/clock"));
-    let resp = http.get(url).timeout(StdDuration::from_secs(3)).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    let body: Value = resp.json().await.ok()?;
-    let now = body.get("now").and_then(Value::as_str).and_then(moneyhub_types::time::parse_timestamp)?;
+    let (now, at) = read_sandbox_clock(http, url.as_str()).await?;
     let base_url = format!("{}{}", base.origin().ascii_serialization(), path);
-    Some((now - Utc::now(), base_url))
+    Some((Arc::new(FollowedClock::new(now, at)), base_url))
 }
 
 /// The CA certificate and the TLS client identity the settings name, read from their files.
@@ -556,4 +626,66 @@ fn request_object_alg(s: &Settings, auth: &ClientAuth) -> CmdResult<Option<Signi
         }
     }
     Ok(request_object_alg)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration as Std, Instant};
+
+    use super::*;
+
+    fn ms(n: u64) -> Std {
+        Std::from_millis(n)
+    }
+
+    fn plus(t: DateTime<Utc>, n: i64) -> DateTime<Utc> {
+        t + Duration::milliseconds(n)
+    }
+
+    /// The flaky `mirror run` notification: against a frozen sandbox, a time answered late in
+    /// a long interval between readings is never later than the answers after the next ones.
+    #[test]
+    fn a_frozen_sandbox_clock_never_runs_backwards() {
+        let t0 = Instant::now();
+        let frozen = embedded_epoch() + Duration::hours(47);
+        let clock = FollowedClock::new(frozen, t0);
+        assert_eq!(clock.now_at(t0 + ms(150)), plus(frozen, 150));
+        // The process stalls for a second: the lifecycle loop's evaluation reads the clock
+        // just before the overdue re-read answers; the re-reads go on every 200 ms.
+        let evaluated = clock.now_at(t0 + ms(1007));
+        assert_eq!(evaluated, plus(frozen, 1007));
+        clock.observe(frozen, t0 + ms(1009));
+        let mut later = Vec::new();
+        for n in 0..50 {
+            let at = t0 + ms(1010 + n * 100);
+            later.push(clock.now_at(at));
+            if n % 2 == 0 {
+                clock.observe(frozen, at);
+            }
+        }
+        assert!(
+            later.iter().all(|t| *t >= evaluated),
+            "the clock ran backwards after {evaluated}: {later:?}"
+        );
+        // Ahead of the frozen sandbox by the longest interval between readings, no more.
+        assert_eq!(later.last(), Some(&evaluated));
+        // The sandbox's clock moved (an advance): so does this one.
+        clock.observe(frozen + Duration::days(1), t0 + ms(6000));
+        assert_eq!(clock.now_at(t0 + ms(6100)), plus(frozen + Duration::days(1), 100));
+    }
+
+    #[test]
+    fn a_running_sandbox_clock_runs_on_and_never_backwards() {
+        let t0 = Instant::now();
+        let start = embedded_epoch();
+        let clock = FollowedClock::new(start, t0);
+        assert_eq!(clock.now_at(t0 + ms(300)), plus(start, 300));
+        // A re-read whose answer puts the sandbox's time a little behind this estimate (the
+        // request's time in flight): the clock holds still until it catches up.
+        clock.observe(plus(start, 250), t0 + ms(290));
+        assert_eq!(clock.now_at(t0 + ms(295)), plus(start, 300));
+        assert_eq!(clock.now_at(t0 + ms(400)), plus(start, 360));
+        // An instant taken before the reading it is compared with counts as no time elapsed.
+        assert_eq!(clock.now_at(t0), plus(start, 360));
+    }
 }

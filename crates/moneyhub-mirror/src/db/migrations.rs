@@ -44,8 +44,9 @@
 //! `WITHOUT ROWID` table whose key is `(user_id, id)`: a user's rows sit together, so a
 //! backfill (one user at a time) writes into one place of the table instead of a random
 //! place of a separate `id` index, and the `(user_id, id)` index it replaces is the table
-//! itself. Measured side by side on this project's 2-core machine (1,000,000 rows of 200 users,
-//! 5,000 per transaction, WAL, `synchronous=NORMAL`): 92,355 rows/s against 34,813 for the
+//! itself. Measured side by side on this project's 2-core machine (`bench/sqlite_key.py`:
+//! 1,000,000 rows of 200 users, 5,000 per transaction, WAL, `synchronous=NORMAL`): 92,355
+//! rows/s against 34,813 for the
 //! version-7 table with its `id` key and four indexes; counting a user's rows (the kept
 //! figures) 1.23 ms against 0.61 ms. Transaction ids are unique across users at Moneyhub, so
 //! the key changes no answer; every statement that names a row says its user. PostgreSQL keeps

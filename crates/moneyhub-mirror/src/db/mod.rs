@@ -65,6 +65,20 @@
 //!   may go. The receiver never updates `mirror_users` rows: a claim may hold one for
 //!   minutes (a backfill), and a webhook must not wait for it.
 
+/// The text of [`KEEP_TRANSACTION_FIGURES`], with an index hint for the tombstones' count.
+macro_rules! keep_transaction_figures {
+    ($hint:literal) => {
+        concat!(
+            "UPDATE mirror_users SET (live, tombstones) =
+       (SELECT n.c - d.c, d.c FROM (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = $1) AS n,
+               (SELECT COUNT(*) AS c FROM mirror_transactions",
+            $hint,
+            " WHERE user_id = $1 AND deleted <> 0) AS d)
+     WHERE user_id = $1"
+        )
+    };
+}
+
 /// A user's kept figures of transactions (migration 7), counted again over that user's rows
 /// only, at the end of a claim's write (in its transaction): every row through
 /// `mirror_transactions_user (user_id, id)` on PostgreSQL and the table's own `(user_id, id)`
@@ -82,21 +96,6 @@ pub(crate) const KEEP_TRANSACTION_FIGURES: &str = keep_transaction_figures!("");
 #[cfg(feature = "sqlite")]
 pub(crate) const KEEP_TRANSACTION_FIGURES_SQLITE: &str =
     keep_transaction_figures!(" INDEXED BY mirror_transactions_tombstones");
-
-/// The text of [`KEEP_TRANSACTION_FIGURES`], with an index hint for the tombstones' count.
-macro_rules! keep_transaction_figures {
-    ($hint:literal) => {
-        concat!(
-            "UPDATE mirror_users SET (live, tombstones) =
-       (SELECT n.c - d.c, d.c FROM (SELECT COUNT(*) AS c FROM mirror_transactions WHERE user_id = $1) AS n,
-               (SELECT COUNT(*) AS c FROM mirror_transactions",
-            $hint,
-            " WHERE user_id = $1 AND deleted <> 0) AS d)
-     WHERE user_id = $1"
-        )
-    };
-}
-use keep_transaction_figures;
 
 /// A user's kept count of connections, counted again over its rows (`mirror_connections_user`);
 /// both backends, as [`KEEP_TRANSACTION_FIGURES`].

@@ -203,13 +203,7 @@ impl Store {
     /// Carries out the deferred fetches of every account of `user_id`'s connections (see the
     /// module docs): what a read of the user's data needs first.
     pub fn realize_user(&mut self, user_id: &str) {
-        let accounts: Vec<Uuid> = self
-            .connections_of(user_id)
-            .iter()
-            .flat_map(|c| c.account_ids.iter().copied())
-            .filter(|a| self.accounts.get(a).is_some_and(|a| !a.deferred.is_empty()))
-            .collect();
-        for a in accounts {
+        for a in self.unread_accounts_of(user_id) {
             self.realize_account(&a);
         }
     }
@@ -223,10 +217,16 @@ impl Store {
 
     /// Whether any account of `user_id`'s connections has fetches to carry out before a read.
     pub fn has_deferred(&self, user_id: &str) -> bool {
+        !self.unread_accounts_of(user_id).is_empty()
+    }
+
+    /// The accounts of `user_id`'s connections with deferred fetches.
+    fn unread_accounts_of(&self, user_id: &str) -> Vec<Uuid> {
         self.connections_of(user_id)
             .iter()
-            .flat_map(|c| c.account_ids.iter())
-            .any(|a| self.accounts.get(a).is_some_and(|a| !a.deferred.is_empty()))
+            .flat_map(|c| c.account_ids.iter().copied())
+            .filter(|a| self.accounts.get(a).is_some_and(Account::has_deferred))
+            .collect()
     }
 
     fn emit_changes(&mut self, user_id: &str, changes: TxChanges, now: DateTime<Utc>) {

@@ -17,6 +17,7 @@
 #
 #   bench/fleet.sh
 #   USERS=200 WORKERS=2 ACK_SECONDS=10 PROBE_ROWS=10000000 SCENARIO_USERS=100000 bench/fleet.sh
+#   BACKFILL=0 bench/fleet.sh        # the durable acks alone
 #
 # PostgreSQL: MONEYHUB_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test; the
 # bench works in schemas of its own and drops them). Needs wrk (Debian package `wrk`).
@@ -37,9 +38,11 @@ TARGET=${CARGO_TARGET_DIR:-target}
 echo "fleet bench: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 cargo build --release -q -p moneyhub-mirror --example ingest_bench --example mirror_node
 
-echo "== backfill beside the raw-insert ceiling, requests per user, claims with 2 and 6 workers, probes, scenario load"
-timeout 1800 "$TARGET/release/examples/ingest_bench" --users "$USERS" --workers "$WORKERS" --skip-webhooks \
-  --probe-rows "$PROBE_ROWS" --scenario-users "$SCENARIO_USERS" --claim-events "$CLAIM_EVENTS"
+if [[ ${BACKFILL:-1} != 0 ]]; then
+  echo "== backfill beside the raw-insert ceiling, requests per user, claims with 2 and 6 workers, probes, scenario load"
+  timeout 1800 "$TARGET/release/examples/ingest_bench" --users "$USERS" --workers "$WORKERS" --skip-webhooks \
+    --probe-rows "$PROBE_ROWS" --scenario-users "$SCENARIO_USERS" --claim-events "$CLAIM_EVENTS"
+fi
 
 echo "== durable acks: wrk -t2 -c$ACK_CONNS -d${ACK_SECONDS}s, unsigned JSON webhooks with unique ids"
 cat > /tmp/moneyhub-fleet-webhook.lua <<'LUA'
@@ -67,6 +70,7 @@ ack_run() {
   local out
   out=$(wrk -t2 -c"$ACK_CONNS" -d"${ACK_SECONDS}s" --latency -s /tmp/moneyhub-fleet-webhook.lua \
     "http://127.0.0.1:$PORT/webhooks")
+  [[ -n ${WRK_FULL:-} ]] && echo "$out" >&2
   kill -INT "$node" 2>/dev/null || true
   wait "$node" 2>/dev/null || true
   printf '%-10s acks %8s/s  p50 %s  p99 %s  non-2xx %s\n' "$name" \

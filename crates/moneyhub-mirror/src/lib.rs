@@ -39,7 +39,7 @@
 //! | `mirror_users` | users seen, with a retry back-off (`not_before_ms`); the row workers lock; (migration 7) the user's kept figures for `status`: `live`, `tombstones`, `connections`, `last_event_ms` |
 //! | `mirror_connections` | per connection: backfilled, watermark and last full reconciliation (Moneyhub time), status, removed |
 //! | `mirror_accounts` | account → connection, removed |
-//! | `mirror_transactions` | `id`, user, account, connection, `date_ms`, `modified_ms`, status, `deleted` (tombstone), `raw` JSON; keyed by `id` on PostgreSQL, by `(user_id, id)` on SQLite (migration 8: a user's rows together) |
+//! | `mirror_transactions` | `id`, user, account, connection, `date_ms`, `modified_ms`, status, `deleted` (tombstone), `raw` JSON; keyed by `(user_id, id)` (migration 8: a user's rows together) |
 //! | `mirror_guard` | the manual-sync guard's record per connection |
 //! | `mirror_migrations` | applied schema versions |
 //! | `mirror_lifecycle` | (migration 4) per connection: its state, advice and indexed due time (see [`lifecycle`]) |

@@ -44,3 +44,29 @@ pub async fn postgres_upsert(db: &crate::Db, rows: &[TxRow]) -> Result<()> {
 pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
     crate::db::postgres::drop_schema(url, schema).await
 }
+
+/// The SQL that brings an empty SQLite database to schema `version` (migrations 1 to
+/// `version`, recorded as the mirror records them): a database as an older release left it,
+/// for a test of the upgrade.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_schema_at(version: i64) -> String {
+    schema_at(crate::db::sqlite::CREATE_MIGRATIONS, crate::db::migrations::SQLITE, version)
+}
+
+/// [`sqlite_schema_at`] for PostgreSQL (run it in the schema the mirror's URL names).
+#[cfg(feature = "postgres")]
+pub fn postgres_schema_at(version: i64) -> String {
+    schema_at(crate::db::postgres::CREATE_MIGRATIONS, crate::db::migrations::POSTGRES, version)
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn schema_at(create: &str, list: &[crate::db::migrations::Migration], version: i64) -> String {
+    let mut sql = format!("{create};\n");
+    for (v, name, text) in list.iter().filter(|m| m.0 <= version) {
+        sql.push_str(text);
+        sql.push_str(&format!(
+            "\nINSERT INTO mirror_migrations (version, name, applied_ms) VALUES ({v}, '{name}', 0);\n"
+        ));
+    }
+    sql
+}

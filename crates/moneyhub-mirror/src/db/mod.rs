@@ -80,9 +80,8 @@ macro_rules! keep_transaction_figures {
 }
 
 /// A user's kept figures of transactions (migration 7), counted again over that user's rows
-/// only, at the end of a claim's write (in its transaction): every row through
-/// `mirror_transactions_user (user_id, id)` on PostgreSQL and the table's own `(user_id, id)`
-/// key on SQLite (migration 8), the tombstones through their partial index
+/// only, at the end of a claim's write (in its transaction): every row through the table's
+/// `(user_id, id)` key (migration 8), the tombstones through their partial index
 /// `mirror_transactions_tombstones`; never a scan of the table. (Not a trigger: one count per
 /// claim's write costs less than a trigger per row of a backfill.) One text for both
 /// backends: `$1` is PostgreSQL's placeholder and a parameter SQLite numbers 1; SQLite is
@@ -106,8 +105,8 @@ pub(crate) const KEEP_CONNECTION_FIGURES: &str = "UPDATE mirror_users SET connec
 pub(crate) mod claim;
 pub(crate) mod lifecycle;
 pub(crate) mod migrations;
-/// The conflict clause of both backends' upserts, on their key (`"(id)"` on PostgreSQL,
-/// `"(user_id, id)"` on SQLite, whose table is keyed by user: migration 8): a row replaces
+/// The conflict clause of both backends' upserts, on their key (`"(user_id, id)"`: the table
+/// is keyed by user since migration 8): a row replaces
 /// the stored one only when its `dateModified` is newer (the rule itself is documented on
 /// the SQLite `UPSERT`).
 macro_rules! upsert_on_conflict {
@@ -472,10 +471,6 @@ impl Db {
     /// every few seconds). A no-op on SQLite.
     pub async fn compact_counts(&self) -> Result<()> {
         self.store.compact_counts().await
-    }
-
-    pub(crate) fn committers(&self) -> usize {
-        self.store.committers().max(1)
     }
 
     /// Claims a due user that no one else holds: its retry time has come (`now_ms`) and its

@@ -94,11 +94,6 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// `false` when its id was stored already. On an error nothing of the batch is stored.
     fn insert_inbox_batch(&self, events: Vec<NewInboxEvent>) -> BoxFuture<'_, Result<Vec<bool>>>;
 
-    /// Group commits the receiver runs at once (see the `group_commit` module).
-    fn committers(&self) -> usize {
-        1
-    }
-
     /// Folds the inbox counts' rows into one where a backend keeps several (PostgreSQL's
     /// delta rows); a no-op elsewhere.
     fn compact_counts(&self) -> BoxFuture<'_, Result<()>> {

@@ -61,10 +61,10 @@ async fn database_errors_say_what_they_mean() {
 
 async fn migrations_on(db: TestDb) {
     let first = Db::open(db.url()).await.unwrap();
-    assert_eq!(first.schema_version().await.unwrap(), db.latest_schema());
+    assert_eq!(first.schema_version().await.unwrap(), TestDb::LATEST_SCHEMA);
     // Opening again applies nothing new.
     let again = Db::open(db.url()).await.unwrap();
-    assert_eq!(again.schema_version().await.unwrap(), db.latest_schema());
+    assert_eq!(again.schema_version().await.unwrap(), TestDb::LATEST_SCHEMA);
     again.close().await;
     // A database migrated by a newer build is refused.
     match &db {
@@ -101,6 +101,143 @@ async fn migrations_are_versioned_on_sqlite() {
 async fn migrations_are_versioned_on_postgres() {
     let Some(db) = TestDb::postgres("migrations_are_versioned_on_postgres") else { return };
     migrations_on(db).await;
+}
+
+/// The rows a version-7 database holds before the upgrade to schema 8: two users, one
+/// tombstone, a pending row.
+const V7_ROWS: &str = "
+INSERT INTO mirror_users (user_id, first_seen_ms, live, tombstones) VALUES
+    ('5c79210bbac25ecb5e71ac41', 0, 1, 1), ('5c79210bbac25ecb5e71ac42', 0, 1, 0);
+INSERT INTO mirror_transactions
+    (id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw, updated_ms) VALUES
+    ('0b0b0b0b-0000-4000-8000-000000000001', '5c79210bbac25ecb5e71ac41', '6d0baf11-248e-4c11-9c04-97b7758b4e04', 'c1', 1, 10, 'posted', 0, '{\"n\":1}', 5),
+    ('0b0b0b0b-0000-4000-8000-000000000002', '5c79210bbac25ecb5e71ac41', '6d0baf11-248e-4c11-9c04-97b7758b4e04', 'c1', 2, 20, 'posted', 1, '{\"n\":2}', 5),
+    ('0b0b0b0b-0000-4000-8000-000000000003', '5c79210bbac25ecb5e71ac42', 'a2', 'c2', 3, 30, 'pending', 0, '{\"n\":3}', 5);
+";
+
+/// Every transaction row as text, in id order.
+const ALL_ROWS: &str =
+    "SELECT id || '|' || user_id || '|' || account_id || '|' || connection_id || '|' || date_ms
+        || '|' || modified_ms || '|' || status || '|' || deleted || '|' || raw || '|' || updated_ms
+     FROM mirror_transactions ORDER BY id";
+
+/// A database left by a release at schema 7 (transactions keyed by `id`) upgrades to schema
+/// 8 (keyed by `(user_id, id)`) keeping every row, with the new key, without the index the
+/// key replaces, and takes the mirror's upsert on the new key.
+async fn a_version_7_database_upgrades_to_the_user_key(db: TestDb) {
+    let (rows_before, rows_after, key, indexes) = match &db {
+        TestDb::Sqlite { .. } => {
+            let path = db.url().trim_start_matches("sqlite:").to_owned();
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(&moneyhub_mirror::testing::sqlite_schema_at(7)).unwrap();
+            c.execute_batch(V7_ROWS).unwrap();
+            let read = |c: &rusqlite::Connection| -> Vec<String> {
+                let mut st = c.prepare(ALL_ROWS).unwrap();
+                st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+            };
+            let before = read(&c);
+            drop(c);
+            let mirror = Db::open(db.url()).await.unwrap();
+            assert_eq!(mirror.schema_version().await.unwrap(), TestDb::LATEST_SCHEMA);
+            mirror.close().await;
+            let c = rusqlite::Connection::open(&path).unwrap();
+            let key: String = c
+                .query_row("SELECT sql FROM sqlite_master WHERE name = 'mirror_transactions'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let mut st = c
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE tbl_name LIKE 'mirror_transactions%' ORDER BY name",
+                )
+                .unwrap();
+            let names: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+            (before, read(&c), key, names)
+        }
+        TestDb::Postgres { base, schema, .. } => {
+            let (pg, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            pg.batch_execute(&format!("CREATE SCHEMA {schema}; SET search_path TO {schema}")).await.unwrap();
+            pg.batch_execute(&moneyhub_mirror::testing::postgres_schema_at(7)).await.unwrap();
+            pg.batch_execute(V7_ROWS).await.unwrap();
+            let read =
+                |rows: Vec<tokio_postgres::Row>| -> Vec<String> { rows.iter().map(|r| r.get(0)).collect() };
+            let before = read(pg.query(ALL_ROWS, &[]).await.unwrap());
+            let mirror = Db::open(db.url()).await.unwrap();
+            assert_eq!(mirror.schema_version().await.unwrap(), TestDb::LATEST_SCHEMA);
+            mirror.close().await;
+            let indexes = pg
+                .query(
+                    "SELECT tablename || ':' || indexname || ' ' || indexdef FROM pg_indexes
+                     WHERE schemaname = $1 AND tablename LIKE 'mirror_transactions%' ORDER BY indexname",
+                    &[schema],
+                )
+                .await
+                .unwrap();
+            let indexes: Vec<String> = indexes.iter().map(|r| r.get(0)).collect();
+            let key = indexes.iter().find(|i| i.contains("_pkey")).cloned().unwrap_or_default();
+            let names = indexes.iter().map(|i| i.split(' ').next().unwrap().to_owned()).collect();
+            (before, read(pg.query(ALL_ROWS, &[]).await.unwrap()), key, names)
+        }
+    };
+    assert_eq!(rows_before.len(), 3, "{rows_before:?}");
+    assert_eq!(rows_after, rows_before);
+    assert!(key.contains("PRIMARY KEY (user_id, id)") || key.contains("(user_id, id)"), "{key}");
+    let expected: &[&str] = match &db {
+        TestDb::Sqlite { .. } => &[
+            "mirror_transactions",
+            "mirror_transactions_account",
+            "mirror_transactions_connection",
+            "mirror_transactions_tombstones",
+        ],
+        TestDb::Postgres { .. } => &[
+            "mirror_transactions:mirror_transactions_account",
+            "mirror_transactions:mirror_transactions_connection",
+            "mirror_transactions:mirror_transactions_pkey",
+            "mirror_transactions:mirror_transactions_tombstones",
+        ],
+    };
+    assert_eq!(indexes, expected);
+
+    // The mirror's upsert finds the upgraded row by its new key: a newer version replaces it.
+    let newer = moneyhub_mirror::db::TxRow {
+        id: "0b0b0b0b-0000-4000-8000-000000000001".parse().unwrap(),
+        user_id: "5c79210bbac25ecb5e71ac41".parse().unwrap(),
+        account_id: Some("6d0baf11-248e-4c11-9c04-97b7758b4e04".parse().unwrap()),
+        connection_id: None,
+        date_ms: 1,
+        modified_ms: 11,
+        status: "posted".into(),
+        raw: r#"{"n":4}"#.into(),
+    };
+    let mirror = Db::open(db.url()).await.unwrap();
+    match &db {
+        TestDb::Sqlite { .. } => {
+            let mut c = moneyhub_mirror::testing::open_sqlite(mirror.file().unwrap()).unwrap();
+            moneyhub_mirror::testing::sqlite_upsert(&mut c, &[newer]).unwrap();
+        }
+        TestDb::Postgres { .. } => {
+            moneyhub_mirror::testing::postgres_upsert(&mirror, &[newer]).await.unwrap()
+        }
+    }
+    let live = mirror.live_transactions("5c79210bbac25ecb5e71ac41").await.unwrap();
+    assert_eq!(live.len(), 1, "one live row of the user, replaced in place: {live:?}");
+    assert_eq!((live[0].modified_ms, live[0].raw.as_str()), (11, r#"{"n":4}"#), "{live:?}");
+    mirror.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_version_7_database_upgrades_to_the_user_key_on_sqlite() {
+    a_version_7_database_upgrades_to_the_user_key(TestDb::sqlite("upgrade-8")).await;
+}
+
+#[tokio::test]
+async fn a_version_7_database_upgrades_to_the_user_key_on_postgres() {
+    let Some(db) = TestDb::postgres("a_version_7_database_upgrades_to_the_user_key_on_postgres") else {
+        return;
+    };
+    a_version_7_database_upgrades_to_the_user_key(db).await;
 }
 
 async fn guard_store_on(url: String) {
@@ -362,7 +499,7 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
     use moneyhub::jose::{KeyType, PrivateKey};
     use moneyhub_types::{WebhookEnvelope, WebhookEvent};
     let mirror = Db::open(db.url()).await.unwrap();
-    assert_eq!(mirror.schema_version().await.unwrap(), db.latest_schema());
+    assert_eq!(mirror.schema_version().await.unwrap(), TestDb::LATEST_SCHEMA);
     mirror.close().await;
     let user = "5c79210bbac25ecb5e71ac40";
     let json_body = format!(
@@ -447,7 +584,7 @@ async fn rows_stored_before_inbox_raw_read_the_same(db: TestDb) {
     // Opened by this build: migrated to 5, 6 and 7 again, the column dropped, both rows read back
     // from their bodies as the envelopes stored beside them.
     let mirror = Db::open(db.url()).await.unwrap();
-    assert_eq!(mirror.schema_version().await.unwrap(), db.latest_schema());
+    assert_eq!(mirror.schema_version().await.unwrap(), TestDb::LATEST_SCHEMA);
     // Migration 7 counted the user's figures once: two pending events, the newest at 2.
     let s = mirror.status(&Default::default()).await.unwrap();
     let u = s.users.iter().find(|u| u.user_id == user).expect("the user is listed");

@@ -196,14 +196,9 @@ pub enum TestDb {
 }
 
 impl TestDb {
-    /// The schema version a database of this backend is migrated to: SQLite has one more
-    /// migration (8, its transactions keyed by user).
-    pub fn latest_schema(&self) -> i64 {
-        match self {
-            TestDb::Sqlite { .. } => 8,
-            TestDb::Postgres { .. } => 7,
-        }
-    }
+    /// The schema version a database is migrated to (both backends: 8, the transactions
+    /// keyed by user).
+    pub const LATEST_SCHEMA: i64 = 8;
 
     pub fn sqlite(name: &str) -> TestDb {
         let dir = std::env::temp_dir().join(format!(

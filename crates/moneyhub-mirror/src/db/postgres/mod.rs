@@ -54,7 +54,7 @@ const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(30);
 const MIGRATION_LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtext(COALESCE(current_schema(), '') || '.mirror_migrations'))";
 /// The migrations table, created before anything else.
-const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS mirror_migrations (
+pub(crate) const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS mirror_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)";
 /// The applied schema version.
 const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0)::BIGINT FROM mirror_migrations";
@@ -283,12 +283,6 @@ impl Store for PgDb {
 
     fn compact_counts(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { inbox::compact_counts(&mut self.get().await?).await })
-    }
-
-    fn committers(&self) -> usize {
-        // The server groups concurrent commits' WAL flushes; a few transactions in flight
-        // hide each other's round trips.
-        4
     }
 
     fn claim_next<'a>(

@@ -24,7 +24,7 @@ const MOVE_ACCOUNT_ROWS: &str = "UPDATE mirror_transactions SET connection_id = 
 /// Buries transactions Moneyhub no longer lists.
 const TOMBSTONES: &str = "UPDATE mirror_transactions t
      SET deleted = 1, modified_ms = GREATEST(t.modified_ms, u.m) + 1, updated_ms = $3
-     FROM unnest($1::TEXT[], $2::BIGINT[]) AS u(id, m) WHERE t.id = u.id AND t.deleted = 0";
+     FROM unnest($1::TEXT[], $2::BIGINT[]) AS u(id, m) WHERE t.user_id = $4 AND t.id = u.id AND t.deleted = 0";
 
 /// Buries the transactions of a dropped account.
 const DROP_ACCOUNT_ROWS: &str =
@@ -69,7 +69,7 @@ const UPSERT_BATCH: &str = concat!(
      FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[],
                  $8::TEXT[])
           AS u(id, user_id, account_id, connection_id, date_ms, modified_ms, status, raw)",
-    upsert_on_conflict!("(id)")
+    upsert_on_conflict!("(user_id, id)")
 );
 
 /// A page of stored transactions in `(user_id, id)` byte order.
@@ -102,7 +102,7 @@ pub(super) async fn write_all(c: &mut PgConn, user: &str, w: &Writes, now: i64) 
     for chunk in w.tombstones.chunks(BATCH) {
         let ids: Vec<&str> = chunk.iter().map(|t| t.0.as_str()).collect();
         let seen: Vec<i64> = chunk.iter().map(|t| t.1).collect();
-        c.execute(TOMBSTONES, &[&ids, &seen, &now]).await?;
+        c.execute(TOMBSTONES, &[&ids, &seen, &now, &user]).await?;
     }
     for account in &w.dropped_accounts {
         c.execute(DROP_ACCOUNT_ROWS, &[&account.as_str(), &now]).await?;

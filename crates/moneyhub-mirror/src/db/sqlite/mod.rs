@@ -55,7 +55,7 @@ impl From<rusqlite::Error> for Error {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The migrations table, created before anything else.
-const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS mirror_migrations (
+pub(crate) const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS mirror_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)";
 /// The applied schema version.
 const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM mirror_migrations";

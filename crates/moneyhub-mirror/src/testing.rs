@@ -39,6 +39,14 @@ pub async fn postgres_upsert(db: &crate::Db, rows: &[TxRow]) -> Result<()> {
     crate::db::postgres_upsert(db, rows).await
 }
 
+/// PostgreSQL's plans of the statements that read a page of stored transactions (one user's,
+/// and every user's after a cursor), other plans discouraged: a test checks each is a
+/// range of the table's key, in the key's order (no sort).
+#[cfg(feature = "postgres")]
+pub async fn postgres_page_plans(db: &crate::Db) -> Result<Vec<String>> {
+    crate::db::postgres_page_plans(db).await
+}
+
 /// Drops a PostgreSQL schema and everything in it (test and bench clean-up).
 #[cfg(feature = "postgres")]
 pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {

@@ -53,7 +53,10 @@
 //! PostgreSQL (`bench/pg_key.sh`: 550,000 rows of 100 users, 5,000 per upsert, two rounds)
 //! 84,428 and 96,811 rows/s against 66,292 and 59,310. Both rebuild the table (rename, create, copy, drop), so that
 //! a repair re-creates it as the last migration left it; on PostgreSQL the old key's index
-//! is renamed first, its name being the new key's.
+//! is renamed first, its name being the new key's. PostgreSQL's key columns compare bytes
+//! (`COLLATE "C"`), as SQLite's do: the pages of an export are in the key's own order
+//! whatever the database's collation, so each page is a range of the key, not a sort of the
+//! table.
 //!
 //! Each migration runs once, in order, in a transaction that also records it in
 //! `mirror_migrations`; opening a database whose recorded version is newer than this build
@@ -564,8 +567,8 @@ ALTER TABLE mirror_transactions RENAME TO mirror_transactions_v7;
 ALTER INDEX mirror_transactions_pkey RENAME TO mirror_transactions_v7_pkey;
 DROP INDEX IF EXISTS mirror_transactions_user;
 CREATE TABLE mirror_transactions (
-    id            TEXT NOT NULL,
-    user_id       TEXT NOT NULL,
+    id            TEXT COLLATE "C" NOT NULL,
+    user_id       TEXT COLLATE "C" NOT NULL,
     account_id    TEXT,
     connection_id TEXT,
     date_ms       BIGINT NOT NULL,

@@ -735,6 +735,15 @@ pub(crate) async fn postgres_upsert(db: &Db, rows: &[TxRow]) -> Result<()> {
     postgres::raw_upsert(pg, rows).await
 }
 
+/// See [`crate::testing::postgres_page_plans`].
+#[cfg(all(feature = "postgres", feature = "test-util"))]
+pub(crate) async fn postgres_page_plans(db: &Db) -> Result<Vec<String>> {
+    let Some(pg) = db.store.as_any().downcast_ref::<postgres::PgDb>() else {
+        return Err(Error::Invalid("not a PostgreSQL mirror".into()));
+    };
+    postgres::page_plans(pg).await
+}
+
 impl Claim {
     /// The user (the inbox's key: `""` for events that name none).
     pub fn user_id(&self) -> &str {

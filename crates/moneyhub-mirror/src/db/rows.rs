@@ -383,3 +383,54 @@ pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> crate::er
         ))
     })
 }
+
+/// Where a page of stored transactions starts, in `(user_id, id)` byte order: each backend
+/// has one statement per case, each a range of the table's key (migration 8), so that a page
+/// costs its own rows whatever precedes it. (One statement with `?1 IS NULL OR …` branches
+/// made SQLite scan the table from its start for every page: an export was quadratic.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageStart<'a> {
+    /// One user's rows whose id sorts after `after_id` (`""`: from the first).
+    User { user_id: &'a str, after_id: &'a str },
+    /// Every user's rows after the cursor `(user_id, id)` (`("", "")`: from the first).
+    All { after: (&'a str, &'a str) },
+    /// Nothing: the cursor is past the user's rows.
+    Empty,
+}
+
+impl<'a> PageStart<'a> {
+    /// The start of a page of `user_id`'s rows (every user's when `None`) after `after`.
+    pub(crate) fn new(user_id: Option<&'a str>, after: Option<(&'a str, &'a str)>) -> PageStart<'a> {
+        match (user_id, after) {
+            (None, after) => PageStart::All { after: after.unwrap_or(("", "")) },
+            (Some(user_id), None) => PageStart::User { user_id, after_id: "" },
+            (Some(user_id), Some((au, ai))) => match au.cmp(user_id) {
+                std::cmp::Ordering::Less => PageStart::User { user_id, after_id: "" },
+                std::cmp::Ordering::Equal => PageStart::User { user_id, after_id: ai },
+                std::cmp::Ordering::Greater => PageStart::Empty,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PageStart;
+
+    /// A user's page starts at the cursor when the cursor is that user's, at the user's first
+    /// row when the cursor sorts before the user, and is empty when it sorts after; without a
+    /// user, the cursor (or the very first row) is the start.
+    #[test]
+    fn a_page_starts_where_its_cursor_says() {
+        let user = Some("u2");
+        assert_eq!(PageStart::new(user, None), PageStart::User { user_id: "u2", after_id: "" });
+        assert_eq!(
+            PageStart::new(user, Some(("u2", "t5"))),
+            PageStart::User { user_id: "u2", after_id: "t5" }
+        );
+        assert_eq!(PageStart::new(user, Some(("u1", "t9"))), PageStart::User { user_id: "u2", after_id: "" });
+        assert_eq!(PageStart::new(user, Some(("u3", "t0"))), PageStart::Empty);
+        assert_eq!(PageStart::new(None, None), PageStart::All { after: ("", "") });
+        assert_eq!(PageStart::new(None, Some(("u1", "t9"))), PageStart::All { after: ("u1", "t9") });
+    }
+}

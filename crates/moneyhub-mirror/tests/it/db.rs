@@ -227,6 +227,24 @@ async fn a_version_7_database_upgrades_to_the_user_key(db: TestDb) {
     db.cleanup().await;
 }
 
+/// PostgreSQL reads a page of stored transactions as a range of the table's key in the
+/// key's order: no sort of the table per page. Before schema 8 declared the key's columns
+/// `COLLATE "C"`, the pages' byte order (`ORDER BY … COLLATE "C"`) was not the index's on a
+/// database whose collation is not `C`, and every page of an export sorted the whole table.
+#[tokio::test]
+async fn postgres_pages_are_ranges_of_the_key() {
+    let Some(db) = TestDb::postgres("postgres_pages_are_ranges_of_the_key") else { return };
+    let mirror = Db::open(db.url()).await.unwrap();
+    let plans = moneyhub_mirror::testing::postgres_page_plans(&mirror).await.unwrap();
+    assert_eq!(plans.len(), 2);
+    for plan in plans {
+        assert!(plan.contains("Index Scan using mirror_transactions_pkey"), "{plan}");
+        assert!(!plan.contains("Sort") && !plan.contains("Seq Scan"), "{plan}");
+    }
+    mirror.close().await;
+    db.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_version_7_database_upgrades_to_the_user_key_on_sqlite() {
     a_version_7_database_upgrades_to_the_user_key(TestDb::sqlite("upgrade-8")).await;

@@ -409,6 +409,29 @@ pub(crate) async fn raw_upsert(db: &PgDb, rows: &[super::TxRow]) -> Result<()> {
     c.batch("COMMIT").await
 }
 
+/// The plans of the transaction pages' statements, with sequential and bitmap scans and sorts
+/// discouraged (a test's table is too small for the planner to prefer an index otherwise).
+#[cfg(feature = "test-util")]
+pub(crate) async fn page_plans(db: &PgDb) -> Result<Vec<String>> {
+    let mut c = db.get().await?;
+    c.batch("BEGIN").await?;
+    // What remains is an index scan in the query's order if one exists, a sort otherwise.
+    c.batch("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        .await?;
+    let mut plans = Vec::new();
+    for sql in [transactions::PAGE_OF_USER, transactions::PAGE_ALL] {
+        let explain = format!(
+            "EXPLAIN {}",
+            sql.replace("$1", "'u'").replace("$2", "'i'").replace("$3", "false").replace("$4", "10")
+        );
+        let rows = c.client()?.query(explain.as_str(), &[]).await?;
+        let lines: Vec<String> = rows.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, _>>()?;
+        plans.push(lines.join("\n"));
+    }
+    c.batch("ROLLBACK").await?;
+    Ok(plans)
+}
+
 /// Drops a schema and everything in it (test and bench clean-up).
 #[cfg(feature = "test-util")]
 pub(crate) async fn drop_schema(url: &str, schema: &str) -> Result<()> {

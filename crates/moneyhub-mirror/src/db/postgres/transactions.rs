@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::PgConn;
+use crate::db::rows::PageStart;
 use crate::db::{
     ConnectionUpdate, StoredTx, TxRow, Writes, KEEP_CONNECTION_FIGURES, KEEP_TRANSACTION_FIGURES,
 };
@@ -72,13 +73,22 @@ const UPSERT_BATCH: &str = concat!(
     upsert_on_conflict!("(user_id, id)")
 );
 
-/// A page of stored transactions in `(user_id, id)` byte order.
-const PAGE: &str = "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
+/// A page of one user's stored transactions in id byte order, after an id: a range of the
+/// key, whose columns compare bytes (`COLLATE "C"`, migration 8), so the key's order is the
+/// page's.
+pub(super) const PAGE_OF_USER: &str =
+    "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
      FROM mirror_transactions
-     WHERE ($1::TEXT IS NULL OR user_id = $1)
-       AND ($2::TEXT IS NULL OR (user_id, id) > ($2, $3::TEXT))
-       AND ($4 OR deleted = 0)
-     ORDER BY user_id COLLATE \"C\", id COLLATE \"C\" LIMIT $5";
+     WHERE user_id = $1 AND id > $2 AND ($3 OR deleted = 0)
+     ORDER BY user_id, id LIMIT $4";
+
+/// A page of every user's stored transactions in `(user_id, id)` byte order, after a cursor
+/// (a range of the key).
+pub(super) const PAGE_ALL: &str =
+    "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
+     FROM mirror_transactions
+     WHERE (user_id, id) > ($1, $2) AND ($3 OR deleted = 0)
+     ORDER BY user_id, id LIMIT $4";
 
 /// Writes one batch of a claim inside its transaction.
 pub(super) async fn write_all(c: &mut PgConn, user: &str, w: &Writes, now: i64) -> Result<()> {
@@ -177,9 +187,13 @@ pub(super) async fn page(
     include_deleted: bool,
     limit: usize,
 ) -> Result<Vec<StoredTx>> {
-    let (au, ai) = after.unzip();
+    let (sql, key) = match PageStart::new(user_id, after) {
+        PageStart::User { user_id, after_id } => (PAGE_OF_USER, (user_id, after_id)),
+        PageStart::All { after } => (PAGE_ALL, after),
+        PageStart::Empty => return Ok(Vec::new()),
+    };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = c.query(PAGE, &[&user_id, &au, &ai, &include_deleted, &limit]).await?;
+    let rows = c.query(sql, &[&key.0, &key.1, &include_deleted, &limit]).await?;
     rows.iter().map(stored_tx).collect()
 }
 

@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, Transaction};
 
+use crate::db::rows::PageStart;
 use crate::db::{
     ConnectionUpdate, StoredTx, TxRow, Writes, KEEP_CONNECTION_FIGURES, KEEP_TRANSACTION_FIGURES_SQLITE,
 };
@@ -73,13 +74,20 @@ pub(crate) const UPSERT: &str = concat!(
     upsert_on_conflict!("(user_id, id)")
 );
 
-/// A page of stored transactions in `(user_id, id)` order.
-const PAGE: &str = "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
+/// A page of one user's stored transactions in id order, after an id (a range of the key).
+const PAGE_OF_USER: &str =
+    "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
      FROM mirror_transactions
-     WHERE (?1 IS NULL OR user_id = ?1)
-       AND (?2 IS NULL OR user_id > ?2 OR (user_id = ?2 AND id > ?3))
-       AND (?4 OR deleted = 0)
-     ORDER BY user_id, id LIMIT ?5";
+     WHERE user_id = ?1 AND id > ?2 AND (?3 OR deleted = 0)
+     ORDER BY user_id, id LIMIT ?4";
+
+/// A page of every user's stored transactions in `(user_id, id)` order, after a cursor (a
+/// range of the key).
+const PAGE_ALL: &str =
+    "SELECT id, user_id, account_id, connection_id, date_ms, modified_ms, status, deleted, raw
+     FROM mirror_transactions
+     WHERE (user_id, id) > (?1, ?2) AND (?3 OR deleted = 0)
+     ORDER BY user_id, id LIMIT ?4";
 
 /// The live rows of some accounts: completed with `(?, …) AND deleted = 0`.
 const LIVE_ROWS_OF: &str = "SELECT id, modified_ms, date_ms FROM mirror_transactions WHERE account_id IN";
@@ -232,10 +240,15 @@ pub(super) fn page(
     include_deleted: bool,
     limit: i64,
 ) -> Result<Vec<StoredTx>> {
-    let (au, ai) = after.unzip();
-    let mut s = c.prepare_cached(PAGE)?;
+    let after = after.as_ref().map(|(u, i)| (u.as_str(), i.as_str()));
+    let (sql, key) = match PageStart::new(user_id, after) {
+        PageStart::User { user_id, after_id } => (PAGE_OF_USER, (user_id, after_id)),
+        PageStart::All { after } => (PAGE_ALL, after),
+        PageStart::Empty => return Ok(Vec::new()),
+    };
+    let mut s = c.prepare_cached(sql)?;
     let rows = s
-        .query_map(params![user_id, au, ai, include_deleted, limit], |r| {
+        .query_map(params![key.0, key.1, include_deleted, limit], |r| {
             Ok(StoredTx {
                 id: r.get(0)?,
                 user_id: r.get(1)?,
@@ -282,6 +295,28 @@ mod tests {
         assert!(pending.contains("INDEX mirror_inbox_pending (user_id=?)"), "{pending}");
         for p in [figures, connections, pending] {
             assert!(!p.contains("SCAN mirror_transactions") && !p.contains("SCAN mirror_inbox"), "{p}");
+        }
+    }
+
+    /// A page of stored transactions is a range of the table's key in the key's order: its
+    /// cost is its own rows, not the rows before it. (The one statement these replaced,
+    /// `(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR …)`, was `SCAN mirror_transactions`:
+    /// every page of an export read the table from its start.)
+    #[test]
+    fn pages_are_ranges_of_the_key() {
+        let c = Connection::open_in_memory().unwrap();
+        for (_, _, sql) in crate::db::migrations::SQLITE {
+            c.execute_batch(sql).unwrap();
+        }
+        let of_user = plan(&c, PAGE_OF_USER);
+        assert!(
+            of_user.contains("SEARCH mirror_transactions USING PRIMARY KEY (user_id=? AND id>?)"),
+            "{of_user}"
+        );
+        let all = plan(&c, PAGE_ALL);
+        assert!(all.contains("SEARCH mirror_transactions USING PRIMARY KEY ((user_id,id)>(?,?))"), "{all}");
+        for p in [of_user, all] {
+            assert!(!p.contains("SCAN") && !p.contains("TEMP B-TREE"), "{p}");
         }
     }
 }

@@ -97,6 +97,13 @@ fn open_connection(path: &Path, synchronous: &str) -> Result<Connection> {
     }
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // A statement that writes several rows inside a transaction keeps the pages it changes in
+    // a statement journal (to undo itself alone on a conflict), a temporary file by default:
+    // one `pwrite` per page, 11% of the CPU of an SQLite backfill in a profile. In memory it
+    // is bounded by what one statement changes (a batch of rows). Measured side by side
+    // (`ingest_bench --users 200 --workers 2 --skip-webhooks`, four runs each, alternating):
+    // the raw-upsert ceiling 84,197–94,962 rows/s against 76,730–88,811 with the file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

@@ -319,4 +319,17 @@ mod tests {
             assert!(!p.contains("SCAN") && !p.contains("TEMP B-TREE"), "{p}");
         }
     }
+
+    /// The mirror's connections keep statement journals and temporary tables in memory, not
+    /// in a temporary file written page by page (see `open_connection`).
+    #[test]
+    fn statement_journals_stay_in_memory() {
+        let dir = std::env::temp_dir().join(format!("mirror-temp-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = super::super::open_connection(&dir.join("m.db"), "NORMAL").unwrap();
+        let store: i64 = c.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap();
+        assert_eq!(store, 2, "2 is MEMORY");
+        drop(c);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -51,9 +51,9 @@
 //! `synchronous=NORMAL`) 92,355 rows/s against 34,813 for the version-7 table with its `id`
 //! key and four indexes, counting a user's rows (the kept figures) 1.23 ms against 0.61 ms;
 //! PostgreSQL (`bench/pg_key.sh`: 550,000 rows of 100 users, 5,000 per upsert, two rounds)
-//! 84,428 and 96,811 rows/s against 66,292 and 59,310. Both rebuild the table (rename, create, copy, drop), so that
-//! a repair re-creates it as the last migration left it; on PostgreSQL the old key's index
-//! is renamed first, its name being the new key's. PostgreSQL's key columns compare bytes
+//! 84,428 and 96,811 rows/s against 66,292 and 59,310. Both rebuild the table (rename,
+//! create, copy, drop), so that a repair re-creates it as the last migration left it; on
+//! PostgreSQL the old key's index is renamed first, its name being the new key's. PostgreSQL's key columns compare bytes
 //! (`COLLATE "C"`), as SQLite's do: the pages of an export are in the key's own order
 //! whatever the database's collation, so each page is a range of the key, not a sort of the
 //! table.

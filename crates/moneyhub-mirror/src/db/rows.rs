@@ -411,6 +411,20 @@ impl<'a> PageStart<'a> {
             },
         }
     }
+
+    /// The backend's statement for this start (`of_user` or `all`, both taking the key's two
+    /// columns first) and the key it starts after; `None` for an empty page.
+    pub(crate) fn statement<'s>(
+        self,
+        of_user: &'s str,
+        all: &'s str,
+    ) -> Option<(&'s str, (&'a str, &'a str))> {
+        match self {
+            PageStart::User { user_id, after_id } => Some((of_user, (user_id, after_id))),
+            PageStart::All { after } => Some((all, after)),
+            PageStart::Empty => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -420,11 +420,8 @@ pub(crate) async fn page_plans(db: &PgDb) -> Result<Vec<String>> {
         .await?;
     let mut plans = Vec::new();
     for sql in [transactions::PAGE_OF_USER, transactions::PAGE_ALL] {
-        let explain = format!(
-            "EXPLAIN {}",
-            sql.replace("$1", "'u'").replace("$2", "'i'").replace("$3", "false").replace("$4", "10")
-        );
-        let rows = c.client()?.query(explain.as_str(), &[]).await?;
+        let explain = format!("EXPLAIN {sql}");
+        let rows = c.client()?.query(explain.as_str(), &[&"u", &"i", &false, &10i64]).await?;
         let lines: Vec<String> = rows.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, _>>()?;
         plans.push(lines.join("\n"));
     }

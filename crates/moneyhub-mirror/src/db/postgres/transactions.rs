@@ -187,10 +187,8 @@ pub(super) async fn page(
     include_deleted: bool,
     limit: usize,
 ) -> Result<Vec<StoredTx>> {
-    let (sql, key) = match PageStart::new(user_id, after) {
-        PageStart::User { user_id, after_id } => (PAGE_OF_USER, (user_id, after_id)),
-        PageStart::All { after } => (PAGE_ALL, after),
-        PageStart::Empty => return Ok(Vec::new()),
+    let Some((sql, key)) = PageStart::new(user_id, after).statement(PAGE_OF_USER, PAGE_ALL) else {
+        return Ok(Vec::new());
     };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = c.query(sql, &[&key.0, &key.1, &include_deleted, &limit]).await?;

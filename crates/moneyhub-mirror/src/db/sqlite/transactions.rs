@@ -241,10 +241,8 @@ pub(super) fn page(
     limit: i64,
 ) -> Result<Vec<StoredTx>> {
     let after = after.as_ref().map(|(u, i)| (u.as_str(), i.as_str()));
-    let (sql, key) = match PageStart::new(user_id, after) {
-        PageStart::User { user_id, after_id } => (PAGE_OF_USER, (user_id, after_id)),
-        PageStart::All { after } => (PAGE_ALL, after),
-        PageStart::Empty => return Ok(Vec::new()),
+    let Some((sql, key)) = PageStart::new(user_id, after).statement(PAGE_OF_USER, PAGE_ALL) else {
+        return Ok(Vec::new());
     };
     let mut s = c.prepare_cached(sql)?;
     let rows = s
